@@ -1,0 +1,3 @@
+from gitmodel.cli import main
+
+main()

@@ -1,0 +1,186 @@
+"""The ``git-model`` command line. Parses options, calls one command, maps errors to exits."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+
+import click
+
+from gitmodel import __version__
+from gitmodel.errors import GitModelError
+
+EXIT_ERROR = 1
+EXIT_BUG = 3
+EXIT_INTERRUPT = 130
+
+SCOPES = ("local", "global", "system", "worktree")
+
+
+def _scope_options(func: Callable[..., None]) -> Callable[..., None]:
+    for scope in reversed(SCOPES):
+        default = " (default)" if scope == "global" else ""
+        func = click.option(f"--{scope}", is_flag=True, help=f"the {scope} git config{default}")(
+            func
+        )
+    return func
+
+
+def _scope(flags: dict[str, bool]) -> str:
+    chosen = [scope for scope in SCOPES if flags.get(scope)]
+    if len(chosen) > 1:
+        raise click.UsageError("choose one of --local, --global, --system, --worktree")
+    return chosen[0] if chosen else "global"
+
+
+def _exit(code: int) -> None:
+    if code:
+        sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Version large model weights and data sets in Git."""
+
+
+@cli.command()
+@_scope_options
+@click.option("--skip-smudge", is_flag=True, help="check out pointers; fetch content on demand")
+@click.option("--force", is_flag=True, help="replace a hook even when a .legacy copy exists")
+def install(skip_smudge: bool, force: bool, **scopes: bool) -> None:
+    """Configure the model filter and install the hooks in this repository."""
+    from gitmodel.commands.install import install as run
+
+    _exit(run(_scope(scopes), skip_smudge=skip_smudge, force=force))
+
+
+@cli.command()
+@_scope_options
+def uninstall(**scopes: bool) -> None:
+    """Remove the model filter configuration and this repository's hooks."""
+    from gitmodel.commands.install import uninstall as run
+
+    _exit(run(_scope(scopes)))
+
+
+@cli.command()
+@click.argument("patterns", nargs=-1)
+def track(patterns: tuple[str, ...]) -> None:
+    """Route files matching PATTERNS through the model filter (no argument: list)."""
+    from gitmodel.commands.track import track as run
+
+    _exit(run(list(patterns)))
+
+
+@cli.command()
+@click.argument("patterns", nargs=-1)
+def untrack(patterns: tuple[str, ...]) -> None:
+    """Stop routing files matching PATTERNS through the model filter."""
+    from gitmodel.commands.track import untrack as run
+
+    _exit(run(list(patterns)))
+
+
+@cli.command("ls-files")
+@click.argument("rev", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("-l", "--long", is_flag=True, help="show full object ids")
+def ls_files(rev: str | None, as_json: bool, long: bool) -> None:
+    """List model files in the index, or in REV: oid, * present / - missing, path, size."""
+    from gitmodel.commands.ls_files import ls_files as run
+
+    _exit(run(rev, as_json=as_json, long=long))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(as_json: bool) -> None:
+    """Model files staged, modified, untracked, and committed but not pushed."""
+    from gitmodel.commands.status import status as run
+
+    _exit(run(as_json=as_json))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="fail unless FILE is a canonical pointer")
+def pointer(file: str, check: bool) -> None:
+    """Show the pointer for FILE, or check a pointer file."""
+    from gitmodel.commands.pointer_cmd import show_pointer
+
+    _exit(show_pointer(file, check=check))
+
+
+@cli.command()
+def env() -> None:
+    """Show versions, configuration and store paths."""
+    from gitmodel.commands.env import env as run
+
+    _exit(run())
+
+
+@cli.command("filter-process")
+@click.option("--skip", is_flag=True, help="smudge to pointers")
+def filter_process(skip: bool) -> None:
+    """Run the long-running filter process (started by Git)."""
+    from gitmodel.commands.filter import filter_process as run
+
+    _exit(run(skip_smudge=skip))
+
+
+@cli.command()
+@click.argument("path", required=False)
+def clean(path: str | None) -> None:
+    """Convert content on stdin to a pointer on stdout (one-shot filter)."""
+    from gitmodel.commands.filter import clean_file
+
+    _exit(clean_file(path))
+
+
+@cli.command()
+@click.argument("path", required=False)
+@click.option("--skip", is_flag=True, help="write the pointer instead of the content")
+def smudge(path: str | None, skip: bool) -> None:
+    """Convert a pointer on stdin to content on stdout (one-shot filter)."""
+    from gitmodel.commands.filter import smudge_file
+
+    _exit(smudge_file(path, skip_smudge=skip))
+
+
+@cli.command(hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(name: str, args: tuple[str, ...]) -> None:
+    """Run gitmodel's part of a Git hook."""
+    from gitmodel.commands.hook import run_hook
+
+    _exit(run_hook(name, list(args)))
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn failures into one-line errors and exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except GitModelError as exc:
+        print(f"gitmodel: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPT)
+    except BrokenPipeError:
+        sys.exit(EXIT_ERROR)
+    except Exception:
+        traceback.print_exc()
+        print(
+            "gitmodel: internal error (a bug); please report it with the trace above",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_BUG)

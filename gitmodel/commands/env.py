@@ -1,0 +1,49 @@
+"""``git model env``: versions, configuration and store paths, for bug reports."""
+
+from __future__ import annotations
+
+import sys
+
+import pygit2
+
+from gitmodel import __version__, git
+from gitmodel.commands.install import hook_sources, is_ours
+from gitmodel.errors import UserError
+
+
+def env() -> int:
+    print(f"gitmodel {__version__}")
+    print(f"git {git.version()}")
+    print(f"python {sys.version.split()[0]} ({sys.executable})")
+    print(f"pygit2 {pygit2.__version__} (libgit2 {pygit2.LIBGIT2_VERSION})")  # type: ignore[attr-defined]
+    try:
+        repo = git.Repo.discover()
+    except UserError:
+        repo = None
+    settings = git.config_list(repo.cwd if repo else None)
+    if repo is not None:
+        print(f"\nworktree {repo.worktree or '(bare)'}")
+        print(f"git dir {repo.git_dir}")
+        print(f"store {repo.model_dir / 'objects'}")
+        print(f"temp {repo.model_dir / 'tmp'}")
+        count, size = _store_usage(repo)
+        print(f"local objects {count} ({size} bytes)")
+        hooks_dir = repo.git_path("hooks")
+        for name in hook_sources():
+            state = "installed" if is_ours(hooks_dir / name) else "missing"
+            print(f"hook {name} {state} ({hooks_dir / name})")
+    print()
+    for key in sorted(settings):
+        if key.startswith(("filter.model.", "diff.model.", "merge.model.", "model.")):
+            print(f"{key}={settings[key]}")
+    return 0
+
+
+def _store_usage(repo: git.Repo) -> tuple[int, int]:
+    objects = repo.model_dir / "objects"
+    count = size = 0
+    if objects.is_dir():
+        for path in objects.glob("*/*/*"):
+            count += 1
+            size += path.stat().st_size
+    return count, size

@@ -1,0 +1,62 @@
+"""``git-model filter-process``, ``clean`` and ``smudge``: what Git runs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from gitmodel import git, materialize
+from gitmodel.commands import install
+from gitmodel.commands.context import env_flag, local_remote_stores, make_fetcher, open_repo
+from gitmodel.filter.convert import clean, smudge
+from gitmodel.filter.process import FilterProcess
+from gitmodel.filter.stream import PktReader, PktWriter
+
+SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
+READ_SIZE = 1 << 20
+
+
+def filter_process(skip_smudge: bool = False) -> int:
+    """Serve Git's long-running filter protocol on stdin/stdout."""
+    repo, store = open_repo()
+    settings = git.config_list(repo.cwd)
+    install.ensure_hooks(repo, settings)
+    skip = skip_smudge or env_flag(SKIP_ENV)
+    process = FilterProcess(
+        store,
+        PktReader(sys.stdin.fileno()),
+        PktWriter(sys.stdout.fileno()),
+        skip_smudge=skip,
+        fetch=make_fetcher(store, local_remote_stores(repo, settings)),
+        defer=None if skip else materialize.make_deferrer(repo, settings),
+    )
+    process.run()
+    return 0
+
+
+def _stdin_chunks() -> Iterator[bytes]:
+    while chunk := sys.stdin.buffer.read(READ_SIZE):
+        yield chunk
+
+
+def clean_file(path: str | None = None) -> int:
+    """One-shot clean: content on stdin, pointer on stdout."""
+    _, store = open_repo()
+    sys.stdout.buffer.write(clean(store, _stdin_chunks()))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def smudge_file(path: str | None = None, skip_smudge: bool = False) -> int:
+    """One-shot smudge: pointer on stdin, content on stdout."""
+    repo, store = open_repo()
+    skip = skip_smudge or env_flag(SKIP_ENV)
+    fetch = make_fetcher(store, local_remote_stores(repo, git.config_list(repo.cwd)))
+    out = sys.stdout.buffer
+
+    def write(data: bytes | bytearray | memoryview) -> None:
+        out.write(data)
+
+    smudge(store, _stdin_chunks(), write, path, skip, fetch)
+    out.flush()
+    return 0

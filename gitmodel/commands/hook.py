@@ -1,0 +1,26 @@
+"""``git-model hook NAME``: what the scripts in ``hooks/`` run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from gitmodel import materialize
+from gitmodel.commands.context import open_repo
+from gitmodel.commands.install import LEGACY_SUFFIX
+from gitmodel.errors import UserError
+
+
+def run_hook(name: str, args: list[str]) -> int:
+    repo, store = open_repo()
+    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    legacy = repo.git_path("hooks") / (name + LEGACY_SUFFIX)
+    if legacy.is_file() and os.access(legacy, os.X_OK):
+        code = subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
+        if code != 0:
+            return code
+    if name == "post-checkout":
+        materialize.materialize(repo, store, materialize.take_pending(repo))
+        return 0
+    raise UserError(f"unknown hook {name!r}", hint="reinstall the hooks with `git model install`")

@@ -1,0 +1,140 @@
+"""``git model install`` / ``uninstall``: the filter configuration and the hooks."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.errors import UserError
+from gitmodel.materialize import HOOK_MARKER
+
+LEGACY_SUFFIX = ".legacy"
+FILTER_KEYS = ("process", "clean", "smudge", "required")
+
+
+def filter_config(skip_smudge: bool) -> dict[str, str]:
+    skip = " --skip" if skip_smudge else ""
+    return {
+        "filter.model.process": f"git-model filter-process{skip}",
+        "filter.model.clean": "git-model clean -- %f",
+        "filter.model.smudge": f"git-model smudge{skip} -- %f",
+        "filter.model.required": "true",
+    }
+
+
+def hook_sources() -> dict[str, str]:
+    """The hooks shipped in ``hooks/``, by name."""
+    folder = resources.files("gitmodel") / "hooks"
+    return {
+        item.name: item.read_text()
+        for item in folder.iterdir()
+        if item.is_file() and not item.name.startswith((".", "_"))
+    }
+
+
+def install(scope: str, skip_smudge: bool = False, hooks: bool = True, force: bool = False) -> int:
+    """Configure the filter in ``scope`` and install the hooks in this repository."""
+    repo = _repo_or_none()
+    if scope in ("local", "worktree") and repo is None:
+        raise UserError(f"--{scope} needs a repository", hint="run it inside one, or use --global")
+    cwd = repo.cwd if repo else None
+    for key, value in filter_config(skip_smudge).items():
+        git.config_set(key, value, scope, cwd)
+    print(f"gitmodel: filter configured ({scope}{', smudge skipped' if skip_smudge else ''})")
+    if hooks and repo is not None:
+        for name in install_hooks(repo, force):
+            print(f"gitmodel: installed hook {name}")
+    return 0
+
+
+def uninstall(scope: str) -> int:
+    """Remove the filter configuration from ``scope`` and our hooks from this repository."""
+    repo = _repo_or_none()
+    if scope in ("local", "worktree") and repo is None:
+        raise UserError(f"--{scope} needs a repository", hint="run it inside one, or use --global")
+    for key in FILTER_KEYS:
+        git.config_unset(f"filter.model.{key}", scope, repo.cwd if repo else None)
+    print(f"gitmodel: filter removed ({scope})")
+    if repo is not None:
+        for name in uninstall_hooks(repo):
+            print(f"gitmodel: removed hook {name}")
+    return 0
+
+
+def _repo_or_none() -> git.Repo | None:
+    try:
+        return git.Repo.discover()
+    except UserError:
+        return None
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        return HOOK_MARKER in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
+    """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run first)."""
+    hooks_dir = repo.git_path("hooks")
+    hooks_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for name, text in hook_sources().items():
+        target = hooks_dir / name
+        legacy = hooks_dir / (name + LEGACY_SUFFIX)
+        if target.exists() and not is_ours(target):
+            if legacy.exists() and not force:
+                raise UserError(
+                    f"hook {name} exists and so does {legacy.name}",
+                    hint=f"merge them into {legacy.name} by hand, or pass --force",
+                )
+            os.replace(target, legacy)
+        if target.exists() and target.read_text() == text:
+            continue
+        _write_executable(target, text)
+        installed.append(name)
+    return installed
+
+
+def uninstall_hooks(repo: git.Repo) -> list[str]:
+    hooks_dir = repo.git_path("hooks")
+    removed = []
+    for name in hook_sources():
+        target = hooks_dir / name
+        if is_ours(target):
+            target.unlink()
+            removed.append(name)
+            legacy = hooks_dir / (name + LEGACY_SUFFIX)
+            if legacy.exists():
+                os.replace(legacy, target)
+    return removed
+
+
+def ensure_hooks(repo: git.Repo, settings: dict[str, str]) -> None:
+    """Install missing hooks in a repository the filter runs in (e.g. a fresh clone).
+
+    Only where no hook of that name exists: a user's own hooks are left alone.
+    """
+    if settings.get("model.autoinstallhooks", "true").lower() in ("false", "0", "no"):
+        return
+    if repo.worktree is None:
+        return
+    hooks_dir = repo.git_path("hooks")
+    for name, text in hook_sources().items():
+        target = hooks_dir / name
+        if not target.exists():
+            try:
+                hooks_dir.mkdir(parents=True, exist_ok=True)
+                _write_executable(target, text)
+            except OSError:
+                return
+
+
+def _write_executable(target: Path, text: str) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, target)

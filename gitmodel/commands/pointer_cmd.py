@@ -1,0 +1,59 @@
+"""``git model pointer FILE``: show the pointer for a file, or check a pointer file."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from gitmodel import pointer as ptr
+from gitmodel.commands.context import open_repo
+from gitmodel.errors import PointerError, UserError
+from gitmodel.filter.convert import Chunk
+from gitmodel.store.local import CHUNK_SIZE
+
+
+def show_pointer(path: str, check: bool = False) -> int:
+    """Print the pointer that stands for ``path``; with ``check``, require ``path`` to be one."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{path}: no such file", hint="name a file in the worktree")
+    with open(file, "rb") as f:
+        head = f.read(ptr.POINTER_MAX_SIZE)
+    if ptr.looks_like_pointer(head) or check:
+        try:
+            pointer = ptr.parse(head)
+        except PointerError as exc:
+            raise UserError(
+                f"{path} is not a valid pointer: {exc}",
+                hint="a pointer is exactly the three canonical lines, LF-terminated",
+            ) from exc
+        _status(pointer)
+        print(f"{path} is a valid pointer", file=sys.stderr)
+        sys.stdout.write(pointer.encode().decode())
+        return 0
+    pointer = _hash(file)
+    print(f"Pointer for {path} ({pointer.size} bytes):", file=sys.stderr)
+    sys.stdout.write(pointer.encode().decode())
+    return 0
+
+
+def _status(pointer: ptr.Pointer) -> None:
+    try:
+        _, store = open_repo()
+    except UserError:
+        return
+    where = "present in" if store.has(pointer.oid) else "missing from"
+    print(f"object {pointer.oid[:12]} is {where} the local store", file=sys.stderr)
+
+
+def _hash(file: Path) -> ptr.Pointer:
+    digest = hashlib.sha256()
+    size = 0
+    with open(file, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK_SIZE)
+        view: Chunk = memoryview(buf)
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            size += n
+    return ptr.Pointer(digest.hexdigest(), size)

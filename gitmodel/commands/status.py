@@ -1,0 +1,134 @@
+"""``git model status``: model files staged, modified, and committed but not pushed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gitmodel import git
+from gitmodel.commands.context import open_repo
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.scan import format_size
+
+_NULL_OIDS = {"0" * 40, "0" * 64}
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    old: Pointer | None
+    new: Pointer | None
+
+
+def status(as_json: bool = False) -> int:
+    repo, _store = open_repo()
+    staged, unstaged, untracked = _worktree_changes(repo)
+    unpushed = _unpushed(repo)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "staged": [_change_json(c) for c in staged],
+                    "modified": unstaged,
+                    "untracked": untracked,
+                    "unpushed": [{"oid": p.oid, "size": p.size} for p in unpushed],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print("Model files to be committed:")
+    for change in staged:
+        print(f"\t{change.path} {_describe(change)}")
+    print("\nModel files not staged for commit:")
+    for path in unstaged:
+        print(f"\t{path}")
+    if untracked:
+        print("\nUntracked model files:")
+        for path in untracked:
+            print(f"\t{path}")
+    total = sum(p.size for p in unpushed)
+    print(
+        f"\nCommitted model objects not on any remote branch: {len(unpushed)}"
+        f" ({format_size(total)})"
+    )
+    return 0
+
+
+def _describe(change: Change) -> str:
+    def short(p: Pointer | None) -> str:
+        return "(none)" if p is None else f"{p.oid[:10]} {format_size(p.size)}"
+
+    return f"{short(change.old)} -> {short(change.new)}"
+
+
+def _change_json(change: Change) -> dict[str, object]:
+    def one(p: Pointer | None) -> dict[str, object] | None:
+        return None if p is None else {"oid": p.oid, "size": p.size}
+
+    return {"path": change.path, "old": one(change.old), "new": one(change.new)}
+
+
+def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
+    if blob in _NULL_OIDS:
+        return None
+    data = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+    return try_parse(data) if data else None
+
+
+def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str]]:
+    out = repo.run(["status", "--porcelain=v2", "-z", "--untracked-files=all"]).stdout
+    records = out.split(b"\0")
+    staged_raw, unstaged, untracked = [], [], []
+    i = 0
+    while i < len(records):
+        record = records[i].decode("utf-8", "surrogateescape")
+        i += 1
+        if record.startswith(("1 ", "2 ")):
+            fields = record.split(" ", 9 if record[0] == "2" else 8)
+            xy, head_blob, index_blob, path = fields[1], fields[6], fields[7], fields[-1]
+            if record[0] == "2":
+                i += 1  # the rename's original path
+            if xy[0] != ".":
+                staged_raw.append((path, head_blob, index_blob))
+            if xy[1] != ".":
+                unstaged.append(path)
+        elif record.startswith("? "):
+            untracked.append(record[2:])
+    paths = [p for p, _, _ in staged_raw] + unstaged + untracked
+    filters = repo.check_attr("filter", paths)
+    model = {p for p in paths if filters.get(p) == "model"}
+    staged = [
+        Change(p, _pointer(repo, old), _pointer(repo, new))
+        for p, old, new in staged_raw
+        if p in model
+    ]
+    return staged, [p for p in unstaged if p in model], [p for p in untracked if p in model]
+
+
+def _unpushed(repo: git.Repo) -> list[Pointer]:
+    if not repo.has_commits():
+        return []
+    out = repo.run(
+        [
+            "log",
+            "--format=",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+            "HEAD",
+            "--not",
+            "--remotes",
+        ]
+    ).stdout
+    seen: dict[str, Pointer] = {}
+    fields = out.split(b"\0")
+    for i in range(0, len(fields) - 1, 2):
+        meta = fields[i].decode().lstrip("\n").split(" ")
+        if len(meta) < 4:
+            continue
+        pointer = _pointer(repo, meta[3])
+        if pointer is not None:
+            seen.setdefault(pointer.oid, pointer)
+    return list(seen.values())

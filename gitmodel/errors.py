@@ -1,0 +1,45 @@
+"""The errors gitmodel raises; the CLI maps them to messages and exit codes."""
+
+from __future__ import annotations
+
+
+class GitModelError(Exception):
+    """Base class: an expected failure with a one-line message."""
+
+    hint: str | None = None
+
+
+class UserError(GitModelError):
+    """A mistake the user can fix; ``hint`` says how."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class PointerError(GitModelError):
+    """Bytes that are not a canonical pointer file."""
+
+
+class ProtocolError(GitModelError):
+    """Git sent something the filter protocol does not allow."""
+
+
+class ChecksumError(GitModelError):
+    """Bytes that do not hash to the oid they were stored or fetched under."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"{what}: expected sha256 {expected}, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class ObjectMissingError(GitModelError):
+    """An object that is not in the local store."""
+
+    def __init__(self, oid: str, path: str | None = None, hint: str | None = None) -> None:
+        where = f" for {path}" if path else ""
+        super().__init__(f"object {oid} is not in the local store{where}")
+        self.oid = oid
+        self.path = path
+        self.hint = hint

@@ -1,0 +1,98 @@
+"""clean and smudge: the conversions shared by the one-shot filters and the process.
+
+clean: file content in, pointer out (the bytes go to the local store).
+smudge: pointer in, file content out (read from the store, verified).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from gitmodel.errors import ObjectMissingError
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.store.local import LocalStore
+
+Chunk = bytes | bytearray | memoryview
+MISSING_HINT = (
+    "add the object from a repository that has it, or check out pointers only with"
+    " GIT_MODEL_SKIP_SMUDGE=1"
+)
+
+
+def clean(store: LocalStore, chunks: Iterable[Chunk]) -> bytes:
+    """Store the content and return its pointer.
+
+    An empty file stays empty and a canonical pointer passes through unchanged,
+    so cleaning is idempotent and LFS pointers are never wrapped twice.
+    """
+    head = bytearray()
+    writer = None
+    try:
+        for chunk in chunks:
+            if writer is not None:
+                writer.write(chunk)
+                continue
+            head += chunk
+            if len(head) >= POINTER_MAX_SIZE:
+                writer = store.writer()
+                writer.write(head)
+        if writer is None:
+            if not head or try_parse(bytes(head)) is not None:
+                return bytes(head)
+            writer = store.writer()
+            writer.write(head)
+        return writer.commit().encode()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def read_blob(
+    chunks: Iterable[Chunk], limit: int = POINTER_MAX_SIZE
+) -> tuple[bytes, Iterator[Chunk]]:
+    """Read up to ``limit`` bytes of a blob to tell a pointer from content.
+
+    Returns the bytes read and an iterator over the rest (empty for a pointer).
+    """
+    it = iter(chunks)
+    head = bytearray()
+    for chunk in it:
+        head += chunk
+        if len(head) >= limit:
+            break
+    return bytes(head), it
+
+
+def smudge(
+    store: LocalStore,
+    chunks: Iterable[Chunk],
+    write: Callable[[Chunk], None],
+    path: str | None = None,
+    skip: bool = False,
+    fetch: Callable[[Pointer], bool] | None = None,
+) -> Pointer | None:
+    """Write the file content for a blob; returns its pointer, or None for content.
+
+    Blobs that are not canonical pointers are written unchanged. With ``skip``
+    the pointer itself is written. A missing object is looked up with ``fetch``
+    (which returns True once it is in the store) and otherwise raises
+    :class:`~gitmodel.errors.ObjectMissingError` before anything is written.
+    """
+    head, rest = read_blob(chunks)
+    pointer = try_parse(head)
+    if pointer is None:
+        write(head)
+        for chunk in rest:
+            write(chunk)
+        return None
+    if skip:
+        write(head)
+        return pointer
+    if not store.has(pointer.oid) and fetch is not None:
+        fetch(pointer)
+    if not store.has(pointer.oid):
+        raise ObjectMissingError(pointer.oid, path, MISSING_HINT)
+    for chunk in store.read(pointer, path):
+        write(chunk)
+    return pointer

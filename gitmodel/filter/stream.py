@@ -1,0 +1,128 @@
+"""pkt-line streams over file descriptors, sized for multi-GB payloads."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+
+from gitmodel import pktline
+from gitmodel.errors import ProtocolError
+
+CONTENT_BUFFER = 1 << 20
+
+
+class PktReader:
+    """Reads packets from a file descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        raw = io.FileIO(fd, "rb", closefd=False)
+        self._file = io.BufferedReader(raw, buffer_size=CONTENT_BUFFER)
+
+    def _read_exact(self, view: memoryview) -> None:
+        got = 0
+        while got < len(view):
+            n = self._file.readinto(view[got:])
+            if not n:
+                raise ProtocolError("unexpected end of input from git")
+            got += n
+
+    def read_header(self) -> int | None:
+        """The next packet's payload size (0 for flush), or None at a clean EOF."""
+        header = self._file.read(pktline.PKT_HEADER_SIZE)
+        if not header:
+            return None
+        return pktline.parse_header(header)
+
+    def read_packet(self) -> bytes | None:
+        """The next payload; ``b""`` for a flush packet; None at EOF."""
+        size = self.read_header()
+        if not size:
+            return None if size is None else b""
+        buf = bytearray(size)
+        self._read_exact(memoryview(buf))
+        return bytes(buf)
+
+    def read_text_list(self) -> list[str]:
+        """Text packets up to the next flush packet."""
+        lines: list[str] = []
+        while True:
+            packet = self.read_packet()
+            if packet is None:
+                raise ProtocolError("unexpected end of input from git")
+            if packet == b"":
+                return lines
+            lines.append(pktline.decode_text(packet))
+
+    def read_content(self) -> Iterator[memoryview]:
+        """Payload bytes up to the next flush, coalesced into ~1 MiB views.
+
+        Views share one buffer: consume each before asking for the next.
+        """
+        buf = bytearray(CONTENT_BUFFER + pktline.PKT_MAX_DATA)
+        view = memoryview(buf)
+        filled = 0
+        while True:
+            size = self.read_header()
+            if size is None:
+                raise ProtocolError("unexpected end of input from git")
+            if size == 0:
+                break
+            self._read_exact(view[filled : filled + size])
+            filled += size
+            if filled >= CONTENT_BUFFER:
+                yield view[:filled]
+                filled = 0
+        if filled:
+            yield view[:filled]
+
+    def drain_content(self) -> None:
+        for _ in self.read_content():
+            pass
+
+
+class PktWriter:
+    """Writes packets to a file descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: list[bytes | memoryview] = []
+        self._pending_size = 0
+
+    def _queue(self, data: bytes | memoryview) -> None:
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= CONTENT_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send everything queued (one ``writev`` per ~1 MiB)."""
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        while pending:
+            written = os.writev(self._fd, pending[:1024])
+            while written:
+                first = pending[0]
+                if written >= len(first):
+                    written -= len(first)
+                    pending.pop(0)
+                else:
+                    pending[0] = memoryview(first)[written:]
+                    written = 0
+
+    def write_text(self, *lines: str) -> None:
+        """Text packets followed by a flush packet, sent now."""
+        for line in lines:
+            self._queue(pktline.encode_text(line))
+        self._queue(pktline.PKT_FLUSH)
+        self.flush()
+
+    def write_flush(self) -> None:
+        self._queue(pktline.PKT_FLUSH)
+
+    def write_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Payload split into maximal packets; copies, so the caller may reuse ``data``."""
+        view = memoryview(data)
+        for start in range(0, len(view), pktline.PKT_MAX_DATA):
+            piece = view[start : start + pktline.PKT_MAX_DATA]
+            self._queue(pktline.encode_header(len(piece)))
+            self._queue(bytes(piece))

@@ -1,0 +1,227 @@
+"""The one module that talks to Git.
+
+Reads that never touch the worktree (objects, trees, the index) go through
+pygit2; anything that depends on filters, attributes, hooks or the worktree
+runs the ``git`` command, since libgit2 knows nothing of long-running filters.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pygit2
+
+from gitmodel.errors import GitModelError, UserError
+
+
+class GitError(GitModelError):
+    """A git command failed."""
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path | str | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git args…`` and capture its output; raise :class:`GitError` on failure."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
+        )
+    except FileNotFoundError:
+        raise UserError("git is not installed", hint="install git 2.31 or newer") from None
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        first = message[0] if message else f"exit {proc.returncode}"
+        raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
+    return proc
+
+
+def output(args: Sequence[str], cwd: Path | str | None = None) -> str:
+    """The stripped standard output of ``git args…``."""
+    return run(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").strip()
+
+
+def version() -> str:
+    return output(["--version"]).removeprefix("git version ")
+
+
+# -- configuration ---------------------------------------------------------------
+
+CONFIG_SCOPES = ("local", "global", "system", "worktree")
+
+
+def config_get(key: str, cwd: Path | str | None = None, scope: str | None = None) -> str | None:
+    args = ["config", *([f"--{scope}"] if scope else []), "--get", key]
+    proc = run(args, cwd=cwd, check=False)
+    if proc.returncode == 1:
+        return None
+    if proc.returncode != 0:
+        raise GitError(f"git config failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
+    run(["config", f"--{scope}", "--replace-all", key, value], cwd=cwd)
+
+
+def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
+    proc = run(["config", f"--{scope}", "--unset-all", key], cwd=cwd, check=False)
+    if proc.returncode not in (0, 5):  # 5: the key was not set
+        raise GitError(f"git config --unset failed: {proc.stderr.decode(errors='replace').strip()}")
+
+
+def config_list(cwd: Path | str | None = None) -> dict[str, str]:
+    """Every effective setting, last one wins (as Git resolves single values)."""
+    proc = run(["config", "-z", "--list"], cwd=cwd, check=False)
+    settings: dict[str, str] = {}
+    for item in proc.stdout.split(b"\0"):
+        if item:
+            key, _, value = item.partition(b"\n")
+            settings[key.decode("utf-8", "surrogateescape")] = value.decode(
+                "utf-8", "surrogateescape"
+            )
+    return settings
+
+
+# -- repositories ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A repository as Git resolves it from a directory (worktrees included)."""
+
+    git_dir: Path
+    common_dir: Path
+    worktree: Path | None
+
+    @classmethod
+    def discover(cls, path: Path | str = ".") -> Repo:
+        proc = run(
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-dir",
+                "--git-common-dir",
+                "--is-bare-repository",
+                "--show-toplevel",
+            ],
+            cwd=path,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise UserError(
+                "not in a git repository",
+                hint="run this inside a repository, or `git init` one first",
+            )
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        bare = lines[2] == "true"
+        worktree = None if bare or len(lines) < 4 else Path(lines[3])
+        return cls(Path(lines[0]), Path(lines[1]), worktree)
+
+    @property
+    def model_dir(self) -> Path:
+        """The local store's root, shared by all worktrees."""
+        return self.common_dir / "model"
+
+    @property
+    def top(self) -> Path:
+        """The worktree root; a user error in a bare repository."""
+        if self.worktree is None:
+            raise UserError("this command needs a worktree", hint="run it in a non-bare clone")
+        return self.worktree
+
+    def git_path(self, name: str) -> Path:
+        """``git rev-parse --git-path``: honours core.hooksPath, GIT_INDEX_FILE, worktrees."""
+        out = output(["rev-parse", "--path-format=absolute", "--git-path", name], cwd=self.cwd)
+        return Path(out)
+
+    @property
+    def cwd(self) -> Path:
+        return self.worktree or self.git_dir
+
+    @cached_property
+    def pygit(self) -> pygit2.Repository:
+        return pygit2.Repository(str(self.git_dir))
+
+    def run(
+        self, args: Sequence[str], input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        return run(args, cwd=self.cwd, input=input, check=check)
+
+    def hash_size(self) -> int:
+        """Bytes in an object id: 20 for SHA-1 repositories, 32 for SHA-256."""
+        fmt = config_get("extensions.objectformat", cwd=self.cwd) or "sha1"
+        return 32 if fmt.lower() == "sha256" else 20
+
+    # -- reads through pygit2
+
+    def read_blob(self, oid: str, limit: int | None = None) -> bytes | None:
+        """A blob's bytes, or None when it is larger than ``limit``."""
+        obj_type, size = self.pygit.odb.read_header(oid)
+        if obj_type != pygit2.enums.ObjectType.BLOB or (limit is not None and size > limit):
+            return None
+        blob = self.pygit[oid]
+        assert isinstance(blob, pygit2.Blob)
+        return bytes(blob.data)
+
+    def rev_parse(self, rev: str) -> str:
+        proc = self.run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False)
+        if proc.returncode != 0:
+            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
+        return proc.stdout.decode().strip()
+
+    def has_commits(self) -> bool:
+        return self.run(["rev-parse", "--verify", "--quiet", "HEAD"], check=False).returncode == 0
+
+    # -- worktree-aware reads through git
+
+    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+        """Index entries (stage 0) with their blob ids."""
+        proc = self.run(["ls-files", "-s", "-z", "--", *pathspecs])
+        entries = []
+        for item in proc.stdout.split(b"\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition(b"\t")
+            mode, oid, stage = meta.split(b" ")
+            if stage == b"0":
+                entries.append(IndexEntry(os.fsdecode(path), oid.decode(), int(mode, 8)))
+        return entries
+
+    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+        """Blobs of a commit's tree, recursively."""
+        proc = self.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", *pathspecs])
+        entries = []
+        for item in proc.stdout.split(b"\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition(b"\t")
+            mode, kind, oid = meta.split(b" ")
+            if kind == b"blob":
+                entries.append(IndexEntry(os.fsdecode(path), oid.decode(), int(mode, 8)))
+        return entries
+
+    def check_attr(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
+        """The value of ``attr`` for each path (``unspecified`` when unset)."""
+        if not paths:
+            return {}
+        data = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        proc = self.run(["check-attr", "-z", "--stdin", attr], input=data)
+        fields = proc.stdout.split(b"\0")
+        return {
+            os.fsdecode(fields[i]): fields[i + 2].decode() for i in range(0, len(fields) - 2, 3)
+        }
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    path: str
+    oid: str
+    mode: int

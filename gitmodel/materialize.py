@@ -1,0 +1,265 @@
+"""Direct checkout: large files written straight from the store, not through Git.
+
+On smudge Git buffers the filter's whole output in memory and then writes the
+file itself: a 2 GiB checkout costs 2 GiB of RAM and two extra copies. So when
+Git runs a command that ends with the post-checkout hook (checkout, switch,
+clone) and our hook is installed, the filter process answers a large smudge
+with the pointer itself and records the path. The hook then copies each object
+into place with ``copy_file_range`` (verified, atomic rename) and updates the
+cached stat data in the index, so Git sees a clean worktree without reading the
+files back. Every step fails safe: a file left as its pointer is still clean to
+Git (cleaning a pointer returns it unchanged), and a file whose index entry is
+not updated is merely re-hashed by the next ``git status``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel import git, gitindex
+from gitmodel.errors import GitModelError
+from gitmodel.pointer import Pointer
+from gitmodel.store.local import LocalStore
+from gitmodel.trace import trace
+
+HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
+HOOK_MARKER = "gitmodel hook"
+DEFAULT_THRESHOLD = 16 << 20
+PENDING_FILE = "model-checkout-pending"
+_GIT_OPTIONS_WITH_VALUE = frozenset(
+    {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env", "--exec-path"}
+)
+
+
+def git_subcommand(argv: list[str]) -> str | None:
+    """The subcommand of a ``git`` command line, skipping Git's global options."""
+    if not argv or os.path.basename(argv[0]) not in ("git", "git.exe"):
+        return None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _GIT_OPTIONS_WITH_VALUE:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def parent_git_subcommand(max_depth: int = 6) -> str | None:
+    """The subcommand of the Git process that started us, read from /proc.
+
+    Walks up past wrappers that fork (pyenv shims, shells) to the nearest ``git``.
+    """
+    pid = os.getppid()
+    for _ in range(max_depth):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat_line = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return None
+        argv = [os.fsdecode(a) for a in raw.split(b"\0") if a]
+        if argv and os.path.basename(argv[0]) in ("git", "git.exe"):
+            return git_subcommand(argv)
+        pid = int(stat_line.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
+        if pid <= 1:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class Pending:
+    path: str
+    pointer: Pointer
+
+
+class Deferrer:
+    """The filter process's side: decides and records deferred smudges."""
+
+    def __init__(self, pending_file: Path, threshold: int) -> None:
+        self.pending_file = pending_file
+        self.threshold = threshold
+
+    def __call__(self, path: str, pointer: Pointer) -> bool:
+        if pointer.size < self.threshold:
+            return False
+        record = f"{pointer.oid} {pointer.size} ".encode() + os.fsencode(path) + b"\0"
+        with open(self.pending_file, "ab") as f:
+            f.write(record)
+        return True
+
+
+def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
+    """A deferrer when this Git command will run our post-checkout hook, else None."""
+    threshold = _parse_size(settings.get("model.directcheckoutthreshold"), DEFAULT_THRESHOLD)
+    if threshold <= 0 or repo.worktree is None:
+        return None
+    command = parent_git_subcommand()
+    if command not in HOOK_COMMANDS:
+        trace(f"direct checkout off: parent git command is {command!r}")
+        return None
+    hook = repo.git_path("hooks") / "post-checkout"
+    try:
+        if HOOK_MARKER not in hook.read_text(errors="replace"):
+            raise OSError
+    except OSError:
+        trace(f"direct checkout off: {hook} is not ours")
+        return None
+    trace(f"direct checkout on for files of {threshold} bytes or more")
+    return Deferrer(repo.git_dir / PENDING_FILE, threshold)
+
+
+def _parse_size(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    value = value.strip().lower()
+    scale = units.get(value[-1:], 1)
+    try:
+        return int(value[:-1] if value[-1:] in units else value) * scale
+    except ValueError:
+        return default
+
+
+def take_pending(repo: git.Repo) -> list[Pending]:
+    """The recorded deferred smudges, removing the record."""
+    pending_file = repo.git_dir / PENDING_FILE
+    claimed = pending_file.with_name(f"{PENDING_FILE}.{os.getpid()}")
+    try:
+        os.replace(pending_file, claimed)
+    except FileNotFoundError:
+        return []
+    try:
+        return list(_parse_pending(claimed.read_bytes()))
+    finally:
+        claimed.unlink(missing_ok=True)
+
+
+def _parse_pending(data: bytes) -> Iterator[Pending]:
+    for record in data.split(b"\0"):
+        oid, _, rest = record.partition(b" ")
+        size, _, path = rest.partition(b" ")
+        try:
+            pointer = Pointer(oid.decode(), int(size))
+        except (ValueError, GitModelError):
+            continue  # a torn or foreign record: that file stays a pointer
+        yield Pending(os.fsdecode(path), pointer)
+
+
+def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> int:
+    """Write each pending file from the store; returns how many were written."""
+    if not pending:
+        return 0
+    index_path = repo.git_path("index")
+    with _IndexLock(index_path) as lock:
+        hash_size = repo.hash_size()
+        entries = _read_entries(index_path, hash_size) if lock.held else {}
+        written: list[tuple[Path, gitindex.Entry | None]] = []
+        for item in pending:
+            target = repo.top / item.path
+            entry = entries.get(os.fsencode(item.path))
+            written_entry = _materialize_one(store, item.pointer, target, entry, hash_size)
+            if written_entry is not False:
+                written.append((target, written_entry if written_entry is not True else None))
+        if lock.held and written:
+            _write_stats(index_path, lock, hash_size, written)
+    return len(written)
+
+
+def _materialize_one(
+    store: LocalStore,
+    pointer: Pointer,
+    target: Path,
+    entry: gitindex.Entry | None,
+    hash_size: int,
+) -> gitindex.Entry | bool | None:
+    """Replace ``target`` by the object if it still holds exactly the pointer.
+
+    Returns False when the file was left alone, else the index entry whose stat
+    data may be updated (None when Git's entry does not describe that pointer file).
+    """
+    text = pointer.encode()
+    try:
+        st = target.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
+            return False
+        if target.read_bytes() != text:
+            return False
+    except OSError:
+        return False
+    mode = 0o755 if st.st_mode & 0o111 else 0o644
+    store.copy_to(pointer, target, mode)
+    if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
+        return None
+    if entry.stat != gitindex.stat_fields(st, entry.stat[6]):
+        return None  # Git did not record the pointer file as clean: let it re-check
+    return entry
+
+
+def _read_entries(index_path: Path, hash_size: int) -> dict[bytes, gitindex.Entry]:
+    try:
+        return gitindex.parse_entries(index_path.read_bytes(), hash_size)
+    except (OSError, GitModelError):
+        return {}
+
+
+def _write_stats(
+    index_path: Path,
+    lock: _IndexLock,
+    hash_size: int,
+    written: list[tuple[Path, gitindex.Entry | None]],
+) -> None:
+    # Files must be older than the index, or Git treats them as "racily clean"
+    # and re-reads them; step their mtime back to before the current second.
+    stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
+    updates = {}
+    for target, entry in written:
+        if entry is None:
+            continue
+        st = target.lstat()
+        os.utime(target, ns=(st.st_atime_ns, stamp), follow_symlinks=False)
+        updates[entry.offset] = gitindex.stat_fields(target.lstat(), entry.stat[6])
+    if updates:
+        data = gitindex.patch_stats(index_path.read_bytes(), updates, hash_size)
+        lock.commit(data)
+
+
+class _IndexLock:
+    """Git's lock protocol: create ``index.lock`` exclusively, rename it over ``index``."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self.lock_path = index_path.with_name(index_path.name + ".lock")
+        self.held = False
+        self._fd = -1
+
+    def __enter__(self) -> _IndexLock:
+        for _ in range(50):
+            try:
+                self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                time.sleep(0.02)
+                continue
+            except OSError:
+                break
+            self.held = True
+            break
+        return self
+
+    def commit(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.lock_path, self.index_path)
+        self.held = False
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        if self.held:
+            self.lock_path.unlink(missing_ok=True)

@@ -1,0 +1,56 @@
+"""pkt-line framing, as in Git's ``Documentation/technical/protocol-common.txt``.
+
+A packet is a 4-hex-digit length (counting the header itself) and the payload;
+``0000`` is a flush packet. Pure: bytes in, values out.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gitmodel.errors import ProtocolError
+
+PKT_FLUSH = b"0000"
+PKT_HEADER_SIZE = 4
+PKT_MAX_SIZE = 65520
+PKT_MAX_DATA = PKT_MAX_SIZE - PKT_HEADER_SIZE  # 65516
+
+_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
+
+
+def encode_header(data_size: int) -> bytes:
+    """The 4-byte header of a packet carrying ``data_size`` payload bytes."""
+    if not 0 < data_size <= PKT_MAX_DATA:
+        raise ValueError(f"pkt-line payload of {data_size} bytes")
+    return b"%04x" % (data_size + PKT_HEADER_SIZE)
+
+
+def encode(data: bytes) -> bytes:
+    """One data packet."""
+    return encode_header(len(data)) + data
+
+
+def encode_text(line: str) -> bytes:
+    """One text packet: ``line`` plus the newline Git expects."""
+    return encode(line.encode() + b"\n")
+
+
+def parse_header(header: bytes) -> int:
+    """The payload size announced by a header; 0 means a flush packet."""
+    if len(header) != PKT_HEADER_SIZE:
+        raise ProtocolError("truncated pkt-line header")
+    if _HEX4.fullmatch(header) is None:
+        raise ProtocolError(f"bad pkt-line header {header!r}")
+    size = int(header, 16)
+    if size == 0:
+        return 0
+    if size <= PKT_HEADER_SIZE or size > PKT_MAX_SIZE:
+        raise ProtocolError(f"bad pkt-line length {size}")
+    return size - PKT_HEADER_SIZE
+
+
+def decode_text(payload: bytes) -> str:
+    """A text packet's line without its trailing newline."""
+    if payload.endswith(b"\n"):
+        payload = payload[:-1]
+    return payload.decode("utf-8", "surrogateescape")

@@ -1,0 +1,41 @@
+"""Find pointer files among Git blobs without reading any large blob."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gitmodel import git
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+
+
+@dataclass(frozen=True)
+class PointerFile:
+    path: str
+    blob: str  # the Git blob id of the pointer file
+    pointer: Pointer
+
+
+def pointer_files(repo: git.Repo, entries: Iterable[git.IndexEntry]) -> list[PointerFile]:
+    """The entries whose blobs are canonical pointers."""
+    found = []
+    cache: dict[str, Pointer | None] = {}
+    for entry in entries:
+        if entry.mode & 0o170000 != 0o100000:
+            continue  # symlinks and submodules are never pointers
+        if entry.oid not in cache:
+            blob = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
+            cache[entry.oid] = try_parse(blob) if blob else None
+        pointer = cache[entry.oid]
+        if pointer is not None:
+            found.append(PointerFile(entry.path, entry.oid, pointer))
+    return found
+
+
+def format_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

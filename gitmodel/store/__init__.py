@@ -1,0 +1,1 @@
+"""Where model bytes live: the local object store, and later remote stores."""

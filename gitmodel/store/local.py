@@ -1,0 +1,248 @@
+"""The local content-addressed store, ``<git common dir>/model``.
+
+Objects are whole files at ``objects/ab/cd/<oid>``. Every write streams into
+``tmp/`` while hashing and is renamed into place only once complete, so a
+crash never leaves a partial object under a real name. Every read is checked
+against the oid; an object that fails is moved to ``bad/``. Worktrees share
+the store because it lives in the common git directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from gitmodel.errors import ChecksumError, ObjectMissingError
+from gitmodel.pointer import Pointer, is_valid_oid
+
+CHUNK_SIZE = 1 << 20
+COPY_CHUNK_SIZE = 64 << 20
+EMPTY_OID = hashlib.sha256(b"").hexdigest()
+
+
+class ObjectWriter:
+    """Streams bytes into a temporary file, hashing as it goes."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        store.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._tmp_path = Path(name)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+        self._file.write(data)
+        self.size += len(data)
+
+    def commit(self, expected: Pointer | None = None) -> Pointer:
+        """Move the bytes into the store; check them against ``expected`` if given."""
+        self._file.close()
+        pointer = Pointer(self._hash.hexdigest(), self.size)
+        if expected is not None and pointer != expected:
+            self.abort()
+            raise ChecksumError(f"object {expected.oid}", expected.oid, pointer.oid)
+        final = self._store.object_path(pointer.oid)
+        if final.exists():
+            self.abort()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self._tmp_path, 0o444)
+            os.replace(self._tmp_path, final)
+        return pointer
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class LocalStore:
+    """Whole-file objects under ``root`` (normally ``<git common dir>/model``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects_dir = root / "objects"
+        self.tmp_dir = root / "tmp"
+        self.bad_dir = root / "bad"
+
+    def object_path(self, oid: str) -> Path:
+        """The path of ``oid``; refuses anything that is not a valid oid."""
+        if not is_valid_oid(oid):
+            raise ValueError(f"invalid oid {oid[:80]!r}")
+        return self.objects_dir / oid[0:2] / oid[2:4] / oid
+
+    def has(self, oid: str) -> bool:
+        return oid == EMPTY_OID or self.object_path(oid).is_file()
+
+    def writer(self) -> ObjectWriter:
+        return ObjectWriter(self)
+
+    def add_file(self, path: Path) -> Pointer:
+        """Store the contents of ``path``."""
+        with self.writer() as writer, open(path, "rb") as src:
+            buf = bytearray(CHUNK_SIZE)
+            view = memoryview(buf)
+            while n := src.readinto(buf):
+                writer.write(view[:n])
+            return writer.commit()
+
+    def read(self, pointer: Pointer, path: str | None = None) -> Iterator[memoryview]:
+        """Yield the object's bytes in chunks, verifying them at the end.
+
+        The chunks are views of one reused buffer: consume each before the next.
+        On a mismatch the object is quarantined and :class:`ChecksumError` raised
+        after the last chunk, so callers must not trust the bytes until then.
+        """
+        if pointer.size == 0:
+            return
+        try:
+            src = open(self.object_path(pointer.oid), "rb", buffering=0)  # noqa: SIM115
+        except FileNotFoundError:
+            raise ObjectMissingError(pointer.oid, path) from None
+        digest = hashlib.sha256()
+        size = 0
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        with src:
+            while n := src.readinto(buf):
+                digest.update(view[:n])
+                size += n
+                yield view[:n]
+        self._check(pointer, digest.hexdigest(), size)
+
+    def copy_to(self, pointer: Pointer, dest: Path, mode: int = 0o644) -> None:
+        """Write the object to ``dest`` atomically, verified, never half-written.
+
+        The kernel copies (``copy_file_range``) while this thread hashes the source,
+        so a verified copy costs about as much as the copy alone.
+        """
+        src_path = self.object_path(pointer.oid)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with open(fd, "wb", buffering=0) as out, open(src_path, "rb", buffering=0) as src:
+                copier = _Copier(src.fileno(), out.fileno(), pointer.size)
+                copier.start()
+                digest, size = _hash_file(src_path)
+                copier.join()
+                if copier.error is not None:
+                    raise copier.error
+            self._check(pointer, digest, size)
+            os.chmod(tmp_name, mode & ~_umask())
+            os.replace(tmp_name, dest)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def quarantine(self, oid: str) -> Path | None:
+        """Move a corrupt object to ``bad/``; returns where it went."""
+        src = self.object_path(oid)
+        if not src.exists():
+            return None
+        self.bad_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.bad_dir / oid
+        os.replace(src, dest)
+        return dest
+
+    def _check(self, pointer: Pointer, actual_oid: str, actual_size: int) -> None:
+        if actual_oid != pointer.oid or actual_size != pointer.size:
+            self.quarantine(pointer.oid)
+            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid)
+
+
+class _Copier(threading.Thread):
+    """Copies a whole file in the kernel, falling back to read/write."""
+
+    def __init__(self, src_fd: int, dst_fd: int, size: int) -> None:
+        super().__init__(daemon=True)
+        self.src_fd, self.dst_fd, self.size = src_fd, dst_fd, size
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            _copy_fd(self.src_fd, self.dst_fd, self.size)
+        except BaseException as exc:  # handed to the joining thread
+            self.error = exc
+
+
+def _copy_fd(src_fd: int, dst_fd: int, size: int) -> None:
+    offset = 0
+    try:
+        while offset < size:
+            n = os.copy_file_range(
+                src_fd, dst_fd, min(COPY_CHUNK_SIZE, size - offset), offset, offset
+            )
+            if n == 0:
+                break
+            offset += n
+        # copy anything beyond the expected size too, so the hash check sees it
+        while n := os.copy_file_range(src_fd, dst_fd, COPY_CHUNK_SIZE, offset, offset):
+            offset += n
+    except OSError:
+        os.lseek(dst_fd, 0, os.SEEK_SET)
+        os.ftruncate(dst_fd, 0)
+        os.lseek(src_fd, 0, os.SEEK_SET)
+        while chunk := os.read(src_fd, CHUNK_SIZE):
+            os.write(dst_fd, chunk)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE * 4)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def import_object(dest: LocalStore, src: LocalStore, pointer: Pointer) -> bool:
+    """Copy an object from another local store (e.g. a local clone's origin), verified."""
+    if dest.has(pointer.oid):
+        return True
+    if not src.has(pointer.oid):
+        return False
+    with dest.writer() as writer:
+        for chunk in _read_unquarantined(src, pointer):
+            writer.write(chunk)
+        writer.commit(pointer)
+    return True
+
+
+def _read_unquarantined(src: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
+    # another repository's store is read-only to us: never move its files
+    digest = hashlib.sha256()
+    with open(src.object_path(pointer.oid), "rb", buffering=0) as f:
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            yield view[:n]
+    if digest.hexdigest() != pointer.oid:
+        raise ChecksumError(f"object {pointer.oid} in {src.root}", pointer.oid, digest.hexdigest())

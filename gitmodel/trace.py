@@ -1,0 +1,15 @@
+"""``GIT_MODEL_TRACE=1``: debugging lines on stderr, like ``GIT_TRACE``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+ENABLED = os.environ.get("GIT_MODEL_TRACE", "").lower() in ("1", "true", "2")
+
+
+def trace(message: str) -> None:
+    if ENABLED:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} gitmodel[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
