@@ -13,10 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, UserError
+
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 class GitError(GitModelError):
@@ -148,6 +151,8 @@ class Repo:
 
     @cached_property
     def pygit(self) -> pygit2.Repository:
+        import pygit2  # costs ~0.1 s: only commands that read objects pay for it
+
         return pygit2.Repository(str(self.git_dir))
 
     def run(
@@ -165,11 +170,9 @@ class Repo:
     def read_blob(self, oid: str, limit: int | None = None) -> bytes | None:
         """A blob's bytes, or None when it is larger than ``limit``."""
         obj_type, size = self.pygit.odb.read_header(oid)
-        if obj_type != pygit2.enums.ObjectType.BLOB or (limit is not None and size > limit):
+        if obj_type != _BLOB_TYPE or (limit is not None and size > limit):
             return None
-        blob = self.pygit[oid]
-        assert isinstance(blob, pygit2.Blob)
-        return bytes(blob.data)
+        return bytes(self.pygit.odb.read(oid)[1])
 
     def rev_parse(self, rev: str) -> str:
         proc = self.run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False)
@@ -218,6 +221,9 @@ class Repo:
         return {
             os.fsdecode(fields[i]): fields[i + 2].decode() for i in range(0, len(fields) - 2, 3)
         }
+
+
+_BLOB_TYPE = 3  # GIT_OBJECT_BLOB
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ class FilterProcess:
     def _clean(self, request: dict[str, str]) -> None:
         try:
             result = clean(self.store, self.reader.read_content())
+        except ProtocolError:
+            raise
         except GitModelError as exc:
             _report(request, exc)
             self.writer.write_text("status=error")

@@ -1,0 +1,103 @@
+"""Fixtures: every test runs with its own HOME, git identity and config, and real git."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPTS_DIR = sysconfig.get_path("scripts")
+
+
+def run_git(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, env=env, input=input, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"git {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}"
+        )
+    return proc
+
+
+def git_out(*args: str, cwd: Path) -> str:
+    return run_git(*args, cwd=cwd).stdout.decode()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                 ) -> Path:
+    """A private HOME with a git identity; no system or user config leaks in."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_MODEL_SKIP_SMUDGE",
+                "GIT_MODEL_TRACE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
+    path = os.environ.get("PATH", "")
+    if SCRIPTS_DIR not in path.split(os.pathsep):
+        monkeypatch.setenv("PATH", SCRIPTS_DIR + os.pathsep + path)
+    (home / ".gitconfig").write_text(
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    )
+    return home
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    """A fresh repository with gitmodel installed locally and ``*.bin`` tracked."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    run_git("init", "-q", cwd=path)
+    git_model("install", "--local", cwd=path)
+    git_model("track", "*.bin", cwd=path)
+    run_git("add", ".gitattributes", cwd=path)
+    run_git("commit", "-qm", "track *.bin", cwd=path)
+    yield path
+
+
+def git_model(*args: str, cwd: Path, check: bool = True, input: bytes | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed ``git-model`` command."""
+    proc = subprocess.run(
+        ["git-model", *args], cwd=cwd, capture_output=True, input=input, env=env, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"git-model {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}"
+        )
+    return proc
+
+
+def store_objects(repo: Path) -> list[Path]:
+    common = Path(git_out("rev-parse", "--path-format=absolute", "--git-common-dir",
+                          cwd=repo).strip())
+    return sorted(p for p in (common / "model" / "objects").glob("*/*/*") if p.is_file())
+
+
+PYTHON = sys.executable

@@ -1,0 +1,179 @@
+"""The long-running filter process, driven by hand over pkt-lines, as Git drives it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import git_model
+
+from gitmodel import pktline
+from gitmodel.pointer import Pointer
+
+
+def packets(*lines: str) -> bytes:
+    return b"".join(pktline.encode_text(line) for line in lines) + pktline.PKT_FLUSH
+
+
+def content(data: bytes) -> bytes:
+    chunks = [data[i : i + pktline.PKT_MAX_DATA] for i in range(0, len(data), pktline.PKT_MAX_DATA)]
+    return b"".join(pktline.encode(c) for c in chunks) + pktline.PKT_FLUSH
+
+
+HANDSHAKE = packets("git-filter-client", "version=2") + packets(
+    "capability=clean", "capability=smudge", "capability=delay"
+)
+
+
+class Reply:
+    """Parses the filter's whole stdout back into flush-separated groups."""
+
+    def __init__(self, data: bytes) -> None:
+        self.groups: list[list[bytes]] = [[]]
+        pos = 0
+        while pos < len(data):
+            size = pktline.parse_header(data[pos : pos + 4])
+            pos += 4
+            if size == 0:
+                self.groups.append([])
+            else:
+                self.groups[-1].append(data[pos : pos + size])
+                pos += size
+        assert self.groups[-1] == []
+        self.groups.pop()
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        return iter(self.groups)
+
+
+def run_filter(repo: Path, stdin: bytes, *args: str) -> tuple[Reply, bytes, int]:
+    proc = subprocess.run(
+        ["git-model", "filter-process", *args], cwd=repo, input=stdin, capture_output=True,
+        check=False,
+    )
+    return Reply(proc.stdout), proc.stderr, proc.returncode
+
+
+def test_handshake_and_clean_exit_on_eof(repo: Path) -> None:
+    reply, stderr, code = run_filter(repo, HANDSHAKE)
+    assert code == 0, stderr
+    assert stderr == b""
+    assert reply.groups == [
+        [b"git-filter-server\n", b"version=2\n"],
+        [b"capability=clean\n", b"capability=smudge\n", b"capability=delay\n"],
+    ]
+
+
+def test_only_offered_capabilities_are_claimed(repo: Path) -> None:
+    stdin = packets("git-filter-client", "version=2") + packets("capability=clean")
+    reply, _, code = run_filter(repo, stdin)
+    assert code == 0
+    assert list(reply)[1] == [b"capability=clean\n"]
+
+
+def test_refuses_other_protocol_versions(repo: Path) -> None:
+    reply, stderr, code = run_filter(repo, packets("git-filter-client", "version=3"))
+    assert code == 1
+    assert b"version 2" in stderr
+    assert reply.groups == []
+
+
+def test_clean_then_smudge(repo: Path) -> None:
+    data = b"weights " * 100_000
+    pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data)).encode()
+    stdin = (
+        HANDSHAKE
+        + packets("command=clean", "pathname=dir/a b.bin")
+        + content(data)
+        + packets("command=smudge", "pathname=dir/a b.bin")
+        + content(pointer)
+    )
+    reply, stderr, code = run_filter(repo, stdin)
+    assert code == 0, stderr
+    groups = list(reply)[2:]
+    assert groups[0] == [b"status=success\n"]
+    assert b"".join(groups[1]) == pointer
+    assert groups[2] == []
+    assert groups[3] == [b"status=success\n"]
+    assert b"".join(groups[4]) == data
+    assert groups[5] == []
+
+
+def test_clean_passes_pointers_and_empty_files_through(repo: Path) -> None:
+    pointer = Pointer("a" * 64, 5).encode()
+    stdin = (
+        HANDSHAKE
+        + packets("command=clean", "pathname=p.bin") + content(pointer)
+        + packets("command=clean", "pathname=e.bin") + pktline.PKT_FLUSH
+    )
+    reply, _, code = run_filter(repo, stdin)
+    assert code == 0
+    groups = list(reply)[2:]
+    assert b"".join(groups[1]) == pointer
+    assert groups[3:6] == [[b"status=success\n"], [], []]
+
+
+def test_smudge_of_missing_object_is_an_error_naming_path_and_oid(repo: Path) -> None:
+    pointer = Pointer("b" * 64, 5).encode()
+    stdin = HANDSHAKE + packets("command=smudge", "pathname=m.bin") + content(pointer)
+    reply, stderr, code = run_filter(repo, stdin)
+    assert code == 0
+    assert list(reply)[2] == [b"status=error\n"]
+    assert b"m.bin" in stderr and b"b" * 64 in stderr
+    assert b"GIT_MODEL_SKIP_SMUDGE" in stderr
+
+
+def test_smudge_skip_writes_pointer(repo: Path) -> None:
+    pointer = Pointer("b" * 64, 5).encode()
+    stdin = HANDSHAKE + packets("command=smudge", "pathname=m.bin") + content(pointer)
+    reply, _, code = run_filter(repo, stdin, "--skip")
+    assert code == 0
+    assert b"".join(list(reply)[3]) == pointer
+
+
+def test_smudge_of_corrupt_object_withdraws_content(repo: Path) -> None:
+    data = b"z" * 200_000
+    git_model("clean", cwd=repo, input=data)
+    oid = hashlib.sha256(data).hexdigest()
+    path = next((repo / ".git" / "model" / "objects").glob(f"*/*/{oid}"))
+    path.chmod(0o644)
+    path.write_bytes(b"y" * 200_000)
+    pointer = Pointer(oid, len(data)).encode()
+    stdin = HANDSHAKE + packets("command=smudge", "pathname=c.bin") + content(pointer)
+    reply, stderr, code = run_filter(repo, stdin)
+    assert code == 0
+    groups = list(reply)[2:]
+    assert groups[0] == [b"status=success\n"]
+    assert groups[2] == [b"status=error\n"]
+    assert oid.encode() in stderr
+    assert (repo / ".git" / "model" / "bad" / oid).exists()
+
+
+def test_list_available_blobs_is_answered(repo: Path) -> None:
+    stdin = HANDSHAKE + packets("command=list_available_blobs")
+    reply, _, code = run_filter(repo, stdin)
+    assert code == 0
+    assert list(reply)[2:] == [[], [b"status=success\n"]]
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        HANDSHAKE + packets("command=frobnicate"),
+        HANDSHAKE + packets("no equals sign"),
+        HANDSHAKE + packets("command=clean") + b"00",
+        HANDSHAKE + b"zzzz",
+    ],
+    ids=["unknown command", "malformed line", "truncated", "bad header"],
+)
+def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes) -> None:
+    _, stderr, code = run_filter(repo, stdin)
+    assert code == 1
+    assert b"Traceback" not in stderr
+    assert stderr.count(b"\n") <= 2
+    assert list((repo / ".git" / "model" / "tmp").glob("*")) == [] if (
+        repo / ".git" / "model" / "tmp"
+    ).exists() else True
