@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -40,7 +41,7 @@ BASE_BRANCH = "main"
 WITH_BRANCH = "with"
 CHUNK_SIZE = 16 << 20
 SAMPLE_INTERVAL = 0.02
-POINTER_LIMIT = 1024  # a committed blob larger than this is not a pointer
+LFS_SPEC = "https://git-lfs.github.com/spec/v1"
 EXPECTED_STDERR = ("Switched to branch", "Already on")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MAX_LISTED = 10
@@ -105,6 +106,7 @@ class Payload:
     source: Path  # the folder holding the files, laid out as in the repository
     digests: dict[str, str]  # relative path -> sha256
     add_paths: tuple[str, ...]
+    file_size: int  # every file of a payload has this size
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,8 @@ def make_payloads(workdir: Path, args: argparse.Namespace) -> list[Payload]:
     }
     small_label = f"{args.small_count} x {args.small_size_text} files"
     return [
-        Payload("big", f"{args.big_size_text} file", big_dir, big, ("model.bin",)),
-        Payload("small", small_label, small_dir, small, ("data",)),
+        Payload("big", f"{args.big_size_text} file", big_dir, big, ("model.bin",), args.big_size),
+        Payload("small", small_label, small_dir, small, ("data",), args.small_size),
     ]
 
 
@@ -360,18 +362,25 @@ def init_repo(tool: Tool, repo: Path, env: dict[str, str]) -> None:
     run([*GIT, "checkout", "-q", "-b", WITH_BRANCH], repo, env)
 
 
+def pointer_blob_id(digest: str, size: int, object_format: str) -> str:
+    """The Git blob id of the canonical LFS pointer to a file (both tools write it)."""
+    text = f"version {LFS_SPEC}\noid sha256:{digest}\nsize {size}\n".encode()
+    return hashlib.new(object_format, b"blob %d\0" % len(text) + text).hexdigest()
+
+
 def pointer_problems(payload: Payload, repo: Path, env: dict[str, str]) -> list[str]:
-    """What was committed other than a small pointer for each payload file."""
+    """Payload files committed as anything but their exact pointer."""
+    object_format = run([*GIT, "rev-parse", "--show-object-format"], repo, env).strip()
     listing = run([*GIT, "ls-tree", "-r", "-l", "-z", WITH_BRANCH], repo, env)
-    sizes = {}
+    committed = {}
     for entry in filter(None, listing.split("\0")):
         meta, _, path = entry.partition("\t")
-        sizes[path] = meta.split()[3]
+        committed[path] = meta.split()[2:4]  # blob id, size
     problems = []
-    for rel in payload.digests:
-        size = sizes.get(rel)
-        if size is None or not size.isdigit() or int(size) > POINTER_LIMIT:
-            problems.append(f"{rel}: committed blob size {size} (expected a pointer)")
+    for rel, digest in payload.digests.items():
+        blob, size = committed.get(rel, ("none", "-"))
+        if blob != pointer_blob_id(digest, payload.file_size, object_format):
+            problems.append(f"{rel}: committed blob {blob} of {size} bytes is not its pointer")
     return problems
 
 
@@ -562,7 +571,19 @@ def tool_versions(env: dict[str, str]) -> dict[str, str]:
     for tool in TOOLS:
         versions[tool.name] = first_line(["git", *tool.version_args], env)
     versions["git-model path"] = shutil.which("git-model", path=env["PATH"]) or "not found"
+    versions["gitmodel source"] = source_revision(env)
     return versions
+
+
+def source_revision(env: dict[str, str]) -> str:
+    """Where the imported ``gitmodel`` lives and, in a Git checkout, its commit."""
+    spec = importlib.util.find_spec("gitmodel")
+    if spec is None or spec.origin is None:
+        return "not importable"
+    folder = Path(spec.origin).parent
+    describe = ["git", "-C", str(folder), "describe", "--always", "--dirty"]
+    proc = subprocess.run(describe, env=env, capture_output=True, text=True, check=False)
+    return f"{folder} ({proc.stdout.strip() or 'not in a Git checkout'})"
 
 
 def proc_field(path: str, name: str) -> str:

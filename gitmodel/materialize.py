@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +98,11 @@ def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
     threshold = _parse_size(settings.get("model.directcheckoutthreshold"), DEFAULT_THRESHOLD)
     if threshold <= 0 or repo.worktree is None:
         return None
+    if settings.get("core.splitindex", "").lower() in ("true", "yes", "on", "1") or any(
+        repo.common_dir.glob("sharedindex.*")
+    ):
+        trace("direct checkout off: split index")
+        return None
     command = parent_git_subcommand()
     if command not in HOOK_COMMANDS:
         trace(f"direct checkout off: parent git command is {command!r}")
@@ -150,23 +156,46 @@ def _parse_pending(data: bytes) -> Iterator[Pending]:
 
 
 def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> int:
-    """Write each pending file from the store; returns how many were written."""
+    """Write each pending file from the store; returns how many were written.
+
+    A file is replaced only while we hold the index lock and can record its new
+    stat data: Git takes a size change for a content change without looking, so
+    a replaced file the index does not describe would show as modified.
+    """
     if not pending:
         return 0
     index_path = repo.git_path("index")
     with _IndexLock(index_path) as lock:
+        if not lock.held:
+            _warn_left(pending, "the index is locked by another git process")
+            return 0
         hash_size = repo.hash_size()
-        entries = _read_entries(index_path, hash_size) if lock.held else {}
-        written: list[tuple[Path, gitindex.Entry | None]] = []
+        try:
+            entries = gitindex.parse_entries(index_path.read_bytes(), hash_size)
+        except (OSError, GitModelError) as exc:
+            _warn_left(pending, f"cannot update the index ({exc})")
+            return 0
+        written: list[tuple[Path, gitindex.Entry]] = []
+        failure: GitModelError | None = None
         for item in pending:
-            target = repo.top / item.path
             entry = entries.get(os.fsencode(item.path))
-            written_entry = _materialize_one(store, item.pointer, target, entry, hash_size)
-            if written_entry is not False:
-                written.append((target, written_entry if written_entry is not True else None))
-        if lock.held and written:
-            _write_stats(index_path, lock, hash_size, written)
+            target = repo.top / item.path
+            try:
+                if _materialize_one(store, item.pointer, target, entry, hash_size):
+                    assert entry is not None
+                    written.append((target, entry))
+            except GitModelError as exc:
+                failure = failure or exc
+        if written:
+            _record_stats(index_path, lock, hash_size, written)
+    if failure is not None:
+        raise failure
     return len(written)
+
+
+def _warn_left(pending: list[Pending], reason: str) -> None:
+    print(f"gitmodel: {reason}; {len(pending)} large file(s) left as pointers", file=sys.stderr)
+    print("hint: check them out again with `git checkout -- <path>`", file=sys.stderr)
 
 
 def _materialize_one(
@@ -175,13 +204,11 @@ def _materialize_one(
     target: Path,
     entry: gitindex.Entry | None,
     hash_size: int,
-) -> gitindex.Entry | bool | None:
-    """Replace ``target`` by the object if it still holds exactly the pointer.
-
-    Returns False when the file was left alone, else the index entry whose stat
-    data may be updated (None when Git's entry does not describe that pointer file).
-    """
+) -> bool:
+    """Replace ``target`` by the object if it and its index entry still hold the pointer."""
     text = pointer.encode()
+    if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
+        return False
     try:
         st = target.lstat()
         if not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
@@ -190,41 +217,25 @@ def _materialize_one(
             return False
     except OSError:
         return False
-    mode = 0o755 if st.st_mode & 0o111 else 0o644
-    store.copy_to(pointer, target, mode)
-    if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
-        return None
-    if entry.stat != gitindex.stat_fields(st, entry.stat[6]):
-        return None  # Git did not record the pointer file as clean: let it re-check
-    return entry
+    store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644)
+    return True
 
 
-def _read_entries(index_path: Path, hash_size: int) -> dict[bytes, gitindex.Entry]:
-    try:
-        return gitindex.parse_entries(index_path.read_bytes(), hash_size)
-    except (OSError, GitModelError):
-        return {}
-
-
-def _write_stats(
+def _record_stats(
     index_path: Path,
     lock: _IndexLock,
     hash_size: int,
-    written: list[tuple[Path, gitindex.Entry | None]],
+    written: list[tuple[Path, gitindex.Entry]],
 ) -> None:
     # Files must be older than the index, or Git treats them as "racily clean"
     # and re-reads them; step their mtime back to before the current second.
     stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
     updates = {}
     for target, entry in written:
-        if entry is None:
-            continue
         st = target.lstat()
         os.utime(target, ns=(st.st_atime_ns, stamp), follow_symlinks=False)
         updates[entry.offset] = gitindex.stat_fields(target.lstat(), entry.stat[6])
-    if updates:
-        data = gitindex.patch_stats(index_path.read_bytes(), updates, hash_size)
-        lock.commit(data)
+    lock.commit(gitindex.patch_stats(index_path.read_bytes(), updates, hash_size))
 
 
 class _IndexLock:

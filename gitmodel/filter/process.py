@@ -14,6 +14,7 @@ from gitmodel.filter.convert import MISSING_HINT, clean, read_blob, smudge
 from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import LocalStore
+from gitmodel.trace import trace
 
 CAPABILITIES = ("clean", "smudge", "delay")
 
@@ -46,6 +47,7 @@ class FilterProcess:
         self.handshake()
         while (request := self._read_request()) is not None:
             command = request.get("command")
+            trace(f"{command} {request.get('pathname', '')}")
             if command == "clean":
                 self._clean(request)
             elif command == "smudge":
