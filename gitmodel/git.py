@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, UserError
 
-
 if TYPE_CHECKING:
     import pygit2
 

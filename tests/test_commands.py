@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import git_model, run_git, store_objects
+
+from gitmodel.pointer import Pointer
+
+WHATEVER_POINTER = (
+    b"version https://git-lfs.github.com/spec/v1\n"
+    b"oid sha256:cd293be6cea034bd45a0352775a219ef5dc7825ce55d1f7dae9762d80ce64411\n"
+    b"size 9\n"
+)
+
+
+def test_clean_prints_exactly_the_lfs_pointer(repo: Path) -> None:
+    proc = git_model("clean", cwd=repo, input=b"whatever\n")
+    assert proc.stdout == WHATEVER_POINTER
+    assert proc.stderr == b""
+    assert [p.name for p in store_objects(repo)] == [hashlib.sha256(b"whatever\n").hexdigest()]
+
+
+def test_clean_with_path_argument_and_smudge(repo: Path) -> None:
+    assert git_model("clean", "--", "x.bin", cwd=repo, input=b"whatever\n").stdout == (
+        WHATEVER_POINTER
+    )
+    assert git_model("smudge", "--", "x.bin", cwd=repo, input=WHATEVER_POINTER).stdout == (
+        b"whatever\n"
+    )
+    skipped = git_model("smudge", "--skip", "x.bin", cwd=repo, input=WHATEVER_POINTER)
+    assert skipped.stdout == WHATEVER_POINTER
+    assert git_model("smudge", cwd=repo, input=b"plain text").stdout == b"plain text"
+
+
+def test_one_shot_filters_in_git(repo: Path) -> None:
+    run_git("config", "--unset", "filter.model.process", cwd=repo)
+    (repo / "a.bin").write_bytes(b"whatever\n")
+    run_git("add", "a.bin", cwd=repo)
+    assert run_git("cat-file", "blob", ":a.bin", cwd=repo).stdout == WHATEVER_POINTER
+    (repo / "a.bin").unlink()
+    run_git("checkout", "--", "a.bin", cwd=repo)
+    assert (repo / "a.bin").read_bytes() == b"whatever\n"
+
+
+def test_smudge_of_missing_object(repo: Path) -> None:
+    data = Pointer("d" * 64, 10).encode()
+    proc = git_model("smudge", "--", "m.bin", cwd=repo, input=data, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0] == f"gitmodel: error: object {'d' * 64} is not in the local store for m.bin"
+    assert lines[1].startswith("hint: ")
+    assert proc.stdout == b""
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    proc = git_model("ls-files", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: not in a git repository",
+        "hint: run this inside a repository, or `git init` one first",
+    ]
+
+
+@pytest.fixture
+def committed(repo: Path) -> Path:
+    (repo / "a.bin").write_bytes(b"whatever\n")
+    (repo / "b.bin").write_bytes(os.urandom(2000))
+    (repo / "notes.txt").write_text("not a model")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "models", cwd=repo)
+    return repo
+
+
+def test_ls_files(committed: Path) -> None:
+    out = git_model("ls-files", cwd=committed).stdout.decode().splitlines()
+    assert out[0] == "cd293be6ce * a.bin (9 B)"
+    assert out[1].endswith(" * b.bin (2.0 KB)")
+    assert len(out) == 2
+    data = json.loads(git_model("ls-files", "--json", cwd=committed).stdout)
+    assert data["files"][0] == {
+        "path": "a.bin",
+        "oid": "cd293be6cea034bd45a0352775a219ef5dc7825ce55d1f7dae9762d80ce64411",
+        "size": 9,
+        "present": True,
+    }
+    for path in store_objects(committed):
+        path.unlink()
+    out = git_model("ls-files", "--long", "HEAD", cwd=committed).stdout.decode()
+    assert "cd293be6cea034bd45a0352775a219ef5dc7825ce55d1f7dae9762d80ce64411 - a.bin" in out
+    proc = git_model("ls-files", "nosuchrev", cwd=committed, check=False)
+    assert proc.returncode == 1 and b"unknown revision" in proc.stderr
+
+
+def test_status(committed: Path) -> None:
+    (committed / "a.bin").write_bytes(b"changed\n")
+    run_git("add", "a.bin", cwd=committed)
+    (committed / "b.bin").write_bytes(b"edited")
+    (committed / "c.bin").write_bytes(b"new")
+    out = git_model("status", cwd=committed).stdout.decode()
+    assert "\ta.bin cd293be6ce 9 B -> " in out
+    assert "Model files not staged for commit:\n\tb.bin" in out
+    assert "Untracked model files:\n\tc.bin" in out
+    assert "not on any remote branch: 2" in out
+    data = json.loads(git_model("status", "--json", cwd=committed).stdout)
+    assert data["staged"][0]["new"]["oid"] == hashlib.sha256(b"changed\n").hexdigest()
+    assert data["modified"] == ["b.bin"]
+    assert data["untracked"] == ["c.bin"]
+    assert len(data["unpushed"]) == 2
+
+
+def test_status_in_empty_repository(tmp_path: Path) -> None:
+    run_git("init", "-q", cwd=tmp_path)
+    out = git_model("status", cwd=tmp_path).stdout.decode()
+    assert "not on any remote branch: 0" in out
+
+
+def test_pointer_command(committed: Path) -> None:
+    proc = git_model("pointer", "a.bin", cwd=committed)
+    assert proc.stdout == WHATEVER_POINTER
+    (committed / "p.txt").write_bytes(WHATEVER_POINTER)
+    proc = git_model("pointer", "--check", "p.txt", cwd=committed)
+    assert proc.stdout == WHATEVER_POINTER
+    assert b"present in the local store" in proc.stderr
+    (committed / "bad.txt").write_bytes(WHATEVER_POINTER.replace(b"\n", b"\r\n"))
+    proc = git_model("pointer", "bad.txt", cwd=committed, check=False)
+    assert proc.returncode == 1
+    assert b"not a valid pointer" in proc.stderr
+    proc = git_model("pointer", "--check", "notes.txt", cwd=committed, check=False)
+    assert proc.returncode == 1
+    proc = git_model("pointer", "missing.txt", cwd=committed, check=False)
+    assert proc.returncode == 1 and b"no such file" in proc.stderr
+
+
+def test_env(committed: Path) -> None:
+    out = git_model("env", cwd=committed).stdout.decode()
+    assert "gitmodel 0." in out and "\ngit " in out
+    assert f"store {committed / '.git' / 'model' / 'objects'}" in out
+    assert "local objects 2 (2009 bytes)" in out
+    assert "hook post-checkout installed" in out
+    assert "filter.model.process=git-model filter-process" in out
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert git_model("--version", cwd=tmp_path).stdout.startswith(b"git-model ")
+    assert run_git("model", "--version", cwd=tmp_path).stdout.startswith(b"git-model ")
+    helptext = git_model("--help", cwd=tmp_path).stdout.decode()
+    for verb in ("install", "track", "ls-files", "status", "pointer", "env"):
+        assert verb in helptext
+    proc = git_model("frobnicate", cwd=tmp_path, check=False)
+    assert proc.returncode == 2

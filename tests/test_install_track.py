@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import git_model, git_out, run_git
+
+from gitmodel import attributes
+
+
+def config(repo: Path, key: str, scope: str = "--local") -> str:
+    return run_git("config", scope, "--get", key, cwd=repo, check=False).stdout.decode().strip()
+
+
+@pytest.fixture
+def plain(tmp_path: Path) -> Path:
+    path = tmp_path / "plain"
+    path.mkdir()
+    run_git("init", "-q", cwd=path)
+    return path
+
+
+def test_install_local_is_idempotent(plain: Path) -> None:
+    first = git_model("install", "--local", cwd=plain).stdout.decode()
+    assert "installed hook post-checkout" in first
+    second = git_model("install", "--local", cwd=plain).stdout.decode()
+    assert "installed hook" not in second
+    assert config(plain, "filter.model.process") == "git-model filter-process"
+    assert config(plain, "filter.model.required") == "true"
+    listing = run_git("config", "--local", "--get-all", "filter.model.clean", cwd=plain)
+    assert listing.stdout.decode() == "git-model clean -- %f\n"
+
+
+def test_install_global_outside_a_repository(tmp_path: Path, isolated_git: Path) -> None:
+    git_model("install", cwd=tmp_path)
+    text = (isolated_git / ".gitconfig").read_text()
+    assert "git-model filter-process" in text
+    git_model("uninstall", cwd=tmp_path)
+    assert "filter-process" not in (isolated_git / ".gitconfig").read_text()
+
+
+def test_install_skip_smudge(plain: Path) -> None:
+    git_model("install", "--local", "--skip-smudge", cwd=plain)
+    assert config(plain, "filter.model.smudge") == "git-model smudge --skip -- %f"
+    assert config(plain, "filter.model.process") == "git-model filter-process --skip"
+
+
+def test_local_install_outside_repository_fails_with_hint(tmp_path: Path) -> None:
+    proc = git_model("install", "--local", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: --local needs a repository",
+        "hint: run it inside one, or use --global",
+    ]
+
+
+def test_conflicting_scopes(plain: Path) -> None:
+    proc = git_model("install", "--local", "--global", cwd=plain, check=False)
+    assert proc.returncode == 2
+    assert b"choose one of" in proc.stderr
+
+
+def test_existing_hook_is_kept_and_restored(plain: Path) -> None:
+    hooks = plain / ".git" / "hooks"
+    user_hook = hooks / "post-checkout"
+    user_hook.write_text("#!/bin/sh\necho mine\n")
+    user_hook.chmod(0o755)
+    git_model("install", "--local", cwd=plain)
+    assert (hooks / "post-checkout.legacy").read_text() == "#!/bin/sh\necho mine\n"
+    git_model("install", "--local", cwd=plain)  # idempotent: the legacy hook stays
+    assert (hooks / "post-checkout.legacy").exists()
+    git_model("uninstall", "--local", cwd=plain)
+    assert user_hook.read_text() == "#!/bin/sh\necho mine\n"
+    assert not (hooks / "post-checkout.legacy").exists()
+    assert config(plain, "filter.model.process") == ""
+
+
+def test_refuses_to_clobber_two_user_hooks(plain: Path) -> None:
+    hooks = plain / ".git" / "hooks"
+    (hooks / "post-checkout").write_text("#!/bin/sh\necho new\n")
+    (hooks / "post-checkout.legacy").write_text("#!/bin/sh\necho old\n")
+    proc = git_model("install", "--local", cwd=plain, check=False)
+    assert proc.returncode == 1
+    assert b"hint:" in proc.stderr
+    assert (hooks / "post-checkout").read_text() == "#!/bin/sh\necho new\n"
+
+
+def test_hooks_path_is_honoured(plain: Path, tmp_path: Path) -> None:
+    custom = tmp_path / "myhooks"
+    run_git("config", "core.hooksPath", str(custom), cwd=plain)
+    git_model("install", "--local", cwd=plain)
+    assert "gitmodel hook" in (custom / "post-checkout").read_text()
+
+
+def test_track_list_untrack(repo: Path) -> None:
+    out = git_model("track", "*.safetensors", "my model.pt", cwd=repo).stdout.decode()
+    assert 'Tracking "*.safetensors"' in out and 'Tracking "my model.pt"' in out
+    text = (repo / ".gitattributes").read_text()
+    assert "*.safetensors filter=model diff=model merge=model -text\n" in text
+    assert "my[[:space:]]model.pt filter=model" in text
+    assert run_git("check-attr", "filter", "--", "my model.pt", cwd=repo).stdout.endswith(
+        b"model\n"
+    )
+    again = git_model("track", "*.safetensors", cwd=repo).stdout.decode()
+    assert "already tracked" in again
+    assert (repo / ".gitattributes").read_text() == text
+    listing = git_model("track", cwd=repo).stdout.decode()
+    assert "*.safetensors (.gitattributes)" in listing and "my model.pt" in listing
+    git_model("untrack", "*.safetensors", cwd=repo)
+    assert "*.safetensors" not in (repo / ".gitattributes").read_text()
+    proc = git_model("untrack", "*.nothing", cwd=repo, check=False)
+    assert proc.returncode == 1 and b"hint:" in proc.stderr
+
+
+def test_track_from_subdirectory(repo: Path) -> None:
+    sub = repo / "models"
+    sub.mkdir()
+    git_model("track", "*.gguf", cwd=sub)
+    assert "models/*.gguf filter=model" in (repo / ".gitattributes").read_text()
+
+
+@pytest.mark.parametrize("pattern", ["", "#x", "!x", "a\nb"])
+def test_track_rejects_bad_patterns(repo: Path, pattern: str) -> None:
+    proc = git_model("track", pattern, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert b"invalid pattern" in proc.stderr
+
+
+def test_tracking_committed_content_marks_it_for_conversion(repo: Path) -> None:
+    (repo / "w.pt").write_bytes(b"raw weights")
+    run_git("add", "w.pt", cwd=repo)
+    run_git("commit", "-qm", "raw", cwd=repo)
+    out = git_model("track", "*.pt", cwd=repo).stdout.decode()
+    assert "1 already-committed file(s)" in out
+    assert git_out("status", "--porcelain", cwd=repo) == " M .gitattributes\n M w.pt\n"
+    run_git("add", ".", cwd=repo)
+    blob = run_git("cat-file", "blob", ":w.pt", cwd=repo).stdout
+    assert blob.startswith(b"version https://git-lfs.github.com/spec/v1\n")
+
+
+def test_attribute_helpers() -> None:
+    text, added = attributes.add_patterns("*.txt text\n", ["a b", "*.bin"])
+    assert added == ["a b", "*.bin"]
+    assert [r.pattern for r in attributes.model_rules(text)] == ["a[[:space:]]b", "*.bin"]
+    text2, removed = attributes.remove_patterns(text, ["a b"])
+    assert removed == ["a b"]
+    assert text2.startswith("*.txt text\n")
+    rules = attributes.model_rules("x -filter\n# c\n\n")
+    assert rules == [attributes.Rule("x", False)]
