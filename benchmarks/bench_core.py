@@ -616,6 +616,7 @@ def machine_info(workdir: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "psutil": getattr(psutil, "__version__", "not installed"),
         "workdir filesystem": filesystem(workdir),
+        "load average": " ".join(f"{load:.2f}" for load in os.getloadavg()),
     }
 
 
