@@ -16,7 +16,10 @@ SCRIPTS_DIR = sysconfig.get_path("scripts")
 
 
 def run_git(
-    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+    *args: str,
+    cwd: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run(
@@ -43,16 +46,20 @@ def sha256_file(path: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                 ) -> Path:
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private HOME with a git identity; no system or user config leaks in."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_MODEL_SKIP_SMUDGE",
-                "GIT_MODEL_TRACE"):
+    for var in (
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_MODEL_SKIP_SMUDGE",
+        "GIT_MODEL_TRACE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
@@ -80,8 +87,13 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
-def git_model(*args: str, cwd: Path, check: bool = True, input: bytes | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def git_model(
+    *args: str,
+    cwd: Path,
+    check: bool = True,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """Run the installed ``git-model`` command."""
     proc = subprocess.run(
         ["git-model", *args], cwd=cwd, capture_output=True, input=input, env=env, check=False
@@ -95,8 +107,9 @@ def git_model(*args: str, cwd: Path, check: bool = True, input: bytes | None = N
 
 
 def store_objects(repo: Path) -> list[Path]:
-    common = Path(git_out("rev-parse", "--path-format=absolute", "--git-common-dir",
-                          cwd=repo).strip())
+    common = Path(
+        git_out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo).strip()
+    )
     return sorted(p for p in (common / "model" / "objects").glob("*/*/*") if p.is_file())
 
 

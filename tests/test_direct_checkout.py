@@ -59,8 +59,7 @@ def test_checkout_of_paths_uses_the_hook_too(big_repo: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["reset", "-q", "--hard", "main"], ["stash", "pop", "-q"]])
-def test_commands_without_post_checkout_smudge_normally(big_repo: Path, command: list[str]
-                                                        ) -> None:
+def test_commands_without_post_checkout_smudge_normally(big_repo: Path, command: list[str]) -> None:
     run_git("switch", "-q", "main", cwd=big_repo)
     digest = sha256_file(big_repo / "big.bin")
     if command[0] == "stash":
@@ -176,7 +175,7 @@ def test_hook_chains_to_existing_hook(tmp_path: Path) -> None:
     hook = path / ".git" / "hooks" / "post-checkout"
     hook.parent.mkdir(parents=True, exist_ok=True)
     marker = tmp_path / "ran"
-    hook.write_text(f"#!/bin/sh\necho \"$@\" > {marker}\n")
+    hook.write_text(f'#!/bin/sh\necho "$@" > {marker}\n')
     hook.chmod(0o755)
     git_model("install", "--local", cwd=path)
     assert (path / ".git" / "hooks" / "post-checkout.legacy").exists()

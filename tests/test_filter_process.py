@@ -51,7 +51,10 @@ class Reply:
 
 def run_filter(repo: Path, stdin: bytes, *args: str) -> tuple[Reply, bytes, int]:
     proc = subprocess.run(
-        ["git-model", "filter-process", *args], cwd=repo, input=stdin, capture_output=True,
+        ["git-model", "filter-process", *args],
+        cwd=repo,
+        input=stdin,
+        capture_output=True,
         check=False,
     )
     return Reply(proc.stdout), proc.stderr, proc.returncode
@@ -106,8 +109,10 @@ def test_clean_passes_pointers_and_empty_files_through(repo: Path) -> None:
     pointer = Pointer("a" * 64, 5).encode()
     stdin = (
         HANDSHAKE
-        + packets("command=clean", "pathname=p.bin") + content(pointer)
-        + packets("command=clean", "pathname=e.bin") + pktline.PKT_FLUSH
+        + packets("command=clean", "pathname=p.bin")
+        + content(pointer)
+        + packets("command=clean", "pathname=e.bin")
+        + pktline.PKT_FLUSH
     )
     reply, _, code = run_filter(repo, stdin)
     assert code == 0
@@ -174,6 +179,8 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
     assert code == 1
     assert b"Traceback" not in stderr
     assert stderr.count(b"\n") <= 2
-    assert list((repo / ".git" / "model" / "tmp").glob("*")) == [] if (
-        repo / ".git" / "model" / "tmp"
-    ).exists() else True
+    assert (
+        list((repo / ".git" / "model" / "tmp").glob("*")) == []
+        if (repo / ".git" / "model" / "tmp").exists()
+        else True
+    )

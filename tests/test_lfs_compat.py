@@ -37,7 +37,10 @@ def test_lfs_repository_reads_our_pointers(repo: Path, tmp_path: Path) -> None:
     run_git("commit", "-qm", "w", cwd=repo)
     blob = run_git("cat-file", "blob", "HEAD:w.bin", cwd=repo).stdout
     parsed = subprocess.run(
-        ["git-lfs", "pointer", "--check", "--stdin"], cwd=repo, input=blob, capture_output=True,
+        ["git-lfs", "pointer", "--check", "--stdin"],
+        cwd=repo,
+        input=blob,
+        capture_output=True,
         check=False,
     )
     assert parsed.returncode == 0, parsed.stderr

@@ -9,9 +9,7 @@ from gitmodel.errors import PointerError
 
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
 CANONICAL = (
-    b"version https://git-lfs.github.com/spec/v1\n"
-    b"oid sha256:" + OID.encode() + b"\n"
-    b"size 12345\n"
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + OID.encode() + b"\nsize 12345\n"
 )
 
 
@@ -44,7 +42,9 @@ MALFORMED = {
     "no trailing newline": CANONICAL[:-1],
     "blank line": CANONICAL.replace(b"\noid", b"\n\noid"),
     "unsorted keys": (
-        b"version https://git-lfs.github.com/spec/v1\nsize 12345\noid sha256:" + OID.encode() + b"\n"
+        b"version https://git-lfs.github.com/spec/v1\nsize 12345\noid sha256:"
+        + OID.encode()
+        + b"\n"
     ),
     "extra key": CANONICAL + b"x-extra value\n",
     "extension key": CANONICAL.replace(b"oid", b"ext-0-foo sha256:" + OID.encode() + b"\noid"),

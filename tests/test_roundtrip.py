@@ -12,8 +12,7 @@ from conftest import git_model, git_out, run_git, store_objects
 from gitmodel.pointer import Pointer, try_parse
 
 POINTER_LOOKALIKE = (
-    b"version https://git-lfs.github.com/spec/v1\r\n"
-    b"oid sha256:" + b"a" * 64 + b"\r\nsize 12\r\n"
+    b"version https://git-lfs.github.com/spec/v1\r\noid sha256:" + b"a" * 64 + b"\r\nsize 12\r\n"
 )
 VALID_POINTER = Pointer(hashlib.sha256(b"\x00").hexdigest(), 1).encode()  # one.bin's pointer
 UNKNOWN_POINTER = Pointer("c" * 64, 1234).encode()
