@@ -204,11 +204,14 @@ def test_thousand_small_files(repo: Path) -> None:
     assert_clean(repo)
 
 
-def test_content_committed_before_tracking_checks_out_unchanged(repo: Path) -> None:
-    (repo / "raw.dat").write_bytes(b"raw bytes")
+@pytest.mark.parametrize("size", [9, 12 << 20], ids=["small", "spooled"])
+def test_content_committed_before_tracking_checks_out_unchanged(repo: Path, size: int) -> None:
+    data = os.urandom(size)
+    (repo / "raw.dat").write_bytes(data)
     run_git("add", "raw.dat", cwd=repo)
     run_git("commit", "-qm", "raw", cwd=repo)
     git_model("track", "*.dat", cwd=repo)
     (repo / "raw.dat").unlink()
     run_git("checkout", "--", "raw.dat", cwd=repo)
-    assert (repo / "raw.dat").read_bytes() == b"raw bytes"
+    assert (repo / "raw.dat").read_bytes() == data
+    assert list((repo / ".git" / "model" / "tmp").glob("*")) == []

@@ -11,10 +11,12 @@ from gitmodel.commands.context import open_repo
 from gitmodel.commands.install import LEGACY_SUFFIX
 from gitmodel.errors import UserError
 
+STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
+
 
 def run_hook(name: str, args: list[str]) -> int:
     repo, store = open_repo()
-    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
     legacy = repo.git_path("hooks") / (name + LEGACY_SUFFIX)
     if legacy.is_file() and os.access(legacy, os.X_OK):
         code = subprocess.run([str(legacy), *args], input=stdin, check=False).returncode

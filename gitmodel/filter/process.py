@@ -7,16 +7,20 @@ Process". stdout carries protocol bytes only; messages go to stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, clean, read_blob, smudge
+from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, read_blob, smudge
 from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
-from gitmodel.store.local import LocalStore
+from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
 
 CAPABILITIES = ("clean", "smudge", "delay")
+SPOOL_MEMORY = 8 << 20
 
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
@@ -95,8 +99,8 @@ class FilterProcess:
 
     def _smudge(self, request: dict[str, str]) -> None:
         path = request.get("pathname", "")
-        blob, _ = read_blob(self.reader.read_content(), limit=1 << 62)
-        pointer = None if self.skip_smudge else try_parse(blob)
+        head, rest = read_blob(self.reader.read_content())
+        pointer = None if self.skip_smudge else try_parse(head)
         if pointer is not None:
             if not self.store.has(pointer.oid) and self.fetch is not None:
                 self.fetch(pointer)
@@ -105,23 +109,23 @@ class FilterProcess:
                 self.writer.write_text("status=error")
                 return
             if self.defer is not None and self.defer(path, pointer):
-                self._respond(blob)
+                self._respond(head)
                 return
-        self.writer.write_text("status=success")
-        try:
-            smudge(self.store, [blob], self._write_content, path, self.skip_smudge)
-        except GitModelError as exc:
-            # content may be partly sent: end it, then withdraw it
-            _report(request, exc)
-            self.writer.write_flush()
-            self.writer.write_text("status=error")
-            return
+        # Git sends the whole blob before it reads a byte of the answer, so a blob
+        # that is content rather than a pointer is spooled (to disk past 8 MiB).
+        with _spool(head, rest, self.store.tmp_dir) as blob:
+            self.writer.write_text("status=success")
+            try:
+                smudge(self.store, blob, self.writer.write_data, path, self.skip_smudge)
+            except GitModelError as exc:
+                # content may be partly sent: end it, then withdraw it
+                _report(request, exc)
+                self.writer.write_flush()
+                self.writer.write_text("status=error")
+                return
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
-
-    def _write_content(self, data: bytes | bytearray | memoryview) -> None:
-        self.writer.write_data(data)
 
     def _respond(self, content: bytes) -> None:
         self.writer.write_text("status=success")
@@ -130,6 +134,22 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+
+@contextmanager
+def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterator[Chunk]]:
+    first = next(rest, None)
+    if first is None:
+        yield iter([head])
+        return
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=str(tmp_dir)) as spool:
+        spool.write(head)
+        spool.write(first)
+        for chunk in rest:
+            spool.write(chunk)
+        spool.seek(0)
+        yield iter(lambda: spool.read(CHUNK_SIZE), b"")
 
 
 def _report(request: dict[str, str], exc: GitModelError) -> None:

@@ -10,6 +10,7 @@ from gitmodel import pktline
 from gitmodel.errors import ProtocolError
 
 CONTENT_BUFFER = 1 << 20
+_IOV_MAX = 1024
 
 
 class PktReader:
@@ -99,7 +100,7 @@ class PktWriter:
         """Send everything queued (one ``writev`` per ~1 MiB)."""
         pending, self._pending, self._pending_size = self._pending, [], 0
         while pending:
-            written = os.writev(self._fd, pending[:1024])
+            written = os.writev(self._fd, pending[:_IOV_MAX])
             while written:
                 first = pending[0]
                 if written >= len(first):
@@ -120,9 +121,12 @@ class PktWriter:
         self._queue(pktline.PKT_FLUSH)
 
     def write_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Payload split into maximal packets; copies, so the caller may reuse ``data``."""
+        """Payload split into maximal packets, sent before returning (so the caller
+        may reuse ``data``'s buffer) with one ``writev`` per ~1 MiB and no copies."""
         view = memoryview(data)
         for start in range(0, len(view), pktline.PKT_MAX_DATA):
             piece = view[start : start + pktline.PKT_MAX_DATA]
-            self._queue(pktline.encode_header(len(piece)))
-            self._queue(bytes(piece))
+            self._pending.append(pktline.encode_header(len(piece)))
+            self._pending.append(piece)
+            self._pending_size += len(piece) + pktline.PKT_HEADER_SIZE
+        self.flush()
