@@ -102,30 +102,30 @@ class Repo:
     git_dir: Path
     common_dir: Path
     worktree: Path | None
+    hooks_dir: Path  # honours core.hooksPath
+    index_path: Path  # honours GIT_INDEX_FILE
+    object_format: str = "sha1"
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Repo:
+        """Everything about the repository from one ``git rev-parse``."""
         proc = run(
-            [
-                "rev-parse",
-                "--path-format=absolute",
-                "--git-dir",
-                "--git-common-dir",
-                "--is-bare-repository",
-                "--show-toplevel",
-            ],
+            ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+             "--git-path", "hooks", "--git-path", "index", "--show-object-format",
+             "--is-bare-repository", "--is-inside-git-dir", "--show-toplevel"],
             cwd=path,
             check=False,
-        )
-        if proc.returncode != 0:
+        )  # fmt: skip
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        no_worktree = len(lines) == 7 and "true" in lines[5:7]  # bare, or inside .git
+        if len(lines) < 7 or (proc.returncode != 0 and not no_worktree):
             raise UserError(
                 "not in a git repository",
                 hint="run this inside a repository, or `git init` one first",
             )
-        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-        bare = lines[2] == "true"
-        worktree = None if bare or len(lines) < 4 else Path(lines[3])
-        return cls(Path(lines[0]), Path(lines[1]), worktree)
+        worktree = None if no_worktree else Path(lines[7])
+        return cls(Path(lines[0]), Path(lines[1]), worktree, Path(lines[2]), Path(lines[3]),
+                   lines[4])  # fmt: skip
 
     @property
     def model_dir(self) -> Path:
@@ -139,8 +139,13 @@ class Repo:
             raise UserError("this command needs a worktree", hint="run it in a non-bare clone")
         return self.worktree
 
+    @property
+    def hash_size(self) -> int:
+        """Bytes in an object id: 20 for SHA-1 repositories, 32 for SHA-256."""
+        return 32 if self.object_format == "sha256" else 20
+
     def git_path(self, name: str) -> Path:
-        """``git rev-parse --git-path``: honours core.hooksPath, GIT_INDEX_FILE, worktrees."""
+        """``git rev-parse --git-path NAME``: where Git keeps NAME for this worktree."""
         out = output(["rev-parse", "--path-format=absolute", "--git-path", name], cwd=self.cwd)
         return Path(out)
 
@@ -158,11 +163,6 @@ class Repo:
         self, args: Sequence[str], input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         return run(args, cwd=self.cwd, input=input, check=check)
-
-    def hash_size(self) -> int:
-        """Bytes in an object id: 20 for SHA-1 repositories, 32 for SHA-256."""
-        fmt = config_get("extensions.objectformat", cwd=self.cwd) or "sha1"
-        return 32 if fmt.lower() == "sha256" else 20
 
     # -- reads through pygit2
 

@@ -107,7 +107,7 @@ def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
     if command not in HOOK_COMMANDS:
         trace(f"direct checkout off: parent git command is {command!r}")
         return None
-    hook = repo.git_path("hooks") / "post-checkout"
+    hook = repo.hooks_dir / "post-checkout"
     try:
         if HOOK_MARKER not in hook.read_text(errors="replace"):
             raise OSError
@@ -164,12 +164,12 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
     """
     if not pending:
         return 0
-    index_path = repo.git_path("index")
+    index_path = repo.index_path
     with _IndexLock(index_path) as lock:
         if not lock.held:
             _warn_left(pending, "the index is locked by another git process")
             return 0
-        hash_size = repo.hash_size()
+        hash_size = repo.hash_size
         try:
             entries = gitindex.parse_entries(index_path.read_bytes(), hash_size)
         except (OSError, GitModelError) as exc:

@@ -22,13 +22,13 @@ def env() -> int:
         repo = None
     settings = git.config_list(repo.cwd if repo else None)
     if repo is not None:
-        print(f"\nworktree {repo.worktree or '(bare)'}")
+        print(f"\nworktree {repo.worktree or '(none)'}")
         print(f"git dir {repo.git_dir}")
         print(f"store {repo.model_dir / 'objects'}")
         print(f"temp {repo.model_dir / 'tmp'}")
         count, size = _store_usage(repo)
         print(f"local objects {count} ({size} bytes)")
-        hooks_dir = repo.git_path("hooks")
+        hooks_dir = repo.hooks_dir
         for name in hook_sources():
             state = "installed" if is_ours(hooks_dir / name) else "missing"
             print(f"hook {name} {state} ({hooks_dir / name})")

@@ -17,7 +17,7 @@ STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a
 def run_hook(name: str, args: list[str]) -> int:
     repo, store = open_repo()
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
-    legacy = repo.git_path("hooks") / (name + LEGACY_SUFFIX)
+    legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
     if legacy.is_file() and os.access(legacy, os.X_OK):
         code = subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
         if code != 0:

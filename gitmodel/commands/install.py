@@ -79,7 +79,7 @@ def is_ours(path: Path) -> bool:
 
 def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
     """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run first)."""
-    hooks_dir = repo.git_path("hooks")
+    hooks_dir = repo.hooks_dir
     hooks_dir.mkdir(parents=True, exist_ok=True)
     installed = []
     for name, text in hook_sources().items():
@@ -100,7 +100,7 @@ def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
 
 
 def uninstall_hooks(repo: git.Repo) -> list[str]:
-    hooks_dir = repo.git_path("hooks")
+    hooks_dir = repo.hooks_dir
     removed = []
     for name in hook_sources():
         target = hooks_dir / name
@@ -122,7 +122,7 @@ def ensure_hooks(repo: git.Repo, settings: dict[str, str]) -> None:
         return
     if repo.worktree is None:
         return
-    hooks_dir = repo.git_path("hooks")
+    hooks_dir = repo.hooks_dir
     for name, text in hook_sources().items():
         target = hooks_dir / name
         if not target.exists():
