@@ -217,7 +217,9 @@ def _materialize_one(
             return False
     except OSError:
         return False
+    started = time.perf_counter()
     store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644)
+    trace(f"wrote {target.name} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
     return True
 
 

@@ -11,5 +11,6 @@ ENABLED = os.environ.get("GIT_MODEL_TRACE", "").lower() in ("1", "true", "2")
 
 def trace(message: str) -> None:
     if ENABLED:
-        stamp = time.strftime("%H:%M:%S")
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
         print(f"{stamp} gitmodel[{os.getpid()}]: {message}", file=sys.stderr, flush=True)

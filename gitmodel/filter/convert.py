@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from gitmodel.errors import ObjectMissingError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore
 
@@ -76,8 +75,8 @@ def smudge(
 
     Blobs that are not canonical pointers are written unchanged. With ``skip``
     the pointer itself is written. A missing object is looked up with ``fetch``
-    (which returns True once it is in the store) and otherwise raises
-    :class:`~gitmodel.errors.ObjectMissingError` before anything is written.
+    (which returns True once it is in the store); if it is still missing,
+    :class:`~gitmodel.errors.ObjectMissingError` is raised before anything is written.
     """
     head, rest = read_blob(chunks)
     pointer = try_parse(head)
@@ -89,10 +88,8 @@ def smudge(
     if skip:
         write(head)
         return pointer
-    if not store.has(pointer.oid) and fetch is not None:
+    if fetch is not None and not store.has(pointer.oid):
         fetch(pointer)
-    if not store.has(pointer.oid):
-        raise ObjectMissingError(pointer.oid, path, MISSING_HINT)
-    for chunk in store.read(pointer, path):
+    for chunk in store.read(pointer, path, MISSING_HINT):
         write(chunk)
     return pointer

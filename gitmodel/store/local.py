@@ -9,7 +9,9 @@ the store because it lives in the common git directory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -83,44 +85,45 @@ class LocalStore:
         self.objects_dir = root / "objects"
         self.tmp_dir = root / "tmp"
         self.bad_dir = root / "bad"
+        self._objects_prefix = f"{self.objects_dir}/"
 
     def object_path(self, oid: str) -> Path:
         """The path of ``oid``; refuses anything that is not a valid oid."""
+        return Path(self._object_name(oid))
+
+    def _object_name(self, oid: str) -> str:
         if not is_valid_oid(oid):
             raise ValueError(f"invalid oid {oid[:80]!r}")
-        return self.objects_dir / oid[0:2] / oid[2:4] / oid
+        return f"{self._objects_prefix}{oid[0:2]}/{oid[2:4]}/{oid}"
 
     def has(self, oid: str) -> bool:
-        return oid == EMPTY_OID or self.object_path(oid).is_file()
+        return oid == EMPTY_OID or os.path.isfile(self._object_name(oid))
 
     def writer(self) -> ObjectWriter:
         return ObjectWriter(self)
 
-    def add_file(self, path: Path) -> Pointer:
-        """Store the contents of ``path``."""
-        with self.writer() as writer, open(path, "rb") as src:
-            buf = bytearray(CHUNK_SIZE)
-            view = memoryview(buf)
-            while n := src.readinto(buf):
-                writer.write(view[:n])
-            return writer.commit()
+    def read(
+        self, pointer: Pointer, path: str | None = None, hint: str | None = None
+    ) -> Iterator[memoryview]:
+        """The object's bytes in chunks, verified at the end.
 
-    def read(self, pointer: Pointer, path: str | None = None) -> Iterator[memoryview]:
-        """Yield the object's bytes in chunks, verifying them at the end.
-
-        The chunks are views of one reused buffer: consume each before the next.
-        On a mismatch the object is quarantined and :class:`ChecksumError` raised
-        after the last chunk, so callers must not trust the bytes until then.
+        Raises :class:`ObjectMissingError` at once when the object is absent. The
+        chunks are views of one reused buffer: consume each before the next. On a
+        mismatch the object is quarantined and :class:`ChecksumError` raised after
+        the last chunk, so callers must not trust the bytes until then.
         """
         if pointer.size == 0:
-            return
+            return iter(())
         try:
             src = open(self.object_path(pointer.oid), "rb", buffering=0)  # noqa: SIM115
         except FileNotFoundError:
-            raise ObjectMissingError(pointer.oid, path) from None
+            raise ObjectMissingError(pointer.oid, path, hint) from None
+        return self._stream(src, pointer)
+
+    def _stream(self, src: io.FileIO, pointer: Pointer) -> Iterator[memoryview]:
         digest = hashlib.sha256()
         size = 0
-        buf = bytearray(CHUNK_SIZE)
+        buf = bytearray(min(CHUNK_SIZE, pointer.size + 1))
         view = memoryview(buf)
         with src:
             while n := src.readinto(buf):
@@ -147,7 +150,13 @@ class LocalStore:
                     raise copier.error
             self._check(pointer, digest, size)
             os.chmod(tmp_name, mode & ~_umask())
-            os.replace(tmp_name, dest)
+            # On ext4, renaming over an existing file forces the new file's blocks to
+            # be allocated and flushed first (auto_da_alloc): 0.9 s for 2 GiB here.
+            # Removing the old file first avoids that; if we die in between, the path
+            # is missing (Git restores it), never half-written.
+            with contextlib.suppress(FileNotFoundError):
+                dest.unlink()
+            os.rename(tmp_name, dest)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
