@@ -186,29 +186,19 @@ class Repo:
 
     def ls_files(self, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
         """Index entries (stage 0) with their blob ids."""
-        proc = self.run(["ls-files", "-s", "-z", "--", *pathspecs])
-        entries = []
-        for item in proc.stdout.split(b"\0"):
-            if not item:
-                continue
-            meta, _, path = item.partition(b"\t")
-            mode, oid, stage = meta.split(b" ")
-            if stage == b"0":
-                entries.append(IndexEntry(os.fsdecode(path), oid.decode(), int(mode, 8)))
-        return entries
+        out = self.run(["ls-files", "-s", "-z", "--", *pathspecs]).stdout
+        # "<mode> <oid> <stage>\t<path>"
+        return [e for e, (_, _, stage) in _parse_listing(out) if stage == b"0"]
 
     def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
         """Blobs of a commit's tree, recursively."""
-        proc = self.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", *pathspecs])
-        entries = []
-        for item in proc.stdout.split(b"\0"):
-            if not item:
-                continue
-            meta, _, path = item.partition(b"\t")
-            mode, kind, oid = meta.split(b" ")
-            if kind == b"blob":
-                entries.append(IndexEntry(os.fsdecode(path), oid.decode(), int(mode, 8)))
-        return entries
+        out = self.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", *pathspecs]).stdout
+        # "<mode> <type> <oid>\t<path>"
+        return [
+            IndexEntry(e.path, oid.decode(), e.mode)
+            for e, (_, kind, oid) in _parse_listing(out)
+            if kind == b"blob"
+        ]
 
     def check_attr(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
         """The value of ``attr`` for each path (``unspecified`` when unset)."""
@@ -223,6 +213,19 @@ class Repo:
 
 
 _BLOB_TYPE = 3  # GIT_OBJECT_BLOB
+
+
+def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
+    """``ls-files -s -z`` / ``ls-tree -z`` records: "<3 fields>\t<path>"; the entry
+    assumes the second field is the oid, callers pick what the fields mean."""
+    records = []
+    for item in out.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            fields = meta.split(b" ")
+            entry = IndexEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
+            records.append((entry, fields))
+    return records
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 
 A packet is a 4-hex-digit length (counting the header itself) and the payload;
 ``0000`` is a flush packet. Pure: bytes in, values out.
+
+dulwich has a pkt-line reader, but it reads from the stream itself and
+allocates a new bytes object per packet; the filter instead reads payloads
+straight into one reused buffer (``filter.stream``), which is what moving
+gigabytes through 64 KiB packets needs, so only the framing lives here.
 """
 
 from __future__ import annotations

@@ -15,6 +15,23 @@ import pytest
 SCRIPTS_DIR = sysconfig.get_path("scripts")
 
 
+def run(
+    command: list[str],
+    cwd: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command, capturing output; fail the test with both streams if it fails."""
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, env=env, input=input, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({proc.returncode}):\n"
+            f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}"
+        )
+    return proc
+
+
 def run_git(
     *args: str,
     cwd: Path,
@@ -22,15 +39,7 @@ def run_git(
     env: dict[str, str] | None = None,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, env=env, input=input, check=False
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"git {' '.join(args)} failed ({proc.returncode}):\n"
-            f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}"
-        )
-    return proc
+    return run(["git", *args], cwd, check, env, input)
 
 
 def git_out(*args: str, cwd: Path) -> str:
@@ -95,15 +104,7 @@ def git_model(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the installed ``git-model`` command."""
-    proc = subprocess.run(
-        ["git-model", *args], cwd=cwd, capture_output=True, input=input, env=env, check=False
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"git-model {' '.join(args)} failed ({proc.returncode}):\n"
-            f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}"
-        )
-    return proc
+    return run(["git-model", *args], cwd, check, env, input)
 
 
 def store_objects(repo: Path) -> list[Path]:

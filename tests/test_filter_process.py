@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git_model
+from test_pointer import MALFORMED
 
 from gitmodel import pktline
 from gitmodel.pointer import Pointer
@@ -155,6 +156,19 @@ def test_smudge_of_corrupt_object_withdraws_content(repo: Path) -> None:
     assert groups[2] == [b"status=error\n"]
     assert oid.encode() in stderr
     assert (repo / ".git" / "model" / "bad" / oid).exists()
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_pointers_smudge_to_themselves(repo: Path, name: str) -> None:
+    """Anything that is not a canonical pointer is content: never a path, never a crash."""
+    data = MALFORMED[name]
+    stdin = HANDSHAKE + packets("command=smudge", "pathname=m.bin") + content(data)
+    reply, stderr, code = run_filter(repo, stdin)
+    assert code == 0, stderr
+    groups = list(reply)[2:]
+    assert groups[0] == [b"status=success\n"]
+    assert b"".join(groups[1]) == data
+    assert stderr == b""
 
 
 def test_list_available_blobs_is_answered(repo: Path) -> None:

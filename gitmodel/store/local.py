@@ -24,6 +24,7 @@ from gitmodel.pointer import Pointer, is_valid_oid
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20
+_CHECK_BEFORE_RENAME = 1 << 20
 EMPTY_OID = hashlib.sha256(b"").hexdigest()
 
 
@@ -32,37 +33,53 @@ class ObjectWriter:
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
-        store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
-        self._file = os.fdopen(fd, "wb", buffering=0)
-        self._tmp_path = Path(name)
+        try:
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+        except FileNotFoundError:
+            store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+        self._fd = fd
+        self._tmp_path = name
         self._hash = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._hash.update(data)
-        self._file.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
         self.size += len(data)
 
     def commit(self, expected: Pointer | None = None) -> Pointer:
         """Move the bytes into the store; check them against ``expected`` if given."""
-        self._file.close()
         pointer = Pointer(self._hash.hexdigest(), self.size)
         if expected is not None and pointer != expected:
             self.abort()
             raise ChecksumError(f"object {expected.oid}", expected.oid, pointer.oid)
+        os.fchmod(self._fd, 0o444)
+        self._close()
         final = self._store.object_path(pointer.oid)
-        if final.exists():
+        # Small objects are renamed without looking first (one metadata call less per
+        # file); a large one that is already stored is not replaced by its twin.
+        if pointer.size > _CHECK_BEFORE_RENAME and final.exists():
             self.abort()
-        else:
+            return pointer
+        try:
+            os.rename(self._tmp_path, final)
+        except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self._tmp_path, 0o444)
-            os.replace(self._tmp_path, final)
+            os.rename(self._tmp_path, final)
         return pointer
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp_path.unlink(missing_ok=True)
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp_path)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> ObjectWriter:
         return self
