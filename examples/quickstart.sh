@@ -2,6 +2,9 @@
 # The main job on a scratch repository: track, add, commit, delete, check out, verify bytes.
 # Nothing outside the scratch directory is touched (the filter is installed --local).
 set -euo pipefail
+if ! command -v git-model >/dev/null && [[ -x $HOME/.local/bin/git-model ]]; then
+    PATH=$HOME/.local/bin:$PATH  # where install.sh puts it beside an externally managed Python
+fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/gitmodel-quickstart.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
