@@ -30,7 +30,7 @@ from gitmodel.trace import trace
 
 HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
 HOOK_MARKER = "gitmodel hook"
-DEFAULT_THRESHOLD = 16 << 20
+DEFAULT_THRESHOLD = 128 << 20  # below this the hook's start-up costs more than the pipe
 PENDING_FILE = "model-checkout-pending"
 _GIT_OPTIONS_WITH_VALUE = frozenset(
     {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env", "--exec-path"}
