@@ -9,20 +9,29 @@ import sys
 from gitmodel import materialize
 from gitmodel.commands.context import open_repo
 from gitmodel.commands.install import LEGACY_SUFFIX
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
 
 
 def run_hook(name: str, args: list[str]) -> int:
+    """Our part of hook ``name`` first (a user's post-checkout may read the model files),
+    then the hook it replaced, if any. The first failure decides the exit status."""
     repo, store = open_repo()
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
+    if name != "post-checkout":
+        raise UserError(
+            f"unknown hook {name!r}", hint="reinstall the hooks with `git model install`"
+        )
+    failure: GitModelError | None = None
+    try:
+        materialize.materialize(repo, store, materialize.take_pending(repo))
+    except GitModelError as exc:
+        failure = exc
     legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
+    code = 0
     if legacy.is_file() and os.access(legacy, os.X_OK):
         code = subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
-        if code != 0:
-            return code
-    if name == "post-checkout":
-        materialize.materialize(repo, store, materialize.take_pending(repo))
-        return 0
-    raise UserError(f"unknown hook {name!r}", hint="reinstall the hooks with `git model install`")
+    if failure is not None:
+        raise failure
+    return code
