@@ -1,0 +1,196 @@
+"""A remote object store on plain object storage, reached through fsspec.
+
+Layout, version 1 (``gitmodel-remote.json`` at the root names the version, so
+that later layouts, such as chunked packs, can be added without breaking readers)::
+
+    data/ab/cd/<oid>      the object's bytes (whole files in version 1)
+    manifests/ab/<oid>    JSON {"oid", "size", "kind": "whole"}, written last
+
+An object exists on the remote if and only if its manifest exists: bytes are
+uploaded first and the manifest only once they are durable, so a crash never
+leaves a half-visible object. Keys are derived from oids, never read from a
+manifest, and every byte read back is checked against its sha256 before it
+enters the local store.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import fsspec
+
+from gitmodel.errors import ChecksumError, GitModelError, UserError
+from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.store.local import CHUNK_SIZE, LocalStore
+from gitmodel.urls import redact
+
+LAYOUT_FILE = "gitmodel-remote.json"
+LAYOUT_VERSION = 1
+RETRY_TRIES = 8
+RETRY_FIRST_DELAY = 0.25
+RETRY_MAX_DELAY = 10.0
+
+T = TypeVar("T")
+
+
+class RemoteError(GitModelError):
+    """The remote store failed or holds something we cannot trust."""
+
+
+class RemoteStore:
+    """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        self.url = url
+        self.display = redact(url)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        except (ImportError, ValueError) as exc:
+            raise UserError(
+                f"cannot use remote {self.display}: {exc}",
+                hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs",
+            ) from exc
+        self.root = root.rstrip("/")
+        self._sleep = sleep
+
+    # -- keys
+
+    def data_key(self, oid: str) -> str:
+        return f"{self.root}/data/{oid[0:2]}/{oid[2:4]}/{self._valid(oid)}"
+
+    def manifest_key(self, oid: str) -> str:
+        return f"{self.root}/manifests/{oid[0:2]}/{self._valid(oid)}"
+
+    @staticmethod
+    def _valid(oid: str) -> str:
+        if not is_valid_oid(oid):
+            raise ValueError(f"invalid oid {oid[:80]!r}")
+        return oid
+
+    # -- queries
+
+    def check_layout(self) -> None:
+        """Refuse a remote written in a layout this version cannot read."""
+        key = f"{self.root}/{LAYOUT_FILE}"
+        if not self._retry(lambda: self.fs.exists(key)):
+            return
+        try:
+            version = json.loads(self._retry(lambda: self.fs.cat_file(key)))["layout"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
+        if version != LAYOUT_VERSION:
+            raise UserError(
+                f"{self.display} uses remote layout {version}, not {LAYOUT_VERSION}",
+                hint="upgrade gitmodel to read it",
+            )
+
+    def present(self, oids: Iterable[str]) -> set[str]:
+        """Which of ``oids`` the remote has: one listing per oid prefix, not one per object."""
+        wanted = {self._valid(oid) for oid in oids}
+        found: set[str] = set()
+        for prefix in sorted({oid[:2] for oid in wanted}):
+            folder = f"{self.root}/manifests/{prefix}"
+            names = self._retry(functools.partial(self._list, folder))
+            found.update(name for name in names if name in wanted)
+        return found
+
+    def _list(self, folder: str) -> list[str]:
+        try:
+            entries = self.fs.ls(folder, detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
+        return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
+
+    # -- transfers
+
+    def upload(self, store: LocalStore, pointer: Pointer) -> None:
+        """Send one object; its manifest goes last. Re-sending a visible object is a no-op."""
+        if pointer.oid in self.present([pointer.oid]):
+            return
+        self._ensure_layout()
+        source = str(store.object_path(pointer.oid))
+        data_key = self.data_key(pointer.oid)
+        self._makedirs(data_key)
+        self._retry(lambda: self.fs.put_file(source, data_key))
+        manifest = json.dumps({"oid": pointer.oid, "size": pointer.size, "kind": "whole"})
+        manifest_key = self.manifest_key(pointer.oid)
+        self._makedirs(manifest_key)
+        self._retry(lambda: self.fs.pipe_file(manifest_key, manifest.encode()))
+
+    def download(self, store: LocalStore, pointer: Pointer) -> None:
+        """Fetch one object into ``store``, verified; nothing unverified is ever kept."""
+        self._check_manifest(pointer)
+        for attempt in range(RETRY_TRIES):
+            try:
+                self._download_once(store, pointer)
+                return
+            except ChecksumError:
+                raise
+            except (OSError, TimeoutError) as exc:
+                if attempt == RETRY_TRIES - 1:
+                    raise RemoteError(f"{self.display}: fetching {pointer.oid}: {exc}") from exc
+                self._sleep(_delay(attempt))
+
+    def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
+        with store.writer() as writer, self.fs.open(self.data_key(pointer.oid), "rb") as src:
+            while chunk := src.read(CHUNK_SIZE):
+                writer.write(chunk)
+                if writer.size > pointer.size:
+                    break  # a remote that sends more than the pointer says is wrong
+            try:
+                writer.commit(pointer)
+            except ChecksumError as exc:
+                raise ChecksumError(
+                    f"remote object {pointer.oid} from {self.display}", exc.expected, exc.actual
+                ) from None
+
+    def _check_manifest(self, pointer: Pointer) -> None:
+        key = self.manifest_key(pointer.oid)
+        try:
+            raw = self._retry(lambda: self.fs.cat_file(key))
+        except FileNotFoundError:
+            raise RemoteError(f"{self.display} does not have object {pointer.oid}") from None
+        try:
+            manifest = json.loads(raw)
+            ok = manifest["oid"] == pointer.oid and manifest["size"] == pointer.size
+            ok = ok and manifest.get("kind") == "whole"
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise RemoteError(f"{self.display}: manifest of {pointer.oid} does not match it")
+
+    def _makedirs(self, key: str) -> None:
+        """Parent folders, for filesystems that have them (a no-op on object storage)."""
+        parent = key.rsplit("/", 1)[0]
+        self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
+
+    def _ensure_layout(self) -> None:
+        key = f"{self.root}/{LAYOUT_FILE}"
+        if not self._retry(lambda: self.fs.exists(key)):
+            self._makedirs(key)
+            body = json.dumps({"layout": LAYOUT_VERSION}).encode()
+            self._retry(lambda: self.fs.pipe_file(key, body))
+
+    def _retry(self, call: Callable[[], T]) -> T:
+        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
+        for attempt in range(RETRY_TRIES):
+            try:
+                return call()
+            except (FileNotFoundError, PermissionError, IsADirectoryError):
+                raise
+            except (OSError, TimeoutError) as exc:
+                if attempt == RETRY_TRIES - 1:
+                    raise RemoteError(f"{self.display}: {exc}") from exc
+                self._sleep(_delay(attempt))
+        raise AssertionError("unreachable")
+
+
+def _delay(attempt: int) -> float:
+    base = min(RETRY_FIRST_DELAY * 2.0**attempt, RETRY_MAX_DELAY)
+    return base * (0.5 + random.random() / 2)  # jitter, so clients do not retry in step

@@ -1,0 +1,233 @@
+"""One contract for every remote backend: a local directory, memory, and S3 on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitmodel.errors import ChecksumError, UserError
+from gitmodel.pointer import Pointer
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import LAYOUT_FILE, RemoteError, RemoteStore
+from gitmodel.urls import redact
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto in server mode) on 127.0.0.1."""
+    pytest.importorskip("moto.server")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"moto server did not start: {log.read_text()}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def make_remote(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> RemoteStore:
+    if kind == "file":
+        return RemoteStore(f"file://{tmp_path / 'remote'}")
+    if kind == "memory":
+        return RemoteStore(f"memory://gitmodel-{uuid.uuid4().hex}")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    request.getfixturevalue("aws_env")
+    options: dict[str, Any] = {"endpoint_url": endpoint}
+    bucket = f"models-{uuid.uuid4().hex[:12]}"
+    remote = RemoteStore(f"s3://{bucket}/team/repo", options)
+    remote.fs.mkdir(bucket)
+    return remote
+
+
+@pytest.fixture(params=["file", "memory", "s3"])
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteStore:
+    return make_remote(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "local")
+
+
+def put(store: LocalStore, data: bytes) -> Pointer:
+    with store.writer() as writer:
+        writer.write(data)
+        return writer.commit()
+
+
+def test_upload_then_download_elsewhere(remote: RemoteStore, local: LocalStore, tmp_path: Path
+                                        ) -> None:  # fmt: skip
+    data = os.urandom(3_000_000)
+    pointer = put(local, data)
+    remote.check_layout()
+    remote.upload(local, pointer)
+    remote.upload(local, pointer)  # idempotent
+    assert remote.present([pointer.oid, "f" * 64]) == {pointer.oid}
+    other = LocalStore(tmp_path / "other")
+    remote.download(other, pointer)
+    assert other.object_path(pointer.oid).read_bytes() == data
+    remote.check_layout()
+    layout = json.loads(remote.fs.cat_file(f"{remote.root}/{LAYOUT_FILE}"))
+    assert layout == {"layout": 1}
+
+
+def test_present_answers_many_in_few_listings(remote: RemoteStore, local: LocalStore) -> None:
+    pointers = [put(local, b"object %d" % i) for i in range(20)]
+    for pointer in pointers[:10]:
+        remote.upload(local, pointer)
+    asked = [p.oid for p in pointers]
+    assert remote.present(asked) == {p.oid for p in pointers[:10]}
+    assert remote.present([]) == set()
+
+
+def test_bytes_without_manifest_are_invisible(remote: RemoteStore, local: LocalStore,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    pointer = put(local, b"half uploaded")
+    key = remote.data_key(pointer.oid)
+    remote.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+    remote.fs.pipe_file(key, b"half uploaded")  # a push that died before its manifest
+    assert remote.present([pointer.oid]) == set()
+    with pytest.raises(RemoteError, match="does not have"):
+        remote.download(LocalStore(tmp_path / "other"), pointer)
+    remote.upload(local, pointer)  # a rerun completes it
+    assert remote.present([pointer.oid]) == {pointer.oid}
+
+
+def test_flipped_byte_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    pointer = put(local, data)
+    remote.upload(local, pointer)
+    flipped = bytes([data[0] ^ 1]) + data[1:]
+    remote.fs.pipe_file(remote.data_key(pointer.oid), flipped)
+    other = LocalStore(tmp_path / "other")
+    with pytest.raises(ChecksumError, match=pointer.oid):
+        remote.download(other, pointer)
+    assert not other.has(pointer.oid)
+    assert list(other.tmp_dir.iterdir()) == []
+
+
+def test_longer_data_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
+    pointer = put(local, b"short")
+    remote.upload(local, pointer)
+    remote.fs.pipe_file(remote.data_key(pointer.oid), b"short" + b"x" * 5_000_000)
+    with pytest.raises(ChecksumError):
+        remote.download(LocalStore(tmp_path / "other"), pointer)
+
+
+def test_lying_manifest_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
+    pointer = put(local, b"content")
+    remote.upload(local, pointer)
+    lie = {"oid": pointer.oid, "size": 10**12, "kind": "whole"}
+    remote.fs.pipe_file(remote.manifest_key(pointer.oid), json.dumps(lie).encode())
+    with pytest.raises(RemoteError, match="does not match"):
+        remote.download(LocalStore(tmp_path / "other"), pointer)
+    remote.fs.pipe_file(remote.manifest_key(pointer.oid), b"\xff not json")
+    with pytest.raises(RemoteError, match="does not match"):
+        remote.download(LocalStore(tmp_path / "other"), pointer)
+
+
+def test_newer_layout_is_refused(remote: RemoteStore) -> None:
+    key = f"{remote.root}/{LAYOUT_FILE}"
+    remote.fs.makedirs(remote.root, exist_ok=True)
+    remote.fs.pipe_file(key, json.dumps({"layout": 99}).encode())
+    with pytest.raises(UserError, match="layout 99"):
+        remote.check_layout()
+
+
+@pytest.mark.parametrize("oid", ["../../../etc/passwd", "A" * 64, ""])
+def test_keys_never_come_from_bad_oids(remote: RemoteStore, oid: str) -> None:
+    with pytest.raises(ValueError):
+        remote.data_key(oid)
+    with pytest.raises(ValueError):
+        remote.present([oid])
+
+
+def test_transient_failures_are_retried(local: LocalStore, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    sleeps: list[float] = []
+    remote = RemoteStore(f"file://{tmp_path / 'remote'}", sleep=sleeps.append)
+    pointer = put(local, b"flaky network")
+    real = remote.fs.pipe_file
+    failures = iter([ConnectionResetError("reset"), TimeoutError("slow")])
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(remote.fs, "pipe_file", flaky)
+    remote.upload(local, pointer)
+    assert remote.present([pointer.oid]) == {pointer.oid}
+    assert len(sleeps) == 2 and 0.1 <= sleeps[0] <= 0.25 and sleeps[1] <= 0.5
+
+
+def test_permanent_failure_is_one_clear_error(local: LocalStore, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    remote = RemoteStore("file://user:hunter2@" + str(tmp_path / "r"), sleep=lambda _: None)
+    pointer = put(local, b"never arrives")
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(remote.fs, "put_file", down)
+    with pytest.raises(RemoteError) as info:
+        remote.upload(local, pointer)
+    assert "connection refused" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_unknown_scheme_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="cannot use remote"):
+        RemoteStore("nosuchscheme://bucket/x")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("s3://bucket/path", "s3://bucket/path"),
+        ("https://user:secret@host/p?X-Amz-Signature=abc&x=1", "https://***@host/p?X-Amz-Signature=***&x=1"),
+        ("az://container/p?sig=s3cr3t", "az://container/p?sig=***"),
+    ],
+)  # fmt: skip
+def test_redact(url: str, shown: str) -> None:
+    assert redact(url) == shown
