@@ -121,6 +121,91 @@ def env() -> None:
     _exit(run())
 
 
+def _transfer_options(func: Callable[..., None]) -> Callable[..., None]:
+    func = click.option("-q", "--quiet", is_flag=True, help="no progress output")(func)
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(1, 64), help="parallel transfers (default: by CPUs)"
+    )(func)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def remote(ctx: click.Context) -> None:
+    """Show or set where each Git remote's model objects are stored."""
+    if ctx.invoked_subcommand is None:
+        from gitmodel.commands.remote import show
+
+        _exit(show())
+
+
+@remote.command("show")
+def remote_show() -> None:
+    """List Git remotes and their model stores."""
+    from gitmodel.commands.remote import show
+
+    _exit(show())
+
+
+@remote.command("set")
+@click.argument("args", nargs=-1, required=True)
+def remote_set(args: tuple[str, ...]) -> None:
+    """Set the model store URL: set [REMOTE] URL (s3://…, gs://…, az://…, file://…)."""
+    from gitmodel.commands.remote import set_url
+
+    if len(args) > 2:
+        raise click.UsageError("expected [REMOTE] URL")
+    _exit(set_url(args[0] if len(args) == 2 else None, args[-1]))
+
+
+@remote.command("unset")
+@click.argument("name", required=False)
+def remote_unset(name: str | None) -> None:
+    """Forget the model store URL of REMOTE."""
+    from gitmodel.commands.remote import unset
+
+    _exit(unset(name))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.argument("refs", nargs=-1)
+@click.option("--all", "all_refs", is_flag=True, help="objects of every branch and tag")
+@_transfer_options
+def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, jobs: int | None,
+         quiet: bool) -> None:  # fmt: skip
+    """Upload the model objects of REFs (default HEAD) that the remote lacks."""
+    from gitmodel.commands.push import push as run
+
+    _exit(run(remote_name, list(refs), all_refs, jobs, quiet))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.argument("refs", nargs=-1)
+@click.option("-I", "--include", multiple=True, help="only paths matching this glob")
+@click.option("-X", "--exclude", multiple=True, help="skip paths matching this glob")
+@_transfer_options
+def fetch(remote_name: str | None, refs: tuple[str, ...], include: tuple[str, ...],
+          exclude: tuple[str, ...], jobs: int | None, quiet: bool) -> None:  # fmt: skip
+    """Download the model objects of REFs (default HEAD) that the local store lacks."""
+    from gitmodel.commands.fetch import fetch as run
+
+    _exit(run(remote_name, list(refs), list(include), list(exclude), jobs, quiet))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.option("-I", "--include", multiple=True, help="only paths matching this glob")
+@click.option("-X", "--exclude", multiple=True, help="skip paths matching this glob")
+@_transfer_options
+def pull(remote_name: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+         jobs: int | None, quiet: bool) -> None:  # fmt: skip
+    """Fetch, then write model files that are still pointers into the worktree."""
+    from gitmodel.commands.fetch import pull as run
+
+    _exit(run(remote_name, list(include), list(exclude), jobs, quiet))
+
+
 @cli.command("filter-process")
 @click.option("--skip", is_flag=True, help="smudge to pointers")
 def filter_process(skip: bool) -> None:

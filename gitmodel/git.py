@@ -8,6 +8,7 @@ runs the ``git`` command, since libgit2 knows nothing of long-running filters.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,9 +80,10 @@ def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
         raise GitError(f"git config --unset failed: {proc.stderr.decode(errors='replace').strip()}")
 
 
-def config_list(cwd: Path | str | None = None) -> dict[str, str]:
-    """Every effective setting, last one wins (as Git resolves single values)."""
-    proc = run(["config", "-z", "--list"], cwd=cwd, check=False)
+def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict[str, str]:
+    """Every effective setting (or those of one ``file``), last one wins as in Git."""
+    source = ["-f", str(file)] if file is not None else []
+    proc = run(["config", *source, "-z", "--list"], cwd=cwd, check=False)
     settings: dict[str, str] = {}
     for item in proc.stdout.split(b"\0"):
         if item:
@@ -138,6 +140,22 @@ class Repo:
         if self.worktree is None:
             raise UserError("this command needs a worktree", hint="run it in a non-bare clone")
         return self.worktree
+
+    def settings(self) -> dict[str, str]:
+        """Git config, over the shareable defaults of a committed ``.gitmodel`` file.
+
+        ``.gitmodel`` (git-config syntax) lets a repository name its model store for
+        every clone; only the keys in :data:`SHARED_KEYS` are read from it, so a
+        cloned file can never set commands, hooks or credentials.
+        """
+        settings = {}
+        shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
+        if shared is not None and shared.is_file():
+            for key, value in config_list(self.cwd, file=shared).items():
+                if SHARED_KEYS.fullmatch(key):
+                    settings[key] = value
+        settings.update(config_list(self.cwd))
+        return settings
 
     @property
     def hash_size(self) -> int:
@@ -213,6 +231,8 @@ class Repo:
 
 
 _BLOB_TYPE = 3  # GIT_OBJECT_BLOB
+SHARED_CONFIG = ".gitmodel"
+SHARED_KEYS = re.compile(r"remote\.[^.]+\.model(url|endpoint|region)|model\.remote")
 
 
 def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:

@@ -32,6 +32,28 @@ def pointer_files(repo: git.Repo, entries: Iterable[git.IndexEntry]) -> list[Poi
     return found
 
 
+def pointers_in_history(repo: git.Repo, revs: list[str]) -> list[PointerFile]:
+    """Pointer files in every commit of ``revs`` (``git rev-list`` arguments, e.g.
+    ``["main", "--not", "--remotes=origin"]``), each blob once."""
+    listing = repo.run(["rev-list", "--objects", "--no-object-names", *revs, "--"]).stdout
+    oids = listing.split()
+    if not oids:
+        return []
+    check = repo.run(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+        input=b"\n".join(oids) + b"\n",
+    ).stdout.decode()
+    found = []
+    for line in check.splitlines():
+        oid, kind, size = line.split()
+        if kind == "blob" and 0 < int(size) < POINTER_MAX_SIZE:
+            blob = repo.read_blob(oid, limit=POINTER_MAX_SIZE - 1)
+            pointer = try_parse(blob) if blob else None
+            if pointer is not None:
+                found.append(PointerFile("", oid, pointer))
+    return found
+
+
 def format_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):

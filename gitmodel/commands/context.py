@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote
 
-from gitmodel import git
+from gitmodel import git, remotes
+from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
+from gitmodel.remotes import git_dir_of, local_path
 from gitmodel.store.local import LocalStore, import_object
+from gitmodel.store.remote import RemoteStore
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -21,15 +24,6 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def local_path(url: str) -> Path | None:
-    """The directory a Git remote URL names, when it is a local one."""
-    if url.startswith("file://"):
-        return Path(unquote(url.removeprefix("file://")))
-    if "://" in url or ":" in url.split("/", 1)[0]:
-        return None  # a network URL or an scp-like host:path
-    return Path(url)
-
-
 def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalStore]:
     """Stores of Git remotes that are local repositories (how a local clone finds objects)."""
     stores = []
@@ -37,18 +31,39 @@ def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalS
         path = local_path(url) if key.startswith("remote.") and key.endswith(".url") else None
         if path is None:
             continue
-        path = repo.cwd / path
-        for candidate in (path / ".git", path):
-            if (candidate / "HEAD").is_file() and (candidate / "model").is_dir():
-                stores.append(LocalStore(candidate / "model"))
-                break
+        git_dir = git_dir_of(repo.cwd / path)
+        if git_dir is not None and (git_dir / "model" / "objects").is_dir():
+            stores.append(LocalStore(git_dir / "model"))
     return stores
 
 
-def make_fetcher(store: LocalStore, sources: list[LocalStore]) -> Callable[[Pointer], bool]:
-    """A fetch callback for smudge that looks in ``sources`` in turn."""
+def make_fetcher(
+    repo: git.Repo, store: LocalStore, settings: dict[str, str]
+) -> Callable[[Pointer], bool]:
+    """How smudge gets a missing object: from a local Git remote's own store, else from
+    the model remote (opened on first use: most checkouts never need it)."""
+    sources = local_remote_stores(repo, settings)
+    remote: list[RemoteStore | None] = []
+    lock = threading.Lock()
+
+    def open_remote() -> RemoteStore | None:
+        with lock:
+            if not remote:
+                try:
+                    remote.append(remotes.resolve(repo, settings).open())
+                except UserError:
+                    remote.append(None)
+            return remote[0]
 
     def fetch(pointer: Pointer) -> bool:
-        return any(import_object(store, source, pointer) for source in sources)
+        if any(import_object(store, source, pointer) for source in sources):
+            return True
+        store_ = open_remote()
+        if store_ is None:
+            return False
+        if pointer.oid not in store_.present([pointer.oid]):
+            return False
+        store_.download(store, pointer)
+        return True
 
     return fetch

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from gitmodel import git, materialize
+from gitmodel import materialize, transfer
 from gitmodel.commands import install
-from gitmodel.commands.context import env_flag, local_remote_stores, make_fetcher, open_repo
+from gitmodel.commands.context import env_flag, make_fetcher, open_repo
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
@@ -19,7 +19,7 @@ READ_SIZE = 1 << 20
 def filter_process(skip_smudge: bool = False) -> int:
     """Serve Git's long-running filter protocol on stdin/stdout."""
     repo, store = open_repo()
-    settings = git.config_list(repo.cwd)
+    settings = repo.settings()
     install.ensure_hooks(repo, settings)
     skip = skip_smudge or env_flag(SKIP_ENV)
     process = FilterProcess(
@@ -27,11 +27,20 @@ def filter_process(skip_smudge: bool = False) -> int:
         PktReader(sys.stdin.fileno()),
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
-        fetch=make_fetcher(store, local_remote_stores(repo, settings)),
+        fetch=make_fetcher(repo, store, settings),
         defer=None if skip else materialize.make_deferrer(repo, settings),
+        jobs=_jobs(settings),
     )
     process.run()
     return 0
+
+
+def _jobs(settings: dict[str, str]) -> int:
+    """Parallel downloads during checkout: ``model.jobs``, else sized to the machine."""
+    try:
+        return max(1, min(64, int(settings["model.jobs"])))
+    except (KeyError, ValueError):
+        return transfer.default_jobs()
 
 
 def _stdin_chunks() -> Iterator[bytes]:
@@ -51,7 +60,7 @@ def smudge_file(path: str | None = None, skip_smudge: bool = False) -> int:
     """One-shot smudge: pointer on stdin, content on stdout."""
     repo, store = open_repo()
     skip = skip_smudge or env_flag(SKIP_ENV)
-    fetch = make_fetcher(store, local_remote_stores(repo, git.config_list(repo.cwd)))
+    fetch = make_fetcher(repo, store, repo.settings())
     out = sys.stdout.buffer
 
     def write(data: bytes | bytearray | memoryview) -> None:

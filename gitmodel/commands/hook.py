@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from gitmodel import materialize
+from gitmodel.commands import push
 from gitmodel.commands.context import open_repo
 from gitmodel.commands.install import LEGACY_SUFFIX
 from gitmodel.errors import GitModelError, UserError
@@ -16,18 +17,20 @@ STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a
 
 def run_hook(name: str, args: list[str]) -> int:
     """Our part of hook ``name`` first (a user's post-checkout may read the model files),
-    then the hook it replaced, if any. The first failure decides the exit status."""
+    then the hook it replaced, if any. The first failure decides the exit status; a failed
+    upload stops a push before anything else runs."""
     repo, store = open_repo()
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
-    if name != "post-checkout":
-        raise UserError(
-            f"unknown hook {name!r}", hint="reinstall the hooks with `git model install`"
-        )
     failure: GitModelError | None = None
-    try:
-        materialize.materialize(repo, store, materialize.take_pending(repo))
-    except GitModelError as exc:
-        failure = exc
+    if name == "pre-push":
+        push.pre_push(args[0] if args else "", stdin)
+    elif name == "post-checkout":
+        try:
+            materialize.materialize(repo, store, materialize.take_pending(repo))
+        except GitModelError as exc:
+            failure = exc
+    else:
+        raise UserError(f"unknown hook {name!r}", hint="reinstall hooks: `git model install`")
     legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
     code = 0
     if legacy.is_file() and os.access(legacy, os.X_OK):

@@ -13,8 +13,8 @@ from gitmodel.store.local import LocalStore
 
 Chunk = bytes | bytearray | memoryview
 MISSING_HINT = (
-    "add the object from a repository that has it, or check out pointers only with"
-    " GIT_MODEL_SKIP_SMUDGE=1"
+    "set the model remote (`git model remote set URL`) and run `git model pull`,"
+    " or check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
 )
 
 

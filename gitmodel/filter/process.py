@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from gitmodel.trace import trace
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
+_NOTHING: Iterator[Chunk] = iter(())
+
+Fetching = tuple[Pointer, "Future[bool]"]
 
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
@@ -38,6 +42,7 @@ class FilterProcess:
         skip_smudge: bool = False,
         fetch: Callable[[Pointer], bool] | None = None,
         defer: Deferrer | None = None,
+        jobs: int = 4,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -45,9 +50,19 @@ class FilterProcess:
         self.skip_smudge = skip_smudge
         self.fetch = fetch
         self.defer = defer
+        self.jobs = jobs
         self.capabilities: set[str] = set()
+        self._delayed: dict[str, Fetching] = {}
+        self._executor: ThreadPoolExecutor | None = None
 
     def run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _serve(self) -> None:
         self.handshake()
         while (request := self._read_request()) is not None:
             command = request.get("command")
@@ -57,8 +72,7 @@ class FilterProcess:
             elif command == "smudge":
                 self._smudge(request)
             elif command == "list_available_blobs":
-                self.writer.write_flush()
-                self.writer.write_text("status=success")
+                self._list_available()
             else:
                 raise ProtocolError(f"unknown filter command {command!r}")
 
@@ -99,18 +113,26 @@ class FilterProcess:
 
     def _smudge(self, request: dict[str, str]) -> None:
         path = request.get("pathname", "")
-        head, rest = read_blob(self.reader.read_content())
+        delayed = self._delayed.pop(path, None)
+        if delayed is not None:
+            self.reader.drain_content()  # Git asks again with empty content
+            head, rest = delayed[0].encode(), _NOTHING
+            if not self._finish_fetch(request, delayed):
+                return
+        else:
+            head, rest = read_blob(self.reader.read_content())
         pointer = None if self.skip_smudge else try_parse(head)
-        if pointer is not None:
-            if not self.store.has(pointer.oid) and self.fetch is not None:
-                self.fetch(pointer)
-            if not self.store.has(pointer.oid):
-                _report(request, ObjectMissingError(pointer.oid, path, MISSING_HINT))
-                self.writer.write_text("status=error")
+        if pointer is not None and not self.store.has(pointer.oid):
+            if self.fetch is not None and request.get("can-delay") == "1":
+                self._delayed[path] = (pointer, self._pool().submit(self.fetch, pointer))
+                trace(f"delayed {path}: fetching {pointer.oid}")
+                self.writer.write_text("status=delayed")
                 return
-            if self.defer is not None and self.defer(path, pointer):
-                self._respond(head)
+            if not self._fetch_now(request, pointer):
                 return
+        if pointer is not None and self.defer is not None and self.defer(path, pointer):
+            self._respond(head)
+            return
         # Git sends the whole blob before it reads a byte of the answer, so a blob
         # that is content rather than a pointer is spooled (to disk past 8 MiB).
         with _spool(head, rest, self.store.tmp_dir) as blob:
@@ -126,6 +148,44 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _fetch_now(self, request: dict[str, str], pointer: Pointer) -> bool:
+        """Fetch a missing object before answering; answers the error itself."""
+        future: Future[bool] = Future()
+        try:
+            future.set_result(self.fetch(pointer) if self.fetch is not None else False)
+        except GitModelError as exc:
+            future.set_exception(exc)
+        return self._finish_fetch(request, (pointer, future))
+
+    def _finish_fetch(self, request: dict[str, str], fetching: Fetching) -> bool:
+        pointer, future = fetching
+        try:
+            future.result()
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return False
+        if not self.store.has(pointer.oid):
+            path = request.get("pathname", "")
+            _report(request, ObjectMissingError(pointer.oid, path, MISSING_HINT))
+            self.writer.write_text("status=error")
+            return False
+        return True
+
+    def _list_available(self) -> None:
+        """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
+        pending = [future for _, future in self._delayed.values()]
+        if pending:
+            wait(pending, return_when=FIRST_COMPLETED)
+        ready = [path for path, (_, future) in self._delayed.items() if future.done()]
+        self.writer.write_text(*(f"pathname={path}" for path in ready))
+        self.writer.write_text("status=success")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.jobs)
+        return self._executor
 
     def _respond(self, content: bytes) -> None:
         self.writer.write_text("status=success")

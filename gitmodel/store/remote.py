@@ -109,9 +109,10 @@ class RemoteStore:
 
     # -- transfers
 
-    def upload(self, store: LocalStore, pointer: Pointer) -> None:
-        """Send one object; its manifest goes last. Re-sending a visible object is a no-op."""
-        if pointer.oid in self.present([pointer.oid]):
+    def upload(self, store: LocalStore, pointer: Pointer, check: bool = True) -> None:
+        """Send one object; its manifest goes last. Re-sending a visible object is a no-op
+        (``check=False`` when the caller already asked :meth:`present`)."""
+        if check and pointer.oid in self.present([pointer.oid]):
             return
         self._ensure_layout()
         source = str(store.object_path(pointer.oid))

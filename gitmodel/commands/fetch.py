@@ -1,0 +1,60 @@
+"""``git model fetch`` and ``pull``: bring model objects from the remote store."""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+
+from gitmodel import materialize, remotes, transfer
+from gitmodel.commands.context import open_repo
+from gitmodel.pointer import try_parse
+from gitmodel.scan import PointerFile, format_size, pointer_files
+
+
+def _select(files: list[PointerFile], include: list[str], exclude: list[str]) -> list[PointerFile]:
+    def wanted(path: str) -> bool:
+        if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
+            return False
+        return not any(fnmatch.fnmatchcase(path, g) for g in exclude)
+
+    return [f for f in files if wanted(f.path)]
+
+
+def fetch(
+    remote_name: str | None, refs: list[str], include: list[str], exclude: list[str],
+    jobs: int | None = None, quiet: bool = False,
+) -> int:  # fmt: skip
+    """Download the objects of the files in REFs (default HEAD) that the local store lacks."""
+    repo, store = open_repo()
+    remote = remotes.resolve(repo, repo.settings(), remote_name)
+    files: list[PointerFile] = []
+    for ref in refs or ["HEAD"]:
+        files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))
+    chosen = _select(files, include, exclude)
+    got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
+    if got and not quiet:
+        size = format_size(sum(p.size for p in got))
+        print(f"gitmodel: downloaded {len(got)} object(s), {size}", file=sys.stderr)
+    return 0
+
+
+def pull(
+    remote_name: str | None, include: list[str], exclude: list[str],
+    jobs: int | None = None, quiet: bool = False,
+) -> int:  # fmt: skip
+    """Fetch, then replace pointer files in the worktree by their content."""
+    fetch(remote_name, [], include, exclude, jobs, quiet)
+    repo, store = open_repo()
+    pending = []
+    for entry in _select(pointer_files(repo, repo.ls_files()), include, exclude):
+        path = repo.top / entry.path
+        try:
+            head = path.read_bytes() if path.stat().st_size < 1024 else b""
+        except OSError:
+            continue
+        if try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
+            pending.append(materialize.Pending(entry.path, entry.pointer))
+    written = materialize.materialize(repo, store, pending)
+    if written and not quiet:
+        print(f"gitmodel: wrote {written} file(s) into the worktree", file=sys.stderr)
+    return 0

@@ -1,0 +1,107 @@
+"""Which object store a Git remote's model objects go to, and how to reach it.
+
+``remote.<name>.modelurl`` names any fsspec URL (``s3://bucket/prefix``,
+``gs://…``, ``az://…``, ``file:///srv/models``, ``memory://…``). With none set,
+a Git remote that is a local path or ``file://`` URL needs no configuration:
+objects go under that repository's git directory (``<git dir>/model/remote``).
+Storage options come from ``remote.<name>.modelendpoint`` / ``modelregion`` /
+``modelprofile`` and otherwise from the usual environment and config files of
+each backend; credentials are never stored by gitmodel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from gitmodel import git
+from gitmodel.errors import UserError
+from gitmodel.store.remote import RemoteStore
+from gitmodel.urls import redact
+
+OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
+
+
+@dataclass(frozen=True)
+class ModelRemote:
+    name: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    configured: bool = True  # False when derived from a local Git remote
+
+    @property
+    def display(self) -> str:
+        return redact(self.url)
+
+    def open(self) -> RemoteStore:
+        return RemoteStore(self.url, self.options)
+
+
+def local_path(url: str) -> Path | None:
+    """The directory a Git remote URL names, when it is a local one."""
+    if url.startswith("file://"):
+        return Path(unquote(url.removeprefix("file://")))
+    if "://" in url or ":" in url.split("/", 1)[0]:
+        return None  # a network URL or an scp-like host:path
+    return Path(url)
+
+
+def git_dir_of(path: Path) -> Path | None:
+    """The git directory of the repository at ``path`` (bare or not)."""
+    for candidate in (path / ".git", path):
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            return candidate
+    return None
+
+
+def remote_names(settings: dict[str, str]) -> list[str]:
+    return sorted(
+        {key[len("remote.") : -len(".url")] for key in settings
+         if key.startswith("remote.") and key.endswith(".url")}
+    )  # fmt: skip
+
+
+def default_remote_name(settings: dict[str, str]) -> str | None:
+    names = remote_names(settings)
+    if "model.remote" in settings:
+        return settings["model.remote"]
+    if "origin" in names:
+        return "origin"
+    return names[0] if len(names) == 1 else None
+
+
+def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -> ModelRemote:
+    """The model store for Git remote ``name`` (default: model.remote, origin, or the only one)."""
+    name = name or default_remote_name(settings)
+    if name is None:
+        raise UserError("no Git remote to use", hint="add one (`git remote add origin URL`)")
+    prefix = f"remote.{name}."
+    options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
+               if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
+    if f"{prefix}modelurl" in settings:
+        return ModelRemote(name, settings[f"{prefix}modelurl"], _backend_options(options))
+    git_url = settings.get(f"{prefix}url")
+    if git_url is None:
+        raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
+    path = local_path(git_url)
+    target = git_dir_of(repo.cwd / path) if path is not None else None
+    if target is None:
+        raise UserError(
+            f"no model store configured for remote {name!r} ({redact(git_url)})",
+            hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
+        )
+    return ModelRemote(name, f"file://{target.resolve() / 'model' / 'remote'}", configured=False)
+
+
+def _backend_options(options: dict[str, str]) -> dict[str, Any]:
+    """Git-config names to fsspec storage options (S3 names; other backends take them as-is)."""
+    out: dict[str, Any] = {}
+    if "endpoint_url" in options:
+        out["endpoint_url"] = options["endpoint_url"]
+    if "profile" in options:
+        out["profile"] = options["profile"]
+    if "region" in options:
+        out["client_kwargs"] = {"region_name": options["region"]}
+    return out

@@ -1,0 +1,120 @@
+"""Moving objects between the local store and a remote: bounded concurrency, progress.
+
+Retries of single requests live in the remote store; here a batch runs on a
+pool of workers and every failure is collected, so a failed transfer names
+the objects it could not move rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from gitmodel.errors import GitModelError
+from gitmodel.pointer import Pointer
+from gitmodel.scan import format_size
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import RemoteStore
+
+MAX_DEFAULT_JOBS = 8
+
+
+def default_jobs() -> int:
+    """Transfers wait on the network more than the CPU: a few per core, at most 8."""
+    return min(MAX_DEFAULT_JOBS, 4 * (os.cpu_count() or 1))
+
+
+class TransferError(GitModelError):
+    """Some objects could not be moved."""
+
+    def __init__(self, verb: str, failed: dict[str, Exception]) -> None:
+        names = ", ".join(sorted(failed)[:3]) + (" …" if len(failed) > 3 else "")
+        first = next(iter(failed.values()))
+        super().__init__(f"could not {verb} {len(failed)} object(s): {names}: {first}")
+        self.failed = failed
+        self.hint = "run the command again: objects already sent are not sent twice"
+
+
+@dataclass
+class Progress:
+    """One status line on a terminal's stderr; nothing otherwise."""
+
+    verb: str
+    total: int
+    total_bytes: int
+    quiet: bool = False
+    done: int = 0
+    done_bytes: int = 0
+    enabled: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.enabled = not self.quiet and sys.stderr.isatty() and self.total > 0
+
+    def step(self, size: int) -> None:
+        self.done += 1
+        self.done_bytes += size
+        if self.enabled:
+            print(
+                f"\rgitmodel: {self.verb} {self.done}/{self.total} objects, "
+                f"{format_size(self.done_bytes)} of {format_size(self.total_bytes)}",
+                end="\n" if self.done == self.total else "",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _run_all(
+    verb: str, pointers: list[Pointer], work: Callable[[Pointer], None], jobs: int, quiet: bool
+) -> None:
+    progress = Progress(verb, len(pointers), sum(p.size for p in pointers), quiet)
+    failed: dict[str, Exception] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(work, p): p for p in pointers}
+        for future in as_completed(futures):
+            pointer = futures[future]
+            try:
+                future.result()
+            except GitModelError as exc:
+                failed[pointer.oid] = exc
+            except (OSError, ValueError) as exc:
+                failed[pointer.oid] = exc
+            else:
+                progress.step(pointer.size)
+    if failed:
+        raise TransferError(verb, failed)
+
+
+def upload(
+    remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
+    jobs: int | None = None, quiet: bool = False,
+) -> list[Pointer]:  # fmt: skip
+    """Send what the remote lacks (found with one listing per oid prefix); returns what was sent."""
+    unique = {p.oid: p for p in pointers if p.size > 0}
+    missing_locally = [oid for oid in unique if not store.has(oid)]
+    if missing_locally:
+        raise TransferError("upload", {oid: FileNotFoundError("not in the local store")
+                                       for oid in missing_locally})  # fmt: skip
+    remote.check_layout()
+    present = remote.present(unique)
+    todo = [p for oid, p in unique.items() if oid not in present]
+    send = functools.partial(remote.upload, store, check=False)
+    _run_all("uploading", todo, send, jobs or default_jobs(), quiet)
+    return todo
+
+
+def download(
+    remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
+    jobs: int | None = None, quiet: bool = False,
+) -> list[Pointer]:  # fmt: skip
+    """Fetch what the local store lacks; returns what was fetched."""
+    todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
+    if todo:
+        remote.check_layout()
+    _run_all(
+        "downloading", todo, lambda p: remote.download(store, p), jobs or default_jobs(), quiet
+    )
+    return todo

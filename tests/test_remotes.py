@@ -1,0 +1,248 @@
+"""Sharing a model repository: git push uploads objects, git clone/checkout download them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import free_port, git_model, git_out, run_git, store_objects
+
+from gitmodel.pointer import try_parse
+
+
+def versions() -> list[dict[str, bytes]]:
+    return [
+        {"model.bin": os.urandom(300_000 + i), "data/train.bin": os.urandom(50_000 + i)}
+        for i in range(3)
+    ]
+
+
+def commit_versions(repo: Path, all_versions: list[dict[str, bytes]]) -> None:
+    for number, files in enumerate(all_versions, 1):
+        for name, data in files.items():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_bytes(data)
+        run_git("add", ".", cwd=repo)
+        run_git("commit", "-qm", f"v{number}", cwd=repo)
+
+
+def new_user(tmp_path: Path, name: str) -> dict[str, str]:
+    """Another person: their own HOME, global install, and so an empty store."""
+    home = tmp_path / f"home-{name}"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    env = {**os.environ, "HOME": str(home)}
+    git_model("install", cwd=home, env=env)
+    return env
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    bare = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(bare), cwd=tmp_path)
+    return bare
+
+
+@pytest.fixture
+def author(tmp_path: Path, origin: Path) -> Path:
+    git_model("install", cwd=tmp_path)
+    repo = tmp_path / "author"
+    run_git("clone", "-q", str(origin), str(repo), cwd=tmp_path)
+    git_model("track", "*.bin", cwd=repo)
+    return repo
+
+
+def assert_version(repo: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        assert (repo / name).read_bytes() == data, name
+    assert git_out("status", "--porcelain", cwd=repo) == ""
+
+
+def test_zero_configuration_push_and_clone(author: Path, origin: Path, tmp_path: Path) -> None:
+    history = versions()
+    commit_versions(author, history)
+    proc = run_git("push", "-q", "origin", "main", cwd=author)
+    assert b"uploaded" in proc.stderr
+    assert (origin / "model" / "remote" / "gitmodel-remote.json").is_file()
+    env = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    assert_version(clone, history[-1])
+    for number in (1, 2):
+        run_git("checkout", "-q", f"main~{number}", cwd=clone, env=env)
+        assert_version(clone, history[-1 - number])
+        run_git("checkout", "-q", "main", cwd=clone, env=env)
+
+
+def test_push_fails_cleanly_when_objects_cannot_be_sent(author: Path, tmp_path: Path) -> None:
+    commit_versions(author, versions()[:1])
+    for path in store_objects(author):
+        path.unlink()  # nothing to send
+    proc = run_git("push", "-q", "origin", "main", cwd=author, check=False)
+    assert proc.returncode != 0
+    assert b"could not upload" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert run_git("ls-remote", "origin", cwd=author).stdout == b""  # Git sent no refs
+
+
+def test_checkout_of_old_commit_fetches_only_what_is_missing(author: Path, origin: Path,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    history = versions()
+    commit_versions(author, history)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "c")
+    clone = tmp_path / "c"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    assert len(store_objects(clone)) == 2
+    run_git("checkout", "-q", "HEAD~2", cwd=clone, env=env)
+    assert len(store_objects(clone)) == 4
+    assert_version(clone, history[0])
+
+
+@pytest.fixture
+def s3_remote(s3_endpoint: str, aws_env: None) -> tuple[str, str]:
+    import s3fs
+
+    bucket = f"models-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(endpoint_url=s3_endpoint).mkdir(bucket)
+    return f"s3://{bucket}/team/models", s3_endpoint
+
+
+def s3_clone_args(url: str, endpoint: str) -> list[str]:
+    return ["-c", f"remote.origin.modelurl={url}", "-c", f"remote.origin.modelendpoint={endpoint}"]
+
+
+def test_s3_three_versions_and_a_fresh_clone(author: Path, origin: Path, tmp_path: Path,
+                                             s3_remote: tuple[str, str]) -> None:  # fmt: skip
+    url, endpoint = s3_remote
+    git_model("remote", "set", url, cwd=author)
+    run_git("config", "remote.origin.modelendpoint", endpoint, cwd=author)
+    assert url in git_model("remote", cwd=author).stdout.decode()
+    history = versions()
+    commit_versions(author, history)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    assert not (origin / "model").exists()  # the objects went to S3
+    env = new_user(tmp_path, "d")
+    clone = tmp_path / "d"
+    run_git("clone", "-q", *s3_clone_args(url, endpoint), str(origin), str(clone),
+            cwd=tmp_path, env=env)  # fmt: skip
+    assert_version(clone, history[-1])
+    for number in (1, 2):
+        run_git("checkout", "-q", f"main~{number}", cwd=clone, env=env)
+        assert_version(clone, history[-1 - number])
+
+
+def test_shared_gitmodel_file_names_the_store(author: Path, origin: Path, tmp_path: Path,
+                                              s3_remote: tuple[str, str]) -> None:  # fmt: skip
+    url, endpoint = s3_remote
+    shared = f'[remote "origin"]\n\tmodelurl = {url}\n\tmodelendpoint = {endpoint}\n'
+    (author / ".gitmodel").write_text(shared + "[core]\n\thooksPath = /tmp/evil\n")
+    history = versions()[:1]
+    commit_versions(author, history)
+    git_model("push", cwd=author)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "e")
+    clone = tmp_path / "e"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    assert_version(clone, history[0])
+    hooks_path = run_git("config", "core.hooksPath", cwd=clone, env=env, check=False)
+    assert hooks_path.stdout == b""  # only model keys are ever read from .gitmodel
+
+
+def test_flipped_byte_on_the_remote_is_refused(author: Path, origin: Path, tmp_path: Path) -> None:
+    history = versions()[:1]
+    commit_versions(author, history)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    oid = hashlib.sha256(history[0]["model.bin"]).hexdigest()
+    data_path = origin / "model" / "remote" / "data" / oid[:2] / oid[2:4] / oid
+    data = bytearray(data_path.read_bytes())
+    data[1000] ^= 0xFF
+    data_path.write_bytes(bytes(data))
+    env = new_user(tmp_path, "f")
+    clone = tmp_path / "f"
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env, check=False)
+    assert proc.returncode != 0
+    assert oid.encode() in proc.stderr
+    assert not (clone / ".git" / "model" / "objects").exists() or all(
+        p.name != oid for p in store_objects(clone)
+    )
+    assert not (clone / "model.bin").exists() or try_parse((clone / "model.bin").read_bytes())
+
+
+def test_unreachable_remote_then_pull(author: Path, origin: Path, tmp_path: Path,
+                                      s3_remote: tuple[str, str]) -> None:  # fmt: skip
+    url, endpoint = s3_remote
+    git_model("remote", "set", url, cwd=author)
+    run_git("config", "remote.origin.modelendpoint", endpoint, cwd=author)
+    history = versions()[:1]
+    commit_versions(author, history)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "g")
+    clone = tmp_path / "g"
+    dead = f"http://127.0.0.1:{free_port()}"
+    args = ["-c", f"remote.origin.modelurl={url}", "-c", f"remote.origin.modelendpoint={dead}"]
+    env_fast = {**env, "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    proc = run_git("clone", "-q", *args, str(origin), str(clone), cwd=tmp_path,
+                   env={**env_fast, "GIT_MODEL_SKIP_SMUDGE": "1"})  # fmt: skip
+    assert proc.returncode == 0
+    assert try_parse((clone / "model.bin").read_bytes()) is not None
+    run_git("config", "remote.origin.modelendpoint", endpoint, cwd=clone, env=env)
+    git_model("pull", cwd=clone, env=env)
+    assert_version(clone, history[0])
+
+
+def test_lazy_clone_and_partial_pull(author: Path, origin: Path, tmp_path: Path) -> None:
+    history = versions()[:1]
+    commit_versions(author, history)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "h")
+    clone = tmp_path / "h"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path,
+            env={**env, "GIT_MODEL_SKIP_SMUDGE": "1"})  # fmt: skip
+    git_model("pull", "--include", "data/*", cwd=clone, env=env)
+    assert (clone / "data/train.bin").read_bytes() == history[0]["data/train.bin"]
+    assert try_parse((clone / "model.bin").read_bytes()) is not None
+    assert git_out("status", "--porcelain", cwd=clone) == ""
+    git_model("pull", cwd=clone, env=env)
+    assert_version(clone, history[0])
+
+
+def test_many_missing_objects_download_in_parallel(author: Path, origin: Path,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    files = {f"m/{i:03d}.bin": os.urandom(2000 + i) for i in range(40)}
+    commit_versions(author, [files])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = {**new_user(tmp_path, "i"), "GIT_MODEL_TRACE": "1"}
+    clone = tmp_path / "i"
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    assert proc.stderr.count(b"delayed") >= 2
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data
+
+
+def test_git_model_push_and_fetch_commands(author: Path, origin: Path, tmp_path: Path) -> None:
+    history = versions()
+    commit_versions(author, history)
+    out = git_model("push", "--all", cwd=author).stderr.decode()
+    assert "uploaded 6 object(s)" in out
+    again = git_model("push", cwd=author).stderr.decode()
+    assert "uploaded" not in again  # nothing is sent twice
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "j")
+    clone = tmp_path / "j"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path,
+            env={**env, "GIT_MODEL_SKIP_SMUDGE": "1"})  # fmt: skip
+    git_model("fetch", "origin", "HEAD~1", "--exclude", "data/*", cwd=clone, env=env)
+    assert len(store_objects(clone)) == 1
+    proc = git_model("fetch", "nosuch", cwd=clone, env=env, check=False)
+    assert proc.returncode == 1 and b"no Git remote named 'nosuch'" in proc.stderr
+
+
+def test_remote_set_refuses_credentials(author: Path) -> None:
+    proc = git_model("remote", "set", "s3://AKIA:secret@bucket/x", cwd=author, check=False)
+    assert proc.returncode == 1
+    assert b"secret" not in proc.stderr
+    assert b"credentials" in proc.stderr
