@@ -85,14 +85,23 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
-    path = local_path(git_url)
-    target = git_dir_of(repo.cwd / path) if path is not None else None
-    if target is None:
+    remote = for_local_url(repo, git_url, name)
+    if remote is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
             hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
         )
-    return ModelRemote(name, f"file://{target.resolve() / 'model' / 'remote'}", configured=False)
+    return remote
+
+
+def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:
+    """The zero-configuration store of a Git remote that is a local repository."""
+    path = local_path(git_url)
+    target = git_dir_of(repo.cwd / path) if path is not None else None
+    if target is None:
+        return None
+    url = f"file://{target.resolve() / 'model' / 'remote'}"
+    return ModelRemote(name or git_url, url, configured=False)
 
 
 def _backend_options(options: dict[str, str]) -> dict[str, Any]:

@@ -94,13 +94,14 @@ def upload(
 ) -> list[Pointer]:  # fmt: skip
     """Send what the remote lacks (found with one listing per oid prefix); returns what was sent."""
     unique = {p.oid: p for p in pointers if p.size > 0}
-    missing_locally = [oid for oid in unique if not store.has(oid)]
-    if missing_locally:
-        raise TransferError("upload", {oid: FileNotFoundError("not in the local store")
-                                       for oid in missing_locally})  # fmt: skip
     remote.check_layout()
     present = remote.present(unique)
     todo = [p for oid, p in unique.items() if oid not in present]
+    missing: dict[str, Exception] = {
+        p.oid: FileNotFoundError("not in the local store") for p in todo if not store.has(p.oid)
+    }
+    if missing:  # the remote lacks them and so do we: refuse before sending anything
+        raise TransferError("upload", missing)
     send = functools.partial(remote.upload, store, check=False)
     _run_all("uploading", todo, send, jobs or default_jobs(), quiet)
     return todo

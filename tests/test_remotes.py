@@ -246,3 +246,16 @@ def test_remote_set_refuses_credentials(author: Path) -> None:
     assert proc.returncode == 1
     assert b"secret" not in proc.stderr
     assert b"credentials" in proc.stderr
+
+
+def test_push_to_a_path_url_without_a_remote_name(author: Path, origin: Path,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    history = versions()[:1]
+    commit_versions(author, history)
+    other = tmp_path / "other.git"
+    run_git("init", "-q", "--bare", str(other), cwd=tmp_path)
+    run_git("push", "-q", str(other), "main", cwd=author)
+    env = new_user(tmp_path, "k")
+    clone = tmp_path / "k"
+    run_git("clone", "-q", str(other), str(clone), cwd=tmp_path, env=env)
+    assert_version(clone, history[0])

@@ -12,7 +12,7 @@ from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.remotes import git_dir_of, local_path
 from gitmodel.store.local import LocalStore, import_object
-from gitmodel.store.remote import RemoteStore
+from gitmodel.store.remote import RemoteObjectMissing, RemoteStore
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -58,12 +58,13 @@ def make_fetcher(
     def fetch(pointer: Pointer) -> bool:
         if any(import_object(store, source, pointer) for source in sources):
             return True
-        store_ = open_remote()
-        if store_ is None:
+        remote_store = open_remote()
+        if remote_store is None:
             return False
-        if pointer.oid not in store_.present([pointer.oid]):
+        try:
+            remote_store.download(store, pointer)
+        except RemoteObjectMissing:
             return False
-        store_.download(store, pointer)
         return True
 
     return fetch

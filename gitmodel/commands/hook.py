@@ -23,7 +23,8 @@ def run_hook(name: str, args: list[str]) -> int:
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
     failure: GitModelError | None = None
     if name == "pre-push":
-        push.pre_push(args[0] if args else "", stdin)
+        remote_name, url = [*args, "", ""][:2]
+        push.pre_push(remote_name, url, stdin)
     elif name == "post-checkout":
         try:
             materialize.materialize(repo, store, materialize.take_pending(repo))

@@ -30,13 +30,18 @@ def push(
     return 0
 
 
-def pre_push(remote_name: str, stdin: bytes) -> int:
+def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     """Git's pre-push hook: stdin has "<local ref> <local oid> <remote ref> <remote oid>" lines."""
     repo, store = open_repo()
     settings = repo.settings()
-    if f"remote.{remote_name}.url" not in settings:
-        return 0  # pushing to a URL, not a named remote: nothing is configured for it
-    remote = remotes.resolve(repo, settings, remote_name)
+    if f"remote.{remote_name}.url" in settings:
+        remote = remotes.resolve(repo, settings, remote_name)
+        exclude = [f"--remotes={remote_name}"]
+    else:  # pushing to a URL: only a local repository has a place for objects
+        found = remotes.for_local_url(repo, url or remote_name)
+        if found is None:
+            return 0
+        remote, exclude = found, []
     local_oids = []
     for line in stdin.decode().splitlines():
         fields = line.split()
@@ -44,7 +49,7 @@ def pre_push(remote_name: str, stdin: bytes) -> int:
             local_oids.append(fields[1])
     if not local_oids:
         return 0  # only deletions
-    files = pointers_in_history(repo, [*local_oids, "--not", f"--remotes={remote_name}"])
+    files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files])
     _report(sent, remote, quiet=False)
     return 0

@@ -42,6 +42,10 @@ class RemoteError(GitModelError):
     """The remote store failed or holds something we cannot trust."""
 
 
+class RemoteObjectMissing(RemoteError):
+    """The remote store does not have the object."""
+
+
 class RemoteStore:
     """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
 
@@ -156,7 +160,9 @@ class RemoteStore:
         try:
             raw = self._retry(lambda: self.fs.cat_file(key))
         except FileNotFoundError:
-            raise RemoteError(f"{self.display} does not have object {pointer.oid}") from None
+            raise RemoteObjectMissing(
+                f"{self.display} does not have object {pointer.oid}"
+            ) from None
         try:
             manifest = json.loads(raw)
             ok = manifest["oid"] == pointer.oid and manifest["size"] == pointer.size
