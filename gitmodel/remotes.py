@@ -4,6 +4,7 @@
 ``gs://…``, ``az://…``, ``file:///srv/models``, ``memory://…``). With none set,
 a Git remote that is a local path or ``file://`` URL needs no configuration:
 objects go under that repository's git directory (``<git dir>/model/remote``).
+``model.retries`` bounds the tries per request (default 8).
 Storage options come from ``remote.<name>.modelendpoint`` / ``modelregion`` /
 ``modelprofile`` and otherwise from the usual environment and config files of
 each backend; credentials are never stored by gitmodel.
@@ -18,7 +19,7 @@ from urllib.parse import unquote
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.store.remote import RemoteStore
+from gitmodel.store.remote import RETRY_TRIES, RemoteStore
 from gitmodel.urls import redact
 
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
@@ -30,13 +31,14 @@ class ModelRemote:
     url: str
     options: dict[str, Any] = field(default_factory=dict)
     configured: bool = True  # False when derived from a local Git remote
+    tries: int = RETRY_TRIES
 
     @property
     def display(self) -> str:
         return redact(self.url)
 
     def open(self) -> RemoteStore:
-        return RemoteStore(self.url, self.options)
+        return RemoteStore(self.url, self.options, tries=self.tries)
 
 
 def local_path(url: str) -> Path | None:
@@ -80,12 +82,14 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     prefix = f"remote.{name}."
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
+    tries = _int(settings.get("model.retries"), RETRY_TRIES)
     if f"{prefix}modelurl" in settings:
-        return ModelRemote(name, settings[f"{prefix}modelurl"], _backend_options(options))
+        url = settings[f"{prefix}modelurl"]
+        return ModelRemote(name, url, _backend_options(options), tries=tries)
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
-    remote = for_local_url(repo, git_url, name)
+    remote = for_local_url(repo, git_url, name, tries)
     if remote is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
@@ -94,14 +98,23 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     return remote
 
 
-def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:
+def for_local_url(
+    repo: git.Repo, git_url: str, name: str = "", tries: int = RETRY_TRIES
+) -> ModelRemote | None:
     """The zero-configuration store of a Git remote that is a local repository."""
     path = local_path(git_url)
     target = git_dir_of(repo.cwd / path) if path is not None else None
     if target is None:
         return None
     url = f"file://{target.resolve() / 'model' / 'remote'}"
-    return ModelRemote(name or git_url, url, configured=False)
+    return ModelRemote(name or git_url, url, configured=False, tries=tries)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 def _backend_options(options: dict[str, str]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -259,3 +260,24 @@ def test_push_to_a_path_url_without_a_remote_name(author: Path, origin: Path,
     clone = tmp_path / "k"
     run_git("clone", "-q", str(other), str(clone), cwd=tmp_path, env=env)
     assert_version(clone, history[0])
+
+
+def test_unreachable_remote_fails_the_clone_clearly(
+    author: Path, origin: Path, tmp_path: Path, s3_remote: tuple[str, str]
+) -> None:
+    url, endpoint = s3_remote
+    git_model("remote", "set", url, cwd=author)
+    run_git("config", "remote.origin.modelendpoint", endpoint, cwd=author)
+    commit_versions(author, versions()[:1])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = {**new_user(tmp_path, "l"), "AWS_MAX_ATTEMPTS": "1"}
+    dead = f"http://127.0.0.1:{free_port()}"
+    args = [*s3_clone_args(url, dead), "-c", "model.retries=2"]
+    clone = tmp_path / "l"
+    started = time.monotonic()
+    proc = run_git("clone", "-q", *args, str(origin), str(clone), cwd=tmp_path, env=env,
+                   check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert time.monotonic() - started < 60
+    assert url.encode() in proc.stderr and b"Traceback" not in proc.stderr
+    assert b"hint" in proc.stderr or b"127.0.0.1" in proc.stderr

@@ -12,7 +12,7 @@ from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.remotes import git_dir_of, local_path
 from gitmodel.store.local import LocalStore, import_object
-from gitmodel.store.remote import RemoteObjectMissing, RemoteStore
+from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -44,6 +44,7 @@ def make_fetcher(
     the model remote (opened on first use: most checkouts never need it)."""
     sources = local_remote_stores(repo, settings)
     remote: list[RemoteStore | None] = []
+    broken: list[RemoteError] = []  # once the remote fails for good, fail fast
     lock = threading.Lock()
 
     def open_remote() -> RemoteStore | None:
@@ -61,10 +62,15 @@ def make_fetcher(
         remote_store = open_remote()
         if remote_store is None:
             return False
+        if broken:
+            raise broken[0]
         try:
             remote_store.download(store, pointer)
         except RemoteObjectMissing:
             return False
+        except RemoteError as exc:
+            broken.append(exc)
+            raise
         return True
 
     return fetch

@@ -154,7 +154,7 @@ class FilterProcess:
         future: Future[bool] = Future()
         try:
             future.set_result(self.fetch(pointer) if self.fetch is not None else False)
-        except GitModelError as exc:
+        except (GitModelError, OSError) as exc:
             future.set_exception(exc)
         return self._finish_fetch(request, (pointer, future))
 
@@ -162,8 +162,9 @@ class FilterProcess:
         pointer, future = fetching
         try:
             future.result()
-        except GitModelError as exc:
-            _report(request, exc)
+        except (GitModelError, OSError) as exc:
+            error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
+            _report(request, error)
             self.writer.write_text("status=error")
             return False
         if not self.store.has(pointer.oid):

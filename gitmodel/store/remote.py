@@ -50,8 +50,10 @@ class RemoteStore:
     """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+                 sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
+                 ) -> None:  # fmt: skip
         self.url = url
+        self.tries = max(1, tries)
         self.display = redact(url)
         try:
             self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
@@ -131,15 +133,17 @@ class RemoteStore:
     def download(self, store: LocalStore, pointer: Pointer) -> None:
         """Fetch one object into ``store``, verified; nothing unverified is ever kept."""
         self._check_manifest(pointer)
-        for attempt in range(RETRY_TRIES):
+        for attempt in range(self.tries):
             try:
                 self._download_once(store, pointer)
                 return
-            except ChecksumError:
+            except GitModelError:
                 raise
-            except (OSError, TimeoutError) as exc:
-                if attempt == RETRY_TRIES - 1:
-                    raise RemoteError(f"{self.display}: fetching {pointer.oid}: {exc}") from exc
+            except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
+                if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
+                    raise RemoteError(
+                        f"{self.display}: fetching {pointer.oid}: {_describe(exc)}"
+                    ) from exc
                 self._sleep(_delay(attempt))
 
     def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
@@ -186,16 +190,25 @@ class RemoteStore:
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
-        for attempt in range(RETRY_TRIES):
+        for attempt in range(self.tries):
             try:
                 return call()
-            except (FileNotFoundError, PermissionError, IsADirectoryError):
+            except (FileNotFoundError, IsADirectoryError, GitModelError):
                 raise
-            except (OSError, TimeoutError) as exc:
-                if attempt == RETRY_TRIES - 1:
-                    raise RemoteError(f"{self.display}: {exc}") from exc
+            except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
+                if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
+                    raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
                 self._sleep(_delay(attempt))
         raise AssertionError("unreachable")
+
+
+_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
+
+
+def _describe(exc: Exception) -> str:
+    """One line about a backend failure (its own wording can span lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _delay(attempt: int) -> float:
