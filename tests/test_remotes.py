@@ -281,3 +281,31 @@ def test_unreachable_remote_fails_the_clone_clearly(
     assert time.monotonic() - started < 60
     assert url.encode() in proc.stderr and b"Traceback" not in proc.stderr
     assert b"hint" in proc.stderr or b"127.0.0.1" in proc.stderr
+
+
+def test_push_without_model_files_needs_no_store(tmp_path: Path) -> None:
+    git_model("install", cwd=tmp_path)
+    network = tmp_path / "net.git"
+    run_git("init", "-q", "--bare", str(network), cwd=tmp_path)
+    repo = tmp_path / "code"
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    git_model("install", "--local", cwd=repo)
+    (repo / "train.py").write_text("print('hi')\n")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "code", cwd=repo)
+    # a network-looking remote with no model store: fine while no model file is pushed
+    run_git("remote", "add", "origin", "https://example.invalid/x.git", cwd=repo)
+    stdin = b"refs/heads/main " + git_out("rev-parse", "HEAD", cwd=repo).strip().encode()
+    stdin += b" refs/heads/main " + b"0" * 40 + b"\n"
+    git_model("hook", "pre-push", "origin", "https://example.invalid/x.git", cwd=repo,
+              input=stdin)  # fmt: skip
+    git_model("track", "*.bin", cwd=repo)
+    (repo / "w.bin").write_bytes(b"weights")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "weights", cwd=repo)
+    stdin = stdin.replace(stdin.split()[1], git_out("rev-parse", "HEAD", cwd=repo).strip().encode())
+    proc = git_model("hook", "pre-push", "origin", "https://example.invalid/x.git", cwd=repo,
+                     input=stdin, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert b"no model store configured for remote 'origin'" in proc.stderr
+    assert b"git model remote set" in proc.stderr

@@ -6,8 +6,10 @@ import sys
 
 from gitmodel import remotes, transfer
 from gitmodel.commands.context import open_repo
+from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.urls import redact
 
 ZERO_OIDS = {"0" * 40, "0" * 64}
 
@@ -34,22 +36,28 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     """Git's pre-push hook: stdin has "<local ref> <local oid> <remote ref> <remote oid>" lines."""
     repo, store = open_repo()
     settings = repo.settings()
-    if f"remote.{remote_name}.url" in settings:
+    named = f"remote.{remote_name}.url" in settings
+    local_oids = [
+        fields[1]
+        for fields in (line.split() for line in stdin.decode().splitlines())
+        if len(fields) == 4 and fields[1] not in ZERO_OIDS
+    ]
+    if not local_oids:
+        return 0  # only deletions
+    exclude = [f"--remotes={remote_name}"] if named else []
+    files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
+    if not files:
+        return 0  # nothing of ours in these commits: no store needed
+    if named:
         remote = remotes.resolve(repo, settings, remote_name)
-        exclude = [f"--remotes={remote_name}"]
     else:  # pushing to a URL: only a local repository has a place for objects
         found = remotes.for_local_url(repo, url or remote_name)
         if found is None:
-            return 0
-        remote, exclude = found, []
-    local_oids = []
-    for line in stdin.decode().splitlines():
-        fields = line.split()
-        if len(fields) == 4 and fields[1] not in ZERO_OIDS:
-            local_oids.append(fields[1])
-    if not local_oids:
-        return 0  # only deletions
-    files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
+            raise UserError(
+                f"nowhere to upload {len(files)} model object(s) pushed to {redact(url)}",
+                hint="push to a named remote with a model store (`git model remote set`)",
+            )
+        remote = found
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files])
     _report(sent, remote, quiet=False)
     return 0
