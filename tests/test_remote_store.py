@@ -13,7 +13,7 @@ import pytest
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import LAYOUT_FILE, RemoteError, RemoteStore
+from gitmodel.store.remote import LAYOUT_FILE, RemoteError, RemoteObjectMissing, RemoteStore
 from gitmodel.urls import redact
 
 
@@ -78,9 +78,12 @@ def test_bytes_without_manifest_are_invisible(remote: RemoteStore, local: LocalS
     key = remote.data_key(pointer.oid)
     remote.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
     remote.fs.pipe_file(key, b"half uploaded")  # a push that died before its manifest
-    assert remote.present([pointer.oid]) == set()
-    with pytest.raises(RemoteError, match="does not have"):
-        remote.download(LocalStore(tmp_path / "other"), pointer)
+    assert remote.present([pointer.oid]) == set()  # so a push sends it again
+    other = LocalStore(tmp_path / "other")
+    remote.download(other, pointer)  # yet complete bytes are proven by their sha256
+    assert other.has(pointer.oid)
+    with pytest.raises(RemoteObjectMissing, match="does not have"):
+        remote.download(other, put(local, b"never pushed"))
     remote.upload(local, pointer)  # a rerun completes it
     assert remote.present([pointer.oid]) == {pointer.oid}
 
@@ -106,16 +109,35 @@ def test_longer_data_is_refused(remote: RemoteStore, local: LocalStore, tmp_path
         remote.download(LocalStore(tmp_path / "other"), pointer)
 
 
-def test_lying_manifest_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
+def test_manifest_content_is_never_trusted(remote: RemoteStore, local: LocalStore,
+                                           tmp_path: Path) -> None:  # fmt: skip
     pointer = put(local, b"content")
     remote.upload(local, pointer)
-    lie = {"oid": pointer.oid, "size": 10**12, "kind": "whole"}
+    lie = {"oid": pointer.oid, "size": 10**12, "kind": "whole", "data": "../../etc/passwd"}
     remote.fs.pipe_file(remote.manifest_key(pointer.oid), json.dumps(lie).encode())
-    with pytest.raises(RemoteError, match="does not match"):
+    other = LocalStore(tmp_path / "other")
+    remote.download(other, pointer)  # keys come from the oid; the bytes are proven by sha256
+    assert other.object_path(pointer.oid).read_bytes() == b"content"
+
+
+def test_interrupted_upload_reads_as_missing(remote: RemoteStore, local: LocalStore,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    pointer = put(local, b"the whole object")
+    key = remote.data_key(pointer.oid)
+    remote.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+    remote.fs.pipe_file(key, b"the whole")  # died mid-write on a filesystem remote
+    with pytest.raises(RemoteObjectMissing, match="interrupted push"):
         remote.download(LocalStore(tmp_path / "other"), pointer)
-    remote.fs.pipe_file(remote.manifest_key(pointer.oid), b"\xff not json")
-    with pytest.raises(RemoteError, match="does not match"):
-        remote.download(LocalStore(tmp_path / "other"), pointer)
+
+
+def test_large_objects_stream_in_parts(remote: RemoteStore, local: LocalStore,
+                                       tmp_path: Path) -> None:  # fmt: skip
+    data = os.urandom(40 << 20)  # over the 16 MiB part size and the 8 MiB single-read limit
+    pointer = put(local, data)
+    remote.upload(local, pointer)
+    other = LocalStore(tmp_path / "other")
+    remote.download(other, pointer)
+    assert other.object_path(pointer.oid).read_bytes() == data
 
 
 def test_newer_layout_is_refused(remote: RemoteStore) -> None:
@@ -162,7 +184,7 @@ def test_permanent_failure_is_one_clear_error(local: LocalStore, tmp_path: Path,
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionRefusedError("connection refused")
 
-    monkeypatch.setattr(remote.fs, "put_file", down)
+    monkeypatch.setattr(remote.fs, "open", down)
     with pytest.raises(RemoteError) as info:
         remote.upload(local, pointer)
     assert "connection refused" in str(info.value)
