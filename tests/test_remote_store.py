@@ -178,6 +178,7 @@ def test_transient_failures_are_retried(local: LocalStore, tmp_path: Path,
 
 def test_permanent_failure_is_one_clear_error(local: LocalStore, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # fsspec reads "user:…@/path" as a relative path
     remote = RemoteStore("file://user:hunter2@" + str(tmp_path / "r"), sleep=lambda _: None)
     pointer = put(local, b"never arrives")
 
