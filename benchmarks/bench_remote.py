@@ -820,6 +820,11 @@ def print_report(rows: list[Row], recorder: Recorder, meta: dict[str, Any]) -> N
     print()
     for key, value in {**meta["versions"], **meta["machine"]}.items():
         print(f"{key + ':':22} {value}")
+    source = meta["gitmodel_source"]
+    print(f"{'gitmodel source:':22} {source['start']}")
+    if source["end"] != source["start"]:
+        print(f"WARNING: gitmodel's source changed during the run (now {source['end']}): "
+              "the runs may have measured different code")  # fmt: skip
     print(f"\nmedians of {meta['args']['repeat']} run(s); /seq and /batch = gitmodel time divided "
           "by the raw s3fs time; RSS = peak of the largest single process\n")  # fmt: skip
     print("\n".join(table_lines(rows)))
@@ -869,6 +874,15 @@ def gitmodel_commit(env: dict[str, str]) -> str:
         return commit
     digest = hashlib.sha256(diff).hexdigest()[:12]
     return f"{commit} + uncommitted changes in gitmodel/ (diff {digest})"
+
+
+def gitmodel_source(env: dict[str, str]) -> str:
+    """A fingerprint of the package source as it is now: its committed tree and any
+    uncommitted diff. With an editable install this is the code the commands run."""
+    tree = first_line(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD:gitmodel"], env)
+    diff_cmd = ["git", "-C", str(REPO_ROOT), "diff", "HEAD", "--", "gitmodel"]
+    diff = subprocess.run(diff_cmd, env=env, capture_output=True, check=False).stdout
+    return f"tree {tree[:12]}, diff {hashlib.sha256(diff).hexdigest()[:12] if diff else 'none'}"
 
 
 def default_jobs() -> str:
@@ -1053,7 +1067,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": versions,
             "machine": machine_info(jobs),
         }
+        source_before = gitmodel_source(env)
         big, small = benchmark(args, workdir, recorder)
+        source_after = gitmodel_source(env)
+        meta["gitmodel_source"] = {"start": source_before, "end": source_after}
     rows = build_rows(recorder, big, small, jobs)
     meta["parallel_speedup"] = speedup(recorder)
     meta["machine"]["load average (end)"] = " ".join(f"{load:.2f}" for load in os.getloadavg())

@@ -88,8 +88,10 @@ def test_bytes_without_manifest_are_invisible(remote: RemoteStore, local: LocalS
     assert remote.present([pointer.oid]) == {pointer.oid}
 
 
-def test_flipped_byte_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
-    data = os.urandom(100_000)
+@pytest.mark.parametrize("size", [100_000, 9 << 20], ids=["one-request", "streamed"])
+def test_flipped_byte_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path,
+                                 size: int) -> None:  # fmt: skip
+    data = os.urandom(size)
     pointer = put(local, data)
     remote.upload(local, pointer)
     flipped = bytes([data[0] ^ 1]) + data[1:]

@@ -35,7 +35,6 @@ RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 10.0
 SMALL_OBJECT = 8 << 20  # read in one request
-READ_BLOCK = 8 << 20
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
@@ -178,21 +177,25 @@ class RemoteStore:
 
     def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
         key = self.data_key(pointer.oid)
-        with store.writer() as writer:
+        try:
             if pointer.size <= SMALL_OBJECT:
-                writer.write(self.fs.cat_file(key, start=0, end=pointer.size + 1))
+                with store.writer() as writer:
+                    writer.write(self.fs.cat_file(key, start=0, end=pointer.size + 1))
+                    writer.commit(pointer)
             else:
-                with self.fs.open(key, "rb", block_size=READ_BLOCK) as src:
-                    while chunk := src.read(CHUNK_SIZE):
-                        writer.write(chunk)
-                        if writer.size > pointer.size:
-                            break  # a remote that sends more than the pointer says is wrong
-            try:
-                writer.commit(pointer)
-            except ChecksumError as exc:
-                raise ChecksumError(
-                    f"remote object {pointer.oid} from {self.display}", exc.expected, exc.actual
-                ) from None
+                # one streaming GET into tmp/ (ranged reads cost a round trip per block),
+                # then the whole file is hashed before it may enter the store
+                tmp = store.new_tmp_path()
+                try:
+                    self.fs.get_file(key, str(tmp))
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                store.adopt(tmp, pointer)  # removes tmp whatever happens
+        except ChecksumError as exc:
+            raise ChecksumError(
+                f"remote object {pointer.oid} from {self.display}", exc.expected, exc.actual
+            ) from None
 
     def _makedirs(self, key: str) -> None:
         """Parent folders, for filesystems that have them (a no-op on object storage)."""
