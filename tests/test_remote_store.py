@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_store import put
 
 from gitmodel.errors import ChecksumError, UserError
-from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import LAYOUT_FILE, RemoteError, RemoteObjectMissing, RemoteStore
 from gitmodel.urls import redact
@@ -39,12 +39,6 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteStore:
 @pytest.fixture
 def local(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "local")
-
-
-def put(store: LocalStore, data: bytes) -> Pointer:
-    with store.writer() as writer:
-        writer.write(data)
-        return writer.commit()
 
 
 def test_upload_then_download_elsewhere(remote: RemoteStore, local: LocalStore, tmp_path: Path
