@@ -33,7 +33,7 @@ HOOK_MARKER = "gitmodel hook"
 DEFAULT_THRESHOLD = 128 << 20  # below this the hook's start-up costs more than the pipe
 PENDING_FILE = "model-checkout-pending"
 _GIT_OPTIONS_WITH_VALUE = frozenset(
-    {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env", "--exec-path"}
+    {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env"}
 )
 
 
@@ -51,7 +51,8 @@ def git_subcommand(argv: list[str]) -> str | None:
 
 
 def parent_git_subcommand(max_depth: int = 6) -> str | None:
-    """The subcommand of the Git process that started us, read from /proc.
+    """The subcommand of the Git process that started us, read from /proc; None for
+    interactive forms (``checkout -p``) whose worktree updates skip the hook.
 
     Walks up past wrappers that fork (pyenv shims, shells) to the nearest ``git``.
     """
@@ -64,6 +65,8 @@ def parent_git_subcommand(max_depth: int = 6) -> str | None:
             return None
         argv = [os.fsdecode(a) for a in raw.split(b"\0") if a]
         if argv and os.path.basename(argv[0]) in ("git", "git.exe"):
+            if "-p" in argv or "--patch" in argv:
+                return None
             return git_subcommand(argv)
         pid = int(stat_line.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
         if pid <= 1:
