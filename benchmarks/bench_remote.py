@@ -20,7 +20,6 @@ import re
 import resource
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -30,22 +29,33 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import benchlib
+from benchlib import (
+    BenchError,
+    checkout_problems,
+    file_digest,
+    first_line,
+    limited,
+    parse_size,
+    place_files,
+    proc_field,
+    secs,
+    wait_or_kill,
+    write_random,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCRIPTS_DIR = sysconfig.get_path("scripts")
 BRANCH = "main"
-CHUNK_SIZE = 16 << 20
 COMMAND_TIMEOUT = 3600.0
 SERVER_START_TIMEOUT = 60.0
 TARGET_RATIO = 1.3
-MAX_LISTED = 10
 META_HOME = "meta-home"  # in the work folder: for metadata commands and the s3fs workers
 WORKER_FLAG = "--s3fs-worker"  # internal: one timed s3fs transfer in a fresh process
 AWS_ENV = {
@@ -73,40 +83,10 @@ EXPECTED_OUTPUT = (
     "gitmodel: uploaded ",
 )
 
-# Runs the timed command as its only child, so RUSAGE_CHILDREN's ru_maxrss is the peak
-# RSS of the largest single process in that command's tree (git, the filter, a hook).
-WRAPPER = """\
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-code = subprocess.run(sys.argv[2:]).returncode
-seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-with open(sys.argv[1], "w") as f:
-    json.dump({"returncode": code, "seconds": seconds, "max_rss_kib": rss}, f)
-"""
-
-UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kib": 1 << 10,
-    "kb": 10**3,
-    "m": 1 << 20,
-    "mib": 1 << 20,
-    "mb": 10**6,
-    "g": 1 << 30,
-    "gib": 1 << 30,
-    "gb": 10**9,
-}
-
 GITMODEL = "gitmodel"
 GITMODEL_JOBS1 = "gitmodel jobs=1"
 S3FS_SEQ = "s3fs sequential"
 S3FS_BATCH = "s3fs batch"
-
-
-class BenchError(Exception):
-    """A command of the benchmark failed; the step it belongs to is abandoned."""
 
 
 @dataclass(frozen=True)
@@ -131,22 +111,14 @@ class Measurement:
 
 
 @dataclass
-class Recorder:
+class Recorder(benchlib.Recorder[Measurement]):
     """Everything measured or noticed during the run."""
 
-    runs: dict[str, dict[str, list[Measurement]]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    failed: set[tuple[str, str]] = field(default_factory=set)  # (scenario, variant)
-    warnings: list[str] = field(default_factory=list)
     server_rss_mib: list[tuple[str, float, float]] = field(default_factory=list)
 
-    def record(self, scenario: str, variant: str, measurement: Measurement) -> None:
-        self.runs.setdefault(scenario, {}).setdefault(variant, []).append(measurement)
-
     def fail(self, scenario: str, variant: str, message: str) -> None:
-        self.failed.add((scenario, variant))
-        self.failures.append(f"{variant} / {scenario}: {message}")
-        print(f"  FAILED: {variant} / {scenario}: {message}", file=sys.stderr, flush=True)
+        text = f"{variant} / {scenario}: {message}"
+        self.add_failure(scenario, variant, text, text)
 
     def median(self, scenario: str, variant: str) -> float | None:
         runs = self.runs.get(scenario, {}).get(variant, [])
@@ -190,15 +162,6 @@ Step = tuple[str, Callable[[], Measurement]]
 # -- sizes and formatting ------------------------------------------------------------
 
 
-def parse_size(text: str) -> int:
-    """``1GiB``, ``64MiB``, ``100KB`` (KB/MB/GB are decimal; K, KiB… binary)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1GiB, 64MiB, 100KB)")
-    return int(float(match.group(1)) * UNITS[unit])
-
-
 def human(size: float) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
@@ -207,17 +170,8 @@ def human(size: float) -> str:
     return f"{size:.0f} B"
 
 
-def secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f} s"
-
-
 def ratio_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
-
-
-def limited(items: list[str]) -> list[str]:
-    extra = len(items) - MAX_LISTED
-    return items[:MAX_LISTED] + ([f"... and {extra} more"] if extra > 0 else [])
 
 
 # -- environment ---------------------------------------------------------------------
@@ -225,25 +179,13 @@ def limited(items: list[str]) -> list[str]:
 
 def base_env() -> dict[str, str]:
     """The caller's environment without Git or AWS settings, plus the test credentials."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GIT_", "XDG_CONFIG")) and k not in AWS_DROPPED
-    }
-    env["PATH"] = f"{SCRIPTS_DIR}{os.pathsep}{env.get('PATH', '')}"
-    env.update(AWS_ENV, GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
-    return env
+    return benchlib.clean_env(AWS_DROPPED, SCRIPTS_DIR, **AWS_ENV)
 
 
 def make_home(home: Path, install: bool = False) -> dict[str, str]:
     """A fresh HOME with a Git identity and ``init.defaultBranch``; optionally with
     ``git model install`` (global filter configuration) done in it."""
-    home.mkdir(parents=True)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Benchmark\n\temail = benchmark@example.invalid\n"
-        f"[init]\n\tdefaultBranch = {BRANCH}\n[advice]\n\tdetachedHead = false\n"
-    )
-    env = {**base_env(), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    env = benchlib.make_home(home, base_env(), BRANCH, "[advice]\n\tdetachedHead = false\n")
     if install:
         run(["git", "model", "install"], home, env)
     return env
@@ -253,52 +195,19 @@ def make_home(home: Path, install: bool = False) -> dict[str, str]:
 
 
 def run(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
-    """Run an untimed command; its standard output, or BenchError with all output."""
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=COMMAND_TIMEOUT
-    )
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
-        raise BenchError(f"`{shlex.join(cmd)}` exited {proc.returncode}:\n{output}")
-    return proc.stdout
-
-
-def wait_or_kill(proc: subprocess.Popen[bytes], what: str) -> None:
-    """Wait for a process started in its own session; kill its group after the timeout."""
-    try:
-        proc.wait(timeout=COMMAND_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise BenchError(f"{what} did not finish within {COMMAND_TIMEOUT:.0f} s") from None
+    """Run an untimed command (at most COMMAND_TIMEOUT); its standard output."""
+    return benchlib.run(cmd, cwd, env, COMMAND_TIMEOUT)
 
 
 def timed(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[Measurement, str]:
-    """Run ``cmd`` through the wrapper; its measurement and its output."""
-    os.sync()  # start without earlier writes still being flushed
-    with tempfile.TemporaryDirectory(prefix="timed-", dir=cwd) as tmp:
-        result_file = Path(tmp) / "result.json"
-        out_file = Path(tmp) / "output"
-        with open(out_file, "wb") as out:
-            wrapped = [sys.executable, "-c", WRAPPER, str(result_file), *cmd]
-            proc = subprocess.Popen(
-                wrapped, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-            wait_or_kill(proc, f"`{shlex.join(cmd)}`")
-        output = out_file.read_bytes().decode(errors="replace")
-        result = json.loads(result_file.read_text()) if result_file.exists() else {}
-    if proc.returncode != 0 or result.get("returncode") != 0:
-        code = result.get("returncode", proc.returncode)
-        raise BenchError(f"`{shlex.join(cmd)}` exited {code}:\n{output.strip()}")
-    return Measurement(result["seconds"], result["max_rss_kib"]), output
+    """Run ``cmd`` through the wrapper (at most COMMAND_TIMEOUT); its measurement and output."""
+    measurement, output = benchlib.timed(cmd, cwd, env, timeout=COMMAND_TIMEOUT)
+    return Measurement(measurement.seconds, measurement.max_rss_kib), output
 
 
 def note_output(recorder: Recorder, where: str, output: str) -> None:
-    for line in output.splitlines():
-        if line.strip() and not line.startswith(EXPECTED_OUTPUT):
-            recorder.warnings.append(f"{where}: {line}")
+    for line in benchlib.unexpected_lines(output, EXPECTED_OUTPUT):
+        recorder.warnings.append(f"{where}: {line}")
 
 
 # -- the S3 server and raw s3fs ------------------------------------------------------
@@ -400,13 +309,13 @@ def s3fs_timed(ctx: Context, op: str, pairs: list[tuple[Path, str]], tmp: Path) 
     cmd = [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, str(spec_file)]
     env = {**base_env(), "HOME": str(ctx.workdir / META_HOME)}
     os.sync()
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.monotonic()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
             cmd, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        wait_or_kill(proc, f"s3fs {op}")
+        wait_or_kill(proc, f"s3fs {op}", COMMAND_TIMEOUT, started)
         wall = time.perf_counter() - start
         out.seek(0)
         output = out.read().decode(errors="replace").strip()
@@ -428,20 +337,6 @@ def remove_prefix(ctx: Context, prefix: str) -> None:
 # -- data ------------------------------------------------------------------------------
 
 
-def write_random(path: Path, size: int) -> str:
-    """Write ``size`` random bytes to ``path``; their sha256."""
-    digest = hashlib.sha256()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(CHUNK_SIZE, remaining))
-            digest.update(chunk)
-            f.write(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest()
-
-
 def make_payload(source: Path, folder: str, count: int, total: int, label: str) -> Payload:
     """``count`` random files in ``folder``, ``total`` bytes together (as even as possible)."""
     sizes = {
@@ -450,31 +345,6 @@ def make_payload(source: Path, folder: str, count: int, total: int, label: str) 
     }
     digests = {rel: write_random(source / rel, size) for rel, size in sizes.items()}
     return Payload(label, source, sizes, digests)
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """The sha256 and size of ``path``; ``("missing", -1)`` when it is absent."""
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with open(path, "rb", buffering=0) as f:
-            while chunk := f.read(CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
-    except FileNotFoundError:
-        return "missing", -1
-    return digest.hexdigest(), size
-
-
-def place_files(payload: Payload, repo: Path) -> None:
-    """Hard-link (or copy) the payload into a work tree; generation is never timed."""
-    for rel in payload.sizes:
-        dest = repo / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(payload.source / rel, dest)
-        except OSError:
-            shutil.copyfile(payload.source / rel, dest)
 
 
 def data_key(ctx: Context, prefix: str, oid: str) -> str:
@@ -507,20 +377,6 @@ def remote_problems(ctx: Context, payload: Payload, prefix: str) -> list[str]:
             )
         if manifest_key(ctx, prefix, oid) not in found:
             problems.append(f"{rel}: no manifest for {oid} on the remote")
-    return problems
-
-
-def checkout_problems(payload: Payload, repo: Path, env: dict[str, str]) -> list[str]:
-    """Files whose content differs from the original, and a dirty ``git status``."""
-    problems = []
-    for rel, expected in payload.digests.items():
-        actual, size = file_digest(repo / rel)
-        if actual != expected:
-            problems.append(f"{rel}: sha256 {actual} (size {size}) != expected {expected}")
-    status = run(["git", "status", "--porcelain"], repo, env)
-    if status.strip():
-        lines = limited(status.splitlines())
-        problems.append("`git status --porcelain` is not empty:\n    " + "\n    ".join(lines))
     return problems
 
 
@@ -561,7 +417,7 @@ def prepare_author(
     run(["git", "model", "track", "*.bin"], author, env)
     run(["git", "model", "remote", "set", "origin", model_url(ctx, prefix)], author, env)
     run(["git", "config", "remote.origin.modelendpoint", ctx.endpoint], author, env)
-    place_files(payload, author)
+    place_files(payload.source, payload.sizes, author)
     run(
         ["git", "add", ".gitattributes", *sorted({rel.split("/")[0] for rel in payload.sizes})],
         author,
@@ -600,7 +456,7 @@ def gitmodel_clone(
     cmd = ["git", "clone", *config, *extra, str(origin), str(clone)]
     measurement, output = timed(cmd, stage.scratch, env)
     note_output(stage.ctx.recorder, f"{variant} / {stage.scenario}", output)
-    for problem in limited(checkout_problems(stage.payload, clone, env)):
+    for problem in limited(checkout_problems(stage.payload.digests, clone, env)):
         stage.ctx.recorder.fail(stage.scenario, variant, problem)
     return measurement
 
@@ -791,10 +647,7 @@ def table_lines(rows: list[Row]) -> list[str]:
             secs(row.batch_seconds), ratio_text(row.ratio_seq), ratio_text(row.ratio_batch),
             speed, rss, row.target, row.result,
         ))  # fmt: skip
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
-    ]
+    return benchlib.aligned(cells)
 
 
 def startup_note(recorder: Recorder) -> str | None:
@@ -817,9 +670,7 @@ def startup_note(recorder: Recorder) -> str | None:
 
 
 def print_report(rows: list[Row], recorder: Recorder, meta: dict[str, Any]) -> None:
-    print()
-    for key, value in {**meta["versions"], **meta["machine"]}.items():
-        print(f"{key + ':':22} {value}")
+    benchlib.print_header(meta, 22)
     source = meta["gitmodel_source"]
     print(f"{'gitmodel source:':22} {source['start']}")
     if source["end"] != source["start"]:
@@ -837,24 +688,10 @@ def print_report(rows: list[Row], recorder: Recorder, meta: dict[str, Any]) -> N
     if recorder.server_rss_mib:
         peak = max(before for _, before, _ in recorder.server_rss_mib)
         print(f"moto server RSS: at most {peak:.0f} MiB before a clean-up")
-    if recorder.warnings:
-        print("\nunexpected output from timed commands:")
-        print("\n".join(f"  {w}" for w in limited(sorted(set(recorder.warnings)))))
-    if recorder.failures:
-        print("\n*** CORRECTNESS FAILURES ***", file=sys.stderr)
-        print("\n".join(f"  {f}" for f in recorder.failures), file=sys.stderr)
+    recorder.print_problems()
 
 
 # -- metadata and output -----------------------------------------------------------------
-
-
-def first_line(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return "not installed"
-    text = (proc.stdout or proc.stderr).strip()
-    return text.splitlines()[0] if text else f"exit {proc.returncode}"
 
 
 def package_version(name: str) -> str:
@@ -907,15 +744,6 @@ def tool_versions(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def proc_field(path: str, name: str) -> str:
-    with contextlib.suppress(OSError):
-        for line in Path(path).read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == name:
-                return value.strip()
-    return "unknown"
-
-
 def ram() -> str:
     text = proc_field("/proc/meminfo", "MemTotal")
     match = re.fullmatch(r"(\d+) kB", text)
@@ -923,36 +751,16 @@ def ram() -> str:
 
 
 def machine_info(jobs: str) -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": proc_field("/proc/cpuinfo", "model name"),
-        "ram": ram(),
-        "platform": platform.platform(),
-        "default model.jobs": jobs,
-        "load average (start)": " ".join(f"{load:.2f}" for load in os.getloadavg()),
-    }
+    return benchlib.machine_info(ram(), {"default model.jobs": jobs}, "load average (start)")
 
 
 def write_json(path: Path, rows: list[Row], recorder: Recorder, meta: dict[str, Any]) -> None:
-    runs = {
-        scenario: {variant: [asdict(m) for m in ms] for variant, ms in by_variant.items()}
-        for scenario, by_variant in recorder.runs.items()
-    }
-    document = {
-        **meta,
-        "target_ratio": TARGET_RATIO,
-        "rows": [asdict(row) for row in rows],
-        "runs": runs,
-        "server_rss_mib": [
-            {"when": when, "before_cleanup": before, "after_cleanup": after}
-            for when, before, after in recorder.server_rss_mib
-        ],
-        "failures": recorder.failures,
-        "warnings": sorted(set(recorder.warnings)),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nresults written to {path}")
+    server_rss = [
+        {"when": when, "before_cleanup": before, "after_cleanup": after}
+        for when, before, after in recorder.server_rss_mib
+    ]
+    head, tail = {"target_ratio": TARGET_RATIO}, {"server_rss_mib": server_rss}
+    benchlib.write_json(path, recorder.document(meta, rows, head, tail))
 
 
 # -- main ------------------------------------------------------------------------------
@@ -965,16 +773,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--missing", type=int, default=200,
                         help="number of small files for the parallel checkout (200)")  # fmt: skip
     parser.add_argument("--missing-size", default="64KiB", help="size of each small file")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--workdir", type=Path, help="where to make the temporary folder")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    parser.add_argument(
-        "--json",
-        nargs="?",
-        type=Path,
-        const=RESULTS_DIR / f"remote-{stamp}.json",
-        help=f"write results as JSON (default path: {RESULTS_DIR.name}/remote-<timestamp>.json)",
-    )
+    benchlib.add_common_options(parser, "remote")
     args = parser.parse_args(argv)
     args.total_size_text, args.missing_size_text = args.total_size, args.missing_size
     args.total_size = parse_size(args.total_size)
@@ -989,10 +788,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def check_disk(workdir: Path, args: argparse.Namespace) -> None:
     """Sources, the author's store, a clone (work tree and store) and the server's spool."""
     need = 6 * args.total_size + 4 * args.missing * max(args.missing_size, 4096) + (512 << 20)
-    free = shutil.disk_usage(workdir).free
-    print(f"workdir {workdir}: {free / 2**30:.1f} GiB free, about {need / 2**30:.1f} GiB needed")
-    if free < need:
-        sys.exit("error: not enough free disk space; pass --workdir or a smaller --total-size")
+    benchlib.check_disk(workdir, need, "--total-size")
 
 
 def check_prerequisites(env: dict[str, str]) -> None:
@@ -1001,16 +797,6 @@ def check_prerequisites(env: dict[str, str]) -> None:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             sys.exit(f"error: `{shlex.join(cmd)}` failed:\n{(proc.stdout + proc.stderr).strip()}")
-
-
-@contextlib.contextmanager
-def work_folder(parent: Path | None) -> Iterator[Path]:
-    """A temporary folder that is removed however the run ends."""
-    workdir = Path(tempfile.mkdtemp(prefix="gitmodel-bench-remote-", dir=parent)).resolve()
-    try:
-        yield workdir
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def make_payloads(workdir: Path, args: argparse.Namespace) -> tuple[Payload, Payload]:
@@ -1055,15 +841,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return s3fs_worker(argv[1])
     args = parse_args(argv)
     recorder = Recorder()
-    with work_folder(args.workdir) as workdir:
+    with benchlib.work_folder(args.workdir, "gitmodel-bench-remote-") as workdir:
         env = make_home(workdir / META_HOME)
         versions = tool_versions(env)
         check_prerequisites(env)
         check_disk(workdir, args)
         jobs = default_jobs()
         meta: dict[str, Any] = {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **benchlib.start_meta(args),
             "versions": versions,
             "machine": machine_info(jobs),
         }
@@ -1073,7 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["gitmodel_source"] = {"start": source_before, "end": source_after}
     rows = build_rows(recorder, big, small, jobs)
     meta["parallel_speedup"] = speedup(recorder)
-    meta["machine"]["load average (end)"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    meta["machine"]["load average (end)"] = benchlib.load_average()
     print_report(rows, recorder, meta)
     if args.json is not None:
         write_json(args.json, rows, recorder, meta)
