@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from gitmodel.errors import GitModelError, UserError
 
@@ -60,16 +62,6 @@ def version() -> str:
 CONFIG_SCOPES = ("local", "global", "system", "worktree")
 
 
-def config_get(key: str, cwd: Path | str | None = None, scope: str | None = None) -> str | None:
-    args = ["config", *([f"--{scope}"] if scope else []), "--get", key]
-    proc = run(args, cwd=cwd, check=False)
-    if proc.returncode == 1:
-        return None
-    if proc.returncode != 0:
-        raise GitError(f"git config failed: {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
-
-
 def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
     run(["config", f"--{scope}", "--replace-all", key, value], cwd=cwd)
 
@@ -95,6 +87,69 @@ def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict
 
 
 # -- repositories ----------------------------------------------------------------
+
+
+def local_path(url: str) -> Path | None:
+    """The directory a Git remote URL names, when it is a local one."""
+    if url.startswith("file://"):
+        return Path(unquote(url.removeprefix("file://")))
+    if "://" in url or ":" in url.split("/", 1)[0]:
+        return None  # a network URL or an scp-like host:path
+    return Path(url)
+
+
+def local_git_dir(url: str, cwd: Path) -> Path | None:
+    """The git directory of the local repository a remote URL names (bare or not)."""
+    path = local_path(url)
+    if path is None:
+        return None
+    path = cwd / path
+    for candidate in (path / ".git", path):
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            return candidate
+    return None
+
+
+class IndexLock:
+    """Git's lock protocol: create ``index.lock`` exclusively, rename it over ``index``.
+
+    ``held`` is False when another Git process kept the lock for about a second.
+    """
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self.lock_path = index_path.with_name(index_path.name + ".lock")
+        self.held = False
+        self._fd = -1
+
+    def __enter__(self) -> IndexLock:
+        for _ in range(50):
+            try:
+                self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                time.sleep(0.02)
+                continue
+            except OSError:
+                break
+            self.held = True
+            break
+        return self
+
+    def commit(self, data: bytes) -> None:
+        """Write the new index and rename it into place."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.lock_path, self.index_path)
+        self.held = False
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        if self.held:
+            self.lock_path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -168,13 +168,14 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
     if not pending:
         return 0
     index_path = repo.index_path
-    with _IndexLock(index_path) as lock:
+    with git.IndexLock(index_path) as lock:
         if not lock.held:
             _warn_left(pending, "the index is locked by another git process")
             return 0
         hash_size = repo.hash_size
         try:
-            entries = gitindex.parse_entries(index_path.read_bytes(), hash_size)
+            index = index_path.read_bytes()
+            entries = gitindex.parse_entries(index, hash_size)
         except (OSError, GitModelError) as exc:
             _warn_left(pending, f"cannot update the index ({exc})")
             return 0
@@ -190,7 +191,7 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
             except GitModelError as exc:
                 failure = failure or exc
         if written:
-            _record_stats(index_path, lock, hash_size, written)
+            _record_stats(index, lock, hash_size, written)
     if failure is not None:
         raise failure
     return len(written)
@@ -227,8 +228,8 @@ def _materialize_one(
 
 
 def _record_stats(
-    index_path: Path,
-    lock: _IndexLock,
+    index: bytes,
+    lock: git.IndexLock,
     hash_size: int,
     written: list[tuple[Path, gitindex.Entry]],
 ) -> None:
@@ -240,42 +241,4 @@ def _record_stats(
         st = target.lstat()
         os.utime(target, ns=(st.st_atime_ns, stamp), follow_symlinks=False)
         updates[entry.offset] = gitindex.stat_fields(target.lstat(), entry.stat[6])
-    lock.commit(gitindex.patch_stats(index_path.read_bytes(), updates, hash_size))
-
-
-class _IndexLock:
-    """Git's lock protocol: create ``index.lock`` exclusively, rename it over ``index``."""
-
-    def __init__(self, index_path: Path) -> None:
-        self.index_path = index_path
-        self.lock_path = index_path.with_name(index_path.name + ".lock")
-        self.held = False
-        self._fd = -1
-
-    def __enter__(self) -> _IndexLock:
-        for _ in range(50):
-            try:
-                self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                time.sleep(0.02)
-                continue
-            except OSError:
-                break
-            self.held = True
-            break
-        return self
-
-    def commit(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.close(self._fd)
-        self._fd = -1
-        os.replace(self.lock_path, self.index_path)
-        self.held = False
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-        if self.held:
-            self.lock_path.unlink(missing_ok=True)
+    lock.commit(gitindex.patch_stats(index, updates, hash_size))

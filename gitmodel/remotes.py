@@ -13,9 +13,7 @@ each backend; credentials are never stored by gitmodel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from gitmodel import git
 from gitmodel.errors import UserError
@@ -39,23 +37,6 @@ class ModelRemote:
 
     def open(self) -> RemoteStore:
         return RemoteStore(self.url, self.options, tries=self.tries)
-
-
-def local_path(url: str) -> Path | None:
-    """The directory a Git remote URL names, when it is a local one."""
-    if url.startswith("file://"):
-        return Path(unquote(url.removeprefix("file://")))
-    if "://" in url or ":" in url.split("/", 1)[0]:
-        return None  # a network URL or an scp-like host:path
-    return Path(url)
-
-
-def git_dir_of(path: Path) -> Path | None:
-    """The git directory of the repository at ``path`` (bare or not)."""
-    for candidate in (path / ".git", path):
-        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
-            return candidate
-    return None
 
 
 def remote_names(settings: dict[str, str]) -> list[str]:
@@ -102,8 +83,7 @@ def for_local_url(
     repo: git.Repo, git_url: str, name: str = "", tries: int = RETRY_TRIES
 ) -> ModelRemote | None:
     """The zero-configuration store of a Git remote that is a local repository."""
-    path = local_path(git_url)
-    target = git_dir_of(repo.cwd / path) if path is not None else None
+    target = git.local_git_dir(git_url, repo.cwd)
     if target is None:
         return None
     url = f"file://{target.resolve() / 'model' / 'remote'}"

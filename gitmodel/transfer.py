@@ -78,9 +78,7 @@ def _run_all(
             pointer = futures[future]
             try:
                 future.result()
-            except GitModelError as exc:
-                failed[pointer.oid] = exc
-            except (OSError, ValueError) as exc:
+            except (GitModelError, OSError, ValueError) as exc:
                 failed[pointer.oid] = exc
             else:
                 progress.step(pointer.size)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from gitmodel import git, remotes
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
-from gitmodel.remotes import git_dir_of, local_path
 from gitmodel.store.local import LocalStore, import_object
 from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
 
@@ -27,50 +25,49 @@ def env_flag(name: str) -> bool:
 def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalStore]:
     """Stores of Git remotes that are local repositories (how a local clone finds objects)."""
     stores = []
-    for key, url in settings.items():
-        path = local_path(url) if key.startswith("remote.") and key.endswith(".url") else None
-        if path is None:
-            continue
-        git_dir = git_dir_of(repo.cwd / path)
+    for name in remotes.remote_names(settings):
+        git_dir = git.local_git_dir(settings[f"remote.{name}.url"], repo.cwd)
         if git_dir is not None and (git_dir / "model" / "objects").is_dir():
             stores.append(LocalStore(git_dir / "model"))
     return stores
 
 
-def make_fetcher(
-    repo: git.Repo, store: LocalStore, settings: dict[str, str]
-) -> Callable[[Pointer], bool]:
+class Fetcher:
     """How smudge gets a missing object: from a local Git remote's own store, else from
-    the model remote (opened on first use: most checkouts never need it)."""
-    sources = local_remote_stores(repo, settings)
-    remote: list[RemoteStore | None] = []
-    broken: list[RemoteError] = []  # once the remote fails for good, fail fast
-    lock = threading.Lock()
+    the model remote, opened on first use (most checkouts never need it). Once the
+    remote has failed for good, later objects fail at once with the same error."""
 
-    def open_remote() -> RemoteStore | None:
-        with lock:
-            if not remote:
+    def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
+        self._repo, self._store, self._settings = repo, store, settings
+        self._sources = local_remote_stores(repo, settings)
+        self._remote: RemoteStore | None = None
+        self._opened = False
+        self._broken: RemoteError | None = None
+        self._lock = threading.Lock()
+
+    def _open_remote(self) -> RemoteStore | None:
+        with self._lock:
+            if not self._opened:
+                self._opened = True
                 try:
-                    remote.append(remotes.resolve(repo, settings).open())
+                    self._remote = remotes.resolve(self._repo, self._settings).open()
                 except UserError:
-                    remote.append(None)
-            return remote[0]
+                    self._remote = None
+            return self._remote
 
-    def fetch(pointer: Pointer) -> bool:
-        if any(import_object(store, source, pointer) for source in sources):
+    def __call__(self, pointer: Pointer) -> bool:
+        if any(import_object(self._store, source, pointer) for source in self._sources):
             return True
-        remote_store = open_remote()
-        if remote_store is None:
+        remote = self._open_remote()
+        if remote is None:
             return False
-        if broken:
-            raise broken[0]
+        if self._broken is not None:
+            raise self._broken
         try:
-            remote_store.download(store, pointer)
+            remote.download(self._store, pointer)
         except RemoteObjectMissing:
             return False
         except RemoteError as exc:
-            broken.append(exc)
+            self._broken = exc
             raise
         return True
-
-    return fetch

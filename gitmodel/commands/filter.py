@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from gitmodel import materialize, transfer
 from gitmodel.commands import install
-from gitmodel.commands.context import env_flag, make_fetcher, open_repo
+from gitmodel.commands.context import Fetcher, env_flag, open_repo
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
@@ -27,7 +27,7 @@ def filter_process(skip_smudge: bool = False) -> int:
         PktReader(sys.stdin.fileno()),
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
-        fetch=make_fetcher(repo, store, settings),
+        fetch=Fetcher(repo, store, settings),
         defer=None if skip else materialize.make_deferrer(repo, settings),
         jobs=_jobs(settings),
     )
@@ -60,7 +60,7 @@ def smudge_file(path: str | None = None, skip_smudge: bool = False) -> int:
     """One-shot smudge: pointer on stdin, content on stdout."""
     repo, store = open_repo()
     skip = skip_smudge or env_flag(SKIP_ENV)
-    fetch = make_fetcher(repo, store, repo.settings())
+    fetch = Fetcher(repo, store, repo.settings())
     out = sys.stdout.buffer
 
     def write(data: bytes | bytearray | memoryview) -> None:

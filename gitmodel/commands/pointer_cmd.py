@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
 from gitmodel import pointer as ptr
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import PointerError, UserError
-from gitmodel.filter.convert import Chunk
-from gitmodel.store.local import CHUNK_SIZE
+from gitmodel.store.local import hash_file
 
 
 def show_pointer(path: str, check: bool = False) -> int:
@@ -32,7 +30,7 @@ def show_pointer(path: str, check: bool = False) -> int:
         print(f"{path} is a valid pointer", file=sys.stderr)
         sys.stdout.write(pointer.encode().decode())
         return 0
-    pointer = _hash(file)
+    pointer = ptr.Pointer(*hash_file(file))
     print(f"Pointer for {path} ({pointer.size} bytes):", file=sys.stderr)
     sys.stdout.write(pointer.encode().decode())
     return 0
@@ -45,15 +43,3 @@ def _status(pointer: ptr.Pointer) -> None:
         return
     where = "present in" if store.has(pointer.oid) else "missing from"
     print(f"object {pointer.oid[:12]} is {where} the local store", file=sys.stderr)
-
-
-def _hash(file: Path) -> ptr.Pointer:
-    digest = hashlib.sha256()
-    size = 0
-    with open(file, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK_SIZE)
-        view: Chunk = memoryview(buf)
-        while n := f.readinto(buf):
-            digest.update(view[:n])
-            size += n
-    return ptr.Pointer(digest.hexdigest(), size)

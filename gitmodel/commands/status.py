@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from gitmodel import git
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.scan import format_size
+from gitmodel.scan import format_size, pointers_in_history
 
 _NULL_OIDS = {"0" * 40, "0" * 64}
 
@@ -109,26 +109,4 @@ def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str
 def _unpushed(repo: git.Repo) -> list[Pointer]:
     if not repo.has_commits():
         return []
-    out = repo.run(
-        [
-            "log",
-            "--format=",
-            "--raw",
-            "-z",
-            "--no-renames",
-            "--no-abbrev",
-            "HEAD",
-            "--not",
-            "--remotes",
-        ]
-    ).stdout
-    seen: dict[str, Pointer] = {}
-    fields = out.split(b"\0")
-    for i in range(0, len(fields) - 1, 2):
-        meta = fields[i].decode().lstrip("\n").split(" ")
-        if len(meta) < 4:
-            continue
-        pointer = _pointer(repo, meta[3])
-        if pointer is not None:
-            seen.setdefault(pointer.oid, pointer)
-    return list(seen.values())
+    return [f.pointer for f in pointers_in_history(repo, ["HEAD", "--not", "--remotes"])]

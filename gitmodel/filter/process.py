@@ -117,7 +117,7 @@ class FilterProcess:
         if delayed is not None:
             self.reader.drain_content()  # Git asks again with empty content
             head, rest = delayed[0].encode(), _NOTHING
-            if not self._finish_fetch(request, delayed):
+            if not self._finish_fetch(request, delayed[0], delayed[1].result):
                 return
         else:
             head, rest = read_blob(self.reader.read_content())
@@ -128,7 +128,8 @@ class FilterProcess:
                 trace(f"delayed {path}: fetching {pointer.oid}")
                 self.writer.write_text("status=delayed")
                 return
-            if not self._fetch_now(request, pointer):
+            fetch = self.fetch
+            if not self._finish_fetch(request, pointer, lambda: fetch and fetch(pointer)):
                 return
         if pointer is not None and self.defer is not None and self.defer(path, pointer):
             self._respond(head)
@@ -149,19 +150,12 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.flush()
 
-    def _fetch_now(self, request: dict[str, str], pointer: Pointer) -> bool:
-        """Fetch a missing object before answering; answers the error itself."""
-        future: Future[bool] = Future()
+    def _finish_fetch(
+        self, request: dict[str, str], pointer: Pointer, result: Callable[[], object]
+    ) -> bool:
+        """Wait for (or run) the fetch of a missing object; answers Git itself on failure."""
         try:
-            future.set_result(self.fetch(pointer) if self.fetch is not None else False)
-        except (GitModelError, OSError) as exc:
-            future.set_exception(exc)
-        return self._finish_fetch(request, (pointer, future))
-
-    def _finish_fetch(self, request: dict[str, str], fetching: Fetching) -> bool:
-        pointer, future = fetching
-        try:
-            future.result()
+            result()
         except (GitModelError, OSError) as exc:
             error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
             _report(request, error)

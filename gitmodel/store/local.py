@@ -129,7 +129,7 @@ class LocalStore:
     def adopt(self, tmp: Path, expected: Pointer) -> None:
         """Move a downloaded file from ``tmp/`` into the store once its bytes are proven."""
         try:
-            digest, size = _hash_file(tmp)
+            digest, size = hash_file(tmp)
             if digest != expected.oid or size != expected.size:
                 raise ChecksumError(f"object {expected.oid}", expected.oid, digest)
             os.chmod(tmp, 0o444)
@@ -184,7 +184,7 @@ class LocalStore:
             with open(fd, "wb", buffering=0) as out, open(src_path, "rb", buffering=0) as src:
                 copier = _Copier(src.fileno(), out.fileno(), pointer.size)
                 copier.start()
-                digest, size = _hash_file(src_path)
+                digest, size = hash_file(src_path)
                 copier.join()
                 if copier.error is not None:
                     raise copier.error
@@ -253,7 +253,8 @@ def _copy_fd(src_fd: int, dst_fd: int, size: int) -> None:
             os.write(dst_fd, chunk)
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read in 4 MiB blocks."""
     digest = hashlib.sha256()
     size = 0
     buf = bytearray(CHUNK_SIZE * 4)
@@ -272,26 +273,14 @@ def _umask() -> int:
 
 
 def import_object(dest: LocalStore, src: LocalStore, pointer: Pointer) -> bool:
-    """Copy an object from another local store (e.g. a local clone's origin), verified."""
+    """Copy an object from another local store (e.g. a local clone's origin), verified
+    by the writer. The other store is read-only to us: a bad object there stays put."""
     if dest.has(pointer.oid):
         return True
     if not src.has(pointer.oid):
         return False
-    with dest.writer() as writer:
-        for chunk in _read_unquarantined(src, pointer):
+    with dest.writer() as writer, open(src.object_path(pointer.oid), "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
             writer.write(chunk)
         writer.commit(pointer)
     return True
-
-
-def _read_unquarantined(src: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
-    # another repository's store is read-only to us: never move its files
-    digest = hashlib.sha256()
-    with open(src.object_path(pointer.oid), "rb", buffering=0) as f:
-        buf = bytearray(CHUNK_SIZE)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            digest.update(view[:n])
-            yield view[:n]
-    if digest.hexdigest() != pointer.oid:
-        raise ChecksumError(f"object {pointer.oid} in {src.root}", pointer.oid, digest.hexdigest())

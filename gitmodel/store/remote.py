@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -66,6 +67,8 @@ class RemoteStore:
                 hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs",
             ) from exc
         self.root = root.rstrip("/")
+        self._has_layout: bool | None = None  # unknown until asked
+        self._layout_lock = threading.Lock()
         self._sleep = sleep
 
     # -- keys
@@ -87,7 +90,8 @@ class RemoteStore:
     def check_layout(self) -> None:
         """Refuse a remote written in a layout this version cannot read."""
         key = f"{self.root}/{LAYOUT_FILE}"
-        if not self._retry(lambda: self.fs.exists(key)):
+        self._has_layout = self._retry(lambda: self.fs.exists(key))
+        if not self._has_layout:
             return
         try:
             version = json.loads(self._retry(lambda: self.fs.cat_file(key)))["layout"]
@@ -203,11 +207,17 @@ class RemoteStore:
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
     def _ensure_layout(self) -> None:
-        key = f"{self.root}/{LAYOUT_FILE}"
-        if not self._retry(lambda: self.fs.exists(key)):
-            self._makedirs(key)
-            body = json.dumps({"layout": LAYOUT_VERSION}).encode()
-            self._retry(lambda: self.fs.pipe_file(key, body))
+        """Name the layout before the first object; known after :meth:`check_layout`,
+        so parallel uploads do not each ask again."""
+        with self._layout_lock:
+            if self._has_layout:
+                return
+            key = f"{self.root}/{LAYOUT_FILE}"
+            if not self._retry(lambda: self.fs.exists(key)):
+                self._makedirs(key)
+                body = json.dumps({"layout": LAYOUT_VERSION}).encode()
+                self._retry(lambda: self.fs.pipe_file(key, body))
+            self._has_layout = True
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
