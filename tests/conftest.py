@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gitmodel.store.local import LocalStore
+
 SCRIPTS_DIR = sysconfig.get_path("scripts")
 
 
@@ -109,11 +111,36 @@ def git_model(
     return run(["git-model", *args], cwd, check, env, input)
 
 
-def store_objects(repo: Path) -> list[Path]:
+def repo_store(repo: Path) -> LocalStore:
+    """The local store of the repository at ``repo`` (as the filter opens it)."""
     common = Path(
         git_out("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo).strip()
     )
-    return sorted(p for p in (common / "model" / "objects").glob("*/*/*") if p.is_file())
+    return LocalStore(common / "model")
+
+
+def store_oids(repo: Path) -> list[str]:
+    """The oids in a repository's store, loose or packed, sorted."""
+    return sorted(repo_store(repo).oids())
+
+
+def corrupt_object(store: LocalStore, oid: str, data: bytes | None = None) -> None:
+    """Change a stored object's bytes in place (default: flip its first byte)."""
+    with store.open(oid) as f:
+        original = f.read()
+    data = data if data is not None else bytes([original[0] ^ 1]) + original[1:]
+    path = store.object_path(oid)
+    if path.exists():
+        path.chmod(0o644)
+        path.write_bytes(data)
+        return
+    location = store.packs.find(oid)
+    assert location is not None and len(data) == location.size, "packed: same size only"
+    pack = store.packs.root / f"{location.pack}.pack"
+    pack.chmod(0o644)
+    with open(pack, "r+b") as f:
+        f.seek(location.offset)
+        f.write(data)
 
 
 PYTHON = sys.executable

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git_model, run_git, store_objects
+from conftest import git_model, repo_store, run_git, store_oids
 
 from gitmodel.pointer import Pointer
 
@@ -21,7 +21,7 @@ def test_clean_prints_exactly_the_lfs_pointer(repo: Path) -> None:
     proc = git_model("clean", cwd=repo, input=b"whatever\n")
     assert proc.stdout == WHATEVER_POINTER
     assert proc.stderr == b""
-    assert [p.name for p in store_objects(repo)] == [hashlib.sha256(b"whatever\n").hexdigest()]
+    assert store_oids(repo) == [hashlib.sha256(b"whatever\n").hexdigest()]
 
 
 def test_clean_with_path_argument_and_smudge(repo: Path) -> None:
@@ -87,8 +87,8 @@ def test_ls_files(committed: Path) -> None:
         "size": 9,
         "present": True,
     }
-    for path in store_objects(committed):
-        path.unlink()
+    store = repo_store(committed)
+    store.remove(store.oids())
     out = git_model("ls-files", "--long", "HEAD", cwd=committed).stdout.decode()
     assert "cd293be6cea034bd45a0352775a219ef5dc7825ce55d1f7dae9762d80ce64411 - a.bin" in out
     proc = git_model("ls-files", "nosuchrev", cwd=committed, check=False)
@@ -138,7 +138,7 @@ def test_pointer_command(committed: Path) -> None:
 def test_env(committed: Path) -> None:
     out = git_model("env", cwd=committed).stdout.decode()
     assert "gitmodel 0." in out and "\ngit " in out
-    assert f"store {committed / '.git' / 'model' / 'objects'}" in out
+    assert f"store {committed / '.git' / 'model'}\n" in out
     assert "local objects 2 (2009 bytes)" in out
     assert "hook post-checkout installed" in out
     assert "filter.model.process=git-model filter-process" in out

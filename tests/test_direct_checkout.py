@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git, sha256_file, store_objects
+from conftest import git_model, git_out, repo_store, run_git, sha256_file, store_oids
 
 from gitmodel import gitindex, materialize
 from gitmodel.pointer import try_parse
@@ -36,12 +36,12 @@ def cleans_of(repo: Path, path: str, *args: str) -> int:
 
 
 def test_switch_writes_file_and_leaves_index_clean(big_repo: Path) -> None:
-    expected = store_objects(big_repo)
+    expected = store_oids(big_repo)
     env = {**os.environ, "GIT_MODEL_TRACE": "1"}
     proc = run_git("switch", "-q", "main", cwd=big_repo, env=env)
     assert b"direct checkout on" in proc.stderr
     big = big_repo / "big.bin"
-    assert sha256_file(big) in {p.name for p in expected}
+    assert sha256_file(big) in expected
     assert big.stat().st_size == SIZE
     # the index agrees with the worktree: status needs no filter at all
     assert cleans_of(big_repo, "big.bin", "status", "--porcelain") == 0
@@ -92,15 +92,15 @@ def test_threshold_zero_disables(big_repo: Path) -> None:
 
 
 def test_corrupt_object_leaves_pointer_and_fails_hook(big_repo: Path) -> None:
-    obj = next(p for p in store_objects(big_repo) if p.stat().st_size == SIZE)
-    obj.chmod(0o644)
-    with open(obj, "r+b") as f:
+    store = repo_store(big_repo)
+    big = next(oid for oid in store.oids() if store.object_path(oid).exists())
+    with open(store.object_path(big), "r+b") as f:
         f.write(b"\xff" * 16)
     proc = run_git("switch", "-q", "main", cwd=big_repo, check=False)
     assert proc.returncode != 0
-    assert obj.name.encode() in proc.stderr
+    assert big.encode() in proc.stderr
     assert try_parse((big_repo / "big.bin").read_bytes()) is not None
-    assert (big_repo / ".git" / "model" / "bad" / obj.name).exists()
+    assert (big_repo / ".git" / "model" / "bad" / big).exists()
     # the worktree is still consistent with the index: nothing half-written
     assert git_out("status", "--porcelain", cwd=big_repo) == ""
     assert [p for p in big_repo.iterdir() if p.name.endswith(".tmp")] == []

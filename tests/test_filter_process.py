@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git_model
+from conftest import corrupt_object, git_model, repo_store
 from test_pointer import MALFORMED
 
 from gitmodel import pktline
@@ -144,9 +144,7 @@ def test_smudge_of_corrupt_object_withdraws_content(repo: Path) -> None:
     data = b"z" * 200_000
     git_model("clean", cwd=repo, input=data)
     oid = hashlib.sha256(data).hexdigest()
-    path = next((repo / ".git" / "model" / "objects").glob(f"*/*/{oid}"))
-    path.chmod(0o644)
-    path.write_bytes(b"y" * 200_000)
+    corrupt_object(repo_store(repo), oid, b"y" * 200_000)
     pointer = Pointer(oid, len(data)).encode()
     stdin = HANDSHAKE + packets("command=smudge", "pathname=c.bin") + content(pointer)
     reply, stderr, code = run_filter(repo, stdin)

@@ -51,7 +51,7 @@ def test_upload_then_download_elsewhere(remote: RemoteStore, local: LocalStore, 
     assert remote.present([pointer.oid, "f" * 64]) == {pointer.oid}
     other = LocalStore(tmp_path / "other")
     remote.download(other, pointer)
-    assert other.object_path(pointer.oid).read_bytes() == data
+    assert other.open(pointer.oid).read() == data
     remote.check_layout()
     layout = json.loads(remote.fs.cat_file(f"{remote.root}/{LAYOUT_FILE}"))
     assert layout == {"layout": 1}
@@ -94,7 +94,7 @@ def test_flipped_byte_is_refused(remote: RemoteStore, local: LocalStore, tmp_pat
     with pytest.raises(ChecksumError, match=pointer.oid):
         remote.download(other, pointer)
     assert not other.has(pointer.oid)
-    assert list(other.tmp_dir.iterdir()) == []
+    assert list(other.tmp_dir.glob("*")) == []
 
 
 def test_longer_data_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_manifest_content_is_never_trusted(remote: RemoteStore, local: LocalStor
     remote.fs.pipe_file(remote.manifest_key(pointer.oid), json.dumps(lie).encode())
     other = LocalStore(tmp_path / "other")
     remote.download(other, pointer)  # keys come from the oid; the bytes are proven by sha256
-    assert other.object_path(pointer.oid).read_bytes() == b"content"
+    assert other.open(pointer.oid).read() == b"content"
 
 
 def test_interrupted_upload_reads_as_missing(remote: RemoteStore, local: LocalStore,
@@ -133,7 +133,7 @@ def test_large_objects_stream_in_parts(remote: RemoteStore, local: LocalStore,
     remote.upload(local, pointer)
     other = LocalStore(tmp_path / "other")
     remote.download(other, pointer)
-    assert other.object_path(pointer.oid).read_bytes() == data
+    assert other.open(pointer.oid).read() == data
 
 
 def test_newer_layout_is_refused(remote: RemoteStore) -> None:

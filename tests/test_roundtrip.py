@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git, store_objects
+from conftest import git_model, git_out, repo_store, run_git, store_oids
 
 from gitmodel.pointer import Pointer, try_parse
 
@@ -69,7 +69,7 @@ def test_git_stores_pointers_and_store_holds_bytes(committed: Path) -> None:
         assert pointer == Pointer(hashlib.sha256(data).hexdigest(), len(data)), name
     # a valid pointer is committed as itself, never wrapped in another pointer
     assert committed_blob(committed, "pointer.bin") == VALID_POINTER
-    assert len(store_objects(committed)) == len([d for d in FILES.values() if d])
+    assert len(store_oids(committed)) == len([d for d in FILES.values() if d])
 
 
 def test_delete_and_checkout_restores_exact_bytes(committed: Path) -> None:
@@ -133,7 +133,7 @@ def test_second_worktree_shares_the_store(committed: Path, tmp_path: Path) -> No
     (other / "wt.bin").write_bytes(b"added in the worktree")
     run_git("add", "wt.bin", cwd=other)
     assert not (other / ".git" / "model").exists()
-    names = {p.name for p in store_objects(committed)}
+    names = set(store_oids(committed))
     assert hashlib.sha256(b"added in the worktree").hexdigest() in names
 
 
@@ -143,7 +143,7 @@ def test_clone_of_local_repository(committed: Path, tmp_path: Path) -> None:
     run_git("clone", "-q", str(committed), str(clone), cwd=tmp_path)
     assert_files(clone, FILES)
     assert_clean(clone)
-    assert len(store_objects(clone)) == len(store_objects(committed))
+    assert store_oids(clone) == store_oids(committed)
     assert "gitmodel hook" in (clone / ".git" / "hooks" / "post-checkout").read_text()
 
 
@@ -161,7 +161,7 @@ def test_pointer_to_an_unknown_object_round_trips_with_skip_smudge(repo: Path) -
     run_git("add", "p.bin", cwd=repo)
     run_git("commit", "-qm", "pointer", cwd=repo)
     assert committed_blob(repo, "p.bin") == UNKNOWN_POINTER
-    assert store_objects(repo) == []
+    assert store_oids(repo) == []
     (repo / "p.bin").unlink()
     env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
     run_git("checkout", "--", "p.bin", cwd=repo, env=env)
@@ -171,9 +171,7 @@ def test_pointer_to_an_unknown_object_round_trips_with_skip_smudge(repo: Path) -
 
 def test_missing_object_fails_checkout_clearly(committed: Path, tmp_path: Path) -> None:
     oid = hashlib.sha256(FILES["mib.bin"]).hexdigest()
-    for path in store_objects(committed):
-        if path.name == oid:
-            path.unlink()
+    repo_store(committed).remove({oid})
     (committed / "mib.bin").unlink()
     proc = run_git("checkout", "--", "mib.bin", cwd=committed, check=False)
     assert proc.returncode != 0
@@ -195,7 +193,7 @@ def test_thousand_small_files(repo: Path) -> None:
     write_files(repo, files)
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "many", cwd=repo)
-    assert len(store_objects(repo)) == 1000
+    assert len(store_oids(repo)) == 1000
     run_git("rm", "-rq", "--cached", "many", cwd=repo)
     for name in files:
         (repo / name).unlink()

@@ -5,10 +5,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import corrupt_object
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore, import_object
+from gitmodel.store.pack import PACK_MAGIC, PACK_MAX_OBJECT
 
 
 @pytest.fixture
@@ -22,39 +24,50 @@ def put(store: LocalStore, data: bytes) -> Pointer:
         return writer.commit()
 
 
-def test_write_places_object_by_oid(store: LocalStore) -> None:
-    pointer = put(store, b"hello\n")
-    oid = hashlib.sha256(b"hello\n").hexdigest()
-    assert pointer == Pointer(oid, 6)
+def tmp_files(store: LocalStore) -> list[Path]:
+    return list(store.tmp_dir.iterdir()) if store.tmp_dir.exists() else []
+
+
+def test_large_object_is_a_file_named_by_oid(store: LocalStore) -> None:
+    data = b"L" * (PACK_MAX_OBJECT + 1)
+    pointer = put(store, data)
+    oid = hashlib.sha256(data).hexdigest()
+    assert pointer == Pointer(oid, len(data))
     path = store.objects_dir / oid[:2] / oid[2:4] / oid
-    assert path.read_bytes() == b"hello\n"
-    assert store.has(oid)
-    assert list(store.tmp_dir.iterdir()) == []
+    assert path.read_bytes() == data
+    assert store.has(oid) and store.oids() == {oid}
+    assert tmp_files(store) == []
 
 
-def test_rewrite_of_existing_object_is_a_no_op(store: LocalStore) -> None:
-    first = put(store, b"same")
-    assert put(store, b"same") == first
-    assert list(store.tmp_dir.iterdir()) == []
+def test_small_object_goes_to_a_pack(store: LocalStore) -> None:
+    pointer = put(store, b"hello\n")
+    assert pointer == Pointer(hashlib.sha256(b"hello\n").hexdigest(), 6)
+    assert not store.objects_dir.exists() and not store.tmp_dir.exists()
+    assert store.has(pointer.oid) and store.oids() == {pointer.oid}
+    assert b"".join(store.read(pointer)) == b"hello\n"
+    with store.open(pointer.oid) as f:
+        f.seek(2)
+        assert f.read() == b"llo\n"
+    assert sorted(p.suffix for p in store.packs.root.iterdir()) == [".idx", ".pack"]
 
 
-def test_failed_write_leaves_nothing(store: LocalStore) -> None:
+@pytest.mark.parametrize("size", [10, PACK_MAX_OBJECT + 10])
+def test_rewrite_of_existing_object_is_a_no_op(store: LocalStore, size: int) -> None:
+    first = put(store, b"s" * size)
+    assert put(store, b"s" * size) == first
+    assert tmp_files(store) == []
+    if size < PACK_MAX_OBJECT:
+        (pack,) = store.packs.root.glob("*.pack")
+        assert pack.stat().st_size == len(PACK_MAGIC) + size
+
+
+@pytest.mark.parametrize("size", [7, PACK_MAX_OBJECT + 10])
+def test_failed_write_leaves_nothing(store: LocalStore, size: int) -> None:
     with pytest.raises(RuntimeError), store.writer() as writer:
-        writer.write(b"partial")
+        writer.write(b"p" * size)
         raise RuntimeError("interrupted")
-    assert list(store.tmp_dir.iterdir()) == []
-    assert not store.objects_dir.exists()
-
-
-def test_commit_checks_expected(store: LocalStore) -> None:
-    expected = Pointer("0" * 64, 4)
-    with pytest.raises(ChecksumError) as info, store.writer() as writer:
-        writer.write(b"data")
-        writer.commit(expected)
-    assert info.value.expected == "0" * 64
-    assert not store.has("0" * 64)
-    assert list(store.tmp_dir.iterdir()) == []
-
+    assert tmp_files(store) == []
+    assert not store.objects_dir.exists() and store.oids() == set()
 
 def test_read_verifies_and_quarantines(store: LocalStore) -> None:
     pointer = put(store, b"x" * 3_000_000)
@@ -100,9 +113,7 @@ def test_copy_to_writes_verified_file(store: LocalStore, tmp_path: Path) -> None
 
 def test_copy_to_refuses_corrupt_object(store: LocalStore, tmp_path: Path) -> None:
     pointer = put(store, b"a" * 1000)
-    path = store.object_path(pointer.oid)
-    os.chmod(path, 0o644)
-    path.write_bytes(b"b" * 1000)
+    corrupt_object(store, pointer.oid, b"b" * 1000)
     dest = tmp_path / "out.bin"
     dest.write_bytes(b"pointer text")
     with pytest.raises(ChecksumError):
@@ -123,10 +134,8 @@ def test_import_object_between_stores(store: LocalStore, tmp_path: Path) -> None
 def test_import_object_refuses_corrupt_source(store: LocalStore, tmp_path: Path) -> None:
     other = LocalStore(tmp_path / "other")
     pointer = put(other, b"shared")
-    path = other.object_path(pointer.oid)
-    os.chmod(path, 0o644)
-    path.write_bytes(b"Shared")
+    corrupt_object(other, pointer.oid, b"Shared")
     with pytest.raises(ChecksumError):
         import_object(store, other, pointer)
     assert not store.has(pointer.oid)
-    assert path.exists()  # another repository's store is never modified
+    assert other.has(pointer.oid)  # another repository's store is never modified

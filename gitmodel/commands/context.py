@@ -27,7 +27,7 @@ def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalS
     stores = []
     for name in remotes.remote_names(settings):
         git_dir = git.local_git_dir(settings[f"remote.{name}.url"], repo.cwd)
-        if git_dir is not None and (git_dir / "model" / "objects").is_dir():
+        if git_dir is not None and (git_dir / "model").is_dir():
             stores.append(LocalStore(git_dir / "model"))
     return stores
 

@@ -9,6 +9,7 @@ import pygit2
 from gitmodel import __version__, git
 from gitmodel.commands.install import hook_sources, is_ours
 from gitmodel.errors import UserError
+from gitmodel.store.local import LocalStore
 
 
 def env() -> int:
@@ -24,9 +25,8 @@ def env() -> int:
     if repo is not None:
         print(f"\nworktree {repo.worktree or '(none)'}")
         print(f"git dir {repo.git_dir}")
-        print(f"store {repo.model_dir / 'objects'}")
-        print(f"temp {repo.model_dir / 'tmp'}")
-        count, size = _store_usage(repo)
+        print(f"store {repo.model_dir}")
+        count, size = LocalStore(repo.model_dir).usage()
         print(f"local objects {count} ({size} bytes)")
         hooks_dir = repo.hooks_dir
         for name in hook_sources():
@@ -37,13 +37,3 @@ def env() -> int:
         if key.startswith(("filter.model.", "diff.model.", "merge.model.", "model.")):
             print(f"{key}={settings[key]}")
     return 0
-
-
-def _store_usage(repo: git.Repo) -> tuple[int, int]:
-    objects = repo.model_dir / "objects"
-    count = size = 0
-    if objects.is_dir():
-        for path in objects.glob("*/*/*"):
-            count += 1
-            size += path.stat().st_size
-    return count, size

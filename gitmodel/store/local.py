@@ -1,10 +1,13 @@
 """The local content-addressed store, ``<git common dir>/model``.
 
-Objects are whole files at ``objects/ab/cd/<oid>``. Every write streams into
-``tmp/`` while hashing and is renamed into place only once complete, so a
-crash never leaves a partial object under a real name. Every read is checked
-against the oid; an object that fails is moved to ``bad/``. Worktrees share
-the store because it lives in the common git directory.
+Objects are whole files at ``objects/ab/cd/<oid>``, except small ones, which go
+to packs (``pack.py``): a file costs more to create than a small object does to
+write. A write is hashed while it streams, held in memory while it is small and
+spilled into ``tmp/`` once it is not; it becomes visible (renamed into place,
+or indexed in a pack) only once complete, so a crash never leaves a partial
+object under a real name. Every read is checked against the oid; an object that
+fails is moved to ``bad/``. Worktrees share the store because it lives in the
+common git directory.
 """
 
 from __future__ import annotations
@@ -21,47 +24,61 @@ from types import TracebackType
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, write_all
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20
-_CHECK_BEFORE_RENAME = 1 << 20
 EMPTY_OID = hashlib.sha256(b"").hexdigest()
 
 
 class ObjectWriter:
-    """Streams bytes into a temporary file, hashing as it goes."""
+    """Hashes bytes as they come: kept in memory while they would go to a pack,
+    streamed into a temporary file once they outgrow it."""
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
-        try:
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
-        except FileNotFoundError:
-            store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
-        self._fd = fd
-        self._tmp_path = name
+        self._buffer: bytearray | None = bytearray()
+        self._fd = -1
+        self._tmp_path = ""
         self._hash = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
         self.size += len(data)
+        if self._buffer is not None:
+            if self.size <= PACK_MAX_OBJECT:
+                self._buffer += data
+                return
+            self._spill()
+        write_all(self._fd, data)
+
+    def _spill(self) -> None:
+        store = self._store
+        try:
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+        except FileNotFoundError:
+            store.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+        self._fd, self._tmp_path = fd, name
+        buffered, self._buffer = self._buffer, None
+        write_all(fd, buffered or b"")
 
     def commit(self, expected: Pointer | None = None) -> Pointer:
-        """Move the bytes into the store; check them against ``expected`` if given."""
+        """Make the bytes visible in the store; check them against ``expected`` if given."""
         pointer = Pointer(self._hash.hexdigest(), self.size)
         if expected is not None and pointer != expected:
             self.abort()
             raise ChecksumError(f"object {expected.oid}", expected.oid, pointer.oid)
+        if self._buffer is not None:
+            buffered, self._buffer = self._buffer, None
+            if pointer.size and not self._store.has(pointer.oid, recheck_packs=False):
+                self._store.packs.append(pointer.oid, buffered)
+            return pointer
         os.fchmod(self._fd, 0o444)
         self._close()
         final = self._store.object_path(pointer.oid)
-        # Small objects are renamed without looking first (one metadata call less per
-        # file); a large one that is already stored is not replaced by its twin.
-        if pointer.size > _CHECK_BEFORE_RENAME and final.exists():
+        if final.exists():
             self.abort()
             return pointer
         try:
@@ -72,9 +89,11 @@ class ObjectWriter:
         return pointer
 
     def abort(self) -> None:
+        self._buffer = None
         self._close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp_path)
+        if self._tmp_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp_path)
 
     def _close(self) -> None:
         if self._fd >= 0:
@@ -102,6 +121,7 @@ class LocalStore:
         self.objects_dir = root / "objects"
         self.tmp_dir = root / "tmp"
         self.bad_dir = root / "bad"
+        self.packs = Packs(root / "packs")
         self._objects_prefix = f"{self.objects_dir}/"
 
     def object_path(self, oid: str) -> Path:
@@ -113,8 +133,48 @@ class LocalStore:
             raise ValueError(f"invalid oid {oid[:80]!r}")
         return f"{self._objects_prefix}{oid[0:2]}/{oid[2:4]}/{oid}"
 
-    def has(self, oid: str) -> bool:
-        return oid == EMPTY_OID or os.path.isfile(self._object_name(oid))
+    def has(self, oid: str, recheck_packs: bool = True) -> bool:
+        """Whether ``oid`` is stored. ``recheck_packs`` re-reads the pack indexes on a
+        miss, to see objects other processes packed since they were last read."""
+        return (
+            oid == EMPTY_OID
+            or self.packs.find(oid, refresh=False) is not None
+            or os.path.isfile(self._object_name(oid))
+            or (recheck_packs and self.packs.find(oid) is not None)
+        )
+
+    def oids(self) -> set[str]:
+        """Every stored oid, loose or packed."""
+        return set(self.packs.sizes()) | {path.name for path in self._loose()}
+
+    def usage(self) -> tuple[int, int]:
+        """How many objects the store holds, and their bytes."""
+        sizes = self.packs.sizes()
+        sizes.update((path.name, path.stat().st_size) for path in self._loose())
+        return len(sizes), sum(sizes.values())
+
+    def _loose(self) -> Iterator[Path]:
+        for path in self.objects_dir.glob("??/??/*"):
+            if is_valid_oid(path.name) and path.parent.parent.name == path.name[:2]:
+                yield path
+
+    def remove(self, oids: set[str]) -> None:
+        """Delete objects (the caller has made sure they are safe to lose)."""
+        for oid in oids:
+            self.object_path(oid).unlink(missing_ok=True)
+        self.packs.rewrite(oids)
+
+    def open(self, oid: str) -> io.RawIOBase:
+        """The stored bytes of ``oid`` as a seekable file, unverified (``read`` verifies).
+
+        Raises :class:`FileNotFoundError` when the object is absent."""
+        try:
+            return open(self.object_path(oid), "rb", buffering=0)
+        except FileNotFoundError:
+            location = self.packs.open(oid)
+            if location is None:
+                raise
+            return _PackedFile(self.packs, location)
 
     def writer(self) -> ObjectWriter:
         return ObjectWriter(self)
@@ -155,12 +215,12 @@ class LocalStore:
         if pointer.size == 0:
             return iter(())
         try:
-            src = open(self.object_path(pointer.oid), "rb", buffering=0)  # noqa: SIM115
+            src = self.open(pointer.oid)
         except FileNotFoundError:
             raise ObjectMissingError(pointer.oid, path, hint) from None
         return self._stream(src, pointer)
 
-    def _stream(self, src: io.FileIO, pointer: Pointer) -> Iterator[memoryview]:
+    def _stream(self, src: io.RawIOBase, pointer: Pointer) -> Iterator[memoryview]:
         digest = hashlib.sha256()
         size = 0
         buf = bytearray(min(CHUNK_SIZE, pointer.size + 1))
@@ -179,6 +239,9 @@ class LocalStore:
         so a verified copy costs about as much as the copy alone.
         """
         src_path = self.object_path(pointer.oid)
+        if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
+            self._write_to(pointer, dest, mode)
+            return
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
             with open(fd, "wb", buffering=0) as out, open(src_path, "rb", buffering=0) as src:
@@ -201,14 +264,33 @@ class LocalStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
 
+    def _write_to(self, pointer: Pointer, dest: Path, mode: int) -> None:
+        """``copy_to`` for a packed object: small, so simply streamed."""
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with open(fd, "wb", buffering=0) as out:
+                for chunk in self.read(pointer):
+                    out.write(chunk)
+            os.chmod(tmp_name, mode & ~_umask())
+            os.replace(tmp_name, dest)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
     def quarantine(self, oid: str) -> Path | None:
         """Move a corrupt object to ``bad/``; returns where it went."""
         src = self.object_path(oid)
-        if not src.exists():
+        dest = self.bad_dir / oid
+        if src.exists():
+            self.bad_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+            return dest
+        location = self.packs.find(oid, refresh=False)
+        if location is None:
             return None
         self.bad_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.bad_dir / oid
-        os.replace(src, dest)
+        dest.write_bytes(self.packs.pread(location, location.size, 0))
+        self.packs.rewrite({oid})
         return dest
 
     def _check(self, pointer: Pointer, actual_oid: str, actual_size: int) -> None:
@@ -279,8 +361,35 @@ def import_object(dest: LocalStore, src: LocalStore, pointer: Pointer) -> bool:
         return True
     if not src.has(pointer.oid):
         return False
-    with dest.writer() as writer, open(src.object_path(pointer.oid), "rb") as f:
+    with dest.writer() as writer, src.open(pointer.oid) as f:
         while chunk := f.read(CHUNK_SIZE):
             writer.write(chunk)
         writer.commit(pointer)
     return True
+
+
+class _PackedFile(io.RawIOBase):
+    """A read-only, seekable view of one packed object."""
+
+    def __init__(self, packs: Packs, location: Location) -> None:
+        self._packs, self._location, self._pos = packs, location, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._packs.pread(self._location, len(buffer), self._pos)
+        memoryview(buffer)[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._location.size}
+        self._pos = max(0, base[whence] + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

@@ -143,7 +143,7 @@ class RemoteStore:
     def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
         part = _part_size(pointer.size)
         with (
-            open(store.object_path(pointer.oid), "rb") as src,
+            store.open(pointer.oid) as src,
             self.fs.open(key, "wb", block_size=part) as dst,
         ):
             while chunk := src.read(min(part, CHUNK_SIZE * 8)):
