@@ -4,7 +4,8 @@
 ``gs://…``, ``az://…``, ``file:///srv/models``, ``memory://…``). With none set,
 a Git remote that is a local path or ``file://`` URL needs no configuration:
 objects go under that repository's git directory (``<git dir>/model/remote``).
-``model.retries`` bounds the tries per request (default 8).
+``model.retries`` bounds the tries per request (default 8), and
+``model.retryDelay`` is the first wait in seconds (default 0.25, doubling to 10).
 Storage options come from ``remote.<name>.modelendpoint`` / ``modelregion`` /
 ``modelprofile`` and otherwise from the usual environment and config files of
 each backend; credentials are never stored by gitmodel.
@@ -12,14 +13,16 @@ each backend; credentials are never stored by gitmodel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.store.remote import RETRY_TRIES, RemoteStore
+from gitmodel.store.remote import RETRY_FIRST_DELAY, RETRY_TRIES, RemoteStore
 from gitmodel.urls import redact
 
+N = TypeVar("N", int, float)
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -30,13 +33,14 @@ class ModelRemote:
     options: dict[str, Any] = field(default_factory=dict)
     configured: bool = True  # False when derived from a local Git remote
     tries: int = RETRY_TRIES
+    first_delay: float = RETRY_FIRST_DELAY
 
     @property
     def display(self) -> str:
         return redact(self.url)
 
     def open(self) -> RemoteStore:
-        return RemoteStore(self.url, self.options, tries=self.tries)
+        return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay)
 
 
 def remote_names(settings: dict[str, str]) -> list[str]:
@@ -63,36 +67,40 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     prefix = f"remote.{name}."
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
-    tries = _int(settings.get("model.retries"), RETRY_TRIES)
     if f"{prefix}modelurl" in settings:
-        url = settings[f"{prefix}modelurl"]
-        return ModelRemote(name, url, _backend_options(options), tries=tries)
+        remote = ModelRemote(name, settings[f"{prefix}modelurl"], _backend_options(options))
+        return with_retry_settings(remote, settings)
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
-    remote = for_local_url(repo, git_url, name, tries)
-    if remote is None:
+    found = for_local_url(repo, git_url, name)
+    if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
             hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
         )
-    return remote
+    return with_retry_settings(found, settings)
 
 
-def for_local_url(
-    repo: git.Repo, git_url: str, name: str = "", tries: int = RETRY_TRIES
-) -> ModelRemote | None:
+def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:
     """The zero-configuration store of a Git remote that is a local repository."""
     target = git.local_git_dir(git_url, repo.cwd)
     if target is None:
         return None
     url = f"file://{target.resolve() / 'model' / 'remote'}"
-    return ModelRemote(name or git_url, url, configured=False, tries=tries)
+    return ModelRemote(name or git_url, url, configured=False)
 
 
-def _int(value: str | None, default: int) -> int:
+def with_retry_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
+    """``remote`` with ``model.retries`` and ``model.retryDelay`` applied."""
+    tries = _number(int, settings.get("model.retries"), RETRY_TRIES)
+    delay = _number(float, settings.get("model.retryDelay"), RETRY_FIRST_DELAY)
+    return replace(remote, tries=tries, first_delay=delay)
+
+
+def _number(kind: Callable[[str], N], value: str | None, default: N) -> N:
     try:
-        return int(value) if value is not None else default
+        return kind(value) if value is not None else default
     except ValueError:
         return default
 

@@ -18,7 +18,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
+from gitmodel.store.remote import RemoteError, RemoteStore
 
 MAX_DEFAULT_JOBS = 8
 
@@ -92,8 +92,11 @@ def upload(
 ) -> list[Pointer]:  # fmt: skip
     """Send what the remote lacks (found with one listing per oid prefix); returns what was sent."""
     unique = {p.oid: p for p in pointers if p.size > 0}
-    remote.check_layout()
-    present = remote.present(unique)
+    try:
+        remote.check_layout()
+        present = remote.present(unique)
+    except RemoteError as exc:  # nothing can be sent: say what that leaves behind
+        raise TransferError("upload", dict.fromkeys(unique, exc)) from exc
     todo = [p for oid, p in unique.items() if oid not in present]
     missing: dict[str, Exception] = {
         p.oid: FileNotFoundError("not in the local store") for p in todo if not store.has(p.oid)
@@ -111,8 +114,11 @@ def download(
 ) -> list[Pointer]:  # fmt: skip
     """Fetch what the local store lacks; returns what was fetched."""
     todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
-    if todo:
-        remote.check_layout()
+    try:
+        if todo:
+            remote.check_layout()
+    except RemoteError as exc:
+        raise TransferError("download", {p.oid: exc for p in todo}) from exc
     _run_all(
         "downloading", todo, lambda p: remote.download(store, p), jobs or default_jobs(), quiet
     )

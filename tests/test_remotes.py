@@ -205,6 +205,7 @@ def test_lazy_clone_and_partial_pull(author: Path, origin: Path, tmp_path: Path)
     assert (clone / "data/train.bin").read_bytes() == history[0]["data/train.bin"]
     assert try_parse((clone / "model.bin").read_bytes()) is not None
     assert git_out("status", "--porcelain", cwd=clone) == ""
+    (clone / "data/train.bin").unlink()  # a file the index has, missing from the worktree
     git_model("pull", cwd=clone, env=env)
     assert_version(clone, history[0])
 

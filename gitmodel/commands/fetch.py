@@ -42,7 +42,8 @@ def pull(
     remote_name: str | None, include: list[str], exclude: list[str],
     jobs: int | None = None, quiet: bool = False,
 ) -> int:  # fmt: skip
-    """Fetch, then replace pointer files in the worktree by their content."""
+    """Fetch, then write the content of files that are still pointers in the worktree,
+    or missing from it (as after a checkout that failed), like ``git lfs pull``."""
     fetch(remote_name, [], include, exclude, jobs, quiet)
     repo, store = open_repo()
     pending = []
@@ -50,6 +51,11 @@ def pull(
         path = repo.top / entry.path
         try:
             head = path.read_bytes() if path.stat().st_size < 1024 else b""
+        except FileNotFoundError:  # back as the pointer Git would have left, then as content
+            head = entry.pointer.encode()
+            if store.has(entry.pointer.oid):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(head)
         except OSError:
             continue
         if try_parse(head) == entry.pointer and store.has(entry.pointer.oid):

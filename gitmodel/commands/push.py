@@ -57,7 +57,7 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
                 f"nowhere to upload {len(files)} model object(s) pushed to {redact(url)}",
                 hint="push to a named remote with a model store (`git model remote set`)",
             )
-        remote = found
+        remote = remotes.with_retry_settings(found, settings)
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files])
     _report(sent, remote, quiet=False)
     return 0

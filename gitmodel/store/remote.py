@@ -27,6 +27,7 @@ import fsspec
 
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.store import faults
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.urls import redact
 
@@ -50,22 +51,32 @@ class RemoteObjectMissing(RemoteError):
     """The remote store does not have the object."""
 
 
+class _ShortRead(ConnectionError):
+    """Fewer bytes arrived than the object has: a transport fault, worth a retry
+    (a wrong byte is not: that is the remote's copy, and fails at once)."""
+
+
 class RemoteStore:
     """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
-                 ) -> None:  # fmt: skip
+                 first_delay: float = RETRY_FIRST_DELAY) -> None:  # fmt: skip
         self.url = url
         self.tries = max(1, tries)
+        self.first_delay = first_delay
         self.display = redact(url)
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+            fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except (ImportError, ValueError) as exc:
             raise UserError(
                 f"cannot use remote {self.display}: {exc}",
                 hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs",
             ) from exc
+        try:
+            self.fs = faults.wrap(fs)
+        except ValueError as exc:
+            raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
         self.root = root.rstrip("/")
         self._has_layout: bool | None = None  # unknown until asked
         self._layout_lock = threading.Lock()
@@ -177,14 +188,17 @@ class RemoteStore:
                     raise RemoteError(
                         f"{self.display}: fetching {pointer.oid}: {_describe(exc)}"
                     ) from exc
-                self._sleep(_delay(attempt))
+                self._sleep(_delay(attempt, self.first_delay))
 
     def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
         key = self.data_key(pointer.oid)
         try:
             if pointer.size <= SMALL_OBJECT:
+                data = self.fs.cat_file(key, start=0, end=pointer.size + 1)
+                if len(data) < pointer.size:
+                    raise _ShortRead(f"{len(data)} of {pointer.size} bytes arrived")
                 with store.writer() as writer:
-                    writer.write(self.fs.cat_file(key, start=0, end=pointer.size + 1))
+                    writer.write(data)
                     writer.commit(pointer)
             else:
                 # one streaming GET into tmp/ (ranged reads cost a round trip per block),
@@ -192,6 +206,8 @@ class RemoteStore:
                 tmp = store.new_tmp_path()
                 try:
                     self.fs.get_file(key, str(tmp))
+                    if (arrived := tmp.stat().st_size) < pointer.size:
+                        raise _ShortRead(f"{arrived} of {pointer.size} bytes arrived")
                 except BaseException:
                     tmp.unlink(missing_ok=True)
                     raise
@@ -229,7 +245,7 @@ class RemoteStore:
             except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
                 if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
                     raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
-                self._sleep(_delay(attempt))
+                self._sleep(_delay(attempt, self.first_delay))
         raise AssertionError("unreachable")
 
 
@@ -247,6 +263,6 @@ def _part_size(size: int) -> int:
     return max(PART_SIZE, -(-size // MAX_PARTS))
 
 
-def _delay(attempt: int) -> float:
-    base = min(RETRY_FIRST_DELAY * 2.0**attempt, RETRY_MAX_DELAY)
+def _delay(attempt: int, first: float = RETRY_FIRST_DELAY) -> float:
+    base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
     return base * (0.5 + random.random() / 2)  # jitter, so clients do not retry in step

@@ -1,0 +1,111 @@
+"""A bad network: injected transient faults are retried away; permanent ones fail cleanly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import fsspec
+import pytest
+from conftest import git_model, git_out, repo_store, run_git, store_oids
+from test_remotes import assert_version, author, commit_versions, new_user, origin
+
+from gitmodel.pointer import try_parse
+from gitmodel.store.faults import ENV, Faults, FaultyFileSystem
+
+__all__ = ["author", "origin"]  # fixtures shared with test_remotes
+
+
+def big_versions() -> list[dict[str, bytes]]:
+    """Small objects (one request, packed locally) and one over 8 MiB (streamed to tmp/)."""
+    return [
+        {f"m{i}.bin": os.urandom(20_000 + i) for i in range(6)} | {"big.bin": os.urandom(9 << 20)},
+        {"m0.bin": os.urandom(30_000), "big.bin": os.urandom(9 << 20)},
+    ]
+
+
+def faulty_env(env: dict[str, str], spec: str) -> dict[str, str]:
+    return {**env, ENV: spec}
+
+
+def fast_retries(repo: Path) -> None:
+    run_git("config", "model.retryDelay", "0.001", cwd=repo)
+
+
+def test_parse_faults() -> None:
+    assert Faults.parse("fail=0.2, truncate=0.1,delay=0.5,seed=3") == Faults(0.2, 0.1, 0.5, 3)
+    assert Faults.parse("") == Faults()
+    with pytest.raises(ValueError, match="unknown fault 'explode'"):
+        Faults.parse("explode=1")
+
+
+def test_faulty_filesystem_fails_and_truncates_as_asked() -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/faults/key", b"0123456789")
+    always = FaultyFileSystem(fs, Faults(fail=1.0))
+    with pytest.raises(ConnectionError, match="injected fault in cat_file"):
+        always.cat_file("/faults/key")
+    short = FaultyFileSystem(fs, Faults(truncate=1.0))
+    assert short.cat_file("/faults/key") == b"01234"
+    assert short.exists("/faults/key")  # not a read: passes through
+    rolls = [FaultyFileSystem(fs, Faults(fail=0.5, seed=9)) for _ in range(2)]
+    outcomes = []
+    for faulty in rolls:
+        results = []
+        for _ in range(20):
+            try:
+                results.append(faulty.exists("/faults/key"))
+            except ConnectionError:
+                results.append(None)
+        outcomes.append(results)
+    assert outcomes[0] == outcomes[1] and None in outcomes[0] and True in outcomes[0]
+
+
+def test_push_and_clone_survive_a_fifth_of_calls_failing(author: Path, tmp_path: Path) -> None:
+    history = big_versions()
+    commit_versions(author, history)
+    fast_retries(author)
+    env = faulty_env(dict(os.environ), "fail=0.2,truncate=0.2,seed=11")
+    run_git("push", "-q", "origin", "main", cwd=author, env=env)
+
+    user = new_user(tmp_path, "b")
+    run_git("config", "--global", "model.retryDelay", "0.001", cwd=tmp_path, env=user)
+    clone = tmp_path / "b"
+    user = faulty_env(user, "fail=0.2,truncate=0.2,seed=12")
+    run_git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path, env=user)
+    assert_version(clone, history[-1])
+    run_git("checkout", "-q", "HEAD~1", cwd=clone, env=user)
+    assert_version(clone, history[0])
+
+
+def test_permanent_failure_names_objects_and_leaves_nothing_half_done(
+    author: Path, tmp_path: Path
+) -> None:
+    history = big_versions()
+    commit_versions(author, history[:1])
+    fast_retries(author)
+    broken = faulty_env(dict(os.environ), "fail=1")
+    proc = run_git("push", "-q", "origin", "main", cwd=author, env=broken, check=False)
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr
+    assert b"could not upload" in proc.stderr
+    assert any(oid.encode() in proc.stderr for oid in store_oids(author))
+    assert run_git("ls-remote", "origin", cwd=author).stdout == b""  # Git sent no refs
+    run_git("push", "-q", "origin", "main", cwd=author)  # the network is back
+
+    user = new_user(tmp_path, "c")
+    run_git("config", "--global", "model.retryDelay", "0.001", cwd=tmp_path, env=user)
+    clone = tmp_path / "c"
+    proc = run_git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path,
+                   env=faulty_env(user, "fail=1"), check=False)  # fmt: skip
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr
+    assert b"injected fault" in proc.stderr  # the cause, one line per object
+    for name in history[0]:
+        path = clone / name
+        assert not path.exists() or try_parse(path.read_bytes()) is not None, name
+    store = repo_store(clone)
+    assert store.oids() == set()
+    assert list(store.tmp_dir.glob("*")) == []
+    git_model("fetch", cwd=clone, env=user)  # then Git's own advice for a failed checkout
+    run_git("restore", "--source=HEAD", "--staged", "--worktree", ":/", cwd=clone, env=user)
+    assert_version(clone, history[0])
+    assert git_out("status", "--porcelain", cwd=clone) == ""
