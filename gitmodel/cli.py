@@ -10,6 +10,7 @@ import click
 
 from gitmodel import __version__
 from gitmodel.errors import GitModelError
+from gitmodel.urls import scrub
 
 EXIT_ERROR = 1
 EXIT_BUG = 3
@@ -254,16 +255,16 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except GitModelError as exc:
-        print(f"gitmodel: error: {exc}", file=sys.stderr)
+        print(f"gitmodel: error: {scrub(str(exc))}", file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {scrub(exc.hint)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPT)
     except BrokenPipeError:
         sys.exit(EXIT_ERROR)
     except Exception:
-        traceback.print_exc()
+        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
         print(
             "gitmodel: internal error (a bug); please report it with the trace above",
             file=sys.stderr,

@@ -36,7 +36,7 @@ class TransferError(GitModelError):
         first = next(iter(failed.values()))
         super().__init__(f"could not {verb} {len(failed)} object(s): {names}: {first}")
         self.failed = failed
-        self.hint = "run the command again: objects already sent are not sent twice"
+        self.hint = "run the command again: objects already transferred are kept"
 
 
 @dataclass

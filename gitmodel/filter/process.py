@@ -19,6 +19,7 @@ from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
+from gitmodel.urls import scrub
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
@@ -209,6 +210,6 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
 
 def _report(request: dict[str, str], exc: GitModelError) -> None:
     path = request.get("pathname", "?")
-    print(f"gitmodel: {request.get('command')} {path}: {exc}", file=sys.stderr)
+    print(f"gitmodel: {request.get('command')} {path}: {scrub(str(exc))}", file=sys.stderr)
     if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"hint: {scrub(exc.hint)}", file=sys.stderr)

@@ -135,19 +135,21 @@ class Packs:
 
     def _read_index(self, name: str) -> None:
         start = self._consumed.get(name, len(IDX_MAGIC))
+        pack = name.removesuffix(".idx")
         try:
             with open(self.root / name, "rb") as f:
                 if f.read(len(IDX_MAGIC)) != IDX_MAGIC:
                     return
                 f.seek(start)
                 data = f.read()
+            pack_size = os.stat(self.root / f"{pack}.pack").st_size
         except FileNotFoundError:
             return
-        pack = name.removesuffix(".idx")
         count = 0
         for oid, offset, size in decode_entries(data):
-            self._index.setdefault(oid, Location(pack, offset, size))
             count += 1
+            if offset >= len(PACK_MAGIC) and size <= PACK_MAX_OBJECT and offset + size <= pack_size:
+                self._index.setdefault(oid, Location(pack, offset, size))
         self._consumed[name] = start + count * ENTRY_SIZE
 
     def _forget(self, pack: str) -> None:

@@ -29,7 +29,7 @@ from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store import faults
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
-from gitmodel.urls import redact
+from gitmodel.urls import redact, scrub
 
 LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 1
@@ -255,7 +255,7 @@ _FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
 def _describe(exc: Exception) -> str:
     """One line about a backend failure (its own wording can span lines)."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return scrub(text[0]) if text else type(exc).__name__
 
 
 def _part_size(size: int) -> int:

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The long fuzzing run: every property of tests/test_fuzz.py with 25,000 cases each
+# (over 100,000 in all), exploring new inputs each run. Usage: stress/fuzz.sh [EXAMPLES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GIT_MODEL_FUZZ_EXAMPLES="${1:-25000}"
+exec python3 -m pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
