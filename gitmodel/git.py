@@ -33,11 +33,12 @@ def run(
     cwd: Path | str | None = None,
     input: bytes | None = None,
     check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git args…`` and capture its output; raise :class:`GitError` on failure."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
+            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
         )
     except FileNotFoundError:
         raise UserError("git is not installed", hint="install git 2.31 or newer") from None
