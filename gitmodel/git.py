@@ -49,6 +49,14 @@ def run(
     return proc
 
 
+def call(args: Sequence[str], cwd: Path | str | None = None) -> int:
+    """Run ``git args…`` on our terminal (editor, hooks, signing prompts); its exit status."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, check=False).returncode
+    except FileNotFoundError:
+        raise UserError("git is not installed", hint="install git 2.31 or newer") from None
+
+
 def output(args: Sequence[str], cwd: Path | str | None = None) -> str:
     """The stripped standard output of ``git args…``."""
     return run(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").strip()
