@@ -54,14 +54,17 @@ def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
     commit = repo.rev_parse(rev)
     args = ["log", "--follow", _LOG_FORMAT, "--raw", "--no-abbrev", "-z", commit, "--", path]
     out = repo.run(args).stdout
-    found: list[Version] = []
+    changes = []
     for chunk in out.split(_RECORD)[1:]:
         header, _, raw = chunk.partition(b"\0")
         fields = header.decode("utf-8", "replace").split("\x1f")
-        for blob, at_path in _raw_changes(raw):
-            pointer = _pointer(repo, blob)
-            if pointer is not None:
-                found.append(Version(at_path, pointer.oid, pointer.size, *fields[:6]))
+        changes += [(blob, at_path, fields) for blob, at_path in _raw_changes(raw)]
+    pointers = read_pointers(repo, [blob for blob, _, _ in changes])
+    found: list[Version] = []
+    for blob, at_path, fields in changes:
+        pointer = pointers.get(blob)
+        if pointer is not None:
+            found.append(Version(at_path, pointer.oid, pointer.size, *fields[:6]))
     return [v for i, v in enumerate(found) if i + 1 == len(found) or found[i + 1].oid != v.oid]
 
 
@@ -80,6 +83,33 @@ def _raw_changes(raw: bytes) -> list[tuple[str, str]]:
         changes.append((meta[3], os.fsdecode(tokens[i + paths])))
         i += paths + 1
     return changes
+
+
+def read_pointers(repo: git.Repo, blobs: list[str]) -> dict[str, Pointer]:
+    """The blobs among ``blobs`` that are pointers, read with two ``git cat-file`` calls
+    (cheaper than loading pygit2 for a one-shot command); large blobs are never read."""
+    wanted = sorted({b for b in blobs if b.strip("0")})
+    if not wanted:
+        return {}
+    listing = repo.run(["cat-file", "--batch-check"], input="\n".join(wanted).encode() + b"\n")
+    small = []
+    for line in listing.stdout.decode().splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "blob" and 0 < int(fields[2]) < POINTER_MAX_SIZE:
+            small.append(fields[0])
+    if not small:
+        return {}
+    out = repo.run(["cat-file", "--batch"], input="\n".join(small).encode() + b"\n").stdout
+    pointers, pos = {}, 0
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        oid, _, size = out[pos:end].decode().split()
+        body = out[end + 1 : end + 1 + int(size)]
+        pos = end + 2 + int(size)
+        pointer = try_parse(body)
+        if pointer is not None:
+            pointers[oid] = pointer
+    return pointers
 
 
 def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
