@@ -11,7 +11,10 @@ the user's identity and are signed when ``commit.gpgSign`` is on, like ``git com
 
 Updates are compare-and-swap on the ref (``git update-ref REF NEW OLD``): of two concurrent
 appends one lands and the other raises :class:`ConflictError` (hint: retry). Nothing is ever
-rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.records_sync`.
+rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.records_sync`
+(``records_sync.push(repo, remote, kinds)`` / ``records_sync.fetch(repo, remote, kinds)``);
+``git push``/``git model push``/``fetch``/``clone`` call it with the kinds listed in
+:data:`gitmodel.commands.logsync.KINDS` — add a new log kind there.
 
 API::
 
@@ -107,7 +110,9 @@ def valid_record(record: object) -> Json:
 
 def encode(value: Json) -> bytes:
     """Canonical JSON bytes: sorted keys, compact, UTF-8, one trailing newline."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return text.encode() + b"\n"
 
 
@@ -173,7 +178,7 @@ def write_commit(
     builder.insert(RECORD_FILE, pygit.create_blob(encode(record)), _BLOB_MODE)
     builder.insert(STATE_FILE, pygit.create_blob(encode(state)), _BLOB_MODE)
     tree = str(builder.write())
-    summary = message or str(record.get("event") or record.get("kind") or "record")
+    summary = message or str(record.get("type") or record.get("event") or "record")
     args = ["commit-tree", tree, "-m", f"{kind.name}: {summary}"]
     if parent:
         args += ["-p", parent]
@@ -187,7 +192,10 @@ def update_ref(repo: git.Repo, ref: str, new: str, old: str | None, log: str) ->
     zero = "0" * (repo.hash_size * 2)
     proc = repo.run(["update-ref", "-m", f"gitmodel: {log}", ref, new, old or zero], check=False)
     if proc.returncode != 0:
-        raise ConflictError(log)
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        if "cannot lock ref" in err:  # moved, created, or locked by a concurrent writer
+            raise ConflictError(log)
+        raise git.GitError(f"cannot update {ref}: {err.removeprefix('fatal: ')}")
 
 
 def read_ref(repo: git.Repo, ref: str) -> str | None:

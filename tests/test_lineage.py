@@ -339,3 +339,20 @@ def test_record_for_an_existing_commit(work: Path) -> None:
     git_model("record", "HEAD", "--data", "data/a.bin", "--output", "model.bin", cwd=work)
     graph = lineage_of(work, "model.bin")
     assert [(e["role"], e["from"]) for e in graph["edges"]] == [("data", sha(work, "data/a.bin"))]  # type: ignore[attr-defined]
+
+
+def test_concurrent_annotations_are_all_kept_or_refused_with_a_hint(work: Path) -> None:
+    procs = [
+        subprocess.Popen(["git-model", "annotate", "model.bin", "--metric", f"m{n}={n}"],
+                         cwd=work, stderr=subprocess.PIPE)
+        for n in range(4)
+    ]  # fmt: skip
+    kept = {}
+    for n, proc in enumerate(procs):
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            kept[f"m{n}"] = n
+        else:
+            assert b"hint: nothing was written; run the command again" in err
+    assert kept
+    assert model_json(work, "show", "model.bin")["metrics"] == kept
