@@ -295,6 +295,8 @@ def test_html_page_draws_every_node_in_chromium(
     ("args", "message"),
     [
         (["show", "nothere.bin"], "nothere.bin is not in HEAD"),
+        (["log", "nothere.bin"], "no version of a model file nothere.bin in HEAD"),
+        (["log", ".gitattributes"], "no version of a model file .gitattributes"),
         (["show", ".gitattributes"], ".gitattributes in HEAD is not a model file"),
         (["show", "model.bin@nope"], "unknown revision 'nope'"),
         (["show", "model.bin@"], "empty revision"),

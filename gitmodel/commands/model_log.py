@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from gitmodel.commands.context import open_repo
+from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path, split_spec, versions
 from gitmodel.scan import format_size
 
@@ -15,6 +16,11 @@ def log(spec: str, as_json: bool = False) -> int:
     path, rev = split_spec(spec)
     path = repo_path(repo, path)
     found = versions(repo, path, rev or "HEAD")
+    if not found:
+        raise UserError(
+            f"no version of a model file {path} in {rev or 'HEAD'}",
+            hint="check the path; `git model ls-files REV` lists model files",
+        )
     if as_json:
         print(json.dumps({"path": path, "versions": [v.to_json() for v in found]}, indent=2))
         return 0
