@@ -62,6 +62,11 @@ def count_records(state: Json, record: Json) -> Json:
     return state
 
 
+def valid_name(name: str) -> bool:
+    """True when ``name`` may name a log (and so a ref component): ``[a-z][a-z0-9-]*``."""
+    return _NAME_RE.fullmatch(name) is not None
+
+
 @dataclass(frozen=True)
 class LogKind:
     """What a log holds: its name (the ref's last component) and how records fold."""
@@ -71,7 +76,7 @@ class LogKind:
     commutes: bool = False
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.fullmatch(self.name):
+        if not valid_name(self.name):
             raise ValueError(f"log name {self.name!r} is not [a-z][a-z0-9-]*")
 
     @property

@@ -62,6 +62,8 @@ def fetch(
         )
     changed = []
     for name, remote_tip in records.list_refs(repo, prefix).items():
+        if not records.valid_name(name):
+            continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
         kind = (kinds or {}).get(name) or records.LogKind(name)
         if integrate(repo, kind, remote_tip, remote):
             changed.append(name)

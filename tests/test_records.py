@@ -224,6 +224,15 @@ def test_concurrent_push_of_commuting_records_merges(clones: tuple[git.Repo, git
     assert records.Log(a, NOTES).state() == log_b.state()
 
 
+def test_fetch_ignores_remote_refs_that_are_not_logs(clones: tuple[git.Repo, git.Repo]) -> None:
+    a, b = clones
+    entry = records.Log(a, STAGES).append({"key": "prod", "value": 1})
+    for ref in ("refs/gitmodel/Bad.Name", "refs/gitmodel/x/y"):
+        run_git("push", "-q", "origin", f"{entry.commit}:{ref}", cwd=a.cwd)
+    assert records_sync.fetch(b, "origin") == []
+    assert records.list_refs(b, records.LOG_PREFIX) == {}
+
+
 def test_push_refused_by_a_hook_says_fetch_and_retry(clones: tuple[git.Repo, git.Repo]) -> None:
     a, _ = clones
     bare = Path(git_out("remote", "get-url", "origin", cwd=a.cwd).strip())
