@@ -21,7 +21,7 @@ class Node:
     oid: str
     size: int
     path: str
-    commit: str  # the commit that produced it (declared), else where it was named
+    commit: str  # the commit whose provenance produced it, else the one it was read from
     kind: str = "model"  # "data" once any edge uses it as data
     metrics: dict[str, Any] = field(default_factory=dict)
     depth: int = 0  # hops from the root
