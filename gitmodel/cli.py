@@ -245,6 +245,92 @@ def hook(name: str, args: tuple[str, ...]) -> None:
     _exit(run_hook(name, list(args)))
 
 
+@cli.command("log")
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def model_log(spec: str, as_json: bool) -> None:
+    """Every version of a model file through history (following renames), newest first."""
+    from gitmodel.commands.model_log import log as run
+
+    _exit(run(spec, as_json=as_json))
+
+
+def _provenance_options(func: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--base", "bases", multiple=True, metavar="PATH[@REV]",
+                     help="a model this version was made from (fine-tuned, distilled…)"),
+        click.option("--data", "data", multiple=True, metavar="PATH[@REV]",
+                     help="a data set version it was trained or evaluated on"),
+        click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                     help="a training parameter"),
+        click.option("--output", "outputs", multiple=True, metavar="PATH",
+                     help="the model files it describes (default: those changed)"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.option("-m", "--message", "messages", multiple=True, help="the commit message")
+@_provenance_options
+def commit(messages: tuple[str, ...], bases: tuple[str, ...], data: tuple[str, ...],
+           params: tuple[str, ...], outputs: tuple[str, ...]) -> None:  # fmt: skip
+    """git commit the staged changes and record where their model versions came from."""
+    from gitmodel.commands import provenance_cmd
+
+    plan = provenance_cmd.plan(list(bases), list(data), list(outputs), list(params))
+    _exit(provenance_cmd.commit(list(messages), plan))
+
+
+@cli.command()
+@click.argument("rev")
+@_provenance_options
+def record(rev: str, bases: tuple[str, ...], data: tuple[str, ...], params: tuple[str, ...],
+           outputs: tuple[str, ...]) -> None:  # fmt: skip
+    """Record the provenance of an existing commit REV."""
+    from gitmodel.commands import provenance_cmd
+
+    plan = provenance_cmd.plan(list(bases), list(data), list(outputs), list(params))
+    _exit(provenance_cmd.record(rev, plan))
+
+
+@cli.command()
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="a metric")
+@click.option("--note", help="a free-text note (evaluation, approval…)")
+def annotate(spec: str, metrics: tuple[str, ...], note: str | None) -> None:
+    """Attach metrics or a note to a version, without rewriting history."""
+    from gitmodel.commands.annotate import annotate as run
+
+    _exit(run(spec, list(metrics), note))
+
+
+@cli.command()
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--downstream", is_flag=True, help="what was made from it, not what it came from")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--format", "fmt", type=click.Choice(["tree", "mermaid", "dot"]), default="tree",
+              help="text tree (default), Mermaid flowchart or Graphviz DOT")  # fmt: skip
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="also write a self-contained page drawing the graph")  # fmt: skip
+def lineage(spec: str, downstream: bool, as_json: bool, fmt: str, html_file: str | None) -> None:
+    """The lineage graph of a model or data set version."""
+    from gitmodel.commands.lineage_cmd import lineage as run
+
+    _exit(run(spec, downstream, as_json, fmt, html_file))
+
+
+@cli.command()
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def show(spec: str, as_json: bool) -> None:
+    """One version's card: identity, size, commit, provenance, metrics."""
+    from gitmodel.commands.show import show as run
+
+    _exit(run(spec, as_json=as_json))
+
+
 def main() -> None:
     """Entry point: run the CLI and turn failures into one-line errors and exit codes."""
     try:

@@ -33,11 +33,12 @@ def run(
     cwd: Path | str | None = None,
     input: bytes | None = None,
     check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git args…`` and capture its output; raise :class:`GitError` on failure."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
+            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
         )
     except FileNotFoundError:
         raise UserError("git is not installed", hint="install git 2.31 or newer") from None
@@ -46,6 +47,14 @@ def run(
         first = message[0] if message else f"exit {proc.returncode}"
         raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
     return proc
+
+
+def call(args: Sequence[str], cwd: Path | str | None = None) -> int:
+    """Run ``git args…`` on our terminal (editor, hooks, signing prompts); its exit status."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, check=False).returncode
+    except FileNotFoundError:
+        raise UserError("git is not installed", hint="install git 2.31 or newer") from None
 
 
 def output(args: Sequence[str], cwd: Path | str | None = None) -> str:

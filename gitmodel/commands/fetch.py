@@ -6,6 +6,7 @@ import fnmatch
 import sys
 
 from gitmodel import materialize, remotes, transfer
+from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import try_parse
 from gitmodel.scan import PointerFile, format_size, pointer_files
@@ -35,6 +36,7 @@ def fetch(
     if got and not quiet:
         size = format_size(sum(p.size for p in got))
         print(f"gitmodel: downloaded {len(got)} object(s), {size}", file=sys.stderr)
+    logsync.fetch_logs(repo, remote.name, quiet)
     return 0
 
 

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from gitmodel import materialize
-from gitmodel.commands import push
+from gitmodel import git, materialize, remotes
+from gitmodel.commands import logsync, push
 from gitmodel.commands.context import open_repo
 from gitmodel.commands.install import LEGACY_SUFFIX
 from gitmodel.errors import GitModelError, UserError
@@ -25,11 +25,13 @@ def run_hook(name: str, args: list[str]) -> int:
     if name == "pre-push":
         remote_name, url = [*args, "", ""][:2]
         push.pre_push(remote_name, url, stdin)
+        logsync.push_logs(repo, remote_name or url)
     elif name == "post-checkout":
         try:
             materialize.materialize(repo, store, materialize.take_pending(repo))
         except GitModelError as exc:
             failure = exc
+        _fetch_logs_if_cloning(repo, args)
     else:
         raise UserError(f"unknown hook {name!r}", hint="reinstall hooks: `git model install`")
     legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
@@ -39,3 +41,13 @@ def run_hook(name: str, args: list[str]) -> int:
     if failure is not None:
         raise failure
     return code
+
+
+def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
+    """``git clone`` ends with post-checkout from the null commit: fetch the record logs."""
+    previous = args[0] if args else ""
+    if previous.strip("0") or materialize.parent_git_subcommand() not in ("clone", None):
+        return
+    remote = remotes.default_remote_name(repo.settings())
+    if remote is not None:
+        logsync.fetch_logs_after_clone(repo, remote)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from gitmodel import remotes, transfer
+from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
@@ -29,6 +30,7 @@ def push(
     files = pointers_in_history(repo, revs)
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files], jobs, quiet)
     _report(sent, remote, quiet)
+    logsync.push_logs(repo, remote.name, quiet)
     return 0
 
 

@@ -1,0 +1,42 @@
+"""Which record logs exist, and syncing them on push, fetch and clone.
+
+Add a log kind to :data:`KINDS` so that sync knows how to replay it (``commutes``);
+logs of kinds not listed here are still pushed and fetched, but only fast-forwarded.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gitmodel import git, records, records_sync
+from gitmodel.errors import GitModelError
+from gitmodel.lineage import store as lineage_store
+
+KINDS: dict[str, records.LogKind] = {
+    lineage_store.KIND.name: lineage_store.KIND,
+}
+
+
+def push_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
+    """Push every record log that moved since the last sync to ``remote``."""
+    pushed = records_sync.push(repo, remote, KINDS)
+    if pushed and not quiet:
+        print(f"gitmodel: pushed log(s) {', '.join(pushed)}", file=sys.stderr)
+    return pushed
+
+
+def fetch_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
+    """Fetch ``remote``'s record logs and bring the local ones up to date."""
+    changed = records_sync.fetch(repo, remote, KINDS)
+    if changed and not quiet:
+        print(f"gitmodel: updated log(s) {', '.join(changed)}", file=sys.stderr)
+    return changed
+
+
+def fetch_logs_after_clone(repo: git.Repo, remote: str) -> None:
+    """At the end of ``git clone``: fetch the logs; a failure is a warning, not a failed clone."""
+    try:
+        fetch_logs(repo, remote, quiet=True)
+    except GitModelError as exc:
+        print(f"gitmodel: warning: model logs not fetched: {exc}", file=sys.stderr)
+        print("hint: run `git model fetch` in the clone", file=sys.stderr)

@@ -1,0 +1,30 @@
+"""``git model log PATH[@REV]``: every version of a model file through history."""
+
+from __future__ import annotations
+
+import json
+
+from gitmodel.commands.context import open_repo
+from gitmodel.errors import UserError
+from gitmodel.lineage.history import repo_path, split_spec, versions
+from gitmodel.scan import format_size
+
+
+def log(spec: str, as_json: bool = False) -> int:
+    """List the versions of PATH reachable from REV (default HEAD), newest first."""
+    repo, _ = open_repo()
+    path, rev = split_spec(spec)
+    path = repo_path(repo, path)
+    found = versions(repo, path, rev or "HEAD")
+    if not found:
+        raise UserError(
+            f"no version of a model file {path} in {rev or 'HEAD'}",
+            hint="check the path; `git model ls-files REV` lists model files",
+        )
+    if as_json:
+        print(json.dumps({"path": path, "versions": [v.to_json() for v in found]}, indent=2))
+        return 0
+    for v in found:
+        print(f"{v.commit[:10]} {v.date[:10]} {v.oid[:10]} {format_size(v.size):>9} "
+              f"{v.path}  {v.author}: {v.message}")  # fmt: skip
+    return 0

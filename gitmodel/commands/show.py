@@ -1,0 +1,67 @@
+"""``git model show PATH[@REV]``: one version's card: identity, size, provenance, metrics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gitmodel.commands.context import open_repo
+from gitmodel.lineage import store
+from gitmodel.lineage.history import FileVersion, Version, file_version, versions
+from gitmodel.scan import format_size
+
+Json = dict[str, Any]
+
+
+def card(version: FileVersion, history: list[Version], state: Json) -> Json:
+    """The documented ``show --json`` object (README: "show JSON")."""
+    index = next((i for i, v in enumerate(history) if v.oid == version.oid), None)
+    made = history[index] if index is not None else None
+    previous = history[index + 1] if index is not None and index + 1 < len(history) else None
+    return {
+        "path": version.path,
+        "oid": version.oid,
+        "size": version.size,
+        "rev": version.commit,
+        "committed": made.to_json() if made else None,
+        "previous": previous.to_json() if previous else None,
+        "provenance": state.get("produced", {}).get(version.oid, []),
+        "metrics": state.get("metrics", {}).get(version.oid, {}),
+        "annotations": state.get("annotations", {}).get(version.oid, []),
+    }
+
+
+def show(spec: str, as_json: bool = False) -> int:
+    """Print the card of PATH@REV (default HEAD)."""
+    repo, _ = open_repo()
+    version = file_version(repo, spec)
+    info = card(version, versions(repo, version.path, version.commit), store.state(repo))
+    if as_json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        print("\n".join(text_lines(info)))
+    return 0
+
+
+def text_lines(info: Json) -> list[str]:
+    lines = [f"{info['path']}", f"  oid       sha256:{info['oid']}",
+             f"  size      {format_size(info['size'])} ({info['size']} bytes)"]  # fmt: skip
+    made, previous = info["committed"], info["previous"]
+    if made:
+        lines.append(f"  commit    {made['commit'][:10]} {made['date']} {made['author']}: "
+                     f"{made['message']}")  # fmt: skip
+        lines.append(f"  code tree {made['tree'][:10]}")
+    lines.append(f"  previous  {previous['oid'][:10]} ({previous['commit'][:10]})"
+                 if previous else "  previous  none (first version)")  # fmt: skip
+    for rec in info["provenance"]:
+        params = " ".join(f"{k}={v}" for k, v in sorted(rec.get("params", {}).items()))
+        lines.append(
+            f"  made by   {rec['commit'][:10]}" + (f"  params: {params}" if params else "")
+        )
+        for item in rec.get("inputs", []):
+            lines.append(f"    {item['role']:<5} {item['path']} {item['oid'][:10]}")
+    for key, value in sorted(info["metrics"].items()):
+        lines.append(f"  metric    {key} = {value}")
+    for note in (a["note"] for a in info["annotations"] if a.get("note")):
+        lines.append(f"  note      {note}")
+    return lines

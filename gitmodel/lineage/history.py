@@ -1,0 +1,162 @@
+"""Versions of a model file through Git history, and naming one version (``PATH[@REV]``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.errors import UserError
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+
+_RECORD = b"\x1e"
+_FIELD = b"\x1f"
+_LOG_FORMAT = "--format=%x1e%H%x1f%T%x1f%aI%x1f%an%x1f%ae%x1f%s"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a model file: the commit that wrote this content at ``path``."""
+
+    path: str
+    oid: str
+    size: int
+    commit: str
+    tree: str  # the commit's root tree: the code the version was committed with
+    date: str  # author date, strict ISO 8601
+    author: str
+    email: str
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "oid": self.oid, "size": self.size, "commit": self.commit,
+                "tree": self.tree, "date": self.date, "author": self.author,
+                "email": self.email, "message": self.message}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """A model file as one revision holds it."""
+
+    path: str
+    oid: str
+    size: int
+    commit: str
+
+
+def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
+    """Every version of ``path`` reachable from ``rev``, newest first, following renames.
+
+    A commit that only renames the file, or changes it to something that is not a
+    pointer (untracked content, deletion), adds no version.
+    """
+    commit = repo.rev_parse(rev)
+    args = ["log", "--follow", _LOG_FORMAT, "--raw", "--no-abbrev", "-z", commit, "--", path]
+    out = repo.run(args).stdout
+    changes = []
+    for chunk in out.split(_RECORD)[1:]:
+        header, _, raw = chunk.partition(b"\0")
+        fields = header.decode("utf-8", "replace").split("\x1f")
+        changes += [(blob, at_path, fields) for blob, at_path in _raw_changes(raw)]
+    pointers = read_pointers(repo, [blob for blob, _, _ in changes])
+    found: list[Version] = []
+    for blob, at_path, fields in changes:
+        pointer = pointers.get(blob)
+        if pointer is not None:
+            found.append(Version(at_path, pointer.oid, pointer.size, *fields[:6]))
+    return [v for i, v in enumerate(found) if i + 1 == len(found) or found[i + 1].oid != v.oid]
+
+
+def _raw_changes(raw: bytes) -> list[tuple[str, str]]:
+    """(new blob, new path) of each ``--raw -z`` change."""
+    tokens = raw.split(b"\0")
+    changes = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lstrip(b"\n")
+        if not token.startswith(b":"):
+            i += 1
+            continue
+        meta = token.decode().split()
+        paths = 2 if meta[4][:1] in ("R", "C") else 1
+        changes.append((meta[3], os.fsdecode(tokens[i + paths])))
+        i += paths + 1
+    return changes
+
+
+def read_pointers(repo: git.Repo, blobs: list[str]) -> dict[str, Pointer]:
+    """The blobs among ``blobs`` that are pointers, read with two ``git cat-file`` calls
+    (cheaper than loading pygit2 for a one-shot command); large blobs are never read."""
+    wanted = sorted({b for b in blobs if b.strip("0")})
+    if not wanted:
+        return {}
+    listing = repo.run(["cat-file", "--batch-check"], input="\n".join(wanted).encode() + b"\n")
+    small = []
+    for line in listing.stdout.decode().splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "blob" and 0 < int(fields[2]) < POINTER_MAX_SIZE:
+            small.append(fields[0])
+    if not small:
+        return {}
+    out = repo.run(["cat-file", "--batch"], input="\n".join(small).encode() + b"\n").stdout
+    pointers, pos = {}, 0
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        oid, _, size = out[pos:end].decode().split()
+        body = out[end + 1 : end + 1 + int(size)]
+        pos = end + 2 + int(size)
+        pointer = try_parse(body)
+        if pointer is not None:
+            pointers[oid] = pointer
+    return pointers
+
+
+def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
+    if not blob.strip("0"):
+        return None  # deleted
+    data = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+    return try_parse(data) if data else None
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``PATH[@REV]`` → (path, rev or None); the last ``@`` separates them."""
+    path, sep, rev = spec.rpartition("@")
+    if not sep or not path:
+        return spec, None
+    if not rev:
+        raise UserError(f"empty revision in {spec!r}", hint="write PATH or PATH@REV")
+    return path, rev
+
+
+def repo_path(repo: git.Repo, path: str) -> str:
+    """``path`` (relative to the current directory) as a path in the repository."""
+    top = repo.top
+    full = os.path.normpath(os.path.join(os.getcwd(), path))
+    rel = os.path.relpath(full, top)
+    if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        raise UserError(f"{path!r} is outside the repository", hint=f"name a file under {top}")
+    return Path(rel).as_posix()
+
+
+def file_version(repo: git.Repo, spec: str, default_rev: str = "HEAD") -> FileVersion:
+    """The model file version ``PATH[@REV]`` names (REV defaults to ``default_rev``)."""
+    path, rev = split_spec(spec)
+    path = repo_path(repo, path)
+    commit = repo.rev_parse(rev or default_rev)
+    return version_at(repo, path, commit, rev or default_rev)
+
+
+def version_at(repo: git.Repo, path: str, commit: str, label: str = "") -> FileVersion:
+    """The model file at ``path`` in ``commit``; a user error when it is none."""
+    entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
+    where = label or commit[:10]
+    if not entries:
+        raise UserError(f"{path} is not in {where}", hint="see `git ls-tree -r --name-only REV`")
+    pointer = _pointer(repo, entries[0].oid)
+    if pointer is None:
+        raise UserError(
+            f"{path} in {where} is not a model file",
+            hint="track it with `git model track PATTERN`, then add and commit it",
+        )
+    return FileVersion(path, pointer.oid, pointer.size, commit)

@@ -1,0 +1,79 @@
+"""Lineage graphs as text: an indented tree, Mermaid and Graphviz DOT. Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gitmodel.lineage.graph import Graph, Node
+from gitmodel.scan import format_size
+
+
+def label(node: Node) -> str:
+    """One line naming a version: path, short oid, size, producing commit."""
+    return f"{node.path} {node.oid[:10]} ({format_size(node.size)}, commit {node.commit[:7]})"
+
+
+def _metrics(node: Node) -> str:
+    return "  " + " ".join(f"{k}={_value(v)}" for k, v in sorted(node.metrics.items()))
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def tree(graph: Graph) -> str:
+    """The graph as an indented tree from the root; a version reached twice is shown once."""
+    root = graph.nodes[graph.root]
+    lines = [label(root) + (_metrics(root) if root.metrics else "")]
+    shown = {graph.root}
+    _tree_lines(graph, graph.root, "", shown, lines)
+    if len(lines) == 1:
+        none = "no recorded inputs" if graph.direction == "upstream" else "nothing made from it"
+        lines.append(f"  ({none})")
+    return "\n".join(lines) + "\n"
+
+
+def _tree_lines(graph: Graph, oid: str, indent: str, shown: set[str], lines: list[str]) -> None:
+    edges = graph.children(oid)
+    for i, edge in enumerate(edges):
+        last = i + 1 == len(edges)
+        child = graph.nodes[graph.child_oid(edge)]
+        again = child.oid in shown
+        text = f"{edge.role}: {label(child)}"
+        if child.metrics:
+            text += _metrics(child)
+        lines.append(f"{indent}{'└── ' if last else '├── '}{text}{' (see above)' if again else ''}")
+        if not again:
+            shown.add(child.oid)
+            _tree_lines(graph, child.oid, indent + ("    " if last else "│   "), shown, lines)
+
+
+def mermaid(graph: Graph) -> str:
+    """A Mermaid flowchart, inputs on the left."""
+    lines = ["flowchart LR"]
+    for node in graph.nodes.values():
+        path = node.path.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        text = f"{path}<br/>{node.oid[:10]}"
+        shape = ('[("', '")]') if node.kind == "data" else ('["', '"]')
+        lines.append(f"    n{node.oid[:16]}{shape[0]}{text}{shape[1]}")
+    for edge in graph.edges:
+        lines.append(f"    n{edge.source[:16]} -->|{edge.role}| n{edge.target[:16]}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(graph: Graph) -> str:
+    """A Graphviz digraph, inputs on the left."""
+    lines = ["digraph lineage {", "    rankdir=LR;", "    node [shape=box];"]
+    for node in graph.nodes.values():
+        shape = ", shape=cylinder" if node.kind == "data" else ""
+        text = _dot_quote(f"{node.path}\n{node.oid[:10]}")
+        lines.append(f'    "{node.oid}" [label={text}{shape}];')
+    for edge in graph.edges:
+        lines.append(f'    "{edge.source}" -> "{edge.target}" [label={_dot_quote(edge.role)}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -1,0 +1,172 @@
+"""Share the record logs of :mod:`gitmodel.records` with a Git remote.
+
+``fetch(repo, remote)`` copies the remote's ``refs/gitmodel/*`` to the remote-tracking refs
+``refs/gitmodel-remotes/<remote>/*`` (like ``refs/remotes/``), then brings each local log up
+to date: created or fast-forwarded when it is behind; when both sides appended, the local
+records are replayed on top of the remote's tip if the log's kind ``commutes``, otherwise
+:class:`DivergedError` (nothing changes; the hint says how to resolve it).
+
+``push(repo, remote)`` pushes the logs that moved since the last sync, never forced: a remote
+log that moved on rejects the push, so no one's record is ever lost. It then fetches,
+integrates as above and pushes once more; if the remote still refuses, the user is told to
+fetch and retry. The nested ``git push`` runs with ``--no-verify``, so it never re-enters
+our pre-push hook.
+
+``kinds`` maps a log name to its :class:`~gitmodel.records.LogKind` (how to replay it);
+logs of unknown kinds are fast-forwarded only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+
+from gitmodel import git, records
+from gitmodel.errors import UserError
+from gitmodel.urls import redact
+
+REMOTE_PREFIX = "refs/gitmodel-remotes/"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+class DivergedError(UserError):
+    """Both sides appended to a log whose records do not commute."""
+
+
+def namespace(remote: str) -> str:
+    """The remote-tracking directory for ``remote``: its name, or a digest of a URL."""
+    if _SAFE_NAME.fullmatch(remote):
+        return remote
+    return "url-" + hashlib.sha256(remote.encode()).hexdigest()[:16]
+
+
+def tracking_ref(remote: str, log: str) -> str:
+    return f"{REMOTE_PREFIX}{namespace(remote)}/{log}"
+
+
+def fetch(
+    repo: git.Repo, remote: str, kinds: Mapping[str, records.LogKind] | None = None
+) -> list[str]:
+    """Fetch the remote's logs and integrate them; the names of the local logs that changed."""
+    prefix = f"{REMOTE_PREFIX}{namespace(remote)}/"
+    refspec = f"+{records.LOG_PREFIX}*:{prefix}*"
+    proc = repo.run(
+        ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune", remote, refspec],
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise UserError(
+            f"cannot fetch the model logs from {redact(remote)}: {_first_line(proc.stderr)}",
+            hint="check the remote with `git remote -v` and `git fetch`",
+        )
+    changed = []
+    for name, remote_tip in records.list_refs(repo, prefix).items():
+        if not records.valid_name(name):
+            continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
+        kind = (kinds or {}).get(name) or records.LogKind(name)
+        if integrate(repo, kind, remote_tip, remote):
+            changed.append(name)
+    return changed
+
+
+def integrate(repo: git.Repo, kind: records.LogKind, remote_tip: str, remote: str) -> bool:
+    """Bring the local log ``kind`` up to ``remote_tip``; True when the local log moved."""
+    local = records.read_ref(repo, kind.ref)
+    if local == remote_tip or (local and _is_ancestor(repo, remote_tip, local)):
+        return False  # up to date, or only we have new records
+    if local is None or _is_ancestor(repo, local, remote_tip):
+        records.update_ref(repo, kind.ref, remote_tip, local, kind.name)
+        return True
+    if not kind.commutes:
+        raise DivergedError(
+            f"the {kind.name} log has new records both here and on {redact(remote)}",
+            hint=f"compare with `git log {tracking_ref(remote, kind.name)}`; redo your "
+            f"change after `git update-ref {kind.ref} {tracking_ref(remote, kind.name)}`",
+        )
+    records.update_ref(repo, kind.ref, replay(repo, kind, local, remote_tip), local, kind.name)
+    return True
+
+
+def replay(repo: git.Repo, kind: records.LogKind, local: str, onto: str) -> str:
+    """Re-append the records of ``local`` missing from ``onto``, oldest first; the new tip."""
+    out = repo.run(["rev-list", "--first-parent", "--reverse", local, "--not", onto]).stdout
+    tip = onto
+    for commit in out.decode().split():
+        entry = next(records.Log(repo, kind).records(commit))
+        author = {
+            "GIT_AUTHOR_NAME": entry.author_name,
+            "GIT_AUTHOR_EMAIL": entry.author_email,
+            "GIT_AUTHOR_DATE": f"@{entry.time} {_offset(entry.offset)}",
+        }
+        message = records.load_commit(repo, commit).message.partition(": ")[2].strip()
+        tip = records.write_commit(repo, kind, entry.record, tip, message, author)
+    return tip
+
+
+def push(
+    repo: git.Repo, remote: str, kinds: Mapping[str, records.LogKind] | None = None
+) -> list[str]:
+    """Push the logs that moved since the last sync (non-forced); the names pushed."""
+    local = records.list_refs(repo, records.LOG_PREFIX)
+    if not local:
+        return []
+    pending = _unsynced(repo, remote, local)
+    if not pending:
+        return []
+    rejected = _push_refs(repo, remote, pending)
+    if rejected:
+        fetch(repo, remote, kinds)  # integrates, or raises DivergedError
+        pending = _unsynced(repo, remote, records.list_refs(repo, records.LOG_PREFIX))
+        rejected = _push_refs(repo, remote, pending)
+    if rejected:
+        raise UserError(
+            f"{redact(remote)} refused the {', '.join(rejected)} log: it moved on meanwhile",
+            hint="run `git model fetch` and retry the push",
+        )
+    return sorted(pending)
+
+
+def _unsynced(repo: git.Repo, remote: str, local: dict[str, str]) -> dict[str, str]:
+    tracked = records.list_refs(repo, f"{REMOTE_PREFIX}{namespace(remote)}/")
+    return {name: tip for name, tip in local.items() if tracked.get(name) != tip}
+
+
+def _push_refs(repo: git.Repo, remote: str, pending: dict[str, str]) -> list[str]:
+    """Push ``pending`` logs; the names the remote rejected. Tracking refs follow success."""
+    if not pending:
+        return []
+    refspecs = [f"{records.LOG_PREFIX}{name}:{records.LOG_PREFIX}{name}" for name in pending]
+    proc = repo.run(["push", "--porcelain", "--no-verify", remote, *refspecs], check=False)
+    rejected = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        flag, _, rest = line.partition("\t")
+        ref = rest.partition(":")[0]
+        if not ref.startswith(records.LOG_PREFIX):
+            continue
+        name = ref.removeprefix(records.LOG_PREFIX)
+        if flag == "!":
+            rejected.append(name)
+        elif name in pending:
+            repo.run(["update-ref", tracking_ref(remote, name), pending[name]])
+    if proc.returncode != 0 and not rejected:
+        raise UserError(
+            f"cannot push the model logs to {redact(remote)}: {_first_line(proc.stderr)}",
+            hint="check the remote with `git remote -v` and `git push`",
+        )
+    return rejected
+
+
+def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    return bool(repo.pygit.descendant_of(descendant, ancestor))
+
+
+def _offset(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def _first_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    text = lines[0] if lines else "unknown error"
+    return redact(text.removeprefix("fatal: ").removeprefix("error: "))
