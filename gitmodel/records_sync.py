@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from gitmodel import git, records
 from gitmodel.errors import UserError
-from gitmodel.urls import redact
+from gitmodel.urls import redact, scrub
 
 REMOTE_PREFIX = "refs/gitmodel-remotes/"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -169,4 +169,4 @@ def _offset(minutes: int) -> str:
 def _first_line(stderr: bytes) -> str:
     lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     text = lines[0] if lines else "unknown error"
-    return redact(text.removeprefix("fatal: ").removeprefix("error: "))
+    return scrub(text.removeprefix("fatal: ").removeprefix("error: "))
