@@ -33,6 +33,7 @@ from gitmodel.urls import redact, scrub
 
 LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 1
+LAYOUT_MAX_SIZE = 4096
 RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 10.0
@@ -104,13 +105,14 @@ class RemoteStore:
         self._has_layout = self._retry(lambda: self.fs.exists(key))
         if not self._has_layout:
             return
-        try:
-            version = json.loads(self._retry(lambda: self.fs.cat_file(key)))["layout"]
+        try:  # a few bytes at most: the file is not trusted to be small
+            body = self._retry(lambda: self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE))
+            version = json.loads(body)["layout"]
         except (ValueError, KeyError, TypeError) as exc:
             raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
         if version != LAYOUT_VERSION:
             raise UserError(
-                f"{self.display} uses remote layout {version}, not {LAYOUT_VERSION}",
+                f"{self.display} uses remote layout {str(version)[:20]!r}, not {LAYOUT_VERSION}",
                 hint="upgrade gitmodel to read it",
             )
 
