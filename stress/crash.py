@@ -1,0 +1,224 @@
+"""kill -9 at random points of git add, git push and git model pull; then check nothing is lost.
+
+Each trial starts one command in its own process group (Git, the filter process and
+hooks), kills the whole group with SIGKILL after a random delay, and then checks:
+
+- every object in the local store reads back verified (no partial object is visible);
+- every object the remote lists as present downloads verified;
+- running the command again completes, and the files come back byte for byte.
+
+Usage: python stress/crash.py [--trials 50] [--seed N] [--workdir DIR]
+(tests/test_crash.py runs a few trials of the same code.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel.pointer import Pointer
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import RemoteStore
+
+OPERATIONS = ("add", "push", "pull")
+
+
+@dataclass
+class Scene:
+    """A bare origin, an author repository and a clone, sharing one random payload."""
+
+    root: Path
+    env: dict[str, str]
+    files: dict[str, bytes]
+
+    @property
+    def origin(self) -> Path:
+        return self.root / "origin.git"
+
+    @property
+    def author(self) -> Path:
+        return self.root / "author"
+
+    @property
+    def clone(self) -> Path:
+        return self.root / "clone"
+
+    def git(self, *args: str, cwd: Path) -> None:
+        subprocess.run(["git", *args], cwd=cwd, env=self.env, check=True, capture_output=True)
+
+
+def make_scene(root: Path, rng: random.Random, small: int = 30, large: int = 2) -> Scene:
+    home = root / "home"
+    home.mkdir(parents=True)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Crash Test\n\temail = crash@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[model]\n\tretryDelay = 0.01\n"
+    )
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_MODEL_SKIP_SMUDGE"):
+        env.pop(var, None)
+    files = {f"data/s{i:03d}.bin": rng.randbytes(rng.randrange(1, 200_000)) for i in range(small)}
+    files |= {f"model-{i}.bin": rng.randbytes(12 << 20) for i in range(large)}
+    scene = Scene(root, env, files)
+    subprocess.run(["git-model", "install"], cwd=home, env=env, check=True, capture_output=True)
+    scene.git("init", "-q", "--bare", str(scene.origin), cwd=root)
+    scene.git("clone", "-q", str(scene.origin), str(scene.author), cwd=root)
+    subprocess.run(["git-model", "track", "*.bin"], cwd=scene.author, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    scene.git("add", ".gitattributes", cwd=scene.author)
+    scene.git("commit", "-qm", "track", cwd=scene.author)
+    write_files(scene.author, files)
+    return scene
+
+
+def write_files(tree: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(data)
+
+
+def command(scene: Scene, operation: str) -> tuple[list[str], Path]:
+    if operation == "add":
+        return ["git", "add", "."], scene.author
+    if operation == "push":
+        return ["git", "push", "-q", "origin", "main"], scene.author
+    return ["git-model", "pull"], scene.clone
+
+
+def kill_after(argv: list[str], cwd: Path, env: dict[str, str], delay: float) -> bool:
+    """Run ``argv``; SIGKILL its whole process group after ``delay`` s. True if it was killed."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return True
+
+
+def clear_git_locks(repo: Path) -> None:
+    """What Git asks a user to do after a crash: remove its stale lock files."""
+    for lock in (repo / ".git").glob("*.lock"):
+        lock.unlink()
+
+
+def check_local(repo: Path) -> int:
+    """Every visible local object verifies; returns how many there are."""
+    store = LocalStore(repo / ".git" / "model")
+    for oid in store.oids():
+        with store.open(oid) as f:
+            size = f.seek(0, os.SEEK_END)
+        for _ in store.read(Pointer(oid, size)):
+            pass
+    return len(store.oids())
+
+
+def check_remote(scene: Scene) -> int:
+    """Every object the remote says it has downloads verified."""
+    remote = RemoteStore(f"file://{scene.origin / 'model' / 'remote'}", tries=1)
+    wanted = {hashlib.sha256(d).hexdigest(): len(d) for d in scene.files.values()}
+    present = remote.present(wanted)
+    scratch = LocalStore(Path(tempfile.mkdtemp(dir=scene.root)))
+    for oid in present:
+        remote.download(scratch, Pointer(oid, wanted[oid]))
+    shutil.rmtree(scratch.root)
+    return len(present)
+
+
+def prepare(scene: Scene, operation: str) -> None:
+    """Bring the scene to the state where ``operation`` has work to do."""
+    if operation in ("push", "pull"):
+        scene.git("add", ".", cwd=scene.author)
+        scene.git("commit", "-qm", "payload", cwd=scene.author)
+    if operation == "pull":
+        scene.git("push", "-q", "origin", "main", cwd=scene.author)
+        env = {**scene.env, "GIT_MODEL_SKIP_SMUDGE": "1"}
+        subprocess.run(["git", "clone", "-q", str(scene.origin), str(scene.clone)],
+                       cwd=scene.root, env=env, check=True, capture_output=True)  # fmt: skip
+
+
+def finish_and_verify(scene: Scene, operation: str) -> None:
+    argv, cwd = command(scene, operation)
+    subprocess.run(argv, cwd=cwd, env=scene.env, check=True, capture_output=True)
+    if operation == "add":
+        scene.git("commit", "-qm", "payload", cwd=scene.author)
+        tree = scene.author
+    elif operation == "push":
+        assert check_remote(scene) == len(
+            {hashlib.sha256(d).digest() for d in scene.files.values()}
+        )
+        return
+    else:
+        tree = scene.clone
+    for name, data in scene.files.items():
+        assert (tree / name).read_bytes() == data, f"{name} differs after {operation}"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=tree, env=scene.env,
+                            check=True, capture_output=True).stdout  # fmt: skip
+    assert status == b"", status
+
+
+def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> bool:
+    """One crash and recovery; True when the kill landed before the command finished."""
+    scene = make_scene(root, rng)
+    prepare(scene, operation)
+    argv, cwd = command(scene, operation)
+    killed = kill_after(argv, cwd, scene.env, rng.uniform(0.05, max_delay))
+    clear_git_locks(cwd)
+    check_local(scene.author)
+    check_local(cwd)
+    if operation != "add":
+        check_remote(scene)
+    finish_and_verify(scene, operation)
+    return killed
+
+
+def run_trials(workdir: Path, trials: int, seed: int, max_delay: float = 2.0,
+               report: Callable[[str], None] = print) -> int:  # fmt: skip
+    rng = random.Random(seed)
+    killed = 0
+    for number in range(trials):
+        operation = OPERATIONS[number % len(OPERATIONS)]
+        root = workdir / f"trial-{number}"
+        started = time.monotonic()
+        hit = trial(root, operation, rng, max_delay)
+        killed += hit
+        report(
+            f"trial {number + 1}/{trials}: {operation}, "
+            f"{'killed' if hit else 'finished first'}, ok in {time.monotonic() - started:.1f} s"
+        )
+        shutil.rmtree(root)
+    return killed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=51)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--max-delay", type=float, default=2.0)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="gitmodel-crash-", dir=args.workdir))
+    print(f"seed {args.seed}, {args.trials} trials in {workdir}")
+    try:
+        killed = run_trials(workdir, args.trials, args.seed, args.max_delay)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"all {args.trials} trials recovered; {killed} were killed mid-command")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
