@@ -211,6 +211,23 @@ class LocalStore:
         os.replace(src, dest)
         return dest
 
+    def oids(self) -> Iterator[str]:
+        """The oid of every stored object (stray names that are not oids are skipped)."""
+        for path in self.objects_dir.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"):
+            oid = path.name
+            in_place = path.parent.name == oid[2:4] and path.parent.parent.name == oid[:2]
+            if is_valid_oid(oid) and in_place:
+                yield oid
+
+    def size(self, oid: str) -> int:
+        """The stored object's size in bytes (0 for the empty object)."""
+        return 0 if oid == EMPTY_OID else os.stat(self._object_name(oid)).st_size
+
+    def remove(self, oid: str) -> None:
+        """Delete an object (a no-op when it is absent)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._object_name(oid))
+
     def _check(self, pointer: Pointer, actual_oid: str, actual_size: int) -> None:
         if actual_oid != pointer.oid or actual_size != pointer.size:
             self.quarantine(pointer.oid)
