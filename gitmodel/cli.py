@@ -269,3 +269,15 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_BUG)
+
+
+@cli.command()
+@click.option("--pointers", is_flag=True, help="check only the pointers in HEAD and the index")
+@click.option("--objects", is_flag=True, help="check only the objects in the local store")
+@click.option("--remote", is_flag=True, help="ask the remote about objects missing locally")
+@click.option("--repair", is_flag=True, help="fetch corrupt and missing objects again")
+def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> None:
+    """Verify local objects and pointers; exit 1 on problems."""
+    from gitmodel.commands.fsck import fsck as run
+
+    _exit(run(pointers, objects, remote, repair))

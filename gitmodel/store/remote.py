@@ -16,6 +16,7 @@ checked against its sha256 before it enters the local store.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -159,10 +160,8 @@ class RemoteStore:
     def delete(self, oid: str) -> None:
         """Remove an object: its manifest first (it stops existing), then its bytes."""
         for key in (self.manifest_key(oid), self.data_key(oid)):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._retry(functools.partial(self.fs.rm_file, key))
-            except FileNotFoundError:
-                pass
 
     def read_meta(self, name: str) -> bytes | None:
         """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None."""
