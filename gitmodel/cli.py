@@ -281,3 +281,15 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> None:
     from gitmodel.commands.fsck import fsck as run
 
     _exit(run(pointers, objects, remote, repair))
+
+
+@cli.command()
+@click.option("--dry-run", "-n", is_flag=True, help="only list what would be deleted")
+@click.option("--recent", type=click.IntRange(0), metavar="DAYS",
+              help="keep objects of commits from the last DAYS days (default 10)")  # fmt: skip
+@click.option("--verify-remote", is_flag=True, help="read the remote copy back before deleting")
+def prune(dry_run: bool, recent: int | None, verify_remote: bool) -> None:
+    """Delete local objects that are old, unreferenced and safely on the remote."""
+    from gitmodel.commands.prune import prune as run
+
+    _exit(run(dry_run, recent, verify_remote))
