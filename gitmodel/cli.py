@@ -293,3 +293,16 @@ def prune(dry_run: bool, recent: int | None, verify_remote: bool) -> None:
     from gitmodel.commands.prune import prune as run
 
     _exit(run(dry_run, recent, verify_remote))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.option("--remote", "remote_flag", is_flag=True, help="collect the remote store's garbage")
+@click.option("--dry-run", "-n", is_flag=True, help="only report unreferenced objects")
+@click.option("--grace", type=click.FloatRange(0), default=14.0, metavar="DAYS", show_default=True,
+              help="delete only objects marked unreferenced at least DAYS ago")  # fmt: skip
+def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) -> None:
+    """Mark objects no ref names on the remote; delete those marked for the grace period."""
+    from gitmodel.commands.gc import gc as run
+
+    _exit(run(remote_flag, remote_name, dry_run, grace))
