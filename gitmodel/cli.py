@@ -306,3 +306,24 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
     from gitmodel.commands.gc import gc as run
 
     _exit(run(remote_flag, remote_name, dry_run, grace))
+
+
+@cli.command("check-large", hidden=True)
+@click.option("--max-size", default="10m", show_default=True, metavar="SIZE",
+              help="largest file allowed outside the model filter (500k, 10m, 1g)")  # fmt: skip
+@click.argument("files", nargs=-1)
+def check_large(max_size: str, files: tuple[str, ...]) -> None:
+    """Fail for FILES over SIZE that the model filter does not track (pre-commit hook)."""
+    from gitmodel.commands.precommit import check_large as run
+    from gitmodel.commands.precommit import parse_size
+
+    _exit(run(list(files), parse_size(max_size)))
+
+
+@cli.command("check-pointers", hidden=True)
+@click.argument("files", nargs=-1)
+def check_pointers(files: tuple[str, ...]) -> None:
+    """Fail for staged FILES whose pointers are broken or whose objects are missing."""
+    from gitmodel.commands.precommit import check_pointers as run
+
+    _exit(run(list(files)))

@@ -87,13 +87,16 @@ def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Probl
             if (entry.path, entry.oid) in seen:
                 continue
             seen.add((entry.path, entry.oid))
-            problem = _check_blob(repo, entry, tracked.get(entry.path) == "model", where)
+            problem = blob_problem(repo, entry, tracked.get(entry.path) == "model", where)
             if problem is not None:
                 problems.append(problem)
     return problems
 
 
-def _check_blob(repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str) -> Problem | None:
+def blob_problem(
+    repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str
+) -> Problem | None:
+    """What is wrong with a blob that looks like a pointer or should be one, if anything."""
     head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
     if head is not None and (head == b"" or try_parse(head) is not None):
         return None
