@@ -327,3 +327,32 @@ def check_pointers(files: tuple[str, ...]) -> None:
     from gitmodel.commands.precommit import check_pointers as run
 
     _exit(run(list(files)))
+
+
+@cli.group()
+def migrate() -> None:
+    """Move existing history into gitmodel (import) or out of it (export)."""
+
+
+@migrate.command("import")
+@click.option("-I", "--include", "globs", multiple=True, metavar="GLOB", help="files to convert")
+@click.option("--everything", is_flag=True, help="every local branch and tag")
+@click.option("--from-lfs", is_flag=True, help="adopt a git-lfs repository (no rewrite)")
+@click.argument("refs", nargs=-1)
+def migrate_import(globs: tuple[str, ...], everything: bool, from_lfs: bool,
+                   refs: tuple[str, ...]) -> None:  # fmt: skip
+    """Rewrite REFs (default: the current branch) so files matching GLOBs are pointers."""
+    from gitmodel.commands.migrate import migrate_import as run
+
+    _exit(run(list(globs), list(refs), everything, from_lfs))
+
+
+@migrate.command("export")
+@click.option("-I", "--include", "globs", multiple=True, metavar="GLOB", help="files to convert")
+@click.option("--everything", is_flag=True, help="every local branch and tag")
+@click.argument("refs", nargs=-1)
+def migrate_export(globs: tuple[str, ...], everything: bool, refs: tuple[str, ...]) -> None:
+    """Rewrite REFs (default: the current branch) so pointers at GLOBs are plain files."""
+    from gitmodel.commands.migrate import migrate_export as run
+
+    _exit(run(list(globs), list(refs), everything))
