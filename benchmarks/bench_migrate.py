@@ -4,7 +4,7 @@ Builds one repository with ``git fast-import``: COMMITS commits, FILES large ``*
 files (one of them replaced every INTERVAL commits) and a small text file changed in
 every commit. Each tool migrates its own copy with ``--include="*.bin" --everything``;
 then every INTERVAL-th commit is checked out and each large file compared byte for
-byte with what was generated. Target: gitmodel ≤ 30 s for 2,000 commits × 50 files.
+byte with what was generated. Target: gitmodel ≤ 30 s for 2,000 commits x 50 files.
 
     python benchmarks/bench_migrate.py                       # 2000 commits, 50 x 1 MiB
     python benchmarks/bench_migrate.py --commits 200 --size 256KiB
