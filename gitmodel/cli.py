@@ -356,3 +356,13 @@ def migrate_export(globs: tuple[str, ...], everything: bool, refs: tuple[str, ..
     from gitmodel.commands.migrate import migrate_export as run
 
     _exit(run(list(globs), list(refs), everything))
+
+
+@cli.command()
+@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="how long to wait for the remote")  # fmt: skip
+def doctor(timeout: float) -> None:
+    """Check git, the filter, hooks, the store and the remote; each problem with its fix."""
+    from gitmodel.commands.doctor import doctor as run
+
+    _exit(run(timeout))
