@@ -73,7 +73,7 @@ def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list
 
 def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Problem]:
     """Pointers in HEAD and the index: canonical, and present for every tracked file."""
-    sources = [("index", repo.ls_files())]
+    sources = [("index", repo.ls_files())] if repo.worktree is not None else []
     if repo.has_commits():
         sources.insert(0, ("HEAD", repo.ls_tree("HEAD")))
     problems: list[Problem] = []
