@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from pathlib import Path
 
 from conftest import git_model, git_out, run_git
+
+from gitmodel.pointer import Pointer
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import RemoteStore
 
 
 def make_author(tmp_path: Path) -> tuple[Path, Path]:
@@ -43,7 +49,15 @@ def object_path(repo: Path, oid: str) -> Path:
 
 def old_date_env(days: int) -> dict[str, str]:
     """Commit as if ``days`` ago (author and committer dates)."""
-    import time
-
     stamp = f"{int(time.time()) - days * 86400} +0000"
     return {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
+def oid_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def upload(repo: Path, origin: Path, data: bytes) -> None:
+    """Put an object on the remote without pushing any commit naming it."""
+    remote = RemoteStore(f"file://{origin / 'model' / 'remote'}")
+    remote.upload(LocalStore(model_dir(repo)), Pointer(oid_of(data), len(data)))

@@ -38,7 +38,7 @@ def test_each_problem_with_its_fix(tmp_path: Path, aws_env: None) -> None:
     )
     git_model("remote", "set", "origin", "s3://bucket/models", cwd=repo)
     run_git("config", "remote.origin.modelendpoint", f"http://127.0.0.1:{free_port()}", cwd=repo)
-    proc = git_model("doctor", "--timeout", "3", cwd=repo, check=False)
+    proc = git_model("doctor", "--timeout", "1", cwd=repo, check=False)
     assert proc.returncode == 1
     out = proc.stdout.decode()
     assert "problem  filter.model.process is 'cat', not 'git-model filter-process'\n" \

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git_model, run_git
-from hygiene_support import commit_file, make_author
-from test_prune import upload
+from hygiene_support import commit_file, make_author, upload
 
 from gitmodel.commands import gc as gc_module
 

@@ -43,8 +43,8 @@ def test_check_large_blocks_untracked_files_over_the_limit(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("size", ["", "ten", "10q", "-5", "1.5m"])
-def test_check_large_refuses_bad_sizes(repo: Path, size: str) -> None:
-    proc = git_model("check-large", "--max-size", size, "x", cwd=repo, check=False)
+def test_check_large_refuses_bad_sizes(tmp_path: Path, size: str) -> None:
+    proc = git_model("check-large", "--max-size", size, "x", cwd=tmp_path, check=False)
     assert proc.returncode == 1
     assert proc.stderr.decode().splitlines()[1] == "hint: write e.g. 10m, 500k or 10485760"
 

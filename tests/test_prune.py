@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from conftest import git_model, run_git
-from hygiene_support import commit_file, make_author, model_dir, object_path, old_date_env
-
-from gitmodel.pointer import Pointer
-from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
-
-
-def oid_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def upload(repo: Path, origin: Path, data: bytes) -> None:
-    """Put an object on the remote without pushing any commit naming it."""
-    remote = RemoteStore(f"file://{origin / 'model' / 'remote'}")
-    remote.upload(LocalStore(model_dir(repo)), Pointer(oid_of(data), len(data)))
+from hygiene_support import commit_file, make_author, object_path, oid_of, old_date_env, upload
 
 
 def test_prune_matrix(tmp_path: Path) -> None:
