@@ -26,6 +26,7 @@ class Problem:
 
     what: str
     fix: str
+    oid: str | None = None  # the object a refetch would fix
 
     def __str__(self) -> str:
         return f"{self.what}; {self.fix}"
@@ -67,7 +68,7 @@ def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list
             store.quarantine(oid)
             refetch[oid] = None
             what = f"corrupt object {oid} (hashes to {digest[:12]}) moved to model/bad/"
-            problems.append(Problem(what, REPAIR_HINT))
+            problems.append(Problem(what, REPAIR_HINT, oid))
     return problems
 
 
@@ -125,8 +126,8 @@ def check_presence(
         return []
     if not remote:
         return [Problem(f"object {oid} is missing from the local store",
-                        "run `git model fetch` (or `git model fsck --remote` to check the remote)")
-                for oid in sorted(missing)]  # fmt: skip
+                        "run `git model fetch` (or `git model fsck --remote` to check the remote)",
+                        oid) for oid in sorted(missing)]  # fmt: skip
     model_remote = remotes.resolve(repo, repo.settings())
     on_remote = model_remote.open().present(missing)
     problems = []
@@ -138,6 +139,7 @@ def check_presence(
             problems.append(Problem(
                 f"object {oid} exists neither locally nor on {model_remote.display}",
                 "push it from a clone that has it (`git model push`)",
+                oid,
             ))  # fmt: skip
     return problems
 
@@ -154,7 +156,7 @@ def _repair(repo: git.Repo, store: LocalStore, report: Report) -> list[Problem]:
                 print(f"fsck: repaired object {oid}")
         except GitModelError as exc:
             print(f"fsck: could not fetch {oid}: {exc}", file=sys.stderr)
-    return [p for p in report.problems if not any(oid in p.what for oid in repaired)]
+    return [p for p in report.problems if p.oid is None or p.oid not in repaired]
 
 
 def _sizes_known(repo: git.Repo, report: Report) -> dict[str, Pointer]:
