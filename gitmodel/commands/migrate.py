@@ -22,7 +22,7 @@ from gitmodel.errors import ObjectMissingError, UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.rewrite import Rewriter, blob, tag_object
 from gitmodel.scan import format_size
-from gitmodel.store.local import CHUNK_SIZE, LocalStore, hash_file
+from gitmodel.store.local import LocalStore, hash_file
 
 
 def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs: bool) -> int:
@@ -36,13 +36,12 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
     stats = {"files": 0, "bytes": 0}
 
     def to_pointer(blob_id: pygit2.Oid) -> pygit2.Oid:
-        content = blob(repo, blob_id)
-        if content.size == 0 or (content.size < POINTER_MAX_SIZE and try_parse(content.data)):
+        size = repo.pygit.odb.read_header(blob_id)[1]
+        if size == 0 or (size < POINTER_MAX_SIZE and try_parse(blob(repo, blob_id).data)):
             return blob_id
-        view = memoryview(content)
         with store.writer() as writer:
-            for start in range(0, len(view), CHUNK_SIZE):
-                writer.write(view[start : start + CHUNK_SIZE])
+            for chunk in blobs.read(str(blob_id)):  # streamed: never a whole file in memory
+                writer.write(chunk)
             pointer = writer.commit()
         stats["files"] += 1
         stats["bytes"] += pointer.size
@@ -53,7 +52,8 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
         new_text, added = attributes.add_patterns(text, globs)
         return new_text.encode("utf-8", "surrogateescape") if added else old
 
-    _rewrite(repo, Rewriter(repo, globs, to_pointer, add_lines), refs, everything)
+    with git.BlobStream(repo) as blobs:
+        _rewrite(repo, Rewriter(repo, globs, to_pointer, add_lines), refs, everything)
     print(f"migrate: {stats['files']} file version(s), {format_size(stats['bytes'])}, "
           "moved into the model store")  # fmt: skip
     return 0
