@@ -11,6 +11,7 @@ import pytest
 from conftest import git_model, run_git
 from hygiene_support import commit_file, make_author, upload
 
+from gitmodel import git
 from gitmodel.commands import gc as gc_module
 
 DAY = 86400
@@ -102,3 +103,23 @@ def test_refuses_when_remote_refs_are_not_fetched(tmp_path: Path) -> None:
     ]
     proc = git_model("gc", cwd=repo, check=False)
     assert proc.returncode == 1 and b"git model gc --remote" in proc.stderr
+
+
+def test_nothing_is_swept_when_remote_refs_move_during_the_run(
+    garbage: tuple[Path, Path, bytes, bytes, bytes], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    origin, repo, _, dropped, orphan = garbage
+    git_model("gc", "--remote", cwd=repo)  # marks both
+    real_tips = gc_module.remote_tips
+    calls: list[int] = []
+
+    def moving_tips(repo_: git.Repo, name: str) -> list[str]:
+        calls.append(1)
+        tips = real_tips(repo_, name)
+        return tips if len(calls) == 1 else [*tips, "0" * 40]  # a push landed meanwhile
+
+    monkeypatch.setattr(gc_module, "remote_tips", moving_tips)
+    run_gc_at(repo, time.time() + 15 * DAY, monkeypatch)
+    assert "the remote's refs moved meanwhile; nothing deleted" in capsys.readouterr().err
+    assert remote_has(origin, dropped) and remote_has(origin, orphan)
