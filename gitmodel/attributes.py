@@ -64,3 +64,18 @@ def remove_patterns(text: str, patterns: list[str]) -> tuple[str, list[str]]:
             continue
         kept.append(line)
     return "".join(kept), removed
+
+
+_LFS_ATTRS = {"filter=lfs": "filter=model", "diff=lfs": "diff=model", "merge=lfs": "merge=model"}
+
+
+def lfs_to_model(text: str) -> str:
+    """``text`` with git-lfs's ``filter/diff/merge=lfs`` attributes naming the model filter."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        fields = line.split()
+        if fields and not fields[0].startswith("#") and any(f in _LFS_ATTRS for f in fields[1:]):
+            ending = line[len(line.rstrip("\r\n")) :]
+            line = " ".join([fields[0], *(_LFS_ATTRS.get(f, f) for f in fields[1:])]) + ending
+        lines.append(line)
+    return "".join(lines)

@@ -356,3 +356,100 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_BUG)
+
+
+@cli.command()
+@click.option("--pointers", is_flag=True, help="check only the pointers in HEAD and the index")
+@click.option("--objects", is_flag=True, help="check only the objects in the local store")
+@click.option("--remote", is_flag=True, help="ask the remote about objects missing locally")
+@click.option("--repair", is_flag=True, help="fetch corrupt and missing objects again")
+def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> None:
+    """Verify local objects and pointers; exit 1 on problems."""
+    from gitmodel.commands.fsck import fsck as run
+
+    _exit(run(pointers, objects, remote, repair))
+
+
+@cli.command()
+@click.option("--dry-run", "-n", is_flag=True, help="only list what would be deleted")
+@click.option("--recent", type=click.IntRange(0), metavar="DAYS",
+              help="keep objects of commits from the last DAYS days (default 10)")  # fmt: skip
+@click.option("--verify-remote", is_flag=True, help="read the remote copy back before deleting")
+def prune(dry_run: bool, recent: int | None, verify_remote: bool) -> None:
+    """Delete local objects that are old, unreferenced and safely on the remote."""
+    from gitmodel.commands.prune import prune as run
+
+    _exit(run(dry_run, recent, verify_remote))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.option("--remote", "remote_flag", is_flag=True, help="collect the remote store's garbage")
+@click.option("--dry-run", "-n", is_flag=True, help="only report unreferenced objects")
+@click.option("--grace", type=click.FloatRange(0), default=14.0, metavar="DAYS", show_default=True,
+              help="delete only objects marked unreferenced at least DAYS ago")  # fmt: skip
+def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) -> None:
+    """Mark objects no ref names on the remote; delete those marked for the grace period."""
+    from gitmodel.commands.gc import gc as run
+
+    _exit(run(remote_flag, remote_name, dry_run, grace))
+
+
+@cli.command("check-large", hidden=True)
+@click.option("--max-size", default="10m", show_default=True, metavar="SIZE",
+              help="largest file allowed outside the model filter (500k, 10m, 1g)")  # fmt: skip
+@click.argument("files", nargs=-1)
+def check_large(max_size: str, files: tuple[str, ...]) -> None:
+    """Fail for FILES over SIZE that the model filter does not track (pre-commit hook)."""
+    from gitmodel.commands.precommit import check_large as run
+    from gitmodel.commands.precommit import parse_size
+
+    _exit(run(list(files), parse_size(max_size)))
+
+
+@cli.command("check-pointers", hidden=True)
+@click.argument("files", nargs=-1)
+def check_pointers(files: tuple[str, ...]) -> None:
+    """Fail for staged FILES whose pointers are broken or whose objects are missing."""
+    from gitmodel.commands.precommit import check_pointers as run
+
+    _exit(run(list(files)))
+
+
+@cli.group()
+def migrate() -> None:
+    """Move existing history into gitmodel (import) or out of it (export)."""
+
+
+@migrate.command("import")
+@click.option("-I", "--include", "globs", multiple=True, metavar="GLOB", help="files to convert")
+@click.option("--everything", is_flag=True, help="every local branch and tag")
+@click.option("--from-lfs", is_flag=True, help="adopt a git-lfs repository (no rewrite)")
+@click.argument("refs", nargs=-1)
+def migrate_import(globs: tuple[str, ...], everything: bool, from_lfs: bool,
+                   refs: tuple[str, ...]) -> None:  # fmt: skip
+    """Rewrite REFs (default: the current branch) so files matching GLOBs are pointers."""
+    from gitmodel.commands.migrate import migrate_import as run
+
+    _exit(run(list(globs), list(refs), everything, from_lfs))
+
+
+@migrate.command("export")
+@click.option("-I", "--include", "globs", multiple=True, metavar="GLOB", help="files to convert")
+@click.option("--everything", is_flag=True, help="every local branch and tag")
+@click.argument("refs", nargs=-1)
+def migrate_export(globs: tuple[str, ...], everything: bool, refs: tuple[str, ...]) -> None:
+    """Rewrite REFs (default: the current branch) so pointers at GLOBs are plain files."""
+    from gitmodel.commands.migrate import migrate_export as run
+
+    _exit(run(list(globs), list(refs), everything))
+
+
+@cli.command()
+@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="how long to wait for the remote")  # fmt: skip
+def doctor(timeout: float) -> None:
+    """Check git, the filter, hooks, the store and the remote; each problem with its fix."""
+    from gitmodel.commands.doctor import doctor as run
+
+    _exit(run(timeout))

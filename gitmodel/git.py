@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -317,3 +317,45 @@ class IndexEntry:
     path: str
     oid: str
     mode: int
+
+
+class BlobStream:
+    """Blob contents from one ``git cat-file --batch`` process, in chunks: Git streams
+    large blobs, so memory stays bounded whatever their size (libgit2 reads whole objects).
+    Consume each :meth:`read` to the end before the next one."""
+
+    def __init__(self, repo: Repo, chunk_size: int = 1 << 20) -> None:
+        self._chunk = chunk_size
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=repo.cwd,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        if self._proc.stdin is None or self._proc.stdout is None:
+            raise GitError("git cat-file: no pipes")
+        self._in, self._out = self._proc.stdin, self._proc.stdout
+
+    def read(self, oid: str) -> Iterator[bytes]:
+        self._in.write(oid.encode() + b"\n")
+        self._in.flush()
+        header = self._out.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"git cat-file: {oid} is not a blob")
+        remaining = int(header[2])
+        while remaining:
+            chunk = self._out.read(min(self._chunk, remaining))
+            if not chunk:
+                raise GitError(f"git cat-file stopped inside blob {oid}")
+            remaining -= len(chunk)
+            yield chunk
+        self._out.read(1)  # the newline after the contents
+
+    def close(self) -> None:
+        self._in.close()
+        self._out.close()
+        self._proc.wait()
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitmodel import git
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
@@ -61,3 +62,44 @@ def format_size(size: int) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def index_pointers(repo: git.Repo) -> list[PointerFile]:
+    """Pointer files staged in this worktree's index."""
+    return pointer_files(repo, repo.ls_files())
+
+
+def worktree_dirs(repo: git.Repo) -> list[Path]:
+    """Every worktree of the repository that still exists (the main one first)."""
+    out = repo.run(["worktree", "list", "--porcelain", "-z"]).stdout.decode(
+        "utf-8", "surrogateescape"
+    )
+    dirs = [
+        Path(item[len("worktree ") :]) for item in out.split("\0") if item.startswith("worktree ")
+    ]
+    return [d for d in dirs if d.is_dir() and (d / ".git").exists()]
+
+
+def stash_commits(repo: git.Repo) -> list[str]:
+    """Each stash entry with its parents (the base, the index and untracked files)."""
+    proc = repo.run(["log", "--walk-reflogs", "--format=%H %P", "refs/stash", "--"], check=False)
+    return proc.stdout.decode().split() if proc.returncode == 0 else []
+
+
+def checked_out_pointers(repo: git.Repo) -> set[Pointer]:
+    """What every worktree has checked out or staged: each one's HEAD tree and index."""
+    found: set[Pointer] = set()
+    for path in worktree_dirs(repo) or [repo.cwd]:
+        other = repo if path == repo.worktree else git.Repo.discover(path)
+        if other.has_commits():
+            found.update(f.pointer for f in pointer_files(other, other.ls_tree("HEAD")))
+        found.update(f.pointer for f in index_pointers(other))
+    return found
+
+
+def stashed_pointers(repo: git.Repo) -> set[Pointer]:
+    """Pointers in any stash entry: its worktree, index and untracked trees."""
+    commits = stash_commits(repo)
+    if not commits:
+        return set()
+    return {f.pointer for f in pointers_in_history(repo, ["--no-walk", *commits])}

@@ -293,6 +293,25 @@ class LocalStore:
         self.packs.rewrite({oid})
         return dest
 
+    def digest(self, oid: str) -> str:
+        """The sha256 of the stored bytes of ``oid`` (what it should be named)."""
+        digest = hashlib.sha256()
+        with self.open(oid) as src:
+            while chunk := src.read(CHUNK_SIZE * 4):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def size(self, oid: str) -> int:
+        """The stored object's size in bytes (0 for the empty object).
+
+        Raises :class:`FileNotFoundError` when the object is absent."""
+        if oid == EMPTY_OID:
+            return 0
+        location = self.packs.find(oid)
+        if location is not None:
+            return location.size
+        return os.stat(self._object_name(oid)).st_size
+
     def _check(self, pointer: Pointer, actual_oid: str, actual_size: int) -> None:
         if actual_oid != pointer.oid or actual_size != pointer.size:
             self.quarantine(pointer.oid)

@@ -5,6 +5,7 @@ that later layouts, such as chunked packs, can be added without breaking readers
 
     data/ab/cd/<oid>      the object's bytes (whole files in version 1)
     manifests/ab/<oid>    JSON {"oid", "size", "kind": "whole"}, written last
+    meta/<name>           bookkeeping, e.g. ``gc-marks.json`` (``git model gc --remote``)
 
 An object exists on the remote if and only if its manifest exists: bytes are
 uploaded first and the manifest only once they are durable, so a crash never
@@ -15,8 +16,11 @@ checked against its sha256 before it enters the local store.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
+import os
 import random
 import threading
 import time
@@ -132,6 +136,67 @@ class RemoteStore:
         except FileNotFoundError:
             return []
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
+
+    def list_objects(self) -> dict[str, int]:
+        """Every object on the remote (those with a manifest) and its size in bytes."""
+        manifests = self._retry(lambda: self._find(f"{self.root}/manifests"))
+        data = self._retry(lambda: self._find(f"{self.root}/data"))
+        return {oid: data.get(oid, 0) for oid in manifests}
+
+    def _find(self, folder: str) -> dict[str, int]:
+        try:
+            found = self.fs.find(folder, detail=True)
+        except FileNotFoundError:
+            return {}
+        names = {str(key).rsplit("/", 1)[-1]: info for key, info in found.items()}
+        return {name: int(info.get("size") or 0) for name, info in names.items()
+                if is_valid_oid(name)}  # fmt: skip
+
+    def verify(self, pointer: Pointer) -> bool:
+        """True when the remote's bytes for ``pointer`` hash to its oid (streamed, not kept)."""
+        if pointer.oid not in self.present([pointer.oid]):
+            return False
+        return self._retry(lambda: self._hash_remote(pointer)) == (pointer.oid, pointer.size)
+
+    def _hash_remote(self, pointer: Pointer) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self.fs.open(self.data_key(pointer.oid), "rb", block_size=PART_SIZE) as src:
+                while chunk := src.read(CHUNK_SIZE * 8):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return "", -1
+        return digest.hexdigest(), size
+
+    def delete(self, oid: str) -> None:
+        """Remove an object: its manifest first (it stops existing), then its bytes."""
+        for key in (self.manifest_key(oid), self.data_key(oid)):
+            with contextlib.suppress(FileNotFoundError):
+                self._retry(functools.partial(self.fs.rm_file, key))
+
+    def read_meta(self, name: str) -> bytes | None:
+        """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None."""
+        try:
+            body: bytes = self._retry(functools.partial(self.fs.cat_file, self._meta_key(name)))
+        except FileNotFoundError:
+            return None
+        return body
+
+    def write_meta(self, name: str, body: bytes) -> None:
+        """Replace a bookkeeping file under ``meta/``: written aside, then moved over it,
+        so a reader sees the old or the new file, never half of one."""
+        key = self._meta_key(name)
+        tmp = f"{key}.{os.getpid()}.tmp"
+        self._makedirs(key)
+        self._retry(lambda: self.fs.pipe_file(tmp, body))
+        self._retry(lambda: self.fs.mv(tmp, key))
+
+    def _meta_key(self, name: str) -> str:
+        if not name.replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"invalid meta name {name[:80]!r}")
+        return f"{self.root}/meta/{name}"
 
     # -- transfers
 

@@ -1,0 +1,166 @@
+"""``git model doctor``: is everything gitmodel relies on in place here?
+
+Checks Git's version, that ``git-model`` is on PATH (Git and the hooks run it by
+that name), the filter configuration, the hooks, that the local store is
+writable and that the remote store answers (within a few seconds). Prints one
+line per check, and for each problem the command that fixes it; exit 1 if any.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitmodel import __version__, git, remotes
+from gitmodel.commands.install import filter_config, hook_sources, is_ours
+from gitmodel.commands.lfs_import import LFS_HOOK_MARK
+from gitmodel.errors import GitModelError, UserError
+from gitmodel.store.local import LocalStore
+
+MIN_GIT = (2, 31)
+REMOTE_TIMEOUT = 10.0  # seconds
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    message: str
+    fix: str = ""
+
+
+def doctor(timeout: float = REMOTE_TIMEOUT) -> int:
+    """Run every check; print them; 1 when any failed."""
+    print(f"gitmodel {__version__}, Python {platform.python_version()}")
+    findings = [check_git(), check_on_path()]
+    try:
+        repo: git.Repo | None = git.Repo.discover()
+    except UserError:
+        repo = None
+    findings += check_filter(repo)
+    if repo is None:
+        findings.append(Finding(True, "not in a repository: hooks, store and remote not checked"))
+    else:
+        findings += check_hooks(repo)
+        findings.append(check_store(repo))
+        findings.append(check_remote(repo, timeout))
+    for finding in findings:
+        if finding.ok:
+            print(f"ok       {finding.message}")
+        else:
+            print(f"problem  {finding.message}\n  fix:   {finding.fix}")
+    return 0 if all(f.ok for f in findings) else 1
+
+
+def check_git() -> Finding:
+    try:
+        version = git.version()
+    except GitModelError:
+        return Finding(False, "git is not installed", "install git 2.31 or newer")
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if numbers < MIN_GIT:
+        return Finding(False, f"git {version} is older than 2.31", "upgrade git")
+    return Finding(True, f"git {version}")
+
+
+def check_on_path() -> Finding:
+    found = shutil.which("git-model")
+    if found is None:
+        return Finding(False, "git-model is not on PATH: Git cannot run the filter or hooks",
+                       "install gitmodel (./install.sh) or put its scripts on PATH")  # fmt: skip
+    return Finding(True, f"git-model on PATH: {found}")
+
+
+def check_filter(repo: git.Repo | None) -> list[Finding]:
+    settings = repo.settings() if repo is not None else git.config_list()
+    skip = settings.get("filter.model.smudge", "").find("--skip") >= 0
+    wanted = filter_config(skip)
+    missing = [key for key in wanted if key not in settings]
+    if missing:
+        return [Finding(False, f"the model filter is not configured ({', '.join(missing)} unset)",
+                        "run `git model install`")]  # fmt: skip
+    findings = []
+    for key, value in wanted.items():
+        actual = settings[key]
+        if actual != value:
+            findings.append(Finding(False, f"{key} is {actual!r}, not {value!r}",
+                                    "run `git model install` again"))  # fmt: skip
+    if not findings:
+        findings.append(Finding(True, "filter configured" + (" (smudge skipped)" if skip else "")))
+    return findings
+
+
+def check_hooks(repo: git.Repo) -> list[Finding]:
+    findings = []
+    for name in sorted(hook_sources()):
+        path = repo.hooks_dir / name
+        if not is_ours(path):
+            findings.append(Finding(False, f"hook {name} is not installed",
+                                    "run `git model install`"))  # fmt: skip
+        elif not os.access(path, os.X_OK):
+            findings.append(Finding(False, f"hook {name} is not executable", f"chmod +x {path}"))
+    lfs = sorted(p.name for p in repo.hooks_dir.glob("*") if _is_lfs_hook(p))
+    if lfs:
+        findings.append(Finding(False, f"git-lfs hooks still run: {', '.join(lfs)}",
+                                "run `git model migrate import --from-lfs`"))  # fmt: skip
+    if not findings:
+        findings.append(Finding(True, f"hooks installed in {repo.hooks_dir}"))
+    return findings
+
+
+def _is_lfs_hook(path: os.PathLike[str]) -> bool:
+    try:
+        with open(path, errors="replace") as f:
+            return LFS_HOOK_MARK in f.read(4096)
+    except OSError:
+        return False
+
+
+def check_store(repo: git.Repo) -> Finding:
+    store = LocalStore(repo.model_dir)
+    # the nearest folder that exists: doctor creates nothing in a repository
+    probe = next(d for d in (store.tmp_dir, store.root, repo.common_dir) if d.is_dir())
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".gitmodel-doctor-"):
+            pass
+    except OSError as exc:
+        return Finding(False, f"local store {store.root} is not writable ({exc.strerror})",
+                       f"make {store.root} writable by you")  # fmt: skip
+    return Finding(True, f"local store writable: {store.root}")
+
+
+def check_remote(repo: git.Repo, timeout: float) -> Finding:
+    settings = repo.settings()
+    try:
+        remote = remotes.resolve(repo, settings)
+    except UserError as exc:
+        if not remotes.remote_names(settings):
+            return Finding(True, "no Git remote: nothing to reach")
+        return Finding(False, str(exc), exc.hint or "see `git model remote`")
+    store = remotes.ModelRemote(remote.name, remote.url, remote.options, tries=1).open()
+    error = _within(timeout, store.check_layout)
+    if error is not None:
+        return Finding(False, f"remote {remote.name} ({remote.display}) is not reachable: {error}",
+                       "check the URL, credentials and network (`git model remote`)")  # fmt: skip
+    return Finding(True, f"remote {remote.name} reachable: {remote.display}")
+
+
+def _within(timeout: float, call: Callable[[], None]) -> str | None:
+    """Run ``call`` for at most ``timeout`` seconds; a description of its failure, if any."""
+    outcome: list[str | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except Exception as exc:  # any backend failure is the finding
+            outcome.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"

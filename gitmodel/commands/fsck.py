@@ -1,0 +1,168 @@
+"""``git model fsck``: prove the local store and the pointers in HEAD and the index.
+
+Every problem is one line naming what is wrong and the command that fixes it;
+``--repair`` refetches corrupt and missing objects (from a local remote's store
+or the model remote). Exit status 1 while any problem remains.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from gitmodel import git, remotes
+from gitmodel.commands.context import Fetcher, open_repo
+from gitmodel.errors import GitModelError
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, looks_like_pointer, try_parse
+from gitmodel.scan import pointer_files, pointers_in_history
+from gitmodel.store.local import LocalStore
+
+REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, and how to fix it."""
+
+    what: str
+    fix: str
+    oid: str | None = None  # the object a refetch would fix
+
+    def __str__(self) -> str:
+        return f"{self.what}; {self.fix}"
+
+
+@dataclass
+class Report:
+    problems: list[Problem]
+    refetch: dict[str, Pointer | None]  # oids to fetch again (pointer if its size is known)
+    referenced: dict[str, Pointer]
+
+
+def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
+    """Check objects and/or pointers (both when neither is chosen); 1 if problems remain."""
+    if not pointers and not objects:
+        pointers = objects = True
+    repo, store = open_repo()
+    report = Report([], {}, {})
+    if objects:
+        report.problems += check_objects(store, report.refetch)
+    if pointers:
+        report.problems += check_pointers(repo, report.referenced)
+        report.problems += check_presence(repo, store, report, remote)
+    for problem in report.problems:
+        print(f"fsck: {problem}")
+    if repair and report.refetch:
+        report.problems = _repair(repo, store, report)
+    if not report.problems:
+        print("fsck: ok")
+    return 1 if report.problems else 0
+
+
+def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list[Problem]:
+    """Hash every local object; move the ones that do not match their oid to ``bad/``."""
+    problems = []
+    for oid in sorted(store.oids()):
+        digest = store.digest(oid)
+        if digest != oid:
+            store.quarantine(oid)
+            refetch[oid] = None
+            what = f"corrupt object {oid} (hashes to {digest[:12]}) moved to model/bad/"
+            problems.append(Problem(what, REPAIR_HINT, oid))
+    return problems
+
+
+def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Problem]:
+    """Pointers in HEAD and the index: canonical, and present for every tracked file."""
+    sources = [("index", repo.ls_files())] if repo.worktree is not None else []
+    if repo.has_commits():
+        sources.insert(0, ("HEAD", repo.ls_tree("HEAD")))
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for where, entries in sources:
+        entries = [e for e in entries if e.mode & 0o170000 == 0o100000]
+        for found in pointer_files(repo, entries):
+            referenced[found.pointer.oid] = found.pointer
+        tracked = repo.check_attr("filter", [e.path for e in entries])
+        for entry in entries:
+            if (entry.path, entry.oid) in seen:
+                continue
+            seen.add((entry.path, entry.oid))
+            problem = blob_problem(repo, entry, tracked.get(entry.path) == "model", where)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def blob_problem(
+    repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str
+) -> Problem | None:
+    """What is wrong with a blob that looks like a pointer or should be one, if anything."""
+    head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
+    if head is not None and (head == b"" or try_parse(head) is not None):
+        return None
+    if head is not None and looks_like_pointer(head):
+        return Problem(
+            f"{entry.path} ({where}): not a canonical pointer",
+            f"restore its content and `git add {entry.path}` (see `git model pointer --check`)",
+        )
+    if tracked:
+        return Problem(
+            f"{entry.path} ({where}): tracked by the model filter but committed as a full Git blob",
+            f"run `git model install` then `git add --renormalize -- {entry.path}` and commit",
+        )
+    return None
+
+
+def check_presence(
+    repo: git.Repo, store: LocalStore, report: Report, remote: bool
+) -> list[Problem]:
+    """Referenced objects missing locally: on the remote (``--remote``) or nowhere."""
+    missing = {oid: p for oid, p in report.referenced.items()
+               if p.size > 0 and not store.has(oid) and oid not in report.refetch}  # fmt: skip
+    for oid, pointer in missing.items():
+        report.refetch[oid] = pointer
+    if not missing:
+        return []
+    if not remote:
+        return [Problem(f"object {oid} is missing from the local store",
+                        "run `git model fetch` (or `git model fsck --remote` to check the remote)",
+                        oid) for oid in sorted(missing)]  # fmt: skip
+    model_remote = remotes.resolve(repo, repo.settings())
+    on_remote = model_remote.open().present(missing)
+    problems = []
+    for oid in sorted(missing):
+        if oid in on_remote:
+            print(f"fsck: object {oid} is not fetched yet (the remote has it)", file=sys.stderr)
+            report.refetch.pop(oid)
+        else:
+            problems.append(Problem(
+                f"object {oid} exists neither locally nor on {model_remote.display}",
+                "push it from a clone that has it (`git model push`)",
+                oid,
+            ))  # fmt: skip
+    return problems
+
+
+def _repair(repo: git.Repo, store: LocalStore, report: Report) -> list[Problem]:
+    """Fetch every object in ``report.refetch``; the problems that remain."""
+    pointers = _sizes_known(repo, report)
+    fetcher = Fetcher(repo, store, repo.settings())
+    repaired: set[str] = set()
+    for oid, pointer in pointers.items():
+        try:
+            if fetcher(pointer):
+                repaired.add(oid)
+                print(f"fsck: repaired object {oid}")
+        except GitModelError as exc:
+            print(f"fsck: could not fetch {oid}: {exc}", file=sys.stderr)
+    return [p for p in report.problems if p.oid is None or p.oid not in repaired]
+
+
+def _sizes_known(repo: git.Repo, report: Report) -> dict[str, Pointer]:
+    """The pointers to refetch; a corrupt object's size comes from any commit naming it."""
+    known = dict(report.referenced)
+    if any(p is None and oid not in known for oid, p in report.refetch.items()):
+        for found in pointers_in_history(repo, ["--all"]) if repo.has_commits() else []:
+            known.setdefault(found.pointer.oid, found.pointer)
+    return {oid: known[oid] for oid in report.refetch if oid in known}

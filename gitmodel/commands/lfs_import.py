@@ -1,0 +1,103 @@
+"""``git model migrate import --from-lfs``: adopt a git-lfs repository as it is.
+
+git-lfs pointers are gitmodel pointers, byte for byte, so no commit changes:
+the objects in ``.git/lfs/objects`` are copied into the model store (each one
+hashed; a corrupt one is reported and skipped), ``.gitattributes`` files move
+from ``filter=lfs`` to ``filter=model`` in one new commit, git-lfs's own hooks
+give way to ours, and ``filter.lfs`` is pointed at gitmodel in this repository
+so that old commits, whose attributes still say ``filter=lfs``, check out from
+the model store too, with no network and no git-lfs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from gitmodel import attributes, git
+from gitmodel.commands.install import filter_config, install_hooks
+from gitmodel.errors import ChecksumError
+from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.scan import format_size
+from gitmodel.store.local import CHUNK_SIZE, LocalStore
+
+LFS_HOOK_MARK = "This repository is configured for Git LFS"
+COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
+
+
+def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
+    """Import the objects, switch the attributes, hooks and filter; 1 if an object was bad."""
+    count, size, bad = import_lfs_objects(repo, store)
+    print(f"migrate: imported {count} git-lfs object(s), {format_size(size)}")
+    for oid in bad:
+        print(f"migrate: skipped corrupt git-lfs object {oid}; fetch it from the git-lfs "
+              "server (`git lfs fetch --all`) and run this again", file=sys.stderr)  # fmt: skip
+    for name in remove_lfs_hooks(repo):
+        print(f"migrate: removed git-lfs hook {name}")
+    install_hooks(repo)
+    for key, value in filter_config(skip_smudge=False).items():
+        git.config_set(key.replace("filter.model.", "filter.lfs.", 1), value, "local", repo.cwd)
+    changed = switch_attributes(repo)
+    if changed:
+        repo.run(["add", "--", *changed])
+        repo.run(["commit", "-q", "-m", COMMIT_MESSAGE, "--", *changed])
+        print(f"migrate: committed {', '.join(changed)} with filter=model")
+    return 1 if bad else 0
+
+
+def import_lfs_objects(repo: git.Repo, store: LocalStore) -> tuple[int, int, list[str]]:
+    """Copy every valid object of ``<git dir>/lfs/objects`` into ``store``, verified."""
+    count = size = 0
+    bad = []
+    for path in sorted((repo.common_dir / "lfs" / "objects").glob("??/??/*")):
+        oid = path.name
+        if not is_valid_oid(oid) or not path.is_file() or store.has(oid):
+            continue
+        try:
+            _copy_in(store, path, Pointer(oid, path.stat().st_size))
+        except ChecksumError:
+            bad.append(oid)
+            continue
+        count += 1
+        size += path.stat().st_size
+    return count, size, bad
+
+
+def _copy_in(store: LocalStore, path: Path, pointer: Pointer) -> None:
+    with store.writer() as writer, open(path, "rb") as src:
+        while chunk := src.read(CHUNK_SIZE):
+            writer.write(chunk)
+        writer.commit(pointer)
+
+
+def remove_lfs_hooks(repo: git.Repo) -> list[str]:
+    """Delete the hooks ``git lfs install`` wrote (also where ours kept them as .legacy)."""
+    removed: list[str] = []
+    if not repo.hooks_dir.is_dir():
+        return removed
+    for path in sorted(repo.hooks_dir.iterdir()):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if LFS_HOOK_MARK in text and "git lfs " in text:
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def switch_attributes(repo: git.Repo) -> list[str]:
+    """Rewrite every committed ``.gitattributes`` from lfs to model; the paths changed."""
+    listed = repo.run(["ls-files", "-z", "--", ":(glob)**/.gitattributes"]).stdout
+    changed = []
+    for name in sorted(os.fsdecode(p) for p in listed.split(b"\0") if p):
+        target = repo.top / name
+        text = target.read_text(errors="surrogateescape") if target.is_file() else ""
+        new_text = attributes.lfs_to_model(text)
+        if new_text != text:
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_text(new_text, errors="surrogateescape")
+            os.replace(tmp, target)
+            changed.append(name)
+    return changed

@@ -1,0 +1,98 @@
+"""Checks for the pre-commit framework (``.pre-commit-hooks.yaml``) and Git hooks.
+
+``check-large`` blocks files over a size that the model filter does not track,
+naming the ``git model track`` that fixes it; ``check-pointers`` checks that
+staged pointers are canonical and their objects are in the local store, and
+that files the filter tracks were not staged as full Git blobs. Both take the
+file names pre-commit passes and print one line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.commands.context import open_repo
+from gitmodel.commands.fsck import Problem, blob_problem
+from gitmodel.errors import UserError
+from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
+from gitmodel.scan import format_size
+
+DEFAULT_MAX_SIZE = 10 << 20
+_SIZE_RE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``10485760``, ``500k``, ``10m``, ``10MiB``, ``1g`` → bytes (binary units, as in Git)."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if match is None:
+        raise UserError(f"invalid size {text[:40]!r}", hint="write e.g. 10m, 500k or 10485760")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def check_large(files: list[str], max_size: int = DEFAULT_MAX_SIZE) -> int:
+    """Exit 1 when a file over ``max_size`` is not routed through the model filter."""
+    repo, _ = open_repo()
+    paths = _repo_paths(repo, files)
+    filters = repo.check_attr("filter", list(paths))
+    too_large = []
+    for path, full in paths.items():
+        if filters.get(path) == "model" or not full.is_file() or full.is_symlink():
+            continue
+        size = full.stat().st_size
+        if size > max_size:
+            too_large.append(path)
+            print(f"{path}: {format_size(size)}, over {format_size(max_size)} and not tracked "
+                  f"by the model filter; run: git model track {_suggest(path)!r} && "
+                  f"git add .gitattributes {path}")  # fmt: skip
+    return 1 if too_large else 0
+
+
+def check_pointers(files: list[str]) -> int:
+    """Exit 1 when a staged pointer is broken or its object is not in the local store."""
+    repo, store = open_repo()
+    paths = _repo_paths(repo, files)
+    entries = [e for e in repo.ls_files(list(paths)) if e.mode & 0o170000 == 0o100000]
+    filters = repo.check_attr("filter", [e.path for e in entries])
+    problems: list[Problem] = []
+    for entry in entries:
+        problem = blob_problem(repo, entry, filters.get(entry.path) == "model", "staged")
+        if problem is not None:
+            problems.append(problem)
+            continue
+        blob = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
+        pointer = try_parse(blob) if blob else None
+        if pointer is not None and not store.has(pointer.oid):
+            problems.append(Problem(
+                f"{entry.path} (staged): object {pointer.oid} is not in the local store",
+                f"`git model fetch` it, or `git add {entry.path}` again from its content",
+            ))  # fmt: skip
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+def _repo_paths(repo: git.Repo, files: list[str]) -> dict[str, Path]:
+    """Repository-relative POSIX paths of ``files`` (given relative to the current directory)."""
+    top = repo.top.resolve()
+    paths = {}
+    for name in files:
+        full = Path(os.path.abspath(name))
+        try:
+            rel = full.relative_to(top)
+        except ValueError:
+            print(f"gitmodel: skipping {name}: outside the repository", file=sys.stderr)
+            continue
+        paths[rel.as_posix()] = full
+    return paths
+
+
+def _suggest(path: str) -> str:
+    """The pattern to track: every file with this extension, or just this file."""
+    name = path.rsplit("/", 1)[-1]
+    suffix = name.rsplit(".", 1)[-1] if "." in name.lstrip(".") else ""
+    return f"*.{suffix}" if suffix else path

@@ -1,0 +1,72 @@
+"""``git model prune``: free local space, like ``git lfs prune``.
+
+An object is deleted only when nothing nearby needs it and the remote has it.
+Kept: everything the commits of the last ``--recent`` days (on any ref) name,
+what every worktree has checked out or staged, every stash entry, every commit
+not yet on a remote-tracking ref, and anything the remote lacks. With
+``--verify-remote`` the remote's copy is read back and hash-checked first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from gitmodel import git, remotes
+from gitmodel.commands.context import open_repo
+from gitmodel.pointer import Pointer
+from gitmodel.scan import checked_out_pointers, format_size, pointers_in_history, stashed_pointers
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import RemoteStore
+
+DEFAULT_RECENT_DAYS = 10  # git-lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
+
+
+def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
+          remote_name: str | None = None) -> int:  # fmt: skip
+    """Delete local objects that are unreferenced nearby and safely on the remote."""
+    repo, store = open_repo()
+    settings = repo.settings()
+    days = DEFAULT_RECENT_DAYS if recent_days is None else recent_days
+    candidates = sorted(set(store.oids()) - retained_oids(repo, days))
+    if not candidates:
+        print("prune: nothing to delete")
+        return 0
+    remote = remotes.resolve(repo, settings, remote_name).open()
+    on_remote = remote.present(candidates)
+    safe = [oid for oid in candidates if oid in on_remote]
+    if verify_remote:
+        safe = _verified(remote, store, safe)
+    kept = len(candidates) - len(safe)
+    total = sum(store.size(oid) for oid in safe)
+    if dry_run:
+        for oid in safe:
+            print(f"would delete {oid} ({format_size(store.size(oid))})")
+    else:
+        store.remove(set(safe))
+    verb = "would delete" if dry_run else "deleted"
+    print(f"prune: {verb} {len(safe)} object(s), {format_size(total)}"
+          + (f"; kept {kept} the remote lacks" if kept else ""))  # fmt: skip
+    return 0
+
+
+def retained_oids(repo: git.Repo, days: int) -> set[str]:
+    """Objects prune must keep, whatever the remote holds."""
+    keep = checked_out_pointers(repo) | stashed_pointers(repo)
+    if repo.has_commits():
+        since = int(time.time()) - days * 86400
+        keep.update(f.pointer for f in pointers_in_history(repo, ["--all", f"--max-age={since}"]))
+        unpushed = ["HEAD", "--branches", "--tags", "--not", "--remotes"]
+        keep.update(f.pointer for f in pointers_in_history(repo, unpushed))
+    return {pointer.oid for pointer in keep}
+
+
+def _verified(remote: RemoteStore, store: LocalStore, oids: list[str]) -> list[str]:
+    """The oids whose remote copy reads back whole and correct."""
+    good = []
+    for oid in oids:
+        if remote.verify(Pointer(oid, store.size(oid))):
+            good.append(oid)
+        else:
+            print(f"prune: keeping {oid}: the remote copy does not verify", file=sys.stderr)
+    return good

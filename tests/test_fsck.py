@@ -1,0 +1,137 @@
+"""``git model fsck``: corrupt objects, bad pointers, missing objects, and repair."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from conftest import corrupt_object, git_model, repo_store, run_git
+from hygiene_support import LOOSE, commit_file, make_author, model_dir, object_path
+
+from gitmodel.pointer import Pointer
+
+
+@pytest.fixture
+def pushed(tmp_path: Path) -> tuple[Path, str]:
+    """A clone whose ``a.bin`` is committed and pushed; returns it and the oid."""
+    _, repo = make_author(tmp_path)
+    data = commit_file(repo, "a.bin", os.urandom(LOOSE))
+    run_git("push", "-q", "origin", "main", cwd=repo)
+    return repo, hashlib.sha256(data).hexdigest()
+
+
+def append_byte(path: Path) -> None:
+    path.chmod(0o644)
+    with open(path, "ab") as f:
+        f.write(b"x")
+
+
+def test_appended_byte_is_quarantined_then_repaired(pushed: tuple[Path, str]) -> None:
+    repo, oid = pushed
+    good = object_path(repo, oid).read_bytes()
+    append_byte(object_path(repo, oid))
+    proc = git_model("fsck", cwd=repo, check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0].startswith(f"fsck: corrupt object {oid} ")
+    assert lines[0].endswith("run `git model fsck --repair` to fetch it again")
+    assert not object_path(repo, oid).exists()
+    assert (model_dir(repo) / "bad" / oid).read_bytes() == good + b"x"
+    # still broken until repaired: the object is now missing
+    assert git_model("fsck", cwd=repo, check=False).returncode == 1
+    proc = git_model("fsck", "--repair", cwd=repo)
+    assert f"fsck: repaired object {oid}" in proc.stdout.decode()
+    assert object_path(repo, oid).read_bytes() == good
+    assert git_model("fsck", cwd=repo).stdout == b"fsck: ok\n"
+
+
+def test_repair_in_one_run(pushed: tuple[Path, str]) -> None:
+    repo, oid = pushed
+    append_byte(object_path(repo, oid))
+    proc = git_model("fsck", "--objects", "--repair", cwd=repo)
+    out = proc.stdout.decode().splitlines()
+    assert out[0].startswith(f"fsck: corrupt object {oid}")
+    assert out[1:] == [f"fsck: repaired object {oid}", "fsck: ok"]
+    assert hashlib.sha256(object_path(repo, oid).read_bytes()).hexdigest() == oid
+
+
+def test_corrupt_packed_object_is_quarantined_and_repaired(tmp_path: Path) -> None:
+    _, repo = make_author(tmp_path)
+    data = commit_file(repo, "small.bin", os.urandom(5000))
+    run_git("push", "-q", "origin", "main", cwd=repo)
+    oid = hashlib.sha256(data).hexdigest()
+    corrupt_object(repo_store(repo), oid)
+    proc = git_model("fsck", "--objects", "--repair", cwd=repo)
+    out = proc.stdout.decode().splitlines()
+    assert out[0].startswith(f"fsck: corrupt object {oid}")
+    assert out[1:] == [f"fsck: repaired object {oid}", "fsck: ok"]
+    assert b"".join(repo_store(repo).read(Pointer(oid, len(data)))) == data
+
+
+def test_corrupt_object_not_on_the_remote_stays_a_problem(tmp_path: Path) -> None:
+    _, repo = make_author(tmp_path)
+    data = commit_file(repo, "a.bin", os.urandom(LOOSE))  # never pushed
+    oid = hashlib.sha256(data).hexdigest()
+    append_byte(object_path(repo, oid))
+    proc = git_model("fsck", "--repair", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert f"corrupt object {oid}" in proc.stdout.decode()
+    assert "repaired" not in proc.stdout.decode()
+
+
+def test_missing_object_locally_and_on_the_remote(pushed: tuple[Path, str], tmp_path: Path) -> None:
+    repo, oid = pushed
+    object_path(repo, oid).unlink()
+    proc = git_model("fsck", "--pointers", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.decode() == (
+        f"fsck: object {oid} is missing from the local store; run `git model fetch`"
+        " (or `git model fsck --remote` to check the remote)\n"
+    )
+    # the remote has it: not fetched yet is not a problem
+    proc = git_model("fsck", "--remote", cwd=repo)
+    assert b"not fetched yet" in proc.stderr
+    # gone from the remote too: exists nowhere
+    remote = tmp_path / "origin.git" / "model" / "remote"
+    for path in remote.rglob(oid):
+        path.unlink()
+    proc = git_model("fsck", "--remote", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert f"object {oid} exists neither locally nor on file://" in proc.stdout.decode()
+
+
+def test_full_blob_and_non_canonical_pointer(repo: Path) -> None:
+    run_git("config", "--remove-section", "filter.model", cwd=repo)
+    (repo / "raw.bin").write_bytes(os.urandom(2000))
+    crlf = Pointer("a" * 64, 5).encode().replace(b"\n", b"\r\n")
+    (repo / "crlf.txt").write_bytes(crlf)
+    run_git("add", "raw.bin", "crlf.txt", cwd=repo)
+    run_git("commit", "-qm", "oops", cwd=repo)
+    proc = git_model("fsck", "--pointers", cwd=repo, check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.decode().splitlines()
+    assert lines == [
+        "fsck: crlf.txt (HEAD): not a canonical pointer; restore its content and "
+        "`git add crlf.txt` (see `git model pointer --check`)",
+        "fsck: raw.bin (HEAD): tracked by the model filter but committed as a full Git blob; "
+        "run `git model install` then `git add --renormalize -- raw.bin` and commit",
+    ]
+
+
+def test_empty_model_file_is_fine(repo: Path) -> None:
+    (repo / "empty.bin").write_bytes(b"")
+    run_git("add", "empty.bin", cwd=repo)
+    run_git("commit", "-qm", "empty", cwd=repo)
+    assert git_model("fsck", cwd=repo).stdout == b"fsck: ok\n"
+
+
+def test_staged_pointer_without_object(repo: Path) -> None:
+    pointer = Pointer("b" * 64, 12)
+    blob = run_git("hash-object", "-w", "--stdin", cwd=repo, input=pointer.encode())
+    oid = blob.stdout.decode().strip()
+    run_git("update-index", "--add", "--cacheinfo", f"100644,{oid},ghost.bin", cwd=repo)
+    proc = git_model("fsck", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert f"object {'b' * 64} is missing from the local store" in proc.stdout.decode()
