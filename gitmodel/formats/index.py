@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import xxhash
@@ -147,12 +148,12 @@ class StreamDigester:
         self._pos += len(data)
 
 
-def stream_digester(path: str) -> StreamDigester | None:
-    """A digester for a file whose name says it is a streamable format, else None."""
+def observer_for(path: str, model_dir: Path) -> IndexingObserver | None:
+    """An indexing observer for a file whose name says it is a streamable format."""
     lower = path.lower()
     for suffix, parse in STREAM_READERS.items():
         if lower.endswith(suffix):
-            return StreamDigester(parse)
+            return IndexingObserver(StreamDigester(parse), IndexStore(model_dir))
     return None
 
 
@@ -163,7 +164,10 @@ class IndexingObserver:
         self._digester, self._indexes = digester, indexes
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        self._digester.update(chunk)
+        try:
+            self._digester.update(chunk)
+        except Exception:  # an index is an optional cache: never fail `git add` over it
+            self._digester.failed = True
 
     def finish(self, pointer: Pointer) -> None:
         index = self._digester.result()
@@ -172,9 +176,7 @@ class IndexingObserver:
                 self._indexes.write(pointer.oid, index.to_json())
 
 
-def load_index(
-    indexes: IndexStore, oid: str | None, f: BinaryFile, info: ModelInfo
-) -> TensorIndex:
+def load_index(indexes: IndexStore, oid: str | None, f: BinaryFile, info: ModelInfo) -> TensorIndex:
     """The cached index of object ``oid``, computing and caching it when absent."""
     if oid is not None:
         cached = indexes.read(oid)
@@ -188,4 +190,4 @@ def load_index(
     return index
 
 
-__all__ = ["IndexingObserver", "StreamDigester", "TensorIndex", "load_index"]
+__all__ = ["IndexingObserver", "StreamDigester", "TensorIndex", "load_index", "observer_for"]

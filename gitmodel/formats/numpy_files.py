@@ -109,7 +109,7 @@ def _member(
         return None
     name = info.filename.removesuffix(".npy")
     with archive.open(info) as member:
-        dtype, shape, fortran, header_len = read_npy_header(member)  # type: ignore[arg-type]
+        dtype, shape, fortran, header_len = read_npy_header(member)
     nbytes = _nbytes(dtype, shape)
     if header_len + nbytes > info.file_size:
         raise FormatError(f"member {name!r} is shorter than its header says")
@@ -121,7 +121,7 @@ def _member(
     def opener() -> BinaryFile:
         stream = archive.open(info)
         stream.read(header_len)
-        return stream  # type: ignore[return-value]
+        return stream
 
     return TensorInfo(name, dtype, shape, -1, nbytes, fortran, opener)
 
@@ -134,4 +134,4 @@ def member_data_offset(f: BinaryFile, info: zipfile.ZipInfo) -> int:
     if fields[0] != ZIP_MAGIC:
         raise FormatError(f"zip member {info.filename!r} has a corrupt local header")
     name_len, extra_len = fields[-2], fields[-1]
-    return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    return int(info.header_offset) + _LOCAL_HEADER.size + int(name_len) + int(extra_len)
