@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
 from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.store.local import LocalStore
 
 __all__ = ["open", "path"]
 
@@ -97,5 +97,5 @@ def _pointer_file(file: Path) -> Pointer | None:
 
 
 def _object(repository: git.Repo, pointer: Pointer, name: str) -> Path:
-    _, store = open_repo(repository.cwd)
+    store = LocalStore(repository.model_dir)
     return Resolver(repository, store, store.tmp_dir).object(pointer, name)

@@ -9,14 +9,24 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitmodel import git
-from gitmodel.commands.context import Fetcher
 from gitmodel.errors import ObjectMissingError
 from gitmodel.filter.convert import MISSING_HINT
 from gitmodel.formats.diff import Version
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from gitmodel.commands.context import Fetcher
+
+
+def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
+    """The repository and its store (as :func:`gitmodel.commands.context.open_repo`,
+    without importing the remote-store stack that only a fetch needs)."""
+    repo = git.Repo.discover(path)
+    return repo, LocalStore(repo.model_dir)
 
 
 class Resolver:
@@ -32,6 +42,8 @@ class Resolver:
             return Path(os.devnull)
         if not self.store.has(pointer.oid):
             if self._fetcher is None:
+                from gitmodel.commands.context import Fetcher  # fsspec: only when fetching
+
                 self._fetcher = Fetcher(self.repo, self.store, self.repo.settings())
             self._fetcher(pointer)
             if not self.store.has(pointer.oid):

@@ -36,6 +36,9 @@ MAX_HEADER = 256 << 20  # refuse headers larger than this (a corrupt length fiel
 class FormatError(UserError):
     """A file that claims a format but does not follow it, or one we will not read."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint or "the file is corrupt, or not in the format it seems")
+
 
 class Truncated(FormatError):
     """The header runs past the bytes available (a streaming reader may wait for more)."""
