@@ -42,6 +42,7 @@ class IndexStore:
         try:
             with open(fd, "w", encoding="utf-8") as out:
                 json.dump(document, out, separators=(",", ":"))
+            os.chmod(tmp, 0o444)  # like the objects: never edited in place
             os.replace(tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
