@@ -168,8 +168,8 @@ def test_malicious_pickle_is_never_executed(tmp_path: Path, where: str) -> None:
     marker = tmp_path / "pwned"
     payload = pickle.dumps(_Payload(marker), protocol=2)
     # the payload is live: plain pickle runs it
-    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=payload, check=True)  # fmt: skip
+    loads = "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"
+    subprocess.run([sys.executable, "-c", loads], input=payload, check=True)
     assert marker.exists()
     marker.unlink()
     if where == "inside-state-dict":  # a tensor, then the payload as another value

@@ -110,16 +110,18 @@ def compare_values(
     elems = BLOCK_BYTES // max(item_size(old), item_size(new))
     old_blocks = iter_raw(old_file, old, elems * item_size(old))
     new_blocks = iter_raw(new_file, new, elems * item_size(new))
-    for a_raw, b_raw in zip(old_blocks, new_blocks, strict=True):
-        a, b = to_float(a_raw, old), to_float(b_raw, new)
-        changed += int(np.count_nonzero((a != b) & ~(np.isnan(a) & np.isnan(b))))
-        delta = np.abs(b - a)
-        delta = delta[np.isfinite(delta)]
-        sum_dd += float(np.dot(delta, delta))
-        a_fin = np.abs(a[np.isfinite(a)])
-        sum_oo += float(np.dot(a_fin, a_fin))
-        if delta.size:
-            max_abs = max(max_abs, float(delta.max()))
+    # NaN and infinity are data, not errors: they count as changes, not in the norms
+    with np.errstate(all="ignore"):
+        for a_raw, b_raw in zip(old_blocks, new_blocks, strict=True):
+            a, b = to_float(a_raw, old), to_float(b_raw, new)
+            changed += int(np.count_nonzero((a != b) & ~(np.isnan(a) & np.isnan(b))))
+            delta = np.abs(b - a)
+            delta = delta[np.isfinite(delta)]
+            sum_dd += float(np.dot(delta, delta))
+            a_fin = np.abs(a[np.isfinite(a)])
+            sum_oo += float(np.dot(a_fin, a_fin))
+            if delta.size:
+                max_abs = max(max_abs, float(delta.max()))
     return TensorDelta(old.numel, changed, math.sqrt(sum_dd), math.sqrt(sum_oo), max_abs)
 
 

@@ -52,7 +52,8 @@ def write_gguf(path: Path, metadata: dict[str, Any], tensors: dict[str, np.ndarr
         if isinstance(value, str):
             kv += struct.pack("<I", 8) + _gguf_string(value)
         elif isinstance(value, list):
-            kv += struct.pack("<IIQ", 9, 5, len(value)) + b"".join(struct.pack("<i", v) for v in value)
+            kv += struct.pack("<IIQ", 9, 5, len(value))  # an array of int32
+            kv += b"".join(struct.pack("<i", v) for v in value)
         else:
             kv += struct.pack("<I", 4) + struct.pack("<I", value)
     items = [(n, GGUF_TYPES[str(a.dtype)], a.shape, a.tobytes()) for n, a in tensors.items()]
