@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,29 @@ def test_api_reads_old_versions_from_a_fresh_clone(tmp_path: Path) -> None:
         gitmodel.path("notes.txt", rev="HEAD", repo=clone)
     with pytest.raises(gitmodel.errors.UserError, match="outside the repository"):
         gitmodel.open("../author/m.safetensors", repo=clone)
+
+
+def test_missing_object_is_an_error_for_diff_and_a_note_for_git(repo: Path) -> None:
+    git_model("track", "*.safetensors", cwd=repo)
+    for step in range(2):
+        write_safetensors(repo / "m.safetensors", {"w": np.full(4, step, np.float32)})
+        run_git("add", ".", cwd=repo)
+        run_git("commit", "-qm", f"v{step}", cwd=repo)
+    first = run_git("cat-file", "blob", "HEAD~1:m.safetensors", cwd=repo).stdout
+    oid = first.split(b"sha256:")[1][:64].decode()
+    [lost] = [p for p in store_objects(repo) if p.name == oid]
+    lost.unlink()
+    proc = git_model("diff", "HEAD~1", "HEAD", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines()[0] == (
+        f"gitmodel: error: object {oid} is not in the local store for m.safetensors"
+    )
+    # Git smudges both sides before it runs a diff driver, so plain `git show` stops at
+    # the missing object as checkout would; with smudge skipped, the driver gets the
+    # pointers, reads the store itself and notes what is missing
+    assert run_git("show", "HEAD", cwd=repo, check=False).returncode != 0
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    shown = run_git("show", "HEAD", cwd=repo, env=env).stdout.decode()
+    assert f"-note: object {oid} is not in the local store" in shown
+    assert "+  w  F32 [4]  xxh3:" in shown
+    assert "3 changed" not in run_git("diff", "HEAD~1", "HEAD", cwd=repo, env=env).stdout.decode()
