@@ -71,6 +71,7 @@ def test_forty_tensors_three_changed_one_added(model_repo: tuple[Path, dict, dic
         assert file["removed"] == []
         assert sorted(c["name"] for c in file["changed"]) == sorted(CHANGED)
         assert file["unchanged"] == 37
+        assert file["metadata"] == {"step": {"old": "1", "new": "2"}}
         assert file["old"]["parameters"] == sum(a.size for a in old.values())
         assert file["new"]["parameters"] == sum(a.size for a in new.values())
         check_norms(file["changed"], old, new)

@@ -62,6 +62,7 @@ class FileDiff:
     new_info: ModelInfo | None = None
     changes: list[TensorChange] = field(default_factory=list)
     unchanged: int = 0
+    metadata: dict[str, tuple[object, object]] = field(default_factory=dict)  # key: (old, new)
     byte_ranges: list[tuple[int, int]] = field(default_factory=list)
     bytes_differ: int = 0
     more_ranges: bool = False
@@ -84,6 +85,7 @@ def diff_versions(
         known = len(infos) == (old is not None) + (new is not None)
         if infos and known and len({i.format for i in infos}) == 1:
             result.format = infos[0].format
+            result.metadata = _diff_metadata(result.old_info, result.new_info)
             _diff_tensors(result, old_f, new_f, indexes)
         elif old_f is not None and new_f is not None:
             _diff_bytes(result, old_f, new_f)
@@ -104,6 +106,17 @@ class _open:
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _diff_metadata(
+    old: ModelInfo | None, new: ModelInfo | None
+) -> dict[str, tuple[object, object]]:
+    """Metadata keys whose values differ (None: absent on that side)."""
+    if old is None or new is None:
+        return {}
+    keys = sorted(set(old.metadata) | set(new.metadata))
+    pairs = {key: (old.metadata.get(key), new.metadata.get(key)) for key in keys}
+    return {key: pair for key, pair in pairs.items() if pair[0] != pair[1]}
 
 
 def _diff_tensors(

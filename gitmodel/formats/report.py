@@ -48,6 +48,8 @@ def diff_text(diff: FileDiff) -> list[str]:
     old_p = diff.old_info.parameters if diff.old_info else 0
     new_p = diff.new_info.parameters if diff.new_info else 0
     lines.append(f"  parameters {old_p:,} -> {new_p:,} ({new_p - old_p:+,})")
+    for key, (old, new) in diff.metadata.items():
+        lines.append(f"  metadata {key}: {_short(old, 60)} -> {_short(new, 60)}")
     return lines + [_change_line(c) for c in sorted(diff.changes, key=_order)]
 
 
@@ -94,6 +96,9 @@ def diff_json(diff: FileDiff) -> dict[str, Any]:
         "removed": [_tensor_json(c.old) for c in diff.changes if c.status == "removed" and c.old],
         "changed": [_change_json(c) for c in diff.changes if c.status == "changed"],
         "unchanged": diff.unchanged,
+        "metadata": {
+            k: {"old": _plain(a), "new": _plain(b)} for k, (a, b) in diff.metadata.items()
+        },
         "bytes_differing": diff.bytes_differ if diff.format is None else None,
         "byte_ranges": [list(r) for r in diff.byte_ranges],
         "more_ranges": diff.more_ranges,
@@ -155,6 +160,11 @@ def inspect_text(info: ModelInfo, size: int, digests: dict[str, str] | None = No
     return lines
 
 
+def _plain(value: Any) -> Any:
+    """A JSON-friendly metadata value (long or odd values as their short text)."""
+    return value if isinstance(value, (str, int, float, bool)) or value is None else _short(value)
+
+
 def _short(value: Any, limit: int = 120) -> str:
     if isinstance(value, list) and len(value) > 8:
         text = f"[{', '.join(map(repr, value[:8]))}, … ({len(value)} items)]"
@@ -171,8 +181,7 @@ def inspect_json(info: ModelInfo, size: int, oid: str | None) -> dict[str, Any]:
         "size": size,
         "parameters": info.parameters,
         "parameters_by_dtype": dtype_counts(info),
-        "metadata": {k: v if isinstance(v, (str, int, float, bool)) or v is None else _short(v)
-                     for k, v in info.metadata.items()},
+        "metadata": {k: _plain(v) for k, v in info.metadata.items()},
         "tensors": [{**_tensor_json(t), "offset": t.offset if t.opener is None else None,
                      "nbytes": t.nbytes} for t in info.tensors],
     }  # fmt: skip
