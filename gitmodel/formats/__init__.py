@@ -51,10 +51,12 @@ def read_model(f: BinaryFile, name: str = "") -> ModelInfo | None:
         )
     if kind == "zip":
         return _read_zip(f, file_size)
-    reader = {"npy": numpy_files.read_npy, gguf.FORMAT: gguf.read_header}.get(
-        kind, safetensors.read_header
-    )
-    return reader(f, file_size)
+    readers = {
+        "npy": numpy_files.read_npy,
+        gguf.FORMAT: gguf.read_header,
+        safetensors.FORMAT: safetensors.read_header,
+    }
+    return readers[kind](f, file_size)
 
 
 def _read_zip(f: BinaryFile, file_size: int | None) -> ModelInfo | None:

@@ -7,6 +7,7 @@ format get byte-level facts: sizes, oids and the byte ranges that changed.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def diff_versions(
 ) -> FileDiff:
     """Compare two versions (None: the file does not exist on that side)."""
     result = FileDiff(path, old, new)
-    with _open(old) as old_f, _open(new) as new_f:
+    with contextlib.ExitStack() as stack:
+        old_f = stack.enter_context(open(old.file, "rb")) if old is not None else None
+        new_f = stack.enter_context(open(new.file, "rb")) if new is not None else None
         try:
             result.old_info = read_model(old_f, path) if old_f is not None else None
             result.new_info = read_model(new_f, path) if new_f is not None else None
@@ -90,22 +93,6 @@ def diff_versions(
         elif old_f is not None and new_f is not None:
             _diff_bytes(result, old_f, new_f)
     return result
-
-
-class _open:
-    """Open a version's file (or stand for a missing side) as a context manager."""
-
-    def __init__(self, version: Version | None) -> None:
-        self._file: BinaryFile | None = None
-        if version is not None:
-            self._file = open(version.file, "rb")  # noqa: SIM115
-
-    def __enter__(self) -> BinaryFile | None:
-        return self._file
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 def _diff_metadata(
