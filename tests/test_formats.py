@@ -182,11 +182,20 @@ def test_malicious_pickle_is_never_executed(tmp_path: Path, where: str) -> None:
     assert not marker.exists()
 
 
-def test_legacy_pickle_checkpoint_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "old.pt"
-    path.write_bytes(pickle.dumps({"w": [1.0]}, protocol=2))
-    with open(path, "rb") as f, pytest.raises(FormatError, match="never loaded"):
-        read_model(f, "old.pt")
+LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("old.pt", pickle.dumps({"w": [1.0]}, protocol=2)), ("old.bin", LEGACY_MAGIC + b"\x8a")],
+)
+def test_pickles_and_legacy_checkpoints_are_refused(name: str, data: bytes) -> None:
+    with pytest.raises(FormatError, match="never loaded"):
+        read_model(io.BytesIO(data), name)
+
+
+def test_random_bytes_are_not_a_pickle() -> None:
+    assert read_model(io.BytesIO(b"\x80\x02" + os.urandom(100)), "weights.bin") is None
 
 
 def test_unknown_format_and_other_zips(tmp_path: Path) -> None:

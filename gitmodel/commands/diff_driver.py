@@ -24,6 +24,7 @@ from gitmodel.formats.diff import Version, diff_versions
 from gitmodel.formats.index import load_index
 from gitmodel.formats.report import diff_text, inspect_text
 from gitmodel.store.index import IndexStore
+from gitmodel.store.local import hash_file
 
 NULL_FILE = "/dev/null"
 _BLOB_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -84,6 +85,7 @@ def _summary(resolver: Resolver, file: Path, indexes: IndexStore) -> list[str]:
     with open(version.file, "rb") as f:
         info = read_model(f, os.fspath(file))
         if info is None:
-            return [f"size {version.size:,} B", f"oid sha256:{version.oid or '(worktree)'}"]
+            oid = version.oid or hash_file(version.file)[0]
+            return [f"size {version.size:,} B", f"oid sha256:{oid}"]
         digests = load_index(indexes, version.oid, f, info).digests
     return inspect_text(info, version.size, digests)

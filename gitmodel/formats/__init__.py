@@ -14,7 +14,9 @@ from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
 
 __all__ = ["FormatError", "ModelInfo", "TensorInfo", "detect", "read_model"]
 
-_LEGACY_TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
+_PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# torch.save before 1.6: a pickle (protocol 2) of this magic number first
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 STREAMABLE_SUFFIXES = (".safetensors", ".gguf", ".npy")
 
 
@@ -28,7 +30,13 @@ def detect(head: bytes, name: str = "") -> str | None:
         return "zip"
     if safetensors.looks_like(head):
         return safetensors.FORMAT
-    if head[:1] == b"\x80" and name.lower().endswith(_LEGACY_TORCH_SUFFIXES):
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        return "pickle"
+    if (
+        head[:1] == b"\x80"
+        and head[1:2] in b"\x02\x03\x04\x05"
+        and name.lower().endswith(_PICKLE_SUFFIXES)
+    ):
         return "pickle"
     return None
 
