@@ -176,7 +176,9 @@ def test_install_configures_and_uninstall_removes_the_driver(repo: Path) -> None
     assert run_git("config", "--get-regexp", "^diff\\.model", cwd=repo, check=False).stdout == b""
 
 
-def test_api_reads_old_versions_from_a_fresh_clone(tmp_path: Path) -> None:
+def test_api_reads_old_versions_from_a_fresh_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     git_model("install", cwd=tmp_path)
@@ -195,7 +197,8 @@ def test_api_reads_old_versions_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
     assert len(store_objects(clone)) == 1  # only HEAD's version was checked out
-    with gitmodel.open("m.safetensors", rev="HEAD~2", repo=clone) as f:
+    monkeypatch.chdir(clone)
+    with gitmodel.open("m.safetensors", rev="HEAD~2") as f:
         assert f.read() == versions[0]
     assert gitmodel.path("m.safetensors", rev="HEAD~1", repo=clone).read_bytes() == versions[1]
     assert gitmodel.path("m.safetensors", repo=clone).read_bytes() == versions[2]
