@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from conftest import git_model, git_out, run_git, store_objects
 from helpers.model_files import write_gguf, write_safetensors, write_torch_zip
 
 import gitmodel
+from gitmodel.pointer import Pointer
 
 CHANGED = ("layer.3.weight", "layer.17.bias", "layer.30.weight")
 
@@ -238,3 +241,32 @@ def test_missing_object_is_an_error_for_diff_and_a_note_for_git(repo: Path) -> N
     assert f"-note: object {oid} is not in the local store" in shown
     assert "+  w  F32 [4]  xxh3:" in shown
     assert "3 changed" not in run_git("diff", "HEAD~1", "HEAD", cwd=repo, env=env).stdout.decode()
+
+
+def test_objects_kept_in_no_file_of_their_own_are_exported(tmp_path: Path) -> None:
+    """A store may keep small objects in packs: readers then get a verified copy."""
+    from gitmodel.commands.versions import Resolver, open_repo
+    from gitmodel.store.local import LocalStore
+
+    class PackedStore(LocalStore):
+        """Holds objects somewhere other than objects/ab/cd/<oid>."""
+
+        packed: dict[str, bytes]
+
+        def has(self, oid: str) -> bool:
+            return oid in self.packed
+
+        def read(self, pointer: Pointer, path: str | None = None, hint: str | None = None
+                 ) -> Iterator[bytes]:  # fmt: skip
+            return iter([self.packed[pointer.oid]])
+
+    run_git("init", "-q", "r", cwd=tmp_path)
+    git_repo, _ = open_repo(tmp_path / "r")
+    store = PackedStore(git_repo.model_dir)
+    data = b"packed bytes"
+    pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+    store.packed = {pointer.oid: data}
+    exported = Resolver(git_repo, store, tmp_path).object(pointer)
+    assert exported == git_repo.model_dir / "export" / pointer.oid
+    assert exported.read_bytes() == data
+    assert not store.object_path(pointer.oid).exists()

@@ -29,6 +29,9 @@ def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
     return repo, LocalStore(repo.model_dir)
 
 
+EXPORT_DIR = "export"
+
+
 class Resolver:
     """Local files for versions of model files; temporary copies live in ``tmp_dir``."""
 
@@ -48,7 +51,28 @@ class Resolver:
             self._fetcher(pointer)
             if not self.store.has(pointer.oid):
                 raise ObjectMissingError(pointer.oid, path, MISSING_HINT)
-        return self.store.object_path(pointer.oid)
+        loose = self.store.object_path(pointer.oid)
+        return loose if loose.is_file() else self._export(pointer, path)
+
+    def _export(self, pointer: Pointer, path: str | None) -> Path:
+        """A file with the bytes of an object the store keeps in no file of its own
+        (a store may pack small objects): ``<model dir>/export/<oid>``, written once
+        from the verified stream, then reused."""
+        target = self.store.root / EXPORT_DIR / pointer.oid
+        if target.is_file() and target.stat().st_size == pointer.size:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with open(fd, "wb") as out:
+                for chunk in self.store.read(pointer, path, MISSING_HINT):
+                    out.write(chunk)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
 
     def pointer_version(self, pointer: Pointer, path: str | None = None) -> Version:
         return Version(self.object(pointer, path), pointer.oid, pointer.size)
