@@ -254,3 +254,38 @@ def test_stream_digester_gives_up_quietly_on_non_models() -> None:
     short = StreamDigester(safetensors.read_header)
     short.update(safetensors_bytes({"a": np.ones(4, np.float32)})[:-3])
     assert short.result() is None
+
+
+def _write_pair(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    old = {"a": np.arange(64, dtype=np.float32).reshape(8, 8), "b": np.ones(32, np.float16)}
+    new = {"a": old["a"].copy(), "b": old["b"].copy()}
+    new["a"][0, :4] += 1
+    paths = tmp_path / f"old.{kind}", tmp_path / f"new.{kind}"
+    for path, tensors in zip(paths, (old, new), strict=True):
+        if kind == "gguf":
+            quant = bytes(34) if path.name.startswith("old") else bytes(33) + b"\x01"
+            write_gguf(path, {"general.architecture": "x"}, tensors, {"q": (8, (32,), quant)})
+        elif kind == "npz":
+            np.savez_compressed(path, **tensors)
+        else:
+            write_torch_zip(path, tensors)
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["gguf", "npz", "pt"])
+def test_diff_of_each_format(tmp_path: Path, kind: str) -> None:
+    from gitmodel.formats.diff import Version, diff_versions
+
+    old, new = _write_pair(tmp_path, kind)
+    result = diff_versions(
+        f"m.{kind}",
+        Version(old, None, old.stat().st_size),
+        Version(new, None, new.stat().st_size),
+        IndexStore(tmp_path),
+    )
+    changes = {c.name: c for c in result.changes}
+    assert changes["a"].changed == 4 and changes["a"].max_abs == 1.0
+    assert "b" not in changes
+    if kind == "gguf":  # a quantized tensor: compared byte by byte
+        assert (changes["q"].changed, changes["q"].unit) == (1, "bytes")
+    assert result.unchanged == 1
