@@ -1,5 +1,20 @@
-"""gitmodel: version large models and data sets in Git, with the bytes in object storage."""
+"""gitmodel: version large models and data sets in Git, with the bytes in object storage.
+
+``gitmodel.open`` and ``gitmodel.path`` (see :mod:`gitmodel.api`) read any version
+of a model file; they are imported on first use so that ``import gitmodel`` stays cheap.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+_API = ("open", "path")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from gitmodel import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gitmodel' has no attribute {name!r}")

@@ -255,6 +255,40 @@ def model_log(spec: str, as_json: bool) -> None:
     _exit(run(spec, as_json=as_json))
 
 
+class _PathsAfterDashDash(click.Command):
+    """Keeps what follows ``--`` apart (as Git does) in ``ctx.meta["paths"]``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        paths: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, paths = args[:cut], args[cut + 1 :]
+        ctx.meta["paths"] = paths
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_PathsAfterDashDash)
+@click.argument("revs", nargs=-1, metavar="[REV [REV]] [-- PATH...]")
+@click.option("--cached", "--staged", "cached", is_flag=True, help="compare the index with REV")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+def diff(ctx: click.Context, revs: tuple[str, ...], cached: bool, as_json: bool) -> None:
+    """Tensor-level changes of model files (worktree vs index, REV vs worktree, REV vs REV)."""
+    from gitmodel.commands.diff import diff as run
+
+    _exit(run(list(revs), ctx.meta["paths"], cached=cached, as_json=as_json))
+
+
+@cli.command()
+@click.argument("spec", metavar="PATH[@REV]")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def inspect(spec: str, as_json: bool) -> None:
+    """Format, metadata, tensor table and parameter counts of a model file."""
+    from gitmodel.commands.inspect import inspect as run
+
+    _exit(run(spec, as_json=as_json))
+
+
 def _provenance_options(func: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option("--base", "bases", multiple=True, metavar="PATH[@REV]",
@@ -329,6 +363,24 @@ def show(spec: str, as_json: bool) -> None:
     from gitmodel.commands.show import show as run
 
     _exit(run(spec, as_json=as_json))
+
+
+@cli.command("diff-driver", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def diff_driver(args: tuple[str, ...]) -> None:
+    """External diff for ``diff=model`` files (run by Git)."""
+    from gitmodel.commands.diff_driver import external_diff
+
+    _exit(external_diff(list(args)))
+
+
+@cli.command(hidden=True)
+@click.argument("file")
+def textconv(file: str) -> None:
+    """Text summary of a ``diff=model`` file for Git's line diff (run by Git)."""
+    from gitmodel.commands.diff_driver import textconv as run
+
+    _exit(run(file))
 
 
 def main() -> None:

@@ -359,3 +359,43 @@ class BlobStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- diffs (used by ``git model diff``) -------------------------------------------
+
+NULL_OID_RE = re.compile(r"0+")
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    """One path of ``git diff --raw``; a blob id of None means absent on that side,
+    ``""`` the worktree file."""
+
+    path: str
+    old_blob: str | None
+    new_blob: str | None
+
+
+def diff_raw(revs: Sequence[str], paths: Sequence[str] = (), cwd: Path | None = None
+             ) -> list[DiffEntry]:  # fmt: skip
+    """Changed paths between ``revs`` (as ``git diff`` takes them; pathspecs relative
+    to ``cwd``), without renames; paths in the result are relative to the top."""
+    out = run(
+        ["diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff", "--no-relative",
+         *revs, "--", *paths],
+        cwd=cwd,
+    ).stdout  # fmt: skip
+    fields = out.split(b"\0")
+    entries = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not meta.startswith(b":"):
+            continue
+        _, _, old, new, status = meta[1:].decode().split(" ")
+        entries.append(
+            DiffEntry(
+                os.fsdecode(path),
+                None if status == "A" else old,
+                None if status == "D" else ("" if NULL_OID_RE.fullmatch(new) else new),
+            )
+        )
+    return entries

@@ -94,8 +94,11 @@ def test_modification_shows_as_pointer_diff(committed: Path) -> None:
     assert git_out("status", "--porcelain", cwd=committed) == " M mib.bin\n"
     stat = git_out("diff", "--stat", cwd=committed)
     assert "mib.bin" in stat and "1 file changed" in stat
-    diff = git_out("diff", cwd=committed)
+    diff = git_out("diff", "--no-ext-diff", "--no-textconv", cwd=committed)
     assert "+oid sha256:" + hashlib.sha256(b"changed").hexdigest() in diff
+    assert "model diff mib.bin (unknown format)" in git_out("diff", cwd=committed)
+    textconv = git_out("diff", "--no-ext-diff", cwd=committed)
+    assert "+oid sha256:" + hashlib.sha256(b"changed").hexdigest() in textconv
 
 
 def test_stash_and_pop_restore_bytes(committed: Path) -> None:

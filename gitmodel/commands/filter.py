@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from gitmodel import materialize, transfer
 from gitmodel.commands import install
 from gitmodel.commands.context import Fetcher, env_flag, open_repo
-from gitmodel.filter.convert import clean, smudge
-from gitmodel.filter.process import FilterProcess
+from gitmodel.filter.convert import CleanObserver, clean, smudge
+from gitmodel.filter.process import FilterProcess, Observe
 from gitmodel.filter.stream import PktReader, PktWriter
+from gitmodel.store.local import LocalStore
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
@@ -30,6 +31,7 @@ def filter_process(skip_smudge: bool = False) -> int:
         fetch=Fetcher(repo, store, settings),
         defer=None if skip else materialize.make_deferrer(repo, settings),
         jobs=_jobs(settings),
+        observe=_index_observer(store),
     )
     process.run()
     return 0
@@ -43,6 +45,17 @@ def _jobs(settings: dict[str, str]) -> int:
         return transfer.default_jobs()
 
 
+def _index_observer(store: LocalStore) -> Observe:
+    """Tensor indexes for model formats, computed while ``clean`` streams the bytes."""
+
+    def observe(path: str) -> CleanObserver | None:
+        from gitmodel.formats.index import observer_for
+
+        return observer_for(path, store.root)
+
+    return observe
+
+
 def _stdin_chunks() -> Iterator[bytes]:
     while chunk := sys.stdin.buffer.read(READ_SIZE):
         yield chunk
@@ -51,7 +64,8 @@ def _stdin_chunks() -> Iterator[bytes]:
 def clean_file(path: str | None = None) -> int:
     """One-shot clean: content on stdin, pointer on stdout."""
     _, store = open_repo()
-    sys.stdout.buffer.write(clean(store, _stdin_chunks()))
+    observer = _index_observer(store)(path) if path else None
+    sys.stdout.buffer.write(clean(store, _stdin_chunks(), observer))
     sys.stdout.buffer.flush()
     return 0
 

@@ -12,6 +12,11 @@ from gitmodel.materialize import HOOK_MARKER
 
 LEGACY_SUFFIX = ".legacy"
 FILTER_KEYS = ("process", "clean", "smudge", "required")
+# the diff driver for files with diff=model (written by `git model track`)
+DIFF_CONFIG = {
+    "diff.model.command": "git-model diff-driver",
+    "diff.model.textconv": "git-model textconv",
+}
 
 
 def filter_config(skip_smudge: bool) -> dict[str, str]:
@@ -42,6 +47,8 @@ def install(scope: str, skip_smudge: bool = False, hooks: bool = True, force: bo
     cwd = repo.cwd if repo else None
     for key, value in filter_config(skip_smudge).items():
         git.config_set(key, value, scope, cwd)
+    for key, value in DIFF_CONFIG.items():
+        git.config_set(key, value, scope, cwd)
     print(f"gitmodel: filter configured ({scope}{', smudge skipped' if skip_smudge else ''})")
     if hooks and repo is not None:
         for name in install_hooks(repo, force):
@@ -56,6 +63,8 @@ def uninstall(scope: str) -> int:
         raise UserError(f"--{scope} needs a repository", hint="run it inside one, or use --global")
     for key in FILTER_KEYS:
         git.config_unset(f"filter.model.{key}", scope, repo.cwd if repo else None)
+    for key in DIFF_CONFIG:
+        git.config_unset(key, scope, repo.cwd if repo else None)
     print(f"gitmodel: filter removed ({scope})")
     if repo is not None:
         for name in uninstall_hooks(repo):

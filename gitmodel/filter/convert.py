@@ -7,6 +7,7 @@ smudge: pointer in, file content out (read from the store, verified).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore
@@ -18,16 +19,29 @@ MISSING_HINT = (
 )
 
 
-def clean(store: LocalStore, chunks: Iterable[Chunk]) -> bytes:
+class CleanObserver(Protocol):
+    """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
+
+    def update(self, chunk: Chunk) -> None: ...
+
+    def finish(self, pointer: Pointer) -> None: ...
+
+
+def clean(
+    store: LocalStore, chunks: Iterable[Chunk], observer: CleanObserver | None = None
+) -> bytes:
     """Store the content and return its pointer.
 
     An empty file stays empty and a canonical pointer passes through unchanged,
-    so cleaning is idempotent and LFS pointers are never wrapped twice.
+    so cleaning is idempotent and LFS pointers are never wrapped twice. An
+    ``observer`` is fed every chunk and told the pointer once the object is stored.
     """
     head = bytearray()
     writer = None
     try:
         for chunk in chunks:
+            if observer is not None:
+                observer.update(chunk)
             if writer is not None:
                 writer.write(chunk)
                 continue
@@ -40,7 +54,10 @@ def clean(store: LocalStore, chunks: Iterable[Chunk]) -> bytes:
                 return bytes(head)
             writer = store.writer()
             writer.write(head)
-        return writer.commit().encode()
+        pointer = writer.commit()
+        if observer is not None:
+            observer.finish(pointer)
+        return pointer.encode()
     except BaseException:
         if writer is not None:
             writer.abort()

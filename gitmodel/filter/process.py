@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, read_blob, smudge
+from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob, smudge
 from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
@@ -30,6 +30,8 @@ Fetching = tuple[Pointer, "Future[bool]"]
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
 Deferrer = Callable[[str, Pointer], bool]
+# Gives the observer (if any) that should see the bytes of a path being cleaned.
+Observe = Callable[[str], CleanObserver | None]
 
 
 class FilterProcess:
@@ -44,6 +46,7 @@ class FilterProcess:
         fetch: Callable[[Pointer], bool] | None = None,
         defer: Deferrer | None = None,
         jobs: int = 4,
+        observe: Observe | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -52,6 +55,7 @@ class FilterProcess:
         self.fetch = fetch
         self.defer = defer
         self.jobs = jobs
+        self.observe = observe
         self.capabilities: set[str] = set()
         self._delayed: dict[str, Fetching] = {}
         self._executor: ThreadPoolExecutor | None = None
@@ -103,7 +107,8 @@ class FilterProcess:
 
     def _clean(self, request: dict[str, str]) -> None:
         try:
-            result = clean(self.store, self.reader.read_content())
+            observer = self.observe(request.get("pathname", "")) if self.observe else None
+            result = clean(self.store, self.reader.read_content(), observer)
         except ProtocolError:
             raise
         except GitModelError as exc:

@@ -1,0 +1,101 @@
+"""The Python API: read any version of a model file without checking it out.
+
+>>> import gitmodel
+>>> with gitmodel.open("model.safetensors", rev="HEAD~2") as f:  # doctest: +SKIP
+...     header_size = int.from_bytes(f.read(8), "little")
+>>> gitmodel.path("model.safetensors", rev="v1.0")  # doctest: +SKIP
+PosixPath('/repo/.git/model/objects/3f/a1/3fa1…')
+
+Paths are relative to the repository's top directory. Objects missing from the
+local store are fetched from the model remote first.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from gitmodel import git
+from gitmodel.commands.versions import Resolver
+from gitmodel.errors import UserError
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.store.local import LocalStore
+
+__all__ = ["open", "path"]
+
+
+def open(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
+         ) -> BinaryIO:  # fmt: skip
+    """A binary file object with the bytes of ``path`` as of ``rev``.
+
+    ``rev=None`` reads the worktree file (the store object when the worktree holds
+    only its pointer). For a file that is not a model file, the Git blob is returned.
+    Raises :class:`FileNotFoundError` when ``path`` is not in ``rev``.
+    """
+    repository, name = _locate(repo, path)
+    if rev is None:
+        file = repository.top / name
+        if not file.is_file():
+            raise FileNotFoundError(f"{name} is not in the worktree")
+        pointer = _pointer_file(file)
+        target = _object(repository, pointer, name) if pointer is not None else file
+        return builtins.open(target, "rb")
+    blob = _blob(repository, name, rev)
+    head = repository.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+    pointer = try_parse(head) if head is not None else None
+    if pointer is not None:
+        return builtins.open(_object(repository, pointer, name), "rb")
+    return io.BytesIO(repository.read_blob(blob) or b"")
+
+
+def path(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
+         ) -> Path:  # fmt: skip
+    """The local path of the stored object for ``path`` as of ``rev``.
+
+    ``rev=None`` means the version in the index (what ``git add`` last stored).
+    Treat the file as read-only: it is the store's only copy.
+    """
+    repository, name = _locate(repo, path)
+    if rev is None:
+        entries = [e for e in repository.ls_files([name]) if e.path == name]
+        if not entries:
+            raise FileNotFoundError(f"{name} is not in the index")
+        blob = entries[0].oid
+    else:
+        blob = _blob(repository, name, rev)
+    head = repository.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+    pointer = try_parse(head) if head is not None else None
+    if pointer is None:
+        raise UserError(f"{name} is not a model file", hint="use gitmodel.open() for Git blobs")
+    return _object(repository, pointer, name)
+
+
+def _locate(repo: str | os.PathLike[str], path: str | os.PathLike[str]) -> tuple[git.Repo, str]:
+    repository = git.Repo.discover(os.fspath(repo))
+    top = repository.top.resolve()
+    given = Path(path)
+    full = (given if given.is_absolute() else top / given).resolve()
+    if not full.is_relative_to(top):
+        raise UserError(f"{path} is outside the repository", hint=f"give a path inside {top}")
+    return repository, full.relative_to(top).as_posix()
+
+
+def _blob(repository: git.Repo, name: str, rev: str) -> str:
+    entries = [e for e in repository.ls_tree(repository.rev_parse(rev), [name]) if e.path == name]
+    if not entries:
+        raise FileNotFoundError(f"{name} is not in {rev}")
+    return entries[0].oid
+
+
+def _pointer_file(file: Path) -> Pointer | None:
+    if file.stat().st_size >= POINTER_MAX_SIZE:
+        return None
+    return try_parse(file.read_bytes())
+
+
+def _object(repository: git.Repo, pointer: Pointer, name: str) -> Path:
+    store = LocalStore(repository.model_dir)
+    return Resolver(repository, store, store.tmp_dir).object(pointer, name)

@@ -1,0 +1,74 @@
+"""``git model diff``: what changed inside model files, tensor by tensor."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.commands.versions import Resolver, open_repo
+from gitmodel.errors import UserError
+from gitmodel.formats.diff import FileDiff, Version, diff_versions
+from gitmodel.formats.report import diff_json, diff_text
+from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
+from gitmodel.store.index import IndexStore
+
+
+def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool = False) -> int:
+    """Compare model files like ``git diff``: worktree vs index, REV vs worktree, or
+    two revisions; ``cached`` compares the index with REV (default HEAD)."""
+    repo, store = open_repo()
+    _check_revs(repo, revs, cached)
+    entries = git.diff_raw([*(["--cached"] if cached else []), *revs], paths, Path.cwd())
+    entries = model_entries(repo, entries)
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    indexes = IndexStore(store.root)
+    diffs: list[FileDiff] = []
+    with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
+        resolver = Resolver(repo, store, Path(tmp))
+        for entry in entries:
+            old = _side(resolver, repo, entry.old_blob, entry.path)
+            new = _side(resolver, repo, entry.new_blob, entry.path)
+            diffs.append(diff_versions(entry.path, old, new, indexes))
+    if as_json:
+        print(json.dumps({"files": [diff_json(d) for d in diffs]}, indent=2))
+    else:
+        for d in diffs:
+            print("\n".join(diff_text(d)))
+    return 0
+
+
+def _check_revs(repo: git.Repo, revs: list[str], cached: bool) -> None:
+    if len(revs) > (1 if cached else 2):
+        raise UserError("too many revisions", hint="give at most two; put paths after --")
+    for rev in revs:
+        if rev.startswith("-"):
+            raise UserError(f"{rev!r} is not a revision", hint="put paths after --")
+        for part in rev.split("..") if ".." in rev else [rev]:
+            if part:
+                repo.rev_parse(part.removeprefix("."))
+
+
+def model_entries(repo: git.Repo, entries: list[git.DiffEntry]) -> list[git.DiffEntry]:
+    """The entries that are model files: a pointer on either side, or ``diff=model``."""
+    attrs = repo.check_attr("diff", [e.path for e in entries])
+    return [e for e in entries if attrs.get(e.path) == "model" or _has_pointer(repo, e)]
+
+
+def _has_pointer(repo: git.Repo, entry: git.DiffEntry) -> bool:
+    for blob in (entry.old_blob, entry.new_blob):
+        if blob:
+            head = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+            if head is not None and try_parse(head) is not None:
+                return True
+    return False
+
+
+def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> Version | None:
+    if blob is None:
+        return None
+    if blob == "":
+        file = repo.top / path
+        return resolver.file(file, path) if file.exists() else None
+    return resolver.blob(blob, path)

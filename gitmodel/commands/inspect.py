@@ -1,0 +1,67 @@
+"""``git model inspect PATH[@REV]``: format, metadata, tensors and parameter counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from gitmodel import git
+from gitmodel.commands.versions import Resolver, open_repo
+from gitmodel.errors import UserError
+from gitmodel.formats import read_model
+from gitmodel.formats.diff import Version
+from gitmodel.formats.report import inspect_json, inspect_text
+
+
+def inspect(spec: str, as_json: bool = False) -> int:
+    """Describe a model file in the worktree, or as of a revision (``PATH@REV``)."""
+    repo, store = open_repo()
+    path, rev = split_spec(spec)
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
+        resolver = Resolver(repo, store, Path(tmp))
+        version = _version(repo, resolver, path, rev)
+        with open(version.file, "rb") as f:
+            info = read_model(f, path)
+    if info is None:
+        _print_unknown(version, as_json)
+    elif as_json:
+        print(json.dumps(inspect_json(info, version.size, version.oid), indent=2, default=str))
+    else:
+        print("\n".join(inspect_text(info, version.size)))
+    return 0
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``PATH@REV`` -> (PATH, REV); a path that exists as written keeps its ``@``."""
+    if "@" not in spec or os.path.lexists(spec):
+        return spec, None
+    path, _, rev = spec.rpartition("@")
+    if not path or not rev:
+        raise UserError(f"cannot read {spec!r} as PATH@REV", hint="e.g. model.safetensors@HEAD~1")
+    return path, rev
+
+
+def _version(repo: git.Repo, resolver: Resolver, path: str, rev: str | None) -> Version:
+    if rev is None:
+        file = Path(path)
+        if not file.is_file():
+            raise UserError(f"{path} is not a file", hint="name a file, or PATH@REV for history")
+        return resolver.file(file, path)
+    top_path = Path(os.path.relpath(Path.cwd() / path, repo.top)).as_posix()
+    entries = [e for e in repo.ls_tree(repo.rev_parse(rev), [top_path]) if e.path == top_path]
+    if not entries:
+        raise UserError(f"{path} is not in {rev}", hint=f"see `git ls-tree -r {rev}`")
+    return resolver.blob(entries[0].oid, top_path)
+
+
+def _print_unknown(version: Version, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"format": None, "oid": version.oid, "size": version.size}, indent=2))
+        return
+    print("format unknown (not safetensors, GGUF, NumPy or a PyTorch checkpoint)")
+    print(f"size {version.size:,} B")
+    if version.oid:
+        print(f"oid sha256:{version.oid}")

@@ -1,0 +1,99 @@
+"""Turn what Git names (blobs, pointers, worktree files) into local files to read.
+
+A pointer resolves to its object in the store, fetched from the model remote
+when missing; a blob that is not a pointer is its own content.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitmodel import git
+from gitmodel.errors import ObjectMissingError
+from gitmodel.filter.convert import MISSING_HINT
+from gitmodel.formats.diff import Version
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from gitmodel.commands.context import Fetcher
+
+
+def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
+    """The repository and its store (as :func:`gitmodel.commands.context.open_repo`,
+    without importing the remote-store stack that only a fetch needs)."""
+    repo = git.Repo.discover(path)
+    return repo, LocalStore(repo.model_dir)
+
+
+EXPORT_DIR = "export"
+
+
+class Resolver:
+    """Local files for versions of model files; temporary copies live in ``tmp_dir``."""
+
+    def __init__(self, repo: git.Repo, store: LocalStore, tmp_dir: Path) -> None:
+        self.repo, self.store, self.tmp_dir = repo, store, tmp_dir
+        self._fetcher: Fetcher | None = None
+
+    def object(self, pointer: Pointer, path: str | None = None) -> Path:
+        """The store path of a pointer's object, fetching it first when missing."""
+        if pointer.size == 0:
+            return Path(os.devnull)
+        if not self.store.has(pointer.oid):
+            if self._fetcher is None:
+                from gitmodel.commands.context import Fetcher  # fsspec: only when fetching
+
+                self._fetcher = Fetcher(self.repo, self.store, self.repo.settings())
+            self._fetcher(pointer)
+            if not self.store.has(pointer.oid):
+                raise ObjectMissingError(pointer.oid, path, MISSING_HINT)
+        loose = self.store.object_path(pointer.oid)
+        return loose if loose.is_file() else self._export(pointer, path)
+
+    def _export(self, pointer: Pointer, path: str | None) -> Path:
+        """A file with the bytes of an object the store keeps in no file of its own
+        (a store may pack small objects): ``<model dir>/export/<oid>``, written once
+        from the verified stream, then reused."""
+        target = self.store.root / EXPORT_DIR / pointer.oid
+        if target.is_file() and target.stat().st_size == pointer.size:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with open(fd, "wb") as out:
+                for chunk in self.store.read(pointer, path, MISSING_HINT):
+                    out.write(chunk)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def pointer_version(self, pointer: Pointer, path: str | None = None) -> Version:
+        return Version(self.object(pointer, path), pointer.oid, pointer.size)
+
+    def blob(self, blob_oid: str, path: str) -> Version:
+        """A committed or staged blob: its object if a pointer, else a temporary copy."""
+        head = self.repo.read_blob(blob_oid, limit=POINTER_MAX_SIZE - 1)
+        pointer = try_parse(head) if head is not None else None
+        if pointer is not None:
+            return self.pointer_version(pointer, path)
+        data = head if head is not None else self.repo.read_blob(blob_oid) or b""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir)
+        with open(fd, "wb") as out:
+            out.write(data)
+        return Version(Path(name), None, len(data))
+
+    def file(self, file: Path, path: str | None = None) -> Version:
+        """A file on disk: the worktree's content, or a pointer left in its place."""
+        size = file.stat().st_size
+        if size < POINTER_MAX_SIZE:
+            pointer = try_parse(file.read_bytes())
+            if pointer is not None:
+                return self.pointer_version(pointer, path)
+        return Version(file, None, size)

@@ -1,0 +1,193 @@
+"""Tensor indexes: a fast digest of every tensor's bytes, so that a diff reads
+only the tensors that changed.
+
+xxh3-128 is for quick equality of non-adversarial data (DESIGN decision 2);
+object identity stays sha256. An index is computed while ``clean`` streams a
+file (:class:`StreamDigester`), or on first use from the stored object
+(:func:`compute_index`), and kept as a sidecar by
+:class:`gitmodel.store.index.IndexStore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from gitmodel.formats import gguf, numpy_files, safetensors
+from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo, Truncated
+from gitmodel.pointer import Pointer
+from gitmodel.store.index import IndexStore
+
+INDEX_VERSION = 1
+HEAD_START = 64 << 10
+HEAD_LIMIT = 64 << 20  # a header larger than this is indexed later, from the store
+READ_BLOCK = 4 << 20
+ParseHeader = Callable[[BinaryFile, "int | None"], ModelInfo]
+STREAM_READERS: dict[str, ParseHeader] = {
+    ".safetensors": safetensors.read_header,
+    ".gguf": gguf.read_header,
+    ".npy": numpy_files.read_npy,
+}
+
+
+@dataclass(frozen=True)
+class TensorIndex:
+    """Digests of a file's tensors by name (format-level facts come from the header)."""
+
+    format: str
+    digests: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": INDEX_VERSION, "format": self.format, "digests": self.digests}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TensorIndex | None:
+        digests = data.get("digests")
+        if data.get("version") != INDEX_VERSION or not isinstance(digests, dict):
+            return None
+        return cls(str(data.get("format")), {str(k): str(v) for k, v in digests.items()})
+
+
+def compute_index(f: BinaryFile, info: ModelInfo) -> TensorIndex:
+    """Digest every tensor by reading it (once, in bounded blocks)."""
+    from gitmodel.formats.tensors import iter_raw
+
+    digests = {}
+    for tensor in info.tensors:
+        digest = xxhash.xxh3_128()
+        for block in iter_raw(f, tensor, READ_BLOCK):
+            digest.update(block)
+        digests[tensor.name] = digest.hexdigest()
+    return TensorIndex(info.format, digests)
+
+
+class StreamDigester:
+    """Digests tensors from a byte stream: buffers the header until it parses, then
+    hashes each tensor's byte range as the bytes go by. Never raises from ``update``:
+    a stream it cannot follow just yields no index."""
+
+    def __init__(self, parse: ParseHeader) -> None:
+        self._parse = parse
+        self._head: bytearray | None = bytearray()
+        self._want = HEAD_START
+        self._pos = 0
+        self._info: ModelInfo | None = None
+        self._todo: list[TensorInfo] = []
+        self._digest = xxhash.xxh3_128()
+        self._digests: dict[str, str] = {}
+        self.failed = False
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        if self.failed:
+            return
+        if self._info is not None:
+            self._feed(memoryview(chunk))
+            return
+        assert self._head is not None
+        self._head += chunk
+        if len(self._head) >= self._want:
+            self._try_parse(final=False)
+
+    def result(self) -> TensorIndex | None:
+        """The index once the whole stream went by, else None."""
+        if self._info is None and not self.failed:
+            self._try_parse(final=True)
+        if self.failed or self._info is None or self._todo:
+            return None
+        return TensorIndex(self._info.format, self._digests)
+
+    def _try_parse(self, final: bool) -> None:
+        assert self._head is not None
+        head = bytes(self._head)
+        try:
+            info = self._parse(BytesIO(head), None)
+        except Truncated:
+            self._want = len(head) * 2
+            if final or len(head) > HEAD_LIMIT:
+                self._give_up()
+            return
+        except (FormatError, ValueError):
+            self._give_up()
+            return
+        self._info, self._head = info, None
+        self._todo = sorted(info.tensors, key=lambda t: t.offset, reverse=True)
+        self._skip_empty()
+        self._feed(memoryview(head))
+
+    def _give_up(self) -> None:
+        self.failed, self._head, self._todo = True, None, []
+
+    def _skip_empty(self) -> None:
+        while self._todo and self._todo[-1].nbytes == 0:
+            self._digests[self._todo.pop().name] = xxhash.xxh3_128().hexdigest()
+
+    def _feed(self, data: memoryview) -> None:
+        while data and self._todo:
+            tensor = self._todo[-1]
+            end = tensor.offset + tensor.nbytes
+            if self._pos < tensor.offset:
+                skip = min(len(data), tensor.offset - self._pos)
+                data, self._pos = data[skip:], self._pos + skip
+                continue
+            if self._pos >= end:  # overlapping tensors: not a layout we index
+                self._give_up()
+                return
+            take = min(len(data), end - self._pos)
+            self._digest.update(data[:take])
+            data, self._pos = data[take:], self._pos + take
+            if self._pos == end:
+                self._digests[self._todo.pop().name] = self._digest.hexdigest()
+                self._digest = xxhash.xxh3_128()
+                self._skip_empty()
+        self._pos += len(data)
+
+
+def observer_for(path: str, model_dir: Path) -> IndexingObserver | None:
+    """An indexing observer for a file whose name says it is a streamable format."""
+    lower = path.lower()
+    for suffix, parse in STREAM_READERS.items():
+        if lower.endswith(suffix):
+            return IndexingObserver(StreamDigester(parse), IndexStore(model_dir))
+    return None
+
+
+class IndexingObserver:
+    """Feeds ``clean``'s bytes to a digester and saves the index once the object is stored."""
+
+    def __init__(self, digester: StreamDigester, indexes: IndexStore) -> None:
+        self._digester, self._indexes = digester, indexes
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        try:
+            self._digester.update(chunk)
+        except Exception:  # an index is an optional cache: never fail `git add` over it
+            self._digester.failed = True
+
+    def finish(self, pointer: Pointer) -> None:
+        index = self._digester.result()
+        if index is not None:
+            with contextlib.suppress(OSError):
+                self._indexes.write(pointer.oid, index.to_json())
+
+
+def load_index(indexes: IndexStore, oid: str | None, f: BinaryFile, info: ModelInfo) -> TensorIndex:
+    """The cached index of object ``oid``, computing and caching it when absent."""
+    if oid is not None:
+        cached = indexes.read(oid)
+        index = TensorIndex.from_json(cached) if cached is not None else None
+        if index is not None and set(index.digests) == {t.name for t in info.tensors}:
+            return index
+    index = compute_index(f, info)
+    if oid is not None:
+        with contextlib.suppress(OSError):
+            indexes.write(oid, index.to_json())
+    return index
+
+
+__all__ = ["IndexingObserver", "StreamDigester", "TensorIndex", "load_index", "observer_for"]

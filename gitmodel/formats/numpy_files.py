@@ -1,0 +1,137 @@
+"""NumPy ``.npy`` and ``.npz`` files, read without ``allow_pickle``.
+
+Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html.
+The header is a Python literal, parsed with :func:`ast.literal_eval` (which
+evaluates no code). Object arrays need pickle and are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import struct
+import zipfile
+from typing import Any
+
+from gitmodel.formats.base import (
+    ITEM_SIZES,
+    MAX_HEADER,
+    BinaryFile,
+    FormatError,
+    ModelInfo,
+    TensorInfo,
+    check_extent,
+    read_exact,
+)
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+_LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # a zip local file header, 30 bytes
+# little-endian / byte-order-free NumPy descrs -> canonical dtype names
+_CANONICAL = {
+    "<f8": "F64", "<f4": "F32", "<f2": "F16", "<i8": "I64", "<i4": "I32", "<i2": "I16",
+    "|i1": "I8", "<u8": "U64", "<u4": "U32", "<u2": "U16", "|u1": "U8", "|b1": "BOOL",
+    "<c8": "C64", "<c16": "C128",
+}  # fmt: skip
+
+
+def read_npy_header(f: BinaryFile) -> tuple[str, tuple[int, ...], bool, int]:
+    """dtype (canonical or NumPy descr), shape, Fortran order and header length."""
+    magic = read_exact(f, 8)
+    if magic[:6] != NPY_MAGIC:
+        raise FormatError("not a .npy file")
+    major = magic[6]
+    if major == 1:
+        (size,) = struct.unpack("<H", read_exact(f, 2))
+        prefix = 10
+    elif major in (2, 3):
+        (size,) = struct.unpack("<I", read_exact(f, 4))
+        prefix = 12
+    else:
+        raise FormatError(f".npy format version {major} is not supported")
+    if size > MAX_HEADER:
+        raise FormatError(".npy header is too large")
+    text = read_exact(f, size).decode("utf-8" if major == 3 else "latin-1")
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise FormatError(".npy header is not a Python literal") from None
+    dtype, shape, fortran = _fields(header)
+    return dtype, shape, fortran, prefix + size
+
+
+def _fields(header: Any) -> tuple[str, tuple[int, ...], bool]:
+    try:
+        descr, shape, fortran = header["descr"], header["shape"], header["fortran_order"]
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, KeyError, ValueError):
+        raise FormatError(".npy header lacks descr, shape or fortran_order") from None
+    if not isinstance(descr, str) or descr[1:2] in ("O", "V") or descr == "|O":
+        raise FormatError(
+            f"array dtype {descr!r} needs pickle or is structured",
+            hint="only plain numeric arrays are read (pickle is never loaded)",
+        )
+    return _CANONICAL.get(descr, descr), shape, bool(fortran)
+
+
+def _nbytes(dtype: str, shape: tuple[int, ...]) -> int:
+    if dtype in ITEM_SIZES:
+        return math.prod(shape) * ITEM_SIZES[dtype]
+    if TensorInfo("", dtype, shape, 0, 0).numpy_dtype is None:
+        raise FormatError(f"array dtype {dtype!r} is not supported")
+    return math.prod(shape) * int(dtype[2:])
+
+
+def read_npy(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
+    """A ``.npy`` file: one tensor, named ``array``."""
+    dtype, shape, fortran, header_len = read_npy_header(f)
+    nbytes = _nbytes(dtype, shape)
+    check_extent("array", header_len, nbytes, file_size)
+    tensor = TensorInfo("array", dtype, shape, header_len, nbytes, fortran)
+    return ModelInfo("npy", [tensor], {}, header_len)
+
+
+def read_npz(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
+    """Every ``*.npy`` member of a ``.npz`` archive; stored members are located by
+    offset, compressed ones get an opener that decompresses on demand."""
+    try:
+        archive = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FormatError(f"not a readable .npz archive: {exc}") from None
+    tensors = [_member(f, archive, info, file_size) for info in archive.infolist()]
+    return ModelInfo("npz", [t for t in tensors if t is not None])
+
+
+def _member(
+    f: BinaryFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int | None
+) -> TensorInfo | None:
+    if info.is_dir() or not info.filename.endswith(".npy"):
+        return None
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as member:
+        dtype, shape, fortran, header_len = read_npy_header(member)
+    nbytes = _nbytes(dtype, shape)
+    if header_len + nbytes > info.file_size:
+        raise FormatError(f"member {name!r} is shorter than its header says")
+    if info.compress_type == zipfile.ZIP_STORED:
+        offset = member_data_offset(f, info) + header_len
+        check_extent(name, offset, nbytes, file_size)
+        return TensorInfo(name, dtype, shape, offset, nbytes, fortran)
+
+    def opener() -> BinaryFile:
+        stream = archive.open(info)
+        stream.read(header_len)
+        return stream
+
+    return TensorInfo(name, dtype, shape, -1, nbytes, fortran, opener)
+
+
+def member_data_offset(f: BinaryFile, info: zipfile.ZipInfo) -> int:
+    """Where a zip member's data starts (its local header's extra field may differ
+    from the central directory's, so read it)."""
+    f.seek(info.header_offset)
+    fields = _LOCAL_HEADER.unpack(read_exact(f, _LOCAL_HEADER.size))
+    if fields[0] != ZIP_MAGIC:
+        raise FormatError(f"zip member {info.filename!r} has a corrupt local header")
+    name_len, extra_len = fields[-2], fields[-1]
+    return int(info.header_offset) + _LOCAL_HEADER.size + int(name_len) + int(extra_len)

@@ -1,0 +1,187 @@
+"""Model diffs and inspections as text (for people and Git) and as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gitmodel.formats.base import ModelInfo, TensorInfo
+from gitmodel.formats.diff import FileDiff, TensorChange, Version
+
+SIGN = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def describe(tensor: TensorInfo) -> str:
+    return f"{tensor.dtype} [{', '.join(map(str, tensor.shape))}]"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def _oid(version: Version | None) -> str:
+    if version is None:
+        return "(none)"
+    return version.oid[:12] if version.oid else "(worktree)"
+
+
+def _size(version: Version | None) -> str:
+    return "-" if version is None else f"{version.size:,} B"
+
+
+def diff_text(diff: FileDiff) -> list[str]:
+    """A readable summary of one file's change."""
+    lines = [f"model diff {diff.path} ({diff.format or 'unknown format'})"]
+    lines.append(f"  oid  {_oid(diff.old)} -> {_oid(diff.new)}")
+    lines.append(f"  size {_size(diff.old)} -> {_size(diff.new)}")
+    if diff.note:
+        lines.append(f"  note: {diff.note}")
+    if diff.format is None:
+        return lines + _byte_lines(diff)
+    counts = Counter(c.status for c in diff.changes)
+    old_n = len(diff.old_info.tensors) if diff.old_info else 0
+    new_n = len(diff.new_info.tensors) if diff.new_info else 0
+    lines.append(
+        f"  tensors {old_n} -> {new_n}: {counts['added']} added, {counts['removed']} removed,"
+        f" {counts['changed']} changed, {diff.unchanged} unchanged"
+    )
+    old_p = diff.old_info.parameters if diff.old_info else 0
+    new_p = diff.new_info.parameters if diff.new_info else 0
+    lines.append(f"  parameters {old_p:,} -> {new_p:,} ({new_p - old_p:+,})")
+    for key, (old, new) in diff.metadata.items():
+        lines.append(f"  metadata {key}: {_short(old, 60)} -> {_short(new, 60)}")
+    return lines + [_change_line(c) for c in sorted(diff.changes, key=_order)]
+
+
+def _order(change: TensorChange) -> tuple[int, str]:
+    return (("added", "removed", "changed").index(change.status), change.name)
+
+
+def _change_line(change: TensorChange) -> str:
+    sign = SIGN[change.status]
+    if change.status != "changed":
+        tensor = change.new or change.old
+        assert tensor is not None
+        return f"  {sign} {change.name}  {describe(tensor)}"
+    assert change.old is not None and change.new is not None
+    what = describe(change.new)
+    if describe(change.old) != what:
+        what = f"{describe(change.old)} -> {what}"
+    if change.changed is None:
+        return f"  {sign} {change.name}  {what}"
+    stats = f"changed {change.fraction_changed:.2%} of {change.unit}"
+    if change.unit == "elements":
+        stats += f", rel L2 {_num(change.relative_l2)}, max |delta| {_num(change.max_abs)}"
+    return f"  {sign} {change.name}  {what}  {stats}"
+
+
+def _byte_lines(diff: FileDiff) -> list[str]:
+    if diff.old is None or diff.new is None:
+        return []
+    lines = [f"  bytes differing: {diff.bytes_differ:,}"]
+    for start, end in diff.byte_ranges:
+        lines.append(f"  @ bytes {start:,}-{end - 1:,} ({end - start:,} B)")
+    if diff.more_ranges:
+        lines.append("  @ … more ranges")
+    return lines
+
+
+def diff_json(diff: FileDiff) -> dict[str, Any]:
+    return {
+        "path": diff.path,
+        "format": diff.format,
+        "old": _version_json(diff.old, diff.old_info),
+        "new": _version_json(diff.new, diff.new_info),
+        "added": [_tensor_json(c.new) for c in diff.changes if c.status == "added" and c.new],
+        "removed": [_tensor_json(c.old) for c in diff.changes if c.status == "removed" and c.old],
+        "changed": [_change_json(c) for c in diff.changes if c.status == "changed"],
+        "unchanged": diff.unchanged,
+        "metadata": {
+            k: {"old": _plain(a), "new": _plain(b)} for k, (a, b) in diff.metadata.items()
+        },
+        "bytes_differing": diff.bytes_differ if diff.format is None else None,
+        "byte_ranges": [list(r) for r in diff.byte_ranges],
+        "more_ranges": diff.more_ranges,
+        "note": diff.note,
+    }
+
+
+def _version_json(version: Version | None, info: ModelInfo | None) -> dict[str, Any] | None:
+    if version is None:
+        return None
+    return {
+        "oid": version.oid,
+        "size": version.size,
+        "tensors": len(info.tensors) if info else None,
+        "parameters": info.parameters if info else None,
+    }
+
+
+def _tensor_json(tensor: TensorInfo) -> dict[str, Any]:
+    return {"name": tensor.name, "dtype": tensor.dtype, "shape": list(tensor.shape)}
+
+
+def _change_json(change: TensorChange) -> dict[str, Any]:
+    assert change.old is not None and change.new is not None
+    return {
+        "name": change.name,
+        "old": _tensor_json(change.old),
+        "new": _tensor_json(change.new),
+        "changed": change.changed,
+        "unit": change.unit,
+        "fraction_changed": change.fraction_changed,
+        "delta_l2": change.delta_l2,
+        "old_l2": change.old_l2,
+        "relative_l2": change.relative_l2,
+        "max_abs_change": change.max_abs,
+    }
+
+
+def dtype_counts(info: ModelInfo) -> dict[str, int]:
+    """Parameters per dtype."""
+    counts: Counter[str] = Counter()
+    for tensor in info.tensors:
+        counts[tensor.dtype] += tensor.numel
+    return dict(sorted(counts.items()))
+
+
+def inspect_text(info: ModelInfo, size: int, digests: dict[str, str] | None = None) -> list[str]:
+    """Format, metadata, parameter counts by dtype and the tensor table."""
+    lines = [f"format {info.format}", f"size {size:,} B", f"tensors {len(info.tensors)}"]
+    lines.append(f"parameters {info.parameters:,}")
+    lines += [f"  {dtype} {count:,}" for dtype, count in dtype_counts(info).items()]
+    if info.metadata:
+        lines.append("metadata")
+        lines += [f"  {key} = {_short(value)}" for key, value in info.metadata.items()]
+    lines.append("tensors")
+    for tensor in info.tensors:
+        digest = f"  xxh3:{digests[tensor.name][:16]}" if digests else ""
+        lines.append(f"  {tensor.name}  {describe(tensor)}{digest}")
+    return lines
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly metadata value (long or odd values as their short text)."""
+    return value if isinstance(value, (str, int, float, bool)) or value is None else _short(value)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    if isinstance(value, list) and len(value) > 8:
+        text = f"[{', '.join(map(repr, value[:8]))}, … ({len(value)} items)]"
+    else:
+        text = repr(value) if not isinstance(value, str) else value
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def inspect_json(info: ModelInfo, size: int, oid: str | None) -> dict[str, Any]:
+    return {
+        "format": info.format,
+        "oid": oid,
+        "size": size,
+        "parameters": info.parameters,
+        "parameters_by_dtype": dtype_counts(info),
+        "metadata": {k: _plain(v) for k, v in info.metadata.items()},
+        "tensors": [{**_tensor_json(t), "offset": t.offset if t.opener is None else None,
+                     "nbytes": t.nbytes} for t in info.tensors],
+    }  # fmt: skip

@@ -1,0 +1,135 @@
+"""Tensor values: raw bytes streamed in bounded blocks, and their comparison.
+
+NumPy is imported here, lazily by callers, never at ``git-model`` start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gitmodel.formats.base import ITEM_SIZES, BinaryFile, TensorInfo, Truncated
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+BLOCK_BYTES = 2 << 20  # per side: memory stays bounded whatever the tensor's size
+
+
+def iter_raw(f: BinaryFile, tensor: TensorInfo, block: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The tensor's raw bytes in full blocks of ``block`` bytes (the last may be short)."""
+    stream = tensor.opener() if tensor.opener is not None else f
+    if tensor.opener is None:
+        stream.seek(tensor.offset)
+    left = tensor.nbytes
+    try:
+        while left:
+            want = min(block, left)
+            data = stream.read(want)
+            while len(data) < want:
+                more = stream.read(want - len(data))
+                if not more:
+                    raise Truncated(f"tensor {tensor.name!r} is cut short")
+                data += more
+            left -= want
+            yield data
+    finally:
+        if stream is not f:
+            stream.close()
+
+
+def item_size(tensor: TensorInfo) -> int:
+    """Bytes per element (1 for formats compared byte by byte)."""
+    if tensor.dtype in ITEM_SIZES:
+        return ITEM_SIZES[tensor.dtype]
+    np_dtype = tensor.numpy_dtype
+    return int(np_dtype[2:]) if np_dtype is not None else 1
+
+
+def is_numeric(tensor: TensorInfo) -> bool:
+    return tensor.dtype in ("BF16", "F8_E4M3", "F8_E5M2") or tensor.numpy_dtype is not None
+
+
+def to_float(raw: bytes, tensor: TensorInfo) -> NDArray[Any]:
+    """Raw little-endian bytes as float64 (complex128 for complex tensors)."""
+    if tensor.dtype == "BF16":
+        bits = np.frombuffer(raw, "<u2").astype("<u4") << 16
+        return bits.view("<f4").astype(np.float64)
+    if tensor.dtype in ("F8_E4M3", "F8_E5M2"):
+        return _fp8_table(tensor.dtype)[np.frombuffer(raw, np.uint8)]
+    np_dtype = np.dtype(tensor.numpy_dtype)
+    values = np.frombuffer(raw, np_dtype)
+    return values.astype(np.complex128 if np_dtype.kind == "c" else np.float64)
+
+
+@cache
+def _fp8_table(dtype: str) -> NDArray[np.float64]:
+    codes = np.arange(256, dtype=np.uint16)
+    if dtype == "F8_E5M2":  # the top byte of an IEEE half
+        return (codes << 8).view(np.float16).astype(np.float64)
+    sign = np.where(codes & 0x80, -1.0, 1.0)
+    exp, man = (codes >> 3) & 0xF, codes & 0x7
+    normal = (1 + man / 8) * np.exp2(exp.astype(np.float64) - 7)
+    values = sign * np.where(exp == 0, man / 8 * 2.0**-6, normal)
+    values[(exp == 0xF) & (man == 0x7)] = np.nan  # E4M3FN: no infinities, one NaN
+    return values.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class TensorDelta:
+    """How much a tensor of unchanged shape changed, element by element."""
+
+    numel: int
+    changed: int  # elements that differ (NaN equals NaN)
+    delta_l2: float  # L2 norm of new - old over finite elements
+    old_l2: float
+    max_abs: float  # largest |new - old| over finite elements
+
+    @property
+    def fraction_changed(self) -> float:
+        return self.changed / self.numel if self.numel else 0.0
+
+    @property
+    def relative_l2(self) -> float | None:
+        """||new - old|| / ||old||; None when the old tensor is all zeros."""
+        if self.old_l2 == 0:
+            return None if self.delta_l2 else 0.0
+        return self.delta_l2 / self.old_l2
+
+
+def compare_values(
+    old_file: BinaryFile, old: TensorInfo, new_file: BinaryFile, new: TensorInfo
+) -> TensorDelta:
+    """Stream two same-shaped tensors side by side and measure the change."""
+    changed, sum_dd, sum_oo, max_abs = 0, 0.0, 0.0, 0.0
+    elems = BLOCK_BYTES // max(item_size(old), item_size(new))
+    old_blocks = iter_raw(old_file, old, elems * item_size(old))
+    new_blocks = iter_raw(new_file, new, elems * item_size(new))
+    # NaN and infinity are data, not errors: they count as changes, not in the norms
+    with np.errstate(all="ignore"):
+        for a_raw, b_raw in zip(old_blocks, new_blocks, strict=True):
+            a, b = to_float(a_raw, old), to_float(b_raw, new)
+            changed += int(np.count_nonzero((a != b) & ~(np.isnan(a) & np.isnan(b))))
+            delta = np.abs(b - a)
+            delta = delta[np.isfinite(delta)]
+            sum_dd += float(np.dot(delta, delta))
+            a_fin = np.abs(a[np.isfinite(a)])
+            sum_oo += float(np.dot(a_fin, a_fin))
+            if delta.size:
+                max_abs = max(max_abs, float(delta.max()))
+    return TensorDelta(old.numel, changed, math.sqrt(sum_dd), math.sqrt(sum_oo), max_abs)
+
+
+def compare_bytes(
+    old_file: BinaryFile, old: TensorInfo, new_file: BinaryFile, new: TensorInfo
+) -> tuple[int, int]:
+    """Bytes that differ and bytes compared, for tensors without numeric values."""
+    differ = 0
+    for a, b in zip(iter_raw(old_file, old), iter_raw(new_file, new), strict=False):
+        differ += int(np.count_nonzero(np.frombuffer(a, np.uint8) != np.frombuffer(b, np.uint8)))
+    return differ, old.nbytes
