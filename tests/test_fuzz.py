@@ -123,3 +123,68 @@ def test_pack_index_survives_a_flipped_byte(
         body[at] = byte[0]
         decoded = list(decode_entries(bytes(body)))
         assert len(decoded) <= at // ENTRY_SIZE  # the damaged entry and all after it are gone
+
+
+def _model_seeds() -> dict[str, bytes]:
+    """One small valid file of each format the readers know."""
+    import io
+    import tempfile as tf
+    from pathlib import Path
+
+    import numpy as np
+    from helpers.model_files import safetensors_bytes, write_gguf, write_torch_zip
+
+    tensors = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3, np.float16)}
+    seeds = {"m.safetensors": safetensors_bytes(tensors, {"k": "v"})}
+    with tf.TemporaryDirectory() as tmp:
+        write_gguf(Path(tmp) / "m.gguf", {"general.name": "x", "n": 3}, tensors)
+        write_torch_zip(Path(tmp) / "m.pt", tensors)
+        seeds["m.gguf"] = (Path(tmp) / "m.gguf").read_bytes()
+        seeds["m.pt"] = (Path(tmp) / "m.pt").read_bytes()
+    npy, npz = io.BytesIO(), io.BytesIO()
+    np.save(npy, tensors["w"])
+    np.savez(npz, **tensors)
+    seeds["m.npy"], seeds["m.npz"] = npy.getvalue(), npz.getvalue()
+    return seeds
+
+
+MODEL_SEEDS = _model_seeds()
+
+
+@st.composite
+def damaged_model(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A valid model file with bytes flipped, cut, or a size field blown up."""
+    name = draw(st.sampled_from(sorted(MODEL_SEEDS)))
+    data = bytearray(MODEL_SEEDS[name])
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["flip", "cut", "huge", "insert"]))
+        if action == "flip":
+            data[at] ^= draw(st.integers(1, 255))
+        elif action == "cut":
+            del data[at:]
+            if not data:
+                data += b"\0"
+        elif action == "huge":
+            data[at : at + 8] = (2**63 - draw(st.integers(0, 9))).to_bytes(8, "little")
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+    return name, bytes(data)
+
+
+@fuzz
+@given(damaged_model())
+def test_model_readers_refuse_damage_clearly(case: tuple[str, bytes]) -> None:
+    import io
+
+    from gitmodel.formats import FormatError, read_model
+
+    name, data = case
+    try:
+        info = read_model(io.BytesIO(data), name)
+    except FormatError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 500
+        return
+    if info is not None:  # what a damaged file still claims must fit inside it
+        for tensor in info.tensors:
+            assert tensor.offset >= 0 and tensor.offset + tensor.nbytes <= len(data), tensor

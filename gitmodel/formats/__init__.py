@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 
 from gitmodel.formats import gguf, numpy_files, safetensors, torch_zip
 from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
@@ -73,10 +74,14 @@ def _read_zip(f: BinaryFile, file_size: int | None) -> ModelInfo | None:
     except (zipfile.BadZipFile, OSError):
         return None
     names = archive.namelist()
-    if torch_zip.is_checkpoint(archive):
-        return torch_zip.read_checkpoint(f, file_size)
-    if names and all(n.endswith(".npy") or n.endswith("/") for n in names):
-        return numpy_files.read_npz(f, file_size)
+    try:
+        if torch_zip.is_checkpoint(archive):
+            return torch_zip.read_checkpoint(f, file_size)
+        if names and all(n.endswith(".npy") or n.endswith("/") for n in names):
+            return numpy_files.read_npz(f, file_size)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise FormatError(f"damaged zip archive: {message}") from exc
     return None
 
 
