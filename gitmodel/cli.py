@@ -459,6 +459,23 @@ def check_large(max_size: str, files: tuple[str, ...]) -> None:
     _exit(run(list(files), parse_size(max_size)))
 
 
+@cli.command("check-provenance", hidden=True)
+@click.option(
+    "--include",
+    "include",
+    multiple=True,
+    metavar="GLOB",
+    help="model files that need provenance (default: *.safetensors, *.gguf, …)",
+)
+@click.option("--from", "from_ref", default="", metavar="REV", help="what the remote has")
+@click.option("--to", "to_ref", default="", metavar="REV", help="what is pushed (HEAD)")
+def check_provenance(include: tuple[str, ...], from_ref: str, to_ref: str) -> None:
+    """Fail for pushed model versions with no recorded provenance (pre-push hook)."""
+    from gitmodel.commands.precommit import check_provenance as run
+
+    _exit(run(list(include), from_ref, to_ref))
+
+
 @cli.command("check-pointers", hidden=True)
 @click.argument("files", nargs=-1)
 def check_pointers(files: tuple[str, ...]) -> None:

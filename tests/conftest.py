@@ -146,6 +146,14 @@ def corrupt_object(store: LocalStore, oid: str, data: bytes | None = None) -> No
 PYTHON = sys.executable
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Multi-GB tests share one xdist worker (``--dist loadgroup``), so that two of them
+    never fill the disk or the page cache at the same time."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("big"))
+
+
 # -- a real S3-compatible server on loopback -------------------------------------
 
 

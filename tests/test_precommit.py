@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,29 @@ def test_check_pointers(repo: Path) -> None:
         "raw.bin (staged): tracked by the model filter but committed as a full Git blob; "
         "run `git model install` then `git add --renormalize -- raw.bin` and commit",
     ]
+
+
+def test_check_provenance_on_push(repo: Path) -> None:
+    git_model("track", "*.safetensors", cwd=repo)
+    (repo / "model.safetensors").write_bytes(b"weights v1")
+    (repo / "data.bin").write_bytes(b"a data set needs no provenance")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1 with plain git", cwd=repo)
+    proc = git_model("check-provenance", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.decode().splitlines() == [
+        f"model.safetensors: version {sha256(b'weights v1').hexdigest()[:10]}"
+        " has no recorded provenance"
+    ]
+    assert b"git model record" in proc.stderr
+    git_model("record", "HEAD", "--data", "data.bin", cwd=repo)
+    assert git_model("check-provenance", cwd=repo).stdout == b""
+    (repo / "model.safetensors").write_bytes(b"weights v2")
+    run_git("commit", "-qam", "v2", cwd=repo)
+    env = {**os.environ, "PRE_COMMIT_FROM_REF": "HEAD~1", "PRE_COMMIT_TO_REF": "HEAD"}
+    assert git_model("check-provenance", cwd=repo, env=env, check=False).returncode == 1
+    only_data = git_model("check-provenance", "--include", "*.bin", cwd=repo, env=env)
+    assert only_data.stdout == b""  # the glob decides which files need it
 
 
 def test_manifest_is_valid() -> None:

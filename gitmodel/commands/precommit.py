@@ -4,7 +4,8 @@
 naming the ``git model track`` that fixes it; ``check-pointers`` checks that
 staged pointers are canonical and their objects are in the local store, and
 that files the filter tracks were not staged as full Git blobs. Both take the
-file names pre-commit passes and print one line per problem.
+file names pre-commit passes and print one line per problem. ``check-provenance``
+(a pre-push hook) fails for model versions being pushed without recorded lineage.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 from gitmodel import git
@@ -96,3 +98,41 @@ def _suggest(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     suffix = name.rsplit(".", 1)[-1] if "." in name.lstrip(".") else ""
     return f"*.{suffix}" if suffix else path
+
+
+DEFAULT_PROVENANCE_GLOBS = ("*.safetensors", "*.gguf", "*.onnx", "*.pt", "*.pth", "*.ckpt")
+
+
+def check_provenance(include: list[str], from_ref: str = "", to_ref: str = "") -> int:
+    """Fail for model versions being pushed (``from_ref..to_ref``; pre-commit passes them
+    as PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF) that have no recorded provenance."""
+    from gitmodel.lineage import store as lineage_store
+
+    repo, _ = open_repo()
+    globs = include or list(DEFAULT_PROVENANCE_GLOBS)
+    to_ref = to_ref or os.environ.get("PRE_COMMIT_TO_REF") or "HEAD"
+    new = repo.rev_parse(to_ref)
+    old = from_ref or os.environ.get("PRE_COMMIT_FROM_REF", "")
+    base = repo.rev_parse(old) if old.strip("0") else _first_parent_or_empty(repo, new)
+    produced = lineage_store.state(repo).get("produced", {})
+    missing = []
+    for entry in git.diff_raw([base, new], cwd=repo.top):
+        name = entry.path.rsplit("/", 1)[-1]
+        if not entry.new_blob or not any(fnmatch(entry.path, g) or fnmatch(name, g) for g in globs):
+            continue
+        pointer = try_parse(repo.read_blob(entry.new_blob, limit=POINTER_MAX_SIZE - 1) or b"")
+        if pointer is not None and pointer.oid not in produced:
+            missing.append(f"{entry.path}: version {pointer.oid[:10]} has no recorded provenance")
+    for line in missing:
+        print(line)
+    if missing:
+        print("hint: record it with `git model record REV --base PATH[@REV] --data PATH[@REV]`,"
+              " or commit with `git model commit`", file=sys.stderr)  # fmt: skip
+    return 1 if missing else 0
+
+
+def _first_parent_or_empty(repo: git.Repo, commit: str) -> str:
+    proc = repo.run(["rev-parse", "--verify", "--quiet", f"{commit}^"], check=False)
+    if proc.returncode == 0:
+        return proc.stdout.decode().strip()
+    return repo.run(["hash-object", "-t", "tree", "--stdin"], input=b"").stdout.decode().strip()
