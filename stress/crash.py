@@ -5,7 +5,8 @@ hooks), kills the whole group with SIGKILL after a random delay, and then checks
 
 - every object in the local store reads back verified (no partial object is visible);
 - every object the remote lists as present downloads verified;
-- running the command again completes, and the files come back byte for byte.
+- running the command again completes, the files come back byte for byte, and
+  ``git model fsck`` finds nothing wrong.
 
 Usage: python stress/crash.py [--trials 50] [--seed N] [--workdir DIR]
 (tests/test_crash.py runs a few trials of the same code.)
@@ -182,6 +183,8 @@ def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> b
     if operation != "add":
         check_remote(scene)
     finish_and_verify(scene, operation)
+    fsck = subprocess.run(["git-model", "fsck"], cwd=cwd, env=scene.env, capture_output=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     return killed
 
 
