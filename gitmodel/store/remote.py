@@ -116,7 +116,7 @@ class RemoteStore:
             raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
         if version != LAYOUT_VERSION:
             raise UserError(
-                f"{self.display} uses remote layout {str(version)[:20]!r}, not {LAYOUT_VERSION}",
+                f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
                 hint="upgrade gitmodel to read it",
             )
 
@@ -240,14 +240,18 @@ class RemoteStore:
             except FileNotFoundError:
                 message = f"{self.display} does not have object {pointer.oid}"
                 raise RemoteObjectMissing(message) from None
-            except ChecksumError:
+            except (ChecksumError, _ShortRead) as exc:
                 if not self._retry(lambda: self.fs.exists(self.manifest_key(pointer.oid))):
                     message = (
                         f"{self.display} has only part of object {pointer.oid}"
                         " (an interrupted push; push again)"
                     )
                     raise RemoteObjectMissing(message) from None
-                raise
+                if isinstance(exc, ChecksumError):
+                    raise  # the remote's copy is wrong: another try reads the same bytes
+                if attempt == self.tries - 1:
+                    raise RemoteError(f"{self.display}: fetching {pointer.oid}: {exc}") from exc
+                self._sleep(_delay(attempt, self.first_delay))
             except GitModelError:
                 raise
             except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
