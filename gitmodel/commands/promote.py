@@ -42,7 +42,7 @@ def promote(
         raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
     bypassed = _gate(repo, store, model, stage, version, state, force)
     record = stages.event("promote", model.name, stage, current, after, message.strip(), bypassed)
-    log.append(record, expected_tip=tip or "", message=f"promote {model.name} {stage}")
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(model.name, stage, current, after)
     return 0
 
@@ -100,7 +100,7 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     if after == current:
         raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
     record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
-    log.append(record, expected_tip=tip or "", message=f"rollback {name} {stage}")
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
     return 0
 
@@ -116,7 +116,7 @@ def unassign(name: str, stage: str, message: str = "") -> int:
     if not current:
         raise UserError(f"{stage} of {name} holds nothing", hint="see `git model stages`")
     record = stages.event("unassign", name, stage, current, [], message.strip())
-    log.append(record, expected_tip=tip or "", message=f"unassign {name} {stage}")
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, [])
     return 0
 

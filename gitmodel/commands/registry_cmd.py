@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 from gitmodel import git, records
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.registry import declare, serving, stages
@@ -19,7 +18,7 @@ from gitmodel.scan import format_size
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
     """Declare model NAME made of PATHs in the registry file, and stage that file."""
-    repo, _ = open_repo()
+    repo = git.Repo.discover()
     declare.valid_name(name)
     rel = [declare.valid_path(repo_path(repo, p)) for p in paths]
     for path in rel:
@@ -38,7 +37,7 @@ def register(name: str, paths: list[str], description: str, stage_names: list[st
 
 def list_versions(name: str, as_json: bool = False) -> int:
     """Every committed version of NAME, oldest first."""
-    repo, _ = open_repo()
+    repo = git.Repo.discover()
     registry = declare.load(repo)
     model = registry.model(name)
     found = versions(repo, registry, model)
@@ -60,8 +59,8 @@ def list_versions(name: str, as_json: bool = False) -> int:
 
 def show_stages(name: str | None, as_json: bool = False) -> int:
     """What every stage of every model (or of NAME) holds; reads one blob."""
-    repo, _ = open_repo()
-    state = stages.log(repo).state()
+    repo = git.Repo.discover()  # no store: keep fsspec and pygit2 out of this fast read
+    state = stages.current_state(repo)
     models = state.get("models", {})
     if name is not None:
         declare.valid_name(name)
@@ -91,7 +90,7 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
 
 def history(name: str, stage: str | None, as_json: bool = False, limit: int | None = None) -> int:
     """Every event of NAME (on STAGE), newest first, printed as it is read."""
-    repo, _ = open_repo()
+    repo = git.Repo.discover()
     declare.valid_name(name)
     if stage is not None:
         declare.valid_stage(stage)

@@ -38,7 +38,7 @@ def resolve(repo: git.Repo, name: str, stage: str) -> Resolved:
     """
     declare.valid_name(name)
     declare.valid_stage(stage)
-    held = stages.held(stages.log(repo).state(), name, stage)
+    held = stages.held(stages.current_state(repo), name, stage)
     if not held:
         raise UserError(
             f"{name} has no version in {stage}",

@@ -17,7 +17,7 @@ The materialized ``state.json``::
     {"records": N, "models": {NAME: {"stages": {STAGE: [ASSIGNMENT…]},
                                      "past": {STAGE: [[ASSIGNMENT…], …]}}}}
 
-``past`` is what each stage held before, newest last (the last 50), so ``rollback`` and
+``past`` is what each stage held before, newest last (the last 10), so ``rollback`` and
 ``stages``/``resolve`` read one blob whatever the length of the log. Events do not commute
 (order is the meaning): a promotion that raced another fails cleanly and is retried by the
 user, locally and against a shared remote.
@@ -34,7 +34,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.registry.versions import File, Version
 
 Json = dict[str, Any]
-PAST_LIMIT = 50
+PAST_LIMIT = 10
 EVENT_TYPES = ("promote", "rollback", "unassign")
 
 
@@ -68,6 +68,11 @@ KIND = records.LogKind("registry", reduce=reduce, commutes=False)
 def log(repo: git.Repo) -> records.Log:
     """The repository's registry log."""
     return records.Log(repo, KIND)
+
+
+def current_state(repo: git.Repo) -> Json:
+    """The state at the log's tip, read with one ``git cat-file`` (fast start-up)."""
+    return records.read_state(repo, KIND)
 
 
 @dataclass(frozen=True)
@@ -165,8 +170,24 @@ def event(
 
 
 def events(repo: git.Repo, model: str, stage: str | None = None) -> Iterator[records.Entry]:
-    """The events of ``model`` (on ``stage``), newest first, streaming."""
-    for entry in log(repo).records():
+    """The events of ``model`` (on ``stage``), newest first, streaming.
+
+    Commits named ``registry: TYPE MODEL STAGE`` (see :func:`summary`) of other models or
+    stages are skipped without reading their record.
+    """
+
+    def wanted(message: str) -> bool:
+        words = message.split()
+        if len(words) != 4 or words[0] != f"{KIND.name}:":
+            return True
+        return words[2] == model and stage in (None, words[3])
+
+    for entry in log(repo).records(wanted=wanted):
         record = entry.record
         if record.get("model") == model and (stage is None or record.get("stage") == stage):
             yield entry
+
+
+def summary(record: Json) -> str:
+    """The log commit's summary for an event: ``TYPE MODEL STAGE``."""
+    return f"{record['type']} {record['model']} {record['stage']}"
