@@ -64,6 +64,8 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
     models = state.get("models", {})
     if name is not None:
         declare.valid_name(name)
+        if name not in models and name not in declare.load(repo).models:
+            raise UserError(f"no model named {name!r}", hint="see `git model stages`")
         models = {name: models.get(name, {})}
     table = {
         model: {
@@ -96,10 +98,17 @@ def history(name: str, stage: str | None, as_json: bool = False, limit: int | No
         declare.valid_stage(stage)
     entries = _limited(stages.events(repo, name, stage), limit)
     if as_json:
-        _stream_json(event_json(e) for e in entries)
-        return 0
-    for entry in entries:
-        print(event_line(entry))
+        count = _stream_json(event_json(e) for e in entries)
+    else:
+        count = 0
+        for entry in entries:
+            print(event_line(entry))
+            count += 1
+    if count == 0 and name not in declare.load(repo).models:
+        raise UserError(
+            f"no model named {name!r} and no event of it",
+            hint="see `git model stages` for the models with events",
+        )
     return 0
 
 
@@ -110,12 +119,14 @@ def _limited(entries: Iterator[records.Entry], limit: int | None) -> Iterator[re
         yield entry
 
 
-def _stream_json(items: Iterator[dict[str, object]]) -> None:
-    """A JSON array written element by element: valid JSON, constant memory."""
+def _stream_json(items: Iterator[dict[str, object]]) -> int:
+    """A JSON array written element by element (valid JSON, constant memory); its length."""
     sys.stdout.write("[")
-    for i, item in enumerate(items):
-        sys.stdout.write(("," if i else "") + "\n  " + json.dumps(item, sort_keys=True))
+    count = 0
+    for count, item in enumerate(items, 1):
+        sys.stdout.write(("," if count > 1 else "") + "\n  " + json.dumps(item, sort_keys=True))
     sys.stdout.write("\n]\n")
+    return count
 
 
 def _when(entry: records.Entry) -> datetime:
