@@ -390,6 +390,10 @@ def test_bad_input_is_one_line_with_a_hint(
         ('{"models": {"clf": {"paths": ["m"], "policy": {"dev": {"metrics": {"a": "~1"}}}}}}',
          "invalid threshold"),
         ('{"models": {"clf": {"paths": ["m"], "stages": ["Prod"]}}}', "invalid stage name"),
+        ('{"models": {"clf": {"paths": ["m"], "stages": ["v1"]}}}', "invalid stage name"),
+        ('{"models": {"clf": "models/clf"}}', "must be an object"),
+        ('{"models": {"clf": {"paths": []}}}', "needs \"paths\""),
+        ('{"models": {"clf": {"paths": ["m"]}}, "branch": 3}', "must be a branch name"),
     ],
 )  # fmt: skip
 def test_a_broken_declaration_file_is_refused(

@@ -80,6 +80,8 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
         }
         print(json.dumps({"models": out}, indent=2))
         return 0
+    if not table:
+        print("no stage assigned yet; see `git model promote`", file=sys.stderr)
     for model, held_by in table.items():
         print(model)
         if not held_by:

@@ -123,9 +123,11 @@ def valid_name(name: str) -> str:
 
 
 def valid_stage(stage: str) -> str:
-    if not _STAGE_RE.fullmatch(stage):
+    """A stage name: lowercase, and never one that reads as a version number (``v3``)."""
+    if not _STAGE_RE.fullmatch(stage) or re.fullmatch(r"v[0-9]+", stage):
         raise UserError(
-            f"invalid stage name {stage!r}", hint="use lowercase letters, digits, '_' and '-'"
+            f"invalid stage name {stage!r}",
+            hint="use lowercase letters, digits, '_' and '-', not vN",
         )
     return stage
 
