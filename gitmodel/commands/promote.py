@@ -87,10 +87,11 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     tip = log.tip()
     state = log.state(tip)
     current = stages.held(state, name, stage)
+    found = versions(repo, registry, model)
     if to is not None:
-        after = [stages.Assignment.of(pick(repo, versions(repo, registry, model), model, to))]
+        after = [stages.Assignment.of(pick(repo, found, model, to))]
     else:
-        after = stages.past(state, name, stage)
+        after = _with_files(stages.past(state, name, stage), found)
         if not after:
             raise UserError(
                 f"{stage} of {name} held nothing before",
@@ -103,6 +104,18 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
     return 0
+
+
+def _with_files(refs: list[stages.Assignment], found: list[Version]) -> list[stages.Assignment]:
+    """``refs`` (assignments recorded without files) with the files of their versions."""
+    by_commit = {v.commit: v for v in found}
+    missing = [ref for ref in refs if ref.commit not in by_commit]
+    if missing:
+        raise UserError(
+            f"v{missing[0].version} ({missing[0].commit[:10]}) is no longer on the registry branch",
+            hint="roll back to a version it still has: --to VERSION",
+        )
+    return [ref.with_files(by_commit[ref.commit].files) for ref in refs]
 
 
 def unassign(name: str, stage: str, message: str = "") -> int:

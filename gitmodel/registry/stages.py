@@ -3,22 +3,24 @@
 Each event (one commit, see :mod:`gitmodel.records`) is::
 
     {"type": "promote" | "rollback" | "unassign", "model": NAME, "stage": STAGE,
-     "from": [ASSIGNMENT…], "to": [ASSIGNMENT…],     # what the stage held before and after
+     "from": [REF…], "to": [ASSIGNMENT…],            # what the stage held before and after
      "message": "why", "forced": false, "bypassed": ["rule that failed", …],
      "undo": true}                                   # rollback to the previous assignment
     ASSIGNMENT = {"version": 3, "commit": C, "weight": 100,
                   "files": [{"path": P, "oid": SHA256, "size": N, "git_blob": B}]}
     # oid is null for a plain Git file of the model (e.g. a config): its content is blob B
+    REF = {"version": 3, "commit": C, "weight": 100}  # an assignment without its files
 
 Who and when are the commit's author and date (signed when the user's Git signs). A stage
 holds one assignment of weight 100, or a weighted pair (canary / blue-green) summing to 100.
 The materialized ``state.json``::
 
     {"records": N, "models": {NAME: {"stages": {STAGE: [ASSIGNMENT…]},
-                                     "past": {STAGE: [[ASSIGNMENT…], …]}}}}
+                                     "past": {STAGE: [[REF…], …]}}}}
 
-``past`` is what each stage held before, newest last (the last 10), so ``rollback`` and
-``stages``/``resolve`` read one blob whatever the length of the log. Events do not commute
+``past`` is what each stage held before, newest last (the last 10), for ``rollback``.
+``stages``/``resolve`` read one blob whatever the length of the log, and that blob stays
+small for models of many shards: only current assignments list their files. Events do not commute
 (order is the meaning): a promotion that raced another fails cleanly and is retried by the
 user, locally and against a shared remote.
 """
@@ -90,16 +92,18 @@ class Assignment:
 
     @classmethod
     def from_json(cls, data: Json) -> Assignment:
-        files = tuple(File.from_json(f) for f in data["files"])
+        files = tuple(File.from_json(f) for f in data.get("files", ()))
         return cls(int(data["version"]), data["commit"], int(data["weight"]), files)
 
-    def to_json(self) -> Json:
-        return {
-            "version": self.version,
-            "commit": self.commit,
-            "weight": self.weight,
-            "files": [f.to_json() for f in self.files],
-        }
+    def to_json(self, files: bool = True) -> Json:
+        """The assignment's JSON; a REF (no ``files``) when ``files`` is False."""
+        ref: Json = {"version": self.version, "commit": self.commit, "weight": self.weight}
+        if files:
+            ref["files"] = [f.to_json() for f in self.files]
+        return ref
+
+    def with_files(self, files: tuple[File, ...]) -> Assignment:
+        return Assignment(self.version, self.commit, self.weight, files)
 
     def label(self) -> str:
         return f"v{self.version}" + ("" if self.weight == 100 else f" {self.weight}%")
@@ -124,7 +128,8 @@ def held(state: Json, model: str, stage: str) -> list[Assignment]:
 
 
 def past(state: Json, model: str, stage: str) -> list[Assignment]:
-    """What ``stage`` held before its current assignment ([] when nothing is recorded)."""
+    """What ``stage`` held before its current assignment ([] when nothing is recorded),
+    without files (see :meth:`Assignment.with_files`)."""
     stack = state.get("models", {}).get(model, {}).get("past", {}).get(stage, [])
     return assignments(stack[-1]) if stack else []
 
@@ -158,7 +163,7 @@ def event(
         "type": kind,
         "model": model,
         "stage": stage,
-        "from": [a.to_json() for a in before],
+        "from": [a.to_json(files=False) for a in before],
         "to": [a.to_json() for a in after],
         "message": message,
         "forced": bypassed is not None,
