@@ -29,6 +29,7 @@ from benchlib import BenchError, clean_env, make_home, run, secs, timed
 
 from gitmodel.records import encode
 from gitmodel.registry import stages
+from gitmodel.registry.versions import File
 
 TARGET_SECONDS = 0.3
 STAGES = ("dev", "staging", "production")
@@ -81,18 +82,15 @@ def log_stream(commits: list[str], events: int, seed: int = 1) -> bytes:
         number = rng.randrange(len(commits)) + 1
         oid, blob = pointer(number)
         blob_id = hashlib.sha1(b"blob %d\0" % len(blob) + blob).hexdigest()
-        file = {"path": MODEL_PATH, "oid": oid, "size": 1000 + number, "git_blob": blob_id}
-        after = [{"version": number, "commit": commits[number - 1], "weight": 100,
-                  "files": [file]}]  # fmt: skip
-        record = {"type": "promote", "model": "clf", "stage": stage,
-                  "from": [a.to_json() for a in before], "to": after,
-                  "message": f"event {n}", "forced": False, "bypassed": []}  # fmt: skip
+        file = File(MODEL_PATH, oid, 1000 + number, blob_id)
+        after = [stages.Assignment(number, commits[number - 1], 100, (file,))]
+        record = stages.event("promote", "clf", stage, before, after, f"event {n}")
         state = stages.reduce(state, json.loads(encode(record)))
         stamp = 1_700_000_000 + n
         chunks += [f"commit refs/gitmodel/registry\nmark :{n + 1}\n"
                    f"author Bench <bench@example.invalid> {stamp} +0000\n"
                    f"committer Bench <bench@example.invalid> {stamp} +0000\n".encode(),
-                   data(f"registry: promote clf {stage}".encode())]  # fmt: skip
+                   data(f"registry: {stages.summary(record)}".encode())]  # fmt: skip
         if n:
             chunks.append(f"from :{n}\n".encode())
         chunks += [b"M 100644 inline record.json\n", data(encode(record)),
