@@ -351,6 +351,12 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
     (work / "models/clf/config.json").write_text("local edit\n")
     assert "not a version of the model" in cli.refused(work, "checkout", "clf@v3")
     assert (work / "models/clf/config.json").read_text() == "local edit\n"
+    # a file left as its pointer (skip-smudge) is replaced by the content it points to
+    pointer = git_out("cat-file", "blob", "HEAD~1:models/clf/weights.bin", cwd=work)
+    (work / "models/clf/weights.bin").write_text(pointer)
+    (work / "models/clf/config.json").write_text('{"layers": 1}\n')
+    cli.run(work, "checkout", "clf@v2")
+    assert f"sha256:{sha256_file(work / 'models/clf/weights.bin')}" in pointer
 
 
 @pytest.mark.parametrize(
