@@ -1,7 +1,8 @@
 """gitmodel: version large models and data sets in Git, with the bytes in object storage.
 
 ``gitmodel.open`` and ``gitmodel.path`` (see :mod:`gitmodel.api`) read any version
-of a model file; they are imported on first use so that ``import gitmodel`` stays cheap.
+of a model file, by revision or by registry stage, and ``gitmodel.resolve`` says what a
+stage serves; they are imported on first use so that ``import gitmodel`` stays cheap.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-_API = ("open", "path")
+_API = ("open", "path", "resolve")
 
 
 def __getattr__(name: str) -> Any:

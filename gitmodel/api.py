@@ -5,6 +5,10 @@
 ...     header_size = int.from_bytes(f.read(8), "little")
 >>> gitmodel.path("model.safetensors", rev="v1.0")  # doctest: +SKIP
 PosixPath('/repo/.git/model/objects/3f/a1/3fa1…')
+>>> with gitmodel.open("model.safetensors", stage="production") as f:  # doctest: +SKIP
+...     ...  # the version the registry's production stage serves
+>>> gitmodel.resolve("classifier", "production").primary.commit  # doctest: +SKIP
+'9c1e…'
 
 Paths are relative to the repository's top directory. Objects missing from the
 local store are fetched from the model remote first.
@@ -16,7 +20,7 @@ import builtins
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel import git
 from gitmodel.commands.versions import Resolver
@@ -24,18 +28,24 @@ from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore
 
-__all__ = ["open", "path"]
+if TYPE_CHECKING:
+    from gitmodel.registry.serving import Resolved
+
+__all__ = ["open", "path", "resolve"]
 
 
-def open(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
-         ) -> BinaryIO:  # fmt: skip
+def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None = None,
+         repo: str | os.PathLike[str] = ".") -> BinaryIO:  # fmt: skip
     """A binary file object with the bytes of ``path`` as of ``rev``.
 
     ``rev=None`` reads the worktree file (the store object when the worktree holds
-    only its pointer). For a file that is not a model file, the Git blob is returned.
+    only its pointer). ``stage`` instead reads the version that stage of the
+    registered model containing ``path`` serves (its main version when weighted).
+    For a file that is not a model file, the Git blob is returned.
     Raises :class:`FileNotFoundError` when ``path`` is not in ``rev``.
     """
     repository, name = _locate(repo, path)
+    rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
         file = repository.top / name
         if not file.is_file():
@@ -51,14 +61,16 @@ def open(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.Pa
     return io.BytesIO(repository.read_blob(blob) or b"")
 
 
-def path(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.PathLike[str] = "."
-         ) -> Path:  # fmt: skip
-    """The local path of the stored object for ``path`` as of ``rev``.
+def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None = None,
+         repo: str | os.PathLike[str] = ".") -> Path:  # fmt: skip
+    """The local path of the stored object for ``path`` as of ``rev`` (or ``stage``,
+    as in :func:`open`).
 
     ``rev=None`` means the version in the index (what ``git add`` last stored).
     Treat the file as read-only: it is the store's only copy.
     """
     repository, name = _locate(repo, path)
+    rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
         entries = [e for e in repository.ls_files([name]) if e.path == name]
         if not entries:
@@ -71,6 +83,25 @@ def path(path: str | os.PathLike[str], rev: str | None = None, repo: str | os.Pa
     if pointer is None:
         raise UserError(f"{name} is not a model file", hint="use gitmodel.open() for Git blobs")
     return _object(repository, pointer, name)
+
+
+def resolve(name: str, stage: str, repo: str | os.PathLike[str] = ".") -> Resolved:
+    """What ``stage`` of registered model ``name`` serves now: its versions with their
+    traffic weights, commits and files (``git model resolve NAME@STAGE --json``)."""
+    from gitmodel.registry import serving
+
+    return serving.resolve(git.Repo.discover(os.fspath(repo)), name, stage)
+
+
+def _stage_rev(repository: git.Repo, name: str, stage: str) -> str:
+    """The commit of the version ``stage`` serves, of the registered model holding ``name``."""
+    from gitmodel.registry import declare, serving
+
+    models = [m for m in declare.load(repository).models.values() if m.covers(name)]
+    if not models:
+        raise UserError(f"{name} is not part of a registered model",
+                        hint="register it: git model register NAME PATH")  # fmt: skip
+    return serving.resolve(repository, models[0].name, stage).primary.commit
 
 
 def _locate(repo: str | os.PathLike[str], path: str | os.PathLike[str]) -> tuple[git.Repo, str]:

@@ -383,6 +383,113 @@ def textconv(file: str) -> None:
     _exit(run(file))
 
 
+# -- registry: named models, stages, promotion ------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-d", "--description", default="", help="what the model is")
+@click.option("--stage", "stage_names", multiple=True,
+              help="an allowed stage, repeatable (default: dev, staging, production)")  # fmt: skip
+def register(name: str, paths: tuple[str, ...], description: str,
+             stage_names: tuple[str, ...]) -> None:  # fmt: skip
+    """Declare model NAME made of PATHS (files or folders) in .gitmodel-registry.json."""
+    from gitmodel.commands.registry_cmd import register as run
+
+    _exit(run(name, list(paths), description, list(stage_names)))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def versions(name: str, as_json: bool) -> None:
+    """Every committed version of model NAME: number, commit, date, author, files."""
+    from gitmodel.commands.registry_cmd import list_versions
+
+    _exit(list_versions(name, as_json=as_json))
+
+
+@cli.command()
+@click.argument("spec", metavar="NAME[@VERSION|@REV]")
+@click.argument("stage")
+@click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
+@click.option("--weight", type=int, help="percent of traffic, keeping the current version "
+              "for the rest (canary / blue-green)")  # fmt: skip
+@click.option("--force", is_flag=True, help="bypass the policy (needs -m; recorded)")
+def promote(spec: str, stage: str, message: str, weight: int | None, force: bool) -> None:
+    """Assign a version of a model (default: the latest) to STAGE."""
+    from gitmodel.commands.promote import promote as run
+
+    _exit(run(spec, stage, message, weight, force))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def stages(name: str | None, as_json: bool) -> None:
+    """What each stage of each model (or of NAME) holds now."""
+    from gitmodel.commands.registry_cmd import show_stages
+
+    _exit(show_stages(name, as_json=as_json))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--stage", help="only events of this stage")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=0), help="at most N events")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def history(name: str, stage: str | None, limit: int | None, as_json: bool) -> None:
+    """Every promotion, rollback and unassignment of NAME, newest first."""
+    from gitmodel.commands.registry_cmd import history as run
+
+    _exit(run(name, stage, as_json=as_json, limit=limit))
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("stage")
+@click.option("--to", "to", metavar="VERSION", help="this version instead of the previous one")
+@click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
+def rollback(name: str, stage: str, to: str | None, message: str) -> None:
+    """Put back what STAGE held before its last change."""
+    from gitmodel.commands.promote import rollback as run
+
+    _exit(run(name, stage, to, message))
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("stage")
+@click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
+def unassign(name: str, stage: str, message: str) -> None:
+    """Remove whatever STAGE of NAME holds."""
+    from gitmodel.commands.promote import unassign as run
+
+    _exit(run(name, stage, message))
+
+
+@cli.command()
+@click.argument("spec", metavar="NAME@STAGE")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def resolve(spec: str, as_json: bool) -> None:
+    """What NAME@STAGE serves: versions, weights, commits, paths, oids, sizes."""
+    from gitmodel.commands.registry_cmd import resolve as run
+
+    _exit(run(spec, as_json=as_json))
+
+
+@cli.command("checkout")
+@click.argument("spec", metavar="NAME@STAGE|NAME@VERSION")
+@click.option("--to", "to", type=click.Path(file_okay=False),
+              help="write under DIR instead of the worktree")  # fmt: skip
+def model_checkout(spec: str, to: str | None) -> None:
+    """Write exactly the files of one model version (a stage's, or a numbered one)."""
+    from gitmodel.commands.model_checkout import checkout as run
+
+    _exit(run(spec, to))
+
+
 def main() -> None:
     """Entry point: run the CLI and turn failures into one-line errors and exit codes."""
     try:

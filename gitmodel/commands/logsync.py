@@ -11,9 +11,11 @@ import sys
 from gitmodel import git, records, records_sync
 from gitmodel.errors import GitModelError
 from gitmodel.lineage import store as lineage_store
+from gitmodel.registry import stages as registry_stages
 
 KINDS: dict[str, records.LogKind] = {
     lineage_store.KIND.name: lineage_store.KIND,
+    registry_stages.KIND.name: registry_stages.KIND,
 }
 
 

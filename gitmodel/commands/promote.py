@@ -1,0 +1,140 @@
+"""Stage changes: ``promote``, ``rollback`` and ``unassign``.
+
+Each reads the registry log's tip and state, decides, and appends one event with a
+compare-and-swap on that tip: a concurrent change in between makes it fail with
+"run the command again", never overwrite.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gitmodel import git
+from gitmodel.commands.context import open_repo
+from gitmodel.errors import UserError
+from gitmodel.registry import declare, policy, stages
+from gitmodel.registry.versions import Version, pick, split_spec, versions
+from gitmodel.store.local import LocalStore
+
+
+def promote(
+    spec: str, stage: str, message: str = "", weight: int | None = None, force: bool = False
+) -> int:
+    """Assign NAME[@VERSION|@REV] (default: the latest) to STAGE, after the policy agrees."""
+    if force and not message.strip():
+        raise UserError("--force needs a reason", hint='add -m "why the policy is bypassed"')
+    if weight is not None and not 1 <= weight <= 100:
+        raise UserError(f"weight {weight} is not a percentage", hint="use 1..99 for a split")
+    repo, store = open_repo()
+    model, version = _model_version(repo, spec)
+    model.check_stage(stage)
+    log = stages.log(repo)
+    tip = log.tip()
+    state = log.state(tip)
+    current = stages.held(state, model.name, stage)
+    after = stages.split(current, version, weight)
+    if not after:
+        raise UserError(
+            f"{stage} holds no other version to split traffic with",
+            hint=f"promote v{version.number} without --weight first",
+        )
+    if after == current:
+        raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
+    bypassed = _gate(repo, store, model, stage, version, state, force)
+    record = stages.event("promote", model.name, stage, current, after, message.strip(), bypassed)
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    _done(model.name, stage, current, after)
+    return 0
+
+
+def _model_version(repo: git.Repo, spec: str) -> tuple[declare.Model, Version]:
+    name, what = split_spec(spec)
+    registry = declare.load(repo)
+    model = registry.model(declare.valid_name(name))
+    return model, pick(repo, versions(repo, registry, model), model, what)
+
+
+def _gate(
+    repo: git.Repo,
+    store: LocalStore,
+    model: declare.Model,
+    stage: str,
+    version: Version,
+    state: stages.Json,
+    force: bool,
+) -> list[str] | None:
+    """None when no rule failed; the failed rules when forced; else a refusal."""
+    held = {s: stages.held(state, model.name, s) for s in model.stages}
+    failures = policy.check(repo, store, model, stage, version, held)
+    if not failures:
+        return [] if force else None
+    if force:
+        return [str(f) for f in failures]
+    raise UserError(
+        f"policy refused v{version.number} for {model.name} {stage}: "
+        + "; ".join(str(f) for f in failures),
+        hint=f"{failures[0].hint} (or bypass with --force -m WHY, recorded)",
+    )
+
+
+def rollback(name: str, stage: str, to: str | None = None, message: str = "") -> int:
+    """Put back what STAGE held before (or version TO), recording why."""
+    repo, _ = open_repo()
+    registry = declare.load(repo)
+    model = registry.model(declare.valid_name(name))
+    model.check_stage(stage)
+    log = stages.log(repo)
+    tip = log.tip()
+    state = log.state(tip)
+    current = stages.held(state, name, stage)
+    found = versions(repo, registry, model)
+    if to is not None:
+        after = [stages.Assignment.of(pick(repo, found, model, to))]
+    else:
+        after = _with_files(stages.past(state, name, stage), found)
+        if not after:
+            raise UserError(
+                f"{stage} of {name} held nothing before",
+                hint=f"name a version: git model rollback {name} {stage} --to "
+                "VERSION; or `git model unassign`",
+            )
+    if after == current:
+        raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
+    record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    _done(name, stage, current, after)
+    return 0
+
+
+def _with_files(refs: list[stages.Assignment], found: list[Version]) -> list[stages.Assignment]:
+    """``refs`` (assignments recorded without files) with the files of their versions."""
+    by_commit = {v.commit: v for v in found}
+    missing = [ref for ref in refs if ref.commit not in by_commit]
+    if missing:
+        raise UserError(
+            f"v{missing[0].version} ({missing[0].commit[:10]}) is no longer on the registry branch",
+            hint="roll back to a version it still has: --to VERSION",
+        )
+    return [ref.with_files(by_commit[ref.commit].files) for ref in refs]
+
+
+def unassign(name: str, stage: str, message: str = "") -> int:
+    """Empty STAGE of NAME (rollback can put its version back)."""
+    repo, _ = open_repo()
+    model = declare.load(repo).model(declare.valid_name(name))
+    model.check_stage(stage)
+    log = stages.log(repo)
+    tip = log.tip()
+    current = stages.held(log.state(tip), name, stage)
+    if not current:
+        raise UserError(f"{stage} of {name} holds nothing", hint="see `git model stages`")
+    record = stages.event("unassign", name, stage, current, [], message.strip())
+    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    _done(name, stage, current, [])
+    return 0
+
+
+def _done(
+    name: str, stage: str, before: list[stages.Assignment], after: list[stages.Assignment]
+) -> None:
+    print(f"{name} {stage}: {stages.describe(before)} -> {stages.describe(after)}", file=sys.stderr)

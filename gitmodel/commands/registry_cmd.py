@@ -1,0 +1,174 @@
+"""Registry reads and declarations: ``register``, ``versions``, ``stages``, ``history``,
+``resolve``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+from gitmodel import git, records
+from gitmodel.errors import UserError
+from gitmodel.lineage.history import repo_path
+from gitmodel.registry import declare, serving, stages
+from gitmodel.registry.versions import split_spec, versions
+from gitmodel.scan import format_size
+
+
+def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
+    """Declare model NAME made of PATHs in the registry file, and stage that file."""
+    repo = git.Repo.discover()
+    declare.valid_name(name)
+    rel = [declare.valid_path(repo_path(repo, p)) for p in paths]
+    for path in rel:
+        if not (repo.top / path).exists() and not repo.ls_files([path]):
+            raise UserError(f"{path} does not exist", hint="add the model files first")
+    chosen = tuple(declare.valid_stage(s) for s in stage_names) or declare.DEFAULT_STAGES
+    declare.add_model(repo, declare.Model(name, tuple(rel), description, chosen))
+    repo.run(["add", "--", declare.REGISTRY_FILE])
+    print(
+        f"gitmodel: registered {name} ({', '.join(rel)}); stages {', '.join(chosen)}",
+        file=sys.stderr,
+    )
+    print(f"hint: commit {declare.REGISTRY_FILE} to share it", file=sys.stderr)
+    return 0
+
+
+def list_versions(name: str, as_json: bool = False) -> int:
+    """Every committed version of NAME, oldest first."""
+    repo = git.Repo.discover()
+    registry = declare.load(repo)
+    model = registry.model(name)
+    found = versions(repo, registry, model)
+    if as_json:
+        print(json.dumps({"model": name, "versions": [v.to_json() for v in found]}, indent=2))
+        return 0
+    if not found:
+        print(f"{name}: no committed version yet", file=sys.stderr)
+    for v in found:
+        size = format_size(sum(f.size for f in v.files))
+        print(
+            f"v{v.number:<4} {v.commit[:10]} {v.date[:10]} {len(v.files):>3} file(s) "
+            f"{size:>9}  {v.author}: {v.message}"
+        )
+        for f in v.files:
+            print(f"        {(f.oid or 'git:' + f.blob)[:12]} {f.path}")
+    return 0
+
+
+def show_stages(name: str | None, as_json: bool = False) -> int:
+    """What every stage of every model (or of NAME) holds; reads one blob."""
+    repo = git.Repo.discover()  # no store: keep fsspec and pygit2 out of this fast read
+    state = stages.current_state(repo)
+    models = state.get("models", {})
+    if name is not None:
+        declare.valid_name(name)
+        if name not in models and name not in declare.load(repo).models:
+            raise UserError(f"no model named {name!r}", hint="see `git model stages`")
+        models = {name: models.get(name, {})}
+    table = {
+        model: {
+            stage: stages.assignments(held)
+            for stage, held in sorted(data.get("stages", {}).items())
+        }
+        for model, data in sorted(models.items())
+    }
+    if as_json:
+        out = {
+            m: {s: [a.to_json() for a in held] for s, held in st.items()} for m, st in table.items()
+        }
+        print(json.dumps({"models": out}, indent=2))
+        return 0
+    if not table:
+        print("no stage assigned yet; see `git model promote`", file=sys.stderr)
+    for model, held_by in table.items():
+        print(model)
+        if not held_by:
+            print("  (no stage assigned)")
+        for stage, held in held_by.items():
+            commits = " ".join(a.commit[:10] for a in held)
+            print(f"  {stage:<12} {stages.describe(held):<20} {commits}")
+    return 0
+
+
+def history(name: str, stage: str | None, as_json: bool = False, limit: int | None = None) -> int:
+    """Every event of NAME (on STAGE), newest first, printed as it is read."""
+    repo = git.Repo.discover()
+    declare.valid_name(name)
+    if stage is not None:
+        declare.valid_stage(stage)
+    entries = _limited(stages.events(repo, name, stage), limit)
+    if as_json:
+        count = _stream_json(event_json(e) for e in entries)
+    else:
+        count = 0
+        for entry in entries:
+            print(event_line(entry))
+            count += 1
+    if count == 0 and name not in declare.load(repo).models:
+        raise UserError(
+            f"no model named {name!r} and no event of it",
+            hint="see `git model stages` for the models with events",
+        )
+    return 0
+
+
+def _limited(entries: Iterator[records.Entry], limit: int | None) -> Iterator[records.Entry]:
+    for count, entry in enumerate(entries):
+        if limit is not None and count >= limit:
+            return
+        yield entry
+
+
+def _stream_json(items: Iterator[dict[str, object]]) -> int:
+    """A JSON array written element by element (valid JSON, constant memory); its length."""
+    sys.stdout.write("[")
+    count = 0
+    for count, item in enumerate(items, 1):
+        sys.stdout.write(("," if count > 1 else "") + "\n  " + json.dumps(item, sort_keys=True))
+    sys.stdout.write("\n]\n")
+    return count
+
+
+def _when(entry: records.Entry) -> datetime:
+    return datetime.fromtimestamp(entry.time, timezone(timedelta(minutes=entry.offset)))
+
+
+def event_json(entry: records.Entry) -> dict[str, object]:
+    """The documented history JSON of one event: the record plus who, when and its commit."""
+    return {
+        **entry.record,
+        "event": entry.commit,
+        "at": _when(entry).isoformat(),
+        "by": {"name": entry.author_name, "email": entry.author_email},
+    }
+
+
+def event_line(entry: records.Entry) -> str:
+    record = entry.record
+    before = stages.describe(stages.assignments(record.get("from")))
+    after = stages.describe(stages.assignments(record.get("to")))
+    forced = f" FORCED (bypassed: {'; '.join(record['bypassed'])})" if record.get("forced") else ""
+    why = f'  "{record["message"]}"' if record.get("message") else ""
+    return (
+        f"{_when(entry):%Y-%m-%d %H:%M:%S %z}  {record['stage']:<11} {record['type']:<9} "
+        f"{before} -> {after}  by {entry.author_name} <{entry.author_email}>{why}{forced}"
+    )
+
+
+def resolve(spec: str, as_json: bool = False) -> int:
+    """Print what NAME@STAGE serves: versions, weights, commits, files."""
+    name, stage = split_spec(spec)
+    if stage is None:
+        raise UserError(f"no stage in {spec!r}", hint="write NAME@STAGE, e.g. clf@production")
+    repo = git.Repo.discover()
+    found = serving.resolve(repo, name, stage)
+    if as_json:
+        print(json.dumps(found.to_json(), indent=2))
+        return 0
+    for a in found.assignments:
+        print(f"{name}@{stage}: v{a.version} {a.weight}% {a.commit}")
+        for f in a.files:
+            print(f"  {f.oid or '(git blob ' + f.blob + ')'} {f.size:>12} {f.path}")
+    return 0

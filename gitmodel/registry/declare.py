@@ -1,0 +1,257 @@
+"""Model declarations: the committed file ``.gitmodel-registry.json`` at the repository top.
+
+::
+
+    {"models": {
+       "classifier": {
+         "paths": ["models/classifier"],          # files or folders (shards + config)
+         "description": "ticket classifier",
+         "stages": ["dev", "staging", "production"],
+         "policy": {                              # rules checked by `git model promote`
+           "production": {"after": "staging",     # must be held by staging now
+                          "metrics": {"accuracy": ">= 0.9", "loss": "< 0.4"},
+                          "on_remote": true,      # every object on the model remote
+                          "verify": true}}}},     # every object in the local store, re-hashed
+     "branch": "main"}                            # whose first-parent history numbers versions
+
+Read from the worktree (like ``.gitattributes``), so a declaration is shared by committing
+it. Everything read here is validated before use: names, stages, paths and rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import UserError
+
+REGISTRY_FILE = ".gitmodel-registry.json"
+DEFAULT_STAGES = ("dev", "staging", "production")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_THRESHOLD_RE = re.compile(r"\s*(>=|<=|==|>|<)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*")
+_RULE_KEYS = frozenset({"after", "metrics", "on_remote", "verify"})
+_FIX = f"fix {REGISTRY_FILE} (see README: Registry)"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One metric rule, e.g. ``accuracy >= 0.9``."""
+
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, actual: float) -> bool:
+        ops = {
+            ">=": actual >= self.value,
+            "<=": actual <= self.value,
+            ">": actual > self.value,
+            "<": actual < self.value,
+            "==": actual == self.value,
+        }
+        return ops[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What promoting to one stage requires."""
+
+    after: str | None = None
+    metrics: tuple[Threshold, ...] = ()
+    on_remote: bool = False
+    verify: bool = False
+
+
+@dataclass(frozen=True)
+class Model:
+    """One declared model."""
+
+    name: str
+    paths: tuple[str, ...]
+    description: str = ""
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    policy: dict[str, Rule] = field(default_factory=dict)
+
+    def covers(self, path: str) -> bool:
+        """True when repository path ``path`` is one of the model's files."""
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.paths)
+
+    def check_stage(self, stage: str) -> str:
+        if stage not in self.stages:
+            raise UserError(
+                f"{self.name} has no stage {stage!r}",
+                hint=f'its stages are {", ".join(self.stages)} ("stages" in {REGISTRY_FILE})',
+            )
+        return stage
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every declared model, and the branch that numbers versions."""
+
+    models: dict[str, Model]
+    branch: str | None = None
+
+    def model(self, name: str) -> Model:
+        found = self.models.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.models)) or "none yet"
+            raise UserError(
+                f"no model named {name!r} (declared: {known})",
+                hint="declare it with `git model register NAME PATH…`",
+            )
+        return found
+
+
+def valid_name(name: str) -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise UserError(
+            f"invalid model name {name!r}",
+            hint="use letters, digits, '.', '_' and '-' (no '@' or '/')",
+        )
+    return name
+
+
+def valid_stage(stage: str) -> str:
+    """A stage name: lowercase, and never one that reads as a version number (``v3``)."""
+    if not _STAGE_RE.fullmatch(stage) or re.fullmatch(r"v[0-9]+", stage):
+        raise UserError(
+            f"invalid stage name {stage!r}",
+            hint="use lowercase letters, digits, '_' and '-', not vN",
+        )
+    return stage
+
+
+def valid_path(path: str) -> str:
+    """A repository-relative POSIX path that cannot escape its root."""
+    pure = PurePosixPath(path)
+    parts = pure.parts
+    if (
+        not parts
+        or pure.is_absolute()
+        or any(p in ("..", ".") for p in parts)
+        or ".git" in parts
+        or "\\" in path
+        or "\0" in path
+    ):
+        raise UserError(f"invalid model path {path!r}", hint="use a path inside the repository")
+    return pure.as_posix()
+
+
+def load(repo: git.Repo) -> Registry:
+    """The registry declared in the worktree (empty when there is no file)."""
+    path = repo.top / REGISTRY_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Registry({})
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {REGISTRY_FILE}: {exc}", hint=_FIX) from exc
+    return parse(raw)
+
+
+def parse(raw: Any) -> Registry:
+    """Validate the decoded file."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("models", {}), dict):
+        raise UserError(f'{REGISTRY_FILE} must be an object with a "models" object', hint=_FIX)
+    branch = raw.get("branch")
+    if branch is not None and (not isinstance(branch, str) or not branch):
+        raise UserError(f'"branch" in {REGISTRY_FILE} must be a branch name', hint=_FIX)
+    models = {valid_name(name): _model(name, spec) for name, spec in raw.get("models", {}).items()}
+    return Registry(models, branch)
+
+
+def _model(name: str, spec: Any) -> Model:
+    if not isinstance(spec, dict):
+        raise UserError(f"model {name!r} must be an object", hint=_FIX)
+    paths = spec.get("paths")
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise UserError(f'model {name!r} needs "paths": a list of files or folders', hint=_FIX)
+    stages = spec.get("stages", list(DEFAULT_STAGES))
+    if not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages):
+        raise UserError(f'"stages" of {name!r} must be a list of names', hint=_FIX)
+    stages = [valid_stage(s) for s in stages]
+    policy = spec.get("policy", {})
+    if not isinstance(policy, dict):
+        raise UserError(f'"policy" of {name!r} must map stages to rules', hint=_FIX)
+    rules = {stage: _rule(name, stage, rule, stages) for stage, rule in policy.items()}
+    description = spec.get("description", "")
+    return Model(
+        name,
+        tuple(valid_path(p.rstrip("/")) for p in paths),
+        str(description),
+        tuple(stages),
+        rules,
+    )
+
+
+def _rule(model: str, stage: str, spec: Any, stages: list[str]) -> Rule:
+    where = f"policy of {model!r} for stage {stage!r}"
+    if stage not in stages or not isinstance(spec, dict) or set(spec) - _RULE_KEYS:
+        raise UserError(
+            f"invalid {where}", hint=f"a declared stage → keys among {sorted(_RULE_KEYS)}"
+        )
+    after = spec.get("after")
+    if after is not None and after not in stages:
+        raise UserError(f'{where}: "after" names no stage of the model', hint=_FIX)
+    metrics = spec.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise UserError(f'{where}: "metrics" must map names to thresholds', hint=_FIX)
+    thresholds = tuple(parse_threshold(k, v) for k, v in sorted(metrics.items()))
+    return Rule(after, thresholds, bool(spec.get("on_remote")), bool(spec.get("verify")))
+
+
+def parse_threshold(metric: str, text: Any) -> Threshold:
+    """``">= 0.9"`` → Threshold(metric, ">=", 0.9)."""
+    match = _THRESHOLD_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise UserError(
+            f"invalid threshold {text!r} for metric {metric!r}",
+            hint='write it as ">= 0.9", "< 0.4" or "== 1"',
+        )
+    return Threshold(metric, match[1], float(match[2]))
+
+
+def add_model(repo: git.Repo, model: Model) -> Path:
+    """Write ``model`` into the declaration file (atomically); its path."""
+    path = repo.top / REGISTRY_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raw = {}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {REGISTRY_FILE}: {exc}", hint=_FIX) from exc
+    if model.name in parse(raw).models:  # parse: refuse to build on a broken file
+        raise UserError(
+            f"{model.name} is already registered", hint=f"edit its entry in {REGISTRY_FILE}"
+        )
+    entry: dict[str, Any] = {"paths": list(model.paths)}
+    if model.description:
+        entry["description"] = model.description
+    if model.stages != DEFAULT_STAGES:
+        entry["stages"] = list(model.stages)
+    raw.setdefault("models", {})[model.name] = entry
+    _write_atomic(path, json.dumps(raw, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

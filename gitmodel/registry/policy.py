@@ -1,0 +1,158 @@
+"""The promotion policy: which rules a version must meet to enter a stage.
+
+Each failed rule is reported with what to do about it; ``promote --force -m WHY`` records
+the failed rules with the reason instead of refusing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitmodel import git, remotes
+from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError
+from gitmodel.lineage import store as lineage_store
+from gitmodel.registry.declare import Model, Rule, Threshold
+from gitmodel.registry.stages import Assignment
+from gitmodel.registry.versions import Version
+from gitmodel.store.local import LocalStore
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One rule the version does not meet."""
+
+    rule: str  # e.g. "after staging", "accuracy >= 0.9", "on_remote", "verify"
+    problem: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.problem}"
+
+
+def check(
+    repo: git.Repo,
+    store: LocalStore,
+    model: Model,
+    stage: str,
+    version: Version,
+    held: dict[str, list[Assignment]],
+) -> list[Failure]:
+    """Every rule of ``stage`` that ``version`` fails ([] when it may be promoted).
+
+    ``held`` maps each stage of the model to what it holds now.
+    """
+    rule = model.policy.get(stage, Rule())
+    failures: list[Failure] = []
+    if rule.after is not None:
+        failures += _after(model, rule.after, version, held.get(rule.after, []))
+    if rule.metrics:
+        failures += _metrics(repo, model, version, rule.metrics)
+    if rule.on_remote:
+        failures += _on_remote(repo, version)
+    if rule.verify:
+        failures += _verify(store, version)
+    return failures
+
+
+def _after(model: Model, after: str, version: Version, held: list[Assignment]) -> list[Failure]:
+    if any(a.commit == version.commit for a in held):
+        return []
+    return [
+        Failure(
+            f"after {after}",
+            f"v{version.number} is not in {after}",
+            f"promote it to {after} first: git model promote "
+            f"{model.name}@v{version.number} {after}",
+        )
+    ]
+
+
+def _metrics(
+    repo: git.Repo, model: Model, version: Version, thresholds: tuple[Threshold, ...]
+) -> list[Failure]:
+    annotated = lineage_store.state(repo).get("metrics", {})
+    merged: dict[str, Any] = {}
+    for file in version.model_files:
+        merged.update(annotated.get(file.oid or "", {}))
+    where = f"{(version.model_files or version.files)[0].path}@{version.commit[:10]}"
+    failures = []
+    for threshold in thresholds:
+        value = merged.get(threshold.metric)
+        annotate = f"git model annotate {where} --metric {threshold.metric}=VALUE"
+        if value is None:
+            failures.append(
+                Failure(
+                    str(threshold),
+                    f"v{version.number} has no {threshold.metric} metric",
+                    f"annotate it: {annotate}",
+                )
+            )
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            failures.append(
+                Failure(
+                    str(threshold),
+                    f"{threshold.metric} is {value!r}, not a number",
+                    f"annotate a number: {annotate}",
+                )
+            )
+        elif not threshold.holds(float(value)):
+            failures.append(
+                Failure(
+                    str(threshold),
+                    f"v{version.number} has {threshold.metric} = {value:g}",
+                    "promote a version that meets it, or relax the policy",
+                )
+            )
+    return failures
+
+
+def _on_remote(repo: git.Repo, version: Version) -> list[Failure]:
+    try:
+        remote = remotes.resolve(repo, repo.settings())
+        present = remote.open().present(f.oid for f in version.model_files if f.oid)
+    except GitModelError as exc:
+        return [
+            Failure(
+                "on_remote",
+                f"cannot check the model remote: {exc}",
+                exc.hint or "configure one: git model remote set URL",
+            )
+        ]
+    missing = [f.path for f in version.model_files if f.oid not in present]
+    if not missing:
+        return []
+    return [
+        Failure(
+            "on_remote",
+            f"{len(missing)} file(s) of v{version.number} are not on "
+            f"{remote.display}: {', '.join(missing[:3])}",
+            f"upload them: git model push {remote.name} {version.commit[:10]}",
+        )
+    ]
+
+
+def _verify(store: LocalStore, version: Version) -> list[Failure]:
+    failures = []
+    for file in version.model_files:
+        try:
+            for _ in store.read(file.pointer, file.path):
+                pass
+        except ObjectMissingError:
+            failures.append(
+                Failure(
+                    "verify",
+                    f"{file.path} of v{version.number} is not in the local store",
+                    f"download it: git model fetch origin {version.commit[:10]}",
+                )
+            )
+        except ChecksumError:
+            failures.append(
+                Failure(
+                    "verify",
+                    f"{file.path} of v{version.number} is corrupt "
+                    "(moved to the store's bad/ folder)",
+                    f"download it again: git model fetch origin {version.commit[:10]}",
+                )
+            )
+    return failures

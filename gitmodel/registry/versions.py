@@ -1,0 +1,214 @@
+"""Model versions: the commits of the registry branch's first-parent history where the
+model's files changed, numbered 1..n oldest first, and naming one (``NAME@v3``, ``NAME@REV``).
+
+Numbers come from first-parent history so that they are the same in every clone and only
+grow: a merge is one version (what it brought in), side-branch commits are not versions.
+A version is identified for good by its commit; the number is for people.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import UserError
+from gitmodel.lineage.history import read_pointers
+from gitmodel.pointer import Pointer
+from gitmodel.registry.declare import Model, Registry
+
+_RECORD, _FIELD = b"\x1e", "\x1f"
+_LOG_FORMAT = "--format=%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%s"
+_NUMBER_RE = re.compile(r"v?([0-9]{1,6})")
+_ZERO = re.compile(r"0+")
+
+
+@dataclass(frozen=True)
+class File:
+    """One file of a model version: a model file (``oid`` = its sha256, content in the
+    model store) or a plain Git file such as a small config (``oid`` None)."""
+
+    path: str
+    oid: str | None
+    size: int
+    blob: str  # the Git blob: the pointer file, or the plain file's content
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "oid": self.oid, "size": self.size, "git_blob": self.blob}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> File:
+        oid = data["oid"]
+        return cls(str(data["path"]), str(oid) if oid else None, int(data["size"]),
+                   str(data["git_blob"]))  # fmt: skip
+
+    @property
+    def pointer(self) -> Pointer:
+        """The pointer of a model file (a ValueError for a plain Git file)."""
+        if self.oid is None:
+            raise ValueError(f"{self.path} is a plain Git file")
+        return Pointer(self.oid, self.size)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One committed version of a model."""
+
+    number: int
+    commit: str
+    date: str  # author date, strict ISO 8601
+    author: str
+    email: str
+    message: str
+    files: tuple[File, ...]
+
+    @property
+    def model_files(self) -> tuple[File, ...]:
+        """The files whose content is in the model store (not plain Git files)."""
+        return tuple(f for f in self.files if f.oid is not None)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.number,
+            "commit": self.commit,
+            "date": self.date,
+            "author": self.author,
+            "email": self.email,
+            "message": self.message,
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+def branch(repo: git.Repo, registry: Registry) -> str:
+    """The branch that numbers versions: declared, else origin's default, main, master, HEAD."""
+    if registry.branch:
+        return registry.branch
+    proc = repo.run(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], check=False)
+    candidates = [proc.stdout.decode().strip().removeprefix("origin/"), "main", "master"]
+    for name in filter(None, candidates):
+        ok = repo.run(["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"], check=False)
+        if ok.returncode == 0:
+            return name
+    return "HEAD"
+
+
+def versions(repo: git.Repo, registry: Registry, model: Model) -> list[Version]:
+    """Every version of ``model``, oldest first (empty before its first commit)."""
+    ref = branch(repo, registry)
+    proc = repo.run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False)
+    if proc.returncode != 0:
+        return []
+    args = [
+        "log",
+        "--first-parent",
+        "--diff-merges=first-parent",
+        "--reverse",
+        "--no-renames",
+        _LOG_FORMAT,
+        "--raw",
+        "--no-abbrev",
+        "-z",
+        proc.stdout.decode().strip(),
+        "--",
+        *model.paths,
+    ]
+    commits = [_parse_commit(chunk) for chunk in repo.run(args).stdout.split(_RECORD)[1:]]
+    blobs = [blob for _, changes in commits for blob, _ in changes]
+    described = describe_blobs(repo, blobs)
+    found: list[Version] = []
+    tree: dict[str, str] = {}
+    for fields, changes in commits:
+        for blob, path in changes:
+            if _ZERO.fullmatch(blob):
+                tree.pop(path, None)
+            else:
+                tree[path] = blob
+        files = tuple(described[blob](path) for path, blob in sorted(tree.items()))
+        if files and (not found or found[-1].files != files):
+            date, author, email, message = fields[1:5]
+            found.append(Version(len(found) + 1, fields[0], date, author, email, message, files))
+    return found
+
+
+def describe_blobs(repo: git.Repo, blobs: list[str]) -> dict[str, Callable[[str], File]]:
+    """For each blob, how to make the :class:`File` at a path: two ``cat-file`` calls."""
+    wanted = sorted({b for b in blobs if not _ZERO.fullmatch(b)})
+    pointers = read_pointers(repo, wanted)
+    sizes: dict[str, int] = {}
+    if wanted:
+        listing = repo.run(["cat-file", "--batch-check"], input="\n".join(wanted).encode() + b"\n")
+        for line in listing.stdout.decode().splitlines():
+            fields = line.split()
+            if len(fields) == 3:
+                sizes[fields[0]] = int(fields[2])
+    made: dict[str, Callable[[str], File]] = {}
+    for blob in wanted:
+        pointer = pointers.get(blob)
+        if pointer is not None:
+            made[blob] = functools.partial(_file, blob, pointer.oid, pointer.size)
+        else:
+            made[blob] = functools.partial(_file, blob, None, sizes.get(blob, 0))
+    return made
+
+
+def _file(blob: str, oid: str | None, size: int, path: str) -> File:
+    return File(path, oid, size, blob)
+
+
+def _parse_commit(chunk: bytes) -> tuple[list[str], list[tuple[str, str]]]:
+    """(header fields, [(new blob, path)]) of one ``log --raw -z --no-renames`` record."""
+    header, _, raw = chunk.partition(b"\0")
+    fields = header.decode("utf-8", "replace").strip().split(_FIELD)
+    tokens = raw.split(b"\0")
+    changes = []
+    for i in range(0, len(tokens) - 1, 2):
+        meta = tokens[i].lstrip(b"\n").decode().split()
+        if len(meta) == 5 and meta[0].startswith(":"):
+            changes.append((meta[3], tokens[i + 1].decode("utf-8", "surrogateescape")))
+    return fields[:5], changes
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``NAME[@WHAT]`` → (name, what or None)."""
+    name, sep, what = spec.partition("@")
+    if sep and not what:
+        raise UserError(f"nothing after '@' in {spec!r}", hint="write NAME, NAME@v3 or NAME@REV")
+    return name, what or None
+
+
+def pick(repo: git.Repo, found: list[Version], model: Model, what: str | None) -> Version:
+    """The version ``what`` names: ``vN``/``N``, a revision, or (None) the latest."""
+    if not found:
+        raise UserError(
+            f"{model.name} has no committed version yet",
+            hint=f"commit files under {', '.join(model.paths)} (tracked by the model filter)",
+        )
+    if what is None:
+        return found[-1]
+    number = _NUMBER_RE.fullmatch(what)
+    if number and (what.startswith("v") or int(number[1]) <= len(found)):
+        index = int(number[1])
+        if not 1 <= index <= len(found):
+            raise UserError(
+                f"{model.name} has no version {what}",
+                hint=f"versions are v1..v{len(found)}: `git model versions {model.name}`",
+            )
+        return found[index - 1]
+    return _at_revision(repo, found, model, what)
+
+
+def _at_revision(repo: git.Repo, found: list[Version], model: Model, rev: str) -> Version:
+    commit = repo.rev_parse(rev)
+    entries = [e for e in repo.ls_tree(commit, model.paths) if model.covers(e.path)]
+    described = describe_blobs(repo, [e.oid for e in entries])
+    files = tuple(described[e.oid](e.path) for e in sorted(entries, key=lambda e: e.path))
+    for version in reversed(found):
+        if version.files == files:
+            return version
+    raise UserError(
+        f"{model.name} at {rev} is not a version on the registry branch",
+        hint="merge it into the branch that numbers versions first; see `git model versions`",
+    )
