@@ -229,6 +229,22 @@ def test_weighted_pair_resolves_for_serving(cli: Cli, work: Path) -> None:
     assert cli.held(work, "production") == [(3, 100)]
 
 
+def test_show_names_the_stages_serving_a_version(cli: Cli, work: Path) -> None:
+    cli.run(work, "promote", "clf@v3", "staging")
+    cli.run(work, "promote", "clf@v2", "production")
+    cli.run(work, "promote", "clf@v3", "production", "--weight", "10")
+    card = cli.json(work, "show", "models/clf/weights.bin")
+    assert card["stages"] == [
+        {"model": "clf", "stage": "production", "version": 3, "weight": 10},
+        {"model": "clf", "stage": "staging", "version": 3, "weight": 100},
+    ]
+    text = cli.run(work, "show", "models/clf/weights.bin")[1]
+    assert "stage     clf@production = v3 (10%)" in text
+    assert cli.json(work, "show", "models/clf/weights.bin@HEAD~1")["stages"] == [
+        {"model": "clf", "stage": "production", "version": 2, "weight": 90},
+    ]
+
+
 def test_rollback_walks_back_and_unassign_can_be_undone(cli: Cli, work: Path) -> None:
     for version in ("v1", "v2", "v3"):
         cli.run(work, "promote", f"clf@{version}", "staging")

@@ -1,4 +1,5 @@
-"""``git model show PATH[@REV]``: one version's card: identity, size, provenance, metrics."""
+"""``git model show PATH[@REV]``: one version's card: identity, size, provenance, metrics,
+and the registry stages that serve it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from typing import Any
 from gitmodel.commands.context import open_repo
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, Version, file_version, versions
+from gitmodel.registry import stages
 from gitmodel.scan import format_size
 
 Json = dict[str, Any]
 
 
-def card(version: FileVersion, history: list[Version], state: Json) -> Json:
+def card(
+    version: FileVersion, history: list[Version], state: Json, registry: Json | None = None
+) -> Json:
     """The documented ``show --json`` object (README: "show JSON")."""
     index = next((i for i, v in enumerate(history) if v.oid == version.oid), None)
     made = history[index] if index is not None else None
@@ -28,14 +32,28 @@ def card(version: FileVersion, history: list[Version], state: Json) -> Json:
         "provenance": state.get("produced", {}).get(version.oid, []),
         "metrics": state.get("metrics", {}).get(version.oid, {}),
         "annotations": state.get("annotations", {}).get(version.oid, []),
+        "stages": serving_stages(registry or {}, version.oid),
     }
+
+
+def serving_stages(registry: Json, oid: str) -> list[Json]:
+    """Every registry stage whose assignment includes this file version."""
+    found = []
+    for model, entry in sorted(registry.get("models", {}).items()):
+        for stage in sorted(entry.get("stages", {})):
+            for held in stages.held(registry, model, stage):
+                if any(f.oid == oid for f in held.files):
+                    found.append({"model": model, "stage": stage, "version": held.version,
+                                  "weight": held.weight})  # fmt: skip
+    return found
 
 
 def show(spec: str, as_json: bool = False) -> int:
     """Print the card of PATH@REV (default HEAD)."""
     repo, _ = open_repo()
     version = file_version(repo, spec)
-    info = card(version, versions(repo, version.path, version.commit), store.state(repo))
+    history = versions(repo, version.path, version.commit)
+    info = card(version, history, store.state(repo), stages.current_state(repo))
     if as_json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:
@@ -64,4 +82,7 @@ def text_lines(info: Json) -> list[str]:
         lines.append(f"  metric    {key} = {value}")
     for note in (a["note"] for a in info["annotations"] if a.get("note")):
         lines.append(f"  note      {note}")
+    for held in info["stages"]:
+        weight = f" ({held['weight']}%)" if held["weight"] != 100 else ""
+        lines.append(f"  stage     {held['model']}@{held['stage']} = v{held['version']}{weight}")
     return lines
