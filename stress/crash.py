@@ -1,14 +1,16 @@
-"""kill -9 at random points of git add, git push and git model pull; then check nothing is lost.
+"""kill -9 at random points of git add, git push, git model pull and git model promote;
+then check nothing is lost.
 
 Each trial starts one command in its own process group (Git, the filter process and
 hooks), kills the whole group with SIGKILL after a random delay, and then checks:
 
 - every object in the local store reads back verified (no partial object is visible);
 - every object the remote lists as present downloads verified;
+- the registry log is either as before or has the whole promotion (never half of one);
 - running the command again completes, the files come back byte for byte, and
   ``git model fsck`` finds nothing wrong.
 
-Usage: python stress/crash.py [--trials 50] [--seed N] [--workdir DIR]
+Usage: python stress/crash.py [--trials 52] [--seed N] [--workdir DIR]
 (tests/test_crash.py runs a few trials of the same code.)
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -32,7 +35,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import RemoteStore
 
-OPERATIONS = ("add", "push", "pull")
+OPERATIONS = ("add", "push", "pull", "promote")
 
 
 @dataclass
@@ -94,6 +97,8 @@ def command(scene: Scene, operation: str) -> tuple[list[str], Path]:
         return ["git", "add", "."], scene.author
     if operation == "push":
         return ["git", "push", "-q", "origin", "main"], scene.author
+    if operation == "promote":
+        return ["git-model", "promote", "demo@v1", "staging", "-m", "crash trial"], scene.author
     return ["git-model", "pull"], scene.clone
 
 
@@ -141,9 +146,14 @@ def check_remote(scene: Scene) -> int:
 
 def prepare(scene: Scene, operation: str) -> None:
     """Bring the scene to the state where ``operation`` has work to do."""
-    if operation in ("push", "pull"):
+    if operation in ("push", "pull", "promote"):
         scene.git("add", ".", cwd=scene.author)
         scene.git("commit", "-qm", "payload", cwd=scene.author)
+    if operation == "promote":
+        subprocess.run(["git-model", "register", "demo", "data", "model-0.bin"], cwd=scene.author,
+                       env=scene.env, check=True, capture_output=True)  # fmt: skip
+        scene.git("add", ".", cwd=scene.author)
+        scene.git("commit", "-qm", "register demo", cwd=scene.author)
     if operation == "pull":
         scene.git("push", "-q", "origin", "main", cwd=scene.author)
         env = {**scene.env, "GIT_MODEL_SKIP_SMUDGE": "1"}
@@ -157,6 +167,12 @@ def finish_and_verify(scene: Scene, operation: str) -> None:
     if operation == "add":
         scene.git("commit", "-qm", "payload", cwd=scene.author)
         tree = scene.author
+    elif operation == "promote":
+        out = subprocess.run(["git-model", "stages", "demo", "--json"], cwd=scene.author,
+                             env=scene.env, check=True, capture_output=True).stdout  # fmt: skip
+        held = json.loads(out)["models"]["demo"]["staging"]
+        assert [(a["version"], a["weight"]) for a in held] == [(1, 100)], held
+        return
     elif operation == "push":
         assert check_remote(scene) == len(
             {hashlib.sha256(d).digest() for d in scene.files.values()}
@@ -176,7 +192,8 @@ def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> b
     scene = make_scene(root, rng)
     prepare(scene, operation)
     argv, cwd = command(scene, operation)
-    killed = kill_after(argv, cwd, scene.env, rng.uniform(0.05, max_delay))
+    longest = max_delay / 4 if operation == "promote" else max_delay  # promote is quick
+    killed = kill_after(argv, cwd, scene.env, rng.uniform(0.05, longest))
     clear_git_locks(cwd)
     check_local(scene.author)
     check_local(cwd)
@@ -208,7 +225,7 @@ def run_trials(workdir: Path, trials: int, seed: int, max_delay: float = 2.0,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=51)
+    parser.add_argument("--trials", type=int, default=52)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--max-delay", type=float, default=2.0)
     parser.add_argument("--workdir", type=Path, default=None)

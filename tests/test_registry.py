@@ -231,6 +231,10 @@ def test_weighted_pair_resolves_for_serving(cli: Cli, work: Path) -> None:
 
 def test_show_names_the_stages_serving_a_version(cli: Cli, work: Path) -> None:
     cli.run(work, "promote", "clf@v3", "staging")
+    events = len(cli.json(work, "history", "clf"))
+    _, _, err = cli.run(work, "promote", "clf@v3", "staging")  # a retried step: no error
+    assert "staging already holds v3; nothing to do" in err
+    assert len(cli.json(work, "history", "clf")) == events
     cli.run(work, "promote", "clf@v2", "production")
     cli.run(work, "promote", "clf@v3", "production", "--weight", "10")
     card = cli.json(work, "show", "models/clf/weights.bin")

@@ -39,11 +39,18 @@ def promote(
             hint=f"promote v{version.number} without --weight first",
         )
     if after == current:
-        raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
+        return _unchanged(stage, current)
     bypassed = _gate(repo, store, model, stage, version, state, force)
     record = stages.event("promote", model.name, stage, current, after, message.strip(), bypassed)
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(model.name, stage, current, after)
+    return 0
+
+
+def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
+    """Asking for what is already so succeeds (a retried pipeline step is not an error)."""
+    print(f"gitmodel: {stage} already holds {stages.describe(current)}; nothing to do",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -99,7 +106,7 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
                 "VERSION; or `git model unassign`",
             )
     if after == current:
-        raise UserError(f"{stage} already holds {stages.describe(current)}", hint="nothing to do")
+        return _unchanged(stage, current)
     record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
