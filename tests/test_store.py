@@ -139,3 +139,21 @@ def test_import_object_refuses_corrupt_source(store: LocalStore, tmp_path: Path)
         import_object(store, other, pointer)
     assert not store.has(pointer.oid)
     assert other.has(pointer.oid)  # another repository's store is never modified
+
+
+def test_a_failed_write_of_a_large_object_leaves_nothing(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.store import local
+
+    def full_disk(fd: int, data: bytes | bytearray | memoryview) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"), store.writer() as writer:
+        writer.write(b"a" * PACK_MAX_OBJECT)  # still in memory
+        writer.write(b"b" * 10)  # spilled: from here a thread hashes and writes
+        monkeypatch.setattr(local, "write_all", full_disk)
+        for _ in range(8):
+            writer.write(b"c" * 1000)
+        writer.commit()
+    assert tmp_files(store) == [] and store.oids() == set()

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -28,12 +29,15 @@ from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, write_all
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20
+SINK_QUEUE = 4
 EMPTY_OID = hashlib.sha256(b"").hexdigest()
 
 
 class ObjectWriter:
     """Hashes bytes as they come: kept in memory while they would go to a pack,
-    streamed into a temporary file once they outgrow it."""
+    streamed into a temporary file once they outgrow it. From then on a
+    :class:`_Sink` thread hashes and writes, so the caller can already read the
+    next chunk (from Git's pipe) while the last one is hashed and written."""
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
@@ -41,17 +45,19 @@ class ObjectWriter:
         self._fd = -1
         self._tmp_path = ""
         self._hash = hashlib.sha256()
+        self._sink: _Sink | None = None
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._hash.update(data)
         self.size += len(data)
-        if self._buffer is not None:
-            if self.size <= PACK_MAX_OBJECT:
-                self._buffer += data
-                return
+        if self._sink is not None:
+            self._sink.put(bytes(data))  # a copy: callers reuse their buffers
+            return
+        self._hash.update(data)
+        assert self._buffer is not None
+        self._buffer += data
+        if self.size > PACK_MAX_OBJECT:
             self._spill()
-        write_all(self._fd, data)
 
     def _spill(self) -> None:
         store = self._store
@@ -63,9 +69,17 @@ class ObjectWriter:
         self._fd, self._tmp_path = fd, name
         buffered, self._buffer = self._buffer, None
         write_all(fd, buffered or b"")
+        self._sink = _Sink(fd, self._hash)
+        self._sink.start()
 
     def commit(self, expected: Pointer | None = None) -> Pointer:
         """Make the bytes visible in the store; check them against ``expected`` if given."""
+        if self._sink is not None:
+            try:
+                self._sink.finish()
+            except BaseException:
+                self.abort()
+                raise
         pointer = Pointer(self._hash.hexdigest(), self.size)
         if expected is not None and pointer != expected:
             self.abort()
@@ -90,6 +104,8 @@ class ObjectWriter:
 
     def abort(self) -> None:
         self._buffer = None
+        if self._sink is not None:
+            self._sink.stop()
         self._close()
         if self._tmp_path:
             with contextlib.suppress(FileNotFoundError):
@@ -316,6 +332,42 @@ class LocalStore:
         if actual_oid != pointer.oid or actual_size != pointer.size:
             self.quarantine(pointer.oid)
             raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid)
+
+
+class _Sink(threading.Thread):
+    """Hashes and writes an object's bytes in order, on its own thread (sha256 and
+    write(2) both release the GIL). At most :data:`SINK_QUEUE` chunks wait."""
+
+    def __init__(self, fd: int, digest: hashlib._Hash) -> None:
+        super().__init__(daemon=True)
+        self._fd, self._digest = fd, digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SINK_QUEUE)
+        self.error: BaseException | None = None
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(data)
+
+    def run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._digest.update(data)
+                    write_all(self._fd, data)
+                except BaseException as exc:  # handed to the writing thread
+                    self.error = exc
+
+    def finish(self) -> None:
+        """Wait until every chunk is hashed and written; raise what went wrong."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        if self.is_alive():
+            self._queue.put(None)
+            self.join()
 
 
 class _Copier(threading.Thread):
