@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.versions import Resolver, open_repo
+from gitmodel.commands.context import open_repo
+from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.formats.diff import FileDiff, Version, diff_versions
 from gitmodel.formats.report import diff_json, diff_text

@@ -17,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gitmodel.commands.versions import Resolver, open_repo
+from gitmodel.commands.context import open_repo
+from gitmodel.commands.versions import Resolver
 from gitmodel.errors import GitModelError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import Version, diff_versions

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.versions import Resolver, open_repo
+from gitmodel.commands.context import open_repo
+from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import Version

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from gitmodel import git, gitindex
@@ -13,7 +11,7 @@ from gitmodel.errors import UserError
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
 from gitmodel.registry.versions import File, pick, split_spec, versions
-from gitmodel.store.local import LocalStore, hash_file
+from gitmodel.store.local import LocalStore, hash_file, write_atomically
 
 
 def checkout(spec: str, to: str | None = None) -> int:
@@ -104,12 +102,4 @@ def _write_blob(repo: git.Repo, f: File, dest: Path) -> None:
     if data is None:
         raise UserError(f"{f.path}: Git blob {f.blob[:12]} is not readable",
                         hint="run `git fetch`")  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(dest, [data])

@@ -16,17 +16,10 @@ from gitmodel.errors import ObjectMissingError
 from gitmodel.filter.convert import MISSING_HINT
 from gitmodel.formats.diff import Version
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.store.local import LocalStore
+from gitmodel.store.local import LocalStore, write_atomically
 
 if TYPE_CHECKING:
     from gitmodel.commands.context import Fetcher
-
-
-def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
-    """The repository and its store (as :func:`gitmodel.commands.context.open_repo`,
-    without importing the remote-store stack that only a fetch needs)."""
-    repo = git.Repo.discover(path)
-    return repo, LocalStore(repo.model_dir)
 
 
 EXPORT_DIR = "export"
@@ -62,16 +55,7 @@ class Resolver:
         if target.is_file() and target.stat().st_size == pointer.size:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with open(fd, "wb") as out:
-                for chunk in self.store.read(pointer, path, MISSING_HINT):
-                    out.write(chunk)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, self.store.read(pointer, path, MISSING_HINT), 0o444)
         return target
 
     def pointer_version(self, pointer: Pointer, path: str | None = None) -> Version:

@@ -21,15 +21,14 @@ it. Everything read here is validated before use: names, stages, paths and rules
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.store.local import write_atomically
 
 REGISTRY_FILE = ".gitmodel-registry.json"
 DEFAULT_STAGES = ("dev", "staging", "production")
@@ -241,17 +240,5 @@ def add_model(repo: git.Repo, model: Model) -> Path:
     if model.stages != DEFAULT_STAGES:
         entry["stages"] = list(model.stages)
     raw.setdefault("models", {})[model.name] = entry
-    _write_atomic(path, json.dumps(raw, indent=2, sort_keys=True) + "\n")
+    write_atomically(path, [(json.dumps(raw, indent=2, sort_keys=True) + "\n").encode()])
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

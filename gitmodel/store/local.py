@@ -19,7 +19,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -282,16 +282,7 @@ class LocalStore:
 
     def _write_to(self, pointer: Pointer, dest: Path, mode: int) -> None:
         """``copy_to`` for a packed object: small, so simply streamed."""
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        try:
-            with open(fd, "wb", buffering=0) as out:
-                for chunk in self.read(pointer):
-                    out.write(chunk)
-            os.chmod(tmp_name, mode & ~_umask())
-            os.replace(tmp_name, dest)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_atomically(dest, self.read(pointer), mode & ~_umask())
 
     def quarantine(self, oid: str) -> Path | None:
         """Move a corrupt object to ``bad/``; returns where it went."""
@@ -417,6 +408,23 @@ def hash_file(path: Path) -> tuple[str, int]:
             digest.update(view[:n])
             size += n
     return digest.hexdigest(), size
+
+
+def write_atomically(
+    dest: Path, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o644
+) -> None:
+    """Write ``dest`` through a temporary file beside it, renamed into place only when
+    complete: readers see the old file or the whole new one, never part of it."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:

@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-import fsspec
-
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store import faults
@@ -71,6 +69,8 @@ class RemoteStore:
         self.tries = max(1, tries)
         self.first_delay = first_delay
         self.display = redact(url)
+        import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it
+
         try:
             fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except (ImportError, ValueError) as exc:
