@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size
+from gitmodel.store.chunked import ChunkedPush, LocalChunks
+from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteError, RemoteStore
+from gitmodel.store.remote import LAYOUT_VERSION, RemoteError, RemoteStore
 
 MAX_DEFAULT_JOBS = 8
 
@@ -68,7 +70,7 @@ class Progress:
 
 
 def _run_all(
-    verb: str, pointers: list[Pointer], work: Callable[[Pointer], None], jobs: int, quiet: bool
+    verb: str, pointers: list[Pointer], work: Callable[[Pointer], object], jobs: int, quiet: bool
 ) -> None:
     progress = Progress(verb, len(pointers), sum(p.size for p in pointers), quiet)
     failed: dict[str, Exception] = {}
@@ -88,9 +90,12 @@ def _run_all(
 
 def upload(
     remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
-    jobs: int | None = None, quiet: bool = False,
+    jobs: int | None = None, quiet: bool = False, segmenter: Segmenter | None = None,
 ) -> list[Pointer]:  # fmt: skip
-    """Send what the remote lacks (found with one listing per oid prefix); returns what was sent."""
+    """Send what the remote lacks (found with one listing per oid prefix); returns what was sent.
+
+    On a chunked remote only the chunks it lacks travel, packed (``store/chunked.py``);
+    ``segmenter`` adds cuts where a file's structure has them (tensor starts)."""
     unique = {p.oid: p for p in pointers if p.size > 0}
     try:
         remote.check_layout()
@@ -103,8 +108,18 @@ def upload(
     }
     if missing:  # the remote lacks them and so do we: refuse before sending anything
         raise TransferError("upload", missing)
-    send = functools.partial(remote.upload, store, check=False)
-    _run_all("uploading", todo, send, jobs or default_jobs(), quiet)
+    jobs = jobs or default_jobs()
+    if not remote.chunked:
+        send = functools.partial(remote.upload, store, check=False)
+        _run_all("uploading", todo, send, jobs, quiet)
+        return todo
+    if todo:
+        remote.ensure_layout(LAYOUT_VERSION)
+    progress = Progress("uploading", len(todo), sum(p.size for p in todo), quiet)
+    session = ChunkedPush(remote, store, segmenter, jobs)
+    failed = session.run(todo, lambda p: progress.step(p.size))
+    if failed:
+        raise TransferError("upload", failed)
     return todo
 
 
@@ -119,7 +134,12 @@ def download(
             remote.check_layout()
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
+    local = LocalChunks(store)
     _run_all(
-        "downloading", todo, lambda p: remote.download(store, p), jobs or default_jobs(), quiet
+        "downloading",
+        todo,
+        lambda p: remote.download(store, p, local),
+        jobs or default_jobs(),
+        quiet,
     )
     return todo

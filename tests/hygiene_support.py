@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import git_model, git_out, run_git
 
+from gitmodel.manifest import decode_manifest
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.store.pack import PACK_MAX_OBJECT
@@ -71,3 +72,21 @@ def upload(repo: Path, origin: Path, data: bytes) -> None:
     """Put an object on the remote without pushing any commit naming it."""
     remote = RemoteStore(f"file://{origin / 'model' / 'remote'}")
     remote.upload(LocalStore(model_dir(repo)), Pointer(oid_of(data), len(data)))
+
+
+def damage_remote_copy(remote_root: Path, oid: str, size: int) -> None:
+    """Flip one byte of an object on a file remote: in its whole file, or in the
+    pack holding its first chunk."""
+    whole = remote_root / "data" / oid[:2] / oid[2:4] / oid
+    if whole.is_file():
+        data = bytearray(whole.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        whole.write_bytes(bytes(data))
+        return
+    body = (remote_root / "manifests" / oid[:2] / oid).read_bytes()
+    first = decode_manifest(body, oid, size).chunks[0]
+    pack = remote_root / "packs" / first.pack[:2] / first.pack
+    data = bytearray(pack.read_bytes())
+    data[first.offset + first.stored // 2] ^= 0xFF
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git_model, run_git
-from hygiene_support import commit_file, make_author, oid_of, old_date_env, stored, upload
+from hygiene_support import (
+    commit_file,
+    damage_remote_copy,
+    make_author,
+    oid_of,
+    old_date_env,
+    stored,
+    upload,
+)
 
 
 def test_prune_matrix(tmp_path: Path) -> None:
@@ -74,8 +82,7 @@ def test_verify_remote_keeps_objects_whose_remote_copy_is_bad(tmp_path: Path) ->
     run_git("commit", "-qm", "rm", cwd=repo, env=old)
     run_git("push", "-q", "origin", "main", cwd=repo)
     oid = oid_of(data)
-    remote_copy = origin / "model" / "remote" / "data" / oid[:2] / oid[2:4] / oid
-    remote_copy.write_bytes(data[:-1] + b"!")
+    damage_remote_copy(origin / "model" / "remote", oid, len(data))
     proc = git_model("prune", "--verify-remote", cwd=repo)
     assert f"keeping {oid}: the remote copy does not verify" in proc.stderr.decode()
     assert proc.stdout == b"prune: deleted 0 object(s), 0 B; kept 1 the remote lacks\n"

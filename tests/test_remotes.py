@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, git_model, git_out, repo_store, run_git, store_oids
+from hygiene_support import damage_remote_copy
 
 from gitmodel.pointer import try_parse
 
@@ -158,10 +159,7 @@ def test_flipped_byte_on_the_remote_is_refused(author: Path, origin: Path, tmp_p
     commit_versions(author, history)
     run_git("push", "-q", "origin", "main", cwd=author)
     oid = hashlib.sha256(history[0]["model.bin"]).hexdigest()
-    data_path = origin / "model" / "remote" / "data" / oid[:2] / oid[2:4] / oid
-    data = bytearray(data_path.read_bytes())
-    data[1000] ^= 0xFF
-    data_path.write_bytes(bytes(data))
+    damage_remote_copy(origin / "model" / "remote", oid, len(history[0]["model.bin"]))
     env = new_user(tmp_path, "f")
     clone = tmp_path / "f"
     proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env, check=False)

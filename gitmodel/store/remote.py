@@ -1,11 +1,16 @@
 """A remote object store on plain object storage, reached through fsspec.
 
-Layout, version 1 (``gitmodel-remote.json`` at the root names the version, so
-that later layouts, such as chunked packs, can be added without breaking readers)::
+Layout (``gitmodel-remote.json`` at the root names its version)::
 
-    data/ab/cd/<oid>      the object's bytes (whole files in version 1)
-    manifests/ab/<oid>    JSON {"oid", "size", "kind": "whole"}, written last
+    packs/ab/<pack id>    chunks back to back, write-once, ~32 MiB     (version 2)
+    index/<pack id>       the pack's chunk ids and lengths, written after the pack
+    manifests/ab/<oid>    the file's chunks in order (binary, ``manifest.py``), written last
+    data/ab/cd/<oid>      a whole object (version 1, and ``model.chunking=false``);
+                          its manifest is JSON {"oid", "size", "kind": "whole"}
     meta/<name>           bookkeeping, e.g. ``gc-marks.json`` (``git model gc --remote``)
+
+Version 2 readers read version 1 remotes; a chunked push to one upgrades its
+layout file. The chunked format itself lives in ``chunked.py``.
 
 An object exists on the remote if and only if its manifest exists: bytes are
 uploaded first and the manifest only once they are durable, so a crash never
@@ -25,16 +30,19 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import faults
+from gitmodel.store import chunked, codec, faults
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.urls import redact, scrub
 
 LAYOUT_FILE = "gitmodel-remote.json"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
+LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
 RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
@@ -64,8 +72,11 @@ class RemoteStore:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
-                 first_delay: float = RETRY_FIRST_DELAY) -> None:  # fmt: skip
+                 first_delay: float = RETRY_FIRST_DELAY, chunked: bool = True,
+                 key: bytes | None = None) -> None:  # fmt: skip
         self.url = url
+        self.chunked = chunked or key is not None  # encryption needs the chunked format
+        self.cipher = codec.Cipher(key)
         self.tries = max(1, tries)
         self.first_delay = first_delay
         self.display = redact(url)
@@ -83,7 +94,7 @@ class RemoteStore:
         except ValueError as exc:
             raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
         self.root = root.rstrip("/")
-        self._has_layout: bool | None = None  # unknown until asked
+        self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
         self._sleep = sleep
 
@@ -95,6 +106,16 @@ class RemoteStore:
     def manifest_key(self, oid: str) -> str:
         return f"{self.root}/manifests/{oid[0:2]}/{self._valid(oid)}"
 
+    def pack_key(self, pack: str) -> str:
+        return f"{self.root}/packs/{pack[0:2]}/{self._valid(pack)}"
+
+    def index_key(self, pack: str) -> str:
+        return f"{self.root}/index/{self._valid(pack)}"
+
+    def cache_dir_name(self) -> str:
+        """A name for this remote's local caches (a hash: the URL may hold a secret)."""
+        return hashlib.sha256(self.url.encode()).hexdigest()[:24]
+
     @staticmethod
     def _valid(oid: str) -> str:
         if not is_valid_oid(oid):
@@ -104,21 +125,48 @@ class RemoteStore:
     # -- queries
 
     def check_layout(self) -> None:
-        """Refuse a remote written in a layout this version cannot read."""
+        """Refuse a remote written in a layout this version cannot read, or encrypted
+        with another key (or without one, when a key is set, and the reverse)."""
         key = f"{self.root}/{LAYOUT_FILE}"
-        self._has_layout = self._retry(lambda: self.fs.exists(key))
-        if not self._has_layout:
-            return
-        try:  # a few bytes at most: the file is not trusted to be small
-            body = self._retry(lambda: self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE))
-            version = json.loads(body)["layout"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
-        if version != LAYOUT_VERSION:
+        layout: dict[str, Any] = {}
+        if self._retry(lambda: self.fs.exists(key)):
+            try:
+                layout = self._retry(functools.partial(self._read_layout, key))
+                version = layout["layout"]
+            except (RemoteError, KeyError, TypeError) as exc:
+                raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
+            if version not in (LAYOUT_WHOLE, LAYOUT_VERSION):
+                raise UserError(
+                    f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
+                    hint="upgrade gitmodel to read it",
+                )
+        self._check_key(layout)
+        self._layout = layout
+
+    def _read_layout(self, key: str) -> dict[str, Any]:
+        body = self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE)  # not trusted to be small
+        try:
+            layout = json.loads(body)
+        except ValueError:
+            raise _ShortRead(f"{LAYOUT_FILE} is not JSON") from None  # cut short, or garbage
+        if not isinstance(layout, dict):
+            raise TypeError(LAYOUT_FILE)
+        return layout
+
+    def _check_key(self, layout: dict[str, Any]) -> None:
+        check = layout.get("key_check")
+        if check is None and self.cipher.encrypted and layout:
+            raise UserError(f"{self.display} is not encrypted, but an encryption key is set",
+                            hint="unset GIT_MODEL_ENCRYPTION_KEY / model.encryptionKeyFile "
+                            "for this remote, or use a new one")  # fmt: skip
+        if check is not None and not self.cipher.encrypted:
             raise UserError(
-                f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
-                hint="upgrade gitmodel to read it",
+                f"{self.display} is encrypted and no key is set",
+                hint="set GIT_MODEL_ENCRYPTION_KEY or model.encryptionKeyFile",
             )
+        if check is not None and check != self.cipher.key_check:
+            raise UserError(f"{self.display} is encrypted with a different key",
+                            hint="set the key this remote was created with")  # fmt: skip
 
     def present(self, oids: Iterable[str]) -> set[str]:
         """Which of ``oids`` the remote has: one listing per oid prefix, not one per object."""
@@ -141,7 +189,18 @@ class RemoteStore:
         """Every object on the remote (those with a manifest) and its size in bytes."""
         manifests = self._retry(lambda: self._find(f"{self.root}/manifests"))
         data = self._retry(lambda: self._find(f"{self.root}/data"))
-        return {oid: data.get(oid, 0) for oid in manifests}
+        chunked = [oid for oid in manifests if oid not in data]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            sizes = dict(zip(chunked, pool.map(self._declared_size, chunked), strict=True))
+        return {oid: data[oid] if oid in data else sizes[oid] for oid in manifests}
+
+    def _declared_size(self, oid: str) -> int:
+        """The size a chunked manifest declares (its head only is read), 0 if unreadable."""
+        try:
+            head = self.read(self.manifest_key(oid), 0, manifest.MANIFEST_HEAD_SIZE)
+        except (FileNotFoundError, RemoteError):
+            return 0
+        return manifest.manifest_size(head) or 0
 
     def _find(self, folder: str) -> dict[str, int]:
         try:
@@ -156,6 +215,16 @@ class RemoteStore:
         """True when the remote's bytes for ``pointer`` hash to its oid (streamed, not kept)."""
         if pointer.oid not in self.present([pointer.oid]):
             return False
+        try:
+            found = self.read_manifest(pointer)
+        except (RemoteObjectMissing, RemoteError):
+            return False
+        if found is not None:
+            try:
+                chunked.verify(self, pointer, found)
+            except (ChecksumError, chunked.ChunkedError):
+                return False
+            return True
         return self._retry(lambda: self._hash_remote(pointer)) == (pointer.oid, pointer.size)
 
     def _hash_remote(self, pointer: Pointer) -> tuple[str, int]:
@@ -209,7 +278,7 @@ class RemoteStore:
         """
         if check and pointer.oid in self.present([pointer.oid]):
             return
-        self._ensure_layout()
+        self.ensure_layout(LAYOUT_WHOLE)
         data_key = self.data_key(pointer.oid)
         self._makedirs(data_key)
         self._retry(lambda: self._send(store, pointer, data_key))
@@ -227,12 +296,69 @@ class RemoteStore:
             while chunk := src.read(min(part, CHUNK_SIZE * 8)):
                 dst.write(chunk)
 
-    def download(self, store: LocalStore, pointer: Pointer) -> None:
+    def download(self, store: LocalStore, pointer: Pointer,
+                 local: chunked.LocalChunks | None = None) -> int:  # fmt: skip
         """Fetch one object into ``store``, verified; nothing unverified is ever kept.
+        Returns the bytes read from the remote (less than the object's size when
+        chunks were taken from ``local`` objects)."""
+        if self._layout is None:
+            self.check_layout()
+        assert self._layout is not None
+        if self._layout.get("layout", LAYOUT_WHOLE) > LAYOUT_WHOLE:
+            found = self.read_manifest(pointer)
+            if found is not None:
+                return chunked.download(self, store, pointer, found,
+                                        local or chunked.LocalChunks(store))  # fmt: skip
+        self._download_whole(store, pointer)
+        return pointer.size
 
-        Reads the bytes directly (one request for a small object): the sha256 check
-        proves them, and the manifest is consulted only to explain a failure.
-        """
+    def read_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
+        """The chunked manifest of ``pointer``, or None for a whole object."""
+        cap = max(LAYOUT_MAX_SIZE, manifest.max_manifest_size(pointer.size))
+        key = self.manifest_key(pointer.oid)
+
+        def once() -> bytes:
+            body: bytes = self.fs.cat_file(key, start=0, end=cap)
+            if _cut_short(body):
+                raise _ShortRead(f"{len(body)} bytes of a manifest arrived")
+            return body
+
+        try:
+            body = self._retry(once)
+        except FileNotFoundError:
+            raise RemoteObjectMissing(
+                f"{self.display} does not have object {pointer.oid}"
+            ) from None
+        if not manifest.is_manifest(body):
+            return None  # a whole object's JSON manifest: its bytes are under data/
+        try:
+            return manifest.decode_manifest(body, pointer.oid, pointer.size)
+        except manifest.FormatError as exc:
+            raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: {exc}") from None
+
+    def read(self, key: str, start: int | None = None, end: int | None = None,
+             exact: bool = True) -> bytes:  # fmt: skip
+        """Bytes ``start:end`` of ``key``; a short read is retried unless ``exact`` is False."""
+
+        def once() -> bytes:
+            data: bytes = self.fs.cat_file(key, start=start, end=end)
+            if exact and start is not None and end is not None and len(data) < end - start:
+                raise _ShortRead(f"{len(data)} of {end - start} bytes arrived")
+            return data
+
+        return self._retry(once)
+
+    def write(self, key: str, body: bytes) -> None:
+        """Write a whole write-once file (one request on object storage)."""
+        self._makedirs(key)
+        self._retry(lambda: self.fs.pipe_file(key, body))
+
+    def list_indexes(self) -> list[str]:
+        """The pack ids whose index is on the remote."""
+        names = self._retry(functools.partial(self._list, f"{self.root}/index"))
+        return sorted(name for name in names if is_valid_oid(name))
+
+    def _download_whole(self, store: LocalStore, pointer: Pointer) -> None:
         for attempt in range(self.tries):
             try:
                 self._download_once(store, pointer)
@@ -293,18 +419,22 @@ class RemoteStore:
         parent = key.rsplit("/", 1)[0]
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
-    def _ensure_layout(self) -> None:
-        """Name the layout before the first object; known after :meth:`check_layout`,
-        so parallel uploads do not each ask again."""
+    def ensure_layout(self, version: int) -> None:
+        """Name the layout before the first object of that layout is written (once per
+        store, so parallel uploads do not each ask again)."""
         with self._layout_lock:
-            if self._has_layout:
+            if self._layout is None:
+                self.check_layout()
+            assert self._layout is not None
+            if self._layout.get("layout", 0) >= version:
                 return
+            layout: dict[str, Any] = {"layout": version}
+            if self.cipher.encrypted:
+                layout |= {"encryption": "aes-256-gcm", "key_check": self.cipher.key_check}
             key = f"{self.root}/{LAYOUT_FILE}"
-            if not self._retry(lambda: self.fs.exists(key)):
-                self._makedirs(key)
-                body = json.dumps({"layout": LAYOUT_VERSION}).encode()
-                self._retry(lambda: self.fs.pipe_file(key, body))
-            self._has_layout = True
+            self._makedirs(key)
+            self._retry(lambda: self.fs.pipe_file(key, json.dumps(layout).encode()))
+            self._layout = layout
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
@@ -321,6 +451,22 @@ class RemoteStore:
 
 
 _FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
+
+
+def _cut_short(body: bytes) -> bool:
+    """Whether a manifest read stopped early (a transport fault, worth another try)."""
+    if manifest.MANIFEST_MAGIC.startswith(body):
+        return True
+    length = manifest.manifest_length(body)
+    if length is not None:
+        return len(body) < length
+    if manifest.is_manifest(body):
+        return True  # not even its head arrived
+    try:
+        json.loads(body)
+    except ValueError:
+        return True
+    return False
 
 
 def _describe(exc: Exception) -> str:

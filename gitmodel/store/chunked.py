@@ -1,0 +1,433 @@
+"""The chunked remote format: push new chunks in packs, pull files back from chunks.
+
+A push cuts each object into chunks (``chunking.py``), keeps only the chunks
+the remote does not already hold — it learns which it holds from the pack
+indexes, cached here once read, since packs never change — and packs the new
+ones into write-once packs of about 32 MiB (one request each). A pack's index
+is written after the pack, and a file's manifest only after every pack it
+uses: a crash leaves at most unreferenced packs, whose chunks the next push
+finds in their indexes and does not send again.
+
+A pull reads the manifest, takes every chunk it can from objects already in
+the local store (earlier versions of the file, through their cached chunk
+lists) and the rest with ranged reads of the packs, contiguous chunks in one
+request. Every chunk is checked against its id as it arrives, the whole file
+against its sha256 before it enters the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from blake3 import blake3
+
+from gitmodel import manifest
+from gitmodel.errors import ChecksumError, GitModelError
+from gitmodel.manifest import ChunkRef, IndexEntry, Manifest
+from gitmodel.pointer import Pointer
+from gitmodel.store import codec
+from gitmodel.store.chunking import Chunker, ChunkLists, Chunks, Segmenter, object_view
+from gitmodel.store.local import LocalStore
+
+PACK_TARGET = 32 << 20
+RANGE_MAX = 8 << 20  # the most one ranged read asks for
+PREFETCH = 2  # ranged reads in flight per file
+
+
+class RemoteChunks(Protocol):
+    """What a chunked download or upload needs of the remote store (``remote.py``)."""
+
+    display: str
+    cipher: codec.Cipher
+
+    def pack_key(self, pack: str) -> str: ...
+    def index_key(self, pack: str) -> str: ...
+    def manifest_key(self, oid: str) -> str: ...
+    def list_indexes(self) -> list[str]: ...
+    def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
+    def write(self, key: str, body: bytes) -> None: ...
+    def cache_dir_name(self) -> str: ...
+
+
+class ChunkedError(GitModelError):
+    """The remote's chunked data is missing or cannot be trusted."""
+
+
+# -- what the remote holds
+
+
+def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[bytes, ChunkRef]:
+    """Every chunk the remote's pack indexes list: cached indexes from disk, the
+    others read once (in parallel) and cached, since a pack index never changes."""
+    cache = store.root / "remote-index" / remote.cache_dir_name()
+    cache.mkdir(parents=True, exist_ok=True)
+    packs = remote.list_indexes()
+    cached = {path.name for path in cache.iterdir()}
+
+    def load(pack: str) -> list[IndexEntry]:
+        path = cache / pack
+        if pack in cached:
+            with contextlib.suppress(manifest.FormatError):
+                return manifest.decode_index(path.read_bytes(), pack)
+        body = remote.read(remote.index_key(pack))
+        try:
+            entries = manifest.decode_index(body, pack)
+        except manifest.FormatError:
+            return []  # not usable for dedup; the pack stays unknown
+        path.write_bytes(body)
+        return entries
+
+    known: dict[bytes, ChunkRef] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for pack, entries in zip(packs, pool.map(load, packs), strict=True):
+            for e in entries:
+                known[e.id] = ChunkRef(e.id, pack, e.offset, e.stored, e.raw, e.codec)
+    return known
+
+
+# -- push
+
+
+@dataclass
+class _Pending:
+    """A file whose chunks are chosen; its manifest waits for the packs it uses."""
+
+    pointer: Pointer
+    refs: list[ChunkRef | _NewRef]
+    packs: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _NewRef:
+    """A chunk in a pack this push is still building (numbered, not yet named)."""
+
+    id: bytes
+    seq: int
+    offset: int
+    stored: int
+    raw: int
+    codec: int
+
+
+class ChunkedPush:
+    """One push: chunks files in order, packs new chunks, writes manifests last."""
+
+    def __init__(
+        self, remote: RemoteChunks, store: LocalStore, segmenter: Segmenter | None, jobs: int
+    ) -> None:
+        self.remote = remote
+        self.store = store
+        self.segmenter = segmenter
+        self.lists = ChunkLists(store.root)
+        self.chunker = Chunker(remote.cipher.id_key)
+        self.jobs = max(1, jobs)
+        self.known: dict[bytes, ChunkRef] = {}
+        self.new: dict[bytes, _NewRef] = {}
+        self.pack_names: dict[int, str] = {}
+        self.pack_done: set[int] = set()
+        self.pack_failed: dict[int, Exception] = {}
+        self.buffer = bytearray()
+        self.entries: list[IndexEntry] = []
+        self.seq = 0
+        self.failed: dict[str, Exception] = {}
+        self.sent_bytes = 0
+
+    def run(
+        self, pointers: Iterable[Pointer], done: Callable[[Pointer], None]
+    ) -> dict[str, Exception]:
+        """Send ``pointers``; calls ``done`` as each becomes visible; returns the failures."""
+        self.known = known_chunks(self.remote, self.store, self.jobs)
+        waiting: list[_Pending] = []
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            self._pool = pool
+            self._packs_in_flight: list[Future[None]] = []
+            manifests: dict[Future[None], Pointer] = {}
+            for pointer in pointers:
+                try:
+                    waiting.append(self._plan(pointer))
+                except (GitModelError, OSError) as exc:
+                    self.failed[pointer.oid] = exc
+                waiting = self._release(waiting, manifests)
+            self._seal()
+            wait(self._packs_in_flight)
+            self._release(waiting, manifests)
+            for future in list(manifests):
+                pointer = manifests[future]
+                try:
+                    future.result()
+                except (GitModelError, OSError) as exc:
+                    self.failed[pointer.oid] = exc
+                else:
+                    done(pointer)
+        return self.failed
+
+    def _plan(self, pointer: Pointer) -> _Pending:
+        starts = self._starts(pointer)
+        pending = _Pending(pointer, [])
+        with object_view(self.store, pointer) as view:
+            cached = self.lists.get(pointer.oid)
+            chunks = cached if cached is not None else self.chunker.cut(view, starts)
+            compress = codec.worth_compressing(view, chunks, self.known, self.new)
+            offset = 0
+            for chunk_id, raw in chunks:
+                ref = self.known.get(chunk_id) or self.new.get(chunk_id)
+                if ref is None:
+                    ref = self._add(chunk_id, view[offset : offset + raw], compress)
+                if isinstance(ref, _NewRef):
+                    pending.packs.add(ref.seq)
+                pending.refs.append(ref)
+                offset += raw
+        if cached is None:
+            self.lists.put(pointer, chunks)
+        return pending
+
+    def _starts(self, pointer: Pointer) -> list[int]:
+        if self.segmenter is None or pointer.size < 2 * manifest.ID_SIZE:
+            return []
+        with self.store.open(pointer.oid) as f:
+            return self.segmenter(f)  # type: ignore[arg-type]
+
+    def _add(self, chunk_id: bytes, data: memoryview, compress: bool) -> _NewRef:
+        stored, kind = self.remote.cipher.seal(chunk_id, data, compress)
+        ref = _NewRef(chunk_id, self.seq, len(self.buffer), len(stored), len(data), kind)
+        self.buffer += stored
+        self.entries.append(IndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
+        self.new[chunk_id] = ref
+        if len(self.buffer) >= PACK_TARGET:
+            self._seal()
+        return ref
+
+    def _seal(self) -> None:
+        """Name the pack being built and send it (and then its index) in the background."""
+        if not self.entries:
+            return
+        body, entries, seq = bytes(self.buffer), self.entries, self.seq
+        self.buffer, self.entries, self.seq = bytearray(), [], self.seq + 1
+        pack = blake3(body).hexdigest()
+        self.pack_names[seq] = pack
+        self.sent_bytes += len(body)
+        in_flight = [f for f in self._packs_in_flight if not f.done()]
+        if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
+            wait(in_flight, return_when=FIRST_COMPLETED)
+        self._packs_in_flight.append(self._pool.submit(self._send_pack, seq, pack, body, entries))
+
+    def _send_pack(self, seq: int, pack: str, body: bytes, entries: list[IndexEntry]) -> None:
+        try:
+            self.remote.write(self.remote.pack_key(pack), body)
+            self.remote.write(self.remote.index_key(pack), manifest.encode_index(pack, entries))
+        except Exception as exc:
+            self.pack_failed[seq] = exc
+            raise
+        self.pack_done.add(seq)
+
+    def _release(
+        self, waiting: list[_Pending], manifests: dict[Future[None], Pointer]
+    ) -> list[_Pending]:
+        """Start the manifests of files whose packs are all durable; fail those whose
+        packs are lost. Returns the files still waiting."""
+        still = []
+        for pending in waiting:
+            lost = [self.pack_failed[s] for s in pending.packs if s in self.pack_failed]
+            if lost:
+                self.failed[pending.pointer.oid] = lost[0]
+            elif pending.packs <= self.pack_done:
+                body = manifest.encode_manifest(self._manifest(pending))
+                key = self.remote.manifest_key(pending.pointer.oid)
+                manifests[self._pool.submit(self.remote.write, key, body)] = pending.pointer
+            else:
+                still.append(pending)
+        return still
+
+    def _manifest(self, pending: _Pending) -> Manifest:
+        refs = [
+            ChunkRef(r.id, self.pack_names[r.seq], r.offset, r.stored, r.raw, r.codec)
+            if isinstance(r, _NewRef)
+            else r
+            for r in pending.refs
+        ]
+        return Manifest(pending.pointer.oid, pending.pointer.size, refs)
+
+
+# -- pull
+
+
+class LocalChunks:
+    """Chunks that objects in the local store already hold: id → (oid, offset, length).
+    Shared by the downloads of one fetch; each adds the file it completes."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.lists = ChunkLists(store.root)
+        self._where: dict[bytes, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    def find(self, chunk_id: bytes) -> tuple[str, int] | None:
+        with self._lock:
+            if not self._loaded:
+                for oid in self.lists.oids():
+                    chunks = self.lists.get(oid)
+                    if chunks is not None and self.store.has(oid, recheck_packs=False):
+                        self._add(oid, chunks)
+                self._loaded = True
+            return self._where.get(chunk_id)
+
+    def learn(self, pointer: Pointer, chunks: Chunks) -> None:
+        self.lists.put(pointer, chunks)
+        with self._lock:
+            self._add(pointer.oid, chunks)
+
+    def _add(self, oid: str, chunks: Chunks) -> None:
+        offset = 0
+        for chunk_id, raw in chunks:
+            self._where.setdefault(chunk_id, (oid, offset))
+            offset += raw
+
+
+def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: Manifest,
+             local: LocalChunks) -> int:  # fmt: skip
+    """Rebuild ``pointer``'s file into the store; returns the bytes read from the remote."""
+    chunker = Chunker(remote.cipher.id_key)
+    fetched = 0
+    with store.writer() as writer, _LocalReader(store) as reader:
+        for ref, data in _remote_pieces(remote, found, local, reader):
+            if data is None:  # taken from a local object, checked against its id
+                piece = reader.read(local, ref, chunker)
+                if piece is None:
+                    fetched += ref.stored
+                    piece = _fetch_one(remote, ref, found.oid)
+            else:
+                fetched += ref.stored
+                piece = data
+            writer.write(piece)
+        try:
+            writer.commit(pointer)
+        except ChecksumError as exc:
+            raise ChecksumError(f"remote object {pointer.oid} from {remote.display}",
+                                exc.expected, exc.actual) from None  # fmt: skip
+    local.learn(pointer, [(ref.id, ref.raw) for ref in found.chunks])
+    return fetched
+
+
+def verify(remote: RemoteChunks, pointer: Pointer, found: Manifest) -> None:
+    """Read every chunk of ``pointer`` from the remote and check it; raises on a fault."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for _ref, data in _remote_pieces(remote, found, None, None):
+        assert data is not None
+        digest.update(data)
+    if digest.hexdigest() != pointer.oid:
+        raise ChecksumError(f"remote object {pointer.oid}", pointer.oid, digest.hexdigest())
+
+
+def _remote_pieces(
+    remote: RemoteChunks, found: Manifest, local: LocalChunks | None, reader: _LocalReader | None
+) -> Iterator[tuple[ChunkRef, bytes | None]]:
+    """The file's chunks in order: (ref, raw bytes read from the remote and checked), or
+    (ref, None) for a chunk a local object holds. Ranged reads run ahead in threads."""
+    chunker = Chunker(remote.cipher.id_key)
+    plan: list[tuple[ChunkRef, bool]] = [
+        (ref, local is not None and local.find(ref.id) is not None) for ref in found.chunks
+    ]
+    ranges = _ranges([ref for ref, is_local in plan if not is_local])
+    with ThreadPoolExecutor(max_workers=PREFETCH) as pool:
+        futures = _ahead(pool, ranges, lambda r: _read_range(remote, r, found.oid))
+        current: dict[int, bytes] = {}
+        for ref, is_local in plan:
+            if is_local:
+                yield ref, None
+                continue
+            if id(ref) not in current:
+                current = next(futures).result()
+            yield ref, _open_chunk(remote, chunker, ref, current.pop(id(ref)), found.oid)
+
+
+def _ranges(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
+    """Consecutive chunks that lie back to back in one pack, up to RANGE_MAX a read."""
+    ranges: list[list[ChunkRef]] = []
+    for ref in refs:
+        last = ranges[-1][-1] if ranges else None
+        if (last is not None and last.pack == ref.pack and last.offset + last.stored == ref.offset
+                and ref.offset + ref.stored - ranges[-1][0].offset <= RANGE_MAX):  # fmt: skip
+            ranges[-1].append(ref)
+        else:
+            ranges.append([ref])
+    return ranges
+
+
+Pieces = dict[int, bytes]  # id(ref) → stored bytes of the chunks of one ranged read
+
+
+def _ahead(
+    pool: ThreadPoolExecutor, items: list[list[ChunkRef]], work: Callable[[list[ChunkRef]], Pieces]
+) -> Iterator[Future[Pieces]]:
+    queue: list[Future[Pieces]] = []
+    for item in items:
+        queue.append(pool.submit(work, item))
+        if len(queue) > PREFETCH:
+            yield queue.pop(0)
+    yield from queue
+
+
+def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> dict[int, bytes]:
+    start, end = refs[0].offset, refs[-1].offset + refs[-1].stored
+    try:
+        body = remote.read(remote.pack_key(refs[0].pack), start, end)
+    except FileNotFoundError:
+        raise ChunkedError(f"{remote.display}: object {oid} names pack "
+                           f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
+    view = memoryview(body)
+    return {id(r): bytes(view[r.offset - start : r.offset - start + r.stored]) for r in refs}
+
+
+def _fetch_one(remote: RemoteChunks, ref: ChunkRef, oid: str) -> bytes:
+    chunker = Chunker(remote.cipher.id_key)
+    return _open_chunk(remote, chunker, ref, _read_range(remote, [ref], oid)[id(ref)], oid)
+
+
+def _open_chunk(
+    remote: RemoteChunks, chunker: Chunker, ref: ChunkRef, stored: bytes, oid: str
+) -> bytes:
+    try:
+        raw = remote.cipher.open(ref.id, stored, ref.raw, ref.codec)
+    except codec.CodecError as exc:
+        raise ChunkedError(f"{remote.display}: object {oid}: a chunk {exc}") from None
+    if len(raw) != ref.raw or chunker.chunk_id(raw) != ref.id:
+        raise ChunkedError(f"{remote.display}: object {oid}: chunk {ref.id.hex()[:16]}… "
+                           "does not match its id (the remote's copy is damaged)")  # fmt: skip
+    return raw
+
+
+class _LocalReader:
+    """Reads chunks from local objects, keeping their files open for the download."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.files: dict[str, BinaryIO] = {}
+
+    def __enter__(self) -> _LocalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for f in self.files.values():
+            f.close()
+
+    def read(self, local: LocalChunks, ref: ChunkRef, chunker: Chunker) -> bytes | None:
+        """The chunk from a local object, or None when it is gone or does not match."""
+        where = local.find(ref.id)
+        if where is None:
+            return None
+        oid, offset = where
+        try:
+            f = self.files.get(oid) or self.files.setdefault(oid, self.store.open(oid))  # type: ignore[arg-type]
+            f.seek(offset)
+            data = f.read(ref.raw)
+        except OSError:
+            return None
+        return data if len(data) == ref.raw and chunker.chunk_id(data) == ref.id else None

@@ -1,0 +1,145 @@
+"""Content-defined chunking of stored objects, and the cache of their chunk lists.
+
+FastCDC (``pyfastcdc``, compiled) cuts at about 64 KiB on average, never under
+8 KiB nor over 128 KiB, as Xet does: an edit moves only the cuts near it, so
+the chunks of the rest of the file are the same as before. A *segmenter* may
+add cuts of its own: for model files, the end of the header and every tensor
+start, so an unchanged tensor maps to the same chunks even when a tensor added
+before it shifts every offset. A chunk's id is its blake3 (keyed when the
+remote is encrypted, so dedup works only within one key): cryptographic,
+because dedup trusts it, and twice as fast as sha256 here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import mmap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from blake3 import blake3
+from pyfastcdc import FastCDC
+
+from gitmodel import manifest
+from gitmodel.errors import ChecksumError
+from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.store.local import LocalStore, write_atomically
+
+CHUNK_MIN = 8 << 10
+CHUNK_AVERAGE = 64 << 10
+CHUNK_MAX = 128 << 10
+
+Chunks = list[tuple[bytes, int]]  # (chunk id, raw length) in file order
+Segmenter = Callable[[BinaryIO], list[int]]  # offsets that must start a chunk
+
+
+class Chunker:
+    """Cuts byte strings into chunks and names them; one per thread."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        # pyfastcdc's average excludes the minimum it skips first
+        self._cdc = FastCDC(CHUNK_AVERAGE - CHUNK_MIN, min_size=CHUNK_MIN, max_size=CHUNK_MAX)
+        self._key = key
+
+    def chunk_id(self, data: bytes | memoryview) -> bytes:
+        if self._key is None:
+            return blake3(data).digest()
+        return blake3(data, key=self._key).digest()
+
+    def cut(self, view: memoryview, starts: list[int]) -> Chunks:
+        """Chunks of ``view``, with a cut at every offset in ``starts`` (kept only when
+        at least :data:`CHUNK_MIN` after the previous one, so tiny tensors share a chunk)."""
+        chunks: Chunks = []
+        for begin, end in _segments(len(view), starts):
+            for chunk in self._cdc.cut_buf(view[begin:end]):
+                chunks.append((self.chunk_id(chunk.data), chunk.length))
+        return chunks
+
+
+def _segments(size: int, starts: list[int]) -> Iterator[tuple[int, int]]:
+    begin = 0
+    for start in sorted(starts):
+        if start - begin >= CHUNK_MIN and size - start > 0:
+            yield begin, start
+            begin = start
+    if size > begin:
+        yield begin, size
+
+
+@contextlib.contextmanager
+def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
+    """The stored bytes of ``pointer`` as one read-only view (mapped, not read, for
+    large objects), verified: a second thread hashes them while the caller works,
+    and :class:`ChecksumError` is raised on leaving if they are not the object's."""
+    if pointer.size == 0:
+        yield memoryview(b"")
+        return
+    with store.open(pointer.oid) as src:
+        if isinstance(src, io.FileIO):
+            data: bytes | mmap.mmap = mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            data = src.read()
+    size = len(data)
+    view = memoryview(data)
+    digest = _Digest(view)
+    try:
+        yield view
+    finally:
+        actual = digest.result()
+        view.release()
+        if isinstance(data, mmap.mmap):
+            data.close()
+    if actual != pointer.oid or size != pointer.size:
+        store.quarantine(pointer.oid)
+        raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual)
+
+
+class _Digest(threading.Thread):
+    """sha256 of a view on a thread of its own (hashlib releases the GIL)."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__(daemon=True)
+        self._view = view
+        self._hex = ""
+        self.start()
+
+    def run(self) -> None:
+        self._hex = hashlib.sha256(self._view).hexdigest()
+
+    def result(self) -> str:
+        self.join()
+        return self._hex
+
+
+class ChunkLists:
+    """Cached chunk lists of stored objects, ``<model dir>/chunks/ab/<oid>``: derived
+    from the objects (safe to delete), used to take chunks from local objects."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.root = model_dir / "chunks"
+
+    def path(self, oid: str) -> Path:
+        if not is_valid_oid(oid):
+            raise ValueError(f"invalid oid {oid[:80]!r}")
+        return self.root / oid[:2] / oid
+
+    def get(self, oid: str) -> Chunks | None:
+        try:
+            return manifest.decode_chunk_list(self.path(oid).read_bytes(), oid)
+        except (OSError, manifest.FormatError):
+            return None
+
+    def put(self, pointer: Pointer, chunks: Chunks) -> None:
+        path = self.path(pointer.oid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = manifest.encode_chunk_list(pointer.oid, pointer.size, chunks)
+        write_atomically(path, [body], 0o444)
+
+    def oids(self) -> Iterator[str]:
+        for path in self.root.glob("??/*"):
+            if is_valid_oid(path.name):
+                yield path.name

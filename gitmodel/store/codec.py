@@ -1,0 +1,120 @@
+"""How a chunk is stored: as is, zstd-compressed, and/or encrypted (AES-256-GCM).
+
+Compression is chosen per file, by trying a sample of its new chunks: weights
+barely compress and would only cost CPU, while text data sets shrink several
+times. Encryption at rest is off unless a key is given (``GIT_MODEL_ENCRYPTION_KEY``
+or ``model.encryptionKeyFile``): then chunk ids are blake3 *keyed* by a key
+derived from it, so dedup works only within one key and ids reveal nothing of
+the contents, and each stored chunk is ``nonce ‖ AES-256-GCM(chunk)`` with the
+chunk id as associated data, so a chunk cannot be swapped for another one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import zstandard
+from blake3 import blake3
+
+from gitmodel.errors import GitModelError, UserError
+from gitmodel.manifest import CODEC_AES, CODEC_RAW, CODEC_ZSTD, CODEC_ZSTD_AES
+
+ZSTD_LEVEL = 3
+SAMPLE_CHUNKS = 8
+WORTH_RATIO = 0.85  # compress a file's chunks when the sample shrinks at least this much
+KEY_SIZE = 32
+NONCE_SIZE = 12
+_ID_CONTEXT = "gitmodel 2026-11 chunk id"
+_ENCRYPTION_CONTEXT = "gitmodel 2026-11 chunk encryption"
+_CHECK_CONTEXT = "gitmodel 2026-11 key check"
+
+
+class CodecError(GitModelError):
+    """A stored chunk that does not decode."""
+
+
+class Cipher:
+    """Seals chunks for the remote and opens them again (``key`` None: no encryption)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.encrypted = key is not None
+        self.id_key: bytes | None = None
+        self._aead: Any = None
+        self.key_check = ""
+        if key is not None:
+            if len(key) != KEY_SIZE:
+                raise UserError("the encryption key must be 32 bytes",
+                                hint="make one with: openssl rand -hex 32")  # fmt: skip
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self.id_key = _derive(_ID_CONTEXT, key)
+            self._aead = AESGCM(_derive(_ENCRYPTION_CONTEXT, key))
+            self.key_check = _derive(_CHECK_CONTEXT, key)[:16].hex()
+
+    def seal(self, chunk_id: bytes, data: memoryview, compress: bool) -> tuple[bytes, int]:
+        """The chunk's stored bytes and codec."""
+        stored = bytes(data)
+        kind = CODEC_RAW
+        if compress:
+            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(stored)
+            if len(packed) < len(stored):
+                stored, kind = packed, CODEC_ZSTD
+        if self._aead is None:
+            return stored, kind
+        nonce = os.urandom(NONCE_SIZE)
+        sealed = nonce + self._aead.encrypt(nonce, stored, chunk_id)
+        return sealed, CODEC_ZSTD_AES if kind == CODEC_ZSTD else CODEC_AES
+
+    def open(self, chunk_id: bytes, stored: bytes, raw: int, kind: int) -> bytes:
+        """The raw bytes of a stored chunk (at most ``raw`` of them are ever produced)."""
+        if kind in (CODEC_AES, CODEC_ZSTD_AES):
+            if self._aead is None:
+                raise CodecError("is encrypted and no key is set")
+            from cryptography.exceptions import InvalidTag
+
+            try:
+                stored = self._aead.decrypt(stored[:NONCE_SIZE], stored[NONCE_SIZE:], chunk_id)
+            except (InvalidTag, ValueError):
+                raise CodecError("does not decrypt with this key") from None
+            kind = CODEC_ZSTD if kind == CODEC_ZSTD_AES else CODEC_RAW
+        if kind == CODEC_ZSTD:
+            return _decompress(stored, raw)
+        return stored
+
+
+def _derive(context: str, key: bytes) -> bytes:
+    return blake3(key, derive_key_context=context).digest()
+
+
+def _decompress(stored: bytes, raw: int) -> bytes:
+    """zstd-decompress at most ``raw + 1`` bytes: a frame cannot make us allocate more."""
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(stored))
+        out = bytearray()
+        while len(out) <= raw and (block := reader.read(raw + 1 - len(out))):
+            out += block
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"does not decompress: {exc}") from None
+    return bytes(out)
+
+
+def worth_compressing(view: memoryview, chunks: list[tuple[bytes, int]],
+                      *known: Mapping[bytes, object]) -> bool:  # fmt: skip
+    """Whether zstd pays on this file: tried on up to 8 of its new chunks, spread out."""
+    offsets = []
+    offset = 0
+    for chunk_id, raw in chunks:
+        if not any(chunk_id in k for k in known):
+            offsets.append((offset, raw))
+        offset += raw
+    if not offsets:
+        return False
+    step = max(1, len(offsets) // SAMPLE_CHUNKS)
+    sample = offsets[::step][:SAMPLE_CHUNKS]
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    raw_bytes = sum(n for _, n in sample)
+    packed = sum(len(compressor.compress(view[o : o + n])) for o, n in sample)
+    return packed <= WORTH_RATIO * raw_bytes
