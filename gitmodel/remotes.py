@@ -6,6 +6,10 @@ a Git remote that is a local path or ``file://`` URL needs no configuration:
 objects go under that repository's git directory (``<git dir>/model/remote``).
 ``model.retries`` bounds the tries per request (default 8), and
 ``model.retryDelay`` is the first wait in seconds (default 0.25, doubling to 10).
+``model.chunking=false`` writes whole objects (remote layout 1) instead of
+deduplicated chunks. Encryption at rest takes a 32-byte key, 64 hex digits, from
+``GIT_MODEL_ENCRYPTION_KEY`` or the file ``model.encryptionKeyFile`` names (never
+from a committed ``.gitmodel``); the key itself is never stored or printed.
 Storage options come from ``remote.<name>.modelendpoint`` / ``modelregion`` /
 ``modelprofile`` and otherwise from the usual environment and config files of
 each backend; credentials are never stored by gitmodel.
@@ -13,8 +17,10 @@ each backend; credentials are never stored by gitmodel.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gitmodel import git
@@ -34,13 +40,16 @@ class ModelRemote:
     configured: bool = True  # False when derived from a local Git remote
     tries: int = RETRY_TRIES
     first_delay: float = RETRY_FIRST_DELAY
+    chunked: bool = True
+    key: bytes | None = field(default=None, repr=False)
 
     @property
     def display(self) -> str:
         return redact(self.url)
 
     def open(self) -> RemoteStore:
-        return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay)
+        return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
+                           chunked=self.chunked, key=self.key)  # fmt: skip
 
 
 def remote_names(settings: dict[str, str]) -> list[str]:
@@ -69,7 +78,7 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
     if f"{prefix}modelurl" in settings:
         remote = ModelRemote(name, settings[f"{prefix}modelurl"], _backend_options(options))
-        return with_retry_settings(remote, settings)
+        return with_settings(remote, settings)
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
@@ -79,7 +88,7 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
             f"no model store configured for remote {name!r} ({redact(git_url)})",
             hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
         )
-    return with_retry_settings(found, settings)
+    return with_settings(found, settings)
 
 
 def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:
@@ -91,11 +100,37 @@ def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote |
     return ModelRemote(name or git_url, url, configured=False)
 
 
-def with_retry_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
-    """``remote`` with ``model.retries`` and ``model.retryDelay`` applied."""
+def with_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
+    """``remote`` with the retry, chunking and encryption settings applied."""
     tries = _number(int, settings.get("model.retries"), RETRY_TRIES)
-    delay = _number(float, settings.get("model.retryDelay"), RETRY_FIRST_DELAY)
-    return replace(remote, tries=tries, first_delay=delay)
+    delay = _number(float, settings.get("model.retrydelay"), RETRY_FIRST_DELAY)
+    chunked = settings.get("model.chunking", "true").lower() not in ("false", "no", "off", "0")
+    return replace(remote, tries=tries, first_delay=delay, chunked=chunked,
+                   key=encryption_key(settings))  # fmt: skip
+
+
+def encryption_key(settings: dict[str, str]) -> bytes | None:
+    """The encryption key from the environment or ``model.encryptionKeyFile``, or None."""
+    text = os.environ.get("GIT_MODEL_ENCRYPTION_KEY")
+    where = "GIT_MODEL_ENCRYPTION_KEY"
+    if not text and "model.encryptionkeyfile" in settings:
+        where = "model.encryptionKeyFile"
+        path = Path(settings["model.encryptionkeyfile"]).expanduser()
+        try:
+            text = path.read_text(encoding="ascii", errors="replace")[:200]
+        except OSError as exc:
+            raise UserError(f"cannot read the encryption key file: {exc.strerror}",
+                            hint="check model.encryptionKeyFile") from None  # fmt: skip
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise UserError(f"{where} must hold 64 hex digits (a 32-byte key)",
+                        hint="make one with: openssl rand -hex 32")  # fmt: skip
+    return key
 
 
 def _number(kind: Callable[[str], N], value: str | None, default: N) -> N:

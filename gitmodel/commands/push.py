@@ -8,6 +8,7 @@ from gitmodel import remotes, transfer
 from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
+from gitmodel.formats import tensor_starts
 from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size, pointers_in_history
 from gitmodel.urls import redact
@@ -28,7 +29,8 @@ def push(
         if not rev.startswith("--"):
             repo.rev_parse(rev)
     files = pointers_in_history(repo, revs)
-    sent = transfer.upload(remote.open(), store, [f.pointer for f in files], jobs, quiet)
+    pointers = [f.pointer for f in files]
+    sent = transfer.upload(remote.open(), store, pointers, jobs, quiet, tensor_starts)
     _report(sent, remote, quiet)
     logsync.push_logs(repo, remote.name, quiet)
     return 0
@@ -59,8 +61,9 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
                 f"nowhere to upload {len(files)} model object(s) pushed to {redact(url)}",
                 hint="push to a named remote with a model store (`git model remote set`)",
             )
-        remote = remotes.with_retry_settings(found, settings)
-    sent = transfer.upload(remote.open(), store, [f.pointer for f in files])
+        remote = remotes.with_settings(found, settings)
+    sent = transfer.upload(remote.open(), store, [f.pointer for f in files],
+                           segmenter=tensor_starts)  # fmt: skip
     _report(sent, remote, quiet=False)
     return 0
 

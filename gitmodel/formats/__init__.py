@@ -42,6 +42,18 @@ def detect(head: bytes, name: str = "") -> str | None:
     return None
 
 
+def tensor_starts(f: BinaryFile) -> list[int]:
+    """Where a model file's header ends and each tensor starts: the cuts that let an
+    unchanged tensor dedup when others move (empty for other files or bad headers)."""
+    try:
+        info = read_model(f)
+    except (FormatError, ValueError, OSError):
+        return []
+    if info is None:
+        return []
+    return sorted({info.data_offset, *(t.offset for t in info.tensors)})
+
+
 def read_model(f: BinaryFile, name: str = "") -> ModelInfo | None:
     """The parsed header of a model file, or None for a format we do not know.
 

@@ -31,7 +31,7 @@ from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.manifest import ChunkRef, IndexEntry, Manifest
 from gitmodel.pointer import Pointer
 from gitmodel.store import codec
-from gitmodel.store.chunking import Chunker, ChunkLists, Chunks, Segmenter, object_view
+from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
 from gitmodel.store.local import LocalStore
 
 PACK_TARGET = 32 << 20
@@ -187,7 +187,7 @@ class ChunkedPush:
         return pending
 
     def _starts(self, pointer: Pointer) -> list[int]:
-        if self.segmenter is None or pointer.size < 2 * manifest.ID_SIZE:
+        if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
             return []
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
