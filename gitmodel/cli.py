@@ -543,6 +543,16 @@ def prune(dry_run: bool, recent: int | None, verify_remote: bool) -> None:
 
 @cli.command()
 @click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def du(remote_name: str | None, as_json: bool) -> None:
+    """Show the remote's logical and stored bytes, and the dedup ratio."""
+    from gitmodel.commands.du import du as run
+
+    _exit(run(remote_name, as_json))
+
+
+@cli.command()
+@click.argument("remote_name", metavar="[REMOTE]", required=False)
 @click.option("--remote", "remote_flag", is_flag=True, help="collect the remote store's garbage")
 @click.option("--dry-run", "-n", is_flag=True, help="only report unreferenced objects")
 @click.option("--grace", type=click.FloatRange(0), default=14.0, metavar="DAYS", show_default=True,

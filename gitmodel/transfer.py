@@ -71,27 +71,40 @@ class Progress:
 
 def _run_all(
     verb: str, pointers: list[Pointer], work: Callable[[Pointer], object], jobs: int, quiet: bool
-) -> None:
+) -> int:
+    """Run ``work`` on every pointer; returns the sum of what it returned as numbers."""
     progress = Progress(verb, len(pointers), sum(p.size for p in pointers), quiet)
     failed: dict[str, Exception] = {}
+    total = 0
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(work, p): p for p in pointers}
         for future in as_completed(futures):
             pointer = futures[future]
             try:
-                future.result()
+                result = future.result()
             except (GitModelError, OSError, ValueError) as exc:
                 failed[pointer.oid] = exc
             else:
+                total += result if isinstance(result, int) else 0
                 progress.step(pointer.size)
     if failed:
         raise TransferError(verb, failed)
+    return total
+
+
+@dataclass
+class Moved:
+    """What a transfer moved: the objects, and the bytes that crossed the network
+    (fewer than theirs when the remote or the local store already had chunks)."""
+
+    pointers: list[Pointer]
+    transferred: int
 
 
 def upload(
     remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
     jobs: int | None = None, quiet: bool = False, segmenter: Segmenter | None = None,
-) -> list[Pointer]:  # fmt: skip
+) -> Moved:  # fmt: skip
     """Send what the remote lacks (found with one listing per oid prefix); returns what was sent.
 
     On a chunked remote only the chunks it lacks travel, packed (``store/chunked.py``);
@@ -112,7 +125,7 @@ def upload(
     if not remote.chunked:
         send = functools.partial(remote.upload, store, check=False)
         _run_all("uploading", todo, send, jobs, quiet)
-        return todo
+        return Moved(todo, sum(p.size for p in todo))
     if todo:
         remote.ensure_layout(LAYOUT_VERSION)
     progress = Progress("uploading", len(todo), sum(p.size for p in todo), quiet)
@@ -120,14 +133,14 @@ def upload(
     failed = session.run(todo, lambda p: progress.step(p.size))
     if failed:
         raise TransferError("upload", failed)
-    return todo
+    return Moved(todo, session.sent_bytes)
 
 
 def download(
     remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
     jobs: int | None = None, quiet: bool = False,
-) -> list[Pointer]:  # fmt: skip
-    """Fetch what the local store lacks; returns what was fetched."""
+) -> Moved:  # fmt: skip
+    """Fetch what the local store lacks."""
     todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
     try:
         if todo:
@@ -135,11 +148,5 @@ def download(
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
     local = LocalChunks(store)
-    _run_all(
-        "downloading",
-        todo,
-        lambda p: remote.download(store, p, local),
-        jobs or default_jobs(),
-        quiet,
-    )
-    return todo
+    fetch = functools.partial(remote.download, store, local=local)
+    return Moved(todo, _run_all("downloading", todo, fetch, jobs or default_jobs(), quiet))

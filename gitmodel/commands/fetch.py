@@ -33,9 +33,12 @@ def fetch(
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))
     chosen = _select(files, include, exclude)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
-    if got and not quiet:
-        size = format_size(sum(p.size for p in got))
-        print(f"gitmodel: downloaded {len(got)} object(s), {size}", file=sys.stderr)
+    if got.pointers and not quiet:
+        total = sum(p.size for p in got.pointers)
+        # chunks already here (earlier versions) and compression make it less
+        saved = f" ({format_size(got.transferred)} transferred)" if got.transferred < total else ""
+        print(f"gitmodel: downloaded {len(got.pointers)} object(s), {format_size(total)}{saved}",
+              file=sys.stderr)  # fmt: skip
     logsync.fetch_logs(repo, remote.name, quiet)
     return 0
 

@@ -9,7 +9,6 @@ from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
-from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size, pointers_in_history
 from gitmodel.urls import redact
 
@@ -68,8 +67,9 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     return 0
 
 
-def _report(sent: list[Pointer], remote: remotes.ModelRemote, quiet: bool) -> None:
-    if sent and not quiet:
-        total = format_size(sum(p.size for p in sent))
-        print(f"gitmodel: uploaded {len(sent)} object(s), {total}, to {remote.display}",
-              file=sys.stderr)  # fmt: skip
+def _report(sent: transfer.Moved, remote: remotes.ModelRemote, quiet: bool) -> None:
+    if sent.pointers and not quiet:
+        total = sum(p.size for p in sent.pointers)
+        new = f" ({format_size(sent.transferred)} new)" if sent.transferred < total else ""
+        print(f"gitmodel: uploaded {len(sent.pointers)} object(s), {format_size(total)}{new}, "
+              f"to {remote.display}", file=sys.stderr)  # fmt: skip

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gitmodel import manifest
@@ -52,6 +53,20 @@ PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Usage:
+    objects: int
+    logical: int
+    packs: int
+    pack_bytes: int
+    whole_bytes: int
+    metadata_bytes: int
+
+    @property
+    def stored(self) -> int:
+        return self.pack_bytes + self.whole_bytes + self.metadata_bytes
 
 
 class RemoteError(GitModelError):
@@ -210,6 +225,28 @@ class RemoteStore:
         names = {str(key).rsplit("/", 1)[-1]: info for key, info in found.items()}
         return {name: int(info.get("size") or 0) for name, info in names.items()
                 if is_valid_oid(name)}  # fmt: skip
+
+    def usage(self) -> Usage:
+        """What the remote holds: logical bytes (its objects' sizes, what whole-file
+        storage would take) against the bytes it stores."""
+        objects = self.list_objects()
+        sizes = {part: self._retry(functools.partial(self._find_sizes, part))
+                 for part in ("packs", "data", "manifests", "index")}  # fmt: skip
+        return Usage(
+            objects=len(objects),
+            logical=sum(objects.values()),
+            packs=len(sizes["packs"]),
+            pack_bytes=sum(sizes["packs"].values()),
+            whole_bytes=sum(sizes["data"].values()),
+            metadata_bytes=sum(sizes["manifests"].values()) + sum(sizes["index"].values()),
+        )
+
+    def _find_sizes(self, part: str) -> dict[str, int]:
+        try:
+            found = self.fs.find(f"{self.root}/{part}", detail=True)
+        except FileNotFoundError:
+            return {}
+        return {str(key): int(info.get("size") or 0) for key, info in found.items()}
 
     def verify(self, pointer: Pointer) -> bool:
         """True when the remote's bytes for ``pointer`` hash to its oid (streamed, not kept)."""

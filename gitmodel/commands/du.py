@@ -1,0 +1,42 @@
+"""``git model du``: how much the remote stores against what its objects add up to."""
+
+from __future__ import annotations
+
+import json
+
+from gitmodel import remotes
+from gitmodel.commands.context import open_repo
+from gitmodel.scan import format_size
+
+
+def du(remote_name: str | None, as_json: bool) -> int:
+    """Print the remote's logical bytes, stored bytes and dedup ratio."""
+    repo, _ = open_repo()
+    model_remote = remotes.resolve(repo, repo.settings(), remote_name)
+    remote = model_remote.open()
+    remote.check_layout()
+    usage = remote.usage()
+    ratio = usage.logical / usage.stored if usage.stored else 0.0
+    if as_json:
+        document = {
+            "remote": remote.display,
+            "objects": usage.objects,
+            "logical_bytes": usage.logical,
+            "stored_bytes": usage.stored,
+            "pack_bytes": usage.pack_bytes,
+            "packs": usage.packs,
+            "whole_object_bytes": usage.whole_bytes,
+            "metadata_bytes": usage.metadata_bytes,
+            "dedup_ratio": round(ratio, 4),
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    saved = 1 - usage.stored / usage.logical if usage.logical else 0.0
+    print(f"remote       {remote.display}")
+    print(f"objects      {usage.objects}")
+    print(f"logical      {format_size(usage.logical)} (stored whole, as git-lfs would)")
+    print(f"stored       {format_size(usage.stored)} ({usage.packs} pack(s) "
+          f"{format_size(usage.pack_bytes)}, whole objects {format_size(usage.whole_bytes)}, "
+          f"manifests and indexes {format_size(usage.metadata_bytes)})")  # fmt: skip
+    print(f"dedup ratio  {ratio:.2f}x ({saved:.0%} saved)")
+    return 0
