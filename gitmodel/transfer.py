@@ -147,6 +147,6 @@ def download(
             remote.check_layout()
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
-    local = LocalChunks(store)
+    local = LocalChunks(store, remote.cipher.key_check)
     fetch = functools.partial(remote.download, store, local=local)
     return Moved(todo, _run_all("downloading", todo, fetch, jobs or default_jobs(), quiet))

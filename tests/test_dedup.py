@@ -82,9 +82,9 @@ def test_new_versions_send_and_fetch_only_changed_tensors(tmp_path: Path) -> Non
 
 
 def test_appended_data_set_stores_only_the_new_rows(tmp_path: Path) -> None:
-    origin, repo = make_author(tmp_path)
+    _, repo = make_author(tmp_path)
     git_model("track", "*.csv", cwd=repo)
-    rows = [f"{i},{i * 7 % 1000},sample text {i % 97},{i / 3:.5f}\n".encode() for i in range(60_000)]
+    rows = [f"{i},{i * 7 % 1000},text {i % 97},{i / 3:.5f}\n".encode() for i in range(60_000)]
     logical = 0
     for version in range(4):
         rows += [f"{i},new,{version}\n".encode() for i in range(len(rows), len(rows) + 3000)]
@@ -98,7 +98,7 @@ def test_appended_data_set_stores_only_the_new_rows(tmp_path: Path) -> None:
     assert usage["stored_bytes"] < 0.5 * len(data)
     assert usage["dedup_ratio"] > 6
     text = git_model("du", cwd=repo).stdout.decode()
-    assert "dedup ratio" in text and f"objects      4" in text
+    assert "dedup ratio" in text and "objects      4" in text
 
 
 def test_whole_object_remote_stays_readable_and_upgrades(tmp_path: Path) -> None:

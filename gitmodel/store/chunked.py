@@ -123,7 +123,7 @@ class ChunkedPush:
         self.remote = remote
         self.store = store
         self.segmenter = segmenter
-        self.lists = ChunkLists(store.root)
+        self.lists = ChunkLists(store.root, remote.cipher.key_check)
         self.chunker = Chunker(remote.cipher.id_key)
         self.jobs = max(1, jobs)
         self.known: dict[bytes, ChunkRef] = {}
@@ -260,9 +260,9 @@ class LocalChunks:
     """Chunks that objects in the local store already hold: id → (oid, offset, length).
     Shared by the downloads of one fetch; each adds the file it completes."""
 
-    def __init__(self, store: LocalStore) -> None:
+    def __init__(self, store: LocalStore, key_check: str = "") -> None:
         self.store = store
-        self.lists = ChunkLists(store.root)
+        self.lists = ChunkLists(store.root, key_check)
         self._where: dict[bytes, tuple[str, int]] = {}
         self._lock = threading.Lock()
         self._loaded = False

@@ -117,10 +117,13 @@ class _Digest(threading.Thread):
 
 class ChunkLists:
     """Cached chunk lists of stored objects, ``<model dir>/chunks/ab/<oid>``: derived
-    from the objects (safe to delete), used to take chunks from local objects."""
+    from the objects (safe to delete), used to take chunks from local objects. Ids
+    keyed for an encrypted remote are kept apart, under ``chunks/<key check>/``."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, key_check: str = "") -> None:
         self.root = model_dir / "chunks"
+        if key_check:
+            self.root /= key_check
 
     def path(self, oid: str) -> Path:
         if not is_valid_oid(oid):

@@ -344,8 +344,8 @@ class RemoteStore:
         if self._layout.get("layout", LAYOUT_WHOLE) > LAYOUT_WHOLE:
             found = self.read_manifest(pointer)
             if found is not None:
-                return chunked.download(self, store, pointer, found,
-                                        local or chunked.LocalChunks(store))  # fmt: skip
+                local = local or chunked.LocalChunks(store, self.cipher.key_check)
+                return chunked.download(self, store, pointer, found, local)
         self._download_whole(store, pointer)
         return pointer.size
 
