@@ -57,9 +57,10 @@ def test_dry_run_reports_unreferenced_objects(garbage: tuple[Path, Path, bytes, 
         f"unreferenced {hashlib.sha256(d).hexdigest()} {s} (not marked yet)"
         for d, s in ((dropped, "3.0 KB"), (orphan, "2.1 KB"))
     )
-    assert lines[:-1] == expected
-    assert lines[-1].startswith("gc: 2 of 3 object(s) on file://")
-    assert lines[-1].endswith(" unreferenced, 5.2 KB")
+    assert lines[:2] == expected
+    assert lines[2].startswith("gc: 2 of 3 object(s) on file://")
+    assert lines[2].endswith(" unreferenced, 5.2 KB")
+    assert lines[3:] == ["gc: 0 of 2 pack(s) unused, 0 B"]  # one a push, none unused yet
     assert not (origin / "model" / "remote" / "meta").exists()
     assert all(remote_has(origin, d) for d in (live, dropped, orphan))
 
@@ -70,7 +71,8 @@ def test_mark_then_sweep_after_grace(garbage: tuple[Path, Path, bytes, bytes, by
     origin, repo, live, dropped, orphan = garbage
     out = git_model("gc", "--remote", cwd=repo).stdout.decode()
     assert out.endswith("gc: deleted 0 object(s), 0 B; 2 marked, "
-                        "deleted after 14 day(s) if still unreferenced\n")  # fmt: skip
+                        "deleted after 14 day(s) if still unreferenced\n"
+                        "gc: deleted 0 pack(s), 0 B; 0 marked\n")  # fmt: skip
     assert (origin / "model" / "remote" / "meta" / "gc-marks.json").is_file()
     # the orphan becomes referenced again before the grace period ends
     commit_file(repo, "orphan.bin", orphan)
@@ -81,6 +83,16 @@ def test_mark_then_sweep_after_grace(garbage: tuple[Path, Path, bytes, bytes, by
     assert "gc: deleted 1 object(s), 3.0 KB; 0 marked" in capsys.readouterr().out
     assert not remote_has(origin, dropped)
     assert remote_has(origin, live) and remote_has(origin, orphan)
+    # the dropped object's pack is now unused: marked, then swept after its own grace
+    packs = origin / "model" / "remote" / "packs"
+    before = {p.name for p in packs.rglob("*") if p.is_file()}
+    run_gc_at(repo, time.time() + 16 * DAY, monkeypatch)
+    assert "gc: deleted 0 pack(s), 0 B; 1 marked" in capsys.readouterr().out
+    run_gc_at(repo, time.time() + 31 * DAY, monkeypatch)
+    assert "gc: deleted 1 pack(s)" in capsys.readouterr().out
+    after = {p.name for p in packs.rglob("*") if p.is_file()}
+    assert len(after) == len(before) - 1
+    assert not (origin / "model" / "remote" / "index" / (before - after).pop()).exists()
     clone = tmp_path / "clone"
     git_model("install", cwd=tmp_path)
     run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path)

@@ -9,6 +9,11 @@ whole grace period (default 14 days) and is still unreferenced. Objects that
 became referenced again lose their mark. So the objects of a push in flight
 (uploaded before its refs) are never swept: they are at most freshly marked.
 Deleting removes the manifest first (the object stops existing), then the bytes.
+
+Chunked objects share packs, so deleting one removes only its manifest; packs
+that no remaining manifest uses are then marked and swept the same way (their
+index first, so no push dedups against them any more). A push that reuses a
+pack checks that it still exists before it writes its manifests.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from gitmodel.scan import format_size, pointers_in_history
 from gitmodel.store.remote import RemoteError, RemoteStore
 
 MARKS = "gc-marks.json"
+PACK_MARKS = "gc-pack-marks.json"
 DEFAULT_GRACE_DAYS = 14
 
 
@@ -52,9 +58,39 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
     print(f"gc: {len(unreferenced)} of {len(stored)} object(s) on {remote.display} "
           f"unreferenced, {total}")  # fmt: skip
     if dry_run:
+        _sweep_packs(remote, stored, read_marks(remote, PACK_MARKS), now, grace_days, dry_run)
         return 0
-    _sweep(repo, remote, model_remote.name, tips, unreferenced, marks, now, grace_days)
+    deleted = _sweep(repo, remote, model_remote.name, tips, unreferenced, marks, now, grace_days)
+    remaining = {oid: size for oid, size in stored.items() if oid not in deleted}
+    _sweep_packs(remote, remaining, read_marks(remote, PACK_MARKS), now, grace_days, dry_run)
     return 0
+
+
+def _sweep_packs(remote: RemoteStore, objects: dict[str, int], marks: dict[str, float],
+                 now: float, grace_days: float, dry_run: bool) -> None:  # fmt: skip
+    """Mark packs no manifest uses (chunks of deleted objects, or of a push that died
+    before its manifests); delete those marked for the whole grace period."""
+    packs = remote.pack_sizes()
+    if not packs:
+        return
+    used = remote.packs_used(objects)
+    unused = {pack: size for pack, size in packs.items() if pack not in used}
+    new_marks = {pack: marks.get(pack, now) for pack in unused}
+    due = sorted(p for p, since in new_marks.items() if now - since >= grace_days * 86400)
+    for pack in sorted(unused):
+        state = f"marked {_date(marks[pack])}" if pack in marks else "not marked yet"
+        print(f"unused pack {pack} {format_size(unused[pack])} ({state})")
+    if dry_run:
+        print(f"gc: {len(unused)} of {len(packs)} pack(s) unused, "
+              f"{format_size(sum(unused.values()))}")  # fmt: skip
+        return
+    for pack in due:
+        remote.delete_pack(pack)
+        del new_marks[pack]
+    body = json.dumps({"version": 1, "marks": new_marks}, indent=0, sort_keys=True)
+    remote.write_meta(PACK_MARKS, body.encode())
+    print(f"gc: deleted {len(due)} pack(s), {format_size(sum(unused[p] for p in due))}; "
+          f"{len(new_marks)} marked")  # fmt: skip
 
 
 def remote_tips(repo: git.Repo, name: str) -> list[str]:
@@ -80,21 +116,22 @@ def referenced_oids(repo: git.Repo, tips: list[str]) -> set[str]:
     return {found.pointer.oid for found in pointers_in_history(repo, revs)}
 
 
-def read_marks(remote: RemoteStore) -> dict[str, float]:
-    """oid → when it was first seen unreferenced (seconds since the epoch)."""
-    body = remote.read_meta(MARKS)
+def read_marks(remote: RemoteStore, name: str = "") -> dict[str, float]:
+    """oid (or pack id) → when it was first seen unreferenced (seconds since the epoch)."""
+    name = name or MARKS
+    body = remote.read_meta(name)
     if body is None:
         return {}
     try:
         marks = json.loads(body)["marks"]
         return {str(oid): float(ts) for oid, ts in marks.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise RemoteError(f"{remote.display}: unreadable meta/{MARKS}") from exc
+        raise RemoteError(f"{remote.display}: unreadable meta/{name}") from exc
 
 
 def _sweep(repo: git.Repo, remote: RemoteStore, name: str, tips: list[str],
            unreferenced: dict[str, int], marks: dict[str, float], now: float,
-           grace_days: float) -> None:  # fmt: skip
+           grace_days: float) -> set[str]:  # fmt: skip
     new_marks = {oid: marks.get(oid, now) for oid in unreferenced}
     due = sorted(oid for oid, since in new_marks.items() if now - since >= grace_days * 86400)
     if due and remote_tips(repo, name) != tips:
@@ -109,6 +146,7 @@ def _sweep(repo: git.Repo, remote: RemoteStore, name: str, tips: list[str],
     freed = format_size(sum(unreferenced[oid] for oid in due))
     print(f"gc: deleted {len(due)} object(s), {freed}; {len(new_marks)} marked, "
           f"deleted after {grace_days:g} day(s) if still unreferenced")  # fmt: skip
+    return set(due)
 
 
 def _date(stamp: float) -> str:

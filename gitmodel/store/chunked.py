@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from blake3 import blake3
@@ -51,6 +52,7 @@ class RemoteChunks(Protocol):
     def list_indexes(self) -> list[str]: ...
     def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
     def write(self, key: str, body: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
     def cache_dir_name(self) -> str: ...
 
 
@@ -61,10 +63,15 @@ class ChunkedError(GitModelError):
 # -- what the remote holds
 
 
+def index_cache(remote: RemoteChunks, store: LocalStore) -> Path:
+    """Where the pack indexes read from ``remote`` are kept."""
+    return store.root / "remote-index" / remote.cache_dir_name()
+
+
 def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[bytes, ChunkRef]:
     """Every chunk the remote's pack indexes list: cached indexes from disk, the
     others read once (in parallel) and cached, since a pack index never changes."""
-    cache = store.root / "remote-index" / remote.cache_dir_name()
+    cache = index_cache(remote, store)
     cache.mkdir(parents=True, exist_ok=True)
     packs = remote.list_indexes()
     cached = {path.name for path in cache.iterdir()}
@@ -136,6 +143,8 @@ class ChunkedPush:
         self.seq = 0
         self.failed: dict[str, Exception] = {}
         self.sent_bytes = 0
+        self.checked: dict[str, bool] = {}  # reused packs: still on the remote?
+        self.cache = index_cache(remote, store)
 
     def run(
         self, pointers: Iterable[Pointer], done: Callable[[Pointer], None]
@@ -236,12 +245,31 @@ class ChunkedPush:
             if lost:
                 self.failed[pending.pointer.oid] = lost[0]
             elif pending.packs <= self.pack_done:
+                gone = self._vanished(pending)
+                if gone:
+                    self.failed[pending.pointer.oid] = ChunkedError(
+                        f"{self.remote.display}: pack {gone[:16]}… vanished during the push "
+                        "(a gc ran?); push again"
+                    )
+                    continue
                 body = manifest.encode_manifest(self._manifest(pending))
                 key = self.remote.manifest_key(pending.pointer.oid)
                 manifests[self._pool.submit(self.remote.write, key, body)] = pending.pointer
             else:
                 still.append(pending)
         return still
+
+    def _vanished(self, pending: _Pending) -> str | None:
+        """A pack of an earlier push that this file reuses and that is gone (checked
+        once a push), so no manifest ever names a deleted pack; None if all are there."""
+        for pack in {r.pack for r in pending.refs if isinstance(r, ChunkRef)}:
+            if pack not in self.checked:
+                self.checked[pack] = self.remote.exists(self.remote.pack_key(pack))
+                if not self.checked[pack]:
+                    self.cache.joinpath(pack).unlink(missing_ok=True)
+            if not self.checked[pack]:
+                return pack
+        return None
 
     def _manifest(self, pending: _Pending) -> Manifest:
         refs = [

@@ -282,6 +282,28 @@ class RemoteStore:
             with contextlib.suppress(FileNotFoundError):
                 self._retry(functools.partial(self.fs.rm_file, key))
 
+    def pack_sizes(self) -> dict[str, int]:
+        """Every pack on the remote and its size."""
+        found = self._retry(functools.partial(self._find, f"{self.root}/packs"))
+        return found
+
+    def packs_used(self, objects: dict[str, int], jobs: int = 8) -> set[str]:
+        """The packs the manifests of ``objects`` (oid → size) name."""
+
+        def packs_of(oid: str) -> list[str]:
+            found = self.read_manifest(Pointer(oid, objects[oid]))
+            return found.packs if found is not None else []
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return {pack for packs in pool.map(packs_of, objects) for pack in packs}
+
+    def delete_pack(self, pack: str) -> None:
+        """Remove a pack no manifest uses: its index first (no push dedups against it
+        any more), then its bytes."""
+        for key in (self.index_key(pack), self.pack_key(pack)):
+            with contextlib.suppress(FileNotFoundError):
+                self._retry(functools.partial(self.fs.rm_file, key))
+
     def read_meta(self, name: str) -> bytes | None:
         """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None."""
         try:
@@ -389,6 +411,9 @@ class RemoteStore:
         """Write a whole write-once file (one request on object storage)."""
         self._makedirs(key)
         self._retry(lambda: self.fs.pipe_file(key, body))
+
+    def exists(self, key: str) -> bool:
+        return bool(self._retry(functools.partial(self.fs.exists, key)))
 
     def list_indexes(self) -> list[str]:
         """The pack ids whose index is on the remote."""
