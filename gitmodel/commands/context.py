@@ -9,6 +9,7 @@ from pathlib import Path
 from gitmodel import git, remotes
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
+from gitmodel.store.chunked import LocalChunks
 from gitmodel.store.local import LocalStore, import_object
 from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
 
@@ -44,6 +45,7 @@ class Fetcher:
         self._opened = False
         self._broken: RemoteError | None = None
         self._lock = threading.Lock()
+        self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
 
     def _open_remote(self) -> RemoteStore | None:
         with self._lock:
@@ -53,6 +55,8 @@ class Fetcher:
                     self._remote = remotes.resolve(self._repo, self._settings).open()
                 except UserError:
                     self._remote = None
+                else:
+                    self._local = LocalChunks(self._store, self._remote.cipher.key_check)
             return self._remote
 
     def __call__(self, pointer: Pointer) -> bool:
@@ -64,7 +68,7 @@ class Fetcher:
         if self._broken is not None:
             raise self._broken
         try:
-            remote.download(self._store, pointer)
+            remote.download(self._store, pointer, self._local)
         except RemoteObjectMissing:
             return False
         except RemoteError as exc:

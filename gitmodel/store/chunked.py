@@ -360,6 +360,8 @@ def _remote_pieces(
     """The file's chunks in order: (ref, raw bytes read from the remote and checked), or
     (ref, None) for a chunk a local object holds. Ranged reads run ahead in threads."""
     chunker = Chunker(remote.cipher.id_key)
+    if len(found.chunks) < 2:
+        local = None  # a small file: not worth loading every local chunk list for
     plan: list[tuple[ChunkRef, bool]] = [
         (ref, local is not None and local.find(ref.id) is not None) for ref in found.chunks
     ]
