@@ -51,7 +51,7 @@ class RemoteChunks(Protocol):
     def manifest_key(self, oid: str) -> str: ...
     def list_indexes(self) -> list[str]: ...
     def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
-    def write(self, key: str, body: bytes) -> None: ...
+    def write(self, key: str, body: bytes | memoryview) -> None: ...
     def exists(self, key: str) -> bool: ...
     def cache_dir_name(self) -> str: ...
 
@@ -121,6 +121,26 @@ class _NewRef:
     codec: int
 
 
+class _Buffers:
+    """Pack buffers, reused: first writes to fresh memory cost more than the copy
+    itself on these machines (page faults), so a push allocates a few and recycles them."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> bytearray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return bytearray(self.size)
+
+    def give(self, buffer: bytearray) -> None:
+        with self._lock:
+            self._free.append(buffer)
+
+
 class ChunkedPush:
     """One push: chunks files in order, packs new chunks, writes manifests last."""
 
@@ -138,7 +158,9 @@ class ChunkedPush:
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
         self.pack_failed: dict[int, Exception] = {}
-        self.buffer = bytearray()
+        self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK)
+        self.buffer = self._buffers.take()
+        self.used = 0
         self.entries: list[IndexEntry] = []
         self.seq = 0
         self.failed: dict[str, Exception] = {}
@@ -203,11 +225,12 @@ class ChunkedPush:
 
     def _add(self, chunk_id: bytes, data: memoryview, compress: bool) -> _NewRef:
         stored, kind = self.remote.cipher.seal(chunk_id, data, compress)
-        ref = _NewRef(chunk_id, self.seq, len(self.buffer), len(stored), len(data), kind)
-        self.buffer += stored
+        ref = _NewRef(chunk_id, self.seq, self.used, len(stored), len(data), kind)
+        self.buffer[self.used : self.used + ref.stored] = stored
+        self.used += ref.stored
         self.entries.append(IndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
         self.new[chunk_id] = ref
-        if len(self.buffer) >= PACK_TARGET:
+        if self.used >= PACK_TARGET:
             self._seal()
         return ref
 
@@ -215,23 +238,28 @@ class ChunkedPush:
         """Name the pack being built and send it (and then its index) in the background."""
         if not self.entries:
             return
-        body, entries, seq = bytes(self.buffer), self.entries, self.seq
-        self.buffer, self.entries, self.seq = bytearray(), [], self.seq + 1
-        pack = blake3(body).hexdigest()
-        self.pack_names[seq] = pack
-        self.sent_bytes += len(body)
+        body = memoryview(self.buffer)[: self.used]
+        pack = blake3(body, max_threads=blake3.AUTO).hexdigest()
+        self.pack_names[self.seq] = pack
+        self.sent_bytes += self.used
         in_flight = [f for f in self._packs_in_flight if not f.done()]
         if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
             wait(in_flight, return_when=FIRST_COMPLETED)
-        self._packs_in_flight.append(self._pool.submit(self._send_pack, seq, pack, body, entries))
+        send = self._pool.submit(self._send_pack, self.seq, pack, self.buffer, body, self.entries)
+        self._packs_in_flight.append(send)
+        self.buffer, self.used, self.entries, self.seq = self._buffers.take(), 0, [], self.seq + 1
 
-    def _send_pack(self, seq: int, pack: str, body: bytes, entries: list[IndexEntry]) -> None:
+    def _send_pack(self, seq: int, pack: str, buffer: bytearray, body: memoryview,
+                   entries: list[IndexEntry]) -> None:  # fmt: skip
         try:
             self.remote.write(self.remote.pack_key(pack), body)
             self.remote.write(self.remote.index_key(pack), manifest.encode_index(pack, entries))
         except Exception as exc:
             self.pack_failed[seq] = exc
             raise
+        finally:
+            body.release()
+            self._buffers.give(buffer)
         self.pack_done.add(seq)
 
     def _release(
@@ -324,6 +352,7 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
     fetched = 0
     with store.writer() as writer, _LocalReader(store) as reader:
         for ref, data in _remote_pieces(remote, found, local, reader):
+            piece: bytes | memoryview | None = data
             if data is None:  # taken from a local object, checked against its id
                 piece = reader.read(local, ref, chunker)
                 if piece is None:
@@ -331,7 +360,7 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
                     piece = _fetch_one(remote, ref, found.oid)
             else:
                 fetched += ref.stored
-                piece = data
+            assert piece is not None
             writer.write(piece)
         try:
             writer.commit(pointer)
@@ -356,7 +385,7 @@ def verify(remote: RemoteChunks, pointer: Pointer, found: Manifest) -> None:
 
 def _remote_pieces(
     remote: RemoteChunks, found: Manifest, local: LocalChunks | None, reader: _LocalReader | None
-) -> Iterator[tuple[ChunkRef, bytes | None]]:
+) -> Iterator[tuple[ChunkRef, bytes | memoryview | None]]:
     """The file's chunks in order: (ref, raw bytes read from the remote and checked), or
     (ref, None) for a chunk a local object holds. Ranged reads run ahead in threads."""
     chunker = Chunker(remote.cipher.id_key)
@@ -368,7 +397,7 @@ def _remote_pieces(
     ranges = _ranges([ref for ref, is_local in plan if not is_local])
     with ThreadPoolExecutor(max_workers=PREFETCH) as pool:
         futures = _ahead(pool, ranges, lambda r: _read_range(remote, r, found.oid))
-        current: dict[int, bytes] = {}
+        current: Pieces = {}
         for ref, is_local in plan:
             if is_local:
                 yield ref, None
@@ -391,7 +420,7 @@ def _ranges(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
     return ranges
 
 
-Pieces = dict[int, bytes]  # id(ref) → stored bytes of the chunks of one ranged read
+Pieces = dict[int, memoryview]  # id(ref) → stored bytes of the chunks of one ranged read
 
 
 def _ahead(
@@ -405,25 +434,25 @@ def _ahead(
     yield from queue
 
 
-def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> dict[int, bytes]:
+def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> Pieces:
     start, end = refs[0].offset, refs[-1].offset + refs[-1].stored
     try:
         body = remote.read(remote.pack_key(refs[0].pack), start, end)
     except FileNotFoundError:
         raise ChunkedError(f"{remote.display}: object {oid} names pack "
                            f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
-    view = memoryview(body)
-    return {id(r): bytes(view[r.offset - start : r.offset - start + r.stored]) for r in refs}
+    view = memoryview(body)  # slices of it are kept, not copied: fresh memory is costly
+    return {id(r): view[r.offset - start : r.offset - start + r.stored] for r in refs}
 
 
-def _fetch_one(remote: RemoteChunks, ref: ChunkRef, oid: str) -> bytes:
+def _fetch_one(remote: RemoteChunks, ref: ChunkRef, oid: str) -> bytes | memoryview:
     chunker = Chunker(remote.cipher.id_key)
     return _open_chunk(remote, chunker, ref, _read_range(remote, [ref], oid)[id(ref)], oid)
 
 
 def _open_chunk(
-    remote: RemoteChunks, chunker: Chunker, ref: ChunkRef, stored: bytes, oid: str
-) -> bytes:
+    remote: RemoteChunks, chunker: Chunker, ref: ChunkRef, stored: memoryview, oid: str
+) -> bytes | memoryview:
     try:
         raw = remote.cipher.open(ref.id, stored, ref.raw, ref.codec)
     except codec.CodecError as exc:

@@ -54,13 +54,15 @@ class Cipher:
             self._aead = AESGCM(_derive(_ENCRYPTION_CONTEXT, key))
             self.key_check = _derive(_CHECK_CONTEXT, key)[:16].hex()
 
-    def seal(self, chunk_id: bytes, data: memoryview, compress: bool) -> tuple[bytes, int]:
-        """The chunk's stored bytes and codec."""
-        stored = bytes(data)
+    def seal(
+        self, chunk_id: bytes, data: memoryview, compress: bool
+    ) -> tuple[bytes | memoryview, int]:
+        """The chunk's stored bytes (``data`` itself when stored as is) and codec."""
+        stored: bytes | memoryview = data
         kind = CODEC_RAW
         if compress:
-            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(stored)
-            if len(packed) < len(stored):
+            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+            if len(packed) < len(data):
                 stored, kind = packed, CODEC_ZSTD
         if self._aead is None:
             return stored, kind
@@ -68,7 +70,9 @@ class Cipher:
         sealed = nonce + self._aead.encrypt(nonce, stored, chunk_id)
         return sealed, CODEC_ZSTD_AES if kind == CODEC_ZSTD else CODEC_AES
 
-    def open(self, chunk_id: bytes, stored: bytes, raw: int, kind: int) -> bytes:
+    def open(
+        self, chunk_id: bytes, stored: bytes | memoryview, raw: int, kind: int
+    ) -> bytes | memoryview:
         """The raw bytes of a stored chunk (at most ``raw`` of them are ever produced)."""
         if kind in (CODEC_AES, CODEC_ZSTD_AES):
             if self._aead is None:
@@ -89,7 +93,7 @@ def _derive(context: str, key: bytes) -> bytes:
     return blake3(key, derive_key_context=context).digest()
 
 
-def _decompress(stored: bytes, raw: int) -> bytes:
+def _decompress(stored: bytes | memoryview, raw: int) -> bytes:
     """zstd-decompress at most ``raw + 1`` bytes: a frame cannot make us allocate more."""
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(stored))

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TypeGuard
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer, is_valid_oid
@@ -51,7 +52,7 @@ class ObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         if self._sink is not None:
-            self._sink.put(bytes(data))  # a copy: callers reuse their buffers
+            self._sink.put(data if _immutable(data) else bytes(data))  # callers reuse buffers
             return
         self._hash.update(data)
         assert self._buffer is not None
@@ -127,6 +128,13 @@ class ObjectWriter:
     ) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _immutable(data: bytes | bytearray | memoryview) -> TypeGuard[bytes | memoryview]:
+    """Whether ``data`` can be kept without a copy: bytes, or a read-only view of bytes."""
+    if isinstance(data, memoryview):
+        return data.readonly and isinstance(data.obj, bytes)
+    return isinstance(data, bytes)
 
 
 class LocalStore:
@@ -332,10 +340,10 @@ class _Sink(threading.Thread):
     def __init__(self, fd: int, digest: hashlib._Hash) -> None:
         super().__init__(daemon=True)
         self._fd, self._digest = fd, digest
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SINK_QUEUE)
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=SINK_QUEUE)
         self.error: BaseException | None = None
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes | memoryview) -> None:
         if self.error is not None:
             raise self.error
         self._queue.put(data)

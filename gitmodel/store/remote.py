@@ -407,8 +407,10 @@ class RemoteStore:
 
         return self._retry(once)
 
-    def write(self, key: str, body: bytes) -> None:
+    def write(self, key: str, body: bytes | memoryview) -> None:
         """Write a whole write-once file (one request on object storage)."""
+        if isinstance(body, memoryview) and not self.url.startswith("file://"):
+            body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
         self._makedirs(key)
         self._retry(lambda: self.fs.pipe_file(key, body))
 
