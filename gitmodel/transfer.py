@@ -126,8 +126,9 @@ def upload(
         send = functools.partial(remote.upload, store, check=False)
         _run_all("uploading", todo, send, jobs, quiet)
         return Moved(todo, sum(p.size for p in todo))
-    if todo:
-        remote.ensure_layout(LAYOUT_VERSION)
+    if not todo:
+        return Moved([], 0)
+    remote.ensure_layout(LAYOUT_VERSION)
     progress = Progress("uploading", len(todo), sum(p.size for p in todo), quiet)
     session = ChunkedPush(remote, store, segmenter, jobs)
     failed = session.run(todo, lambda p: progress.step(p.size))
