@@ -104,9 +104,13 @@ def with_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
     """``remote`` with the retry, chunking and encryption settings applied."""
     tries = _number(int, settings.get("model.retries"), RETRY_TRIES)
     delay = _number(float, settings.get("model.retrydelay"), RETRY_FIRST_DELAY)
-    chunked = settings.get("model.chunking", "true").lower() not in ("false", "no", "off", "0")
-    return replace(remote, tries=tries, first_delay=delay, chunked=chunked,
+    return replace(remote, tries=tries, first_delay=delay, chunked=chunking(settings),
                    key=encryption_key(settings))  # fmt: skip
+
+
+def chunking(settings: dict[str, str]) -> bool:
+    """Whether pushes write deduplicated chunks (``model.chunking``, default true)."""
+    return settings.get("model.chunking", "true").lower() not in ("false", "no", "off", "0")
 
 
 def encryption_key(settings: dict[str, str]) -> bytes | None:

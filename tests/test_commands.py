@@ -142,6 +142,13 @@ def test_env(committed: Path) -> None:
     assert "local objects 2 (2009 bytes)" in out
     assert "hook post-checkout installed" in out
     assert "filter.model.process=git-model filter-process" in out
+    assert "remote format chunked (dedup)\nencryption off\n" in out
+    run_git("config", "model.chunking", "false", cwd=committed)
+    key = "ab" * 32
+    env = {**os.environ, "GIT_MODEL_ENCRYPTION_KEY": key}
+    out = git_model("env", cwd=committed, env=env).stdout.decode()
+    assert "remote format whole objects\nencryption on (key from GIT_MODEL_ENCRYPTION_KEY)\n" in out
+    assert key not in out
 
 
 def test_version_and_help(tmp_path: Path) -> None:

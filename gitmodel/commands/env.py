@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pygit2
 
-from gitmodel import __version__, git
+from gitmodel import __version__, git, remotes
 from gitmodel.commands.install import hook_sources, is_ours
 from gitmodel.errors import UserError
 from gitmodel.store.local import LocalStore
@@ -28,6 +29,9 @@ def env() -> int:
         print(f"store {repo.model_dir}")
         count, size = LocalStore(repo.model_dir).usage()
         print(f"local objects {count} ({size} bytes)")
+        chunked = remotes.chunking(settings)
+        print(f"remote format {'chunked (dedup)' if chunked else 'whole objects'}")
+        print(f"encryption {_encryption(settings)}")
         hooks_dir = repo.hooks_dir
         for name in hook_sources():
             state = "installed" if is_ours(hooks_dir / name) else "missing"
@@ -37,3 +41,15 @@ def env() -> int:
         if key.startswith(("filter.model.", "diff.model.", "merge.model.", "model.")):
             print(f"{key}={settings[key]}")
     return 0
+
+
+def _encryption(settings: dict[str, str]) -> str:
+    """Whether a key is set, and where from (never the key itself)."""
+    try:
+        key = remotes.encryption_key(settings)
+    except UserError as exc:
+        return f"misconfigured: {exc}"
+    if key is None:
+        return "off"
+    from_env = os.environ.get("GIT_MODEL_ENCRYPTION_KEY")
+    return f"on (key from {'GIT_MODEL_ENCRYPTION_KEY' if from_env else 'model.encryptionKeyFile'})"
