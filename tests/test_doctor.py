@@ -26,6 +26,16 @@ def test_healthy_repository(tmp_path: Path) -> None:
     )
 
 
+def test_bare_repository_needs_no_filter_or_hooks(tmp_path: Path) -> None:
+    origin, _ = make_author(tmp_path)
+    out = git_model("doctor", cwd=origin).stdout.decode().splitlines()
+    assert out[3:] == [
+        "ok       bare repository: filter and hooks not needed here",
+        f"ok       local store writable: {origin}/model",
+        "ok       no Git remote: nothing to reach",
+    ]
+
+
 def test_each_problem_with_its_fix(tmp_path: Path, aws_env: None) -> None:
     _, repo = make_author(tmp_path)
     run_git("config", "filter.model.process", "cat", cwd=repo)

@@ -41,11 +41,16 @@ def doctor(timeout: float = REMOTE_TIMEOUT) -> int:
         repo: git.Repo | None = git.Repo.discover()
     except UserError:
         repo = None
-    findings += check_filter(repo)
+    if repo is not None and repo.worktree is None:
+        # a bare repository (a shared origin) never checks files out or pushes
+        findings.append(Finding(True, "bare repository: filter and hooks not needed here"))
+    else:
+        findings += check_filter(repo)
     if repo is None:
         findings.append(Finding(True, "not in a repository: hooks, store and remote not checked"))
     else:
-        findings += check_hooks(repo)
+        if repo.worktree is not None:
+            findings += check_hooks(repo)
         findings.append(check_store(repo))
         findings.append(check_remote(repo, timeout))
     for finding in findings:
