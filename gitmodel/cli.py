@@ -558,7 +558,7 @@ def du(remote_name: str | None, as_json: bool) -> None:
 @click.option("--grace", type=click.FloatRange(0), default=14.0, metavar="DAYS", show_default=True,
               help="delete only objects marked unreferenced at least DAYS ago")  # fmt: skip
 def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) -> None:
-    """Mark objects no ref names on the remote; delete those marked for the grace period."""
+    """Merge local packs; with --remote, sweep what no ref names after a grace period."""
     from gitmodel.commands.gc import gc as run
 
     _exit(run(remote_flag, remote_name, dry_run, grace))

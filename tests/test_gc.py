@@ -1,4 +1,4 @@
-"""``git model gc --remote``: report, mark, and sweep only after the grace period."""
+"""``git model gc``: local packs merged; ``--remote``: report, mark, sweep after the grace."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import git_model, run_git
-from hygiene_support import commit_file, make_author, upload
+from hygiene_support import commit_file, make_author, model_dir, oid_of, upload
 
 from gitmodel import git
 from gitmodel.commands import gc as gc_module
+from gitmodel.pointer import Pointer
+from gitmodel.store.local import LocalStore
 
 DAY = 86400
 
@@ -135,3 +137,29 @@ def test_nothing_is_swept_when_remote_refs_move_during_the_run(
     run_gc_at(repo, time.time() + 15 * DAY, monkeypatch)
     assert "the remote's refs moved meanwhile; nothing deleted" in capsys.readouterr().err
     assert remote_has(origin, dropped) and remote_has(origin, orphan)
+
+
+def test_local_gc_merges_packs_and_quarantines_bad_objects(tmp_path: Path) -> None:
+    _, repo = make_author(tmp_path)
+    small = [commit_file(repo, f"s{i}.bin") for i in range(4)]  # one pack per `git add`
+    store = LocalStore(model_dir(repo))
+    assert len(list(store.packs.root.glob("*.pack"))) == 4
+    bad = small[0]
+    location = store.packs.find(oid_of(bad))
+    assert location is not None
+    pack = store.packs.root / f"{location.pack}.pack"
+    pack.chmod(0o644)
+    with open(pack, "r+b") as f:
+        f.seek(location.offset)
+        f.write(bytes([bad[0] ^ 1]))
+    assert "4 local pack(s)" in git_model("gc", "--dry-run", cwd=repo).stdout.decode()
+    proc = git_model("gc", cwd=repo)
+    assert "gc: merged 4 local pack(s)" in proc.stdout.decode()
+    assert "moved 1 corrupt object(s)" in proc.stderr.decode()
+    fresh = LocalStore(model_dir(repo))
+    assert len(list(fresh.packs.root.glob("*.pack"))) == 1
+    assert not fresh.has(oid_of(bad)) and (fresh.bad_dir / oid_of(bad)).is_file()
+    for data in small[1:]:
+        assert fresh.has(oid_of(data))
+        assert b"".join(bytes(c) for c in fresh.read(Pointer(oid_of(data), len(data)))) == data
+    assert "already compact" in git_model("gc", cwd=repo).stdout.decode()

@@ -1,4 +1,4 @@
-"""``git model gc --remote``: delete objects no ref names any more, safely.
+"""``git model gc``: merge the local store's packs; ``--remote``: delete what no ref names.
 
 Mark, grace, sweep. A run lists every object on the remote and every pointer
 reachable from the remote's refs (which must all be fetched here), from local
@@ -38,8 +38,7 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
        grace_days: float = DEFAULT_GRACE_DAYS) -> int:  # fmt: skip
     """Report (``dry_run``) or mark and sweep what the remote holds that no ref names."""
     if not remote_flag:
-        raise UserError("gc works on a remote store", hint="run `git model gc --remote`; "
-                        "`git model prune` frees local space")  # fmt: skip
+        return compact_local(dry_run)
     repo, _ = open_repo()
     model_remote = remotes.resolve(repo, repo.settings(), remote_name)
     tips = remote_tips(repo, model_remote.name)
@@ -91,6 +90,22 @@ def _sweep_packs(remote: RemoteStore, objects: dict[str, int], marks: dict[str, 
     remote.write_meta(PACK_MARKS, body.encode())
     print(f"gc: deleted {len(due)} pack(s), {format_size(sum(unused[p] for p in due))}; "
           f"{len(new_marks)} marked")  # fmt: skip
+
+
+def compact_local(dry_run: bool) -> int:
+    """Merge the local store's packs of small objects, like ``git gc`` does its own."""
+    _, store = open_repo()
+    if dry_run:
+        packs = len(list(store.packs.root.glob("pack-*.pack")))
+        print(f"gc: {packs} local pack(s); a run merges those no process is writing")
+        return 0
+    merged, bad = store.compact()
+    print(f"gc: merged {merged} local pack(s)" if merged else "gc: local packs already compact")
+    if bad:
+        print(f"gc: moved {bad} corrupt object(s) to {store.bad_dir}; "
+              "`git model fsck --repair` fetches them again", file=sys.stderr)  # fmt: skip
+    print("gc: `git model prune` frees local space, `git model gc --remote` the remote's")
+    return 0
 
 
 def remote_tips(repo: git.Repo, name: str) -> list[str]:

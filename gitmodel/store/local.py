@@ -188,6 +188,22 @@ class LocalStore:
             self.object_path(oid).unlink(missing_ok=True)
         self.packs.rewrite(oids)
 
+    def compact(self) -> tuple[int, int]:
+        """Merge the packs of small objects into as few as possible (each ``git add``
+        process writes its own); a packed object that fails its hash goes to ``bad/``
+        instead. Returns (packs merged, objects quarantined)."""
+        bad: list[str] = []
+
+        def keep(oid: str, data: bytes) -> bool:
+            if hashlib.sha256(data).hexdigest() == oid:
+                return True
+            self.bad_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.bad_dir / oid, [data], 0o444)
+            bad.append(oid)
+            return False
+
+        return self.packs.compact(keep), len(bad)
+
     def open(self, oid: str) -> io.RawIOBase:
         """The stored bytes of ``oid`` as a seekable file, unverified (``read`` verifies).
 

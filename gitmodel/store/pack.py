@@ -27,7 +27,7 @@ import secrets
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,6 +202,60 @@ class Packs:
                 for pack in sorted(packs - skipped):
                     if not self._rewrite_one(pack, drop):
                         skipped.add(pack)
+
+    def compact(self, keep: Callable[[str, bytes], bool]) -> int:
+        """Merge every pack no process is writing into one (a new pack per
+        :data:`PACK_MAX_SIZE`); ``keep(oid, data)`` decides which objects move (the
+        store verifies them). Returns how many packs were merged away."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            self._refresh()
+            held = self._lock_idle(sorted({loc.pack for loc in self._index.values()}))
+            try:
+                if len(held) < 2:
+                    return 0
+                new: _PackWriter | None = None
+                for oid, loc in sorted(self._index.items(), key=lambda i: i[1].offset):
+                    if loc.pack not in held:
+                        continue
+                    data = os.pread(held[loc.pack], loc.size, loc.offset)
+                    if not keep(oid, data):
+                        continue
+                    if new is None or new.full:
+                        if new is not None:
+                            new.close()
+                        new = _PackWriter.create(self.root)
+                    new.append(oid, data)
+                if new is not None:
+                    new.close()
+                for pack in held:  # indexes first: from then on no reader looks there
+                    (self.root / f"{pack}.idx").unlink(missing_ok=True)
+                    (self.root / f"{pack}.pack").unlink(missing_ok=True)
+                    self._consumed.pop(f"{pack}.idx", None)
+                    self._forget(pack)
+            finally:
+                for fd in held.values():
+                    os.close(fd)
+            self._refresh()
+            return len(held)
+
+    def _lock_idle(self, packs: list[str]) -> dict[str, int]:
+        """Open and lock the packs no process is writing: name → fd."""
+        held: dict[str, int] = {}
+        for pack in packs:
+            try:
+                fd = os.open(self.root / f"{pack}.pack", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            held[pack] = fd
+        return held
 
     def _rewrite_one(self, pack: str, drop: set[str]) -> bool:
         path = self.root / f"{pack}.pack"
