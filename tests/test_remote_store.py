@@ -203,3 +203,25 @@ def test_unknown_scheme_is_a_user_error() -> None:
 )  # fmt: skip
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_object_storage_writes_need_no_folder_requests(
+    kind: str, local: LocalStore, tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from gitmodel import transfer
+    from gitmodel.store.faults import COUNT_ENV
+
+    log = tmp_path / "count.log"
+    monkeypatch.setenv(COUNT_ENV, str(log))
+    remote = make_remote(kind, tmp_path, request)
+    pointer = put(local, os.urandom(300_000))
+    transfer.upload(remote, local, [pointer], quiet=True)
+    calls = [line.split()[0] for line in log.read_text().splitlines()]
+    writes = calls.count("pipe_file")
+    assert writes == 4  # the layout file, a pack, its index, the manifest
+    assert calls.count("makedirs") == (0 if kind == "s3" else writes)
+    other = LocalStore(tmp_path / "other")
+    remote.download(other, pointer)
+    assert other.open(pointer.oid).read() == local.open(pointer.oid).read()
