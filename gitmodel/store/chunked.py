@@ -50,7 +50,7 @@ class RemoteChunks(Protocol):
     def manifest_key(self, oid: str) -> str: ...
     def list_indexes(self) -> list[str]: ...
     def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
-    def write(self, key: str, body: bytes | bytearray) -> None: ...
+    def write(self, key: str, body: bytes) -> None: ...
     def cache_dir_name(self) -> str: ...
 
 
@@ -131,9 +131,7 @@ class ChunkedPush:
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
         self.pack_failed: dict[int, Exception] = {}
-        self.buffer = bytearray()  # the pack being built: its first ``fill`` bytes
-        self.fill = 0
-        self.spare: list[bytearray] = []  # buffers of packs sent, to reuse
+        self.buffer = bytearray()
         self.entries: list[IndexEntry] = []
         self.seq = 0
         self.failed: dict[str, Exception] = {}
@@ -196,41 +194,36 @@ class ChunkedPush:
 
     def _add(self, chunk_id: bytes, data: memoryview, compress: bool) -> _NewRef:
         stored, kind = self.remote.cipher.seal(chunk_id, data, compress)
-        ref = _NewRef(chunk_id, self.seq, self.fill, len(stored), len(data), kind)
-        self.buffer[self.fill : self.fill + len(stored)] = stored  # grows it only when new
-        self.fill += len(stored)
+        ref = _NewRef(chunk_id, self.seq, len(self.buffer), len(stored), len(data), kind)
+        self.buffer += stored
         self.entries.append(IndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
         self.new[chunk_id] = ref
-        if self.fill >= PACK_TARGET:
+        if len(self.buffer) >= PACK_TARGET:
             self._seal()
         return ref
 
     def _seal(self) -> None:
-        """Send the pack being built (and then its index) in the background, where it
-        is also named: hashing 32 MiB there overlaps with cutting the next chunks."""
+        """Name the pack being built and send it (and then its index) in the background."""
         if not self.entries:
             return
-        body, entries, seq = self.buffer, self.entries, self.seq  # handed over, not copied
-        del body[self.fill :]  # keeps its memory: reused, it needs no new pages
-        self.buffer = self.spare.pop() if self.spare else bytearray()
-        self.fill, self.entries, self.seq = 0, [], self.seq + 1
+        body, entries, seq = bytes(self.buffer), self.entries, self.seq
+        self.buffer, self.entries, self.seq = bytearray(), [], self.seq + 1
+        pack = blake3(body).hexdigest()
+        self.pack_names[seq] = pack
         self.sent_bytes += len(body)
         in_flight = [f for f in self._packs_in_flight if not f.done()]
         if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
             wait(in_flight, return_when=FIRST_COMPLETED)
-        self._packs_in_flight.append(self._pool.submit(self._send_pack, seq, body, entries))
+        self._packs_in_flight.append(self._pool.submit(self._send_pack, seq, pack, body, entries))
 
-    def _send_pack(self, seq: int, body: bytearray, entries: list[IndexEntry]) -> None:
+    def _send_pack(self, seq: int, pack: str, body: bytes, entries: list[IndexEntry]) -> None:
         try:
-            pack = blake3(body).hexdigest()
             self.remote.write(self.remote.pack_key(pack), body)
             self.remote.write(self.remote.index_key(pack), manifest.encode_index(pack, entries))
         except Exception as exc:
             self.pack_failed[seq] = exc
             raise
-        self.pack_names[seq] = pack  # read only once the pack is done
         self.pack_done.add(seq)
-        self.spare.append(body)
 
     def _release(
         self, waiting: list[_Pending], manifests: dict[Future[None], Pointer]

@@ -54,12 +54,9 @@ class Cipher:
             self._aead = AESGCM(_derive(_ENCRYPTION_CONTEXT, key))
             self.key_check = _derive(_CHECK_CONTEXT, key)[:16].hex()
 
-    def seal(
-        self, chunk_id: bytes, data: memoryview, compress: bool
-    ) -> tuple[bytes | memoryview, int]:
-        """The chunk's stored bytes and codec (``data`` itself when stored as is: the
-        caller copies it into a pack once, not twice)."""
-        stored: bytes | memoryview = data
+    def seal(self, chunk_id: bytes, data: memoryview, compress: bool) -> tuple[bytes, int]:
+        """The chunk's stored bytes and codec."""
+        stored = bytes(data)
         kind = CODEC_RAW
         if compress:
             packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(stored)

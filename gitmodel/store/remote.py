@@ -349,7 +349,7 @@ class RemoteStore:
 
         return self._retry(once)
 
-    def write(self, key: str, body: bytes | bytearray) -> None:
+    def write(self, key: str, body: bytes) -> None:
         """Write a whole write-once file (one request on object storage)."""
         self._makedirs(key)
         self._retry(lambda: self.fs.pipe_file(key, body))
