@@ -11,7 +11,7 @@ from conftest import git_model, git_out, repo_store, run_git, store_oids
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
 from gitmodel.pointer import try_parse
-from gitmodel.store.faults import ENV, Faults, FaultyFileSystem
+from gitmodel.store.faults import COUNT_ENV, ENV, CountingFileSystem, Faults, FaultyFileSystem
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 
@@ -109,3 +109,48 @@ def test_permanent_failure_names_objects_and_leaves_nothing_half_done(
     run_git("restore", "--source=HEAD", "--staged", "--worktree", ":/", cwd=clone, env=user)
     assert_version(clone, history[0])
     assert git_out("status", "--porcelain", cwd=clone) == ""
+
+
+def counted(log: Path) -> dict[str, tuple[int, int, int]]:
+    """call -> (calls, bytes sent, bytes received) from a count file."""
+    totals: dict[str, tuple[int, int, int]] = {}
+    for line in log.read_text().splitlines():
+        name, sent, received = line.split()
+        calls, s, r = totals.get(name, (0, 0, 0))
+        totals[name] = (calls + 1, s + int(sent), r + int(received))
+    return totals
+
+
+def test_counting_filesystem_logs_calls_and_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "count.log"
+    fs = CountingFileSystem(fsspec.filesystem("memory"), str(log))
+    fs.pipe_file("/count/key", b"0123456789")
+    assert fs.cat_file("/count/key", start=2, end=6) == b"2345"
+    fs.get_file("/count/key", str(tmp_path / "copy"))
+    assert fs.exists("/count/key")
+    assert fs.sep == "/"  # attributes pass through, uncounted
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file("/count/absent")  # a call that raises is not counted
+    assert counted(log) == {
+        "pipe_file": (1, 10, 0), "cat_file": (1, 0, 4), "get_file": (1, 0, 10), "exists": (1, 0, 0),
+    }  # fmt: skip
+
+
+def test_count_file_sees_every_request_of_a_push_and_a_clone(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    data = os.urandom(3 << 20)
+    commit_versions(author, [{"m.bin": data}])
+    log = tmp_path / "count.log"
+    run_git("push", "-q", "origin", "main", cwd=author, env={**os.environ, COUNT_ENV: str(log)})
+    pushed = counted(log)
+    assert pushed["pipe_file"][1] == sum(
+        p.stat().st_size for p in (origin / "model" / "remote").rglob("*") if p.is_file()
+    )  # every byte on the remote went through a counted call
+    log.unlink()
+    user = {**new_user(tmp_path, "b"), COUNT_ENV: str(log)}
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user)
+    assert (clone / "m.bin").read_bytes() == data
+    received = counted(log)["cat_file"][2]
+    assert len(data) < received < len(data) + (64 << 10)  # random data: chunks + manifest

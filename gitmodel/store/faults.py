@@ -13,6 +13,10 @@ store opened by that process goes through :class:`FaultyFileSystem`::
 
 Only transient faults are injected; the store's retries must absorb them. With
 ``fail=1`` every call fails, which is how a permanently broken remote looks.
+
+``GIT_MODEL_TEST_COUNT_FILE=PATH`` counts instead: every storage call of every
+process appends a line ``<call> <bytes sent> <bytes received>`` to ``PATH``
+(how ``benchmarks/bench_dedup.py`` counts requests and bytes on the wire).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ENV = "GIT_MODEL_TEST_FAULTS"
+COUNT_ENV = "GIT_MODEL_TEST_COUNT_FILE"
 _CALLS = frozenset({"exists", "ls", "cat_file", "pipe_file", "open", "get_file", "makedirs", "rm"})
+_COUNTED = _CALLS | {"find", "mv", "rm_file", "info"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,45 @@ def _truncate_file(path: str) -> None:
         f.truncate(size // 2)
 
 
+class CountingFileSystem:
+    """Wraps an fsspec filesystem; appends one line per storage call to ``log``.
+
+    Bytes sent are those of ``pipe_file``; bytes received those ``cat_file``
+    returns and ``get_file`` writes. A file from ``open`` counts as one call.
+    """
+
+    def __init__(self, fs: Any, log: str) -> None:
+        self._fs, self._log = fs, log
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if name not in _COUNTED or not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            sent = len(args[1]) if name == "pipe_file" and len(args) > 1 else 0
+            received = len(result) if name == "cat_file" else 0
+            if name == "get_file" and len(args) > 1:
+                received = os.path.getsize(args[1])
+            self._append(f"{name} {sent} {received}\n")
+            return result
+
+        return counted
+
+    def _append(self, line: str) -> None:
+        # one small O_APPEND write per line: whole lines, even from many processes
+        fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
 def wrap(fs: Any) -> Any:
-    """``fs`` itself, or wrapped when :data:`ENV` asks for faults."""
+    """``fs`` itself, or wrapped when :data:`ENV` asks for faults and/or
+    :data:`COUNT_ENV` for counting (a call that raises is not counted)."""
     faults = from_environment()
-    return fs if faults is None else FaultyFileSystem(fs, faults)
+    wrapped = fs if faults is None else FaultyFileSystem(fs, faults)
+    log = os.environ.get(COUNT_ENV, "").strip()
+    return CountingFileSystem(wrapped, log) if log else wrapped

@@ -109,6 +109,7 @@ class RemoteStore:
         except ValueError as exc:
             raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
         self.root = root.rstrip("/")
+        self._folders = _has_folders(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
         self._sleep = sleep
@@ -479,7 +480,10 @@ class RemoteStore:
             ) from None
 
     def _makedirs(self, key: str) -> None:
-        """Parent folders, for filesystems that have them (a no-op on object storage)."""
+        """Parent folders, for filesystems that have them. Skipped on object storage,
+        where a key needs no folder and s3fs would spend a request asking for the bucket."""
+        if not self._folders:
+            return
         parent = key.rsplit("/", 1)[0]
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
@@ -515,6 +519,14 @@ class RemoteStore:
 
 
 _FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+
+
+def _has_folders(fs: Any) -> bool:
+    """False for object storage, where folders are only key prefixes."""
+    protocol = getattr(fs, "protocol", ())
+    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+    return not protocols & _OBJECT_STORES
 
 
 def _cut_short(body: bytes) -> bool:
