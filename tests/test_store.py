@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,21 @@ def test_copy_to_writes_verified_file(store: LocalStore, tmp_path: Path) -> None
     assert dest.read_bytes() == data
     assert os.stat(dest).st_mode & 0o100
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_temp_files_of_killed_writers_are_removed(store: LocalStore, tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process
+    stale = tmp_path / f".out.bin.{gone.pid}-abc.tmp"
+    stale.write_bytes(b"half of a file")
+    live = tmp_path / f".out.bin.{os.getpid()}-def.tmp"
+    live.write_bytes(b"being written")
+    other = tmp_path / f".other.bin.{gone.pid}-ghi.tmp"
+    other.write_bytes(b"another file's")
+    pointer = put(store, os.urandom(3_000_000))
+    store.copy_to(pointer, tmp_path / "out.bin")
+    assert not stale.exists()
+    assert live.exists() and other.exists()
 
 
 def test_copy_to_refuses_corrupt_object(store: LocalStore, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ common git directory.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import os
@@ -282,7 +283,7 @@ class LocalStore:
         if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
             self._write_to(pointer, dest, mode)
             return
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        fd, tmp_name = sibling_tmp(dest)
         try:
             with open(fd, "wb", buffering=0) as out, open(src_path, "rb", buffering=0) as src:
                 copier = _Copier(src.fileno(), out.fileno(), pointer.size)
@@ -434,12 +435,33 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def sibling_tmp(dest: Path) -> tuple[int, str]:
+    """A new temporary file beside ``dest`` (same filesystem, so it can be renamed over
+    it), named ``.<name>.<pid>-<random>.tmp``. Those a killed process left for the same
+    ``dest`` are removed first, so a crash leaves no half-written file behind for long."""
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*-*.tmp"):
+        pid = stale.name[len(dest.name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}-", suffix=".tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's
+    return True
+
+
 def write_atomically(
     dest: Path, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o644
 ) -> None:
     """Write ``dest`` through a temporary file beside it, renamed into place only when
     complete: readers see the old file or the whole new one, never part of it."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    fd, tmp = sibling_tmp(dest)
     try:
         with open(fd, "wb") as out:
             for chunk in chunks:
