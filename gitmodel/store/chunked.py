@@ -235,23 +235,24 @@ class ChunkedPush:
         return ref
 
     def _seal(self) -> None:
-        """Name the pack being built and send it (and then its index) in the background."""
+        """Send the pack being built (and then its index) in the background."""
         if not self.entries:
             return
         body = memoryview(self.buffer)[: self.used]
-        pack = blake3(body, max_threads=blake3.AUTO).hexdigest()
-        self.pack_names[self.seq] = pack
         self.sent_bytes += self.used
         in_flight = [f for f in self._packs_in_flight if not f.done()]
         if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
             wait(in_flight, return_when=FIRST_COMPLETED)
-        send = self._pool.submit(self._send_pack, self.seq, pack, self.buffer, body, self.entries)
+        send = self._pool.submit(self._send_pack, self.seq, self.buffer, body, self.entries)
         self._packs_in_flight.append(send)
         self.buffer, self.used, self.entries, self.seq = self._buffers.take(), 0, [], self.seq + 1
 
-    def _send_pack(self, seq: int, pack: str, buffer: bytearray, body: memoryview,
+    def _send_pack(self, seq: int, buffer: bytearray, body: memoryview,
                    entries: list[IndexEntry]) -> None:  # fmt: skip
+        """Name the pack (here, so hashing it overlaps with cutting the next chunks), send
+        it, then its index."""
         try:
+            pack = blake3(body, max_threads=blake3.AUTO).hexdigest()
             self.remote.write(self.remote.pack_key(pack), body)
             self.remote.write(self.remote.index_key(pack), manifest.encode_index(pack, entries))
         except Exception as exc:
@@ -260,6 +261,7 @@ class ChunkedPush:
         finally:
             body.release()
             self._buffers.give(buffer)
+        self.pack_names[seq] = pack  # read only once the pack is done
         self.pack_done.add(seq)
 
     def _release(
