@@ -48,6 +48,7 @@ RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 10.0
 SMALL_OBJECT = 8 << 20  # read in one request
+MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
@@ -318,7 +319,11 @@ class RemoteStore:
         key = self.manifest_key(pointer.oid)
 
         def once() -> bytes:
-            body: bytes = self.fs.cat_file(key, start=0, end=cap)
+            body = self._read_growing(key, cap)
+            length = manifest.manifest_length(body)
+            if length is not None and length > cap:
+                raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: "
+                                  f"{length} bytes for a {pointer.size}-byte object")  # fmt: skip
             if _cut_short(body):
                 raise _ShortRead(f"{len(body)} bytes of a manifest arrived")
             return body
@@ -335,6 +340,22 @@ class RemoteStore:
             return manifest.decode_manifest(body, pointer.oid, pointer.size)
         except manifest.FormatError as exc:
             raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: {exc}") from None
+
+    def _read_growing(self, key: str, cap: int) -> bytes:
+        """A manifest's bytes: its first :data:`MANIFEST_FIRST_READ`, then, while its head
+        says there is more, reads each up to twice what has arrived (and one byte past
+        the declared end, to see an overlong one), so what is held in memory grows with
+        the bytes the remote actually has, never with a number it claims."""
+        body = bytearray(self.fs.cat_file(key, start=0, end=min(cap, MANIFEST_FIRST_READ)))
+        asked = min(cap, MANIFEST_FIRST_READ)
+        length = manifest.manifest_length(bytes(body[: manifest.MANIFEST_HEAD_SIZE]))
+        if length is None or length > cap:
+            return bytes(body)
+        while len(body) == asked and len(body) <= length:
+            end = min(length + 1, 2 * len(body))
+            asked = length + 1 if end == length else end  # never start a read at the end
+            body += self.fs.cat_file(key, start=len(body), end=asked)
+        return bytes(body)
 
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes:  # fmt: skip
