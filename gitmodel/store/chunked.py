@@ -382,6 +382,8 @@ def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> dict[in
     except FileNotFoundError:
         raise ChunkedError(f"{remote.display}: object {oid} names pack "
                            f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
+    except GitModelError as exc:  # e.g. a range past the pack's end, after the retries
+        raise ChunkedError(f"object {oid}: reading pack {refs[0].pack[:16]}…: {exc}") from None
     view = memoryview(body)
     return {id(r): bytes(view[r.offset - start : r.offset - start + r.stored]) for r in refs}
 
