@@ -1,0 +1,102 @@
+"""Which remote packs a push may reuse chunks from: those whose index is proven.
+
+Dedup trusts a pack index: a chunk it lists is not sent again, and the new
+manifest points at the pack instead. An index that lies — damaged, written by
+a faulty client, or naming a pack that was since deleted — would make the push
+succeed while the file it sent can never be read back. So before the first
+reuse of a pack, a push reads that pack once (one request, about 32 MiB) and
+checks that it holds exactly the chunks its index lists, each opening to its
+id; a pack that fails is never reused and its chunks are sent again. A pack
+once proven is remembered (``<model dir>/remote-index/<remote>/checked/<pack>``),
+as are the packs this clone wrote itself, so each pack is read at most once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitmodel.errors import GitModelError
+from gitmodel.manifest import CHUNK_MAX, STORED_SLACK, IndexEntry
+from gitmodel.store import codec
+from gitmodel.store.chunking import Chunker
+
+if TYPE_CHECKING:
+    from gitmodel.store.chunked import RemoteChunks
+
+PACK_LIMIT = (64 << 20) + CHUNK_MAX + STORED_SLACK  # no honest pack is longer
+
+
+class PackTrust:
+    """Proves remote packs against their indexes, once each; remembers the verdicts."""
+
+    def __init__(self, remote: RemoteChunks, cache: Path, jobs: int) -> None:
+        self.remote = remote
+        self.checked = cache / "checked"
+        self.jobs = max(1, jobs)
+        self._verdicts: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def vouch(self, pack: str) -> None:
+        """Record a pack this push wrote from bytes it chunked itself."""
+        with self._lock:
+            self._verdicts[pack] = True
+        self.checked.mkdir(parents=True, exist_ok=True)
+        (self.checked / pack).touch()
+
+    def trusted(self, packs: Iterable[str], indexes: dict[str, list[IndexEntry]]) -> set[str]:
+        """The packs among ``packs`` whose chunks may be reused (those not yet proven are
+        read and checked against their entries in ``indexes``, in parallel)."""
+        wanted = set(packs)
+        with self._lock:
+            todo = sorted(p for p in wanted if p not in self._verdicts)
+        todo = [p for p in todo if not self._remembered(p)]
+        if todo:
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                verdicts = pool.map(lambda p: self._prove(p, indexes.get(p, [])), todo)
+                for pack, ok in zip(todo, verdicts, strict=True):
+                    self._record(pack, ok)
+        with self._lock:
+            return {p for p in wanted if self._verdicts.get(p, False)}
+
+    def _remembered(self, pack: str) -> bool:
+        if (self.checked / pack).is_file():
+            with self._lock:
+                self._verdicts[pack] = True
+            return True
+        return False
+
+    def _record(self, pack: str, ok: bool) -> None:
+        with self._lock:
+            self._verdicts[pack] = ok
+        if ok:
+            self.checked.mkdir(parents=True, exist_ok=True)
+            (self.checked / pack).touch()
+
+    def _prove(self, pack: str, refs: list[IndexEntry]) -> bool:
+        """Whether the pack's bytes are exactly the listed chunks, each matching its id
+        (an index's chunks lie back to back from offset 0, so their lengths add up
+        to the pack's)."""
+        length = sum(r.stored for r in refs)
+        if not refs or length > PACK_LIMIT:
+            return False
+        try:
+            body = self.remote.read(self.remote.pack_key(pack), 0, length + 1, exact=False)
+        except (FileNotFoundError, GitModelError, OSError):
+            return False
+        if len(body) != length:
+            return False
+        chunker = Chunker(self.remote.cipher.id_key)
+        view = memoryview(body)
+        for ref in refs:
+            stored = bytes(view[ref.offset : ref.offset + ref.stored])
+            with contextlib.suppress(codec.CodecError):
+                raw = self.remote.cipher.open(ref.id, stored, ref.raw, ref.codec)
+                if len(raw) == ref.raw and chunker.chunk_id(raw) == ref.id:
+                    continue
+            return False
+        return True
