@@ -370,9 +370,21 @@ class RemoteStore:
         return self._retry(once)
 
     def write(self, key: str, body: bytes) -> None:
-        """Write a whole write-once file (one request on object storage)."""
+        """Write a whole write-once file: one request on object storage (where a PUT is
+        atomic); on a local filesystem written aside and renamed over, so a crash never
+        leaves part of a manifest visible (a visible manifest is a present object)."""
         self._makedirs(key)
-        self._retry(lambda: self.fs.pipe_file(key, body))
+        if "file" not in _protocols(self.fs):
+            self._retry(lambda: self.fs.pipe_file(key, body))
+            return
+        tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
+        try:
+            self._retry(lambda: self.fs.pipe_file(tmp, body))
+            self._retry(lambda: self.fs.mv(tmp, key))
+        finally:
+            with contextlib.suppress(OSError, GitModelError):
+                if self.fs.exists(tmp):
+                    self.fs.rm_file(tmp)
 
     def list_indexes(self) -> list[str]:
         """The pack ids whose index is on the remote."""
@@ -488,6 +500,11 @@ def _cut_short(body: bytes) -> bool:
     except ValueError:
         return True
     return False
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = getattr(fs, "protocol", ())
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 def _describe(exc: Exception) -> str:
