@@ -303,3 +303,32 @@ def test_git_clone_of_a_damaged_pack_leaves_no_unverified_bytes(tmp_path: Path) 
         fetched = git_model("fetch", cwd=clone, check=False)
         assert fetched.returncode != 0 and oid in fetched.stderr.decode()
     assert git_out("rev-parse", "HEAD", cwd=author)
+
+
+@pytest.mark.parametrize("kind", ["file", "s3"])
+@pytest.mark.parametrize("damage", ["none", "overlong", "truncated"])
+def test_long_manifests_are_read_whole_and_checked(
+    kind: str, damage: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A manifest far longer than the first read (5,000 chunks, 265 KB) comes back whole,
+    on a local directory and on S3; one byte more or less is refused, naming the oid."""
+    if kind == "file":
+        remote = RemoteStore(f"file://{tmp_path / 'remote'}", tries=2, sleep=lambda _: None)
+    else:
+        request.getfixturevalue("aws_env")
+        options = {"endpoint_url": request.getfixturevalue("s3_endpoint")}
+        bucket = f"models-{os.urandom(6).hex()}"
+        remote = RemoteStore(f"s3://{bucket}/r", options, tries=2, sleep=lambda _: None)
+        remote.fs.mkdir(bucket)
+    refs = [ChunkRef(i.to_bytes(32, "big"), "a" * 64, i * 100, 100, 100, 0) for i in range(5000)]
+    pointer = Pointer("f" * 64, 500_000)
+    body = manifest.encode_manifest(Manifest(pointer.oid, pointer.size, refs))
+    assert len(body) > 4 * 64 << 10
+    remote.ensure_layout(2)
+    stored = {"none": body, "overlong": body + b"\0", "truncated": body[:-1]}[damage]
+    remote.write(remote.manifest_key(pointer.oid), stored)
+    if damage == "none":
+        assert remote.read_manifest(pointer) == Manifest(pointer.oid, pointer.size, refs)
+        return
+    with pytest.raises(GitModelError, match=pointer.oid):
+        remote.read_manifest(pointer)

@@ -284,9 +284,7 @@ class RemoteStore:
         self._makedirs(data_key)
         self._retry(lambda: self._send(store, pointer, data_key))
         manifest = json.dumps({"oid": pointer.oid, "size": pointer.size, "kind": "whole"})
-        manifest_key = self.manifest_key(pointer.oid)
-        self._makedirs(manifest_key)
-        self._retry(lambda: self.fs.pipe_file(manifest_key, manifest.encode()))
+        self.write(self.manifest_key(pointer.oid), manifest.encode())  # last, atomically
 
     def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
         part = _part_size(pointer.size)
@@ -325,7 +323,7 @@ class RemoteStore:
                 raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: "
                                   f"{length} bytes for a {pointer.size}-byte object")  # fmt: skip
             if _cut_short(body):
-                raise _ShortRead(f"{len(body)} bytes of a manifest arrived")
+                raise _ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
             return body
 
         try:
