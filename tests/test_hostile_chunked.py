@@ -278,17 +278,28 @@ def test_honest_packs_are_reused_and_read_back_once(
     assert hashlib.sha256(content(store, edited)).hexdigest() == edited.oid
 
 
-def test_git_clone_of_a_damaged_pack_leaves_no_unverified_bytes(tmp_path: Path) -> None:
+def flip_pack_bytes(remote: RemoteStore, pointer: Pointer) -> None:
+    for path in {pack_path(remote, read_manifest(remote, pointer))}:
+        body = bytearray(path.read_bytes())
+        body[len(body) // 2] ^= 1
+        path.unlink()
+        path.write_bytes(bytes(body))
+
+
+@pytest.mark.parametrize("damage", ["pack byte flipped", "chunks swapped in the manifest"])
+def test_git_clone_of_a_damaged_remote_leaves_no_unverified_bytes(
+    tmp_path: Path, damage: str
+) -> None:
     git_model("install", cwd=tmp_path)  # for the clone too
     origin, author = make_author(tmp_path)
     data = commit_file(author, "model.bin", os.urandom(SIZE))
     run_git("push", "-q", "origin", "main", cwd=author)
-    packs = list((origin / "model" / "remote" / "packs").rglob("*"))
-    for path in (p for p in packs if p.is_file()):
-        body = bytearray(path.read_bytes())
-        body[len(body) // 2] ^= 1
-        path.chmod(0o644)
-        path.write_bytes(bytes(body))
+    remote = RemoteStore(f"file://{origin / 'model' / 'remote'}")
+    pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+    if damage == "pack byte flipped":
+        flip_pack_bytes(remote, pointer)
+    else:
+        replace_chunks(remote, pointer, _swap)
     clone = tmp_path / "clone"
     proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
     oid = hashlib.sha256(data).hexdigest()
