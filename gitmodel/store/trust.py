@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gitmodel.store.chunked import RemoteChunks
 
 PACK_LIMIT = (64 << 20) + CHUNK_MAX + STORED_SLACK  # no honest pack is longer
+PROVING = 4  # packs read at once (each is held in memory while it is checked)
 
 
 class PackTrust:
@@ -43,10 +44,7 @@ class PackTrust:
 
     def vouch(self, pack: str) -> None:
         """Record a pack this push wrote from bytes it chunked itself."""
-        with self._lock:
-            self._verdicts[pack] = True
-        self.checked.mkdir(parents=True, exist_ok=True)
-        (self.checked / pack).touch()
+        self._record(pack, True)
 
     def trusted(self, packs: Iterable[str], indexes: dict[str, list[IndexEntry]]) -> set[str]:
         """The packs among ``packs`` whose chunks may be reused (those not yet proven are
@@ -56,7 +54,7 @@ class PackTrust:
             todo = sorted(p for p in wanted if p not in self._verdicts)
         todo = [p for p in todo if not self._remembered(p)]
         if todo:
-            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            with ThreadPoolExecutor(max_workers=min(self.jobs, PROVING)) as pool:
                 verdicts = pool.map(lambda p: self._prove(p, indexes.get(p, [])), todo)
                 for pack, ok in zip(todo, verdicts, strict=True):
                     self._record(pack, ok)
