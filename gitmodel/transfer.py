@@ -85,7 +85,7 @@ def _run_all(
             else:
                 progress.step(pointer.size)
     if failed:
-        raise TransferError(verb, failed)
+        raise TransferError(verb.removesuffix("ing"), failed)  # "could not download …"
 
 
 def upload(

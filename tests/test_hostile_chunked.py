@@ -86,6 +86,7 @@ def assert_refused(remote: RemoteStore, pointer: Pointer, tmp_path: Path) -> str
     with pytest.raises(GitModelError) as info:
         transfer.download(remote, store, [pointer], jobs=2, quiet=True)
     message = str(info.value)
+    assert message.startswith("could not download 1 object(s)")
     assert pointer.oid in message and "\n" not in message and len(message) < 600, message
     assert store.oids() == set()
     assert list(store.tmp_dir.glob("*")) == []
