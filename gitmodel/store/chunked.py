@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from blake3 import blake3
@@ -51,8 +50,7 @@ class RemoteChunks(Protocol):
     def index_key(self, pack: str) -> str: ...
     def manifest_key(self, oid: str) -> str: ...
     def list_indexes(self) -> list[str]: ...
-    def read(self, key: str, start: int | None = None, end: int | None = None,
-             exact: bool = True) -> bytes: ...  # fmt: skip
+    def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
     def write(self, key: str, body: bytes) -> None: ...
     def cache_dir_name(self) -> str: ...
 
@@ -64,28 +62,10 @@ class ChunkedError(GitModelError):
 # -- what the remote holds
 
 
-def index_cache(remote: RemoteChunks, store: LocalStore) -> Path:
-    """Where this clone keeps what it learned of the remote's packs."""
-    return store.root / "remote-index" / remote.cache_dir_name()
-
-
 def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[bytes, ChunkRef]:
-    """Every chunk the remote's pack indexes list (see :func:`pack_indexes`)."""
-    return known_from(pack_indexes(remote, store, jobs))
-
-
-def known_from(indexes: dict[str, list[IndexEntry]]) -> dict[bytes, ChunkRef]:
-    known: dict[bytes, ChunkRef] = {}
-    for pack, entries in indexes.items():
-        for e in entries:
-            known[e.id] = ChunkRef(e.id, pack, e.offset, e.stored, e.raw, e.codec)
-    return known
-
-
-def pack_indexes(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[str, list[IndexEntry]]:
-    """The remote's pack indexes: cached ones from disk, the others read once (in
-    parallel) and cached, since a pack index never changes."""
-    cache = index_cache(remote, store)
+    """Every chunk the remote's pack indexes list: cached indexes from disk, the
+    others read once (in parallel) and cached, since a pack index never changes."""
+    cache = store.root / "remote-index" / remote.cache_dir_name()
     cache.mkdir(parents=True, exist_ok=True)
     packs = remote.list_indexes()
     cached = {path.name for path in cache.iterdir()}
@@ -103,8 +83,12 @@ def pack_indexes(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[str
         path.write_bytes(body)
         return entries
 
+    known: dict[bytes, ChunkRef] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return dict(zip(packs, pool.map(load, packs), strict=True))
+        for pack, entries in zip(packs, pool.map(load, packs), strict=True):
+            for e in entries:
+                known[e.id] = ChunkRef(e.id, pack, e.offset, e.stored, e.raw, e.codec)
+    return known
 
 
 # -- push
@@ -144,8 +128,7 @@ class ChunkedPush:
         self.chunker = Chunker(remote.cipher.id_key)
         self.jobs = max(1, jobs)
         self.known: dict[bytes, ChunkRef] = {}
-        self.indexes: dict[str, list[IndexEntry]] = {}
-        self.trust = PackTrust(remote, index_cache(remote, store), self.jobs)
+        self.trust = PackTrust(remote, store, self.jobs)
         self.new: dict[bytes, _NewRef] = {}
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
@@ -160,8 +143,7 @@ class ChunkedPush:
         self, pointers: Iterable[Pointer], done: Callable[[Pointer], None]
     ) -> dict[str, Exception]:
         """Send ``pointers``; calls ``done`` as each becomes visible; returns the failures."""
-        self.indexes = pack_indexes(self.remote, self.store, self.jobs)
-        self.known = known_from(self.indexes)
+        self.known = known_chunks(self.remote, self.store, self.jobs)
         waiting: list[_Pending] = []
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             self._pool = pool
@@ -211,7 +193,7 @@ class ChunkedPush:
         """Forget the chunks of packs that fail their check (``trust.py``), before
         any of ``chunks`` is reused from one: those chunks are sent again."""
         packs = {ref.pack for chunk_id, _ in chunks if (ref := self.known.get(chunk_id))}
-        bad = packs - self.trust.trusted(packs, self.indexes)
+        bad = packs - self.trust.trusted(packs)
         if bad:
             self.known = {i: ref for i, ref in self.known.items() if ref.pack not in bad}
 

@@ -368,21 +368,12 @@ class RemoteStore:
         return self._retry(once)
 
     def write(self, key: str, body: bytes) -> None:
-        """Write a whole write-once file: one request on object storage (where a PUT is
-        atomic); on a local filesystem written aside and renamed over, so a crash never
-        leaves part of a manifest visible (a visible manifest is a present object)."""
+        """Write a whole write-once file (one request on object storage)."""
         self._makedirs(key)
-        if "file" not in _protocols(self.fs):
-            self._retry(lambda: self.fs.pipe_file(key, body))
+        if "file" in _protocols(self.fs):  # an S3 PUT is atomic; a local write is not
+            self._write_aside(key, body)
             return
-        tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
-        try:
-            self._retry(lambda: self.fs.pipe_file(tmp, body))
-            self._retry(lambda: self.fs.mv(tmp, key))
-        finally:
-            with contextlib.suppress(OSError, GitModelError):
-                if self.fs.exists(tmp):
-                    self.fs.rm_file(tmp)
+        self._retry(lambda: self.fs.pipe_file(key, body))
 
     def list_indexes(self) -> list[str]:
         """The pack ids whose index is on the remote."""
@@ -449,6 +440,18 @@ class RemoteStore:
         """Parent folders, for filesystems that have them (a no-op on object storage)."""
         parent = key.rsplit("/", 1)[0]
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
+
+    def _write_aside(self, key: str, body: bytes) -> None:
+        """Write to a temporary name and rename it over ``key``, so a crash never leaves
+        part of a manifest visible (a visible manifest is a present object)."""
+        tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
+        try:
+            self._retry(lambda: self.fs.pipe_file(tmp, body))
+            self._retry(lambda: self.fs.mv(tmp, key))
+        finally:
+            with contextlib.suppress(OSError, GitModelError):
+                if self.fs.exists(tmp):
+                    self.fs.rm_file(tmp)
 
     def ensure_layout(self, version: int) -> None:
         """Name the layout before the first object of that layout is written (once per

@@ -17,13 +17,14 @@ import contextlib
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitmodel import manifest
 from gitmodel.errors import GitModelError
 from gitmodel.manifest import CHUNK_MAX, STORED_SLACK, IndexEntry
 from gitmodel.store import codec
 from gitmodel.store.chunking import Chunker
+from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
     from gitmodel.store.chunked import RemoteChunks
@@ -35,9 +36,10 @@ PROVING = 4  # packs read at once (each is held in memory while it is checked)
 class PackTrust:
     """Proves remote packs against their indexes, once each; remembers the verdicts."""
 
-    def __init__(self, remote: RemoteChunks, cache: Path, jobs: int) -> None:
+    def __init__(self, remote: RemoteChunks, store: LocalStore, jobs: int) -> None:
         self.remote = remote
-        self.checked = cache / "checked"
+        self.indexes = store.root / "remote-index" / remote.cache_dir_name()  # known_chunks'
+        self.checked = self.indexes / "checked"
         self.jobs = max(1, jobs)
         self._verdicts: dict[str, bool] = {}
         self._lock = threading.Lock()
@@ -46,16 +48,16 @@ class PackTrust:
         """Record a pack this push wrote from bytes it chunked itself."""
         self._record(pack, True)
 
-    def trusted(self, packs: Iterable[str], indexes: dict[str, list[IndexEntry]]) -> set[str]:
+    def trusted(self, packs: Iterable[str]) -> set[str]:
         """The packs among ``packs`` whose chunks may be reused (those not yet proven are
-        read and checked against their entries in ``indexes``, in parallel)."""
+        read and checked against their cached index, a few at a time)."""
         wanted = set(packs)
         with self._lock:
             todo = sorted(p for p in wanted if p not in self._verdicts)
         todo = [p for p in todo if not self._remembered(p)]
         if todo:
             with ThreadPoolExecutor(max_workers=min(self.jobs, PROVING)) as pool:
-                verdicts = pool.map(lambda p: self._prove(p, indexes.get(p, [])), todo)
+                verdicts = pool.map(self._prove, todo)
                 for pack, ok in zip(todo, verdicts, strict=True):
                     self._record(pack, ok)
         with self._lock:
@@ -75,15 +77,22 @@ class PackTrust:
             self.checked.mkdir(parents=True, exist_ok=True)
             (self.checked / pack).touch()
 
-    def _prove(self, pack: str, refs: list[IndexEntry]) -> bool:
-        """Whether the pack's bytes are exactly the listed chunks, each matching its id
-        (an index's chunks lie back to back from offset 0, so their lengths add up
-        to the pack's)."""
+    def _entries(self, pack: str) -> list[IndexEntry]:
+        """The pack's index as ``known_chunks`` cached it (it caches only those that parse)."""
+        try:
+            return manifest.decode_index((self.indexes / pack).read_bytes(), pack)
+        except (OSError, manifest.FormatError):
+            return []
+
+    def _prove(self, pack: str) -> bool:
+        """Whether the pack's bytes hold every chunk its index lists, each matching its id
+        (an index's chunks lie back to back from offset 0; bytes after them are unused)."""
+        refs = self._entries(pack)
         length = sum(r.stored for r in refs)
         if not refs or length > PACK_LIMIT:
             return False
         try:
-            body = self.remote.read(self.remote.pack_key(pack), 0, length + 1, exact=False)
+            body = self.remote.read(self.remote.pack_key(pack), 0, length)
         except (FileNotFoundError, GitModelError, OSError):
             return False
         if len(body) != length:
