@@ -260,6 +260,25 @@ def test_a_lying_index_never_makes_a_push_lose_data(
     assert remote.verify(pushed) and remote.verify(pointer)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "gone"])
+def test_a_damaged_pack_is_not_reused_by_a_later_push(
+    remote: RemoteStore, pushed: Pointer, tmp_path: Path, damage: str
+) -> None:
+    """Its index is honest but its bytes are not: a push of an edited copy of the file
+    sends every chunk again, and that file downloads whole."""
+    original = content(LocalStore(tmp_path / "source"), pushed)
+    path = pack_path(remote, read_manifest(remote, pushed))
+    data = path.read_bytes()
+    path.unlink()
+    if damage != "gone":
+        path.write_bytes(data[:-1] if damage == "truncated" else b"\x00" + data[1:])
+    edited = push(remote, LocalStore(tmp_path / "other"), original + b"one more line")
+    assert path.name not in {c.pack for c in read_manifest(remote, edited).chunks}
+    store = LocalStore(tmp_path / "reader")
+    transfer.download(remote, store, [edited], jobs=2, quiet=True)
+    assert content(store, edited) == original + b"one more line"
+
+
 def test_honest_packs_are_reused_and_read_back_once(
     remote: RemoteStore, pushed: Pointer, tmp_path: Path
 ) -> None:
