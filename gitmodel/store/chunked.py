@@ -157,6 +157,8 @@ class ChunkedPush:
                 waiting = self._release(waiting, manifests)
             self._seal()
             wait(self._packs_in_flight)
+            for seq in self.pack_done:  # so later pushes need not prove them
+                self.trust.vouch(self.pack_names[seq])
             self._release(waiting, manifests)
             for future in list(manifests):
                 pointer = manifests[future]
@@ -234,7 +236,6 @@ class ChunkedPush:
         except Exception as exc:
             self.pack_failed[seq] = exc
             raise
-        self.trust.vouch(pack)
         self.pack_done.add(seq)
 
     def _release(
@@ -390,12 +391,10 @@ def _ahead(
 def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> dict[int, bytes]:
     start, end = refs[0].offset, refs[-1].offset + refs[-1].stored
     try:
-        body = remote.read(remote.pack_key(refs[0].pack), start, end)
+        body = _read_pack(remote, refs[0].pack, start, end, oid)
     except FileNotFoundError:
         raise ChunkedError(f"{remote.display}: object {oid} names pack "
                            f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
-    except GitModelError as exc:  # e.g. a range past the pack's end, after the retries
-        raise ChunkedError(f"object {oid}: reading pack {refs[0].pack[:16]}…: {exc}") from None
     view = memoryview(body)
     return {id(r): bytes(view[r.offset - start : r.offset - start + r.stored]) for r in refs}
 
@@ -445,3 +444,12 @@ class _LocalReader:
         except OSError:
             return None
         return data if len(data) == ref.raw and chunker.chunk_id(data) == ref.id else None
+
+
+def _read_pack(remote: RemoteChunks, pack: str, start: int, end: int, oid: str) -> bytes:
+    """Bytes ``start:end`` of a pack; a failure that outlasts the retries (such as a
+    range past the pack's end) names the object being read."""
+    try:
+        return remote.read(remote.pack_key(pack), start, end)
+    except GitModelError as exc:
+        raise ChunkedError(f"object {oid}: reading pack {pack[:16]}…: {exc}") from None
