@@ -36,6 +36,7 @@ class TransferError(GitModelError):
     def __init__(self, verb: str, failed: dict[str, Exception]) -> None:
         names = ", ".join(sorted(failed)[:3]) + (" …" if len(failed) > 3 else "")
         first = next(iter(failed.values()))
+        verb = verb.removesuffix("ing")  # the progress verb: "could not download …"
         super().__init__(f"could not {verb} {len(failed)} object(s): {names}: {first}")
         self.failed = failed
         self.hint = "run the command again: objects already transferred are kept"

@@ -6,12 +6,16 @@ hooks), kills the whole group with SIGKILL after a random delay, and then checks
 
 - every object in the local store reads back verified (no partial object is visible);
 - every object the remote lists as present downloads verified;
+- after a push (to the chunked layout): every manifest on the remote decodes and
+  every pack it names exists and is long enough for its chunks; ``git model fsck
+  --remote`` is clean; and the push run again sends no chunk the remote already
+  held in a pack with its index (it resumes; it does not start over);
 - the registry log is either as before or has the whole promotion (never half of one);
 - running the command again completes, the files come back byte for byte, and
   ``git model fsck`` finds nothing wrong.
 
-Usage: python stress/crash.py [--trials 52] [--seed N] [--workdir DIR]
-(tests/test_crash.py runs a few trials of the same code.)
+Usage: python stress/crash.py [--trials 80] [--only push] [--seed N] [--workdir DIR]
+(80 trials are 20 of each operation; tests/test_crash.py runs a few of the same code.)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitmodel import manifest
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import RemoteStore
@@ -115,6 +120,22 @@ def kill_after(argv: list[str], cwd: Path, env: dict[str, str], delay: float) ->
         return True
 
 
+def kill_when(argv: list[str], cwd: Path, env: dict[str, str], ready: Callable[[], bool],
+              timeout: float = 60.0) -> bool:  # fmt: skip
+    """Run ``argv``; SIGKILL its process group as soon as ``ready()``. True if it was killed."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.002)
+    proc.wait()
+    return False
+
+
 def clear_git_locks(repo: Path) -> None:
     """What Git asks a user to do after a crash: remove its stale lock files."""
     for lock in (repo / ".git").glob("*.lock"):
@@ -144,6 +165,53 @@ def check_remote(scene: Scene) -> int:
     return len(present)
 
 
+def remote_dir(scene: Scene) -> Path:
+    return scene.origin / "model" / "remote"
+
+
+def check_manifests(scene: Scene) -> int:
+    """Every manifest on the remote is whole and names only packs that hold its chunks
+    (a crash may leave packs no manifest uses, never a manifest without its packs)."""
+    root = remote_dir(scene)
+    sizes = {hashlib.sha256(d).hexdigest(): len(d) for d in scene.files.values()}
+    count = 0
+    for path in sorted((root / "manifests").glob("??/*")):
+        if path.name.endswith(".tmp"):
+            continue  # a write the kill interrupted before its rename: never visible
+        assert path.name in sizes, f"unexpected file on the remote: {path}"
+        body = path.read_bytes()
+        if not manifest.is_manifest(body):  # a whole object: its bytes are under data/
+            data = root / "data" / path.name[:2] / path.name[2:4] / path.name
+            assert data.stat().st_size == sizes[path.name], path
+            continue
+        found = manifest.decode_manifest(body, path.name, sizes[path.name])
+        for chunk in found.chunks:
+            pack = root / "packs" / chunk.pack[:2] / chunk.pack
+            assert pack.is_file(), f"{path.name} names missing pack {chunk.pack}"
+            assert pack.stat().st_size >= chunk.offset + chunk.stored, f"{pack} is short"
+        count += 1
+    return count
+
+
+Durable = dict[str, tuple[set[bytes], tuple[int, int]]]
+
+
+def durable_chunks(scene: Scene) -> Durable:
+    """The chunks of each pack that is on the remote with a readable index, and the
+    pack file's identity (inode, mtime), so a pack written again is seen."""
+    root = remote_dir(scene)
+    held: Durable = {}
+    for index in (root / "index").glob("*"):
+        pack = root / "packs" / index.name[:2] / index.name
+        try:
+            entries = manifest.decode_index(index.read_bytes(), index.name)
+        except (manifest.FormatError, ValueError):
+            continue  # cut short by the kill: the pack is not known, so not durable
+        if pack.is_file() and (stat := pack.stat()).st_size == sum(e.stored for e in entries):
+            held[index.name] = ({e.id for e in entries}, (stat.st_ino, stat.st_mtime_ns))
+    return held
+
+
 def prepare(scene: Scene, operation: str) -> None:
     """Bring the scene to the state where ``operation`` has work to do."""
     if operation in ("push", "pull", "promote"):
@@ -163,7 +231,10 @@ def prepare(scene: Scene, operation: str) -> None:
 
 def finish_and_verify(scene: Scene, operation: str) -> None:
     argv, cwd = command(scene, operation)
+    before: Durable = durable_chunks(scene) if operation == "push" else {}
     subprocess.run(argv, cwd=cwd, env=scene.env, check=True, capture_output=True)
+    if operation == "push":
+        check_resumed(scene, before)
     if operation == "add":
         scene.git("commit", "-qm", "payload", cwd=scene.author)
         tree = scene.author
@@ -187,9 +258,28 @@ def finish_and_verify(scene: Scene, operation: str) -> None:
     assert status == b"", status
 
 
+def check_resumed(scene: Scene, before: Durable) -> None:
+    """The push run again sent only chunks that were not yet durable on the remote."""
+    had = set().union(*(ids for ids, _ in before.values()))
+    after = durable_chunks(scene)
+    for pack, (ids, identity) in after.items():
+        if pack in before:
+            assert identity == before[pack][1], f"pack {pack} was written again"
+        else:
+            assert not ids & had, f"pack {pack} re-sent {len(ids & had)} durable chunks"
+    assert set(before) <= set(after), "a durable pack disappeared"
+
+
+def check_after_push_kill(scene: Scene) -> None:
+    check_manifests(scene)
+    fsck = subprocess.run(["git-model", "fsck", "--remote"], cwd=scene.author, env=scene.env,
+                          capture_output=True)  # fmt: skip
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
 def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> bool:
     """One crash and recovery; True when the kill landed before the command finished."""
-    scene = make_scene(root, rng)
+    scene = make_scene(root, rng, large=3 if operation == "push" else 2)  # push: 2 packs
     prepare(scene, operation)
     argv, cwd = command(scene, operation)
     longest = max_delay / 4 if operation == "promote" else max_delay  # promote is quick
@@ -199,6 +289,8 @@ def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> b
     check_local(cwd)
     if operation != "add":
         check_remote(scene)
+    if operation == "push":
+        check_after_push_kill(scene)
     finish_and_verify(scene, operation)
     fsck = subprocess.run(["git-model", "fsck"], cwd=cwd, env=scene.env, capture_output=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
@@ -206,11 +298,12 @@ def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> b
 
 
 def run_trials(workdir: Path, trials: int, seed: int, max_delay: float = 2.0,
-               report: Callable[[str], None] = print) -> int:  # fmt: skip
+               report: Callable[[str], None] = print,
+               operations: tuple[str, ...] = OPERATIONS) -> int:  # fmt: skip
     rng = random.Random(seed)
     killed = 0
     for number in range(trials):
-        operation = OPERATIONS[number % len(OPERATIONS)]
+        operation = operations[number % len(operations)]
         root = workdir / f"trial-{number}"
         started = time.monotonic()
         hit = trial(root, operation, rng, max_delay)
@@ -225,7 +318,8 @@ def run_trials(workdir: Path, trials: int, seed: int, max_delay: float = 2.0,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=52)
+    parser.add_argument("--trials", type=int, default=80)
+    parser.add_argument("--only", choices=OPERATIONS, help="run trials of one operation only")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--max-delay", type=float, default=2.0)
     parser.add_argument("--workdir", type=Path, default=None)
@@ -233,7 +327,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gitmodel-crash-", dir=args.workdir))
     print(f"seed {args.seed}, {args.trials} trials in {workdir}")
     try:
-        killed = run_trials(workdir, args.trials, args.seed, args.max_delay)
+        operations = (args.only,) if args.only else OPERATIONS
+        killed = run_trials(workdir, args.trials, args.seed, args.max_delay, print, operations)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"all {args.trials} trials recovered; {killed} were killed mid-command")

@@ -18,3 +18,22 @@ import crash
 def test_kill_and_recover(tmp_path: Path, operation: str, seed: int) -> None:
     rng = crash.random.Random(seed)
     crash.trial(tmp_path / "t", operation, rng, max_delay=0.8)
+
+
+def test_push_killed_once_its_first_pack_is_durable_resumes(tmp_path: Path) -> None:
+    """The kill lands right after the first pack's index: the re-push sends only the rest."""
+    scene = crash.make_scene(tmp_path / "t", crash.random.Random(3), small=5, large=3)
+    crash.prepare(scene, "push")
+    argv, cwd = crash.command(scene, "push")
+    index = crash.remote_dir(scene) / "index"
+
+    def first_index() -> bool:
+        return index.is_dir() and any(len(p.name) == 64 for p in index.iterdir())
+
+    assert crash.kill_when(argv, cwd, scene.env, first_index)
+    crash.clear_git_locks(cwd)
+    crash.check_remote(scene)
+    crash.check_after_push_kill(scene)
+    assert crash.durable_chunks(scene), "the first pack should be durable"
+    crash.finish_and_verify(scene, "push")
+    assert crash.check_manifests(scene) == len(scene.files)

@@ -13,6 +13,7 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gitmodel import manifest as mf
 from gitmodel import pktline
 from gitmodel import pointer as ptr
 from gitmodel.errors import PointerError, ProtocolError
@@ -188,3 +189,130 @@ def test_model_readers_refuse_damage_clearly(case: tuple[str, bytes]) -> None:
     if info is not None:  # what a damaged file still claims must fit inside it
         for tensor in info.tensors:
             assert tensor.offset >= 0 and tensor.offset + tensor.nbytes <= len(data), tensor
+
+
+# -- the chunked layout's formats (gitmodel/manifest.py)
+
+ids32 = st.sampled_from([bytes([i]) * 32 for i in range(4)])  # the parsers do not look at ids
+codecs = st.sampled_from([*mf.CODECS, 4, 255])
+lengths = st.sampled_from([0, 1, 2, 4096, mf.CHUNK_MAX, mf.CHUNK_MAX + 1, 2**32 - 1])
+
+
+@st.composite
+def chunk_refs(draw: st.DrawFn) -> list[mf.ChunkRef]:
+    packs = draw(st.lists(st.sampled_from(["a" * 64, "b" * 64, "0" * 64]), min_size=1, max_size=3))
+    refs = []
+    for _ in range(draw(st.integers(0, 6))):
+        raw = draw(st.one_of(lengths, st.integers(1, mf.CHUNK_MAX)))
+        over = min(raw + mf.STORED_SLACK + 1, 2**32 - 1)
+        stored = draw(st.one_of(lengths, st.just(raw), st.just(over)))
+        offset = draw(st.integers(0, 2**64 - 1))
+        pack = draw(st.sampled_from(packs))
+        refs.append(mf.ChunkRef(draw(ids32), pack, offset, stored, raw, draw(codecs)))
+    return refs
+
+
+def mutate(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` with a few bytes flipped, cut, inserted, or a 4- or 8-byte field blown up."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(out)))
+        action = draw(st.sampled_from(["flip", "cut", "insert", "huge4", "huge8"]))
+        if action == "flip" and at < len(out):
+            out[at] ^= draw(st.integers(1, 255))
+        elif action == "cut":
+            del out[at:]
+        elif action == "insert":
+            out[at:at] = draw(st.binary(min_size=1, max_size=60))
+        elif action == "huge4":
+            out[at : at + 4] = (2**32 - draw(st.integers(1, 3))).to_bytes(4, "big")
+        elif action == "huge8":
+            out[at : at + 8] = (2**64 - draw(st.integers(1, 3))).to_bytes(8, "big")
+    return bytes(out)
+
+
+def _manifest_checks(found: mf.Manifest, oid: str, size: int) -> None:
+    assert found.oid == oid and found.size == size
+    assert sum(c.raw for c in found.chunks) == size
+    for c in found.chunks:
+        assert c.codec in mf.CODECS and 0 < c.raw <= mf.CHUNK_MAX
+        assert 0 < c.stored <= c.raw + mf.STORED_SLACK and len(c.id) == 32
+        assert ptr.is_valid_oid(c.pack)
+    again = mf.encode_manifest(found)  # what was accepted reads back the same
+    assert mf.decode_manifest(again, oid, size) == found
+
+
+@fuzz
+@given(st.data())
+def test_manifest_decoder_accepts_only_consistent_manifests(data: st.DataObject) -> None:
+    refs = data.draw(chunk_refs())
+    oid = "d" * 64
+    size = sum(r.raw for r in refs) + data.draw(st.sampled_from([0, 0, 0, 1, -1]))
+    body = mf.encode_manifest(mf.Manifest(oid, max(0, size), refs))
+    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
+                               st.binary(max_size=200).map(mf.MANIFEST_MAGIC.__add__)))  # fmt: skip
+    try:
+        found = mf.decode_manifest(body, oid, max(0, size))
+    except mf.FormatError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 200
+        return
+    _manifest_checks(found, oid, max(0, size))
+    assert len(body) == mf.manifest_length(body)
+
+
+@fuzz
+@given(st.data())
+def test_index_decoder_round_trips_whatever_it_accepts(data: st.DataObject) -> None:
+    refs = data.draw(chunk_refs())
+    entries = [mf.IndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
+    body = mf.encode_index("a" * 64, entries)
+    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
+                               st.binary(max_size=200).map(mf.INDEX_MAGIC.__add__)))  # fmt: skip
+    try:
+        found = mf.decode_index(body, "a" * 64)
+    except mf.FormatError:
+        return
+    offset = 0
+    for entry in found:
+        assert entry.offset == offset and entry.codec in mf.CODECS
+        assert 0 < entry.raw <= mf.CHUNK_MAX and 0 < entry.stored <= entry.raw + mf.STORED_SLACK
+        offset += entry.stored
+    assert mf.encode_index("a" * 64, found) == body
+
+
+@fuzz
+@given(st.data())
+def test_chunk_list_decoder_round_trips_whatever_it_accepts(data: st.DataObject) -> None:
+    refs = data.draw(chunk_refs())
+    chunks = [(r.id, r.raw) for r in refs]
+    size = sum(n for _, n in chunks) + data.draw(st.sampled_from([0, 0, 1]))
+    body = mf.encode_chunk_list("c" * 64, size, chunks)
+    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
+                               st.binary(max_size=200).map(mf.CHUNKS_MAGIC.__add__)))  # fmt: skip
+    try:
+        found = mf.decode_chunk_list(body, "c" * 64)
+    except mf.FormatError:
+        return
+    assert all(0 < n <= mf.CHUNK_MAX for _, n in found)
+    total = sum(n for _, n in found)
+    assert mf.encode_chunk_list("c" * 64, total, found) == body
+
+
+@fuzz
+@given(st.data())
+def test_a_valid_manifest_with_one_byte_changed_never_reads_as_another(data: st.DataObject) -> None:
+    """A flipped byte is refused, or decodes to a manifest that encodes back to the
+    damaged bytes exactly: nothing is silently read around (the ids then catch it)."""
+    refs = [r for r in data.draw(chunk_refs()) if 0 < r.raw <= mf.CHUNK_MAX and r.codec < 4
+            and 0 < r.stored <= r.raw + mf.STORED_SLACK]  # fmt: skip
+    oid = "e" * 64
+    good = mf.Manifest(oid, sum(r.raw for r in refs), refs)
+    body = bytearray(mf.encode_manifest(good))
+    at = data.draw(st.integers(0, len(body) - 1))
+    body[at] ^= data.draw(st.integers(1, 255))
+    try:
+        found = mf.decode_manifest(bytes(body), oid, good.size)
+    except mf.FormatError:
+        return
+    assert found != good
+    _manifest_checks(found, oid, good.size)

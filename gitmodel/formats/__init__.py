@@ -91,7 +91,7 @@ def _read_zip(f: BinaryFile, file_size: int | None) -> ModelInfo | None:
             return torch_zip.read_checkpoint(f, file_size)
         if names and all(n.endswith(".npy") or n.endswith("/") for n in names):
             return numpy_files.read_npz(f, file_size)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise FormatError(f"damaged zip archive: {message}") from exc
     return None

@@ -34,6 +34,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.store import codec
 from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
 from gitmodel.store.local import LocalStore
+from gitmodel.store.trust import PackTrust
 
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
@@ -154,6 +155,7 @@ class ChunkedPush:
         self.chunker = Chunker(remote.cipher.id_key)
         self.jobs = max(1, jobs)
         self.known: dict[bytes, ChunkRef] = {}
+        self.trust = PackTrust(remote, store, self.jobs)
         self.new: dict[bytes, _NewRef] = {}
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
@@ -186,6 +188,8 @@ class ChunkedPush:
                 waiting = self._release(waiting, manifests)
             self._seal()
             wait(self._packs_in_flight)
+            for seq in self.pack_done:  # so later pushes need not prove them
+                self.trust.vouch(self.pack_names[seq])
             self._release(waiting, manifests)
             for future in list(manifests):
                 pointer = manifests[future]
@@ -203,6 +207,7 @@ class ChunkedPush:
         with object_view(self.store, pointer) as view:
             cached = self.lists.get(pointer.oid)
             chunks = cached if cached is not None else self.chunker.cut(view, starts)
+            self._distrust_unproven(chunks)
             compress = codec.worth_compressing(view, chunks, self.known, self.new)
             offset = 0
             for chunk_id, raw in chunks:
@@ -216,6 +221,14 @@ class ChunkedPush:
         if cached is None:
             self.lists.put(pointer, chunks)
         return pending
+
+    def _distrust_unproven(self, chunks: Chunks) -> None:
+        """Forget the chunks of packs that fail their check (``trust.py``), before
+        any of ``chunks`` is reused from one: those chunks are sent again."""
+        packs = {ref.pack for chunk_id, _ in chunks if (ref := self.known.get(chunk_id))}
+        bad = packs - self.trust.trusted(packs)
+        if bad:
+            self.known = {i: ref for i, ref in self.known.items() if ref.pack not in bad}
 
     def _starts(self, pointer: Pointer) -> list[int]:
         if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
@@ -439,7 +452,7 @@ def _ahead(
 def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> Pieces:
     start, end = refs[0].offset, refs[-1].offset + refs[-1].stored
     try:
-        body = remote.read(remote.pack_key(refs[0].pack), start, end)
+        body = _read_pack(remote, refs[0].pack, start, end, oid)
     except FileNotFoundError:
         raise ChunkedError(f"{remote.display}: object {oid} names pack "
                            f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
@@ -492,3 +505,12 @@ class _LocalReader:
         except OSError:
             return None
         return data if len(data) == ref.raw and chunker.chunk_id(data) == ref.id else None
+
+
+def _read_pack(remote: RemoteChunks, pack: str, start: int, end: int, oid: str) -> bytes:
+    """Bytes ``start:end`` of a pack; a failure that outlasts the retries (such as a
+    range past the pack's end) names the object being read."""
+    try:
+        return remote.read(remote.pack_key(pack), start, end)
+    except GitModelError as exc:
+        raise ChunkedError(f"object {oid}: reading pack {pack[:16]}…: {exc}") from None

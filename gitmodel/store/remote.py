@@ -49,6 +49,7 @@ RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 10.0
 SMALL_OBJECT = 8 << 20  # read in one request
+MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
@@ -343,9 +344,7 @@ class RemoteStore:
         self._makedirs(data_key)
         self._retry(lambda: self._send(store, pointer, data_key))
         manifest = json.dumps({"oid": pointer.oid, "size": pointer.size, "kind": "whole"})
-        manifest_key = self.manifest_key(pointer.oid)
-        self._makedirs(manifest_key)
-        self._retry(lambda: self.fs.pipe_file(manifest_key, manifest.encode()))
+        self.write(self.manifest_key(pointer.oid), manifest.encode())  # last, atomically
 
     def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
         part = _part_size(pointer.size)
@@ -378,9 +377,13 @@ class RemoteStore:
         key = self.manifest_key(pointer.oid)
 
         def once() -> bytes:
-            body: bytes = self.fs.cat_file(key, start=0, end=cap)
+            body = self._read_growing(key, cap)
+            length = manifest.manifest_length(body)
+            if length is not None and length > cap:
+                raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: "
+                                  f"{length} bytes for a {pointer.size}-byte object")  # fmt: skip
             if _cut_short(body):
-                raise _ShortRead(f"{len(body)} bytes of a manifest arrived")
+                raise _ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
             return body
 
         try:
@@ -395,6 +398,22 @@ class RemoteStore:
             return manifest.decode_manifest(body, pointer.oid, pointer.size)
         except manifest.FormatError as exc:
             raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: {exc}") from None
+
+    def _read_growing(self, key: str, cap: int) -> bytes:
+        """A manifest's bytes: its first :data:`MANIFEST_FIRST_READ`, then, while its head
+        says there is more, reads each up to twice what has arrived (and one byte past
+        the declared end, to see an overlong one), so what is held in memory grows with
+        the bytes the remote actually has, never with a number it claims."""
+        body = bytearray(self.fs.cat_file(key, start=0, end=min(cap, MANIFEST_FIRST_READ)))
+        asked = min(cap, MANIFEST_FIRST_READ)
+        length = manifest.manifest_length(bytes(body[: manifest.MANIFEST_HEAD_SIZE]))
+        if length is None or length > cap:
+            return bytes(body)
+        while len(body) == asked and len(body) <= length:
+            end = min(length + 1, 2 * len(body))
+            asked = length + 1 if end == length else end  # never start a read at the end
+            body += self.fs.cat_file(key, start=len(body), end=asked)
+        return bytes(body)
 
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes:  # fmt: skip
@@ -413,6 +432,9 @@ class RemoteStore:
         if isinstance(body, memoryview) and not self.url.startswith("file://"):
             body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
         self._makedirs(key)
+        if "file" in _protocols(self.fs):  # an S3 PUT is atomic; a local write is not
+            self._write_aside(key, body)
+            return
         self._retry(lambda: self.fs.pipe_file(key, body))
 
     def exists(self, key: str) -> bool:
@@ -487,6 +509,18 @@ class RemoteStore:
         parent = key.rsplit("/", 1)[0]
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
+    def _write_aside(self, key: str, body: bytes) -> None:
+        """Write to a temporary name and rename it over ``key``, so a crash never leaves
+        part of a manifest visible (a visible manifest is a present object)."""
+        tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
+        try:
+            self._retry(lambda: self.fs.pipe_file(tmp, body))
+            self._retry(lambda: self.fs.mv(tmp, key))
+        finally:
+            with contextlib.suppress(OSError, GitModelError):
+                if self.fs.exists(tmp):
+                    self.fs.rm_file(tmp)
+
     def ensure_layout(self, version: int) -> None:
         """Name the layout before the first object of that layout is written (once per
         store, so parallel uploads do not each ask again)."""
@@ -543,6 +577,11 @@ def _cut_short(body: bytes) -> bool:
     except ValueError:
         return True
     return False
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = getattr(fs, "protocol", ())
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 def _describe(exc: Exception) -> str:
