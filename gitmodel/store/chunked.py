@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from blake3 import blake3
@@ -34,7 +33,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.store import codec
 from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
 from gitmodel.store.local import LocalStore
-from gitmodel.store.trust import PackTrust
+from gitmodel.store.trust import PackTrust, index_cache
 
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
@@ -62,11 +61,6 @@ class ChunkedError(GitModelError):
 
 
 # -- what the remote holds
-
-
-def index_cache(remote: RemoteChunks, store: LocalStore) -> Path:
-    """Where the pack indexes read from ``remote`` are kept."""
-    return store.root / "remote-index" / remote.cache_dir_name()
 
 
 def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[bytes, ChunkRef]:

@@ -318,10 +318,8 @@ class RemoteStore:
         """Replace a bookkeeping file under ``meta/``: written aside, then moved over it,
         so a reader sees the old or the new file, never half of one."""
         key = self._meta_key(name)
-        tmp = f"{key}.{os.getpid()}.tmp"
         self._makedirs(key)
-        self._retry(lambda: self.fs.pipe_file(tmp, body))
-        self._retry(lambda: self.fs.mv(tmp, key))
+        self._write_aside(key, body)
 
     def _meta_key(self, name: str) -> str:
         if not name.replace("-", "").replace(".", "").isalnum():
@@ -509,9 +507,9 @@ class RemoteStore:
         parent = key.rsplit("/", 1)[0]
         self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
-    def _write_aside(self, key: str, body: bytes) -> None:
-        """Write to a temporary name and rename it over ``key``, so a crash never leaves
-        part of a manifest visible (a visible manifest is a present object)."""
+    def _write_aside(self, key: str, body: bytes | memoryview) -> None:
+        """Write to a temporary name and move it over ``key``, so a crash never leaves
+        part of a file visible (a visible manifest is a present object)."""
         tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
         try:
             self._retry(lambda: self.fs.pipe_file(tmp, body))

@@ -17,6 +17,7 @@ import contextlib
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitmodel import manifest
@@ -33,12 +34,18 @@ PACK_LIMIT = (64 << 20) + CHUNK_MAX + STORED_SLACK  # no honest pack is longer
 PROVING = 4  # packs read at once (each is held in memory while it is checked)
 
 
+def index_cache(remote: RemoteChunks, store: LocalStore) -> Path:
+    """Where the pack indexes read from ``remote`` are kept (and, under ``checked/``,
+    which packs were proven)."""
+    return store.root / "remote-index" / remote.cache_dir_name()
+
+
 class PackTrust:
     """Proves remote packs against their indexes, once each; remembers the verdicts."""
 
     def __init__(self, remote: RemoteChunks, store: LocalStore, jobs: int) -> None:
         self.remote = remote
-        self.indexes = store.root / "remote-index" / remote.cache_dir_name()  # known_chunks'
+        self.indexes = index_cache(remote, store)
         self.checked = self.indexes / "checked"
         self.jobs = max(1, jobs)
         self._verdicts: dict[str, bool] = {}
