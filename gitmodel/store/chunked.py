@@ -18,6 +18,7 @@ against its sha256 before it enters the store.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -360,7 +361,7 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
     chunker = Chunker(remote.cipher.id_key)
     fetched = 0
     with store.writer() as writer, _LocalReader(store) as reader:
-        for ref, data in _remote_pieces(remote, found, local, reader):
+        for ref, data in _remote_pieces(remote, found, local):
             piece: bytes | memoryview | None = data
             if data is None:  # taken from a local object, checked against its id
                 piece = reader.read(local, ref, chunker)
@@ -382,10 +383,8 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
 
 def verify(remote: RemoteChunks, pointer: Pointer, found: Manifest) -> None:
     """Read every chunk of ``pointer`` from the remote and check it; raises on a fault."""
-    import hashlib
-
     digest = hashlib.sha256()
-    for _ref, data in _remote_pieces(remote, found, None, None):
+    for _ref, data in _remote_pieces(remote, found, None):
         assert data is not None
         digest.update(data)
     if digest.hexdigest() != pointer.oid:
@@ -393,7 +392,7 @@ def verify(remote: RemoteChunks, pointer: Pointer, found: Manifest) -> None:
 
 
 def _remote_pieces(
-    remote: RemoteChunks, found: Manifest, local: LocalChunks | None, reader: _LocalReader | None
+    remote: RemoteChunks, found: Manifest, local: LocalChunks | None
 ) -> Iterator[tuple[ChunkRef, bytes | memoryview | None]]:
     """The file's chunks in order: (ref, raw bytes read from the remote and checked), or
     (ref, None) for a chunk a local object holds. Ranged reads run ahead in threads."""

@@ -430,7 +430,10 @@ class RemoteStore:
         if isinstance(body, memoryview) and not self.url.startswith("file://"):
             body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
         self._makedirs(key)
-        if "file" in _protocols(self.fs):  # an S3 PUT is atomic; a local write is not
+        if "file" in _protocols(self.fs) and key.startswith(f"{self.root}/manifests/"):
+            # an S3 PUT is atomic, a local write is not: a torn manifest would be a present
+            # object that cannot be read. Packs and indexes check themselves (exact
+            # lengths; packs are proven before reuse), so a torn one costs a re-send only.
             self._write_aside(key, body)
             return
         self._retry(lambda: self.fs.pipe_file(key, body))
@@ -514,10 +517,10 @@ class RemoteStore:
         try:
             self._retry(lambda: self.fs.pipe_file(tmp, body))
             self._retry(lambda: self.fs.mv(tmp, key))
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError, GitModelError):
-                if self.fs.exists(tmp):
-                    self.fs.rm_file(tmp)
+                self.fs.rm_file(tmp)
+            raise
 
     def ensure_layout(self, version: int) -> None:
         """Name the layout before the first object of that layout is written (once per
