@@ -153,26 +153,24 @@ def test_manifest_heads_claiming_absurd_things_allocate_nothing(
 ) -> None:
     body = manifest.MANIFEST_MAGIC + manifest._MANIFEST_HEAD.pack(*head(bytes.fromhex(pushed.oid)))
     raw_manifest(remote, pushed, body + b"\0" * 100)
-    tracemalloc.start()
-    try:
-        assert_refused(remote, pushed, tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 << 20
+    assert peak_memory(lambda: assert_refused(remote, pushed, tmp_path)) < 8 << 20
 
 
 def test_a_pointer_claiming_an_absurd_size_reads_no_more_than_the_manifest(
     remote: RemoteStore, pushed: Pointer, tmp_path: Path
 ) -> None:
     liar = Pointer(pushed.oid, 1 << 50)
+    assert peak_memory(lambda: assert_refused(remote, liar, tmp_path)) < 8 << 20
+
+
+def peak_memory(call: Callable[[], object]) -> int:
+    """The most memory Python held while ``call`` ran."""
     tracemalloc.start()
     try:
-        assert_refused(remote, liar, tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
+        call()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 8 << 20
 
 
 @pytest.mark.parametrize("damage", ["flipped", "truncated", "prepended", "empty"])
@@ -218,13 +216,7 @@ def test_a_zstd_bomb_is_refused_without_expanding(remote: RemoteStore, tmp_path:
     ref = ChunkRef(chunk_id, pack, 0, len(bomb), len(raw), CODEC_ZSTD)
     body = manifest.encode_manifest(Manifest(pointer.oid, pointer.size, [ref]))
     remote.write(remote.manifest_key(pointer.oid), body)
-    tracemalloc.start()
-    try:
-        assert_refused(remote, pointer, tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    assert peak_memory(lambda: assert_refused(remote, pointer, tmp_path)) < 16 << 20
     # once the bomb's manifest is gone, a push of the real file does not reuse the
     # bomb's pack: its index lies
     Path(remote.manifest_key(pointer.oid)).unlink()
