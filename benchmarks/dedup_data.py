@@ -7,13 +7,14 @@ should move. Everything is seeded, so two runs build the same files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from gitmodel.store.local import hash_file
 
 FLOAT_BYTES = 4  # float32 tensors
 MIN_ELEMENTS = 256  # the smallest tensor: 1 KiB, like a bias or a norm
@@ -30,14 +31,6 @@ class Version:
     size: int
     changed: int  # bytes of the tensors or rows this version changed (all of them for v1)
     note: str
-
-
-def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(16 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- the model -------------------------------------------------------------------------
@@ -105,7 +98,9 @@ def model_versions(
         path = folder / f"model-v{number}.safetensors"
         write_safetensors(path, tensors)
         size = path.stat().st_size
-        result.append(Version(number, path, digest(path), size, changed or size, note or "new"))
+        result.append(
+            Version(number, path, hash_file(path)[0], size, changed or size, note or "new")
+        )
     return result
 
 
@@ -150,5 +145,5 @@ def csv_versions(folder: Path, total: int, versions: int, seed: int = 5) -> list
         path = folder / f"data-v{number}.csv"
         path.write_bytes(b"".join(rows))
         size = path.stat().st_size
-        result.append(Version(number, path, digest(path), size, changed or size, note))
+        result.append(Version(number, path, hash_file(path)[0], size, changed or size, note))
     return result

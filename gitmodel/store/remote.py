@@ -110,7 +110,9 @@ class RemoteStore:
         except ValueError as exc:
             raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
         self.root = root.rstrip("/")
-        self._folders = _has_folders(fs)
+        protocols = set(_protocols(fs))
+        self._folders = not protocols & _OBJECT_STORES  # object storage: keys, no folders
+        self._local = "file" in protocols
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
         self._sleep = sleep
@@ -427,10 +429,10 @@ class RemoteStore:
 
     def write(self, key: str, body: bytes | memoryview) -> None:
         """Write a whole write-once file (one request on object storage)."""
-        if isinstance(body, memoryview) and not self.url.startswith("file://"):
+        if isinstance(body, memoryview) and not self._local:
             body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
         self._makedirs(key)
-        if "file" in _protocols(self.fs) and key.startswith(f"{self.root}/manifests/"):
+        if self._local and key.startswith(f"{self.root}/manifests/"):
             # an S3 PUT is atomic, a local write is not: a torn manifest would be a present
             # object that cannot be read. Packs and indexes check themselves (exact
             # lengths; packs are proven before reuse), so a torn one costs a re-send only.
@@ -555,13 +557,6 @@ class RemoteStore:
 
 _FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
-
-
-def _has_folders(fs: Any) -> bool:
-    """False for object storage, where folders are only key prefixes."""
-    protocol = getattr(fs, "protocol", ())
-    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
-    return not protocols & _OBJECT_STORES
 
 
 def _cut_short(body: bytes) -> bool:
