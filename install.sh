@@ -15,7 +15,12 @@ if ! command -v git >/dev/null; then
     echo "gitmodel: git is required; install it first (e.g. apt-get install git)" >&2
     exit 1
 fi
-pip_install() { "$1" -m pip install --quiet --disable-pip-version-check "$target"; }
+pip_install() {
+    "$1" -m pip install --quiet --disable-pip-version-check "$target"
+    # pip compiles an installed package's bytecode; an editable one is compiled here, or
+    # (with PYTHONDONTWRITEBYTECODE set) every `git-model` start would compile it again
+    [[ $target == . ]] || "$1" -m compileall -q gitmodel >/dev/null
+}
 
 if ! pip_install "$python" 2>/tmp/gitmodel-pip.$$; then
     if ! grep -q externally-managed /tmp/gitmodel-pip.$$; then

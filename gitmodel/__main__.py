@@ -1,3 +1,3 @@
-from gitmodel.cli import main
+from gitmodel.entry import main
 
 main()

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 
 import click
 
 from gitmodel import __version__
-from gitmodel.errors import GitModelError
-from gitmodel.urls import scrub
-
-EXIT_ERROR = 1
-EXIT_BUG = 3
-EXIT_INTERRUPT = 130
+from gitmodel.entry import EXIT_INTERRUPT, guarded
 
 SCOPES = ("local", "global", "system", "worktree")
 
@@ -491,30 +485,19 @@ def model_checkout(spec: str, to: str | None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the CLI and turn failures into one-line errors and exit codes."""
+    """Run the CLI and turn failures into one-line errors and exit codes."""
+    sys.exit(guarded(_run))
+
+
+def _run() -> int:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        sys.exit(EXIT_INTERRUPT)
+        return EXIT_INTERRUPT
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except GitModelError as exc:
-        print(f"gitmodel: error: {scrub(str(exc))}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {scrub(exc.hint)}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPT)
-    except BrokenPipeError:
-        sys.exit(EXIT_ERROR)
-    except Exception:
-        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
-        print(
-            "gitmodel: internal error (a bug); please report it with the trace above",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_BUG)
+        return exc.exit_code
+    return 0
 
 
 @cli.command()

@@ -21,14 +21,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.store.remote import RETRY_FIRST_DELAY, RETRY_TRIES, RemoteStore
+from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TRIES
 from gitmodel.urls import redact
 
+if TYPE_CHECKING:
+    from gitmodel.store.remote import RemoteStore
+
 N = TypeVar("N", int, float)
+MAX_DEFAULT_JOBS = 8
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -48,8 +52,15 @@ class ModelRemote:
         return redact(self.url)
 
     def open(self) -> RemoteStore:
+        from gitmodel.store.remote import RemoteStore
+
         return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
                            chunked=self.chunked, key=self.key)  # fmt: skip
+
+
+def default_jobs() -> int:
+    """Transfers wait on the network more than the CPU: a few per core, at most 8."""
+    return min(MAX_DEFAULT_JOBS, 4 * (os.cpu_count() or 1))
 
 
 def remote_names(settings: dict[str, str]) -> list[str]:

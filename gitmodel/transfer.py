@@ -8,7 +8,6 @@ the objects it could not move rather than stopping at the first.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -16,18 +15,12 @@ from dataclasses import dataclass, field
 
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
+from gitmodel.remotes import default_jobs
 from gitmodel.scan import format_size
 from gitmodel.store.chunked import ChunkedPush, LocalChunks
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import LAYOUT_VERSION, RemoteError, RemoteStore
-
-MAX_DEFAULT_JOBS = 8
-
-
-def default_jobs() -> int:
-    """Transfers wait on the network more than the CPU: a few per core, at most 8."""
-    return min(MAX_DEFAULT_JOBS, 4 * (os.cpu_count() or 1))
 
 
 class TransferError(GitModelError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,40 @@ def test_clean_then_smudge(repo: Path) -> None:
     assert groups[3] == [b"status=success\n"]
     assert b"".join(groups[4]) == data
     assert groups[5] == []
+
+
+@pytest.mark.parametrize(
+    "size", [1, 65516, 65517, 100_000, 256 << 10, (256 << 10) + 1, 1 << 20, (1 << 20) + 1]
+)
+def test_smudge_answers_are_framed_at_every_size(repo: Path, size: int) -> None:
+    """Small answers are queued and sent in one write, larger ones streamed: both
+    must frame the same (packed objects up to 1 MiB, loose ones above)."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data)).encode()
+    stdin = HANDSHAKE + packets("command=clean", "pathname=a.bin") + content(data)
+    for _ in range(2):
+        stdin += packets("command=smudge", "pathname=a.bin") + content(pointer)
+    reply, stderr, code = run_filter(repo, stdin)
+    assert code == 0, stderr
+    groups = list(reply)[5:]
+    assert groups == [[b"status=success\n"], list(groups[1]), []] * 2
+    assert b"".join(groups[1]) == data
+    assert all(len(packet) <= pktline.PKT_MAX_DATA for packet in groups[1])
+
+
+def test_filter_start_loads_no_option_parser_or_remote_code(repo: Path) -> None:
+    """Git starts the filter for every add and checkout: its start-up stays small."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitmodel", "filter-process"],
+        cwd=repo,
+        input=HANDSHAKE,
+        capture_output=True,
+        check=True,
+    )
+    loaded = {line.rpartition(b"|")[2].strip().decode() for line in proc.stderr.splitlines()}
+    assert "gitmodel.commands.filter" in loaded
+    heavy = {"click", "fsspec", "gitmodel.cli", "gitmodel.store.remote", "gitmodel.store.chunked"}
+    assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
 
 
 def test_clean_passes_pointers_and_empty_files_through(repo: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 from conftest import git_model, git_out, run_git
 
 from gitmodel import attributes
+from gitmodel.commands import install
 
 
 def config(repo: Path, key: str, scope: str = "--local") -> str:
@@ -18,6 +19,11 @@ def plain(tmp_path: Path) -> Path:
     path.mkdir()
     run_git("init", "-q", cwd=path)
     return path
+
+
+def test_hook_names_are_the_shipped_hooks() -> None:
+    # the filter checks these names at every start instead of reading the hook files
+    assert sorted(install.HOOK_NAMES) == sorted(install.hook_sources())
 
 
 def test_install_local_is_idempotent(plain: Path) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitmodel import git, remotes
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
-from gitmodel.store.chunked import LocalChunks
 from gitmodel.store.local import LocalStore, import_object
-from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
+
+if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
+    from gitmodel.store.chunked import LocalChunks
+    from gitmodel.store.remote import RemoteError, RemoteStore
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -56,6 +59,8 @@ class Fetcher:
                 except UserError:
                     self._remote = None
                 else:
+                    from gitmodel.store.chunked import LocalChunks
+
                     self._local = LocalChunks(self._store, self._remote.cipher.key_check)
             return self._remote
 
@@ -65,6 +70,8 @@ class Fetcher:
         remote = self._open_remote()
         if remote is None:
             return False
+        from gitmodel.store.remote import RemoteError, RemoteObjectMissing
+
         if self._broken is not None:
             raise self._broken
         try:

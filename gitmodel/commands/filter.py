@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from gitmodel import materialize, transfer
+from gitmodel import materialize, remotes
 from gitmodel.commands import install
 from gitmodel.commands.context import Fetcher, env_flag, open_repo
 from gitmodel.filter.convert import CleanObserver, clean, smudge
@@ -42,7 +42,7 @@ def _jobs(settings: dict[str, str]) -> int:
     try:
         return max(1, min(64, int(settings["model.jobs"])))
     except (KeyError, ValueError):
-        return transfer.default_jobs()
+        return remotes.default_jobs()
 
 
 def _index_observer(store: LocalStore) -> Observe:

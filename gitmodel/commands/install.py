@@ -11,6 +11,7 @@ from gitmodel.errors import UserError
 from gitmodel.materialize import HOOK_MARKER
 
 LEGACY_SUFFIX = ".legacy"
+HOOK_NAMES = ("post-checkout", "pre-push")  # the files in gitmodel/hooks
 FILTER_KEYS = ("process", "clean", "smudge", "required")
 # the diff driver for files with diff=model (written by `git model track`)
 DIFF_CONFIG = {
@@ -132,6 +133,8 @@ def ensure_hooks(repo: git.Repo, settings: dict[str, str]) -> None:
     if repo.worktree is None:
         return
     hooks_dir = repo.hooks_dir
+    if all((hooks_dir / name).exists() for name in HOOK_NAMES):
+        return  # the usual case, at every filter start: no need to read the sources
     for name, text in hook_sources().items():
         target = hooks_dir / name
         if not target.exists():

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob, smudge
+from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob
 from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
@@ -143,9 +143,11 @@ class FilterProcess:
         # Git sends the whole blob before it reads a byte of the answer, so a blob
         # that is content rather than a pointer is spooled (to disk past 8 MiB).
         with _spool(head, rest, self.store.tmp_dir) as blob:
-            self.writer.write_text("status=success")
+            self.writer.write_text("status=success", send=False)  # goes with the content
             try:
-                smudge(self.store, blob, self.writer.write_data, path, self.skip_smudge)
+                content = blob if pointer is None else self.store.read(pointer, path, MISSING_HINT)
+                for chunk in content:
+                    self.writer.write_data(chunk)
             except GitModelError as exc:
                 # content may be partly sent: end it, then withdraw it
                 _report(request, exc)

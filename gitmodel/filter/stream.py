@@ -12,6 +12,7 @@ from gitmodel import pktline
 from gitmodel.errors import ProtocolError
 
 CONTENT_BUFFER = 1 << 20
+SMALL_DATA = 256 << 10
 PIPE_SIZE = 1 << 20
 _IOV_MAX = 1024
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ from Python 3.10 on some builds only
@@ -123,20 +124,29 @@ class PktWriter:
                     pending[0] = memoryview(first)[written:]
                     written = 0
 
-    def write_text(self, *lines: str) -> None:
-        """Text packets followed by a flush packet, sent now."""
+    def write_text(self, *lines: str, send: bool = True) -> None:
+        """Text packets followed by a flush packet, sent now unless ``send`` is false
+        (then with the next write that sends)."""
         for line in lines:
             self._queue(pktline.encode_text(line))
         self._queue(pktline.PKT_FLUSH)
-        self.flush()
+        if send:
+            self.flush()
 
     def write_flush(self) -> None:
         self._queue(pktline.PKT_FLUSH)
 
     def write_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Payload split into maximal packets, sent before returning (so the caller
-        may reuse ``data``'s buffer) with one ``writev`` per ~1 MiB and no copies."""
+        """Payload split into maximal packets; the caller may reuse ``data``'s buffer
+        at once. Up to :data:`SMALL_DATA` bytes are copied and wait for the next
+        send, so a small file's answer is one ``writev`` and one wake-up for Git;
+        larger payloads are sent before returning, one ``writev`` per ~1 MiB, no copies."""
         view = memoryview(data)
+        if len(view) <= SMALL_DATA:
+            for start in range(0, len(view), pktline.PKT_MAX_DATA):
+                piece = view[start : start + pktline.PKT_MAX_DATA]
+                self._queue(pktline.encode_header(len(piece)) + piece)
+            return
         for start in range(0, len(view), pktline.PKT_MAX_DATA):
             piece = view[start : start + pktline.PKT_MAX_DATA]
             self._pending.append(pktline.encode_header(len(piece)))

@@ -209,6 +209,10 @@ class LocalStore:
         """The stored bytes of ``oid`` as a seekable file, unverified (``read`` verifies).
 
         Raises :class:`FileNotFoundError` when the object is absent."""
+        if self.packs.find(oid, refresh=False) is not None:  # no failed open() first
+            location = self.packs.open(oid)
+            if location is not None:
+                return _PackedFile(self.packs, location)
         try:
             return open(self.object_path(oid), "rb", buffering=0)
         except FileNotFoundError:
@@ -506,6 +510,8 @@ class _PackedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._pos >= self._location.size:
+            return 0
         data = self._packs.pread(self._location, len(buffer), self._pos)
         memoryview(buffer)[: len(data)] = data
         self._pos += len(data)

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import chunked, codec, faults
+from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TRIES, chunked, codec, faults
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.urls import redact, scrub
 
@@ -45,8 +45,6 @@ LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
-RETRY_TRIES = 8
-RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 10.0
 SMALL_OBJECT = 8 << 20  # read in one request
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation

@@ -1,0 +1,61 @@
+"""The ``git-model`` executable: the filter process fast, everything else through the CLI.
+
+Git starts ``git-model filter-process`` for every ``add``, ``checkout``, ``status`` that
+re-reads a file, ``stash`` and ``clone``, so its start-up is paid over and over. It is
+run here without loading the option parser and the other commands (tens of
+milliseconds); any other argument list, ``--help`` included, goes to ``gitmodel.cli``.
+This module and ``cli`` share one mapping of failures to messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from gitmodel.errors import GitModelError
+from gitmodel.urls import scrub
+
+EXIT_ERROR = 1
+EXIT_BUG = 3
+EXIT_INTERRUPT = 130
+FILTER_PROCESS_ARGS = {("filter-process",): False, ("filter-process", "--skip"): True}
+
+
+def main() -> None:
+    skip = FILTER_PROCESS_ARGS.get(tuple(sys.argv[1:]))
+    if skip is None:
+        from gitmodel.cli import main as cli_main
+
+        cli_main()
+        return
+
+    def serve() -> int:
+        from gitmodel.commands.filter import filter_process
+
+        return filter_process(skip_smudge=skip)
+
+    sys.exit(guarded(serve))
+
+
+def guarded(run: Callable[[], int | None]) -> int:
+    """Run a command; a user's mistake becomes a one-line error, a bug a trace and exit 3."""
+    try:
+        return run() or 0
+    except GitModelError as exc:
+        print(f"gitmodel: error: {scrub(str(exc))}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {scrub(exc.hint)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPT
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception:
+        import traceback
+
+        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
+        print(
+            "gitmodel: internal error (a bug); please report it with the trace above",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
