@@ -11,17 +11,13 @@ gigabytes through 64 KiB packets needs, so only the framing lives here.
 
 from __future__ import annotations
 
-import re
-
 from gitmodel.errors import ProtocolError
 
 PKT_FLUSH = b"0000"
 PKT_HEADER_SIZE = 4
 PKT_MAX_SIZE = 65520
 PKT_MAX_DATA = PKT_MAX_SIZE - PKT_HEADER_SIZE  # 65516
-
-_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
-
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 def encode_header(data_size: int) -> bytes:
     """The 4-byte header of a packet carrying ``data_size`` payload bytes."""
@@ -44,7 +40,7 @@ def parse_header(header: bytes) -> int:
     """The payload size announced by a header; 0 means a flush packet."""
     if len(header) != PKT_HEADER_SIZE:
         raise ProtocolError("truncated pkt-line header")
-    if _HEX4.fullmatch(header) is None:
+    if header.translate(None, _HEX_DIGITS):  # int() alone would take "0x1", " +1", "1_0"
         raise ProtocolError(f"bad pkt-line header {header!r}")
     size = int(header, 16)
     if size == 0:

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import os
+import random
+import threading
+
 import pytest
 
 from gitmodel import pktline
 from gitmodel.errors import ProtocolError
+from gitmodel.filter.stream import PktReader
 
 
 def test_encode_text_and_header() -> None:
@@ -23,7 +28,21 @@ def test_max_payload() -> None:
 
 
 @pytest.mark.parametrize(
-    "header", [b"", b"00", b"0001", b"0002", b"0004", b"fff1", b"zzzz", b"+00f", b" 00f", b"-001"]
+    "header",
+    [
+        b"",
+        b"00",
+        b"0001",
+        b"0002",
+        b"0004",
+        b"fff1",
+        b"zzzz",
+        b"+00f",
+        b" 00f",
+        b"-001",
+        b"0x1f",
+        b"1_00",
+    ],
 )
 def test_bad_headers(header: bytes) -> None:
     with pytest.raises(ProtocolError):
@@ -33,3 +52,41 @@ def test_bad_headers(header: bytes) -> None:
 def test_decode_text() -> None:
     assert pktline.decode_text(b"pathname=a b\n") == "pathname=a b"
     assert pktline.decode_text(b"pathname=\xff\n") == "pathname=\udcff"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reader_reassembles_packets_however_the_pipe_splits_them(seed: int) -> None:
+    """Requests and content of every size, written in pieces of random sizes (1 byte
+    to 200 KiB), come out exactly as framed: headers split across reads, content
+    read straight into its buffer together with the next header."""
+    rng = random.Random(seed)
+    sizes = [0, 1, 3, 4, 5, 65515, 65516, 65517, 131032, 300_000, 1 << 20, (1 << 20) + 7]
+    contents = [rng.randbytes(rng.choice(sizes)) for _ in range(14)]
+    stream = bytearray()
+    for i, data in enumerate(contents):
+        stream += b"".join(pktline.encode_text(f"{k}={i}") for k in ("command", "pathname"))
+        stream += pktline.PKT_FLUSH
+        for start in range(0, len(data), pktline.PKT_MAX_DATA):
+            stream += pktline.encode(data[start : start + pktline.PKT_MAX_DATA])
+        stream += pktline.PKT_FLUSH
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        view = memoryview(stream)
+        while view:
+            piece = min(len(view), rng.choice([1, 2, 3, 5, 4096, 65520, 200_000]))
+            os.write(write_fd, view[:piece])
+            view = view[piece:]
+        os.close(write_fd)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    reader = PktReader(read_fd)
+    try:
+        for i, data in enumerate(contents):
+            assert reader.read_text_list() == [f"command={i}", f"pathname={i}"]
+            assert b"".join(bytes(chunk) for chunk in reader.read_content()) == data
+        assert reader.read_packet() is None
+    finally:
+        writer.join()
+        os.close(read_fd)

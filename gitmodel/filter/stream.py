@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import os
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ from gitmodel import pktline
 from gitmodel.errors import ProtocolError
 
 CONTENT_BUFFER = 1 << 20
+LOOKAHEAD = 64 << 10
 SMALL_DATA = 256 << 10
 PIPE_SIZE = 1 << 20
 _IOV_MAX = 1024
@@ -26,27 +26,63 @@ def widen_pipe(fd: int) -> None:
 
 
 class PktReader:
-    """Reads packets from a file descriptor."""
+    """Reads packets from a file descriptor.
+
+    Content goes straight from the pipe into its destination, one ``readv`` per packet
+    that also takes the next packet's header: no intermediate buffer and copy, as a
+    buffered file would make, for multi-GB payloads. Headers and text come from a
+    small lookahead buffer, so a small request costs one or two system calls.
+    """
 
     def __init__(self, fd: int) -> None:
         widen_pipe(fd)
-        raw = io.FileIO(fd, "rb", closefd=False)
-        self._file = io.BufferedReader(raw, buffer_size=CONTENT_BUFFER)
+        self._fd = fd
+        self._ahead = bytearray(LOOKAHEAD)
+        self._start = self._end = 0  # the unread bytes of the lookahead
         self._content = bytearray(CONTENT_BUFFER + pktline.PKT_MAX_DATA)
 
-    def _read_exact(self, view: memoryview) -> None:
-        got = 0
+    def _fill(self, want: int) -> bool:
+        """Make at least ``want`` unread bytes available in the lookahead (reading as
+        many as are waiting); False at end of input."""
+        if self._start:
+            remaining = self._end - self._start
+            self._ahead[:remaining] = self._ahead[self._start : self._end]
+            self._start, self._end = 0, remaining
+        view = memoryview(self._ahead)
+        while self._end < want:
+            n = os.readv(self._fd, [view[self._end :]])
+            if not n:
+                return False
+            self._end += n
+        return True
+
+    def _read_into(self, view: memoryview) -> None:
+        """Fill ``view`` exactly: from the lookahead, then from the pipe together with
+        the next packet's header (which lands in the lookahead)."""
+        got = min(len(view), self._end - self._start)
+        view[:got] = self._ahead[self._start : self._start + got]
+        self._start += got
+        if got == len(view):
+            return
+        self._start = self._end = 0
+        header = memoryview(self._ahead)[: pktline.PKT_HEADER_SIZE]
         while got < len(view):
-            n = self._file.readinto(view[got:])
+            n = os.readv(self._fd, [view[got:], header])
             if not n:
                 raise ProtocolError("unexpected end of input from git")
             got += n
+        self._end = got - len(view)  # bytes of the next header that came along
 
     def read_header(self) -> int | None:
         """The next packet's payload size (0 for flush), or None at a clean EOF."""
-        header = self._file.read(pktline.PKT_HEADER_SIZE)
-        if not header:
-            return None
+        if self._end - self._start < pktline.PKT_HEADER_SIZE and not self._fill(
+            pktline.PKT_HEADER_SIZE
+        ):
+            if self._end == self._start:
+                return None
+            raise ProtocolError("truncated pkt-line header")
+        header = bytes(self._ahead[self._start : self._start + pktline.PKT_HEADER_SIZE])
+        self._start += pktline.PKT_HEADER_SIZE
         return pktline.parse_header(header)
 
     def read_packet(self) -> bytes | None:
@@ -54,8 +90,12 @@ class PktReader:
         size = self.read_header()
         if not size:
             return None if size is None else b""
+        if self._end - self._start >= size:
+            packet = bytes(self._ahead[self._start : self._start + size])
+            self._start += size
+            return packet
         buf = bytearray(size)
-        self._read_exact(memoryview(buf))
+        self._read_into(memoryview(buf))
         return bytes(buf)
 
     def read_text_list(self) -> list[str]:
@@ -82,7 +122,7 @@ class PktReader:
                 raise ProtocolError("unexpected end of input from git")
             if size == 0:
                 break
-            self._read_exact(view[filled : filled + size])
+            self._read_into(view[filled : filled + size])
             filled += size
             if filled >= CONTENT_BUFFER:
                 yield view[:filled]

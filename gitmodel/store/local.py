@@ -31,14 +31,19 @@ from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, write_all
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20
-SINK_QUEUE = 4
+SINK_BUFFERS = 4
+SINK_BUFFER_SIZE = 1 << 20
 EMPTY_OID = hashlib.sha256(b"").hexdigest()
+
+
+# bytes to hash and write, and the recycled buffer holding them (None: the caller's bytes)
+_Piece = tuple[bytes | memoryview, bytearray | None]
 
 
 class ObjectWriter:
     """Hashes bytes as they come: kept in memory while they would go to a pack,
-    streamed into a temporary file once they outgrow it. From then on a
-    :class:`_Sink` thread hashes and writes, so the caller can already read the
+    streamed into a temporary file once they outgrow it. From then on
+    :class:`_Sink` threads hash and write, so the caller can already read the
     next chunk (from Git's pipe) while the last one is hashed and written."""
 
     def __init__(self, store: LocalStore) -> None:
@@ -53,7 +58,7 @@ class ObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         if self._sink is not None:
-            self._sink.put(data if _immutable(data) else bytes(data))  # callers reuse buffers
+            self._sink.put(data)
             return
         self._hash.update(data)
         assert self._buffer is not None
@@ -354,29 +359,69 @@ class LocalStore:
             raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid)
 
 
-class _Sink(threading.Thread):
-    """Hashes and writes an object's bytes in order, on its own thread (sha256 and
-    write(2) both release the GIL). At most :data:`SINK_QUEUE` chunks wait."""
+class _Sink:
+    """Hashes and writes an object's bytes in order on two threads of its own, so
+    reading the next chunk from Git, hashing one and writing the one before all
+    overlap (sha256 and write(2) release the GIL; each takes about as long as the
+    other). Bytes the caller may reuse are copied into a few recycled buffers: fresh
+    memory costs more than the copy. At most :data:`SINK_BUFFERS` chunks wait per stage."""
 
     def __init__(self, fd: int, digest: hashlib._Hash) -> None:
-        super().__init__(daemon=True)
         self._fd, self._digest = fd, digest
-        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=SINK_QUEUE)
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        self._allocated = 0
+        self._to_hash: queue.Queue[_Piece | None] = queue.Queue(maxsize=SINK_BUFFERS)
+        self._to_write: queue.Queue[_Piece | None] = queue.Queue(maxsize=SINK_BUFFERS)
+        self._threads = [
+            threading.Thread(target=self._hash_all, daemon=True),
+            threading.Thread(target=self._write_all, daemon=True),
+        ]
         self.error: BaseException | None = None
 
-    def put(self, data: bytes | memoryview) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, data: bytes | bytearray | memoryview) -> None:
         if self.error is not None:
             raise self.error
-        self._queue.put(data)
+        if _immutable(data):
+            self._to_hash.put((data, None))
+            return
+        view = memoryview(data)
+        while view:
+            buffer = self._buffer()
+            n = min(len(view), len(buffer))
+            buffer[:n] = view[:n]
+            self._to_hash.put((memoryview(buffer)[:n], buffer))
+            view = view[n:]
 
-    def run(self) -> None:
-        while (data := self._queue.get()) is not None:
+    def _buffer(self) -> bytearray:
+        if self._allocated < SINK_BUFFERS and self._free.empty():
+            self._allocated += 1
+            return bytearray(SINK_BUFFER_SIZE)
+        return self._free.get()  # waits while every buffer is in flight
+
+    def _hash_all(self) -> None:
+        while (piece := self._to_hash.get()) is not None:
             if self.error is None:
                 try:
-                    self._digest.update(data)
-                    write_all(self._fd, data)
-                except BaseException as exc:  # handed to the writing thread
+                    self._digest.update(piece[0])
+                except BaseException as exc:  # raised to the caller by put() or finish()
                     self.error = exc
+            self._to_write.put(piece)
+        self._to_write.put(None)
+
+    def _write_all(self) -> None:
+        while (piece := self._to_write.get()) is not None:
+            data, buffer = piece
+            if self.error is None:
+                try:
+                    write_all(self._fd, data)
+                except BaseException as exc:  # raised to the caller by put() or finish()
+                    self.error = exc
+            if buffer is not None:
+                self._free.put(buffer)
 
     def finish(self) -> None:
         """Wait until every chunk is hashed and written; raise what went wrong."""
@@ -385,9 +430,11 @@ class _Sink(threading.Thread):
             raise self.error
 
     def stop(self) -> None:
-        if self.is_alive():
-            self._queue.put(None)
-            self.join()
+        if self._threads[0].is_alive():
+            self._to_hash.put(None)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
 
 class _Copier(threading.Thread):
