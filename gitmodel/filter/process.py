@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
 from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob
@@ -20,6 +20,9 @@ from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
 from gitmodel.urls import scrub
+
+if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
@@ -180,6 +183,8 @@ class FilterProcess:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
         pending = [future for _, future in self._delayed.values()]
         if pending:
+            from concurrent.futures import FIRST_COMPLETED, wait
+
             wait(pending, return_when=FIRST_COMPLETED)
         ready = [path for path, (_, future) in self._delayed.items() if future.done()]
         self.writer.write_text(*(f"pathname={path}" for path in ready))
@@ -187,6 +192,8 @@ class FilterProcess:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(max_workers=self.jobs)
         return self._executor
 

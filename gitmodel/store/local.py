@@ -559,10 +559,9 @@ class _PackedFile(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._pos >= self._location.size:
             return 0
-        data = self._packs.pread(self._location, len(buffer), self._pos)
-        memoryview(buffer)[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        n = self._packs.preadinto(self._location, memoryview(buffer), self._pos)
+        self._pos += n
+        return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._location.size}

@@ -112,6 +112,11 @@ class Packs:
         size = max(0, min(size, location.size - offset))
         return os.pread(self._fd(location.pack), size, location.offset + offset)
 
+    def preadinto(self, location: Location, buffer: memoryview, offset: int) -> int:
+        """Like :meth:`pread`, into ``buffer`` (no new bytes object); returns the count."""
+        size = max(0, min(len(buffer), location.size - offset))
+        return os.preadv(self._fd(location.pack), [buffer[:size]], location.offset + offset)
+
     def _fd(self, pack: str) -> int:
         with self._lock:
             fd = self._fds.get(pack)
