@@ -21,8 +21,15 @@ from helpers.model_files import (
     write_torch_zip,
 )
 
+from gitmodel.commands.filter import INDEXED_SUFFIXES
 from gitmodel.formats import FormatError, read_model
-from gitmodel.formats.index import HEAD_START, StreamDigester, compute_index, observer_for
+from gitmodel.formats.index import (
+    HEAD_START,
+    STREAM_READERS,
+    StreamDigester,
+    compute_index,
+    observer_for,
+)
 from gitmodel.formats.safetensors import read_header
 from gitmodel.formats.tensors import compare_values, iter_raw, to_float
 from gitmodel.pointer import Pointer
@@ -35,6 +42,11 @@ def values(path: Path, name: str) -> np.ndarray:
         assert info is not None
         tensor = info.by_name()[name]
         return to_float(b"".join(iter_raw(f, tensor)), tensor).reshape(tensor.shape)
+
+
+def test_the_filter_knows_every_indexed_suffix() -> None:
+    # the filter checks a path's suffix before it loads the format readers
+    assert sorted(INDEXED_SUFFIXES) == sorted(STREAM_READERS)
 
 
 def test_safetensors_header_metadata_and_values(tmp_path: Path) -> None:

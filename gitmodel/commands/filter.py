@@ -15,6 +15,7 @@ from gitmodel.store.local import LocalStore
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
+INDEXED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.index.STREAM_READERS
 
 
 def filter_process(skip_smudge: bool = False) -> int:
@@ -49,6 +50,8 @@ def _index_observer(store: LocalStore) -> Observe:
     """Tensor indexes for model formats, computed while ``clean`` streams the bytes."""
 
     def observe(path: str) -> CleanObserver | None:
+        if not path.lower().endswith(INDEXED_SUFFIXES):
+            return None  # most files: no need to load the format readers
         from gitmodel.formats.index import observer_for
 
         return observer_for(path, store.root)
