@@ -19,6 +19,7 @@ PKT_MAX_SIZE = 65520
 PKT_MAX_DATA = PKT_MAX_SIZE - PKT_HEADER_SIZE  # 65516
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 
+
 def encode_header(data_size: int) -> bytes:
     """The 4-byte header of a packet carrying ``data_size`` payload bytes."""
     if not 0 < data_size <= PKT_MAX_DATA:

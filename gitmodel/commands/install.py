@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from gitmodel import git
@@ -32,6 +31,8 @@ def filter_config(skip_smudge: bool) -> dict[str, str]:
 
 def hook_sources() -> dict[str, str]:
     """The hooks shipped in ``hooks/``, by name."""
+    from importlib import resources  # not at import: the filter process never needs it
+
     folder = resources.files("gitmodel") / "hooks"
     return {
         item.name: item.read_text()

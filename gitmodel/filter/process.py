@@ -7,7 +7,6 @@ Process". stdout carries protocol bytes only; messages go to stderr.
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -212,6 +211,8 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
     if first is None:
         yield iter([head])
         return
+    import tempfile  # rare: a blob that is content, not a pointer
+
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=str(tmp_dir)) as spool:
         spool.write(head)

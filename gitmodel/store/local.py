@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -69,10 +68,10 @@ class ObjectWriter:
     def _spill(self) -> None:
         store = self._store
         try:
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+            fd, name = _mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
         except FileNotFoundError:
             store.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
+            fd, name = _mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
         self._fd, self._tmp_path = fd, name
         buffered, self._buffer = self._buffer, None
         write_all(fd, buffered or b"")
@@ -232,7 +231,7 @@ class LocalStore:
     def new_tmp_path(self) -> Path:
         """A fresh empty file in ``tmp/`` for a download that writes files itself."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=f"{os.getpid()}-")
+        fd, name = _mkstemp(dir=self.tmp_dir, prefix=f"{os.getpid()}-")
         os.close(fd)
         return Path(name)
 
@@ -494,7 +493,7 @@ def sibling_tmp(dest: Path) -> tuple[int, str]:
         pid = stale.name[len(dest.name) + 2 :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             stale.unlink(missing_ok=True)
-    return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}-", suffix=".tmp")
+    return _mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}-", suffix=".tmp")
 
 
 def _alive(pid: int) -> bool:
@@ -570,3 +569,9 @@ class _PackedFile(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+def _mkstemp(dir: Path, prefix: str, suffix: str = "") -> tuple[int, str]:
+    import tempfile  # loaded for large objects only: small ones go to packs
+
+    return tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
