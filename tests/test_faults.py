@@ -32,6 +32,12 @@ def fast_retries(repo: Path) -> None:
     run_git("config", "model.retryDelay", "0.001", cwd=repo)
 
 
+# With fail=0.2 and truncate=0.2 a read fails 36% of the time, so the default 8 tries
+# all fail for about 1 in 3,500 operations: a test of a hundred of them would fail
+# about once in 35 runs. 16 tries make that one in 12 million per operation.
+MANY_TRIES = "16"
+
+
 def test_parse_faults() -> None:
     assert Faults.parse("fail=0.2, truncate=0.1,delay=0.5,seed=3") == Faults(0.2, 0.1, 0.5, 3)
     assert Faults.parse("") == Faults()
@@ -65,11 +71,13 @@ def test_push_and_clone_survive_a_fifth_of_calls_failing(author: Path, tmp_path:
     history = big_versions()
     commit_versions(author, history)
     fast_retries(author)
+    run_git("config", "model.retries", MANY_TRIES, cwd=author)
     env = faulty_env(dict(os.environ), "fail=0.2,truncate=0.2,seed=11")
     run_git("push", "-q", "origin", "main", cwd=author, env=env)
 
     user = new_user(tmp_path, "b")
     run_git("config", "--global", "model.retryDelay", "0.001", cwd=tmp_path, env=user)
+    run_git("config", "--global", "model.retries", MANY_TRIES, cwd=tmp_path, env=user)
     clone = tmp_path / "b"
     user = faulty_env(user, "fail=0.2,truncate=0.2,seed=12")
     run_git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path, env=user)
