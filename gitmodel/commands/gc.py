@@ -131,9 +131,8 @@ def referenced_oids(repo: git.Repo, tips: list[str]) -> set[str]:
     return {found.pointer.oid for found in pointers_in_history(repo, revs)}
 
 
-def read_marks(remote: RemoteStore, name: str = "") -> dict[str, float]:
+def read_marks(remote: RemoteStore, name: str = MARKS) -> dict[str, float]:
     """oid (or pack id) → when it was first seen unreferenced (seconds since the epoch)."""
-    name = name or MARKS
     body = remote.read_meta(name)
     if body is None:
         return {}

@@ -220,19 +220,23 @@ class RemoteStore:
         return manifest.manifest_size(head) or 0
 
     def _find(self, folder: str) -> dict[str, int]:
+        """The objects (or packs) under ``folder`` by name, and their sizes."""
+        names = {key.rsplit("/", 1)[-1]: size for key, size in self._find_sizes(folder).items()}
+        return {name: size for name, size in names.items() if is_valid_oid(name)}
+
+    def _find_sizes(self, folder: str) -> dict[str, int]:
+        """Every file under ``folder`` by key, and its size."""
         try:
             found = self.fs.find(folder, detail=True)
         except FileNotFoundError:
             return {}
-        names = {str(key).rsplit("/", 1)[-1]: info for key, info in found.items()}
-        return {name: int(info.get("size") or 0) for name, info in names.items()
-                if is_valid_oid(name)}  # fmt: skip
+        return {str(key): int(info.get("size") or 0) for key, info in found.items()}
 
     def usage(self) -> Usage:
         """What the remote holds: logical bytes (its objects' sizes, what whole-file
         storage would take) against the bytes it stores."""
         objects = self.list_objects()
-        sizes = {part: self._retry(functools.partial(self._find_sizes, part))
+        sizes = {part: self._retry(functools.partial(self._find_sizes, f"{self.root}/{part}"))
                  for part in ("packs", "data", "manifests", "index")}  # fmt: skip
         return Usage(
             objects=len(objects),
@@ -242,13 +246,6 @@ class RemoteStore:
             whole_bytes=sum(sizes["data"].values()),
             metadata_bytes=sum(sizes["manifests"].values()) + sum(sizes["index"].values()),
         )
-
-    def _find_sizes(self, part: str) -> dict[str, int]:
-        try:
-            found = self.fs.find(f"{self.root}/{part}", detail=True)
-        except FileNotFoundError:
-            return {}
-        return {str(key): int(info.get("size") or 0) for key, info in found.items()}
 
     def verify(self, pointer: Pointer) -> bool:
         """True when the remote's bytes for ``pointer`` hash to its oid (streamed, not kept)."""
@@ -286,8 +283,7 @@ class RemoteStore:
 
     def pack_sizes(self) -> dict[str, int]:
         """Every pack on the remote and its size."""
-        found = self._retry(functools.partial(self._find, f"{self.root}/packs"))
-        return found
+        return self._retry(functools.partial(self._find, f"{self.root}/packs"))
 
     def packs_used(self, objects: dict[str, int], jobs: int = 8) -> set[str]:
         """The packs the manifests of ``objects`` (oid → size) name."""
