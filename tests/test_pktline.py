@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 
 import pytest
 
 from gitmodel import pktline
 from gitmodel.errors import ProtocolError
+from gitmodel.filter import stream
 from gitmodel.filter.stream import PktReader
 
 
@@ -90,3 +92,33 @@ def test_reader_reassembles_packets_however_the_pipe_splits_them(seed: int) -> N
     finally:
         writer.join()
         os.close(read_fd)
+
+
+@pytest.mark.parametrize("spin", [0.0, 0.01])
+def test_reader_sleeps_once_its_spin_is_over(spin: float) -> None:
+    """A request that comes long after the spin budget is still read whole, and the
+    wait costs the reader no CPU beyond the budget."""
+    read_fd, write_fd = os.pipe()
+
+    def late_request() -> None:
+        os.write(write_fd, pktline.encode_text("command=smudge") + pktline.PKT_FLUSH)
+        os.close(write_fd)
+
+    timer = threading.Timer(0.5, late_request)
+    reader = PktReader(read_fd, spin=spin)
+    try:
+        timer.start()
+        cpu = time.thread_time()
+        assert reader.read_text_list() == ["command=smudge"]
+        assert time.thread_time() - cpu < 0.25
+        assert reader.read_packet() is None
+    finally:
+        timer.join()
+        os.close(read_fd)
+
+
+def test_no_spinning_with_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert stream.spin_budget() == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert stream.spin_budget() == stream.SPIN_SECONDS

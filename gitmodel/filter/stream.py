@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
+import time
 from collections.abc import Iterator
 
 from gitmodel import pktline
@@ -16,6 +18,17 @@ SMALL_DATA = 256 << 10
 PIPE_SIZE = 1 << 20
 _IOV_MAX = 1024
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ from Python 3.10 on some builds only
+SPIN_SECONDS = 0.001
+
+
+def spin_budget() -> float:
+    """How long a reader polls before it sleeps: :data:`SPIN_SECONDS`, or not at all
+    when this process may use a single CPU (polling would keep Git from running)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return SPIN_SECONDS if cpus > 1 else 0.0
 
 
 def widen_pipe(fd: int) -> None:
@@ -32,11 +45,18 @@ class PktReader:
     that also takes the next packet's header: no intermediate buffer and copy, as a
     buffered file would make, for multi-GB payloads. Headers and text come from a
     small lookahead buffer, so a small request costs one or two system calls.
+
+    A read that would block first polls for up to ``spin`` seconds: between two small
+    files Git takes a quarter of a millisecond, and waking a reader that went to sleep
+    costs the writer about 0.15 ms on these VMs (an interrupt to the other CPU).
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, spin: float | None = None) -> None:
         widen_pipe(fd)
         self._fd = fd
+        self._spin = spin_budget() if spin is None else spin
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
         self._ahead = bytearray(LOOKAHEAD)
         self._start = self._end = 0  # the unread bytes of the lookahead
         self._content = bytearray(CONTENT_BUFFER + pktline.PKT_MAX_DATA)
@@ -50,6 +70,7 @@ class PktReader:
             self._start, self._end = 0, remaining
         view = memoryview(self._ahead)
         while self._end < want:
+            self._await_input()
             n = os.readv(self._fd, [view[self._end :]])
             if not n:
                 return False
@@ -67,11 +88,21 @@ class PktReader:
         self._start = self._end = 0
         header = memoryview(self._ahead)[: pktline.PKT_HEADER_SIZE]
         while got < len(view):
+            self._await_input()
             n = os.readv(self._fd, [view[got:], header])
             if not n:
                 raise ProtocolError("unexpected end of input from git")
             got += n
         self._end = got - len(view)  # bytes of the next header that came along
+
+    def _await_input(self) -> None:
+        """Poll for input for up to the spin budget; the read that follows may block."""
+        poll = self._poll.poll
+        if not self._spin or poll(0):
+            return
+        deadline = time.perf_counter() + self._spin
+        while not poll(0) and time.perf_counter() < deadline:
+            pass
 
     def read_header(self) -> int | None:
         """The next packet's payload size (0 for flush), or None at a clean EOF."""
