@@ -107,19 +107,19 @@ def test_pkt_reader_ends_with_eof_or_a_protocol_error(stream: bytes) -> None:
 @fuzz
 @given(st.binary(max_size=4 * ENTRY_SIZE + 7))
 def test_pack_index_decoder_never_trusts_damage(data: bytes) -> None:
-    for oid, offset, size in decode_entries(data):
+    for oid, offset, size, check in decode_entries(data):
         assert ptr.is_valid_oid(oid)
-        assert encode_entry(oid, offset, size) in data
+        assert encode_entry(oid, offset, size, check) in data
 
 
 @fuzz
 @given(st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.integers(0, 2**64 - 1),
-                          st.integers(0, 2**64 - 1)), max_size=5),
+                          st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)), max_size=5),
        st.integers(0, 4 * ENTRY_SIZE), st.binary(min_size=1, max_size=1))  # fmt: skip
 def test_pack_index_survives_a_flipped_byte(
-    entries: list[tuple[bytes, int, int]], at: int, byte: bytes
+    entries: list[tuple[bytes, int, int, int]], at: int, byte: bytes
 ) -> None:
-    body = bytearray(b"".join(encode_entry(raw.hex(), off, size) for raw, off, size in entries))
+    body = bytearray(b"".join(encode_entry(raw.hex(), *fields) for raw, *fields in entries))
     if at < len(body) and body[at] != byte[0]:
         body[at] = byte[0]
         decoded = list(decode_entries(bytes(body)))

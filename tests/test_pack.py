@@ -13,7 +13,14 @@ from gitmodel.errors import ChecksumError
 from gitmodel.pointer import Pointer
 from gitmodel.store import pack
 from gitmodel.store.local import LocalStore
-from gitmodel.store.pack import ENTRY_SIZE, decode_entries, encode_entry
+from gitmodel.store.pack import (
+    ENTRY_SIZE,
+    IDX_MAGIC_V1,
+    PACK_MAGIC,
+    checksum,
+    decode_entries,
+    encode_entry,
+)
 
 
 def put(store: LocalStore, data: bytes) -> Pointer:
@@ -32,8 +39,11 @@ def packs_of(store: LocalStore) -> list[str]:
 
 def test_entries_round_trip_and_stop_at_damage() -> None:
     oids = [hashlib.sha256(bytes([i])).hexdigest() for i in range(3)]
-    body = b"".join(encode_entry(oid, 8 + i * 10, 10) for i, oid in enumerate(oids))
-    assert list(decode_entries(body)) == [(oid, 8 + i * 10, 10) for i, oid in enumerate(oids)]
+    checks = [i or None for i in range(3)]  # 0 and None both mean "no checksum"
+    body = b"".join(encode_entry(oid, 8 + i * 10, 10, i) for i, oid in enumerate(oids))
+    assert list(decode_entries(body)) == [
+        (oid, 8 + i * 10, 10, checks[i]) for i, oid in enumerate(oids)
+    ]
     assert len(list(decode_entries(body[:-1]))) == 2  # torn last entry
     damaged = bytearray(body)
     damaged[ENTRY_SIZE + 3] ^= 1
@@ -48,7 +58,7 @@ def test_crash_leftovers_are_invisible(tmp_path: Path) -> None:
     with open(store.packs.root / f"{name}.pack", "ab") as f:
         f.write(b"lost")  # bytes written, entry never completed
     with open(store.packs.root / f"{name}.idx", "ab") as f:
-        f.write(encode_entry(lost, 12, 4)[:-5])
+        f.write(encode_entry(lost, 12, 4, checksum([b"lost"]))[:-5])
     fresh = LocalStore(tmp_path / "model")
     assert fresh.oids() == {kept.oid}
     assert read(fresh, kept) == b"kept"
@@ -121,3 +131,58 @@ def test_full_pack_is_closed_and_a_new_one_begun(
     assert len(packs_of(store)) == 2
     fresh = LocalStore(tmp_path / "model")
     assert all(fresh.has(p.oid) for p in pointers)
+
+
+def read_into(store: LocalStore, pointer: Pointer) -> bytes:
+    buffer = bytearray(pointer.size)
+    store.read_into(pointer, [memoryview(buffer)[:3], memoryview(buffer)[3:]])
+    return bytes(buffer)
+
+
+def test_packed_reads_are_checked_against_the_index_checksum(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "model")
+    pointer = put(store, b"small object bytes")
+    store.packs.close()  # as at the end of a process: the pack may now be rewritten
+    location = store.packs.find(pointer.oid)
+    assert location is not None and location.check == checksum([b"small object bytes"])
+    assert read_into(store, pointer) == b"small object bytes"
+    pack_file = store.packs.root / f"{location.pack}.pack"
+    pack_file.chmod(0o644)
+    with open(pack_file, "r+b") as f:
+        f.seek(location.offset + 4)
+        f.write(b"X")
+    with pytest.raises(ChecksumError):
+        read_into(LocalStore(tmp_path / "model"), pointer)
+    assert (store.bad_dir / pointer.oid).read_bytes() == b"smalX object bytes"
+    assert not LocalStore(tmp_path / "model").has(pointer.oid)
+
+
+def test_first_version_indexes_are_read_and_verified_by_sha256(tmp_path: Path) -> None:
+    """A store written before indexes carried checksums: entries of 48 bytes + crc."""
+    import struct
+    import zlib
+
+    root = tmp_path / "model" / "packs"
+    root.mkdir(parents=True)
+    good, bad = b"written by an older version", b"damaged since it was written"
+    oids = [hashlib.sha256(data).hexdigest() for data in (good, bad)]
+    index = bytearray(IDX_MAGIC_V1)
+    for i, (oid, data) in enumerate(zip(oids, (good, bad), strict=True)):
+        body = struct.pack(">32sQQ", bytes.fromhex(oid), len(PACK_MAGIC) + i * 27, len(data))
+        index += body + struct.pack(">I", zlib.crc32(body))
+    (root / "pack-old.pack").write_bytes(PACK_MAGIC + good + bad.replace(b"since", b"SINCE"))
+    (root / "pack-old.idx").write_bytes(bytes(index))
+    store = LocalStore(tmp_path / "model")
+    assert store.packs.find(oids[0]) == pack.Location("pack-old", len(PACK_MAGIC), 27, None)
+    assert read_into(store, Pointer(oids[0], len(good))) == good
+    with pytest.raises(ChecksumError):
+        read_into(store, Pointer(oids[1], len(bad)))
+    location = store.packs.find(oids[0])  # the bad one is gone, the good one copied as it was
+    assert location is not None and location.check is None
+    other = LocalStore(tmp_path / "model")
+    put(other, b"another pack")
+    other.packs.close()
+    store.compact()  # merged into a pack with checksums, once verified
+    location = store.packs.find(oids[0])
+    assert location is not None and location.check == checksum([good])
+    assert read(store, Pointer(oids[0], len(good))) == good

@@ -70,6 +70,7 @@ def test_failed_write_leaves_nothing(store: LocalStore, size: int) -> None:
     assert tmp_files(store) == []
     assert not store.objects_dir.exists() and store.oids() == set()
 
+
 def test_read_verifies_and_quarantines(store: LocalStore) -> None:
     pointer = put(store, b"x" * 3_000_000)
     assert b"".join(bytes(c) for c in store.read(pointer)) == b"x" * 3_000_000

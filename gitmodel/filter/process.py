@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
 from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob
-from gitmodel.filter.stream import PktReader, PktWriter
+from gitmodel.filter.stream import SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
@@ -142,6 +142,9 @@ class FilterProcess:
         if pointer is not None and self.defer is not None and self.defer(path, pointer):
             self._respond(head)
             return
+        if pointer is not None and 0 < pointer.size <= SMALL_DATA:
+            self._send_small(request, pointer)
+            return
         # Git sends the whole blob before it reads a byte of the answer, so a blob
         # that is content rather than a pointer is spooled (to disk past 8 MiB).
         with _spool(head, rest, self.store.tmp_dir) as blob:
@@ -156,6 +159,21 @@ class FilterProcess:
                 self.writer.write_flush()
                 self.writer.write_text("status=error")
                 return
+        self.writer.write_flush()
+        self.writer.write_flush()
+        self.writer.flush()
+
+    def _send_small(self, request: dict[str, str], pointer: Pointer) -> None:
+        """Answer with a small object read straight into the answer's packets."""
+        self.writer.write_text("status=success", send=False)
+        slots = self.writer.reserve_data(pointer.size)
+        try:
+            self.store.read_into(pointer, slots, request.get("pathname"), MISSING_HINT)
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_flush()  # the packets go, then are withdrawn
+            self.writer.write_text("status=error")
+            return
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()

@@ -17,6 +17,7 @@ LOOKAHEAD = 64 << 10
 SMALL_DATA = 256 << 10
 PIPE_SIZE = 1 << 20
 _IOV_MAX = 1024
+_FRAME_HEADERS = -(-SMALL_DATA // pktline.PKT_MAX_DATA) * pktline.PKT_HEADER_SIZE
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ from Python 3.10 on some builds only
 SPIN_SECONDS = 0.001
 
@@ -174,6 +175,8 @@ class PktWriter:
         self._fd = fd
         self._pending: list[bytes | memoryview] = []
         self._pending_size = 0
+        self._frame = bytearray(SMALL_DATA + _FRAME_HEADERS)
+        self._frame_queued = False
 
     def _queue(self, data: bytes | memoryview) -> None:
         self._pending.append(data)
@@ -184,6 +187,7 @@ class PktWriter:
     def flush(self) -> None:
         """Send everything queued (one ``writev`` per ~1 MiB)."""
         pending, self._pending, self._pending_size = self._pending, [], 0
+        self._frame_queued = False
         while pending:
             written = os.writev(self._fd, pending[:_IOV_MAX])
             while written:
@@ -206,6 +210,28 @@ class PktWriter:
 
     def write_flush(self) -> None:
         self._queue(pktline.PKT_FLUSH)
+
+    def reserve_data(self, size: int) -> list[memoryview]:
+        """Queue the packets of a payload of ``size`` bytes (1 to :data:`SMALL_DATA`)
+        and return the views their payload goes into: the caller fills them in place
+        (one ``preadv`` from the store) before the next send, and the answer leaves in
+        one ``writev`` without a copy in between."""
+        if not 0 < size <= SMALL_DATA:
+            raise ValueError(f"cannot reserve {size} bytes")
+        frame = self._frame if not self._frame_queued else bytearray(len(self._frame))
+        self._frame_queued = True
+        view = memoryview(frame)
+        slots = []
+        end = 0
+        for start in range(0, size, pktline.PKT_MAX_DATA):
+            length = min(pktline.PKT_MAX_DATA, size - start)
+            frame[end : end + pktline.PKT_HEADER_SIZE] = pktline.encode_header(length)
+            end += pktline.PKT_HEADER_SIZE
+            slots.append(view[end : end + length])
+            end += length
+        self._pending.append(view[:end])  # not _queue: it may send before the slots are filled
+        self._pending_size += end
+        return slots
 
     def write_data(self, data: bytes | bytearray | memoryview) -> None:
         """Payload split into maximal packets; the caller may reuse ``data``'s buffer

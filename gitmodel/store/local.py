@@ -26,7 +26,7 @@ from typing import TypeGuard
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, write_all
+from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20
@@ -268,6 +268,47 @@ class LocalStore:
         except FileNotFoundError:
             raise ObjectMissingError(pointer.oid, path, hint) from None
         return self._stream(src, pointer)
+
+    def read_into(
+        self,
+        pointer: Pointer,
+        views: list[memoryview],
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        """Read a whole object into ``views`` (as many bytes as the object has), verified.
+
+        One ``preadv`` and no buffer of our own: the caller owns the memory, e.g. the
+        packets of a smudge answer. Raises :class:`ObjectMissingError` when the object
+        is absent; on a mismatch, quarantines it and raises :class:`ChecksumError`
+        (``views`` then hold bytes that must not be used)."""
+        location = self.packs.open(pointer.oid)
+        if location is not None:
+            size = location.size
+            got = self.packs.preadv(location, views)
+        else:
+            try:
+                fd = os.open(self._object_name(pointer.oid), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ObjectMissingError(pointer.oid, path, hint) from None
+            try:
+                size = os.fstat(fd).st_size
+                got = os.preadv(fd, views, 0)
+            finally:
+                os.close(fd)
+        complete = got == min(size, sum(len(view) for view in views))
+        if (
+            complete
+            and size == pointer.size
+            and location is not None
+            and location.check
+            and checksum(views) == location.check
+        ):
+            return  # the very bytes the writer hashed to this oid (see pack.py)
+        digest = hashlib.sha256()
+        for view in views:
+            digest.update(view)
+        self._check(pointer, digest.hexdigest(), size if complete else got)
 
     def _stream(self, src: io.RawIOBase, pointer: Pointer) -> Iterator[memoryview]:
         digest = hashlib.sha256()

@@ -6,16 +6,21 @@ hashing and writing a 1 MB object. A data set of many small files spent most of
 :data:`PACK_MAX_OBJECT` bytes go to packs, the way Git packs its own objects::
 
     packs/pack-<id>.pack   "GMPACK1\\n", then object bytes back to back
-    packs/pack-<id>.idx    "GMIDX01\\n", then one entry per object:
-                           raw oid (32) | offset (8) | size (8) | crc32 of those 48 (4)
+    packs/pack-<id>.idx    "GMIDX02\\n", then one entry per object:
+                           raw oid (32) | offset (8) | size (8) | xxh3-64 of the
+                           object's bytes, 0 if unknown (8) | crc32 of those 56 (4)
 
 Each process appends to a pack of its own, created with ``O_EXCL`` and held under
 an exclusive ``flock`` while open, so writers never share a file. An entry goes
 to the index only after the object's bytes are in the pack: an object is visible
 iff its entry is complete and its crc matches, so a crash leaves at most
 unreferenced bytes and a torn last entry, both ignored. Reads are verified
-against the oid like loose objects (see ``local.py``). A pack is rewritten only
-when no process holds its lock (:meth:`Packs.rewrite`).
+against their xxh3 checksum, written with the bytes whose sha256 the writer had
+just computed: as sure a check of what was stored as hashing it again, 20 times
+faster (3 µs for 100 KB instead of 70; a checkout of many small files pays it for
+each). Indexes of the first version ("GMIDX01\\n", entries without the checksum)
+are still read, their objects verified by sha256. A pack is rewritten only when
+no process holds its lock (:meth:`Packs.rewrite`).
 """
 
 from __future__ import annotations
@@ -31,12 +36,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import xxhash
+
 PACK_MAX_OBJECT = 1 << 20
 PACK_MAX_SIZE = 1 << 30
 PACK_MAGIC = b"GMPACK1\n"
-IDX_MAGIC = b"GMIDX01\n"
-_ENTRY = struct.Struct(">32sQQ")
+IDX_MAGIC = b"GMIDX02\n"
+IDX_MAGIC_V1 = b"GMIDX01\n"
+_ENTRY = struct.Struct(">32sQQQ")
+_ENTRY_V1 = struct.Struct(">32sQQ")
 ENTRY_SIZE = _ENTRY.size + 4
+ENTRY_SIZE_V1 = _ENTRY_V1.size + 4
 
 
 @dataclass(frozen=True)
@@ -44,22 +54,34 @@ class Location:
     pack: str  # file name without suffix, e.g. "pack-0123…"
     offset: int
     size: int
+    check: int | None = None  # xxh3-64 of the bytes; None in a first-version index
 
 
-def encode_entry(oid: str, offset: int, size: int) -> bytes:
-    body = _ENTRY.pack(bytes.fromhex(oid), offset, size)
+def checksum(views: Iterable[bytes | bytearray | memoryview]) -> int:
+    """The xxh3-64 of the concatenated ``views``, as index entries carry it."""
+    digest = xxhash.xxh3_64()
+    for view in views:
+        digest.update(view)
+    return digest.intdigest()
+
+
+def encode_entry(oid: str, offset: int, size: int, check: int | None) -> bytes:
+    """An index entry; a check of None (stored as 0) leaves verification to sha256."""
+    body = _ENTRY.pack(bytes.fromhex(oid), offset, size, check or 0)
     return body + struct.pack(">I", zlib.crc32(body))
 
 
-def decode_entries(data: bytes) -> Iterator[tuple[str, int, int]]:
-    """The complete, intact entries of an index body; stops at the first bad one."""
-    for start in range(0, len(data) - ENTRY_SIZE + 1, ENTRY_SIZE):
-        body = data[start : start + _ENTRY.size]
-        (crc,) = struct.unpack_from(">I", data, start + _ENTRY.size)
+def decode_entries(data: bytes, v1: bool = False) -> Iterator[tuple[str, int, int, int | None]]:
+    """The complete, intact entries of an index body (of the first version with
+    ``v1``, their check None); stops at the first bad one."""
+    layout = _ENTRY_V1 if v1 else _ENTRY
+    for start in range(0, len(data) - layout.size - 3, layout.size + 4):
+        body = data[start : start + layout.size]
+        (crc,) = struct.unpack_from(">I", data, start + layout.size)
         if zlib.crc32(body) != crc:
             return
-        raw, offset, size = _ENTRY.unpack(body)
-        yield raw.hex(), offset, size
+        raw, offset, size, *check = layout.unpack(body)
+        yield raw.hex(), offset, size, check[0] if check and check[0] else None
 
 
 class Packs:
@@ -117,6 +139,16 @@ class Packs:
         size = max(0, min(len(buffer), location.size - offset))
         return os.preadv(self._fd(location.pack), [buffer[:size]], location.offset + offset)
 
+    def preadv(self, location: Location, views: list[memoryview]) -> int:
+        """Read a packed object from its start into ``views``, at most its size in all;
+        returns the count."""
+        room = location.size
+        fitted = []
+        for view in views:
+            fitted.append(view[:room])
+            room -= len(fitted[-1])
+        return os.preadv(self._fd(location.pack), fitted, location.offset)
+
     def _fd(self, pack: str) -> int:
         with self._lock:
             fd = self._fds.get(pack)
@@ -143,19 +175,21 @@ class Packs:
         pack = name.removesuffix(".idx")
         try:
             with open(self.root / name, "rb") as f:
-                if f.read(len(IDX_MAGIC)) != IDX_MAGIC:
+                magic = f.read(len(IDX_MAGIC))
+                if magic not in (IDX_MAGIC, IDX_MAGIC_V1):
                     return
                 f.seek(start)
                 data = f.read()
             pack_size = os.stat(self.root / f"{pack}.pack").st_size
         except FileNotFoundError:
             return
+        v1 = magic == IDX_MAGIC_V1
         count = 0
-        for oid, offset, size in decode_entries(data):
+        for oid, offset, size, check in decode_entries(data, v1):
             count += 1
             if offset >= len(PACK_MAGIC) and size <= PACK_MAX_OBJECT and offset + size <= pack_size:
-                self._index.setdefault(oid, Location(pack, offset, size))
-        self._consumed[name] = start + count * ENTRY_SIZE
+                self._index.setdefault(oid, Location(pack, offset, size, check))
+        self._consumed[name] = start + count * (ENTRY_SIZE_V1 if v1 else ENTRY_SIZE)
 
     def _forget(self, pack: str) -> None:
         for oid in [oid for oid, loc in self._index.items() if loc.pack == pack]:
@@ -177,8 +211,9 @@ class Packs:
                 if self._writer is not None:
                     self._writer.close()
                 self._writer = _PackWriter.create(self.root)
-            offset = self._writer.append(oid, data)
-            self._index[oid] = Location(self._writer.name, offset, len(data))
+            check = checksum([data])
+            offset = self._writer.append(oid, data, check)
+            self._index[oid] = Location(self._writer.name, offset, len(data), check)
             self._consumed[f"{self._writer.name}.idx"] = self._writer.idx_size
 
     def close(self) -> None:
@@ -232,7 +267,7 @@ class Packs:
                         if new is not None:
                             new.close()
                         new = _PackWriter.create(self.root)
-                    new.append(oid, data)
+                    new.append(oid, data, checksum([data]))
                 if new is not None:
                     new.close()
                 for pack in held:  # indexes first: from then on no reader looks there
@@ -281,8 +316,8 @@ class Packs:
             ]
             if keep:
                 new = _PackWriter.create(self.root)
-                for oid, loc in keep:
-                    new.append(oid, os.pread(fd, loc.size, loc.offset))
+                for oid, loc in keep:  # copied as they are, still to be verified on read
+                    new.append(oid, os.pread(fd, loc.size, loc.offset), loc.check)
                 new.close()
             # the index goes first: from then on no reader looks in the old pack
             (self.root / f"{pack}.idx").unlink(missing_ok=True)
@@ -320,11 +355,11 @@ class _PackWriter:
     def full(self) -> bool:
         return self.size >= PACK_MAX_SIZE
 
-    def append(self, oid: str, data: bytes | bytearray | memoryview) -> int:
+    def append(self, oid: str, data: bytes | bytearray | memoryview, check: int | None) -> int:
         offset = self.size
         write_all(self._pack_fd, data)
         self.size += len(data)
-        write_all(self._idx_fd, encode_entry(oid, offset, len(data)))
+        write_all(self._idx_fd, encode_entry(oid, offset, len(data), check))
         self.idx_size += ENTRY_SIZE
         return offset
 
