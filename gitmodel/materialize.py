@@ -21,12 +21,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gitmodel import git, gitindex
+from gitmodel import git
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.trace import trace
+
+if TYPE_CHECKING:  # the index parser is loaded by the hook, not by every filter start
+    from gitmodel import gitindex
 
 HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
 HOOK_MARKER = "gitmodel hook"
@@ -167,6 +171,8 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
     """
     if not pending:
         return 0
+    from gitmodel import gitindex
+
     index_path = repo.index_path
     with git.IndexLock(index_path) as lock:
         if not lock.held:
@@ -210,6 +216,8 @@ def _materialize_one(
     hash_size: int,
 ) -> bool:
     """Replace ``target`` by the object if it and its index entry still hold the pointer."""
+    from gitmodel import gitindex
+
     text = pointer.encode()
     if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
         return False
@@ -233,6 +241,8 @@ def _record_stats(
     hash_size: int,
     written: list[tuple[Path, gitindex.Entry]],
 ) -> None:
+    from gitmodel import gitindex
+
     # Files must be older than the index, or Git treats them as "racily clean"
     # and re-reads them; step their mtime back to before the current second.
     stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
