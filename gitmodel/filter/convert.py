@@ -45,6 +45,10 @@ def clean(
             if writer is not None:
                 writer.write(chunk)
                 continue
+            if not head and len(chunk) >= POINTER_MAX_SIZE:  # surely content: no copy
+                writer = store.writer()
+                writer.write(chunk)
+                continue
             head += chunk
             if len(head) >= POINTER_MAX_SIZE:
                 writer = store.writer()
