@@ -231,6 +231,12 @@ def mutate(draw: st.DrawFn, data: bytes) -> bytes:
     return bytes(out)
 
 
+def damaged(data: st.DataObject, body: bytes, magic: bytes) -> bytes:
+    """``body`` as it is, mutated, or random bytes after its format's magic."""
+    return data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
+                               st.binary(max_size=200).map(magic.__add__)))  # fmt: skip
+
+
 def _manifest_checks(found: mf.Manifest, oid: str, size: int) -> None:
     assert found.oid == oid and found.size == size
     assert sum(c.raw for c in found.chunks) == size
@@ -249,8 +255,7 @@ def test_manifest_decoder_accepts_only_consistent_manifests(data: st.DataObject)
     oid = "d" * 64
     size = sum(r.raw for r in refs) + data.draw(st.sampled_from([0, 0, 0, 1, -1]))
     body = mf.encode_manifest(mf.Manifest(oid, max(0, size), refs))
-    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
-                               st.binary(max_size=200).map(mf.MANIFEST_MAGIC.__add__)))  # fmt: skip
+    body = damaged(data, body, mf.MANIFEST_MAGIC)
     try:
         found = mf.decode_manifest(body, oid, max(0, size))
     except mf.FormatError as exc:
@@ -266,8 +271,7 @@ def test_index_decoder_round_trips_whatever_it_accepts(data: st.DataObject) -> N
     refs = data.draw(chunk_refs())
     entries = [mf.IndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
     body = mf.encode_index("a" * 64, entries)
-    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
-                               st.binary(max_size=200).map(mf.INDEX_MAGIC.__add__)))  # fmt: skip
+    body = damaged(data, body, mf.INDEX_MAGIC)
     try:
         found = mf.decode_index(body, "a" * 64)
     except mf.FormatError:
@@ -287,8 +291,7 @@ def test_chunk_list_decoder_round_trips_whatever_it_accepts(data: st.DataObject)
     chunks = [(r.id, r.raw) for r in refs]
     size = sum(n for _, n in chunks) + data.draw(st.sampled_from([0, 0, 1]))
     body = mf.encode_chunk_list("c" * 64, size, chunks)
-    body = data.draw(st.one_of(st.just(body), st.builds(lambda: mutate(data.draw, body)),
-                               st.binary(max_size=200).map(mf.CHUNKS_MAGIC.__add__)))  # fmt: skip
+    body = damaged(data, body, mf.CHUNKS_MAGIC)
     try:
         found = mf.decode_chunk_list(body, "c" * 64)
     except mf.FormatError:

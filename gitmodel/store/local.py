@@ -282,20 +282,19 @@ class LocalStore:
         packets of a smudge answer. Raises :class:`ObjectMissingError` when the object
         is absent; on a mismatch, quarantines it and raises :class:`ChecksumError`
         (``views`` then hold bytes that must not be used)."""
-        location = self.packs.open(pointer.oid)
-        if location is not None:
-            size = location.size
-            got = self.packs.preadv(location, views)
-        else:
-            try:
-                fd = os.open(self._object_name(pointer.oid), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise ObjectMissingError(pointer.oid, path, hint) from None
-            try:
-                size = os.fstat(fd).st_size
-                got = os.preadv(fd, views, 0)
-            finally:
-                os.close(fd)
+        try:
+            src = self.open(pointer.oid)
+        except FileNotFoundError:
+            raise ObjectMissingError(pointer.oid, path, hint) from None
+        with src:
+            if isinstance(src, _PackedFile):
+                location: Location | None = src.location
+                size = src.location.size
+                got = self.packs.preadv(src.location, views)
+            else:
+                location = None
+                size = os.fstat(src.fileno()).st_size
+                got = os.preadv(src.fileno(), views, 0)
         complete = got == min(size, sum(len(view) for view in views))
         if (
             complete
@@ -588,7 +587,7 @@ class _PackedFile(io.RawIOBase):
     """A read-only, seekable view of one packed object."""
 
     def __init__(self, packs: Packs, location: Location) -> None:
-        self._packs, self._location, self._pos = packs, location, 0
+        self._packs, self.location, self._pos = packs, location, 0
 
     def readable(self) -> bool:
         return True
@@ -597,14 +596,14 @@ class _PackedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._pos >= self._location.size:
+        if self._pos >= self.location.size:
             return 0
-        n = self._packs.preadinto(self._location, memoryview(buffer), self._pos)
+        n = self._packs.preadinto(self.location, memoryview(buffer), self._pos)
         self._pos += n
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._location.size}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.location.size}
         self._pos = max(0, base[whence] + offset)
         return self._pos
 

@@ -81,7 +81,7 @@ def decode_entries(data: bytes, v1: bool = False) -> Iterator[tuple[str, int, in
         if zlib.crc32(body) != crc:
             return
         raw, offset, size, *check = layout.unpack(body)
-        yield raw.hex(), offset, size, check[0] if check and check[0] else None
+        yield raw.hex(), offset, size, (check or [0])[0] or None
 
 
 class Packs:
