@@ -7,7 +7,9 @@ stage serves; they are imported on first use so that ``import gitmodel`` stays c
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 _API = ("open", "path", "resolve")

@@ -9,11 +9,12 @@ This module and ``cli`` share one mapping of failures to messages and exit codes
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Callable
 
 from gitmodel.errors import GitModelError
-from gitmodel.urls import scrub
 
 EXIT_ERROR = 1
 EXIT_BUG = 3
@@ -30,11 +31,29 @@ def main() -> None:
         return
 
     def serve() -> int:
+        from gitmodel import git
+
+        discovery = git.Discovery()  # Git answers while the rest of the filter loads
         from gitmodel.commands.filter import filter_process
 
-        return filter_process(skip_smudge=skip)
+        return filter_process(skip_smudge=skip, discovery=discovery)
 
-    sys.exit(guarded(serve))
+    exit_now(guarded(serve))
+
+
+def exit_now(code: int) -> None:
+    """End the filter process without tearing the interpreter down.
+
+    Git waits for its filter to exit before it returns, and the teardown takes about
+    10 ms that nothing needs: by now every answer is sent and every object written.
+    Coverage measurement writes its data at exit, so under it the exit is the usual one.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # none, or closed
+            stream.flush()
+    if "coverage" in sys.modules:
+        sys.exit(code)
+    os._exit(code)
 
 
 def guarded(run: Callable[[], int | None]) -> int:
@@ -42,6 +61,8 @@ def guarded(run: Callable[[], int | None]) -> int:
     try:
         return run() or 0
     except GitModelError as exc:
+        from gitmodel.urls import scrub  # not at start-up: the filter process rarely fails
+
         print(f"gitmodel: error: {scrub(str(exc))}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {scrub(exc.hint)}", file=sys.stderr)
@@ -52,6 +73,8 @@ def guarded(run: Callable[[], int | None]) -> int:
         return EXIT_ERROR
     except Exception:
         import traceback
+
+        from gitmodel.urls import scrub
 
         print(scrub(traceback.format_exc()), end="", file=sys.stderr)
         print(

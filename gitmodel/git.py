@@ -12,14 +12,13 @@ import re
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from gitmodel.errors import GitModelError, UserError
 
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     import pygit2
 
@@ -36,17 +35,38 @@ def run(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git args…`` and capture its output; raise :class:`GitError` on failure."""
+    return finish(start(args, cwd, env, stdin=input is not None), input, check)
+
+
+def start(
+    args: Sequence[str],
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    stdin: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``git args…`` with its output captured (and its input, with ``stdin``;
+    otherwise none: in the filter process our standard input is Git's protocol pipe)."""
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, env=env
-        )
+        return subprocess.Popen(
+            ["git", *args], cwd=cwd, env=env,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
     except FileNotFoundError:
         raise UserError("git is not installed", hint="install git 2.31 or newer") from None
+
+
+def finish(
+    proc: subprocess.Popen[bytes], input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    """Wait for a git from :func:`start`; raise :class:`GitError` if it failed and ``check``."""
+    stdout, stderr = proc.communicate(input)
     if check and proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        message = stderr.decode(errors="replace").strip().splitlines()
         first = message[0] if message else f"exit {proc.returncode}"
-        raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
-    return proc
+        name = proc.args[1] if isinstance(proc.args, list) else "command"
+        raise GitError(f"git {name} failed: {first.removeprefix('fatal: ')}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def call(args: Sequence[str], cwd: Path | str | None = None) -> int:
@@ -83,10 +103,16 @@ def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
 
 def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict[str, str]:
     """Every effective setting (or those of one ``file``), last one wins as in Git."""
-    source = ["-f", str(file)] if file is not None else []
-    proc = run(["config", *source, "-z", "--list"], cwd=cwd, check=False)
+    return _collect_config(start(_config_list_args(file), cwd=cwd))
+
+
+def _config_list_args(file: Path | str | None = None) -> list[str]:
+    return ["config", *(["-f", str(file)] if file is not None else []), "-z", "--list"]
+
+
+def _parse_config(out: bytes) -> dict[str, str]:
     settings: dict[str, str] = {}
-    for item in proc.stdout.split(b"\0"):
+    for item in out.split(b"\0"):
         if item:
             key, _, value = item.partition(b"\n")
             settings[key.decode("utf-8", "surrogateescape")] = value.decode(
@@ -96,6 +122,14 @@ def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict
 
 
 # -- repositories ----------------------------------------------------------------
+
+
+def remote_names(settings: dict[str, str]) -> list[str]:
+    """The Git remotes that ``settings`` (from :func:`config_list`) configure."""
+    return sorted(
+        {key[len("remote.") : -len(".url")] for key in settings
+         if key.startswith("remote.") and key.endswith(".url")}
+    )  # fmt: skip
 
 
 def local_path(url: str) -> Path | None:
@@ -161,27 +195,34 @@ class IndexLock:
             self.lock_path.unlink(missing_ok=True)
 
 
-@dataclass(frozen=True)
 class Repo:
-    """A repository as Git resolves it from a directory (worktrees included)."""
+    """A repository as Git resolves it from a directory (worktrees included).
 
-    git_dir: Path
-    common_dir: Path
-    worktree: Path | None
-    hooks_dir: Path  # honours core.hooksPath
-    index_path: Path  # honours GIT_INDEX_FILE
-    object_format: str = "sha1"
+    Records on the filter process's path are plain classes: loading ``dataclasses``
+    would cost each filter start more than the rest of this module.
+    """
+
+    def __init__(
+        self,
+        git_dir: Path,
+        common_dir: Path,
+        worktree: Path | None,
+        hooks_dir: Path,
+        index_path: Path,
+        object_format: str = "sha1",
+    ) -> None:
+        self.git_dir, self.common_dir, self.worktree = git_dir, common_dir, worktree
+        self.hooks_dir = hooks_dir  # honours core.hooksPath
+        self.index_path = index_path  # honours GIT_INDEX_FILE
+        self.object_format = object_format
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Repo:
         """Everything about the repository from one ``git rev-parse``."""
-        proc = run(
-            ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-             "--git-path", "hooks", "--git-path", "index", "--show-object-format",
-             "--is-bare-repository", "--is-inside-git-dir", "--show-toplevel"],
-            cwd=path,
-            check=False,
-        )  # fmt: skip
+        return cls._from_rev_parse(run(_DISCOVER_ARGS, cwd=path, check=False))
+
+    @classmethod
+    def _from_rev_parse(cls, proc: subprocess.CompletedProcess[bytes]) -> Repo:
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
         no_worktree = len(lines) == 7 and "true" in lines[5:7]  # bare, or inside .git
         if len(lines) < 7 or (proc.returncode != 0 and not no_worktree):
@@ -212,14 +253,9 @@ class Repo:
         every clone; only the keys in :data:`SHARED_KEYS` are read from it, so a
         cloned file can never set commands, hooks or credentials.
         """
-        settings = {}
         shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
-        if shared is not None and shared.is_file():
-            for key, value in config_list(self.cwd, file=shared).items():
-                if SHARED_KEYS.fullmatch(key):
-                    settings[key] = value
-        settings.update(config_list(self.cwd))
-        return settings
+        defaults = config_list(self.cwd, file=shared) if shared and shared.is_file() else {}
+        return _over_shared(defaults, config_list(self.cwd))
 
     @property
     def hash_size(self) -> int:
@@ -295,8 +331,46 @@ class Repo:
 
 
 _BLOB_TYPE = 3  # GIT_OBJECT_BLOB
+_DISCOVER_ARGS = (
+    "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+    "--git-path", "hooks", "--git-path", "index", "--show-object-format",
+    "--is-bare-repository", "--is-inside-git-dir", "--show-toplevel",
+)  # fmt: skip
 SHARED_CONFIG = ".gitmodel"
 SHARED_KEYS = re.compile(r"remote\.[^.]+\.model(url|endpoint|region)|model\.remote")
+
+
+def _collect_config(proc: subprocess.Popen[bytes]) -> dict[str, str]:
+    return _parse_config(finish(proc, check=False).stdout)
+
+
+def _over_shared(shared: dict[str, str], config: dict[str, str]) -> dict[str, str]:
+    """Git config over the keys of ``.gitmodel`` that a repository may share."""
+    settings = {key: value for key, value in shared.items() if SHARED_KEYS.fullmatch(key)}
+    settings.update(config)
+    return settings
+
+
+class Discovery:
+    """:meth:`Repo.discover` and :meth:`Repo.settings` for the current directory, asked
+    of Git at once and collected later. The filter process starts these before it
+    loads the rest of itself, so that Git answers meanwhile (on another core)."""
+
+    def __init__(self) -> None:
+        self._rev_parse = start(_DISCOVER_ARGS)
+        self._config = start(_config_list_args())
+        shared = os.path.isfile(SHARED_CONFIG)  # Git runs filters at the worktree's top
+        self._shared = start(_config_list_args(SHARED_CONFIG)) if shared else None
+
+    def result(self) -> tuple[Repo, dict[str, str]]:
+        repo = Repo._from_rev_parse(finish(self._rev_parse, check=False))
+        config = _collect_config(self._config)
+        shared = {} if self._shared is None else _collect_config(self._shared)
+        if repo.worktree is None:
+            return repo, config  # no worktree, no .gitmodel
+        if not os.path.samefile(repo.worktree, "."):
+            return repo, repo.settings()  # not at the top after all: ask again
+        return repo, _over_shared(shared, config)
 
 
 def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
@@ -312,11 +386,16 @@ def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
     return records
 
 
-@dataclass(frozen=True)
 class IndexEntry:
-    path: str
-    oid: str
-    mode: int
+    """A blob in the index or a tree: its path, object id and file mode."""
+
+    __slots__ = ("mode", "oid", "path")
+
+    def __init__(self, path: str, oid: str, mode: int) -> None:
+        self.path, self.oid, self.mode = path, oid, mode
+
+    def __repr__(self) -> str:
+        return f"IndexEntry({self.path!r}, {self.oid!r}, {self.mode:o})"
 
 
 class BlobStream:
@@ -366,14 +445,17 @@ class BlobStream:
 NULL_OID_RE = re.compile(r"0+")
 
 
-@dataclass(frozen=True)
 class DiffEntry:
     """One path of ``git diff --raw``; a blob id of None means absent on that side,
     ``""`` the worktree file."""
 
-    path: str
-    old_blob: str | None
-    new_blob: str | None
+    __slots__ = ("new_blob", "old_blob", "path")
+
+    def __init__(self, path: str, old_blob: str | None, new_blob: str | None) -> None:
+        self.path, self.old_blob, self.new_blob = path, old_blob, new_blob
+
+    def __repr__(self) -> str:
+        return f"DiffEntry({self.path!r}, {self.old_blob!r}, {self.new_blob!r})"
 
 
 def diff_raw(revs: Sequence[str], paths: Sequence[str] = (), cwd: Path | None = None

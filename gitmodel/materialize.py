@@ -19,9 +19,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitmodel import git
 from gitmodel.errors import GitModelError
@@ -29,6 +27,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.trace import trace
 
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # the index parser is loaded by the hook, not by every filter start
     from gitmodel import gitindex
 
@@ -78,10 +77,13 @@ def parent_git_subcommand(max_depth: int = 6) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Pending:
-    path: str
-    pointer: Pointer
+    """A path the filter answered with its pointer, to be written by the hook."""
+
+    __slots__ = ("path", "pointer")
+
+    def __init__(self, path: str, pointer: Pointer) -> None:
+        self.path, self.pointer = path, pointer
 
 
 class Deferrer:

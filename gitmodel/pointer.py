@@ -15,7 +15,6 @@ passing through something we could not smudge. Pure: bytes in, values out.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gitmodel.errors import PointerError
 
@@ -34,18 +33,32 @@ def is_valid_oid(oid: str) -> bool:
     return _OID_RE.fullmatch(oid) is not None
 
 
-@dataclass(frozen=True)
 class Pointer:
-    """The identity of a large file: sha256 of its bytes and its length."""
+    """The identity of a large file: sha256 of its bytes and its length.
 
-    oid: str
-    size: int
+    A plain class rather than a dataclass: the filter process imports this module at
+    every start, and loading ``dataclasses`` costs more than the rest of it.
+    """
 
-    def __post_init__(self) -> None:
-        if not is_valid_oid(self.oid):
+    __slots__ = ("oid", "size")
+
+    def __init__(self, oid: str, size: int) -> None:
+        if not is_valid_oid(oid):
             raise PointerError("oid is not 64 lowercase hex digits")
-        if not 0 <= self.size <= SIZE_MAX:
+        if not 0 <= size <= SIZE_MAX:
             raise PointerError("size is out of range")
+        self.oid, self.size = oid, size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pointer):
+            return NotImplemented
+        return self.oid == other.oid and self.size == other.size
+
+    def __hash__(self) -> int:
+        return hash((self.oid, self.size))
+
+    def __repr__(self) -> str:
+        return f"Pointer(oid={self.oid!r}, size={self.size})"
 
     def encode(self) -> bytes:
         """The canonical pointer file text."""

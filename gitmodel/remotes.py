@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from gitmodel.store.remote import RemoteStore
 
 N = TypeVar("N", int, float)
-MAX_DEFAULT_JOBS = 8
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -58,20 +57,8 @@ class ModelRemote:
                            chunked=self.chunked, key=self.key)  # fmt: skip
 
 
-def default_jobs() -> int:
-    """Transfers wait on the network more than the CPU: a few per core, at most 8."""
-    return min(MAX_DEFAULT_JOBS, 4 * (os.cpu_count() or 1))
-
-
-def remote_names(settings: dict[str, str]) -> list[str]:
-    return sorted(
-        {key[len("remote.") : -len(".url")] for key in settings
-         if key.startswith("remote.") and key.endswith(".url")}
-    )  # fmt: skip
-
-
 def default_remote_name(settings: dict[str, str]) -> str | None:
-    names = remote_names(settings)
+    names = git.remote_names(settings)
     if "model.remote" in settings:
         return settings["model.remote"]
     if "origin" in names:

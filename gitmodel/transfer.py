@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
-from gitmodel.remotes import default_jobs
 from gitmodel.scan import format_size
+from gitmodel.store import default_jobs
 from gitmodel.store.chunked import ChunkedPush, LocalChunks
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import corrupt_object, git_model, repo_store
+from conftest import corrupt_object, git_model, repo_store, run_git
 from test_pointer import MALFORMED
 
-from gitmodel import pktline
+from gitmodel import git, pktline
+from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 
 
@@ -231,3 +232,46 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
         if (repo / ".git" / "model" / "tmp").exists()
         else True
     )
+
+
+# Git starts the filter process for every add and checkout: what it loads is start-up time.
+NOT_AT_FILTER_START = (
+    "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing",
+    "gitmodel.cli", "gitmodel.remotes", "gitmodel.gitindex", "gitmodel.urls",
+)  # fmt: skip
+
+
+def test_filter_process_start_loads_only_what_it_needs() -> None:
+    def modules(imports: str) -> set[str]:
+        code = f"import sys{imports}; print(' '.join(sys.modules))"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+        return set(proc.stdout.decode().split())
+
+    baseline = modules("")  # what this interpreter's site hooks load anyway
+    loaded = modules(", gitmodel.entry, gitmodel.commands.filter") - baseline
+    assert "gitmodel.filter.process" in loaded
+    assert loaded.isdisjoint(NOT_AT_FILTER_START), loaded & set(NOT_AT_FILTER_START)
+
+
+@pytest.mark.parametrize("where", [".", "sub"])
+def test_discovery_reads_shared_settings_at_the_top(
+    repo: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / ".gitmodel").write_text(
+        "[model]\n\tremote = shared\n[core]\n\thooksPath = /tmp/elsewhere\n"
+    )
+    run_git("config", "model.jobs", "3", cwd=repo)
+    (repo / "sub").mkdir()
+    monkeypatch.chdir(repo / where)
+    found, settings = git.Discovery().result()
+    assert found.worktree == repo.resolve()
+    assert settings["model.remote"] == "shared"
+    assert settings["model.jobs"] == "3"
+    assert "core.hookspath" not in settings  # a committed file never sets anything else
+
+
+def test_discovery_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with pytest.raises(UserError, match="not in a git repository"):
+        git.Discovery().result()

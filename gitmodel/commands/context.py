@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore, import_object
 
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
     from gitmodel.store.chunked import LocalChunks
     from gitmodel.store.remote import RemoteError, RemoteStore
@@ -29,7 +29,7 @@ def env_flag(name: str) -> bool:
 def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalStore]:
     """Stores of Git remotes that are local repositories (how a local clone finds objects)."""
     stores = []
-    for name in remotes.remote_names(settings):
+    for name in git.remote_names(settings):
         git_dir = git.local_git_dir(settings[f"remote.{name}.url"], repo.cwd)
         if git_dir is not None and (git_dir / "model").is_dir():
             stores.append(LocalStore(git_dir / "model"))
@@ -54,6 +54,8 @@ class Fetcher:
         with self._lock:
             if not self._opened:
                 self._opened = True
+                from gitmodel import remotes
+
                 try:
                     self._remote = remotes.resolve(self._repo, self._settings).open()
                 except UserError:

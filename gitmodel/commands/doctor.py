@@ -143,7 +143,7 @@ def check_remote(repo: git.Repo, timeout: float) -> Finding:
     try:
         remote = remotes.resolve(repo, settings)
     except UserError as exc:
-        if not remotes.remote_names(settings):
+        if not git.remote_names(settings):
             return Finding(True, "no Git remote: nothing to reach")
         return Finding(False, str(exc), exc.hint or "see `git model remote`")
     store = remotes.ModelRemote(remote.name, remote.url, remote.options, tries=1).open()

@@ -5,23 +5,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from gitmodel import materialize, remotes
+from gitmodel import git, materialize
 from gitmodel.commands import install
 from gitmodel.commands.context import Fetcher, env_flag, open_repo
-from gitmodel.filter.convert import CleanObserver, clean, smudge
-from gitmodel.filter.process import FilterProcess, Observe
+from gitmodel.filter.convert import clean, smudge
+from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
+from gitmodel.store import default_jobs
 from gitmodel.store.local import LocalStore
+
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    from gitmodel.filter.convert import CleanObserver
+    from gitmodel.filter.process import Observe
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
 INDEXED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.index.STREAM_READERS
 
 
-def filter_process(skip_smudge: bool = False) -> int:
-    """Serve Git's long-running filter protocol on stdin/stdout."""
-    repo, store = open_repo()
-    settings = repo.settings()
+def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = None) -> int:
+    """Serve Git's long-running filter protocol on stdin/stdout (in the repository that
+    ``discovery``, started early, finds, else in the current directory's)."""
+    repo, settings = (discovery or git.Discovery()).result()
+    store = LocalStore(repo.model_dir)
     install.ensure_hooks(repo, settings)
     skip = skip_smudge or env_flag(SKIP_ENV)
     process = FilterProcess(
@@ -43,7 +50,7 @@ def _jobs(settings: dict[str, str]) -> int:
     try:
         return max(1, min(64, int(settings["model.jobs"])))
     except (KeyError, ValueError):
-        return remotes.default_jobs()
+        return default_jobs()
 
 
 def _index_observer(store: LocalStore) -> Observe:

@@ -11,7 +11,7 @@ from gitmodel.urls import redact
 def show() -> int:
     repo, _ = open_repo()
     settings = repo.settings()
-    names = remotes.remote_names(settings)
+    names = git.remote_names(settings)
     if not names:
         print("no Git remotes")
         return 0

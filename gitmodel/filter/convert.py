@@ -7,11 +7,11 @@ smudge: pointer in, file content out (read from the store, verified).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore
 
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 Chunk = bytes | bytearray | memoryview
 MISSING_HINT = (
     "set the model remote (`git model remote set URL`) and run `git model pull`,"
@@ -19,12 +19,15 @@ MISSING_HINT = (
 )
 
 
-class CleanObserver(Protocol):
-    """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
+if TYPE_CHECKING:
+    from typing import Protocol
 
-    def update(self, chunk: Chunk) -> None: ...
+    class CleanObserver(Protocol):
+        """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
 
-    def finish(self, pointer: Pointer) -> None: ...
+        def update(self, chunk: Chunk) -> None: ...
+
+        def finish(self, pointer: Pointer) -> None: ...
 
 
 def clean(

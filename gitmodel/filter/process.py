@@ -10,18 +10,22 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, Chunk, CleanObserver, clean, read_blob
+from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, read_blob
 from gitmodel.filter.stream import SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
-from gitmodel.urls import scrub
 
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from gitmodel.filter.convert import CleanObserver
+
+    # Gives the observer (if any) that should see the bytes of a path being cleaned.
+    Observe = Callable[[str], CleanObserver | None]
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
@@ -32,8 +36,6 @@ Fetching = tuple[Pointer, "Future[bool]"]
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
 Deferrer = Callable[[str, Pointer], bool]
-# Gives the observer (if any) that should see the bytes of a path being cleaned.
-Observe = Callable[[str], CleanObserver | None]
 
 
 class FilterProcess:
@@ -242,6 +244,8 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
 
 
 def _report(request: dict[str, str], exc: GitModelError) -> None:
+    from gitmodel.urls import scrub  # not at start-up: only a failed request needs it
+
     path = request.get("pathname", "?")
     print(f"gitmodel: {request.get('command')} {path}: {scrub(str(exc))}", file=sys.stderr)
     if exc.hint:

@@ -22,11 +22,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TypeGuard
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
+
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 CHUNK_SIZE = 1 << 20
 COPY_CHUNK_SIZE = 64 << 20

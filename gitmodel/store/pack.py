@@ -28,12 +28,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
@@ -49,12 +47,27 @@ ENTRY_SIZE = _ENTRY.size + 4
 ENTRY_SIZE_V1 = _ENTRY_V1.size + 4
 
 
-@dataclass(frozen=True)
 class Location:
-    pack: str  # file name without suffix, e.g. "pack-0123…"
-    offset: int
-    size: int
-    check: int | None = None  # xxh3-64 of the bytes; None in a first-version index
+    """Where a packed object's bytes are (a plain class: see :class:`gitmodel.pointer.Pointer`)."""
+
+    __slots__ = ("check", "offset", "pack", "size")
+
+    def __init__(self, pack: str, offset: int, size: int, check: int | None = None) -> None:
+        self.pack = pack  # file name without suffix, e.g. "pack-0123…"
+        self.offset, self.size = offset, size
+        self.check = check  # xxh3-64 of the bytes; None in a first-version index
+
+    def _key(self) -> tuple[str, int, int, int | None]:
+        return self.pack, self.offset, self.size, self.check
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Location) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Location({!r}, {}, {}, {})".format(*self._key())
 
 
 def checksum(views: Iterable[bytes | bytearray | memoryview]) -> int:
@@ -342,7 +355,7 @@ class _PackWriter:
     @classmethod
     def create(cls, root: Path) -> _PackWriter:
         root.mkdir(parents=True, exist_ok=True)
-        name = f"pack-{secrets.token_hex(16)}"
+        name = f"pack-{os.urandom(16).hex()}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         pack_fd = os.open(root / f"{name}.pack", flags, 0o444)
         fcntl.flock(pack_fd, fcntl.LOCK_EX)
