@@ -37,7 +37,7 @@ def encode_text(line: str) -> bytes:
     return encode(line.encode() + b"\n")
 
 
-def parse_header(header: bytes) -> int:
+def parse_header(header: bytes | bytearray) -> int:
     """The payload size announced by a header; 0 means a flush packet."""
     if len(header) != PKT_HEADER_SIZE:
         raise ProtocolError("truncated pkt-line header")
@@ -51,7 +51,7 @@ def parse_header(header: bytes) -> int:
     return size - PKT_HEADER_SIZE
 
 
-def decode_text(payload: bytes) -> str:
+def decode_text(payload: bytes | bytearray) -> str:
     """A text packet's line without its trailing newline."""
     if payload.endswith(b"\n"):
         payload = payload[:-1]

@@ -25,6 +25,10 @@ SIZE_MAX = 2**63 - 1  # sizes are int64 in the reference implementation
 
 _OID_RE = re.compile(r"[0-9a-f]{64}")
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
+_CANONICAL = re.compile(  # the whole grammar below in one match: smudge parses every file
+    rb"version https://git-lfs\.github\.com/spec/v1\noid sha256:([0-9a-f]{64})\n"
+    rb"size (0|[1-9][0-9]{0,18})\n"
+)
 _KEYS = ("version", "oid", "size")
 
 
@@ -69,6 +73,9 @@ class Pointer:
 
 def parse(data: bytes) -> Pointer:
     """Parse a canonical pointer, raising :class:`PointerError` with the reason."""
+    match = _CANONICAL.fullmatch(data)
+    if match is not None and int(match[2]) <= SIZE_MAX:
+        return Pointer(match[1].decode("ascii"), int(match[2]))
     if len(data) >= POINTER_MAX_SIZE:
         raise PointerError(f"{len(data)} bytes is too long for a pointer")
     if not data.endswith(b"\n"):

@@ -95,12 +95,9 @@ class FilterProcess:
         self.writer.write_text(*(f"capability={c}" for c in CAPABILITIES if c in offered))
 
     def _read_request(self) -> dict[str, str] | None:
-        first = self.reader.read_packet()
-        if first is None:
+        lines = self.reader.read_request()
+        if lines is None:
             return None
-        lines = [first.decode("utf-8", "surrogateescape").rstrip("\n")] if first else []
-        if first:
-            lines += self.reader.read_text_list()
         request = {}
         for line in lines:
             key, sep, value = line.partition("=")

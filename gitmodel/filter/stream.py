@@ -13,7 +13,7 @@ from gitmodel import pktline
 from gitmodel.errors import ProtocolError
 
 CONTENT_BUFFER = 1 << 20
-LOOKAHEAD = 64 << 10
+LOOKAHEAD = 8 << 10  # a whole request (paths are at most 4 KiB); content goes past it
 SMALL_DATA = 256 << 10
 PIPE_SIZE = 1 << 20
 _IOV_MAX = 1024
@@ -59,6 +59,7 @@ class PktReader:
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
         self._ahead = bytearray(LOOKAHEAD)
+        self._view = memoryview(self._ahead)  # slices of it copy nothing
         self._start = self._end = 0  # the unread bytes of the lookahead
         self._content = bytearray(CONTENT_BUFFER + pktline.PKT_MAX_DATA)
 
@@ -69,7 +70,7 @@ class PktReader:
             remaining = self._end - self._start
             self._ahead[:remaining] = self._ahead[self._start : self._end]
             self._start, self._end = 0, remaining
-        view = memoryview(self._ahead)
+        view = self._view
         while self._end < want:
             self._await_input()
             n = os.readv(self._fd, [view[self._end :]])
@@ -82,12 +83,12 @@ class PktReader:
         """Fill ``view`` exactly: from the lookahead, then from the pipe together with
         the next packet's header (which lands in the lookahead)."""
         got = min(len(view), self._end - self._start)
-        view[:got] = self._ahead[self._start : self._start + got]
+        view[:got] = self._view[self._start : self._start + got]
         self._start += got
         if got == len(view):
             return
         self._start = self._end = 0
-        header = memoryview(self._ahead)[: pktline.PKT_HEADER_SIZE]
+        header = self._view[: pktline.PKT_HEADER_SIZE]
         while got < len(view):
             self._await_input()
             n = os.readv(self._fd, [view[got:], header])
@@ -107,39 +108,54 @@ class PktReader:
 
     def read_header(self) -> int | None:
         """The next packet's payload size (0 for flush), or None at a clean EOF."""
-        if self._end - self._start < pktline.PKT_HEADER_SIZE and not self._fill(
-            pktline.PKT_HEADER_SIZE
-        ):
-            if self._end == self._start:
-                return None
-            raise ProtocolError("truncated pkt-line header")
-        header = bytes(self._ahead[self._start : self._start + pktline.PKT_HEADER_SIZE])
-        self._start += pktline.PKT_HEADER_SIZE
-        return pktline.parse_header(header)
+        start = self._start
+        if self._end - start < pktline.PKT_HEADER_SIZE:
+            if not self._fill(pktline.PKT_HEADER_SIZE):
+                if self._end == self._start:
+                    return None
+                raise ProtocolError("truncated pkt-line header")
+            start = self._start
+        self._start = start + pktline.PKT_HEADER_SIZE
+        return pktline.parse_header(self._ahead[start : self._start])
 
     def read_packet(self) -> bytes | None:
         """The next payload; ``b""`` for a flush packet; None at EOF."""
         size = self.read_header()
         if not size:
             return None if size is None else b""
-        if self._end - self._start >= size:
-            packet = bytes(self._ahead[self._start : self._start + size])
-            self._start += size
-            return packet
+        return bytes(self._payload(size))
+
+    def _payload(self, size: int) -> bytearray:
+        start = self._start
+        if self._end - start >= size:
+            self._start = start + size
+            return self._ahead[start : self._start]
         buf = bytearray(size)
         self._read_into(memoryview(buf))
-        return bytes(buf)
+        return buf
 
     def read_text_list(self) -> list[str]:
         """Text packets up to the next flush packet."""
-        lines: list[str] = []
-        while True:
-            packet = self.read_packet()
-            if packet is None:
+        lines = self._read_text(self.read_header())
+        if lines is None:
+            raise ProtocolError("unexpected end of input from git")
+        return lines
+
+    def read_request(self) -> list[str] | None:
+        """The text packets of Git's next request, up to its flush; None at a clean EOF."""
+        return self._read_text(self.read_header())
+
+    def _read_text(self, size: int | None) -> list[str] | None:
+        """Text packets from one whose payload size is ``size`` (None: EOF) to a flush."""
+        if size is None:
+            return None
+        lines = []
+        while size:
+            lines.append(pktline.decode_text(self._payload(size)))
+            size = self.read_header()
+            if size is None:
                 raise ProtocolError("unexpected end of input from git")
-            if packet == b"":
-                return lines
-            lines.append(pktline.decode_text(packet))
+        return lines
 
     def read_content(self) -> Iterator[memoryview]:
         """Payload bytes up to the next flush, coalesced into ~1 MiB views.

@@ -216,17 +216,22 @@ class LocalStore:
         """The stored bytes of ``oid`` as a seekable file, unverified (``read`` verifies).
 
         Raises :class:`FileNotFoundError` when the object is absent."""
+        found = self._find(oid)
+        return _PackedFile(self.packs, found) if isinstance(found, Location) else found
+
+    def _find(self, oid: str) -> Location | io.FileIO:
+        """Where ``oid`` is: in a pack (opened for reading), else its loose file, opened."""
         if self.packs.find(oid, refresh=False) is not None:  # no failed open() first
             location = self.packs.open(oid)
             if location is not None:
-                return _PackedFile(self.packs, location)
+                return location
         try:
             return open(self.object_path(oid), "rb", buffering=0)
         except FileNotFoundError:
             location = self.packs.open(oid)
             if location is None:
                 raise
-            return _PackedFile(self.packs, location)
+            return location
 
     def writer(self) -> ObjectWriter:
         return ObjectWriter(self)
@@ -286,18 +291,18 @@ class LocalStore:
         is absent; on a mismatch, quarantines it and raises :class:`ChecksumError`
         (``views`` then hold bytes that must not be used)."""
         try:
-            src = self.open(pointer.oid)
+            found = self._find(pointer.oid)
         except FileNotFoundError:
             raise ObjectMissingError(pointer.oid, path, hint) from None
-        with src:
-            if isinstance(src, _PackedFile):
-                location: Location | None = src.location
-                size = src.location.size
-                got = self.packs.preadv(src.location, views)
-            else:
-                location = None
-                size = os.fstat(src.fileno()).st_size
-                got = os.preadv(src.fileno(), views, 0)
+        if isinstance(found, Location):
+            location: Location | None = found
+            size = found.size
+            got = self.packs.preadv(found, views)
+        else:
+            location = None
+            with found:
+                size = os.fstat(found.fileno()).st_size
+                got = os.preadv(found.fileno(), views, 0)
         complete = got == min(size, sum(len(view) for view in views))
         if (
             complete
