@@ -3,13 +3,16 @@
 Reads that never touch the worktree (objects, trees, the index) go through
 pygit2; anything that depends on filters, attributes, hooks or the worktree
 runs the ``git`` command, since libgit2 knows nothing of long-running filters.
+
+``subprocess`` is imported where it is used: the filter process, which Git starts
+for every add and checkout, asks Git what it needs through :class:`Discovery`
+without it (loading it and what it loads costs about 10 ms).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
@@ -20,7 +23,12 @@ from gitmodel.errors import GitModelError, UserError
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
+    import subprocess
+
     import pygit2
+
+GIT_MISSING = "git is not installed"
+GIT_MISSING_HINT = "install git 2.31 or newer"
 
 
 class GitError(GitModelError):
@@ -34,47 +42,34 @@ def run(
     check: bool = True,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git args…`` and capture its output; raise :class:`GitError` on failure."""
-    return finish(start(args, cwd, env, stdin=input is not None), input, check)
+    """Run ``git args…`` and capture its output; raise :class:`GitError` on failure.
 
+    Without ``input`` its standard input is /dev/null (in the filter process ours is
+    Git's protocol pipe)."""
+    import subprocess
 
-def start(
-    args: Sequence[str],
-    cwd: Path | str | None = None,
-    env: dict[str, str] | None = None,
-    stdin: bool = False,
-) -> subprocess.Popen[bytes]:
-    """Start ``git args…`` with its output captured (and its input, with ``stdin``;
-    otherwise none: in the filter process our standard input is Git's protocol pipe)."""
     try:
-        return subprocess.Popen(
-            ["git", *args], cwd=cwd, env=env,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, input=input, capture_output=True, check=False,
+            stdin=None if input is not None else subprocess.DEVNULL,
         )  # fmt: skip
     except FileNotFoundError:
-        raise UserError("git is not installed", hint="install git 2.31 or newer") from None
-
-
-def finish(
-    proc: subprocess.Popen[bytes], input: bytes | None = None, check: bool = True
-) -> subprocess.CompletedProcess[bytes]:
-    """Wait for a git from :func:`start`; raise :class:`GitError` if it failed and ``check``."""
-    stdout, stderr = proc.communicate(input)
+        raise UserError(GIT_MISSING, hint=GIT_MISSING_HINT) from None
     if check and proc.returncode != 0:
-        message = stderr.decode(errors="replace").strip().splitlines()
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
         first = message[0] if message else f"exit {proc.returncode}"
-        name = proc.args[1] if isinstance(proc.args, list) else "command"
-        raise GitError(f"git {name} failed: {first.removeprefix('fatal: ')}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        raise GitError(f"git {args[0]} failed: {first.removeprefix('fatal: ')}")
+    return proc
 
 
 def call(args: Sequence[str], cwd: Path | str | None = None) -> int:
     """Run ``git args…`` on our terminal (editor, hooks, signing prompts); its exit status."""
+    import subprocess
+
     try:
         return subprocess.run(["git", *args], cwd=cwd, check=False).returncode
     except FileNotFoundError:
-        raise UserError("git is not installed", hint="install git 2.31 or newer") from None
+        raise UserError(GIT_MISSING, hint=GIT_MISSING_HINT) from None
 
 
 def output(args: Sequence[str], cwd: Path | str | None = None) -> str:
@@ -103,7 +98,7 @@ def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
 
 def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict[str, str]:
     """Every effective setting (or those of one ``file``), last one wins as in Git."""
-    return _collect_config(start(_config_list_args(file), cwd=cwd))
+    return _parse_config(run(_config_list_args(file), cwd=cwd, check=False).stdout)
 
 
 def _config_list_args(file: Path | str | None = None) -> list[str]:
@@ -219,13 +214,14 @@ class Repo:
     @classmethod
     def discover(cls, path: Path | str = ".") -> Repo:
         """Everything about the repository from one ``git rev-parse``."""
-        return cls._from_rev_parse(run(_DISCOVER_ARGS, cwd=path, check=False))
+        proc = run(_DISCOVER_ARGS, cwd=path, check=False)
+        return cls._from_rev_parse(proc.returncode, proc.stdout)
 
     @classmethod
-    def _from_rev_parse(cls, proc: subprocess.CompletedProcess[bytes]) -> Repo:
-        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    def _from_rev_parse(cls, returncode: int, out: bytes) -> Repo:
+        lines = out.decode("utf-8", "surrogateescape").splitlines()
         no_worktree = len(lines) == 7 and "true" in lines[5:7]  # bare, or inside .git
-        if len(lines) < 7 or (proc.returncode != 0 and not no_worktree):
+        if len(lines) < 7 or (returncode != 0 and not no_worktree):
             raise UserError(
                 "not in a git repository",
                 hint="run this inside a repository, or `git init` one first",
@@ -340,10 +336,6 @@ SHARED_CONFIG = ".gitmodel"
 SHARED_KEYS = re.compile(r"remote\.[^.]+\.model(url|endpoint|region)|model\.remote")
 
 
-def _collect_config(proc: subprocess.Popen[bytes]) -> dict[str, str]:
-    return _parse_config(finish(proc, check=False).stdout)
-
-
 def _over_shared(shared: dict[str, str], config: dict[str, str]) -> dict[str, str]:
     """Git config over the keys of ``.gitmodel`` that a repository may share."""
     settings = {key: value for key, value in shared.items() if SHARED_KEYS.fullmatch(key)}
@@ -357,20 +349,47 @@ class Discovery:
     loads the rest of itself, so that Git answers meanwhile (on another core)."""
 
     def __init__(self) -> None:
-        self._rev_parse = start(_DISCOVER_ARGS)
-        self._config = start(_config_list_args())
+        self._rev_parse = _Spawned(_DISCOVER_ARGS)
+        self._config = _Spawned(_config_list_args())
         shared = os.path.isfile(SHARED_CONFIG)  # Git runs filters at the worktree's top
-        self._shared = start(_config_list_args(SHARED_CONFIG)) if shared else None
+        self._shared = _Spawned(_config_list_args(SHARED_CONFIG)) if shared else None
 
     def result(self) -> tuple[Repo, dict[str, str]]:
-        repo = Repo._from_rev_parse(finish(self._rev_parse, check=False))
-        config = _collect_config(self._config)
-        shared = {} if self._shared is None else _collect_config(self._shared)
+        repo = Repo._from_rev_parse(*self._rev_parse.wait())
+        config = _parse_config(self._config.wait()[1])
+        shared = {} if self._shared is None else _parse_config(self._shared.wait()[1])
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):
             return repo, repo.settings()  # not at the top after all: ask again
         return repo, _over_shared(shared, config)
+
+
+class _Spawned:
+    """A git started with ``posix_spawn``: its output captured, no input, its messages
+    discarded. Each one's output is read to its end in turn, so none can block another."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        self._fd, write_fd = os.pipe()
+        null = os.open(os.devnull, os.O_RDWR)
+        redirect = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, write_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, null, 2)]  # fmt: skip
+        try:
+            self._pid = os.posix_spawnp("git", ["git", *args], os.environ, file_actions=redirect)
+        except FileNotFoundError:
+            os.close(self._fd)
+            raise UserError(GIT_MISSING, hint=GIT_MISSING_HINT) from None
+        finally:
+            os.close(write_fd)
+            os.close(null)
+
+    def wait(self) -> tuple[int, bytes]:
+        """Its exit status and standard output."""
+        chunks = []
+        while chunk := os.read(self._fd, 1 << 16):
+            chunks.append(chunk)
+        os.close(self._fd)
+        return os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1]), b"".join(chunks)
 
 
 def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
@@ -404,6 +423,8 @@ class BlobStream:
     Consume each :meth:`read` to the end before the next one."""
 
     def __init__(self, repo: Repo, chunk_size: int = 1 << 20) -> None:
+        import subprocess
+
         self._chunk = chunk_size
         self._proc = subprocess.Popen(
             ["git", "cat-file", "--batch"], cwd=repo.cwd,

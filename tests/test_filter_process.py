@@ -236,8 +236,9 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
 
 # Git starts the filter process for every add and checkout: what it loads is start-up time.
 NOT_AT_FILTER_START = (
-    "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing",
-    "gitmodel.cli", "gitmodel.remotes", "gitmodel.gitindex", "gitmodel.urls",
+    "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing", "subprocess",
+    "threading", "queue", "gitmodel.cli", "gitmodel.remotes", "gitmodel.gitindex",
+    "gitmodel.urls", "gitmodel.store.sink",
 )  # fmt: skip
 
 
@@ -275,3 +276,10 @@ def test_discovery_outside_a_repository(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     with pytest.raises(UserError, match="not in a git repository"):
         git.Discovery().result()
+
+
+def test_discovery_without_git(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("PATH", str(repo / "no-such-dir"))
+    with pytest.raises(UserError, match="git is not installed"):
+        git.Discovery()

@@ -161,7 +161,7 @@ def test_import_object_refuses_corrupt_source(store: LocalStore, tmp_path: Path)
 def test_a_failed_write_of_a_large_object_leaves_nothing(
     store: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitmodel.store import local
+    from gitmodel.store import sink
 
     def full_disk(fd: int, data: bytes | bytearray | memoryview) -> None:
         raise OSError(28, "No space left on device")
@@ -169,7 +169,7 @@ def test_a_failed_write_of_a_large_object_leaves_nothing(
     with pytest.raises(OSError, match="No space left"), store.writer() as writer:
         writer.write(b"a" * PACK_MAX_OBJECT)  # still in memory
         writer.write(b"b" * 10)  # spilled: from here a thread hashes and writes
-        monkeypatch.setattr(local, "write_all", full_disk)
+        monkeypatch.setattr(sink, "write_all", full_disk)
         for _ in range(8):
             writer.write(b"c" * 1000)
         writer.commit()

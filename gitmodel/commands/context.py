@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from pathlib import Path
 
 from gitmodel import git
@@ -47,7 +47,7 @@ class Fetcher:
         self._remote: RemoteStore | None = None
         self._opened = False
         self._broken: RemoteError | None = None
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
 
     def _open_remote(self) -> RemoteStore | None:

@@ -29,8 +29,8 @@ import contextlib
 import fcntl
 import os
 import struct
-import threading
 import zlib
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -106,7 +106,7 @@ class Packs:
         self._consumed: dict[str, int] = {}  # idx file name -> bytes read so far
         self._fds: dict[str, int] = {}
         self._loaded = False
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._writer: _PackWriter | None = None
 
     # -- reading
