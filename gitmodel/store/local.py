@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator
@@ -27,10 +26,20 @@ from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, writ
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
+    import hashlib
+
     from gitmodel.store.sink import Sink
 
 CHUNK_SIZE = 1 << 20
-EMPTY_OID = hashlib.sha256(b"").hexdigest()
+EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of no bytes
+
+
+def _sha256(data: bytes = b"") -> hashlib._Hash:
+    """A new sha256. hashlib (OpenSSL) takes ~5 ms to load, so it is loaded on first
+    use: a checkout of packed objects, verified by their xxh3 checksums, needs none."""
+    import hashlib
+
+    return hashlib.sha256(data)
 
 
 class ObjectWriter:
@@ -44,7 +53,7 @@ class ObjectWriter:
         self._buffer: bytearray | None = bytearray()
         self._fd = -1
         self._tmp_path = ""
-        self._hash = hashlib.sha256()
+        self._hash = _sha256()
         self._sink: Sink | None = None
         self.size = 0
 
@@ -189,7 +198,7 @@ class LocalStore:
         bad: list[str] = []
 
         def keep(oid: str, data: bytes) -> bool:
-            if hashlib.sha256(data).hexdigest() == oid:
+            if _sha256(data).hexdigest() == oid:
                 return True
             self.bad_dir.mkdir(parents=True, exist_ok=True)
             write_atomically(self.bad_dir / oid, [data], 0o444)
@@ -298,13 +307,13 @@ class LocalStore:
             and checksum(views) == location.check
         ):
             return  # the very bytes the writer hashed to this oid (see pack.py)
-        digest = hashlib.sha256()
+        digest = _sha256()
         for view in views:
             digest.update(view)
         self._check(pointer, digest.hexdigest(), size if complete else got)
 
     def _stream(self, src: io.RawIOBase, pointer: Pointer) -> Iterator[memoryview]:
-        digest = hashlib.sha256()
+        digest = _sha256()
         size = 0
         buf = bytearray(min(CHUNK_SIZE, pointer.size + 1))
         view = memoryview(buf)
@@ -371,7 +380,7 @@ class LocalStore:
 
     def digest(self, oid: str) -> str:
         """The sha256 of the stored bytes of ``oid`` (what it should be named)."""
-        digest = hashlib.sha256()
+        digest = _sha256()
         with self.open(oid) as src:
             while chunk := src.read(CHUNK_SIZE * 4):
                 digest.update(chunk)
@@ -396,7 +405,7 @@ class LocalStore:
 
 def hash_file(path: Path) -> tuple[str, int]:
     """The sha256 (hex) and size of a file, read in 4 MiB blocks."""
-    digest = hashlib.sha256()
+    digest = _sha256()
     size = 0
     buf = bytearray(CHUNK_SIZE * 4)
     view = memoryview(buf)
