@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gitmodel.store.sink import Sink
 
 CHUNK_SIZE = 1 << 20
-EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of no bytes
+EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 
 
 def _sha256(data: bytes = b"") -> hashlib._Hash:
@@ -44,9 +44,9 @@ def _sha256(data: bytes = b"") -> hashlib._Hash:
 
 class ObjectWriter:
     """Hashes bytes as they come: kept in memory while they would go to a pack,
-    streamed into a temporary file once they outgrow it. From then on
-    :class:`~gitmodel.store.sink.Sink` threads hash and write, so the caller can already read the
-    next chunk (from Git's pipe) while the last one is hashed and written."""
+    streamed into a temporary file once they outgrow it. From then on the threads of
+    a :class:`~gitmodel.store.sink.Sink` hash and write, so the caller can already
+    read the next chunk (from Git's pipe) while the last one is hashed and written."""
 
     def __init__(self, store: LocalStore) -> None:
         self._store = store
