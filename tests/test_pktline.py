@@ -122,3 +122,32 @@ def test_no_spinning_with_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert stream.spin_budget() == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert stream.spin_budget() == stream.SPIN_SECONDS
+
+
+def test_reader_sleeps_inside_a_large_content() -> None:
+    """Past the first MiB of a content (a large file streaming) a wait for Git does
+    not poll: the threads that hash and write the file need the CPUs."""
+    data = os.urandom(3 << 20)
+    packets = b"".join(
+        pktline.encode(data[i : i + pktline.PKT_MAX_DATA])
+        for i in range(0, len(data), pktline.PKT_MAX_DATA)
+    )
+    half = len(packets) // 2
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        os.write(write_fd, packets[:half])
+        time.sleep(0.5)  # Git is slow to send the rest
+        os.write(write_fd, packets[half:] + pktline.PKT_FLUSH)
+        os.close(write_fd)
+
+    writer = threading.Thread(target=feed)
+    reader = PktReader(read_fd, spin=10.0)  # would poll through the whole pause
+    try:
+        writer.start()
+        cpu = time.thread_time()
+        assert b"".join(bytes(chunk) for chunk in reader.read_content()) == data
+        assert time.thread_time() - cpu < 0.25
+    finally:
+        writer.join()
+        os.close(read_fd)
