@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -151,3 +152,38 @@ def test_reader_sleeps_inside_a_large_content() -> None:
     finally:
         writer.join()
         os.close(read_fd)
+
+
+def test_claimed_content_buffers_are_never_refilled() -> None:
+    """A consumer may keep the buffer a chunk of a large content is in (the store's
+    writer threads do) instead of copying it: the reader then fills other buffers,
+    so every kept chunk stays intact, and buffers given back are used again."""
+    data = os.urandom(5 << 20)
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError):  # the reader failed and closed its end
+            for _ in range(2):
+                for start in range(0, len(data), pktline.PKT_MAX_DATA):
+                    os.write(write_fd, pktline.encode(data[start : start + pktline.PKT_MAX_DATA]))
+                os.write(write_fd, pktline.PKT_FLUSH)
+        os.close(write_fd)
+
+    writer = threading.Thread(target=feed)
+    reader = PktReader(read_fd)
+    try:
+        writer.start()
+        kept, claimed = [], []
+        for chunk in reader.read_content():
+            buffer = reader.buffers.claim(chunk)
+            assert buffer is not None and all(buffer is not other for other in claimed)
+            kept.append(chunk)
+            claimed.append(buffer)
+        assert b"".join(bytes(chunk) for chunk in kept) == data
+        for buffer in claimed:
+            reader.buffers.give_back(buffer)
+        again = [reader.buffers.claim(chunk) for chunk in reader.read_content()]
+        assert any(buffer is old for buffer in again for old in claimed)
+    finally:
+        os.close(read_fd)
+        writer.join()

@@ -10,6 +10,7 @@ from conftest import corrupt_object
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer
+from gitmodel.store.buffers import BufferPool
 from gitmodel.store.local import LocalStore, import_object
 from gitmodel.store.pack import PACK_MAGIC, PACK_MAX_OBJECT
 
@@ -174,3 +175,23 @@ def test_a_failed_write_of_a_large_object_leaves_nothing(
             writer.write(b"c" * 1000)
         writer.commit()
     assert tmp_files(store) == [] and store.oids() == set()
+
+
+def test_writer_takes_claimable_buffers_instead_of_copying(store: LocalStore) -> None:
+    """Past the pack size, a chunk in the buffer a pool is filling is kept with its
+    buffer (the reader moves on to another) and given back once written."""
+    pool = BufferPool(PACK_MAX_OBJECT)
+    data = os.urandom(6 * PACK_MAX_OBJECT)
+    taken = []
+    with store.writer(pool) as writer:
+        for start in range(0, len(data), PACK_MAX_OBJECT):
+            buffer = pool.current
+            buffer[:] = data[start : start + PACK_MAX_OBJECT]
+            writer.write(memoryview(buffer))
+            if pool.current is not buffer:
+                taken.append(buffer)
+        pointer = writer.commit()
+    assert pointer == Pointer(hashlib.sha256(data).hexdigest(), len(data))
+    assert b"".join(bytes(chunk) for chunk in store.read(pointer)) == data
+    assert len(taken) >= 3  # every chunk after the one that spilled to disk
+    assert pool.claim(memoryview(bytearray(1))) is None  # only the current buffer is lent

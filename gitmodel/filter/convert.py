@@ -22,6 +22,8 @@ MISSING_HINT = (
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from gitmodel.store.buffers import BufferPool
+
     class CleanObserver(Protocol):
         """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
 
@@ -31,13 +33,17 @@ if TYPE_CHECKING:
 
 
 def clean(
-    store: LocalStore, chunks: Iterable[Chunk], observer: CleanObserver | None = None
+    store: LocalStore,
+    chunks: Iterable[Chunk],
+    observer: CleanObserver | None = None,
+    pool: BufferPool | None = None,
 ) -> bytes:
     """Store the content and return its pointer.
 
     An empty file stays empty and a canonical pointer passes through unchanged,
     so cleaning is idempotent and LFS pointers are never wrapped twice. An
     ``observer`` is fed every chunk and told the pointer once the object is stored.
+    Chunks in the buffer ``pool`` is filling may be kept instead of copied.
     """
     head = bytearray()
     writer = None
@@ -49,17 +55,17 @@ def clean(
                 writer.write(chunk)
                 continue
             if not head and len(chunk) >= POINTER_MAX_SIZE:  # surely content: no copy
-                writer = store.writer()
+                writer = store.writer(pool)
                 writer.write(chunk)
                 continue
             head += chunk
             if len(head) >= POINTER_MAX_SIZE:
-                writer = store.writer()
+                writer = store.writer(pool)
                 writer.write(head)
         if writer is None:
             if not head or try_parse(bytes(head)) is not None:
                 return bytes(head)
-            writer = store.writer()
+            writer = store.writer(pool)
             writer.write(head)
         pointer = writer.commit()
         if observer is not None:

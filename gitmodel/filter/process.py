@@ -109,7 +109,7 @@ class FilterProcess:
     def _clean(self, request: dict[str, str]) -> None:
         try:
             observer = self.observe(request.get("pathname", "")) if self.observe else None
-            result = clean(self.store, self.reader.read_content(), observer)
+            result = clean(self.store, self.reader.read_content(), observer, self.reader.buffers)
         except ProtocolError:
             raise
         except GitModelError as exc:

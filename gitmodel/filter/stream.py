@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from gitmodel import pktline
 from gitmodel.errors import ProtocolError
+from gitmodel.store.buffers import BufferPool
 
 CONTENT_BUFFER = 1 << 20
 LOOKAHEAD = 8 << 10  # a whole request (paths are at most 4 KiB); content goes past it
@@ -63,7 +64,7 @@ class PktReader:
         self._ahead = bytearray(LOOKAHEAD)
         self._view = memoryview(self._ahead)  # slices of it copy nothing
         self._start = self._end = 0  # the unread bytes of the lookahead
-        self._content = bytearray(CONTENT_BUFFER + pktline.PKT_MAX_DATA)
+        self.buffers = BufferPool(CONTENT_BUFFER + pktline.PKT_MAX_DATA)  # content goes here
 
     def _fill(self, want: int) -> bool:
         """Make at least ``want`` unread bytes available in the lookahead (reading as
@@ -164,9 +165,10 @@ class PktReader:
     def read_content(self) -> Iterator[memoryview]:
         """Payload bytes up to the next flush, coalesced into ~1 MiB views.
 
-        Views share one buffer: consume each before asking for the next.
+        Views share one buffer (:attr:`buffers`' current one): consume each before
+        asking for the next, or claim the buffer (see :class:`BufferPool`).
         """
-        view = memoryview(self._content)
+        view = memoryview(self.buffers.current)
         filled = 0
         spin = True
         while True:
@@ -179,6 +181,7 @@ class PktReader:
             filled += size
             if filled >= CONTENT_BUFFER:
                 yield view[:filled]
+                view = memoryview(self.buffers.current)  # another, if that one was claimed
                 filled = 0
                 spin = False  # a large file: see the class's notes
         if filled:

@@ -28,6 +28,7 @@ TYPE_CHECKING = False  # typing's flag without loading typing: the filter proces
 if TYPE_CHECKING:
     import hashlib
 
+    from gitmodel.store.buffers import BufferPool
     from gitmodel.store.sink import Sink
 
 CHUNK_SIZE = 1 << 20
@@ -48,8 +49,8 @@ class ObjectWriter:
     a :class:`~gitmodel.store.sink.Sink` hash and write, so the caller can already
     read the next chunk (from Git's pipe) while the last one is hashed and written."""
 
-    def __init__(self, store: LocalStore) -> None:
-        self._store = store
+    def __init__(self, store: LocalStore, pool: BufferPool | None = None) -> None:
+        self._store, self._pool = store, pool
         self._buffer: bytearray | None = bytearray()
         self._fd = -1
         self._tmp_path = ""
@@ -80,7 +81,7 @@ class ObjectWriter:
         write_all(fd, buffered or b"")
         from gitmodel.store.sink import Sink  # threads: for objects past the pack size only
 
-        self._sink = Sink(fd, self._hash)
+        self._sink = Sink(fd, self._hash, self._pool)
         self._sink.start()
 
     def commit(self, expected: Pointer | None = None) -> Pointer:
@@ -228,8 +229,10 @@ class LocalStore:
                 raise
             return location
 
-    def writer(self) -> ObjectWriter:
-        return ObjectWriter(self)
+    def writer(self, pool: BufferPool | None = None) -> ObjectWriter:
+        """A new object, written as it comes; chunks that are views of the buffer
+        ``pool`` is filling are kept with their buffer instead of copied."""
+        return ObjectWriter(self, pool)
 
     def new_tmp_path(self) -> Path:
         """A fresh empty file in ``tmp/`` for a download that writes files itself."""

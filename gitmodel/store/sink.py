@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from functools import partial
 
 from gitmodel.store.pack import write_all
 
 TYPE_CHECKING = False  # typing's flag without loading typing
 if TYPE_CHECKING:
     import hashlib
+    from collections.abc import Callable
     from typing import TypeGuard
+
+    from gitmodel.store.buffers import BufferPool
 
 FALLBACK_READ_SIZE = 1 << 20  # when the kernel cannot copy between these files
 COPY_CHUNK_SIZE = 64 << 20
@@ -22,8 +26,8 @@ SINK_BUFFERS = 4
 SINK_BUFFER_SIZE = 1 << 20
 
 
-# bytes to hash and write, and the recycled buffer holding them (None: the caller's bytes)
-_Piece = tuple[bytes | memoryview, bytearray | None]
+# bytes to hash and write, and what to do with their buffer once written (None: nothing)
+_Piece = tuple[bytes | memoryview, "Callable[[], None] | None"]
 
 
 def _immutable(data: bytes | bytearray | memoryview) -> TypeGuard[bytes | memoryview]:
@@ -37,11 +41,13 @@ class Sink:
     """Hashes and writes an object's bytes in order on two threads of its own, so
     reading the next chunk from Git, hashing one and writing the one before all
     overlap (sha256 and write(2) release the GIL; each takes about as long as the
-    other). Bytes the caller may reuse are copied into a few recycled buffers: fresh
-    memory costs more than the copy. At most :data:`SINK_BUFFERS` chunks wait per stage."""
+    other). A chunk in the buffer ``pool`` is filling is taken with its buffer, given
+    back once written; other bytes the caller may reuse are copied into a few recycled
+    buffers (fresh memory costs more than the copy). At most :data:`SINK_BUFFERS`
+    chunks wait per stage."""
 
-    def __init__(self, fd: int, digest: hashlib._Hash) -> None:
-        self._fd, self._digest = fd, digest
+    def __init__(self, fd: int, digest: hashlib._Hash, pool: BufferPool | None = None) -> None:
+        self._fd, self._digest, self._pool = fd, digest, pool
         self._free: queue.Queue[bytearray] = queue.Queue()
         self._allocated = 0
         self._to_hash: queue.Queue[_Piece | None] = queue.Queue(maxsize=SINK_BUFFERS)
@@ -62,12 +68,15 @@ class Sink:
         if _immutable(data):
             self._to_hash.put((data, None))
             return
+        if self._pool is not None and (claimed := self._pool.claim(data)) is not None:
+            self._to_hash.put((memoryview(data), partial(self._pool.give_back, claimed)))
+            return
         view = memoryview(data)
         while view:
             buffer = self._buffer()
             n = min(len(view), len(buffer))
             buffer[:n] = view[:n]
-            self._to_hash.put((memoryview(buffer)[:n], buffer))
+            self._to_hash.put((memoryview(buffer)[:n], partial(self._free.put, buffer)))
             view = view[n:]
 
     def _buffer(self) -> bytearray:
@@ -88,14 +97,14 @@ class Sink:
 
     def _write_all(self) -> None:
         while (piece := self._to_write.get()) is not None:
-            data, buffer = piece
+            data, release = piece
             if self.error is None:
                 try:
                     write_all(self._fd, data)
                 except BaseException as exc:  # raised to the caller by put() or finish()
                     self.error = exc
-            if buffer is not None:
-                self._free.put(buffer)
+            if release is not None:
+                release()
 
     def finish(self) -> None:
         """Wait until every chunk is hashed and written; raise what went wrong."""
