@@ -481,7 +481,7 @@ class _PackedFile(io.RawIOBase):
     """A read-only, seekable view of one packed object."""
 
     def __init__(self, packs: Packs, location: Location) -> None:
-        self._packs, self.location, self._pos = packs, location, 0
+        self._packs, self._location, self._pos = packs, location, 0
 
     def readable(self) -> bool:
         return True
@@ -490,14 +490,14 @@ class _PackedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._pos >= self.location.size:
+        if self._pos >= self._location.size:
             return 0
-        n = self._packs.preadinto(self.location, memoryview(buffer), self._pos)
+        n = self._packs.preadinto(self._location, memoryview(buffer), self._pos)
         self._pos += n
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.location.size}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._location.size}
         self._pos = max(0, base[whence] + offset)
         return self._pos
 
