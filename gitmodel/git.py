@@ -87,11 +87,13 @@ CONFIG_SCOPES = ("local", "global", "system", "worktree")
 
 
 def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
-    run(["config", f"--{scope}", "--replace-all", key, value], cwd=cwd)
+    run(["config", f"--{scope}", "--replace-all", "--end-of-options", key, value], cwd=cwd)
 
 
 def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
-    proc = run(["config", f"--{scope}", "--unset-all", key], cwd=cwd, check=False)
+    proc = run(
+        ["config", f"--{scope}", "--unset-all", "--end-of-options", key], cwd=cwd, check=False
+    )
     if proc.returncode not in (0, 5):  # 5: the key was not set
         raise GitError(f"git config --unset failed: {proc.stderr.decode(errors='replace').strip()}")
 
@@ -242,7 +244,7 @@ class Repo:
             raise UserError("this command needs a worktree", hint="run it in a non-bare clone")
         return self.worktree
 
-    def settings(self) -> dict[str, str]:
+    def settings(self, strict: bool = True) -> dict[str, str]:
         """Git config, over the shareable defaults of a committed ``.gitmodel`` file.
 
         ``.gitmodel`` (git-config syntax) lets a repository name its model store for
@@ -251,7 +253,7 @@ class Repo:
         """
         shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
         defaults = config_list(self.cwd, file=shared) if shared and shared.is_file() else {}
-        return _over_shared(defaults, config_list(self.cwd))
+        return _over_shared(defaults, config_list(self.cwd), strict)
 
     @property
     def hash_size(self) -> int:
@@ -288,7 +290,10 @@ class Repo:
         return bytes(self.pygit.odb.read(oid)[1])
 
     def rev_parse(self, rev: str) -> str:
-        proc = self.run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False)
+        proc = self.run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+            check=False,
+        )
         if proc.returncode != 0:
             raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
         return proc.stdout.decode().strip()
@@ -306,7 +311,10 @@ class Repo:
 
     def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
         """Blobs of a commit's tree, recursively."""
-        out = self.run(["ls-tree", "-r", "-z", "--full-tree", rev, "--", *pathspecs]).stdout
+        # after --end-of-options every argument is literal: ls-tree would take "--" for a path
+        out = self.run(
+            ["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev, *pathspecs]
+        ).stdout
         # "<mode> <type> <oid>\t<path>"
         return [
             IndexEntry(e.path, oid.decode(), e.mode)
@@ -333,14 +341,77 @@ _DISCOVER_ARGS = (
     "--is-bare-repository", "--is-inside-git-dir", "--show-toplevel",
 )  # fmt: skip
 SHARED_CONFIG = ".gitmodel"
-SHARED_KEYS = re.compile(r"remote\.[^.]+\.model(url|endpoint|region)|model\.remote")
+SHARED_KEYS = re.compile(r"remote\.([^.]+)\.model(url|endpoint|region)|model\.remote")
+# a remote name as ``git remote add`` takes it, but stricter: ASCII words joined by
+# "/", never an option, never a relative path or a refname Git would refuse
+_REMOTE_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_.-]*"
+                          r"(?<!\.)(/[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.))*")  # fmt: skip
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
-def _over_shared(shared: dict[str, str], config: dict[str, str]) -> dict[str, str]:
-    """Git config over the keys of ``.gitmodel`` that a repository may share."""
+def valid_remote_name(name: str) -> bool:
+    """Whether ``name`` can be a Git remote's name (a stricter subset of Git's rules)."""
+    return _REMOTE_NAME.fullmatch(name) is not None
+
+
+def _over_shared(
+    shared: dict[str, str], config: dict[str, str], strict: bool = True
+) -> dict[str, str]:
+    """Git config over the keys of ``.gitmodel`` that a repository may share.
+
+    A committed file is hostile: every shared value that the user's own config does
+    not override is checked (:func:`check_shared`) before anything can use it. A bad
+    one is an error, or with ``strict`` False (the filter process, which must not fail
+    a whole checkout for it) a warning, and the value is left out."""
     settings = {key: value for key, value in shared.items() if SHARED_KEYS.fullmatch(key)}
+    for key in config:
+        settings.pop(key, None)
+    for key, value in list(settings.items()):
+        try:
+            check_shared(key, value, config)
+        except UserError as exc:
+            if strict:
+                raise
+            import sys
+
+            print(f"gitmodel: warning: {exc} (ignored)\nhint: {exc.hint}", file=sys.stderr)
+            del settings[key]
     settings.update(config)
     return settings
+
+
+def check_shared(key: str, value: str, config: dict[str, str]) -> None:
+    """Refuse a ``.gitmodel`` value that could act as an option, name a store the
+    repository may not choose for its users, or name a Git remote they do not have."""
+    from gitmodel.urls import shareable_store_url, valid_endpoint
+
+    match = SHARED_KEYS.fullmatch(key)
+    assert match is not None
+    remote, kind = match.groups()
+    if remote is not None and not valid_remote_name(remote):
+        problem: str | None = "not a valid remote name"
+    elif key == "model.remote":
+        problem = _check_remote_choice(value, config)
+    elif kind == "url":
+        problem = shareable_store_url(value)
+    elif kind == "endpoint":
+        problem = valid_endpoint(value)
+    else:
+        problem = None if _REGION.fullmatch(value) else "not a region name"
+    if problem is not None:
+        shown = key if remote is None or valid_remote_name(remote) else f"remote.{remote!r}"
+        raise UserError(
+            f"{SHARED_CONFIG}: {shown}: {problem}",
+            hint=f"fix or remove it in {SHARED_CONFIG}, or override it: git config {shown} VALUE",
+        )
+
+
+def _check_remote_choice(value: str, config: dict[str, str]) -> str | None:
+    if not valid_remote_name(value):
+        return "not a valid remote name"
+    if f"remote.{value}.url" not in config:
+        return f"names {value!r}, which is not one of your Git remotes (see `git remote -v`)"
+    return None
 
 
 class Discovery:
@@ -361,8 +432,8 @@ class Discovery:
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):
-            return repo, repo.settings()  # not at the top after all: ask again
-        return repo, _over_shared(shared, config)
+            return repo, repo.settings(strict=False)  # not at the top after all: ask again
+        return repo, _over_shared(shared, config, strict=False)
 
 
 class _Spawned:
@@ -479,13 +550,13 @@ class DiffEntry:
         return f"DiffEntry({self.path!r}, {self.old_blob!r}, {self.new_blob!r})"
 
 
-def diff_raw(revs: Sequence[str], paths: Sequence[str] = (), cwd: Path | None = None
-             ) -> list[DiffEntry]:  # fmt: skip
-    """Changed paths between ``revs`` (as ``git diff`` takes them; pathspecs relative
+def diff_raw(revs: Sequence[str], paths: Sequence[str] = (), cwd: Path | None = None,
+             cached: bool = False) -> list[DiffEntry]:  # fmt: skip
+    """Changed paths between ``revs`` (revisions only, never options; pathspecs relative
     to ``cwd``), without renames; paths in the result are relative to the top."""
     out = run(
         ["diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff", "--no-relative",
-         *revs, "--", *paths],
+         *(["--cached"] if cached else []), "--end-of-options", *revs, "--", *paths],
         cwd=cwd,
     ).stdout  # fmt: skip
     fields = out.split(b"\0")

@@ -52,7 +52,16 @@ def fetch(
     prefix = f"{REMOTE_PREFIX}{namespace(remote)}/"
     refspec = f"+{records.LOG_PREFIX}*:{prefix}*"
     proc = repo.run(
-        ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune", remote, refspec],
+        [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--prune",
+            "--end-of-options",
+            remote,
+            refspec,
+        ],
         check=False,
     )
     if proc.returncode != 0:
@@ -137,7 +146,9 @@ def _push_refs(repo: git.Repo, remote: str, pending: dict[str, str]) -> list[str
     if not pending:
         return []
     refspecs = [f"{records.LOG_PREFIX}{name}:{records.LOG_PREFIX}{name}" for name in pending]
-    proc = repo.run(["push", "--porcelain", "--no-verify", remote, *refspecs], check=False)
+    proc = repo.run(
+        ["push", "--porcelain", "--no-verify", "--end-of-options", remote, *refspecs], check=False
+    )
     rejected = []
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         flag, _, rest = line.partition("\t")

@@ -71,6 +71,8 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     name = name or default_remote_name(settings)
     if name is None:
         raise UserError("no Git remote to use", hint="add one (`git remote add origin URL`)")
+    if not git.valid_remote_name(name):
+        raise UserError(f"{name!r} is not a valid remote name", hint="see `git remote -v`")
     prefix = f"remote.{name}."
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip

@@ -49,3 +49,49 @@ def scrub(text: str, environ: Mapping[str, str] | None = None) -> str:
         if len(value) >= 8 and value in text:
             text = text.replace(value, "***")
     return text
+
+
+# stores a committed ``.gitmodel`` may name: object storage, SSH, or an absolute
+# local folder (a team's network mount); never ``memory``, ``ext::`` or anything
+# else fsspec could resolve to code or to another process
+SHAREABLE_SCHEMES = frozenset({"s3", "gs", "gcs", "az", "abfs", "abfss", "sftp", "file",
+                               "http", "https"})  # fmt: skip
+_UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def shareable_store_url(url: str) -> str | None:
+    """Why a store URL from a committed file is refused, or None when it is fine."""
+    if _UNSAFE_CHARS.search(url):
+        return "a URL may not hold spaces, control characters or backslashes"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SHAREABLE_SCHEMES:
+        return f"a store URL must start with one of {', '.join(sorted(SHAREABLE_SCHEMES))}://"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    if parts.username is not None or parts.password is not None:
+        return "a URL may not carry credentials"
+    if scheme == "file":
+        if parts.netloc or not rest.startswith("/"):
+            return "a file:// URL must name an absolute path (file:///srv/models)"
+        if ".." in rest.split("/"):
+            return "a file:// URL may not contain '..'"
+    elif not parts.netloc:
+        return f"a {scheme}:// URL must name a bucket or host"
+    return None
+
+
+def valid_endpoint(url: str) -> str | None:
+    """Why an endpoint URL (``modelendpoint``) from a committed file is refused, or None."""
+    if _UNSAFE_CHARS.search(url):
+        return "a URL may not hold spaces, control characters or backslashes"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an endpoint must be an http:// or https:// URL"
+    if parts.username is not None or parts.password is not None:
+        return "a URL may not carry credentials"
+    return None

@@ -21,7 +21,7 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     two revisions; ``cached`` compares the index with REV (default HEAD)."""
     repo, store = open_repo()
     _check_revs(repo, revs, cached)
-    entries = git.diff_raw([*(["--cached"] if cached else []), *revs], paths, Path.cwd())
+    entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached)
     entries = model_entries(repo, entries)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     indexes = IndexStore(store.root)

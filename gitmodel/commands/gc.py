@@ -110,7 +110,7 @@ def compact_local(dry_run: bool) -> int:
 
 def remote_tips(repo: git.Repo, name: str) -> list[str]:
     """The commits the remote's refs point at; all of them must be here."""
-    proc = repo.run(["ls-remote", "--refs", name], check=False)
+    proc = repo.run(["ls-remote", "--refs", "--end-of-options", name], check=False)
     if proc.returncode != 0:
         raise UserError(f"cannot list the refs of remote {name!r}",
                         hint="check that it is reachable (`git ls-remote`)")  # fmt: skip

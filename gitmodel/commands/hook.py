@@ -48,6 +48,6 @@ def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
     previous = args[0] if args else ""
     if previous.strip("0") or materialize.parent_git_subcommand() not in ("clone", None):
         return
-    remote = remotes.default_remote_name(repo.settings())
+    remote = remotes.default_remote_name(repo.settings(strict=False))
     if remote is not None:
         logsync.fetch_logs_after_clone(repo, remote)

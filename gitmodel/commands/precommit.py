@@ -132,7 +132,9 @@ def check_provenance(include: list[str], from_ref: str = "", to_ref: str = "") -
 
 
 def _first_parent_or_empty(repo: git.Repo, commit: str) -> str:
-    proc = repo.run(["rev-parse", "--verify", "--quiet", f"{commit}^"], check=False)
+    proc = repo.run(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^"], check=False
+    )
     if proc.returncode == 0:
         return proc.stdout.decode().strip()
     return repo.run(["hash-object", "-t", "tree", "--stdin"], input=b"").stdout.decode().strip()
