@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmodel import git, records
-from gitmodel.errors import GitModelError
+from gitmodel.errors import UserError
 from gitmodel.registry.declare import Model
 from gitmodel.registry.versions import File, Version, check_files
 
@@ -111,11 +111,14 @@ class Assignment:
 
 
 def assignments(data: list[Json] | None) -> list[Assignment]:
-    """Assignments from their JSON; a :class:`GitModelError` when the log holds garbage."""
+    """Assignments from their JSON; a :class:`UserError` when the log holds garbage."""
     try:
         return [Assignment.from_json(item) for item in data or []]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise GitModelError(f"the registry log holds a malformed assignment ({exc!r})") from exc
+        raise UserError(
+            f"the registry log holds a malformed assignment ({exc!r})",
+            hint=f"it was not written by gitmodel: see `git log -p {KIND.ref}`",
+        ) from exc
 
 
 def describe(held: list[Assignment]) -> str:
