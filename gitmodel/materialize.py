@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
@@ -187,12 +187,12 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
         except (OSError, GitModelError) as exc:
             _warn_left(pending, f"cannot update the index ({exc})")
             return 0
-        written: list[tuple[Path, gitindex.Entry]] = []
+        written: list[tuple[safepath.Target, gitindex.Entry]] = []
         failure: GitModelError | None = None
         for item in pending:
             entry = entries.get(os.fsencode(item.path))
-            target = repo.top / item.path
             try:
+                target = safepath.Target(repo.top, item.path)
                 if _materialize_one(store, item.pointer, target, entry, hash_size):
                     assert entry is not None
                     written.append((target, entry))
@@ -213,27 +213,36 @@ def _warn_left(pending: list[Pending], reason: str) -> None:
 def _materialize_one(
     store: LocalStore,
     pointer: Pointer,
-    target: Path,
+    target: safepath.Target,
     entry: gitindex.Entry | None,
     hash_size: int,
 ) -> bool:
-    """Replace ``target`` by the object if it and its index entry still hold the pointer."""
+    """Replace ``target`` by the object if it and its index entry still hold the pointer.
+
+    A directory on the way that is a symlink (or not a directory) is refused, as Git
+    refuses it: the file is left as it is and an :class:`~gitmodel.safepath.UnsafePathError`
+    names it. A file that is no longer the pointer (a symlink included) is left alone.
+    """
     from gitmodel import gitindex
 
     text = pointer.encode()
     if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
         return False
+    st = safepath.lstat(target)
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
+        return False
     try:
-        st = target.lstat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
+        src = safepath.open_file(target)
+        if src is None:
             return False
-        if target.read_bytes() != text:
-            return False
+        with src:
+            if src.read(len(text) + 1) != text:
+                return False
     except OSError:
         return False
     started = time.perf_counter()
     store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644)
-    trace(f"wrote {target.name} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
+    trace(f"wrote {target.rel} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
     return True
 
 
@@ -241,7 +250,7 @@ def _record_stats(
     index: bytes,
     lock: git.IndexLock,
     hash_size: int,
-    written: list[tuple[Path, gitindex.Entry]],
+    written: list[tuple[safepath.Target, gitindex.Entry]],
 ) -> None:
     from gitmodel import gitindex
 
@@ -250,7 +259,9 @@ def _record_stats(
     stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
     updates = {}
     for target, entry in written:
-        st = target.lstat()
-        os.utime(target, ns=(st.st_atime_ns, stamp), follow_symlinks=False)
-        updates[entry.offset] = gitindex.stat_fields(target.lstat(), entry.stat[6])
+        with safepath.parent_dir(target) as (fd, name):  # the directory just written to
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, stamp), dir_fd=fd, follow_symlinks=False)
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        updates[entry.offset] = gitindex.stat_fields(st, entry.stat[6])
     lock.commit(gitindex.patch_stats(index, updates, hash_size))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
+import stat
 import sys
 
-from gitmodel import materialize, remotes, transfer
+from gitmodel import materialize, remotes, safepath, transfer
 from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import try_parse
 from gitmodel.scan import PointerFile, format_size, pointer_files
+from gitmodel.store.local import write_atomically
+
+POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
 
 
 def _select(files: list[PointerFile], include: list[str], exclude: list[str]) -> list[PointerFile]:
@@ -51,21 +55,37 @@ def pull(
     or missing from it (as after a checkout that failed), like ``git lfs pull``."""
     fetch(remote_name, [], include, exclude, jobs, quiet)
     repo, store = open_repo()
-    pending = []
+    found = []  # every path is checked before anything is written
     for entry in _select(pointer_files(repo, repo.ls_files()), include, exclude):
-        path = repo.top / entry.path
-        try:
-            head = path.read_bytes() if path.stat().st_size < 1024 else b""
-        except FileNotFoundError:  # back as the pointer Git would have left, then as content
+        target = safepath.Target(repo.top, entry.path)
+        found.append((entry, target, _head(target)))
+    pending = []
+    for entry, target, head in found:
+        if head is None and store.has(entry.pointer.oid):
+            # back as the pointer Git would have left, then as content
             head = entry.pointer.encode()
-            if store.has(entry.pointer.oid):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(head)
-        except OSError:
-            continue
-        if try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
+            write_atomically(target, [head])
+        if head is not None and try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
             pending.append(materialize.Pending(entry.path, entry.pointer))
     written = materialize.materialize(repo, store, pending)
     if written and not quiet:
         print(f"gitmodel: wrote {written} file(s) into the worktree", file=sys.stderr)
     return 0
+
+
+def _head(target: safepath.Target) -> bytes | None:
+    """The first bytes of a worktree file that may be a pointer (b"" when it is larger or
+    unreadable), None when it is missing; refuses a path through a symlink."""
+    st = safepath.lstat(target)
+    if st is None:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size >= POINTER_READ:
+        return b""
+    try:
+        src = safepath.open_file(target)
+    except OSError:
+        return b""
+    if src is None:
+        return None
+    with src:
+        return src.read(POINTER_READ)

@@ -15,12 +15,12 @@ import os
 import sys
 from pathlib import Path
 
-from gitmodel import attributes, git
+from gitmodel import attributes, git, safepath
 from gitmodel.commands.install import filter_config, install_hooks
 from gitmodel.errors import ChecksumError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.scan import format_size
-from gitmodel.store.local import CHUNK_SIZE, LocalStore
+from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 
 LFS_HOOK_MARK = "This repository is configured for Git LFS"
 COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
@@ -28,6 +28,7 @@ COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
 
 def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
     """Import the objects, switch the attributes, hooks and filter; 1 if an object was bad."""
+    switched = attribute_changes(repo)  # first: a refused path changes nothing
     count, size, bad = import_lfs_objects(repo, store)
     print(f"migrate: imported {count} git-lfs object(s), {format_size(size)}")
     for oid in bad:
@@ -38,7 +39,7 @@ def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
     install_hooks(repo)
     for key, value in filter_config(skip_smudge=False).items():
         git.config_set(key.replace("filter.model.", "filter.lfs.", 1), value, "local", repo.cwd)
-    changed = switch_attributes(repo)
+    changed = switch_attributes(switched)
     if changed:
         repo.run(["add", "--", *changed])
         repo.run(["commit", "-q", "-m", COMMIT_MESSAGE, "--", *changed])
@@ -87,17 +88,30 @@ def remove_lfs_hooks(repo: git.Repo) -> list[str]:
     return removed
 
 
-def switch_attributes(repo: git.Repo) -> list[str]:
-    """Rewrite every committed ``.gitattributes`` from lfs to model; the paths changed."""
+def attribute_changes(repo: git.Repo) -> list[tuple[safepath.Target, str]]:
+    """Each committed ``.gitattributes`` that names ``filter=lfs``, with its text moved to
+    ``filter=model``. Read without following a symlink: one in the way is refused."""
     listed = repo.run(["ls-files", "-z", "--", ":(glob)**/.gitattributes"]).stdout
-    changed = []
+    changes = []
     for name in sorted(os.fsdecode(p) for p in listed.split(b"\0") if p):
-        target = repo.top / name
-        text = target.read_text(errors="surrogateescape") if target.is_file() else ""
+        target = safepath.Target(repo.top, name)
+        text = _read_text(target)
         new_text = attributes.lfs_to_model(text)
         if new_text != text:
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_text(new_text, errors="surrogateescape")
-            os.replace(tmp, target)
-            changed.append(name)
-    return changed
+            changes.append((target, new_text))
+    return changes
+
+
+def _read_text(target: safepath.Target) -> str:
+    src = safepath.open_file(target)
+    if src is None:
+        return ""
+    with src:
+        return src.read().decode("utf-8", "surrogateescape")
+
+
+def switch_attributes(changes: list[tuple[safepath.Target, str]]) -> list[str]:
+    """Write the ``.gitattributes`` files :func:`attribute_changes` planned; their paths."""
+    for target, text in changes:
+        write_atomically(target, [text.encode("utf-8", "surrogateescape")])
+    return [target.rel for target, _ in changes]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
-from gitmodel import git, gitindex
+from gitmodel import git, gitindex, safepath
 from gitmodel.commands.context import Fetcher, open_repo
 from gitmodel.errors import UserError
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
-from gitmodel.registry.versions import File, pick, split_spec, versions
-from gitmodel.store.local import LocalStore, hash_file, write_atomically
+from gitmodel.registry.versions import File, check_files, pick, split_spec, versions
+from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
+
+_POINTER_READ = 1024  # a file this small may be a pointer left in place of its content
 
 
 def checkout(spec: str, to: str | None = None) -> int:
@@ -19,8 +24,10 @@ def checkout(spec: str, to: str | None = None) -> int:
 
     Into DIR (at their repository paths) with ``--to``, else into the worktree, where a
     file that holds something other than a version of the model is never overwritten.
-    Each file is written to a temporary file, verified and renamed into place; model
-    files missing from the local store are fetched first.
+    Every path is checked first (under the model's declared paths, no symlink on the
+    way, no file in the way that is not ours), so a refusal writes nothing; then each
+    file is written to a temporary file, verified and renamed into place. Model files
+    missing from the local store are fetched first.
     """
     repo, store = open_repo()
     name, what = split_spec(spec)
@@ -28,7 +35,7 @@ def checkout(spec: str, to: str | None = None) -> int:
     model = registry.model(declare.valid_name(name))
     found = versions(repo, registry, model)
     if what is not None and what in model.stages:
-        held = stages.held(stages.log(repo).state(), name, what)
+        held = stages.held_files(stages.log(repo).state(), model, what)
         if not held:
             raise UserError(
                 f"{name} has no version in {what}",
@@ -38,22 +45,43 @@ def checkout(spec: str, to: str | None = None) -> int:
         label, files = f"v{chosen.version} ({what})", chosen.files
     else:
         version = pick(repo, found, model, what)
-        label, files = f"v{version.number}", version.files
-    root = Path(to).resolve() if to is not None else repo.top
+        label = f"v{version.number}"
+        files = check_files(model, label, version.files, hint="its commit holds a path Git "
+                            "would not check out; pick another version")  # fmt: skip
+    root = _root(repo, to)
     known = {f.oid or f.blob for v in found for f in v.files} if to is None else None
     _ensure_present(repo, store, files)
-    written = sum(_write(repo, store, f, root, known) for f in files)
+    targets = [(f, safepath.Target(root, f.path)) for f in files]
+    stale = [(f, t) for f, t in targets if _needs_write(repo, f, t, known)]
+    for f, target in stale:
+        _write(repo, store, f, target)
     print(
-        f"gitmodel: {name} {label}: wrote {written} of {len(files)} file(s) under {root}",
+        f"gitmodel: {name} {label}: wrote {len(stale)} of {len(files)} file(s) under {root}",
         file=sys.stderr,
     )
     return 0
 
 
+def _root(repo: git.Repo, to: str | None) -> Path:
+    """The worktree top, or the ``--to`` folder (made if missing). The folder itself may
+    be a symlink, since the user named it; nothing under it may be."""
+    if to is None:
+        return repo.top
+    root = Path(to).resolve()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UserError(f"{to} is not a directory", hint="name a folder for --to") from exc
+    return root
+
+
 def _ensure_present(repo: git.Repo, store: LocalStore, files: tuple[File, ...]) -> None:
     fetcher: Fetcher | None = None
     for f in files:
-        if f.oid is None or store.has(f.oid):
+        if f.oid is None:
+            _read_blob(repo, f)  # a plain file's blob: must be here before anything is written
+            continue
+        if store.has(f.oid):
             continue
         fetcher = fetcher or Fetcher(repo, store, repo.settings())
         if not fetcher(f.pointer):
@@ -63,43 +91,59 @@ def _ensure_present(repo: git.Repo, store: LocalStore, files: tuple[File, ...]) 
             )
 
 
-def _write(repo: git.Repo, store: LocalStore, f: File, root: Path, known: set[str] | None) -> bool:
-    """Write one file; False when it already holds the right bytes."""
-    dest = root.joinpath(*declare.valid_path(f.path).split("/"))
-    if dest.is_symlink() or (dest.exists() and not dest.is_file()):
-        raise UserError(f"{dest} is not a regular file", hint="move it away and retry")
-    if dest.is_file():
-        current, is_pointer = _identify(repo, dest, f)
-        if current == (f.oid or f.blob) and not is_pointer:
-            return False
-        if known is not None and current not in known:
-            raise UserError(
-                f"{dest} has changes that are not a version of the model",
-                hint="commit or stash them, or check out elsewhere with --to DIR",
-            )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if f.oid is not None:
-        store.copy_to(f.pointer, dest)
-    else:
-        _write_blob(repo, f, dest)
+def _needs_write(repo: git.Repo, f: File, target: safepath.Target, known: set[str] | None) -> bool:
+    """Whether ``target`` must be written; refuses (before anything is written) a path
+    through a symlink, a file in the way that is not a regular file, and, in the
+    worktree, a file whose content is not a version of the model."""
+    src = safepath.open_file(target)
+    if src is None:
+        return True
+    with src:
+        current, is_pointer = _identify(repo, src, f)
+    if current == (f.oid or f.blob) and not is_pointer:
+        return False
+    if known is not None and current not in known:
+        raise UserError(
+            f"{target} has changes that are not a version of the model",
+            hint="commit or stash them, or check out elsewhere with --to DIR",
+        )
     return True
 
 
-def _identify(repo: git.Repo, path: Path, f: File) -> tuple[str, bool]:
-    """What ``path`` holds in the terms of ``f`` (a sha256, or a blob id for a plain Git
+def _identify(repo: git.Repo, src: BinaryIO, f: File) -> tuple[str, bool]:
+    """What ``src`` holds in the terms of ``f`` (a sha256, or a blob id for a plain Git
     file), and whether it is only a pointer to that content."""
     if f.oid is None:
-        return gitindex.blob_id(path.read_bytes(), repo.hash_size).hex(), False
-    if path.stat().st_size < 1024:
-        pointer = try_parse(path.read_bytes())
+        return gitindex.blob_id(src.read(), repo.hash_size).hex(), False
+    if os.fstat(src.fileno()).st_size < _POINTER_READ:
+        head = src.read()
+        pointer = try_parse(head)
         if pointer is not None:
             return pointer.oid, True
-    return hash_file(path)[0], False
+        return hashlib.sha256(head).hexdigest(), False
+    digest = hashlib.sha256()
+    while chunk := src.read(CHUNK_SIZE):
+        digest.update(chunk)
+    return digest.hexdigest(), False
 
 
-def _write_blob(repo: git.Repo, f: File, dest: Path) -> None:
-    data = repo.read_blob(f.blob)
+def _write(repo: git.Repo, store: LocalStore, f: File, target: safepath.Target) -> None:
+    if f.oid is not None:
+        store.copy_to(f.pointer, target)
+    else:
+        _write_blob(repo, f, target)
+
+
+def _write_blob(repo: git.Repo, f: File, target: safepath.Target) -> None:
+    write_atomically(target, [_read_blob(repo, f)])
+
+
+def _read_blob(repo: git.Repo, f: File) -> bytes:
+    try:
+        data = repo.read_blob(f.blob)
+    except KeyError:  # not in this repository
+        data = None
     if data is None:
         raise UserError(f"{f.path}: Git blob {f.blob[:12]} is not readable",
                         hint="run `git fetch`")  # fmt: skip
-    write_atomically(dest, [data])
+    return data

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.store.local import write_atomically
 
@@ -132,19 +132,12 @@ def valid_stage(stage: str) -> str:
 
 
 def valid_path(path: str) -> str:
-    """A repository-relative POSIX path that cannot escape its root."""
-    pure = PurePosixPath(path)
-    parts = pure.parts
-    if (
-        not parts
-        or pure.is_absolute()
-        or any(p in ("..", ".") for p in parts)
-        or ".git" in parts
-        or "\\" in path
-        or "\0" in path
-    ):
+    """A repository-relative POSIX path that cannot escape its root (see
+    :func:`gitmodel.safepath.is_valid`), with ``./`` and doubled slashes dropped."""
+    pure = PurePosixPath(path).as_posix()
+    if "\\" in path or not safepath.is_valid(pure):
         raise UserError(f"invalid model path {path!r}", hint="use a path inside the repository")
-    return pure.as_posix()
+    return pure
 
 
 def load(repo: git.Repo) -> Registry:

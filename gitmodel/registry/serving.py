@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.registry import declare, stages
 
@@ -34,14 +34,42 @@ def resolve(repo: git.Repo, name: str, stage: str) -> Resolved:
     """What ``stage`` of model ``name`` holds now; a user error when it holds nothing.
 
     One ref read and one blob read (the registry log's ``state.json``), whatever the
-    length of the history.
+    length of the history, plus the declaration file when there is a worktree. A
+    serving system writes the files it is given, so every path is checked first: one
+    Git would check out, and (where the model is declared) under its declared paths.
     """
     declare.valid_name(name)
     declare.valid_stage(stage)
-    held = stages.held(stages.current_state(repo), name, stage)
+    state = stages.current_state(repo)
+    model = _declared(repo, name)
+    if model is not None:
+        held = stages.held_files(state, model, stage)
+    else:
+        held = stages.held(state, name, stage)
+        _check_paths(name, stage, held)
     if not held:
         raise UserError(
             f"{name} has no version in {stage}",
             hint=f"promote one: git model promote {name}@VERSION {stage}",
         )
     return Resolved(name, stage, tuple(held))
+
+
+def _declared(repo: git.Repo, name: str) -> declare.Model | None:
+    """The declaration of ``name`` in the worktree; None in a bare repository or when
+    this checkout does not declare it."""
+    if repo.worktree is None:
+        return None
+    return declare.load(repo).models.get(name)
+
+
+def _check_paths(name: str, stage: str, held: list[stages.Assignment]) -> None:
+    for a in held:
+        for f in a.files:
+            if not safepath.is_valid(f.path):
+                raise UserError(
+                    f"{name} v{a.version} in {stage} (registry log) names {f.path[:200]!r}, "
+                    "which is not a repository path; refusing to use it",
+                    hint=f"the registry log was not written by gitmodel: see "
+                    f"`git model history {name}`",
+                )

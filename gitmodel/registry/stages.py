@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmodel import git, records
-from gitmodel.errors import GitModelError
-from gitmodel.registry.versions import File, Version
+from gitmodel.errors import UserError
+from gitmodel.registry.declare import Model
+from gitmodel.registry.versions import File, Version, check_files
 
 Json = dict[str, Any]
 PAST_LIMIT = 10
@@ -110,11 +111,14 @@ class Assignment:
 
 
 def assignments(data: list[Json] | None) -> list[Assignment]:
-    """Assignments from their JSON; a :class:`GitModelError` when the log holds garbage."""
+    """Assignments from their JSON; a :class:`UserError` when the log holds garbage."""
     try:
         return [Assignment.from_json(item) for item in data or []]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise GitModelError(f"the registry log holds a malformed assignment ({exc!r})") from exc
+        raise UserError(
+            f"the registry log holds a malformed assignment ({exc!r})",
+            hint=f"it was not written by gitmodel: see `git log -p {KIND.ref}`",
+        ) from exc
 
 
 def describe(held: list[Assignment]) -> str:
@@ -125,6 +129,23 @@ def describe(held: list[Assignment]) -> str:
 def held(state: Json, model: str, stage: str) -> list[Assignment]:
     """What ``stage`` of ``model`` holds in ``state``."""
     return assignments(state.get("models", {}).get(model, {}).get("stages", {}).get(stage))
+
+
+def held_files(state: Json, model: Model, stage: str) -> list[Assignment]:
+    """What ``stage`` of ``model`` holds, every file checked to lie under the model's
+    declared paths (:func:`~gitmodel.registry.versions.check_files`).
+
+    Use this, not :func:`held`, before reading or writing an assignment's files: the
+    state comes from the log's tip, which anyone who can push the log ref wrote.
+    """
+    found = held(state, model.name, stage)
+    hint = (
+        f"the registry log was not written by gitmodel: see `git model history {model.name}`, "
+        f"then `git model promote` another version to {stage} or `git model unassign`"
+    )
+    for a in found:
+        check_files(model, f"v{a.version} in {stage} (registry log)", a.files, hint)
+    return found
 
 
 def past(state: Json, model: str, stage: str) -> list[Assignment]:

@@ -14,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import read_pointers
-from gitmodel.pointer import Pointer
+from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.registry.declare import Model, Registry
 
 _RECORD, _FIELD = b"\x1e", "\x1f"
 _LOG_FORMAT = "--format=%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%s"
 _NUMBER_RE = re.compile(r"v?([0-9]{1,6})")
 _ZERO = re.compile(r"0+")
+_BLOB_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,15 @@ class File:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> File:
-        oid = data["oid"]
-        return cls(str(data["path"]), str(oid) if oid else None, int(data["size"]),
-                   str(data["git_blob"]))  # fmt: skip
+        """A file read from a record log: a ValueError unless its oid and blob are
+        well-formed (they name objects we read). Its path is checked where it is used,
+        against the model's declared paths (:func:`check_files`)."""
+        oid, blob = data["oid"], data["git_blob"]
+        if oid and not is_valid_oid(oid):
+            raise ValueError(f"invalid oid {str(oid)[:80]!r}")
+        if not isinstance(blob, str) or not _BLOB_RE.fullmatch(blob):
+            raise ValueError(f"invalid Git blob id {str(blob)[:80]!r}")
+        return cls(str(data["path"]), str(oid) if oid else None, int(data["size"]), blob)
 
     @property
     def pointer(self) -> Pointer:
@@ -169,6 +176,25 @@ def _parse_commit(chunk: bytes) -> tuple[list[str], list[tuple[str, str]]]:
         if len(meta) == 5 and meta[0].startswith(":"):
             changes.append((meta[3], tokens[i + 1].decode("utf-8", "surrogateescape")))
     return fields[:5], changes
+
+
+def check_files(model: Model, label: str, files: tuple[File, ...], hint: str) -> tuple[File, ...]:
+    """``files`` of ``model`` at ``label`` (``v3``), when every path is one Git would check
+    out (:func:`gitmodel.safepath.is_valid`) and lies under one of the model's declared
+    paths; else a user error naming the model, the version and the path.
+
+    Checked before a version's files are read or written: a record log is written by
+    whoever can push to the repository, and a commit's tree can hold paths (``.git``
+    components) that its pathspec still matches.
+    """
+    for f in files:
+        if not safepath.is_valid(f.path) or not model.covers(f.path):
+            raise UserError(
+                f"{model.name} {label} names {f.path[:200]!r}, which is not a path under "
+                f"its declared paths ({', '.join(model.paths)}); refusing to use it",
+                hint=hint,
+            )
+    return files
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:

@@ -13,13 +13,13 @@ common git directory.
 from __future__ import annotations
 
 import contextlib
-import glob
 import io
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from gitmodel import safepath
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
@@ -27,7 +27,9 @@ from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, writ
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     import hashlib
+    from typing import BinaryIO
 
+    from gitmodel.safepath import Target
     from gitmodel.store.buffers import BufferPool
     from gitmodel.store.sink import Sink
 
@@ -327,19 +329,21 @@ class LocalStore:
                 yield view[:n]
         self._check(pointer, digest.hexdigest(), size)
 
-    def copy_to(self, pointer: Pointer, dest: Path, mode: int = 0o644) -> None:
+    def copy_to(self, pointer: Pointer, dest: Target | Path, mode: int = 0o644) -> None:
         """Write the object to ``dest`` atomically, verified, never half-written.
 
-        The kernel copies (``copy_file_range``) while this thread hashes the source,
-        so a verified copy costs about as much as the copy alone.
+        A :class:`~gitmodel.safepath.Target` (a worktree file) is written only through
+        real directories under its root, never over a symlink. The kernel copies
+        (``copy_file_range``) while this thread hashes the source, so a verified copy
+        costs about as much as the copy alone.
         """
         src_path = self.object_path(pointer.oid)
         if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
             self._write_to(pointer, dest, mode)
             return
-        fd, tmp_name = sibling_tmp(dest)
-        try:
-            with open(fd, "wb", buffering=0) as out, open(src_path, "rb", buffering=0) as src:
+
+        def fill(out: BinaryIO) -> None:
+            with open(src_path, "rb", buffering=0) as src:
                 from gitmodel.store.sink import Copier
 
                 copier = Copier(src.fileno(), out.fileno(), pointer.size)
@@ -349,19 +353,14 @@ class LocalStore:
                 if copier.error is not None:
                     raise copier.error
             self._check(pointer, digest, size)
-            os.chmod(tmp_name, mode & ~_umask())
-            # On ext4, renaming over an existing file forces the new file's blocks to
-            # be allocated and flushed first (auto_da_alloc): 0.9 s for 2 GiB here.
-            # Removing the old file first avoids that; if we die in between, the path
-            # is missing (Git restores it), never half-written.
-            with contextlib.suppress(FileNotFoundError):
-                dest.unlink()
-            os.rename(tmp_name, dest)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
 
-    def _write_to(self, pointer: Pointer, dest: Path, mode: int) -> None:
+        # On ext4, renaming over an existing file forces the new file's blocks to be
+        # allocated and flushed first (auto_da_alloc): 0.9 s for 2 GiB here. Removing
+        # the old file first avoids that; if we die in between, the path is missing
+        # (Git restores it), never half-written.
+        safepath.write(dest, fill, mode & ~_umask(), unlink_first=True)
+
+    def _write_to(self, pointer: Pointer, dest: Target | Path, mode: int) -> None:
         """``copy_to`` for a packed object: small, so simply streamed."""
         write_atomically(dest, self.read(pointer), mode & ~_umask())
 
@@ -419,42 +418,18 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def sibling_tmp(dest: Path) -> tuple[int, str]:
-    """A new temporary file beside ``dest`` (same filesystem, so it can be renamed over
-    it), named ``.<name>.<pid>-<random>.tmp``. Those a killed process left for the same
-    ``dest`` are removed first, so a crash leaves no half-written file behind for long."""
-    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*-*.tmp"):
-        pid = stale.name[len(dest.name) + 2 :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
-    return _mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}-", suffix=".tmp")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's
-    return True
-
-
 def write_atomically(
-    dest: Path, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o644
+    dest: Target | Path, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o644
 ) -> None:
     """Write ``dest`` through a temporary file beside it, renamed into place only when
-    complete: readers see the old file or the whole new one, never part of it."""
-    fd, tmp = sibling_tmp(dest)
-    try:
-        with open(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    complete: readers see the old file or the whole new one, never part of it. A
+    :class:`~gitmodel.safepath.Target` is written as :func:`gitmodel.safepath.write` says."""
+
+    def fill(out: BinaryIO) -> None:
+        for chunk in chunks:
+            out.write(chunk)
+
+    safepath.write(dest, fill, mode)
 
 
 def _umask() -> int:
