@@ -307,3 +307,12 @@ def test_a_version_whose_tree_holds_a_dot_git_folder_is_refused(work: Path) -> N
 def test_declared_paths_follow_the_same_rules(work: Path, path: str) -> None:
     (work / ".gitmodel-registry.json").write_text(json.dumps({"models": {"m": {"paths": [path]}}}))
     refused(("checkout", "m@v1"), work, "invalid model path")
+
+
+def test_declared_paths_are_literal_never_git_pathspec_magic(work: Path) -> None:
+    """A declared path of ``*`` names a file called ``*``, not every file in the repository."""
+    (work / ".gitmodel-registry.json").write_text(json.dumps({"models": {"m": {"paths": ["*"]}}}))
+    proc = git_model("versions", "m", "--json", cwd=work, check=False)
+    assert proc.returncode in (0, 1), proc.stderr.decode()
+    assert b"notes" not in proc.stdout and b".gitattributes" not in proc.stdout
+    assert b"models/" not in proc.stdout

@@ -120,7 +120,7 @@ def versions(repo: git.Repo, registry: Registry, model: Model) -> list[Version]:
         "-z",
         proc.stdout.decode().strip(),
         "--",
-        *model.paths,
+        *(f":(literal){path}" for path in model.paths),  # declared paths are never globs
     ]
     commits = [_parse_commit(chunk) for chunk in repo.run(args).stdout.split(_RECORD)[1:]]
     blobs = [blob for _, changes in commits for blob, _ in changes]
