@@ -230,7 +230,7 @@ def test_fetch_ignores_remote_refs_that_are_not_logs(clones: tuple[git.Repo, git
     for ref in ("refs/gitmodel/Bad.Name", "refs/gitmodel/x/y"):
         run_git("push", "-q", "origin", f"{entry.commit}:{ref}", cwd=a.cwd)
     assert records_sync.fetch(b, "origin") == []
-    assert records.list_refs(b, records.LOG_PREFIX) == {}
+    assert git.list_refs(b, records.LOG_PREFIX) == {}
 
 
 def test_push_refused_by_a_hook_says_fetch_and_retry(clones: tuple[git.Repo, git.Repo]) -> None:

@@ -18,8 +18,8 @@ from gitmodel import attributes, git
 from gitmodel.commands.context import Fetcher, open_repo
 from gitmodel.commands.lfs_import import import_from_lfs
 from gitmodel.errors import ObjectMissingError, UserError
+from gitmodel.git.rewrite import Rewriter, blob, tag_object
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.rewrite import Rewriter, blob, tag_object
 from gitmodel.scan import format_size
 from gitmodel.store.local import LocalStore, hash_file
 

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from gitmodel import git, gitindex, safepath
+from gitmodel import git, safepath
 from gitmodel.commands.context import Fetcher, open_repo
 from gitmodel.errors import UserError
+from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
 from gitmodel.registry.versions import File, check_files, pick, split_spec, versions
@@ -114,7 +115,7 @@ def _identify(repo: git.Repo, src: BinaryIO, f: File) -> tuple[str, bool]:
     """What ``src`` holds in the terms of ``f`` (a sha256, or a blob id for a plain Git
     file), and whether it is only a pointer to that content."""
     if f.oid is None:
-        return gitindex.blob_id(src.read(), repo.hash_size).hex(), False
+        return index_file.blob_id(src.read(), repo.hash_size).hex(), False
     if os.fstat(src.fileno()).st_size < _POINTER_READ:
         head = src.read()
         pointer = try_parse(head)

@@ -142,7 +142,7 @@ def provenance_record(
     inputs: list[tuple[str, FileVersion]],
 ) -> Json:  # fmt: skip
     """The provenance record of ``commit`` (schema in :mod:`gitmodel.lineage.store`)."""
-    info = records.load_commit(repo, commit)
+    info = git.read_commit(repo, commit)
     return {
         "type": "provenance",
         "commit": commit,
@@ -158,7 +158,7 @@ def provenance_record(
 def record(repo: git.Repo, rev: str, plan: Plan) -> Json:
     """Record the provenance of commit ``rev``; the record appended."""
     commit = repo.rev_parse(rev)
-    parents = records.load_commit(repo, commit).parent_ids
+    parents = git.read_commit(repo, commit).parent_ids
     current = model_files(repo, commit)
     parent = model_files(repo, str(parents[0])) if parents else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, str(parents[0])) for p, v in parent.items()}
