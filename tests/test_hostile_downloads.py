@@ -1,17 +1,29 @@
-"""Hostile pointers on the way down: a wrong size in a pointer is the pointer's fault and
-never costs a good object."""
+"""Hostile pointers and remotes on the way down: a wrong size in a pointer is the pointer's
+fault and never costs a good object; every download stops at the size it expects."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import git_model, repo_store, run_git
-from hygiene_support import LOOSE
+from hygiene_support import LOOSE, commit_file, make_author
+from test_hostile_chunked import peak_memory
 
+from gitmodel import manifest, transfer
+from gitmodel.errors import GitModelError
+from gitmodel.manifest import ChunkRef, Manifest
 from gitmodel.pointer import Pointer
+from gitmodel.store.chunking import CHUNK_MIN, Chunker
+from gitmodel.store.local import LocalStore
+from gitmodel.store.remote import RemoteObjectDamaged, RemoteStore
 
 
 def commit_pointer(repo: Path, path: str, pointer: Pointer) -> None:
@@ -68,3 +80,197 @@ def test_a_wrong_size_in_a_pointer_never_costs_the_object(
     report = fsck.stdout.decode()
     assert fsck.returncode == 1 and "theirs.bin" in report and "corrupt" not in report, report
     assert store.has(good.oid) and not store.bad_dir.exists()
+
+
+# -- every download stops at the size it expects
+
+
+def received(counts: Path) -> int:
+    """The bytes all remote reads returned, as ``GIT_MODEL_TEST_COUNT_FILE`` counted them."""
+    lines = counts.read_text().splitlines() if counts.exists() else []
+    return sum(int(line.split()[2]) for line in lines)
+
+
+@pytest.fixture
+def counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Count what every remote store opened from now on reads (in this process too)."""
+    path = tmp_path / "counts"
+    monkeypatch.setenv("GIT_MODEL_TEST_COUNT_FILE", str(path))
+    return path
+
+
+def open_remote(path: Path, chunked: bool = True) -> RemoteStore:
+    return RemoteStore(f"file://{path}", tries=2, sleep=lambda _: None, chunked=chunked)
+
+
+def stored_pointer(store: LocalStore, data: bytes) -> Pointer:
+    with store.writer() as writer:
+        writer.write(data)
+        return writer.commit()
+
+
+def grow_sparse(path: Path, size: int) -> None:
+    """Make a remote file ``size`` bytes long, its first bytes kept: no disk used."""
+    os.truncate(path, size)
+
+
+def assert_nothing_kept(store: LocalStore, pointer: Pointer) -> None:
+    assert not store.has(pointer.oid)
+    assert not store.tmp_dir.exists() or list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_whole_object_grown_huge_on_the_remote_is_read_no_further_than_its_size(
+    tmp_path: Path, counts: Path
+) -> None:
+    """``git clone`` of a whole-object remote (``model.chunking=false``) whose 10 MiB object
+    became 4 GiB: refused, naming the oid and the remote key, after size + 1 bytes."""
+    git_model("install", cwd=tmp_path)  # for the clone too
+    origin, author = make_author(tmp_path)
+    run_git("config", "model.chunking", "false", cwd=author)
+    data = commit_file(author, "model.bin", os.urandom(10 << 20))
+    run_git("push", "-q", "origin", "main", cwd=author)
+    pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+    remote = open_remote(origin / "model" / "remote")
+    grow_sparse(Path(remote.data_key(pointer.oid)), 4 << 30)
+    counts.unlink(missing_ok=True)
+
+    clone = tmp_path / "clone"
+    started = time.monotonic()
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
+    elapsed = time.monotonic() - started
+    stderr = proc.stderr.decode()
+    assert proc.returncode != 0 and "checkout failed" in stderr, stderr
+    assert pointer.oid in stderr and f"data/{pointer.oid[:2]}/" in stderr, stderr
+    assert "longer than" in stderr and "again" not in stderr and "hint:" in stderr, stderr
+    assert received(counts) <= pointer.size + 1 + (64 << 10), received(counts)
+    assert elapsed < 60
+    assert_nothing_kept(LocalStore(clone / ".git" / "model"), pointer)
+
+
+@pytest.mark.parametrize("size", [1000, 9 << 20], ids=["one-request", "in-ranges"])
+def test_a_whole_object_ten_times_too_long_is_refused_after_its_size(
+    tmp_path: Path, counts: Path, size: int
+) -> None:
+    remote = open_remote(tmp_path / "remote", chunked=False)
+    pointer = stored_pointer(LocalStore(tmp_path / "source"), os.urandom(size))
+    remote.upload(LocalStore(tmp_path / "source"), pointer)
+    grow_sparse(Path(remote.data_key(pointer.oid)), 10 * size)
+    counts.unlink()
+    store = LocalStore(tmp_path / "mine")
+    with pytest.raises(RemoteObjectDamaged) as info:
+        remote.download(store, pointer)
+    message = str(info.value)
+    assert f"data/{pointer.oid[:2]}/{pointer.oid[2:4]}/{pointer.oid}" in message, message
+    assert received(counts) <= size + 1 + 4096
+    assert_nothing_kept(store, pointer)
+    assert not remote.verify(pointer)  # read back no further either
+    assert received(counts) <= 2 * (size + 1) + 4096
+
+
+def chunked_remote(tmp_path: Path, sizes: list[int]) -> tuple[RemoteStore, list[Pointer]]:
+    """A directory remote with one object per size, pushed together (so in one pack)."""
+    remote = open_remote(tmp_path / "remote")
+    source = LocalStore(tmp_path / "source")
+    pointers = [stored_pointer(source, os.urandom(size)) for size in sizes]
+    transfer.upload(remote, source, pointers, jobs=2, quiet=True)
+    return remote, pointers
+
+
+def refused_download(remote: RemoteStore, pointer: Pointer, store: LocalStore) -> str:
+    with pytest.raises(GitModelError) as info:
+        transfer.download(remote, store, [pointer], jobs=2, quiet=True)
+    message = str(info.value)
+    assert pointer.oid in message, message
+    assert_nothing_kept(store, pointer)
+    return message
+
+
+@pytest.mark.parametrize("damage", ["huge tail", "huge garbage"])
+def test_a_manifest_grown_huge_is_read_no_further_than_its_cap(
+    tmp_path: Path, counts: Path, damage: str
+) -> None:
+    remote, (pointer,) = chunked_remote(tmp_path, [700_000])
+    path = Path(remote.manifest_key(pointer.oid))
+    if damage == "huge garbage":
+        path.unlink()
+        path.write_bytes(b"")
+    grow_sparse(path, 2 << 30)
+    counts.unlink()
+    store = LocalStore(tmp_path / "mine")
+    message = ""
+
+    def download() -> None:
+        nonlocal message
+        message = refused_download(remote, pointer, store)
+
+    assert peak_memory(download) < 4 << 20
+    assert "bad manifest" in message and f"manifests/{pointer.oid[:2]}/" in message, message
+    assert received(counts) <= 2 * (manifest.max_manifest_size(pointer.size) + 1) + (64 << 10)
+
+
+@pytest.mark.parametrize("step", [CHUNK_MIN, CHUNK_MIN + 1, 3 * CHUNK_MIN // 2, 1000])
+def test_the_manifest_cap_holds_for_what_the_chunker_cuts(step: int) -> None:
+    """The cap on a manifest rests on the chunker's minimum: even with a segment start
+    as often as a segmenter can ask for one, an honest file's manifest stays under it."""
+    assert manifest.CHUNK_MIN == CHUNK_MIN
+    data = os.urandom(50 * CHUNK_MIN + 123)
+    chunks = Chunker().cut(memoryview(data), list(range(step, len(data), step)))
+    refs = [ChunkRef(chunk_id, f"{i:064x}", 0, raw, raw, 0)
+            for i, (chunk_id, raw) in enumerate(chunks)]  # fmt: skip
+    body = manifest.encode_manifest(Manifest(oid_of(data), len(data), refs))
+    assert len(chunks) <= manifest.max_chunks(len(data))
+    assert len(body) <= manifest.max_manifest_size(len(data))
+
+
+def test_a_pack_index_grown_huge_is_read_no_further_than_its_cap(
+    tmp_path: Path, counts: Path
+) -> None:
+    """A push reads every pack index to dedup against it: a huge one costs at most the cap,
+    is not used, and the push still lands (its chunks are simply sent again)."""
+    remote, (first,) = chunked_remote(tmp_path, [700_000])
+    found = remote.read_manifest(first)
+    assert found is not None
+    grow_sparse(Path(remote.index_key(found.chunks[0].pack)), 2 << 30)
+    counts.unlink()
+    other = LocalStore(tmp_path / "other")
+    data = LocalStore(tmp_path / "source").open(first.oid).read() + b"one more line"
+    second = stored_pointer(other, data)
+    started = time.monotonic()
+    transfer.upload(remote, other, [second], jobs=2, quiet=True)
+    assert time.monotonic() - started < 30
+    assert received(counts) <= manifest.max_index_size() + 1 + (1 << 20)
+    store = LocalStore(tmp_path / "reader")
+    transfer.download(remote, store, [second], jobs=2, quiet=True)
+    assert hashlib.sha256(store.open(second.oid).read()).hexdigest() == second.oid
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """``tmp_path / "remote"`` over HTTP on 127.0.0.1, by Python's own server, which
+    ignores byte ranges: every ranged read gets the whole file, as on sshfs."""
+    pytest.importorskip("aiohttp")
+    (tmp_path / "remote").mkdir(exist_ok=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(tmp_path / "remote"))  # fmt: skip
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_chunk_range_answered_with_more_than_asked_is_refused(
+    tmp_path: Path, served: str
+) -> None:
+    """Two files share a pack; reading the second asks for its part of the pack only.
+    A server that sends the whole pack instead is refused, never sliced as if it fit."""
+    _, (first, second) = chunked_remote(tmp_path, [300_000, 300_000])
+    remote = RemoteStore(served, tries=2, sleep=lambda _: None)
+    store = LocalStore(tmp_path / "mine")
+    message = refused_download(remote, second, store)
+    assert "bytes came back for" in message, message
+    assert not store.has(first.oid)

@@ -240,31 +240,6 @@ class LocalStore:
         ``pool`` is filling are kept with their buffer instead of copied."""
         return ObjectWriter(self, pool)
 
-    def new_tmp_path(self) -> Path:
-        """A fresh empty file in ``tmp/`` for a download that writes files itself."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = _mkstemp(dir=self.tmp_dir, prefix=f"{os.getpid()}-")
-        os.close(fd)
-        return Path(name)
-
-    def adopt(self, tmp: Path, expected: Pointer) -> None:
-        """Move a downloaded file from ``tmp/`` into the store once its bytes are proven."""
-        try:
-            digest, size = hash_file(tmp)
-            if digest == expected.oid and size != expected.size:
-                raise PointerSizeError(expected.oid, expected.size, size)
-            if digest != expected.oid:
-                raise ChecksumError(f"object {expected.oid}", expected.oid, digest)
-            os.chmod(tmp, 0o444)
-            final = self.object_path(expected.oid)
-            try:
-                os.rename(tmp, final)
-            except FileNotFoundError:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-
     def read(
         self, pointer: Pointer, path: str | None = None, hint: str | None = None
     ) -> Iterator[memoryview]:
