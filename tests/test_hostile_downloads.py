@@ -1,5 +1,6 @@
 """Hostile pointers and remotes on the way down: a wrong size in a pointer is the pointer's
-fault and never costs a good object; every download stops at the size it expects."""
+fault and never costs a good object; every download stops at the size it expects; a
+permanent failure says what is missing and where we looked, never "run it again"."""
 
 from __future__ import annotations
 
@@ -80,6 +81,23 @@ def test_a_wrong_size_in_a_pointer_never_costs_the_object(
     report = fsck.stdout.decode()
     assert fsck.returncode == 1 and "theirs.bin" in report and "corrupt" not in report, report
     assert store.has(good.oid) and not store.bad_dir.exists()
+
+
+def test_pushing_a_wrong_size_pointer_is_refused_and_costs_nothing(tmp_path: Path) -> None:
+    """A push reads every object it sends: a pointer with a wrong size stops the push,
+    named, and the object it names stays in the store, intact."""
+    _origin, author = make_author(tmp_path)
+    data = commit_file(author, "mine.bin", os.urandom(LOOSE))
+    good = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+    liar = Pointer(good.oid, good.size + 1)
+    commit_pointer(author, "theirs.bin", liar)
+    proc = run_git("push", "-q", "origin", "main", cwd=author, check=False)
+    stderr = proc.stderr.decode()
+    assert proc.returncode != 0 and good.oid in stderr and f"{liar.size} bytes" in stderr, stderr
+    assert "expected sha256" not in stderr and "again" not in stderr, stderr
+    store = repo_store(author)
+    assert store.has(good.oid) and not store.bad_dir.exists()
+    assert hashlib.sha256(b"".join(bytes(c) for c in store.read(good))).hexdigest() == good.oid
 
 
 # -- every download stops at the size it expects
@@ -179,8 +197,8 @@ def chunked_remote(tmp_path: Path, sizes: list[int]) -> tuple[RemoteStore, list[
 def refused_download(remote: RemoteStore, pointer: Pointer, store: LocalStore) -> str:
     with pytest.raises(GitModelError) as info:
         transfer.download(remote, store, [pointer], jobs=2, quiet=True)
-    message = str(info.value)
-    assert pointer.oid in message, message
+    message = f"{info.value}\nhint: {info.value.hint}"
+    assert pointer.oid in message and "again" not in message, message
     assert_nothing_kept(store, pointer)
     return message
 
@@ -272,5 +290,93 @@ def test_a_chunk_range_answered_with_more_than_asked_is_refused(
     remote = RemoteStore(served, tries=2, sleep=lambda _: None)
     store = LocalStore(tmp_path / "mine")
     message = refused_download(remote, second, store)
-    assert "bytes came back for" in message, message
+    assert "bytes came back for" in message and "ranges" in message, message
     assert not store.has(first.oid)
+
+
+# -- a permanent failure says what is missing and where we looked
+
+
+def make_shared(tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, RemoteStore]:
+    git_model("install", cwd=tmp_path)  # for the clones too
+    origin, author = make_author(tmp_path)
+    for name, data in files.items():
+        commit_file(author, name, data)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    return origin, open_remote(origin / "model" / "remote")
+
+
+def test_an_object_missing_from_the_remote_is_named_with_where_we_looked(
+    tmp_path: Path,
+) -> None:
+    files = {"model.bin": os.urandom(200_000), "data.bin": os.urandom(100_000)}
+    origin, remote = make_shared(tmp_path, files)
+    oid = oid_of(files["model.bin"])
+    Path(remote.manifest_key(oid)).unlink()
+    clone = tmp_path / "clone"
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
+    stderr = proc.stderr.decode()
+    assert proc.returncode != 0 and "model.bin" in stderr and oid in stderr, stderr
+    assert f"manifests/{oid[:2]}/{oid}" in stderr and str(origin) in stderr, stderr
+    assert "push it from a clone that has it" in stderr and "again" not in stderr, stderr
+    fetched = git_model("fetch", cwd=clone, check=False)
+    stderr = fetched.stderr.decode()
+    assert fetched.returncode == 1 and oid in stderr and "does not have" in stderr, stderr
+    assert "hint: push it from a clone" in stderr and "again" not in stderr, stderr
+
+
+@pytest.mark.parametrize("damage", ["pack byte flipped", "manifest of garbage"])
+def test_a_damaged_copy_is_named_and_the_other_objects_still_come(
+    tmp_path: Path, damage: str
+) -> None:
+    """One damaged object on the remote fails that file, named; the others of the same
+    checkout are still fetched (one object's fault is not the remote's)."""
+    files = {f"f{i}.bin": os.urandom(150_000 + i) for i in range(3)}
+    origin, remote = make_shared(tmp_path, files)
+    oid = oid_of(files["f0.bin"])
+    if damage == "pack byte flipped":
+        found = remote.read_manifest(Pointer(oid, len(files["f0.bin"])))
+        assert found is not None
+        pack = Path(remote.pack_key(found.chunks[0].pack))
+        body = bytearray(pack.read_bytes())
+        body[found.chunks[0].offset + 10] ^= 1
+        pack.unlink()
+        pack.write_bytes(bytes(body))
+    else:
+        path = Path(remote.manifest_key(oid))
+        path.unlink()
+        path.write_bytes(os.urandom(8192))
+    clone = tmp_path / "clone"
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
+    stderr = proc.stderr.decode()
+    assert proc.returncode != 0 and "f0.bin" in stderr and oid in stderr, stderr
+    assert str(origin) in stderr and "again" not in stderr and "hint:" in stderr, stderr
+
+    lazy = tmp_path / "lazy"
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("clone", "-q", str(origin), str(lazy), cwd=tmp_path, env=env)
+    repair = git_model("fsck", "--repair", cwd=lazy, check=False)
+    out, err = repair.stdout.decode(), repair.stderr.decode()
+    assert repair.returncode == 1 and f"could not fetch {oid}" in err, err
+    for name in ("f1.bin", "f2.bin"):  # tried after f0.bin, which failed
+        assert f"repaired object {oid_of(files[name])}" in out, out + err
+    fetched = git_model("fetch", cwd=lazy, check=False)
+    stderr = fetched.stderr.decode()
+    assert fetched.returncode == 1 and oid in stderr and str(origin) in stderr, stderr
+    assert "hint: the remote's copy cannot be used" in stderr and "again" not in stderr, stderr
+
+
+def test_only_a_remote_that_fails_after_its_retries_suggests_running_again(
+    tmp_path: Path,
+) -> None:
+    files = {"model.bin": os.urandom(100_000)}
+    origin, _ = make_shared(tmp_path, files)
+    clone = tmp_path / "clone"
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    run_git("config", "model.retries", "2", cwd=clone)
+    run_git("config", "model.retryDelay", "0.01", cwd=clone)
+    down = {**os.environ, "GIT_MODEL_TEST_FAULTS": "fail=1"}
+    fetched = git_model("fetch", cwd=clone, check=False, env=down)
+    stderr = fetched.stderr.decode()
+    assert fetched.returncode == 1 and "hint: run the command again" in stderr, stderr
