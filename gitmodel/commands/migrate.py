@@ -90,6 +90,7 @@ def _export_blob(repo: git.Repo, store: LocalStore, fetch: Fetcher, pointer: Poi
     """The Git blob of an object's bytes, verified first."""
     if not store.has(pointer.oid) and not fetch(pointer):
         raise ObjectMissingError(pointer.oid, hint="fetch it first: `git model fetch --all`")
+    store.check_size(pointer)  # a wrong size is the pointer's fault, not the object's
     path = store.object_path(pointer.oid)
     if not path.exists():  # packed, so small: read (and verified) in one piece
         return repo.pygit.create_blob(b"".join(store.read(pointer)))

@@ -138,18 +138,26 @@ class FilterProcess:
             fetch = self.fetch
             if not self._finish_fetch(request, pointer, lambda: fetch and fetch(pointer)):
                 return
-        if pointer is not None and self.defer is not None and self.defer(path, pointer):
-            self._respond(head)
-            return
+        if pointer is not None and self.defer is not None:
+            if not self._size_matches(request, pointer):
+                return
+            if self.defer(path, pointer):
+                self._respond(head)
+                return
         if pointer is not None and 0 < pointer.size <= SMALL_DATA:
             self._send_small(request, pointer)
             return
         # Git sends the whole blob before it reads a byte of the answer, so a blob
         # that is content rather than a pointer is spooled (to disk past 8 MiB).
         with _spool(head, rest, self.store.tmp_dir) as blob:
+            try:  # opening the object checks it is there, and of the pointer's size
+                content = blob if pointer is None else self.store.read(pointer, path, MISSING_HINT)
+            except GitModelError as exc:
+                _report(request, exc)
+                self.writer.write_text("status=error")
+                return
             self.writer.write_text("status=success", send=False)  # goes with the content
             try:
-                content = blob if pointer is None else self.store.read(pointer, path, MISSING_HINT)
                 for chunk in content:
                     self.writer.write_data(chunk)
             except GitModelError as exc:
@@ -176,6 +184,17 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _size_matches(self, request: dict[str, str], pointer: Pointer) -> bool:
+        """Whether the object we hold has the pointer's size; answers Git itself if not
+        (a file written later, by the hook, could no longer fail in Git's eyes)."""
+        try:
+            self.store.check_size(pointer, request.get("pathname"))
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return False
+        return True
 
     def _finish_fetch(
         self, request: dict[str, str], pointer: Pointer, result: Callable[[], object]

@@ -17,6 +17,13 @@ uploaded first and the manifest only once they are durable, so a crash never
 leaves a half-visible object (existence checks list manifests). Keys are
 derived from oids, never read from a manifest, and every byte read back is
 checked against its sha256 before it enters the local store.
+
+Every read stops at the size it expects, never at the end of what the remote
+sends: a whole object at its pointer's size plus one byte (to see one that is too
+long), a manifest at :func:`manifest.max_manifest_size` of that size, the layout
+file at :data:`LAYOUT_MAX_SIZE`, a ``meta/`` file at :data:`META_MAX_SIZE`. A
+range answered with more bytes than asked (a backend that ignores ranges) is
+refused, never trusted.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
 RETRY_MAX_DELAY = 10.0
-SMALL_OBJECT = 8 << 20  # read in one request
+SMALL_OBJECT = 8 << 20  # read in one request; larger whole objects in ranges of this size
+META_MAX_SIZE = 64 << 20  # a meta/ file: gc marks of about 700,000 objects
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
@@ -73,7 +81,19 @@ class RemoteError(GitModelError):
 
 
 class RemoteObjectMissing(RemoteError):
-    """The remote store does not have the object."""
+    """The remote store does not have the object: permanent, not worth a retry."""
+
+    hint = (
+        "push it from a clone that has it (`git model push`); "
+        "`git model fsck --remote` lists what the remote lacks"
+    )
+
+
+class RemoteObjectDamaged(RemoteError):
+    """The remote's copy of one object cannot be used (too long, a bad manifest, wrong
+    bytes): permanent, and about that object only, not the whole remote."""
+
+    hint = chunked.DAMAGED_HINT
 
 
 class _ShortRead(ConnectionError):
@@ -162,6 +182,8 @@ class RemoteStore:
 
     def _read_layout(self, key: str) -> dict[str, Any]:
         body = self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE)  # not trusted to be small
+        if len(body) > LAYOUT_MAX_SIZE:  # the range was ignored
+            raise TypeError(f"{LAYOUT_FILE} is longer than {LAYOUT_MAX_SIZE} bytes")
         try:
             layout = json.loads(body)
         except ValueError:
@@ -261,18 +283,16 @@ class RemoteStore:
             except (ChecksumError, chunked.ChunkedError):
                 return False
             return True
-        return self._retry(lambda: self._hash_remote(pointer)) == (pointer.oid, pointer.size)
+        try:
+            return self._hash_remote(pointer) == (pointer.oid, pointer.size)
+        except FileNotFoundError:
+            return False
 
     def _hash_remote(self, pointer: Pointer) -> tuple[str, int]:
+        """The sha256 and length of the remote's whole object, read no further than one
+        byte past the pointer's size."""
         digest = hashlib.sha256()
-        size = 0
-        try:
-            with self.fs.open(self.data_key(pointer.oid), "rb", block_size=PART_SIZE) as src:
-                while chunk := src.read(CHUNK_SIZE * 8):
-                    digest.update(chunk)
-                    size += len(chunk)
-        except FileNotFoundError:
-            return "", -1
+        size = self._read_whole(self.data_key(pointer.oid), pointer.size, digest.update)
         return digest.hexdigest(), size
 
     def delete(self, oid: str) -> None:
@@ -303,11 +323,15 @@ class RemoteStore:
                 self._retry(functools.partial(self.fs.rm_file, key))
 
     def read_meta(self, name: str) -> bytes | None:
-        """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None."""
+        """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None;
+        one over :data:`META_MAX_SIZE` is refused, read no further than that."""
+        key = self._meta_key(name)
         try:
-            body: bytes = self._retry(functools.partial(self.fs.cat_file, self._meta_key(name)))
+            body = self._ranged(key, 0, META_MAX_SIZE + 1)
         except FileNotFoundError:
             return None
+        if len(body) > META_MAX_SIZE:
+            raise RemoteError(f"{self.display}: meta/{name} is larger than {META_MAX_SIZE} bytes")
         return body
 
     def write_meta(self, name: str, body: bytes) -> None:
@@ -333,6 +357,7 @@ class RemoteStore:
         """
         if check and pointer.oid in self.present([pointer.oid]):
             return
+        store.check_size(pointer)  # the manifest says the pointer's size: it must be true
         self.ensure_layout(LAYOUT_WHOLE)
         data_key = self.data_key(pointer.oid)
         self._makedirs(data_key)
@@ -374,8 +399,11 @@ class RemoteStore:
             body = self._read_growing(key, cap)
             length = manifest.manifest_length(body)
             if length is not None and length > cap:
-                raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: "
-                                  f"{length} bytes for a {pointer.size}-byte object")  # fmt: skip
+                reason = f"{length} bytes for a {pointer.size}-byte object"
+                raise self._bad_manifest(pointer.oid, key, reason)
+            if not manifest.is_manifest(body) and len(body) >= LAYOUT_MAX_SIZE:
+                reason = "neither a chunked manifest nor a whole object's, which is short"
+                raise self._bad_manifest(pointer.oid, key, reason)
             if _cut_short(body):
                 raise _ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
             return body
@@ -383,31 +411,66 @@ class RemoteStore:
         try:
             body = self._retry(once)
         except FileNotFoundError:
-            raise RemoteObjectMissing(
-                f"{self.display} does not have object {pointer.oid}"
-            ) from None
+            raise self._missing(pointer.oid, key) from None
         if not manifest.is_manifest(body):
             return None  # a whole object's JSON manifest: its bytes are under data/
         try:
             return manifest.decode_manifest(body, pointer.oid, pointer.size)
         except manifest.FormatError as exc:
-            raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: {exc}") from None
+            reason = str(exc)
+            declared = manifest.manifest_size(body)
+            if declared is not None and declared != pointer.size:
+                reason = (f"it says {declared} bytes, the pointer {pointer.size} "
+                          "(a wrong size in the pointer, or a bad manifest)")  # fmt: skip
+            raise self._bad_manifest(pointer.oid, key, reason) from None
+
+    def _bad_manifest(self, oid: str, key: str, reason: str) -> RemoteObjectDamaged:
+        return RemoteObjectDamaged(
+            f"{self.display}: bad manifest for {oid} ({self._relative(key)}): {reason}"
+        )
 
     def _read_growing(self, key: str, cap: int) -> bytes:
         """A manifest's bytes: its first :data:`MANIFEST_FIRST_READ`, then, while its head
         says there is more, reads each up to twice what has arrived (and one byte past
         the declared end, to see an overlong one), so what is held in memory grows with
         the bytes the remote actually has, never with a number it claims."""
-        body = bytearray(self.fs.cat_file(key, start=0, end=min(cap, MANIFEST_FIRST_READ)))
         asked = min(cap, MANIFEST_FIRST_READ)
+        body = bytearray(self._ranged(key, 0, asked))
         length = manifest.manifest_length(bytes(body[: manifest.MANIFEST_HEAD_SIZE]))
         if length is None or length > cap:
             return bytes(body)
         while len(body) == asked and len(body) <= length:
             end = min(length + 1, 2 * len(body))
             asked = length + 1 if end == length else end  # never start a read at the end
-            body += self.fs.cat_file(key, start=len(body), end=asked)
+            body += self._ranged(key, len(body), asked)
         return bytes(body)
+
+    def _ranged(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of ``key`` or fewer (where it ends); more than that is
+        refused: a backend that ignores the range must not make us hold, or trust, the
+        whole file."""
+        data = self.read(key, start, end, exact=False)
+        if len(data) > end - start:
+            error = RemoteError(f"{self.display}: {len(data)} bytes came back for a "
+                                f"{end - start}-byte range of {self._relative(key)}")  # fmt: skip
+            error.hint = chunked.RANGES_HINT
+            raise error
+        return data
+
+    def _read_whole(self, key: str, size: int, take: Callable[[bytes], object]) -> int:
+        """Read ``key`` from its start, handing each range to ``take``: at most ``size``
+        plus one byte (so a copy that is too long shows, and is never read further), in
+        ranges of :data:`SMALL_OBJECT` (one request each). Returns the bytes read."""
+        received = 0
+        while received <= size:
+            left = size + 1 - received
+            asked = left if left <= SMALL_OBJECT + 1 else SMALL_OBJECT  # never start at the end
+            data = self._ranged(key, received, received + asked)
+            take(data)
+            received += len(data)
+            if len(data) < asked:
+                break  # the object ended
+        return received
 
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes:  # fmt: skip
@@ -443,18 +506,18 @@ class RemoteStore:
         return sorted(name for name in names if is_valid_oid(name))
 
     def _download_whole(self, store: LocalStore, pointer: Pointer) -> None:
+        key = self.data_key(pointer.oid)
         for attempt in range(self.tries):
             try:
-                self._download_once(store, pointer)
+                self._download_once(store, pointer, key)
                 return
             except FileNotFoundError:
-                message = f"{self.display} does not have object {pointer.oid}"
-                raise RemoteObjectMissing(message) from None
+                raise self._missing(pointer.oid, key) from None
             except (ChecksumError, _ShortRead) as exc:
                 if not self._retry(lambda: self.fs.exists(self.manifest_key(pointer.oid))):
                     message = (
-                        f"{self.display} has only part of object {pointer.oid}"
-                        " (an interrupted push; push again)"
+                        f"{self.display} has only part of object {pointer.oid} "
+                        f"({self._relative(key)} without its manifest: an interrupted push)"
                     )
                     raise RemoteObjectMissing(message) from None
                 if isinstance(exc, ChecksumError):
@@ -471,32 +534,35 @@ class RemoteStore:
                     ) from exc
                 self._sleep(_delay(attempt, self.first_delay))
 
-    def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
-        key = self.data_key(pointer.oid)
-        try:
-            if pointer.size <= SMALL_OBJECT:
-                data = self.fs.cat_file(key, start=0, end=pointer.size + 1)
-                if len(data) < pointer.size:
-                    raise _ShortRead(f"{len(data)} of {pointer.size} bytes arrived")
-                with store.writer() as writer:
-                    writer.write(data)
-                    writer.commit(pointer)
-            else:
-                # one streaming GET into tmp/ (ranged reads cost a round trip per block),
-                # then the whole file is hashed before it may enter the store
-                tmp = store.new_tmp_path()
-                try:
-                    self.fs.get_file(key, str(tmp))
-                    if (arrived := tmp.stat().st_size) < pointer.size:
-                        raise _ShortRead(f"{arrived} of {pointer.size} bytes arrived")
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
-                store.adopt(tmp, pointer)  # removes tmp whatever happens
-        except ChecksumError as exc:
-            raise ChecksumError(
-                f"remote object {pointer.oid} from {self.display}", exc.expected, exc.actual
-            ) from None
+    def _download_once(self, store: LocalStore, pointer: Pointer, key: str) -> None:
+        """One try: the object's bytes through a store writer (in memory while small, in
+        ``tmp/`` once large, hashed as they come), read no further than one byte past
+        the pointer's size; nothing stays behind unless it is proven."""
+        with store.writer() as writer:
+            received = self._read_whole(key, pointer.size, writer.write)
+            if received > pointer.size:
+                raise RemoteObjectDamaged(
+                    f"{self.display}: object {pointer.oid} ({self._relative(key)}) is longer "
+                    f"than the {pointer.size} bytes its pointer says; not read further"
+                )
+            try:
+                writer.commit(pointer)
+            except ChecksumError as exc:
+                if received < pointer.size:  # cut short on the way, or a truncated copy
+                    raise _ShortRead(f"{received} of {pointer.size} bytes arrived") from None
+                where = f"remote object {pointer.oid} from {self.display} ({self._relative(key)})"
+                error = ChecksumError(where, exc.expected, exc.actual)
+                error.hint = chunked.DAMAGED_HINT
+                raise error from None
+
+    def _missing(self, oid: str, key: str) -> RemoteObjectMissing:
+        return RemoteObjectMissing(
+            f"{self.display} does not have object {oid} (no {self._relative(key)})"
+        )
+
+    def _relative(self, key: str) -> str:
+        """A key as the remote's layout names it (``manifests/ab/<oid>``): where we looked."""
+        return key.removeprefix(f"{self.root}/")
 
     def _makedirs(self, key: str) -> None:
         """Parent folders, for filesystems that have them. Skipped on object storage,
