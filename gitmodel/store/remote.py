@@ -44,7 +44,15 @@ from typing import Any, TypeVar
 from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TRIES, chunked, codec, faults
+from gitmodel.store import (
+    RETRY_FIRST_DELAY,
+    RETRY_TIMEOUT,
+    RETRY_TRIES,
+    backends,
+    chunked,
+    codec,
+    faults,
+)
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.urls import redact, scrub
 
@@ -79,6 +87,10 @@ class Usage:
 class RemoteError(GitModelError):
     """The remote store failed or holds something we cannot trust."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 class RemoteObjectMissing(RemoteError):
     """The remote store does not have the object: permanent, not worth a retry."""
@@ -107,33 +119,57 @@ class RemoteStore:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
                  first_delay: float = RETRY_FIRST_DELAY, chunked: bool = True,
-                 key: bytes | None = None) -> None:  # fmt: skip
+                 key: bytes | None = None, timeout: float = backends.REQUEST_TIMEOUT,
+                 retry_timeout: float = RETRY_TIMEOUT) -> None:  # fmt: skip
         self.url = url
         self.chunked = chunked or key is not None  # encryption needs the chunked format
         self.cipher = codec.Cipher(key)
         self.tries = max(1, tries)
         self.first_delay = first_delay
+        self.retry_timeout = retry_timeout
+        self.timeout = timeout
         self.display = redact(url)
-        import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it
-
-        try:
-            fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        except (ImportError, ValueError) as exc:
-            raise UserError(
-                f"cannot use remote {self.display}: {exc}",
-                hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs",
-            ) from exc
-        try:
-            self.fs = faults.wrap(fs)
-        except ValueError as exc:
-            raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
+        self._options = dict(storage_options or {})
+        self._protocol = backends.protocol_of(url)
+        self._down: RemoteError | None = None  # set once retries gave up: fail fast after
+        self._sleep = sleep
+        self._protocols: set[str] = set()
+        self.fs: Any = None
+        fs, root = self._open_filesystem()
         self.root = root.rstrip("/")
-        protocols = set(_protocols(fs))
-        self._folders = not protocols & _OBJECT_STORES  # object storage: keys, no folders
-        self._local = "file" in protocols
+        self._protocols = set(_protocols(fs))
+        self._folders = not self._protocols & _OBJECT_STORES  # object storage: no folders
+        self._local = "file" in self._protocols
+        self.fs = self._wrap(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
-        self._sleep = sleep
+
+    def _open_filesystem(self) -> tuple[Any, str]:
+        """The backend's filesystem (SSH connects here: a failure is mapped like any other)."""
+        try:
+            opened: tuple[Any, str] = self._retry(functools.partial(
+                backends.open_filesystem, self.url, self._options, self.timeout))  # fmt: skip
+        except FileNotFoundError as exc:  # a file the backend's own config names (SSH's)
+            raise backends.config_file_missing(self.display, self._protocol, exc) from None
+        except RemoteError as exc:
+            if not isinstance(exc.__cause__, (ImportError, ValueError, TypeError)):
+                raise
+            raise UserError(
+                f"cannot use remote {self.display}: {_describe(exc.__cause__)}",
+                hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs, "
+                "sftp:// sshfs",
+            ) from exc
+        return opened
+
+    def _wrap(self, fs: Any) -> Any:
+        """``fs`` with ranged reads checked, then any test faults or counting."""
+        checked = backends.RangeCheckedFileSystem(
+            fs, seek_reads=bool(self._protocols & backends.SFTP)
+        )
+        try:
+            return faults.wrap(checked)
+        except ValueError as exc:
+            raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
 
     # -- keys
 
@@ -177,8 +213,25 @@ class RemoteStore:
                     f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
                     hint="upgrade gitmodel to read it",
                 )
+        else:
+            self._check_bucket()
         self._check_key(layout)
         self._layout = layout
+
+    def _check_bucket(self) -> None:
+        """Refuse a bucket that does not exist. Asked only of a remote without a layout
+        file (a new one, or a misspelt one), since GCS answers a read from a missing
+        bucket as it does a missing object. Credentials that may use objects but not
+        see the bucket cannot tell: then the bucket is taken to be there."""
+        bucket = backends.bucket_of(self._protocol, self.root)
+        if not bucket:
+            return
+        try:
+            self._retry(functools.partial(self.fs.info, bucket))
+        except FileNotFoundError:
+            raise self._bucket_missing() from None
+        except backends.AccessDenied:
+            pass
 
     def _read_layout(self, key: str) -> dict[str, Any]:
         body = self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE)  # not trusted to be small
@@ -220,7 +273,9 @@ class RemoteStore:
     def _list(self, folder: str) -> list[str]:
         try:
             entries = self.fs.ls(folder, detail=False, refresh=True)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if backends.names_missing_bucket(exc):
+                raise  # not an empty folder: ``_retry`` names the bucket
             return []
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
@@ -250,7 +305,9 @@ class RemoteStore:
         """Every file under ``folder`` by key, and its size."""
         try:
             found = self.fs.find(folder, detail=True)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if backends.names_missing_bucket(exc):
+                raise  # not an empty folder: ``_retry`` names the bucket
             return {}
         return {str(key): int(info.get("size") or 0) for key, info in found.items()}
 
@@ -367,9 +424,10 @@ class RemoteStore:
 
     def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
         part = _part_size(pointer.size)
+        block_size = backends.block_size(self._protocols, part)
         with (
             store.open(pointer.oid) as src,
-            self.fs.open(key, "wb", block_size=part) as dst,
+            self.fs.open(key, "wb", block_size=block_size) as dst,
         ):
             while chunk := src.read(min(part, CHUNK_SIZE * 8)):
                 dst.write(chunk)
@@ -602,21 +660,70 @@ class RemoteStore:
             self._layout = layout
 
     def _retry(self, call: Callable[[], T]) -> T:
-        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
+        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s, and
+        none that would start more than ``retry_timeout`` seconds after the first failure.
+        A remote that stayed down that long is taken as down for the rest of this store's
+        life: later calls fail at once instead of each waiting again. A refused
+        credential or a missing bucket is not retried: it fails with a hint to fix it."""
+        if self._down is not None:  # a new exception: threads may raise it at once
+            raise RemoteError(str(self._down), hint=self._down.hint) from self._down
+        started = time.monotonic()
+        deadline: float | None = None
         for attempt in range(self.tries):
             try:
                 return call()
-            except (FileNotFoundError, IsADirectoryError, GitModelError):
+            except FileNotFoundError as exc:
+                if backends.names_missing_bucket(exc):
+                    raise self._bucket_missing() from None
+                raise
+            except (IsADirectoryError, GitModelError):
                 raise
             except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
-                if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
-                    raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
-                self._sleep(_delay(attempt, self.first_delay))
+                self._raise_if_final(exc)
+                delay = _delay(attempt, self.first_delay)
+                deadline = deadline or time.monotonic() + self.retry_timeout
+                if attempt == self.tries - 1 or time.monotonic() + delay > deadline:
+                    raise self._give_up(exc, attempt + 1, started) from exc
+                if backends.is_connection_closed(exc):
+                    self._reconnect()
+                self._sleep(delay)
         raise AssertionError("unreachable")
 
+    def _raise_if_final(self, exc: Exception) -> None:
+        """Map a failure no retry can mend to its one-line error."""
+        if backends.is_host_key_unknown(exc):
+            raise backends.host_key_unknown(self.display, _describe(exc)) from None
+        if backends.is_denied(exc):
+            raise backends.access_denied(self.display, self._protocol, _describe(exc)) from None
+        if isinstance(exc, _FINAL_ERRORS):
+            raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
 
-_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
-_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+    def _give_up(self, exc: Exception, tries: int, started: float) -> RemoteError:
+        spent = time.monotonic() - started
+        error = RemoteError(
+            f"{self.display}: {_describe(exc)} (gave up after {tries} tries, {spent:.0f} s)",
+            hint="check the network and the remote's endpoint; model.retries, "
+            "model.retryTimeout and model.timeout bound the wait",
+        )
+        if not isinstance(exc, _ShortRead):  # a cut-short object is that object's fault
+            self._down = error
+        return error
+
+    def _bucket_missing(self) -> backends.BucketMissing:
+        bucket = backends.bucket_of(self._protocol, self.root)
+        return backends.bucket_missing(self.display, self._protocol, bucket)
+
+    def _reconnect(self) -> None:
+        """A new connection after the old one closed (SFTP; sshfs does not reopen one)."""
+        if self.fs is None:
+            return  # still opening: the next try connects anew anyway
+        with contextlib.suppress(Exception):  # still down: the next try says so
+            self.fs = self._wrap(backends.reopen_filesystem(self.url, self._options,
+                                                            self.timeout))  # fmt: skip
+
+
+_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError, ImportError)
+_OBJECT_STORES = backends.OBJECT_STORES
 
 
 def _cut_short(body: bytes) -> bool:
@@ -643,7 +750,9 @@ def _protocols(fs: Any) -> tuple[str, ...]:
 def _describe(exc: Exception) -> str:
     """One line about a backend failure (its own wording can span lines)."""
     text = str(exc).strip().splitlines()
-    return scrub(text[0]) if text else type(exc).__name__
+    if text:
+        return scrub(text[0])
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
 
 
 def _part_size(size: int) -> int:
