@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel import git
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.resolver import Resolver
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import git_out, run, run_git
 
-from gitmodel import git, records, records_sync
+from gitmodel import git
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.logs import records
+from gitmodel.logs import sync as records_sync
 
 
 def last_wins(state: dict[str, object], record: dict[str, object]) -> dict[str, object]:
@@ -85,7 +87,8 @@ def test_a_concurrent_update_between_read_and_write_is_refused(log: records.Log)
 
 APPENDER = """
 import sys
-from gitmodel import git, records
+from gitmodel import git
+from gitmodel.logs import records
 kind = records.LogKind("stages")
 log = records.Log(git.Repo.discover(sys.argv[1]), kind)
 for i in range(4):

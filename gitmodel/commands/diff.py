@@ -7,12 +7,12 @@ import tempfile
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.formats.diff import FileDiff, Version, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
+from gitmodel.resolver import Resolver
 from gitmodel.store.index import IndexStore
+from gitmodel.workspace import open_repo
 
 
 def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool = False) -> int:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitmodel import __version__, git, remotes
-from gitmodel.commands.install import filter_config, hook_sources, is_ours
-from gitmodel.commands.lfs_import import LFS_HOOK_MARK
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.installation import filter_config, hook_sources, is_ours
+from gitmodel.lfs_import import LFS_HOOK_MARK
 from gitmodel.store.local import LocalStore
 
 MIN_GIT = (2, 31)

@@ -11,25 +11,14 @@ import sys
 from dataclasses import dataclass, field
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import Fetcher, open_repo
+from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, looks_like_pointer, try_parse
+from gitmodel.pointer import Pointer
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.store.local import LocalStore
+from gitmodel.workspace import Fetcher, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, and how to fix it."""
-
-    what: str
-    fix: str
-    oid: str | None = None  # the object a refetch would fix
-
-    def __str__(self) -> str:
-        return f"{self.what}; {self.fix}"
 
 
 @dataclass
@@ -101,26 +90,6 @@ def check_pointers(
             if problem is not None:
                 problems.append(problem)
     return problems
-
-
-def blob_problem(
-    repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str
-) -> Problem | None:
-    """What is wrong with a blob that looks like a pointer or should be one, if anything."""
-    head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-    if head is not None and (head == b"" or try_parse(head) is not None):
-        return None
-    if head is not None and looks_like_pointer(head):
-        return Problem(
-            f"{entry.path} ({where}): not a canonical pointer",
-            f"restore its content and `git add {entry.path}` (see `git model pointer --check`)",
-        )
-    if tracked:
-        return Problem(
-            f"{entry.path} ({where}): tracked by the model filter but committed as a full Git blob",
-            f"run `git model install` then `git add --renormalize -- {entry.path}` and commit",
-        )
-    return None
 
 
 def check_sizes(store: LocalStore, report: Report) -> list[Problem]:

@@ -24,10 +24,10 @@ import time
 from datetime import datetime, timezone
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.scan import format_size, pointers_in_history
 from gitmodel.store.remote import RemoteError, RemoteStore
+from gitmodel.workspace import open_repo
 
 MARKS = "gc-marks.json"
 PACK_MARKS = "gc-pack-marks.json"

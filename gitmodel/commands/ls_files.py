@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.commands.context import open_repo
 from gitmodel.scan import format_size, pointer_files
+from gitmodel.workspace import open_repo
 
 
 def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) -> int:

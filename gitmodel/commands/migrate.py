@@ -15,13 +15,13 @@ import sys
 import pygit2
 
 from gitmodel import attributes, git
-from gitmodel.commands.context import Fetcher, open_repo
-from gitmodel.commands.lfs_import import import_from_lfs
 from gitmodel.errors import ObjectMissingError, UserError
 from gitmodel.git.rewrite import Rewriter, blob, tag_object
+from gitmodel.lfs_import import import_from_lfs
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.scan import format_size
 from gitmodel.store.local import LocalStore, hash_file
+from gitmodel.workspace import Fetcher, open_repo
 
 
 def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs: bool) -> int:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitmodel import git, safepath
-from gitmodel.commands.context import Fetcher, open_repo
 from gitmodel.errors import UserError
 from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
 from gitmodel.registry.versions import File, check_files, pick, split_spec, versions
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
+from gitmodel.workspace import Fetcher, open_repo
 
 _POINTER_READ = 1024  # a file this small may be a pointer left in place of its content
 

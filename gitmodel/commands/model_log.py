@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path, split_spec, versions
 from gitmodel.scan import format_size
+from gitmodel.workspace import open_repo
 
 
 def log(spec: str, as_json: bool = False) -> int:

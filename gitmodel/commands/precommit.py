@@ -17,10 +17,10 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.fsck import Problem, blob_problem
+from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import UserError
 from gitmodel.scan import format_size
+from gitmodel.workspace import open_repo
 
 DEFAULT_MAX_SIZE = 10 << 20
 _SIZE_RE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?", re.IGNORECASE)

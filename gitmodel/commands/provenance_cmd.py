@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.lineage import provenance
 from gitmodel.lineage.history import FileVersion
 from gitmodel.lineage.provenance import Json, Plan
+from gitmodel.workspace import open_repo
 
 
 def plan(bases: list[str], data: list[str], outputs: list[str], params: list[str]) -> Plan:

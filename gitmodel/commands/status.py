@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
 from gitmodel.pointer import Pointer
 from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.workspace import open_repo
 
 _NULL_OIDS = {"0" * 40, "0" * 64}
 

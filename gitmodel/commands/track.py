@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from gitmodel import attributes, git
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
+from gitmodel.workspace import open_repo
 
 
 def _attributes_file(repo: git.Repo) -> Path:

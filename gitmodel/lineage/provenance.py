@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, repo_path, split_spec, version_at
+from gitmodel.logs import records
 from gitmodel.scan import pointer_files
 
 Json = dict[str, Any]

@@ -19,7 +19,7 @@ from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore, write_atomically
 
 if TYPE_CHECKING:
-    from gitmodel.commands.context import Fetcher
+    from gitmodel.workspace import Fetcher
 
 
 EXPORT_DIR = "export"
@@ -38,7 +38,7 @@ class Resolver:
             return Path(os.devnull)
         if not self.store.has(pointer.oid):
             if self._fetcher is None:
-                from gitmodel.commands.context import Fetcher  # fsspec: only when fetching
+                from gitmodel.workspace import Fetcher  # fsspec: only when fetching
 
                 self._fetcher = Fetcher(self.repo, self.store, self.repo.settings())
             self._fetcher(pointer)

@@ -1,4 +1,4 @@
-"""Share the record logs of :mod:`gitmodel.records` with a Git remote.
+"""Share the record logs of :mod:`gitmodel.logs.records` with a Git remote.
 
 ``fetch(repo, remote)`` copies the remote's ``refs/gitmodel/*`` to the remote-tracking refs
 ``refs/gitmodel-remotes/<remote>/*`` (like ``refs/remotes/``), then brings each local log up
@@ -12,7 +12,7 @@ integrates as above and pushes once more; if the remote still refuses, the user 
 fetch and retry. The nested ``git push`` runs with ``--no-verify``, so it never re-enters
 our pre-push hook.
 
-``kinds`` maps a log name to its :class:`~gitmodel.records.LogKind` (how to replay it);
+``kinds`` maps a log name to its :class:`~gitmodel.logs.records.LogKind` (how to replay it);
 logs of unknown kinds are fast-forwarded only.
 """
 
@@ -22,8 +22,9 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.logs import records
 from gitmodel.urls import redact, scrub
 
 REMOTE_PREFIX = "refs/gitmodel-remotes/"

@@ -11,10 +11,10 @@ the user's identity and are signed when ``commit.gpgSign`` is on, like ``git com
 
 Updates are compare-and-swap on the ref (``git update-ref REF NEW OLD``): of two concurrent
 appends one lands and the other raises :class:`ConflictError` (hint: retry). Nothing is ever
-rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.records_sync`
+rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.logs.sync`
 (``records_sync.push(repo, remote, kinds)`` / ``records_sync.fetch(repo, remote, kinds)``);
 ``git push``/``git model push``/``fetch``/``clone`` call it with the kinds listed in
-:data:`gitmodel.commands.logsync.KINDS` — add a new log kind there.
+:data:`gitmodel.logsync.KINDS` — add a new log kind there.
 
 API::
 
