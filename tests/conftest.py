@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -165,31 +166,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def loopback_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    what: str,
+    command: list[str],
+    env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """Start ``command`` (which gets ``PORT`` replaced by a free port) as a server on
+    127.0.0.1; yield the port once it accepts connections, stop it afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp(what) / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(port) if arg == "PORT" else arg for arg in command],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, proc, log, what)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real S3-compatible HTTP server (moto in server mode) on 127.0.0.1."""
     pytest.importorskip("moto.server")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"moto server did not start: {log.read_text()}")
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "PORT"]
+    with loopback_server(tmp_path_factory, "moto", command) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -223,20 +230,10 @@ def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Clients reach it with ``FSSPEC_GS_TOKEN=anon`` (see :func:`gcs_env`)."""
     pytest.importorskip("gcsfs")
     pytest.importorskip("gcp_storage_emulator")
-    port = free_port()
-    log = tmp_path_factory.mktemp("gcs") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--in-memory"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for_port(port, proc, log, "gcp-storage-emulator")
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+               "--port", "PORT", "--in-memory"]  # fmt: skip
+    with loopback_server(tmp_path_factory, "gcp-storage-emulator", command) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

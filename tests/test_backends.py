@@ -18,7 +18,14 @@ from typing import Any
 
 import fsspec
 import pytest
-from conftest import SSHServer, free_port, git_model, run_git, store_oids, wait_for_port
+from conftest import (
+    SSHServer,
+    free_port,
+    git_model,
+    loopback_server,
+    run_git,
+    store_oids,
+)
 from fsspec.implementations.memory import MemoryFileSystem
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
@@ -105,20 +112,10 @@ def test_missing_bucket_is_named_with_a_hint(author: Path, origin: Path, tmp_pat
 def s3_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto checking every request's signature against its (empty) set of users."""
     pytest.importorskip("moto.server")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto-auth") / "server.log"
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    try:
-        wait_for_port(port, proc, log, "moto")
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "PORT"]
+    with loopback_server(tmp_path_factory, "moto-auth", command, env) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_refused_credentials_are_one_line_with_a_hint(
