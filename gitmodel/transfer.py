@@ -136,7 +136,11 @@ def upload(
 
     On a chunked remote only the chunks it lacks travel, packed (``store/chunked.py``);
     ``segmenter`` adds cuts where a file's structure has them (tensor starts)."""
-    unique = {p.oid: p for p in pointers if p.size > 0}
+    unique: dict[str, Pointer] = {}
+    for pointer in pointers:
+        if pointer.size > 0 and unique.setdefault(pointer.oid, pointer).size != pointer.size:
+            store.check_size(pointer)  # two sizes for one oid: one pointer lies
+            store.check_size(unique[pointer.oid])
     try:
         remote.check_layout()
         present = remote.present(unique)

@@ -89,7 +89,8 @@ class RemoteError(GitModelError):
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
-        self.hint = hint
+        if hint is not None:  # else the class's own hint (missing, damaged) stays
+            self.hint = hint
 
 
 class RemoteObjectMissing(RemoteError):
@@ -695,8 +696,12 @@ class RemoteStore:
             raise backends.host_key_unknown(self.display, _describe(exc)) from None
         if backends.is_denied(exc):
             raise backends.access_denied(self.display, self._protocol, _describe(exc)) from None
-        if isinstance(exc, _FINAL_ERRORS):
-            raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
+        if isinstance(exc, _FINAL_ERRORS):  # the same request fails the same way again
+            raise RemoteError(
+                f"{self.display}: {_describe(exc)}",
+                hint="the remote cannot serve this request: check its URL and backend "
+                "(`git model doctor`)",
+            ) from exc
 
     def _give_up(self, exc: Exception, tries: int, started: float) -> RemoteError:
         spent = time.monotonic() - started
