@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gitmodel import git
-from gitmodel.pointer import POINTER_MAX_SIZE, looks_like_pointer
+from gitmodel.pointer import POINTER_MAX_SIZE, looks_like_pointer, try_parse
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ def blob_problem(
 ) -> Problem | None:
     """What is wrong with a blob that looks like a pointer or should be one, if anything."""
     head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-    if head == b"" or git.read_pointer(repo, entry.oid) is not None:
+    if head is not None and (head == b"" or try_parse(head) is not None):
         return None
     if head is not None and looks_like_pointer(head):
         return Problem(
