@@ -554,9 +554,9 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
 def check_large(max_size: str, files: tuple[str, ...]) -> None:
     """Fail for FILES over SIZE that the model filter does not track (pre-commit hook)."""
     from gitmodel.commands.precommit import check_large as run
-    from gitmodel.commands.precommit import parse_size
+    from gitmodel.sizes import parse_size
 
-    _exit(run(list(files), parse_size(max_size)))
+    _exit(run(list(files), parse_size(max_size, key="--max-size")))
 
 
 @cli.command("check-provenance", hidden=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.sizes import format_size as format_size  # re-exported: du.py, transfer.py
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,6 @@ def pointers_in_history(repo: git.Repo, revs: list[str]) -> list[PointerFile]:
             if pointer is not None:
                 found.append(PointerFile("", oid, pointer))
     return found
-
-
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def index_pointers(repo: git.Repo) -> list[PointerFile]:

@@ -10,7 +10,8 @@ from gitmodel import materialize, remotes, safepath, transfer
 from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import try_parse
-from gitmodel.scan import PointerFile, format_size, pointer_files
+from gitmodel.scan import PointerFile, pointer_files
+from gitmodel.sizes import format_size
 from gitmodel.store.local import write_atomically
 
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content

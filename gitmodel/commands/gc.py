@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from gitmodel import git, remotes
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.store.remote import RemoteError, RemoteStore
 
 MARKS = "gc-marks.json"

@@ -20,7 +20,7 @@ from gitmodel.commands.lfs_import import import_from_lfs
 from gitmodel.errors import ObjectMissingError, UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.rewrite import Rewriter, blob, tag_object
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore, hash_file
 
 

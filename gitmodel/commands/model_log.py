@@ -7,7 +7,7 @@ import json
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path, split_spec, versions
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 
 
 def log(spec: str, as_json: bool = False) -> int:

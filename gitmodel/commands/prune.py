@@ -15,7 +15,8 @@ import time
 from gitmodel import git, remotes
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import Pointer
-from gitmodel.scan import checked_out_pointers, format_size, pointers_in_history, stashed_pointers
+from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
+from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import RemoteStore
 

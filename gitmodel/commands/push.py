@@ -9,7 +9,8 @@ from gitmodel.commands import logsync
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.urls import redact
 
 ZERO_OIDS = {"0" * 40, "0" * 64}

@@ -13,7 +13,7 @@ from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.registry import declare, serving, stages
 from gitmodel.registry.versions import split_spec, versions
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:

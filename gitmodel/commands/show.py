@@ -10,7 +10,7 @@ from gitmodel.commands.context import open_repo
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, Version, file_version, versions
 from gitmodel.registry import stages
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 
 Json = dict[str, Any]
 

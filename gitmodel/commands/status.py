@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from gitmodel import git
 from gitmodel.commands.context import open_repo
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 
 _NULL_OIDS = {"0" * 40, "0" * 64}
 
