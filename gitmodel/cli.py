@@ -4,13 +4,63 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from gitmodel import __version__
 from gitmodel.entry import EXIT_INTERRUPT, guarded
+from gitmodel.errors import UserError
+from gitmodel.sizes import parse_size
 
 SCOPES = ("local", "global", "system", "worktree")
+
+if TYPE_CHECKING:  # generic from click 8.4 on; the subscript would fail at run time before
+    _ParamType = click.ParamType[Any]
+else:
+    _ParamType = click.ParamType
+
+
+class _BadValue(click.BadParameter):
+    """A value that does not parse: a usage error (exit 2), shown as every gitmodel
+    error is, one line (naming the option) and a hint."""
+
+    def __init__(self, error: UserError, param: click.Parameter | None) -> None:
+        long_name = max(param.opts, key=len) if isinstance(param, click.Option) else ""
+        super().__init__(f"{long_name}: {error}" if long_name else str(error), param=param)
+        self.hint = error.hint
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        from gitmodel.urls import scrub
+
+        click.echo(f"gitmodel: error: {scrub(self.message)}", file=file, err=True)
+        if self.hint:
+            click.echo(f"hint: {scrub(self.hint)}", file=file, err=True)
+
+
+class _StrictType(_ParamType):
+    """A parameter read by one of gitmodel's strict parsers, so that a bad value fails
+    before the command runs; the command gets the parsed object."""
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # already parsed
+        try:
+            return self.parse(value)
+        except UserError as exc:
+            raise _BadValue(exc, param) from exc
+
+
+class SizeType(_StrictType):
+    """A size in bytes: ``10485760``, ``500k``, ``64MiB`` (:func:`gitmodel.sizes.parse_size`)."""
+
+    name = "size"
+
+    def parse(self, text: str) -> int:
+        return parse_size(text)
 
 
 def _scope_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -548,15 +598,14 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
 
 
 @cli.command("check-large", hidden=True)
-@click.option("--max-size", default="10m", show_default=True, metavar="SIZE",
+@click.option("--max-size", type=SizeType(), default="10m", show_default=True, metavar="SIZE",
               help="largest file allowed outside the model filter (500k, 10m, 1g)")  # fmt: skip
 @click.argument("files", nargs=-1)
-def check_large(max_size: str, files: tuple[str, ...]) -> None:
+def check_large(max_size: int, files: tuple[str, ...]) -> None:
     """Fail for FILES over SIZE that the model filter does not track (pre-commit hook)."""
     from gitmodel.commands.precommit import check_large as run
-    from gitmodel.sizes import parse_size
 
-    _exit(run(list(files), parse_size(max_size, key="--max-size")))
+    _exit(run(list(files), max_size))
 
 
 @cli.command("check-provenance", hidden=True)

@@ -12,7 +12,7 @@ import re
 from gitmodel.errors import UserError
 
 MAX_SIZE = (1 << 63) - 1  # what a file offset (off_t) can hold
-SIZE_HINT = "write a whole number of bytes with an optional binary unit: 10485760, 500k, 64MiB, 2g"
+SIZE_HINT = "write e.g. 10485760, 500k, 64MiB or 2g (k, m, g, t: powers of 1024)"
 _SIZE_RE = re.compile(r"([0-9]+)[ \t]*(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE | re.ASCII)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _FORMAT_UNITS = ("KiB", "MiB", "GiB", "TiB")

@@ -138,8 +138,7 @@ class FilterProcess:
             fetch = self.fetch
             if not self._finish_fetch(request, pointer, lambda: fetch and fetch(pointer)):
                 return
-        if pointer is not None and self.defer is not None and self.defer(path, pointer):
-            self._respond(head)
+        if pointer is not None and self._deferred(request, pointer, head):
             return
         if pointer is not None and 0 < pointer.size <= SMALL_DATA:
             self._send_small(request, pointer)
@@ -161,6 +160,22 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
+        """Whether the smudge is answered here: with the pointer (``head``), when the
+        deferrer takes the file for the post-checkout hook, or with the deferrer's error
+        (a bad setting: Git reports the path and stops, instead of losing the process)."""
+        if self.defer is None:
+            return False
+        try:
+            if not self.defer(request.get("pathname", ""), pointer):
+                return False
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return True
+        self._respond(head)
+        return True
 
     def _send_small(self, request: dict[str, str], pointer: Pointer) -> None:
         """Answer with a small object read straight into the answer's packets."""
