@@ -14,12 +14,13 @@ from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import Version
 from gitmodel.formats.report import inspect_json, inspect_text
+from gitmodel.specs import PathSpec
 
 
-def inspect(spec: str, as_json: bool = False) -> int:
+def inspect(spec: PathSpec, as_json: bool = False) -> int:
     """Describe a model file in the worktree, or as of a revision (``PATH@REV``)."""
     repo, store = open_repo()
-    path, rev = split_spec(spec)
+    path, rev = spec.path, spec.rev
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
@@ -33,16 +34,6 @@ def inspect(spec: str, as_json: bool = False) -> int:
     else:
         print("\n".join(inspect_text(info, version.size)))
     return 0
-
-
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``PATH@REV`` -> (PATH, REV); a path that exists as written keeps its ``@``."""
-    if "@" not in spec or os.path.lexists(spec):
-        return spec, None
-    path, _, rev = spec.rpartition("@")
-    if not path or not rev:
-        raise UserError(f"cannot read {spec!r} as PATH@REV", hint="e.g. model.safetensors@HEAD~1")
-    return path, rev
 
 
 def _version(repo: git.Repo, resolver: Resolver, path: str, rev: str | None) -> Version:

@@ -6,19 +6,19 @@ import json
 
 from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
-from gitmodel.lineage.history import repo_path, split_spec, versions
+from gitmodel.lineage.history import repo_path, versions
 from gitmodel.sizes import format_size
+from gitmodel.specs import PathSpec
 
 
-def log(spec: str, as_json: bool = False) -> int:
+def log(spec: PathSpec, as_json: bool = False) -> int:
     """List the versions of PATH reachable from REV (default HEAD), newest first."""
     repo, _ = open_repo()
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    found = versions(repo, path, rev or "HEAD")
+    path, rev = repo_path(repo, spec.path), spec.rev or "HEAD"
+    found = versions(repo, path, rev)
     if not found:
         raise UserError(
-            f"no version of a model file {path} in {rev or 'HEAD'}",
+            f"no version of a model file {path} in {rev}",
             hint="check the path; `git model ls-files REV` lists model files",
         )
     if as_json:

@@ -12,8 +12,9 @@ from gitmodel import git, records
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.registry import declare, serving, stages
-from gitmodel.registry.versions import split_spec, versions
+from gitmodel.registry.versions import versions
 from gitmodel.sizes import format_size
+from gitmodel.specs import ModelSpec
 
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
@@ -157,11 +158,11 @@ def event_line(entry: records.Entry) -> str:
     )
 
 
-def resolve(spec: str, as_json: bool = False) -> int:
+def resolve(spec: ModelSpec, as_json: bool = False) -> int:
     """Print what NAME@STAGE serves: versions, weights, commits, files."""
-    name, stage = split_spec(spec)
+    name, stage = spec.name, spec.what
     if stage is None:
-        raise UserError(f"no stage in {spec!r}", hint="write NAME@STAGE, e.g. clf@production")
+        raise UserError(f"no stage in {str(spec)!r}", hint="write NAME@STAGE, e.g. clf@production")
     repo = git.Repo.discover()
     found = serving.resolve(repo, name, stage)
     if as_json:

@@ -1,4 +1,4 @@
-"""Versions of a model file through Git history, and naming one version (``PATH[@REV]``)."""
+"""Versions of a model file through Git history, and the version a ``PATH[@REV]`` names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.specs import PathSpec
 
 _RECORD = b"\x1e"
 _FIELD = b"\x1f"
@@ -119,16 +120,6 @@ def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
     return try_parse(data) if data else None
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``PATH[@REV]`` → (path, rev or None); the last ``@`` separates them."""
-    path, sep, rev = spec.rpartition("@")
-    if not sep or not path:
-        return spec, None
-    if not rev:
-        raise UserError(f"empty revision in {spec!r}", hint="write PATH or PATH@REV")
-    return path, rev
-
-
 def repo_path(repo: git.Repo, path: str) -> str:
     """``path`` (relative to the current directory) as a path in the repository."""
     top = repo.top
@@ -139,12 +130,10 @@ def repo_path(repo: git.Repo, path: str) -> str:
     return Path(rel).as_posix()
 
 
-def file_version(repo: git.Repo, spec: str, default_rev: str = "HEAD") -> FileVersion:
+def file_version(repo: git.Repo, spec: PathSpec, default_rev: str = "HEAD") -> FileVersion:
     """The model file version ``PATH[@REV]`` names (REV defaults to ``default_rev``)."""
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    commit = repo.rev_parse(rev or default_rev)
-    return version_at(repo, path, commit, rev or default_rev)
+    rev = spec.rev or default_rev
+    return version_at(repo, repo_path(repo, spec.path), repo.rev_parse(rev), rev)
 
 
 def version_at(repo: git.Repo, path: str, commit: str, label: str = "") -> FileVersion:
