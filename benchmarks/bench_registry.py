@@ -27,7 +27,7 @@ from pathlib import Path
 import benchlib
 from benchlib import BenchError, clean_env, make_home, run, secs, timed
 
-from gitmodel.records import encode
+from gitmodel.logs.records import encode
 from gitmodel.registry import stages
 from gitmodel.registry.versions import File
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel import git
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.resolver import Resolver
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
         target = _object(repository, pointer, name) if pointer is not None else file
         return builtins.open(target, "rb")
     blob = _blob(repository, name, rev)
-    head = repository.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
-    pointer = try_parse(head) if head is not None else None
+    pointer = git.read_pointer(repository, blob)
     if pointer is not None:
         return builtins.open(_object(repository, pointer, name), "rb")
     return io.BytesIO(repository.read_blob(blob) or b"")
@@ -78,8 +77,7 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
         blob = entries[0].oid
     else:
         blob = _blob(repository, name, rev)
-    head = repository.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
-    pointer = try_parse(head) if head is not None else None
+    pointer = git.read_pointer(repository, blob)
     if pointer is None:
         raise UserError(f"{name} is not a model file", hint="use gitmodel.open() for Git blobs")
     return _object(repository, pointer, name)

@@ -43,3 +43,17 @@ class ObjectMissingError(GitModelError):
         self.oid = oid
         self.path = path
         self.hint = hint
+
+
+class PointerSizeError(UserError):
+    """A pointer whose size is not that of the object its oid names, which we hold intact
+    (its bytes hash to that oid): the pointer is wrong, never the object, which is kept."""
+
+    def __init__(self, oid: str, claimed: int, held: int, path: str | None = None) -> None:
+        where = f"the pointer for {path}" if path else "a pointer"
+        super().__init__(
+            f"{where} names object {oid} with {claimed} bytes, but that object has {held} bytes",
+            hint="the pointer was committed with a wrong size (the object is left as it is): "
+            "committing the file from its content gives the right pointer",
+        )
+        self.oid, self.claimed, self.held, self.path = oid, claimed, held, path

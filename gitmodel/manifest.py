@@ -37,8 +37,10 @@ CODEC_ZSTD_AES = 3  # AES-256-GCM of the zstd bytes
 CODECS = (CODEC_RAW, CODEC_ZSTD, CODEC_AES, CODEC_ZSTD_AES)
 
 CHUNK_MAX = 1 << 20  # no chunk is longer (the chunker's maximum is 128 KiB)
+CHUNK_MIN = 8 << 10  # nor shorter, but the last of a segment (the chunker's minimum)
 STORED_SLACK = 1024  # a stored chunk may exceed its raw length by this (codec framing)
 ID_SIZE = 32
+INDEX_MAX_CHUNKS = 1 << 18  # chunks per pack: a push starts a new pack at this many
 
 _MANIFEST_HEAD = struct.Struct(">32sQII")  # oid, size, packs, chunks
 _MANIFEST_CHUNK = struct.Struct(">32sIQIIB")  # id, pack, offset, stored, raw, codec
@@ -84,12 +86,25 @@ class IndexEntry:
     codec: int
 
 
+def max_chunks(size: int) -> int:
+    """The most chunks a file of ``size`` bytes is cut into. Every chunk but the last of
+    a segment is at least :data:`CHUNK_MIN` long, and so is every segment but the last
+    (``chunking.py``), so there are at most ``size // CHUNK_MIN`` of the first kind and
+    ``size // CHUNK_MIN + 1`` of the second."""
+    return 2 * (size // CHUNK_MIN) + 2
+
+
 def max_manifest_size(size: int) -> int:
-    """The most bytes a manifest for an object of ``size`` bytes can take (each chunk
-    at least one byte, each in its own pack): the cap for reading one."""
-    chunks = min(size, 1 << 24)
+    """The most bytes a manifest for an object of ``size`` bytes can take (as many
+    chunks as it can have, each in its own pack): the cap for reading one, so that a
+    hostile manifest costs at most a few percent of the file it describes."""
     per_chunk = _MANIFEST_CHUNK.size + ID_SIZE
-    return len(MANIFEST_MAGIC) + _MANIFEST_HEAD.size + chunks * per_chunk
+    return len(MANIFEST_MAGIC) + _MANIFEST_HEAD.size + max_chunks(size) * per_chunk
+
+
+def max_index_size() -> int:
+    """The most bytes a pack index can take (about 10 MiB): the cap for reading one."""
+    return len(INDEX_MAGIC) + _INDEX_HEAD.size + INDEX_MAX_CHUNKS * _INDEX_CHUNK.size
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
@@ -176,6 +191,8 @@ def decode_index(data: bytes, pack: str) -> list[IndexEntry]:
     if raw_pack.hex() != pack:
         raise FormatError(f"pack index names pack {raw_pack.hex()[:16]}…, not {pack[:16]}…")
     _expect_length(body, _INDEX_HEAD.size + count * _INDEX_CHUNK.size, "pack index")
+    if count > INDEX_MAX_CHUNKS:
+        raise FormatError(f"pack index lists {count} chunks, more than {INDEX_MAX_CHUNKS}")
     entries = []
     offset = 0
     for chunk_id, stored, raw, codec in _records(_INDEX_CHUNK, body, _INDEX_HEAD.size):

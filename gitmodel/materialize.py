@@ -30,7 +30,7 @@ from gitmodel.trace import trace
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # the index parser is loaded by the hook, not by every filter start
-    from gitmodel import gitindex
+    from gitmodel.git import index_file
 
 HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
 HOOK_MARKER = "gitmodel hook"
@@ -177,7 +177,7 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
     """
     if not pending:
         return 0
-    from gitmodel import gitindex
+    from gitmodel.git import index_file
 
     index_path = repo.index_path
     with git.IndexLock(index_path) as lock:
@@ -187,11 +187,11 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
         hash_size = repo.hash_size
         try:
             index = index_path.read_bytes()
-            entries = gitindex.parse_entries(index, hash_size)
+            entries = index_file.parse_entries(index, hash_size)
         except (OSError, GitModelError) as exc:
             _warn_left(pending, f"cannot update the index ({exc})")
             return 0
-        written: list[tuple[safepath.Target, gitindex.Entry]] = []
+        written: list[tuple[safepath.Target, index_file.Entry]] = []
         failure: GitModelError | None = None
         for item in pending:
             entry = entries.get(os.fsencode(item.path))
@@ -218,7 +218,7 @@ def _materialize_one(
     store: LocalStore,
     pointer: Pointer,
     target: safepath.Target,
-    entry: gitindex.Entry | None,
+    entry: index_file.Entry | None,
     hash_size: int,
 ) -> bool:
     """Replace ``target`` by the object if it and its index entry still hold the pointer.
@@ -227,10 +227,10 @@ def _materialize_one(
     refuses it: the file is left as it is and an :class:`~gitmodel.safepath.UnsafePathError`
     names it. A file that is no longer the pointer (a symlink included) is left alone.
     """
-    from gitmodel import gitindex
+    from gitmodel.git import index_file
 
     text = pointer.encode()
-    if entry is None or entry.oid != gitindex.blob_id(text, hash_size):
+    if entry is None or entry.oid != index_file.blob_id(text, hash_size):
         return False
     st = safepath.lstat(target)
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
@@ -254,9 +254,9 @@ def _record_stats(
     index: bytes,
     lock: git.IndexLock,
     hash_size: int,
-    written: list[tuple[safepath.Target, gitindex.Entry]],
+    written: list[tuple[safepath.Target, index_file.Entry]],
 ) -> None:
-    from gitmodel import gitindex
+    from gitmodel.git import index_file
 
     # Files must be older than the index, or Git treats them as "racily clean"
     # and re-reads them; step their mtime back to before the current second.
@@ -267,5 +267,5 @@ def _record_stats(
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             os.utime(name, ns=(st.st_atime_ns, stamp), dir_fd=fd, follow_symlinks=False)
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        updates[entry.offset] = gitindex.stat_fields(st, entry.stat[6])
-    lock.commit(gitindex.patch_stats(index, updates, hash_size))
+        updates[entry.offset] = index_file.stat_fields(st, entry.stat[6])
+    lock.commit(index_file.patch_stats(index, updates, hash_size))

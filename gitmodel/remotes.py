@@ -4,15 +4,22 @@
 ``gs://…``, ``az://…``, ``file:///srv/models``, ``memory://…``). With none set,
 a Git remote that is a local path or ``file://`` URL needs no configuration:
 objects go under that repository's git directory (``<git dir>/model/remote``).
-``model.retries`` bounds the tries per request (default 8), and
-``model.retryDelay`` is the first wait in seconds (default 0.25, doubling to 10).
+``model.retries`` bounds the tries per request (default 8),
+``model.retryDelay`` is the first wait in seconds (default 0.25, doubling to 10), and
+``model.retryTimeout`` the seconds after a request first fails in which it may be
+tried again (default 60); once that is spent the remote counts as down for the rest
+of the command. ``model.timeout`` bounds each request: the seconds it may wait for
+its next bytes (default 30), and at most 10 of them to connect.
 ``model.chunking=false`` writes whole objects (remote layout 1) instead of
 deduplicated chunks. Encryption at rest takes a 32-byte key, 64 hex digits, from
 ``GIT_MODEL_ENCRYPTION_KEY`` or the file ``model.encryptionKeyFile`` names (never
 from a committed ``.gitmodel``); the key itself is never stored or printed.
 Storage options come from ``remote.<name>.modelendpoint`` / ``modelregion`` /
 ``modelprofile`` and otherwise from the usual environment and config files of
-each backend; credentials are never stored by gitmodel.
+each backend; credentials are never stored by gitmodel. An ``sftp://host/path``
+remote takes its port, user, key and known host keys from ``~/.ssh/config`` and
+``~/.ssh/known_hosts``, as ``ssh host`` would: nothing in Git config (let alone a
+committed ``.gitmodel``) can name a key file or a command.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TRIES
+from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TIMEOUT, RETRY_TRIES
+from gitmodel.store.backends import REQUEST_TIMEOUT, SFTP, protocol_of
 from gitmodel.urls import redact
 
 if TYPE_CHECKING:
@@ -43,6 +51,8 @@ class ModelRemote:
     configured: bool = True  # False when derived from a local Git remote
     tries: int = RETRY_TRIES
     first_delay: float = RETRY_FIRST_DELAY
+    retry_timeout: float = RETRY_TIMEOUT
+    timeout: float = REQUEST_TIMEOUT
     chunked: bool = True
     key: bytes | None = field(default=None, repr=False)
 
@@ -54,7 +64,8 @@ class ModelRemote:
         from gitmodel.store.remote import RemoteStore
 
         return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
-                           chunked=self.chunked, key=self.key)  # fmt: skip
+                           chunked=self.chunked, key=self.key, timeout=self.timeout,
+                           retry_timeout=self.retry_timeout)  # fmt: skip
 
 
 def default_remote_name(settings: dict[str, str]) -> str | None:
@@ -77,7 +88,8 @@ def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
     if f"{prefix}modelurl" in settings:
-        remote = ModelRemote(name, settings[f"{prefix}modelurl"], _backend_options(options))
+        url = settings[f"{prefix}modelurl"]
+        remote = ModelRemote(name, url, _backend_options(protocol_of(url), options))
         return with_settings(remote, settings)
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
@@ -104,8 +116,11 @@ def with_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
     """``remote`` with the retry, chunking and encryption settings applied."""
     tries = _number(int, settings.get("model.retries"), RETRY_TRIES)
     delay = _number(float, settings.get("model.retrydelay"), RETRY_FIRST_DELAY)
+    retry_timeout = _number(float, settings.get("model.retrytimeout"), RETRY_TIMEOUT)
+    timeout = _number(float, settings.get("model.timeout"), REQUEST_TIMEOUT)
     return replace(remote, tries=tries, first_delay=delay, chunked=chunking(settings),
-                   key=encryption_key(settings))  # fmt: skip
+                   key=encryption_key(settings), retry_timeout=max(0.0, retry_timeout),
+                   timeout=timeout if timeout > 0 else REQUEST_TIMEOUT)  # fmt: skip
 
 
 def chunking(settings: dict[str, str]) -> bool:
@@ -144,11 +159,16 @@ def _number(kind: Callable[[str], N], value: str | None, default: N) -> N:
         return default
 
 
-def _backend_options(options: dict[str, str]) -> dict[str, Any]:
-    """Git-config names to fsspec storage options (S3 names; other backends take them as-is)."""
+def _backend_options(protocol: str, options: dict[str, str]) -> dict[str, Any]:
+    """Git-config names to fsspec storage options: S3's names, the endpoint alone for
+    other object stores, none for SSH (its settings live in ``~/.ssh/config``)."""
     out: dict[str, Any] = {}
+    if protocol in SFTP:
+        return out
     if "endpoint_url" in options:
         out["endpoint_url"] = options["endpoint_url"]
+    if protocol not in ("s3", "s3a"):
+        return out
     if "profile" in options:
         out["profile"] = options["profile"]
     if "region" in options:

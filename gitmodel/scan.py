@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.sizes import format_size as format_size  # re-exported: du.py, transfer.py
+from gitmodel.pointer import Pointer
 
 
 @dataclass(frozen=True)
@@ -20,40 +19,17 @@ class PointerFile:
 
 def pointer_files(repo: git.Repo, entries: Iterable[git.IndexEntry]) -> list[PointerFile]:
     """The entries whose blobs are canonical pointers."""
-    found = []
-    cache: dict[str, Pointer | None] = {}
-    for entry in entries:
-        if entry.mode & 0o170000 != 0o100000:
-            continue  # symlinks and submodules are never pointers
-        if entry.oid not in cache:
-            blob = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-            cache[entry.oid] = try_parse(blob) if blob else None
-        pointer = cache[entry.oid]
-        if pointer is not None:
-            found.append(PointerFile(entry.path, entry.oid, pointer))
-    return found
+    files = [e for e in entries if e.mode & 0o170000 == 0o100000]  # no symlinks, submodules
+    pointers = git.pointers_of(repo, {e.oid for e in files})
+    return [PointerFile(e.path, e.oid, pointers[e.oid]) for e in files if e.oid in pointers]
 
 
 def pointers_in_history(repo: git.Repo, revs: list[str]) -> list[PointerFile]:
     """Pointer files in every commit of ``revs`` (``git rev-list`` arguments, e.g.
     ``["main", "--not", "--remotes=origin"]``), each blob once."""
     listing = repo.run(["rev-list", "--objects", "--no-object-names", *revs, "--"]).stdout
-    oids = listing.split()
-    if not oids:
-        return []
-    check = repo.run(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
-        input=b"\n".join(oids) + b"\n",
-    ).stdout.decode()
-    found = []
-    for line in check.splitlines():
-        oid, kind, size = line.split()
-        if kind == "blob" and 0 < int(size) < POINTER_MAX_SIZE:
-            blob = repo.read_blob(oid, limit=POINTER_MAX_SIZE - 1)
-            pointer = try_parse(blob) if blob else None
-            if pointer is not None:
-                found.append(PointerFile("", oid, pointer))
-    return found
+    pointers = git.pointers_of(repo, listing.decode().split())
+    return [PointerFile("", oid, pointer) for oid, pointer in pointers.items()]
 
 
 def index_pointers(repo: git.Repo) -> list[PointerFile]:

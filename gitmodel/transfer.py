@@ -13,14 +13,27 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, ObjectMissingError
 from gitmodel.pointer import Pointer
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store import default_jobs
 from gitmodel.store.chunked import ChunkedPush, LocalChunks
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import LAYOUT_VERSION, RemoteError, RemoteStore
+from gitmodel.store.remote import (
+    LAYOUT_VERSION,
+    RemoteError,
+    RemoteObjectDamaged,
+    RemoteObjectMissing,
+    RemoteStore,
+)
+
+RETRY_HINT = "run the command again: objects already transferred are kept"
+CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
+UPLOAD_MISSING_HINT = (
+    "fetch it first (`git model fetch`), or push from a clone that has it; "
+    "`git model fsck --remote` lists every object neither here nor on the remote"
+)
 
 
 class TransferError(GitModelError):
@@ -32,7 +45,27 @@ class TransferError(GitModelError):
         verb = verb.removesuffix("ing")  # the progress verb: "could not download …"
         super().__init__(f"could not {verb} {len(failed)} object(s): {names}: {first}")
         self.failed = failed
-        self.hint = "run the command again: objects already transferred are kept"
+        self.hint = _hint(first, list(failed.values()))
+
+
+def _hint(first: Exception, failures: list[Exception]) -> str:
+    """What to do: what the first failure says fits it (a missing object, a damaged
+    copy, a wrong pointer), or another's; running again only when every failure was
+    the network's, after its retries."""
+    for failure in (first, *failures):
+        if isinstance(failure, GitModelError) and failure.hint:
+            return failure.hint
+    if all(_transient(failure) for failure in failures):
+        return RETRY_HINT
+    return CHECK_HINT
+
+
+def _transient(failure: Exception) -> bool:
+    """A failure another run may not meet: the remote's (not an object's) after its
+    retries, or the connection's."""
+    if isinstance(failure, RemoteError):
+        return not isinstance(failure, (RemoteObjectMissing, RemoteObjectDamaged))
+    return isinstance(failure, (ConnectionError, TimeoutError))
 
 
 @dataclass
@@ -103,7 +136,11 @@ def upload(
 
     On a chunked remote only the chunks it lacks travel, packed (``store/chunked.py``);
     ``segmenter`` adds cuts where a file's structure has them (tensor starts)."""
-    unique = {p.oid: p for p in pointers if p.size > 0}
+    unique: dict[str, Pointer] = {}
+    for pointer in pointers:
+        if pointer.size > 0 and unique.setdefault(pointer.oid, pointer).size != pointer.size:
+            store.check_size(pointer)  # two sizes for one oid: one pointer lies
+            store.check_size(unique[pointer.oid])
     try:
         remote.check_layout()
         present = remote.present(unique)
@@ -111,7 +148,9 @@ def upload(
         raise TransferError("upload", dict.fromkeys(unique, exc)) from exc
     todo = [p for oid, p in unique.items() if oid not in present]
     missing: dict[str, Exception] = {
-        p.oid: FileNotFoundError("not in the local store") for p in todo if not store.has(p.oid)
+        p.oid: ObjectMissingError(p.oid, hint=UPLOAD_MISSING_HINT)
+        for p in todo
+        if not store.has(p.oid)
     }
     if missing:  # the remote lacks them and so do we: refuse before sending anything
         raise TransferError("upload", missing)

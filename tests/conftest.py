@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import hashlib
 import os
 import socket
@@ -10,6 +12,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -163,31 +166,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def loopback_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    what: str,
+    command: list[str],
+    env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """Start ``command`` (which gets ``PORT`` replaced by a free port) as a server on
+    127.0.0.1; yield the port once it accepts connections, stop it afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp(what) / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(port) if arg == "PORT" else arg for arg in command],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, proc, log, what)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real S3-compatible HTTP server (moto in server mode) on 127.0.0.1."""
     pytest.importorskip("moto.server")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"moto server did not start: {log.read_text()}")
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "PORT"]
+    with loopback_server(tmp_path_factory, "moto", command) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -197,3 +206,95 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
+    """Return once 127.0.0.1:``port`` accepts connections; fail with the server's log."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')}")
+
+
+# -- a real GCS JSON API server on loopback --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A GCS-compatible HTTP server (gcp-storage-emulator, in memory) on 127.0.0.1.
+    Clients reach it with ``FSSPEC_GS_TOKEN=anon`` (see :func:`gcs_env`)."""
+    pytest.importorskip("gcsfs")
+    pytest.importorskip("gcp_storage_emulator")
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+               "--port", "PORT", "--in-memory"]  # fmt: skip
+    with loopback_server(tmp_path_factory, "gcp-storage-emulator", command) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def gcs_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anonymous GCS access: gcsfs never looks for credentials (nor asks the metadata
+    server, which is not on loopback)."""
+    monkeypatch.setenv("FSSPEC_GS_TOKEN", "anon")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+
+
+# -- a real OpenSSH server on loopback, for sftp:// ------------------------------
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass(frozen=True)
+class SSHServer:
+    port: int
+    user: str
+    key: Path  # the client's private key
+    host_key_line: str  # the known_hosts line of the server's key
+
+    def write_client_config(self, home: Path) -> None:
+        """``~/.ssh/config`` and ``known_hosts`` under ``home``, as a user would set them."""
+        ssh = home / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        (ssh / "known_hosts").write_text(self.host_key_line + "\n")
+        (ssh / "config").write_text(
+            f"Host 127.0.0.1\n    Port {self.port}\n    User {self.user}\n"
+            f"    IdentityFile {self.key}\n    UserKnownHostsFile {ssh / 'known_hosts'}\n"
+        )
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """``sshd`` with its SFTP subsystem on 127.0.0.1, keys made for it; skipped where
+    OpenSSH's server is not installed."""
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip("sshd is not installed (apt-get install openssh-server)")
+    root = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], root)
+    port = free_port()
+    config = root / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {root / 'host_key'}\n"
+        f"AuthorizedKeysFile {root / 'user_key.pub'}\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        f"PidFile {root / 'sshd.pid'}\nSubsystem sftp internal-sftp\n"
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege separation dir
+    log = root / "sshd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_port(port, proc, log, "sshd")
+        host_key = (root / "host_key.pub").read_text().split()
+        yield SSHServer(port, getpass.getuser(), root / "user_key",
+                        f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}")  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

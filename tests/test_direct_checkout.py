@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import git_model, git_out, repo_store, run_git, sha256_file, store_oids
 
-from gitmodel import gitindex, materialize
+from gitmodel import materialize
+from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 
 SIZE = 3 << 20
@@ -151,14 +152,14 @@ def test_git_subcommand_parsing() -> None:
 def test_index_entries_parse(big_repo: Path) -> None:
     run_git("switch", "-q", "main", cwd=big_repo)
     data = (big_repo / ".git" / "index").read_bytes()
-    entries = gitindex.parse_entries(data, 20)
+    entries = index_file.parse_entries(data, 20)
     assert set(entries) == {b".gitattributes", b"big.bin", b"small.bin"}
     ls = git_out("ls-files", "-s", "big.bin", cwd=big_repo).split()
     assert entries[b"big.bin"].oid.hex() == ls[1]
-    same = gitindex.patch_stats(data, {}, 20)
+    same = index_file.patch_stats(data, {}, 20)
     assert same == data
-    with pytest.raises(gitindex.IndexFormatError):
-        gitindex.parse_entries(data[:-1] + bytes([data[-1] ^ 1]), 20)
+    with pytest.raises(index_file.IndexFormatError):
+        index_file.parse_entries(data[:-1] + bytes([data[-1] ^ 1]), 20)
 
 
 def test_split_index_is_left_to_git(big_repo: Path) -> None:

@@ -237,7 +237,7 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
 # Git starts the filter process for every add and checkout: what it loads is start-up time.
 NOT_AT_FILTER_START = (
     "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing", "subprocess",
-    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remotes", "gitmodel.gitindex",
+    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remotes", "gitmodel.git.index_file",
     "gitmodel.urls", "gitmodel.store.sink",
 )  # fmt: skip
 
@@ -262,6 +262,7 @@ def test_discovery_reads_shared_settings_at_the_top(
         "[model]\n\tremote = shared\n[core]\n\thooksPath = /tmp/elsewhere\n"
     )
     run_git("config", "model.jobs", "3", cwd=repo)
+    run_git("remote", "add", "shared", str(repo), cwd=repo)  # .gitmodel names only ours
     (repo / "sub").mkdir()
     monkeypatch.chdir(repo / where)
     found, settings = git.Discovery().result()

@@ -12,7 +12,7 @@ import pytest
 from conftest import git_model, git_out, repo_store, run_git
 from test_remotes import assert_version, author, commit_versions, new_user, origin, versions
 
-from gitmodel.errors import ChecksumError, UserError
+from gitmodel.errors import ChecksumError, PointerSizeError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
@@ -78,8 +78,8 @@ def test_pointer_claiming_an_absurd_size_allocates_nothing(
     real = push_one(remote, tmp_path, b"small")
     liar = Pointer(real.oid, 2**62)
     store = LocalStore(tmp_path / "mine")
-    with pytest.raises(RemoteError, match=real.oid):
-        remote.download(store, liar)  # streamed to tmp/, found short, never held in memory
+    with pytest.raises(PointerSizeError, match=real.oid):
+        remote.download(store, liar)  # read to its end, found short: the pointer is wrong
     assert store.oids() == set() and list(store.tmp_dir.glob("*")) == []
     with pytest.raises(RemoteObjectMissing):
         remote.download(store, Pointer("1" * 64, 3))

@@ -330,8 +330,8 @@ def test_git_clone_of_a_damaged_remote_leaves_no_unverified_bytes(
 def test_long_manifests_are_read_whole_and_checked(
     kind: str, damage: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """A manifest far longer than the first read (5,000 chunks, 265 KB) comes back whole,
-    on a local directory and on S3; one byte more or less is refused, naming the oid."""
+    """A manifest far longer than the first read (5,000 chunks of 8 KiB, 265 KB) comes back
+    whole, on a local directory and on S3; one byte more or less is refused, naming the oid."""
     if kind == "file":
         remote = RemoteStore(f"file://{tmp_path / 'remote'}", tries=2, sleep=lambda _: None)
     else:
@@ -340,8 +340,8 @@ def test_long_manifests_are_read_whole_and_checked(
         bucket = f"models-{os.urandom(6).hex()}"
         remote = RemoteStore(f"s3://{bucket}/r", options, tries=2, sleep=lambda _: None)
         remote.fs.mkdir(bucket)
-    refs = [ChunkRef(i.to_bytes(32, "big"), "a" * 64, i * 100, 100, 100, 0) for i in range(5000)]
-    pointer = Pointer("f" * 64, 500_000)
+    refs = [ChunkRef(i.to_bytes(32, "big"), "a" * 64, i << 13, 8192, 8192, 0) for i in range(5000)]
+    pointer = Pointer("f" * 64, 5000 << 13)
     body = manifest.encode_manifest(Manifest(pointer.oid, pointer.size, refs))
     assert len(body) > 4 * 64 << 10
     remote.ensure_layout(2)

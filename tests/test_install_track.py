@@ -6,7 +6,7 @@ import pytest
 from conftest import git_model, git_out, run_git
 
 from gitmodel import attributes
-from gitmodel.commands import install
+from gitmodel import installation as install
 
 
 def config(repo: Path, key: str, scope: str = "--local") -> str:

@@ -12,7 +12,7 @@ import pytest
 from conftest import SCRIPTS_DIR, git_model, git_out, run_git
 
 from gitmodel import git
-from gitmodel.commands.install import filter_config
+from gitmodel.installation import filter_config
 from gitmodel.lineage import graph, history, store
 from gitmodel.specs import parse_path_spec
 

@@ -250,8 +250,8 @@ def test_missing_object_is_an_error_for_diff_and_a_note_for_git(repo: Path) -> N
 
 def test_objects_kept_in_no_file_of_their_own_are_exported(tmp_path: Path) -> None:
     """A store may keep small objects in packs: readers then get a verified copy."""
-    from gitmodel.commands.context import open_repo
-    from gitmodel.commands.versions import Resolver
+    from gitmodel.resolver import Resolver
+    from gitmodel.workspace import open_repo
 
     class PackedStore(LocalStore):
         """Holds objects somewhere other than objects/ab/cd/<oid>."""

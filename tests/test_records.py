@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import git_out, run, run_git
 
-from gitmodel import git, records, records_sync
+from gitmodel import git
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.logs import records
+from gitmodel.logs import sync as records_sync
 
 
 def last_wins(state: dict[str, object], record: dict[str, object]) -> dict[str, object]:
@@ -85,7 +87,8 @@ def test_a_concurrent_update_between_read_and_write_is_refused(log: records.Log)
 
 APPENDER = """
 import sys
-from gitmodel import git, records
+from gitmodel import git
+from gitmodel.logs import records
 kind = records.LogKind("stages")
 log = records.Log(git.Repo.discover(sys.argv[1]), kind)
 for i in range(4):
@@ -230,7 +233,7 @@ def test_fetch_ignores_remote_refs_that_are_not_logs(clones: tuple[git.Repo, git
     for ref in ("refs/gitmodel/Bad.Name", "refs/gitmodel/x/y"):
         run_git("push", "-q", "origin", f"{entry.commit}:{ref}", cwd=a.cwd)
     assert records_sync.fetch(b, "origin") == []
-    assert records.list_refs(b, records.LOG_PREFIX) == {}
+    assert git.list_refs(b, records.LOG_PREFIX) == {}
 
 
 def test_push_refused_by_a_hook_says_fetch_and_retry(clones: tuple[git.Repo, git.Repo]) -> None:

@@ -28,8 +28,8 @@ from conftest import (
 import gitmodel
 from gitmodel import git, registry
 from gitmodel.cli import main
-from gitmodel.commands.install import filter_config
 from gitmodel.errors import UserError
+from gitmodel.installation import filter_config
 from gitmodel.registry import stages
 
 IDENTITY = {

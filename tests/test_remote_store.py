@@ -14,7 +14,13 @@ from test_store import put
 
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import LAYOUT_FILE, RemoteError, RemoteObjectMissing, RemoteStore
+from gitmodel.store.remote import (
+    LAYOUT_FILE,
+    RemoteError,
+    RemoteObjectDamaged,
+    RemoteObjectMissing,
+    RemoteStore,
+)
 from gitmodel.urls import redact
 
 
@@ -102,7 +108,7 @@ def test_longer_data_is_refused(remote: RemoteStore, local: LocalStore, tmp_path
     pointer = put(local, b"short")
     remote.upload(local, pointer)
     remote.fs.pipe_file(remote.data_key(pointer.oid), b"short" + b"x" * 5_000_000)
-    with pytest.raises(ChecksumError):
+    with pytest.raises(RemoteObjectDamaged, match="longer than the 5 bytes"):
         remote.download(LocalStore(tmp_path / "other"), pointer)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage import provenance, store
 from gitmodel.lineage.history import file_version
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 
 def annotate(spec: PathSpec, metrics: list[str], note: str | None) -> int:

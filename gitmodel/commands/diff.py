@@ -7,13 +7,12 @@ import tempfile
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.formats.diff import FileDiff, Version, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
-from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
+from gitmodel.resolver import Resolver
 from gitmodel.store.index import IndexStore
+from gitmodel.workspace import open_repo
 
 
 def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool = False) -> int:
@@ -58,12 +57,7 @@ def model_entries(repo: git.Repo, entries: list[git.DiffEntry]) -> list[git.Diff
 
 
 def _has_pointer(repo: git.Repo, entry: git.DiffEntry) -> bool:
-    for blob in (entry.old_blob, entry.new_blob):
-        if blob:
-            head = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
-            if head is not None and try_parse(head) is not None:
-                return True
-    return False
+    return any(blob and git.read_pointer(repo, blob) for blob in (entry.old_blob, entry.new_blob))
 
 
 def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> Version | None:

@@ -17,15 +17,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import GitModelError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import Version, diff_versions
 from gitmodel.formats.index import load_index
 from gitmodel.formats.report import diff_text, inspect_text
+from gitmodel.resolver import Resolver
 from gitmodel.store.index import IndexStore
 from gitmodel.store.local import hash_file
+from gitmodel.workspace import open_repo
 
 NULL_FILE = "/dev/null"
 _BLOB_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitmodel import __version__, git, remotes
-from gitmodel.commands.install import filter_config, hook_sources, is_ours
-from gitmodel.commands.lfs_import import LFS_HOOK_MARK
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.installation import filter_config, hook_sources, is_ours
+from gitmodel.lfs_import import LFS_HOOK_MARK
 from gitmodel.store.local import LocalStore
 
 MIN_GIT = (2, 31)
@@ -138,6 +138,9 @@ def check_store(repo: git.Repo) -> Finding:
     return Finding(True, f"local store writable: {store.root}")
 
 
+REMOTE_HINT = "check the URL, credentials and network (`git model remote`)"
+
+
 def check_remote(repo: git.Repo, timeout: float) -> Finding:
     settings = repo.settings()
     try:
@@ -146,26 +149,29 @@ def check_remote(repo: git.Repo, timeout: float) -> Finding:
         if not git.remote_names(settings):
             return Finding(True, "no Git remote: nothing to reach")
         return Finding(False, str(exc), exc.hint or "see `git model remote`")
-    store = remotes.ModelRemote(remote.name, remote.url, remote.options, tries=1).open()
-    error = _within(timeout, store.check_layout)
+    probe = remotes.ModelRemote(remote.name, remote.url, remote.options, tries=1)
+    error = _within(timeout, lambda: probe.open().check_layout())  # SSH connects at open
     if error is not None:
-        return Finding(False, f"remote {remote.name} ({remote.display}) is not reachable: {error}",
-                       "check the URL, credentials and network (`git model remote`)")  # fmt: skip
+        message, hint = error
+        return Finding(False, f"remote {remote.name} ({remote.display}) is not reachable: "
+                       f"{message}", hint or REMOTE_HINT)  # fmt: skip
     return Finding(True, f"remote {remote.name} reachable: {remote.display}")
 
 
-def _within(timeout: float, call: Callable[[], None]) -> str | None:
-    """Run ``call`` for at most ``timeout`` seconds; a description of its failure, if any."""
-    outcome: list[str | None] = []
+def _within(timeout: float, call: Callable[[], None]) -> tuple[str, str | None] | None:
+    """Run ``call`` for at most ``timeout`` seconds; its failure and the failure's hint."""
+    outcome: list[tuple[str, str | None] | None] = []
 
     def target() -> None:
         try:
             call()
             outcome.append(None)
         except Exception as exc:  # any backend failure is the finding
-            outcome.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            hint = exc.hint if isinstance(exc, UserError) else None  # a bucket, a credential
+            outcome.append((text, hint))
 
     worker = threading.Thread(target=target, daemon=True)
     worker.start()
     worker.join(timeout)
-    return outcome[0] if outcome else f"no answer within {timeout:g} s"
+    return outcome[0] if outcome else (f"no answer within {timeout:g} s", None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from gitmodel import remotes
-from gitmodel.commands.context import open_repo
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
+from gitmodel.workspace import open_repo
 
 
 def du(remote_name: str | None, as_json: bool) -> int:

@@ -8,8 +8,8 @@ import sys
 import pygit2
 
 from gitmodel import __version__, git, remotes
-from gitmodel.commands.install import hook_sources, is_ours
 from gitmodel.errors import UserError
+from gitmodel.installation import hook_sources, is_ours
 from gitmodel.store.local import LocalStore
 
 

@@ -6,13 +6,12 @@ import fnmatch
 import stat
 import sys
 
-from gitmodel import materialize, remotes, safepath, transfer
-from gitmodel.commands import logsync
-from gitmodel.commands.context import open_repo
+from gitmodel import logsync, materialize, remotes, safepath, transfer
 from gitmodel.pointer import try_parse
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store.local import write_atomically
+from gitmodel.workspace import open_repo
 
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
 

@@ -6,14 +6,14 @@ import sys
 from collections.abc import Iterator
 
 from gitmodel import git, materialize
-from gitmodel.commands import install
-from gitmodel.commands.context import Fetcher, env_flag, open_repo
+from gitmodel import installation as install
 from gitmodel.errors import UserError
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
 from gitmodel.store import default_jobs
 from gitmodel.store.local import LocalStore
+from gitmodel.workspace import Fetcher, env_flag, open_repo
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:

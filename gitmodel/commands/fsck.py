@@ -8,28 +8,17 @@ or the model remote). Exit status 1 while any problem remains.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import Fetcher, open_repo
-from gitmodel.errors import GitModelError
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, looks_like_pointer, try_parse
+from gitmodel.checks import Problem, blob_problem
+from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
+from gitmodel.pointer import Pointer
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.store.local import LocalStore
+from gitmodel.workspace import Fetcher, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, and how to fix it."""
-
-    what: str
-    fix: str
-    oid: str | None = None  # the object a refetch would fix
-
-    def __str__(self) -> str:
-        return f"{self.what}; {self.fix}"
 
 
 @dataclass
@@ -37,6 +26,7 @@ class Report:
     problems: list[Problem]
     refetch: dict[str, Pointer | None]  # oids to fetch again (pointer if its size is known)
     referenced: dict[str, Pointer]
+    named: dict[tuple[str, Pointer], str] = field(default_factory=dict)  # (path, pointer): where
 
 
 def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
@@ -48,7 +38,8 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
     if objects:
         report.problems += check_objects(store, report.refetch)
     if pointers:
-        report.problems += check_pointers(repo, report.referenced)
+        report.problems += check_pointers(repo, report.referenced, report.named)
+        report.problems += check_sizes(store, report)
         report.problems += check_presence(repo, store, report, remote)
     for problem in report.problems:
         print(f"fsck: {problem}")
@@ -72,8 +63,13 @@ def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list
     return problems
 
 
-def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Problem]:
-    """Pointers in HEAD and the index: canonical, and present for every tracked file."""
+def check_pointers(
+    repo: git.Repo,
+    referenced: dict[str, Pointer],
+    named: dict[tuple[str, Pointer], str] | None = None,
+) -> list[Problem]:
+    """Pointers in HEAD and the index: canonical, and present for every tracked file.
+    Each pointer file found is added to ``named`` with where it was found."""
     sources = [("index", repo.ls_files())] if repo.worktree is not None else []
     if repo.has_commits():
         sources.insert(0, ("HEAD", repo.ls_tree("HEAD")))
@@ -83,6 +79,8 @@ def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Probl
         entries = [e for e in entries if e.mode & 0o170000 == 0o100000]
         for found in pointer_files(repo, entries):
             referenced[found.pointer.oid] = found.pointer
+            if named is not None:
+                named.setdefault((found.path, found.pointer), where)
         tracked = repo.check_attr("filter", [e.path for e in entries])
         for entry in entries:
             if (entry.path, entry.oid) in seen:
@@ -94,24 +92,28 @@ def check_pointers(repo: git.Repo, referenced: dict[str, Pointer]) -> list[Probl
     return problems
 
 
-def blob_problem(
-    repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str
-) -> Problem | None:
-    """What is wrong with a blob that looks like a pointer or should be one, if anything."""
-    head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-    if head is not None and (head == b"" or try_parse(head) is not None):
-        return None
-    if head is not None and looks_like_pointer(head):
-        return Problem(
-            f"{entry.path} ({where}): not a canonical pointer",
-            f"restore its content and `git add {entry.path}` (see `git model pointer --check`)",
-        )
-    if tracked:
-        return Problem(
-            f"{entry.path} ({where}): tracked by the model filter but committed as a full Git blob",
-            f"run `git model install` then `git add --renormalize -- {entry.path}` and commit",
-        )
-    return None
+def check_sizes(store: LocalStore, report: Report) -> list[Problem]:
+    """Pointers whose size is not that of the object we hold under their oid: a wrong
+    pointer when the object's bytes hash to the oid (the object is kept as it is), a
+    corrupt object otherwise (then quarantined, to be fetched again)."""
+    problems = []
+    for (path, pointer), where in sorted(report.named.items(), key=lambda i: i[0][0]):
+        if pointer.oid in report.refetch:
+            continue  # already found corrupt
+        try:
+            store.check_size(pointer, path)
+        except PointerSizeError as exc:
+            what = (
+                f"{path} ({where}): its pointer names object {pointer.oid} with "
+                f"{exc.claimed} bytes, but that object has {exc.held} bytes (it is intact)"
+            )
+            fix = f"restore the file's content and `git add {path}` to commit a right pointer"
+            problems.append(Problem(what, fix))  # fmt: skip
+        except ChecksumError:
+            report.refetch[pointer.oid] = None  # which size is right: ask the history
+            what = f"corrupt object {pointer.oid} (named by {path}) moved to model/bad/"
+            problems.append(Problem(what, REPAIR_HINT, pointer.oid))
+    return problems
 
 
 def check_presence(

@@ -24,11 +24,11 @@ import time
 from datetime import datetime, timezone
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.store.remote import RemoteError, RemoteStore
+from gitmodel.workspace import open_repo
 
 MARKS = "gc-marks.json"
 PACK_MARKS = "gc-pack-marks.json"
@@ -116,11 +116,9 @@ def remote_tips(repo: git.Repo, name: str) -> list[str]:
         raise UserError(f"cannot list the refs of remote {name!r}",
                         hint="check that it is reachable (`git ls-remote`)")  # fmt: skip
     tips = sorted({line.split()[0] for line in proc.stdout.decode().splitlines() if line})
-    if tips:
-        check = repo.run(["cat-file", "--batch-check"], input="\n".join(tips).encode() + b"\n")
-        if b" missing" in check.stdout:
-            raise UserError(f"remote {name!r} has commits that are not here",
-                            hint=f"run `git fetch {name}` first")  # fmt: skip
+    if tips and len(git.headers(repo, tips)) < len(tips):
+        raise UserError(f"remote {name!r} has commits that are not here",
+                        hint=f"run `git fetch {name}` first")  # fmt: skip
     return tips
 
 

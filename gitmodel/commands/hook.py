@@ -6,11 +6,10 @@ import os
 import subprocess
 import sys
 
-from gitmodel import git, materialize, remotes
-from gitmodel.commands import logsync, push
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.install import LEGACY_SUFFIX
+from gitmodel import git, logsync, materialize, pushing, remotes
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.installation import LEGACY_SUFFIX
+from gitmodel.workspace import open_repo
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
 
@@ -24,7 +23,7 @@ def run_hook(name: str, args: list[str]) -> int:
     failure: GitModelError | None = None
     if name == "pre-push":
         remote_name, url = [*args, "", ""][:2]
-        push.pre_push(remote_name, url, stdin)
+        pushing.pre_push(remote_name, url, stdin)
         logsync.push_logs(repo, remote_name or url)
     elif name == "post-checkout":
         try:

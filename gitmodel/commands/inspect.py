@@ -8,13 +8,13 @@ import tempfile
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.versions import Resolver
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import Version
 from gitmodel.formats.report import inspect_json, inspect_text
+from gitmodel.resolver import Resolver
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 
 def inspect(spec: PathSpec, as_json: bool = False) -> int:

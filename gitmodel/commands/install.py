@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.materialize import HOOK_MARKER
-
-LEGACY_SUFFIX = ".legacy"
-HOOK_NAMES = ("post-checkout", "pre-push")  # the files in gitmodel/hooks
-FILTER_KEYS = ("process", "clean", "smudge", "required")
-# the diff driver for files with diff=model (written by `git model track`)
-DIFF_CONFIG = {
-    "diff.model.command": "git-model diff-driver",
-    "diff.model.textconv": "git-model textconv",
-}
-
-
-def filter_config(skip_smudge: bool) -> dict[str, str]:
-    skip = " --skip" if skip_smudge else ""
-    return {
-        "filter.model.process": f"git-model filter-process{skip}",
-        "filter.model.clean": "git-model clean -- %f",
-        "filter.model.smudge": f"git-model smudge{skip} -- %f",
-        "filter.model.required": "true",
-    }
-
-
-def hook_sources() -> dict[str, str]:
-    """The hooks shipped in ``hooks/``, by name."""
-    from importlib import resources  # not at import: the filter process never needs it
-
-    folder = resources.files("gitmodel") / "hooks"
-    return {
-        item.name: item.read_text()
-        for item in folder.iterdir()
-        if item.is_file() and not item.name.startswith((".", "_"))
-    }
+from gitmodel.installation import (
+    DIFF_CONFIG,
+    FILTER_KEYS,
+    filter_config,
+    install_hooks,
+    uninstall_hooks,
+)
 
 
 def install(scope: str, skip_smudge: bool = False, hooks: bool = True, force: bool = False) -> int:
@@ -79,75 +51,3 @@ def _repo_or_none() -> git.Repo | None:
         return git.Repo.discover()
     except UserError:
         return None
-
-
-def is_ours(path: Path) -> bool:
-    try:
-        return HOOK_MARKER in path.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
-    """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run first)."""
-    hooks_dir = repo.hooks_dir
-    hooks_dir.mkdir(parents=True, exist_ok=True)
-    installed = []
-    for name, text in hook_sources().items():
-        target = hooks_dir / name
-        legacy = hooks_dir / (name + LEGACY_SUFFIX)
-        if target.exists() and not is_ours(target):
-            if legacy.exists() and not force:
-                raise UserError(
-                    f"hook {name} exists and so does {legacy.name}",
-                    hint=f"merge them into {legacy.name} by hand, or pass --force",
-                )
-            os.replace(target, legacy)
-        if target.exists() and target.read_text() == text:
-            continue
-        _write_executable(target, text)
-        installed.append(name)
-    return installed
-
-
-def uninstall_hooks(repo: git.Repo) -> list[str]:
-    hooks_dir = repo.hooks_dir
-    removed = []
-    for name in hook_sources():
-        target = hooks_dir / name
-        if is_ours(target):
-            target.unlink()
-            removed.append(name)
-            legacy = hooks_dir / (name + LEGACY_SUFFIX)
-            if legacy.exists():
-                os.replace(legacy, target)
-    return removed
-
-
-def ensure_hooks(repo: git.Repo, settings: dict[str, str]) -> None:
-    """Install missing hooks in a repository the filter runs in (e.g. a fresh clone).
-
-    Only where no hook of that name exists: a user's own hooks are left alone.
-    """
-    if settings.get("model.autoinstallhooks", "true").lower() in ("false", "0", "no"):
-        return
-    if repo.worktree is None:
-        return
-    hooks_dir = repo.hooks_dir
-    if all((hooks_dir / name).exists() for name in HOOK_NAMES):
-        return  # the usual case, at every filter start: no need to read the sources
-    for name, text in hook_sources().items():
-        target = hooks_dir / name
-        if not target.exists():
-            try:
-                hooks_dir.mkdir(parents=True, exist_ok=True)
-                _write_executable(target, text)
-            except OSError:
-                return
-
-
-def _write_executable(target: Path, text: str) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    os.replace(tmp, target)

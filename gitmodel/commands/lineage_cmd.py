@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage import graph, html, render, store
 from gitmodel.lineage.history import file_version
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 FORMATS = ("tree", "mermaid", "dot")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.commands.context import open_repo
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
+from gitmodel.workspace import open_repo
 
 
 def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) -> int:

@@ -11,17 +11,28 @@ rewrite at all: git-lfs pointers are gitmodel pointers, so it only imports
 from __future__ import annotations
 
 import sys
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from gitmodel import attributes, git
-from gitmodel.commands.context import Fetcher, open_repo
-from gitmodel.commands.lfs_import import import_from_lfs
 from gitmodel.errors import ObjectMissingError, UserError
+from gitmodel.git.rewrite import (
+    Rewriter,
+    blob,
+    blob_size,
+    object_id,
+    tag_object,
+    tag_target,
+    write_blob,
+    write_blob_from_file,
+)
+from gitmodel.lfs_import import import_from_lfs
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.rewrite import Rewriter, blob, tag_object
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore, hash_file
+from gitmodel.workspace import Fetcher, open_repo
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs: bool) -> int:
@@ -35,7 +46,7 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
     stats = {"files": 0, "bytes": 0}
 
     def to_pointer(blob_id: pygit2.Oid) -> pygit2.Oid:
-        size = repo.pygit.odb.read_header(blob_id)[1]
+        size = blob_size(repo, blob_id)
         if size == 0 or (size < POINTER_MAX_SIZE and try_parse(blob(repo, blob_id).data)):
             return blob_id
         with store.writer() as writer:
@@ -44,7 +55,7 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
             pointer = writer.commit()
         stats["files"] += 1
         stats["bytes"] += pointer.size
-        return repo.pygit.create_blob(pointer.encode())
+        return write_blob(repo, pointer.encode())
 
     def add_lines(old: bytes | None) -> bytes | None:
         text = old.decode("utf-8", "surrogateescape") if old is not None else ""
@@ -70,7 +81,7 @@ def migrate_export(globs: list[str], refs: list[str], everything: bool) -> int:
         if pointer is None:
             return blob_id
         if pointer.size == 0:
-            return repo.pygit.create_blob(b"")
+            return write_blob(repo, b"")
         return _export_blob(repo, store, fetch, pointer)
 
     def remove_lines(old: bytes | None) -> bytes | None:
@@ -90,14 +101,15 @@ def _export_blob(repo: git.Repo, store: LocalStore, fetch: Fetcher, pointer: Poi
     """The Git blob of an object's bytes, verified first."""
     if not store.has(pointer.oid) and not fetch(pointer):
         raise ObjectMissingError(pointer.oid, hint="fetch it first: `git model fetch --all`")
+    store.check_size(pointer)  # a wrong size is the pointer's fault, not the object's
     path = store.object_path(pointer.oid)
     if not path.exists():  # packed, so small: read (and verified) in one piece
-        return repo.pygit.create_blob(b"".join(store.read(pointer)))
+        return write_blob(repo, b"".join(store.read(pointer)))
     if hash_file(path) != (pointer.oid, pointer.size):
         store.quarantine(pointer.oid)
         raise UserError(f"object {pointer.oid} is corrupt (moved to model/bad/)",
                         hint="run `git model fsck --repair`")  # fmt: skip
-    return repo.pygit.create_blob_fromdisk(str(path))
+    return write_blob_from_file(repo, str(path))
 
 
 def _check_globs(globs: list[str]) -> None:
@@ -173,13 +185,14 @@ def _ref_updates(
     """name -> (old, new) for each ref whose commit (or tag's commit) was rewritten."""
     updates = {}
     for name, old in tips.items():
-        obj = repo.pygit[old]
-        if isinstance(obj, pygit2.Tag):
-            target = obj.target  # tags of tags, trees or blobs stay as they are
+        tag = tag_target(repo, old)
+        if tag is not None:
+            tag_id, target = tag  # tags of tags, trees or blobs stay as they are
             new_target = rewriter.commits.get(target, target)
-            new = old if new_target == target else str(tag_object(repo, obj.id, new_target))
+            new = old if new_target == target else str(tag_object(repo, tag_id, new_target))
         else:
-            new = str(rewriter.commits.get(obj.id, obj.id))
+            commit = object_id(repo, old)
+            new = str(rewriter.commits.get(commit, commit))
         if new != old:
             updates[name] = (old, new)
     return updates

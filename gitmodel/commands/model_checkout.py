@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from gitmodel import git, gitindex, safepath
-from gitmodel.commands.context import Fetcher, open_repo
+from gitmodel import git, safepath
 from gitmodel.errors import UserError
+from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
 from gitmodel.registry.versions import File, check_files, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
+from gitmodel.workspace import Fetcher, open_repo
 
 _POINTER_READ = 1024  # a file this small may be a pointer left in place of its content
 
@@ -115,7 +116,7 @@ def _identify(repo: git.Repo, src: BinaryIO, f: File) -> tuple[str, bool]:
     """What ``src`` holds in the terms of ``f`` (a sha256, or a blob id for a plain Git
     file), and whether it is only a pointer to that content."""
     if f.oid is None:
-        return gitindex.blob_id(src.read(), repo.hash_size).hex(), False
+        return index_file.blob_id(src.read(), repo.hash_size).hex(), False
     if os.fstat(src.fileno()).st_size < _POINTER_READ:
         head = src.read()
         pointer = try_parse(head)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path, versions
 from gitmodel.sizes import format_size
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 
 def log(spec: PathSpec, as_json: bool = False) -> int:

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from gitmodel import pointer as ptr
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import PointerError, UserError
 from gitmodel.store.local import hash_file
+from gitmodel.workspace import open_repo
 
 
 def show_pointer(path: str, check: bool = False) -> int:

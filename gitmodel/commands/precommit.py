@@ -16,10 +16,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.commands.fsck import Problem, blob_problem
-from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
+from gitmodel.checks import Problem, blob_problem
 from gitmodel.sizes import format_size
+from gitmodel.workspace import open_repo
 
 DEFAULT_MAX_SIZE = 10 << 20
 
@@ -54,8 +53,7 @@ def check_pointers(files: list[str]) -> int:
         if problem is not None:
             problems.append(problem)
             continue
-        blob = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-        pointer = try_parse(blob) if blob else None
+        pointer = git.read_pointer(repo, entry.oid)
         if pointer is not None and not store.has(pointer.oid):
             problems.append(Problem(
                 f"{entry.path} (staged): object {pointer.oid} is not in the local store",
@@ -108,7 +106,7 @@ def check_provenance(include: list[str], from_ref: str = "", to_ref: str = "") -
         name = entry.path.rsplit("/", 1)[-1]
         if not entry.new_blob or not any(fnmatch(entry.path, g) or fnmatch(name, g) for g in globs):
             continue
-        pointer = try_parse(repo.read_blob(entry.new_blob, limit=POINTER_MAX_SIZE - 1) or b"")
+        pointer = git.read_pointer(repo, entry.new_blob)
         if pointer is not None and pointer.oid not in produced:
             missing.append(f"{entry.path}: version {pointer.oid[:10]} has no recorded provenance")
     for line in missing:

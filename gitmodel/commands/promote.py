@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.registry import declare, policy, stages
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
+from gitmodel.workspace import open_repo
 
 
 def promote(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.lineage import provenance
 from gitmodel.lineage.history import FileVersion
 from gitmodel.lineage.provenance import Json, Plan
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 
 def plan(

@@ -13,12 +13,12 @@ import sys
 import time
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import open_repo
 from gitmodel.pointer import Pointer
 from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
 from gitmodel.store.remote import RemoteStore
+from gitmodel.workspace import open_repo
 
 DEFAULT_RECENT_DAYS = 10  # git-lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
 

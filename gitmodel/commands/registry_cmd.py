@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
+from gitmodel.logs import records
 from gitmodel.registry import declare, serving, stages
 from gitmodel.registry.versions import versions
 from gitmodel.sizes import format_size

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from gitmodel import git, remotes
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
 from gitmodel.urls import redact
+from gitmodel.workspace import open_repo
 
 
 def show() -> int:

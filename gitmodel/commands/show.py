@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitmodel.commands.context import open_repo
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, Version, file_version, versions
 from gitmodel.registry import stages
 from gitmodel.sizes import format_size
 from gitmodel.specs import PathSpec
+from gitmodel.workspace import open_repo
 
 Json = dict[str, Any]
 

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 
 from gitmodel import git
-from gitmodel.commands.context import open_repo
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.pointer import Pointer
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
+from gitmodel.workspace import open_repo
 
 _NULL_OIDS = {"0" * 40, "0" * 64}
 
@@ -71,10 +71,7 @@ def _change_json(change: Change) -> dict[str, object]:
 
 
 def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
-    if blob in _NULL_OIDS:
-        return None
-    data = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
-    return try_parse(data) if data else None
+    return None if blob in _NULL_OIDS else git.read_pointer(repo, blob)
 
 
 def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str]]:

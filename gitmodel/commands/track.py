@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 from gitmodel import attributes, git
-from gitmodel.commands.context import open_repo
 from gitmodel.errors import UserError
-from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
+from gitmodel.workspace import open_repo
 
 
 def _attributes_file(repo: git.Repo) -> Path:
@@ -94,13 +93,13 @@ def _touch_committed_content(repo: git.Repo) -> int:
     so that the next ``git add`` cleans them."""
     entries = repo.ls_files()
     filters = repo.check_attr("filter", [e.path for e in entries])
+    model = [e for e in entries if filters.get(e.path) == "model"]
+    sizes = git.headers(repo, [e.oid for e in model])
+    pointers = git.pointers_of(repo, [e.oid for e in model])
     touched = 0
-    for entry in entries:
-        if filters.get(entry.path) != "model":
-            continue
-        blob = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
-        if blob is not None and (not blob or try_parse(blob) is not None):
-            continue
+    for entry in model:
+        if entry.oid in pointers or sizes.get(entry.oid, ("blob", 1))[1] == 0:
+            continue  # already a pointer, or empty (which stays empty)
         path = repo.top / entry.path
         if path.is_file() and not path.is_symlink():
             os.utime(path)

@@ -146,9 +146,14 @@ class FilterProcess:
         # Git sends the whole blob before it reads a byte of the answer, so a blob
         # that is content rather than a pointer is spooled (to disk past 8 MiB).
         with _spool(head, rest, self.store.tmp_dir) as blob:
+            try:  # opening the object checks it is there, and of the pointer's size
+                content = blob if pointer is None else self.store.read(pointer, path, MISSING_HINT)
+            except GitModelError as exc:
+                _report(request, exc)
+                self.writer.write_text("status=error")
+                return
             self.writer.write_text("status=success", send=False)  # goes with the content
             try:
-                content = blob if pointer is None else self.store.read(pointer, path, MISSING_HINT)
                 for chunk in content:
                     self.writer.write_data(chunk)
             except GitModelError as exc:
@@ -163,10 +168,13 @@ class FilterProcess:
 
     def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
         """Whether the smudge is answered here: with the pointer (``head``), when the
-        deferrer takes the file for the post-checkout hook, or with the deferrer's error
-        (a bad setting: Git reports the path and stops, instead of losing the process)."""
+        deferrer takes the file for the post-checkout hook, or with an error, when the
+        object we hold is not of the pointer's size or the deferrer fails (a bad setting:
+        Git reports the path and stops, instead of losing the process)."""
         if self.defer is None:
             return False
+        if not self._size_matches(request, pointer):
+            return True
         try:
             if not self.defer(request.get("pathname", ""), pointer):
                 return False
@@ -191,6 +199,17 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _size_matches(self, request: dict[str, str], pointer: Pointer) -> bool:
+        """Whether the object we hold has the pointer's size; answers Git itself if not
+        (a file written later, by the hook, could no longer fail in Git's eyes)."""
+        try:
+            self.store.check_size(pointer, request.get("pathname"))
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return False
+        return True
 
     def _finish_fetch(
         self, request: dict[str, str], pointer: Pointer, result: Callable[[], object]

@@ -1,7 +1,7 @@
 """Tensor indexes: a fast digest of every tensor's bytes, so that a diff reads
 only the tensors that changed.
 
-xxh3-128 is for quick equality of non-adversarial data (DESIGN decision 2);
+xxh3-128 is for quick equality of non-adversarial data (ARCHITECTURE.md, decision 2);
 object identity stays sha256. An index is computed while ``clean`` streams a
 file (:class:`StreamDigester`), or on first use from the stored object
 (:func:`compute_index`), and kept as a sidecar by

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.pointer import Pointer
 from gitmodel.specs import PathSpec
 
 _RECORD = b"\x1e"
@@ -60,7 +60,7 @@ def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
         header, _, raw = chunk.partition(b"\0")
         fields = header.decode("utf-8", "replace").split("\x1f")
         changes += [(blob, at_path, fields) for blob, at_path in _raw_changes(raw)]
-    pointers = read_pointers(repo, [blob for blob, _, _ in changes])
+    pointers = git.pointers_of(repo, [blob for blob, _, _ in changes])
     found: list[Version] = []
     for blob, at_path, fields in changes:
         pointer = pointers.get(blob)
@@ -86,38 +86,8 @@ def _raw_changes(raw: bytes) -> list[tuple[str, str]]:
     return changes
 
 
-def read_pointers(repo: git.Repo, blobs: list[str]) -> dict[str, Pointer]:
-    """The blobs among ``blobs`` that are pointers, read with two ``git cat-file`` calls
-    (cheaper than loading pygit2 for a one-shot command); large blobs are never read."""
-    wanted = sorted({b for b in blobs if b.strip("0")})
-    if not wanted:
-        return {}
-    listing = repo.run(["cat-file", "--batch-check"], input="\n".join(wanted).encode() + b"\n")
-    small = []
-    for line in listing.stdout.decode().splitlines():
-        fields = line.split()
-        if len(fields) == 3 and fields[1] == "blob" and 0 < int(fields[2]) < POINTER_MAX_SIZE:
-            small.append(fields[0])
-    if not small:
-        return {}
-    out = repo.run(["cat-file", "--batch"], input="\n".join(small).encode() + b"\n").stdout
-    pointers, pos = {}, 0
-    while pos < len(out):
-        end = out.index(b"\n", pos)
-        oid, _, size = out[pos:end].decode().split()
-        body = out[end + 1 : end + 1 + int(size)]
-        pos = end + 2 + int(size)
-        pointer = try_parse(body)
-        if pointer is not None:
-            pointers[oid] = pointer
-    return pointers
-
-
 def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
-    if not blob.strip("0"):
-        return None  # deleted
-    data = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
-    return try_parse(data) if data else None
+    return git.read_pointer(repo, blob)  # None for the null id: deleted
 
 
 def repo_path(repo: git.Repo, path: str) -> str:

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, repo_path, version_at
+from gitmodel.logs import records
 from gitmodel.scan import pointer_files
 from gitmodel.specs import PathSpec
 
@@ -141,7 +142,7 @@ def provenance_record(
     inputs: list[tuple[str, FileVersion]],
 ) -> Json:  # fmt: skip
     """The provenance record of ``commit`` (schema in :mod:`gitmodel.lineage.store`)."""
-    info = records.load_commit(repo, commit)
+    info = git.read_commit(repo, commit)
     return {
         "type": "provenance",
         "commit": commit,
@@ -157,7 +158,7 @@ def provenance_record(
 def record(repo: git.Repo, rev: str, plan: Plan) -> Json:
     """Record the provenance of commit ``rev``; the record appended."""
     commit = repo.rev_parse(rev)
-    parents = records.load_commit(repo, commit).parent_ids
+    parents = git.read_commit(repo, commit).parent_ids
     current = model_files(repo, commit)
     parent = model_files(repo, str(parents[0])) if parents else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, str(parents[0])) for p, v in parent.items()}

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.lineage.history import version_at
+from gitmodel.logs import records
 
 Json = dict[str, Any]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmodel import git, remotes
-from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError
+from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError, PointerSizeError
 from gitmodel.lineage import store as lineage_store
 from gitmodel.registry.declare import Model, Rule, Threshold
 from gitmodel.registry.stages import Assignment
@@ -144,6 +144,15 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
                     "verify",
                     f"{file.path} of v{version.number} is not in the local store",
                     f"download it: git model fetch origin {version.commit[:10]}",
+                )
+            )
+        except PointerSizeError as exc:  # the object is intact: the commit is wrong
+            failures.append(
+                Failure(
+                    "verify",
+                    f"{file.path} of v{version.number}: its pointer says {exc.claimed} bytes, "
+                    f"but object {exc.oid} has {exc.held} bytes",
+                    "promote a version whose pointers are right (commit the file again)",
                 )
             )
         except ChecksumError:

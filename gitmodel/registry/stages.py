@@ -1,6 +1,6 @@
 """Stage assignments: immutable events on the record log ``refs/gitmodel/registry``.
 
-Each event (one commit, see :mod:`gitmodel.records`) is::
+Each event (one commit, see :mod:`gitmodel.logs.records`) is::
 
     {"type": "promote" | "rollback" | "unassign", "model": NAME, "stage": STAGE,
      "from": [REF…], "to": [ASSIGNMENT…],            # what the stage held before and after
@@ -31,8 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.logs import records
 from gitmodel.registry.declare import Model
 from gitmodel.registry.versions import File, Version, check_files
 

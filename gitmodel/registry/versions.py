@@ -16,7 +16,6 @@ from typing import Any
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
-from gitmodel.lineage.history import read_pointers
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.registry.declare import Model, Registry
 
@@ -143,14 +142,8 @@ def versions(repo: git.Repo, registry: Registry, model: Model) -> list[Version]:
 def describe_blobs(repo: git.Repo, blobs: list[str]) -> dict[str, Callable[[str], File]]:
     """For each blob, how to make the :class:`File` at a path: two ``cat-file`` calls."""
     wanted = sorted({b for b in blobs if not _ZERO.fullmatch(b)})
-    pointers = read_pointers(repo, wanted)
-    sizes: dict[str, int] = {}
-    if wanted:
-        listing = repo.run(["cat-file", "--batch-check"], input="\n".join(wanted).encode() + b"\n")
-        for line in listing.stdout.decode().splitlines():
-            fields = line.split()
-            if len(fields) == 3:
-                sizes[fields[0]] = int(fields[2])
+    pointers = git.pointers_of(repo, wanted)
+    sizes = {oid: size for oid, (_, size) in git.headers(repo, wanted).items()}
     made: dict[str, Callable[[str], File]] = {}
     for blob in wanted:
         pointer = pointers.get(blob)

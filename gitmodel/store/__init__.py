@@ -7,6 +7,7 @@ import os
 # remote code, which the filter process at every checkout rarely needs.
 RETRY_TRIES = 8
 RETRY_FIRST_DELAY = 0.25
+RETRY_TIMEOUT = 60.0  # no retry starts later than this after a request first failed
 MAX_DEFAULT_JOBS = 8
 
 

@@ -12,7 +12,9 @@ A pull reads the manifest, takes every chunk it can from objects already in
 the local store (earlier versions of the file, through their cached chunk
 lists) and the rest with ranged reads of the packs, contiguous chunks in one
 request. Every chunk is checked against its id as it arrives, the whole file
-against its sha256 before it enters the store.
+against its sha256 before it enters the store. Nothing read is larger than
+expected: a range is the length the manifest names (a backend that answers with
+more is refused), a pack index at most :func:`manifest.max_index_size`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ from gitmodel.store.trust import PackTrust, index_cache
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
+DAMAGED_HINT = (
+    "the remote's copy cannot be used: delete its manifest there and push the object "
+    "from a clone that has it (`git model push`)"
+)
+RANGES_HINT = "the storage ignores byte ranges (or the file changed): gitmodel needs them"
 
 
 class RemoteChunks(Protocol):
@@ -51,7 +58,8 @@ class RemoteChunks(Protocol):
     def index_key(self, pack: str) -> str: ...
     def manifest_key(self, oid: str) -> str: ...
     def list_indexes(self) -> list[str]: ...
-    def read(self, key: str, start: int | None = None, end: int | None = None) -> bytes: ...
+    def read(self, key: str, start: int | None = None, end: int | None = None,
+             exact: bool = True) -> bytes: ...  # fmt: skip
     def write(self, key: str, body: bytes | memoryview) -> None: ...
     def exists(self, key: str) -> bool: ...
     def cache_dir_name(self) -> str: ...
@@ -59,6 +67,8 @@ class RemoteChunks(Protocol):
 
 class ChunkedError(GitModelError):
     """The remote's chunked data is missing or cannot be trusted."""
+
+    hint = DAMAGED_HINT
 
 
 # -- what the remote holds
@@ -77,8 +87,11 @@ def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[byt
         if pack in cached:
             with contextlib.suppress(manifest.FormatError):
                 return manifest.decode_index(path.read_bytes(), pack)
-        body = remote.read(remote.index_key(pack))
+        cap = manifest.max_index_size()
+        body = remote.read(remote.index_key(pack), 0, cap + 1, exact=False)
         try:
+            if len(body) > cap:  # one byte more than any index: never read further
+                raise manifest.FormatError(f"pack index over {cap} bytes")
             entries = manifest.decode_index(body, pack)
         except manifest.FormatError:
             return []  # not usable for dedup; the pack stays unknown
@@ -238,7 +251,7 @@ class ChunkedPush:
         self.used += ref.stored
         self.entries.append(IndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
         self.new[chunk_id] = ref
-        if self.used >= PACK_TARGET:
+        if self.used >= PACK_TARGET or len(self.entries) >= manifest.INDEX_MAX_CHUNKS:
             self._seal()
         return ref
 
@@ -375,8 +388,10 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
         try:
             writer.commit(pointer)
         except ChecksumError as exc:
-            raise ChecksumError(f"remote object {pointer.oid} from {remote.display}",
-                                exc.expected, exc.actual) from None  # fmt: skip
+            error = ChecksumError(f"remote object {pointer.oid} from {remote.display}",
+                                  exc.expected, exc.actual)  # fmt: skip
+            error.hint = DAMAGED_HINT
+            raise error from None
     local.learn(pointer, [(ref.id, ref.raw) for ref in found.chunks])
     return fetched
 
@@ -449,6 +464,11 @@ def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> Pieces:
     except FileNotFoundError:
         raise ChunkedError(f"{remote.display}: object {oid} names pack "
                            f"{refs[0].pack[:16]}…, which is missing") from None  # fmt: skip
+    if len(body) != end - start:  # more than asked: never sliced as if it were the range
+        error = ChunkedError(f"{remote.display}: object {oid}: {len(body)} bytes came back "
+                             f"for {end - start} of pack {refs[0].pack[:16]}…")  # fmt: skip
+        error.hint = RANGES_HINT
+        raise error
     view = memoryview(body)  # slices of it are kept, not copied: fresh memory is costly
     return {id(r): view[r.offset - start : r.offset - start + r.stored] for r in refs}
 
@@ -501,9 +521,19 @@ class _LocalReader:
 
 
 def _read_pack(remote: RemoteChunks, pack: str, start: int, end: int, oid: str) -> bytes:
-    """Bytes ``start:end`` of a pack; a failure that outlasts the retries (such as a
-    range past the pack's end) names the object being read."""
+    """Bytes ``start:end`` of a pack. A range that keeps arriving short (the pack ends
+    before it) is a fault of the remote's copy, named with the object being read; any
+    other failure that outlasts the retries (the network) is raised as it is."""
     try:
         return remote.read(remote.pack_key(pack), start, end)
     except GitModelError as exc:
+        if not _ended_early(exc):
+            raise
         raise ChunkedError(f"object {oid}: reading pack {pack[:16]}…: {exc}") from None
+
+
+def _ended_early(exc: BaseException) -> bool:
+    """Whether a failed read gave up because its bytes kept arriving short."""
+    from gitmodel.store.remote import _ShortRead  # loaded: remote.py imports this module
+
+    return isinstance(exc.__cause__, _ShortRead)

@@ -78,6 +78,7 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
     if pointer.size == 0:
         yield memoryview(b"")
         return
+    store.check_size(pointer)  # a wrong size is the pointer's fault, not the object's
     with store.open(pointer.oid) as src:
         if isinstance(src, io.FileIO):
             data: bytes | mmap.mmap = mmap.mmap(src.fileno(), 0, access=mmap.ACCESS_READ)

@@ -6,8 +6,11 @@ write. A write is hashed while it streams, held in memory while it is small and
 spilled into ``tmp/`` once it is not; it becomes visible (renamed into place,
 or indexed in a pack) only once complete, so a crash never leaves a partial
 object under a real name. Every read is checked against the oid; an object that
-fails is moved to ``bad/``. Worktrees share the store because it lives in the
-common git directory.
+fails is moved to ``bad/``. A pointer whose size is not the stored object's is the
+pointer's fault when the object's own bytes hash to its oid: it is refused
+(:class:`~gitmodel.errors.PointerSizeError`) and the object is left alone, so a
+hostile pointer cannot get a good object quarantined. Worktrees share the store
+because it lives in the common git directory.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from pathlib import Path
 from types import TracebackType
 
 from gitmodel import safepath
-from gitmodel.errors import ChecksumError, ObjectMissingError
+from gitmodel.errors import ChecksumError, ObjectMissingError, PointerSizeError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     import hashlib
-    from typing import BinaryIO
+    from typing import BinaryIO, NoReturn
 
     from gitmodel.safepath import Target
     from gitmodel.store.buffers import BufferPool
@@ -97,6 +100,8 @@ class ObjectWriter:
         pointer = Pointer(self._hash.hexdigest(), self.size)
         if expected is not None and pointer != expected:
             self.abort()
+            if pointer.oid == expected.oid:  # the very object, so the size was wrong
+                raise PointerSizeError(expected.oid, expected.size, pointer.size)
             raise ChecksumError(f"object {expected.oid}", expected.oid, pointer.oid)
         if self._buffer is not None:
             buffered, self._buffer = self._buffer, None
@@ -236,45 +241,21 @@ class LocalStore:
         ``pool`` is filling are kept with their buffer instead of copied."""
         return ObjectWriter(self, pool)
 
-    def new_tmp_path(self) -> Path:
-        """A fresh empty file in ``tmp/`` for a download that writes files itself."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = _mkstemp(dir=self.tmp_dir, prefix=f"{os.getpid()}-")
-        os.close(fd)
-        return Path(name)
-
-    def adopt(self, tmp: Path, expected: Pointer) -> None:
-        """Move a downloaded file from ``tmp/`` into the store once its bytes are proven."""
-        try:
-            digest, size = hash_file(tmp)
-            if digest != expected.oid or size != expected.size:
-                raise ChecksumError(f"object {expected.oid}", expected.oid, digest)
-            os.chmod(tmp, 0o444)
-            final = self.object_path(expected.oid)
-            try:
-                os.rename(tmp, final)
-            except FileNotFoundError:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-
     def read(
         self, pointer: Pointer, path: str | None = None, hint: str | None = None
     ) -> Iterator[memoryview]:
         """The object's bytes in chunks, verified at the end.
 
-        Raises :class:`ObjectMissingError` at once when the object is absent. The
+        Raises :class:`ObjectMissingError` at once when the object is absent, and
+        :class:`PointerSizeError` when the pointer's size is not the object's. The
         chunks are views of one reused buffer: consume each before the next. On a
         mismatch the object is quarantined and :class:`ChecksumError` raised after
         the last chunk, so callers must not trust the bytes until then.
         """
-        if pointer.size == 0:
+        found = self._open_sized(pointer, path, hint)
+        if found is None:
             return iter(())
-        try:
-            src = self.open(pointer.oid)
-        except FileNotFoundError:
-            raise ObjectMissingError(pointer.oid, path, hint) from None
+        src = _PackedFile(self.packs, found) if isinstance(found, Location) else found
         return self._stream(src, pointer)
 
     def read_into(
@@ -288,34 +269,74 @@ class LocalStore:
 
         One ``preadv`` and no buffer of our own: the caller owns the memory, e.g. the
         packets of a smudge answer. Raises :class:`ObjectMissingError` when the object
-        is absent; on a mismatch, quarantines it and raises :class:`ChecksumError`
+        is absent and :class:`PointerSizeError` when the pointer's size is not the
+        object's; on a mismatch, quarantines it and raises :class:`ChecksumError`
         (``views`` then hold bytes that must not be used)."""
-        try:
-            found = self._find(pointer.oid)
-        except FileNotFoundError:
-            raise ObjectMissingError(pointer.oid, path, hint) from None
+        found = self._open_sized(pointer, path, hint)
+        if found is None:
+            return
         if isinstance(found, Location):
-            location: Location | None = found
-            size = found.size
             got = self.packs.preadv(found, views)
         else:
-            location = None
             with found:
-                size = os.fstat(found.fileno()).st_size
                 got = os.preadv(found.fileno(), views, 0)
-        complete = got == min(size, sum(len(view) for view in views))
+        complete = got == min(pointer.size, sum(len(view) for view in views))
         if (
             complete
-            and size == pointer.size
-            and location is not None
-            and location.check
-            and checksum(views) == location.check
+            and isinstance(found, Location)
+            and found.check
+            and checksum(views) == found.check
         ):
             return  # the very bytes the writer hashed to this oid (see pack.py)
         digest = _sha256()
         for view in views:
             digest.update(view)
-        self._check(pointer, digest.hexdigest(), size if complete else got)
+        self._check(pointer, digest.hexdigest(), pointer.size if complete else got, path)
+
+    def _open_sized(
+        self, pointer: Pointer, path: str | None, hint: str | None
+    ) -> Location | io.FileIO | None:
+        """The object of ``pointer``, opened, once its stored size is found to be the
+        pointer's (None for the empty object, which is never stored).
+
+        A size that differs is checked before anything is read (see :meth:`check_size`)."""
+        if pointer.oid == EMPTY_OID and pointer.size == 0:
+            return None
+        try:
+            found = self._find(pointer.oid)
+        except FileNotFoundError:
+            if pointer.oid == EMPTY_OID:
+                raise PointerSizeError(pointer.oid, pointer.size, 0, path) from None
+            raise ObjectMissingError(pointer.oid, path, hint) from None
+        held = found.size if isinstance(found, Location) else os.fstat(found.fileno()).st_size
+        if held != pointer.size:
+            if isinstance(found, io.FileIO):
+                found.close()
+            self._refuse_size(pointer, held, path)
+        return found
+
+    def check_size(self, pointer: Pointer, path: str | None = None) -> None:
+        """Refuse ``pointer`` when the object held under its oid has another size; a
+        no-op when the object is absent. Costs a lookup (a hash only on a mismatch).
+
+        Raises :class:`PointerSizeError` when the held object's own bytes hash to the
+        oid (it is kept untouched), else quarantines it and raises :class:`ChecksumError`.
+        """
+        try:
+            held = self.size(pointer.oid)
+        except FileNotFoundError:
+            return
+        if held != pointer.size:
+            self._refuse_size(pointer, held, path)
+
+    def _refuse_size(self, pointer: Pointer, held: int, path: str | None) -> NoReturn:
+        """A pointer and the object under its oid disagree on the size: whose fault it
+        is depends on the object's own bytes, so they are hashed (of the size we hold)."""
+        digest = EMPTY_OID if pointer.oid == EMPTY_OID else self.digest(pointer.oid)
+        if digest != pointer.oid:
+            self.quarantine(pointer.oid)
+            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, digest)
+        raise PointerSizeError(pointer.oid, pointer.size, held, path)
 
     def _stream(self, src: io.RawIOBase, pointer: Pointer) -> Iterator[memoryview]:
         digest = _sha256()
@@ -394,15 +415,28 @@ class LocalStore:
         Raises :class:`FileNotFoundError` when the object is absent."""
         if oid == EMPTY_OID:
             return 0
-        location = self.packs.find(oid)
+        location = self.packs.find(oid, refresh=False)
         if location is not None:
             return location.size
-        return os.stat(self._object_name(oid)).st_size
+        try:
+            return os.stat(self._object_name(oid)).st_size
+        except FileNotFoundError:
+            location = self.packs.find(oid)  # packed by another process meanwhile?
+            if location is None:
+                raise
+            return location.size
 
-    def _check(self, pointer: Pointer, actual_oid: str, actual_size: int) -> None:
-        if actual_oid != pointer.oid or actual_size != pointer.size:
+    def _check(
+        self, pointer: Pointer, actual_oid: str, actual_size: int, path: str | None = None
+    ) -> None:
+        """Judge the bytes read for ``pointer``: the whole stored object, hashing to
+        ``actual_oid``. Only bytes that do not hash to the oid quarantine the object;
+        the right bytes of another size mean the pointer is wrong."""
+        if actual_oid != pointer.oid:
             self.quarantine(pointer.oid)
             raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid)
+        if actual_size != pointer.size:
+            raise PointerSizeError(pointer.oid, pointer.size, actual_size, path)
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -440,14 +474,26 @@ def _umask() -> int:
 
 def import_object(dest: LocalStore, src: LocalStore, pointer: Pointer) -> bool:
     """Copy an object from another local store (e.g. a local clone's origin), verified
-    by the writer. The other store is read-only to us: a bad object there stays put."""
+    by the writer; False when that store does not have it, or not intact.
+
+    The other store is read-only to us: a bad object there stays put. One of another
+    size whose bytes hash to the oid proves the pointer wrong
+    (:class:`PointerSizeError`); at most the pointer's size is ever read."""
     if dest.has(pointer.oid):
         return True
-    if not src.has(pointer.oid):
+    try:
+        held = src.size(pointer.oid)
+    except FileNotFoundError:
+        return False
+    if held != pointer.size:
+        if src.digest(pointer.oid) == pointer.oid:
+            raise PointerSizeError(pointer.oid, pointer.size, held)
         return False
     with dest.writer() as writer, src.open(pointer.oid) as f:
-        while chunk := f.read(CHUNK_SIZE):
+        left = pointer.size
+        while left and (chunk := f.read(min(CHUNK_SIZE, left))):
             writer.write(chunk)
+            left -= len(chunk)
         writer.commit(pointer)
     return True
 

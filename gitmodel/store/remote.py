@@ -17,6 +17,13 @@ uploaded first and the manifest only once they are durable, so a crash never
 leaves a half-visible object (existence checks list manifests). Keys are
 derived from oids, never read from a manifest, and every byte read back is
 checked against its sha256 before it enters the local store.
+
+Every read stops at the size it expects, never at the end of what the remote
+sends: a whole object at its pointer's size plus one byte (to see one that is too
+long), a manifest at :func:`manifest.max_manifest_size` of that size, the layout
+file at :data:`LAYOUT_MAX_SIZE`, a ``meta/`` file at :data:`META_MAX_SIZE`. A
+range answered with more bytes than asked (a backend that ignores ranges) is
+refused, never trusted.
 """
 
 from __future__ import annotations
@@ -37,7 +44,15 @@ from typing import Any, TypeVar
 from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TRIES, chunked, codec, faults
+from gitmodel.store import (
+    RETRY_FIRST_DELAY,
+    RETRY_TIMEOUT,
+    RETRY_TRIES,
+    backends,
+    chunked,
+    codec,
+    faults,
+)
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.urls import redact, scrub
 
@@ -46,7 +61,8 @@ LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
 RETRY_MAX_DELAY = 10.0
-SMALL_OBJECT = 8 << 20  # read in one request
+SMALL_OBJECT = 8 << 20  # read in one request; larger whole objects in ranges of this size
+META_MAX_SIZE = 64 << 20  # a meta/ file: gc marks of about 700,000 objects
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
@@ -71,9 +87,26 @@ class Usage:
 class RemoteError(GitModelError):
     """The remote store failed or holds something we cannot trust."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:  # else the class's own hint (missing, damaged) stays
+            self.hint = hint
+
 
 class RemoteObjectMissing(RemoteError):
-    """The remote store does not have the object."""
+    """The remote store does not have the object: permanent, not worth a retry."""
+
+    hint = (
+        "push it from a clone that has it (`git model push`); "
+        "`git model fsck --remote` lists what the remote lacks"
+    )
+
+
+class RemoteObjectDamaged(RemoteError):
+    """The remote's copy of one object cannot be used (too long, a bad manifest, wrong
+    bytes): permanent, and about that object only, not the whole remote."""
+
+    hint = chunked.DAMAGED_HINT
 
 
 class _ShortRead(ConnectionError):
@@ -87,33 +120,57 @@ class RemoteStore:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
                  first_delay: float = RETRY_FIRST_DELAY, chunked: bool = True,
-                 key: bytes | None = None) -> None:  # fmt: skip
+                 key: bytes | None = None, timeout: float = backends.REQUEST_TIMEOUT,
+                 retry_timeout: float = RETRY_TIMEOUT) -> None:  # fmt: skip
         self.url = url
         self.chunked = chunked or key is not None  # encryption needs the chunked format
         self.cipher = codec.Cipher(key)
         self.tries = max(1, tries)
         self.first_delay = first_delay
+        self.retry_timeout = retry_timeout
+        self.timeout = timeout
         self.display = redact(url)
-        import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it
-
-        try:
-            fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        except (ImportError, ValueError) as exc:
-            raise UserError(
-                f"cannot use remote {self.display}: {exc}",
-                hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs",
-            ) from exc
-        try:
-            self.fs = faults.wrap(fs)
-        except ValueError as exc:
-            raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
+        self._options = dict(storage_options or {})
+        self._protocol = backends.protocol_of(url)
+        self._down: RemoteError | None = None  # set once retries gave up: fail fast after
+        self._sleep = sleep
+        self._protocols: set[str] = set()
+        self.fs: Any = None
+        fs, root = self._open_filesystem()
         self.root = root.rstrip("/")
-        protocols = set(_protocols(fs))
-        self._folders = not protocols & _OBJECT_STORES  # object storage: keys, no folders
-        self._local = "file" in protocols
+        self._protocols = set(_protocols(fs))
+        self._folders = not self._protocols & _OBJECT_STORES  # object storage: no folders
+        self._local = "file" in self._protocols
+        self.fs = self._wrap(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
-        self._sleep = sleep
+
+    def _open_filesystem(self) -> tuple[Any, str]:
+        """The backend's filesystem (SSH connects here: a failure is mapped like any other)."""
+        try:
+            opened: tuple[Any, str] = self._retry(functools.partial(
+                backends.open_filesystem, self.url, self._options, self.timeout))  # fmt: skip
+        except FileNotFoundError as exc:  # a file the backend's own config names (SSH's)
+            raise backends.config_file_missing(self.display, self._protocol, exc) from None
+        except RemoteError as exc:
+            if not isinstance(exc.__cause__, (ImportError, ValueError, TypeError)):
+                raise
+            raise UserError(
+                f"cannot use remote {self.display}: {_describe(exc.__cause__)}",
+                hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs, "
+                "sftp:// sshfs",
+            ) from exc
+        return opened
+
+    def _wrap(self, fs: Any) -> Any:
+        """``fs`` with ranged reads checked, then any test faults or counting."""
+        checked = backends.RangeCheckedFileSystem(
+            fs, seek_reads=bool(self._protocols & backends.SFTP)
+        )
+        try:
+            return faults.wrap(checked)
+        except ValueError as exc:
+            raise UserError(str(exc), hint="fail=0.2,truncate=0.1,delay=0.01,seed=1") from exc
 
     # -- keys
 
@@ -157,11 +214,30 @@ class RemoteStore:
                     f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
                     hint="upgrade gitmodel to read it",
                 )
+        else:
+            self._check_bucket()
         self._check_key(layout)
         self._layout = layout
 
+    def _check_bucket(self) -> None:
+        """Refuse a bucket that does not exist. Asked only of a remote without a layout
+        file (a new one, or a misspelt one), since GCS answers a read from a missing
+        bucket as it does a missing object. Credentials that may use objects but not
+        see the bucket cannot tell: then the bucket is taken to be there."""
+        bucket = backends.bucket_of(self._protocol, self.root)
+        if not bucket:
+            return
+        try:
+            self._retry(functools.partial(self.fs.info, bucket))
+        except FileNotFoundError:
+            raise self._bucket_missing() from None
+        except backends.AccessDenied:
+            pass
+
     def _read_layout(self, key: str) -> dict[str, Any]:
         body = self.fs.cat_file(key, start=0, end=LAYOUT_MAX_SIZE)  # not trusted to be small
+        if len(body) > LAYOUT_MAX_SIZE:  # the range was ignored
+            raise TypeError(f"{LAYOUT_FILE} is longer than {LAYOUT_MAX_SIZE} bytes")
         try:
             layout = json.loads(body)
         except ValueError:
@@ -198,7 +274,9 @@ class RemoteStore:
     def _list(self, folder: str) -> list[str]:
         try:
             entries = self.fs.ls(folder, detail=False, refresh=True)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if backends.names_missing_bucket(exc):
+                raise  # not an empty folder: ``_retry`` names the bucket
             return []
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
@@ -228,7 +306,9 @@ class RemoteStore:
         """Every file under ``folder`` by key, and its size."""
         try:
             found = self.fs.find(folder, detail=True)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if backends.names_missing_bucket(exc):
+                raise  # not an empty folder: ``_retry`` names the bucket
             return {}
         return {str(key): int(info.get("size") or 0) for key, info in found.items()}
 
@@ -261,18 +341,16 @@ class RemoteStore:
             except (ChecksumError, chunked.ChunkedError):
                 return False
             return True
-        return self._retry(lambda: self._hash_remote(pointer)) == (pointer.oid, pointer.size)
+        try:
+            return self._hash_remote(pointer) == (pointer.oid, pointer.size)
+        except FileNotFoundError:
+            return False
 
     def _hash_remote(self, pointer: Pointer) -> tuple[str, int]:
+        """The sha256 and length of the remote's whole object, read no further than one
+        byte past the pointer's size."""
         digest = hashlib.sha256()
-        size = 0
-        try:
-            with self.fs.open(self.data_key(pointer.oid), "rb", block_size=PART_SIZE) as src:
-                while chunk := src.read(CHUNK_SIZE * 8):
-                    digest.update(chunk)
-                    size += len(chunk)
-        except FileNotFoundError:
-            return "", -1
+        size = self._read_whole(self.data_key(pointer.oid), pointer.size, digest.update)
         return digest.hexdigest(), size
 
     def delete(self, oid: str) -> None:
@@ -303,11 +381,15 @@ class RemoteStore:
                 self._retry(functools.partial(self.fs.rm_file, key))
 
     def read_meta(self, name: str) -> bytes | None:
-        """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None."""
+        """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None;
+        one over :data:`META_MAX_SIZE` is refused, read no further than that."""
+        key = self._meta_key(name)
         try:
-            body: bytes = self._retry(functools.partial(self.fs.cat_file, self._meta_key(name)))
+            body = self._ranged(key, 0, META_MAX_SIZE + 1)
         except FileNotFoundError:
             return None
+        if len(body) > META_MAX_SIZE:
+            raise RemoteError(f"{self.display}: meta/{name} is larger than {META_MAX_SIZE} bytes")
         return body
 
     def write_meta(self, name: str, body: bytes) -> None:
@@ -333,6 +415,7 @@ class RemoteStore:
         """
         if check and pointer.oid in self.present([pointer.oid]):
             return
+        store.check_size(pointer)  # the manifest says the pointer's size: it must be true
         self.ensure_layout(LAYOUT_WHOLE)
         data_key = self.data_key(pointer.oid)
         self._makedirs(data_key)
@@ -342,9 +425,10 @@ class RemoteStore:
 
     def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
         part = _part_size(pointer.size)
+        block_size = backends.block_size(self._protocols, part)
         with (
             store.open(pointer.oid) as src,
-            self.fs.open(key, "wb", block_size=part) as dst,
+            self.fs.open(key, "wb", block_size=block_size) as dst,
         ):
             while chunk := src.read(min(part, CHUNK_SIZE * 8)):
                 dst.write(chunk)
@@ -374,8 +458,11 @@ class RemoteStore:
             body = self._read_growing(key, cap)
             length = manifest.manifest_length(body)
             if length is not None and length > cap:
-                raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: "
-                                  f"{length} bytes for a {pointer.size}-byte object")  # fmt: skip
+                reason = f"{length} bytes for a {pointer.size}-byte object"
+                raise self._bad_manifest(pointer.oid, key, reason)
+            if not manifest.is_manifest(body) and len(body) >= LAYOUT_MAX_SIZE:
+                reason = "neither a chunked manifest nor a whole object's, which is short"
+                raise self._bad_manifest(pointer.oid, key, reason)
             if _cut_short(body):
                 raise _ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
             return body
@@ -383,31 +470,66 @@ class RemoteStore:
         try:
             body = self._retry(once)
         except FileNotFoundError:
-            raise RemoteObjectMissing(
-                f"{self.display} does not have object {pointer.oid}"
-            ) from None
+            raise self._missing(pointer.oid, key) from None
         if not manifest.is_manifest(body):
             return None  # a whole object's JSON manifest: its bytes are under data/
         try:
             return manifest.decode_manifest(body, pointer.oid, pointer.size)
         except manifest.FormatError as exc:
-            raise RemoteError(f"{self.display}: bad manifest for {pointer.oid}: {exc}") from None
+            reason = str(exc)
+            declared = manifest.manifest_size(body)
+            if declared is not None and declared != pointer.size:
+                reason = (f"it says {declared} bytes, the pointer {pointer.size} "
+                          "(a wrong size in the pointer, or a bad manifest)")  # fmt: skip
+            raise self._bad_manifest(pointer.oid, key, reason) from None
+
+    def _bad_manifest(self, oid: str, key: str, reason: str) -> RemoteObjectDamaged:
+        return RemoteObjectDamaged(
+            f"{self.display}: bad manifest for {oid} ({self._relative(key)}): {reason}"
+        )
 
     def _read_growing(self, key: str, cap: int) -> bytes:
         """A manifest's bytes: its first :data:`MANIFEST_FIRST_READ`, then, while its head
         says there is more, reads each up to twice what has arrived (and one byte past
         the declared end, to see an overlong one), so what is held in memory grows with
         the bytes the remote actually has, never with a number it claims."""
-        body = bytearray(self.fs.cat_file(key, start=0, end=min(cap, MANIFEST_FIRST_READ)))
         asked = min(cap, MANIFEST_FIRST_READ)
+        body = bytearray(self._ranged(key, 0, asked))
         length = manifest.manifest_length(bytes(body[: manifest.MANIFEST_HEAD_SIZE]))
         if length is None or length > cap:
             return bytes(body)
         while len(body) == asked and len(body) <= length:
             end = min(length + 1, 2 * len(body))
             asked = length + 1 if end == length else end  # never start a read at the end
-            body += self.fs.cat_file(key, start=len(body), end=asked)
+            body += self._ranged(key, len(body), asked)
         return bytes(body)
+
+    def _ranged(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start:end`` of ``key`` or fewer (where it ends); more than that is
+        refused: a backend that ignores the range must not make us hold, or trust, the
+        whole file."""
+        data = self.read(key, start, end, exact=False)
+        if len(data) > end - start:
+            error = RemoteError(f"{self.display}: {len(data)} bytes came back for a "
+                                f"{end - start}-byte range of {self._relative(key)}")  # fmt: skip
+            error.hint = chunked.RANGES_HINT
+            raise error
+        return data
+
+    def _read_whole(self, key: str, size: int, take: Callable[[bytes], object]) -> int:
+        """Read ``key`` from its start, handing each range to ``take``: at most ``size``
+        plus one byte (so a copy that is too long shows, and is never read further), in
+        ranges of :data:`SMALL_OBJECT` (one request each). Returns the bytes read."""
+        received = 0
+        while received <= size:
+            left = size + 1 - received
+            asked = left if left <= SMALL_OBJECT + 1 else SMALL_OBJECT  # never start at the end
+            data = self._ranged(key, received, received + asked)
+            take(data)
+            received += len(data)
+            if len(data) < asked:
+                break  # the object ended
+        return received
 
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes:  # fmt: skip
@@ -443,18 +565,18 @@ class RemoteStore:
         return sorted(name for name in names if is_valid_oid(name))
 
     def _download_whole(self, store: LocalStore, pointer: Pointer) -> None:
+        key = self.data_key(pointer.oid)
         for attempt in range(self.tries):
             try:
-                self._download_once(store, pointer)
+                self._download_once(store, pointer, key)
                 return
             except FileNotFoundError:
-                message = f"{self.display} does not have object {pointer.oid}"
-                raise RemoteObjectMissing(message) from None
+                raise self._missing(pointer.oid, key) from None
             except (ChecksumError, _ShortRead) as exc:
                 if not self._retry(lambda: self.fs.exists(self.manifest_key(pointer.oid))):
                     message = (
-                        f"{self.display} has only part of object {pointer.oid}"
-                        " (an interrupted push; push again)"
+                        f"{self.display} has only part of object {pointer.oid} "
+                        f"({self._relative(key)} without its manifest: an interrupted push)"
                     )
                     raise RemoteObjectMissing(message) from None
                 if isinstance(exc, ChecksumError):
@@ -471,32 +593,35 @@ class RemoteStore:
                     ) from exc
                 self._sleep(_delay(attempt, self.first_delay))
 
-    def _download_once(self, store: LocalStore, pointer: Pointer) -> None:
-        key = self.data_key(pointer.oid)
-        try:
-            if pointer.size <= SMALL_OBJECT:
-                data = self.fs.cat_file(key, start=0, end=pointer.size + 1)
-                if len(data) < pointer.size:
-                    raise _ShortRead(f"{len(data)} of {pointer.size} bytes arrived")
-                with store.writer() as writer:
-                    writer.write(data)
-                    writer.commit(pointer)
-            else:
-                # one streaming GET into tmp/ (ranged reads cost a round trip per block),
-                # then the whole file is hashed before it may enter the store
-                tmp = store.new_tmp_path()
-                try:
-                    self.fs.get_file(key, str(tmp))
-                    if (arrived := tmp.stat().st_size) < pointer.size:
-                        raise _ShortRead(f"{arrived} of {pointer.size} bytes arrived")
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
-                store.adopt(tmp, pointer)  # removes tmp whatever happens
-        except ChecksumError as exc:
-            raise ChecksumError(
-                f"remote object {pointer.oid} from {self.display}", exc.expected, exc.actual
-            ) from None
+    def _download_once(self, store: LocalStore, pointer: Pointer, key: str) -> None:
+        """One try: the object's bytes through a store writer (in memory while small, in
+        ``tmp/`` once large, hashed as they come), read no further than one byte past
+        the pointer's size; nothing stays behind unless it is proven."""
+        with store.writer() as writer:
+            received = self._read_whole(key, pointer.size, writer.write)
+            if received > pointer.size:
+                raise RemoteObjectDamaged(
+                    f"{self.display}: object {pointer.oid} ({self._relative(key)}) is longer "
+                    f"than the {pointer.size} bytes its pointer says; not read further"
+                )
+            try:
+                writer.commit(pointer)
+            except ChecksumError as exc:
+                if received < pointer.size:  # cut short on the way, or a truncated copy
+                    raise _ShortRead(f"{received} of {pointer.size} bytes arrived") from None
+                where = f"remote object {pointer.oid} from {self.display} ({self._relative(key)})"
+                error = ChecksumError(where, exc.expected, exc.actual)
+                error.hint = chunked.DAMAGED_HINT
+                raise error from None
+
+    def _missing(self, oid: str, key: str) -> RemoteObjectMissing:
+        return RemoteObjectMissing(
+            f"{self.display} does not have object {oid} (no {self._relative(key)})"
+        )
+
+    def _relative(self, key: str) -> str:
+        """A key as the remote's layout names it (``manifests/ab/<oid>``): where we looked."""
+        return key.removeprefix(f"{self.root}/")
 
     def _makedirs(self, key: str) -> None:
         """Parent folders, for filesystems that have them. Skipped on object storage,
@@ -536,21 +661,74 @@ class RemoteStore:
             self._layout = layout
 
     def _retry(self, call: Callable[[], T]) -> T:
-        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s."""
+        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s, and
+        none that would start more than ``retry_timeout`` seconds after the first failure.
+        A remote that stayed down that long is taken as down for the rest of this store's
+        life: later calls fail at once instead of each waiting again. A refused
+        credential or a missing bucket is not retried: it fails with a hint to fix it."""
+        if self._down is not None:  # a new exception: threads may raise it at once
+            raise RemoteError(str(self._down), hint=self._down.hint) from self._down
+        started = time.monotonic()
+        deadline: float | None = None
         for attempt in range(self.tries):
             try:
                 return call()
-            except (FileNotFoundError, IsADirectoryError, GitModelError):
+            except FileNotFoundError as exc:
+                if backends.names_missing_bucket(exc):
+                    raise self._bucket_missing() from None
+                raise
+            except (IsADirectoryError, GitModelError):
                 raise
             except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
-                if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
-                    raise RemoteError(f"{self.display}: {_describe(exc)}") from exc
-                self._sleep(_delay(attempt, self.first_delay))
+                self._raise_if_final(exc)
+                delay = _delay(attempt, self.first_delay)
+                deadline = deadline or time.monotonic() + self.retry_timeout
+                if attempt == self.tries - 1 or time.monotonic() + delay > deadline:
+                    raise self._give_up(exc, attempt + 1, started) from exc
+                if backends.is_connection_closed(exc):
+                    self._reconnect()
+                self._sleep(delay)
         raise AssertionError("unreachable")
 
+    def _raise_if_final(self, exc: Exception) -> None:
+        """Map a failure no retry can mend to its one-line error."""
+        if backends.is_host_key_unknown(exc):
+            raise backends.host_key_unknown(self.display, _describe(exc)) from None
+        if backends.is_denied(exc):
+            raise backends.access_denied(self.display, self._protocol, _describe(exc)) from None
+        if isinstance(exc, _FINAL_ERRORS):  # the same request fails the same way again
+            raise RemoteError(
+                f"{self.display}: {_describe(exc)}",
+                hint="the remote cannot serve this request: check its URL and backend "
+                "(`git model doctor`)",
+            ) from exc
 
-_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError)
-_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+    def _give_up(self, exc: Exception, tries: int, started: float) -> RemoteError:
+        spent = time.monotonic() - started
+        error = RemoteError(
+            f"{self.display}: {_describe(exc)} (gave up after {tries} tries, {spent:.0f} s)",
+            hint="check the network and the remote's endpoint; model.retries, "
+            "model.retryTimeout and model.timeout bound the wait",
+        )
+        if not isinstance(exc, _ShortRead):  # a cut-short object is that object's fault
+            self._down = error
+        return error
+
+    def _bucket_missing(self) -> backends.BucketMissing:
+        bucket = backends.bucket_of(self._protocol, self.root)
+        return backends.bucket_missing(self.display, self._protocol, bucket)
+
+    def _reconnect(self) -> None:
+        """A new connection after the old one closed (SFTP; sshfs does not reopen one)."""
+        if self.fs is None:
+            return  # still opening: the next try connects anew anyway
+        with contextlib.suppress(Exception):  # still down: the next try says so
+            self.fs = self._wrap(backends.reopen_filesystem(self.url, self._options,
+                                                            self.timeout))  # fmt: skip
+
+
+_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError, ImportError)
+_OBJECT_STORES = backends.OBJECT_STORES
 
 
 def _cut_short(body: bytes) -> bool:
@@ -577,7 +755,9 @@ def _protocols(fs: Any) -> tuple[str, ...]:
 def _describe(exc: Exception) -> str:
     """One line about a backend failure (its own wording can span lines)."""
     text = str(exc).strip().splitlines()
-    return scrub(text[0]) if text else type(exc).__name__
+    if text:
+        return scrub(text[0])
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
 
 
 def _part_size(size: int) -> int:

@@ -19,7 +19,7 @@ from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore, write_atomically
 
 if TYPE_CHECKING:
-    from gitmodel.commands.context import Fetcher
+    from gitmodel.workspace import Fetcher
 
 
 EXPORT_DIR = "export"
@@ -38,7 +38,7 @@ class Resolver:
             return Path(os.devnull)
         if not self.store.has(pointer.oid):
             if self._fetcher is None:
-                from gitmodel.commands.context import Fetcher  # fsspec: only when fetching
+                from gitmodel.workspace import Fetcher  # fsspec: only when fetching
 
                 self._fetcher = Fetcher(self.repo, self.store, self.repo.settings())
             self._fetcher(pointer)
@@ -63,11 +63,10 @@ class Resolver:
 
     def blob(self, blob_oid: str, path: str) -> Version:
         """A committed or staged blob: its object if a pointer, else a temporary copy."""
-        head = self.repo.read_blob(blob_oid, limit=POINTER_MAX_SIZE - 1)
-        pointer = try_parse(head) if head is not None else None
+        pointer = git.read_pointer(self.repo, blob_oid)
         if pointer is not None:
             return self.pointer_version(pointer, path)
-        data = head if head is not None else self.repo.read_blob(blob_oid) or b""
+        data = self.repo.read_blob(blob_oid) or b""
         fd, name = tempfile.mkstemp(dir=self.tmp_dir)
         with open(fd, "wb") as out:
             out.write(data)

@@ -160,3 +160,26 @@ def tag_object(repo: git.Repo, tag_id: pygit2.Oid, target: pygit2.Oid) -> pygit2
         cut = message.find(b"-----BEGIN SSH SIGNATURE-----")
     body = message[:cut] if cut >= 0 else message
     return repo.pygit.odb.write(pygit2.enums.ObjectType.TAG, b"\n".join(lines) + sep + body)
+
+
+def blob_size(repo: git.Repo, oid: pygit2.Oid) -> int:
+    return int(repo.pygit.odb.read_header(oid)[1])
+
+
+def write_blob(repo: git.Repo, data: bytes) -> pygit2.Oid:
+    return repo.pygit.create_blob(data)
+
+
+def write_blob_from_file(repo: git.Repo, path: str) -> pygit2.Oid:
+    """A blob of ``path``'s bytes, streamed by libgit2 (never whole in memory here)."""
+    return repo.pygit.create_blob_fromdisk(path)
+
+
+def tag_target(repo: git.Repo, oid: str) -> tuple[pygit2.Oid, pygit2.Oid] | None:
+    """(the tag's id, what it points at) when ``oid`` is an annotated tag, else None."""
+    obj = repo.pygit[oid]
+    return (obj.id, obj.target) if isinstance(obj, pygit2.Tag) else None
+
+
+def object_id(repo: git.Repo, oid: str) -> pygit2.Oid:
+    return repo.pygit[oid].id

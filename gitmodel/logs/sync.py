@@ -1,4 +1,4 @@
-"""Share the record logs of :mod:`gitmodel.records` with a Git remote.
+"""Share the record logs of :mod:`gitmodel.logs.records` with a Git remote.
 
 ``fetch(repo, remote)`` copies the remote's ``refs/gitmodel/*`` to the remote-tracking refs
 ``refs/gitmodel-remotes/<remote>/*`` (like ``refs/remotes/``), then brings each local log up
@@ -12,7 +12,7 @@ integrates as above and pushes once more; if the remote still refuses, the user 
 fetch and retry. The nested ``git push`` runs with ``--no-verify``, so it never re-enters
 our pre-push hook.
 
-``kinds`` maps a log name to its :class:`~gitmodel.records.LogKind` (how to replay it);
+``kinds`` maps a log name to its :class:`~gitmodel.logs.records.LogKind` (how to replay it);
 logs of unknown kinds are fast-forwarded only.
 """
 
@@ -22,8 +22,9 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from gitmodel import git, records
+from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.logs import records
 from gitmodel.urls import redact, scrub
 
 REMOTE_PREFIX = "refs/gitmodel-remotes/"
@@ -70,7 +71,7 @@ def fetch(
             hint="check the remote with `git remote -v` and `git fetch`",
         )
     changed = []
-    for name, remote_tip in records.list_refs(repo, prefix).items():
+    for name, remote_tip in git.list_refs(repo, prefix).items():
         if not records.valid_name(name):
             continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
         kind = (kinds or {}).get(name) or records.LogKind(name)
@@ -81,10 +82,10 @@ def fetch(
 
 def integrate(repo: git.Repo, kind: records.LogKind, remote_tip: str, remote: str) -> bool:
     """Bring the local log ``kind`` up to ``remote_tip``; True when the local log moved."""
-    local = records.read_ref(repo, kind.ref)
-    if local == remote_tip or (local and _is_ancestor(repo, remote_tip, local)):
+    local = git.read_ref(repo, kind.ref)
+    if local == remote_tip or (local and git.is_ancestor(repo, remote_tip, local)):
         return False  # up to date, or only we have new records
-    if local is None or _is_ancestor(repo, local, remote_tip):
+    if local is None or git.is_ancestor(repo, local, remote_tip):
         records.update_ref(repo, kind.ref, remote_tip, local, kind.name)
         return True
     if not kind.commutes:
@@ -108,7 +109,7 @@ def replay(repo: git.Repo, kind: records.LogKind, local: str, onto: str) -> str:
             "GIT_AUTHOR_EMAIL": entry.author_email,
             "GIT_AUTHOR_DATE": f"@{entry.time} {_offset(entry.offset)}",
         }
-        message = records.load_commit(repo, commit).message.partition(": ")[2].strip()
+        message = git.read_commit(repo, commit).message.partition(": ")[2].strip()
         tip = records.write_commit(repo, kind, entry.record, tip, message, author)
     return tip
 
@@ -117,7 +118,7 @@ def push(
     repo: git.Repo, remote: str, kinds: Mapping[str, records.LogKind] | None = None
 ) -> list[str]:
     """Push the logs that moved since the last sync (non-forced); the names pushed."""
-    local = records.list_refs(repo, records.LOG_PREFIX)
+    local = git.list_refs(repo, records.LOG_PREFIX)
     if not local:
         return []
     pending = _unsynced(repo, remote, local)
@@ -126,7 +127,7 @@ def push(
     rejected = _push_refs(repo, remote, pending)
     if rejected:
         fetch(repo, remote, kinds)  # integrates, or raises DivergedError
-        pending = _unsynced(repo, remote, records.list_refs(repo, records.LOG_PREFIX))
+        pending = _unsynced(repo, remote, git.list_refs(repo, records.LOG_PREFIX))
         rejected = _push_refs(repo, remote, pending)
     if rejected:
         raise UserError(
@@ -137,7 +138,7 @@ def push(
 
 
 def _unsynced(repo: git.Repo, remote: str, local: dict[str, str]) -> dict[str, str]:
-    tracked = records.list_refs(repo, f"{REMOTE_PREFIX}{namespace(remote)}/")
+    tracked = git.list_refs(repo, f"{REMOTE_PREFIX}{namespace(remote)}/")
     return {name: tip for name, tip in local.items() if tracked.get(name) != tip}
 
 
@@ -166,10 +167,6 @@ def _push_refs(repo: git.Repo, remote: str, pending: dict[str, str]) -> list[str
             hint="check the remote with `git remote -v` and `git push`",
         )
     return rejected
-
-
-def _is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
-    return bool(repo.pygit.descendant_of(descendant, ancestor))
 
 
 def _offset(minutes: int) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel import git, records, records_sync
+from gitmodel import git
 from gitmodel.errors import GitModelError
 from gitmodel.lineage import store as lineage_store
+from gitmodel.logs import records
+from gitmodel.logs import sync as records_sync
 from gitmodel.registry import stages as registry_stages
 
 KINDS: dict[str, records.LogKind] = {

@@ -11,10 +11,10 @@ the user's identity and are signed when ``commit.gpgSign`` is on, like ``git com
 
 Updates are compare-and-swap on the ref (``git update-ref REF NEW OLD``): of two concurrent
 appends one lands and the other raises :class:`ConflictError` (hint: retry). Nothing is ever
-rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.records_sync`
+rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.logs.sync`
 (``records_sync.push(repo, remote, kinds)`` / ``records_sync.fetch(repo, remote, kinds)``);
 ``git push``/``git model push``/``fetch``/``clone`` call it with the kinds listed in
-:data:`gitmodel.commands.logsync.KINDS` — add a new log kind there.
+:data:`gitmodel.logsync.KINDS` — add a new log kind there.
 
 API::
 
@@ -38,7 +38,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import GitModelError, UserError
@@ -47,10 +47,6 @@ LOG_PREFIX = "refs/gitmodel/"
 RECORD_FILE = "record.json"
 STATE_FILE = "state.json"
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,63}")
-_BLOB_MODE = 0o100644
-
-if TYPE_CHECKING:
-    import pygit2
 
 Json = dict[str, Any]
 Reducer = Callable[[Json, Json], Json]
@@ -134,7 +130,7 @@ class Log:
 
     def tip(self) -> str | None:
         """The commit at the log's tip, or None when nothing was ever appended."""
-        return read_ref(self.repo, self.ref)
+        return git.read_ref(self.repo, self.ref)
 
     def state(self, tip: str | None = None) -> Json:
         """The materialized state at ``tip`` (default: the current tip)."""
@@ -151,11 +147,12 @@ class Log:
         ``wanted``, given a commit's message, may skip records without reading them.
         """
         tip = self.tip() if tip is None else tip
-        commit = load_commit(self.repo, tip) if tip else None
+        commit = git.read_commit(self.repo, tip) if tip else None
         while commit is not None:
             if wanted is None or wanted(commit.message):
-                yield _entry(commit)
-            commit = commit.parents[0] if commit.parents else None
+                yield _entry(self.repo, commit)
+            parents = commit.parent_ids
+            commit = git.read_commit(self.repo, parents[0]) if parents else None
 
     def append(self, record: Json, expected_tip: str | None = None, message: str = "") -> Entry:
         """Append ``record`` as a new commit and move the ref there, atomically.
@@ -169,7 +166,7 @@ class Log:
             raise ConflictError(self.kind.name)
         commit = write_commit(self.repo, self.kind, record, current, message)
         update_ref(self.repo, self.ref, commit, current, self.kind.name)
-        return _entry(load_commit(self.repo, commit))
+        return _entry(self.repo, git.read_commit(self.repo, commit))
 
 
 def write_commit(
@@ -184,11 +181,7 @@ def write_commit(
     record = valid_record(record)
     state = _read_json(repo, parent, STATE_FILE) if parent else {}
     state = kind.reduce(state, json.loads(encode(record)))
-    pygit = repo.pygit
-    builder = pygit.TreeBuilder()
-    builder.insert(RECORD_FILE, pygit.create_blob(encode(record)), _BLOB_MODE)
-    builder.insert(STATE_FILE, pygit.create_blob(encode(state)), _BLOB_MODE)
-    tree = str(builder.write())
+    tree = git.write_tree(repo, {RECORD_FILE: encode(record), STATE_FILE: encode(state)})
     summary = message or str(record.get("type") or record.get("event") or "record")
     args = ["commit-tree", tree, "-m", f"{kind.name}: {summary}"]
     if parent:
@@ -200,42 +193,22 @@ def write_commit(
 
 def update_ref(repo: git.Repo, ref: str, new: str, old: str | None, log: str) -> None:
     """Move ``ref`` to ``new`` only if it is still at ``old`` (None: must not exist)."""
-    zero = "0" * (repo.hash_size * 2)
-    proc = repo.run(["update-ref", "-m", f"gitmodel: {log}", ref, new, old or zero], check=False)
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        if "cannot lock ref" in err:  # moved, created, or locked by a concurrent writer
-            raise ConflictError(log)
-        raise git.GitError(f"cannot update {ref}: {err.removeprefix('fatal: ')}")
+    try:
+        git.update_ref(repo, ref, new, old, f"gitmodel: {log}")
+    except git.RefMoved:
+        raise ConflictError(log) from None
 
 
 def read_state(repo: git.Repo, kind: LogKind) -> Json:
-    """The state at the tip of ``kind``'s log ({} when empty) from one ``git cat-file``,
-    without loading pygit2: for reads where start-up time is most of the cost."""
-    out = repo.run(["cat-file", "--batch"], input=f"{kind.ref}:{STATE_FILE}\n".encode()).stdout
-    header, _, body = out.partition(b"\n")
-    if header.endswith(b" missing"):
+    """The state at the tip of ``kind``'s log ({} when empty), without loading pygit2:
+    for reads where start-up time is most of the cost."""
+    body = git.show_file(repo, kind.ref, STATE_FILE)
+    if body is None:
         return {}
     try:
-        return valid_record(json.loads(body[: int(header.split()[2])]))
-    except (IndexError, ValueError) as exc:
+        return valid_record(json.loads(body))
+    except ValueError as exc:
         raise GitModelError(f"the tip of {kind.ref} has no valid {STATE_FILE}") from exc
-
-
-def read_ref(repo: git.Repo, ref: str) -> str | None:
-    """The commit ``ref`` points to, or None."""
-    found = repo.pygit.references.get(ref)
-    return str(found.resolve().target) if found is not None else None
-
-
-def list_refs(repo: git.Repo, prefix: str) -> dict[str, str]:
-    """Refs under ``prefix`` (e.g. ``refs/gitmodel/``) → commit id, keyed by the rest."""
-    out = repo.run(["for-each-ref", "--format=%(objectname) %(refname)", prefix]).stdout
-    refs = {}
-    for line in out.decode("utf-8", "surrogateescape").splitlines():
-        oid, _, name = line.partition(" ")
-        refs[name.removeprefix(prefix)] = oid
-    return refs
 
 
 def identity(repo: git.Repo) -> tuple[str, str]:
@@ -275,28 +248,15 @@ def _read_json(repo: git.Repo, commit: str | None, name: str) -> Json:
     if not commit:
         return {}
     try:
-        return valid_record(json.loads(_blob_data(load_commit(repo, commit).tree, name)))
+        return valid_record(json.loads(git.tree_file(repo, commit, name)))
     except (KeyError, ValueError) as exc:
         raise GitModelError(f"log commit {commit[:12]} has no valid {name}") from exc
 
 
-def load_commit(repo: git.Repo, oid: str) -> pygit2.Commit:
-    """The commit ``oid`` through pygit2."""
-    import pygit2
-
-    return repo.pygit[oid].peel(pygit2.Commit)
-
-
-def _blob_data(tree: pygit2.Tree, name: str) -> bytes:
-    import pygit2
-
-    return bytes(tree[name].peel(pygit2.Blob).data)
-
-
-def _entry(commit: pygit2.Commit) -> Entry:
+def _entry(repo: git.Repo, commit: git.Commit) -> Entry:
     try:
-        record = valid_record(json.loads(_blob_data(commit.tree, RECORD_FILE)))
+        record = valid_record(json.loads(git.tree_file(repo, commit.id, RECORD_FILE)))
     except (KeyError, ValueError) as exc:
-        raise GitModelError(f"log commit {str(commit.id)[:12]} has no valid record") from exc
-    author = commit.author
-    return Entry(str(commit.id), record, author.name, author.email, author.time, author.offset)
+        raise GitModelError(f"log commit {commit.id[:12]} has no valid record") from exc
+    return Entry(commit.id, record, commit.author_name, commit.author_email,
+                 commit.author_time, commit.author_offset)  # fmt: skip

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from gitmodel import attributes, git, safepath
-from gitmodel.commands.install import filter_config, install_hooks
 from gitmodel.errors import ChecksumError
+from gitmodel.installation import filter_config, install_hooks
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.sizes import format_size
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically

@@ -38,8 +38,12 @@ def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalS
 
 class Fetcher:
     """How smudge gets a missing object: from a local Git remote's own store, else from
-    the model remote, opened on first use (most checkouts never need it). Once the
-    remote has failed for good, later objects fail at once with the same error."""
+    the model remote, opened on first use (most checkouts never need it).
+
+    Returns False when no model remote is set. An object the remote lacks, or holds
+    only damaged, raises an error naming it and where we looked; later objects are
+    still tried. Once the remote itself has failed (after its retries), later objects
+    fail at once with the same error."""
 
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
         self._repo, self._store, self._settings = repo, store, settings
@@ -72,14 +76,14 @@ class Fetcher:
         remote = self._open_remote()
         if remote is None:
             return False
-        from gitmodel.store.remote import RemoteError, RemoteObjectMissing
+        from gitmodel.store.remote import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
 
         if self._broken is not None:
             raise self._broken
         try:
             remote.download(self._store, pointer, self._local)
-        except RemoteObjectMissing:
-            return False
+        except (RemoteObjectMissing, RemoteObjectDamaged):
+            raise  # this object's fault, not the remote's: the next one may be fine
         except RemoteError as exc:
             self._broken = exc
             raise

@@ -1,0 +1,118 @@
+"""Git configuration: reading and writing it, and the keys a repository may share
+in a committed ``.gitmodel`` file, checked because a cloned file is hostile."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gitmodel.errors import UserError
+from gitmodel.git.process import GitError, run
+
+CONFIG_SCOPES = ("local", "global", "system", "worktree")
+
+
+def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
+    run(["config", f"--{scope}", "--replace-all", "--end-of-options", key, value], cwd=cwd)
+
+
+def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
+    proc = run(
+        ["config", f"--{scope}", "--unset-all", "--end-of-options", key], cwd=cwd, check=False
+    )
+    if proc.returncode not in (0, 5):  # 5: the key was not set
+        raise GitError(f"git config --unset failed: {proc.stderr.decode(errors='replace').strip()}")
+
+
+def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict[str, str]:
+    """Every effective setting (or those of one ``file``), last one wins as in Git."""
+    return parse_config(run(config_list_args(file), cwd=cwd, check=False).stdout)
+
+
+def config_list_args(file: Path | str | None = None) -> list[str]:
+    return ["config", *(["-f", str(file)] if file is not None else []), "-z", "--list"]
+
+
+def parse_config(out: bytes) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for item in out.split(b"\0"):
+        if item:
+            key, _, value = item.partition(b"\n")
+            settings[key.decode("utf-8", "surrogateescape")] = value.decode(
+                "utf-8", "surrogateescape"
+            )
+    return settings
+
+
+SHARED_CONFIG = ".gitmodel"
+SHARED_KEYS = re.compile(r"remote\.([^.]+)\.model(url|endpoint|region)|model\.remote")
+# a remote name as ``git remote add`` takes it, but stricter: ASCII words joined by
+# "/", never an option, never a relative path or a refname Git would refuse
+_REMOTE_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_.-]*"
+                          r"(?<!\.)(/[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.))*")  # fmt: skip
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def valid_remote_name(name: str) -> bool:
+    """Whether ``name`` can be a Git remote's name (a stricter subset of Git's rules)."""
+    return _REMOTE_NAME.fullmatch(name) is not None
+
+
+def over_shared(
+    shared: dict[str, str], config: dict[str, str], strict: bool = True
+) -> dict[str, str]:
+    """Git config over the keys of ``.gitmodel`` that a repository may share.
+
+    A committed file is hostile: every shared value that the user's own config does
+    not override is checked (:func:`check_shared`) before anything can use it. A bad
+    one is an error, or with ``strict`` False (the filter process, which must not fail
+    a whole checkout for it) a warning, and the value is left out."""
+    settings = {key: value for key, value in shared.items() if SHARED_KEYS.fullmatch(key)}
+    for key in config:
+        settings.pop(key, None)
+    for key, value in list(settings.items()):
+        try:
+            check_shared(key, value, config)
+        except UserError as exc:
+            if strict:
+                raise
+            import sys
+
+            print(f"gitmodel: warning: {exc} (ignored)\nhint: {exc.hint}", file=sys.stderr)
+            del settings[key]
+    settings.update(config)
+    return settings
+
+
+def check_shared(key: str, value: str, config: dict[str, str]) -> None:
+    """Refuse a ``.gitmodel`` value that could act as an option, name a store the
+    repository may not choose for its users, or name a Git remote they do not have."""
+    from gitmodel.urls import shareable_store_url, valid_endpoint
+
+    match = SHARED_KEYS.fullmatch(key)
+    assert match is not None
+    remote, kind = match.groups()
+    if remote is not None and not valid_remote_name(remote):
+        problem: str | None = "not a valid remote name"
+    elif key == "model.remote":
+        problem = _check_remote_choice(value, config)
+    elif kind == "url":
+        problem = shareable_store_url(value)
+    elif kind == "endpoint":
+        problem = valid_endpoint(value)
+    else:
+        problem = None if _REGION.fullmatch(value) else "not a region name"
+    if problem is not None:
+        shown = key if remote is None or valid_remote_name(remote) else f"remote.{remote!r}"
+        raise UserError(
+            f"{SHARED_CONFIG}: {shown}: {problem}",
+            hint=f"fix or remove it in {SHARED_CONFIG}, or override it: git config {shown} VALUE",
+        )
+
+
+def _check_remote_choice(value: str, config: dict[str, str]) -> str | None:
+    if not valid_remote_name(value):
+        return "not a valid remote name"
+    if f"remote.{value}.url" not in config:
+        return f"names {value!r}, which is not one of your Git remotes (see `git remote -v`)"
+    return None

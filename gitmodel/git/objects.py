@@ -1,0 +1,175 @@
+"""Reading objects in bulk: blob contents streamed (:class:`BlobStream`), and the
+named queries the rest of gitmodel asks of Git's object database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from gitmodel.git.process import GitError
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    import pygit2
+
+    from gitmodel.git.repo import Repo
+
+
+class BlobStream:
+    """Blob contents from one ``git cat-file --batch`` process, in chunks: Git streams
+    large blobs, so memory stays bounded whatever their size (libgit2 reads whole objects).
+    Consume each :meth:`read` to the end before the next one."""
+
+    def __init__(self, repo: Repo, chunk_size: int = 1 << 20) -> None:
+        import subprocess
+
+        self._chunk = chunk_size
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=repo.cwd,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        if self._proc.stdin is None or self._proc.stdout is None:
+            raise GitError("git cat-file: no pipes")
+        self._in, self._out = self._proc.stdin, self._proc.stdout
+
+    def read(self, oid: str) -> Iterator[bytes]:
+        self._in.write(oid.encode() + b"\n")
+        self._in.flush()
+        header = self._out.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"git cat-file: {oid} is not a blob")
+        remaining = int(header[2])
+        while remaining:
+            chunk = self._out.read(min(self._chunk, remaining))
+            if not chunk:
+                raise GitError(f"git cat-file stopped inside blob {oid}")
+            remaining -= len(chunk)
+            yield chunk
+        self._out.read(1)  # the newline after the contents
+
+    def close(self) -> None:
+        self._in.close()
+        self._out.close()
+        self._proc.wait()
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def headers(repo: Repo, oids: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """Each object's type and size, from one ``git cat-file --batch-check``; objects
+    Git does not have are left out."""
+    wanted = sorted(set(oids))
+    if not wanted:
+        return {}
+    out = repo.run(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+        input="\n".join(wanted).encode() + b"\n",
+    ).stdout
+    found = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[2].isdigit():
+            found[fields[0]] = (fields[1], int(fields[2]))
+    return found
+
+
+def small_blobs(repo: Repo, oids: Iterable[str], limit: int) -> dict[str, bytes]:
+    """The contents of the blobs among ``oids`` smaller than ``limit`` bytes: two
+    ``cat-file`` calls whatever their number; larger blobs are never read."""
+    wanted = [oid for oid, (kind, size) in headers(repo, oids).items()
+              if kind == "blob" and size < limit]  # fmt: skip
+    if not wanted:
+        return {}
+    return _parse_batch(repo.run(["cat-file", "--batch"], input=_lines(wanted)).stdout)
+
+
+def pointers_of(repo: Repo, blobs: Iterable[str]) -> dict[str, Pointer]:
+    """The blobs among ``blobs`` that are canonical pointer files, with their pointers."""
+    real = [blob for blob in blobs if blob.strip("0")]  # the null id: a deleted file
+    found = {}
+    for oid, data in small_blobs(repo, real, POINTER_MAX_SIZE).items():
+        pointer = try_parse(data)
+        if pointer is not None:
+            found[oid] = pointer
+    return found
+
+
+def read_pointer(repo: Repo, blob: str) -> Pointer | None:
+    """The pointer blob ``blob`` holds, or None (not a pointer, too large, or absent)."""
+    if not blob.strip("0"):
+        return None
+    data = repo.read_blob(blob, limit=POINTER_MAX_SIZE - 1)
+    return try_parse(data) if data else None
+
+
+def show_file(repo: Repo, rev: str, path: str) -> bytes | None:
+    """The contents of ``path`` in ``rev`` (``git cat-file REV:PATH``), or None when either
+    is missing; without loading pygit2, for one-shot reads where start-up is the cost."""
+    out = repo.run(["cat-file", "--batch"], input=f"{rev}:{path}\n".encode()).stdout
+    found = _parse_batch(out, by_name=f"{rev}:{path}")
+    return next(iter(found.values()), None)
+
+
+def _lines(items: Iterable[str]) -> bytes:
+    return "".join(f"{item}\n" for item in items).encode()
+
+
+def _parse_batch(out: bytes, by_name: str | None = None) -> dict[str, bytes]:
+    """``cat-file --batch`` output: "<oid> <type> <size>\\n<contents>\\n" per object,
+    "<name> missing\\n" for one Git does not have."""
+    found, pos = {}, 0
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        fields = out[pos:end].split()
+        if len(fields) != 3:  # "<name> missing" (or ambiguous): no contents follow
+            pos = end + 1
+            continue
+        size = int(fields[2])
+        found[by_name or fields[0].decode()] = out[end + 1 : end + 1 + size]
+        pos = end + 2 + size
+    return found
+
+
+class Commit:
+    """A commit's id, message, parents and author, read through pygit2."""
+
+    __slots__ = ("author_email", "author_name", "author_offset", "author_time", "id",
+                 "message", "parent_ids", "tree_id")  # fmt: skip
+
+    def __init__(self, raw: pygit2.Commit) -> None:
+        self.id, self.message, self.tree_id = str(raw.id), raw.message, str(raw.tree_id)
+        self.parent_ids = [str(p) for p in raw.parent_ids]
+        author = raw.author
+        self.author_name, self.author_email = author.name, author.email
+        self.author_time, self.author_offset = author.time, author.offset
+
+
+def read_commit(repo: Repo, oid: str) -> Commit:
+    """The commit ``oid`` (tags peeled)."""
+    import pygit2
+
+    return Commit(repo.pygit[oid].peel(pygit2.Commit))
+
+
+def tree_file(repo: Repo, commit: str, name: str) -> bytes:
+    """The contents of file ``name`` at the top of ``commit``'s tree; KeyError if absent."""
+    import pygit2
+
+    tree = repo.pygit[commit].peel(pygit2.Commit).tree
+    return bytes(tree[name].peel(pygit2.Blob).data)
+
+
+def write_tree(repo: Repo, files: dict[str, bytes]) -> str:
+    """A tree of regular files at its top, written to the object database; its id."""
+    pygit = repo.pygit
+    builder = pygit.TreeBuilder()
+    for name, data in files.items():
+        builder.insert(name, pygit.create_blob(data), _BLOB_MODE)
+    return str(builder.write())
+
+
+_BLOB_MODE = 0o100644

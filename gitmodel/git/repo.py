@@ -1,0 +1,300 @@
+"""A repository as Git resolves it, and the reads that need its worktree or index.
+
+Reads that never touch the worktree (objects, trees) go through pygit2 or one
+batched ``git cat-file`` (:mod:`gitmodel.git.objects`); anything that depends on
+filters, attributes, hooks or the worktree runs the ``git`` command, since libgit2
+knows nothing of long-running filters.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import unquote
+
+from gitmodel.errors import UserError
+from gitmodel.git.config import (
+    SHARED_CONFIG,
+    config_list,
+    config_list_args,
+    over_shared,
+    parse_config,
+)
+from gitmodel.git.process import Spawned, output, run
+
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    import subprocess
+
+    import pygit2
+
+
+def remote_names(settings: dict[str, str]) -> list[str]:
+    """The Git remotes that ``settings`` (from :func:`config_list`) configure."""
+    return sorted(
+        {key[len("remote.") : -len(".url")] for key in settings
+         if key.startswith("remote.") and key.endswith(".url")}
+    )  # fmt: skip
+
+
+def local_path(url: str) -> Path | None:
+    """The directory a Git remote URL names, when it is a local one."""
+    if url.startswith("file://"):
+        return Path(unquote(url.removeprefix("file://")))
+    if "://" in url or ":" in url.split("/", 1)[0]:
+        return None  # a network URL or an scp-like host:path
+    return Path(url)
+
+
+def local_git_dir(url: str, cwd: Path) -> Path | None:
+    """The git directory of the local repository a remote URL names (bare or not)."""
+    path = local_path(url)
+    if path is None:
+        return None
+    path = cwd / path
+    for candidate in (path / ".git", path):
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            return candidate
+    return None
+
+
+class IndexLock:
+    """Git's lock protocol: create ``index.lock`` exclusively, rename it over ``index``.
+
+    ``held`` is False when another Git process kept the lock for about a second.
+    """
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self.lock_path = index_path.with_name(index_path.name + ".lock")
+        self.held = False
+        self._fd = -1
+
+    def __enter__(self) -> IndexLock:
+        for _ in range(50):
+            try:
+                self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                time.sleep(0.02)
+                continue
+            except OSError:
+                break
+            self.held = True
+            break
+        return self
+
+    def commit(self, data: bytes) -> None:
+        """Write the new index and rename it into place."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.lock_path, self.index_path)
+        self.held = False
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        if self.held:
+            self.lock_path.unlink(missing_ok=True)
+
+
+class Repo:
+    """A repository as Git resolves it from a directory (worktrees included).
+
+    Records on the filter process's path are plain classes: loading ``dataclasses``
+    would cost each filter start more than the rest of this module.
+    """
+
+    def __init__(
+        self,
+        git_dir: Path,
+        common_dir: Path,
+        worktree: Path | None,
+        hooks_dir: Path,
+        index_path: Path,
+        object_format: str = "sha1",
+    ) -> None:
+        self.git_dir, self.common_dir, self.worktree = git_dir, common_dir, worktree
+        self.hooks_dir = hooks_dir  # honours core.hooksPath
+        self.index_path = index_path  # honours GIT_INDEX_FILE
+        self.object_format = object_format
+
+    @classmethod
+    def discover(cls, path: Path | str = ".") -> Repo:
+        """Everything about the repository from one ``git rev-parse``."""
+        proc = run(_DISCOVER_ARGS, cwd=path, check=False)
+        return cls._from_rev_parse(proc.returncode, proc.stdout)
+
+    @classmethod
+    def _from_rev_parse(cls, returncode: int, out: bytes) -> Repo:
+        lines = out.decode("utf-8", "surrogateescape").splitlines()
+        no_worktree = len(lines) == 7 and "true" in lines[5:7]  # bare, or inside .git
+        if len(lines) < 7 or (returncode != 0 and not no_worktree):
+            raise UserError(
+                "not in a git repository",
+                hint="run this inside a repository, or `git init` one first",
+            )
+        worktree = None if no_worktree else Path(lines[7])
+        return cls(Path(lines[0]), Path(lines[1]), worktree, Path(lines[2]), Path(lines[3]),
+                   lines[4])  # fmt: skip
+
+    @property
+    def model_dir(self) -> Path:
+        """The local store's root, shared by all worktrees."""
+        return self.common_dir / "model"
+
+    @property
+    def top(self) -> Path:
+        """The worktree root; a user error in a bare repository."""
+        if self.worktree is None:
+            raise UserError("this command needs a worktree", hint="run it in a non-bare clone")
+        return self.worktree
+
+    def settings(self, strict: bool = True) -> dict[str, str]:
+        """Git config, over the shareable defaults of a committed ``.gitmodel`` file.
+
+        ``.gitmodel`` (git-config syntax) lets a repository name its model store for
+        every clone; only the keys in :data:`SHARED_KEYS` are read from it, so a
+        cloned file can never set commands, hooks or credentials.
+        """
+        shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
+        defaults = config_list(self.cwd, file=shared) if shared and shared.is_file() else {}
+        return over_shared(defaults, config_list(self.cwd), strict)
+
+    @property
+    def hash_size(self) -> int:
+        """Bytes in an object id: 20 for SHA-1 repositories, 32 for SHA-256."""
+        return 32 if self.object_format == "sha256" else 20
+
+    def git_path(self, name: str) -> Path:
+        """``git rev-parse --git-path NAME``: where Git keeps NAME for this worktree."""
+        out = output(["rev-parse", "--path-format=absolute", "--git-path", name], cwd=self.cwd)
+        return Path(out)
+
+    @property
+    def cwd(self) -> Path:
+        return self.worktree or self.git_dir
+
+    @cached_property
+    def pygit(self) -> pygit2.Repository:
+        import pygit2  # costs ~0.1 s: only commands that read objects pay for it
+
+        return pygit2.Repository(str(self.git_dir))
+
+    def run(
+        self, args: Sequence[str], input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        return run(args, cwd=self.cwd, input=input, check=check)
+
+    # -- reads through pygit2
+
+    def read_blob(self, oid: str, limit: int | None = None) -> bytes | None:
+        """A blob's bytes, or None when it is larger than ``limit``."""
+        obj_type, size = self.pygit.odb.read_header(oid)
+        if obj_type != _BLOB_TYPE or (limit is not None and size > limit):
+            return None
+        return bytes(self.pygit.odb.read(oid)[1])
+
+    def rev_parse(self, rev: str) -> str:
+        proc = self.run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
+        return proc.stdout.decode().strip()
+
+    def has_commits(self) -> bool:
+        return self.run(["rev-parse", "--verify", "--quiet", "HEAD"], check=False).returncode == 0
+
+    # -- worktree-aware reads through git
+
+    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+        """Index entries (stage 0) with their blob ids."""
+        out = self.run(["ls-files", "-s", "-z", "--", *pathspecs]).stdout
+        # "<mode> <oid> <stage>\t<path>"
+        return [e for e, (_, _, stage) in _parse_listing(out) if stage == b"0"]
+
+    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+        """Blobs of a commit's tree, recursively."""
+        # after --end-of-options every argument is literal: ls-tree would take "--" for a path
+        out = self.run(
+            ["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev, *pathspecs]
+        ).stdout
+        # "<mode> <type> <oid>\t<path>"
+        return [
+            IndexEntry(e.path, oid.decode(), e.mode)
+            for e, (_, kind, oid) in _parse_listing(out)
+            if kind == b"blob"
+        ]
+
+    def check_attr(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
+        """The value of ``attr`` for each path (``unspecified`` when unset)."""
+        if not paths:
+            return {}
+        data = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        proc = self.run(["check-attr", "-z", "--stdin", attr], input=data)
+        fields = proc.stdout.split(b"\0")
+        return {
+            os.fsdecode(fields[i]): fields[i + 2].decode() for i in range(0, len(fields) - 2, 3)
+        }
+
+
+_BLOB_TYPE = 3  # GIT_OBJECT_BLOB
+_DISCOVER_ARGS = (
+    "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+    "--git-path", "hooks", "--git-path", "index", "--show-object-format",
+    "--is-bare-repository", "--is-inside-git-dir", "--show-toplevel",
+)  # fmt: skip
+
+
+class Discovery:
+    """:meth:`Repo.discover` and :meth:`Repo.settings` for the current directory, asked
+    of Git at once and collected later. The filter process starts these before it
+    loads the rest of itself, so that Git answers meanwhile (on another core)."""
+
+    def __init__(self) -> None:
+        self._rev_parse = Spawned(_DISCOVER_ARGS)
+        self._config = Spawned(config_list_args())
+        shared = os.path.isfile(SHARED_CONFIG)  # Git runs filters at the worktree's top
+        self._shared = Spawned(config_list_args(SHARED_CONFIG)) if shared else None
+
+    def result(self) -> tuple[Repo, dict[str, str]]:
+        repo = Repo._from_rev_parse(*self._rev_parse.wait())
+        config = parse_config(self._config.wait()[1])
+        shared = {} if self._shared is None else parse_config(self._shared.wait()[1])
+        if repo.worktree is None:
+            return repo, config  # no worktree, no .gitmodel
+        if not os.path.samefile(repo.worktree, "."):
+            return repo, repo.settings(strict=False)  # not at the top after all: ask again
+        return repo, over_shared(shared, config, strict=False)
+
+
+def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
+    """``ls-files -s -z`` / ``ls-tree -z`` records: "<3 fields>\t<path>"; the entry
+    assumes the second field is the oid, callers pick what the fields mean."""
+    records = []
+    for item in out.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            fields = meta.split(b" ")
+            entry = IndexEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
+            records.append((entry, fields))
+    return records
+
+
+class IndexEntry:
+    """A blob in the index or a tree: its path, object id and file mode."""
+
+    __slots__ = ("mode", "oid", "path")
+
+    def __init__(self, path: str, oid: str, mode: int) -> None:
+        self.path, self.oid, self.mode = path, oid, mode
+
+    def __repr__(self) -> str:
+        return f"IndexEntry({self.path!r}, {self.oid!r}, {self.mode:o})"

@@ -1,0 +1,283 @@
+"""What each fsspec backend needs so that a remote fails fast, clearly and quietly.
+
+The remote store retries on its own (``RemoteStore._retry``, bounded by tries and by
+``model.retryTimeout``), so the backends are opened with their own retry loops off
+and with a bound on each request: otherwise their retries multiply ours (botocore's 5
+under s3fs's 5 under our 8) and an unreachable endpoint holds a clone for many
+minutes. Their loggers are silenced: gitmodel prints one error of its own instead of
+the tracebacks gcsfs logs at every retry.
+
+Backends also differ in what they get wrong. sshfs ignores the range of ``cat_file``
+and returns the whole file, so ranged reads are checked (:class:`RangeCheckedFileSystem`);
+OpenSSH's SFTP server drops the session on a write request over 256 KiB, so SFTP files
+are opened with the block size the server announces (:func:`block_size`); and sshfs
+turns host key checking off unless asked, so it is asked (``known_hosts=()``: the
+user's ``~/.ssh/known_hosts`` and ``~/.ssh/config``).
+
+Failures are sorted here too: a refused credential or a missing bucket is the user's
+to fix, never worth a retry, and gets a hint that names what to check for that backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import types
+from collections.abc import Iterator
+from typing import Any
+
+from gitmodel.errors import UserError
+
+REQUEST_TIMEOUT = 30.0  # seconds without a byte before a request is abandoned
+CONNECT_TIMEOUT = 10.0  # at most, to open a connection
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+SFTP = frozenset({"sftp", "ssh"})
+_S3 = frozenset({"s3", "s3a"})
+_GCS = frozenset({"gs", "gcs"})
+_AZURE = frozenset({"az", "abfs", "abfss", "adl"})
+# gcsfs >= 2025 asks a gRPC control plane for every bucket's type first (60 s per try
+# against an endpoint that does not speak it); the JSON API alone serves gitmodel.
+_GCSFS_GRPC_ENV = "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"
+_QUIET_LOGGERS = ("gcsfs", "s3fs", "botocore", "aiobotocore", "fsspec", "adlfs", "azure",
+                  "asyncssh", "sshfs", "google", "urllib3", "aiohttp", "asyncio")  # fmt: skip
+
+
+def protocol_of(url: str) -> str:
+    """The scheme of ``url`` (the last of a chain such as ``simplecache::s3://``)."""
+    last = url.rsplit("::", 1)[-1]
+    return last.split("://", 1)[0].lower() if "://" in last else "file"
+
+
+def open_filesystem(url: str, options: dict[str, Any], timeout: float) -> tuple[Any, str]:
+    """The fsspec filesystem and root path of ``url``, with each request bounded by
+    ``timeout`` seconds (connecting by at most :data:`CONNECT_TIMEOUT`) and the backend's
+    own retries off. SSH connects here, so this can fail like any remote call."""
+    protocol = protocol_of(url)
+    quiet_backend_loggers()
+    if protocol in _GCS:
+        os.environ.setdefault(_GCSFS_GRPC_ENV, "false")  # read when gcsfs is imported
+    import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it
+
+    bounded = with_timeouts(protocol, options, timeout)
+    fs, root = fsspec.core.url_to_fs(url, **bounded)
+    _single_try(fs, protocol)
+    return fs, root
+
+
+def reopen_filesystem(url: str, options: dict[str, Any], timeout: float) -> Any:
+    """A new connection for ``url`` (fsspec would hand back its cached, closed one)."""
+    import fsspec.core
+
+    bounded = with_timeouts(protocol_of(url), options, timeout)
+    fs, _ = fsspec.core.url_to_fs(url, skip_instance_cache=True, **bounded)
+    _single_try(fs, protocol_of(url))
+    return fs
+
+
+def with_timeouts(protocol: str, options: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """``options`` plus the backend's names for a connect and a read timeout, and for no
+    retries of its own. What the user set is kept."""
+    out = dict(options)
+    connect = min(timeout, CONNECT_TIMEOUT)
+    if protocol in _S3:
+        config = {"connect_timeout": connect, "read_timeout": timeout,
+                  "retries": {"total_max_attempts": 1}}  # fmt: skip
+        out["config_kwargs"] = config | dict(out.get("config_kwargs") or {})
+    elif protocol in _GCS:
+        import aiohttp
+
+        out.setdefault("requests_timeout", aiohttp.ClientTimeout(sock_connect=connect,
+                                                                 sock_read=timeout))  # fmt: skip
+    elif protocol in _AZURE:
+        out.setdefault("connection_timeout", connect)
+        out.setdefault("read_timeout", timeout)
+    elif protocol in SFTP:
+        out.setdefault("known_hosts", ())  # sshfs's default, None, trusts any host key
+        out.setdefault("connect_timeout", connect)
+        out.setdefault("keepalive_interval", timeout)  # a silent server is dropped
+        out.setdefault("keepalive_count_max", 1)
+    return out
+
+
+def _single_try(fs: Any, protocol: str) -> None:
+    """Turn the backend's own retry loop off: ours is bounded in time, theirs is not
+    (gcsfs sleeps about 31 s over its 6 tries, s3fs retries 5 times)."""
+    if protocol in _S3 and hasattr(fs, "retries"):
+        fs.retries = 1
+    request = getattr(type(fs), "_request", None)
+    if protocol in _GCS and hasattr(request, "__wrapped__"):
+        retry_request = importlib.import_module("gcsfs.retry").retry_request
+        once = retry_request(retries=1)(request.__wrapped__)  # type: ignore[union-attr]
+        fs._request = types.MethodType(once, fs)
+
+
+def quiet_backend_loggers() -> None:
+    """Keep backends' log records (tracebacks at every retry) off stderr: the failure
+    reaches the user once, as gitmodel's own one-line error."""
+    for name in _QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())  # stops the last-resort stderr handler
+        logger.propagate = False
+
+
+def block_size(protocols: set[str], wanted: int) -> int | None:
+    """The block size to open a remote file with: ``wanted``, or the server's own
+    limit on SFTP (a larger write request makes OpenSSH drop the session)."""
+    return None if protocols & SFTP else wanted
+
+
+class RangeCheckedFileSystem:
+    """Wraps an fsspec filesystem: a ranged ``cat_file`` never returns more than the
+    range. A backend that answered with more (sshfs returns the whole file) is read
+    with ``open``/``seek``/``read`` from then on; SFTP is, from the start, so that a
+    huge file on the server is never read whole into memory. Fewer bytes than asked
+    pass through: the caller retries a short read."""
+
+    def __init__(self, fs: Any, seek_reads: bool = False) -> None:
+        self._fs = fs
+        self.seek_reads = seek_reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None,
+                 **kwargs: Any) -> bytes:  # fmt: skip
+        if start is None or end is None or not 0 <= start <= end:
+            return bytes(self._fs.cat_file(path, start=start, end=end, **kwargs))
+        if not self.seek_reads:
+            data = bytes(self._fs.cat_file(path, start=start, end=end, **kwargs))
+            if len(data) <= end - start:
+                return data
+            self.seek_reads = True  # it ignored the range: never ask it for one again
+        return self._read_range(path, start, end)
+
+    def _read_range(self, path: str, start: int, end: int) -> bytes:
+        with self._fs.open(path, "rb") as f:
+            f.seek(start)
+            return bytes(f.read(end - start))
+
+
+# -- failures the user must fix
+
+
+class AccessDenied(UserError):
+    """The backend refused the credentials, or the host: no retry can help."""
+
+
+class BucketMissing(UserError):
+    """The bucket (or container) the remote URL names does not exist."""
+
+
+_DENIED_NAMES = frozenset({
+    "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
+    "DefaultCredentialsError", "RefreshError", "ClientAuthenticationError", "PermissionDenied",
+})  # fmt: skip
+_DENIED_CODES = frozenset({
+    "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+    "InvalidToken", "AuthorizationHeaderMalformed", "AllAccessDisabled", "AuthenticationFailed",
+    "AuthorizationFailure", "AuthorizationPermissionMismatch",
+})  # fmt: skip
+_MISSING_CODES = frozenset({"NoSuchBucket", "ContainerNotFound"})
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _code(exc: BaseException) -> str:
+    """The service's error code: botocore's ``response``, Azure's ``error_code``."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return str(getattr(exc, "error_code", "") or "")
+
+
+def is_denied(exc: BaseException) -> bool:
+    """Whether ``exc`` says the credentials were refused (or missing)."""
+    for link in _chain(exc):
+        if isinstance(link, PermissionError) or _names(link) & _DENIED_NAMES:
+            return True
+        if _code(link) in _DENIED_CODES or getattr(link, "code", None) in (401, 403):
+            return True
+        if isinstance(link, OSError) and str(link).startswith("Forbidden:"):  # gcsfs's 403
+            return True
+    return False
+
+
+def is_host_key_unknown(exc: BaseException) -> bool:
+    return any("HostKeyNotVerifiable" in _names(link) for link in _chain(exc))
+
+
+def names_missing_bucket(exc: BaseException) -> bool:
+    """Whether ``exc`` says the bucket itself is missing (S3 and Azure say so; GCS does not)."""
+    return any(_code(link) in _MISSING_CODES for link in _chain(exc))
+
+
+def is_connection_closed(exc: BaseException) -> bool:
+    """Whether an SSH connection is gone (sshfs never opens a new one by itself)."""
+    return any(_names(link) & {"SFTPConnectionLost", "SFTPNoConnection", "ConnectionLost"}
+               for link in _chain(exc))  # fmt: skip
+
+
+def bucket_of(protocol: str, root: str) -> str:
+    return root.strip("/").split("/", 1)[0] if protocol in OBJECT_STORES else ""
+
+
+def bucket_missing(display: str, protocol: str, bucket: str) -> BucketMissing:
+    create = {"s3": f"aws s3 mb s3://{bucket}", "gs": f"gcloud storage buckets create gs://{bucket}",
+              "az": f"az storage container create --name {bucket}"}  # fmt: skip
+    family = "s3" if protocol in _S3 else "gs" if protocol in _GCS else "az"
+    what = "container" if family == "az" else "bucket"
+    return BucketMissing(f"{display}: {what} {bucket!r} does not exist",
+                         hint=f"create it ({create[family]}), or point the remote elsewhere: "
+                         "git model remote set [NAME] URL")  # fmt: skip
+
+
+def access_denied(display: str, protocol: str, reason: str) -> AccessDenied:
+    return AccessDenied(f"{display}: access denied ({reason})", hint=_DENIED_HINTS.get(
+        _family(protocol), "check that you may read and write the remote's folder"))  # fmt: skip
+
+
+def host_key_unknown(display: str, reason: str) -> AccessDenied:
+    return AccessDenied(f"{display}: the server's SSH host key is not trusted ({reason})",
+                        hint="check it, then add it to ~/.ssh/known_hosts "
+                        "(connect once with ssh)")  # fmt: skip
+
+
+def config_file_missing(display: str, protocol: str, exc: OSError) -> UserError:
+    """A file the backend's configuration names is missing (say, SSH's known_hosts)."""
+    hint = "create it, or fix the setting that names it"
+    if protocol in SFTP:
+        hint = "SSH host keys come from ~/.ssh/known_hosts (or UserKnownHostsFile in " \
+               "~/.ssh/config): connect once with ssh to add the host's"  # fmt: skip
+    return UserError(f"cannot open {display}: no file {exc.filename or exc}", hint=hint)
+
+
+_DENIED_HINTS = {
+    "s3": "check the AWS credentials (AWS_PROFILE, ~/.aws/credentials or "
+    "remote.NAME.modelprofile) and that they may read and write this bucket",
+    "gs": "check the Google credentials (GOOGLE_APPLICATION_CREDENTIALS or "
+    "`gcloud auth application-default login`) and the bucket's permissions",
+    "az": "check the Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with a key or SAS token, "
+    "or `az login`) and the container's permissions",
+    "sftp": "check the SSH user and key for this host (User and IdentityFile in ~/.ssh/config) "
+    "and the folder's permissions",
+}
+
+
+def _family(protocol: str) -> str:
+    for family, members in (("s3", _S3), ("gs", _GCS), ("az", _AZURE), ("sftp", SFTP)):
+        if protocol in members:
+            return family
+    return protocol
