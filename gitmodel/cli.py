@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ import click
 
 from gitmodel import __version__
 from gitmodel.entry import EXIT_INTERRUPT, guarded
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.sizes import parse_size
 from gitmodel.specs import ModelSpec, PathSpec, parse_model_spec, parse_path_spec
 
@@ -56,12 +57,24 @@ class _StrictType(_ParamType):
 
 
 class PathSpecType(_StrictType):
-    """A file, as written or at a revision: ``PATH[@REV]`` (:mod:`gitmodel.specs`)."""
+    """A file, as written or at a revision: ``PATH[@REV]`` (:mod:`gitmodel.specs`), read
+    against the worktree (from the current directory) and the revisions of its repository."""
 
     name = "PATH[@REV]"
 
     def parse(self, text: str) -> PathSpec:
-        return parse_path_spec(text)
+        return parse_path_spec(text, exists=os.path.lexists, is_rev=_names_commit)
+
+
+def _names_commit(rev: str) -> bool:
+    """Whether ``rev`` names a commit in the current directory's repository (outside
+    one, none: the command then says where it needs to run)."""
+    from gitmodel import git
+
+    try:
+        return git.Repo.discover().commit_of(rev) is not None
+    except GitModelError:
+        return False
 
 
 class ModelSpecType(_StrictType):

@@ -2,16 +2,27 @@
 
 One parser for each, used by every command, so that ``git model inspect``, ``log``,
 ``show``, ``lineage``, ``annotate`` and ``--base``/``--data`` read the same text the same
-way. Pure: no Git, no click; the only question asked of the outside world is whether a
-path exists, and callers (tests) may answer it themselves.
+way. Pure: no Git, no file system, no click. The two questions the ``PATH[@REV]`` rule asks
+of the outside world (does this path exist? does this revision name a commit?) are
+answered by functions the caller passes in: the CLI asks the worktree and Git, tests
+answer them themselves.
 
-``PATH[@REV]``
-    The text names a path as written when that path exists in the worktree (relative to
-    the current directory), so a file called ``model@v1.safetensors`` is that file.
-    Otherwise the last ``@`` separates the path from the revision: ``model@v1.safetensors``
-    with no such file is ``model`` at ``v1.safetensors``. Writing the revision always
-    forces the split: ``model@v1.safetensors@HEAD`` is the file at ``HEAD``. An empty path
-    (``@HEAD``) or an empty revision (``model.safetensors@``) is an error.
+``PATH[@REV]``, in this order:
+
+1. Text that exists as a path (relative to the current directory) is that path, so a
+   file called ``model@v1.safetensors`` is that file, whatever follows its ``@``.
+2. Else the text splits at the last ``@`` that is followed by a revision naming a
+   commit: ``model@v1.safetensors`` is ``model`` at ``v1.safetensors`` when a tag or
+   branch ``v1.safetensors`` exists. An ``@`` that starts ``@{`` never splits: it is
+   Git's reflog syntax (ref names cannot contain ``@{``), so ``model.bin@HEAD@{1}``
+   is ``model.bin`` at ``HEAD@{1}``, ``model.bin@main@{2.days.ago}`` is ``model.bin``
+   at ``main@{2.days.ago}``, and ``model.bin@@{1}`` is ``model.bin`` at ``@{1}``.
+3. Else the text is a path, even one that is not in the worktree: the commands that
+   read history (``log``, ``show``…) look for ``model@v1.safetensors`` there.
+
+So writing the revision always splits: ``model@v1.safetensors@HEAD`` is the file at
+``HEAD``. Errors: empty text, a revision with nothing before its ``@`` (``@HEAD``), and
+text that ends in ``@`` (``model.safetensors@``) and is no path in the worktree.
 
 ``NAME[@WHAT]``
     Registry model names cannot contain ``@``, so the first ``@`` ends the name; what
@@ -21,7 +32,6 @@ path exists, and callers (tests) may answer it themselves.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,22 +64,46 @@ class ModelSpec:
         return self.name if self.what is None else f"{self.name}@{self.what}"
 
 
-def parse_path_spec(text: str, exists: Callable[[str], bool] = os.path.lexists) -> PathSpec:
+def parse_path_spec(
+    text: str, *, exists: Callable[[str], bool], is_rev: Callable[[str], bool]
+) -> PathSpec:
     """``PATH[@REV]`` → :class:`PathSpec` by the rule in the module docstring.
 
-    ``exists`` says whether a path exists (default: in the file system, relative to the
-    current directory; a dangling symlink counts, as it does for Git).
+    ``exists(path)`` says whether a path exists (a dangling symlink counts, as it does
+    for Git); ``is_rev(rev)`` whether a revision names a commit. Each is asked only
+    when the answer matters: ``is_rev`` once per ``@``, from the last, until one says yes.
     """
     if not text:
         raise UserError("empty PATH[@REV]", hint=PATH_HINT)
     if "@" not in text or exists(text):
         return PathSpec(text)
-    path, _, rev = text.rpartition("@")
-    if not path:
-        raise UserError(f"no path before '@' in {_shown(text)}", hint=PATH_HINT)
-    if not rev:
+    for at in _split_points(text):
+        path, rev = text[:at], text[at + 1 :]
+        if rev and is_rev(rev):
+            if not path:
+                raise UserError(f"no path before '@' in {_shown(text)}", hint=PATH_HINT)
+            return PathSpec(path, rev)
+    if text.endswith("@"):
         raise UserError(f"no revision after '@' in {_shown(text)}", hint=PATH_HINT)
-    return PathSpec(path, rev)
+    return PathSpec(text)
+
+
+def unknown_rev_hint(spec: PathSpec) -> str | None:
+    """For a path holding an ``@`` that was not found: the hint that what follows its
+    last ``@`` names no commit (rule 3), for the user who meant ``PATH@REV``."""
+    points = _split_points(spec.path) if spec.rev is None else []
+    rev = spec.path[points[0] + 1 :] if points else ""
+    if not rev:
+        return None
+    return f"{_shown(rev)} names no commit, so all of {_shown(spec.path)} was read as a path"
+
+
+def _split_points(text: str) -> list[int]:
+    """Where an ``@`` may split ``PATH@REV``, the last first: every ``@`` that does not
+    start a reflog suffix ``@{…}``."""
+    return [
+        i for i in range(len(text) - 1, -1, -1) if text[i] == "@" and text[i + 1 : i + 2] != "{"
+    ]
 
 
 def parse_model_spec(text: str) -> ModelSpec:

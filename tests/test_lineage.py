@@ -135,7 +135,9 @@ def lineage_of(repo: Path, spec: str, *flags: str) -> dict[str, object]:
 def graph_of(path: Path, spec: str, downstream: str = "") -> dict[str, object]:
     """The ``lineage --json`` object, computed in-process (the CLI is tested elsewhere)."""
     repo = git.Repo.discover(path)
-    parsed = parse_path_spec(spec)
+    parsed = parse_path_spec(
+        spec, exists=lambda p: (path / p).exists(), is_rev=lambda r: repo.commit_of(r) is not None
+    )
     version = history.version_at(repo, parsed.path, repo.rev_parse(parsed.rev or "HEAD"))
     return graph.build(store.state(repo), version, downstream=bool(downstream)).to_json()
 
@@ -305,7 +307,7 @@ def test_html_page_draws_every_node_in_chromium(
         (["show", "nothere.bin"], "nothere.bin is not in HEAD"),
         (["log", "nothere.bin"], "no version of a model file nothere.bin in HEAD"),
         (["show", ".gitattributes"], ".gitattributes in HEAD is not a model file"),
-        (["show", "model.bin@nope"], "unknown revision 'nope'"),
+        (["show", "model.bin@nope"], "model.bin@nope is not in HEAD"),  # no rev: a path
         (["show", "../outside.bin"], "is outside the repository"),
         (["annotate", "model.bin"], "nothing to annotate"),
         (["annotate", "model.bin", "--metric", "novalue"], "bad metric 'novalue'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ from conftest import git_model, git_out, run_git
 from helpers.model_files import write_safetensors
 
 from gitmodel.errors import UserError
-from gitmodel.specs import ModelSpec, PathSpec, parse_model_spec, parse_path_spec
+from gitmodel.specs import (
+    ModelSpec,
+    PathSpec,
+    parse_model_spec,
+    parse_path_spec,
+    unknown_rev_hint,
+)
 
 NAME = "model@v1.safetensors"  # a file whose name reads as PATH@REV
 
@@ -21,42 +28,94 @@ def exists_only(*paths: str) -> Any:
     return lambda path: path in paths
 
 
+REVS = ("HEAD", "HEAD~1", "v2.0", "b", "@", "@{1}", "HEAD@{1}", "main@{2.days.ago}", "rel@2")
+
+
+def parse(text: str, existing: tuple[str, ...] = (), revs: tuple[str, ...] = REVS) -> PathSpec:
+    return parse_path_spec(text, exists=exists_only(*existing), is_rev=revs.__contains__)
+
+
 # -- the parsers -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("text", "existing", "expected"),
+    ("text", "existing", "revs", "expected"),
     [
-        ("model.safetensors", (), PathSpec("model.safetensors")),
-        ("model.safetensors@HEAD~1", (), PathSpec("model.safetensors", "HEAD~1")),
-        (NAME, (NAME,), PathSpec(NAME)),  # exists as written: the path
-        (NAME, (), PathSpec("model", "v1.safetensors")),  # does not: the last @ splits
-        (f"{NAME}@HEAD", (NAME,), PathSpec(NAME, "HEAD")),  # a revision forces the split
-        (f"{NAME}@HEAD~1", (), PathSpec(NAME, "HEAD~1")),
-        ("a@@b", (), PathSpec("a@", "b")),
-        ("x@", ("x@",), PathSpec("x@")),  # a file called x@ is that file
-        ("sub/w.bin@v2.0", (), PathSpec("sub/w.bin", "v2.0")),
+        ("model.safetensors", (), REVS, PathSpec("model.safetensors")),
+        ("model.safetensors@HEAD~1", (), REVS, PathSpec("model.safetensors", "HEAD~1")),
+        # rule 1: a path that exists as written is that path
+        (NAME, (NAME,), (*REVS, "v1.safetensors"), PathSpec(NAME)),
+        ("x@", ("x@",), REVS, PathSpec("x@")),
+        # rule 2: the last @ followed by a revision splits
+        (NAME, (), (*REVS, "v1.safetensors"), PathSpec("model", "v1.safetensors")),
+        (f"{NAME}@HEAD", (NAME,), REVS, PathSpec(NAME, "HEAD")),
+        (f"{NAME}@HEAD~1", (), REVS, PathSpec(NAME, "HEAD~1")),
+        ("sub/w.bin@v2.0", (), REVS, PathSpec("sub/w.bin", "v2.0")),
+        ("a@@b", (), REVS, PathSpec("a@", "b")),
+        ("w.bin@rel@2", (), REVS, PathSpec("w.bin", "rel@2")),  # a branch with an @
+        ("w.bin@@", (), REVS, PathSpec("w.bin", "@")),
+        # ... and the @ of a reflog suffix never splits
+        ("model.bin@HEAD@{1}", (), REVS, PathSpec("model.bin", "HEAD@{1}")),
+        ("model.bin@main@{2.days.ago}", (), REVS, PathSpec("model.bin", "main@{2.days.ago}")),
+        ("model.bin@@{1}", (), REVS, PathSpec("model.bin", "@{1}")),
+        (f"{NAME}@HEAD@{{1}}", (NAME,), REVS, PathSpec(NAME, "HEAD@{1}")),
+        # rule 3: no revision after any @, so a path (that history may hold)
+        (NAME, (), REVS, PathSpec(NAME)),
+        ("model.bin@HEAD@{9}", (), REVS, PathSpec("model.bin@HEAD@{9}")),
+        ("a@b@c", (), (), PathSpec("a@b@c")),
     ],
 )
-def test_path_spec(text: str, existing: tuple[str, ...], expected: PathSpec) -> None:
-    assert parse_path_spec(text, exists_only(*existing)) == expected
+def test_path_spec(
+    text: str, existing: tuple[str, ...], revs: tuple[str, ...], expected: PathSpec
+) -> None:
+    assert parse(text, existing, revs) == expected
     assert str(expected) == (text if expected.rev is not None else expected.path)
+
+
+def test_git_is_asked_only_what_the_rule_needs() -> None:
+    asked: list[str] = []
+
+    def is_rev(rev: str) -> bool:
+        asked.append(rev)
+        return rev == "b@c"
+
+    assert parse_path_spec("w.bin", exists=exists_only(), is_rev=is_rev) == PathSpec("w.bin")
+    assert parse_path_spec("a@b", exists=exists_only("a@b"), is_rev=is_rev) == PathSpec("a@b")
+    assert asked == []
+    assert parse_path_spec("a@b@c", exists=exists_only(), is_rev=is_rev) == PathSpec("a", "b@c")
+    assert asked == ["c", "b@c"]
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("x@", "no revision after '@' in 'x@'"),
+        ("@", "no revision after '@' in '@'"),
         ("@HEAD", "no path before '@' in '@HEAD'"),
-        ("@", "no path before '@' in '@'"),
+        ("@HEAD@{1}", "no path before '@' in '@HEAD@{1}'"),
         ("", "empty PATH[@REV]"),
     ],
 )
 def test_bad_path_spec(text: str, message: str) -> None:
     with pytest.raises(UserError) as info:
-        parse_path_spec(text, exists_only())
+        parse(text)
     assert str(info.value) == message
     assert info.value.hint == "write PATH or PATH@REV, e.g. model.safetensors@HEAD~1"
+
+
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        (PathSpec(NAME), "'v1.safetensors' names no commit, so all of "
+                         "'model@v1.safetensors' was read as a path"),
+        (PathSpec("w.bin@HEAD@{9}"), "'HEAD@{9}' names no commit, so all of "
+                                    "'w.bin@HEAD@{9}' was read as a path"),
+        (PathSpec("w.bin"), None),
+        (PathSpec(NAME, "HEAD"), None),
+    ],
+)  # fmt: skip
+def test_unknown_rev_hint(spec: PathSpec, hint: str | None) -> None:
+    assert unknown_rev_hint(spec) == hint
 
 
 @pytest.mark.parametrize(
@@ -137,17 +196,76 @@ def test_relative_to_the_current_directory(two_versions: Path) -> None:
     assert model_json(sub, "show", f"{NAME}@HEAD")["path"] == f"sub/{NAME}"
 
 
-def test_without_the_file_the_last_at_splits_in_every_command(two_versions: Path) -> None:
-    """Deleted from the worktree, the same text is ``model`` at revision ``v1.safetensors``:
-    every command says so alike, and writing the revision still names the file."""
-    (two_versions / NAME).unlink()
-    for command in ("inspect", "log", "show", "lineage"):
-        proc = git_model(command, NAME, cwd=two_versions, check=False)
-        assert proc.returncode == 1
-        assert proc.stderr.decode().splitlines()[0] == (
-            "gitmodel: error: unknown revision 'v1.safetensors'"
-        ), command
-        assert model_json(two_versions, command, f"{NAME}@HEAD")
+def test_without_the_file_or_such_a_revision_the_text_is_still_the_path(
+    two_versions: Path,
+) -> None:
+    """Deleted from the worktree, ``model@v1.safetensors`` is still that path when no
+    ``v1.safetensors`` revision exists: the commands that read history find it there,
+    and inspect (the worktree's file) says what it read and why."""
+    repo, new, old = two_versions, oid_at(two_versions, "HEAD"), oid_at(two_versions, "HEAD~1")
+    (repo / NAME).unlink()
+    log = model_json(repo, "log", NAME)
+    assert log["path"] == NAME and [v["oid"] for v in log["versions"]] == [new, old]
+    assert model_json(repo, "show", NAME)["oid"] == new
+    assert [n["oid"] for n in model_json(repo, "lineage", NAME)["nodes"]] == [new]
+    proc = git_model("inspect", NAME, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        f"gitmodel: error: {NAME} is not a file",
+        f"hint: 'v1.safetensors' names no commit, so all of '{NAME}' was read as a path",
+    ]
+    assert model_json(repo, "inspect", f"{NAME}@HEAD")["parameters"] == 6
+
+
+def test_a_revision_named_like_the_suffix_splits_only_without_the_file(
+    two_versions: Path,
+) -> None:
+    """With a tag ``v1.safetensors``, inspect and log read the file while it exists,
+    and ``model`` at that tag once it is gone: both commands, the same reading."""
+    repo = two_versions
+    git_model("track", "model", cwd=repo)
+    write_safetensors(repo / "model", {"w": np.arange(3, dtype=np.float32)})
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "a file called model", cwd=repo)
+    run_git("tag", "v1.safetensors", cwd=repo)
+    assert model_json(repo, "inspect", NAME)["parameters"] == 6
+    assert model_json(repo, "log", NAME)["path"] == NAME
+    (repo / NAME).unlink()
+    assert model_json(repo, "inspect", NAME)["parameters"] == 3
+    log = model_json(repo, "log", NAME)
+    assert log["path"] == "model" and len(log["versions"]) == 1
+
+
+def test_reflog_revisions_keep_their_at(two_versions: Path) -> None:
+    """``PATH@HEAD@{1}``: the @ of Git's reflog syntax is the revision's, not a split."""
+    repo, old = two_versions, oid_at(two_versions, "HEAD~1")
+    spec = f"{NAME}@HEAD@{{1}}"
+    assert model_json(repo, "inspect", spec)["parameters"] == 4
+    log = model_json(repo, "log", spec)
+    assert log["path"] == NAME and [v["oid"] for v in log["versions"]] == [old]
+    assert model_json(repo, "show", spec)["oid"] == old
+
+
+def test_reflog_dates_name_the_version_of_that_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``model.bin@main@{2.days.ago}``: the version main held two days ago."""
+    repo = tmp_path / "dated"
+    repo.mkdir()
+    run_git("init", "-q", cwd=repo)
+    git_model("install", "--local", cwd=repo)
+    git_model("track", "*.bin", cwd=repo)
+    now = int(time.time())
+    for days, count in ((10, 4), (1, 6)):
+        write_safetensors(repo / "model.bin", {"w": np.arange(count, dtype=np.float32)})
+        run_git("add", ".", cwd=repo)
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"@{now - days * 86400} +0000")
+        run_git("commit", "-qm", f"{count} parameters", cwd=repo)
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    spec = "model.bin@main@{2.days.ago}"
+    assert model_json(repo, "inspect", spec)["parameters"] == 4
+    assert [v["message"] for v in model_json(repo, "log", spec)["versions"]] == ["4 parameters"]
+    assert model_json(repo, "inspect", "model.bin")["parameters"] == 6
 
 
 BAD_SPECS = [("x@", "no revision after '@' in 'x@'"), ("@HEAD", "no path before '@' in '@HEAD'")]

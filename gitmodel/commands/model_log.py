@@ -7,7 +7,7 @@ import json
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path, versions
 from gitmodel.sizes import format_size
-from gitmodel.specs import PathSpec
+from gitmodel.specs import PathSpec, unknown_rev_hint
 from gitmodel.workspace import open_repo
 
 
@@ -19,7 +19,8 @@ def log(spec: PathSpec, as_json: bool = False) -> int:
     if not found:
         raise UserError(
             f"no version of a model file {path} in {rev}",
-            hint="check the path; `git model ls-files REV` lists model files",
+            hint=unknown_rev_hint(spec)
+            or "check the path; `git model ls-files REV` lists model files",
         )
     if as_json:
         print(json.dumps({"path": path, "versions": [v.to_json() for v in found]}, indent=2))

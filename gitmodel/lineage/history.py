@@ -9,7 +9,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
-from gitmodel.specs import PathSpec
+from gitmodel.specs import PathSpec, unknown_rev_hint
 
 _RECORD = b"\x1e"
 _FIELD = b"\x1f"
@@ -103,15 +103,19 @@ def repo_path(repo: git.Repo, path: str) -> str:
 def file_version(repo: git.Repo, spec: PathSpec, default_rev: str = "HEAD") -> FileVersion:
     """The model file version ``PATH[@REV]`` names (REV defaults to ``default_rev``)."""
     rev = spec.rev or default_rev
-    return version_at(repo, repo_path(repo, spec.path), repo.rev_parse(rev), rev)
+    path, hint = repo_path(repo, spec.path), unknown_rev_hint(spec)
+    return version_at(repo, path, repo.rev_parse(rev), rev, missing_hint=hint)
 
 
-def version_at(repo: git.Repo, path: str, commit: str, label: str = "") -> FileVersion:
+def version_at(
+    repo: git.Repo, path: str, commit: str, label: str = "", missing_hint: str | None = None
+) -> FileVersion:
     """The model file at ``path`` in ``commit``; a user error when it is none."""
     entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
     where = label or commit[:10]
     if not entries:
-        raise UserError(f"{path} is not in {where}", hint="see `git ls-tree -r --name-only REV`")
+        hint = missing_hint or "see `git ls-tree -r --name-only REV`"
+        raise UserError(f"{path} is not in {where}", hint=hint)
     pointer = _pointer(repo, entries[0].oid)
     if pointer is None:
         raise UserError(

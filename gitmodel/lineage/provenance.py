@@ -23,7 +23,7 @@ from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, repo_path, version_at
 from gitmodel.logs import records
 from gitmodel.scan import pointer_files
-from gitmodel.specs import PathSpec
+from gitmodel.specs import PathSpec, unknown_rev_hint
 
 Json = dict[str, Any]
 ROLES = ("base", "data")
@@ -119,9 +119,13 @@ def _same(old: FileVersion | None, new: FileVersion) -> bool:
     return old is not None and (old.oid, old.size) == (new.oid, new.size)
 
 
-def _lookup(files: dict[str, FileVersion], path: str, where: str) -> FileVersion:
+def _lookup(
+    files: dict[str, FileVersion], path: str, where: str, hint: str | None = None
+) -> FileVersion:
     if path not in files:
-        raise UserError(f"{path} is not a model file in {where}", hint="see `git model ls-files`")
+        raise UserError(
+            f"{path} is not a model file in {where}", hint=hint or "see `git model ls-files`"
+        )
     return files[path]
 
 
@@ -132,9 +136,10 @@ def _input(
     path = repo_path(repo, spec.path)
     if spec.rev is not None:
         return version_at(repo, path, repo.rev_parse(spec.rev), spec.rev)
+    hint = unknown_rev_hint(spec)
     if path in out_paths:
-        return _lookup(parent, path, "the parent commit")
-    return _lookup(current, path, "this commit")
+        return _lookup(parent, path, "the parent commit", hint)
+    return _lookup(current, path, "this commit", hint)
 
 
 def provenance_record(
