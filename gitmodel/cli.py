@@ -483,7 +483,7 @@ def register(name: str, paths: tuple[str, ...], description: str,
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def versions(name: str, as_json: bool) -> None:
     """Every committed version of model NAME: number, commit, date, author, files."""
-    from gitmodel.commands.registry_cmd import list_versions
+    from gitmodel.commands.versions import list_versions
 
     _exit(list_versions(name, as_json=as_json))
 
