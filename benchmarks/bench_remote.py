@@ -727,7 +727,7 @@ def gitmodel_source(env: dict[str, str]) -> str:
 
 def default_jobs() -> str:
     try:
-        from gitmodel.transfer import default_jobs as jobs
+        from gitmodel.remote.transfer import default_jobs as jobs
     except ImportError:
         return "default"
     return str(jobs())

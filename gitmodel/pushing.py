@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel import remotes, transfer
 from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
+from gitmodel.remote import transfer
+from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_settings
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.urls import redact
@@ -33,22 +34,22 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     if not files:
         return 0  # nothing of ours in these commits: no store needed
     if named:
-        remote = remotes.resolve(repo, settings, remote_name)
+        remote = remote_for(repo, settings, remote_name)
     else:  # pushing to a URL: only a local repository has a place for objects
-        found = remotes.for_local_url(repo, url or remote_name)
+        found = for_local_url(repo, url or remote_name)
         if found is None:
             raise UserError(
                 f"nowhere to upload {len(files)} model object(s) pushed to {redact(url)}",
                 hint="push to a named remote with a model store (`git model remote set`)",
             )
-        remote = remotes.with_settings(found, settings)
+        remote = with_settings(found, settings)
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files],
                            segmenter=tensor_starts)  # fmt: skip
     report(sent, remote, quiet=False)
     return 0
 
 
-def report(sent: transfer.Moved, remote: remotes.ModelRemote, quiet: bool) -> None:
+def report(sent: transfer.Moved, remote: ModelRemote, quiet: bool) -> None:
     if sent.pointers and not quiet:
         total = sum(p.size for p in sent.pointers)
         new = f" ({format_size(sent.transferred)} new)" if sent.transferred < total else ""

@@ -13,8 +13,9 @@ from gitmodel.store.local import LocalStore, import_object
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
-    from gitmodel.store.chunked import LocalChunks
-    from gitmodel.store.remote import RemoteError, RemoteStore
+    from gitmodel.remote.chunked import LocalChunks
+    from gitmodel.remote.errors import RemoteError
+    from gitmodel.remote.store import RemoteStore
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -58,14 +59,14 @@ class Fetcher:
         with self._lock:
             if not self._opened:
                 self._opened = True
-                from gitmodel import remotes
+                from gitmodel.remote.config import remote_for
 
                 try:
-                    self._remote = remotes.resolve(self._repo, self._settings).open()
+                    self._remote = remote_for(self._repo, self._settings).open()
                 except UserError:
                     self._remote = None
                 else:
-                    from gitmodel.store.chunked import LocalChunks
+                    from gitmodel.remote.chunked import LocalChunks
 
                     self._local = LocalChunks(self._store, self._remote.cipher.key_check)
             return self._remote
@@ -76,12 +77,13 @@ class Fetcher:
         remote = self._open_remote()
         if remote is None:
             return False
-        from gitmodel.store.remote import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
+        from gitmodel.remote import layouts
+        from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
 
         if self._broken is not None:
             raise self._broken
         try:
-            remote.download(self._store, pointer, self._local)
+            layouts.download(remote, self._store, pointer, self._local)
         except (RemoteObjectMissing, RemoteObjectDamaged):
             raise  # this object's fault, not the remote's: the next one may be fine
         except RemoteError as exc:

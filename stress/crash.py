@@ -37,8 +37,9 @@ from pathlib import Path
 
 from gitmodel import manifest
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 OPERATIONS = ("add", "push", "pull", "promote")
 
@@ -160,7 +161,7 @@ def check_remote(scene: Scene) -> int:
     present = remote.present(wanted)
     scratch = LocalStore(Path(tempfile.mkdtemp(dir=scene.root)))
     for oid in present:
-        remote.download(scratch, Pointer(oid, wanted[oid]))
+        layouts.download(remote, scratch, Pointer(oid, wanted[oid]))
     shutil.rmtree(scratch.root)
     return len(present)
 

@@ -11,9 +11,10 @@ from conftest import git_model, git_out, run_git
 
 from gitmodel.manifest import decode_manifest
 from gitmodel.pointer import Pointer
+from gitmodel.remote import whole
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
 from gitmodel.store.pack import PACK_MAX_OBJECT
-from gitmodel.store.remote import RemoteStore
 
 
 def make_author(tmp_path: Path) -> tuple[Path, Path]:
@@ -71,7 +72,7 @@ def oid_of(data: bytes) -> str:
 def upload(repo: Path, origin: Path, data: bytes) -> None:
     """Put an object on the remote without pushing any commit naming it."""
     remote = RemoteStore(f"file://{origin / 'model' / 'remote'}")
-    remote.upload(LocalStore(model_dir(repo)), Pointer(oid_of(data), len(data)))
+    whole.upload(remote, LocalStore(model_dir(repo)), Pointer(oid_of(data), len(data)))
 
 
 def damage_remote_copy(remote_root: Path, oid: str, size: int) -> None:

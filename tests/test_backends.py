@@ -29,9 +29,10 @@ from conftest import (
 from fsspec.implementations.memory import MemoryFileSystem
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
-from gitmodel.remotes import _backend_options
-from gitmodel.store.faults import ENV
-from gitmodel.store.remote import RemoteError, RemoteStore
+from gitmodel.remote.config import _backend_options
+from gitmodel.remote.errors import RemoteError
+from gitmodel.remote.faults import ENV
+from gitmodel.remote.store import RemoteStore
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from gitmodel import transfer
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts, transfer
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 
 def open_remote(
@@ -88,7 +88,7 @@ def test_two_overlapping_chunked_pushes_both_land(
     transfer.download(reader, fresh, pointers, jobs=4, quiet=True)
     for pointer in pointers:
         assert content(fresh, pointer) == everything[pointer.oid]
-        assert reader.verify(pointer)
+        assert layouts.verify(reader, pointer)
     # the shared chunks travelled at most twice (once per racing clone), not once per file
     packed = sum(reader.fs.size(key) for key in reader.fs.find(f"{reader.root}/packs"))
     assert packed < 2 * (len(base) + (1 << 20) + 700_000) + (1 << 20)

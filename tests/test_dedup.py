@@ -12,10 +12,10 @@ from conftest import git_model, run_git
 from helpers.model_files import safetensors_bytes
 from hygiene_support import make_author, model_dir, oid_of
 
-from gitmodel import transfer
 from gitmodel.pointer import Pointer
+from gitmodel.remote import transfer
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 TENSOR = 256 << 10
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import git_model, run_git
 from hygiene_support import make_author, model_dir, oid_of
 
-from gitmodel import transfer
 from gitmodel.manifest import Manifest, decode_manifest, encode_manifest
+from gitmodel.remote import transfer
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 KEY = "5f" * 32
 OTHER = "a0" * 32

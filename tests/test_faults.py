@@ -11,7 +11,7 @@ from conftest import git_model, git_out, repo_store, run_git, store_oids
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
 from gitmodel.pointer import try_parse
-from gitmodel.store.faults import COUNT_ENV, ENV, CountingFileSystem, Faults, FaultyFileSystem
+from gitmodel.remote.faults import COUNT_ENV, ENV, CountingFileSystem, Faults, FaultyFileSystem
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 

@@ -138,7 +138,8 @@ def test_filter_start_loads_no_option_parser_or_remote_code(repo: Path) -> None:
     )
     loaded = {line.rpartition(b"|")[2].strip().decode() for line in proc.stderr.splitlines()}
     assert "gitmodel.commands.filter" in loaded
-    heavy = {"click", "fsspec", "gitmodel.cli", "gitmodel.store.remote", "gitmodel.store.chunked"}
+    heavy = {"click", "fsspec", "gitmodel.cli", "gitmodel.remote.store", "gitmodel.remote.chunked",
+             "gitmodel.remote.config", "concurrent.futures"}
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
 
 
@@ -237,7 +238,7 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
 # Git starts the filter process for every add and checkout: what it loads is start-up time.
 NOT_AT_FILTER_START = (
     "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing", "subprocess",
-    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remotes", "gitmodel.git.index_file",
+    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remote.config", "gitmodel.git.index_file",
     "gitmodel.urls", "gitmodel.store.sink",
 )  # fmt: skip
 

@@ -14,8 +14,10 @@ from test_remotes import assert_version, author, commit_versions, new_user, orig
 
 from gitmodel.errors import ChecksumError, PointerSizeError, UserError
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts, whole
+from gitmodel.remote.errors import RemoteError, RemoteObjectMissing
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteError, RemoteObjectMissing, RemoteStore
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 
@@ -30,7 +32,7 @@ def push_one(remote: RemoteStore, tmp_path: Path, data: bytes) -> Pointer:
     with source.writer() as writer:
         writer.write(data)
         pointer = writer.commit()
-    remote.upload(source, pointer)
+    whole.upload(remote, source, pointer)
     return pointer
 
 
@@ -47,7 +49,7 @@ def test_hostile_manifest_never_builds_a_path(remote: RemoteStore, tmp_path: Pat
     assert remote.present([pointer.oid, "0" * 64]) == {pointer.oid}
     before = files_under(tmp_path)
     store = LocalStore(tmp_path / "mine")
-    remote.download(store, pointer)
+    layouts.download(remote, store, pointer)
     assert b"".join(store.read(pointer)) == b"honest bytes"
     assert {p for p in files_under(tmp_path) - before if "mine" not in p.parts} == set()
 
@@ -66,7 +68,7 @@ def test_damaged_objects_are_refused_with_their_oid(
     )  # fmt: skip
     store = LocalStore(tmp_path / "mine")
     with pytest.raises((ChecksumError, RemoteError)) as info:
-        remote.download(store, pointer)
+        layouts.download(remote, store, pointer)
     assert pointer.oid in str(info.value)
     assert store.oids() == set()
     assert list(store.tmp_dir.glob("*")) == []
@@ -79,10 +81,10 @@ def test_pointer_claiming_an_absurd_size_allocates_nothing(
     liar = Pointer(real.oid, 2**62)
     store = LocalStore(tmp_path / "mine")
     with pytest.raises(PointerSizeError, match=real.oid):
-        remote.download(store, liar)  # read to its end, found short: the pointer is wrong
+        layouts.download(remote, store, liar)  # read to its end, found short: the pointer is wrong
     assert store.oids() == set() and list(store.tmp_dir.glob("*")) == []
     with pytest.raises(RemoteObjectMissing):
-        remote.download(store, Pointer("1" * 64, 3))
+        layouts.download(remote, store, Pointer("1" * 64, 3))
 
 
 @pytest.mark.parametrize(

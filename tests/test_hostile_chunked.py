@@ -14,13 +14,14 @@ import zstandard
 from conftest import git_model, run_git
 from hygiene_support import commit_file, make_author
 
-from gitmodel import manifest, transfer
+from gitmodel import manifest
 from gitmodel.errors import GitModelError
 from gitmodel.manifest import CODEC_ZSTD, ChunkRef, IndexEntry, Manifest
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts, transfer
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 SIZE = 700_000  # about ten chunks
 
@@ -92,7 +93,7 @@ def assert_refused(remote: RemoteStore, pointer: Pointer, tmp_path: Path) -> str
     assert list(store.tmp_dir.glob("*")) == []
     added = {p for p in files_under(tmp_path) - before if "mine" not in p.parts}
     assert added == set()
-    assert not remote.verify(pointer)
+    assert not layouts.verify(remote, pointer)
     return message
 
 
@@ -249,7 +250,7 @@ def test_a_lying_index_never_makes_a_push_lose_data(
     store = LocalStore(tmp_path / "reader")
     transfer.download(remote, store, [pointer, pushed], jobs=2, quiet=True)
     assert content(store, pointer) == second
-    assert remote.verify(pushed) and remote.verify(pointer)
+    assert layouts.verify(remote, pushed) and layouts.verify(remote, pointer)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "gone"])

@@ -18,13 +18,15 @@ from conftest import git_model, repo_store, run_git
 from hygiene_support import LOOSE, commit_file, make_author
 from test_hostile_chunked import peak_memory
 
-from gitmodel import manifest, transfer
+from gitmodel import manifest
 from gitmodel.errors import GitModelError
 from gitmodel.manifest import ChunkRef, Manifest
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts, transfer, whole
+from gitmodel.remote.errors import RemoteObjectDamaged
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.chunking import CHUNK_MIN, Chunker
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteObjectDamaged, RemoteStore
 
 
 def commit_pointer(repo: Path, path: str, pointer: Pointer) -> None:
@@ -171,17 +173,17 @@ def test_a_whole_object_ten_times_too_long_is_refused_after_its_size(
 ) -> None:
     remote = open_remote(tmp_path / "remote", chunked=False)
     pointer = stored_pointer(LocalStore(tmp_path / "source"), os.urandom(size))
-    remote.upload(LocalStore(tmp_path / "source"), pointer)
+    whole.upload(remote, LocalStore(tmp_path / "source"), pointer)
     grow_sparse(Path(remote.data_key(pointer.oid)), 10 * size)
     counts.unlink()
     store = LocalStore(tmp_path / "mine")
     with pytest.raises(RemoteObjectDamaged) as info:
-        remote.download(store, pointer)
+        layouts.download(remote, store, pointer)
     message = str(info.value)
     assert f"data/{pointer.oid[:2]}/{pointer.oid[2:4]}/{pointer.oid}" in message, message
     assert received(counts) <= size + 1 + 4096
     assert_nothing_kept(store, pointer)
-    assert not remote.verify(pointer)  # read back no further either
+    assert not layouts.verify(remote, pointer)  # read back no further either
     assert received(counts) <= 2 * (size + 1) + 4096
 
 

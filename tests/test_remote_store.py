@@ -13,14 +13,10 @@ from blake3 import blake3
 from test_store import put
 
 from gitmodel.errors import ChecksumError, UserError
+from gitmodel.remote import layouts, whole
+from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
+from gitmodel.remote.store import LAYOUT_FILE, RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import (
-    LAYOUT_FILE,
-    RemoteError,
-    RemoteObjectDamaged,
-    RemoteObjectMissing,
-    RemoteStore,
-)
 from gitmodel.urls import redact
 
 
@@ -53,11 +49,11 @@ def test_upload_then_download_elsewhere(remote: RemoteStore, local: LocalStore, 
     data = os.urandom(3_000_000)
     pointer = put(local, data)
     remote.check_layout()
-    remote.upload(local, pointer)
-    remote.upload(local, pointer)  # idempotent
+    whole.upload(remote, local, pointer)
+    whole.upload(remote, local, pointer)  # idempotent
     assert remote.present([pointer.oid, "f" * 64]) == {pointer.oid}
     other = LocalStore(tmp_path / "other")
-    remote.download(other, pointer)
+    layouts.download(remote, other, pointer)
     assert other.open(pointer.oid).read() == data
     remote.check_layout()
     layout = json.loads(remote.fs.cat_file(f"{remote.root}/{LAYOUT_FILE}"))
@@ -67,7 +63,7 @@ def test_upload_then_download_elsewhere(remote: RemoteStore, local: LocalStore, 
 def test_present_answers_many_in_few_listings(remote: RemoteStore, local: LocalStore) -> None:
     pointers = [put(local, b"object %d" % i) for i in range(20)]
     for pointer in pointers[:10]:
-        remote.upload(local, pointer)
+        whole.upload(remote, local, pointer)
     asked = [p.oid for p in pointers]
     assert remote.present(asked) == {p.oid for p in pointers[:10]}
     assert remote.present([]) == set()
@@ -81,11 +77,11 @@ def test_bytes_without_manifest_are_invisible(remote: RemoteStore, local: LocalS
     remote.fs.pipe_file(key, b"half uploaded")  # a push that died before its manifest
     assert remote.present([pointer.oid]) == set()  # so a push sends it again
     other = LocalStore(tmp_path / "other")
-    remote.download(other, pointer)  # yet complete bytes are proven by their sha256
+    layouts.download(remote, other, pointer)  # yet complete bytes are proven by their sha256
     assert other.has(pointer.oid)
     with pytest.raises(RemoteObjectMissing, match="does not have"):
-        remote.download(other, put(local, b"never pushed"))
-    remote.upload(local, pointer)  # a rerun completes it
+        layouts.download(remote, other, put(local, b"never pushed"))
+    whole.upload(remote, local, pointer)  # a rerun completes it
     assert remote.present([pointer.oid]) == {pointer.oid}
 
 
@@ -94,32 +90,33 @@ def test_flipped_byte_is_refused(remote: RemoteStore, local: LocalStore, tmp_pat
                                  size: int) -> None:  # fmt: skip
     data = os.urandom(size)
     pointer = put(local, data)
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     flipped = bytes([data[0] ^ 1]) + data[1:]
     remote.fs.pipe_file(remote.data_key(pointer.oid), flipped)
     other = LocalStore(tmp_path / "other")
     with pytest.raises(ChecksumError, match=pointer.oid):
-        remote.download(other, pointer)
+        layouts.download(remote, other, pointer)
     assert not other.has(pointer.oid)
     assert list(other.tmp_dir.glob("*")) == []
 
 
 def test_longer_data_is_refused(remote: RemoteStore, local: LocalStore, tmp_path: Path) -> None:
     pointer = put(local, b"short")
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     remote.fs.pipe_file(remote.data_key(pointer.oid), b"short" + b"x" * 5_000_000)
     with pytest.raises(RemoteObjectDamaged, match="longer than the 5 bytes"):
-        remote.download(LocalStore(tmp_path / "other"), pointer)
+        layouts.download(remote, LocalStore(tmp_path / "other"), pointer)
 
 
 def test_manifest_content_is_never_trusted(remote: RemoteStore, local: LocalStore,
                                            tmp_path: Path) -> None:  # fmt: skip
     pointer = put(local, b"content")
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     lie = {"oid": pointer.oid, "size": 10**12, "kind": "whole", "data": "../../etc/passwd"}
     remote.fs.pipe_file(remote.manifest_key(pointer.oid), json.dumps(lie).encode())
     other = LocalStore(tmp_path / "other")
-    remote.download(other, pointer)  # keys come from the oid; the bytes are proven by sha256
+    # keys come from the oid; the bytes are proven by sha256
+    layouts.download(remote, other, pointer)
     assert other.open(pointer.oid).read() == b"content"
 
 
@@ -130,16 +127,16 @@ def test_interrupted_upload_reads_as_missing(remote: RemoteStore, local: LocalSt
     remote.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
     remote.fs.pipe_file(key, b"the whole")  # died mid-write on a filesystem remote
     with pytest.raises(RemoteObjectMissing, match="interrupted push"):
-        remote.download(LocalStore(tmp_path / "other"), pointer)
+        layouts.download(remote, LocalStore(tmp_path / "other"), pointer)
 
 
 def test_large_objects_stream_in_parts(remote: RemoteStore, local: LocalStore,
                                        tmp_path: Path) -> None:  # fmt: skip
     data = os.urandom(40 << 20)  # over the 16 MiB part size and the 8 MiB single-read limit
     pointer = put(local, data)
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     other = LocalStore(tmp_path / "other")
-    remote.download(other, pointer)
+    layouts.download(remote, other, pointer)
     assert other.open(pointer.oid).read() == data
 
 
@@ -174,7 +171,7 @@ def test_transient_failures_are_retried(local: LocalStore, tmp_path: Path,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(remote.fs, "pipe_file", flaky)
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     assert remote.present([pointer.oid]) == {pointer.oid}
     assert len(sleeps) == 2 and 0.1 <= sleeps[0] <= 0.25 and sleeps[1] <= 0.5
 
@@ -190,7 +187,7 @@ def test_permanent_failure_is_one_clear_error(local: LocalStore, tmp_path: Path,
 
     monkeypatch.setattr(remote.fs, "open", down)
     with pytest.raises(RemoteError) as info:
-        remote.upload(local, pointer)
+        whole.upload(remote, local, pointer)
     assert "connection refused" in str(info.value)
     assert "hunter2" not in str(info.value)
 
@@ -217,8 +214,8 @@ def test_object_storage_writes_need_no_folder_requests(
     kind: str, local: LocalStore, tmp_path: Path, request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from gitmodel import transfer
-    from gitmodel.store.faults import COUNT_ENV
+    from gitmodel.remote import transfer
+    from gitmodel.remote.faults import COUNT_ENV
 
     log = tmp_path / "count.log"
     monkeypatch.setenv(COUNT_ENV, str(log))
@@ -230,7 +227,7 @@ def test_object_storage_writes_need_no_folder_requests(
     assert writes == 4  # the layout file, a pack, its index, the manifest
     assert calls.count("makedirs") == (0 if kind == "s3" else writes)
     other = LocalStore(tmp_path / "other")
-    remote.download(other, pointer)
+    layouts.download(remote, other, pointer)
     assert other.open(pointer.oid).read() == local.open(pointer.oid).read()
 
 
@@ -239,7 +236,7 @@ def test_object_storage_writes_need_no_folder_requests(
 def test_packs_round_trip_raw_compressed_and_encrypted_chunks(
     encrypted: bool, kind: str, local: LocalStore, tmp_path: Path
 ) -> None:
-    from gitmodel import transfer
+    from gitmodel.remote import transfer
 
     key = os.urandom(32) if encrypted else None
     remote = RemoteStore(f"file://{tmp_path / 'remote'}", key=key)
@@ -253,15 +250,14 @@ def test_packs_round_trip_raw_compressed_and_encrypted_chunks(
     else:
         assert len(data) <= packs <= len(data) + (28 << 10 if encrypted else 0)  # 28 B a chunk
     other = LocalStore(tmp_path / "other")
-    RemoteStore(f"file://{tmp_path / 'remote'}", key=key).download(other, pointer)
+    layouts.download(RemoteStore(f"file://{tmp_path / 'remote'}", key=key), other, pointer)
     assert other.open(pointer.oid).read() == data
 
 
 def test_many_packs_reuse_buffers_without_mixing_them(
     local: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitmodel import transfer
-    from gitmodel.store import chunked
+    from gitmodel.remote import chunked, transfer
 
     monkeypatch.setattr(chunked, "PACK_TARGET", 256 << 10)  # ~40 packs, buffers reused
     pointers = [put(local, os.urandom((2 << 20) + i)) for i in range(3)]
@@ -273,5 +269,5 @@ def test_many_packs_reuse_buffers_without_mixing_them(
         assert blake3(pack.read_bytes()).hexdigest() == pack.name
     other = LocalStore(tmp_path / "other")
     for pointer in pointers:
-        remote.download(other, pointer)
+        layouts.download(remote, other, pointer)
         assert other.open(pointer.oid).read() == local.open(pointer.oid).read()

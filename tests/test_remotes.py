@@ -306,3 +306,20 @@ def test_push_without_model_files_needs_no_store(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert b"no model store configured for remote 'origin'" in proc.stderr
     assert b"git model remote set" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("model.retries", "abc"), ("model.retries", "0"), ("model.retryDelay", "-1"),
+     ("model.timeout", "0"), ("model.timeout", "nan"), ("model.retryTimeout", "1e999")],
+)  # fmt: skip
+def test_a_bad_number_in_the_remote_settings_is_an_error(author: Path, key: str,
+                                                         value: str) -> None:  # fmt: skip
+    commit_versions(author, versions()[:1])
+    run_git("config", key, value, cwd=author)
+    proc = git_model("push", cwd=author, check=False)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0].startswith(f"gitmodel: error: {key} must be"), lines
+    assert lines[1].startswith(f"hint: git config {key} "), lines
+    assert not list((author.parent / "origin.git" / "model").glob("remote/*"))  # nothing sent

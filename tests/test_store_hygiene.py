@@ -10,8 +10,9 @@ from test_remote_store import local, remote  # noqa: F401  (fixtures)
 from test_store import put
 
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts, whole
+from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 
 
 def test_local_oids_size_and_remove(local: LocalStore) -> None:  # noqa: F811
@@ -31,14 +32,14 @@ def test_list_verify_delete(remote: RemoteStore, local: LocalStore) -> None:  # 
     assert remote.list_objects() == {}
     kept, dropped = put(local, os.urandom(5000)), put(local, b"dropped")
     for pointer in (kept, dropped):
-        remote.upload(local, pointer)
+        whole.upload(remote, local, pointer)
     half = put(local, b"bytes without a manifest")
     remote.fs.makedirs(remote.data_key(half.oid).rsplit("/", 1)[0], exist_ok=True)
     remote.fs.pipe_file(remote.data_key(half.oid), b"bytes without a manifest")
     assert remote.list_objects() == {kept.oid: 5000, dropped.oid: 7}
-    assert remote.verify(kept)
-    assert not remote.verify(half)  # not an object until its manifest exists
-    assert not remote.verify(Pointer(kept.oid, 4999))
+    assert layouts.verify(remote, kept)
+    assert not layouts.verify(remote, half)  # not an object until its manifest exists
+    assert not layouts.verify(remote, Pointer(kept.oid, 4999))
     remote.delete(dropped.oid)
     remote.delete(dropped.oid)  # already gone: no error
     assert remote.list_objects() == {kept.oid: 5000}
@@ -47,9 +48,9 @@ def test_list_verify_delete(remote: RemoteStore, local: LocalStore) -> None:  # 
 
 def test_corrupt_remote_copy_does_not_verify(remote: RemoteStore, local: LocalStore) -> None:  # noqa: F811
     pointer = put(local, b"x" * 1000)
-    remote.upload(local, pointer)
+    whole.upload(remote, local, pointer)
     remote.fs.pipe_file(remote.data_key(pointer.oid), b"y" * 1000)
-    assert not remote.verify(pointer)
+    assert not layouts.verify(remote, pointer)
 
 
 def test_meta_files(remote: RemoteStore) -> None:  # noqa: F811

@@ -16,10 +16,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitmodel import __version__, git, remotes
+from gitmodel import __version__, git
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import filter_config, hook_sources, is_ours
 from gitmodel.lfs_import import LFS_HOOK_MARK
+from gitmodel.remote.config import ModelRemote, remote_for
 from gitmodel.store.local import LocalStore
 
 MIN_GIT = (2, 31)
@@ -144,12 +145,12 @@ REMOTE_HINT = "check the URL, credentials and network (`git model remote`)"
 def check_remote(repo: git.Repo, timeout: float) -> Finding:
     settings = repo.settings()
     try:
-        remote = remotes.resolve(repo, settings)
+        remote = remote_for(repo, settings)
     except UserError as exc:
         if not git.remote_names(settings):
             return Finding(True, "no Git remote: nothing to reach")
         return Finding(False, str(exc), exc.hint or "see `git model remote`")
-    probe = remotes.ModelRemote(remote.name, remote.url, remote.options, tries=1)
+    probe = ModelRemote(remote.name, remote.url, remote.options, tries=1)
     error = _within(timeout, lambda: probe.open().check_layout())  # SSH connects at open
     if error is not None:
         message, hint = error

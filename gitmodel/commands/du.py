@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gitmodel import remotes
+from gitmodel.remote.config import remote_for
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
@@ -12,7 +12,7 @@ from gitmodel.workspace import open_repo
 def du(remote_name: str | None, as_json: bool) -> int:
     """Print the remote's logical bytes, stored bytes and dedup ratio."""
     repo, _ = open_repo()
-    model_remote = remotes.resolve(repo, repo.settings(), remote_name)
+    model_remote = remote_for(repo, repo.settings(), remote_name)
     remote = model_remote.open()
     remote.check_layout()
     usage = remote.usage()

@@ -7,9 +7,10 @@ import sys
 
 import pygit2
 
-from gitmodel import __version__, git, remotes
+from gitmodel import __version__, git
 from gitmodel.errors import UserError
 from gitmodel.installation import hook_sources, is_ours
+from gitmodel.remote.config import chunking, encryption_key
 from gitmodel.store.local import LocalStore
 
 
@@ -29,7 +30,7 @@ def env() -> int:
         print(f"store {repo.model_dir}")
         count, size = LocalStore(repo.model_dir).usage()
         print(f"local objects {count} ({size} bytes)")
-        chunked = remotes.chunking(settings)
+        chunked = chunking(settings)
         print(f"remote format {'chunked (dedup)' if chunked else 'whole objects'}")
         print(f"encryption {_encryption(settings)}")
         hooks_dir = repo.hooks_dir
@@ -46,7 +47,7 @@ def env() -> int:
 def _encryption(settings: dict[str, str]) -> str:
     """Whether a key is set, and where from (never the key itself)."""
     try:
-        key = remotes.encryption_key(settings)
+        key = encryption_key(settings)
     except UserError as exc:
         return f"misconfigured: {exc}"
     if key is None:

@@ -6,8 +6,10 @@ import fnmatch
 import stat
 import sys
 
-from gitmodel import logsync, materialize, remotes, safepath, transfer
+from gitmodel import logsync, materialize, safepath
 from gitmodel.pointer import try_parse
+from gitmodel.remote import transfer
+from gitmodel.remote.config import remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store.local import write_atomically
@@ -31,7 +33,7 @@ def fetch(
 ) -> int:  # fmt: skip
     """Download the objects of the files in REFs (default HEAD) that the local store lacks."""
     repo, store = open_repo()
-    remote = remotes.resolve(repo, repo.settings(), remote_name)
+    remote = remote_for(repo, repo.settings(), remote_name)
     files: list[PointerFile] = []
     for ref in refs or ["HEAD"]:
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))

@@ -11,7 +11,7 @@ from gitmodel.errors import UserError
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
-from gitmodel.store import default_jobs
+from gitmodel.remote import default_jobs
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import Fetcher, env_flag, open_repo
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
 from gitmodel.pointer import Pointer
+from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import Fetcher, open_repo
@@ -130,7 +131,7 @@ def check_presence(
         return [Problem(f"object {oid} is missing from the local store",
                         "run `git model fetch` (or `git model fsck --remote` to check the remote)",
                         oid) for oid in sorted(missing)]  # fmt: skip
-    model_remote = remotes.resolve(repo, repo.settings())
+    model_remote = remote_for(repo, repo.settings())
     on_remote = model_remote.open().present(missing)
     problems = []
     for oid in sorted(missing):

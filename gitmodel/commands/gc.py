@@ -23,11 +23,13 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.remote.config import remote_for
+from gitmodel.remote.errors import RemoteError
+from gitmodel.remote.store import RemoteStore
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
-from gitmodel.store.remote import RemoteError, RemoteStore
 from gitmodel.workspace import open_repo
 
 MARKS = "gc-marks.json"
@@ -41,7 +43,7 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
     if not remote_flag:
         return compact_local(dry_run)
     repo, _ = open_repo()
-    model_remote = remotes.resolve(repo, repo.settings(), remote_name)
+    model_remote = remote_for(repo, repo.settings(), remote_name)
     tips = remote_tips(repo, model_remote.name)
     remote = model_remote.open()
     remote.check_layout()

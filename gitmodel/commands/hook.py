@@ -6,9 +6,10 @@ import os
 import subprocess
 import sys
 
-from gitmodel import git, logsync, materialize, pushing, remotes
+from gitmodel import git, logsync, materialize, pushing
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import LEGACY_SUFFIX
+from gitmodel.remote.config import default_remote_name
 from gitmodel.workspace import open_repo
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
@@ -47,6 +48,6 @@ def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
     previous = args[0] if args else ""
     if previous.strip("0") or materialize.parent_git_subcommand() not in ("clone", None):
         return
-    remote = remotes.default_remote_name(repo.settings(strict=False))
+    remote = default_remote_name(repo.settings(strict=False))
     if remote is not None:
         logsync.fetch_logs_after_clone(repo, remote)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import sys
 import time
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts
+from gitmodel.remote.config import remote_for
+from gitmodel.remote.store import RemoteStore
 from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import RemoteStore
 from gitmodel.workspace import open_repo
 
 DEFAULT_RECENT_DAYS = 10  # git-lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
@@ -33,7 +35,7 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
     if not candidates:
         print("prune: nothing to delete")
         return 0
-    remote = remotes.resolve(repo, settings, remote_name).open()
+    remote = remote_for(repo, settings, remote_name).open()
     on_remote = remote.present(candidates)
     safe = [oid for oid in candidates if oid in on_remote]
     if verify_remote:
@@ -66,7 +68,7 @@ def _verified(remote: RemoteStore, store: LocalStore, oids: list[str]) -> list[s
     """The oids whose remote copy reads back whole and correct."""
     good = []
     for oid in oids:
-        if remote.verify(Pointer(oid, store.size(oid))):
+        if layouts.verify(remote, Pointer(oid, store.size(oid))):
             good.append(oid)
         else:
             print(f"prune: keeping {oid}: the remote copy does not verify", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from gitmodel import logsync, remotes, transfer
+from gitmodel import logsync
 from gitmodel.formats import tensor_starts
 from gitmodel.pushing import report
+from gitmodel.remote import transfer
+from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointers_in_history
 from gitmodel.workspace import open_repo
 
@@ -16,7 +18,7 @@ def push(
     """Upload the objects of REFs (default HEAD; --all: every branch and tag)."""
     repo, store = open_repo()
     settings = repo.settings()
-    remote = remotes.resolve(repo, settings, remote_name)
+    remote = remote_for(repo, settings, remote_name)
     revs = ["--branches", "--tags"] if all_refs else (refs or ["HEAD"])
     for rev in revs:
         if not rev.startswith("--"):

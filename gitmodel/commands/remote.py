@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.remote.config import ModelRemote, default_remote_name, remote_for
 from gitmodel.urls import redact
 from gitmodel.workspace import open_repo
 
@@ -17,7 +18,7 @@ def show() -> int:
         return 0
     for name in names:
         try:
-            remote = remotes.resolve(repo, settings, name)
+            remote = remote_for(repo, settings, name)
         except UserError as exc:
             print(f"{name}\t(none: {exc})")
             continue
@@ -29,7 +30,7 @@ def show() -> int:
 def set_url(name: str | None, url: str) -> int:
     repo, _ = open_repo()
     settings = repo.settings()
-    name = name or remotes.default_remote_name(settings)
+    name = name or default_remote_name(settings)
     if name is None or f"remote.{name}.url" not in settings:
         raise UserError(
             f"no Git remote named {name!r}", hint="add it first: git remote add NAME URL"
@@ -39,7 +40,7 @@ def set_url(name: str | None, url: str) -> int:
             "refusing to store credentials in git config",
             hint="give the URL without user:password; credentials come from the environment",
         )
-    remote = remotes.ModelRemote(name, url)
+    remote = ModelRemote(name, url)
     remote.open()  # a bad scheme or a missing backend fails here, before anything is saved
     git.config_set(f"remote.{name}.modelurl", url, "local", repo.cwd)
     print(f"{name}: model objects go to {redact(url)}")
@@ -49,7 +50,7 @@ def set_url(name: str | None, url: str) -> int:
 def unset(name: str | None) -> int:
     repo, _ = open_repo()
     settings = repo.settings()
-    name = name or remotes.default_remote_name(settings)
+    name = name or default_remote_name(settings)
     if name is None:
         raise UserError("no Git remote to use", hint="name one: git model remote unset NAME")
     git.config_unset(f"remote.{name}.modelurl", "local", repo.cwd)

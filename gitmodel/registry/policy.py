@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitmodel import git, remotes
+from gitmodel import git
 from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError, PointerSizeError
 from gitmodel.lineage import store as lineage_store
 from gitmodel.registry.declare import Model, Rule, Threshold
 from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import Version
+from gitmodel.remote.config import remote_for
 from gitmodel.store.local import LocalStore
 
 
@@ -109,7 +110,7 @@ def _metrics(
 
 def _on_remote(repo: git.Repo, version: Version) -> list[Failure]:
     try:
-        remote = remotes.resolve(repo, repo.settings())
+        remote = remote_for(repo, repo.settings())
         present = remote.open().present(f.oid for f in version.model_files if f.oid)
     except GitModelError as exc:
         return [

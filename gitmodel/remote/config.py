@@ -32,12 +32,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.store import RETRY_FIRST_DELAY, RETRY_TIMEOUT, RETRY_TRIES
-from gitmodel.store.backends import REQUEST_TIMEOUT, SFTP, protocol_of
+from gitmodel.remote.backends import (
+    REQUEST_TIMEOUT,
+    RETRY_FIRST_DELAY,
+    RETRY_TIMEOUT,
+    RETRY_TRIES,
+    SFTP,
+    protocol_of,
+)
 from gitmodel.urls import redact
 
 if TYPE_CHECKING:
-    from gitmodel.store.remote import RemoteStore
+    from gitmodel.remote.store import RemoteStore
 
 N = TypeVar("N", int, float)
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
@@ -61,7 +67,7 @@ class ModelRemote:
         return redact(self.url)
 
     def open(self) -> RemoteStore:
-        from gitmodel.store.remote import RemoteStore
+        from gitmodel.remote.store import RemoteStore
 
         return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
                            chunked=self.chunked, key=self.key, timeout=self.timeout,
@@ -77,7 +83,7 @@ def default_remote_name(settings: dict[str, str]) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def resolve(repo: git.Repo, settings: dict[str, str], name: str | None = None) -> ModelRemote:
+def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None) -> ModelRemote:
     """The model store for Git remote ``name`` (default: model.remote, origin, or the only one)."""
     name = name or default_remote_name(settings)
     if name is None:
@@ -113,14 +119,14 @@ def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote |
 
 
 def with_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
-    """``remote`` with the retry, chunking and encryption settings applied."""
-    tries = _number(int, settings.get("model.retries"), RETRY_TRIES)
-    delay = _number(float, settings.get("model.retrydelay"), RETRY_FIRST_DELAY)
-    retry_timeout = _number(float, settings.get("model.retrytimeout"), RETRY_TIMEOUT)
-    timeout = _number(float, settings.get("model.timeout"), REQUEST_TIMEOUT)
+    """``remote`` with the retry, timeout, chunking and encryption settings applied."""
+    tries = _number(int, settings, "model.retries", RETRY_TRIES, least=1)
+    delay = _number(float, settings, "model.retryDelay", RETRY_FIRST_DELAY, least=0)
+    retry_timeout = _number(float, settings, "model.retryTimeout", RETRY_TIMEOUT, least=0)
+    timeout = _number(float, settings, "model.timeout", REQUEST_TIMEOUT, least=0.001)
     return replace(remote, tries=tries, first_delay=delay, chunked=chunking(settings),
-                   key=encryption_key(settings), retry_timeout=max(0.0, retry_timeout),
-                   timeout=timeout if timeout > 0 else REQUEST_TIMEOUT)  # fmt: skip
+                   key=encryption_key(settings), retry_timeout=retry_timeout,
+                   timeout=timeout)  # fmt: skip
 
 
 def chunking(settings: dict[str, str]) -> bool:
@@ -152,11 +158,23 @@ def encryption_key(settings: dict[str, str]) -> bytes | None:
     return key
 
 
-def _number(kind: Callable[[str], N], value: str | None, default: N) -> N:
-    try:
-        return kind(value) if value is not None else default
-    except ValueError:
+def _number(
+    kind: Callable[[str], N], settings: dict[str, str], key: str, default: N, least: float
+) -> N:
+    """A numeric setting (Git config keys are case-insensitive: looked up in lower case);
+    a value that is not a number, or is below ``least``, is an error, never the default."""
+    text = settings.get(key.lower())
+    if text is None:
         return default
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not value >= least or value != value or value == float("inf"):
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise UserError(f"{key} must be {what} of at least {least:g}, not {text[:40]!r}",
+                        hint=f"git config {key} {default}")  # fmt: skip
+    return value
 
 
 def _backend_options(protocol: str, options: dict[str, str]) -> dict[str, Any]:

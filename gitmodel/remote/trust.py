@@ -28,7 +28,7 @@ from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
-    from gitmodel.store.chunked import RemoteChunks
+    from gitmodel.remote.chunked import RemoteChunks
 
 PACK_LIMIT = (64 << 20) + CHUNK_MAX + STORED_SLACK  # no honest pack is longer
 PROVING = 4  # packs read at once (each is held in memory while it is checked)

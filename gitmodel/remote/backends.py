@@ -1,6 +1,6 @@
 """What each fsspec backend needs so that a remote fails fast, clearly and quietly.
 
-The remote store retries on its own (``RemoteStore._retry``, bounded by tries and by
+The remote store retries on its own (``RemoteStore.retry``, bounded by tries and by
 ``model.retryTimeout``), so the backends are opened with their own retry loops off
 and with a bound on each request: otherwise their retries multiply ours (botocore's 5
 under s3fs's 5 under our 8) and an unreachable endpoint holds a clone for many
@@ -24,11 +24,17 @@ import importlib
 import logging
 import os
 import types
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from gitmodel.errors import UserError
+from gitmodel.urls import scrub
 
+# How often a remote call is tried, and the first pause between tries (it doubles).
+RETRY_TRIES = 8
+RETRY_FIRST_DELAY = 0.25
+RETRY_TIMEOUT = 60.0  # no retry starts later than this after a request first failed
 REQUEST_TIMEOUT = 30.0  # seconds without a byte before a request is abandoned
 CONNECT_TIMEOUT = 10.0  # at most, to open a connection
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
@@ -41,6 +47,7 @@ _AZURE = frozenset({"az", "abfs", "abfss", "adl"})
 _GCSFS_GRPC_ENV = "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"
 _QUIET_LOGGERS = ("gcsfs", "s3fs", "botocore", "aiobotocore", "fsspec", "adlfs", "azure",
                   "asyncssh", "sshfs", "google", "urllib3", "aiohttp", "asyncio")  # fmt: skip
+_QUIET_WARNINGS = r"(asyncssh|sshfs|gcsfs|s3fs|adlfs|azure|botocore|aiobotocore|google)(\.|$)"
 
 
 def protocol_of(url: str) -> str:
@@ -113,8 +120,10 @@ def _single_try(fs: Any, protocol: str) -> None:
 
 
 def quiet_backend_loggers() -> None:
-    """Keep backends' log records (tracebacks at every retry) off stderr: the failure
+    """Keep backends' log records (tracebacks at every retry) and their warnings (e.g.
+    asyncssh's about DSA on import, under cryptography 51) off stderr: the failure
     reaches the user once, as gitmodel's own one-line error."""
+    warnings.filterwarnings("ignore", module=_QUIET_WARNINGS)
     for name in _QUIET_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
@@ -281,3 +290,11 @@ def _family(protocol: str) -> str:
         if protocol in members:
             return family
     return protocol
+
+
+def describe(exc: Exception) -> str:
+    """One line about a backend failure (its own wording can span lines)."""
+    text = str(exc).strip().splitlines()
+    if text:
+        return scrub(text[0])
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -33,19 +33,15 @@ from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.manifest import ChunkRef, IndexEntry, Manifest
 from gitmodel.pointer import Pointer
+from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
+from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
 from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
 from gitmodel.store.local import LocalStore
-from gitmodel.store.trust import PackTrust, index_cache
 
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
-DAMAGED_HINT = (
-    "the remote's copy cannot be used: delete its manifest there and push the object "
-    "from a clone that has it (`git model push`)"
-)
-RANGES_HINT = "the storage ignores byte ranges (or the file changed): gitmodel needs them"
 
 
 class RemoteChunks(Protocol):
@@ -534,6 +530,4 @@ def _read_pack(remote: RemoteChunks, pack: str, start: int, end: int, oid: str) 
 
 def _ended_early(exc: BaseException) -> bool:
     """Whether a failed read gave up because its bytes kept arriving short."""
-    from gitmodel.store.remote import _ShortRead  # loaded: remote.py imports this module
-
-    return isinstance(exc.__cause__, _ShortRead)
+    return isinstance(exc.__cause__, ShortRead)

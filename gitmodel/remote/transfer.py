@@ -1,32 +1,28 @@
-"""Moving objects between the local store and a remote: bounded concurrency, progress.
+"""Moving objects between the local store and a remote: what to move, progress, errors.
 
-Retries of single requests live in the remote store; here a batch runs on a
-pool of workers and every failure is collected, so a failed transfer names
-the objects it could not move rather than stopping at the first.
+Retries of single requests live in the remote store, and how each object is
+written or read in ``layouts``; here a batch runs on a pool of workers and every
+failure is collected, so a failed transfer names the objects it could not move
+rather than stopping at the first.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gitmodel.errors import GitModelError, ObjectMissingError
 from gitmodel.pointer import Pointer
+from gitmodel.remote import default_jobs, layouts
+from gitmodel.remote.chunked import LocalChunks
+from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
+from gitmodel.remote.store import RemoteStore
+from gitmodel.remote.workers import each
 from gitmodel.sizes import format_size
-from gitmodel.store import default_jobs
-from gitmodel.store.chunked import ChunkedPush, LocalChunks
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
-from gitmodel.store.remote import (
-    LAYOUT_VERSION,
-    RemoteError,
-    RemoteObjectDamaged,
-    RemoteObjectMissing,
-    RemoteStore,
-)
 
 RETRY_HINT = "run the command again: objects already transferred are kept"
 CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
@@ -96,29 +92,6 @@ class Progress:
             )
 
 
-def _run_all(
-    verb: str, pointers: list[Pointer], work: Callable[[Pointer], object], jobs: int, quiet: bool
-) -> int:
-    """Run ``work`` on every pointer; returns the sum of what it returned as numbers."""
-    progress = Progress(verb, len(pointers), sum(p.size for p in pointers), quiet)
-    failed: dict[str, Exception] = {}
-    total = 0
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(work, p): p for p in pointers}
-        for future in as_completed(futures):
-            pointer = futures[future]
-            try:
-                result = future.result()
-            except (GitModelError, OSError, ValueError) as exc:
-                failed[pointer.oid] = exc
-            else:
-                total += result if isinstance(result, int) else 0
-                progress.step(pointer.size)
-    if failed:
-        raise TransferError(verb, failed)
-    return total
-
-
 @dataclass
 class Moved:
     """What a transfer moved: the objects, and the bytes that crossed the network
@@ -134,7 +107,7 @@ def upload(
 ) -> Moved:  # fmt: skip
     """Send what the remote lacks (found with one listing per oid prefix); returns what was sent.
 
-    On a chunked remote only the chunks it lacks travel, packed (``store/chunked.py``);
+    On a chunked remote only the chunks it lacks travel, packed (``layouts.py``);
     ``segmenter`` adds cuts where a file's structure has them (tensor starts)."""
     unique: dict[str, Pointer] = {}
     for pointer in pointers:
@@ -154,20 +127,14 @@ def upload(
     }
     if missing:  # the remote lacks them and so do we: refuse before sending anything
         raise TransferError("upload", missing)
-    jobs = jobs or default_jobs()
-    if not remote.chunked:
-        send = functools.partial(remote.upload, store, check=False)
-        _run_all("uploading", todo, send, jobs, quiet)
-        return Moved(todo, sum(p.size for p in todo))
     if not todo:
         return Moved([], 0)
-    remote.ensure_layout(LAYOUT_VERSION)
     progress = Progress("uploading", len(todo), sum(p.size for p in todo), quiet)
-    session = ChunkedPush(remote, store, segmenter, jobs)
-    failed = session.run(todo, lambda p: progress.step(p.size))
+    failed, sent = layouts.upload(remote, store, todo, jobs or default_jobs(), segmenter,
+                                  lambda p: progress.step(p.size))  # fmt: skip
     if failed:
         raise TransferError("upload", failed)
-    return Moved(todo, session.sent_bytes)
+    return Moved(todo, sent)
 
 
 def download(
@@ -182,5 +149,9 @@ def download(
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
     local = LocalChunks(store, remote.cipher.key_check)
-    fetch = functools.partial(remote.download, store, local=local)
-    return Moved(todo, _run_all("downloading", todo, fetch, jobs or default_jobs(), quiet))
+    fetch = functools.partial(layouts.download, remote, store, local=local)
+    progress = Progress("downloading", len(todo), sum(p.size for p in todo), quiet)
+    failed, received = each(todo, fetch, jobs or default_jobs(), lambda p: progress.step(p.size))
+    if failed:
+        raise TransferError("download", failed)
+    return Moved(todo, received)

@@ -10,7 +10,8 @@ Layout (``gitmodel-remote.json`` at the root names its version)::
     meta/<name>           bookkeeping, e.g. ``gc-marks.json`` (``git model gc --remote``)
 
 Version 2 readers read version 1 remotes; a chunked push to one upgrades its
-layout file. The chunked format itself lives in ``chunked.py``.
+layout file. How each object is written and read lives in ``whole.py`` and
+``chunked.py``; ``layouts.py`` chooses between them.
 
 An object exists on the remote if and only if its manifest exists: bytes are
 uploaded first and the manifest only once they are durable, so a crash never
@@ -42,30 +43,26 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gitmodel import manifest
-from gitmodel.errors import ChecksumError, GitModelError, UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import (
-    RETRY_FIRST_DELAY,
-    RETRY_TIMEOUT,
-    RETRY_TRIES,
-    backends,
-    chunked,
-    codec,
-    faults,
+from gitmodel.remote import backends, faults
+from gitmodel.remote.errors import (
+    RANGES_HINT,
+    RemoteError,
+    RemoteObjectDamaged,
+    RemoteObjectMissing,
+    ShortRead,
 )
-from gitmodel.store.local import CHUNK_SIZE, LocalStore
-from gitmodel.urls import redact, scrub
+from gitmodel.store import codec
+from gitmodel.urls import redact
 
 LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
 RETRY_MAX_DELAY = 10.0
-SMALL_OBJECT = 8 << 20  # read in one request; larger whole objects in ranges of this size
 META_MAX_SIZE = 64 << 20  # a meta/ file: gc marks of about 700,000 objects
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
-PART_SIZE = 16 << 20
-MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
 T = TypeVar("T")
 
@@ -84,44 +81,14 @@ class Usage:
         return self.pack_bytes + self.whole_bytes + self.metadata_bytes
 
 
-class RemoteError(GitModelError):
-    """The remote store failed or holds something we cannot trust."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        if hint is not None:  # else the class's own hint (missing, damaged) stays
-            self.hint = hint
-
-
-class RemoteObjectMissing(RemoteError):
-    """The remote store does not have the object: permanent, not worth a retry."""
-
-    hint = (
-        "push it from a clone that has it (`git model push`); "
-        "`git model fsck --remote` lists what the remote lacks"
-    )
-
-
-class RemoteObjectDamaged(RemoteError):
-    """The remote's copy of one object cannot be used (too long, a bad manifest, wrong
-    bytes): permanent, and about that object only, not the whole remote."""
-
-    hint = chunked.DAMAGED_HINT
-
-
-class _ShortRead(ConnectionError):
-    """Fewer bytes arrived than the object has: a transport fault, worth a retry
-    (a wrong byte is not: that is the remote's copy, and fails at once)."""
-
-
 class RemoteStore:
     """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, tries: int = RETRY_TRIES,
-                 first_delay: float = RETRY_FIRST_DELAY, chunked: bool = True,
+                 sleep: Callable[[float], None] = time.sleep, tries: int = backends.RETRY_TRIES,
+                 first_delay: float = backends.RETRY_FIRST_DELAY, chunked: bool = True,
                  key: bytes | None = None, timeout: float = backends.REQUEST_TIMEOUT,
-                 retry_timeout: float = RETRY_TIMEOUT) -> None:  # fmt: skip
+                 retry_timeout: float = backends.RETRY_TIMEOUT) -> None:  # fmt: skip
         self.url = url
         self.chunked = chunked or key is not None  # encryption needs the chunked format
         self.cipher = codec.Cipher(key)
@@ -134,13 +101,13 @@ class RemoteStore:
         self._protocol = backends.protocol_of(url)
         self._down: RemoteError | None = None  # set once retries gave up: fail fast after
         self._sleep = sleep
-        self._protocols: set[str] = set()
+        self.protocols: set[str] = set()
         self.fs: Any = None
         fs, root = self._open_filesystem()
         self.root = root.rstrip("/")
-        self._protocols = set(_protocols(fs))
-        self._folders = not self._protocols & _OBJECT_STORES  # object storage: no folders
-        self._local = "file" in self._protocols
+        self.protocols = set(_protocols(fs))
+        self._folders = not self.protocols & _OBJECT_STORES  # object storage: no folders
+        self._local = "file" in self.protocols
         self.fs = self._wrap(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
@@ -148,7 +115,7 @@ class RemoteStore:
     def _open_filesystem(self) -> tuple[Any, str]:
         """The backend's filesystem (SSH connects here: a failure is mapped like any other)."""
         try:
-            opened: tuple[Any, str] = self._retry(functools.partial(
+            opened: tuple[Any, str] = self.retry(functools.partial(
                 backends.open_filesystem, self.url, self._options, self.timeout))  # fmt: skip
         except FileNotFoundError as exc:  # a file the backend's own config names (SSH's)
             raise backends.config_file_missing(self.display, self._protocol, exc) from None
@@ -156,7 +123,7 @@ class RemoteStore:
             if not isinstance(exc.__cause__, (ImportError, ValueError, TypeError)):
                 raise
             raise UserError(
-                f"cannot use remote {self.display}: {_describe(exc.__cause__)}",
+                f"cannot use remote {self.display}: {backends.describe(exc.__cause__)}",
                 hint="check the URL scheme; s3:// needs s3fs, gs:// gcsfs, az:// adlfs, "
                 "sftp:// sshfs",
             ) from exc
@@ -165,7 +132,7 @@ class RemoteStore:
     def _wrap(self, fs: Any) -> Any:
         """``fs`` with ranged reads checked, then any test faults or counting."""
         checked = backends.RangeCheckedFileSystem(
-            fs, seek_reads=bool(self._protocols & backends.SFTP)
+            fs, seek_reads=bool(self.protocols & backends.SFTP)
         )
         try:
             return faults.wrap(checked)
@@ -203,9 +170,9 @@ class RemoteStore:
         with another key (or without one, when a key is set, and the reverse)."""
         key = f"{self.root}/{LAYOUT_FILE}"
         layout: dict[str, Any] = {}
-        if self._retry(lambda: self.fs.exists(key)):
+        if self.retry(lambda: self.fs.exists(key)):
             try:
-                layout = self._retry(functools.partial(self._read_layout, key))
+                layout = self.retry(functools.partial(self._read_layout, key))
                 version = layout["layout"]
             except (RemoteError, KeyError, TypeError) as exc:
                 raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
@@ -228,7 +195,7 @@ class RemoteStore:
         if not bucket:
             return
         try:
-            self._retry(functools.partial(self.fs.info, bucket))
+            self.retry(functools.partial(self.fs.info, bucket))
         except FileNotFoundError:
             raise self._bucket_missing() from None
         except backends.AccessDenied:
@@ -241,7 +208,7 @@ class RemoteStore:
         try:
             layout = json.loads(body)
         except ValueError:
-            raise _ShortRead(f"{LAYOUT_FILE} is not JSON") from None  # cut short, or garbage
+            raise ShortRead(f"{LAYOUT_FILE} is not JSON") from None  # cut short, or garbage
         if not isinstance(layout, dict):
             raise TypeError(LAYOUT_FILE)
         return layout
@@ -267,7 +234,7 @@ class RemoteStore:
         found: set[str] = set()
         for prefix in sorted({oid[:2] for oid in wanted}):
             folder = f"{self.root}/manifests/{prefix}"
-            names = self._retry(functools.partial(self._list, folder))
+            names = self.retry(functools.partial(self._list, folder))
             found.update(name for name in names if name in wanted)
         return found
 
@@ -282,8 +249,8 @@ class RemoteStore:
 
     def list_objects(self) -> dict[str, int]:
         """Every object on the remote (those with a manifest) and its size in bytes."""
-        manifests = self._retry(lambda: self._find(f"{self.root}/manifests"))
-        data = self._retry(lambda: self._find(f"{self.root}/data"))
+        manifests = self.retry(lambda: self._find(f"{self.root}/manifests"))
+        data = self.retry(lambda: self._find(f"{self.root}/data"))
         chunked = [oid for oid in manifests if oid not in data]
         with ThreadPoolExecutor(max_workers=8) as pool:
             sizes = dict(zip(chunked, pool.map(self._declared_size, chunked), strict=True))
@@ -316,7 +283,7 @@ class RemoteStore:
         """What the remote holds: logical bytes (its objects' sizes, what whole-file
         storage would take) against the bytes it stores."""
         objects = self.list_objects()
-        sizes = {part: self._retry(functools.partial(self._find_sizes, f"{self.root}/{part}"))
+        sizes = {part: self.retry(functools.partial(self._find_sizes, f"{self.root}/{part}"))
                  for part in ("packs", "data", "manifests", "index")}  # fmt: skip
         return Usage(
             objects=len(objects),
@@ -327,41 +294,15 @@ class RemoteStore:
             metadata_bytes=sum(sizes["manifests"].values()) + sum(sizes["index"].values()),
         )
 
-    def verify(self, pointer: Pointer) -> bool:
-        """True when the remote's bytes for ``pointer`` hash to its oid (streamed, not kept)."""
-        if pointer.oid not in self.present([pointer.oid]):
-            return False
-        try:
-            found = self.read_manifest(pointer)
-        except (RemoteObjectMissing, RemoteError):
-            return False
-        if found is not None:
-            try:
-                chunked.verify(self, pointer, found)
-            except (ChecksumError, chunked.ChunkedError):
-                return False
-            return True
-        try:
-            return self._hash_remote(pointer) == (pointer.oid, pointer.size)
-        except FileNotFoundError:
-            return False
-
-    def _hash_remote(self, pointer: Pointer) -> tuple[str, int]:
-        """The sha256 and length of the remote's whole object, read no further than one
-        byte past the pointer's size."""
-        digest = hashlib.sha256()
-        size = self._read_whole(self.data_key(pointer.oid), pointer.size, digest.update)
-        return digest.hexdigest(), size
-
     def delete(self, oid: str) -> None:
         """Remove an object: its manifest first (it stops existing), then its bytes."""
         for key in (self.manifest_key(oid), self.data_key(oid)):
             with contextlib.suppress(FileNotFoundError):
-                self._retry(functools.partial(self.fs.rm_file, key))
+                self.retry(functools.partial(self.fs.rm_file, key))
 
     def pack_sizes(self) -> dict[str, int]:
         """Every pack on the remote and its size."""
-        return self._retry(functools.partial(self._find, f"{self.root}/packs"))
+        return self.retry(functools.partial(self._find, f"{self.root}/packs"))
 
     def packs_used(self, objects: dict[str, int], jobs: int = 8) -> set[str]:
         """The packs the manifests of ``objects`` (oid → size) name."""
@@ -378,14 +319,14 @@ class RemoteStore:
         any more), then its bytes."""
         for key in (self.index_key(pack), self.pack_key(pack)):
             with contextlib.suppress(FileNotFoundError):
-                self._retry(functools.partial(self.fs.rm_file, key))
+                self.retry(functools.partial(self.fs.rm_file, key))
 
     def read_meta(self, name: str) -> bytes | None:
         """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None;
         one over :data:`META_MAX_SIZE` is refused, read no further than that."""
         key = self._meta_key(name)
         try:
-            body = self._ranged(key, 0, META_MAX_SIZE + 1)
+            body = self.ranged(key, 0, META_MAX_SIZE + 1)
         except FileNotFoundError:
             return None
         if len(body) > META_MAX_SIZE:
@@ -396,7 +337,7 @@ class RemoteStore:
         """Replace a bookkeeping file under ``meta/``: written aside, then moved over it,
         so a reader sees the old or the new file, never half of one."""
         key = self._meta_key(name)
-        self._makedirs(key)
+        self.makedirs(key)
         self._write_aside(key, body)
 
     def _meta_key(self, name: str) -> str:
@@ -406,48 +347,12 @@ class RemoteStore:
 
     # -- transfers
 
-    def upload(self, store: LocalStore, pointer: Pointer, check: bool = True) -> None:
-        """Send one object; its manifest goes last. Re-sending a visible object is a no-op
-        (``check=False`` when the caller already asked :meth:`present`).
-
-        The bytes are streamed in parts of at most :func:`_part_size` (multipart on S3),
-        so memory stays bounded whatever the object's size.
-        """
-        if check and pointer.oid in self.present([pointer.oid]):
-            return
-        store.check_size(pointer)  # the manifest says the pointer's size: it must be true
-        self.ensure_layout(LAYOUT_WHOLE)
-        data_key = self.data_key(pointer.oid)
-        self._makedirs(data_key)
-        self._retry(lambda: self._send(store, pointer, data_key))
-        manifest = json.dumps({"oid": pointer.oid, "size": pointer.size, "kind": "whole"})
-        self.write(self.manifest_key(pointer.oid), manifest.encode())  # last, atomically
-
-    def _send(self, store: LocalStore, pointer: Pointer, key: str) -> None:
-        part = _part_size(pointer.size)
-        block_size = backends.block_size(self._protocols, part)
-        with (
-            store.open(pointer.oid) as src,
-            self.fs.open(key, "wb", block_size=block_size) as dst,
-        ):
-            while chunk := src.read(min(part, CHUNK_SIZE * 8)):
-                dst.write(chunk)
-
-    def download(self, store: LocalStore, pointer: Pointer,
-                 local: chunked.LocalChunks | None = None) -> int:  # fmt: skip
-        """Fetch one object into ``store``, verified; nothing unverified is ever kept.
-        Returns the bytes read from the remote (less than the object's size when
-        chunks were taken from ``local`` objects)."""
+    def layout_version(self) -> int:
+        """The remote's layout: 1 (whole objects only) until a chunked push names 2."""
         if self._layout is None:
             self.check_layout()
         assert self._layout is not None
-        if self._layout.get("layout", LAYOUT_WHOLE) > LAYOUT_WHOLE:
-            found = self.read_manifest(pointer)
-            if found is not None:
-                local = local or chunked.LocalChunks(store, self.cipher.key_check)
-                return chunked.download(self, store, pointer, found, local)
-        self._download_whole(store, pointer)
-        return pointer.size
+        return int(self._layout.get("layout", LAYOUT_WHOLE))
 
     def read_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
         """The chunked manifest of ``pointer``, or None for a whole object."""
@@ -464,13 +369,13 @@ class RemoteStore:
                 reason = "neither a chunked manifest nor a whole object's, which is short"
                 raise self._bad_manifest(pointer.oid, key, reason)
             if _cut_short(body):
-                raise _ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
+                raise ShortRead(f"only {len(body)} bytes of the manifest of {pointer.oid}")
             return body
 
         try:
-            body = self._retry(once)
+            body = self.retry(once)
         except FileNotFoundError:
-            raise self._missing(pointer.oid, key) from None
+            raise self.missing(pointer.oid, key) from None
         if not manifest.is_manifest(body):
             return None  # a whole object's JSON manifest: its bytes are under data/
         try:
@@ -485,7 +390,7 @@ class RemoteStore:
 
     def _bad_manifest(self, oid: str, key: str, reason: str) -> RemoteObjectDamaged:
         return RemoteObjectDamaged(
-            f"{self.display}: bad manifest for {oid} ({self._relative(key)}): {reason}"
+            f"{self.display}: bad manifest for {oid} ({self.relative(key)}): {reason}"
         )
 
     def _read_growing(self, key: str, cap: int) -> bytes:
@@ -494,42 +399,27 @@ class RemoteStore:
         the declared end, to see an overlong one), so what is held in memory grows with
         the bytes the remote actually has, never with a number it claims."""
         asked = min(cap, MANIFEST_FIRST_READ)
-        body = bytearray(self._ranged(key, 0, asked))
+        body = bytearray(self.ranged(key, 0, asked))
         length = manifest.manifest_length(bytes(body[: manifest.MANIFEST_HEAD_SIZE]))
         if length is None or length > cap:
             return bytes(body)
         while len(body) == asked and len(body) <= length:
             end = min(length + 1, 2 * len(body))
             asked = length + 1 if end == length else end  # never start a read at the end
-            body += self._ranged(key, len(body), asked)
+            body += self.ranged(key, len(body), asked)
         return bytes(body)
 
-    def _ranged(self, key: str, start: int, end: int) -> bytes:
+    def ranged(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start:end`` of ``key`` or fewer (where it ends); more than that is
         refused: a backend that ignores the range must not make us hold, or trust, the
         whole file."""
         data = self.read(key, start, end, exact=False)
         if len(data) > end - start:
             error = RemoteError(f"{self.display}: {len(data)} bytes came back for a "
-                                f"{end - start}-byte range of {self._relative(key)}")  # fmt: skip
-            error.hint = chunked.RANGES_HINT
+                                f"{end - start}-byte range of {self.relative(key)}")  # fmt: skip
+            error.hint = RANGES_HINT
             raise error
         return data
-
-    def _read_whole(self, key: str, size: int, take: Callable[[bytes], object]) -> int:
-        """Read ``key`` from its start, handing each range to ``take``: at most ``size``
-        plus one byte (so a copy that is too long shows, and is never read further), in
-        ranges of :data:`SMALL_OBJECT` (one request each). Returns the bytes read."""
-        received = 0
-        while received <= size:
-            left = size + 1 - received
-            asked = left if left <= SMALL_OBJECT + 1 else SMALL_OBJECT  # never start at the end
-            data = self._ranged(key, received, received + asked)
-            take(data)
-            received += len(data)
-            if len(data) < asked:
-                break  # the object ended
-        return received
 
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes:  # fmt: skip
@@ -538,106 +428,56 @@ class RemoteStore:
         def once() -> bytes:
             data: bytes = self.fs.cat_file(key, start=start, end=end)
             if exact and start is not None and end is not None and len(data) < end - start:
-                raise _ShortRead(f"{len(data)} of {end - start} bytes arrived")
+                raise ShortRead(f"{len(data)} of {end - start} bytes arrived")
             return data
 
-        return self._retry(once)
+        return self.retry(once)
 
     def write(self, key: str, body: bytes | memoryview) -> None:
         """Write a whole write-once file (one request on object storage)."""
         if isinstance(body, memoryview) and not self._local:
             body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
-        self._makedirs(key)
+        self.makedirs(key)
         if self._local and key.startswith(f"{self.root}/manifests/"):
             # an S3 PUT is atomic, a local write is not: a torn manifest would be a present
             # object that cannot be read. Packs and indexes check themselves (exact
             # lengths; packs are proven before reuse), so a torn one costs a re-send only.
             self._write_aside(key, body)
             return
-        self._retry(lambda: self.fs.pipe_file(key, body))
+        self.retry(lambda: self.fs.pipe_file(key, body))
 
     def exists(self, key: str) -> bool:
-        return bool(self._retry(functools.partial(self.fs.exists, key)))
+        return bool(self.retry(functools.partial(self.fs.exists, key)))
 
     def list_indexes(self) -> list[str]:
         """The pack ids whose index is on the remote."""
-        names = self._retry(functools.partial(self._list, f"{self.root}/index"))
+        names = self.retry(functools.partial(self._list, f"{self.root}/index"))
         return sorted(name for name in names if is_valid_oid(name))
 
-    def _download_whole(self, store: LocalStore, pointer: Pointer) -> None:
-        key = self.data_key(pointer.oid)
-        for attempt in range(self.tries):
-            try:
-                self._download_once(store, pointer, key)
-                return
-            except FileNotFoundError:
-                raise self._missing(pointer.oid, key) from None
-            except (ChecksumError, _ShortRead) as exc:
-                if not self._retry(lambda: self.fs.exists(self.manifest_key(pointer.oid))):
-                    message = (
-                        f"{self.display} has only part of object {pointer.oid} "
-                        f"({self._relative(key)} without its manifest: an interrupted push)"
-                    )
-                    raise RemoteObjectMissing(message) from None
-                if isinstance(exc, ChecksumError):
-                    raise  # the remote's copy is wrong: another try reads the same bytes
-                if attempt == self.tries - 1:
-                    raise RemoteError(f"{self.display}: fetching {pointer.oid}: {exc}") from exc
-                self._sleep(_delay(attempt, self.first_delay))
-            except GitModelError:
-                raise
-            except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
-                if attempt == self.tries - 1 or isinstance(exc, _FINAL_ERRORS):
-                    raise RemoteError(
-                        f"{self.display}: fetching {pointer.oid}: {_describe(exc)}"
-                    ) from exc
-                self._sleep(_delay(attempt, self.first_delay))
-
-    def _download_once(self, store: LocalStore, pointer: Pointer, key: str) -> None:
-        """One try: the object's bytes through a store writer (in memory while small, in
-        ``tmp/`` once large, hashed as they come), read no further than one byte past
-        the pointer's size; nothing stays behind unless it is proven."""
-        with store.writer() as writer:
-            received = self._read_whole(key, pointer.size, writer.write)
-            if received > pointer.size:
-                raise RemoteObjectDamaged(
-                    f"{self.display}: object {pointer.oid} ({self._relative(key)}) is longer "
-                    f"than the {pointer.size} bytes its pointer says; not read further"
-                )
-            try:
-                writer.commit(pointer)
-            except ChecksumError as exc:
-                if received < pointer.size:  # cut short on the way, or a truncated copy
-                    raise _ShortRead(f"{received} of {pointer.size} bytes arrived") from None
-                where = f"remote object {pointer.oid} from {self.display} ({self._relative(key)})"
-                error = ChecksumError(where, exc.expected, exc.actual)
-                error.hint = chunked.DAMAGED_HINT
-                raise error from None
-
-    def _missing(self, oid: str, key: str) -> RemoteObjectMissing:
+    def missing(self, oid: str, key: str) -> RemoteObjectMissing:
         return RemoteObjectMissing(
-            f"{self.display} does not have object {oid} (no {self._relative(key)})"
+            f"{self.display} does not have object {oid} (no {self.relative(key)})"
         )
 
-    def _relative(self, key: str) -> str:
+    def relative(self, key: str) -> str:
         """A key as the remote's layout names it (``manifests/ab/<oid>``): where we looked."""
         return key.removeprefix(f"{self.root}/")
 
-    def _makedirs(self, key: str) -> None:
+    def makedirs(self, key: str) -> None:
         """Parent folders, for filesystems that have them. Skipped on object storage,
         where a key needs no folder and s3fs would spend a request asking for the bucket."""
         if not self._folders:
             return
         parent = key.rsplit("/", 1)[0]
-        self._retry(lambda: self.fs.makedirs(parent, exist_ok=True))
+        self.retry(lambda: self.fs.makedirs(parent, exist_ok=True))
 
     def _write_aside(self, key: str, body: bytes | memoryview) -> None:
         """Write to a temporary name and move it over ``key``, so a crash never leaves
         part of a file visible (a visible manifest is a present object)."""
         tmp = f"{key}.{os.getpid()}-{threading.get_ident()}.tmp"
         try:
-            self._retry(lambda: self.fs.pipe_file(tmp, body))
-            self._retry(lambda: self.fs.mv(tmp, key))
+            self.retry(lambda: self.fs.pipe_file(tmp, body))
+            self.retry(lambda: self.fs.mv(tmp, key))
         except BaseException:
             with contextlib.suppress(OSError, GitModelError):
                 self.fs.rm_file(tmp)
@@ -656,11 +496,11 @@ class RemoteStore:
             if self.cipher.encrypted:
                 layout |= {"encryption": "aes-256-gcm", "key_check": self.cipher.key_check}
             key = f"{self.root}/{LAYOUT_FILE}"
-            self._makedirs(key)
-            self._retry(lambda: self.fs.pipe_file(key, json.dumps(layout).encode()))
+            self.makedirs(key)
+            self.retry(lambda: self.fs.pipe_file(key, json.dumps(layout).encode()))
             self._layout = layout
 
-    def _retry(self, call: Callable[[], T]) -> T:
+    def retry(self, call: Callable[[], T]) -> T:
         """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s, and
         none that would start more than ``retry_timeout`` seconds after the first failure.
         A remote that stayed down that long is taken as down for the rest of this store's
@@ -690,15 +530,26 @@ class RemoteStore:
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
+    def pause(self, attempt: int) -> None:
+        """Wait before try ``attempt + 1``: the first delay, doubling, with jitter."""
+        self._sleep(_delay(attempt, self.first_delay))
+
+    @staticmethod
+    def is_final(exc: Exception) -> bool:
+        """Whether the same request would fail the same way again."""
+        return isinstance(exc, FINAL_ERRORS)
+
     def _raise_if_final(self, exc: Exception) -> None:
         """Map a failure no retry can mend to its one-line error."""
         if backends.is_host_key_unknown(exc):
-            raise backends.host_key_unknown(self.display, _describe(exc)) from None
+            raise backends.host_key_unknown(self.display, backends.describe(exc)) from None
         if backends.is_denied(exc):
-            raise backends.access_denied(self.display, self._protocol, _describe(exc)) from None
-        if isinstance(exc, _FINAL_ERRORS):  # the same request fails the same way again
+            raise backends.access_denied(
+                self.display, self._protocol, backends.describe(exc)
+            ) from None
+        if isinstance(exc, FINAL_ERRORS):  # the same request fails the same way again
             raise RemoteError(
-                f"{self.display}: {_describe(exc)}",
+                f"{self.display}: {backends.describe(exc)}",
                 hint="the remote cannot serve this request: check its URL and backend "
                 "(`git model doctor`)",
             ) from exc
@@ -706,11 +557,12 @@ class RemoteStore:
     def _give_up(self, exc: Exception, tries: int, started: float) -> RemoteError:
         spent = time.monotonic() - started
         error = RemoteError(
-            f"{self.display}: {_describe(exc)} (gave up after {tries} tries, {spent:.0f} s)",
+            f"{self.display}: {backends.describe(exc)} "
+            f"(gave up after {tries} tries, {spent:.0f} s)",
             hint="check the network and the remote's endpoint; model.retries, "
             "model.retryTimeout and model.timeout bound the wait",
         )
-        if not isinstance(exc, _ShortRead):  # a cut-short object is that object's fault
+        if not isinstance(exc, ShortRead):  # a cut-short object is that object's fault
             self._down = error
         return error
 
@@ -727,7 +579,7 @@ class RemoteStore:
                                                             self.timeout))  # fmt: skip
 
 
-_FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError, ImportError)
+FINAL_ERRORS = (PermissionError, NotImplementedError, TypeError, ValueError, ImportError)
 _OBJECT_STORES = backends.OBJECT_STORES
 
 
@@ -752,19 +604,6 @@ def _protocols(fs: Any) -> tuple[str, ...]:
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
-def _describe(exc: Exception) -> str:
-    """One line about a backend failure (its own wording can span lines)."""
-    text = str(exc).strip().splitlines()
-    if text:
-        return scrub(text[0])
-    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-
-
-def _part_size(size: int) -> int:
-    """16 MiB parts, larger for objects that would need more than 9,000 of them."""
-    return max(PART_SIZE, -(-size // MAX_PARTS))
-
-
-def _delay(attempt: int, first: float = RETRY_FIRST_DELAY) -> float:
+def _delay(attempt: int, first: float = backends.RETRY_FIRST_DELAY) -> float:
     base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
     return base * (0.5 + random.random() / 2)  # jitter, so clients do not retry in step
