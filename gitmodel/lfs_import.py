@@ -20,7 +20,7 @@ from gitmodel.errors import ChecksumError
 from gitmodel.installation import install_hooks, lfs_filter_config
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.pushing import adopt
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 
 LFS_HOOK_MARK = "This repository is configured for Git LFS"

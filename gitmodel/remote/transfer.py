@@ -21,7 +21,7 @@ from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjec
 from gitmodel.remote.layouts import Remote
 from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.workers import each
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
 
