@@ -21,7 +21,8 @@ from conftest import AZURITE_KEY, azure_connection_string, git_model, run_git, s
 from test_backends import BOUND, FAST, assert_one_clean_error, config_args, configure, model_files
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
-from gitmodel.store.remote import RemoteError, RemoteStore
+from gitmodel.remote.errors import RemoteError
+from gitmodel.remote.store import RemoteStore
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 
