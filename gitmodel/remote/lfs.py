@@ -140,6 +140,7 @@ class LfsRemote:
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         self._approved = False
+        self._auth_refused = False
         self._connections = threading.local()
         self._down: RemoteError | None = None
 
@@ -313,12 +314,13 @@ class LfsRemote:
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
                 limit: int = ERROR_BODY_MAX) -> _Response:  # fmt: skip
         """One request to the host itself, retried, with credentials once it asks."""
-        for _ in range(REDIRECTS_MAX + 1):
-            once = functools.partial(self._request_once, method, url,
-                                     self._headers_for(url, headers), body, limit)  # fmt: skip
+        for _ in range(REDIRECTS_MAX + 2):
+            used = self._credential  # what this try sends, to tell a refusal of it apart
+            sent = self._headers_for(url, headers, used)
+            once = functools.partial(self._request_once, method, url, sent, body, limit)
             response = self._retry(once)
             if response.status == 401 and self._same_origin(url):
-                if self._authenticate(url):
+                if self._authenticate(url, used):
                     continue
                 raise self._auth_error(url)
             if response.status in (301, 302, 307, 308):
@@ -382,10 +384,12 @@ class LfsRemote:
         if connection is not None:
             connection.close()
 
-    def _headers_for(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+    def _headers_for(
+        self, url: str, headers: dict[str, str], credential: Any = None
+    ) -> dict[str, str]:
         """``headers`` plus our credentials, for the host that asked for them only."""
         out = {"User-Agent": "git-model", **headers}
-        credential = self._credential or self._userinfo
+        credential = credential or self._credential or self._userinfo
         if credential is not None and self._same_origin(url) and "Authorization" not in out:
             token = base64.b64encode(f"{credential[0]}:{credential[1]}".encode()).decode()
             out["Authorization"] = f"Basic {token}"
@@ -405,16 +409,24 @@ class LfsRemote:
 
     # -- credentials
 
-    def _authenticate(self, url: str) -> bool:
-        """Ask Git's credential helpers once; False when they were asked already."""
+    def _authenticate(self, url: str, used: Any) -> bool:
+        """After a 401 to a request that sent ``used``: True to try again with the
+        credential now current. Git's helpers are asked once per remote; a credential
+        the host refuses is rejected (the helper forgets it) and not asked for again.
+        Parallel transfers meet the 401 together: only a refusal of the credential
+        current at the time counts, the others just try again with it."""
         from gitmodel.git import credential
 
         with self._auth_lock:
-            if self._credential is not None:
-                filled = self._credential[2]
+            if self._auth_refused:
+                return False
+            if self._credential is not used:
+                return True  # another transfer asked meanwhile: use what it got
+            if used is not None:
                 self._credential = None
-                if filled is not None:
-                    credential.reject(filled, self.cwd)
+                self._auth_refused = True
+                if used[2] is not None:
+                    credential.reject(used[2], self.cwd)
                 return False
             filled = credential.fill(url, self.cwd)
             if filled is None:
