@@ -19,7 +19,7 @@ from gitmodel import attributes, git, safepath
 from gitmodel.errors import ChecksumError
 from gitmodel.installation import filter_config, install_hooks
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 
 LFS_HOOK_MARK = "This repository is configured for Git LFS"

@@ -9,7 +9,8 @@ from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
 from gitmodel.remote import transfer
 from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_settings
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.urls import redact
 from gitmodel.workspace import open_repo
 

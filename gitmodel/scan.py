@@ -32,15 +32,6 @@ def pointers_in_history(repo: git.Repo, revs: list[str]) -> list[PointerFile]:
     return [PointerFile("", oid, pointer) for oid, pointer in pointers.items()]
 
 
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 def index_pointers(repo: git.Repo) -> list[PointerFile]:
     """Pointer files staged in this worktree's index."""
     return pointer_files(repo, repo.ls_files())

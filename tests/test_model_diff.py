@@ -153,7 +153,7 @@ def test_inspect_safetensors_gguf_npz_and_history(model_repo: tuple[Path, dict, 
 
 BAD_INPUT = [
     (["inspect", "nothere.safetensors"], "nothere.safetensors is not a file"),
-    (["inspect", "m.safetensors@nosuchrev"], "unknown revision 'nosuchrev'"),
+    (["inspect", "m.safetensors@nosuchrev"], "hint: 'nosuchrev' names no commit"),
     (["inspect", "gone.bin@HEAD"], "gone.bin is not in HEAD"),
     (["inspect", "bad.safetensors"], "safetensors header is not JSON"),
     (["inspect", "evil.pt"], "unsupported PyTorch checkpoint"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gitmodel.remote.config import remote_for
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from gitmodel import git, materialize
 from gitmodel import installation as install
+from gitmodel.errors import UserError
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
@@ -17,7 +18,8 @@ from gitmodel.workspace import Fetcher, env_flag, open_repo
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     from gitmodel.filter.convert import CleanObserver
-    from gitmodel.filter.process import Observe
+    from gitmodel.filter.process import Deferrer, Observe
+    from gitmodel.pointer import Pointer
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
@@ -37,12 +39,29 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
         fetch=Fetcher(repo, store, settings),
-        defer=None if skip else materialize.make_deferrer(repo, settings),
+        defer=None if skip else _deferrer(repo, settings),
         jobs=_jobs(settings),
         observe=_index_observer(store),
     )
     process.run()
     return 0
+
+
+def _deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
+    """The direct-checkout deferrer; with a bad setting, one that fails each smudge.
+
+    The first smudge fails (reported with its path and the key, then Git stops) rather
+    than the process: a filter that exits makes Git add protocol errors to ours.
+    """
+    try:
+        return materialize.make_deferrer(repo, settings)
+    except UserError as exc:
+        error = exc
+
+    def refuse(path: str, pointer: Pointer) -> bool:
+        raise error
+
+    return refuse
 
 
 def _jobs(settings: dict[str, str]) -> int:

@@ -28,7 +28,8 @@ from gitmodel.errors import UserError
 from gitmodel.remote.config import remote_for
 from gitmodel.remote.errors import RemoteError
 from gitmodel.remote.store import RemoteStore
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 MARKS = "gc-marks.json"

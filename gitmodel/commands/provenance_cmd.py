@@ -9,10 +9,13 @@ from gitmodel.errors import GitModelError, UserError
 from gitmodel.lineage import provenance
 from gitmodel.lineage.history import FileVersion
 from gitmodel.lineage.provenance import Json, Plan
+from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
 
 
-def plan(bases: list[str], data: list[str], outputs: list[str], params: list[str]) -> Plan:
+def plan(
+    bases: list[PathSpec], data: list[PathSpec], outputs: list[str], params: list[str]
+) -> Plan:
     return Plan(bases, data, outputs, provenance.parse_pairs(params, "param"))
 
 

@@ -17,7 +17,8 @@ from gitmodel.pointer import Pointer
 from gitmodel.remote import layouts
 from gitmodel.remote.config import remote_for
 from gitmodel.remote.store import RemoteStore
-from gitmodel.scan import checked_out_pointers, format_size, pointers_in_history, stashed_pointers
+from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
+from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import open_repo
 

@@ -138,12 +138,8 @@ class FilterProcess:
             fetch = self.fetch
             if not self._finish_fetch(request, pointer, lambda: fetch and fetch(pointer)):
                 return
-        if pointer is not None and self.defer is not None:
-            if not self._size_matches(request, pointer):
-                return
-            if self.defer(path, pointer):
-                self._respond(head)
-                return
+        if pointer is not None and self._deferred(request, pointer, head):
+            return
         if pointer is not None and 0 < pointer.size <= SMALL_DATA:
             self._send_small(request, pointer)
             return
@@ -169,6 +165,25 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
+        """Whether the smudge is answered here: with the pointer (``head``), when the
+        deferrer takes the file for the post-checkout hook, or with an error, when the
+        object we hold is not of the pointer's size or the deferrer fails (a bad setting:
+        Git reports the path and stops, instead of losing the process)."""
+        if self.defer is None:
+            return False
+        if not self._size_matches(request, pointer):
+            return True
+        try:
+            if not self.defer(request.get("pathname", ""), pointer):
+                return False
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return True
+        self._respond(head)
+        return True
 
     def _send_small(self, request: dict[str, str], pointer: Pointer) -> None:
         """Answer with a small object read straight into the answer's packets."""

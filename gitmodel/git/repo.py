@@ -201,13 +201,19 @@ class Repo:
         return bytes(self.pygit.odb.read(oid)[1])
 
     def rev_parse(self, rev: str) -> str:
+        """The commit ``rev`` names; a user error when it names none."""
+        commit = self.commit_of(rev)
+        if commit is None:
+            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
+        return commit
+
+    def commit_of(self, rev: str) -> str | None:
+        """The commit ``rev`` names, or None."""
         proc = self.run(
             ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
             check=False,
         )
-        if proc.returncode != 0:
-            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
-        return proc.stdout.decode().strip()
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def has_commits(self) -> bool:
         return self.run(["rev-parse", "--verify", "--quiet", "HEAD"], check=False).returncode == 0

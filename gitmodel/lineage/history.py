@@ -1,4 +1,4 @@
-"""Versions of a model file through Git history, and naming one version (``PATH[@REV]``)."""
+"""Versions of a model file through Git history, and the version a ``PATH[@REV]`` names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
+from gitmodel.specs import PathSpec, unknown_rev_hint
 
 _RECORD = b"\x1e"
 _FIELD = b"\x1f"
@@ -89,16 +90,6 @@ def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
     return git.read_pointer(repo, blob)  # None for the null id: deleted
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``PATH[@REV]`` → (path, rev or None); the last ``@`` separates them."""
-    path, sep, rev = spec.rpartition("@")
-    if not sep or not path:
-        return spec, None
-    if not rev:
-        raise UserError(f"empty revision in {spec!r}", hint="write PATH or PATH@REV")
-    return path, rev
-
-
 def repo_path(repo: git.Repo, path: str) -> str:
     """``path`` (relative to the current directory) as a path in the repository."""
     top = repo.top
@@ -109,20 +100,22 @@ def repo_path(repo: git.Repo, path: str) -> str:
     return Path(rel).as_posix()
 
 
-def file_version(repo: git.Repo, spec: str, default_rev: str = "HEAD") -> FileVersion:
+def file_version(repo: git.Repo, spec: PathSpec, default_rev: str = "HEAD") -> FileVersion:
     """The model file version ``PATH[@REV]`` names (REV defaults to ``default_rev``)."""
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    commit = repo.rev_parse(rev or default_rev)
-    return version_at(repo, path, commit, rev or default_rev)
+    rev = spec.rev or default_rev
+    path, hint = repo_path(repo, spec.path), unknown_rev_hint(spec)
+    return version_at(repo, path, repo.rev_parse(rev), rev, missing_hint=hint)
 
 
-def version_at(repo: git.Repo, path: str, commit: str, label: str = "") -> FileVersion:
+def version_at(
+    repo: git.Repo, path: str, commit: str, label: str = "", missing_hint: str | None = None
+) -> FileVersion:
     """The model file at ``path`` in ``commit``; a user error when it is none."""
     entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
     where = label or commit[:10]
     if not entries:
-        raise UserError(f"{path} is not in {where}", hint="see `git ls-tree -r --name-only REV`")
+        hint = missing_hint or "see `git ls-tree -r --name-only REV`"
+        raise UserError(f"{path} is not in {where}", hint=hint)
     pointer = _pointer(repo, entries[0].oid)
     if pointer is None:
         raise UserError(

@@ -20,7 +20,7 @@ from gitmodel.remote.chunked import LocalChunks
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
 from gitmodel.remote.store import RemoteStore
 from gitmodel.remote.workers import each
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
 
