@@ -334,16 +334,18 @@ def test_credentials_come_from_a_credential_helper(
     assert_checked_out(reader, theirs, state(versions))
 
 
-def one_clear_error(proc: subprocess.CompletedProcess[bytes], password: str) -> str:
-    """The one ``gitmodel: error:`` line of a failed command, which has a hint and shows
-    no password and no traceback."""
+def one_clear_error(proc: subprocess.CompletedProcess[bytes], password: str,
+                    prefix: str = "gitmodel: error: ") -> str:  # fmt: skip
+    """The one error line of a failed command, which starts with ``prefix``, has a hint
+    and shows no password and no traceback. (The filter names the file instead:
+    ``gitmodel: smudge PATH: …``.)"""
     text = (proc.stdout + proc.stderr).decode(errors="replace")
     assert proc.returncode != 0, text
     assert "Traceback" not in text and password not in text, text
-    errors = [line for line in text.splitlines() if line.startswith("gitmodel: error:")]
-    assert len(errors) == 1, text
+    ours = [line for line in text.splitlines() if line.startswith("gitmodel: ")]
+    assert len(ours) == 1 and ours[0].startswith(prefix), text
     assert any(line.startswith("hint: ") for line in text.splitlines()), text
-    return errors[0]
+    return ours[0]
 
 
 @needs_lfs_support
@@ -364,7 +366,7 @@ def test_a_wrong_password_is_one_clear_error(
     ours = gitmodel_user(tmp_path, "c", path_without_git_lfs, where.config + bad.config)
     clone = tmp_path / "c"
     proc = ours.git("clone", "-q", where.git_url, str(clone), cwd=tmp_path, check=False)
-    one_clear_error(proc, wrong)
+    one_clear_error(proc, wrong, prefix="gitmodel: smudge ")
     assert "erase" in bad.calls()  # the refused credentials were rejected
     bad.give(host.user, host.password)
     ours.git("checkout", "-q", "-f", "main", cwd=clone)
