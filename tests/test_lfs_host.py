@@ -425,9 +425,9 @@ def test_after_migrating_off_git_lfs_a_teammate_checks_out_old_and_new(
 
     everything = set().union(*(oids(version) for version in versions))
     if not everything <= reached():
-        named = re.search(r"`(git model push[^`]*)`", migrated)
+        named = re.search(r"(git model push[^`)\n]*)", migrated)
         assert named, f"migrate neither uploads on the next push nor says what to run:\n{migrated}"
-        author.model(*named.group(1).split()[2:], cwd=repo)
+        author.model(*named.group(1).split()[2:], cwd=repo)  # what it says to run
     assert everything <= reached()
 
     teammate = gitmodel_user(tmp_path, "t", path_without_git_lfs)  # no LFS settings
