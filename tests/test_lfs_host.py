@@ -8,7 +8,7 @@ what they installed: a git-lfs user ran ``git lfs install``; a gitmodel user ran
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import os
 import re
 import shutil
@@ -20,11 +20,6 @@ import pytest
 from conftest import SCRIPTS_DIR, LFSHost, git_model, run_git
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
-
-needs_lfs_support = pytest.mark.xfail(
-    importlib.util.find_spec("gitmodel.remote.lfs") is None,
-    reason="gitmodel's LFS support (Batch API remotes, filter=lfs) is not merged yet",
-)
 
 Files = dict[str, bytes]
 
@@ -141,8 +136,6 @@ def assert_checked_out(user: User, repo: Path, files: Files) -> None:
 
 
 def oids(files: Files) -> set[str]:
-    import hashlib
-
     return {hashlib.sha256(data).hexdigest() for name, data in files.items()
             if name.endswith(".bin") and data}  # fmt: skip
 
@@ -189,21 +182,16 @@ def lfs_author_pushes(user: User, where: Endpoint, repo: Path, versions: list[Fi
     user.git("push", "-q", "origin", "main", cwd=repo)
 
 
-def assert_lfs_pointers(user: User, repo: Path) -> None:
-    """git-lfs reads every tracked file of HEAD as a valid pointer."""
-    listed = user.git("lfs", "ls-files", "--long", cwd=repo).stdout.decode().splitlines()
-    for name in (repo / "data").glob("*.bin"):
-        blob = user.git("cat-file", "blob", f"HEAD:data/{name.name}", cwd=repo).stdout
-        check = subprocess.run(
-            ["git-lfs", "pointer", "--check", "--stdin"],
-            cwd=repo,
-            input=blob,
-            env=user.env,
-            capture_output=True,
-            check=False,
-        )
+def assert_lfs_pointers(user: User, repo: Path, files: Files) -> None:
+    """git-lfs lists every ``*.bin`` file of HEAD and reads its blob as a valid pointer."""
+    listed = user.git("lfs", "ls-files", "--name-only", cwd=repo).stdout.decode().splitlines()
+    tracked = {name for name in files if name.endswith(".bin")}
+    assert tracked <= set(listed), listed
+    for name in tracked:
+        blob = user.git("cat-file", "blob", f"HEAD:{name}", cwd=repo).stdout
+        check = run_git("lfs", "pointer", "--check", "--stdin", cwd=repo, env=user.env,
+                        input=blob, check=False)  # fmt: skip
         assert check.returncode == 0, (name, blob)
-    assert listed, "git lfs ls-files lists nothing"
 
 
 # -- the fixture itself, with git-lfs on both sides ------------------------------
@@ -224,7 +212,6 @@ def test_git_lfs_pushes_and_another_git_lfs_user_clones(lfs_host: LFSHost, tmp_p
 # -- gitmodel alone against a git-lfs repository ---------------------------------
 
 
-@needs_lfs_support
 @pytest.mark.parametrize("kind", ENDPOINTS)
 def test_gitmodel_user_clones_what_git_lfs_pushed(
     lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str, kind: str
@@ -242,7 +229,6 @@ def test_gitmodel_user_clones_what_git_lfs_pushed(
     assert_checked_out(reader, clone, state(versions))
 
 
-@needs_lfs_support
 @pytest.mark.parametrize("kind", ENDPOINTS)
 def test_git_lfs_user_clones_what_gitmodel_pushed(
     lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str, kind: str
@@ -259,7 +245,7 @@ def test_git_lfs_user_clones_what_gitmodel_pushed(
     reader = git_lfs_user(tmp_path, "d", where.config)
     theirs = reader.clone(where.git_url, tmp_path / "d", *where.clone_options)
     assert_checked_out(reader, theirs, state(versions))
-    assert_lfs_pointers(reader, theirs)
+    assert_lfs_pointers(reader, theirs, state(versions))
     reader.git("checkout", "-q", "HEAD~1", cwd=theirs)
     assert_checked_out(reader, theirs, state(versions[:2]))
 
@@ -308,7 +294,6 @@ def assert_never_shown_or_kept(secret: str, user: User, repo: Path) -> None:
             assert secret.encode() not in path.read_bytes(), path
 
 
-@needs_lfs_support
 def test_credentials_come_from_a_credential_helper(
     lfs_host_auth: LFSHost, tmp_path: Path, path_without_git_lfs: str
 ) -> None:
@@ -348,7 +333,6 @@ def one_clear_error(proc: subprocess.CompletedProcess[bytes], password: str,
     return ours[0]
 
 
-@needs_lfs_support
 def test_a_wrong_password_is_one_clear_error(
     lfs_host_auth: LFSHost, tmp_path: Path, path_without_git_lfs: str
 ) -> None:
@@ -394,7 +378,6 @@ def model_remote_oids(folder: Path) -> set[str]:
     }
 
 
-@needs_lfs_support
 @pytest.mark.parametrize("to", ["the LFS host", "object storage"])
 def test_after_migrating_off_git_lfs_a_teammate_checks_out_old_and_new(
     lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str, to: str
