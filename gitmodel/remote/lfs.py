@@ -30,6 +30,7 @@ import io
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -335,6 +336,14 @@ class LfsRemote:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read(limit + 1)
+        except socket.gaierror as exc:  # a name that does not resolve will not next time
+            self._drop(url)
+            host = urlsplit(url).hostname
+            raise LfsError(
+                f"{self.display}: cannot resolve {host} ({exc.strerror})",
+                hint="check the network and the LFS URL (lfs.url), or give the remote an "
+                "object store: git model remote set NAME URL",
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             self._drop(url)
             raise _Retry(backends.describe(exc)) from exc
