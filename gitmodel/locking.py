@@ -291,10 +291,12 @@ def repo_path(repo: git.Repo, path: str) -> str:
     return relative
 
 
-def lockable_paths(repo: git.Repo) -> list[str]:
-    """Tracked files whose attributes say ``lockable``."""
-    listed = repo.run(["ls-files", "-z"]).stdout
-    paths = [os.fsdecode(p) for p in listed.split(b"\0") if p]
+def lockable_paths(repo: git.Repo, paths: Iterable[str] | None = None) -> list[str]:
+    """Which of ``paths`` (default: every tracked file) are marked ``lockable``."""
+    if paths is None:
+        listed = repo.run(["ls-files", "-z"]).stdout
+        paths = [os.fsdecode(p) for p in listed.split(b"\0") if p]
+    paths = list(paths)
     if not paths:
         return []
     out = repo.run(["check-attr", "-z", "--stdin", "lockable"],

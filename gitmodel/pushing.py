@@ -66,9 +66,11 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
 def refuse_locked_changes(
     repo: git.Repo, settings: dict[str, str], remote: str, revs: list[str]
 ) -> None:
-    """Stop a push that changes files someone else has locked (checked on the remote)."""
+    """Stop a push that changes lockable files someone else has locked (asked of the
+    remote only when the push changes a file marked ``lockable``)."""
     out = repo.run(["log", "--format=", "--name-only", "-z", *revs, "--"]).stdout
     changed = {os.fsdecode(p).strip("\n") for p in out.split(b"\0") if p.strip(b"\n")}
+    changed = set(locking.lockable_paths(repo, sorted(changed))) if changed else set()
     if not changed:
         return
     keeper = locking.for_remote(repo, settings, remote)
