@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.pointer import Pointer
@@ -173,7 +173,7 @@ class LfsRemote:
             message = _server_message(response.body) or "not found"
             return {p.oid: Plan({}, (404, message)) for p in pointers}
         if response.status != 200:
-            raise self._refused("batch request", response)
+            raise self.refused("batch request", response)
         return _parse_batch(response.body, {p.oid: p for p in pointers}, self.display)
 
     def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
@@ -214,7 +214,7 @@ class LfsRemote:
 
         response = self._retry(send)
         if response.status not in (200, 201):
-            raise self._refused(f"upload of {pointer.oid}", response)
+            raise self.refused(f"upload of {pointer.oid}", response)
         verify = plan.actions.get("verify")
         if verify is not None:
             body = json.dumps({"oid": pointer.oid, "size": pointer.size}).encode()
@@ -222,7 +222,7 @@ class LfsRemote:
                 verify, "POST", {**verify.header, "Accept": MEDIA_TYPE,
                                  "Content-Type": MEDIA_TYPE}, body))  # fmt: skip
             if checked.status != 200:
-                raise self._refused(f"verify of {pointer.oid}", checked)
+                raise self.refused(f"verify of {pointer.oid}", checked)
 
     def download(self, store: LocalStore, pointer: Pointer) -> int:
         """Fetch one object into ``store``: read no further than its size plus one byte,
@@ -449,7 +449,7 @@ class LfsRemote:
 
     # -- failures
 
-    def _refused(self, what: str, response: _Response) -> RemoteError:
+    def refused(self, what: str, response: _Response) -> RemoteError:
         return self._status_error(what, response.status, response.headers, response.body)
 
     def _status_error(self, what: str, status: int, headers: Any, body: bytes) -> RemoteError:
@@ -596,3 +596,126 @@ def _userinfo(user: str | None, password: str | None) -> tuple[str, str, None] |
 def _delay(attempt: int, first: float) -> float:
     base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
     return base * (0.5 + random.random() / 2)
+
+
+class LfsLocking:
+    """The host's locking API (``docs/api/locking.md`` in git-lfs): create, list,
+    verify and delete locks at ``<endpoint>/locks``, through ``remote``'s connections,
+    retries and credentials. What the host answers is checked like its batch answers."""
+
+    def __init__(self, remote: LfsRemote) -> None:
+        self.remote = remote
+
+    def create(self, path: str, ref: str | None) -> dict[str, str]:
+        body: dict[str, Any] = {"path": path}
+        if ref:
+            body["ref"] = {"name": ref}
+        response = self._post("/locks", body)
+        if response.status == 409:
+            found = _lock_of(_json(response.body).get("lock"))
+            holder = f" by {found['owner']}" if found else ""
+            raise UserError(f"{path} is locked{holder}",
+                            hint="ask them to unlock it (`git model locks`)")  # fmt: skip
+        if response.status != 201 and response.status != 200:
+            raise self.remote.refused(f"lock of {path}", response)
+        return self._one(response)
+
+    def delete(self, lock_id: str, force: bool, ref: str | None) -> dict[str, str]:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", lock_id):
+            raise LfsError(f"{self.remote.display}: an unusable lock id")
+        body: dict[str, Any] = {"force": force}
+        if ref:
+            body["ref"] = {"name": ref}
+        response = self._post(f"/locks/{lock_id}/unlock", body)
+        if response.status == 403:
+            reason = _server_message(response.body) or "not your lock"
+            raise UserError(
+                f"{self.remote.display} refused to unlock: {reason}",
+                hint="pass --force to break someone else's lock, if allowed",
+            )
+        if response.status != 200:
+            raise self.remote.refused("unlock", response)
+        return self._one(response)
+
+    def listing(self, path: str | None = None) -> list[dict[str, str]]:
+        """Every lock (or the one on ``path``), following the host's cursors."""
+        found: list[dict[str, str]] = []
+        cursor = ""
+        for _ in range(1000):  # at most 100,000 locks: a host that loops is cut off
+            query = "?limit=100" + (f"&cursor={quote(cursor)}" if cursor else "")
+            query += f"&path={quote(path)}" if path else ""
+            headers = {"Accept": MEDIA_TYPE}
+            response = self.remote.request("GET", f"{self.remote.url}/locks{query}", headers,
+                                           limit=BATCH_RESPONSE_MAX)  # fmt: skip
+            if response.status != 200:
+                raise self.remote.refused("listing locks", response)
+            document = _json(response.body)
+            items = document.get("locks")
+            if not isinstance(items, list):
+                raise LfsError(f"{self.remote.display}: the locks answer is not a list")
+            found.extend(lock for lock in map(_lock_of, items) if lock is not None)
+            cursor = document.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return found
+        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+
+    def verify(self, ref: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """The locks that are ours and theirs, as the host sees it."""
+        ours: list[dict[str, str]] = []
+        theirs: list[dict[str, str]] = []
+        cursor = ""
+        for _ in range(1000):
+            body: dict[str, Any] = {"limit": 100}
+            if cursor:
+                body["cursor"] = cursor
+            if ref:
+                body["ref"] = {"name": ref}
+            response = self._post("/locks/verify", body)
+            if response.status == 404:
+                return [], []  # a host without locking has no locks to respect
+            if response.status != 200:
+                raise self.remote.refused("verifying locks", response)
+            document = _json(response.body)
+            for name, out in (("ours", ours), ("theirs", theirs)):
+                items = document.get(name) or []
+                if not isinstance(items, list):
+                    raise LfsError(f"{self.remote.display}: bad {name} locks")
+                out.extend(lock for lock in map(_lock_of, items) if lock is not None)
+            cursor = document.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return ours, theirs
+        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+
+    def _post(self, path: str, body: dict[str, Any]) -> _Response:
+        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        return self.remote.request("POST", f"{self.remote.url}{path}", headers,
+                                   json.dumps(body).encode(), limit=BATCH_RESPONSE_MAX)  # fmt: skip
+
+    def _one(self, response: _Response) -> dict[str, str]:
+        lock = _lock_of(_json(response.body).get("lock"))
+        if lock is None:
+            raise LfsError(f"{self.remote.display}: the answer holds no usable lock")
+        return lock
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _lock_of(item: object) -> dict[str, str] | None:
+    """A lock as the host describes it, checked: id, path, owner's name, time."""
+    if not isinstance(item, dict):
+        return None
+    owner = item.get("owner")
+    name = owner.get("name") if isinstance(owner, dict) else None
+    fields = {"id": item.get("id"), "path": item.get("path"), "owner": name or "",
+              "locked_at": item.get("locked_at") or ""}  # fmt: skip
+    if not all(isinstance(v, str) and v.isprintable() and len(v) <= 4096 for v in fields.values()):
+        return None
+    if not fields["id"] or not fields["path"]:
+        return None
+    return {key: str(value) for key, value in fields.items()}
