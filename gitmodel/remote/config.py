@@ -25,6 +25,7 @@ committed ``.gitmodel``) can name a key file or a command.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from gitmodel.remote.store import RemoteStore
 
 N = TypeVar("N", int, float)
+_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -168,11 +170,12 @@ def lfs_endpoint(git_url: str) -> str | None:
         netloc = (f"{parts.netloc.rsplit('@', 1)[0]}@" if scheme == parts.scheme
                   and "@" in parts.netloc else "") + parts.hostname + port  # fmt: skip
         path = parts.path
-    else:  # scp-like [user@]host:path
+    else:  # scp-like [user@]host:path (not Git's <transport>::<address>)
         host, sep, path = git_url.partition(":")
-        if not sep or "/" in host or not host.rsplit("@", 1)[-1]:
+        hostname = host.rsplit("@", 1)[-1]
+        if not sep or path.startswith(":") or not _HOSTNAME.fullmatch(hostname):
             return None
-        scheme, netloc = "https", host.rsplit("@", 1)[-1]
+        scheme, netloc = "https", hostname
     path = "/" + path.strip("/")
     if not path.endswith(".git"):
         path += ".git"
