@@ -36,10 +36,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeGuard, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from gitmodel.errors import ChecksumError, UserError
+from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
@@ -118,7 +119,8 @@ class LfsRemote:
                  first_delay: float = backends.RETRY_FIRST_DELAY,
                  retry_timeout: float = backends.RETRY_TIMEOUT,
                  timeout: float = backends.REQUEST_TIMEOUT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+                 sleep: Callable[[float], None] = time.sleep, ssh: Target | None = None,
+                 settings: dict[str, str] | None = None) -> None:  # fmt: skip
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserError(f"{redact(endpoint)} is not an http(s) LFS endpoint",
@@ -143,6 +145,9 @@ class LfsRemote:
         self._auth_refused = False
         self._connections = threading.local()
         self._down: RemoteError | None = None
+        self._ssh = ssh
+        self._settings = settings or {}
+        self._ssh_auth: dict[str, tuple[float, str, dict[str, str]]] = {}
 
     # -- the Batch API
 
@@ -165,8 +170,9 @@ class LfsRemote:
             "objects": [{"oid": p.oid, "size": p.size} for p in pointers],
             "hash_algo": "sha256",
         }).encode()  # fmt: skip
-        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
-        response = self.request("POST", f"{self.url}/objects/batch", headers, body,
+        url, extra = self.endpoint(operation)
+        headers = {**extra, "Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        response = self.request("POST", f"{url}/objects/batch", headers, body,
                                 limit=BATCH_RESPONSE_MAX)  # fmt: skip
         if response.status == 404 and operation == "download":
             # giftless (and others) answer a batch whose objects are all unknown with 404
@@ -175,6 +181,24 @@ class LfsRemote:
         if response.status != 200:
             raise self.refused("batch request", response)
         return _parse_batch(response.body, {p.oid: p for p in pointers}, self.display)
+
+    def endpoint(self, operation: str) -> tuple[str, dict[str, str]]:
+        """The URL to send ``operation``'s requests to, and headers to send with them:
+        for an SSH remote, what ``git-lfs-authenticate`` on the host answers (kept until
+        it expires), else the configured endpoint."""
+        if self._ssh is None:
+            return self.url, {}
+        with self._auth_lock:
+            cached = self._ssh_auth.get(operation)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1], cached[2]
+            from gitmodel.git.ssh import run_ssh
+
+            out = run_ssh(self._ssh, ["git-lfs-authenticate", self._ssh.path, operation],
+                          self._settings)  # fmt: skip
+            href, header, expires = _authenticated(out, self.display)
+            self._ssh_auth[operation] = (time.monotonic() + expires, href, header)
+            return href, header
 
     def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
         """The objects the host does not have: those it gives an upload action."""
@@ -492,6 +516,34 @@ class LfsRemote:
         raise AssertionError("unreachable")
 
 
+def _authenticated(out: bytes, display: str) -> tuple[str, dict[str, str], float]:
+    """``git-lfs-authenticate``'s answer, checked: an http(s) href, plain headers, and
+    how long they may be used (at most an hour; a little less than the host says)."""
+    try:
+        document = json.loads(out[:ERROR_BODY_MAX])
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or len(out) > ERROR_BODY_MAX:
+        raise LfsError(f"{display}: git-lfs-authenticate answered something other than JSON")
+    href = document.get("href")
+    header = document.get("header") or {}
+    if not isinstance(href, str) or not _usable_href(href):
+        raise LfsError(f"{display}: git-lfs-authenticate gave no usable href")
+    if not _plain_headers(header):
+        raise LfsError(f"{display}: git-lfs-authenticate gave unusable headers")
+    expires = document.get("expires_in")
+    seconds = float(expires) - 5 if isinstance(expires, (int, float)) else 300.0
+    return href.rstrip("/"), dict(header), max(0.0, min(seconds, 3600.0))
+
+
+def _plain_headers(header: object) -> TypeGuard[dict[str, str]]:
+    """Whether ``header`` maps header names to values without line breaks."""
+    return isinstance(header, dict) and all(
+        isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.fullmatch(k)
+        and _HEADER_VALUE.fullmatch(v) for k, v in header.items()
+    )  # fmt: skip
+
+
 def _parse_batch(body: bytes, asked: dict[str, Pointer], display: str) -> dict[str, Plan]:
     """The host's answer, checked: JSON naming only the objects asked about, each at
     its size, with http(s) actions and plain headers, or an error."""
@@ -534,10 +586,7 @@ def _plan(item: dict[str, Any], pointer: Pointer, display: str) -> Plan:
         header = action.get("header") or {} if isinstance(action, dict) else None
         if not isinstance(href, str) or not _usable_href(href):
             raise LfsError(f"{display}: an unusable {name} URL for {pointer.oid}")
-        if not isinstance(header, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.fullmatch(k)
-            and _HEADER_VALUE.fullmatch(v) for k, v in header.items()
-        ):  # fmt: skip
+        if not _plain_headers(header):
             raise LfsError(f"{display}: bad {name} headers for {pointer.oid}")
         checked[name] = Action(href, dict(header))
     return Plan(checked)
