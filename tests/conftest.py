@@ -301,9 +301,10 @@ class LFSHost:
     git-lfs derives from that, ``<url>/team/<name>.git/info/lfs``."""
 
     url: str  # http://127.0.0.1:PORT
-    root: Path  # bare repositories in root/git, LFS objects in root/lfs
+    root: Path  # bare repositories in root/git, LFS objects in root/lfs, locks in root/locks
     user: str | None = None  # with a user, every request needs HTTP Basic credentials
-    password: str | None = None
+    password: str | None = None  # every user's
+    users: tuple[str, ...] = ()  # all who may sign in, ``user`` first
 
     def new_repo(self) -> str:
         """A new empty repository on the host (branch ``main``); its Git URL."""
@@ -319,18 +320,22 @@ class LFSHost:
 
 
 @contextlib.contextmanager
-def lfs_host_server(tmp_path_factory: pytest.TempPathFactory, user: str | None = None,
-                    password: str | None = None) -> Iterator[LFSHost]:  # fmt: skip
+def lfs_host_server(tmp_path_factory: pytest.TempPathFactory, users: tuple[str, ...] = (),
+                    password: str | None = None,
+                    locks_page_size: int | None = None) -> Iterator[LFSHost]:  # fmt: skip
     pytest.importorskip("giftless", reason="giftless is not installed (pip install -e '.[test]')")
     pytest.importorskip("waitress", reason="waitress is not installed (pip install -e '.[test]')")
     root = tmp_path_factory.mktemp("lfs-host")
     command = [sys.executable, str(HELPERS / "giftless_server.py"), "PORT", str(root)]
     env = dict(os.environ)
-    if user is not None and password is not None:
-        command += ["--user", user]
+    if users and password is not None:
+        command += [arg for user in users for arg in ("--user", user)]
         env["LFS_SERVER_PASSWORD"] = password
+    if locks_page_size is not None:
+        command += ["--locks-page-size", str(locks_page_size)]
     with loopback_server(tmp_path_factory, "giftless", command, env) as port:
-        yield LFSHost(f"http://127.0.0.1:{port}", root, user, password)
+        yield LFSHost(f"http://127.0.0.1:{port}", root, users[0] if users else None, password,
+                      users)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -344,7 +349,17 @@ def lfs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
 def lfs_host_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
     """An LFS host on 127.0.0.1 that wants HTTP Basic credentials for every request, Git's
     included (a 401 with a Basic challenge otherwise)."""
-    with lfs_host_server(tmp_path_factory, "alice", "pw-" + uuid.uuid4().hex) as host:
+    with lfs_host_server(tmp_path_factory, ("alice",), "pw-" + uuid.uuid4().hex) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def lfs_host_team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
+    """An LFS host on 127.0.0.1 where alice and bob sign in (HTTP Basic, as on
+    :func:`lfs_host_auth`), so that its locking API can tell them apart; it answers at
+    most 2 locks at a time, so that listing locks follows its cursors."""
+    with lfs_host_server(tmp_path_factory, ("alice", "bob"), "pw-" + uuid.uuid4().hex,
+                         locks_page_size=2) as host:  # fmt: skip
         yield host
 
 

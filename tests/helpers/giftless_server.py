@@ -1,6 +1,6 @@
 """An LFS host on 127.0.0.1 for the tests and the benchmarks: Git over HTTP and giftless.
 
-    python giftless_server.py PORT ROOT [--user NAME]
+    python giftless_server.py PORT ROOT [--user NAME]... [--locks-page-size N]
 
 Like GitHub or GitLab, one server answers both: the bare repositories under ``ROOT/git``
 are served by ``git http-backend`` at ``http://127.0.0.1:PORT/<org>/<repo>.git``, and
@@ -8,10 +8,19 @@ giftless serves their LFS objects at the URL git-lfs derives from that,
 ``http://127.0.0.1:PORT/<org>/<repo>.git/info/lfs`` (the Batch API at ``…/objects/batch``;
 also at ``http://127.0.0.1:PORT/<org>/<repo>``, giftless's older form), with the ``basic``
 transfer adapter streaming through giftless itself into ``ROOT/lfs``. Anyone may read
-and write (push included). With ``--user``, every request must carry that user and the
-password in ``$LFS_SERVER_PASSWORD`` as HTTP Basic credentials, as on a real host. Either
-way the upload, download and verify actions carry the short-lived tokens giftless signs
-for them (its pre-authorized actions), which giftless itself checks.
+and write (push included). With ``--user`` (once per user), every request must carry one
+of those users and the password in ``$LFS_SERVER_PASSWORD`` as HTTP Basic credentials,
+as on a real host. Either way the upload, download and verify actions carry the
+short-lived tokens giftless signs for them (its pre-authorized actions), which giftless
+itself checks.
+
+The locking API that giftless lacks is served at ``…/<repo>.git/info/lfs/locks`` (see
+``lfs_locks.py``; locks in ``ROOT/locks``), with at most ``--locks-page-size`` locks an
+answer (default 100; a small one makes clients follow ``next_cursor``). A lock's owner
+is the user a request comes from: the signed-in user with ``--user``; without it, the
+user name of HTTP Basic credentials if a request carries any (their password is not
+checked, so ``http://bob:x@127.0.0.1:PORT/…`` tells bob apart from alice), else
+``anonymous``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import subprocess
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from lfs_locks import locking_api
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -98,26 +109,29 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 def anonymous(app: WSGIApp) -> WSGIApp:
-    """Let every request in as the user ``anonymous``."""
+    """Let every request in: as the user its HTTP Basic credentials name (unchecked), or
+    as ``anonymous``."""
 
     def middleware(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        environ[USER_KEY] = "anonymous"
+        given = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
+        environ[USER_KEY] = given[0] if given and given[0] else "anonymous"
         return app(environ, start_response)
 
     return middleware
 
 
-def require_basic_auth(app: WSGIApp, user: str, password: str) -> WSGIApp:
-    """Let in requests with the right HTTP Basic credentials as ``user``; pass requests
-    with a token (``Authorization: Bearer`` or ``?jwt=``) to giftless, which checks it
-    and refuses all else; answer anything else with 401 and a Basic challenge."""
-    expected = f"{user}:{password}".encode()
+def require_basic_auth(app: WSGIApp, users: list[str], password: str) -> WSGIApp:
+    """Let in requests with HTTP Basic credentials of one of ``users`` and ``password``,
+    as that user; pass requests with a token (``Authorization: Bearer`` or ``?jwt=``) to
+    giftless, which checks it and refuses all else; answer anything else with 401 and a
+    Basic challenge."""
 
     def middleware(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_AUTHORIZATION", "")
         given = basic_credentials(header)
-        if given and hmac.compare_digest(":".join(given).encode(), expected):
-            environ[USER_KEY] = user
+        if given and given[0] in users and hmac.compare_digest(given[1].encode(),
+                                                               password.encode()):  # fmt: skip
+            environ[USER_KEY] = given[0]
             return app(environ, start_response)
         if header.lower().startswith("bearer ") or "jwt=" in environ.get("QUERY_STRING", ""):
             return app(environ, start_response)
@@ -168,12 +182,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("port", type=int)
     parser.add_argument("root", help="bare repositories in ROOT/git, LFS objects in ROOT/lfs")
-    parser.add_argument("--user", help="require HTTP Basic auth ($LFS_SERVER_PASSWORD)")
+    parser.add_argument("--user", action="append", default=[],
+                        help="require HTTP Basic auth as this user ($LFS_SERVER_PASSWORD)")
+    parser.add_argument("--locks-page-size", type=int, default=100,
+                        help="the most locks one answer of the locking API holds")
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     root = os.path.abspath(args.root)
     giftless = giftless_app(os.path.join(root, "lfs"), secrets.token_hex(32))
     app = git_http_backend(os.path.join(root, "git"), giftless)
+    app = locking_api(app, root, max(1, args.locks_page_size), lambda env: env.get(USER_KEY))
     if args.user:
         app = require_basic_auth(app, args.user, os.environ["LFS_SERVER_PASSWORD"])
     else:
