@@ -339,6 +339,24 @@ def lfs_host_server(tmp_path_factory: pytest.TempPathFactory, users: tuple[str, 
 
 
 @pytest.fixture(scope="session")
+def path_without_git_lfs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """PATH with gitmodel's scripts first and every folder that holds git-lfs replaced by
+    one of links to everything else in it."""
+    folders = [SCRIPTS_DIR]
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if folder and (Path(folder) / "git-lfs").exists():
+            shadow = tmp_path_factory.mktemp("bin-without-git-lfs")
+            for entry in Path(folder).iterdir():
+                if not entry.name.startswith("git-lfs"):
+                    (shadow / entry.name).symlink_to(entry)
+            folder = str(shadow)
+        folders.append(folder)
+    path = os.pathsep.join(folders)
+    assert shutil.which("git-lfs", path=path) is None
+    return path
+
+
+@pytest.fixture(scope="session")
 def lfs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
     """An LFS host on 127.0.0.1 where anyone may read and write."""
     with lfs_host_server(tmp_path_factory) as host:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS_DIR, LFSHost, git_model, run_git
+from conftest import LFSHost, git_model, run_git
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
 
@@ -25,24 +25,6 @@ Files = dict[str, bytes]
 
 
 # -- users: each is only what they installed -------------------------------------
-
-
-@pytest.fixture(scope="session")
-def path_without_git_lfs(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """PATH with gitmodel's scripts first and every folder that holds git-lfs replaced by
-    one of links to everything else in it."""
-    folders = [SCRIPTS_DIR]
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        if folder and (Path(folder) / "git-lfs").exists():
-            shadow = tmp_path_factory.mktemp("bin-without-git-lfs")
-            for entry in Path(folder).iterdir():
-                if not entry.name.startswith("git-lfs"):
-                    (shadow / entry.name).symlink_to(entry)
-            folder = str(shadow)
-        folders.append(folder)
-    path = os.pathsep.join(folders)
-    assert shutil.which("git-lfs", path=path) is None
-    return path
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""File locks on an LFS host, shared by git-lfs and gitmodel users through its locking API.
+
+The host (``lfs_host_team`` in conftest.py) lets alice and bob sign in and answers at
+most 2 locks at a time, so every listing follows its cursors. alice has only git-lfs
+(``git lfs install``, ``lfs.locksverify``); bob has only gitmodel, with no git-lfs on
+PATH. Each has their own HOME and credential helper, and no system config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LFSHost
+from test_lfs_host import (
+    User,
+    commit,
+    credential_helper,
+    git_lfs_user,
+    gitmodel_user,
+    one_clear_error,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Team:
+    host: LFSHost
+    url: str  # the repository's Git URL on the host
+    alice: User  # git-lfs
+    bob: User  # gitmodel
+    alice_repo: Path
+    bob_repo: Path
+
+
+def signed_in(host: LFSHost, tmp_path: Path, name: str) -> str:
+    """Git config for a user whose credential helper answers ``name`` and the password."""
+    assert host.password is not None
+    helper = credential_helper(tmp_path, name)
+    helper.give(name, host.password)
+    return helper.config
+
+
+@pytest.fixture
+def team(lfs_host_team: LFSHost, tmp_path: Path, path_without_git_lfs: str) -> Team:
+    """alice pushes ``w.bin`` and ``notes.txt`` with ``*.bin lockable``; bob clones."""
+    host = lfs_host_team
+    url = host.new_repo()
+    alice = git_lfs_user(tmp_path, "alice", signed_in(host, tmp_path, "alice")
+                         + "[lfs]\n\tlocksverify = true\n")  # fmt: skip
+    alice_repo = alice.clone(url, tmp_path / "alice")
+    alice.git("lfs", "track", "*.bin", cwd=alice_repo)
+    with open(alice_repo / ".gitattributes", "a") as attributes:
+        attributes.write("*.bin lockable\n")
+    commit(alice, alice_repo, {"w.bin": os.urandom(50_000), "notes.txt": b"free to edit\n"},
+           "weights")  # fmt: skip
+    alice.git("push", "-q", "origin", "main", cwd=alice_repo)
+    bob = gitmodel_user(tmp_path, "bob", path_without_git_lfs, signed_in(host, tmp_path, "bob"))
+    return Team(host, url, alice, bob, alice_repo, bob.clone(url, tmp_path / "bob"))
+
+
+def writable(path: Path) -> bool:
+    return bool(path.stat().st_mode & stat.S_IWUSR)
+
+
+def model_locks(user: User, repo: Path) -> list[tuple[str, str]]:
+    listed = json.loads(user.model("locks", "--json", cwd=repo).stdout)
+    return sorted((lock["path"], lock["owner"]) for lock in listed)
+
+
+def lfs_locks(user: User, repo: Path) -> list[tuple[str, str]]:
+    listed = json.loads(user.git("lfs", "locks", "--json", cwd=repo).stdout)
+    return sorted((lock["path"], lock["owner"]["name"]) for lock in listed)
+
+
+def edit(user: User, repo: Path, name: str, message: str) -> None:
+    """Change ``name`` whatever its mode (as someone who ignores read-only would)."""
+    (repo / name).chmod(0o644)
+    commit(user, repo, {name: os.urandom(50_000)}, message)
+
+
+def remote_main(team: Team) -> str:
+    return team.bob.git("ls-remote", "origin", "refs/heads/main",
+                        cwd=team.bob_repo).stdout.decode().split()[0]  # fmt: skip
+
+
+def test_a_git_lfs_lock_holds_for_a_gitmodel_user(team: Team) -> None:
+    alice, bob = team.alice, team.bob
+    alice.git("lfs", "lock", "w.bin", cwd=team.alice_repo)
+    assert model_locks(bob, team.bob_repo) == [("w.bin", "alice")]
+    taken = bob.model("lock", "w.bin", cwd=team.bob_repo, check=False)
+    line = one_clear_error(taken, team.host.password or "")
+    assert line.startswith("gitmodel: error: w.bin is locked by alice"), line
+    # bob edits anyway and commits; his push is refused before anything is sent
+    before = remote_main(team)
+    edit(bob, team.bob_repo, "w.bin", "bob's weights")
+    pushed = bob.git("push", "-q", "origin", "main", cwd=team.bob_repo, check=False)
+    line = one_clear_error(pushed, team.host.password or "")
+    assert line.startswith("gitmodel: error: cannot push: w.bin is locked by alice"), line
+    assert remote_main(team) == before
+    # a change to a file nobody holds is not held up
+    bob.git("reset", "-q", "--hard", "origin/main", cwd=team.bob_repo)
+    commit(bob, team.bob_repo, {"notes.txt": b"bob was here\n"}, "notes")
+    bob.git("push", "-q", "origin", "main", cwd=team.bob_repo)
+    # once alice unlocks, bob may lock, and his copy becomes writable
+    alice.git("lfs", "unlock", "w.bin", cwd=team.alice_repo)
+    assert bob.model("lock", "w.bin", cwd=team.bob_repo).stdout == b"Locked w.bin\n"
+    assert writable(team.bob_repo / "w.bin")
+
+
+def test_a_gitmodel_lock_holds_for_a_git_lfs_user(team: Team) -> None:
+    alice, bob = team.alice, team.bob
+    bob.model("lock", "w.bin", cwd=team.bob_repo)
+    assert lfs_locks(alice, team.alice_repo) == [("w.bin", "bob")]
+    assert alice.git("lfs", "lock", "w.bin", cwd=team.alice_repo, check=False).returncode != 0
+    edit(alice, team.alice_repo, "w.bin", "alice's weights")
+    pushed = alice.git("push", "-q", "origin", "main", cwd=team.alice_repo, check=False)
+    assert pushed.returncode != 0 and b"w.bin - bob" in pushed.stdout, pushed.stdout
+    # the holder pushes a change to the file he holds
+    edit(bob, team.bob_repo, "w.bin", "bob's weights")
+    bob.git("push", "-q", "origin", "main", cwd=team.bob_repo)
+    assert bob.model("unlock", "w.bin", cwd=team.bob_repo).stdout == b"Unlocked w.bin\n"
+    assert not writable(team.bob_repo / "w.bin")
+    assert lfs_locks(alice, team.alice_repo) == []
+
+
+def test_only_the_owner_unlocks_unless_forced(team: Team) -> None:
+    alice, bob = team.alice, team.bob
+    alice.git("lfs", "lock", "w.bin", cwd=team.alice_repo)
+    refused = bob.model("unlock", "w.bin", cwd=team.bob_repo, check=False)
+    line = one_clear_error(refused, team.host.password or "")
+    assert "w.bin" in line and "alice" in line, line
+    assert b"--force" in refused.stderr
+    assert lfs_locks(alice, team.alice_repo) == [("w.bin", "alice")]
+    forced = bob.model("unlock", "--force", "w.bin", cwd=team.bob_repo)
+    assert forced.stdout == b"Unlocked w.bin\n"
+    assert lfs_locks(alice, team.alice_repo) == []
+    missing = bob.model("unlock", "w.bin", cwd=team.bob_repo, check=False)
+    assert "is not locked" in one_clear_error(missing, team.host.password or "")
+
+
+def test_many_locks_are_listed_and_verified_page_by_page(team: Team) -> None:
+    """The host answers 2 locks at a time: every listing needs its cursors."""
+    alice, bob = team.alice, team.bob
+    names = [f"m{i}.bin" for i in range(6)]
+    commit(alice, team.alice_repo, {name: os.urandom(100) for name in names}, "more")
+    alice.git("push", "-q", "origin", "main", cwd=team.alice_repo)
+    bob.git("pull", "-q", "origin", "main", cwd=team.bob_repo)
+    for name in names[:4]:  # the oldest locks come last
+        alice.git("lfs", "lock", name, cwd=team.alice_repo)
+    for name in [*names[4:], "w.bin"]:
+        bob.model("lock", name, cwd=team.bob_repo)
+    expected = sorted([(name, "alice") for name in names[:4]]
+                      + [(name, "bob") for name in [*names[4:], "w.bin"]])  # fmt: skip
+    assert model_locks(bob, team.bob_repo) == expected
+    assert lfs_locks(alice, team.alice_repo) == expected
+    edit(bob, team.bob_repo, names[0], "the oldest lock is alice's")
+    pushed = bob.git("push", "-q", "origin", "main", cwd=team.bob_repo, check=False)
+    line = one_clear_error(pushed, team.host.password or "")
+    assert line.startswith(f"gitmodel: error: cannot push: {names[0]} is locked by alice"), line
+    bob.git("reset", "-q", "--hard", "origin/main", cwd=team.bob_repo)
+    edit(bob, team.bob_repo, names[5], "his own")
+    bob.git("push", "-q", "origin", "main", cwd=team.bob_repo)
