@@ -8,6 +8,7 @@ PATH. Each has their own HOME and credential helper, and no system config.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -170,3 +171,35 @@ def test_many_locks_are_listed_and_verified_page_by_page(team: Team) -> None:
     bob.git("reset", "-q", "--hard", "origin/main", cwd=team.bob_repo)
     edit(bob, team.bob_repo, names[5], "his own")
     bob.git("push", "-q", "origin", "main", cwd=team.bob_repo)
+
+
+# -- over SSH: the endpoint and headers come from git-lfs-authenticate -------------
+
+
+def test_locks_over_ssh_go_where_git_lfs_authenticate_says(
+    lfs_host_team: LFSHost, tmp_path: Path, path_without_git_lfs: str
+) -> None:
+    """For an SSH remote the host's ``git-lfs-authenticate`` names the endpoint and the
+    headers to send (here a fake ``ssh`` answers for it); locks go there too, as git-lfs
+    sends them, and not to the https URL derived from the SSH one."""
+    host = lfs_host_team
+    url = host.new_repo()
+    token = base64.b64encode(f"bob:{host.password}".encode()).decode()
+    answer = json.dumps({"href": f"{url}/info/lfs", "expires_in": 600,
+                         "header": {"Authorization": f"Basic {token}"}})  # fmt: skip
+    ssh, log = tmp_path / "ssh", tmp_path / "ssh.log"
+    ssh.write_text(f"#!/bin/sh\necho \"$@\" >>'{log}'\ncat <<'EOF'\n{answer}\nEOF\n")
+    ssh.chmod(0o755)
+    bob = gitmodel_user(tmp_path, "bob", path_without_git_lfs)  # the token is all he has
+    repo = tmp_path / "bob"
+    repo.mkdir()
+    bob.git("init", "-q", cwd=repo)
+    for key, value in (("remote.origin.url", "git@127.0.0.1:team/r.git"),
+                       ("core.sshCommand", str(ssh)), ("model.retries", "1")):  # fmt: skip
+        bob.git("config", key, value, cwd=repo)
+    (repo / "w.bin").write_bytes(b"weights")
+    assert bob.model("lock", "w.bin", cwd=repo).stdout == b"Locked w.bin\n"
+    assert model_locks(bob, repo) == [("w.bin", "bob")]
+    assert bob.model("unlock", "w.bin", cwd=repo).stdout == b"Unlocked w.bin\n"
+    assert model_locks(bob, repo) == []
+    assert "git-lfs-authenticate team/r.git upload" in log.read_text()

@@ -650,7 +650,9 @@ def _delay(attempt: int, first: float) -> float:
 class LfsLocking:
     """The host's locking API (``docs/api/locking.md`` in git-lfs): create, list,
     verify and delete locks at ``<endpoint>/locks``, through ``remote``'s connections,
-    retries and credentials. What the host answers is checked like its batch answers."""
+    retries and credentials; for an SSH remote, at the endpoint and with the headers
+    ``git-lfs-authenticate`` gives for uploads, as git-lfs does. What the host answers is
+    checked like its batch answers."""
 
     def __init__(self, remote: LfsRemote) -> None:
         self.remote = remote
@@ -659,7 +661,7 @@ class LfsLocking:
         body: dict[str, Any] = {"path": path}
         if ref:
             body["ref"] = {"name": ref}
-        response = self._post("/locks", body)
+        response = self._send("POST", "/locks", body)
         if response.status == 409:
             found = _lock_of(_json(response.body).get("lock"))
             holder = f" by {found['owner']}" if found else ""
@@ -675,7 +677,7 @@ class LfsLocking:
         body: dict[str, Any] = {"force": force}
         if ref:
             body["ref"] = {"name": ref}
-        response = self._post(f"/locks/{lock_id}/unlock", body)
+        response = self._send("POST", f"/locks/{lock_id}/unlock", body)
         if response.status == 403:
             reason = _server_message(response.body) or "not your lock"
             raise UserError(
@@ -693,9 +695,7 @@ class LfsLocking:
         for _ in range(1000):  # at most 100,000 locks: a host that loops is cut off
             query = "?limit=100" + (f"&cursor={quote(cursor)}" if cursor else "")
             query += f"&path={quote(path)}" if path else ""
-            headers = {"Accept": MEDIA_TYPE}
-            response = self.remote.request("GET", f"{self.remote.url}/locks{query}", headers,
-                                           limit=BATCH_RESPONSE_MAX)  # fmt: skip
+            response = self._send("GET", f"/locks{query}")
             if response.status != 200:
                 raise self.remote.refused("listing locks", response)
             document = _json(response.body)
@@ -719,7 +719,7 @@ class LfsLocking:
                 body["cursor"] = cursor
             if ref:
                 body["ref"] = {"name": ref}
-            response = self._post("/locks/verify", body)
+            response = self._send("POST", "/locks/verify", body)
             if response.status == 404:
                 return [], []  # a host without locking has no locks to respect
             if response.status != 200:
@@ -735,10 +735,15 @@ class LfsLocking:
                 return ours, theirs
         raise LfsError(f"{self.remote.display}: the locks listing does not end")
 
-    def _post(self, path: str, body: dict[str, Any]) -> _Response:
-        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
-        return self.remote.request("POST", f"{self.remote.url}{path}", headers,
-                                   json.dumps(body).encode(), limit=BATCH_RESPONSE_MAX)  # fmt: skip
+    def _send(self, method: str, suffix: str, body: dict[str, Any] | None = None) -> _Response:
+        url, extra = self.remote.endpoint("upload")  # where git-lfs sends locks too
+        headers = {**extra, "Accept": MEDIA_TYPE}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = MEDIA_TYPE
+            data = json.dumps(body).encode()
+        return self.remote.request(method, f"{url}{suffix}", headers, data,
+                                   limit=BATCH_RESPONSE_MAX)  # fmt: skip
 
     def _one(self, response: _Response) -> dict[str, str]:
         lock = _lock_of(_json(response.body).get("lock"))
