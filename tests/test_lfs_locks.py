@@ -9,16 +9,21 @@ PATH. Each has their own HOME and credential helper, and no system config.
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import json
 import os
 import shutil
 import stat
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import LFSHost
+from conftest import LFSHost, git_model, run_git
 from test_lfs_host import (
     User,
     commit,
@@ -203,3 +208,123 @@ def test_locks_over_ssh_go_where_git_lfs_authenticate_says(
     assert bob.model("unlock", "w.bin", cwd=repo).stdout == b"Unlocked w.bin\n"
     assert model_locks(bob, repo) == []
     assert "git-lfs-authenticate team/r.git upload" in log.read_text()
+
+
+# -- a hostile host ----------------------------------------------------------------
+
+Answer = Callable[[str, str, Json], tuple[int, Json | bytes]]  # method, path and query, body
+
+
+@contextlib.contextmanager
+def stub_host(answer: Answer) -> Iterator[tuple[str, list[str]]]:
+    """An LFS endpoint on 127.0.0.1 whose locking API answers as ``answer`` says; yields
+    its URL and the requests it got (``"GET /…/locks?…"``)."""
+    seen: list[str] = []
+
+    class Stub(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+        def do_GET(self) -> None:
+            self.reply({})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.reply(json.loads(self.rfile.read(length) or b"{}"))
+
+        def reply(self, body: Json) -> None:
+            seen.append(f"{self.command} {self.path}")
+            status, document = answer(self.command, self.path, body)
+            data = document if isinstance(document, bytes) else json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html" if isinstance(document, bytes)
+                             else "application/vnd.git-lfs+json")  # fmt: skip
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/team/r.git/info/lfs", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def lock_json(lock_id: str, path: str, owner: str = "mallory") -> Json:
+    return {"id": lock_id, "path": path, "owner": {"name": owner},
+            "locked_at": "2026-01-02T03:04:05Z"}  # fmt: skip
+
+
+def on_stub(repo: Path, endpoint: str) -> None:
+    """``repo`` (two lockable files, read-only) with its locks on the stub host."""
+    with open(repo / ".gitattributes", "a") as attributes:
+        attributes.write("*.bin lockable\n")
+    for name in ("w.bin", "other.bin"):
+        (repo / name).write_bytes(os.urandom(3000))
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "weights", cwd=repo)
+    for name in ("w.bin", "other.bin"):
+        (repo / name).chmod(0o444)
+    run_git("init", "-q", "--bare", str(repo.parent / "origin.git"), cwd=repo)
+    run_git("remote", "add", "origin", str(repo.parent / "origin.git"), cwd=repo)
+    run_git("config", "lfs.url", endpoint, cwd=repo)
+
+
+def query(path: str) -> dict[str, str]:
+    return {key: values[-1] for key, values in parse_qs(urlsplit(path).query).items()}
+
+
+def test_locks_a_host_describes_badly_are_left_out(repo: Path) -> None:
+    good = lock_json("1", "w.bin")
+    bad: list[object] = [
+        lock_json("2", "../../etc/passwd"), lock_json("3", "/etc/passwd"),
+        lock_json("4", ".git/config"), lock_json("5", "a/../../b.bin"),
+        lock_json("6", "line\nbreak.bin"), {**good, "id": 7}, {**good, "path": ["w.bin"]},
+        {**good, "owner": {"name": 8}}, {**good, "locked_at": {"at": 9}}, "w.bin", None,
+    ]  # fmt: skip
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        return 200, {"locks": [*bad, good]}
+
+    with stub_host(answer) as (endpoint, _):
+        on_stub(repo, endpoint)
+        listed = json.loads(git_model("locks", "--json", cwd=repo).stdout)
+    assert [(lock["id"], lock["path"], lock["owner"]) for lock in listed] == [
+        ("1", "w.bin", "mallory")
+    ]
+
+
+@pytest.mark.parametrize("cursor", ["repeated", "always new"])
+def test_a_listing_that_never_ends_is_cut_off(repo: Path, cursor: str) -> None:
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        page = int(query(path).get("cursor", "0").replace("again", "1"))
+        following = "again" if cursor == "repeated" else str(page + 1)
+        return 200, {"locks": [lock_json(str(page), f"f{page}.bin")], "next_cursor": following}
+
+    with stub_host(answer) as (endpoint, seen):
+        on_stub(repo, endpoint)
+        proc = git_model("locks", cwd=repo, check=False)
+    line = one_clear_error(proc, "no password here")
+    assert "do not end" in line, line
+    assert len(seen) <= (3 if cursor == "repeated" else 1000), len(seen)
+
+
+def test_a_push_check_answered_with_no_json_stops_the_push(repo: Path) -> None:
+    """A 200 that is not JSON (a sign-in page, say) does not say there are no locks."""
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        return 200, b"<html>Sign in</html>"
+
+    with stub_host(answer) as (endpoint, seen):
+        on_stub(repo, endpoint)
+        proc = run_git("push", "-q", "origin", "main", cwd=repo, check=False)
+    line = one_clear_error(proc, "no password here")
+    assert "verifying locks" in line and "not JSON" in line, line
+    assert seen == ["POST /team/r.git/info/lfs/locks/verify"]
+    assert run_git("ls-remote", "origin", cwd=repo).stdout == b""

@@ -33,12 +33,13 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from gitmodel import safepath
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
@@ -60,6 +61,10 @@ READ_SIZE = 1 << 20
 RETRY_MAX_DELAY = 10.0
 RETRY_AFTER_MAX = 60.0
 REDIRECTS_MAX = 3
+LOCK_PAGES_MAX = 1000  # pages of a locks listing read at most: one that never ends is cut off
+LOCKS_MAX = 100_000
+_LOCK_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_ANSWER_HINT = "the LFS host answered locks no host should; tell its administrators"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
@@ -652,7 +657,9 @@ class LfsLocking:
     verify and delete locks at ``<endpoint>/locks``, through ``remote``'s connections,
     retries and credentials; for an SSH remote, at the endpoint and with the headers
     ``git-lfs-authenticate`` gives for uploads, as git-lfs does. What the host answers is
-    checked like its batch answers."""
+    checked like its batch answers: a lock with an unusable path or field is left out,
+    an answer that is not JSON is refused, and a listing is cut off at a cursor seen
+    before or after :data:`LOCK_PAGES_MAX` pages."""
 
     def __init__(self, remote: LfsRemote) -> None:
         self.remote = remote
@@ -663,7 +670,7 @@ class LfsLocking:
             body["ref"] = {"name": ref}
         response = self._send("POST", "/locks", body)
         if response.status == 409:
-            found = _lock_of(_json(response.body).get("lock"))
+            found = _lock_of((_json(response.body) or {}).get("lock"))
             holder = f" by {found['owner']}" if found else ""
             raise UserError(f"{path} is locked{holder}",
                             hint="ask them to unlock it (`git model locks`)")  # fmt: skip
@@ -672,7 +679,7 @@ class LfsLocking:
         return self._one(response)
 
     def delete(self, lock_id: str, force: bool, ref: str | None) -> dict[str, str]:
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", lock_id):
+        if not _LOCK_ID.fullmatch(lock_id):
             raise LfsError(f"{self.remote.display}: an unusable lock id")
         body: dict[str, Any] = {"force": force}
         if ref:
@@ -691,49 +698,69 @@ class LfsLocking:
     def listing(self, path: str | None = None) -> list[dict[str, str]]:
         """Every lock (or the one on ``path``), following the host's cursors."""
         found: list[dict[str, str]] = []
-        cursor = ""
-        for _ in range(1000):  # at most 100,000 locks: a host that loops is cut off
-            query = "?limit=100" + (f"&cursor={quote(cursor)}" if cursor else "")
-            query += f"&path={quote(path)}" if path else ""
-            response = self._send("GET", f"/locks{query}")
-            if response.status != 200:
-                raise self.remote.refused("listing locks", response)
-            document = _json(response.body)
-            items = document.get("locks")
-            if not isinstance(items, list):
-                raise LfsError(f"{self.remote.display}: the locks answer is not a list")
-            found.extend(lock for lock in map(_lock_of, items) if lock is not None)
-            cursor = document.get("next_cursor") or ""
-            if not isinstance(cursor, str) or not cursor:
-                return found
-        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+
+        def ask(cursor: str) -> _Response:
+            query = "?limit=100" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            query += f"&path={quote(path, safe='')}" if path else ""
+            return self._send("GET", f"/locks{query}")
+
+        for document in self._pages("listing locks", ask):
+            self._collect(document, "locks", found)
+        return found
 
     def verify(self, ref: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """The locks that are ours and theirs, as the host sees it."""
         ours: list[dict[str, str]] = []
         theirs: list[dict[str, str]] = []
-        cursor = ""
-        for _ in range(1000):
+
+        def ask(cursor: str) -> _Response:
             body: dict[str, Any] = {"limit": 100}
             if cursor:
                 body["cursor"] = cursor
             if ref:
                 body["ref"] = {"name": ref}
-            response = self._send("POST", "/locks/verify", body)
-            if response.status == 404:
-                return [], []  # a host without locking has no locks to respect
+            return self._send("POST", "/locks/verify", body)
+
+        for document in self._pages("verifying locks", ask, absent_ok=True):
+            self._collect(document, "ours", ours)
+            self._collect(document, "theirs", theirs)
+        return ours, theirs
+
+    def _pages(self, what: str, ask: Callable[[str], _Response],
+               absent_ok: bool = False) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """The host's answers, page by page, as ``ask`` gets each from a cursor; with
+        ``absent_ok``, none from a host that has no locking API (404 or 501, as git-lfs
+        takes them)."""
+        cursor = ""
+        seen: set[str] = set()
+        for _ in range(LOCK_PAGES_MAX):
+            response = ask(cursor)
+            if absent_ok and not cursor and response.status in (404, 501):
+                return
             if response.status != 200:
-                raise self.remote.refused("verifying locks", response)
+                raise self.remote.refused(what, response)
             document = _json(response.body)
-            for name, out in (("ours", ours), ("theirs", theirs)):
-                items = document.get(name) or []
-                if not isinstance(items, list):
-                    raise LfsError(f"{self.remote.display}: bad {name} locks")
-                out.extend(lock for lock in map(_lock_of, items) if lock is not None)
+            if document is None:  # such as a sign-in page: no answer that there are no locks
+                raise LfsError(f"{self.remote.display}: {what}: the answer is not JSON",
+                               hint=_ANSWER_HINT)  # fmt: skip
+            yield document
             cursor = document.get("next_cursor") or ""
             if not isinstance(cursor, str) or not cursor:
-                return ours, theirs
-        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+                return
+            if cursor in seen:
+                break
+            seen.add(cursor)
+        raise LfsError(f"{self.remote.display}: {what}: the host's pages of locks do not end",
+                       hint=_ANSWER_HINT)  # fmt: skip
+
+    def _collect(self, document: dict[str, Any], name: str, into: list[dict[str, str]]) -> None:
+        items = document.get(name) or []
+        if not isinstance(items, list):
+            raise LfsError(f"{self.remote.display}: the {name} locks are not a list")
+        into.extend(lock for lock in map(_lock_of, items) if lock is not None)
+        if len(into) > LOCKS_MAX:
+            raise LfsError(f"{self.remote.display}: more than {LOCKS_MAX} locks; not read",
+                           hint=_ANSWER_HINT)  # fmt: skip
 
     def _send(self, method: str, suffix: str, body: dict[str, Any] | None = None) -> _Response:
         url, extra = self.remote.endpoint("upload")  # where git-lfs sends locks too
@@ -746,18 +773,19 @@ class LfsLocking:
                                    limit=BATCH_RESPONSE_MAX)  # fmt: skip
 
     def _one(self, response: _Response) -> dict[str, str]:
-        lock = _lock_of(_json(response.body).get("lock"))
+        lock = _lock_of((_json(response.body) or {}).get("lock"))
         if lock is None:
             raise LfsError(f"{self.remote.display}: the answer holds no usable lock")
         return lock
 
 
-def _json(body: bytes) -> dict[str, Any]:
+def _json(body: bytes) -> dict[str, Any] | None:
+    """``body`` as a JSON object, or None."""
     try:
         document = json.loads(body)
     except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _lock_of(item: object) -> dict[str, str] | None:
@@ -770,6 +798,6 @@ def _lock_of(item: object) -> dict[str, str] | None:
               "locked_at": item.get("locked_at") or ""}  # fmt: skip
     if not all(isinstance(v, str) and v.isprintable() and len(v) <= 4096 for v in fields.values()):
         return None
-    if not fields["id"] or not fields["path"]:
-        return None
+    if not fields["id"] or not safepath.is_valid(str(fields["path"])):
+        return None  # a path outside the worktree, or in .git, is no file of ours
     return {key: str(value) for key, value in fields.items()}
