@@ -315,6 +315,40 @@ def test_a_listing_that_never_ends_is_cut_off(repo: Path, cursor: str) -> None:
     assert len(seen) <= (3 if cursor == "repeated" else 1000), len(seen)
 
 
+def test_a_host_that_ignores_the_path_filter_unlocks_only_that_path(repo: Path) -> None:
+    """``unlock`` looks the lock up by path; a host that answers every lock instead
+    must not get another file's lock deleted."""
+    locks = [lock_json("1", "other.bin"), lock_json("2", "w.bin")]
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        if method == "GET":
+            return 200, {"locks": locks}
+        lock_id = path.split("/")[-2]
+        return 200, {"lock": next(lock for lock in locks if lock["id"] == lock_id)}
+
+    with stub_host(answer) as (endpoint, seen):
+        on_stub(repo, endpoint)
+        proc = git_model("unlock", "--force", "w.bin", cwd=repo)
+    assert proc.stdout == b"Unlocked w.bin\n"
+    unlocked = [request for request in seen if request.endswith("/unlock")]
+    assert unlocked == ["POST /team/r.git/info/lfs/locks/2/unlock"], seen
+
+
+def test_a_lock_granted_on_another_path_is_refused(repo: Path) -> None:
+    """The host answers a request to lock w.bin with a lock on other.bin: that is no
+    lock on w.bin, and other.bin is not made writable."""
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        return 201, {"lock": lock_json("1", "other.bin")}
+
+    with stub_host(answer) as (endpoint, _):
+        on_stub(repo, endpoint)
+        proc = git_model("lock", "w.bin", cwd=repo, check=False)
+    line = one_clear_error(proc, "no password here")
+    assert "w.bin" in line, line
+    assert not writable(repo / "other.bin") and not writable(repo / "w.bin")
+
+
 def test_a_push_check_answered_with_no_json_stops_the_push(repo: Path) -> None:
     """A 200 that is not JSON (a sign-in page, say) does not say there are no locks."""
 

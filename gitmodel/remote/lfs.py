@@ -658,8 +658,8 @@ class LfsLocking:
     retries and credentials; for an SSH remote, at the endpoint and with the headers
     ``git-lfs-authenticate`` gives for uploads, as git-lfs does. What the host answers is
     checked like its batch answers: a lock with an unusable path or field is left out,
-    an answer that is not JSON is refused, and a listing is cut off at a cursor seen
-    before or after :data:`LOCK_PAGES_MAX` pages."""
+    an answer about another lock than the one asked about is refused, and a listing is
+    cut off at a cursor seen before or after :data:`LOCK_PAGES_MAX` pages."""
 
     def __init__(self, remote: LfsRemote) -> None:
         self.remote = remote
@@ -676,7 +676,11 @@ class LfsLocking:
                             hint="ask them to unlock it (`git model locks`)")  # fmt: skip
         if response.status != 201 and response.status != 200:
             raise self.remote.refused(f"lock of {path}", response)
-        return self._one(response)
+        lock = self._one(response)
+        if lock["path"] != path:
+            raise LfsError(f"{self.remote.display}: asked to lock {path}, the host answered "
+                           f"a lock on {lock['path']}", hint=_ANSWER_HINT)  # fmt: skip
+        return lock
 
     def delete(self, lock_id: str, force: bool, ref: str | None) -> dict[str, str]:
         if not _LOCK_ID.fullmatch(lock_id):
@@ -693,10 +697,15 @@ class LfsLocking:
             )
         if response.status != 200:
             raise self.remote.refused("unlock", response)
-        return self._one(response)
+        lock = self._one(response)
+        if lock["id"] != lock_id:
+            raise LfsError(f"{self.remote.display}: asked to unlock lock {lock_id}, the host "
+                           f"answered about lock {lock['id']}", hint=_ANSWER_HINT)  # fmt: skip
+        return lock
 
     def listing(self, path: str | None = None) -> list[dict[str, str]]:
-        """Every lock (or the one on ``path``), following the host's cursors."""
+        """Every lock (or those on ``path``, which a host may not filter), following the
+        host's cursors."""
         found: list[dict[str, str]] = []
 
         def ask(cursor: str) -> _Response:
@@ -706,7 +715,7 @@ class LfsLocking:
 
         for document in self._pages("listing locks", ask):
             self._collect(document, "locks", found)
-        return found
+        return [lock for lock in found if path is None or lock["path"] == path]
 
     def verify(self, ref: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """The locks that are ours and theirs, as the host sees it."""
