@@ -10,12 +10,16 @@ holds the file), never both.
 The state is ``{"locks": {path: {"id", "owner", "email", "at"}}}``. It comes from a
 remote, so every entry is checked before it is used; one that fails is left out.
 Files marked ``lockable`` in ``.gitattributes`` are checked out read-only unless
-the user holds their lock, so an edit without one is noticed before it is made.
+the user holds their lock, so an edit without one is noticed before it is made. An
+LFS host says whose a lock is only when asked over the network, so the paths this user
+locked there are kept in ``<model dir>/lfs-locks.json`` (as git-lfs keeps its own
+lock cache) for checkouts to read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import time
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 LOG = "locks"
+LFS_LOCKS = "lfs-locks.json"  # in the model dir: the paths this user holds on an LFS host
 
 
 def _reduce(state: Json, record: Json) -> Json:
@@ -230,22 +235,48 @@ class LfsLocks:
         return {lock.path: lock for lock in map(_from_host, self.api.listing())}
 
     def lock(self, path: str) -> Lock:
-        return _from_host(self.api.create(path, self._ref))
+        taken = _from_host(self.api.create(path, self._ref))
+        _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) | {taken.path})
+        return taken
 
     def unlock(self, path: str, force: bool = False) -> Lock:
         found = self.api.listing(path)
         if not found:
+            _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) - {path})  # broken meanwhile
             raise UserError(f"{path} is not locked", hint="see `git model locks`")
         if not force:
             ours, _ = self.api.verify(self._ref)
             if found[0]["id"] not in {lock["id"] for lock in ours}:
                 raise UserError(f"{path} is locked by {found[0]['owner'] or 'someone else'}",
                                 hint="ask them to unlock it, or pass --force")  # fmt: skip
-        return _from_host(self.api.delete(found[0]["id"], force, self._ref))
+        released = _from_host(self.api.delete(found[0]["id"], force, self._ref))
+        _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) - {path})
+        return released
 
     def theirs(self) -> dict[str, Lock]:
-        _, theirs = self.api.verify(self._ref)
+        ours, theirs = self.api.verify(self._ref)
+        _keep_own_lfs_locks(self.repo, {lock["path"] for lock in ours})  # as the host has them
         return {lock.path: lock for lock in map(_from_host, theirs)}
+
+
+def own_lfs_locks(repo: git.Repo) -> set[str]:
+    """The paths this user holds on the LFS host, as last learnt here (by ``lock``,
+    ``unlock`` or a push's check), so that a checkout needs no network."""
+    try:
+        document = json.loads((repo.model_dir / LFS_LOCKS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    paths = document.get("paths") if isinstance(document, dict) else None
+    if not isinstance(paths, list):
+        return set()
+    return {path for path in paths if isinstance(path, str) and safepath.is_valid(path)}
+
+
+def _keep_own_lfs_locks(repo: git.Repo, paths: set[str]) -> None:
+    repo.model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = repo.model_dir / f".{LFS_LOCKS}.tmp"
+    tmp.write_text(json.dumps({"paths": sorted(paths)}), encoding="utf-8")
+    tmp.replace(repo.model_dir / LFS_LOCKS)
 
 
 def _from_host(lock: dict[str, str]) -> Lock:
@@ -308,7 +339,7 @@ def lockable_paths(repo: git.Repo, paths: Iterable[str] | None = None) -> list[s
 
 def protect(repo: git.Repo) -> None:
     """After a checkout: lockable files read-only, except those locked by this user
-    (as last fetched: no network at checkout)."""
+    (as last fetched, or learnt from an LFS host: no network at checkout)."""
     paths = lockable_paths(repo)
     if not paths:
         return
@@ -317,5 +348,5 @@ def protect(repo: git.Repo) -> None:
     except UserError:
         email = ""  # no identity: no lock can be this user's
     mine = {path for path, lock in held(records.Log(repo, KIND).state()).items()
-            if lock.email == email}  # fmt: skip
+            if lock.email == email} | own_lfs_locks(repo)  # fmt: skip
     set_read_only(repo.top, [p for p in paths if p not in mine], writable=False)

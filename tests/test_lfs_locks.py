@@ -178,6 +178,28 @@ def test_many_locks_are_listed_and_verified_page_by_page(team: Team) -> None:
     bob.git("push", "-q", "origin", "main", cwd=team.bob_repo)
 
 
+def test_lockable_files_are_read_only_unless_you_hold_the_lock(team: Team) -> None:
+    """Also after a checkout that runs gitmodel's hook (one that writes a large file
+    straight from the store, here anything over 1 KiB)."""
+    bob, repo = team.bob, team.bob_repo
+    assert not writable(repo / "w.bin") and writable(repo / "notes.txt")
+    commit(team.alice, team.alice_repo, {"data.bin": os.urandom(50_000)}, "data")
+    team.alice.git("push", "-q", "origin", "main", cwd=team.alice_repo)
+    bob.git("pull", "-q", "origin", "main", cwd=repo)
+    bob.git("config", "model.directCheckoutThreshold", "1k", cwd=repo)
+    bob.model("lock", "w.bin", cwd=repo)
+    assert writable(repo / "w.bin")
+    for rev in ("HEAD~1", "main"):  # the file he holds stays writable
+        bob.git("checkout", "-q", rev, cwd=repo)
+        assert writable(repo / "w.bin"), rev
+    assert not writable(repo / "data.bin")
+    bob.model("unlock", "w.bin", cwd=repo)
+    assert not writable(repo / "w.bin")
+    for rev in ("HEAD~1", "main"):
+        bob.git("checkout", "-q", rev, cwd=repo)
+        assert not writable(repo / "w.bin"), rev
+
+
 # -- over SSH: the endpoint and headers come from git-lfs-authenticate -------------
 
 
