@@ -78,7 +78,9 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class IndexEntry:
+class PackIndexEntry:
+    """One chunk as its pack's index lists it (the offset follows from the chunks before)."""
+
     id: bytes
     offset: int
     stored: int
@@ -178,13 +180,13 @@ def decode_manifest(data: bytes, oid: str, size: int) -> Manifest:
     return Manifest(oid, size, chunks)
 
 
-def encode_index(pack: str, entries: list[IndexEntry]) -> bytes:
+def encode_index(pack: str, entries: list[PackIndexEntry]) -> bytes:
     head = _INDEX_HEAD.pack(bytes.fromhex(pack), len(entries))
     records = [_INDEX_CHUNK.pack(e.id, e.stored, e.raw, e.codec) for e in entries]
     return b"".join([INDEX_MAGIC, head, *records])
 
 
-def decode_index(data: bytes, pack: str) -> list[IndexEntry]:
+def decode_index(data: bytes, pack: str) -> list[PackIndexEntry]:
     """Parse the index of pack ``pack``; its chunks lie back to back from offset 0."""
     body = _strip(data, INDEX_MAGIC, "pack index")
     raw_pack, count = _head(_INDEX_HEAD, body, "pack index")
@@ -197,7 +199,7 @@ def decode_index(data: bytes, pack: str) -> list[IndexEntry]:
     offset = 0
     for chunk_id, stored, raw, codec in _records(_INDEX_CHUNK, body, _INDEX_HEAD.size):
         _check_chunk(stored, raw, codec)
-        entries.append(IndexEntry(chunk_id, offset, stored, raw, codec))
+        entries.append(PackIndexEntry(chunk_id, offset, stored, raw, codec))
         offset += stored
     return entries
 

@@ -19,8 +19,8 @@ from gitmodel.manifest import (
     STORED_SLACK,
     ChunkRef,
     FormatError,
-    IndexEntry,
     Manifest,
+    PackIndexEntry,
 )
 
 PACK_A = "a" * 64
@@ -44,11 +44,11 @@ def sample_manifest() -> Manifest:
     return Manifest(oid, size, chunks)
 
 
-def sample_index() -> list[IndexEntry]:
+def sample_index() -> list[PackIndexEntry]:
     lengths = [(100, 90, mf.CODEC_ZSTD), (65536, 65536, mf.CODEC_RAW), (1, 1, mf.CODEC_AES)]
     entries, offset = [], 0
     for n, (stored, raw, codec) in enumerate(lengths):
-        entries.append(IndexEntry(cid(n), offset, stored, raw, codec))
+        entries.append(PackIndexEntry(cid(n), offset, stored, raw, codec))
         offset += stored
     return entries
 
@@ -96,7 +96,7 @@ def test_index_and_chunk_list_round_trips() -> None:
 
 
 def test_index_offsets_are_implied_by_order() -> None:
-    entries = [IndexEntry(e.id, 999, e.stored, e.raw, e.codec) for e in sample_index()]
+    entries = [PackIndexEntry(e.id, 999, e.stored, e.raw, e.codec) for e in sample_index()]
     assert [e.offset for e in mf.decode_index(mf.encode_index(PACK_A, entries), PACK_A)] == [
         0,
         100,

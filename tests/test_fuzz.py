@@ -269,7 +269,7 @@ def test_manifest_decoder_accepts_only_consistent_manifests(data: st.DataObject)
 @given(st.data())
 def test_index_decoder_round_trips_whatever_it_accepts(data: st.DataObject) -> None:
     refs = data.draw(chunk_refs())
-    entries = [mf.IndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
+    entries = [mf.PackIndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
     body = mf.encode_index("a" * 64, entries)
     body = damaged(data, body, mf.INDEX_MAGIC)
     try:
