@@ -81,15 +81,15 @@ def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[byt
     def load(pack: str) -> list[PackIndexEntry]:
         path = cache / pack
         if pack in cached:
-            with contextlib.suppress(manifest.FormatError):
+            with contextlib.suppress(manifest.ManifestFormatError):
                 return manifest.decode_index(path.read_bytes(), pack)
         cap = manifest.max_index_size()
         body = remote.read(remote.index_key(pack), 0, cap + 1, exact=False)
         try:
             if len(body) > cap:  # one byte more than any index: never read further
-                raise manifest.FormatError(f"pack index over {cap} bytes")
+                raise manifest.ManifestFormatError(f"pack index over {cap} bytes")
             entries = manifest.decode_index(body, pack)
-        except manifest.FormatError:
+        except manifest.ManifestFormatError:
             return []  # not usable for dedup; the pack stays unknown
         path.write_bytes(body)
         return entries

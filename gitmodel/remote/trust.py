@@ -88,7 +88,7 @@ class PackTrust:
         """The pack's index as ``known_chunks`` cached it (it caches only those that parse)."""
         try:
             return manifest.decode_index((self.indexes / pack).read_bytes(), pack)
-        except (OSError, manifest.FormatError):
+        except (OSError, manifest.ManifestFormatError):
             return []
 
     def _prove(self, pack: str) -> bool:
