@@ -286,13 +286,13 @@ def _write_pair(tmp_path: Path, kind: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("kind", ["gguf", "npz", "pt"])
 def test_diff_of_each_format(tmp_path: Path, kind: str) -> None:
-    from gitmodel.formats.diff import Version, diff_versions
+    from gitmodel.formats.diff import FileContent, diff_versions
 
     old, new = _write_pair(tmp_path, kind)
     result = diff_versions(
         f"m.{kind}",
-        Version(old, None, old.stat().st_size),
-        Version(new, None, new.stat().st_size),
+        FileContent(old, None, old.stat().st_size),
+        FileContent(new, None, new.stat().st_size),
         DigestStore(tmp_path),
     )
     changes = {c.name: c for c in result.changes}

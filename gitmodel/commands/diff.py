@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.formats.diff import FileDiff, Version, diff_versions
+from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
 from gitmodel.resolver import Resolver
 from gitmodel.store.digests import DigestStore
@@ -60,7 +60,7 @@ def _has_pointer(repo: git.Repo, entry: git.DiffEntry) -> bool:
     return any(blob and git.read_pointer(repo, blob) for blob in (entry.old_blob, entry.new_blob))
 
 
-def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> Version | None:
+def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> FileContent | None:
     if blob is None:
         return None
     if blob == "":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gitmodel.errors import GitModelError
 from gitmodel.formats import read_model
-from gitmodel.formats.diff import Version, diff_versions
+from gitmodel.formats.diff import FileContent, diff_versions
 from gitmodel.formats.digests import load_digests
 from gitmodel.formats.report import diff_text, inspect_text
 from gitmodel.resolver import Resolver
@@ -53,7 +53,7 @@ def external_diff(args: list[str]) -> int:
     return 0
 
 
-def _version(resolver: Resolver, file: str, blob: str, path: str) -> Version | None:
+def _version(resolver: Resolver, file: str, blob: str, path: str) -> FileContent | None:
     """Git smudges committed blobs into the temporary file it names; the blob id
     leads to the pointer, hence to the stored object and its cached tensor digests."""
     if file == NULL_FILE:

@@ -21,8 +21,9 @@ RANGE_BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
-class Version:
-    """One side of a diff: a local file with the content, and its sha256 when known."""
+class FileContent:
+    """A version of a model file as a local file to read (one side of a diff, or what
+    ``inspect`` reads): the file with the content, its sha256 when known, and its size."""
 
     file: Path
     oid: str | None
@@ -56,8 +57,8 @@ class FileDiff:
     """Everything a report needs about one file's change."""
 
     path: str
-    old: Version | None
-    new: Version | None
+    old: FileContent | None
+    new: FileContent | None
     format: str | None = None
     old_info: ModelInfo | None = None
     new_info: ModelInfo | None = None
@@ -71,7 +72,7 @@ class FileDiff:
 
 
 def diff_versions(
-    path: str, old: Version | None, new: Version | None, sidecars: DigestStore
+    path: str, old: FileContent | None, new: FileContent | None, sidecars: DigestStore
 ) -> FileDiff:
     """Compare two versions (None: the file does not exist on that side)."""
     result = FileDiff(path, old, new)
