@@ -238,8 +238,8 @@ def test_protocol_errors_exit_nonzero_without_traceback(repo: Path, stdin: bytes
 # Git starts the filter process for every add and checkout: what it loads is start-up time.
 NOT_AT_FILTER_START = (
     "click", "pygit2", "dulwich", "fsspec", "dataclasses", "typing", "subprocess",
-    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remote.config", "gitmodel.git.index_file",
-    "gitmodel.urls", "gitmodel.store.sink",
+    "threading", "queue", "hashlib", "gitmodel.cli", "gitmodel.remote.config",
+    "gitmodel.git.index_file", "gitmodel.urls", "gitmodel.store.sink",
 )  # fmt: skip
 
 
