@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.pointer import Pointer
+from gitmodel.progress import format_size as format_size  # still imported from here
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,6 @@ def pointers_in_history(repo: git.Repo, revs: list[str]) -> list[PointerFile]:
     listing = repo.run(["rev-list", "--objects", "--no-object-names", *revs, "--"]).stdout
     pointers = git.pointers_of(repo, listing.decode().split())
     return [PointerFile("", oid, pointer) for oid, pointer in pointers.items()]
-
-
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def index_pointers(repo: git.Repo) -> list[PointerFile]:
