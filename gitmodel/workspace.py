@@ -13,6 +13,7 @@ from gitmodel.store.local import LocalStore, import_object
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
+    from gitmodel.progress import Progress
     from gitmodel.remote.chunked import LocalChunks
     from gitmodel.remote.errors import RemoteError
     from gitmodel.remote.store import RemoteStore
@@ -44,7 +45,8 @@ class Fetcher:
     Returns False when no model remote is set. An object the remote lacks, or holds
     only damaged, raises an error naming it and where we looked; later objects are
     still tried. Once the remote itself has failed (after its retries), later objects
-    fail at once with the same error."""
+    fail at once with the same error. Downloads show one progress line, whose totals
+    grow as objects are asked for; :meth:`finish` ends it."""
 
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
         self._repo, self._store, self._settings = repo, store, settings
@@ -54,6 +56,7 @@ class Fetcher:
         self._broken: RemoteError | None = None
         self._lock = allocate_lock()
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
+        self._progress: Progress | None = None
 
     def _open_remote(self) -> RemoteStore | None:
         with self._lock:
@@ -82,11 +85,29 @@ class Fetcher:
 
         if self._broken is not None:
             raise self._broken
+        progress = self._progress_line()
+        progress.expect(1, pointer.size)
         try:
-            layouts.download(remote, self._store, pointer, self._local)
+            layouts.download(remote, self._store, pointer, self._local, progress.add)
         except (RemoteObjectMissing, RemoteObjectDamaged):
             raise  # this object's fault, not the remote's: the next one may be fine
         except RemoteError as exc:
             self._broken = exc
             raise
+        progress.object_done()
         return True
+
+    def _progress_line(self) -> Progress:
+        with self._lock:
+            if self._progress is None:
+                from gitmodel.progress import Progress
+
+                self._progress = Progress("Downloading model objects", 0)
+            return self._progress
+
+    def finish(self) -> None:
+        """End the progress line of the downloads so far, if any (later ones start another)."""
+        with self._lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.finish()

@@ -6,6 +6,8 @@ Process". stdout carries protocol bytes only; messages go to stderr.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
+CLEAN_PROGRESS_MIN = 32 << 20  # a file this large shows its progress into the store
 _NOTHING: Iterator[Chunk] = iter(())
 
 Fetching = tuple[Pointer, "Future[bool]"]
@@ -51,6 +54,7 @@ class FilterProcess:
         defer: Deferrer | None = None,
         jobs: int = 4,
         observe: Observe | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -60,6 +64,7 @@ class FilterProcess:
         self.defer = defer
         self.jobs = jobs
         self.observe = observe
+        self.settle = settle  # called once no fetch is left (ends their progress line)
         self.capabilities: set[str] = set()
         self._delayed: dict[str, Fetching] = {}
         self._executor: ThreadPoolExecutor | None = None
@@ -107,9 +112,11 @@ class FilterProcess:
         return request
 
     def _clean(self, request: dict[str, str]) -> None:
+        path = request.get("pathname", "")
         try:
-            observer = self.observe(request.get("pathname", "")) if self.observe else None
-            result = clean(self.store, self.reader.read_content(), observer, self.reader.buffers)
+            observer = self.observe(path) if self.observe else None
+            content = _watched(self.reader.read_content(), path)
+            result = clean(self.store, content, observer, self.reader.buffers)
         except ProtocolError:
             raise
         except GitModelError as exc:
@@ -200,19 +207,26 @@ class FilterProcess:
         self, request: dict[str, str], pointer: Pointer, result: Callable[[], object]
     ) -> bool:
         """Wait for (or run) the fetch of a missing object; answers Git itself on failure."""
+        error: GitModelError | None = None
         try:
             result()
         except (GitModelError, OSError) as exc:
             error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
+        else:
+            if not self.store.has(pointer.oid):
+                path = request.get("pathname", "")
+                error = ObjectMissingError(pointer.oid, path, MISSING_HINT)
+        finally:
+            self._settle()  # the progress line ends before any error is reported
+        if error is not None:
             _report(request, error)
             self.writer.write_text("status=error")
             return False
-        if not self.store.has(pointer.oid):
-            path = request.get("pathname", "")
-            _report(request, ObjectMissingError(pointer.oid, path, MISSING_HINT))
-            self.writer.write_text("status=error")
-            return False
         return True
+
+    def _settle(self) -> None:
+        if not self._delayed and self.settle is not None:
+            self.settle()
 
     def _list_available(self) -> None:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
@@ -257,6 +271,37 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
             spool.write(chunk)
         spool.seek(0)
         yield iter(lambda: spool.read(CHUNK_SIZE), b"")
+
+
+def _watched(chunks: Iterator[Chunk], path: str) -> Iterator[Chunk]:
+    """``chunks``, with a progress line while a large file (``CLEAN_PROGRESS_MIN`` or
+    more, as the worktree file's size says) goes into the store. A small file costs
+    nothing more: it has arrived before the question is asked."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield first
+    second = next(chunks, None)
+    if second is None:
+        return
+    try:
+        size = os.stat(path).st_size  # Git runs its filter at the worktree's top
+    except OSError:
+        size = 0
+    if size < CLEAN_PROGRESS_MIN:
+        yield second
+        yield from chunks
+        return
+    from gitmodel.progress import Progress
+
+    progress = Progress(f"Adding {path}", size=size)
+    progress.add(len(first))
+    try:
+        for chunk in itertools.chain((second,), chunks):
+            yield chunk
+            progress.add(len(chunk))
+    finally:
+        progress.finish()
 
 
 def _report(request: dict[str, str], exc: GitModelError) -> None:
