@@ -40,7 +40,16 @@ from gitmodel.git.objects import (
     tree_file,
     write_tree,
 )
-from gitmodel.git.process import GIT_MISSING, GIT_MISSING_HINT, GitError, call, output, run, version
+from gitmodel.git.process import (
+    GIT_MISSING,
+    GIT_MISSING_HINT,
+    GitError,
+    call,
+    output,
+    run,
+    show_manual,
+    version,
+)
 from gitmodel.git.refs import RefMoved, is_ancestor, list_refs, read_ref, update_ref
 from gitmodel.git.repo import (
     Discovery,
@@ -87,6 +96,7 @@ __all__ = [
     "remote_names",
     "run",
     "show_file",
+    "show_manual",
     "tree_file",
     "update_ref",
     "valid_remote_name",
