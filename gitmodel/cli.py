@@ -151,14 +151,21 @@ def remote_show() -> None:
 
 
 @remote.command("set")
-@click.argument("args", nargs=-1, required=True)
-def remote_set(args: tuple[str, ...]) -> None:
-    """Set the model store URL: set [REMOTE] URL (s3://…, gs://…, az://…, file://…)."""
+@click.argument("args", nargs=-1, required=True, metavar="[REMOTE] URL")
+@click.option("--shared", is_flag=True,
+              help="also write it to .gitmodel and stage it, for every clone")  # fmt: skip
+def remote_set(args: tuple[str, ...], shared: bool) -> None:
+    """Set the model store URL: set [REMOTE] URL (s3://…, gs://…, az://…, file://…).
+
+    Without --shared the URL goes to this repository's git config only, and a
+    teammate's clone cannot find the objects pushed there. With --shared it is also
+    written to .gitmodel (with the remote's modelendpoint and modelregion, if set),
+    which is staged: commit and push it, and every clone uses that store."""
     from gitmodel.commands.remote import set_url
 
     if len(args) > 2:
         raise click.UsageError("expected [REMOTE] URL")
-    _exit(set_url(args[0] if len(args) == 2 else None, args[-1]))
+    _exit(set_url(args[0] if len(args) == 2 else None, args[-1], shared))
 
 
 @remote.command("unset")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gitmodel import git
 from gitmodel.errors import ObjectMissingError
-from gitmodel.filter.convert import MISSING_HINT
+from gitmodel.filter.convert import MISSING_HINT, missing_hint
 from gitmodel.formats.diff import Version
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore, write_atomically
@@ -58,9 +58,9 @@ class Resolver:
                 from gitmodel.workspace import Fetcher  # fsspec: only when fetching
 
                 self._fetcher = Fetcher(self.repo, self.store, self.repo.settings())
-            self._fetcher(pointer)
+            fetched = self._fetcher(pointer)
             if not self.store.has(pointer.oid):
-                raise ObjectMissingError(pointer.oid, path, MISSING_HINT)
+                raise ObjectMissingError(pointer.oid, path, missing_hint(fetched))
         loose = self.store.object_path(pointer.oid)
         return loose if loose.is_file() else self._export(pointer, path)
 

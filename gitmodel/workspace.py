@@ -19,6 +19,14 @@ if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
     from gitmodel.remote.store import RemoteStore
 
 
+NOT_IN_DEFAULT_HINT = (
+    "this clone uses the store of its local Git remote, as nothing else is set; if the"
+    " object was pushed to a model remote set with `git model remote set`, that setting is"
+    " probably not shared: whoever set it can share it (`git model remote set --shared URL`,"
+    " then commit and push .gitmodel), or set it here; then check out again"
+)
+
+
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
     repo = git.Repo.discover(path)
     return repo, LocalStore(repo.model_dir)
@@ -57,6 +65,7 @@ class Fetcher:
         self._lock = allocate_lock()
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
         self._progress: Progress | None = None
+        self._derived = False  # the remote is a local Git remote's own, not one set
 
     def _open_remote(self) -> RemoteStore | None:
         with self._lock:
@@ -65,7 +74,9 @@ class Fetcher:
                 from gitmodel.remote.config import remote_for
 
                 try:
-                    self._remote = remote_for(self._repo, self._settings).open()
+                    model_remote = remote_for(self._repo, self._settings)
+                    self._derived = not model_remote.configured
+                    self._remote = model_remote.open()
                 except UserError:
                     self._remote = None
                 else:
@@ -89,8 +100,12 @@ class Fetcher:
         progress.expect(1, pointer.size)
         try:
             layouts.download(remote, self._store, pointer, self._local, progress.add)
-        except (RemoteObjectMissing, RemoteObjectDamaged):
+        except RemoteObjectMissing as exc:
+            if self._derived:  # set nowhere: pushed, perhaps, to a store set elsewhere
+                exc.hint = NOT_IN_DEFAULT_HINT
             raise  # this object's fault, not the remote's: the next one may be fine
+        except RemoteObjectDamaged:
+            raise
         except RemoteError as exc:
             self._broken = exc
             raise

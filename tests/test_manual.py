@@ -45,7 +45,7 @@ def test_git_model_help_shows_the_installed_page_through_git(tmp_path: Path) -> 
         assert b"git-model-push - Upload the model objects" in proc.stdout, proc.stdout
         assert b"No manual entry" not in proc.stderr
     page = run(["git-model", "remote", "set", "--help"], tmp_path, env=env).stdout.decode()
-    assert "git model remote set [OPTIONS]" in page
+    assert "git model remote set [OPTIONS] [REMOTE] URL" in page and "--shared" in page
     short = run_git("model", "push", "-h", cwd=tmp_path, env=env).stdout.decode()
     assert short.startswith("Usage: git-model push [OPTIONS]")  # -h: the short help
 

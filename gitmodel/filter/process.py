@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, read_blob
+from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, missing_hint, read_blob
 from gitmodel.filter.stream import SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
@@ -209,13 +209,13 @@ class FilterProcess:
         """Wait for (or run) the fetch of a missing object; answers Git itself on failure."""
         error: GitModelError | None = None
         try:
-            result()
+            fetched = result()
         except (GitModelError, OSError) as exc:
             error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
         else:
             if not self.store.has(pointer.oid):
                 path = request.get("pathname", "")
-                error = ObjectMissingError(pointer.oid, path, MISSING_HINT)
+                error = ObjectMissingError(pointer.oid, path, missing_hint(fetched))
         finally:
             self._settle()  # the progress line ends before any error is reported
         if error is not None:

@@ -25,6 +25,7 @@ from gitmodel.git.config import (
     check_shared,
     config_list,
     config_set,
+    config_set_file,
     config_unset,
     valid_remote_name,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "check_shared",
     "config_list",
     "config_set",
+    "config_set_file",
     "config_unset",
     "diff_raw",
     "headers",
