@@ -7,7 +7,7 @@ from _thread import allocate_lock  # threading.Lock, without loading threading
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore, import_object
 
@@ -52,8 +52,9 @@ class Fetcher:
 
     Returns False when no model remote is set. An object the remote lacks, or holds
     only damaged, raises an error naming it and where we looked; later objects are
-    still tried. Once the remote itself has failed (after its retries), later objects
-    fail at once with the same error. Downloads show one progress line, whose totals
+    still tried. Once the remote itself has failed (after its retries), or could not
+    be opened at all (no backend, no account), later objects fail at once with the same
+    error. Downloads show one progress line, whose totals
     grow as objects are asked for; :meth:`finish` ends it."""
 
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
@@ -66,6 +67,7 @@ class Fetcher:
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
         self._progress: Progress | None = None
         self._derived = False  # the remote is a local Git remote's own, not one set
+        self._unusable: GitModelError | None = None  # opening the remote failed so
 
     def _open_remote(self) -> RemoteStore | None:
         with self._lock:
@@ -75,14 +77,19 @@ class Fetcher:
 
                 try:
                     model_remote = remote_for(self._repo, self._settings)
-                    self._derived = not model_remote.configured
-                    self._remote = model_remote.open()
                 except UserError:
-                    self._remote = None
-                else:
-                    from gitmodel.remote.chunked import LocalChunks
+                    return None  # no model remote known: the caller says how to share one
+                self._derived = not model_remote.configured
+                try:  # a remote that cannot be opened says why, for every object
+                    self._remote = model_remote.open()
+                except GitModelError as exc:
+                    self._unusable = exc
+                    raise
+                from gitmodel.remote.chunked import LocalChunks
 
-                    self._local = LocalChunks(self._store, self._remote.cipher.key_check)
+                self._local = LocalChunks(self._store, self._remote.cipher.key_check)
+            if self._unusable is not None:
+                raise self._unusable
             return self._remote
 
     def __call__(self, pointer: Pointer) -> bool:
