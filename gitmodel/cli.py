@@ -2,19 +2,100 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from gitmodel import __version__
 from gitmodel.entry import EXIT_INTERRUPT, guarded
+from gitmodel.errors import GitModelError, UserError
+from gitmodel.sizes import parse_size
+from gitmodel.specs import ModelSpec, PathSpec, parse_model_spec, parse_path_spec
 
 if TYPE_CHECKING:
     from gitmodel import manpage
 
 SCOPES = ("local", "global", "system", "worktree")
+
+if TYPE_CHECKING:  # generic from click 8.4 on; the subscript would fail at run time before
+    _ParamType = click.ParamType[Any]
+else:
+    _ParamType = click.ParamType
+
+
+class _BadValue(click.BadParameter):
+    """A value that does not parse: a usage error (exit 2), shown as every gitmodel
+    error is, one line (naming the option) and a hint."""
+
+    def __init__(self, error: UserError, param: click.Parameter | None) -> None:
+        long_name = max(param.opts, key=len) if isinstance(param, click.Option) else ""
+        super().__init__(f"{long_name}: {error}" if long_name else str(error), param=param)
+        self.hint = error.hint
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        from gitmodel.urls import scrub
+
+        click.echo(f"gitmodel: error: {scrub(self.message)}", file=file, err=True)
+        if self.hint:
+            click.echo(f"hint: {scrub(self.hint)}", file=file, err=True)
+
+
+class _StrictType(_ParamType):
+    """A parameter read by one of gitmodel's strict parsers, so that a bad value fails
+    before the command runs; the command gets the parsed object."""
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # already parsed
+        try:
+            return self.parse(value)
+        except UserError as exc:
+            raise _BadValue(exc, param) from exc
+
+
+class PathSpecType(_StrictType):
+    """A file, as written or at a revision: ``PATH[@REV]`` (:mod:`gitmodel.specs`), read
+    against the worktree (from the current directory) and the revisions of its repository."""
+
+    name = "PATH[@REV]"
+
+    def parse(self, text: str) -> PathSpec:
+        return parse_path_spec(text, exists=os.path.lexists, is_rev=_names_commit)
+
+
+def _names_commit(rev: str) -> bool:
+    """Whether ``rev`` names a commit in the current directory's repository (outside
+    one, none: the command then says where it needs to run)."""
+    from gitmodel import git
+
+    try:
+        return git.Repo.discover().commit_of(rev) is not None
+    except GitModelError:
+        return False
+
+
+class ModelSpecType(_StrictType):
+    """A registered model's version: ``NAME[@VERSION|@STAGE|@REV]`` (:mod:`gitmodel.specs`)."""
+
+    name = "NAME[@VERSION]"
+
+    def parse(self, text: str) -> ModelSpec:
+        return parse_model_spec(text)
+
+
+class SizeType(_StrictType):
+    """A size in bytes: ``10485760``, ``500k``, ``64MiB`` (:func:`gitmodel.sizes.parse_size`)."""
+
+    name = "size"
+
+    def parse(self, text: str) -> int:
+        return parse_size(text)
 
 
 def _scope_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -48,11 +129,16 @@ def cli() -> None:
 @_scope_options
 @click.option("--skip-smudge", is_flag=True, help="check out pointers; fetch content on demand")
 @click.option("--force", is_flag=True, help="replace a hook even when a .legacy copy exists")
-def install(skip_smudge: bool, force: bool, **scopes: bool) -> None:
+@click.option(
+    "--lfs/--no-lfs",
+    default=None,
+    help="serve filter=lfs too (default: only when git-lfs is not installed)",
+)
+def install(skip_smudge: bool, force: bool, lfs: bool | None, **scopes: bool) -> None:
     """Configure the model filter and install the hooks in this repository."""
     from gitmodel.commands.install import install as run
 
-    _exit(run(_scope(scopes), skip_smudge=skip_smudge, force=force))
+    _exit(run(_scope(scopes), skip_smudge=skip_smudge, force=force, lfs=lfs))
 
 
 @cli.command()
@@ -267,9 +353,9 @@ def hook(name: str, args: tuple[str, ...]) -> None:
 
 
 @cli.command("log")
-@click.argument("spec", metavar="PATH[@REV]")
+@click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def model_log(spec: str, as_json: bool) -> None:
+def model_log(spec: PathSpec, as_json: bool) -> None:
     """Every version of a model file through history (following renames), newest first."""
     from gitmodel.commands.model_log import log as run
 
@@ -301,9 +387,9 @@ def diff(ctx: click.Context, revs: tuple[str, ...], cached: bool, as_json: bool)
 
 
 @cli.command()
-@click.argument("spec", metavar="PATH[@REV]")
+@click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def inspect(spec: str, as_json: bool) -> None:
+def inspect(spec: PathSpec, as_json: bool) -> None:
     """Format, metadata, tensor table and parameter counts of a model file."""
     from gitmodel.commands.inspect import inspect as run
 
@@ -312,9 +398,9 @@ def inspect(spec: str, as_json: bool) -> None:
 
 def _provenance_options(func: Callable[..., None]) -> Callable[..., None]:
     options = [
-        click.option("--base", "bases", multiple=True, metavar="PATH[@REV]",
+        click.option("--base", "bases", type=PathSpecType(), multiple=True, metavar="PATH[@REV]",
                      help="a model this version was made from (fine-tuned, distilled…)"),
-        click.option("--data", "data", multiple=True, metavar="PATH[@REV]",
+        click.option("--data", "data", type=PathSpecType(), multiple=True, metavar="PATH[@REV]",
                      help="a data set version it was trained or evaluated on"),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                      help="a training parameter"),
@@ -329,7 +415,7 @@ def _provenance_options(func: Callable[..., None]) -> Callable[..., None]:
 @cli.command()
 @click.option("-m", "--message", "messages", multiple=True, help="the commit message")
 @_provenance_options
-def commit(messages: tuple[str, ...], bases: tuple[str, ...], data: tuple[str, ...],
+def commit(messages: tuple[str, ...], bases: tuple[PathSpec, ...], data: tuple[PathSpec, ...],
            params: tuple[str, ...], outputs: tuple[str, ...]) -> None:  # fmt: skip
     """git commit the staged changes and record where their model versions came from."""
     from gitmodel.commands import provenance_cmd
@@ -341,8 +427,8 @@ def commit(messages: tuple[str, ...], bases: tuple[str, ...], data: tuple[str, .
 @cli.command()
 @click.argument("rev")
 @_provenance_options
-def record(rev: str, bases: tuple[str, ...], data: tuple[str, ...], params: tuple[str, ...],
-           outputs: tuple[str, ...]) -> None:  # fmt: skip
+def record(rev: str, bases: tuple[PathSpec, ...], data: tuple[PathSpec, ...],
+           params: tuple[str, ...], outputs: tuple[str, ...]) -> None:  # fmt: skip
     """Record the provenance of an existing commit REV."""
     from gitmodel.commands import provenance_cmd
 
@@ -351,10 +437,10 @@ def record(rev: str, bases: tuple[str, ...], data: tuple[str, ...], params: tupl
 
 
 @cli.command()
-@click.argument("spec", metavar="PATH[@REV]")
+@click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="a metric")
 @click.option("--note", help="a free-text note (evaluation, approval…)")
-def annotate(spec: str, metrics: tuple[str, ...], note: str | None) -> None:
+def annotate(spec: PathSpec, metrics: tuple[str, ...], note: str | None) -> None:
     """Attach metrics or a note to a version, without rewriting history."""
     from gitmodel.commands.annotate import annotate as run
 
@@ -362,14 +448,16 @@ def annotate(spec: str, metrics: tuple[str, ...], note: str | None) -> None:
 
 
 @cli.command()
-@click.argument("spec", metavar="PATH[@REV]")
+@click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--downstream", is_flag=True, help="what was made from it, not what it came from")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--format", "fmt", type=click.Choice(["tree", "mermaid", "dot"]), default="tree",
               help="text tree (default), Mermaid flowchart or Graphviz DOT")  # fmt: skip
 @click.option("--html", "html_file", type=click.Path(dir_okay=False),
               help="also write a self-contained page drawing the graph")  # fmt: skip
-def lineage(spec: str, downstream: bool, as_json: bool, fmt: str, html_file: str | None) -> None:
+def lineage(
+    spec: PathSpec, downstream: bool, as_json: bool, fmt: str, html_file: str | None
+) -> None:
     """The lineage graph of a model or data set version."""
     from gitmodel.commands.lineage_cmd import lineage as run
 
@@ -377,9 +465,9 @@ def lineage(spec: str, downstream: bool, as_json: bool, fmt: str, html_file: str
 
 
 @cli.command()
-@click.argument("spec", metavar="PATH[@REV]")
+@click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def show(spec: str, as_json: bool) -> None:
+def show(spec: PathSpec, as_json: bool) -> None:
     """One version's card: identity, size, commit, provenance, metrics."""
     from gitmodel.commands.show import show as run
 
@@ -426,19 +514,19 @@ def register(name: str, paths: tuple[str, ...], description: str,
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def versions(name: str, as_json: bool) -> None:
     """Every committed version of model NAME: number, commit, date, author, files."""
-    from gitmodel.commands.registry_cmd import list_versions
+    from gitmodel.commands.versions import list_versions
 
     _exit(list_versions(name, as_json=as_json))
 
 
 @cli.command()
-@click.argument("spec", metavar="NAME[@VERSION|@REV]")
+@click.argument("spec", type=ModelSpecType(), metavar="NAME[@VERSION|@REV]")
 @click.argument("stage")
 @click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
 @click.option("--weight", type=int, help="percent of traffic, keeping the current version "
               "for the rest (canary / blue-green)")  # fmt: skip
 @click.option("--force", is_flag=True, help="bypass the policy (needs -m; recorded)")
-def promote(spec: str, stage: str, message: str, weight: int | None, force: bool) -> None:
+def promote(spec: ModelSpec, stage: str, message: str, weight: int | None, force: bool) -> None:
     """Assign a version of a model (default: the latest) to STAGE."""
     from gitmodel.commands.promote import promote as run
 
@@ -491,9 +579,9 @@ def unassign(name: str, stage: str, message: str) -> None:
 
 
 @cli.command()
-@click.argument("spec", metavar="NAME@STAGE")
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@STAGE")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def resolve(spec: str, as_json: bool) -> None:
+def resolve(spec: ModelSpec, as_json: bool) -> None:
     """What NAME@STAGE serves: versions, weights, commits, paths, oids, sizes."""
     from gitmodel.commands.registry_cmd import resolve as run
 
@@ -501,10 +589,10 @@ def resolve(spec: str, as_json: bool) -> None:
 
 
 @cli.command("checkout")
-@click.argument("spec", metavar="NAME@STAGE|NAME@VERSION")
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@STAGE|NAME@VERSION")
 @click.option("--to", "to", type=click.Path(file_okay=False),
               help="write under DIR instead of the worktree")  # fmt: skip
-def model_checkout(spec: str, to: str | None) -> None:
+def model_checkout(spec: ModelSpec, to: str | None) -> None:
     """Write exactly the files of one model version (a stage's, or a numbered one)."""
     from gitmodel.commands.model_checkout import checkout as run
 
@@ -580,16 +668,46 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
     _exit(run(remote_flag, remote_name, dry_run, grace))
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def lock(paths: tuple[str, ...], remote: str | None) -> None:
+    """Lock files that cannot be merged, so that nobody else pushes changes to them."""
+    from gitmodel.commands.lock import lock as run
+
+    _exit(run(list(paths), remote))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="break a lock someone else holds")
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def unlock(paths: tuple[str, ...], force: bool, remote: str | None) -> None:
+    """Release locks taken with `git model lock`."""
+    from gitmodel.commands.lock import unlock as run
+
+    _exit(run(list(paths), force, remote))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def locks(as_json: bool, remote: str | None) -> None:
+    """List the locks on the remote: path, owner, and since when."""
+    from gitmodel.commands.lock import list_locks as run
+
+    _exit(run(as_json, remote))
+
+
 @cli.command("check-large", hidden=True)
-@click.option("--max-size", default="10m", show_default=True, metavar="SIZE",
+@click.option("--max-size", type=SizeType(), default="10m", show_default=True, metavar="SIZE",
               help="largest file allowed outside the model filter (500k, 10m, 1g)")  # fmt: skip
 @click.argument("files", nargs=-1)
-def check_large(max_size: str, files: tuple[str, ...]) -> None:
+def check_large(max_size: int, files: tuple[str, ...]) -> None:
     """Fail for FILES over SIZE that the model filter does not track (pre-commit hook)."""
     from gitmodel.commands.precommit import check_large as run
-    from gitmodel.commands.precommit import parse_size
 
-    _exit(run(list(files), parse_size(max_size)))
+    _exit(run(list(files), max_size))
 
 
 @cli.command("check-provenance", hidden=True)

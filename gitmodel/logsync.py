@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from gitmodel import git
+from gitmodel import git, locking
 from gitmodel.errors import GitModelError
 from gitmodel.lineage import store as lineage_store
 from gitmodel.logs import records
@@ -16,6 +16,7 @@ from gitmodel.logs import sync as records_sync
 from gitmodel.registry import stages as registry_stages
 
 KINDS: dict[str, records.LogKind] = {
+    locking.KIND.name: locking.KIND,
     lineage_store.KIND.name: lineage_store.KIND,
     registry_stages.KIND.name: registry_stages.KIND,
 }

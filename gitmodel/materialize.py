@@ -24,6 +24,7 @@ from pathlib import Path
 from gitmodel import git, safepath
 from gitmodel.errors import GitModelError
 from gitmodel.pointer import Pointer
+from gitmodel.sizes import parse_size
 from gitmodel.store.local import LocalStore
 from gitmodel.trace import trace
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the index parser is loaded by the hook, not by every filter
 HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
 HOOK_MARKER = "gitmodel hook"
 DEFAULT_THRESHOLD = 128 << 20  # below this the hook's start-up costs more than the pipe
+THRESHOLD_KEY = "model.directCheckoutThreshold"
 PENDING_FILE = "model-checkout-pending"
 _GIT_OPTIONS_WITH_VALUE = frozenset(
     {"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env"}
@@ -104,9 +106,13 @@ class Deferrer:
 
 
 def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
-    """A deferrer when this Git command will run our post-checkout hook, else None."""
-    threshold = _parse_size(settings.get("model.directcheckoutthreshold"), DEFAULT_THRESHOLD)
-    if threshold <= 0 or repo.worktree is None:
+    """A deferrer when this Git command will run our post-checkout hook, else None.
+
+    ``model.directCheckoutThreshold`` is read only then, where it takes effect, and a
+    value that is not a size is a :class:`~gitmodel.errors.UserError` naming the key:
+    falling back to the default would leave the user's setting silently unused.
+    """
+    if repo.worktree is None:
         return None
     if settings.get("core.splitindex", "").lower() in ("true", "yes", "on", "1") or any(
         repo.common_dir.glob("sharedindex.*")
@@ -124,20 +130,18 @@ def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
     except OSError:
         trace(f"direct checkout off: {hook} is not ours")
         return None
+    threshold = direct_checkout_threshold(settings)
+    if threshold <= 0:
+        trace(f"direct checkout off: {THRESHOLD_KEY} is 0")
+        return None
     trace(f"direct checkout on for files of {threshold} bytes or more")
     return Deferrer(repo.git_dir / PENDING_FILE, threshold)
 
 
-def _parse_size(value: str | None, default: int) -> int:
-    if value is None:
-        return default
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    value = value.strip().lower()
-    scale = units.get(value[-1:], 1)
-    try:
-        return int(value[:-1] if value[-1:] in units else value) * scale
-    except ValueError:
-        return default
+def direct_checkout_threshold(settings: dict[str, str]) -> int:
+    """``model.directCheckoutThreshold`` in bytes (0: off), by default 128 MiB."""
+    value = settings.get(THRESHOLD_KEY.lower())
+    return DEFAULT_THRESHOLD if value is None else parse_size(value, key=THRESHOLD_KEY)
 
 
 def take_pending(repo: git.Repo) -> list[Pending]:

@@ -2,8 +2,8 @@
 
 One line on stderr, rewritten in place, as git-lfs prints it::
 
-    Uploading model objects:  42% (1/3), 512.0 MB of 1.2 GB | 45.0 MB/s, 15 s left
-    Uploading model objects: 100% (3/3), 1.2 GB | 45.0 MB/s, done.
+    Uploading model objects:  42% (1/3), 512.0 MiB of 1.2 GiB | 45.0 MiB/s, 15 s left
+    Uploading model objects: 100% (3/3), 1.2 GiB | 45.0 MiB/s, done.
 
 Shown only when stderr is a terminal, unless ``GIT_MODEL_PROGRESS`` says otherwise
 (``1``: always, ``0``: never); ``-q`` turns it off. Byte counts come from inside a
@@ -16,34 +16,27 @@ Loaded only once something is moved: the filter process starts without it.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
 from _thread import allocate_lock  # threading.Lock, without loading threading
+from collections.abc import Callable
+
+from gitmodel.sizes import format_size
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
-    from typing import TextIO
+    from typing import BinaryIO, TextIO
 
-    ByteCount = Callable[[int], None]  # what a transfer calls with each byte count
+ByteCount = Callable[[int], None]  # what a transfer calls with each byte count
 
 ENV = "GIT_MODEL_PROGRESS"
 INTERVAL = 0.1  # seconds between two redraws, at least
 ETA_AFTER = 1.0  # seconds of transfer before a time left is guessed
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
-
-
-def format_size(size: float) -> str:
-    """Bytes in decimal units, as git-lfs and most tools show them: ``1.2 GB``."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def format_duration(seconds: float) -> str:
@@ -153,7 +146,7 @@ class Progress:
         parts = [f"{self.title}: {shown}, {moved}" if shown else f"{self.title}: {moved}"]
         rate = self.done_bytes / elapsed if elapsed > 0 else 0.0
         if rate:
-            parts.append(f" | {format_size(rate)}/s")
+            parts.append(f" | {format_size(int(rate))}/s")
         if complete:
             parts.append(", done.")
         elif not final and rate and self.size > self.done_bytes and elapsed >= ETA_AFTER:
@@ -170,6 +163,25 @@ class Progress:
         else:
             return ""
         return f"{min(99, int(share * 100)):3d}%"  # 100% only once it is all there
+
+
+class CountingReader(io.RawIOBase):
+    """A binary file whose reads are told to ``count``: an upload's progress, where the
+    sending library reads the file itself (http.client)."""
+
+    def __init__(self, file: BinaryIO | io.RawIOBase, count: ByteCount) -> None:
+        super().__init__()
+        self._file = file
+        self._count = count
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self._file.read(len(buffer))
+        buffer[: len(data)] = data
+        self._count(len(data))
+        return len(data)
 
 
 class Attempt:

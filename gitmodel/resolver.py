@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from gitmodel import git
 from gitmodel.errors import ObjectMissingError
 from gitmodel.filter.convert import MISSING_HINT, missing_hint
-from gitmodel.formats.diff import Version
+from gitmodel.formats.diff import FileContent
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore, write_atomically
 
@@ -75,10 +75,10 @@ class Resolver:
         write_atomically(target, self.store.read(pointer, path, MISSING_HINT), 0o444)
         return target
 
-    def pointer_version(self, pointer: Pointer, path: str | None = None) -> Version:
-        return Version(self.object(pointer, path), pointer.oid, pointer.size)
+    def pointer_version(self, pointer: Pointer, path: str | None = None) -> FileContent:
+        return FileContent(self.object(pointer, path), pointer.oid, pointer.size)
 
-    def blob(self, blob_oid: str, path: str) -> Version:
+    def blob(self, blob_oid: str, path: str) -> FileContent:
         """A committed or staged blob: its object if a pointer, else a temporary copy."""
         pointer = self.pointer_of(blob_oid)
         if pointer is not None:
@@ -89,13 +89,13 @@ class Resolver:
             for chunk in stream.read(blob_oid):  # streamed: such a blob may be large
                 out.write(chunk)
                 size += len(chunk)
-        return Version(Path(name), None, size)
+        return FileContent(Path(name), None, size)
 
-    def file(self, file: Path, path: str | None = None) -> Version:
+    def file(self, file: Path, path: str | None = None) -> FileContent:
         """A file on disk: the worktree's content, or a pointer left in its place."""
         size = file.stat().st_size
         if size < POINTER_MAX_SIZE:
             pointer = try_parse(file.read_bytes())
             if pointer is not None:
                 return self.pointer_version(pointer, path)
-        return Version(file, None, size)
+        return FileContent(file, None, size)

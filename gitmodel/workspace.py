@@ -16,14 +16,15 @@ if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
     from gitmodel.progress import Progress
     from gitmodel.remote.chunked import LocalChunks
     from gitmodel.remote.errors import RemoteError
-    from gitmodel.remote.store import RemoteStore
+    from gitmodel.remote.layouts import Remote
 
 
 NOT_IN_DEFAULT_HINT = (
-    "this clone uses the store of its local Git remote, as nothing else is set; if the"
-    " object was pushed to a model remote set with `git model remote set`, that setting is"
-    " probably not shared: whoever set it can share it (`git model remote set --shared URL`,"
-    " then commit and push .gitmodel), or set it here; then check out again"
+    "no model remote is set here, so this clone looked in its Git remote's own store (a"
+    " local repository's, or its LFS host); if the object was pushed to a model remote set"
+    " with `git model remote set`, that setting is probably not shared: whoever set it can"
+    " share it (`git model remote set --shared URL`, then commit and push .gitmodel), or set"
+    " it here; then check out again"
 )
 
 
@@ -60,7 +61,7 @@ class Fetcher:
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
         self._repo, self._store, self._settings = repo, store, settings
         self._sources = local_remote_stores(repo, settings)
-        self._remote: RemoteStore | None = None
+        self._remote: Remote | None = None
         self._opened = False
         self._broken: RemoteError | None = None
         self._lock = allocate_lock()
@@ -69,7 +70,7 @@ class Fetcher:
         self._derived = False  # the remote is a local Git remote's own, not one set
         self._unusable: GitModelError | None = None  # opening the remote failed so
 
-    def _open_remote(self) -> RemoteStore | None:
+    def _open_remote(self) -> Remote | None:
         with self._lock:
             if not self._opened:
                 self._opened = True
@@ -81,16 +82,34 @@ class Fetcher:
                     return None  # no model remote known: the caller says how to share one
                 self._derived = not model_remote.configured
                 try:  # a remote that cannot be opened says why, for every object
-                    self._remote = model_remote.open()
+                    remote = model_remote.open()
                 except GitModelError as exc:
                     self._unusable = exc
                     raise
-                from gitmodel.remote.chunked import LocalChunks
+                self._remote = remote
+                from gitmodel.remote.store import RemoteStore
 
-                self._local = LocalChunks(self._store, self._remote.cipher.key_check)
+                if isinstance(remote, RemoteStore):  # chunks to reuse: not on an LFS host
+                    from gitmodel.remote.chunked import LocalChunks
+
+                    self._local = LocalChunks(self._store, remote.cipher.key_check)
             if self._unusable is not None:
                 raise self._unusable
             return self._remote
+
+    def prepare(self, pointers: list[Pointer]) -> None:
+        """Ask once for what the fetches of ``pointers`` will need: an LFS host answers
+        one batch request per 100 objects instead of one per object. A failure here is
+        left for each fetch to meet and report."""
+        import contextlib
+
+        from gitmodel.remote import layouts
+
+        missing = [p for p in pointers if not self._store.has(p.oid)]
+        with contextlib.suppress(GitModelError):
+            remote = self._open_remote() if missing else None
+            if remote is not None:
+                layouts.prepare_download(remote, missing)
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):

@@ -6,11 +6,13 @@ import contextlib
 import getpass
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +244,108 @@ def gcs_env(monkeypatch: pytest.MonkeyPatch) -> None:
     server, which is not on loopback)."""
     monkeypatch.setenv("FSSPEC_GS_TOKEN", "anon")
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+
+
+# -- a real Azure Blob service (Azurite) on loopback, for az:// ---------------------
+
+AZURITE = Path(__file__).parent / ".node" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (published in its documentation, not a secret)
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+               "K1SZFPTOtr/KBHBeksoGMGw==")
+_AZURE_VARS = ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
+               "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID",
+               "AZURE_STORAGE_ANON")  # fmt: skip
+
+
+def azure_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
+    """The connection string of Azurite's development account at ``endpoint``."""
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def azurite_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's Blob service on 127.0.0.1, from ``tests/.node`` (where ``.ci/run`` puts
+    it); skipped where it or Node.js is not installed."""
+    pytest.importorskip("adlfs")
+    if shutil.which("node") is None or not AZURITE.exists():
+        pytest.skip("Azurite is not installed (.ci/run installs it into tests/.node with npm)")
+    command = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", "PORT",
+               "--location", str(tmp_path_factory.mktemp("azurite-data")), "--silent",
+               "--skipApiVersionCheck", "--loose", "--disableTelemetry"]  # fmt: skip
+    with loopback_server(tmp_path_factory, "azurite", command) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def azure_env(azurite_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Azurite's account as the only Azure credential, through the variable users set;
+    returns the connection string."""
+    for var in _AZURE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    connection_string = azure_connection_string(azurite_endpoint)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
+    return connection_string
+
+
+# -- an LFS host on loopback: Git over HTTP and giftless ---------------------------
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+@dataclass(frozen=True)
+class LFSHost:
+    """A server like GitHub's: each repository's Git at ``<url>/team/<name>.git`` and its
+    LFS objects (giftless, ``basic`` transfers through the server itself) at the URL
+    git-lfs derives from that, ``<url>/team/<name>.git/info/lfs``."""
+
+    url: str  # http://127.0.0.1:PORT
+    root: Path  # bare repositories in root/git, LFS objects in root/lfs
+    user: str | None = None  # with a user, every request needs HTTP Basic credentials
+    password: str | None = None
+
+    def new_repo(self) -> str:
+        """A new empty repository on the host (branch ``main``); its Git URL."""
+        name = uuid.uuid4().hex[:12]
+        bare = self.root / "git" / "team" / f"{name}.git"
+        run_git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=self.root)
+        return f"{self.url}/team/{name}.git"
+
+    def objects(self, git_url: str) -> set[str]:
+        """The oids of the LFS objects the host holds for a repository."""
+        name = git_url.rsplit("/", 1)[1].removesuffix(".git")
+        return {path.name for path in (self.root / "lfs" / "team" / name).glob("*")}
+
+
+@contextlib.contextmanager
+def lfs_host_server(tmp_path_factory: pytest.TempPathFactory, user: str | None = None,
+                    password: str | None = None) -> Iterator[LFSHost]:  # fmt: skip
+    pytest.importorskip("giftless", reason="giftless is not installed (pip install -e '.[test]')")
+    pytest.importorskip("waitress", reason="waitress is not installed (pip install -e '.[test]')")
+    root = tmp_path_factory.mktemp("lfs-host")
+    command = [sys.executable, str(HELPERS / "giftless_server.py"), "PORT", str(root)]
+    env = dict(os.environ)
+    if user is not None and password is not None:
+        command += ["--user", user]
+        env["LFS_SERVER_PASSWORD"] = password
+    with loopback_server(tmp_path_factory, "giftless", command, env) as port:
+        yield LFSHost(f"http://127.0.0.1:{port}", root, user, password)
+
+
+@pytest.fixture(scope="session")
+def lfs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
+    """An LFS host on 127.0.0.1 where anyone may read and write."""
+    with lfs_host_server(tmp_path_factory) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def lfs_host_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
+    """An LFS host on 127.0.0.1 that wants HTTP Basic credentials for every request, Git's
+    included (a 401 with a Basic challenge otherwise)."""
+    with lfs_host_server(tmp_path_factory, "alice", "pw-" + uuid.uuid4().hex) as host:
+        yield host
 
 
 # -- a real OpenSSH server on loopback, for sftp:// ------------------------------

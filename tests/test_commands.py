@@ -78,7 +78,7 @@ def committed(repo: Path) -> Path:
 def test_ls_files(committed: Path) -> None:
     out = git_model("ls-files", cwd=committed).stdout.decode().splitlines()
     assert out[0] == "cd293be6ce * a.bin (9 B)"
-    assert out[1].endswith(" * b.bin (2.0 KB)")
+    assert out[1].endswith(" * b.bin (2.0 KiB)")
     assert len(out) == 2
     data = json.loads(git_model("ls-files", "--json", cwd=committed).stdout)
     assert data["files"][0] == {

@@ -57,11 +57,11 @@ def test_dry_run_reports_unreferenced_objects(garbage: tuple[Path, Path, bytes, 
     lines = git_model("gc", "--remote", "--dry-run", cwd=repo).stdout.decode().splitlines()
     expected = sorted(
         f"unreferenced {hashlib.sha256(d).hexdigest()} {s} (not marked yet)"
-        for d, s in ((dropped, "3.0 KB"), (orphan, "2.1 KB"))
+        for d, s in ((dropped, "2.9 KiB"), (orphan, "2.1 KiB"))
     )
     assert lines[:2] == expected
     assert lines[2].startswith("gc: 2 of 3 object(s) on file://")
-    assert lines[2].endswith(" unreferenced, 5.2 KB")
+    assert lines[2].endswith(" unreferenced, 5.0 KiB")
     assert lines[3:] == ["gc: 0 of 2 pack(s) unused, 0 B"]  # one a push, none unused yet
     assert not (origin / "model" / "remote" / "meta").exists()
     assert all(remote_has(origin, d) for d in (live, dropped, orphan))
@@ -82,7 +82,7 @@ def test_mark_then_sweep_after_grace(garbage: tuple[Path, Path, bytes, bytes, by
     run_gc_at(repo, time.time() + 13 * DAY, monkeypatch)
     assert "deleted 0 object(s)" in capsys.readouterr().out
     run_gc_at(repo, time.time() + 15 * DAY, monkeypatch)
-    assert "gc: deleted 1 object(s), 3.0 KB; 0 marked" in capsys.readouterr().out
+    assert "gc: deleted 1 object(s), 2.9 KiB; 0 marked" in capsys.readouterr().out
     assert not remote_has(origin, dropped)
     assert remote_has(origin, live) and remote_has(origin, orphan)
     # the dropped object's pack is now unused: marked, then swept after its own grace

@@ -14,6 +14,7 @@ from conftest import SCRIPTS_DIR, git_model, git_out, run_git
 from gitmodel import git
 from gitmodel.installation import filter_config
 from gitmodel.lineage import graph, history, store
+from gitmodel.specs import parse_path_spec
 
 Scenario = dict[str, str]  # version name → oid
 
@@ -134,8 +135,10 @@ def lineage_of(repo: Path, spec: str, *flags: str) -> dict[str, object]:
 def graph_of(path: Path, spec: str, downstream: str = "") -> dict[str, object]:
     """The ``lineage --json`` object, computed in-process (the CLI is tested elsewhere)."""
     repo = git.Repo.discover(path)
-    name, rev = history.split_spec(spec)
-    version = history.version_at(repo, name, repo.rev_parse(rev or "HEAD"))
+    parsed = parse_path_spec(
+        spec, exists=lambda p: (path / p).exists(), is_rev=lambda r: repo.commit_of(r) is not None
+    )
+    version = history.version_at(repo, parsed.path, repo.rev_parse(parsed.rev or "HEAD"))
     return graph.build(store.state(repo), version, downstream=bool(downstream)).to_json()
 
 
@@ -304,8 +307,7 @@ def test_html_page_draws_every_node_in_chromium(
         (["show", "nothere.bin"], "nothere.bin is not in HEAD"),
         (["log", "nothere.bin"], "no version of a model file nothere.bin in HEAD"),
         (["show", ".gitattributes"], ".gitattributes in HEAD is not a model file"),
-        (["show", "model.bin@nope"], "unknown revision 'nope'"),
-        (["show", "model.bin@"], "empty revision"),
+        (["show", "model.bin@nope"], "model.bin@nope is not in HEAD"),  # no rev: a path
         (["show", "../outside.bin"], "is outside the repository"),
         (["annotate", "model.bin"], "nothing to annotate"),
         (["annotate", "model.bin", "--metric", "novalue"], "bad metric 'novalue'"),

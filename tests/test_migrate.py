@@ -164,7 +164,7 @@ def test_from_lfs_converts_a_real_git_lfs_repository(tmp_path: Path) -> None:
     lfs_head = git_out("rev-parse", "HEAD", cwd=repo)
     git_model("install", "--local", cwd=repo)
     out = git_model("migrate", "import", "--from-lfs", cwd=repo).stdout.decode()
-    assert "migrate: imported 2 git-lfs object(s), 70.0 KB" in out
+    assert "migrate: imported 2 git-lfs object(s), 68.4 KiB" in out
     assert "migrate: committed .gitattributes with filter=model" in out
     assert git_out("rev-parse", "HEAD~1", cwd=repo) == lfs_head  # history untouched
     assert (

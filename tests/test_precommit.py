@@ -32,22 +32,24 @@ def test_check_large_blocks_untracked_files_over_the_limit(repo: Path) -> None:
     proc = git_model("check-large", "--max-size", "2k", *files, cwd=repo, check=False)
     assert proc.returncode == 1
     assert proc.stdout.decode().splitlines() == [
-        "weights.pt: 3.0 KB, over 2.0 KB and not tracked by the model filter; "
+        "weights.pt: 2.9 KiB, over 2.0 KiB and not tracked by the model filter; "
         "run: git model track '*.pt' && git add .gitattributes weights.pt",
-        "sub/LICENSE: 3.0 KB, over 2.0 KB and not tracked by the model filter; "
+        "sub/LICENSE: 2.9 KiB, over 2.0 KiB and not tracked by the model filter; "
         "run: git model track 'sub/LICENSE' && git add .gitattributes sub/LICENSE",
     ]
     assert git_model("check-large", *files, cwd=repo).stdout == b""  # default 10 MiB
     # relative to the current directory, like pre-commit's own file names
     proc = git_model("check-large", "--max-size=1k", "LICENSE", cwd=repo / "sub", check=False)
-    assert proc.returncode == 1 and proc.stdout.startswith(b"sub/LICENSE: 3.0 KB")
+    assert proc.returncode == 1 and proc.stdout.startswith(b"sub/LICENSE: 2.9 KiB")
 
 
 @pytest.mark.parametrize("size", ["", "ten", "10q", "-5", "1.5m"])
 def test_check_large_refuses_bad_sizes(tmp_path: Path, size: str) -> None:
     proc = git_model("check-large", "--max-size", size, "x", cwd=tmp_path, check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.decode().splitlines()[1] == "hint: write e.g. 10m, 500k or 10485760"
+    assert proc.returncode == 2  # a usage error: nothing was checked
+    error, hint = proc.stderr.decode().splitlines()
+    assert error == f"gitmodel: error: --max-size: invalid size {size!r}"
+    assert hint.startswith("hint: write e.g. ") and "64MiB" in hint
 
 
 def test_check_pointers(repo: Path) -> None:
@@ -125,7 +127,7 @@ def test_pre_commit_framework_blocks_then_passes(tmp_path: Path,
     proc = run([*PRE_COMMIT, "run", "--all-files"], repo, check=False, env=env)
     out = proc.stdout.decode()
     assert proc.returncode == 1, out
-    assert "model.bin: 20.0 MB, over 10.5 MB and not tracked by the model filter" in out
+    assert "model.bin: 19.1 MiB, over 10.0 MiB and not tracked by the model filter" in out
     assert "git model track '*.bin'" in out
     git_model("track", "*.bin", cwd=repo)
     run_git("add", ".gitattributes", "model.bin", cwd=repo)

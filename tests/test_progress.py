@@ -22,7 +22,7 @@ from gitmodel.remote.chunked import LocalChunks
 from gitmodel.remote.store import RemoteStore
 from gitmodel.store.local import LocalStore
 
-SIZE = rb"[\d.]+ [KMGT]?B"
+SIZE = rb"[\d.]+ (B|[KMGT]iB)"
 # a line as it is redrawn: "\r" + title + percent (objects), bytes [of total] [| rate] [, left]
 LINE = rb"\r%s: +\d{1,3}%% \(\d+/\d+\), " + SIZE + rb"( of " + SIZE + rb")?( \| " + SIZE + \
     rb"/s)?(, [\d]+ (s|min \d\d s|h \d\d min) left)?"  # fmt: skip
@@ -154,21 +154,21 @@ class Clock:
 def test_line_shows_percent_objects_bytes_rate_and_time_left() -> None:
     clock = Clock()
     out = io.StringIO()
-    progress = Progress("Uploading model objects", 3, 3_000_000_000, shown=True, stream=out,
+    progress = Progress("Uploading model objects", 3, 3 << 30, shown=True, stream=out,
                         clock=clock)  # fmt: skip
     progress.object_done()
-    assert out.getvalue() == "\rUploading model objects:   0% (1/3), 0 B of 3.0 GB"
+    assert out.getvalue() == "\rUploading model objects:   0% (1/3), 0 B of 3.0 GiB"
     clock.now += 10
-    progress.add(1_200_000_000)
+    progress.add(1 << 30)
     assert last(out) == (
-        "Uploading model objects:  40% (1/3), 1.2 GB of 3.0 GB | 120.0 MB/s, 15 s left"
+        "Uploading model objects:  33% (1/3), 1.0 GiB of 3.0 GiB | 102.4 MiB/s, 20 s left"
     )
-    clock.now += 15
-    progress.add(1_800_000_000)
+    clock.now += 20
+    progress.add(2 << 30)
     for _ in range(2):
         progress.object_done()
     progress.finish()
-    assert last(out) == "Uploading model objects: 100% (3/3), 3.0 GB | 120.0 MB/s, done.\n"
+    assert last(out) == "Uploading model objects: 100% (3/3), 3.0 GiB | 102.4 MiB/s, done.\n"
     progress.finish()  # once only
     assert out.getvalue().count("\n") == 1
 
@@ -219,8 +219,8 @@ def test_a_failed_attempt_takes_its_bytes_back() -> None:
 
 def test_unknown_totals_and_long_waits_read_well() -> None:
     progress = Progress("Adding m.bin", shown=False)
-    progress.add(2_500_000)
-    assert progress.line(2.0) == "Adding m.bin: 2.5 MB | 1.2 MB/s"
+    progress.add(5 << 20)
+    assert progress.line(2.0) == "Adding m.bin: 5.0 MiB | 2.5 MiB/s"
     assert [format_duration(s) for s in (0.4, 59, 61, 3599, 3661)] == [
         "0 s", "59 s", "1 min 01 s", "59 min 59 s", "1 h 01 min"]  # fmt: skip
 

@@ -55,13 +55,13 @@ def test_prune_matrix(tmp_path: Path) -> None:
     kept = [head, in_worktree, unpushed, lonely, stashed, staged]
     proc = git_model("prune", "--dry-run", cwd=repo)
     assert proc.stdout.decode().splitlines() == [
-        f"would delete {oid_of(gone)} (3.0 KB)",
-        "prune: would delete 1 object(s), 3.0 KB; kept 1 the remote lacks",
+        f"would delete {oid_of(gone)} (2.9 KiB)",
+        "prune: would delete 1 object(s), 2.9 KiB; kept 1 the remote lacks",
     ]
     assert stored(repo, oid_of(gone))
 
     proc = git_model("prune", cwd=repo)
-    assert proc.stdout.decode() == "prune: deleted 1 object(s), 3.0 KB; kept 1 the remote lacks\n"
+    assert proc.stdout.decode() == "prune: deleted 1 object(s), 2.9 KiB; kept 1 the remote lacks\n"
     assert not stored(repo, oid_of(gone))
     assert stored(repo, oid_of(recent))  # within the default 10 days
     assert all(stored(repo, oid_of(data)) for data in kept)

@@ -401,7 +401,6 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
     [
         (("promote", "nope@v1", "dev"), "no model named 'nope'"),
         (("promote", "clf@v9", "dev"), "clf has no version v9"),
-        (("promote", "clf@", "dev"), "nothing after '@'"),
         (("promote", "clf@no-such-rev", "dev"), "unknown revision"),
         (("promote", "clf@v1", "qa"), "clf has no stage 'qa'"),
         (("promote", "clf@v1", "dev", "--weight", "0"), "not a percentage"),

@@ -55,7 +55,8 @@ def test_with_no_model_remote_known_the_hint_says_how_to_share(tmp_path: Path) -
     run_git("push", "-q", "origin", "main", cwd=author)
     lazy = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
     mate, _ = clone(origin, tmp_path / "mate", lazy)  # pointers only
-    run_git("remote", "set-url", "origin", "https://git.example.invalid/models.git", cwd=mate)
+    # a URL with no store of its own (https and ssh ones have their LFS host)
+    run_git("remote", "set-url", "origin", "git://git.example.invalid/models.git", cwd=mate)
     (mate / "a.bin").unlink()
     proc = run_git("checkout", "--", "a.bin", cwd=mate, check=False)
     assert proc.returncode != 0

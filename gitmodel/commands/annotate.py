@@ -7,10 +7,11 @@ import sys
 from gitmodel.errors import UserError
 from gitmodel.lineage import provenance, store
 from gitmodel.lineage.history import file_version
+from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
 
 
-def annotate(spec: str, metrics: list[str], note: str | None) -> int:
+def annotate(spec: PathSpec, metrics: list[str], note: str | None) -> int:
     """Attach metrics and/or a note to the version PATH@REV (default HEAD)."""
     if not metrics and not note:
         raise UserError("nothing to annotate", hint="pass --metric KEY=VALUE and/or --note TEXT")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.formats.diff import FileDiff, Version, diff_versions
+from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
 from gitmodel.resolver import Resolver
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 from gitmodel.workspace import open_repo
 
 
@@ -22,14 +22,14 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     _check_revs(repo, revs, cached)
     entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
-    indexes = IndexStore(store.root)
+    sidecars = DigestStore(store.root)
     diffs: list[FileDiff] = []
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
         for entry in model_entries(repo, entries, resolver):
             old = _side(resolver, repo, entry.old_blob, entry.path)
             new = _side(resolver, repo, entry.new_blob, entry.path)
-            diffs.append(diff_versions(entry.path, old, new, indexes))
+            diffs.append(diff_versions(entry.path, old, new, sidecars))
     if as_json:
         print(json.dumps({"files": [diff_json(d) for d in diffs]}, indent=2))
     else:
@@ -65,7 +65,7 @@ def _has_pointer(resolver: Resolver, entry: git.DiffEntry) -> bool:
     return any(blob and resolver.pointer_of(blob) for blob in blobs)
 
 
-def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> Version | None:
+def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> FileContent | None:
     if blob is None:
         return None
     if blob == "":

@@ -16,13 +16,13 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitmodel import __version__, git
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import filter_config, hook_sources, is_ours
 from gitmodel.lfs_import import LFS_HOOK_MARK
-from gitmodel.remote import backends
+from gitmodel.remote import backends, layouts
 from gitmodel.remote.config import ModelRemote, remote_for
 from gitmodel.store.local import LocalStore
 
@@ -170,8 +170,8 @@ def check_remote(repo: git.Repo, timeout: float) -> list[Finding]:
     azure = backends.family(backends.protocol_of(remote.url)) == "az"
     if azure and not all(f.ok for f in findings):
         return findings  # no account named: nothing to reach
-    probe = ModelRemote(remote.name, remote.url, remote.options, tries=1)
-    error = _within(timeout, lambda: probe.open().check_layout())  # SSH connects at open
+    probe = replace(remote, tries=1)
+    error = _within(timeout, lambda: layouts.probe(probe.open()))  # SSH connects at open
     if error is not None:
         message, hint = error
         findings.append(Finding(False, f"remote {remote.name} ({remote.display}) is not "

@@ -10,7 +10,8 @@ from gitmodel import logsync, materialize, safepath
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
 from gitmodel.remote.config import remote_for
-from gitmodel.scan import PointerFile, format_size, pointer_files
+from gitmodel.scan import PointerFile, pointer_files
+from gitmodel.sizes import format_size
 from gitmodel.store.local import write_atomically
 from gitmodel.workspace import open_repo
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from gitmodel import git, materialize
 from gitmodel import installation as install
+from gitmodel.errors import UserError
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
 from gitmodel.filter.stream import PktReader, PktWriter
@@ -17,11 +18,12 @@ from gitmodel.workspace import Fetcher, env_flag, open_repo
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     from gitmodel.filter.convert import CleanObserver
-    from gitmodel.filter.process import Observe
+    from gitmodel.filter.process import Deferrer, Observe
+    from gitmodel.pointer import Pointer
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
-INDEXED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.index.STREAM_READERS
+DIGESTED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.digests.STREAM_READERS
 
 
 def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = None) -> int:
@@ -38,9 +40,10 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
         fetch=fetch,
-        defer=None if skip else materialize.make_deferrer(repo, settings),
+        prepare=fetch.prepare,
+        defer=None if skip else _deferrer(repo, settings),
         jobs=_jobs(settings),
-        observe=_index_observer(store),
+        observe=_digest_observer(store),
         settle=fetch.finish,
     )
     try:
@@ -48,6 +51,23 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
     finally:
         fetch.finish()
     return 0
+
+
+def _deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
+    """The direct-checkout deferrer; with a bad setting, one that fails each smudge.
+
+    The first smudge fails (reported with its path and the key, then Git stops) rather
+    than the process: a filter that exits makes Git add protocol errors to ours.
+    """
+    try:
+        return materialize.make_deferrer(repo, settings)
+    except UserError as exc:
+        error = exc
+
+    def refuse(path: str, pointer: Pointer) -> bool:
+        raise error
+
+    return refuse
 
 
 def _jobs(settings: dict[str, str]) -> int:
@@ -58,13 +78,13 @@ def _jobs(settings: dict[str, str]) -> int:
         return default_jobs()
 
 
-def _index_observer(store: LocalStore) -> Observe:
-    """Tensor indexes for model formats, computed while ``clean`` streams the bytes."""
+def _digest_observer(store: LocalStore) -> Observe:
+    """Tensor digests for model formats, computed while ``clean`` streams the bytes."""
 
     def observe(path: str) -> CleanObserver | None:
-        if not path.lower().endswith(INDEXED_SUFFIXES):
+        if not path.lower().endswith(DIGESTED_SUFFIXES):
             return None  # most files: no need to load the format readers
-        from gitmodel.formats.index import observer_for
+        from gitmodel.formats.digests import observer_for
 
         return observer_for(path, store.root)
 
@@ -79,7 +99,7 @@ def _stdin_chunks() -> Iterator[bytes]:
 def clean_file(path: str | None = None) -> int:
     """One-shot clean: content on stdin, pointer on stdout."""
     _, store = open_repo()
-    observer = _index_observer(store)(path) if path else None
+    observer = _digest_observer(store)(path) if path else None
     sys.stdout.buffer.write(clean(store, _stdin_chunks(), observer))
     sys.stdout.buffer.flush()
     return 0

@@ -28,7 +28,8 @@ from gitmodel.errors import UserError
 from gitmodel.remote.config import remote_for
 from gitmodel.remote.errors import RemoteError
 from gitmodel.remote.store import RemoteStore
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 MARKS = "gc-marks.json"
@@ -44,7 +45,7 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
     repo, _ = open_repo()
     model_remote = remote_for(repo, repo.settings(), remote_name)
     tips = remote_tips(repo, model_remote.name)
-    remote = model_remote.open()
+    remote = model_remote.open_store("`git model gc --remote`")
     remote.check_layout()
     stored = remote.list_objects()
     referenced = referenced_oids(repo, tips)

@@ -10,22 +10,22 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
-from gitmodel.formats.diff import Version
+from gitmodel.formats.diff import FileContent
 from gitmodel.formats.report import inspect_json, inspect_text
 from gitmodel.resolver import Resolver
+from gitmodel.specs import PathSpec, unknown_rev_hint
 from gitmodel.workspace import open_repo
 
 
-def inspect(spec: str, as_json: bool = False) -> int:
+def inspect(spec: PathSpec, as_json: bool = False) -> int:
     """Describe a model file in the worktree, or as of a revision (``PATH@REV``)."""
     repo, store = open_repo()
-    path, rev = split_spec(spec)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
-        version = _version(repo, resolver, path, rev)
+        version = _version(repo, resolver, spec)
         with open(version.file, "rb") as f:
-            info = read_model(f, path)
+            info = read_model(f, spec.path)
     if info is None:
         _print_unknown(version, as_json)
     elif as_json:
@@ -35,21 +35,13 @@ def inspect(spec: str, as_json: bool = False) -> int:
     return 0
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``PATH@REV`` -> (PATH, REV); a path that exists as written keeps its ``@``."""
-    if "@" not in spec or os.path.lexists(spec):
-        return spec, None
-    path, _, rev = spec.rpartition("@")
-    if not path or not rev:
-        raise UserError(f"cannot read {spec!r} as PATH@REV", hint="e.g. model.safetensors@HEAD~1")
-    return path, rev
-
-
-def _version(repo: git.Repo, resolver: Resolver, path: str, rev: str | None) -> Version:
+def _version(repo: git.Repo, resolver: Resolver, spec: PathSpec) -> FileContent:
+    path, rev = spec.path, spec.rev
     if rev is None:
         file = Path(path)
         if not file.is_file():
-            raise UserError(f"{path} is not a file", hint="name a file, or PATH@REV for history")
+            hint = unknown_rev_hint(spec) or "name a file, or PATH@REV for history"
+            raise UserError(f"{path} is not a file", hint=hint)
         return resolver.file(file, path)
     top_path = Path(os.path.relpath(Path.cwd() / path, repo.top)).as_posix()
     entries = [e for e in repo.ls_tree(repo.rev_parse(rev), [top_path]) if e.path == top_path]
@@ -58,7 +50,7 @@ def _version(repo: git.Repo, resolver: Resolver, path: str, rev: str | None) -> 
     return resolver.blob(entries[0].oid, top_path)
 
 
-def _print_unknown(version: Version, as_json: bool) -> None:
+def _print_unknown(version: FileContent, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"format": None, "oid": version.oid, "size": version.size}, indent=2))
         return

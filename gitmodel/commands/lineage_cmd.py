@@ -10,13 +10,14 @@ from pathlib import Path
 from gitmodel.errors import UserError
 from gitmodel.lineage import graph, html, render, store
 from gitmodel.lineage.history import file_version
+from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
 
 FORMATS = ("tree", "mermaid", "dot")
 
 
 def lineage(
-    spec: str, downstream: bool = False, as_json: bool = False, fmt: str = "tree",
+    spec: PathSpec, downstream: bool = False, as_json: bool = False, fmt: str = "tree",
     html_file: str | None = None,
 ) -> int:  # fmt: skip
     """Print the upstream (or downstream) graph of PATH@REV (default HEAD)."""

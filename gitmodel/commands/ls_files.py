@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gitmodel.scan import format_size, pointer_files
+from gitmodel.scan import pointer_files
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 

@@ -27,7 +27,7 @@ from gitmodel.git.rewrite import (
 )
 from gitmodel.lfs_import import import_from_lfs
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore, hash_file
 from gitmodel.workspace import Fetcher, open_repo
 

@@ -13,14 +13,15 @@ from gitmodel.errors import UserError
 from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, stages
-from gitmodel.registry.versions import File, check_files, pick, split_spec, versions
+from gitmodel.registry.versions import File, check_files, pick, versions
+from gitmodel.specs import ModelSpec
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 from gitmodel.workspace import Fetcher, open_repo
 
 _POINTER_READ = 1024  # a file this small may be a pointer left in place of its content
 
 
-def checkout(spec: str, to: str | None = None) -> int:
+def checkout(spec: ModelSpec, to: str | None = None) -> int:
     """Write the files of NAME@STAGE (its primary version), NAME@VERSION or NAME@REV.
 
     Into DIR (at their repository paths) with ``--to``, else into the worktree, where a
@@ -31,7 +32,7 @@ def checkout(spec: str, to: str | None = None) -> int:
     missing from the local store are fetched first.
     """
     repo, store = open_repo()
-    name, what = split_spec(spec)
+    name, what = spec.name, spec.what
     registry = declare.load(repo)
     model = registry.model(declare.valid_name(name))
     found = versions(repo, registry, model)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 
 from gitmodel.errors import UserError
-from gitmodel.lineage.history import repo_path, split_spec, versions
-from gitmodel.scan import format_size
+from gitmodel.lineage.history import repo_path, versions
+from gitmodel.sizes import format_size
+from gitmodel.specs import PathSpec, unknown_rev_hint
 from gitmodel.workspace import open_repo
 
 
-def log(spec: str, as_json: bool = False) -> int:
+def log(spec: PathSpec, as_json: bool = False) -> int:
     """List the versions of PATH reachable from REV (default HEAD), newest first."""
     repo, _ = open_repo()
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    found = versions(repo, path, rev or "HEAD")
+    path, rev = repo_path(repo, spec.path), spec.rev or "HEAD"
+    found = versions(repo, path, rev)
     if not found:
         raise UserError(
-            f"no version of a model file {path} in {rev or 'HEAD'}",
-            hint="check the path; `git model ls-files REV` lists model files",
+            f"no version of a model file {path} in {rev}",
+            hint=unknown_rev_hint(spec)
+            or "check the path; `git model ls-files REV` lists model files",
         )
     if as_json:
         print(json.dumps({"path": path, "versions": [v.to_json() for v in found]}, indent=2))

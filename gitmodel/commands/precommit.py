@@ -11,28 +11,16 @@ file names pre-commit passes and print one line per problem. ``check-provenance`
 from __future__ import annotations
 
 import os
-import re
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
 from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
-from gitmodel.errors import UserError
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 DEFAULT_MAX_SIZE = 10 << 20
-_SIZE_RE = re.compile(r"(\d+)\s*([kmgt]?)(i?b)?", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """``10485760``, ``500k``, ``10m``, ``10MiB``, ``1g`` → bytes (binary units, as in Git)."""
-    match = _SIZE_RE.fullmatch(text.strip())
-    if match is None:
-        raise UserError(f"invalid size {text[:40]!r}", hint="write e.g. 10m, 500k or 10485760")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
 def check_large(files: list[str], max_size: int = DEFAULT_MAX_SIZE) -> int:

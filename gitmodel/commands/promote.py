@@ -12,13 +12,14 @@ import sys
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.registry import declare, policy, stages
-from gitmodel.registry.versions import Version, pick, split_spec, versions
+from gitmodel.registry.versions import Version, pick, versions
+from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import open_repo
 
 
 def promote(
-    spec: str, stage: str, message: str = "", weight: int | None = None, force: bool = False
+    spec: ModelSpec, stage: str, message: str = "", weight: int | None = None, force: bool = False
 ) -> int:
     """Assign NAME[@VERSION|@REV] (default: the latest) to STAGE, after the policy agrees."""
     if force and not message.strip():
@@ -32,7 +33,7 @@ def promote(
     tip = log.tip()
     state = log.state(tip)
     current = stages.held(state, model.name, stage)
-    after = stages.split(current, version, weight)
+    after = stages.split(model, stage, current, version, weight)  # checks what it copies
     if not after:
         raise UserError(
             f"{stage} holds no other version to split traffic with",
@@ -54,11 +55,10 @@ def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
     return 0
 
 
-def _model_version(repo: git.Repo, spec: str) -> tuple[declare.Model, Version]:
-    name, what = split_spec(spec)
+def _model_version(repo: git.Repo, spec: ModelSpec) -> tuple[declare.Model, Version]:
     registry = declare.load(repo)
-    model = registry.model(declare.valid_name(name))
-    return model, pick(repo, versions(repo, registry, model), model, what)
+    model = registry.model(declare.valid_name(spec.name))
+    return model, pick(repo, versions(repo, registry, model), model, spec.what)
 
 
 def _gate(

@@ -1,5 +1,4 @@
-"""Registry reads and declarations: ``register``, ``versions``, ``stages``, ``history``,
-``resolve``."""
+"""Registry reads and declarations: ``register``, ``stages``, ``history``, ``resolve``."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.logs import records
 from gitmodel.registry import declare, serving, stages
-from gitmodel.registry.versions import split_spec, versions
-from gitmodel.scan import format_size
+from gitmodel.specs import ModelSpec
 
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
@@ -33,28 +31,6 @@ def register(name: str, paths: list[str], description: str, stage_names: list[st
         file=sys.stderr,
     )
     print(f"hint: commit {declare.REGISTRY_FILE} to share it", file=sys.stderr)
-    return 0
-
-
-def list_versions(name: str, as_json: bool = False) -> int:
-    """Every committed version of NAME, oldest first."""
-    repo = git.Repo.discover()
-    registry = declare.load(repo)
-    model = registry.model(name)
-    found = versions(repo, registry, model)
-    if as_json:
-        print(json.dumps({"model": name, "versions": [v.to_json() for v in found]}, indent=2))
-        return 0
-    if not found:
-        print(f"{name}: no committed version yet", file=sys.stderr)
-    for v in found:
-        size = format_size(sum(f.size for f in v.files))
-        print(
-            f"v{v.number:<4} {v.commit[:10]} {v.date[:10]} {len(v.files):>3} file(s) "
-            f"{size:>9}  {v.author}: {v.message}"
-        )
-        for f in v.files:
-            print(f"        {(f.oid or 'git:' + f.blob)[:12]} {f.path}")
     return 0
 
 
@@ -158,11 +134,11 @@ def event_line(entry: records.Entry) -> str:
     )
 
 
-def resolve(spec: str, as_json: bool = False) -> int:
+def resolve(spec: ModelSpec, as_json: bool = False) -> int:
     """Print what NAME@STAGE serves: versions, weights, commits, files."""
-    name, stage = split_spec(spec)
+    name, stage = spec.name, spec.what
     if stage is None:
-        raise UserError(f"no stage in {spec!r}", hint="write NAME@STAGE, e.g. clf@production")
+        raise UserError(f"no stage in {str(spec)!r}", hint="write NAME@STAGE, e.g. clf@production")
     repo = git.Repo.discover()
     found = serving.resolve(repo, name, stage)
     if as_json:

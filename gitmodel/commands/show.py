@@ -7,16 +7,17 @@ import json
 from typing import Any
 
 from gitmodel.lineage import store
-from gitmodel.lineage.history import FileVersion, Version, file_version, versions
+from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, versions
 from gitmodel.registry import stages
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
+from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
 
 Json = dict[str, Any]
 
 
 def card(
-    version: FileVersion, history: list[Version], state: Json, registry: Json | None = None
+    version: FileVersion, history: list[HistoryEntry], state: Json, registry: Json | None = None
 ) -> Json:
     """The documented ``show --json`` object (README: "show JSON")."""
     index = next((i for i, v in enumerate(history) if v.oid == version.oid), None)
@@ -48,7 +49,7 @@ def serving_stages(registry: Json, oid: str) -> list[Json]:
     return found
 
 
-def show(spec: str, as_json: bool = False) -> int:
+def show(spec: PathSpec, as_json: bool = False) -> int:
     """Print the card of PATH@REV (default HEAD)."""
     repo, _ = open_repo()
     version = file_version(repo, spec)

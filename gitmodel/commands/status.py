@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from gitmodel import git
 from gitmodel.pointer import Pointer
-from gitmodel.scan import format_size, pointers_in_history
+from gitmodel.scan import pointers_in_history
+from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
 _NULL_OIDS = {"0" * 40, "0" * 64}

@@ -22,7 +22,8 @@ NOT_SHARED_HINT = (
     "no model remote is known here: the store these objects were pushed to is probably"
     " set in its pusher's own git config only. Whoever set it can share it with every"
     " clone (`git model remote set --shared URL`, then commit and push .gitmodel); or set"
-    " it here (`git model remote set URL`) and check out again (or `git model pull`)"
+    " it here (`git model remote set URL`) and check out again (or `git model pull`); or"
+    " check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
 )
 
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from gitmodel.store.buffers import BufferPool
 
     class CleanObserver(Protocol):
-        """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
+        """Sees the bytes ``clean`` stores (e.g. to digest tensors on the way through)."""
 
         def update(self, chunk: Chunk) -> None: ...
 

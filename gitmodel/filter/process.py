@@ -54,6 +54,7 @@ class FilterProcess:
         defer: Deferrer | None = None,
         jobs: int = 4,
         observe: Observe | None = None,
+        prepare: Callable[[list[Pointer]], None] | None = None,
         settle: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
@@ -64,9 +65,11 @@ class FilterProcess:
         self.defer = defer
         self.jobs = jobs
         self.observe = observe
+        self.prepare = prepare
         self.settle = settle  # called once no fetch is left (ends their progress line)
         self.capabilities: set[str] = set()
         self._delayed: dict[str, Fetching] = {}
+        self._queued: dict[str, Pointer] = {}  # delayed, not fetching yet (see _start_queued)
         self._executor: ThreadPoolExecutor | None = None
 
     def run(self) -> None:
@@ -138,19 +141,15 @@ class FilterProcess:
         pointer = None if self.skip_smudge else try_parse(head)
         if pointer is not None and not self.store.has(pointer.oid):
             if self.fetch is not None and request.get("can-delay") == "1":
-                self._delayed[path] = (pointer, self._pool().submit(self.fetch, pointer))
-                trace(f"delayed {path}: fetching {pointer.oid}")
+                self._queued[path] = pointer
+                trace(f"delayed {path}: {pointer.oid}")
                 self.writer.write_text("status=delayed")
                 return
             fetch = self.fetch
             if not self._finish_fetch(request, pointer, lambda: fetch and fetch(pointer)):
                 return
-        if pointer is not None and self.defer is not None:
-            if not self._size_matches(request, pointer):
-                return
-            if self.defer(path, pointer):
-                self._respond(head)
-                return
+        if pointer is not None and self._deferred(request, pointer, head):
+            return
         if pointer is not None and 0 < pointer.size <= SMALL_DATA:
             self._send_small(request, pointer)
             return
@@ -176,6 +175,25 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
+        """Whether the smudge is answered here: with the pointer (``head``), when the
+        deferrer takes the file for the post-checkout hook, or with an error, when the
+        object we hold is not of the pointer's size or the deferrer fails (a bad setting:
+        Git reports the path and stops, instead of losing the process)."""
+        if self.defer is None:
+            return False
+        if not self._size_matches(request, pointer):
+            return True
+        try:
+            if not self.defer(request.get("pathname", ""), pointer):
+                return False
+        except GitModelError as exc:
+            _report(request, exc)
+            self.writer.write_text("status=error")
+            return True
+        self._respond(head)
+        return True
 
     def _send_small(self, request: dict[str, str], pointer: Pointer) -> None:
         """Answer with a small object read straight into the answer's packets."""
@@ -225,11 +243,12 @@ class FilterProcess:
         return True
 
     def _settle(self) -> None:
-        if not self._delayed and self.settle is not None:
+        if not self._delayed and not self._queued and self.settle is not None:
             self.settle()
 
     def _list_available(self) -> None:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
+        self._start_queued()
         pending = [future for _, future in self._delayed.values()]
         if pending:
             from concurrent.futures import FIRST_COMPLETED, wait
@@ -238,6 +257,19 @@ class FilterProcess:
         ready = [path for path, (_, future) in self._delayed.items() if future.done()]
         self.writer.write_text(*(f"pathname={path}" for path in ready))
         self.writer.write_text("status=success")
+
+    def _start_queued(self) -> None:
+        """Start the fetches of the delayed paths. Git asks for every path of a checkout
+        before it first asks which are ready, so by then all are known: ``prepare`` sees
+        them at once (one batch request per 100 objects on an LFS host)."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, {}
+        if self.prepare is not None:
+            self.prepare(list(queued.values()))
+        assert self.fetch is not None
+        for path, pointer in queued.items():
+            self._delayed[path] = (pointer, self._pool().submit(self.fetch, pointer))
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from gitmodel.errors import UserError
 from gitmodel.git.config import (
+    LFS_CONFIG,
     SHARED_CONFIG,
     config_list,
     config_list_args,
@@ -159,11 +160,15 @@ class Repo:
         """Git config, over the shareable defaults of a committed ``.gitmodel`` file.
 
         ``.gitmodel`` (git-config syntax) lets a repository name its model store for
-        every clone; only the keys in :data:`SHARED_KEYS` are read from it, so a
-        cloned file can never set commands, hooks or credentials.
+        every clone, and git-lfs's ``.lfsconfig`` its LFS endpoint; only the keys in
+        :data:`SHARED_KEYS` are read from them, each checked, so a cloned file can never
+        set commands, hooks or credentials.
         """
-        shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
-        defaults = config_list(self.cwd, file=shared) if shared and shared.is_file() else {}
+        defaults: dict[str, str] = {}
+        for name in (LFS_CONFIG, SHARED_CONFIG):  # .gitmodel's value wins over .lfsconfig's
+            shared = self.worktree / name if self.worktree is not None else None
+            if shared is not None and shared.is_file():
+                defaults.update(config_list(self.cwd, file=shared))
         return over_shared(defaults, config_list(self.cwd), strict)
 
     @property
@@ -201,26 +206,32 @@ class Repo:
         return bytes(self.pygit.odb.read(oid)[1])
 
     def rev_parse(self, rev: str) -> str:
+        """The commit ``rev`` names; a user error when it names none."""
+        commit = self.commit_of(rev)
+        if commit is None:
+            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
+        return commit
+
+    def commit_of(self, rev: str) -> str | None:
+        """The commit ``rev`` names, or None."""
         proc = self.run(
             ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
             check=False,
         )
-        if proc.returncode != 0:
-            raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
-        return proc.stdout.decode().strip()
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def has_commits(self) -> bool:
         return self.run(["rev-parse", "--verify", "--quiet", "HEAD"], check=False).returncode == 0
 
     # -- worktree-aware reads through git
 
-    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[FileEntry]:
         """Index entries (stage 0) with their blob ids."""
         out = self.run(["ls-files", "-s", "-z", "--", *pathspecs]).stdout
         # "<mode> <oid> <stage>\t<path>"
         return [e for e, (_, _, stage) in _parse_listing(out) if stage == b"0"]
 
-    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[FileEntry]:
         """Blobs of a commit's tree, recursively."""
         # after --end-of-options every argument is literal: ls-tree would take "--" for a path
         out = self.run(
@@ -228,7 +239,7 @@ class Repo:
         ).stdout
         # "<mode> <type> <oid>\t<path>"
         return [
-            IndexEntry(e.path, oid.decode(), e.mode)
+            FileEntry(e.path, oid.decode(), e.mode)
             for e, (_, kind, oid) in _parse_listing(out)
             if kind == b"blob"
         ]
@@ -261,13 +272,16 @@ class Discovery:
     def __init__(self) -> None:
         self._rev_parse = Spawned(_DISCOVER_ARGS)
         self._config = Spawned(config_list_args())
-        shared = os.path.isfile(SHARED_CONFIG)  # Git runs filters at the worktree's top
-        self._shared = Spawned(config_list_args(SHARED_CONFIG)) if shared else None
+        # Git runs filters at the worktree's top; .gitmodel's values win over .lfsconfig's
+        self._shared = [Spawned(config_list_args(name)) for name in (LFS_CONFIG, SHARED_CONFIG)
+                        if os.path.isfile(name)]  # fmt: skip
 
     def result(self) -> tuple[Repo, dict[str, str]]:
         repo = Repo._from_rev_parse(*self._rev_parse.wait())
         config = parse_config(self._config.wait()[1])
-        shared = {} if self._shared is None else parse_config(self._shared.wait()[1])
+        shared: dict[str, str] = {}
+        for spawned in self._shared:
+            shared.update(parse_config(spawned.wait()[1]))
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):
@@ -275,7 +289,7 @@ class Discovery:
         return repo, over_shared(shared, config, strict=False)
 
 
-def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
+def _parse_listing(out: bytes) -> list[tuple[FileEntry, list[bytes]]]:
     """``ls-files -s -z`` / ``ls-tree -z`` records: "<3 fields>\t<path>"; the entry
     assumes the second field is the oid, callers pick what the fields mean."""
     records = []
@@ -283,12 +297,12 @@ def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
         if item:
             meta, _, path = item.partition(b"\t")
             fields = meta.split(b" ")
-            entry = IndexEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
+            entry = FileEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
             records.append((entry, fields))
     return records
 
 
-class IndexEntry:
+class FileEntry:
     """A blob in the index or a tree: its path, object id and file mode."""
 
     __slots__ = ("mode", "oid", "path")
@@ -297,4 +311,4 @@ class IndexEntry:
         self.path, self.oid, self.mode = path, oid, mode
 
     def __repr__(self) -> str:
-        return f"IndexEntry({self.path!r}, {self.oid!r}, {self.mode:o})"
+        return f"FileEntry({self.path!r}, {self.oid!r}, {self.mode:o})"

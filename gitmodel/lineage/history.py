@@ -1,4 +1,4 @@
-"""Versions of a model file through Git history, and naming one version (``PATH[@REV]``)."""
+"""Versions of a model file through Git history, and the version a ``PATH[@REV]`` names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
+from gitmodel.specs import PathSpec, unknown_rev_hint
 
 _RECORD = b"\x1e"
 _FIELD = b"\x1f"
@@ -16,8 +17,9 @@ _LOG_FORMAT = "--format=%x1e%H%x1f%T%x1f%aI%x1f%an%x1f%ae%x1f%s"
 
 
 @dataclass(frozen=True)
-class Version:
-    """One version of a model file: the commit that wrote this content at ``path``."""
+class HistoryEntry:
+    """One version of a model file in its history: the commit that wrote this content at
+    ``path`` (a :class:`FileVersion` is the file as any revision holds it)."""
 
     path: str
     oid: str
@@ -45,7 +47,7 @@ class FileVersion:
     commit: str
 
 
-def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
+def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[HistoryEntry]:
     """Every version of ``path`` reachable from ``rev``, newest first, following renames.
 
     A commit that only renames the file, or changes it to something that is not a
@@ -60,11 +62,11 @@ def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
         fields = header.decode("utf-8", "replace").split("\x1f")
         changes += [(blob, at_path, fields) for blob, at_path in _raw_changes(raw)]
     pointers = git.pointers_of(repo, [blob for blob, _, _ in changes])
-    found: list[Version] = []
+    found: list[HistoryEntry] = []
     for blob, at_path, fields in changes:
         pointer = pointers.get(blob)
         if pointer is not None:
-            found.append(Version(at_path, pointer.oid, pointer.size, *fields[:6]))
+            found.append(HistoryEntry(at_path, pointer.oid, pointer.size, *fields[:6]))
     return [v for i, v in enumerate(found) if i + 1 == len(found) or found[i + 1].oid != v.oid]
 
 
@@ -89,16 +91,6 @@ def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
     return git.read_pointer(repo, blob)  # None for the null id: deleted
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``PATH[@REV]`` → (path, rev or None); the last ``@`` separates them."""
-    path, sep, rev = spec.rpartition("@")
-    if not sep or not path:
-        return spec, None
-    if not rev:
-        raise UserError(f"empty revision in {spec!r}", hint="write PATH or PATH@REV")
-    return path, rev
-
-
 def repo_path(repo: git.Repo, path: str) -> str:
     """``path`` (relative to the current directory) as a path in the repository."""
     top = repo.top
@@ -109,20 +101,22 @@ def repo_path(repo: git.Repo, path: str) -> str:
     return Path(rel).as_posix()
 
 
-def file_version(repo: git.Repo, spec: str, default_rev: str = "HEAD") -> FileVersion:
+def file_version(repo: git.Repo, spec: PathSpec, default_rev: str = "HEAD") -> FileVersion:
     """The model file version ``PATH[@REV]`` names (REV defaults to ``default_rev``)."""
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    commit = repo.rev_parse(rev or default_rev)
-    return version_at(repo, path, commit, rev or default_rev)
+    rev = spec.rev or default_rev
+    path, hint = repo_path(repo, spec.path), unknown_rev_hint(spec)
+    return version_at(repo, path, repo.rev_parse(rev), rev, missing_hint=hint)
 
 
-def version_at(repo: git.Repo, path: str, commit: str, label: str = "") -> FileVersion:
+def version_at(
+    repo: git.Repo, path: str, commit: str, label: str = "", missing_hint: str | None = None
+) -> FileVersion:
     """The model file at ``path`` in ``commit``; a user error when it is none."""
     entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
     where = label or commit[:10]
     if not entries:
-        raise UserError(f"{path} is not in {where}", hint="see `git ls-tree -r --name-only REV`")
+        hint = missing_hint or "see `git ls-tree -r --name-only REV`"
+        raise UserError(f"{path} is not in {where}", hint=hint)
     pointer = _pointer(repo, entries[0].oid)
     if pointer is None:
         raise UserError(

@@ -20,9 +20,10 @@ from typing import Any
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.lineage import store
-from gitmodel.lineage.history import FileVersion, repo_path, split_spec, version_at
+from gitmodel.lineage.history import FileVersion, repo_path, version_at
 from gitmodel.logs import records
 from gitmodel.scan import pointer_files
+from gitmodel.specs import PathSpec, unknown_rev_hint
 
 Json = dict[str, Any]
 ROLES = ("base", "data")
@@ -32,8 +33,8 @@ ROLES = ("base", "data")
 class Plan:
     """What ``git model commit`` was asked to record."""
 
-    bases: list[str] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
+    bases: list[PathSpec] = field(default_factory=list)
+    data: list[PathSpec] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
 
@@ -72,12 +73,13 @@ def model_files(repo: git.Repo, rev: str | None) -> dict[str, FileVersion]:
     }
 
 
-def resolve(
+def resolve_plan(
     repo: git.Repo, plan: Plan, current: dict[str, FileVersion], parent: dict[str, FileVersion]
 ) -> tuple[list[FileVersion], list[tuple[str, FileVersion]]]:
-    """The outputs and (role, input) pairs of ``plan`` for a commit with these model files."""
-    no_rev = {repo_path(repo, s): role for role, specs in (("data", plan.data),
-              ("base", plan.bases)) for s in specs if split_spec(s)[1] is None}  # fmt: skip
+    """The file versions ``plan`` names: its outputs and (role, input) pairs, for a commit
+    with these model files."""
+    no_rev = {repo_path(repo, s.path): role for role, specs in (("data", plan.data),
+              ("base", plan.bases)) for s in specs if s.rev is None}  # fmt: skip
     if plan.outputs:
         outputs = [_lookup(current, repo_path(repo, p), "this commit") for p in plan.outputs]
     else:  # changed files, except inputs taken from this commit (a fine-tuned base is both)
@@ -107,9 +109,8 @@ def resolve(
 def pin_revisions(repo: git.Repo, plan: Plan) -> Plan:
     """``plan`` with each ``PATH@REV`` input's REV replaced by its commit id."""
 
-    def pin(spec: str) -> str:
-        path, rev = split_spec(spec)
-        return spec if rev is None else f"{path}@{repo.rev_parse(rev)}"
+    def pin(spec: PathSpec) -> PathSpec:
+        return spec if spec.rev is None else PathSpec(spec.path, repo.rev_parse(spec.rev))
 
     return Plan([pin(s) for s in plan.bases], [pin(s) for s in plan.data], plan.outputs,
                 plan.params)  # fmt: skip
@@ -119,23 +120,27 @@ def _same(old: FileVersion | None, new: FileVersion) -> bool:
     return old is not None and (old.oid, old.size) == (new.oid, new.size)
 
 
-def _lookup(files: dict[str, FileVersion], path: str, where: str) -> FileVersion:
+def _lookup(
+    files: dict[str, FileVersion], path: str, where: str, hint: str | None = None
+) -> FileVersion:
     if path not in files:
-        raise UserError(f"{path} is not a model file in {where}", hint="see `git model ls-files`")
+        raise UserError(
+            f"{path} is not a model file in {where}", hint=hint or "see `git model ls-files`"
+        )
     return files[path]
 
 
 def _input(
-    repo: git.Repo, spec: str, current: dict[str, FileVersion],
+    repo: git.Repo, spec: PathSpec, current: dict[str, FileVersion],
     parent: dict[str, FileVersion], out_paths: set[str],
 ) -> FileVersion:  # fmt: skip
-    path, rev = split_spec(spec)
-    path = repo_path(repo, path)
-    if rev is not None:
-        return version_at(repo, path, repo.rev_parse(rev), rev)
+    path = repo_path(repo, spec.path)
+    if spec.rev is not None:
+        return version_at(repo, path, repo.rev_parse(spec.rev), spec.rev)
+    hint = unknown_rev_hint(spec)
     if path in out_paths:
-        return _lookup(parent, path, "the parent commit")
-    return _lookup(current, path, "this commit")
+        return _lookup(parent, path, "the parent commit", hint)
+    return _lookup(current, path, "this commit", hint)
 
 
 def provenance_record(
@@ -163,7 +168,7 @@ def record(repo: git.Repo, rev: str, plan: Plan) -> Json:
     current = model_files(repo, commit)
     parent = model_files(repo, str(parents[0])) if parents else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, str(parents[0])) for p, v in parent.items()}
-    outputs, inputs = resolve(repo, plan, current, parent)
+    outputs, inputs = resolve_plan(repo, plan, current, parent)
     rec = provenance_record(repo, commit, plan, outputs, inputs)
     store.append(repo, rec)
     return rec

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from gitmodel.lineage.graph import Graph, Node
-from gitmodel.scan import format_size
+from gitmodel.sizes import format_size
 
 
 def label(node: Node) -> str:

@@ -190,14 +190,6 @@ def check_files(model: Model, label: str, files: tuple[File, ...], hint: str) ->
     return files
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    """``NAME[@WHAT]`` → (name, what or None)."""
-    name, sep, what = spec.partition("@")
-    if sep and not what:
-        raise UserError(f"nothing after '@' in {spec!r}", hint="write NAME, NAME@v3 or NAME@REV")
-    return name, what or None
-
-
 def pick(repo: git.Repo, found: list[Version], model: Model, what: str | None) -> Version:
     """The version ``what`` names: ``vN``/``N``, a revision, or (None) the latest."""
     if not found:

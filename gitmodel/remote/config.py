@@ -25,10 +25,12 @@ committed ``.gitmodel``) can name a key file or a command.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel import git
 from gitmodel.errors import UserError
@@ -43,9 +45,11 @@ from gitmodel.remote.backends import (
 from gitmodel.urls import redact
 
 if TYPE_CHECKING:
+    from gitmodel.remote.lfs import LfsRemote
     from gitmodel.remote.store import RemoteStore
 
 N = TypeVar("N", int, float)
+_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -61,13 +65,39 @@ class ModelRemote:
     timeout: float = REQUEST_TIMEOUT
     chunked: bool = True
     key: bytes | None = field(default=None, repr=False)
+    lfs: bool = False  # a Git LFS host's Batch API endpoint, not object storage
+    cwd: Path | None = None  # where to ask Git for credentials
+    ssh_url: str | None = None  # an SSH Git remote: ask its host for the endpoint
+    ssh_command: str | None = field(default=None, repr=False)  # core.sshCommand
 
     @property
     def display(self) -> str:
         return redact(self.url)
 
-    def open(self) -> RemoteStore:
+    def open(self) -> RemoteStore | LfsRemote:
+        """The remote, ready for transfers (``layouts`` knows both kinds)."""
+        if self.lfs:
+            from gitmodel.git.ssh import target_of
+            from gitmodel.remote.lfs import LfsRemote
+
+            ssh = target_of(self.ssh_url) if self.ssh_url else None
+            settings = {"core.sshcommand": self.ssh_command} if self.ssh_command else {}
+            return LfsRemote(self.url, self.cwd, tries=self.tries, first_delay=self.first_delay,
+                             retry_timeout=self.retry_timeout, timeout=self.timeout, ssh=ssh,
+                             settings=settings)  # fmt: skip
+        return self.open_store()
+
+    def open_store(self, needs: str = "") -> RemoteStore:
+        """The remote as object storage, for what only object storage can do (listing,
+        deleting, usage); an LFS host is refused with ``needs`` saying what asked."""
         from gitmodel.remote.store import RemoteStore
+
+        if self.lfs:
+            raise UserError(
+                f"{self.display} is a Git LFS host: {needs or 'this'} works on "
+                "object-storage model remotes only",
+                hint="set one with `git model remote set NAME URL` to use it",
+            )
 
         return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
                            chunked=self.chunked, key=self.key, timeout=self.timeout,
@@ -100,7 +130,12 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
-    found = for_local_url(repo, git_url, name)
+    found = _lfs_remote(repo, name, settings.get(f"{prefix}lfsurl") or settings.get("lfs.url"))
+    found = found or for_local_url(repo, git_url, name)
+    derived = _lfs_remote(repo, name, lfs_endpoint(git_url))
+    if derived is not None and _is_ssh(git_url):  # git-lfs-authenticate names the endpoint
+        derived = replace(derived, ssh_url=git_url, ssh_command=settings.get("core.sshcommand"))
+    found = found or derived
     if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
@@ -109,6 +144,44 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
             "with `git model remote set --shared URL` and commit .gitmodel",
         )
     return with_settings(found, settings)
+
+
+def _lfs_remote(repo: git.Repo, name: str, endpoint: str | None) -> ModelRemote | None:
+    if endpoint is None:
+        return None
+    return ModelRemote(name, endpoint, configured=False, lfs=True, cwd=repo.cwd)
+
+
+def _is_ssh(git_url: str) -> bool:
+    scheme = git_url.partition("://")[0] if "://" in git_url else "ssh"
+    return scheme in ("ssh", "git+ssh", "ssh+git")
+
+
+def lfs_endpoint(git_url: str) -> str | None:
+    """The LFS endpoint git-lfs derives from a Git remote URL: ``<url>.git/info/lfs``
+    over https (for an SSH URL too, whose host serves HTTPS), or None for a local one."""
+    if "://" in git_url:
+        try:
+            parts = urlsplit(git_url)
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https", "ssh", "git+ssh", "ssh+git") or not parts.hostname:
+            return None
+        scheme = parts.scheme if parts.scheme in ("http", "https") else "https"
+        port = f":{parts.port}" if parts.port is not None and scheme == parts.scheme else ""
+        netloc = (f"{parts.netloc.rsplit('@', 1)[0]}@" if scheme == parts.scheme
+                  and "@" in parts.netloc else "") + parts.hostname + port  # fmt: skip
+        path = parts.path
+    else:  # scp-like [user@]host:path (not Git's <transport>::<address>)
+        host, sep, path = git_url.partition(":")
+        hostname = host.rsplit("@", 1)[-1]
+        if not sep or path.startswith(":") or not _HOSTNAME.fullmatch(hostname):
+            return None
+        scheme, netloc = "https", hostname
+    path = "/" + path.strip("/")
+    if not path.endswith(".git"):
+        path += ".git"
+    return urlunsplit((scheme, netloc, f"{path}/info/lfs", "", ""))
 
 
 def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:
