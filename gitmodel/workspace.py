@@ -20,11 +20,11 @@ if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
 
 
 NOT_IN_DEFAULT_HINT = (
-    "no model remote is set here, so this clone looked in its Git remote's own store (a"
-    " local repository's, or its LFS host); if the object was pushed to a model remote set"
-    " with `git model remote set`, that setting is probably not shared: whoever set it can"
-    " share it (`git model remote set --shared URL`, then commit and push .gitmodel), or set"
-    " it here; then check out again"
+    "; no model remote is set here, so this clone looked in its Git remote's own store (a"
+    " local repository's, or its LFS host): if the object was pushed to a model remote set"
+    " with `git model remote set`, that setting is probably not shared, and whoever set it"
+    " can share it (`git model remote set --shared URL`, then commit and push .gitmodel),"
+    " or you can set it here"
 )
 
 
@@ -128,7 +128,7 @@ class Fetcher:
             layouts.download(remote, self._store, pointer, self._local, progress.add)
         except RemoteObjectMissing as exc:
             if self._derived:  # set nowhere: pushed, perhaps, to a store set elsewhere
-                exc.hint = NOT_IN_DEFAULT_HINT
+                exc.hint = (exc.hint or "") + NOT_IN_DEFAULT_HINT
             raise  # this object's fault, not the remote's: the next one may be fine
         except RemoteObjectDamaged:
             raise

@@ -22,8 +22,8 @@ NOT_SHARED_HINT = (
     "no model remote is known here: the store these objects were pushed to is probably"
     " set in its pusher's own git config only. Whoever set it can share it with every"
     " clone (`git model remote set --shared URL`, then commit and push .gitmodel); or set"
-    " it here (`git model remote set URL`) and check out again (or `git model pull`); or"
-    " check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
+    " it here (`git model remote set URL`) and check the files out (or `git model pull`);"
+    " or check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
 )
 
 
