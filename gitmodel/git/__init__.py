@@ -26,6 +26,7 @@ from gitmodel.git.config import (
     check_shared,
     config_list,
     config_set,
+    config_set_file,
     config_unset,
     valid_remote_name,
 )
@@ -41,7 +42,16 @@ from gitmodel.git.objects import (
     tree_file,
     write_tree,
 )
-from gitmodel.git.process import GIT_MISSING, GIT_MISSING_HINT, GitError, call, output, run, version
+from gitmodel.git.process import (
+    GIT_MISSING,
+    GIT_MISSING_HINT,
+    GitError,
+    call,
+    output,
+    run,
+    show_manual,
+    version,
+)
 from gitmodel.git.refs import RefMoved, is_ancestor, list_refs, read_ref, update_ref
 from gitmodel.git.repo import (
     Discovery,
@@ -73,6 +83,7 @@ __all__ = [
     "check_shared",
     "config_list",
     "config_set",
+    "config_set_file",
     "config_unset",
     "diff_raw",
     "headers",
@@ -88,6 +99,7 @@ __all__ = [
     "remote_names",
     "run",
     "show_file",
+    "show_manual",
     "tree_file",
     "update_ref",
     "valid_remote_name",
