@@ -8,6 +8,7 @@ in gitmodel starts here, so each question is asked in one place, the same way.
 - :mod:`~gitmodel.git.objects`: bulk object reads (headers, small blobs, pointers);
 - :mod:`~gitmodel.git.refs`: refs read, listed, and moved by compare-and-swap;
 - :mod:`~gitmodel.git.diff`: ``diff --raw`` records;
+- :mod:`~gitmodel.git.signatures`: commit signatures, judged by ``git verify-commit``;
 - :mod:`~gitmodel.git.index_file`, :mod:`~gitmodel.git.rewrite` (history rewriting
   for ``migrate``) and :mod:`~gitmodel.git.credential` (Git's credential helpers, for
   LFS hosts) load only where used.
@@ -33,6 +34,7 @@ from gitmodel.git.diff import NULL_OID_RE, DiffEntry, diff_raw
 from gitmodel.git.objects import (
     BlobStream,
     Commit,
+    file_at,
     headers,
     pointers_of,
     read_commit,
@@ -52,6 +54,7 @@ from gitmodel.git.repo import (
     local_path,
     remote_names,
 )
+from gitmodel.git.signatures import Signature, Verifier
 
 __all__ = [
     "CONFIG_SCOPES",
@@ -69,12 +72,15 @@ __all__ = [
     "IndexLock",
     "RefMoved",
     "Repo",
+    "Signature",
+    "Verifier",
     "call",
     "check_shared",
     "config_list",
     "config_set",
     "config_unset",
     "diff_raw",
+    "file_at",
     "headers",
     "is_ancestor",
     "list_refs",
