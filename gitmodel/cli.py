@@ -573,6 +573,49 @@ def model_checkout(spec: ModelSpec, to: str | None) -> None:
     _exit(run(spec, to))
 
 
+# -- change management: requests, approvals, review, audit --------------------------
+
+
+@cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.argument("stage")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def request(spec: ModelSpec, stage: str, message: str) -> None:
+    """Ask for a version of a model to enter STAGE; prints the request id."""
+    from gitmodel.commands.request import request as run
+
+    _exit(run(spec, stage, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def approve(request_id: str, message: str) -> None:
+    """Approve a change request (signed when your Git signs)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("approve", request_id, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def reject(request_id: str, message: str) -> None:
+    """Reject a change request (its requester may withdraw it this way)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("reject", request_id, message))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def requests(as_json: bool) -> None:
+    """Every change request, newest first, with its decisions and status."""
+    from gitmodel.commands.request import list_requests
+
+    _exit(list_requests(as_json=as_json))
+
+
 def main() -> None:
     """Run the CLI and turn failures into one-line errors and exit codes."""
     sys.exit(guarded(_run))

@@ -2,7 +2,8 @@
 
 Each reads the registry log's tip and state, decides, and appends one event with a
 compare-and-swap on that tip: a concurrent change in between makes it fail with
-"run the command again", never overwrite.
+"run the command again", never overwrite. ``promote`` asks the policy, approvals
+included.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.logs import records
 from gitmodel.registry import declare, policy, stages
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
@@ -41,11 +43,51 @@ def promote(
         )
     if after == current:
         return _unchanged(stage, current)
-    bypassed = _gate(repo, store, model, stage, version, state, force)
-    record = stages.event("promote", model.name, stage, current, after, message.strip(), bypassed)
+    _check_signing(repo, model, stage)
+    record = _event(repo, store, model, stage, version, state, (current, after), message, force)
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(model.name, stage, current, after)
+    _warn_unsigned(repo, model, stage)
     return 0
+
+
+def _event(
+    repo: git.Repo, store: LocalStore, model: declare.Model, stage: str, version: Version,
+    state: stages.Json, change: tuple[list[stages.Assignment], list[stages.Assignment]],
+    message: str, force: bool,
+) -> stages.Json:  # fmt: skip
+    """The promote event, once the policy agrees (or is bypassed)."""
+    bypassed, verdict = _gate(repo, store, model, stage, version, state, force)
+    found = verdict.approval
+    approved_by = [a.email for a in found.approvals] if found and verdict.request else None
+    return stages.event("promote", model.name, stage, *change, message.strip(), bypassed,
+                        request=verdict.request, approved_by=approved_by)  # fmt: skip
+
+
+def _signers_file(model: declare.Model, stage: str) -> str | None:
+    """The allowed-signers file when changes of ``stage`` must be signed."""
+    rule = model.policy.get(stage)
+    return rule.approvals.signers_file if rule and rule.approvals else None
+
+
+def _check_signing(repo: git.Repo, model: declare.Model, stage: str) -> None:
+    """A stage whose approvals must be signed is changed only by signed events, so
+    that ``audit`` can prove who changed it."""
+    signers = _signers_file(model, stage)
+    if signers is not None and not records.signs_commits(repo):
+        raise UserError(
+            f"changes to {model.name} {stage} must be signed, and your Git does not sign commits",
+            hint="git config commit.gpgSign true (with gpg.format ssh and user.signingKey "
+            f"set to a key listed in {signers})",
+        )
+
+
+def _warn_unsigned(repo: git.Repo, model: declare.Model, stage: str) -> None:
+    """An unsigned rollback of a stage that must be signed is let through (it is the
+    emergency exit) and said to be so."""
+    if _signers_file(model, stage) and not records.signs_commits(repo):
+        print(f"gitmodel: warning: this change of {model.name} {stage} is not "
+              "signed; `git model audit` will report it", file=sys.stderr)  # fmt: skip
 
 
 def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
@@ -69,14 +111,15 @@ def _gate(
     version: Version,
     state: stages.Json,
     force: bool,
-) -> list[str] | None:
+) -> tuple[list[str] | None, policy.Verdict]:
     """None when no rule failed; the failed rules when forced; else a refusal."""
     held = {s: stages.held(state, model.name, s) for s in model.stages}
-    failures = policy.check(repo, store, model, stage, version, held)
+    verdict = policy.evaluate(repo, store, model, stage, version, held)
+    failures = verdict.failures
     if not failures:
-        return [] if force else None
+        return ([] if force else None), verdict
     if force:
-        return [str(f) for f in failures]
+        return [str(f) for f in failures], verdict
     raise UserError(
         f"policy refused v{version.number} for {model.name} {stage}: "
         + "; ".join(str(f) for f in failures),
@@ -110,6 +153,7 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
+    _warn_unsigned(repo, model, stage)
     return 0
 
 
@@ -138,6 +182,7 @@ def unassign(name: str, stage: str, message: str = "") -> int:
     record = stages.event("unassign", name, stage, current, [], message.strip())
     log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, [])
+    _warn_unsigned(repo, model, stage)
     return 0
 
 

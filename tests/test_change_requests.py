@@ -1,0 +1,248 @@
+"""Change management through real Git: two clones with their own SSH signing keys push
+change requests and approvals to one bare repository; promote checks them against a
+committed allowed-signers file with ``git verify-commit``; ``audit`` proves it later."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SCRIPTS_DIR, git_model, git_out, run, run_git
+
+from gitmodel.installation import filter_config
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    key: str  # the key file's name under keys/
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "GIT_AUTHOR_NAME": self.name, "GIT_AUTHOR_EMAIL": self.email,
+                "GIT_COMMITTER_NAME": self.name, "GIT_COMMITTER_EMAIL": self.email}  # fmt: skip
+
+
+ALICE = Person("Alice", "alice@example.com", "alice")
+BOB = Person("Bob", "bob@example.com", "bob")
+CAROL = Person("Carol", "carol@example.com", "carol")  # her key is in no allowed-signers file
+SIGNERS = "keys/allowed_signers"
+POLICY = {
+    "production": {
+        "approvals": {"count": 1, "from": SIGNERS, "require_signed": True},
+    },
+}
+
+
+def commit_files(repo: Path, message: str, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(data)
+    run_git("add", "-A", cwd=repo)
+    run_git("commit", "-qm", message, cwd=repo, env=ALICE.env())
+
+
+def make_repository(repos: Path, keys: Path) -> None:
+    """origin.git, and Alice's clone ``a`` with clf v1..v3 and a production policy that
+    wants one approval signed by a key in the committed allowed-signers file."""
+    run_git("init", "-q", "--bare", "origin.git", cwd=repos)
+    run_git("clone", "-q", "origin.git", "a", cwd=repos)
+    work = repos / "a"
+    git_model("install", "--local", cwd=work)
+    attributes = b"*.bin filter=model diff=model merge=model -text\n"
+    commit_files(work, "track", {".gitattributes": attributes})
+    signers = "".join(
+        f"{p.email} {(keys / (p.key + '.pub')).read_text().strip()}\n" for p in (ALICE, BOB)
+    )
+    registry = {"models": {"clf": {"paths": ["models/clf"], "policy": POLICY}}}
+    for n in (1, 2, 3):
+        files = {"models/clf/weights.bin": os.urandom(3000 + n)}
+        if n == 1:
+            declared = json.dumps(registry, indent=2).encode()
+            files |= {SIGNERS: signers.encode(), ".gitmodel-registry.json": declared}
+        commit_files(work, f"clf v{n}", files)
+    run_git("push", "-q", "-u", "origin", "main", cwd=work)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("changes")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    keys = base / "keys"
+    keys.mkdir()
+    for person in (ALICE, BOB, CAROL):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person.email,
+             "-f", str(keys / person.key)], cwd=keys)  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}.items():
+            env.setenv(key, value)
+        for key, value in ALICE.env().items():
+            if key.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")):
+                env.setenv(key, value)
+        if SCRIPTS_DIR not in os.environ["PATH"].split(os.pathsep):
+            env.setenv("PATH", SCRIPTS_DIR + os.pathsep + os.environ["PATH"])
+        repos = base / "repos"
+        repos.mkdir()
+        make_repository(repos, keys)
+    return base
+
+
+FORGE_REQUEST_RECORD = """
+import json, sys
+from gitmodel import git
+from gitmodel.registry import requests
+requests.append(git.Repo.discover(), json.loads(sys.argv[1]))
+"""
+@dataclass
+class Team:
+    root: Path
+    origin: Path
+    a: Path  # Alice's clone
+    b: Path  # Bob's clone
+    keys: Path
+
+    def sign(self, clone: Path, person: Person, key: str | None = None) -> None:
+        """Sign log commits in ``clone`` with ``key`` (default: the person's own)."""
+        for name, value in [("gpg.format", "ssh"), ("commit.gpgSign", "true"),
+                            ("user.signingKey", str(self.keys / (key or person.key)))]:  # fmt: skip
+            run_git("config", name, value, cwd=clone)
+
+    def model(self, clone: Path, person: Person, *args: str, check: bool = True
+              ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+        return git_model(*args, cwd=clone, check=check, env=person.env())
+
+    def refused(self, clone: Path, person: Person, *args: str) -> str:
+        proc = self.model(clone, person, *args, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1, err
+        lines = err.splitlines()
+        assert lines[0].startswith("gitmodel: error: "), err
+        assert any(line.startswith("hint: ") for line in lines), err
+        assert "Traceback" not in err
+        return err
+
+    def forge(self, clone: Path, person: Person, record: dict[str, Any]) -> None:
+        """Append ``record`` to the requests log as another client could, skipping every
+        check ``git model approve`` makes (signed as ``clone``'s Git signs)."""
+        run([sys.executable, "-c", FORGE_REQUEST_RECORD, json.dumps(record)], cwd=clone,
+            env=person.env())  # fmt: skip
+
+
+@pytest.fixture
+def team(built: Path, tmp_path: Path) -> Team:
+    """Private copies: the bare origin, Alice's clone, and a fresh clone for Bob; each
+    signs with their own key, and the filter is installed globally (as `install` does)."""
+    shutil.copytree(built / "repos", tmp_path / "repos", symlinks=True)
+    shutil.copytree(built / "keys", tmp_path / "keys")
+    for key in (tmp_path / "keys").iterdir():
+        key.chmod(0o600)
+    origin, a = tmp_path / "repos" / "origin.git", tmp_path / "repos" / "a"
+    run_git("remote", "set-url", "origin", str(origin), cwd=a)
+    for key, value in filter_config(skip_smudge=False).items():
+        run_git("config", "--global", key, value, cwd=tmp_path)
+    b = tmp_path / "repos" / "b"
+    run_git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    found = Team(tmp_path, origin, a, b, tmp_path / "keys")
+    found.sign(a, ALICE)
+    found.sign(b, BOB)
+    return found
+
+
+def request_id(proc: subprocess.CompletedProcess[bytes]) -> str:
+    rid = proc.stdout.decode().strip()
+    assert len(rid) == 12 and int(rid, 16) >= 0
+    return rid
+
+
+def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
+    a, b = team.a, team.b
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    listed = json.loads(team.model(b, BOB, "requests", "--json").stdout)["requests"]
+    assert [(r["id"], r["status"], r["version"], r["stage"]) for r in listed] == [
+        (rid, "open", 3, "production")
+    ]
+    assert listed[0]["requested_by"] == {"name": "Alice", "email": ALICE.email}
+    team.model(b, BOB, "approve", rid[:6], "-m", "metrics look right")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
+    [event] = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
+    assert (event["request"], event["approved_by"], event["forced"]) == (rid, [BOB.email], False)
+    assert "Good \"git\" signature for alice@example.com" in run_git(
+        "-c", f"gpg.ssh.allowedSignersFile={a / SIGNERS}", "verify-commit", event["event"], cwd=a
+    ).stderr.decode()
+    listed = json.loads(team.model(a, ALICE, "requests", "--json").stdout)["requests"]
+    assert listed[0]["status"] == "promoted" and listed[0]["promoted_by"] == event["event"]
+    assert [d["by"]["email"] for d in listed[0]["decisions"]] == [BOB.email]
+    # a request is carried out once: promoting v3 again (after a rollback) needs another
+    team.model(a, ALICE, "unassign", "clf", "production", "-m", "drain")
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production")
+    assert "no open change request asks for v3 in production" in err
+
+
+def test_promotion_without_approval_is_refused(team: Team) -> None:
+    err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
+    assert "approvals (1 approval from keys/allowed_signers (signed))" in err
+    assert "no open change request asks for v2 in production" in err
+    assert "hint: open one and have it approved: git model request clf@v2 production -m WHY" in err
+    rid = request_id(team.model(team.a, ALICE, "request", "clf@v2", "production", "-m", "x"))
+    err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
+    assert f"hint: ask a reviewer: git model approve {rid} -m WHY" in err
+    assert "registry" not in git_out("for-each-ref", cwd=team.a)
+
+
+def test_self_approval_is_refused_by_approve_and_by_promote(team: Team) -> None:
+    a = team.a
+    rid = request_id(team.model(a, ALICE, "request", "clf@v2", "production", "-m", "mine"))
+    err = team.refused(a, ALICE, "approve", rid, "-m", "lgtm")
+    assert "you opened request" in err
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=a))
+    team.forge(a, ALICE, {**record, "type": "approve", "message": "lgtm"})  # signed, by Alice
+    err = team.refused(a, ALICE, "promote", "clf@v2", "production")
+    assert "alice@example.com approved their own request, which does not count" in err
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
+
+
+def test_approval_signed_by_a_key_outside_allowed_signers_is_refused(team: Team) -> None:
+    a, b = team.a, team.b
+    rid = request_id(team.model(a, ALICE, "request", "clf@v2", "production", "-m", "please"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.sign(b, BOB, key=CAROL.key)  # Bob signs with a key the file does not list for him
+    err = team.refused(b, BOB, "approve", rid, "-m", "lgtm")
+    assert "your approve would not count: it is signed by a key that is not in" in err
+    run_git("config", "commit.gpgSign", "false", cwd=b)
+    err = team.refused(b, BOB, "approve", rid, "-m", "lgtm")
+    assert "your Git does not sign commits" in err
+    run_git("config", "commit.gpgSign", "true", cwd=b)
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=b))
+    team.forge(b, BOB, {**record, "type": "approve", "message": "lgtm"})  # Carol's key
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    err = team.refused(a, ALICE, "promote", "clf@v2", "production")
+    assert "the approval by bob@example.com" in err
+    assert "is signed by a key that is not in keys/allowed_signers (SHA256:" in err
+    # Carol is no approver at all
+    run_git("clone", "-q", str(team.origin), "c", cwd=team.root)
+    c = team.root / "c"
+    team.sign(c, CAROL)
+    err = team.refused(c, CAROL, "approve", rid, "-m", "lgtm")
+    assert "carol@example.com is not an approver of this stage (keys/allowed_signers)" in err
+    # Bob approves again, now with his own key: that approval counts
+    team.sign(b, BOB)
+    team.model(b, BOB, "approve", rid, "-m", "lgtm, signed properly")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v2", "production")
