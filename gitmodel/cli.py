@@ -616,6 +616,25 @@ def requests(as_json: bool) -> None:
     _exit(list_requests(as_json=as_json))
 
 
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--since", metavar="DATE", help="only changes from DATE on (2026-01-31, ISO 8601)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--csv", "as_csv", is_flag=True, help="one row per stage change")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page")  # fmt: skip
+def audit(name: str | None, since: str | None, as_json: bool, as_csv: bool,
+          html_file: str | None) -> None:  # fmt: skip
+    """Every stage change with who requested, approved and made it, forced bypasses and
+    signatures; exit 1 when one breaks the policy."""
+    from gitmodel.commands.audit import audit as run
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    fmt = "json" if as_json else "csv" if as_csv else "text"
+    _exit(run(name, since, fmt, html_file))
+
+
 def main() -> None:
     """Run the CLI and turn failures into one-line errors and exit codes."""
     sys.exit(guarded(_run))

@@ -102,6 +102,19 @@ from gitmodel import git
 from gitmodel.registry import requests
 requests.append(git.Repo.discover(), json.loads(sys.argv[1]))
 """
+FORGE_PROMOTION = """
+import sys
+from gitmodel import git
+from gitmodel.registry import declare, stages, versions
+repo = git.Repo.discover()
+registry = declare.load(repo)
+v3 = versions.versions(repo, registry, registry.model("clf"))[2]
+record = stages.event("promote", "clf", "production", [], [stages.Assignment.of(v3)], "sneaky",
+                      request=sys.argv[1], approved_by=["bob@example.com"])
+stages.log(repo).append(record, message=stages.summary(record))
+"""
+
+
 @dataclass
 class Team:
     root: Path
@@ -246,3 +259,75 @@ def test_approval_signed_by_a_key_outside_allowed_signers_is_refused(team: Team)
     team.model(b, BOB, "push", "-q")
     team.model(a, ALICE, "fetch", "-q")
     team.model(a, ALICE, "promote", "clf@v2", "production")
+
+
+def audit_json(team: Team, clone: Path, *args: str, code: int = 0) -> dict[str, Any]:
+    proc = team.model(clone, ALICE, "audit", *args, "--json", check=False)
+    assert proc.returncode == code, proc.stderr.decode()
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_audit_lists_requests_approvals_signatures_and_flags_forced_changes(team: Team) -> None:
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v1", "staging", "-m", "try it")  # no policy
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB, "approve", rid, "-m", "lgtm")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "hotfix")
+
+    found = audit_json(team, a)
+    assert found["schema"] == "gitmodel.audit/1"
+    assert found["summary"] == {"changes": 3, "forced": 1, "problems": 0}
+    forced, promoted, staged = found["changes"]
+    assert staged["stage"] == "staging" and staged["signature"]["status"] == "good"
+    assert staged["signature_required"] is False
+    assert (promoted["to"], promoted["by"]["email"]) == ("v3", ALICE.email)
+    assert promoted["forced"] is False
+    assert promoted["signature"] == {"status": "good", "signer": ALICE.email,
+                                     "key": promoted["signature"]["key"]}  # fmt: skip
+    assert promoted["request"]["id"] == rid
+    assert promoted["request"]["requested_by"]["email"] == ALICE.email
+    [approval] = promoted["approvals"]
+    assert (approval["by"]["email"], approval["signature"]["status"]) == (BOB.email, "good")
+    assert forced["forced"] is True and forced["to"] == "v2" and forced["problems"] == []
+    assert "approvals" in forced["bypassed"][0]
+    text = team.model(a, ALICE, "audit", "clf").stdout.decode()
+    assert "FORCED: bypassed approvals" in text and f"approved by {BOB.email} (good)" in text
+    rows = team.model(a, ALICE, "audit", "--csv").stdout.decode().splitlines()
+    assert rows[0].startswith("at,event,model,stage,type,from,to,by_name,by_email,signature")
+    assert len(rows) == 4
+    alice = f"Alice,{ALICE.email}"
+    assert f",production,promote,-,v3,{alice},good,{ALICE.email},true,false,," in rows[2]
+    assert f",{rid},{ALICE.email},{BOB.email},,ship" in rows[2]
+
+    # an unsigned change where signing is required: the audit fails, naming it
+    run_git("config", "commit.gpgSign", "false", cwd=a)
+    proc = team.model(a, ALICE, "rollback", "clf", "production", "-m", "revert hotfix")
+    assert "is not signed; `git model audit` will report it" in proc.stderr.decode()
+    found = audit_json(team, a, code=1)
+    assert found["summary"]["problems"] == 1
+    assert found["changes"][0]["signature"]["status"] == "unsigned"
+    assert found["changes"][0]["problems"] == [
+        "is not signed, and the production policy requires signed changes"
+    ]
+    err = team.refused(a, ALICE, "audit")
+    assert "1 stage change(s) break the policy" in err
+    assert audit_json(team, a, "--since", "2999-01-01")["changes"] == []
+    err = team.refused(a, ALICE, "audit", "--since", "yesterday-ish")
+    assert "is not a date" in err
+
+
+def test_a_promotion_pushed_around_promote_fails_the_audit(team: Team) -> None:
+    """Someone who can push the registry log can write any event: the audit re-checks
+    each promotion against the requests log and the signatures."""
+    a = team.a
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "x"))
+    run([sys.executable, "-c", FORGE_PROMOTION, rid], cwd=a, env=ALICE.env())
+    found = audit_json(team, a, code=1)
+    [change] = found["changes"]
+    assert change["signature"]["status"] == "good"  # Alice signed it: still not approved
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in change["problems"]
