@@ -17,6 +17,8 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
 _SECRET_PARAM = re.compile(
     r"(?i)([?&][^=&\s]*(?:" + "|".join(_SECRET_QUERY_KEYS) + r")[^=&\s]*=)[^&\s]+"
 )
+# the secret parts of an Azure connection string (``…;AccountKey=…;…``)
+_CONNECTION_SECRET = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature)=([^;\s]+)")
 
 
 def redact(url: str) -> str:
@@ -41,13 +43,17 @@ def _redact_pair(pair: str) -> str:
 
 def scrub(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` (say, a backend's error message) without credentials: user info in
-    URLs, secret-looking query values, and the values of credential variables."""
+    URLs, secret-looking query values, the key or SAS token of a connection string, and
+    the values of credential variables (and the key alone of a connection string's)."""
     text = _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+    text = _CONNECTION_SECRET.sub(r"\1=***", text)
     env = os.environ if environ is None else environ
     for name in SECRET_ENV:
         value = env.get(name, "")
-        if len(value) >= 8 and value in text:
-            text = text.replace(value, "***")
+        parts = [match[2] for match in _CONNECTION_SECRET.finditer(value)]
+        for secret in (value, *parts):  # a connection string, and the key alone
+            if len(secret) >= 8 and secret in text:
+                text = text.replace(secret, "***")
     return text
 
 

@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -242,6 +243,49 @@ def gcs_env(monkeypatch: pytest.MonkeyPatch) -> None:
     server, which is not on loopback)."""
     monkeypatch.setenv("FSSPEC_GS_TOKEN", "anon")
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+
+
+# -- a real Azure Blob service (Azurite) on loopback, for az:// ---------------------
+
+AZURITE = Path(__file__).parent / ".node" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (published in its documentation, not a secret)
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+               "K1SZFPTOtr/KBHBeksoGMGw==")
+_AZURE_VARS = ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
+               "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID",
+               "AZURE_STORAGE_ANON")  # fmt: skip
+
+
+def azure_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
+    """The connection string of Azurite's development account at ``endpoint``."""
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def azurite_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's Blob service on 127.0.0.1, from ``tests/.node`` (where ``.ci/run`` puts
+    it); skipped where it or Node.js is not installed."""
+    pytest.importorskip("adlfs")
+    if shutil.which("node") is None or not AZURITE.exists():
+        pytest.skip("Azurite is not installed (.ci/run installs it into tests/.node with npm)")
+    command = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", "PORT",
+               "--location", str(tmp_path_factory.mktemp("azurite-data")), "--silent",
+               "--skipApiVersionCheck", "--loose", "--disableTelemetry"]  # fmt: skip
+    with loopback_server(tmp_path_factory, "azurite", command) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def azure_env(azurite_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Azurite's account as the only Azure credential, through the variable users set;
+    returns the connection string."""
+    for var in _AZURE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    connection_string = azure_connection_string(azurite_endpoint)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
+    return connection_string
 
 
 # -- a real OpenSSH server on loopback, for sftp:// ------------------------------

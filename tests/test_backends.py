@@ -20,6 +20,7 @@ import fsspec
 import pytest
 from conftest import (
     SSHServer,
+    azure_connection_string,
     free_port,
     git_model,
     loopback_server,
@@ -65,29 +66,40 @@ def model_files() -> dict[str, bytes]:
     return {"model.bin": os.urandom(200_000), "data/a.bin": os.urandom(3000)}
 
 
-# -- object stores: S3 (moto) and GCS (gcp-storage-emulator)
+# -- object stores: S3 (moto), GCS (gcp-storage-emulator) and Azure (Azurite)
 
 
 @dataclass(frozen=True)
 class ObjectStore:
     scheme: str
     endpoint: str
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def bucket(self) -> str:
+        return "container" if self.scheme == "az" else "bucket"
 
     def url(self, bucket: str) -> str:
         return f"{self.scheme}://{bucket}/team/models"
 
     def settings(self, bucket: str, endpoint: str | None = None) -> dict[str, str]:
+        """The Git config of a remote in ``bucket`` at ``endpoint``; Azure's endpoint is
+        part of the connection string in the environment, so that is set here."""
+        endpoint = endpoint or self.endpoint
+        if self.scheme == "az":
+            self.monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                                    azure_connection_string(endpoint))  # fmt: skip
+            return {"remote.origin.modelurl": self.url(bucket)}
         return {"remote.origin.modelurl": self.url(bucket),
-                "remote.origin.modelendpoint": endpoint or self.endpoint}  # fmt: skip
+                "remote.origin.modelendpoint": endpoint}  # fmt: skip
 
 
-@pytest.fixture(params=["s3", "gs"])
-def object_store(request: pytest.FixtureRequest) -> ObjectStore:
-    if request.param == "s3":
-        request.getfixturevalue("aws_env")
-        return ObjectStore("s3", request.getfixturevalue("s3_endpoint"))
-    request.getfixturevalue("gcs_env")
-    return ObjectStore("gs", request.getfixturevalue("gcs_endpoint"))
+@pytest.fixture(params=["s3", "gs", "az"])
+def object_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    env, endpoint = {"s3": ("aws_env", "s3_endpoint"), "gs": ("gcs_env", "gcs_endpoint"),
+                     "az": ("azure_env", "azurite_endpoint")}[request.param]  # fmt: skip
+    request.getfixturevalue(env)
+    return ObjectStore(request.param, request.getfixturevalue(endpoint), monkeypatch)
 
 
 def test_missing_bucket_is_named_with_a_hint(author: Path, origin: Path, tmp_path: Path,
@@ -96,7 +108,7 @@ def test_missing_bucket_is_named_with_a_hint(author: Path, origin: Path, tmp_pat
     settings = object_store.settings(bucket)
     configure(author, settings)
     commit_versions(author, [model_files()])
-    expected = f"{object_store.url(bucket)}: bucket '{bucket}' does not exist"
+    expected = f"{object_store.url(bucket)}: {object_store.bucket} '{bucket}' does not exist"
     for command in (["push"], ["du"]):
         proc = git_model(*command, cwd=author, check=False)
         assert proc.returncode == 1
@@ -124,7 +136,7 @@ def test_refused_credentials_are_one_line_with_a_hint(
 ) -> None:
     secret = "wJalrXUtnFEMI-not-a-real-secret"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    configure(author, ObjectStore("s3", s3_with_auth).settings("models"))
+    configure(author, ObjectStore("s3", s3_with_auth, monkeypatch).settings("models"))
     commit_versions(author, [model_files()])
     for command in (["push"], ["du"]):
         proc = git_model(*command, cwd=author, check=False)

@@ -263,16 +263,52 @@ def test_migrate_from_lfs_never_rewrites_attributes_through_a_symlink(
     assert run_git("config", "filter.lfs.process", cwd=repo, check=False).returncode != 0
 
 
-def test_a_registry_log_with_a_malformed_blob_id_is_refused(work: Path, tmp_path: Path) -> None:
-    push_hostile_log(work, tmp_path, "models/clf/extra.json")
+def plant_production(work: Path, key: str, value: str, in_file: bool = True) -> None:
+    """Set ``key`` of production's assignment of clf (or of its last file) to ``value``,
+    in a new state on the registry log's tip."""
     state = json.loads(git_out("show", "refs/gitmodel/registry:state.json", cwd=work))
-    state["models"]["clf"]["stages"]["production"][0]["files"][-1]["git_blob"] = "--output=/x"
+    assignment = state["models"]["clf"]["stages"]["production"][0]
+    (assignment["files"][-1] if in_file else assignment)[key] = value
     blob = run_git("hash-object", "-w", "--stdin", cwd=work, input=json.dumps(state).encode())
     tree = run_git("mktree", cwd=work, input=b"100644 blob %s\tstate.json\n" % blob.stdout.strip())
     tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=work).strip()
     commit = git_out("commit-tree", tree.stdout.decode().strip(), "-p", tip, "-m", "x", cwd=work)
     run_git("update-ref", "refs/gitmodel/registry", commit.strip(), cwd=work)
+
+
+def test_a_registry_log_with_a_malformed_blob_id_is_refused(work: Path, tmp_path: Path) -> None:
+    push_hostile_log(work, tmp_path, "models/clf/extra.json")
+    plant_production(work, "git_blob", "--output=/x")
     refused(("checkout", "clf@production"), work, "malformed assignment")
+
+
+# -- a canary split copies what the stage holds into a new event: never unchecked
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "value", "needle"),
+    [
+        ("evil.sh", None, None, "'evil.sh'"),  # outside the model's declared paths
+        ("models/clf/../../evil.sh", None, None, "'models/clf/../../evil.sh'"),
+        ("models/clf/.GIT/config", None, None, "'models/clf/.GIT/config'"),
+        ("models/clf/extra.json", "oid", "../../objects/x", "malformed assignment"),
+        ("models/clf/extra.json", "git_blob", "HEAD:secret", "malformed assignment"),
+        ("models/clf/extra.json", "commit", "--upload-pack=x", "malformed assignment"),
+    ],
+)  # fmt: skip
+def test_a_canary_split_never_copies_a_hostile_assignment(
+    work: Path, tmp_path: Path, path: str, key: str | None, value: str | None, needle: str
+) -> None:
+    push_hostile_log(work, tmp_path, path)
+    if key is not None and value is not None:
+        plant_production(work, key, value, in_file=key != "commit")
+    tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=work)
+    refused(("promote", "clf@v3", "production", "--weight", "10"), work, needle)
+    assert git_out("rev-parse", "refs/gitmodel/registry", cwd=work) == tip  # no event
+    if key is None:  # a path the model does not declare: what the hint says mends it
+        git_model("promote", "clf@v3", "production", cwd=work)
+        held = json.loads(git_model("stages", "clf", "--json", cwd=work).stdout)
+        assert [a["version"] for a in held["models"]["clf"]["production"]] == [3]
 
 
 # -- a commit whose tree holds a path Git would not check out ------------------------

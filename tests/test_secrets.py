@@ -33,12 +33,23 @@ def assert_no_secret(*outputs: bytes) -> None:
         ("GET /k?X-Amz-Signature=abc&X-Amz-Credential=def&part=1",
          "GET /k?X-Amz-Signature=***&X-Amz-Credential=***&part=1"),
         ("plain text, no urls", "plain text, no urls"),
+        ("bad DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k3y+/x==;EndpointSuffix=s",
+         "bad DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=s"),
+        ("BlobEndpoint=https://a.example/;SharedAccessSignature=sv=1&sig=abc",
+         "BlobEndpoint=https://a.example/;SharedAccessSignature=***"),
     ],
 )  # fmt: skip
 def test_scrub_removes_credentials_from_text(text: str, shown: str) -> None:
     assert scrub(text, {}) == shown
     assert scrub(f"token {SECRET} leaked", {"AWS_SECRET_ACCESS_KEY": SECRET}) == "token *** leaked"
     assert redact("https://user:pw@host/repo?sig=1") == "https://***@host/repo?sig=***"
+
+
+def test_scrub_removes_the_key_of_a_connection_string_in_the_environment() -> None:
+    connection = f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={SECRET};"
+    environ = {"AZURE_STORAGE_CONNECTION_STRING": connection}
+    assert scrub(f"signing with {SECRET} failed", environ) == "signing with *** failed"
+    assert SECRET not in scrub(f"cannot parse {connection}", environ)
 
 
 def test_credentials_never_appear_anywhere(

@@ -36,7 +36,7 @@ def promote(
     tip = log.tip()
     state = log.state(tip)
     current = stages.held(state, model.name, stage)
-    after = stages.split(current, version, weight)
+    after = stages.split(model, stage, current, version, weight)  # checks what it copies
     if not after:
         raise UserError(
             f"{stage} holds no other version to split traffic with",

@@ -28,6 +28,7 @@ user, locally and against a shared remote.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ from gitmodel.registry.versions import File, Version, check_files
 
 Json = dict[str, Any]
 PAST_LIMIT = 10
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a Git object id, SHA-1 or SHA-256
 EVENT_TYPES = ("promote", "rollback", "unassign")
 
 
@@ -95,8 +97,13 @@ class Assignment:
 
     @classmethod
     def from_json(cls, data: Json) -> Assignment:
+        """An assignment read from the log: a ValueError unless its commit and its files'
+        ids are well-formed (their paths are checked where they are used: :func:`held_files`)."""
+        commit = data["commit"]
+        if not isinstance(commit, str) or not _OBJECT_ID.fullmatch(commit):
+            raise ValueError(f"invalid commit id {str(commit)[:80]!r}")
         files = tuple(File.from_json(f) for f in data.get("files", ()))
-        return cls(int(data["version"]), data["commit"], int(data["weight"]), files)
+        return cls(int(data["version"]), commit, int(data["weight"]), files)
 
     def to_json(self, files: bool = True) -> Json:
         """The assignment's JSON; a REF (no ``files``) when ``files`` is False."""
@@ -140,7 +147,10 @@ def held_files(state: Json, model: Model, stage: str) -> list[Assignment]:
     Use this, not :func:`held`, before reading or writing an assignment's files: the
     state comes from the log's tip, which anyone who can push the log ref wrote.
     """
-    found = held(state, model.name, stage)
+    return _checked(model, stage, held(state, model.name, stage))
+
+
+def _checked(model: Model, stage: str, found: list[Assignment]) -> list[Assignment]:
     hint = (
         f"the registry log was not written by gitmodel: see `git model history {model.name}`, "
         f"then `git model promote` another version to {stage} or `git model unassign`"
@@ -157,14 +167,19 @@ def past(state: Json, model: str, stage: str) -> list[Assignment]:
     return assignments(stack[-1]) if stack else []
 
 
-def split(current: list[Assignment], version: Version, weight: int | None) -> list[Assignment]:
-    """The assignment after promoting ``version`` with ``weight`` percent (None: all)."""
+def split(model: Model, stage: str, current: list[Assignment], version: Version,
+          weight: int | None) -> list[Assignment]:  # fmt: skip
+    """The assignment of ``stage`` after promoting ``version`` with ``weight`` percent
+    (None: all). A split keeps the version ``stage`` mostly holds, files and all: they
+    come from the log's state, so they are checked as :func:`held_files` checks them
+    before they are copied into a new event."""
     if weight is None or weight == 100:
         return [Assignment.of(version)]
     others = [a for a in current if a.commit != version.commit]
     primary = max(others, key=lambda a: a.weight, default=None)
     if primary is None:
         return []
+    _checked(model, stage, [primary])
     return [
         Assignment(primary.version, primary.commit, 100 - weight, primary.files),
         Assignment.of(version, weight),

@@ -12,7 +12,9 @@ and returns the whole file, so ranged reads are checked (:class:`RangeCheckedFil
 OpenSSH's SFTP server drops the session on a write request over 256 KiB, so SFTP files
 are opened with the block size the server announces (:func:`block_size`); and sshfs
 turns host key checking off unless asked, so it is asked (``known_hosts=()``: the
-user's ``~/.ssh/known_hosts`` and ``~/.ssh/config``).
+user's ``~/.ssh/known_hosts`` and ``~/.ssh/config``). adlfs passes its timeouts to reads
+and writes only, leaves the Azure SDK's retries on and ignores ``ls(refresh=True)``, so
+its client is built again (:func:`_bounded_azure_client`) and its listings cache is off.
 
 Failures are sorted here too: a refused credential or a missing bucket is the user's
 to fix, never worth a retry, and gets a hint that names what to check for that backend.
@@ -68,7 +70,7 @@ def open_filesystem(url: str, options: dict[str, Any], timeout: float) -> tuple[
 
     bounded = with_timeouts(protocol, options, timeout)
     fs, root = fsspec.core.url_to_fs(url, **bounded)
-    _single_try(fs, protocol)
+    _single_try(fs, protocol, timeout)
     return fs, root
 
 
@@ -78,7 +80,7 @@ def reopen_filesystem(url: str, options: dict[str, Any], timeout: float) -> Any:
 
     bounded = with_timeouts(protocol_of(url), options, timeout)
     fs, _ = fsspec.core.url_to_fs(url, skip_instance_cache=True, **bounded)
-    _single_try(fs, protocol_of(url))
+    _single_try(fs, protocol_of(url), timeout)
     return fs
 
 
@@ -96,9 +98,10 @@ def with_timeouts(protocol: str, options: dict[str, Any], timeout: float) -> dic
 
         out.setdefault("requests_timeout", aiohttp.ClientTimeout(sock_connect=connect,
                                                                  sock_read=timeout))  # fmt: skip
-    elif protocol in _AZURE:
+    elif protocol in _AZURE:  # (adlfs bounds only some calls: see _bounded_azure_client)
         out.setdefault("connection_timeout", connect)
         out.setdefault("read_timeout", timeout)
+        out.setdefault("use_listings_cache", False)  # adlfs ignores ls(refresh=True)
     elif protocol in SFTP:
         out.setdefault("known_hosts", ())  # sshfs's default, None, trusts any host key
         out.setdefault("connect_timeout", connect)
@@ -107,9 +110,10 @@ def with_timeouts(protocol: str, options: dict[str, Any], timeout: float) -> dic
     return out
 
 
-def _single_try(fs: Any, protocol: str) -> None:
+def _single_try(fs: Any, protocol: str, timeout: float) -> None:
     """Turn the backend's own retry loop off: ours is bounded in time, theirs is not
-    (gcsfs sleeps about 31 s over its 6 tries, s3fs retries 5 times)."""
+    (gcsfs sleeps about 31 s over its 6 tries, s3fs retries 5 times, Azure's SDK 3
+    times from 15 s apart)."""
     if protocol in _S3 and hasattr(fs, "retries"):
         fs.retries = 1
     request = getattr(type(fs), "_request", None)
@@ -117,6 +121,19 @@ def _single_try(fs: Any, protocol: str) -> None:
         retry_request = importlib.import_module("gcsfs.retry").retry_request
         once = retry_request(retries=1)(request.__wrapped__)  # type: ignore[union-attr]
         fs._request = types.MethodType(once, fs)
+    bounded = getattr(fs, "_gitmodel_bounded", False)
+    if protocol in _AZURE and hasattr(fs, "service_client") and not bounded:
+        fs.service_client = _bounded_azure_client(fs.service_client, timeout)
+        fs._gitmodel_bounded = True  # fsspec hands the same instance out again
+
+
+def _bounded_azure_client(client: Any, timeout: float) -> Any:
+    """adlfs passes its ``read_timeout`` to reads and writes only, not to listings,
+    ``exists`` or ``info``, and builds its client with the SDK's retries on: the same
+    client, built again with every request bounded and no retries of its own."""
+    return type(client)(client.url, credential=client.credential, retry_total=0,
+                        connection_timeout=min(timeout, CONNECT_TIMEOUT),
+                        read_timeout=timeout)  # fmt: skip
 
 
 def quiet_backend_loggers() -> None:
@@ -209,7 +226,8 @@ def _code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
-    return str(getattr(exc, "error_code", "") or "")
+    code = getattr(exc, "error_code", "") or ""
+    return str(getattr(code, "value", code))  # Azure's may be an enum member
 
 
 def is_denied(exc: BaseException) -> bool:
@@ -218,6 +236,8 @@ def is_denied(exc: BaseException) -> bool:
         if isinstance(link, PermissionError) or _names(link) & _DENIED_NAMES:
             return True
         if _code(link) in _DENIED_CODES or getattr(link, "code", None) in (401, 403):
+            return True
+        if getattr(link, "status_code", None) in (401, 403):  # Azure's HttpResponseError
             return True
         if isinstance(link, OSError) and str(link).startswith("Forbidden:"):  # gcsfs's 403
             return True
@@ -278,8 +298,9 @@ _DENIED_HINTS = {
     "remote.NAME.modelprofile) and that they may read and write this bucket",
     "gs": "check the Google credentials (GOOGLE_APPLICATION_CREDENTIALS or "
     "`gcloud auth application-default login`) and the bucket's permissions",
-    "az": "check the Azure credentials (AZURE_STORAGE_ACCOUNT_NAME with a key or SAS token, "
-    "or `az login`) and the container's permissions",
+    "az": "check the Azure credentials (AZURE_STORAGE_CONNECTION_STRING, or "
+    "AZURE_STORAGE_ACCOUNT_NAME with a key or SAS token, or `az login`) and the container's "
+    "permissions",
     "sftp": "check the SSH user and key for this host (User and IdentityFile in ~/.ssh/config) "
     "and the folder's permissions",
 }
