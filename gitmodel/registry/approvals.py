@@ -137,9 +137,9 @@ def assess(
               and e.record.stage == stage and e.record.commit == version.commit
               and e.record.id not in used]  # fmt: skip
     if not wanted:
-        how = f"git model request {model.name}@v{version.number} {stage} -m WHY"
+        how = f"git model request {model.name}@{version.label} {stage} -m WHY"
         return Assessment(None, problems=[(
-            f"no open change request asks for v{version.number} in {stage}",
+            f"no open change request asks for {version.label} in {stage}",
             f"open one and have it approved: {how}",
         )], needed=rule.count)  # fmt: skip
     try:

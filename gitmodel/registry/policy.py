@@ -100,9 +100,8 @@ def _after(model: Model, after: str, version: Version, held: list[Assignment]) -
     return [
         Failure(
             f"after {after}",
-            f"v{version.number} is not in {after}",
-            f"promote it to {after} first: git model promote "
-            f"{model.name}@v{version.number} {after}",
+            f"{version.label} is not in {after}",
+            f"promote it to {after} first: git model promote {model.name}@{version.label} {after}",
         )
     ]
 
@@ -123,7 +122,7 @@ def _metrics(
             failures.append(
                 Failure(
                     str(threshold),
-                    f"v{version.number} has no {threshold.metric} metric",
+                    f"{version.label} has no {threshold.metric} metric",
                     f"annotate it: {annotate}",
                 )
             )
@@ -139,7 +138,7 @@ def _metrics(
             failures.append(
                 Failure(
                     str(threshold),
-                    f"v{version.number} has {threshold.metric} = {value:g}",
+                    f"{version.label} has {threshold.metric} = {value:g}",
                     "promote a version that meets it, or relax the policy",
                 )
             )
@@ -167,7 +166,7 @@ def _on_remote(repo: git.Repo, version: Version) -> list[Failure]:
     return [
         Failure(
             "on_remote",
-            f"{len(missing)} file(s) of v{version.number} are not on "
+            f"{len(missing)} file(s) of {version.label} are not on "
             f"{remote.display}: {', '.join(missing[:3])}",
             f"upload them: git model push {remote.name} {version.commit[:10]}",
         )
@@ -184,7 +183,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number} is not in the local store",
+                    f"{file.path} of {version.label} is not in the local store",
                     f"download it: git model fetch origin {version.commit[:10]}",
                 )
             )
@@ -192,7 +191,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number}: its pointer says {exc.claimed} bytes, "
+                    f"{file.path} of {version.label}: its pointer says {exc.claimed} bytes, "
                     f"but object {exc.oid} has {exc.held} bytes",
                     "promote a version whose pointers are right (commit the file again)",
                 )
@@ -201,8 +200,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number} is corrupt "
-                    "(moved to the store's bad/ folder)",
+                    f"{file.path} of {version.label} is corrupt (moved to the store's bad/ folder)",
                     f"download it again: git model fetch origin {version.commit[:10]}",
                 )
             )
