@@ -617,6 +617,29 @@ def requests(as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.option("--against", metavar="STAGE|vM", help="compare with what STAGE holds, or a "
+              "version (default: the previous version)")  # fmt: skip
+@click.option("--stage", metavar="STAGE", help="dry-run this stage's policy "
+              "(default: the --against stage)")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--markdown", is_flag=True, help="Markdown, for a pull request comment")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page: lineage graph, metrics chart")  # fmt: skip
+@click.option("--check", is_flag=True, help="exit 1 when the policy dry run fails")
+def review(spec: ModelSpec, against: str | None, stage: str | None, as_json: bool,
+           markdown: bool, html_file: str | None, check: bool) -> None:  # fmt: skip
+    """Impact report of a version against what it would replace: tensors, metrics,
+    lineage, files and a dry run of the stage's policy."""
+    from gitmodel.commands.review import review as run
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    fmt = "json" if as_json else "markdown" if markdown else "text"
+    _exit(run(spec, against, stage, fmt, html_file, check))
+
+
+@cli.command()
 @click.argument("name", required=False)
 @click.option("--since", metavar="DATE", help="only changes from DATE on (2026-01-31, ISO 8601)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
