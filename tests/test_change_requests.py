@@ -99,8 +99,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 FORGE_REQUEST_RECORD = """
 import json, sys
 from gitmodel import git
+from gitmodel.logs import records
 from gitmodel.registry import requests
-requests.append(git.Repo.discover(), json.loads(sys.argv[1]))
+records.Log(git.Repo.discover(), requests.KIND).append(json.loads(sys.argv[1]))
 """
 FORGE_PROMOTION = """
 import sys
@@ -186,6 +187,11 @@ def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
         (rid, "open", 3, "production")
     ]
     assert listed[0]["requested_by"] == {"name": "Alice", "email": ALICE.email}
+    report = team.model(b, BOB, "review", "clf@v3", "--against", "production", "--markdown")
+    text = report.stdout.decode()
+    assert "## Model review: clf v3 against production \\(holds nothing\\)" in text
+    assert "**Policy dry run for production:** ❌ 1 rule(s) fail" in text
+    assert f"request {rid} has 0 of the 1 approval\\(s\\) it needs" in text
     team.model(b, BOB, "approve", rid[:6], "-m", "metrics look right")
     team.model(b, BOB, "push", "-q")
     team.model(a, ALICE, "fetch", "-q")
@@ -331,3 +337,45 @@ def test_a_promotion_pushed_around_promote_fails_the_audit(team: Team) -> None:
     [change] = found["changes"]
     assert change["signature"]["status"] == "good"  # Alice signed it: still not approved
     assert f"request {rid} has 0 of the 1 approval(s) it needs" in change["problems"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["approve", "../../etc", "-m", "x"], "invalid request id '../../etc'"),
+        (["approve", "-m", "x", "--", "-rf"], "invalid request id '-rf'"),
+        (["reject", "abc", "-m", "x"], "invalid request id 'abc'"),
+        (["approve", "0123456789ab", "-m", "x"], "no request 0123456789ab"),
+        (["approve", "0123", "-m", ""], "approve needs a reason"),
+        (["request", "clf@v3", "production"], "request needs a reason"),
+        (["request", "clf@v9", "production", "-m", "x"], "clf has no version v9"),
+        (["request", "clf@v3", "Prod", "-m", "x"], "invalid stage name 'Prod'"),
+        (["request", "clf@v3", "qa", "-m", "x"], "clf has no stage 'qa'"),
+        (["audit", "--since", "31/01/2026"], "is not a date"),
+        (["audit", "../x"], "invalid model name '../x'"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_hint(team: Team, args: list[str], message: str) -> None:
+    before = git_out("for-each-ref", cwd=team.a)
+    err = team.refused(team.a, ALICE, *args)
+    assert message in err.splitlines()[0]
+    assert git_out("for-each-ref", cwd=team.a) == before
+
+
+def test_hostile_records_from_a_remote_are_skipped_not_trusted(team: Team) -> None:
+    """Records anyone could push: malformed ones are ignored, a garbage state does not
+    stop new records, and an allowed-signers file that is not one stops promote with the
+    file and line named."""
+    a = team.a
+    for record in ({"type": "request", "id": "../../x", "model": "clf", "stage": "production",
+                    "version": 3, "commit": "0" * 40, "message": "x"},
+                   {"type": "approve", "id": "0123456789ab"}, {"what": ["ever"]}):  # fmt: skip
+        team.forge(a, ALICE, record)
+    assert json.loads(team.model(a, ALICE, "requests", "--json").stdout) == {"requests": []}
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "x"))
+    assert [r["id"] for r in json.loads(team.model(a, ALICE, "requests", "--json").stdout)[
+        "requests"]] == [rid]  # fmt: skip
+    (a / SIGNERS).write_text("*@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKk9M1w5dQn8\n")
+    run_git("commit", "-qam", "trust everyone", cwd=a, env=ALICE.env())
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production")
+    assert "main:keys/allowed_signers:1: principal '*@example.com' is not a list of emails" in err
