@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""What tensor indexing adds to ``git add``, and what ``git model diff`` reads.
+"""What tensor digests add to ``git add``, and what ``git model diff`` reads.
 
 1. ``git add`` of the same random 2 GiB safetensors file named ``model.safetensors``
-   (indexed while clean streams it) and ``model.bin`` (not indexed), alternating.
+   (digested while clean streams it) and ``model.bin`` (not digested), alternating.
 2. ``git model diff HEAD~1 HEAD`` of two versions differing in one tensor: time,
    bytes read (``rchar``) and peak RSS (``VmHWM``) of the gitmodel process.
 
@@ -89,9 +89,9 @@ def main() -> None:
         for n in range(args.repeat):
             for name in list(times) if n % 2 == 0 else list(reversed(times)):
                 times[name].append(timed_add(source, name, work, env, n))
-        plain, indexed = (statistics.median(times[k]) for k in times)
-        print(f"git add {args.size >> 20} MiB: not indexed {plain:.2f} s, indexed"
-              f" {indexed:.2f} s, overhead {100 * (indexed / plain - 1):+.1f}%"
+        plain, digested = (statistics.median(times[k]) for k in times)
+        print(f"git add {args.size >> 20} MiB: not digested {plain:.2f} s, digested"
+              f" {digested:.2f} s, overhead {100 * (digested / plain - 1):+.1f}%"
               f" (medians of {args.repeat}; runs {times})")  # fmt: skip
         in_process(source, work, args.repeat)
         hashing_cpu(source, args.repeat)
@@ -99,34 +99,34 @@ def main() -> None:
 
 
 def in_process(source: Path, work: Path, repeat: int) -> None:
-    """clean() alone, reading the file from the page cache: the CPU the index adds."""
+    """clean() alone, reading the file from the page cache: the CPU the digests add."""
     from gitmodel.filter.convert import clean
-    from gitmodel.formats.index import observer_for
+    from gitmodel.formats.digests import observer_for
     from gitmodel.store.local import LocalStore
 
     store = LocalStore(work / "store")
-    times: dict[str, list[float]] = {"plain": [], "indexed": []}
+    times: dict[str, list[float]] = {"plain": [], "digested": []}
     for _ in range(repeat):
         for kind in times:
-            observer = observer_for("m.safetensors", store.root) if kind == "indexed" else None
+            observer = observer_for("m.safetensors", store.root) if kind == "digested" else None
             with open(source, "rb") as f:
                 start = time.perf_counter()
                 clean(store, iter(lambda: f.read(1 << 20), b""), observer)
                 times[kind].append(time.perf_counter() - start)
             subprocess.run(["rm", "-rf", str(store.root)], check=True)
-    plain, indexed = (statistics.median(times[k]) for k in times)
+    plain, digested = (statistics.median(times[k]) for k in times)
     print(
-        f"clean() in process: plain {plain:.2f} s, indexed {indexed:.2f} s,"
-        f" overhead {100 * (indexed / plain - 1):+.1f}% (medians of {repeat})"
+        f"clean() in process: plain {plain:.2f} s, digested {digested:.2f} s,"
+        f" overhead {100 * (digested / plain - 1):+.1f}% (medians of {repeat})"
     )
 
 
 def hashing_cpu(source: Path, repeat: int) -> None:
-    """The indexing digester against clean's sha256, on the same bytes in memory."""
+    """The tensor digester against clean's sha256, on the same bytes in memory."""
     import hashlib
 
     from gitmodel.formats import safetensors
-    from gitmodel.formats.index import StreamDigester
+    from gitmodel.formats.digests import StreamDigester
 
     with open(source, "rb") as f:
         data = memoryview(f.read())
@@ -137,13 +137,13 @@ def hashing_cpu(source: Path, repeat: int) -> None:
         for block in blocks:
             digest.update(block)
 
-    def index() -> None:
+    def digest() -> None:
         digester = StreamDigester(safetensors.read_header)
         for block in blocks:
             digester.update(block)
         assert digester.result() is not None
 
-    for func in (sha256, index):
+    for func in (sha256, digest):
         runs = []
         for _ in range(repeat):
             start = time.perf_counter()

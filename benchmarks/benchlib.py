@@ -368,8 +368,10 @@ def work_folder(parent: Path | None, prefix: str) -> Iterator[Path]:
 
 
 def add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
-    """``--repeat``, ``--workdir`` and ``--json`` (default ``results/<kind>-<time>.json``)."""
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    """``--repeat`` (or ``--runs``), ``--workdir`` and ``--json`` (default
+    ``results/<kind>-<time>.json``)."""
+    parser.add_argument("--repeat", "--runs", type=int, default=3,
+                        help="runs per measurement (median)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="where to make the temporary folder")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     parser.add_argument(

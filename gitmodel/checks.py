@@ -20,9 +20,7 @@ class Problem:
         return f"{self.what}; {self.fix}"
 
 
-def blob_problem(
-    repo: git.Repo, entry: git.IndexEntry, tracked: bool, where: str
-) -> Problem | None:
+def blob_problem(repo: git.Repo, entry: git.FileEntry, tracked: bool, where: str) -> Problem | None:
     """What is wrong with a blob that looks like a pointer or should be one, if anything."""
     head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
     if head is not None and (head == b"" or try_parse(head) is not None):

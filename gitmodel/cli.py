@@ -721,6 +721,37 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
     _exit(run(remote_flag, remote_name, dry_run, grace))
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def lock(paths: tuple[str, ...], remote: str | None) -> None:
+    """Lock files that cannot be merged, so that nobody else pushes changes to them."""
+    from gitmodel.commands.lock import lock as run
+
+    _exit(run(list(paths), remote))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="break a lock someone else holds")
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def unlock(paths: tuple[str, ...], force: bool, remote: str | None) -> None:
+    """Release locks taken with `git model lock`."""
+    from gitmodel.commands.lock import unlock as run
+
+    _exit(run(list(paths), force, remote))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")
+def locks(as_json: bool, remote: str | None) -> None:
+    """List the locks on the remote: path, owner, and since when."""
+    from gitmodel.commands.lock import list_locks as run
+
+    _exit(run(as_json, remote))
+
+
 @cli.command("check-large", hidden=True)
 @click.option("--max-size", type=SizeType(), default="10m", show_default=True, metavar="SIZE",
               help="largest file allowed outside the model filter (500k, 10m, 1g)")  # fmt: skip

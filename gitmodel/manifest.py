@@ -50,7 +50,7 @@ _LIST_HEAD = struct.Struct(">32sQI")  # oid, size, chunks
 _LIST_CHUNK = struct.Struct(">32sI")  # id, raw
 
 
-class FormatError(GitModelError):
+class ManifestFormatError(GitModelError):
     """Bytes that are not a well-formed manifest, pack index or chunk list."""
 
 
@@ -78,7 +78,9 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class IndexEntry:
+class PackIndexEntry:
+    """One chunk as its pack's index lists it (the offset follows from the chunks before)."""
+
     id: bytes
     offset: int
     stored: int
@@ -155,12 +157,14 @@ def manifest_length(data: bytes) -> int | None:
 
 
 def decode_manifest(data: bytes, oid: str, size: int) -> Manifest:
-    """Parse the manifest of object ``oid`` (``size`` bytes); raises :class:`FormatError`
+    """Parse the manifest of object ``oid`` (``size`` bytes); raises :class:`ManifestFormatError`
     unless every field is in range and the chunks add up to exactly ``size``."""
     body = _strip(data, MANIFEST_MAGIC, "manifest")
     raw_oid, declared, n_packs, n_chunks = _head(_MANIFEST_HEAD, body, "manifest")
     if raw_oid.hex() != oid or declared != size:
-        raise FormatError(f"manifest names {raw_oid.hex()[:16]}…/{declared}, not {oid}/{size}")
+        raise ManifestFormatError(
+            f"manifest names {raw_oid.hex()[:16]}…/{declared}, not {oid}/{size}"
+        )
     start = _MANIFEST_HEAD.size
     _expect_length(body, start + n_packs * ID_SIZE + n_chunks * _MANIFEST_CHUNK.size, "manifest")
     packs = [body[start + i * ID_SIZE : start + (i + 1) * ID_SIZE].hex() for i in range(n_packs)]
@@ -169,35 +173,35 @@ def decode_manifest(data: bytes, oid: str, size: int) -> Manifest:
     total = 0
     for chunk_id, pack, offset, stored, raw, codec in _records(_MANIFEST_CHUNK, body, start):
         if pack >= n_packs:
-            raise FormatError(f"manifest chunk names pack {pack} of {n_packs}")
+            raise ManifestFormatError(f"manifest chunk names pack {pack} of {n_packs}")
         _check_chunk(stored, raw, codec)
         chunks.append(ChunkRef(chunk_id, packs[pack], offset, stored, raw, codec))
         total += raw
     if total != size:
-        raise FormatError(f"manifest chunks add up to {total} bytes, not {size}")
+        raise ManifestFormatError(f"manifest chunks add up to {total} bytes, not {size}")
     return Manifest(oid, size, chunks)
 
 
-def encode_index(pack: str, entries: list[IndexEntry]) -> bytes:
+def encode_index(pack: str, entries: list[PackIndexEntry]) -> bytes:
     head = _INDEX_HEAD.pack(bytes.fromhex(pack), len(entries))
     records = [_INDEX_CHUNK.pack(e.id, e.stored, e.raw, e.codec) for e in entries]
     return b"".join([INDEX_MAGIC, head, *records])
 
 
-def decode_index(data: bytes, pack: str) -> list[IndexEntry]:
+def decode_index(data: bytes, pack: str) -> list[PackIndexEntry]:
     """Parse the index of pack ``pack``; its chunks lie back to back from offset 0."""
     body = _strip(data, INDEX_MAGIC, "pack index")
     raw_pack, count = _head(_INDEX_HEAD, body, "pack index")
     if raw_pack.hex() != pack:
-        raise FormatError(f"pack index names pack {raw_pack.hex()[:16]}…, not {pack[:16]}…")
+        raise ManifestFormatError(f"pack index names pack {raw_pack.hex()[:16]}…, not {pack[:16]}…")
     _expect_length(body, _INDEX_HEAD.size + count * _INDEX_CHUNK.size, "pack index")
     if count > INDEX_MAX_CHUNKS:
-        raise FormatError(f"pack index lists {count} chunks, more than {INDEX_MAX_CHUNKS}")
+        raise ManifestFormatError(f"pack index lists {count} chunks, more than {INDEX_MAX_CHUNKS}")
     entries = []
     offset = 0
     for chunk_id, stored, raw, codec in _records(_INDEX_CHUNK, body, _INDEX_HEAD.size):
         _check_chunk(stored, raw, codec)
-        entries.append(IndexEntry(chunk_id, offset, stored, raw, codec))
+        entries.append(PackIndexEntry(chunk_id, offset, stored, raw, codec))
         offset += stored
     return entries
 
@@ -212,30 +216,30 @@ def decode_chunk_list(data: bytes, oid: str) -> list[tuple[bytes, int]]:
     body = _strip(data, CHUNKS_MAGIC, "chunk list")
     raw_oid, size, count = _head(_LIST_HEAD, body, "chunk list")
     if raw_oid.hex() != oid:
-        raise FormatError(f"chunk list names {raw_oid.hex()[:16]}…, not {oid}")
+        raise ManifestFormatError(f"chunk list names {raw_oid.hex()[:16]}…, not {oid}")
     _expect_length(body, _LIST_HEAD.size + count * _LIST_CHUNK.size, "chunk list")
     chunks = [(chunk_id, raw) for chunk_id, raw in _records(_LIST_CHUNK, body, _LIST_HEAD.size)]
     if any(not 0 < raw <= CHUNK_MAX for _, raw in chunks) or sum(r for _, r in chunks) != size:
-        raise FormatError("chunk list lengths do not add up")
+        raise ManifestFormatError("chunk list lengths do not add up")
     return chunks
 
 
 def _strip(data: bytes, magic: bytes, what: str) -> memoryview:
     if not data.startswith(magic):
-        raise FormatError(f"not a gitmodel {what}")
+        raise ManifestFormatError(f"not a gitmodel {what}")
     return memoryview(data)[len(magic) :]
 
 
 def _head(head: struct.Struct, body: memoryview, what: str) -> tuple[Any, ...]:
     if len(body) < head.size:
-        raise FormatError(f"truncated {what}")
+        raise ManifestFormatError(f"truncated {what}")
     return head.unpack_from(body)
 
 
 def _expect_length(body: memoryview, length: int, what: str) -> None:
     if len(body) != length:
         state = "truncated" if len(body) < length else "overlong"
-        raise FormatError(f"{state} {what}: {len(body)} bytes, expected {length}")
+        raise ManifestFormatError(f"{state} {what}: {len(body)} bytes, expected {length}")
 
 
 def _records(record: struct.Struct, body: memoryview, start: int) -> Iterator[tuple[Any, ...]]:
@@ -244,6 +248,6 @@ def _records(record: struct.Struct, body: memoryview, start: int) -> Iterator[tu
 
 def _check_chunk(stored: int, raw: int, codec: int) -> None:
     if codec not in CODECS:
-        raise FormatError(f"unknown chunk codec {codec}")
+        raise ManifestFormatError(f"unknown chunk codec {codec}")
     if not 0 < raw <= CHUNK_MAX or not 0 < stored <= raw + STORED_SLACK:
-        raise FormatError(f"chunk lengths out of range: {stored} stored, {raw} raw")
+        raise ManifestFormatError(f"chunk lengths out of range: {stored} stored, {raw} raw")

@@ -7,10 +7,13 @@ listed in ``<model dir>/adopted`` instead, sent by the next push and then forgot
 
 from __future__ import annotations
 
+import os
 import sys
 
+from gitmodel import git, locking
 from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
+from gitmodel.logs import records
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import transfer
 from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_settings
@@ -37,6 +40,8 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     if not local_oids:
         return 0  # only deletions
     exclude = [f"--remotes={remote_name}"] if named else []
+    if named:
+        refuse_locked_changes(repo, settings, remote_name, [*local_oids, "--not", *exclude])
     pending = adopted(store)
     files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
     if not files and not pending:
@@ -56,6 +61,33 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     report(sent, remote, quiet=False)
     forget_adopted(store, pending)
     return 0
+
+
+def refuse_locked_changes(
+    repo: git.Repo, settings: dict[str, str], remote: str, revs: list[str]
+) -> None:
+    """Stop a push that changes lockable files someone else has locked (asked of the
+    remote only when the push changes a file marked ``lockable``)."""
+    out = repo.run(["log", "--format=", "--name-only", "-z", *revs, "--"]).stdout
+    changed = {os.fsdecode(p).strip("\n") for p in out.split(b"\0") if p.strip(b"\n")}
+    changed = set(locking.lockable_paths(repo, sorted(changed))) if changed else set()
+    if not changed:
+        return
+    keeper = locking.for_remote(repo, settings, remote)
+    if isinstance(keeper, locking.LfsLocks):
+        theirs = [lock for path, lock in keeper.theirs().items() if path in changed]
+    else:
+        try:
+            _, email = records.identity(repo)
+        except UserError:
+            email = ""
+        theirs = locking.conflicts(changed, keeper.current(), email)
+    if theirs:
+        first = theirs[0]
+        more = f" (and {len(theirs) - 1} more)" if len(theirs) > 1 else ""
+        raise UserError(f"cannot push: {first.path} is locked by {first.owner}{more}",
+                        hint="ask them to unlock it (`git model locks`), or push without "
+                        "that change")  # fmt: skip
 
 
 def adopt(store: LocalStore, pointers: list[Pointer]) -> None:

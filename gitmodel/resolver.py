@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gitmodel import git
 from gitmodel.errors import ObjectMissingError
 from gitmodel.filter.convert import MISSING_HINT
-from gitmodel.formats.diff import Version
+from gitmodel.formats.diff import FileContent
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.store.local import LocalStore, write_atomically
 
@@ -58,10 +58,10 @@ class Resolver:
         write_atomically(target, self.store.read(pointer, path, MISSING_HINT), 0o444)
         return target
 
-    def pointer_version(self, pointer: Pointer, path: str | None = None) -> Version:
-        return Version(self.object(pointer, path), pointer.oid, pointer.size)
+    def pointer_version(self, pointer: Pointer, path: str | None = None) -> FileContent:
+        return FileContent(self.object(pointer, path), pointer.oid, pointer.size)
 
-    def blob(self, blob_oid: str, path: str) -> Version:
+    def blob(self, blob_oid: str, path: str) -> FileContent:
         """A committed or staged blob: its object if a pointer, else a temporary copy."""
         pointer = git.read_pointer(self.repo, blob_oid)
         if pointer is not None:
@@ -70,13 +70,13 @@ class Resolver:
         fd, name = tempfile.mkstemp(dir=self.tmp_dir)
         with open(fd, "wb") as out:
             out.write(data)
-        return Version(Path(name), None, len(data))
+        return FileContent(Path(name), None, len(data))
 
-    def file(self, file: Path, path: str | None = None) -> Version:
+    def file(self, file: Path, path: str | None = None) -> FileContent:
         """A file on disk: the worktree's content, or a pointer left in its place."""
         size = file.stat().st_size
         if size < POINTER_MAX_SIZE:
             pointer = try_parse(file.read_bytes())
             if pointer is not None:
                 return self.pointer_version(pointer, path)
-        return Version(file, None, size)
+        return FileContent(file, None, size)

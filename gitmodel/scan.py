@@ -17,7 +17,7 @@ class PointerFile:
     pointer: Pointer
 
 
-def pointer_files(repo: git.Repo, entries: Iterable[git.IndexEntry]) -> list[PointerFile]:
+def pointer_files(repo: git.Repo, entries: Iterable[git.FileEntry]) -> list[PointerFile]:
     """The entries whose blobs are canonical pointers."""
     files = [e for e in entries if e.mode & 0o170000 == 0o100000]  # no symlinks, submodules
     pointers = git.pointers_of(repo, {e.oid for e in files})

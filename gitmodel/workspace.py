@@ -74,6 +74,22 @@ class Fetcher:
                     self._local = LocalChunks(self._store, remote.cipher.key_check)
             return self._remote
 
+    def prepare(self, pointers: list[Pointer]) -> None:
+        """Ask once for what the fetches of ``pointers`` will need: an LFS host answers
+        one batch request per 100 objects instead of one per object. A failure here is
+        left for each fetch to meet and report."""
+        missing = [p for p in pointers if not self._store.has(p.oid)]
+        remote = self._open_remote() if missing else None
+        if remote is None:
+            return
+        import contextlib
+
+        from gitmodel.errors import GitModelError
+        from gitmodel.remote import layouts
+
+        with contextlib.suppress(GitModelError):
+            layouts.prepare_download(remote, missing)
+
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):
             return True

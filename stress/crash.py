@@ -206,7 +206,7 @@ def durable_chunks(scene: Scene) -> Durable:
         pack = root / "packs" / index.name[:2] / index.name
         try:
             entries = manifest.decode_index(index.read_bytes(), index.name)
-        except (manifest.FormatError, ValueError):
+        except (manifest.ManifestFormatError, ValueError):
             continue  # cut short by the kill: the pack is not known, so not durable
         if pack.is_file() and (stat := pack.stat()).st_size == sum(e.stored for e in entries):
             held[index.name] = ({e.id for e in entries}, (stat.st_ino, stat.st_mtime_ns))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +287,65 @@ def azure_env(azurite_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     connection_string = azure_connection_string(azurite_endpoint)
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
     return connection_string
+
+
+# -- an LFS host on loopback: Git over HTTP and giftless ---------------------------
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+@dataclass(frozen=True)
+class LFSHost:
+    """A server like GitHub's: each repository's Git at ``<url>/team/<name>.git`` and its
+    LFS objects (giftless, ``basic`` transfers through the server itself) at the URL
+    git-lfs derives from that, ``<url>/team/<name>.git/info/lfs``."""
+
+    url: str  # http://127.0.0.1:PORT
+    root: Path  # bare repositories in root/git, LFS objects in root/lfs
+    user: str | None = None  # with a user, every request needs HTTP Basic credentials
+    password: str | None = None
+
+    def new_repo(self) -> str:
+        """A new empty repository on the host (branch ``main``); its Git URL."""
+        name = uuid.uuid4().hex[:12]
+        bare = self.root / "git" / "team" / f"{name}.git"
+        run_git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=self.root)
+        return f"{self.url}/team/{name}.git"
+
+    def objects(self, git_url: str) -> set[str]:
+        """The oids of the LFS objects the host holds for a repository."""
+        name = git_url.rsplit("/", 1)[1].removesuffix(".git")
+        return {path.name for path in (self.root / "lfs" / "team" / name).glob("*")}
+
+
+@contextlib.contextmanager
+def lfs_host_server(tmp_path_factory: pytest.TempPathFactory, user: str | None = None,
+                    password: str | None = None) -> Iterator[LFSHost]:  # fmt: skip
+    pytest.importorskip("giftless", reason="giftless is not installed (pip install -e '.[test]')")
+    pytest.importorskip("waitress", reason="waitress is not installed (pip install -e '.[test]')")
+    root = tmp_path_factory.mktemp("lfs-host")
+    command = [sys.executable, str(HELPERS / "giftless_server.py"), "PORT", str(root)]
+    env = dict(os.environ)
+    if user is not None and password is not None:
+        command += ["--user", user]
+        env["LFS_SERVER_PASSWORD"] = password
+    with loopback_server(tmp_path_factory, "giftless", command, env) as port:
+        yield LFSHost(f"http://127.0.0.1:{port}", root, user, password)
+
+
+@pytest.fixture(scope="session")
+def lfs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
+    """An LFS host on 127.0.0.1 where anyone may read and write."""
+    with lfs_host_server(tmp_path_factory) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def lfs_host_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LFSHost]:
+    """An LFS host on 127.0.0.1 that wants HTTP Basic credentials for every request, Git's
+    included (a 401 with a Basic challenge otherwise)."""
+    with lfs_host_server(tmp_path_factory, "alice", "pw-" + uuid.uuid4().hex) as host:
+        yield host
 
 
 # -- a real OpenSSH server on loopback, for sftp:// ------------------------------

@@ -1,5 +1,5 @@
 """The chunked layout's binary formats: exact round trips, and every malformed variant refused
-with FormatError before anything sized by a head field is allocated."""
+with ManifestFormatError before anything sized by a head field is allocated."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from gitmodel.manifest import (
     MANIFEST_MAGIC,
     STORED_SLACK,
     ChunkRef,
-    FormatError,
-    IndexEntry,
     Manifest,
+    ManifestFormatError,
+    PackIndexEntry,
 )
 
 PACK_A = "a" * 64
@@ -44,11 +44,11 @@ def sample_manifest() -> Manifest:
     return Manifest(oid, size, chunks)
 
 
-def sample_index() -> list[IndexEntry]:
+def sample_index() -> list[PackIndexEntry]:
     lengths = [(100, 90, mf.CODEC_ZSTD), (65536, 65536, mf.CODEC_RAW), (1, 1, mf.CODEC_AES)]
     entries, offset = [], 0
     for n, (stored, raw, codec) in enumerate(lengths):
-        entries.append(IndexEntry(cid(n), offset, stored, raw, codec))
+        entries.append(PackIndexEntry(cid(n), offset, stored, raw, codec))
         offset += stored
     return entries
 
@@ -96,7 +96,7 @@ def test_index_and_chunk_list_round_trips() -> None:
 
 
 def test_index_offsets_are_implied_by_order() -> None:
-    entries = [IndexEntry(e.id, 999, e.stored, e.raw, e.codec) for e in sample_index()]
+    entries = [PackIndexEntry(e.id, 999, e.stored, e.raw, e.codec) for e in sample_index()]
     assert [e.offset for e in mf.decode_index(mf.encode_index(PACK_A, entries), PACK_A)] == [
         0,
         100,
@@ -108,7 +108,7 @@ def test_index_offsets_are_implied_by_order() -> None:
 def test_every_truncation_is_refused(name: str) -> None:
     data, parse = PARSERS[name]
     for cut in range(len(data)):
-        with pytest.raises(FormatError):
+        with pytest.raises(ManifestFormatError):
             parse(data[:cut])
 
 
@@ -116,7 +116,7 @@ def test_every_truncation_is_refused(name: str) -> None:
 @pytest.mark.parametrize("extra", [b"\0", b"x" * 49, b"\0" * 1000])
 def test_overlong_is_refused(name: str, extra: bytes) -> None:
     data, parse = PARSERS[name]
-    with pytest.raises(FormatError, match="overlong"):
+    with pytest.raises(ManifestFormatError, match="overlong"):
         parse(data + extra)
 
 
@@ -127,23 +127,23 @@ def test_wrong_magic_is_refused(name: str, magic: bytes) -> None:
     own = {"manifest": MANIFEST_MAGIC, "index": INDEX_MAGIC, "chunk list": CHUNKS_MAGIC}[name]
     if magic == own:
         magic = own[:-2] + b"2\n"  # a future version
-    with pytest.raises(FormatError):
+    with pytest.raises(ManifestFormatError):
         parse(magic + data[len(own) :])
 
 
 def test_manifest_for_another_object_or_size_is_refused() -> None:
     found = sample_manifest()
     data = mf.encode_manifest(found)
-    with pytest.raises(FormatError, match="manifest names"):
+    with pytest.raises(ManifestFormatError, match="manifest names"):
         mf.decode_manifest(data, "f" * 64, found.size)
-    with pytest.raises(FormatError, match="manifest names"):
+    with pytest.raises(ManifestFormatError, match="manifest names"):
         mf.decode_manifest(data, found.oid, found.size + 1)
 
 
 def test_index_of_another_pack_and_list_of_another_object_are_refused() -> None:
-    with pytest.raises(FormatError, match="names pack"):
+    with pytest.raises(ManifestFormatError, match="names pack"):
         mf.decode_index(mf.encode_index(PACK_A, sample_index()), PACK_B)
-    with pytest.raises(FormatError, match="chunk list names"):
+    with pytest.raises(ManifestFormatError, match="chunk list names"):
         mf.decode_chunk_list(mf.encode_chunk_list(LIST_OID, LIST_SIZE, SAMPLE_LIST), "d" * 64)
 
 
@@ -188,7 +188,7 @@ BAD_RECORDS = [
 
 @pytest.mark.parametrize(("changes", "message"), BAD_RECORDS)
 def test_bad_manifest_records_are_refused(changes: dict[str, int], message: str) -> None:
-    with pytest.raises(FormatError, match=message):
+    with pytest.raises(ManifestFormatError, match=message):
         decode_sample_manifest(manifest_with(**changes))
 
 
@@ -197,7 +197,7 @@ INDEX_RECORDS = [p for p in BAD_RECORDS if "pack" not in str(p.id) and "size" no
 
 @pytest.mark.parametrize(("changes", "message"), INDEX_RECORDS)
 def test_bad_index_records_are_refused(changes: dict[str, int], message: str) -> None:
-    with pytest.raises(FormatError, match=message):
+    with pytest.raises(ManifestFormatError, match=message):
         mf.decode_index(index_with(**changes), PACK_A)
 
 
@@ -206,7 +206,7 @@ def test_bad_index_records_are_refused(changes: dict[str, int], message: str) ->
     [[(cid(1), 0)], [(cid(1), CHUNK_MAX + 1)], [(cid(1), 5), (cid(2), 5)], [(cid(1), 12)]],
 )
 def test_chunk_lists_that_do_not_add_up_are_refused(chunks: list[tuple[bytes, int]]) -> None:
-    with pytest.raises(FormatError, match="do not add up"):
+    with pytest.raises(ManifestFormatError, match="do not add up"):
         mf.decode_chunk_list(mf.encode_chunk_list(LIST_OID, 11, chunks), LIST_OID)
 
 
@@ -236,7 +236,7 @@ def test_absurd_counts_in_a_head_allocate_nothing(
     data = head + body
     tracemalloc.start()
     try:
-        with pytest.raises(FormatError, match="truncated"):
+        with pytest.raises(ManifestFormatError, match="truncated"):
             parse(data)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -1,4 +1,4 @@
-"""Model file readers: headers, tensor locations and values, refusals; tensor indexes."""
+"""Model file readers: headers, tensor locations and values, refusals; tensor digests."""
 
 from __future__ import annotations
 
@@ -21,19 +21,19 @@ from helpers.model_files import (
     write_torch_zip,
 )
 
-from gitmodel.commands.filter import INDEXED_SUFFIXES
+from gitmodel.commands.filter import DIGESTED_SUFFIXES
 from gitmodel.formats import FormatError, read_model
-from gitmodel.formats.index import (
+from gitmodel.formats.digests import (
     HEAD_START,
     STREAM_READERS,
     StreamDigester,
-    compute_index,
+    compute_digests,
     observer_for,
 )
 from gitmodel.formats.safetensors import read_header
 from gitmodel.formats.tensors import compare_values, iter_raw, to_float
 from gitmodel.pointer import Pointer
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 
 
 def values(path: Path, name: str) -> np.ndarray:
@@ -44,9 +44,9 @@ def values(path: Path, name: str) -> np.ndarray:
         return to_float(b"".join(iter_raw(f, tensor)), tensor).reshape(tensor.shape)
 
 
-def test_the_filter_knows_every_indexed_suffix() -> None:
+def test_the_filter_knows_every_digested_suffix() -> None:
     # the filter checks a path's suffix before it loads the format readers
-    assert sorted(INDEXED_SUFFIXES) == sorted(STREAM_READERS)
+    assert sorted(DIGESTED_SUFFIXES) == sorted(STREAM_READERS)
 
 
 def test_safetensors_header_metadata_and_values(tmp_path: Path) -> None:
@@ -251,8 +251,8 @@ def test_stream_digests_equal_stored_digests(tmp_path: Path, chunk: int) -> None
     with open(path, "rb") as f:
         info = read_model(f, path.name)
         assert info is not None
-        expected = compute_index(f, info)
-    stored = IndexStore(tmp_path).read(pointer.oid)
+        expected = compute_digests(f, info)
+    stored = DigestStore(tmp_path).read(pointer.oid)
     assert stored is not None and stored["digests"] == expected.digests
     assert len(expected.digests) == 31
 
@@ -286,14 +286,14 @@ def _write_pair(tmp_path: Path, kind: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("kind", ["gguf", "npz", "pt"])
 def test_diff_of_each_format(tmp_path: Path, kind: str) -> None:
-    from gitmodel.formats.diff import Version, diff_versions
+    from gitmodel.formats.diff import FileContent, diff_versions
 
     old, new = _write_pair(tmp_path, kind)
     result = diff_versions(
         f"m.{kind}",
-        Version(old, None, old.stat().st_size),
-        Version(new, None, new.stat().st_size),
-        IndexStore(tmp_path),
+        FileContent(old, None, old.stat().st_size),
+        FileContent(new, None, new.stat().st_size),
+        DigestStore(tmp_path),
     )
     changes = {c.name: c for c in result.changes}
     assert changes["a"].changed == 4 and changes["a"].max_abs == 1.0

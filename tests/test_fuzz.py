@@ -258,7 +258,7 @@ def test_manifest_decoder_accepts_only_consistent_manifests(data: st.DataObject)
     body = damaged(data, body, mf.MANIFEST_MAGIC)
     try:
         found = mf.decode_manifest(body, oid, max(0, size))
-    except mf.FormatError as exc:
+    except mf.ManifestFormatError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 200
         return
     _manifest_checks(found, oid, max(0, size))
@@ -269,12 +269,12 @@ def test_manifest_decoder_accepts_only_consistent_manifests(data: st.DataObject)
 @given(st.data())
 def test_index_decoder_round_trips_whatever_it_accepts(data: st.DataObject) -> None:
     refs = data.draw(chunk_refs())
-    entries = [mf.IndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
+    entries = [mf.PackIndexEntry(r.id, 0, r.stored, r.raw, r.codec) for r in refs]
     body = mf.encode_index("a" * 64, entries)
     body = damaged(data, body, mf.INDEX_MAGIC)
     try:
         found = mf.decode_index(body, "a" * 64)
-    except mf.FormatError:
+    except mf.ManifestFormatError:
         return
     offset = 0
     for entry in found:
@@ -294,7 +294,7 @@ def test_chunk_list_decoder_round_trips_whatever_it_accepts(data: st.DataObject)
     body = damaged(data, body, mf.CHUNKS_MAGIC)
     try:
         found = mf.decode_chunk_list(body, "c" * 64)
-    except mf.FormatError:
+    except mf.ManifestFormatError:
         return
     assert all(0 < n <= mf.CHUNK_MAX for _, n in found)
     total = sum(n for _, n in found)
@@ -315,7 +315,7 @@ def test_a_valid_manifest_with_one_byte_changed_never_reads_as_another(data: st.
     body[at] ^= data.draw(st.integers(1, 255))
     try:
         found = mf.decode_manifest(bytes(body), oid, good.size)
-    except mf.FormatError:
+    except mf.ManifestFormatError:
         return
     assert found != good
     _manifest_checks(found, oid, good.size)

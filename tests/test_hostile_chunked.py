@@ -16,7 +16,7 @@ from hygiene_support import commit_file, make_author
 
 from gitmodel import manifest
 from gitmodel.errors import GitModelError
-from gitmodel.manifest import CODEC_ZSTD, ChunkRef, IndexEntry, Manifest
+from gitmodel.manifest import CODEC_ZSTD, ChunkRef, Manifest, PackIndexEntry
 from gitmodel.pointer import Pointer
 from gitmodel.remote import layouts, transfer
 from gitmodel.remote.store import RemoteStore
@@ -212,7 +212,7 @@ def test_a_zstd_bomb_is_refused_without_expanding(remote: RemoteStore, tmp_path:
     pack = hashlib.sha256(bomb).hexdigest()  # any id: the bytes are hostile anyway
     remote.ensure_layout(2)
     remote.write(remote.pack_key(pack), bomb)
-    entry = IndexEntry(chunk_id, 0, len(bomb), len(raw), CODEC_ZSTD)
+    entry = PackIndexEntry(chunk_id, 0, len(bomb), len(raw), CODEC_ZSTD)
     remote.write(remote.index_key(pack), manifest.encode_index(pack, [entry]))
     ref = ChunkRef(chunk_id, pack, 0, len(bomb), len(raw), CODEC_ZSTD)
     body = manifest.encode_manifest(Manifest(pointer.oid, pointer.size, [ref]))

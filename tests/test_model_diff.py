@@ -88,16 +88,16 @@ def test_forty_tensors_three_changed_one_added(model_repo: tuple[Path, dict, dic
         assert file["new"]["parameters"] == sum(a.size for a in new.values())
         check_norms(file["changed"], old, new)
     assert committed["files"][0]["old"]["oid"] != committed["files"][0]["new"]["oid"]
-    # clean wrote a tensor index beside each object; a lost one is rebuilt on use
-    indexes = sorted((repo / ".git" / "model" / "index").glob("*/*/*.json"))
-    assert sorted(p.name.removesuffix(".json") for p in indexes) == sorted(
+    # clean wrote tensor digests beside each object; lost ones are rebuilt on use
+    sidecars = sorted((repo / ".git" / "model" / "digests").glob("*/*/*.json"))
+    assert sorted(p.name.removesuffix(".json") for p in sidecars) == sorted(
         pointer_oid(repo, f"{rev}:m.safetensors") for rev in ("HEAD~1", "HEAD")
     )
-    for index in indexes:
-        index.unlink()
+    for sidecar in sidecars:
+        sidecar.unlink()
     again = json.loads(git_model("diff", "HEAD~1", "HEAD", "--json", cwd=repo).stdout)
     assert again == committed
-    assert len(list((repo / ".git" / "model" / "index").glob("*/*/*.json"))) == 2
+    assert len(list((repo / ".git" / "model" / "digests").glob("*/*/*.json"))) == 2
 
 
 def test_git_diff_show_and_log_print_the_tensor_summary(model_repo: tuple[Path, dict, dict]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.formats.diff import FileDiff, Version, diff_versions
+from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
 from gitmodel.resolver import Resolver
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 from gitmodel.workspace import open_repo
 
 
@@ -23,14 +23,14 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached)
     entries = model_entries(repo, entries)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
-    indexes = IndexStore(store.root)
+    sidecars = DigestStore(store.root)
     diffs: list[FileDiff] = []
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
         for entry in entries:
             old = _side(resolver, repo, entry.old_blob, entry.path)
             new = _side(resolver, repo, entry.new_blob, entry.path)
-            diffs.append(diff_versions(entry.path, old, new, indexes))
+            diffs.append(diff_versions(entry.path, old, new, sidecars))
     if as_json:
         print(json.dumps({"files": [diff_json(d) for d in diffs]}, indent=2))
     else:
@@ -60,7 +60,7 @@ def _has_pointer(repo: git.Repo, entry: git.DiffEntry) -> bool:
     return any(blob and git.read_pointer(repo, blob) for blob in (entry.old_blob, entry.new_blob))
 
 
-def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> Version | None:
+def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> FileContent | None:
     if blob is None:
         return None
     if blob == "":

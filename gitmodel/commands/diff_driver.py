@@ -19,11 +19,11 @@ from pathlib import Path
 
 from gitmodel.errors import GitModelError
 from gitmodel.formats import read_model
-from gitmodel.formats.diff import Version, diff_versions
-from gitmodel.formats.index import load_index
+from gitmodel.formats.diff import FileContent, diff_versions
+from gitmodel.formats.digests import load_digests
 from gitmodel.formats.report import diff_text, inspect_text
 from gitmodel.resolver import Resolver
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 from gitmodel.store.local import hash_file
 from gitmodel.workspace import open_repo
 
@@ -44,7 +44,7 @@ def external_diff(args: list[str]) -> int:
         try:
             old = _version(resolver, old_file, args[2], path)
             new = _version(resolver, new_file, args[5], path)
-            lines = diff_text(diff_versions(path, old, new, IndexStore(store.root)))
+            lines = diff_text(diff_versions(path, old, new, DigestStore(store.root)))
         except GitModelError as exc:
             lines = [f"model diff {path}", f"  note: {exc}"]
     print(f"diff --git a/{path} b/{path}")
@@ -53,9 +53,9 @@ def external_diff(args: list[str]) -> int:
     return 0
 
 
-def _version(resolver: Resolver, file: str, blob: str, path: str) -> Version | None:
+def _version(resolver: Resolver, file: str, blob: str, path: str) -> FileContent | None:
     """Git smudges committed blobs into the temporary file it names; the blob id
-    leads to the pointer, hence to the stored object and its cached tensor index."""
+    leads to the pointer, hence to the stored object and its cached tensor digests."""
     if file == NULL_FILE:
         return None
     if _BLOB_ID.fullmatch(blob) and blob.strip("0"):
@@ -73,7 +73,7 @@ def textconv(file: str) -> int:
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
         try:
-            lines = _summary(resolver, Path(file), IndexStore(store.root))
+            lines = _summary(resolver, Path(file), DigestStore(store.root))
         except GitModelError as exc:
             lines = [f"note: {exc}"]
     sys.stdout.write("".join(f"{line}\n" for line in lines))
@@ -81,12 +81,12 @@ def textconv(file: str) -> int:
     return 0
 
 
-def _summary(resolver: Resolver, file: Path, indexes: IndexStore) -> list[str]:
+def _summary(resolver: Resolver, file: Path, sidecars: DigestStore) -> list[str]:
     version = resolver.file(file)
     with open(version.file, "rb") as f:
         info = read_model(f, os.fspath(file))
         if info is None:
             oid = version.oid or hash_file(version.file)[0]
             return [f"size {version.size:,} B", f"oid sha256:{oid}"]
-        digests = load_index(indexes, version.oid, f, info).digests
+        digests = load_digests(sidecars, version.oid, f, info).digests
     return inspect_text(info, version.size, digests)

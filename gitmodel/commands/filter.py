@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SKIP_ENV = "GIT_MODEL_SKIP_SMUDGE"
 READ_SIZE = 1 << 20
-INDEXED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.index.STREAM_READERS
+DIGESTED_SUFFIXES = (".safetensors", ".gguf", ".npy")  # formats.digests.STREAM_READERS
 
 
 def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = None) -> int:
@@ -38,10 +38,11 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
         PktReader(sys.stdin.fileno()),
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
-        fetch=Fetcher(repo, store, settings),
+        fetch=(fetcher := Fetcher(repo, store, settings)),
+        prepare=fetcher.prepare,
         defer=None if skip else _deferrer(repo, settings),
         jobs=_jobs(settings),
-        observe=_index_observer(store),
+        observe=_digest_observer(store),
     )
     process.run()
     return 0
@@ -72,13 +73,13 @@ def _jobs(settings: dict[str, str]) -> int:
         return default_jobs()
 
 
-def _index_observer(store: LocalStore) -> Observe:
-    """Tensor indexes for model formats, computed while ``clean`` streams the bytes."""
+def _digest_observer(store: LocalStore) -> Observe:
+    """Tensor digests for model formats, computed while ``clean`` streams the bytes."""
 
     def observe(path: str) -> CleanObserver | None:
-        if not path.lower().endswith(INDEXED_SUFFIXES):
+        if not path.lower().endswith(DIGESTED_SUFFIXES):
             return None  # most files: no need to load the format readers
-        from gitmodel.formats.index import observer_for
+        from gitmodel.formats.digests import observer_for
 
         return observer_for(path, store.root)
 
@@ -93,7 +94,7 @@ def _stdin_chunks() -> Iterator[bytes]:
 def clean_file(path: str | None = None) -> int:
     """One-shot clean: content on stdin, pointer on stdout."""
     _, store = open_repo()
-    observer = _index_observer(store)(path) if path else None
+    observer = _digest_observer(store)(path) if path else None
     sys.stdout.buffer.write(clean(store, _stdin_chunks(), observer))
     sys.stdout.buffer.flush()
     return 0

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from gitmodel import git, logsync, materialize, pushing
+from gitmodel import git, locking, logsync, materialize, pushing
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import LEGACY_SUFFIX
 from gitmodel.remote.config import default_remote_name
@@ -32,6 +32,7 @@ def run_hook(name: str, args: list[str]) -> int:
         except GitModelError as exc:
             failure = exc
         _fetch_logs_if_cloning(repo, args)
+        locking.protect(repo)  # after the logs: a clone learns the locks first
     else:
         raise UserError(f"unknown hook {name!r}", hint="reinstall hooks: `git model install`")
     legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)

@@ -10,7 +10,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
-from gitmodel.formats.diff import Version
+from gitmodel.formats.diff import FileContent
 from gitmodel.formats.report import inspect_json, inspect_text
 from gitmodel.resolver import Resolver
 from gitmodel.specs import PathSpec, unknown_rev_hint
@@ -35,7 +35,7 @@ def inspect(spec: PathSpec, as_json: bool = False) -> int:
     return 0
 
 
-def _version(repo: git.Repo, resolver: Resolver, spec: PathSpec) -> Version:
+def _version(repo: git.Repo, resolver: Resolver, spec: PathSpec) -> FileContent:
     path, rev = spec.path, spec.rev
     if rev is None:
         file = Path(path)
@@ -50,7 +50,7 @@ def _version(repo: git.Repo, resolver: Resolver, spec: PathSpec) -> Version:
     return resolver.blob(entries[0].oid, top_path)
 
 
-def _print_unknown(version: Version, as_json: bool) -> None:
+def _print_unknown(version: FileContent, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"format": None, "oid": version.oid, "size": version.size}, indent=2))
         return

@@ -28,7 +28,7 @@ def commit(messages: list[str], plan: Plan) -> int:
     head = repo.rev_parse("HEAD") if repo.has_commits() else None
     parent = provenance.model_files(repo, head) if head else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, head or "") for p, v in parent.items()}
-    provenance.resolve(repo, plan, provenance.model_files(repo, None), parent)  # check first
+    provenance.resolve_plan(repo, plan, provenance.model_files(repo, None), parent)  # check first
     code = git.call(["commit", *(arg for m in messages for arg in ("-m", m))], cwd=repo.cwd)
     if code != 0:
         return code

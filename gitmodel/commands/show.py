@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from gitmodel.lineage import store
-from gitmodel.lineage.history import FileVersion, Version, file_version, versions
+from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, versions
 from gitmodel.registry import stages
 from gitmodel.sizes import format_size
 from gitmodel.specs import PathSpec
@@ -17,7 +17,7 @@ Json = dict[str, Any]
 
 
 def card(
-    version: FileVersion, history: list[Version], state: Json, registry: Json | None = None
+    version: FileVersion, history: list[HistoryEntry], state: Json, registry: Json | None = None
 ) -> Json:
     """The documented ``show --json`` object (README: "show JSON")."""
     index = next((i for i, v in enumerate(history) if v.oid == version.oid), None)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gitmodel.store.buffers import BufferPool
 
     class CleanObserver(Protocol):
-        """Sees the bytes ``clean`` stores (e.g. to index tensors on the way through)."""
+        """Sees the bytes ``clean`` stores (e.g. to digest tensors on the way through)."""
 
         def update(self, chunk: Chunk) -> None: ...
 

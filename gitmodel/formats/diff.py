@@ -1,6 +1,6 @@
 """Compare two versions of a model file: tensors added, removed, reshaped, changed.
 
-Only headers and the two tensor indexes are read up front; tensor data is read
+Only headers and the two files' tensor digests are read up front; tensor data is read
 (in bounded blocks) only for tensors whose digests differ. Files of unknown
 format get byte-level facts: sizes, oids and the byte ranges that changed.
 """
@@ -13,16 +13,17 @@ from pathlib import Path
 
 from gitmodel.formats import read_model
 from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
-from gitmodel.formats.index import load_index
-from gitmodel.store.index import IndexStore
+from gitmodel.formats.digests import load_digests
+from gitmodel.store.digests import DigestStore
 
 MAX_RANGES = 20
 RANGE_BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
-class Version:
-    """One side of a diff: a local file with the content, and its sha256 when known."""
+class FileContent:
+    """A version of a model file as a local file to read (one side of a diff, or what
+    ``inspect`` reads): the file with the content, its sha256 when known, and its size."""
 
     file: Path
     oid: str | None
@@ -56,8 +57,8 @@ class FileDiff:
     """Everything a report needs about one file's change."""
 
     path: str
-    old: Version | None
-    new: Version | None
+    old: FileContent | None
+    new: FileContent | None
     format: str | None = None
     old_info: ModelInfo | None = None
     new_info: ModelInfo | None = None
@@ -71,7 +72,7 @@ class FileDiff:
 
 
 def diff_versions(
-    path: str, old: Version | None, new: Version | None, indexes: IndexStore
+    path: str, old: FileContent | None, new: FileContent | None, sidecars: DigestStore
 ) -> FileDiff:
     """Compare two versions (None: the file does not exist on that side)."""
     result = FileDiff(path, old, new)
@@ -89,7 +90,7 @@ def diff_versions(
         if infos and known and len({i.format for i in infos}) == 1:
             result.format = infos[0].format
             result.metadata = _diff_metadata(result.old_info, result.new_info)
-            _diff_tensors(result, old_f, new_f, indexes)
+            _diff_tensors(result, old_f, new_f, sidecars)
         elif old_f is not None and new_f is not None:
             _diff_bytes(result, old_f, new_f)
     return result
@@ -107,7 +108,7 @@ def _diff_metadata(
 
 
 def _diff_tensors(
-    result: FileDiff, old_f: BinaryFile | None, new_f: BinaryFile | None, indexes: IndexStore
+    result: FileDiff, old_f: BinaryFile | None, new_f: BinaryFile | None, sidecars: DigestStore
 ) -> None:
     old_t = result.old_info.by_name() if result.old_info else {}
     new_t = result.new_info.by_name() if result.new_info else {}
@@ -122,8 +123,8 @@ def _diff_tensors(
         return
     assert result.old is not None and result.new is not None
     assert result.old_info is not None and result.new_info is not None
-    old_digests = load_index(indexes, result.old.oid, old_f, result.old_info).digests
-    new_digests = load_index(indexes, result.new.oid, new_f, result.new_info).digests
+    old_digests = load_digests(sidecars, result.old.oid, old_f, result.old_info).digests
+    new_digests = load_digests(sidecars, result.new.oid, new_f, result.new_info).digests
     for name in common:
         a, b = old_t[name], new_t[name]
         if (a.dtype, a.shape) == (b.dtype, b.shape) and old_digests[name] == new_digests[name]:

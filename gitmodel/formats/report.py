@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from gitmodel.formats.base import ModelInfo, TensorInfo
-from gitmodel.formats.diff import FileDiff, TensorChange, Version
+from gitmodel.formats.diff import FileContent, FileDiff, TensorChange
 
 SIGN = {"added": "+", "removed": "-", "changed": "~"}
 
@@ -19,13 +19,13 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def _oid(version: Version | None) -> str:
+def _oid(version: FileContent | None) -> str:
     if version is None:
         return "(none)"
     return version.oid[:12] if version.oid else "(worktree)"
 
 
-def _size(version: Version | None) -> str:
+def _size(version: FileContent | None) -> str:
     return "-" if version is None else f"{version.size:,} B"
 
 
@@ -106,7 +106,7 @@ def diff_json(diff: FileDiff) -> dict[str, Any]:
     }
 
 
-def _version_json(version: Version | None, info: ModelInfo | None) -> dict[str, Any] | None:
+def _version_json(version: FileContent | None, info: ModelInfo | None) -> dict[str, Any] | None:
     if version is None:
         return None
     return {

@@ -47,7 +47,7 @@ from gitmodel.git.process import GIT_MISSING, GIT_MISSING_HINT, GitError, call, 
 from gitmodel.git.refs import RefMoved, is_ancestor, list_refs, read_ref, update_ref
 from gitmodel.git.repo import (
     Discovery,
-    IndexEntry,
+    FileEntry,
     IndexLock,
     Repo,
     local_git_dir,
@@ -67,8 +67,8 @@ __all__ = [
     "Commit",
     "DiffEntry",
     "Discovery",
+    "FileEntry",
     "GitError",
-    "IndexEntry",
     "IndexLock",
     "RefMoved",
     "Repo",

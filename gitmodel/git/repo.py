@@ -225,13 +225,13 @@ class Repo:
 
     # -- worktree-aware reads through git
 
-    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+    def ls_files(self, pathspecs: Iterable[str] = ()) -> list[FileEntry]:
         """Index entries (stage 0) with their blob ids."""
         out = self.run(["ls-files", "-s", "-z", "--", *pathspecs]).stdout
         # "<mode> <oid> <stage>\t<path>"
         return [e for e, (_, _, stage) in _parse_listing(out) if stage == b"0"]
 
-    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[IndexEntry]:
+    def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[FileEntry]:
         """Blobs of a commit's tree, recursively."""
         # after --end-of-options every argument is literal: ls-tree would take "--" for a path
         out = self.run(
@@ -239,7 +239,7 @@ class Repo:
         ).stdout
         # "<mode> <type> <oid>\t<path>"
         return [
-            IndexEntry(e.path, oid.decode(), e.mode)
+            FileEntry(e.path, oid.decode(), e.mode)
             for e, (_, kind, oid) in _parse_listing(out)
             if kind == b"blob"
         ]
@@ -289,7 +289,7 @@ class Discovery:
         return repo, over_shared(shared, config, strict=False)
 
 
-def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
+def _parse_listing(out: bytes) -> list[tuple[FileEntry, list[bytes]]]:
     """``ls-files -s -z`` / ``ls-tree -z`` records: "<3 fields>\t<path>"; the entry
     assumes the second field is the oid, callers pick what the fields mean."""
     records = []
@@ -297,12 +297,12 @@ def _parse_listing(out: bytes) -> list[tuple[IndexEntry, list[bytes]]]:
         if item:
             meta, _, path = item.partition(b"\t")
             fields = meta.split(b" ")
-            entry = IndexEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
+            entry = FileEntry(os.fsdecode(path), fields[1].decode(), int(fields[0], 8))
             records.append((entry, fields))
     return records
 
 
-class IndexEntry:
+class FileEntry:
     """A blob in the index or a tree: its path, object id and file mode."""
 
     __slots__ = ("mode", "oid", "path")
@@ -311,4 +311,4 @@ class IndexEntry:
         self.path, self.oid, self.mode = path, oid, mode
 
     def __repr__(self) -> str:
-        return f"IndexEntry({self.path!r}, {self.oid!r}, {self.mode:o})"
+        return f"FileEntry({self.path!r}, {self.oid!r}, {self.mode:o})"

@@ -17,8 +17,9 @@ _LOG_FORMAT = "--format=%x1e%H%x1f%T%x1f%aI%x1f%an%x1f%ae%x1f%s"
 
 
 @dataclass(frozen=True)
-class Version:
-    """One version of a model file: the commit that wrote this content at ``path``."""
+class HistoryEntry:
+    """One version of a model file in its history: the commit that wrote this content at
+    ``path`` (a :class:`FileVersion` is the file as any revision holds it)."""
 
     path: str
     oid: str
@@ -46,7 +47,7 @@ class FileVersion:
     commit: str
 
 
-def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
+def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[HistoryEntry]:
     """Every version of ``path`` reachable from ``rev``, newest first, following renames.
 
     A commit that only renames the file, or changes it to something that is not a
@@ -61,11 +62,11 @@ def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[Version]:
         fields = header.decode("utf-8", "replace").split("\x1f")
         changes += [(blob, at_path, fields) for blob, at_path in _raw_changes(raw)]
     pointers = git.pointers_of(repo, [blob for blob, _, _ in changes])
-    found: list[Version] = []
+    found: list[HistoryEntry] = []
     for blob, at_path, fields in changes:
         pointer = pointers.get(blob)
         if pointer is not None:
-            found.append(Version(at_path, pointer.oid, pointer.size, *fields[:6]))
+            found.append(HistoryEntry(at_path, pointer.oid, pointer.size, *fields[:6]))
     return [v for i, v in enumerate(found) if i + 1 == len(found) or found[i + 1].oid != v.oid]
 
 

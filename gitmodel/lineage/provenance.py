@@ -73,10 +73,11 @@ def model_files(repo: git.Repo, rev: str | None) -> dict[str, FileVersion]:
     }
 
 
-def resolve(
+def resolve_plan(
     repo: git.Repo, plan: Plan, current: dict[str, FileVersion], parent: dict[str, FileVersion]
 ) -> tuple[list[FileVersion], list[tuple[str, FileVersion]]]:
-    """The outputs and (role, input) pairs of ``plan`` for a commit with these model files."""
+    """The file versions ``plan`` names: its outputs and (role, input) pairs, for a commit
+    with these model files."""
     no_rev = {repo_path(repo, s.path): role for role, specs in (("data", plan.data),
               ("base", plan.bases)) for s in specs if s.rev is None}  # fmt: skip
     if plan.outputs:
@@ -167,7 +168,7 @@ def record(repo: git.Repo, rev: str, plan: Plan) -> Json:
     current = model_files(repo, commit)
     parent = model_files(repo, str(parents[0])) if parents else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, str(parents[0])) for p, v in parent.items()}
-    outputs, inputs = resolve(repo, plan, current, parent)
+    outputs, inputs = resolve_plan(repo, plan, current, parent)
     rec = provenance_record(repo, commit, plan, outputs, inputs)
     store.append(repo, rec)
     return rec

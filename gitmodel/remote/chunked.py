@@ -31,7 +31,7 @@ from blake3 import blake3
 
 from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError
-from gitmodel.manifest import ChunkRef, IndexEntry, Manifest
+from gitmodel.manifest import ChunkRef, Manifest, PackIndexEntry
 from gitmodel.pointer import Pointer
 from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
 from gitmodel.remote.trust import PackTrust, index_cache
@@ -78,18 +78,18 @@ def known_chunks(remote: RemoteChunks, store: LocalStore, jobs: int) -> dict[byt
     packs = remote.list_indexes()
     cached = {path.name for path in cache.iterdir()}
 
-    def load(pack: str) -> list[IndexEntry]:
+    def load(pack: str) -> list[PackIndexEntry]:
         path = cache / pack
         if pack in cached:
-            with contextlib.suppress(manifest.FormatError):
+            with contextlib.suppress(manifest.ManifestFormatError):
                 return manifest.decode_index(path.read_bytes(), pack)
         cap = manifest.max_index_size()
         body = remote.read(remote.index_key(pack), 0, cap + 1, exact=False)
         try:
             if len(body) > cap:  # one byte more than any index: never read further
-                raise manifest.FormatError(f"pack index over {cap} bytes")
+                raise manifest.ManifestFormatError(f"pack index over {cap} bytes")
             entries = manifest.decode_index(body, pack)
-        except manifest.FormatError:
+        except manifest.ManifestFormatError:
             return []  # not usable for dedup; the pack stays unknown
         path.write_bytes(body)
         return entries
@@ -167,7 +167,7 @@ class ChunkedPush:
         self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK)
         self.buffer = self._buffers.take()
         self.used = 0
-        self.entries: list[IndexEntry] = []
+        self.entries: list[PackIndexEntry] = []
         self.seq = 0
         self.failed: dict[str, Exception] = {}
         self.sent_bytes = 0
@@ -245,7 +245,7 @@ class ChunkedPush:
         ref = _NewRef(chunk_id, self.seq, self.used, len(stored), len(data), kind)
         self.buffer[self.used : self.used + ref.stored] = stored
         self.used += ref.stored
-        self.entries.append(IndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
+        self.entries.append(PackIndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
         self.new[chunk_id] = ref
         if self.used >= PACK_TARGET or len(self.entries) >= manifest.INDEX_MAX_CHUNKS:
             self._seal()
@@ -265,7 +265,7 @@ class ChunkedPush:
         self.buffer, self.used, self.entries, self.seq = self._buffers.take(), 0, [], self.seq + 1
 
     def _send_pack(self, seq: int, buffer: bytearray, body: memoryview,
-                   entries: list[IndexEntry]) -> None:  # fmt: skip
+                   entries: list[PackIndexEntry]) -> None:  # fmt: skip
         """Name the pack (here, so hashing it overlaps with cutting the next chunks), send
         it, then its index."""
         try:

@@ -25,6 +25,7 @@ committed ``.gitmodel``) can name a key file or a command.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from gitmodel.remote.store import RemoteStore
 
 N = TypeVar("N", int, float)
+_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
 
@@ -65,6 +67,8 @@ class ModelRemote:
     key: bytes | None = field(default=None, repr=False)
     lfs: bool = False  # a Git LFS host's Batch API endpoint, not object storage
     cwd: Path | None = None  # where to ask Git for credentials
+    ssh_url: str | None = None  # an SSH Git remote: ask its host for the endpoint
+    ssh_command: str | None = field(default=None, repr=False)  # core.sshCommand
 
     @property
     def display(self) -> str:
@@ -73,10 +77,14 @@ class ModelRemote:
     def open(self) -> RemoteStore | LfsRemote:
         """The remote, ready for transfers (``layouts`` knows both kinds)."""
         if self.lfs:
+            from gitmodel.git.ssh import target_of
             from gitmodel.remote.lfs import LfsRemote
 
+            ssh = target_of(self.ssh_url) if self.ssh_url else None
+            settings = {"core.sshcommand": self.ssh_command} if self.ssh_command else {}
             return LfsRemote(self.url, self.cwd, tries=self.tries, first_delay=self.first_delay,
-                             retry_timeout=self.retry_timeout, timeout=self.timeout)  # fmt: skip
+                             retry_timeout=self.retry_timeout, timeout=self.timeout, ssh=ssh,
+                             settings=settings)  # fmt: skip
         return self.open_store()
 
     def open_store(self, needs: str = "") -> RemoteStore:
@@ -124,7 +132,10 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
     found = _lfs_remote(repo, name, settings.get(f"{prefix}lfsurl") or settings.get("lfs.url"))
     found = found or for_local_url(repo, git_url, name)
-    found = found or _lfs_remote(repo, name, lfs_endpoint(git_url))
+    derived = _lfs_remote(repo, name, lfs_endpoint(git_url))
+    if derived is not None and _is_ssh(git_url):  # git-lfs-authenticate names the endpoint
+        derived = replace(derived, ssh_url=git_url, ssh_command=settings.get("core.sshcommand"))
+    found = found or derived
     if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
@@ -137,6 +148,11 @@ def _lfs_remote(repo: git.Repo, name: str, endpoint: str | None) -> ModelRemote 
     if endpoint is None:
         return None
     return ModelRemote(name, endpoint, configured=False, lfs=True, cwd=repo.cwd)
+
+
+def _is_ssh(git_url: str) -> bool:
+    scheme = git_url.partition("://")[0] if "://" in git_url else "ssh"
+    return scheme in ("ssh", "git+ssh", "ssh+git")
 
 
 def lfs_endpoint(git_url: str) -> str | None:
@@ -154,11 +170,12 @@ def lfs_endpoint(git_url: str) -> str | None:
         netloc = (f"{parts.netloc.rsplit('@', 1)[0]}@" if scheme == parts.scheme
                   and "@" in parts.netloc else "") + parts.hostname + port  # fmt: skip
         path = parts.path
-    else:  # scp-like [user@]host:path
+    else:  # scp-like [user@]host:path (not Git's <transport>::<address>)
         host, sep, path = git_url.partition(":")
-        if not sep or "/" in host or not host.rsplit("@", 1)[-1]:
+        hostname = host.rsplit("@", 1)[-1]
+        if not sep or path.startswith(":") or not _HOSTNAME.fullmatch(hostname):
             return None
-        scheme, netloc = "https", host.rsplit("@", 1)[-1]
+        scheme, netloc = "https", hostname
     path = "/" + path.strip("/")
     if not path.endswith(".git"):
         path += ".git"

@@ -36,10 +36,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, BinaryIO, TypeGuard, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from gitmodel.errors import ChecksumError, UserError
+from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
@@ -118,7 +119,8 @@ class LfsRemote:
                  first_delay: float = backends.RETRY_FIRST_DELAY,
                  retry_timeout: float = backends.RETRY_TIMEOUT,
                  timeout: float = backends.REQUEST_TIMEOUT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+                 sleep: Callable[[float], None] = time.sleep, ssh: Target | None = None,
+                 settings: dict[str, str] | None = None) -> None:  # fmt: skip
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserError(f"{redact(endpoint)} is not an http(s) LFS endpoint",
@@ -140,8 +142,12 @@ class LfsRemote:
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         self._approved = False
+        self._auth_refused = False
         self._connections = threading.local()
         self._down: RemoteError | None = None
+        self._ssh = ssh
+        self._settings = settings or {}
+        self._ssh_auth: dict[str, tuple[float, str, dict[str, str]]] = {}
 
     # -- the Batch API
 
@@ -164,16 +170,35 @@ class LfsRemote:
             "objects": [{"oid": p.oid, "size": p.size} for p in pointers],
             "hash_algo": "sha256",
         }).encode()  # fmt: skip
-        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
-        response = self.request("POST", f"{self.url}/objects/batch", headers, body,
+        url, extra = self.endpoint(operation)
+        headers = {**extra, "Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        response = self.request("POST", f"{url}/objects/batch", headers, body,
                                 limit=BATCH_RESPONSE_MAX)  # fmt: skip
         if response.status == 404 and operation == "download":
             # giftless (and others) answer a batch whose objects are all unknown with 404
             message = _server_message(response.body) or "not found"
             return {p.oid: Plan({}, (404, message)) for p in pointers}
         if response.status != 200:
-            raise self._refused("batch request", response)
+            raise self.refused("batch request", response)
         return _parse_batch(response.body, {p.oid: p for p in pointers}, self.display)
+
+    def endpoint(self, operation: str) -> tuple[str, dict[str, str]]:
+        """The URL to send ``operation``'s requests to, and headers to send with them:
+        for an SSH remote, what ``git-lfs-authenticate`` on the host answers (kept until
+        it expires), else the configured endpoint."""
+        if self._ssh is None:
+            return self.url, {}
+        with self._auth_lock:
+            cached = self._ssh_auth.get(operation)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1], cached[2]
+            from gitmodel.git.ssh import run_ssh
+
+            out = run_ssh(self._ssh, ["git-lfs-authenticate", self._ssh.path, operation],
+                          self._settings)  # fmt: skip
+            href, header, expires = _authenticated(out, self.display)
+            self._ssh_auth[operation] = (time.monotonic() + expires, href, header)
+            return href, header
 
     def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
         """The objects the host does not have: those it gives an upload action."""
@@ -213,7 +238,7 @@ class LfsRemote:
 
         response = self._retry(send)
         if response.status not in (200, 201):
-            raise self._refused(f"upload of {pointer.oid}", response)
+            raise self.refused(f"upload of {pointer.oid}", response)
         verify = plan.actions.get("verify")
         if verify is not None:
             body = json.dumps({"oid": pointer.oid, "size": pointer.size}).encode()
@@ -221,7 +246,7 @@ class LfsRemote:
                 verify, "POST", {**verify.header, "Accept": MEDIA_TYPE,
                                  "Content-Type": MEDIA_TYPE}, body))  # fmt: skip
             if checked.status != 200:
-                raise self._refused(f"verify of {pointer.oid}", checked)
+                raise self.refused(f"verify of {pointer.oid}", checked)
 
     def download(self, store: LocalStore, pointer: Pointer) -> int:
         """Fetch one object into ``store``: read no further than its size plus one byte,
@@ -313,12 +338,13 @@ class LfsRemote:
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
                 limit: int = ERROR_BODY_MAX) -> _Response:  # fmt: skip
         """One request to the host itself, retried, with credentials once it asks."""
-        for _ in range(REDIRECTS_MAX + 1):
-            once = functools.partial(self._request_once, method, url,
-                                     self._headers_for(url, headers), body, limit)  # fmt: skip
+        for _ in range(REDIRECTS_MAX + 2):
+            used = self._credential  # what this try sends, to tell a refusal of it apart
+            sent = self._headers_for(url, headers, used)
+            once = functools.partial(self._request_once, method, url, sent, body, limit)
             response = self._retry(once)
             if response.status == 401 and self._same_origin(url):
-                if self._authenticate(url):
+                if self._authenticate(url, used):
                     continue
                 raise self._auth_error(url)
             if response.status in (301, 302, 307, 308):
@@ -382,10 +408,12 @@ class LfsRemote:
         if connection is not None:
             connection.close()
 
-    def _headers_for(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+    def _headers_for(
+        self, url: str, headers: dict[str, str], credential: Any = None
+    ) -> dict[str, str]:
         """``headers`` plus our credentials, for the host that asked for them only."""
         out = {"User-Agent": "git-model", **headers}
-        credential = self._credential or self._userinfo
+        credential = credential or self._credential or self._userinfo
         if credential is not None and self._same_origin(url) and "Authorization" not in out:
             token = base64.b64encode(f"{credential[0]}:{credential[1]}".encode()).decode()
             out["Authorization"] = f"Basic {token}"
@@ -405,16 +433,24 @@ class LfsRemote:
 
     # -- credentials
 
-    def _authenticate(self, url: str) -> bool:
-        """Ask Git's credential helpers once; False when they were asked already."""
+    def _authenticate(self, url: str, used: Any) -> bool:
+        """After a 401 to a request that sent ``used``: True to try again with the
+        credential now current. Git's helpers are asked once per remote; a credential
+        the host refuses is rejected (the helper forgets it) and not asked for again.
+        Parallel transfers meet the 401 together: only a refusal of the credential
+        current at the time counts, the others just try again with it."""
         from gitmodel.git import credential
 
         with self._auth_lock:
-            if self._credential is not None:
-                filled = self._credential[2]
+            if self._auth_refused:
+                return False
+            if self._credential is not used:
+                return True  # another transfer asked meanwhile: use what it got
+            if used is not None:
                 self._credential = None
-                if filled is not None:
-                    credential.reject(filled, self.cwd)
+                self._auth_refused = True
+                if used[2] is not None:
+                    credential.reject(used[2], self.cwd)
                 return False
             filled = credential.fill(url, self.cwd)
             if filled is None:
@@ -437,7 +473,7 @@ class LfsRemote:
 
     # -- failures
 
-    def _refused(self, what: str, response: _Response) -> RemoteError:
+    def refused(self, what: str, response: _Response) -> RemoteError:
         return self._status_error(what, response.status, response.headers, response.body)
 
     def _status_error(self, what: str, status: int, headers: Any, body: bytes) -> RemoteError:
@@ -478,6 +514,34 @@ class LfsRemote:
                     raise error from exc
                 self._sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _authenticated(out: bytes, display: str) -> tuple[str, dict[str, str], float]:
+    """``git-lfs-authenticate``'s answer, checked: an http(s) href, plain headers, and
+    how long they may be used (at most an hour; a little less than the host says)."""
+    try:
+        document = json.loads(out[:ERROR_BODY_MAX])
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or len(out) > ERROR_BODY_MAX:
+        raise LfsError(f"{display}: git-lfs-authenticate answered something other than JSON")
+    href = document.get("href")
+    header = document.get("header") or {}
+    if not isinstance(href, str) or not _usable_href(href):
+        raise LfsError(f"{display}: git-lfs-authenticate gave no usable href")
+    if not _plain_headers(header):
+        raise LfsError(f"{display}: git-lfs-authenticate gave unusable headers")
+    expires = document.get("expires_in")
+    seconds = float(expires) - 5 if isinstance(expires, (int, float)) else 300.0
+    return href.rstrip("/"), dict(header), max(0.0, min(seconds, 3600.0))
+
+
+def _plain_headers(header: object) -> TypeGuard[dict[str, str]]:
+    """Whether ``header`` maps header names to values without line breaks."""
+    return isinstance(header, dict) and all(
+        isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.fullmatch(k)
+        and _HEADER_VALUE.fullmatch(v) for k, v in header.items()
+    )  # fmt: skip
 
 
 def _parse_batch(body: bytes, asked: dict[str, Pointer], display: str) -> dict[str, Plan]:
@@ -522,10 +586,7 @@ def _plan(item: dict[str, Any], pointer: Pointer, display: str) -> Plan:
         header = action.get("header") or {} if isinstance(action, dict) else None
         if not isinstance(href, str) or not _usable_href(href):
             raise LfsError(f"{display}: an unusable {name} URL for {pointer.oid}")
-        if not isinstance(header, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.fullmatch(k)
-            and _HEADER_VALUE.fullmatch(v) for k, v in header.items()
-        ):  # fmt: skip
+        if not _plain_headers(header):
             raise LfsError(f"{display}: bad {name} headers for {pointer.oid}")
         checked[name] = Action(href, dict(header))
     return Plan(checked)
@@ -584,3 +645,126 @@ def _userinfo(user: str | None, password: str | None) -> tuple[str, str, None] |
 def _delay(attempt: int, first: float) -> float:
     base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
     return base * (0.5 + random.random() / 2)
+
+
+class LfsLocking:
+    """The host's locking API (``docs/api/locking.md`` in git-lfs): create, list,
+    verify and delete locks at ``<endpoint>/locks``, through ``remote``'s connections,
+    retries and credentials. What the host answers is checked like its batch answers."""
+
+    def __init__(self, remote: LfsRemote) -> None:
+        self.remote = remote
+
+    def create(self, path: str, ref: str | None) -> dict[str, str]:
+        body: dict[str, Any] = {"path": path}
+        if ref:
+            body["ref"] = {"name": ref}
+        response = self._post("/locks", body)
+        if response.status == 409:
+            found = _lock_of(_json(response.body).get("lock"))
+            holder = f" by {found['owner']}" if found else ""
+            raise UserError(f"{path} is locked{holder}",
+                            hint="ask them to unlock it (`git model locks`)")  # fmt: skip
+        if response.status != 201 and response.status != 200:
+            raise self.remote.refused(f"lock of {path}", response)
+        return self._one(response)
+
+    def delete(self, lock_id: str, force: bool, ref: str | None) -> dict[str, str]:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", lock_id):
+            raise LfsError(f"{self.remote.display}: an unusable lock id")
+        body: dict[str, Any] = {"force": force}
+        if ref:
+            body["ref"] = {"name": ref}
+        response = self._post(f"/locks/{lock_id}/unlock", body)
+        if response.status == 403:
+            reason = _server_message(response.body) or "not your lock"
+            raise UserError(
+                f"{self.remote.display} refused to unlock: {reason}",
+                hint="pass --force to break someone else's lock, if allowed",
+            )
+        if response.status != 200:
+            raise self.remote.refused("unlock", response)
+        return self._one(response)
+
+    def listing(self, path: str | None = None) -> list[dict[str, str]]:
+        """Every lock (or the one on ``path``), following the host's cursors."""
+        found: list[dict[str, str]] = []
+        cursor = ""
+        for _ in range(1000):  # at most 100,000 locks: a host that loops is cut off
+            query = "?limit=100" + (f"&cursor={quote(cursor)}" if cursor else "")
+            query += f"&path={quote(path)}" if path else ""
+            headers = {"Accept": MEDIA_TYPE}
+            response = self.remote.request("GET", f"{self.remote.url}/locks{query}", headers,
+                                           limit=BATCH_RESPONSE_MAX)  # fmt: skip
+            if response.status != 200:
+                raise self.remote.refused("listing locks", response)
+            document = _json(response.body)
+            items = document.get("locks")
+            if not isinstance(items, list):
+                raise LfsError(f"{self.remote.display}: the locks answer is not a list")
+            found.extend(lock for lock in map(_lock_of, items) if lock is not None)
+            cursor = document.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return found
+        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+
+    def verify(self, ref: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """The locks that are ours and theirs, as the host sees it."""
+        ours: list[dict[str, str]] = []
+        theirs: list[dict[str, str]] = []
+        cursor = ""
+        for _ in range(1000):
+            body: dict[str, Any] = {"limit": 100}
+            if cursor:
+                body["cursor"] = cursor
+            if ref:
+                body["ref"] = {"name": ref}
+            response = self._post("/locks/verify", body)
+            if response.status == 404:
+                return [], []  # a host without locking has no locks to respect
+            if response.status != 200:
+                raise self.remote.refused("verifying locks", response)
+            document = _json(response.body)
+            for name, out in (("ours", ours), ("theirs", theirs)):
+                items = document.get(name) or []
+                if not isinstance(items, list):
+                    raise LfsError(f"{self.remote.display}: bad {name} locks")
+                out.extend(lock for lock in map(_lock_of, items) if lock is not None)
+            cursor = document.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return ours, theirs
+        raise LfsError(f"{self.remote.display}: the locks listing does not end")
+
+    def _post(self, path: str, body: dict[str, Any]) -> _Response:
+        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        return self.remote.request("POST", f"{self.remote.url}{path}", headers,
+                                   json.dumps(body).encode(), limit=BATCH_RESPONSE_MAX)  # fmt: skip
+
+    def _one(self, response: _Response) -> dict[str, str]:
+        lock = _lock_of(_json(response.body).get("lock"))
+        if lock is None:
+            raise LfsError(f"{self.remote.display}: the answer holds no usable lock")
+        return lock
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _lock_of(item: object) -> dict[str, str] | None:
+    """A lock as the host describes it, checked: id, path, owner's name, time."""
+    if not isinstance(item, dict):
+        return None
+    owner = item.get("owner")
+    name = owner.get("name") if isinstance(owner, dict) else None
+    fields = {"id": item.get("id"), "path": item.get("path"), "owner": name or "",
+              "locked_at": item.get("locked_at") or ""}  # fmt: skip
+    if not all(isinstance(v, str) and v.isprintable() and len(v) <= 4096 for v in fields.values()):
+        return None
+    if not fields["id"] or not fields["path"]:
+        return None
+    return {key: str(value) for key, value in fields.items()}

@@ -380,7 +380,7 @@ class RemoteStore:
             return None  # a whole object's JSON manifest: its bytes are under data/
         try:
             return manifest.decode_manifest(body, pointer.oid, pointer.size)
-        except manifest.FormatError as exc:
+        except manifest.ManifestFormatError as exc:
             reason = str(exc)
             declared = manifest.manifest_size(body)
             if declared is not None and declared != pointer.size:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from gitmodel import manifest
 from gitmodel.errors import GitModelError
-from gitmodel.manifest import CHUNK_MAX, STORED_SLACK, IndexEntry
+from gitmodel.manifest import CHUNK_MAX, STORED_SLACK, PackIndexEntry
 from gitmodel.store import codec
 from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore
@@ -84,11 +84,11 @@ class PackTrust:
             self.checked.mkdir(parents=True, exist_ok=True)
             (self.checked / pack).touch()
 
-    def _entries(self, pack: str) -> list[IndexEntry]:
+    def _entries(self, pack: str) -> list[PackIndexEntry]:
         """The pack's index as ``known_chunks`` cached it (it caches only those that parse)."""
         try:
             return manifest.decode_index((self.indexes / pack).read_bytes(), pack)
-        except (OSError, manifest.FormatError):
+        except (OSError, manifest.ManifestFormatError):
             return []
 
     def _prove(self, pack: str) -> bool:

@@ -134,7 +134,7 @@ class ChunkLists:
     def get(self, oid: str) -> Chunks | None:
         try:
             return manifest.decode_chunk_list(self.path(oid).read_bytes(), oid)
-        except (OSError, manifest.FormatError):
+        except (OSError, manifest.ManifestFormatError):
             return None
 
     def put(self, pointer: Pointer, chunks: Chunks) -> None:

@@ -1,11 +1,11 @@
-"""Tensor indexes: a fast digest of every tensor's bytes, so that a diff reads
+"""Tensor digests: a fast digest of every tensor's bytes, so that a diff reads
 only the tensors that changed.
 
 xxh3-128 is for quick equality of non-adversarial data (ARCHITECTURE.md, decision 2);
-object identity stays sha256. An index is computed while ``clean`` streams a
-file (:class:`StreamDigester`), or on first use from the stored object
-(:func:`compute_index`), and kept as a sidecar by
-:class:`gitmodel.store.index.IndexStore`.
+object identity stays sha256. A file's digests are computed while ``clean`` streams
+it (:class:`StreamDigester`), or on first use from the stored object
+(:func:`compute_digests`), and kept as a sidecar by
+:class:`gitmodel.store.digests.DigestStore`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import xxhash
 from gitmodel.formats import gguf, numpy_files, safetensors
 from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo, Truncated
 from gitmodel.pointer import Pointer
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 
-INDEX_VERSION = 1
+DIGESTS_VERSION = 1
 HEAD_START = 64 << 10
-HEAD_LIMIT = 64 << 20  # a header larger than this is indexed later, from the store
+HEAD_LIMIT = 64 << 20  # a header larger than this is digested later, from the store
 READ_BLOCK = 4 << 20
 ParseHeader = Callable[[BinaryFile, "int | None"], ModelInfo]
 STREAM_READERS: dict[str, ParseHeader] = {
@@ -37,24 +37,24 @@ STREAM_READERS: dict[str, ParseHeader] = {
 
 
 @dataclass(frozen=True)
-class TensorIndex:
+class TensorDigests:
     """Digests of a file's tensors by name (format-level facts come from the header)."""
 
     format: str
     digests: dict[str, str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": INDEX_VERSION, "format": self.format, "digests": self.digests}
+        return {"version": DIGESTS_VERSION, "format": self.format, "digests": self.digests}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TensorIndex | None:
+    def from_json(cls, data: dict[str, Any]) -> TensorDigests | None:
         digests = data.get("digests")
-        if data.get("version") != INDEX_VERSION or not isinstance(digests, dict):
+        if data.get("version") != DIGESTS_VERSION or not isinstance(digests, dict):
             return None
         return cls(str(data.get("format")), {str(k): str(v) for k, v in digests.items()})
 
 
-def compute_index(f: BinaryFile, info: ModelInfo) -> TensorIndex:
+def compute_digests(f: BinaryFile, info: ModelInfo) -> TensorDigests:
     """Digest every tensor by reading it (once, in bounded blocks)."""
     from gitmodel.formats.tensors import iter_raw
 
@@ -64,13 +64,13 @@ def compute_index(f: BinaryFile, info: ModelInfo) -> TensorIndex:
         for block in iter_raw(f, tensor, READ_BLOCK):
             digest.update(block)
         digests[tensor.name] = digest.hexdigest()
-    return TensorIndex(info.format, digests)
+    return TensorDigests(info.format, digests)
 
 
 class StreamDigester:
     """Digests tensors from a byte stream: buffers the header until it parses, then
     hashes each tensor's byte range as the bytes go by. Never raises from ``update``:
-    a stream it cannot follow just yields no index."""
+    a stream it cannot follow just yields no digests."""
 
     def __init__(self, parse: ParseHeader) -> None:
         self._parse = parse
@@ -94,13 +94,13 @@ class StreamDigester:
         if len(self._head) >= self._want:
             self._try_parse(final=False)
 
-    def result(self) -> TensorIndex | None:
-        """The index once the whole stream went by, else None."""
+    def result(self) -> TensorDigests | None:
+        """The digests once the whole stream went by, else None."""
         if self._info is None and not self.failed:
             self._try_parse(final=True)
         if self.failed or self._info is None or self._todo:
             return None
-        return TensorIndex(self._info.format, self._digests)
+        return TensorDigests(self._info.format, self._digests)
 
     def _try_parse(self, final: bool) -> None:
         assert self._head is not None
@@ -135,7 +135,7 @@ class StreamDigester:
                 skip = min(len(data), tensor.offset - self._pos)
                 data, self._pos = data[skip:], self._pos + skip
                 continue
-            if self._pos >= end:  # overlapping tensors: not a layout we index
+            if self._pos >= end:  # overlapping tensors: not a layout we digest
                 self._give_up()
                 return
             take = min(len(data), end - self._pos)
@@ -148,46 +148,48 @@ class StreamDigester:
         self._pos += len(data)
 
 
-def observer_for(path: str, model_dir: Path) -> IndexingObserver | None:
-    """An indexing observer for a file whose name says it is a streamable format."""
+def observer_for(path: str, model_dir: Path) -> DigestObserver | None:
+    """A digest observer for a file whose name says it is a streamable format."""
     lower = path.lower()
     for suffix, parse in STREAM_READERS.items():
         if lower.endswith(suffix):
-            return IndexingObserver(StreamDigester(parse), IndexStore(model_dir))
+            return DigestObserver(StreamDigester(parse), DigestStore(model_dir))
     return None
 
 
-class IndexingObserver:
-    """Feeds ``clean``'s bytes to a digester and saves the index once the object is stored."""
+class DigestObserver:
+    """Feeds ``clean``'s bytes to a digester and saves the digests once the object is stored."""
 
-    def __init__(self, digester: StreamDigester, indexes: IndexStore) -> None:
-        self._digester, self._indexes = digester, indexes
+    def __init__(self, digester: StreamDigester, sidecars: DigestStore) -> None:
+        self._digester, self._sidecars = digester, sidecars
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         try:
             self._digester.update(chunk)
-        except Exception:  # an index is an optional cache: never fail `git add` over it
+        except Exception:  # digests are an optional cache: never fail `git add` over them
             self._digester.failed = True
 
     def finish(self, pointer: Pointer) -> None:
-        index = self._digester.result()
-        if index is not None:
+        digests = self._digester.result()
+        if digests is not None:
             with contextlib.suppress(OSError):
-                self._indexes.write(pointer.oid, index.to_json())
+                self._sidecars.write(pointer.oid, digests.to_json())
 
 
-def load_index(indexes: IndexStore, oid: str | None, f: BinaryFile, info: ModelInfo) -> TensorIndex:
-    """The cached index of object ``oid``, computing and caching it when absent."""
+def load_digests(
+    sidecars: DigestStore, oid: str | None, f: BinaryFile, info: ModelInfo
+) -> TensorDigests:
+    """The cached digests of object ``oid``, computing and caching them when absent."""
     if oid is not None:
-        cached = indexes.read(oid)
-        index = TensorIndex.from_json(cached) if cached is not None else None
-        if index is not None and set(index.digests) == {t.name for t in info.tensors}:
-            return index
-    index = compute_index(f, info)
+        cached = sidecars.read(oid)
+        digests = TensorDigests.from_json(cached) if cached is not None else None
+        if digests is not None and set(digests.digests) == {t.name for t in info.tensors}:
+            return digests
+    digests = compute_digests(f, info)
     if oid is not None:
         with contextlib.suppress(OSError):
-            indexes.write(oid, index.to_json())
-    return index
+            sidecars.write(oid, digests.to_json())
+    return digests
 
 
-__all__ = ["IndexingObserver", "StreamDigester", "TensorIndex", "load_index", "observer_for"]
+__all__ = ["DigestObserver", "StreamDigester", "TensorDigests", "load_digests", "observer_for"]

@@ -1,7 +1,9 @@
-"""Tensor index sidecars: small JSON files next to the objects they describe.
+"""Tensor digest sidecars: small JSON files next to the objects they describe.
 
-``<model dir>/index/ab/cd/<oid>.json``, written atomically (temp file, then
-``os.replace``). They are caches: derived from the object, safe to delete.
+``<model dir>/digests/ab/cd/<oid>.json``, written atomically (temp file, then
+``os.replace``). They are caches: derived from the object, safe to delete. (Earlier
+versions kept them under ``index/``; that directory is no longer read, and the digests
+are computed again on first use.)
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from typing import Any
 from gitmodel.pointer import is_valid_oid
 
 
-class IndexStore:
-    """JSON documents keyed by object id under ``root/index``."""
+class DigestStore:
+    """JSON documents keyed by object id under ``model_dir/digests``."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.root = model_dir / "index"
+        self.root = model_dir / "digests"
 
     def path(self, oid: str) -> Path:
         if not is_valid_oid(oid):
