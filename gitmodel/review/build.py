@@ -16,7 +16,7 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.formats.diff import FileDiff, diff_versions
+from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.lineage import graph as lineage_graph
 from gitmodel.lineage import store as lineage_store
 from gitmodel.lineage.history import FileVersion
@@ -26,7 +26,7 @@ from gitmodel.registry.versions import File, Version, candidate, pick, versions
 from gitmodel.resolver import Resolver
 from gitmodel.review.lineage_changes import LineageChange, compare
 from gitmodel.store.chunking import ChunkLists
-from gitmodel.store.index import IndexStore
+from gitmodel.store.digests import DigestStore
 from gitmodel.store.local import LocalStore
 
 Json = dict[str, Any]
@@ -181,7 +181,7 @@ def compare_files(
     before = {f.path: f for f in old.files} if old else {}
     after = {f.path: f for f in new.files}
     changes = []
-    indexes = IndexStore(store.root)
+    digests = DigestStore(store.root)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
@@ -191,14 +191,14 @@ def compare_files(
                 "unchanged" if a.blob == b.blob else "changed")  # fmt: skip
             change = FileChange(path, status, a, b)
             if status != "unchanged" and ((a and a.oid) or (b and b.oid)):
-                change.diff = diff_versions(path, _open(resolver, a), _open(resolver, b), indexes)
+                change.diff = diff_versions(path, _open(resolver, a), _open(resolver, b), digests)
             elif status == "changed" and a is not None and b is not None:
                 change.text_diff = _text_diff(repo, a, b)
             changes.append(change)
     return changes
 
 
-def _open(resolver: Resolver, file: File | None) -> Any:
+def _open(resolver: Resolver, file: File | None) -> FileContent | None:
     """The local content of one side of a file (None: absent on that side)."""
     if file is None:
         return None
