@@ -212,7 +212,7 @@ def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
 
 def test_promotion_without_approval_is_refused(team: Team) -> None:
     err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
-    assert "approvals (1 approval from keys/allowed_signers (signed))" in err
+    assert "approvals (1 signed approval from keys/allowed_signers)" in err
     assert "no open change request asks for v2 in production" in err
     assert "hint: open one and have it approved: git model request clf@v2 production -m WHY" in err
     rid = request_id(team.model(team.a, ALICE, "request", "clf@v2", "production", "-m", "x"))

@@ -83,10 +83,11 @@ class Approvals:
         return self.signers_file is not None
 
     def describe(self) -> str:
-        who = f" from {self.signers_file} (signed)" if self.signers_file else ""
-        if self.emails:
-            who = f" from {', '.join(self.emails)}"
-        return f"{self.count} approval{'s' if self.count > 1 else ''}{who}"
+        """``2 signed approvals from keys/allowed_signers``, ``1 approval from a@x.com``."""
+        signed = "signed " if self.signers_file else ""
+        what = f"{self.count} {signed}approval{'s' if self.count > 1 else ''}"
+        who = self.signers_file or ", ".join(self.emails)
+        return f"{what} from {who}" if who else what
 
 
 @dataclass(frozen=True)
