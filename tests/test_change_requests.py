@@ -318,10 +318,14 @@ def test_audit_lists_requests_approvals_signatures_and_flags_forced_changes(team
     assert found["summary"]["problems"] == 1
     assert found["changes"][0]["signature"]["status"] == "unsigned"
     assert found["changes"][0]["problems"] == [
-        "is not signed, and the production policy requires signed changes"
+        "the change is not signed, and the production policy requires signed changes"
     ]
     err = team.refused(a, ALICE, "audit")
     assert "1 stage change(s) break the policy" in err
+    team.model(a, ALICE, "audit", "--html", str(team.root / "audit.html"), check=False)
+    page = (team.root / "audit.html").read_text()
+    assert page.count('<tr class="problem">') == 1 and page.count('<tr class="forced">') == 1
+    assert "4 stage change(s), 1 forced, 1 with problems" in page
     assert audit_json(team, a, "--since", "2999-01-01")["changes"] == []
     err = team.refused(a, ALICE, "audit", "--since", "yesterday-ish")
     assert "is not a date" in err

@@ -159,7 +159,7 @@ def _judge_signature(change: Change, rule: Approvals | None) -> None:
         UNKNOWN_KEY: f"is signed by a key that is not in {rule.signers_file}",
     }.get(sig.status, f"is signed by {sig.signer}, not by its author {email}")
     stage = change.record.get("stage")
-    change.problems.append(f"{what}, and the {stage} policy requires signed changes")
+    change.problems.append(f"the change {what}, and the {stage} policy requires signed changes")
 
 
 def _judge_approvals(
