@@ -1,9 +1,11 @@
-"""The ``git-model`` executable: the filter process fast, everything else through the CLI.
+"""The ``git-model`` executable: the filter process and the hooks fast, everything else
+through the CLI.
 
 Git starts ``git-model filter-process`` for every ``add``, ``checkout``, ``status`` that
-re-reads a file, ``stash`` and ``clone``, so its start-up is paid over and over. It is
-run here without loading the option parser and the other commands (tens of
-milliseconds); any other argument list, ``--help`` included, goes to ``gitmodel.cli``.
+re-reads a file, ``stash`` and ``clone``, and a hook for every push and checkout, so
+their start-up is paid over and over. They are run here without loading the option
+parser and the other commands (tens of milliseconds); any other argument list,
+``--help`` included, goes to ``gitmodel.cli``.
 This module and ``cli`` share one mapping of failures to messages and exit codes.
 """
 
@@ -24,6 +26,11 @@ FILTER_PROCESS_ARGS = {("filter-process",): False, ("filter-process", "--skip"):
 
 def main() -> None:
     skip = FILTER_PROCESS_ARGS.get(tuple(sys.argv[1:]))
+    if sys.argv[1:2] == ["hook"] and sys.argv[2:3] in (["pre-push"], ["post-checkout"]):
+        from gitmodel.commands.hook import run_hook  # every push and checkout runs a hook
+
+        name, args = sys.argv[2], sys.argv[3:]
+        sys.exit(guarded(lambda: run_hook(name, args)))
     if skip is None:
         from gitmodel.cli import main as cli_main
 

@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 
-from gitmodel import git, locking, logsync, materialize, pushing
+from gitmodel import git, locking, materialize
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import LEGACY_SUFFIX
-from gitmodel.remote.config import default_remote_name
 from gitmodel.workspace import open_repo
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
@@ -23,6 +22,8 @@ def run_hook(name: str, args: list[str]) -> int:
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
     failure: GitModelError | None = None
     if name == "pre-push":
+        from gitmodel import logsync, pushing  # the remote code: pushes only
+
         remote_name, url = [*args, "", ""][:2]
         pushing.pre_push(remote_name, url, stdin)
         logsync.push_logs(repo, remote_name or url)
@@ -49,6 +50,9 @@ def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
     previous = args[0] if args else ""
     if previous.strip("0") or materialize.parent_git_subcommand() not in ("clone", None):
         return
+    from gitmodel import logsync
+    from gitmodel.remote.config import default_remote_name
+
     remote = default_remote_name(repo.settings(strict=False))
     if remote is not None:
         logsync.fetch_logs_after_clone(repo, remote)
