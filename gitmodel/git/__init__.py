@@ -8,10 +8,10 @@ in gitmodel starts here, so each question is asked in one place, the same way.
 - :mod:`~gitmodel.git.objects`: bulk object reads (headers, small blobs, pointers);
 - :mod:`~gitmodel.git.refs`: refs read, listed, and moved by compare-and-swap;
 - :mod:`~gitmodel.git.diff`: ``diff --raw`` records;
-- :mod:`~gitmodel.git.signatures`: commit signatures, judged by ``git verify-commit``;
 - :mod:`~gitmodel.git.index_file`, :mod:`~gitmodel.git.rewrite` (history rewriting
-  for ``migrate``) and :mod:`~gitmodel.git.credential` (Git's credential helpers, for
-  LFS hosts) load only where used.
+  for ``migrate``), :mod:`~gitmodel.git.credential` (Git's credential helpers, for
+  LFS hosts) and :mod:`~gitmodel.git.signatures` (commit signatures, judged by
+  ``git verify-commit``) load only where used.
 
 Everything a caller needs is importable from ``gitmodel.git``. Values that come from
 a user, a commit or a remote go after ``--end-of-options`` or ``--``, never where Git
@@ -54,7 +54,6 @@ from gitmodel.git.repo import (
     local_path,
     remote_names,
 )
-from gitmodel.git.signatures import Signature, Verifier
 
 __all__ = [
     "CONFIG_SCOPES",
@@ -72,8 +71,6 @@ __all__ = [
     "IndexLock",
     "RefMoved",
     "Repo",
-    "Signature",
-    "Verifier",
     "call",
     "check_shared",
     "config_list",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from gitmodel import git, signers
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.git import signatures
 from gitmodel.git.signatures import BAD, GOOD, UNKNOWN_KEY, UNSIGNED
 from gitmodel.registry import declare, requests, stages
 from gitmodel.registry.declare import Approvals, Model
@@ -35,7 +36,7 @@ class Approval:
     email: str
     name: str
     commit: str  # the decision's log commit
-    signature: git.Signature | None  # checked when the policy requires signing
+    signature: signatures.Signature | None  # checked when the policy requires signing
 
 
 @dataclass
@@ -64,11 +65,11 @@ class Signers:
 @contextmanager
 def verifier(
     repo: git.Repo, rule: Approvals | None
-) -> Iterator[tuple[git.Verifier, Signers | None]]:
+) -> Iterator[tuple[signatures.Verifier, Signers | None]]:
     """A commit verifier for ``rule`` (its committed allowed-signers file, or the
     user's own Git settings when it names none), and that file's signers."""
     found = load_signers(repo, rule.signers_file) if rule and rule.signers_file else None
-    with git.Verifier(repo, found.text if found else None) as checking:
+    with signatures.Verifier(repo, found.text if found else None) as checking:
         yield checking, found
 
 
@@ -94,7 +95,7 @@ def signed_by_author(repo: git.Repo, rule: Approvals, what: str) -> RecordCheck:
 
     def check(commit: str) -> None:
         email = git.read_commit(repo, commit).author_email.lower()
-        with git.Verifier(repo, found.text if found else None) as checking:
+        with signatures.Verifier(repo, found.text if found else None) as checking:
             signature = checking.verify(commit)
         if signature.signed_by(email):
             return
@@ -154,7 +155,7 @@ def judge(
     request: requests.Entry,
     log: list[requests.Entry],
     rule: Approvals,
-    checking: git.Verifier,
+    checking: signatures.Verifier,
     found: Signers | None,
 ) -> Assessment:
     """``request`` against ``rule``, given every record of the log."""
@@ -214,7 +215,7 @@ def _not_counted(email: str, requester: str, rule: Approvals, found: Signers | N
 
 
 def _unsigned(
-    entry: requests.Entry, email: str, signature: git.Signature, found: Signers | None
+    entry: requests.Entry, email: str, signature: signatures.Signature, found: Signers | None
 ) -> Problem:
     where = f"{found.rev}:{found.path}" if found else "the allowed-signers file"
     return (
@@ -223,7 +224,7 @@ def _unsigned(
     )
 
 
-def _status(signature: git.Signature, found: Signers | None) -> str:
+def _status(signature: signatures.Signature, found: Signers | None) -> str:
     where = f"{found.path}" if found else "the allowed-signers file"
     if signature.status == GOOD:
         return f"signed by {signature.signer}'s key, not the approver's"

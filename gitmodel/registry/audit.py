@@ -21,6 +21,7 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import GitModelError
+from gitmodel.git import signatures
 from gitmodel.git.signatures import BAD, UNKNOWN_KEY, UNSIGNED
 from gitmodel.logs import records
 from gitmodel.registry import approvals, declare, requests, stages
@@ -35,7 +36,7 @@ class Change:
     """One stage change as the audit sees it."""
 
     entry: records.Entry
-    signature: git.Signature
+    signature: signatures.Signature
     signature_required: bool
     request: requests.Summary | None = None
     approval: approvals.Assessment | None = None
@@ -108,9 +109,9 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
     by_id = {s.request.record.id: s for s in requests.summaries(repo)}
     used = approvals.carried_out(repo)
     with ExitStack() as stack:
-        checkers: dict[str | None, tuple[git.Verifier, approvals.Signers | None]] = {}
+        checkers: dict[str | None, tuple[signatures.Verifier, approvals.Signers | None]] = {}
 
-        def checker(path: str | None) -> tuple[git.Verifier, approvals.Signers | None]:
+        def checker(path: str | None) -> tuple[signatures.Verifier, approvals.Signers | None]:
             if path not in checkers:
                 rule = Approvals(signers_file=path) if path else None
                 checkers[path] = stack.enter_context(approvals.verifier(repo, rule))
@@ -168,7 +169,7 @@ def _judge_approvals(
     log: list[requests.Entry],
     by_id: dict[str, requests.Summary],
     used: dict[str, str],
-    checker: tuple[git.Verifier, approvals.Signers | None],
+    checker: tuple[signatures.Verifier, approvals.Signers | None],
 ) -> None:
     cited = change.record.get("request")
     change.request = by_id.get(cited) if isinstance(cited, str) else None
