@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on scratch repositories: track a model, commit, fine-tune on a branch, see the
-# tensor-level diff and lineage, push to a local bare remote (no configuration: the objects go
-# to its own store) and clone it as a teammate; every step's bytes are verified.
+# tensor-level diff and lineage, promote, canary and roll back in the registry, push to a local
+# bare remote (no configuration: the objects go to its own store) and clone it as a teammate;
+# every step's bytes are verified.
 # Nothing outside the scratch directory is touched (the filter is installed --local).
 set -euo pipefail
 if ! command -v git-model >/dev/null && [[ -x $HOME/.local/bin/git-model ]]; then
@@ -61,6 +62,22 @@ step git model annotate model.safetensors --metric accuracy=0.912
 step git model diff main experiment               # which tensors changed, and by how much
 step git model lineage model.safetensors
 
+# the registry: name the model, promote v1, canary v2 at 10%, cut over, then roll back
+step git switch -q main
+step git merge -q --ff-only experiment
+step git model register demo model.safetensors -d "demo classifier"
+step git commit -qm "Register the demo model"
+step git model versions demo
+step git model promote demo@v1 production -m "first release"
+step git model promote demo@v2 production --weight 10 -m "canary"
+step git model promote demo@v2 production -m "canary looks good"
+step git model rollback demo production --to v1 -m "latency regression"
+step git model stages demo
+step git model history demo
+serving=$(git model resolve demo@production --json |
+    python3 -c 'import json, sys; print([v["version"] for v in json.load(sys.stdin)["versions"]])')
+[[ $serving == "[1]" ]]                           # production serves v1 again
+
 step git init -q --bare -b main ../origin.git
 step git remote add origin ../origin.git
 step git push -q origin main experiment          # uploads the objects, then the refs
@@ -69,9 +86,13 @@ cd ..
 step git clone -q -c filter.model.process="git-model filter-process" -c filter.model.required=true \
     origin.git teammate                           # a teammate's clone: bytes from origin's store
 cd teammate
+[[ $(sha256sum model.safetensors | cut -d' ' -f1) == "$v2" ]]   # main holds the fine-tune
+step git checkout -q HEAD~2 -- model.safetensors   # and history the first version
 [[ $(sha256sum model.safetensors | cut -d' ' -f1) == "$v1" ]]
-step git switch -q experiment
-[[ $(sha256sum model.safetensors | cut -d' ' -f1) == "$v2" ]]
+step git checkout -q HEAD -- model.safetensors
+step git model stages demo                         # the registry came with the clone
+step git model checkout demo@production --to ../served   # what production serves: v1
+[[ $(sha256sum ../served/model.safetensors | cut -d' ' -f1) == "$v1" ]]
 step git status --short
 
 if [[ -z $(git status --porcelain) && -z $(git -C ../demo status --porcelain) ]]; then

@@ -8,6 +8,8 @@
 - ``layouts``: the one place that decides how an object is stored there, for both
   directions: ``whole`` (layout 1) or ``chunked`` (layout 2, with ``trust``);
 - ``transfer``: what to send or fetch, in batches (``workers``), with progress;
+- ``lfs``: a Git LFS host's Batch API and locking API, as a third layout;
+- ``retry``: the one retry policy every remote uses;
 - ``faults``: fault injection and request counting for tests and benchmarks.
 
 Importing this package loads none of them, and :func:`default_jobs` is here so that

@@ -28,7 +28,6 @@ import functools
 import http.client
 import io
 import json
-import random
 import re
 import socket
 import threading
@@ -49,6 +48,7 @@ from gitmodel.remote.errors import (
     RemoteObjectDamaged,
     RemoteObjectMissing,
 )
+from gitmodel.remote.retry import Retrier, Verdict
 from gitmodel.store.local import LocalStore
 from gitmodel.urls import redact, scrub
 
@@ -57,7 +57,6 @@ BATCH_SIZE = 100  # objects per batch request, as git-lfs sends them
 BATCH_RESPONSE_MAX = 8 << 20  # an answer about 100 objects is a few tens of KiB
 ERROR_BODY_MAX = 64 << 10
 READ_SIZE = 1 << 20
-RETRY_MAX_DELAY = 10.0
 RETRY_AFTER_MAX = 60.0
 REDIRECTS_MAX = 3
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -132,11 +131,8 @@ class LfsRemote:
         self.url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self.display = redact(self.url)
         self.cwd = cwd
-        self.tries = max(1, tries)
-        self.first_delay = first_delay
-        self.retry_timeout = retry_timeout
+        self.retrier = Retrier(tries, first_delay, retry_timeout, sleep)
         self.timeout = timeout
-        self._sleep = sleep
         self._origin = _origin(self.url)
         self._plans: dict[tuple[str, str], Plan] = {}
         self._lock = threading.Lock()
@@ -144,7 +140,6 @@ class LfsRemote:
         self._approved = False
         self._auth_refused = False
         self._connections = threading.local()
-        self._down: RemoteError | None = None
         self._ssh = ssh
         self._settings = settings or {}
         self._ssh_auth: dict[str, tuple[float, str, dict[str, str]]] = {}
@@ -490,30 +485,22 @@ class LfsRemote:
         return LfsError(text, hint="`git model doctor` checks the remote")
 
     def _retry(self, call: Callable[[], T]) -> T:
-        """Retry what another try may mend, like the object-storage remotes do; a remote
-        that stayed down past ``retry_timeout`` fails the rest of the command at once."""
-        if self._down is not None:
-            raise RemoteError(str(self._down), hint=self._down.hint) from self._down
-        started = time.monotonic()
-        deadline: float | None = None
-        for attempt in range(self.tries):
-            try:
-                return call()
-            except _Retry as exc:
-                delay = exc.after if exc.after is not None else _delay(attempt, self.first_delay)
-                deadline = deadline or time.monotonic() + self.retry_timeout
-                if attempt == self.tries - 1 or time.monotonic() + delay > deadline:
-                    error = RemoteError(
-                        f"{self.display}: {exc} (gave up after {attempt + 1} tries, "
-                        f"{time.monotonic() - started:.0f} s)",
-                        hint="check the network and the LFS host; model.retries, "
-                        "model.retryTimeout and model.timeout bound the wait",
-                    )
-                    if not exc.short:
-                        self._down = error
-                    raise error from exc
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+        """``call()``, retried as :mod:`retry` says when it met a dropped connection, a
+        5xx or a 429; anything else fails at once."""
+        return self.retrier.run(call, self._judge)
+
+    def _judge(self, exc: Exception) -> Verdict | None:
+        if not isinstance(exc, _Retry):
+            return None
+
+        def give_up(tries: int, spent: float) -> RemoteError:
+            return RemoteError(
+                f"{self.display}: {exc} (gave up after {tries} tries, {spent:.0f} s)",
+                hint="check the network and the LFS host; model.retries, "
+                "model.retryTimeout and model.timeout bound the wait",
+            )
+
+        return Verdict(give_up, after=exc.after, marks_down=not exc.short)
 
 
 def _authenticated(out: bytes, display: str) -> tuple[str, dict[str, str], float]:
@@ -640,11 +627,6 @@ def _userinfo(user: str | None, password: str | None) -> tuple[str, str, None] |
     from urllib.parse import unquote
 
     return unquote(user), unquote(password), None
-
-
-def _delay(attempt: int, first: float) -> float:
-    base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
-    return base * (0.5 + random.random() / 2)
 
 
 class LfsLocking:

@@ -34,7 +34,6 @@ import functools
 import hashlib
 import json
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -53,6 +52,7 @@ from gitmodel.remote.errors import (
     RemoteObjectMissing,
     ShortRead,
 )
+from gitmodel.remote.retry import Retrier, Verdict
 from gitmodel.store import codec
 from gitmodel.urls import redact
 
@@ -60,7 +60,6 @@ LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_MAX_SIZE = 4096
-RETRY_MAX_DELAY = 10.0
 META_MAX_SIZE = 64 << 20  # a meta/ file: gc marks of about 700,000 objects
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
 
@@ -92,15 +91,12 @@ class RemoteStore:
         self.url = url
         self.chunked = chunked or key is not None  # encryption needs the chunked format
         self.cipher = codec.Cipher(key)
-        self.tries = max(1, tries)
-        self.first_delay = first_delay
-        self.retry_timeout = retry_timeout
+        self.retrier = Retrier(tries, first_delay, retry_timeout, sleep)
+        self.tries = self.retrier.tries
         self.timeout = timeout
         self.display = redact(url)
         self._options = dict(storage_options or {})
         self._protocol = backends.protocol_of(url)
-        self._down: RemoteError | None = None  # set once retries gave up: fail fast after
-        self._sleep = sleep
         self.protocols: set[str] = set()
         self.fs: Any = None
         fs, root = self._open_filesystem()
@@ -501,38 +497,34 @@ class RemoteStore:
             self._layout = layout
 
     def retry(self, call: Callable[[], T]) -> T:
-        """Retry transient failures like git-lfs: 8 tries, 250 ms doubling to 10 s, and
-        none that would start more than ``retry_timeout`` seconds after the first failure.
-        A remote that stayed down that long is taken as down for the rest of this store's
-        life: later calls fail at once instead of each waiting again. A refused
-        credential or a missing bucket is not retried: it fails with a hint to fix it."""
-        if self._down is not None:  # a new exception: threads may raise it at once
-            raise RemoteError(str(self._down), hint=self._down.hint) from self._down
-        started = time.monotonic()
-        deadline: float | None = None
-        for attempt in range(self.tries):
-            try:
-                return call()
-            except FileNotFoundError as exc:
-                if backends.names_missing_bucket(exc):
-                    raise self._bucket_missing() from None
-                raise
-            except (IsADirectoryError, GitModelError):
-                raise
-            except Exception as exc:  # backends raise their own types (botocore, aiohttp …)
-                self._raise_if_final(exc)
-                delay = _delay(attempt, self.first_delay)
-                deadline = deadline or time.monotonic() + self.retry_timeout
-                if attempt == self.tries - 1 or time.monotonic() + delay > deadline:
-                    raise self._give_up(exc, attempt + 1, started) from exc
-                if backends.is_connection_closed(exc):
-                    self._reconnect()
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+        """``call()``, retried as :mod:`retry` says. A refused credential, an unknown
+        host key or a missing bucket is not retried: it fails with a hint to fix it."""
+        return self.retrier.run(call, self._judge)
+
+    def _judge(self, exc: Exception) -> Verdict | None:
+        if isinstance(exc, FileNotFoundError):
+            if backends.names_missing_bucket(exc):
+                raise self._bucket_missing() from None
+            return None
+        if isinstance(exc, (IsADirectoryError, GitModelError)):
+            return None
+        self._raise_if_final(exc)  # backends raise their own types (botocore, aiohttp …)
+
+        def give_up(tries: int, spent: float) -> RemoteError:
+            return RemoteError(
+                f"{self.display}: {backends.describe(exc)} "
+                f"(gave up after {tries} tries, {spent:.0f} s)",
+                hint="check the network and the remote's endpoint; model.retries, "
+                "model.retryTimeout and model.timeout bound the wait",
+            )
+
+        return Verdict(give_up, marks_down=not isinstance(exc, ShortRead),  # that object's fault
+                       before_retry=self._reconnect if backends.is_connection_closed(exc)
+                       else None)  # fmt: skip
 
     def pause(self, attempt: int) -> None:
-        """Wait before try ``attempt + 1``: the first delay, doubling, with jitter."""
-        self._sleep(_delay(attempt, self.first_delay))
+        """Wait before try ``attempt + 2``: the first delay, doubling, with jitter."""
+        self.retrier.sleep(self.retrier.delay(attempt))
 
     @staticmethod
     def is_final(exc: Exception) -> bool:
@@ -553,18 +545,6 @@ class RemoteStore:
                 hint="the remote cannot serve this request: check its URL and backend "
                 "(`git model doctor`)",
             ) from exc
-
-    def _give_up(self, exc: Exception, tries: int, started: float) -> RemoteError:
-        spent = time.monotonic() - started
-        error = RemoteError(
-            f"{self.display}: {backends.describe(exc)} "
-            f"(gave up after {tries} tries, {spent:.0f} s)",
-            hint="check the network and the remote's endpoint; model.retries, "
-            "model.retryTimeout and model.timeout bound the wait",
-        )
-        if not isinstance(exc, ShortRead):  # a cut-short object is that object's fault
-            self._down = error
-        return error
 
     def _bucket_missing(self) -> backends.BucketMissing:
         bucket = backends.bucket_of(self._protocol, self.root)
@@ -602,8 +582,3 @@ def _cut_short(body: bytes) -> bool:
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = getattr(fs, "protocol", ())
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
-def _delay(attempt: int, first: float = backends.RETRY_FIRST_DELAY) -> float:
-    base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
-    return base * (0.5 + random.random() / 2)  # jitter, so clients do not retry in step
