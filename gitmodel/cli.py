@@ -599,6 +599,91 @@ def model_checkout(spec: ModelSpec, to: str | None) -> None:
     _exit(run(spec, to))
 
 
+# -- change management: requests, approvals, review, audit --------------------------
+
+
+@cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.argument("stage")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def request(spec: ModelSpec, stage: str, message: str) -> None:
+    """Ask for a version of a model to enter STAGE; prints the request id."""
+    from gitmodel.commands.request import request as run
+
+    _exit(run(spec, stage, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def approve(request_id: str, message: str) -> None:
+    """Approve a change request (signed when your Git signs)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("approve", request_id, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def reject(request_id: str, message: str) -> None:
+    """Reject a change request (its requester may withdraw it this way)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("reject", request_id, message))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def requests(as_json: bool) -> None:
+    """Every change request, newest first, with its decisions and status."""
+    from gitmodel.commands.request import list_requests
+
+    _exit(list_requests(as_json=as_json))
+
+
+@cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.option("--against", metavar="STAGE|vM", help="compare with what STAGE holds, or a "
+              "version (default: the previous version)")  # fmt: skip
+@click.option("--stage", metavar="STAGE", help="dry-run this stage's policy "
+              "(default: the --against stage)")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--markdown", is_flag=True, help="Markdown, for a pull request comment")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page: lineage graph, metrics chart")  # fmt: skip
+@click.option("--check", is_flag=True, help="exit 1 when the policy dry run fails")
+def review(spec: ModelSpec, against: str | None, stage: str | None, as_json: bool,
+           markdown: bool, html_file: str | None, check: bool) -> None:  # fmt: skip
+    """Impact report of a version against what it would replace: tensors, metrics,
+    lineage, files and a dry run of the stage's policy."""
+    from gitmodel.commands.review import review as run
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    fmt = "json" if as_json else "markdown" if markdown else "text"
+    _exit(run(spec, against, stage, fmt, html_file, check))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--since", metavar="DATE", help="only changes from DATE on (2026-01-31, ISO 8601)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--csv", "as_csv", is_flag=True, help="one row per stage change")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page")  # fmt: skip
+def audit(name: str | None, since: str | None, as_json: bool, as_csv: bool,
+          html_file: str | None) -> None:  # fmt: skip
+    """Every stage change with who requested, approved and made it, forced bypasses and
+    signatures; exit 1 when one breaks the policy."""
+    from gitmodel.commands.audit import audit as run
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    fmt = "json" if as_json else "csv" if as_csv else "text"
+    _exit(run(name, since, fmt, html_file))
+
+
 def main() -> None:
     """Run the CLI and turn failures into one-line errors and exit codes."""
     sys.exit(guarded(_run))

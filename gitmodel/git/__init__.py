@@ -9,8 +9,9 @@ in gitmodel starts here, so each question is asked in one place, the same way.
 - :mod:`~gitmodel.git.refs`: refs read, listed, and moved by compare-and-swap;
 - :mod:`~gitmodel.git.diff`: ``diff --raw`` records;
 - :mod:`~gitmodel.git.index_file`, :mod:`~gitmodel.git.rewrite` (history rewriting
-  for ``migrate``) and :mod:`~gitmodel.git.credential` (Git's credential helpers, for
-  LFS hosts) load only where used.
+  for ``migrate``), :mod:`~gitmodel.git.credential` (Git's credential helpers, for
+  LFS hosts) and :mod:`~gitmodel.git.signatures` (commit signatures, judged by
+  ``git verify-commit``) load only where used.
 
 Everything a caller needs is importable from ``gitmodel.git``. Values that come from
 a user, a commit or a remote go after ``--end-of-options`` or ``--``, never where Git
@@ -34,6 +35,7 @@ from gitmodel.git.diff import NULL_OID_RE, DiffEntry, diff_raw
 from gitmodel.git.objects import (
     BlobStream,
     Commit,
+    file_at,
     headers,
     pointers_of,
     read_commit,
@@ -86,6 +88,7 @@ __all__ = [
     "config_set_file",
     "config_unset",
     "diff_raw",
+    "file_at",
     "headers",
     "is_ancestor",
     "list_refs",
