@@ -126,11 +126,16 @@ def cli() -> None:
 @_scope_options
 @click.option("--skip-smudge", is_flag=True, help="check out pointers; fetch content on demand")
 @click.option("--force", is_flag=True, help="replace a hook even when a .legacy copy exists")
-def install(skip_smudge: bool, force: bool, **scopes: bool) -> None:
+@click.option(
+    "--lfs/--no-lfs",
+    default=None,
+    help="serve filter=lfs too (default: only when git-lfs is not installed)",
+)
+def install(skip_smudge: bool, force: bool, lfs: bool | None, **scopes: bool) -> None:
     """Configure the model filter and install the hooks in this repository."""
     from gitmodel.commands.install import install as run
 
-    _exit(run(_scope(scopes), skip_smudge=skip_smudge, force=force))
+    _exit(run(_scope(scopes), skip_smudge=skip_smudge, force=force, lfs=lfs))
 
 
 @cli.command()

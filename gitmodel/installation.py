@@ -30,6 +30,13 @@ def filter_config(skip_smudge: bool) -> dict[str, str]:
     }
 
 
+def lfs_filter_config(skip_smudge: bool) -> dict[str, str]:
+    """The same filter for ``filter=lfs``: LFS repositories, and commits from before a
+    migration, check out real bytes without git-lfs (the pointer format is the same)."""
+    return {key.replace("filter.model.", "filter.lfs.", 1): value
+            for key, value in filter_config(skip_smudge).items()}  # fmt: skip
+
+
 def hook_sources() -> dict[str, str]:
     """The hooks shipped in ``hooks/``, by name."""
     from importlib import resources  # not at import: the filter process never needs it

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from gitmodel import attributes, git, safepath
 from gitmodel.errors import ChecksumError
-from gitmodel.installation import filter_config, install_hooks
+from gitmodel.installation import install_hooks, lfs_filter_config
 from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.pushing import adopt
 from gitmodel.sizes import format_size
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 
@@ -29,16 +30,20 @@ COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
 def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
     """Import the objects, switch the attributes, hooks and filter; 1 if an object was bad."""
     switched = attribute_changes(repo)  # first: a refused path changes nothing
-    count, size, bad = import_lfs_objects(repo, store)
-    print(f"migrate: imported {count} git-lfs object(s), {format_size(size)}")
+    imported, bad = import_lfs_objects(repo, store)
+    size = sum(p.size for p in imported)
+    print(f"migrate: imported {len(imported)} git-lfs object(s), {format_size(size)}")
+    adopt(store, imported)
+    if imported:
+        print("migrate: the next push sends them to the model remote (or now: git model push)")
     for oid in bad:
         print(f"migrate: skipped corrupt git-lfs object {oid}; fetch it from the git-lfs "
               "server (`git lfs fetch --all`) and run this again", file=sys.stderr)  # fmt: skip
     for name in remove_lfs_hooks(repo):
         print(f"migrate: removed git-lfs hook {name}")
     install_hooks(repo)
-    for key, value in filter_config(skip_smudge=False).items():
-        git.config_set(key.replace("filter.model.", "filter.lfs.", 1), value, "local", repo.cwd)
+    for key, value in lfs_filter_config(skip_smudge=False).items():
+        git.config_set(key, value, "local", repo.cwd)
     changed = switch_attributes(switched)
     if changed:
         repo.run(["add", "--", *changed])
@@ -47,9 +52,10 @@ def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
     return 1 if bad else 0
 
 
-def import_lfs_objects(repo: git.Repo, store: LocalStore) -> tuple[int, int, list[str]]:
-    """Copy every valid object of ``<git dir>/lfs/objects`` into ``store``, verified."""
-    count = size = 0
+def import_lfs_objects(repo: git.Repo, store: LocalStore) -> tuple[list[Pointer], list[str]]:
+    """Copy every valid object of ``<git dir>/lfs/objects`` into ``store``, verified:
+    those copied, and the oids of those whose bytes did not match."""
+    imported: list[Pointer] = []
     bad = []
     for path in sorted((repo.common_dir / "lfs" / "objects").glob("??/??/*")):
         oid = path.name
@@ -60,9 +66,8 @@ def import_lfs_objects(repo: git.Repo, store: LocalStore) -> tuple[int, int, lis
         except ChecksumError:
             bad.append(oid)
             continue
-        count += 1
-        size += path.stat().st_size
-    return count, size, bad
+        imported.append(Pointer(oid, path.stat().st_size))
+    return imported, bad
 
 
 def _copy_in(store: LocalStore, path: Path, pointer: Pointer) -> None:

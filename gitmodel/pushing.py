@@ -1,5 +1,9 @@
 """Sending model objects to the model remote: what the pre-push hook does before Git sends
-refs, and the report both it and ``git model push`` print."""
+refs, and the report both it and ``git model push`` print.
+
+Objects taken in from elsewhere (``migrate import --from-lfs``) are named by commits the
+remote already has, so a scan of the pushed commits would never send them; they are
+listed in ``<model dir>/adopted`` instead, sent by the next push and then forgotten."""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ import sys
 
 from gitmodel.errors import UserError
 from gitmodel.formats import tensor_starts
+from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import transfer
 from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_settings
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
+from gitmodel.store.local import LocalStore
 from gitmodel.urls import redact
 from gitmodel.workspace import open_repo
 
 ZERO_OIDS = {"0" * 40, "0" * 64}
+ADOPTED = "adopted"
 
 
 def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
@@ -30,8 +37,9 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     if not local_oids:
         return 0  # only deletions
     exclude = [f"--remotes={remote_name}"] if named else []
+    pending = adopted(store)
     files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
-    if not files:
+    if not files and not pending:
         return 0  # nothing of ours in these commits: no store needed
     if named:
         remote = remote_for(repo, settings, remote_name)
@@ -43,10 +51,48 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
                 hint="push to a named remote with a model store (`git model remote set`)",
             )
         remote = with_settings(found, settings)
-    sent = transfer.upload(remote.open(), store, [f.pointer for f in files],
+    sent = transfer.upload(remote.open(), store, [f.pointer for f in files] + pending,
                            segmenter=tensor_starts)  # fmt: skip
     report(sent, remote, quiet=False)
+    forget_adopted(store, pending)
     return 0
+
+
+def adopt(store: LocalStore, pointers: list[Pointer]) -> None:
+    """List objects for the next push to send, whatever commits it pushes."""
+    if pointers:
+        store.root.mkdir(parents=True, exist_ok=True)
+        with open(store.root / ADOPTED, "a", encoding="ascii") as listing:
+            listing.writelines(f"{p.oid} {p.size}\n" for p in pointers)
+
+
+def adopted(store: LocalStore) -> list[Pointer]:
+    """The objects :func:`adopt` listed that this store still has."""
+    try:
+        text = (store.root / ADOPTED).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    found: dict[str, Pointer] = {}
+    for line in text.splitlines():
+        oid, _, size = line.partition(" ")
+        if is_valid_oid(oid) and size.isdigit() and store.has(oid):
+            found[oid] = Pointer(oid, int(size))
+    return list(found.values())
+
+
+def forget_adopted(store: LocalStore, sent: list[Pointer]) -> None:
+    """Drop what a push sent from the list (objects adopted meanwhile stay on it)."""
+    if not sent:
+        return
+    done = {p.oid for p in sent}
+    left = [p for p in adopted(store) if p.oid not in done]
+    path = store.root / ADOPTED
+    if not left:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{ADOPTED}.tmp")
+    tmp.write_text("".join(f"{p.oid} {p.size}\n" for p in left), encoding="ascii")
+    tmp.replace(path)
 
 
 def report(sent: transfer.Moved, remote: ModelRemote, quiet: bool) -> None:

@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # typing's flag without loading typing: the filter proces
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
     from gitmodel.remote.chunked import LocalChunks
     from gitmodel.remote.errors import RemoteError
-    from gitmodel.remote.store import RemoteStore
+    from gitmodel.remote.layouts import Remote
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -49,26 +49,29 @@ class Fetcher:
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
         self._repo, self._store, self._settings = repo, store, settings
         self._sources = local_remote_stores(repo, settings)
-        self._remote: RemoteStore | None = None
+        self._remote: Remote | None = None
         self._opened = False
         self._broken: RemoteError | None = None
         self._lock = allocate_lock()
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
 
-    def _open_remote(self) -> RemoteStore | None:
+    def _open_remote(self) -> Remote | None:
         with self._lock:
             if not self._opened:
                 self._opened = True
                 from gitmodel.remote.config import remote_for
 
                 try:
-                    self._remote = remote_for(self._repo, self._settings).open()
+                    remote = remote_for(self._repo, self._settings).open()
                 except UserError:
-                    self._remote = None
-                else:
+                    return None
+                self._remote = remote
+                from gitmodel.remote.store import RemoteStore
+
+                if isinstance(remote, RemoteStore):  # chunks to reuse: not on an LFS host
                     from gitmodel.remote.chunked import LocalChunks
 
-                    self._local = LocalChunks(self._store, self._remote.cipher.key_check)
+                    self._local = LocalChunks(self._store, remote.cipher.key_check)
             return self._remote
 
     def __call__(self, pointer: Pointer) -> bool:

@@ -303,8 +303,11 @@ def test_push_without_model_files_needs_no_store(tmp_path: Path) -> None:
     stdin = stdin.replace(stdin.split()[1], git_out("rev-parse", "HEAD", cwd=repo).strip().encode())
     proc = git_model("hook", "pre-push", "origin", "https://example.invalid/x.git", cwd=repo,
                      input=stdin, check=False)  # fmt: skip
-    assert proc.returncode == 1
-    assert b"no model store configured for remote 'origin'" in proc.stderr
+    assert proc.returncode == 1  # no model URL: its LFS host, as git-lfs derives it
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0].startswith("gitmodel: error: could not upload 1 object(s)"), lines
+    assert "https://example.invalid/x.git/info/lfs" in lines[0]
+    assert "cannot resolve" in lines[0] and len(lines) == 2, lines
     assert b"git model remote set" in proc.stderr
 
 

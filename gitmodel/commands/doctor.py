@@ -14,13 +14,14 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitmodel import __version__, git
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import filter_config, hook_sources, is_ours
 from gitmodel.lfs_import import LFS_HOOK_MARK
-from gitmodel.remote.config import ModelRemote, remote_for
+from gitmodel.remote import layouts
+from gitmodel.remote.config import remote_for
 from gitmodel.store.local import LocalStore
 
 MIN_GIT = (2, 31)
@@ -150,8 +151,8 @@ def check_remote(repo: git.Repo, timeout: float) -> Finding:
         if not git.remote_names(settings):
             return Finding(True, "no Git remote: nothing to reach")
         return Finding(False, str(exc), exc.hint or "see `git model remote`")
-    probe = ModelRemote(remote.name, remote.url, remote.options, tries=1)
-    error = _within(timeout, lambda: probe.open().check_layout())  # SSH connects at open
+    probe = replace(remote, tries=1)
+    error = _within(timeout, lambda: layouts.probe(probe.open()))  # SSH connects at open
     if error is not None:
         message, hint = error
         return Finding(False, f"remote {remote.name} ({remote.display}) is not reachable: "

@@ -13,7 +13,7 @@ def du(remote_name: str | None, as_json: bool) -> int:
     """Print the remote's logical bytes, stored bytes and dedup ratio."""
     repo, _ = open_repo()
     model_remote = remote_for(repo, repo.settings(), remote_name)
-    remote = model_remote.open()
+    remote = model_remote.open_store("`git model du`")
     remote.check_layout()
     usage = remote.usage()
     ratio = usage.logical / usage.stored if usage.stored else 0.0

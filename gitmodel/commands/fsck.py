@@ -14,6 +14,7 @@ from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
 from gitmodel.pointer import Pointer
+from gitmodel.remote import layouts
 from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.store.local import LocalStore
@@ -132,7 +133,7 @@ def check_presence(
                         "run `git model fetch` (or `git model fsck --remote` to check the remote)",
                         oid) for oid in sorted(missing)]  # fmt: skip
     model_remote = remote_for(repo, repo.settings())
-    on_remote = model_remote.open().present(missing)
+    on_remote = layouts.present(model_remote.open(), missing.values())
     problems = []
     for oid in sorted(missing):
         if oid in on_remote:

@@ -45,7 +45,7 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
     repo, _ = open_repo()
     model_remote = remote_for(repo, repo.settings(), remote_name)
     tips = remote_tips(repo, model_remote.name)
-    remote = model_remote.open()
+    remote = model_remote.open_store("`git model gc --remote`")
     remote.check_layout()
     stored = remote.list_objects()
     referenced = referenced_oids(repo, tips)

@@ -16,7 +16,6 @@ from gitmodel import git
 from gitmodel.pointer import Pointer
 from gitmodel.remote import layouts
 from gitmodel.remote.config import remote_for
-from gitmodel.remote.store import RemoteStore
 from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
@@ -36,7 +35,7 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
         print("prune: nothing to delete")
         return 0
     remote = remote_for(repo, settings, remote_name).open()
-    on_remote = remote.present(candidates)
+    on_remote = layouts.present(remote, [Pointer(oid, store.size(oid)) for oid in candidates])
     safe = [oid for oid in candidates if oid in on_remote]
     if verify_remote:
         safe = _verified(remote, store, safe)
@@ -64,7 +63,7 @@ def retained_oids(repo: git.Repo, days: int) -> set[str]:
     return {pointer.oid for pointer in keep}
 
 
-def _verified(remote: RemoteStore, store: LocalStore, oids: list[str]) -> list[str]:
+def _verified(remote: layouts.Remote, store: LocalStore, oids: list[str]) -> list[str]:
     """The oids whose remote copy reads back whole and correct."""
     good = []
     for oid in oids:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitmodel import logsync
 from gitmodel.formats import tensor_starts
-from gitmodel.pushing import report
+from gitmodel.pushing import adopted, forget_adopted, report
 from gitmodel.remote import transfer
 from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointers_in_history
@@ -24,8 +24,10 @@ def push(
         if not rev.startswith("--"):
             repo.rev_parse(rev)
     files = pointers_in_history(repo, revs)
-    pointers = [f.pointer for f in files]
+    pending = adopted(store)
+    pointers = [f.pointer for f in files] + pending
     sent = transfer.upload(remote.open(), store, pointers, jobs, quiet, tensor_starts)
     report(sent, remote, quiet)
+    forget_adopted(store, pending)
     logsync.push_logs(repo, remote.name, quiet)
     return 0

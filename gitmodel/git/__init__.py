@@ -8,8 +8,9 @@ in gitmodel starts here, so each question is asked in one place, the same way.
 - :mod:`~gitmodel.git.objects`: bulk object reads (headers, small blobs, pointers);
 - :mod:`~gitmodel.git.refs`: refs read, listed, and moved by compare-and-swap;
 - :mod:`~gitmodel.git.diff`: ``diff --raw`` records;
-- :mod:`~gitmodel.git.index_file` and :mod:`~gitmodel.git.rewrite` (history rewriting
-  for ``migrate``) load only where used.
+- :mod:`~gitmodel.git.index_file`, :mod:`~gitmodel.git.rewrite` (history rewriting
+  for ``migrate``) and :mod:`~gitmodel.git.credential` (Git's credential helpers, for
+  LFS hosts) load only where used.
 
 Everything a caller needs is importable from ``gitmodel.git``. Values that come from
 a user, a commit or a remote go after ``--end-of-options`` or ``--``, never where Git

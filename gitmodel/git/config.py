@@ -45,7 +45,9 @@ def parse_config(out: bytes) -> dict[str, str]:
 
 
 SHARED_CONFIG = ".gitmodel"
-SHARED_KEYS = re.compile(r"remote\.([^.]+)\.model(url|endpoint|region)|model\.remote")
+LFS_CONFIG = ".lfsconfig"  # git-lfs's committed settings: only its endpoint keys are read
+SHARED_KEYS = re.compile(r"remote\.([^.]+)\.(?:model(url|endpoint|region)|(lfsurl))|model\.remote"
+                         r"|lfs\.(url)")  # fmt: skip
 # a remote name as ``git remote add`` takes it, but stricter: ASCII words joined by
 # "/", never an option, never a relative path or a refname Git would refuse
 _REMOTE_NAME = re.compile(r"(?!.*\.\.)(?!.*\.lock(/|$))[A-Za-z0-9_][A-Za-z0-9_.-]*"
@@ -91,7 +93,8 @@ def check_shared(key: str, value: str, config: dict[str, str]) -> None:
 
     match = SHARED_KEYS.fullmatch(key)
     assert match is not None
-    remote, kind = match.groups()
+    remote, kind, lfs_url, lfs_default = match.groups()
+    kind = "endpoint" if lfs_url or lfs_default else kind
     if remote is not None and not valid_remote_name(remote):
         problem: str | None = "not a valid remote name"
     elif key == "model.remote":

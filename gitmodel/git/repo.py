@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from gitmodel.errors import UserError
 from gitmodel.git.config import (
+    LFS_CONFIG,
     SHARED_CONFIG,
     config_list,
     config_list_args,
@@ -159,11 +160,15 @@ class Repo:
         """Git config, over the shareable defaults of a committed ``.gitmodel`` file.
 
         ``.gitmodel`` (git-config syntax) lets a repository name its model store for
-        every clone; only the keys in :data:`SHARED_KEYS` are read from it, so a
-        cloned file can never set commands, hooks or credentials.
+        every clone, and git-lfs's ``.lfsconfig`` its LFS endpoint; only the keys in
+        :data:`SHARED_KEYS` are read from them, each checked, so a cloned file can never
+        set commands, hooks or credentials.
         """
-        shared = self.worktree / SHARED_CONFIG if self.worktree is not None else None
-        defaults = config_list(self.cwd, file=shared) if shared and shared.is_file() else {}
+        defaults: dict[str, str] = {}
+        for name in (LFS_CONFIG, SHARED_CONFIG):  # .gitmodel's value wins over .lfsconfig's
+            shared = self.worktree / name if self.worktree is not None else None
+            if shared is not None and shared.is_file():
+                defaults.update(config_list(self.cwd, file=shared))
         return over_shared(defaults, config_list(self.cwd), strict)
 
     @property
@@ -267,13 +272,16 @@ class Discovery:
     def __init__(self) -> None:
         self._rev_parse = Spawned(_DISCOVER_ARGS)
         self._config = Spawned(config_list_args())
-        shared = os.path.isfile(SHARED_CONFIG)  # Git runs filters at the worktree's top
-        self._shared = Spawned(config_list_args(SHARED_CONFIG)) if shared else None
+        # Git runs filters at the worktree's top; .gitmodel's values win over .lfsconfig's
+        self._shared = [Spawned(config_list_args(name)) for name in (LFS_CONFIG, SHARED_CONFIG)
+                        if os.path.isfile(name)]  # fmt: skip
 
     def result(self) -> tuple[Repo, dict[str, str]]:
         repo = Repo._from_rev_parse(*self._rev_parse.wait())
         config = parse_config(self._config.wait()[1])
-        shared = {} if self._shared is None else parse_config(self._shared.wait()[1])
+        shared: dict[str, str] = {}
+        for spawned in self._shared:
+            shared.update(parse_config(spawned.wait()[1]))
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):

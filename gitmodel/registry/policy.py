@@ -12,6 +12,7 @@ from typing import Any
 from gitmodel import git
 from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError, PointerSizeError
 from gitmodel.lineage import store as lineage_store
+from gitmodel.pointer import Pointer
 from gitmodel.registry.declare import Model, Rule, Threshold
 from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import Version
@@ -111,7 +112,10 @@ def _metrics(
 def _on_remote(repo: git.Repo, version: Version) -> list[Failure]:
     try:
         remote = remote_for(repo, repo.settings())
-        present = remote.open().present(f.oid for f in version.model_files if f.oid)
+        from gitmodel.remote import layouts  # only promotions that ask load the remote code
+
+        pointers = [Pointer(f.oid, f.size) for f in version.model_files if f.oid]
+        present = layouts.present(remote.open(), pointers)
     except GitModelError as exc:
         return [
             Failure(

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel import git
 from gitmodel.errors import UserError
@@ -43,6 +44,7 @@ from gitmodel.remote.backends import (
 from gitmodel.urls import redact
 
 if TYPE_CHECKING:
+    from gitmodel.remote.lfs import LfsRemote
     from gitmodel.remote.store import RemoteStore
 
 N = TypeVar("N", int, float)
@@ -61,13 +63,33 @@ class ModelRemote:
     timeout: float = REQUEST_TIMEOUT
     chunked: bool = True
     key: bytes | None = field(default=None, repr=False)
+    lfs: bool = False  # a Git LFS host's Batch API endpoint, not object storage
+    cwd: Path | None = None  # where to ask Git for credentials
 
     @property
     def display(self) -> str:
         return redact(self.url)
 
-    def open(self) -> RemoteStore:
+    def open(self) -> RemoteStore | LfsRemote:
+        """The remote, ready for transfers (``layouts`` knows both kinds)."""
+        if self.lfs:
+            from gitmodel.remote.lfs import LfsRemote
+
+            return LfsRemote(self.url, self.cwd, tries=self.tries, first_delay=self.first_delay,
+                             retry_timeout=self.retry_timeout, timeout=self.timeout)  # fmt: skip
+        return self.open_store()
+
+    def open_store(self, needs: str = "") -> RemoteStore:
+        """The remote as object storage, for what only object storage can do (listing,
+        deleting, usage); an LFS host is refused with ``needs`` saying what asked."""
         from gitmodel.remote.store import RemoteStore
+
+        if self.lfs:
+            raise UserError(
+                f"{self.display} is a Git LFS host: {needs or 'this'} works on "
+                "object-storage model remotes only",
+                hint="set one with `git model remote set NAME URL` to use it",
+            )
 
         return RemoteStore(self.url, self.options, tries=self.tries, first_delay=self.first_delay,
                            chunked=self.chunked, key=self.key, timeout=self.timeout,
@@ -100,13 +122,47 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     git_url = settings.get(f"{prefix}url")
     if git_url is None:
         raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
-    found = for_local_url(repo, git_url, name)
+    found = _lfs_remote(repo, name, settings.get(f"{prefix}lfsurl") or settings.get("lfs.url"))
+    found = found or for_local_url(repo, git_url, name)
+    found = found or _lfs_remote(repo, name, lfs_endpoint(git_url))
     if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
             hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
         )
     return with_settings(found, settings)
+
+
+def _lfs_remote(repo: git.Repo, name: str, endpoint: str | None) -> ModelRemote | None:
+    if endpoint is None:
+        return None
+    return ModelRemote(name, endpoint, configured=False, lfs=True, cwd=repo.cwd)
+
+
+def lfs_endpoint(git_url: str) -> str | None:
+    """The LFS endpoint git-lfs derives from a Git remote URL: ``<url>.git/info/lfs``
+    over https (for an SSH URL too, whose host serves HTTPS), or None for a local one."""
+    if "://" in git_url:
+        try:
+            parts = urlsplit(git_url)
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https", "ssh", "git+ssh", "ssh+git") or not parts.hostname:
+            return None
+        scheme = parts.scheme if parts.scheme in ("http", "https") else "https"
+        port = f":{parts.port}" if parts.port is not None and scheme == parts.scheme else ""
+        netloc = (f"{parts.netloc.rsplit('@', 1)[0]}@" if scheme == parts.scheme
+                  and "@" in parts.netloc else "") + parts.hostname + port  # fmt: skip
+        path = parts.path
+    else:  # scp-like [user@]host:path
+        host, sep, path = git_url.partition(":")
+        if not sep or "/" in host or not host.rsplit("@", 1)[-1]:
+            return None
+        scheme, netloc = "https", host.rsplit("@", 1)[-1]
+    path = "/" + path.strip("/")
+    if not path.endswith(".git"):
+        path += ".git"
+    return urlunsplit((scheme, netloc, f"{path}/info/lfs", "", ""))
 
 
 def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote | None:

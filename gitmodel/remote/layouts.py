@@ -4,6 +4,7 @@
   Written when ``model.chunking=false``; every remote from before chunking holds these.
 - **chunked** (layout 2, ``chunked.py``): content-defined chunks in shared packs, and a
   binary manifest listing them. The default, and the only one that can be encrypted.
+- **lfs** (``lfs.py``): a Git LFS host. Objects go whole, where its Batch API says.
 
 A push writes what the remote's settings say (:func:`upload`). A read goes by what the
 remote holds (:func:`stored_as`): a layout-1 remote has whole objects only; on a
@@ -13,7 +14,7 @@ layout, and objects of both kinds on one remote, read the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from gitmodel.errors import ChecksumError
@@ -21,20 +22,61 @@ from gitmodel.manifest import Manifest
 from gitmodel.pointer import Pointer
 from gitmodel.remote import chunked, whole
 from gitmodel.remote.errors import RemoteError
+from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.store import LAYOUT_VERSION, LAYOUT_WHOLE, RemoteStore
 from gitmodel.remote.workers import each
+
+Remote = RemoteStore | LfsRemote
+PROBE_OID = "0" * 64  # no object has it
 
 if TYPE_CHECKING:
     from gitmodel.store.chunking import Segmenter
     from gitmodel.store.local import LocalStore
 
 
+def check(remote: Remote) -> None:
+    """Refuse a remote this version cannot use (its layout, its key), before any transfer."""
+    if isinstance(remote, LfsRemote):
+        return  # every request is checked as it is answered
+    remote.check_layout()
+
+
+def probe(remote: Remote) -> None:
+    """Reach the remote once, as ``doctor`` does: its layout file, or one batch request
+    to an LFS host (what it says about the made-up object it is asked for is ignored)."""
+    if isinstance(remote, LfsRemote):
+        remote.plan("download", [Pointer(PROBE_OID, 1)])
+    else:
+        remote.check_layout()
+
+
+def lacking(remote: Remote, pointers: dict[str, Pointer]) -> list[Pointer]:
+    """Which objects the remote does not have: one listing per oid prefix on object
+    storage, one batch request per 100 objects on an LFS host."""
+    if isinstance(remote, LfsRemote):
+        return remote.lacking(pointers.values())
+    remote.check_layout()
+    present = remote.present(pointers)
+    return [p for oid, p in pointers.items() if oid not in present]
+
+
+def present(remote: Remote, pointers: Iterable[Pointer]) -> set[str]:
+    """Which objects the remote has (without reading their bytes)."""
+    if isinstance(remote, LfsRemote):
+        plans = remote.plan("download", pointers)
+        return {oid for oid, plan in plans.items() if "download" in plan.actions}
+    return remote.present(p.oid for p in pointers)
+
+
 def upload(
-    remote: RemoteStore, store: LocalStore, todo: list[Pointer], jobs: int,
+    remote: Remote, store: LocalStore, todo: list[Pointer], jobs: int,
     segmenter: Segmenter | None, done: Callable[[Pointer], None],
 ) -> tuple[dict[str, Exception], int]:  # fmt: skip
     """Send ``todo`` (objects the remote lacks) in the layout the remote's settings ask
     for. Returns the failures by oid and the bytes that crossed the network."""
+    if isinstance(remote, LfsRemote):
+        failed, _ = each(todo, lambda p: remote.upload(store, p), jobs, done)
+        return failed, sum(p.size for p in todo if p.oid not in failed)
     if not remote.chunked:
         failed, _ = each(todo, lambda p: whole.upload(remote, store, p), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
@@ -52,13 +94,23 @@ def stored_as(remote: RemoteStore, pointer: Pointer) -> Manifest | None:
     return remote.read_manifest(pointer)
 
 
+def prepare_download(remote: Remote, pointers: list[Pointer]) -> None:
+    """Ask once for what a batch of downloads needs (an LFS host's actions for all)."""
+    if isinstance(remote, LfsRemote):
+        remote.plan("download", pointers)
+    elif pointers:
+        remote.check_layout()
+
+
 def download(
-    remote: RemoteStore, store: LocalStore, pointer: Pointer,
+    remote: Remote, store: LocalStore, pointer: Pointer,
     local: chunked.LocalChunks | None = None,
 ) -> int:  # fmt: skip
     """Fetch one object into ``store``, verified; nothing unverified is ever kept.
     Returns the bytes read from the remote (fewer than the object's size when
     ``local`` objects already held some of its chunks)."""
+    if isinstance(remote, LfsRemote):
+        return remote.download(store, pointer)
     found = stored_as(remote, pointer)
     if found is None:
         whole.download(remote, store, pointer)
@@ -67,8 +119,10 @@ def download(
     return chunked.download(remote, store, pointer, found, local)
 
 
-def verify(remote: RemoteStore, pointer: Pointer) -> bool:
+def verify(remote: Remote, pointer: Pointer) -> bool:
     """True when the remote has ``pointer`` and its bytes hash to the oid (streamed)."""
+    if isinstance(remote, LfsRemote):
+        return remote.verify(pointer)
     if pointer.oid not in remote.present([pointer.oid]):
         return False
     try:

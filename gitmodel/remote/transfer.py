@@ -18,7 +18,8 @@ from gitmodel.pointer import Pointer
 from gitmodel.remote import default_jobs, layouts
 from gitmodel.remote.chunked import LocalChunks
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
-from gitmodel.remote.store import RemoteStore
+from gitmodel.remote.layouts import Remote
+from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.workers import each
 from gitmodel.sizes import format_size
 from gitmodel.store.chunking import Segmenter
@@ -102,7 +103,7 @@ class Moved:
 
 
 def upload(
-    remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
+    remote: Remote, store: LocalStore, pointers: Iterable[Pointer],
     jobs: int | None = None, quiet: bool = False, segmenter: Segmenter | None = None,
 ) -> Moved:  # fmt: skip
     """Send what the remote lacks (found with one listing per oid prefix); returns what was sent.
@@ -115,11 +116,9 @@ def upload(
             store.check_size(pointer)  # two sizes for one oid: one pointer lies
             store.check_size(unique[pointer.oid])
     try:
-        remote.check_layout()
-        present = remote.present(unique)
+        todo = layouts.lacking(remote, unique)
     except RemoteError as exc:  # nothing can be sent: say what that leaves behind
         raise TransferError("upload", dict.fromkeys(unique, exc)) from exc
-    todo = [p for oid, p in unique.items() if oid not in present]
     missing: dict[str, Exception] = {
         p.oid: ObjectMissingError(p.oid, hint=UPLOAD_MISSING_HINT)
         for p in todo
@@ -138,17 +137,16 @@ def upload(
 
 
 def download(
-    remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer],
+    remote: Remote, store: LocalStore, pointers: Iterable[Pointer],
     jobs: int | None = None, quiet: bool = False,
 ) -> Moved:  # fmt: skip
     """Fetch what the local store lacks."""
     todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
     try:
-        if todo:
-            remote.check_layout()
+        layouts.prepare_download(remote, todo)
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
-    local = LocalChunks(store, remote.cipher.key_check)
+    local = None if isinstance(remote, LfsRemote) else LocalChunks(store, remote.cipher.key_check)
     fetch = functools.partial(layouts.download, remote, store, local=local)
     progress = Progress("downloading", len(todo), sum(p.size for p in todo), quiet)
     failed, received = each(todo, fetch, jobs or default_jobs(), lambda p: progress.step(p.size))

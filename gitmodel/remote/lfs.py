@@ -1,0 +1,586 @@
+"""A Git LFS host as a model remote: the Batch API and ``basic`` transfers.
+
+GitHub, GitLab, Gitea, Bitbucket, Hugging Face and servers such as giftless all
+speak it (``docs/api/batch.md`` in git-lfs). One ``POST <endpoint>/objects/batch``
+per 100 objects says, for each, where to ``PUT`` or ``GET`` its bytes and with which
+headers; objects travel whole (an LFS host has no chunks to share), and an upload
+the host asks to be verified is confirmed with a ``POST`` to its ``verify`` action.
+
+Everything the host says is checked before it is used: the answer is JSON of a
+bounded size, names only objects that were asked about, at their sizes; an action's
+URL is http(s) and its headers are plain values (a header with a line break would
+smuggle another). A download is read no further than one byte past the pointer's
+size and enters the store only once its sha256 matches. Credentials come from
+``git credential fill`` when the host answers 401, go only to the host that asked
+for them (never to an action URL on another host, such as a signed storage URL),
+and are approved or rejected so that the user's helper learns; they are never
+stored, printed or logged here.
+
+Failures are retried like the other remotes' (``model.retries``,
+``model.retryDelay``, ``model.retryTimeout``, ``model.timeout``): a dropped
+connection, a 5xx or a 429 (after its ``Retry-After``), never a 4xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.client
+import io
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from gitmodel.errors import ChecksumError, UserError
+from gitmodel.pointer import Pointer
+from gitmodel.remote import backends
+from gitmodel.remote.errors import (
+    DAMAGED_HINT,
+    RemoteError,
+    RemoteObjectDamaged,
+    RemoteObjectMissing,
+)
+from gitmodel.store.local import LocalStore
+from gitmodel.urls import redact, scrub
+
+MEDIA_TYPE = "application/vnd.git-lfs+json"
+BATCH_SIZE = 100  # objects per batch request, as git-lfs sends them
+BATCH_RESPONSE_MAX = 8 << 20  # an answer about 100 objects is a few tens of KiB
+ERROR_BODY_MAX = 64 << 10
+READ_SIZE = 1 << 20
+RETRY_MAX_DELAY = 10.0
+RETRY_AFTER_MAX = 60.0
+REDIRECTS_MAX = 3
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+T = TypeVar("T")
+Body = bytes | BinaryIO | io.RawIOBase
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_AUTH_HINT = (
+    "configure a credential helper for it (e.g. `git config --global credential.helper "
+    "store`, then run the command again and enter a token), or check the one you have"
+)
+
+
+class LfsError(RemoteError):
+    """The LFS host refused a request or answered something we cannot use."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """Where to send or fetch one object's bytes, and the headers to send with it."""
+
+    href: str
+    header: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The host's answer about one object: actions to take (none: nothing to do), or
+    an error with its HTTP-like code."""
+
+    actions: dict[str, Action]
+    error: tuple[int, str] | None = None
+
+
+class _Response:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class _Retry(Exception):
+    """A failure another try may not meet (a dropped connection, a 5xx, a 429, an
+    object cut short, which is that object's and leaves the remote up)."""
+
+    def __init__(self, reason: str, after: float | None = None, short: bool = False) -> None:
+        super().__init__(reason)
+        self.after = after
+        self.short = short
+
+
+class LfsRemote:
+    """Objects on a Git LFS host, reached through its Batch API at ``endpoint``."""
+
+    chunked = False  # objects go whole: an LFS host stores files, not chunks
+
+    def __init__(self, endpoint: str, cwd: Path | str | None = None,
+                 tries: int = backends.RETRY_TRIES,
+                 first_delay: float = backends.RETRY_FIRST_DELAY,
+                 retry_timeout: float = backends.RETRY_TIMEOUT,
+                 timeout: float = backends.REQUEST_TIMEOUT,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UserError(f"{redact(endpoint)} is not an http(s) LFS endpoint",
+                            hint="set lfs.url (or remote.NAME.lfsurl) to the host's "
+                            "LFS URL, e.g. https://host/org/repo.git/info/lfs")  # fmt: skip
+        self._credential: Any = None
+        self._userinfo = _userinfo(parts.username, parts.password)
+        netloc = parts.hostname + (f":{parts.port}" if parts.port is not None else "")
+        self.url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        self.display = redact(self.url)
+        self.cwd = cwd
+        self.tries = max(1, tries)
+        self.first_delay = first_delay
+        self.retry_timeout = retry_timeout
+        self.timeout = timeout
+        self._sleep = sleep
+        self._origin = _origin(self.url)
+        self._plans: dict[tuple[str, str], Plan] = {}
+        self._lock = threading.Lock()
+        self._auth_lock = threading.Lock()
+        self._approved = False
+        self._connections = threading.local()
+        self._down: RemoteError | None = None
+
+    # -- the Batch API
+
+    def plan(self, operation: str, pointers: Iterable[Pointer]) -> dict[str, Plan]:
+        """What the host says to do for each object (``upload`` or ``download``), one
+        request per :data:`BATCH_SIZE` objects; kept for :meth:`upload`/:meth:`download`."""
+        wanted = list({p.oid: p for p in pointers}.values())
+        plans: dict[str, Plan] = {}
+        for start in range(0, len(wanted), BATCH_SIZE):
+            group = wanted[start : start + BATCH_SIZE]
+            plans.update(self._batch(operation, group))
+        with self._lock:
+            self._plans.update({(operation, oid): plan for oid, plan in plans.items()})
+        return plans
+
+    def _batch(self, operation: str, pointers: list[Pointer]) -> dict[str, Plan]:
+        body = json.dumps({
+            "operation": operation,
+            "transfers": ["basic"],
+            "objects": [{"oid": p.oid, "size": p.size} for p in pointers],
+            "hash_algo": "sha256",
+        }).encode()  # fmt: skip
+        headers = {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+        response = self.request("POST", f"{self.url}/objects/batch", headers, body,
+                                limit=BATCH_RESPONSE_MAX)  # fmt: skip
+        if response.status == 404 and operation == "download":
+            # giftless (and others) answer a batch whose objects are all unknown with 404
+            message = _server_message(response.body) or "not found"
+            return {p.oid: Plan({}, (404, message)) for p in pointers}
+        if response.status != 200:
+            raise self._refused("batch request", response)
+        return _parse_batch(response.body, {p.oid: p for p in pointers}, self.display)
+
+    def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
+        """The objects the host does not have: those it gives an upload action."""
+        unique = list({p.oid: p for p in pointers}.values())
+        plans = self.plan("upload", unique)
+        failed = {oid: plan.error for oid, plan in plans.items() if plan.error is not None}
+        if failed:
+            oid, (code, message) = next(iter(failed.items()))
+            raise LfsError(f"{self.display} refused to take object {oid}: {message} ({code})")
+        return [p for p in unique if "upload" in plans[p.oid].actions]
+
+    def _planned(self, operation: str, pointer: Pointer) -> Plan:
+        with self._lock:
+            plan = self._plans.get((operation, pointer.oid))
+        if plan is None:
+            plan = self.plan(operation, [pointer])[pointer.oid]
+        return plan
+
+    # -- transfers
+
+    def upload(self, store: LocalStore, pointer: Pointer) -> None:
+        """Send one object as the host asked (nothing when it has it), then verify it."""
+        store.check_size(pointer)  # the host files it under the pointer's size
+        plan = self._planned("upload", pointer)
+        if plan.error is not None:
+            raise LfsError(f"{self.display} refused object {pointer.oid}: "
+                           f"{plan.error[1]} ({plan.error[0]})")  # fmt: skip
+        action = plan.actions.get("upload")
+        if action is None:
+            return  # the host has it
+        headers = {**action.header, "Content-Type": "application/octet-stream",
+                   "Content-Length": str(pointer.size)}  # fmt: skip
+
+        def send() -> _Response:
+            with store.open(pointer.oid) as source:
+                return self._send(action, "PUT", headers, source)
+
+        response = self._retry(send)
+        if response.status not in (200, 201):
+            raise self._refused(f"upload of {pointer.oid}", response)
+        verify = plan.actions.get("verify")
+        if verify is not None:
+            body = json.dumps({"oid": pointer.oid, "size": pointer.size}).encode()
+            checked = self._retry(lambda: self._send(
+                verify, "POST", {**verify.header, "Accept": MEDIA_TYPE,
+                                 "Content-Type": MEDIA_TYPE}, body))  # fmt: skip
+            if checked.status != 200:
+                raise self._refused(f"verify of {pointer.oid}", checked)
+
+    def download(self, store: LocalStore, pointer: Pointer) -> int:
+        """Fetch one object into ``store``: read no further than its size plus one byte,
+        and kept only once its sha256 matches. Returns the bytes read."""
+        plan = self._planned("download", pointer)
+        if plan.error is not None:
+            code, message = plan.error
+            kind = RemoteObjectMissing if code in (404, 410) else RemoteObjectDamaged
+            raise kind(f"{self.display} cannot give object {pointer.oid}: {message} ({code})")
+        action = plan.actions.get("download")
+        if action is None:
+            raise RemoteObjectDamaged(f"{self.display} gave no download action for {pointer.oid}")
+        return self._retry(lambda: self._receive(action, store, pointer))
+
+    def verify(self, pointer: Pointer) -> bool:
+        """True when the host has ``pointer`` and its bytes hash to the oid (streamed)."""
+        import hashlib
+
+        plan = self.plan("download", [pointer])[pointer.oid]
+        action = plan.actions.get("download")
+        if plan.error is not None or action is None:
+            return False
+        digest = hashlib.sha256()
+        try:
+            size = self._stream(action, pointer.size, digest.update)
+        except (_Retry, RemoteError):
+            return False
+        return (digest.hexdigest(), size) == (pointer.oid, pointer.size)
+
+    def _receive(self, action: Action, store: LocalStore, pointer: Pointer) -> int:
+        with store.writer() as writer:
+            received = self._stream(action, pointer.size, writer.write)
+            if received > pointer.size:
+                raise RemoteObjectDamaged(
+                    f"{self.display}: object {pointer.oid} is longer than the "
+                    f"{pointer.size} bytes its pointer says; not read further"
+                )
+            try:
+                writer.commit(pointer)
+            except ChecksumError as exc:
+                if received < pointer.size:
+                    raise _Retry(
+                        f"{received} of {pointer.size} bytes arrived", short=True
+                    ) from None
+                error = ChecksumError(f"object {pointer.oid} from {self.display}",
+                                      exc.expected, exc.actual)  # fmt: skip
+                error.hint = DAMAGED_HINT
+                raise error from None
+        return received
+
+    def _stream(self, action: Action, size: int, take: Callable[[bytes], object]) -> int:
+        """GET ``action``, handing its body to ``take``: at most ``size`` + 1 bytes."""
+        connection, path = self._connect(action.href)
+        headers = self._headers_for(action.href, action.header)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(action.href)
+            raise _Retry(backends.describe(exc)) from exc
+        if response.status != 200:
+            body = response.read(ERROR_BODY_MAX)
+            self._finish(action.href, response)
+            raise self._status_error("download", response.status, response.headers, body)
+        received = 0
+        try:
+            while received <= size:
+                data = response.read(min(READ_SIZE, size + 1 - received))
+                if not data:
+                    break
+                take(data)
+                received += len(data)
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(action.href)
+            raise _Retry(backends.describe(exc)) from exc
+        if received > size:
+            self._drop(action.href)  # the rest of an overlong body is never read
+        else:
+            self._finish(action.href, response)
+        return received
+
+    def _send(self, action: Action, method: str, headers: dict[str, str],
+              body: Body) -> _Response:  # fmt: skip
+        return self._request_once(method, action.href, self._headers_for(action.href, headers),
+                                  body, ERROR_BODY_MAX)  # fmt: skip
+
+    # -- HTTP
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
+                limit: int = ERROR_BODY_MAX) -> _Response:  # fmt: skip
+        """One request to the host itself, retried, with credentials once it asks."""
+        for _ in range(REDIRECTS_MAX + 1):
+            once = functools.partial(self._request_once, method, url,
+                                     self._headers_for(url, headers), body, limit)  # fmt: skip
+            response = self._retry(once)
+            if response.status == 401 and self._same_origin(url):
+                if self._authenticate(url):
+                    continue
+                raise self._auth_error(url)
+            if response.status in (301, 302, 307, 308):
+                url = self._redirect(url, response)
+                continue
+            if response.status < 300 and self._credential is not None and not self._approved:
+                self._approve()
+            return response
+        raise LfsError(f"{self.display}: too many redirects")
+
+    def _request_once(self, method: str, url: str, headers: dict[str, str],
+                      body: Body | None, limit: int) -> _Response:  # fmt: skip
+        connection, path = self._connect(url)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read(limit + 1)
+        except socket.gaierror as exc:  # a name that does not resolve will not next time
+            self._drop(url)
+            host = urlsplit(url).hostname
+            raise LfsError(
+                f"{self.display}: cannot resolve {host} ({exc.strerror})",
+                hint="check the network and the LFS URL (lfs.url), or give the remote an "
+                "object store: git model remote set NAME URL",
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(url)
+            raise _Retry(backends.describe(exc)) from exc
+        if len(data) > limit:
+            self._drop(url)
+            raise LfsError(f"{self.display}: an answer longer than {limit} bytes; not read")
+        self._finish(url, response)
+        if response.status in _RETRY_STATUS:
+            raise _Retry(f"HTTP {response.status}", _retry_after(response.headers))
+        return _Response(response.status, response.headers, data)
+
+    def _connect(self, url: str) -> tuple[http.client.HTTPConnection, str]:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port)
+        pool: dict[Any, http.client.HTTPConnection] = self._connections.__dict__.setdefault(
+            "pool", {}
+        )
+        connection = pool.get(key)
+        if connection is None:
+            kind = (http.client.HTTPSConnection if parts.scheme == "https"
+                    else http.client.HTTPConnection)  # fmt: skip
+            connection = kind(parts.hostname or "", parts.port, timeout=self.timeout,
+                              blocksize=READ_SIZE)  # fmt: skip
+            pool[key] = connection
+        path = parts.path or "/"
+        return connection, path + (f"?{parts.query}" if parts.query else "")
+
+    def _finish(self, url: str, response: http.client.HTTPResponse) -> None:
+        if response.will_close or not response.isclosed():
+            self._drop(url)
+
+    def _drop(self, url: str) -> None:
+        parts = urlsplit(url)
+        pool = self._connections.__dict__.get("pool", {})
+        connection = pool.pop((parts.scheme, parts.hostname, parts.port), None)
+        if connection is not None:
+            connection.close()
+
+    def _headers_for(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` plus our credentials, for the host that asked for them only."""
+        out = {"User-Agent": "git-model", **headers}
+        credential = self._credential or self._userinfo
+        if credential is not None and self._same_origin(url) and "Authorization" not in out:
+            token = base64.b64encode(f"{credential[0]}:{credential[1]}".encode()).decode()
+            out["Authorization"] = f"Basic {token}"
+        return out
+
+    def _same_origin(self, url: str) -> bool:
+        return _origin(url) == self._origin
+
+    def _redirect(self, url: str, response: _Response) -> str:
+        target = response.headers.get("Location", "")
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LfsError(f"{self.display}: a redirect to an unusable URL")
+        if urlsplit(url).scheme == "https" and parts.scheme != "https":
+            raise LfsError(f"{self.display}: a redirect from https to http; not followed")
+        return target
+
+    # -- credentials
+
+    def _authenticate(self, url: str) -> bool:
+        """Ask Git's credential helpers once; False when they were asked already."""
+        from gitmodel.git import credential
+
+        with self._auth_lock:
+            if self._credential is not None:
+                filled = self._credential[2]
+                self._credential = None
+                if filled is not None:
+                    credential.reject(filled, self.cwd)
+                return False
+            filled = credential.fill(url, self.cwd)
+            if filled is None:
+                return False
+            self._credential = (filled.username, filled.password, filled)
+            return True
+
+    def _approve(self) -> None:
+        from gitmodel.git import credential
+
+        with self._auth_lock:
+            if self._credential is not None and not self._approved:
+                self._approved = True
+                credential.approve(self._credential[2], self.cwd)
+
+    def _auth_error(self, url: str) -> UserError:
+        host = urlsplit(url).hostname
+        return UserError(f"{self.display}: the LFS host refused the credentials for {host}",
+                         hint=_AUTH_HINT)  # fmt: skip
+
+    # -- failures
+
+    def _refused(self, what: str, response: _Response) -> RemoteError:
+        return self._status_error(what, response.status, response.headers, response.body)
+
+    def _status_error(self, what: str, status: int, headers: Any, body: bytes) -> RemoteError:
+        message = _server_message(body) or f"HTTP {status}"
+        text = f"{self.display}: {what} failed: {message} (HTTP {status})"
+        if status == 404:
+            return LfsError(text, hint="check the LFS URL (lfs.url, remote.NAME.lfsurl) and "
+                            "that the repository exists on the host")  # fmt: skip
+        if status == 403:
+            return LfsError(text, hint="the credentials may read but not write, or the "
+                            "repository does not allow LFS; check your access")  # fmt: skip
+        if status == 413:
+            return LfsError(text, hint="the host refuses files this large")
+        return LfsError(text, hint="`git model doctor` checks the remote")
+
+    def _retry(self, call: Callable[[], T]) -> T:
+        """Retry what another try may mend, like the object-storage remotes do; a remote
+        that stayed down past ``retry_timeout`` fails the rest of the command at once."""
+        if self._down is not None:
+            raise RemoteError(str(self._down), hint=self._down.hint) from self._down
+        started = time.monotonic()
+        deadline: float | None = None
+        for attempt in range(self.tries):
+            try:
+                return call()
+            except _Retry as exc:
+                delay = exc.after if exc.after is not None else _delay(attempt, self.first_delay)
+                deadline = deadline or time.monotonic() + self.retry_timeout
+                if attempt == self.tries - 1 or time.monotonic() + delay > deadline:
+                    error = RemoteError(
+                        f"{self.display}: {exc} (gave up after {attempt + 1} tries, "
+                        f"{time.monotonic() - started:.0f} s)",
+                        hint="check the network and the LFS host; model.retries, "
+                        "model.retryTimeout and model.timeout bound the wait",
+                    )
+                    if not exc.short:
+                        self._down = error
+                    raise error from exc
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _parse_batch(body: bytes, asked: dict[str, Pointer], display: str) -> dict[str, Plan]:
+    """The host's answer, checked: JSON naming only the objects asked about, each at
+    its size, with http(s) actions and plain headers, or an error."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise LfsError(f"{display}: the batch answer is not JSON") from None
+    objects = document.get("objects") if isinstance(document, dict) else None
+    transfer = document.get("transfer", "basic") if isinstance(document, dict) else None
+    if not isinstance(objects, list) or transfer not in ("basic", None):
+        raise LfsError(f"{display}: the batch answer is not a basic-transfer object list")
+    plans: dict[str, Plan] = {}
+    for item in objects:
+        oid = item.get("oid") if isinstance(item, dict) else None
+        if not isinstance(oid, str) or oid not in asked or not isinstance(item, dict):
+            raise LfsError(f"{display}: the batch answer names an object not asked for")
+        plans[oid] = _plan(item, asked[oid], display)
+    unanswered = set(asked) - set(plans)
+    if unanswered:
+        raise LfsError(f"{display}: the batch answer leaves out {min(unanswered)}")
+    return plans
+
+
+def _plan(item: dict[str, Any], pointer: Pointer, display: str) -> Plan:
+    error = item.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        return Plan({}, (code if isinstance(code, int) else 0, _clean(message)))
+    if item.get("size") != pointer.size:
+        return Plan({}, (422, f"the host has it at another size than {pointer.size}"))
+    actions = item.get("actions") or {}
+    if not isinstance(actions, dict):
+        raise LfsError(f"{display}: bad actions for {pointer.oid}")
+    checked: dict[str, Action] = {}
+    for name, action in actions.items():
+        if name not in ("upload", "download", "verify"):
+            continue
+        href = action.get("href") if isinstance(action, dict) else None
+        header = action.get("header") or {} if isinstance(action, dict) else None
+        if not isinstance(href, str) or not _usable_href(href):
+            raise LfsError(f"{display}: an unusable {name} URL for {pointer.oid}")
+        if not isinstance(header, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.fullmatch(k)
+            and _HEADER_VALUE.fullmatch(v) for k, v in header.items()
+        ):  # fmt: skip
+            raise LfsError(f"{display}: bad {name} headers for {pointer.oid}")
+        checked[name] = Action(href, dict(header))
+    return Plan(checked)
+
+
+def _usable_href(href: str) -> bool:
+    if any(ch in href for ch in "\0\r\n\t "):
+        return False
+    try:
+        parts = urlsplit(href)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _server_message(body: bytes) -> str:
+    """The ``message`` of an LFS error answer, cleaned for one line, or ""."""
+    try:
+        document = json.loads(body[:ERROR_BODY_MAX])
+    except ValueError:
+        return ""
+    message = document.get("message") if isinstance(document, dict) else None
+    return _clean(message)
+
+
+def _clean(message: object) -> str:
+    """A host's message as one short printable line without secrets."""
+    if not isinstance(message, str):
+        return "no reason given"
+    text = "".join(ch if ch.isprintable() else " " for ch in message[:300]).strip()
+    return scrub(text) or "no reason given"
+
+
+def _retry_after(headers: http.client.HTTPMessage) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return min(max(float(value), 0.0), RETRY_AFTER_MAX) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _userinfo(user: str | None, password: str | None) -> tuple[str, str, None] | None:
+    if user is None or password is None:
+        return None
+    from urllib.parse import unquote
+
+    return unquote(user), unquote(password), None
+
+
+def _delay(attempt: int, first: float) -> float:
+    base = min(first * 2.0**attempt, RETRY_MAX_DELAY)
+    return base * (0.5 + random.random() / 2)
