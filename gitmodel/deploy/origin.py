@@ -20,7 +20,7 @@ from gitmodel.registry.versions import check_files
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
-    from gitmodel.remote.store import RemoteStore
+    from gitmodel.remote.layouts import Remote
 
 
 @dataclass
@@ -29,12 +29,12 @@ class Origin:
 
     resolved: serving.Resolved
     read_blob: Callable[[str], bytes]
-    open_remote: Callable[[], RemoteStore]
+    open_remote: Callable[[], Remote]
     local: LocalStore | None
     display: str
-    _remote: RemoteStore | None = None
+    _remote: Remote | None = None
 
-    def remote(self) -> RemoteStore:
+    def remote(self) -> Remote:
         """The model remote, opened on first need (an unchanged deploy needs none)."""
         if self._remote is None:
             self._remote = self.open_remote()
@@ -55,7 +55,7 @@ def from_repo(name: str, stage: str) -> Origin:
             raise UserError(f"Git blob {blob[:12]} is not readable", hint="run `git fetch`")
         return data
 
-    def open_remote() -> RemoteStore:
+    def open_remote() -> Remote:
         from gitmodel.remote.config import remote_for
 
         return remote_for(repo, repo.settings()).open()
@@ -75,7 +75,7 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
         _check_declared(source.git, name, stage, held)
     files = source.files(resolved.primary.commit)
 
-    def open_remote() -> RemoteStore:
+    def open_remote() -> Remote:
         return source.model_remote(files, model_url, model_options).open()
 
     return Origin(resolved, source.blob, open_remote, None, source.display)

@@ -91,7 +91,8 @@ class Builder:
 
         remote = self.origin.remote()
         if self._local_chunks is None:
-            self._local_chunks = chunked.LocalChunks(self.store, remote.cipher.key_check)
+            key_check = getattr(getattr(remote, "cipher", None), "key_check", "")
+            self._local_chunks = chunked.LocalChunks(self.store, key_check)
         self.fetched += layouts.download(remote, self.store, pointer, self._local_chunks)
 
     def _link(self, f: File, target: safepath.Target) -> bool:

@@ -26,9 +26,9 @@ from typing import Any
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.git import shallow
-from gitmodel.git.config import SHARED_CONFIG, over_shared, parse_config
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer
-from gitmodel.registry import serving
+from gitmodel.git.config import LFS_CONFIG, SHARED_CONFIG, over_shared, parse_config
+from gitmodel.pointer import Pointer
+from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
 from gitmodel.urls import redact
 
@@ -101,6 +101,10 @@ class RemoteRepo:
     def resolve(self, name: str, stage: str) -> serving.Resolved:
         """What ``stage`` of model ``name`` serves, from the repository's registry log
         (its tip fetched anew each time: stages move)."""
+        self._fetch_registry()
+        return serving.resolve(self.git, name, stage)
+
+    def _fetch_registry(self) -> None:
         with self.locked():
             try:
                 shallow.fetch(self.git, [f"+{REGISTRY_REF}:{REGISTRY_REF}"], blob_filter=None)
@@ -110,7 +114,17 @@ class RemoteRepo:
                 raise UserError(f"{self.display} has no model registry",
                                 hint="promote a version there and push it "
                                 "(`git model promote`, `git push`)") from None  # fmt: skip
-        return serving.resolve(self.git, name, stage)
+
+    def model_serving(self, path: str, stage: str) -> str:
+        """The model whose version in ``stage`` serves the file ``path``."""
+        self._fetch_registry()
+        state = stages.current_state(self.git)
+        for name in sorted(state.get("models", {})):
+            held = stages.held(state, name, stage)
+            if held and any(f.path == path for f in max(held, key=lambda a: a.weight).files):
+                return str(name)
+        raise UserError(f"no model of {self.display} serves {path} in {stage}",
+                        hint="name the model: stage=NAME@STAGE")  # fmt: skip
 
     # -- files
 
@@ -152,10 +166,11 @@ class RemoteRepo:
         if url is not None:
             return with_settings(ModelRemote(shallow.REMOTE, url, dict(options or {})), config)
         shared: dict[str, str] = {}
-        entry = files.get(SHARED_CONFIG)
-        if entry is not None and (entry.blob_size or 0) < POINTER_MAX_SIZE * 64:
-            out = self.git.run(["config", "--blob", entry.blob, "-z", "--list"], check=False)
-            shared = parse_config(out.stdout)
+        for name in (LFS_CONFIG, SHARED_CONFIG):  # as a clone reads them: .gitmodel wins
+            entry = files.get(name)
+            if entry is not None and entry.pointer is None:
+                out = self.git.run(["config", "--blob", entry.blob, "-z", "--list"], check=False)
+                shared.update(parse_config(out.stdout))
         settings = over_shared(shared, config)
         try:
             return remote_for(self.git, settings, shallow.REMOTE)

@@ -29,6 +29,7 @@ from gitmodel import manifest
 from gitmodel.manifest import ChunkRef, Manifest
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import chunked, layouts
+from gitmodel.remote.layouts import Remote
 from gitmodel.remote.store import RemoteStore
 from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore, write_atomically
@@ -90,15 +91,17 @@ class ChunkCache:
 class ObjectReader:
     """Reads parts of the objects of one remote (safe to share between threads)."""
 
-    def __init__(self, remote: RemoteStore, cache_root: Path,
-                 store: LocalStore | None = None) -> None:  # fmt: skip
+    def __init__(self, remote: Remote, cache_root: Path, store: LocalStore | None = None) -> None:
         self.remote = remote
         self.store = store
-        key_check = remote.cipher.key_check
-        self.chunker = Chunker(remote.cipher.id_key)
+        key_check, key, name = "", None, "lfs"
+        if isinstance(remote, RemoteStore):
+            key_check, key = remote.cipher.key_check, remote.cipher.id_key
+            name = remote.cache_dir_name()
+        self.chunker = Chunker(key)
         chunks_root = cache_root / "chunks" / key_check if key_check else cache_root / "chunks"
         self.cache = ChunkCache(chunks_root, self.chunker)
-        self.manifests = cache_root / "manifests" / remote.cache_dir_name()
+        self.manifests = cache_root / "manifests" / name
         self.whole = LocalStore(cache_root / "objects")  # objects stored whole (layout 1)
         self._local = chunked.LocalChunks(store, key_check) if store is not None else None
         self._layouts: dict[str, _Layout | None] = {}
@@ -112,14 +115,15 @@ class ObjectReader:
         for store in (self.store, self.whole):
             if store is not None and store.has(pointer.oid, recheck_packs=False):
                 return _read_local(store, pointer, start, end)
-        layout = self._layout(pointer)
-        if layout is None:
+        layout = self._layout(pointer) if isinstance(self.remote, RemoteStore) else None
+        if layout is None:  # stored whole (layout 1, an LFS host): checked as a whole
             layouts.download(self.remote, self.whole, pointer)
             return _read_local(self.whole, pointer, start, end)
         return self._read_chunks(layout, start, end)
 
     def _layout(self, pointer: Pointer) -> _Layout | None:
         """The object's manifest (None when it is stored whole), read once."""
+        assert isinstance(self.remote, RemoteStore)
         with self._lock:
             if pointer.oid in self._layouts:
                 return self._layouts[pointer.oid]
@@ -192,8 +196,11 @@ class ObjectReader:
             return {}
         groups = chunked.contiguous(refs)
 
+        remote = self.remote
+        assert isinstance(remote, RemoteStore)
+
         def fetch(group: list[ChunkRef]) -> list[bytes | memoryview]:
-            pieces = chunked.fetch_chunks(self.remote, group, oid)
+            pieces = chunked.fetch_chunks(remote, group, oid)
             for ref, data in zip(group, pieces, strict=True):
                 self.cache.put(ref, data)
             return pieces
