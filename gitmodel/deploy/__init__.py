@@ -46,18 +46,19 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
     folder.make()
     with folder.locked():
         folder.remove_stale()
+        serving = folder.current()  # refuses a `current` that is not our symlink
         history = folder.history()
         held = sorted(origin.resolved.assignments, key=lambda a: -a.weight)
         names = [release.name_of(a) for a in held]
         split = tuple((name, a.weight) for name, a in zip(names, held, strict=True))
         deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
-        if history and _same(history[-1], deployment) and folder.current() == names[0]:
+        if history and _same(history[-1], deployment) and serving == names[0]:
             return Outcome(history[-1], unchanged=True)
         builder = release.Builder(folder, origin)
         built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
         if check is not None:
             for name in dict.fromkeys(names):
-                release.run_check(folder, name, check, folder.current())
+                release.run_check(folder, name, check, serving)
         folder.switch(deployment)
         history.append(deployment)
         removed = folder.prune(history, keep)
@@ -70,6 +71,9 @@ def rollback(folder: Folder) -> Outcome:
     """Serve the deployment before the current one again: one rename, nothing fetched."""
     from gitmodel.errors import UserError
 
+    if not folder.state.is_dir():
+        raise UserError(f"{folder.root} holds no deployment",
+                        hint="deploy one first: git model deploy NAME@STAGE DIR")  # fmt: skip
     with folder.locked():
         history = folder.history()
         if len(history) < 2:
