@@ -20,10 +20,17 @@ EXIT_ERROR = 1
 EXIT_BUG = 3
 EXIT_INTERRUPT = 130
 FILTER_PROCESS_ARGS = {("filter-process",): False, ("filter-process", "--skip"): True}
+ROLLBACK_ARGS = ("deploy", "--rollback")  # the emergency exit starts without the CLI too
 
 
 def main() -> None:
-    skip = FILTER_PROCESS_ARGS.get(tuple(sys.argv[1:]))
+    args = sys.argv[1:]
+    if len(args) == 3 and tuple(args[:2]) == ROLLBACK_ARGS and not args[2].startswith("-"):
+        from gitmodel.commands.deploy import rollback_folder
+
+        exit_now(guarded(lambda: rollback_folder(args[2])))
+        return
+    skip = FILTER_PROCESS_ARGS.get(tuple(args))
     if skip is None:
         from gitmodel.cli import main as cli_main
 

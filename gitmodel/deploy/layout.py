@@ -20,14 +20,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import UserError
-from gitmodel.store.local import write_atomically
 
 CURRENT = "current"
 RELEASES = "releases"
@@ -151,7 +149,7 @@ class Folder:
             split = [{"release": f"{RELEASES}/{name}", "weight": weight, **self._about(name)}
                      for name, weight in deployment.split]  # fmt: skip
             body = json.dumps({"releases": split}, indent=2, sort_keys=True) + "\n"
-            write_atomically(canary, [body.encode()])
+            _write_atomically(canary, body.encode())
         else:
             canary.unlink(missing_ok=True)
         link = self.root / f".{CURRENT}.{os.getpid()}.tmp"
@@ -187,7 +185,7 @@ class Folder:
 
     def save_history(self, deployments: list[Deployment]) -> None:
         body = {"deployments": [d.to_json() for d in deployments[-HISTORY_MAX:]]}
-        write_atomically(self.state / HISTORY_FILE, [json.dumps(body, indent=1).encode()])
+        _write_atomically(self.state / HISTORY_FILE, json.dumps(body, indent=1).encode())
 
     # -- pruning
 
@@ -211,7 +209,19 @@ class Folder:
 
 def remove_tree(path: Path) -> None:
     """Remove a release (its files are read-only; their folders are ours)."""
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    """``path`` replaced whole (a file of ours: a temporary file beside it, renamed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def _sync_dir(path: Path) -> None:
