@@ -82,6 +82,9 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     ``rev=None`` means the version in the index (what ``git add`` last stored).
     Treat the file as read-only: it is the store's only copy.
     """
+    if _is_url(repo):
+        raise UserError("gitmodel.path needs a local repository (its store holds the file)",
+                        hint="read it without a clone: gitmodel.open(path, repo=URL)")  # fmt: skip
     repository, name = _locate(repo, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
