@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from conftest import git_model, git_out, run_git
 
-PATTERNS = ("*.safetensors", "*.csv", "*.bin")
+PATTERNS = ("*.safetensors", "*.csv", "*.bin", "*.parquet")
 COUNT_ENV = "GIT_MODEL_TEST_COUNT_FILE"
 
 

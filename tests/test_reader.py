@@ -69,15 +69,22 @@ def test_one_tensor_moves_only_its_chunks_from_s3(
     assert received(count) == 0  # chunks in the cache are never fetched again
 
 
-def test_pandas_reads_each_version_of_a_csv(s3_published: Published) -> None:
+def test_pandas_reads_each_version_of_a_csv_and_a_parquet_file(s3_published: Published) -> None:
     pd = pytest.importorskip("pandas")
-    v1 = s3_published.commit("v1", {"data/events.csv": b"id,score\n1,0.5\n2,0.7\n"})
+    pytest.importorskip("pyarrow")
+    table = pd.DataFrame({"id": range(1000), "score": [i / 7 for i in range(1000)]})
+    parquet = pd.io.common.BytesIO()
+    table.to_parquet(parquet)
+    v1 = s3_published.commit("v1", {"data/events.csv": b"id,score\n1,0.5\n2,0.7\n",
+                                    "data/events.parquet": parquet.getvalue()})  # fmt: skip
     s3_published.commit("v2", {"data/events.csv": b"id,score\n1,0.5\n2,0.7\n3,0.9\n"})
     url = f"gitmodel://data/events.csv?repo={s3_published.url}"
     old = pd.read_csv(f"{url}&rev={v1}")
     new = pd.read_csv(f"{url}&rev=main")
     assert list(old["id"]) == [1, 2]
     assert list(new["id"]) == [1, 2, 3]
+    read = pd.read_parquet(f"gitmodel://data/events.parquet?repo={s3_published.url}&rev={v1}")
+    pd.testing.assert_frame_equal(read, table)
 
 
 def test_dask_reads_a_versioned_csv_folder_with_two_workers(local_published: Published) -> None:
