@@ -71,7 +71,7 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
     source = RemoteRepo(url)
     resolved = source.resolve(name, stage)
     for held in resolved.assignments:
-        source.commit(held.commit)
+        source.served_commit(held.commit)
         _check_declared(source.git, name, stage, held)
     files = source.files(resolved.primary.commit)
 

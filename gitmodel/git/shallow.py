@@ -16,6 +16,7 @@ data on a cluster has no terminal to answer on.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -151,13 +152,40 @@ def _git(cache: Repo, args: list[str], what: str, input: bytes | None = None) ->
         )
 
 
-def resolve(cache: Repo, ref: str) -> str:
-    """The commit a local ref of the cache names; a :class:`GitError` when none."""
+def is_commit_id(text: str) -> bool:
+    return _COMMIT_ID.fullmatch(text) is not None
+
+
+def fetch_rev(cache: Repo, rev: str) -> str:
+    """Fetch ``rev`` (checked: a ref name or a full commit id), pointers and trees; the
+    commit it names, marked as fetched whole (:func:`has_commit`)."""
+    ref = "refs/fetched/" + hashlib.sha256(check_rev(rev).encode()).hexdigest()[:16]
+    fetch(cache, [f"+{rev}:{ref}"])
     proc = run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
                cwd=cache.git_dir, check=False)  # fmt: skip
     if proc.returncode != 0:
-        raise GitError(f"{ref} names no commit in the cache")
-    return proc.stdout.decode().strip()
+        raise GitError(f"{rev} names no commit")
+    commit = proc.stdout.decode().strip()
+    run(["update-ref", "--end-of-options", f"refs/read/{commit}", commit], cwd=cache.git_dir)
+    return commit
+
+
+def blob(cache: Repo, oid: str) -> bytes:
+    """A blob's content (fetched from the remote first when the filter left it out)."""
+    if not is_commit_id(oid):  # the same shape: 40 or 64 hex digits
+        raise ValueError(f"invalid blob id {oid[:80]!r}")
+    return run(["cat-file", "blob", oid], cwd=cache.git_dir).stdout
+
+
+def shared_config(cache: Repo, oid: str) -> dict[str, str]:
+    """The settings of a committed config file (``.gitmodel``) held in blob ``oid``, as
+    ``git config --list`` gives them; they still need checking (``config.over_shared``)."""
+    from gitmodel.git.config import parse_config
+
+    if not is_commit_id(oid):
+        raise ValueError(f"invalid blob id {oid[:80]!r}")
+    proc = run(["config", "--blob", oid, "-z", "--list"], cwd=cache.git_dir, check=False)
+    return parse_config(proc.stdout)
 
 
 def has_commit(cache: Repo, commit: str) -> bool:

@@ -59,7 +59,7 @@ class GitModelFileSystem(AbstractFileSystem):  # type: ignore[misc]
             if spec.what is None:
                 raise UserError(f"stage={stage!r} names no stage", hint="stage=NAME@STAGE")
             primary = self.source.resolve(spec.name, spec.what).primary
-            self.commit, self.version = self.source.commit(primary.commit), primary.version
+            self.commit, self.version = self.source.served_commit(primary.commit), primary.version
         else:
             self.commit = self.source.commit(rev)
         self.entries = self.source.files(self.commit)

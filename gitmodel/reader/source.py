@@ -26,7 +26,7 @@ from typing import Any
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.git import shallow
-from gitmodel.git.config import LFS_CONFIG, SHARED_CONFIG, over_shared, parse_config
+from gitmodel.git.config import LFS_CONFIG, SHARED_CONFIG, over_shared
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
@@ -91,12 +91,18 @@ class RemoteRepo:
         rev = shallow.check_rev(rev or "HEAD")
         if shallow.has_commit(self.git, rev):
             return rev
-        ref = "refs/fetched/" + hashlib.sha256(rev.encode()).hexdigest()[:16]
         with self.locked():
-            shallow.fetch(self.git, [f"+{rev}:{ref}"])
-            commit = shallow.resolve(self.git, ref)
-            self.git.run(["update-ref", "--end-of-options", f"refs/read/{commit}", commit])
-        return commit
+            return shallow.fetch_rev(self.git, rev)
+
+    def served_commit(self, commit: str) -> str:
+        """A commit a registry log names (hostile until checked: a full commit id only),
+        fetched."""
+        if not shallow.is_commit_id(commit):
+            raise UserError(
+                f"the registry log of {self.display} names {commit[:80]!r}, not a commit id",
+                hint="it was not written by gitmodel: see `git model history`",
+            )
+        return self.commit(commit)
 
     def resolve(self, name: str, stage: str) -> serving.Resolved:
         """What ``stage`` of model ``name`` serves, from the repository's registry log
@@ -153,8 +159,7 @@ class RemoteRepo:
 
     def blob(self, oid: str) -> bytes:
         """The content of a plain Git blob (fetched first if it is not cached)."""
-        data = self.git.run(["cat-file", "blob", "--end-of-options", oid]).stdout
-        return bytes(data)
+        return shallow.blob(self.git, oid)
 
     # -- bytes
 
@@ -169,8 +174,7 @@ class RemoteRepo:
         for name in (LFS_CONFIG, SHARED_CONFIG):  # as a clone reads them: .gitmodel wins
             entry = files.get(name)
             if entry is not None and entry.pointer is None:
-                out = self.git.run(["config", "--blob", entry.blob, "-z", "--list"], check=False)
-                shared.update(parse_config(out.stdout))
+                shared.update(shallow.shared_config(self.git, entry.blob))
         settings = over_shared(shared, config)
         try:
             return remote_for(self.git, settings, shallow.REMOTE)
