@@ -684,6 +684,30 @@ def audit(name: str | None, since: str | None, as_json: bool, as_csv: bool,
     _exit(run(name, since, fmt, html_file))
 
 
+@cli.command()
+@click.argument("args", nargs=-1, metavar="NAME@STAGE DIR")
+@click.option("--from", "source", metavar="URL", help="the repository to read (no clone needed)")
+@click.option("--keep", type=click.IntRange(1), default=3, show_default=True, metavar="K",
+              help="releases to keep")  # fmt: skip
+@click.option("--check", metavar="CMD", help="a health check run in each new release first")
+@click.option("--rollback", "back", is_flag=True, help="serve DIR's previous deployment again")
+@click.option("--model-url", metavar="URL", help="the model store, when --from does not name one")
+def deploy(args: tuple[str, ...], source: str | None, keep: int, check: str | None, back: bool,
+           model_url: str | None) -> None:  # fmt: skip
+    """Deploy what NAME@STAGE serves into DIR/releases, switching DIR/current atomically."""
+    from gitmodel.commands import deploy as run
+
+    if back:
+        if len(args) != 1:
+            raise click.UsageError("usage: git model deploy --rollback DIR")
+        _exit(run.rollback_folder(args[0]))
+        return
+    if len(args) != 2:
+        raise click.UsageError("usage: git model deploy NAME@STAGE DIR [--from URL]")
+    spec = ModelSpecType().convert(args[0], None, None)
+    _exit(run.deploy_stage(spec, args[1], source, keep, check, model_url))
+
+
 def main() -> None:
     """Run the CLI and turn failures into one-line errors and exit codes."""
     sys.exit(guarded(_run))

@@ -442,6 +442,20 @@ def _remote_pieces(
             yield ref, _open_chunk(remote, chunker, ref, current.pop(id(ref)), found.oid)
 
 
+def fetch_chunks(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> list[bytes | memoryview]:
+    """The raw bytes of ``refs`` (chunks of object ``oid`` lying back to back in one pack),
+    read with one ranged read, each checked against its id (``ranges.py`` reads parts of
+    objects with it)."""
+    chunker = Chunker(remote.cipher.id_key)
+    pieces = _read_range(remote, refs, oid)
+    return [_open_chunk(remote, chunker, ref, pieces[id(ref)], oid) for ref in refs]
+
+
+def contiguous(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
+    """Consecutive chunks that lie back to back in one pack, up to RANGE_MAX a read."""
+    return _ranges(refs)
+
+
 def _ranges(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
     """Consecutive chunks that lie back to back in one pack, up to RANGE_MAX a read."""
     ranges: list[list[ChunkRef]] = []
