@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import UserError
+from gitmodel.safepath import process_alive
 
 CURRENT = "current"
 RELEASES = "releases"
@@ -119,7 +120,7 @@ class Folder:
         """Remove the half-built releases of deploys that were killed (their pid is gone)."""
         for path in self.releases.glob(f"{TMP_PREFIX}*"):
             pid = path.name.rsplit(".", 1)[-1].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 remove_tree(path)
 
     def metadata(self, name: str) -> Json:
@@ -230,13 +231,3 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
