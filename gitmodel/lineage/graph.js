@@ -2,8 +2,19 @@
 // by longest path from the inputs, every edge left to right. Shared by the lineage page
 // and the review page; embedded in each, so the pages stay self-contained.
 "use strict";
+const SVG = "http://www.w3.org/2000/svg";
+
+// An SVG element with these attributes (and text), appended to parent.
+function svgElement(name, attrs, parent, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  parent.appendChild(node);
+  return node;
+}
+
 function drawLineage(svg, data, onSelect) {
-  const SVG = "http://www.w3.org/2000/svg";
+  const el = svgElement;
   const W = 260, H = 54, GAPX = 90, GAPY = 24, PAD = 20;
 
   // Columns by longest path from the inputs, so every edge points left to right; an input
@@ -48,14 +59,6 @@ function drawLineage(svg, data, onSelect) {
     [i, rank.get(e.to) - rank.get(e.from) > 1 ? lanes++ : -1]));
   svg.setAttribute("width", PAD * 2 + columns.length * (W + GAPX) - GAPX);
   svg.setAttribute("height", bottom + PAD + (lanes ? GAPY + lanes * LANE : 0));
-
-  function el(name, attrs, parent, text) {
-    const node = document.createElementNS(SVG, name);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    parent.appendChild(node);
-    return node;
-  }
 
   const defs = el("defs", {}, svg);
   const marker = el("marker", {id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5",
