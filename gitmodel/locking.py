@@ -253,8 +253,10 @@ class LfsLocks:
         _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) - {path})
         return released
 
-    def theirs(self) -> dict[str, Lock]:
-        ours, theirs = self.api.verify(self._ref)
+    def theirs(self, ref: str | None = None) -> dict[str, Lock]:
+        """Others' locks, as the host sees them for a push to ``ref`` (default: the
+        current branch)."""
+        ours, theirs = self.api.verify(ref or self._ref)
         _keep_own_lfs_locks(self.repo, {lock["path"] for lock in ours})  # as the host has them
         return {lock.path: lock for lock in map(_from_host, theirs)}
 
