@@ -126,6 +126,9 @@ def test_a_git_lfs_lock_holds_for_a_gitmodel_user(team: Team) -> None:
 def test_a_gitmodel_lock_holds_for_a_git_lfs_user(team: Team) -> None:
     alice, bob = team.alice, team.bob
     bob.model("lock", "w.bin", cwd=team.bob_repo)
+    again = bob.model("lock", "w.bin", cwd=team.bob_repo, check=False)
+    line = one_clear_error(again, team.host.password or "")
+    assert line.startswith("gitmodel: error: w.bin is already locked by you (since "), line
     assert lfs_locks(alice, team.alice_repo) == [("w.bin", "bob")]
     assert alice.git("lfs", "lock", "w.bin", cwd=team.alice_repo, check=False).returncode != 0
     edit(alice, team.alice_repo, "w.bin", "alice's weights")
