@@ -4,6 +4,8 @@
 #   ./install.sh --dev    editable install with the test tools
 # Where that Python is externally managed (PEP 668, e.g. Debian's), gitmodel goes into
 # its own virtual environment under ~/.local/share/gitmodel and `git-model` into ~/.local/bin.
+# The manual pages (`git model --help`, `man git-model-push`) go to PREFIX/share/man for the
+# PREFIX/bin that holds git-model: man searches there for every PREFIX/bin on PATH.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,8 +40,14 @@ fi
 rm -f /tmp/gitmodel-pip.$$
 if command -v pyenv >/dev/null; then pyenv rehash; fi
 
+install_manual() {  # $1: the git-model that was installed, as PATH (or ~/.local/bin) has it
+    "$1" manual --prefix "$(dirname "$(dirname "$1")")" \
+        || echo "warning: could not install the manual pages; git model -h still works" >&2
+}
+
 if ! command -v git-model >/dev/null && [[ -x $HOME/.local/bin/git-model ]]; then
     # Debian and Ubuntu put ~/.local/bin on PATH in new login shells once it exists
+    install_manual "$HOME/.local/bin/git-model"
     echo "installed: $("$HOME/.local/bin/git-model" --version) in ~/.local/bin"
     echo "note: open a new shell, or run: export PATH=\"\$HOME/.local/bin:\$PATH\""
     exit 0
@@ -56,4 +64,5 @@ if ! command -v git-model >/dev/null; then
     echo "gitmodel: install finished but git-model was not found" >&2
     exit 1
 fi
+install_manual "$(command -v git-model)"
 echo "installed: $(git model --version)"

@@ -12,6 +12,14 @@ PosixPath('/repo/.git/model/objects/3f/a1/3fa1…')
 
 Paths are relative to the repository's top directory. Objects missing from the
 local store are fetched from the model remote first.
+
+``repo`` may also be a repository URL (``https://…``, ``ssh://…``, ``host:path``,
+``file:///srv/repo.git``): ``open`` then reads without a clone, through ``gitmodel://``
+(:mod:`gitmodel.reader.fs`), moving only the parts of the file that are read.
+
+>>> with gitmodel.open("models/clf/weights.safetensors", stage="production",
+...                    repo="https://git.example.com/ml/clf.git") as f:  # doctest: +SKIP
+...     header_size = int.from_bytes(f.read(8), "little")
 """
 
 from __future__ import annotations
@@ -43,7 +51,13 @@ def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     registered model containing ``path`` serves (its main version when weighted).
     For a file that is not a model file, the Git blob is returned.
     Raises :class:`FileNotFoundError` when ``path`` is not in ``rev``.
+
+    With a repository URL for ``repo``, nothing is cloned: ``path`` is a repository
+    path, ``rev`` a branch, tag or full commit id, and ``stage`` a stage name (of the
+    model whose served files include ``path``) or ``NAME@STAGE``.
     """
+    if _is_url(repo):
+        return _open_url(os.fspath(repo), os.fspath(path), rev, stage)
     repository, name = _locate(repo, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
@@ -68,6 +82,9 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     ``rev=None`` means the version in the index (what ``git add`` last stored).
     Treat the file as read-only: it is the store's only copy.
     """
+    if _is_url(repo):
+        raise UserError("gitmodel.path needs a local repository (its store holds the file)",
+                        hint="read it without a clone: gitmodel.open(path, repo=URL)")  # fmt: skip
     repository, name = _locate(repo, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
@@ -100,6 +117,25 @@ def _stage_rev(repository: git.Repo, name: str, stage: str) -> str:
         raise UserError(f"{name} is not part of a registered model",
                         hint="register it: git model register NAME PATH")  # fmt: skip
     return serving.resolve(repository, models[0].name, stage).primary.commit
+
+
+def _is_url(repo: str | os.PathLike[str]) -> bool:
+    """Whether ``repo`` names a repository by URL (read without a clone), not a folder."""
+    from gitmodel.git import shallow
+
+    text = os.fspath(repo)
+    return "://" in text or not shallow.is_local(text)
+
+
+def _open_url(url: str, name: str, rev: str | None, stage: str | None) -> BinaryIO:
+    from gitmodel.reader.fs import GitModelFileSystem
+    from gitmodel.reader.source import RemoteRepo
+
+    if stage is not None and "@" not in stage:
+        stage = f"{RemoteRepo(url).model_serving(name, stage)}@{stage}"
+    fs = GitModelFileSystem(repo=url, rev=rev, stage=stage)
+    found: BinaryIO = fs.open(name.strip("/"), "rb")
+    return found
 
 
 def _locate(repo: str | os.PathLike[str], path: str | os.PathLike[str]) -> tuple[git.Repo, str]:

@@ -15,6 +15,9 @@ from gitmodel.errors import GitModelError, UserError
 from gitmodel.sizes import parse_size
 from gitmodel.specs import ModelSpec, PathSpec, parse_model_spec, parse_path_spec
 
+if TYPE_CHECKING:
+    from gitmodel import manpage
+
 SCOPES = ("local", "global", "system", "worktree")
 
 if TYPE_CHECKING:  # generic from click 8.4 on; the subscript would fail at run time before
@@ -213,7 +216,12 @@ def _transfer_options(func: Callable[..., None]) -> Callable[..., None]:
 @cli.group(invoke_without_command=True)
 @click.pass_context
 def remote(ctx: click.Context) -> None:
-    """Show or set where each Git remote's model objects are stored."""
+    """Show or set where each Git remote's model objects are stored.
+
+    A Git remote that is a local path needs nothing: its objects go under its own git
+    directory. Any other needs a store URL (s3://, gs://, az://, sftp://, file://),
+    kept in your git config, or with --shared in the committed .gitmodel file that
+    every clone reads."""
     if ctx.invoked_subcommand is None:
         from gitmodel.commands.remote import show
 
@@ -229,14 +237,21 @@ def remote_show() -> None:
 
 
 @remote.command("set")
-@click.argument("args", nargs=-1, required=True)
-def remote_set(args: tuple[str, ...]) -> None:
-    """Set the model store URL: set [REMOTE] URL (s3://…, gs://…, az://…, file://…)."""
+@click.argument("args", nargs=-1, required=True, metavar="[REMOTE] URL")
+@click.option("--shared", is_flag=True,
+              help="also write it to .gitmodel and stage it, for every clone")  # fmt: skip
+def remote_set(args: tuple[str, ...], shared: bool) -> None:
+    """Set the model store URL: set [REMOTE] URL (s3://…, gs://…, az://…, file://…).
+
+    Without --shared the URL goes to this repository's git config only, and a
+    teammate's clone cannot find the objects pushed there. With --shared it is also
+    written to .gitmodel (with the remote's modelendpoint and modelregion, if set),
+    which is staged: commit and push it, and every clone uses that store."""
     from gitmodel.commands.remote import set_url
 
     if len(args) > 2:
         raise click.UsageError("expected [REMOTE] URL")
-    _exit(set_url(args[0] if len(args) == 2 else None, args[-1]))
+    _exit(set_url(args[0] if len(args) == 2 else None, args[-1], shared))
 
 
 @remote.command("unset")
@@ -255,7 +270,11 @@ def remote_unset(name: str | None) -> None:
 @_transfer_options
 def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, jobs: int | None,
          quiet: bool) -> None:  # fmt: skip
-    """Upload the model objects of REFs (default HEAD) that the remote lacks."""
+    """Upload the model objects of REFs (default HEAD) that the remote lacks.
+
+    git push does the same from its pre-push hook. Only chunks the remote does not hold
+    travel, packed. On a terminal a progress line shows the objects and bytes sent, the
+    rate and the time left (GIT_MODEL_PROGRESS=1 shows it anywhere, 0 nowhere)."""
     from gitmodel.commands.push import push as run
 
     _exit(run(remote_name, list(refs), all_refs, jobs, quiet))
@@ -264,12 +283,16 @@ def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, jobs: i
 @cli.command()
 @click.argument("remote_name", metavar="[REMOTE]", required=False)
 @click.argument("refs", nargs=-1)
-@click.option("-I", "--include", multiple=True, help="only paths matching this glob")
-@click.option("-X", "--exclude", multiple=True, help="skip paths matching this glob")
+@click.option("-I", "--include", multiple=True, metavar="GLOB", help="only paths matching GLOB")
+@click.option("-X", "--exclude", multiple=True, metavar="GLOB", help="skip paths matching GLOB")
 @_transfer_options
 def fetch(remote_name: str | None, refs: tuple[str, ...], include: tuple[str, ...],
           exclude: tuple[str, ...], jobs: int | None, quiet: bool) -> None:  # fmt: skip
-    """Download the model objects of REFs (default HEAD) that the local store lacks."""
+    """Download the model objects of REFs (default HEAD) that the local store lacks.
+
+    Chunks already held by local objects (earlier versions) are not downloaded again;
+    every chunk is checked against its id and every file against its sha256. Progress
+    shows on a terminal, as for push."""
     from gitmodel.commands.fetch import fetch as run
 
     _exit(run(remote_name, list(refs), list(include), list(exclude), jobs, quiet))
@@ -277,12 +300,15 @@ def fetch(remote_name: str | None, refs: tuple[str, ...], include: tuple[str, ..
 
 @cli.command()
 @click.argument("remote_name", metavar="[REMOTE]", required=False)
-@click.option("-I", "--include", multiple=True, help="only paths matching this glob")
-@click.option("-X", "--exclude", multiple=True, help="skip paths matching this glob")
+@click.option("-I", "--include", multiple=True, metavar="GLOB", help="only paths matching GLOB")
+@click.option("-X", "--exclude", multiple=True, metavar="GLOB", help="skip paths matching GLOB")
 @_transfer_options
 def pull(remote_name: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
          jobs: int | None, quiet: bool) -> None:  # fmt: skip
-    """Fetch, then write model files that are still pointers into the worktree."""
+    """Fetch, then write model files that are still pointers into the worktree.
+
+    Also writes model files missing from the worktree (a checkout that failed), as
+    git lfs pull does; each file is written aside and renamed into place."""
     from gitmodel.commands.fetch import pull as run
 
     _exit(run(remote_name, list(include), list(exclude), jobs, quiet))
@@ -573,12 +599,127 @@ def model_checkout(spec: ModelSpec, to: str | None) -> None:
     _exit(run(spec, to))
 
 
+# -- change management: requests, approvals, review, audit --------------------------
+
+
+@cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.argument("stage")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def request(spec: ModelSpec, stage: str, message: str) -> None:
+    """Ask for a version of a model to enter STAGE; prints the request id."""
+    from gitmodel.commands.request import request as run
+
+    _exit(run(spec, stage, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def approve(request_id: str, message: str) -> None:
+    """Approve a change request (signed when your Git signs)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("approve", request_id, message))
+
+
+@cli.command()
+@click.argument("request_id", metavar="REQUEST")
+@click.option("-m", "--message", default="", help="why (recorded; required)")
+def reject(request_id: str, message: str) -> None:
+    """Reject a change request (its requester may withdraw it this way)."""
+    from gitmodel.commands.request import decide
+
+    _exit(decide("reject", request_id, message))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def requests(as_json: bool) -> None:
+    """Every change request, newest first, with its decisions and status."""
+    from gitmodel.commands.request import list_requests
+
+    _exit(list_requests(as_json=as_json))
+
+
+@cli.command()
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.option("--against", metavar="STAGE|vM", help="compare with what STAGE holds, or a "
+              "version (default: the previous version)")  # fmt: skip
+@click.option("--stage", metavar="STAGE", help="dry-run this stage's policy "
+              "(default: the --against stage)")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--markdown", is_flag=True, help="Markdown, for a pull request comment")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page: lineage graph, metrics chart")  # fmt: skip
+@click.option("--check", is_flag=True, help="exit 1 when the policy dry run fails")
+def review(spec: ModelSpec, against: str | None, stage: str | None, as_json: bool,
+           markdown: bool, html_file: str | None, check: bool) -> None:  # fmt: skip
+    """Impact report of a version against what it would replace: tensors, metrics,
+    lineage, files and a dry run of the stage's policy."""
+    from gitmodel.commands.review import review as run
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    fmt = "json" if as_json else "markdown" if markdown else "text"
+    _exit(run(spec, against, stage, fmt, html_file, check))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--since", metavar="DATE", help="only changes from DATE on (2026-01-31, ISO 8601)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--csv", "as_csv", is_flag=True, help="one row per stage change")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="also write a self-contained page")  # fmt: skip
+def audit(name: str | None, since: str | None, as_json: bool, as_csv: bool,
+          html_file: str | None) -> None:  # fmt: skip
+    """Every stage change with who requested, approved and made it, forced bypasses and
+    signatures; exit 1 when one breaks the policy."""
+    from gitmodel.commands.audit import audit as run
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    fmt = "json" if as_json else "csv" if as_csv else "text"
+    _exit(run(name, since, fmt, html_file))
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="NAME@STAGE DIR")
+@click.option("--from", "source", metavar="URL", help="the repository to read (no clone needed)")
+@click.option("--keep", type=click.IntRange(1), default=3, show_default=True, metavar="K",
+              help="releases to keep")  # fmt: skip
+@click.option("--check", metavar="CMD", help="a health check run in each new release first")
+@click.option("--rollback", "back", is_flag=True, help="serve DIR's previous deployment again")
+@click.option("--model-url", metavar="URL", help="the model store, when --from does not name one")
+def deploy(args: tuple[str, ...], source: str | None, keep: int, check: str | None, back: bool,
+           model_url: str | None) -> None:  # fmt: skip
+    """Deploy what NAME@STAGE serves into DIR/releases, switching DIR/current atomically."""
+    from gitmodel.commands import deploy as run
+
+    if back:
+        if len(args) != 1:
+            raise click.UsageError("usage: git model deploy --rollback DIR")
+        _exit(run.rollback_folder(args[0]))
+        return
+    if len(args) != 2:
+        raise click.UsageError("usage: git model deploy NAME@STAGE DIR [--from URL]")
+    spec = ModelSpecType().convert(args[0], None, None)
+    _exit(run.deploy_stage(spec, args[1], source, keep, check, model_url))
+
+
 def main() -> None:
     """Run the CLI and turn failures into one-line errors and exit codes."""
     sys.exit(guarded(_run))
 
 
 def _run() -> int:
+    page = _manual_asked(sys.argv[1:])
+    if page is not None:
+        from gitmodel.commands.manual import show
+
+        if show(page):
+            return 0  # else click prints its own help, as it would without pages
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -741,3 +882,84 @@ def doctor(timeout: float) -> None:
     from gitmodel.commands.doctor import doctor as run
 
     _exit(run(timeout))
+
+
+# -- the manual: git model help, VERB --help, and the pages install.sh installs
+
+
+@cli.command("help")
+@click.argument("verb", required=False)
+def help_command(verb: str | None) -> None:
+    """Show the manual page of git-model, or of VERB (like git model VERB --help)."""
+    from gitmodel.commands.manual import show
+
+    command = cli if verb is None else cli.commands.get(verb)
+    if command is None or command.hidden:
+        raise click.UsageError(f"no command {verb!r}; see `git model help`")
+    page = "git-model" if verb is None else f"git-model-{verb}"
+    if not show(page):  # no pages installed, or no man: the short help instead
+        root = click.Context(cli, info_name="git-model")
+        ctx = root if verb is None else click.Context(command, info_name=verb, parent=root)
+        click.echo(command.get_help(ctx))
+
+
+@cli.command(hidden=True)
+@click.option("--prefix", type=click.Path(file_okay=False),
+              help="install under PREFIX/share (default: beside git-model on PATH)")  # fmt: skip
+@click.option("--man-dir", type=click.Path(file_okay=False), help="write the roff pages here")
+@click.option("--html-dir", type=click.Path(file_okay=False), help="write the HTML pages here")
+def manual(prefix: str | None, man_dir: str | None, html_dir: str | None) -> None:
+    """Write the manual pages (roff and HTML) where man finds them (install.sh runs it)."""
+    from gitmodel.commands.manual import install
+
+    _exit(install(manual_pages(), prefix, man_dir, html_dir))
+
+
+def _manual_asked(args: list[str]) -> str | None:
+    """The page ``--help`` asks for (``git-model`` or ``git-model-VERB``), or None; ``-h``
+    is click's short help, as ``git push -h`` is Git's."""
+    if "--help" not in (args[: args.index("--")] if "--" in args else args):
+        return None
+    verb = next((arg for arg in args if not arg.startswith("-")), None)
+    if verb is None:
+        return "git-model"
+    command = cli.commands.get(verb)
+    return None if command is None or command.hidden else f"git-model-{verb}"
+
+
+def manual_pages() -> list[manpage.Page]:
+    """git-model(1) and a page for every verb, read off the click commands."""
+    from gitmodel import manpage
+
+    root = click.Context(cli, info_name="git model")
+    verbs = [(name, command) for name, command in cli.commands.items() if not command.hidden]
+    main = _manual_command(cli, root)
+    main = manpage.Command(main.words, main.usage, main.summary, manpage.DESCRIPTION,
+                           main.options)  # fmt: skip
+    listing = tuple((f"git-model-{name}", _manual_command(command, root).summary)
+                    for name, command in verbs)  # fmt: skip
+    pages = [manpage.Page("git-model", main.summary, (main,), manpage.main_sections(),
+                          see_also=(), version=__version__, listing=listing)]  # fmt: skip
+    for name, command in verbs:
+        ctx = click.Context(command, info_name=name, parent=root)
+        commands = [_manual_command(command, ctx)]
+        if isinstance(command, click.Group):
+            for sub_name, sub in command.commands.items():
+                if not sub.hidden:
+                    sub_ctx = click.Context(sub, info_name=sub_name, parent=ctx)
+                    commands.append(_manual_command(sub, sub_ctx))
+        pages.append(manpage.Page(f"git-model-{name}", commands[0].summary, tuple(commands),
+                                  version=__version__))  # fmt: skip
+    return pages
+
+
+def _manual_command(command: click.Command, ctx: click.Context) -> manpage.Command:
+    from gitmodel import manpage
+
+    summary, _, description = (command.help or "").strip().partition("\n\n")
+    options = [param.get_help_record(ctx) for param in command.get_params(ctx)
+               if isinstance(param, click.Option) and "--help" not in param.opts]  # fmt: skip
+    return manpage.Command(
+        ctx.command_path, " ".join(command.collect_usage_pieces(ctx)), " ".join(summary.split()),
+        description.strip(), tuple(manpage.Option(*o) for o in options if o is not None),
+    )  # fmt: skip

@@ -22,15 +22,22 @@ EXIT_ERROR = 1
 EXIT_BUG = 3
 EXIT_INTERRUPT = 130
 FILTER_PROCESS_ARGS = {("filter-process",): False, ("filter-process", "--skip"): True}
+ROLLBACK_ARGS = ("deploy", "--rollback")  # the emergency exit starts without the CLI too
 
 
 def main() -> None:
-    skip = FILTER_PROCESS_ARGS.get(tuple(sys.argv[1:]))
-    if sys.argv[1:2] == ["hook"] and sys.argv[2:3] in (["pre-push"], ["post-checkout"]):
+    args = sys.argv[1:]
+    if args[:1] == ["hook"] and args[1:2] in (["pre-push"], ["post-checkout"]):
         from gitmodel.commands.hook import run_hook  # every push and checkout runs a hook
 
-        name, args = sys.argv[2], sys.argv[3:]
-        sys.exit(guarded(lambda: run_hook(name, args)))
+        name, hook_args = args[1], args[2:]
+        sys.exit(guarded(lambda: run_hook(name, hook_args)))
+    if len(args) == 3 and tuple(args[:2]) == ROLLBACK_ARGS and not args[2].startswith("-"):
+        from gitmodel.commands.deploy import rollback_folder
+
+        exit_now(guarded(lambda: rollback_folder(args[2])))
+        return
+    skip = FILTER_PROCESS_ARGS.get(tuple(args))
     if skip is None:
         from gitmodel.cli import main as cli_main
 

@@ -13,12 +13,14 @@ from gitmodel.errors import GitModelError
 from gitmodel.lineage import store as lineage_store
 from gitmodel.logs import records
 from gitmodel.logs import sync as records_sync
+from gitmodel.registry import requests as registry_requests
 from gitmodel.registry import stages as registry_stages
 
 KINDS: dict[str, records.LogKind] = {
     locking.KIND.name: locking.KIND,
     lineage_store.KIND.name: lineage_store.KIND,
     registry_stages.KIND.name: registry_stages.KIND,
+    registry_requests.KIND.name: registry_requests.KIND,
 }
 
 

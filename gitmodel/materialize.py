@@ -31,6 +31,7 @@ from gitmodel.trace import trace
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # the index parser is loaded by the hook, not by every filter start
     from gitmodel.git import index_file
+    from gitmodel.progress import ByteCount, Progress
 
 HOOK_COMMANDS = frozenset({"checkout", "switch", "clone"})
 HOOK_MARKER = "gitmodel hook"
@@ -168,15 +169,31 @@ def _parse_pending(data: bytes) -> Iterator[Pending]:
         yield Pending(os.fsdecode(path), pointer)
 
 
-def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> int:
+def materialize(
+    repo: git.Repo, store: LocalStore, pending: list[Pending], quiet: bool = False
+) -> int:
     """Write each pending file from the store; returns how many were written.
 
     A file is replaced only while we hold the index lock and can record its new
     stat data: Git takes a size change for a content change without looking, so
-    a replaced file the index does not describe would show as modified.
+    a replaced file the index does not describe would show as modified. A progress
+    line counts the files and bytes written (unless ``quiet``).
     """
     if not pending:
         return 0
+    from gitmodel.progress import Progress
+
+    progress = Progress("Checking out model files", len(pending),
+                        sum(item.pointer.size for item in pending), quiet=quiet)  # fmt: skip
+    try:
+        return _materialize_all(repo, store, pending, progress)
+    finally:
+        progress.finish()
+
+
+def _materialize_all(
+    repo: git.Repo, store: LocalStore, pending: list[Pending], progress: Progress
+) -> int:
     from gitmodel.git import index_file
 
     index_path = repo.index_path
@@ -197,9 +214,10 @@ def materialize(repo: git.Repo, store: LocalStore, pending: list[Pending]) -> in
             entry = entries.get(os.fsencode(item.path))
             try:
                 target = safepath.Target(repo.top, item.path)
-                if _materialize_one(store, item.pointer, target, entry, hash_size):
+                if _materialize_one(store, item.pointer, target, entry, hash_size, progress.add):
                     assert entry is not None
                     written.append((target, entry))
+                progress.object_done()
             except GitModelError as exc:
                 failure = failure or exc
         if written:
@@ -220,6 +238,7 @@ def _materialize_one(
     target: safepath.Target,
     entry: index_file.Entry | None,
     hash_size: int,
+    on_bytes: ByteCount | None = None,
 ) -> bool:
     """Replace ``target`` by the object if it and its index entry still hold the pointer.
 
@@ -245,7 +264,7 @@ def _materialize_one(
     except OSError:
         return False
     started = time.perf_counter()
-    store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644)
+    store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644, on_bytes)
     trace(f"wrote {target.rel} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
     return True
 

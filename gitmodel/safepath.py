@@ -256,12 +256,13 @@ def _remove_stale(dir_fd: int, name: str) -> None:
         if not (tmp.startswith(prefix) and tmp.endswith(_TMP_SUFFIX)):
             continue
         pid = tmp[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=dir_fd)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (its temporary files are not stale yet)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

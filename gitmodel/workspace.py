@@ -7,15 +7,25 @@ from _thread import allocate_lock  # threading.Lock, without loading threading
 from pathlib import Path
 
 from gitmodel import git
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store.local import LocalStore, import_object
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
+    from gitmodel.progress import Progress
     from gitmodel.remote.chunked import LocalChunks
     from gitmodel.remote.errors import RemoteError
     from gitmodel.remote.layouts import Remote
+
+
+NOT_IN_DEFAULT_HINT = (
+    "; no model remote is set here, so this clone looked in its Git remote's own store (a"
+    " local repository's, or its LFS host): if the object was pushed to a model remote set"
+    " with `git model remote set`, that setting is probably not shared, and whoever set it"
+    " can share it (`git model remote set --shared URL`, then commit and push .gitmodel),"
+    " or you can set it here"
+)
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
@@ -43,8 +53,10 @@ class Fetcher:
 
     Returns False when no model remote is set. An object the remote lacks, or holds
     only damaged, raises an error naming it and where we looked; later objects are
-    still tried. Once the remote itself has failed (after its retries), later objects
-    fail at once with the same error."""
+    still tried. Once the remote itself has failed (after its retries), or could not
+    be opened at all (no backend, no account), later objects fail at once with the same
+    error. Downloads show one progress line, whose totals
+    grow as objects are asked for; :meth:`finish` ends it."""
 
     def __init__(self, repo: git.Repo, store: LocalStore, settings: dict[str, str]) -> None:
         self._repo, self._store, self._settings = repo, store, settings
@@ -54,6 +66,9 @@ class Fetcher:
         self._broken: RemoteError | None = None
         self._lock = allocate_lock()
         self._local: LocalChunks | None = None  # shared: loading it reads every chunk list
+        self._progress: Progress | None = None
+        self._derived = False  # the remote is a local Git remote's own, not one set
+        self._unusable: GitModelError | None = None  # opening the remote failed so
 
     def _open_remote(self) -> Remote | None:
         with self._lock:
@@ -62,9 +77,15 @@ class Fetcher:
                 from gitmodel.remote.config import remote_for
 
                 try:
-                    remote = remote_for(self._repo, self._settings).open()
+                    model_remote = remote_for(self._repo, self._settings)
                 except UserError:
-                    return None
+                    return None  # no model remote known: the caller says how to share one
+                self._derived = not model_remote.configured
+                try:  # a remote that cannot be opened says why, for every object
+                    remote = model_remote.open()
+                except GitModelError as exc:
+                    self._unusable = exc
+                    raise
                 self._remote = remote
                 from gitmodel.remote.store import RemoteStore
 
@@ -72,23 +93,23 @@ class Fetcher:
                     from gitmodel.remote.chunked import LocalChunks
 
                     self._local = LocalChunks(self._store, remote.cipher.key_check)
+            if self._unusable is not None:
+                raise self._unusable
             return self._remote
 
     def prepare(self, pointers: list[Pointer]) -> None:
         """Ask once for what the fetches of ``pointers`` will need: an LFS host answers
         one batch request per 100 objects instead of one per object. A failure here is
         left for each fetch to meet and report."""
-        missing = [p for p in pointers if not self._store.has(p.oid)]
-        remote = self._open_remote() if missing else None
-        if remote is None:
-            return
         import contextlib
 
-        from gitmodel.errors import GitModelError
         from gitmodel.remote import layouts
 
+        missing = [p for p in pointers if not self._store.has(p.oid)]
         with contextlib.suppress(GitModelError):
-            layouts.prepare_download(remote, missing)
+            remote = self._open_remote() if missing else None
+            if remote is not None:
+                layouts.prepare_download(remote, missing)
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):
@@ -101,11 +122,33 @@ class Fetcher:
 
         if self._broken is not None:
             raise self._broken
+        progress = self._progress_line()
+        progress.expect(1, pointer.size)
         try:
-            layouts.download(remote, self._store, pointer, self._local)
-        except (RemoteObjectMissing, RemoteObjectDamaged):
+            layouts.download(remote, self._store, pointer, self._local, progress.add)
+        except RemoteObjectMissing as exc:
+            if self._derived:  # set nowhere: pushed, perhaps, to a store set elsewhere
+                exc.hint = (exc.hint or "") + NOT_IN_DEFAULT_HINT
             raise  # this object's fault, not the remote's: the next one may be fine
+        except RemoteObjectDamaged:
+            raise
         except RemoteError as exc:
             self._broken = exc
             raise
+        progress.object_done()
         return True
+
+    def _progress_line(self) -> Progress:
+        with self._lock:
+            if self._progress is None:
+                from gitmodel.progress import Progress
+
+                self._progress = Progress("Downloading model objects", 0)
+            return self._progress
+
+    def finish(self) -> None:
+        """End the progress line of the downloads so far, if any (later ones start another)."""
+        with self._lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.finish()

@@ -128,3 +128,26 @@ def test_sizes_round_trip_through_chunks(tmp_path: Path, size: int) -> None:
     clone = clone_of(origin, tmp_path)
     assert (clone / "x.bin").read_bytes() == data
     assert LocalStore(model_dir(clone)).has(oid_of(data))
+
+
+def test_du_of_a_store_with_nothing_to_share_says_so_without_a_sign(tmp_path: Path) -> None:
+    _, repo = make_author(tmp_path)
+    for name in ("a.bin", "b.bin"):
+        commit_push(repo, name, os.urandom(200_000), name)  # incompressible, nothing shared
+    usage = json.loads(git_model("du", "--json", cwd=repo).stdout)
+    assert usage["stored_bytes"] > usage["logical_bytes"]  # manifests and indexes on top
+    text = git_model("du", cwd=repo).stdout.decode()
+    line = next(x for x in text.splitlines() if x.startswith("dedup ratio"))
+    assert "nothing saved;" in line and "more than the objects" in line
+    assert "-" not in line.split("(", 1)[1], line
+
+
+@pytest.mark.parametrize(
+    ("logical", "stored", "said"),
+    [(1000, 1000, "nothing saved"), (1000, 999, "under 1% saved"), (1000, 10, "99% saved"),
+     (1000, 500, "50% saved"), (1000, 1001, "nothing saved; 1 B more than the objects")],
+)  # fmt: skip
+def test_du_savings_wording(logical: int, stored: int, said: str) -> None:
+    from gitmodel.commands.du import savings
+
+    assert savings(logical, stored) == said

@@ -21,13 +21,12 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     repo, store = open_repo()
     _check_revs(repo, revs, cached)
     entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached)
-    entries = model_entries(repo, entries)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     sidecars = DigestStore(store.root)
     diffs: list[FileDiff] = []
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
-        for entry in entries:
+        for entry in model_entries(repo, entries, resolver):
             old = _side(resolver, repo, entry.old_blob, entry.path)
             new = _side(resolver, repo, entry.new_blob, entry.path)
             diffs.append(diff_versions(entry.path, old, new, sidecars))
@@ -50,14 +49,20 @@ def _check_revs(repo: git.Repo, revs: list[str], cached: bool) -> None:
                 repo.rev_parse(part.removeprefix("."))
 
 
-def model_entries(repo: git.Repo, entries: list[git.DiffEntry]) -> list[git.DiffEntry]:
+def model_entries(
+    repo: git.Repo, entries: list[git.DiffEntry], resolver: Resolver
+) -> list[git.DiffEntry]:
     """The entries that are model files: a pointer on either side, or ``diff=model``."""
+    if not entries:
+        return []
     attrs = repo.check_attr("diff", [e.path for e in entries])
-    return [e for e in entries if attrs.get(e.path) == "model" or _has_pointer(repo, e)]
+    resolver.read_pointers(blob for e in entries for blob in (e.old_blob, e.new_blob) if blob)
+    return [e for e in entries if attrs.get(e.path) == "model" or _has_pointer(resolver, e)]
 
 
-def _has_pointer(repo: git.Repo, entry: git.DiffEntry) -> bool:
-    return any(blob and git.read_pointer(repo, blob) for blob in (entry.old_blob, entry.new_blob))
+def _has_pointer(resolver: Resolver, entry: git.DiffEntry) -> bool:
+    blobs = (entry.old_blob, entry.new_blob)
+    return any(blob and resolver.pointer_of(blob) for blob in blobs)
 
 
 def _side(resolver: Resolver, repo: git.Repo, blob: str | None, path: str) -> FileContent | None:

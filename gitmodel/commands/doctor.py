@@ -2,8 +2,10 @@
 
 Checks Git's version, that ``git-model`` is on PATH (Git and the hooks run it by
 that name), the filter configuration, the hooks, that the local store is
-writable and that the remote store answers (within a few seconds). Prints one
-line per check, and for each problem the command that fixes it; exit 1 if any.
+writable, what the remote's backend needs (credentials, an account) and that the
+remote store answers (within a few seconds). Prints one line per check as it is
+made, and for each problem the command that fixes it; exit 1 if any. A check that
+fails in a way of its own is a problem like the others: the rest still run.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import platform
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from gitmodel import __version__, git
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import filter_config, hook_sources, is_ours
 from gitmodel.lfs_import import LFS_HOOK_MARK
-from gitmodel.remote import layouts
-from gitmodel.remote.config import remote_for
+from gitmodel.remote import backends, layouts
+from gitmodel.remote.config import ModelRemote, remote_for
 from gitmodel.store.local import LocalStore
 
 MIN_GIT = (2, 31)
@@ -36,31 +38,44 @@ class Finding:
 
 
 def doctor(timeout: float = REMOTE_TIMEOUT) -> int:
-    """Run every check; print them; 1 when any failed."""
-    print(f"gitmodel {__version__}, Python {platform.python_version()}")
-    findings = [check_git(), check_on_path()]
+    """Run every check, printing each as it is made; 1 when any failed."""
+    print(f"gitmodel {__version__}, Python {platform.python_version()}", flush=True)
+    ok = True
+    for finding in _findings(timeout):
+        ok = ok and finding.ok
+        if finding.ok:
+            print(f"ok       {finding.message}", flush=True)
+        else:
+            print(f"problem  {finding.message}\n  fix:   {finding.fix}", flush=True)
+    return 0 if ok else 1
+
+
+def _findings(timeout: float) -> Iterator[Finding]:
+    yield from _guarded("git", lambda: [check_git(), check_on_path()])
     try:
         repo: git.Repo | None = git.Repo.discover()
     except UserError:
         repo = None
     if repo is not None and repo.worktree is None:
         # a bare repository (a shared origin) never checks files out or pushes
-        findings.append(Finding(True, "bare repository: filter and hooks not needed here"))
+        yield Finding(True, "bare repository: filter and hooks not needed here")
     else:
-        findings += check_filter(repo)
+        yield from _guarded("the filter", lambda: check_filter(repo))
     if repo is None:
-        findings.append(Finding(True, "not in a repository: hooks, store and remote not checked"))
-    else:
-        if repo.worktree is not None:
-            findings += check_hooks(repo)
-        findings.append(check_store(repo))
-        findings.append(check_remote(repo, timeout))
-    for finding in findings:
-        if finding.ok:
-            print(f"ok       {finding.message}")
-        else:
-            print(f"problem  {finding.message}\n  fix:   {finding.fix}")
-    return 0 if all(f.ok for f in findings) else 1
+        yield Finding(True, "not in a repository: hooks, store and remote not checked")
+        return
+    if repo.worktree is not None:
+        yield from _guarded("the hooks", lambda: check_hooks(repo))
+    yield from _guarded("the local store", lambda: [check_store(repo)])
+    yield from _guarded("the remote", lambda: check_remote(repo, timeout))
+
+
+def _guarded(what: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """A check's findings; its own failure (a bad config value, say) is one more."""
+    try:
+        return check()
+    except GitModelError as exc:
+        return [Finding(False, f"checking {what}: {exc}", exc.hint or "see the message")]
 
 
 def check_git() -> Finding:
@@ -143,21 +158,43 @@ def check_store(repo: git.Repo) -> Finding:
 REMOTE_HINT = "check the URL, credentials and network (`git model remote`)"
 
 
-def check_remote(repo: git.Repo, timeout: float) -> Finding:
+def check_remote(repo: git.Repo, timeout: float) -> list[Finding]:
     settings = repo.settings()
     try:
         remote = remote_for(repo, settings)
     except UserError as exc:
         if not git.remote_names(settings):
-            return Finding(True, "no Git remote: nothing to reach")
-        return Finding(False, str(exc), exc.hint or "see `git model remote`")
+            return [Finding(True, "no Git remote: nothing to reach")]
+        return [Finding(False, str(exc), exc.hint or "see `git model remote`")]
+    findings = check_credentials(remote)
+    azure = backends.family(backends.protocol_of(remote.url)) == "az"
+    if azure and not all(f.ok for f in findings):
+        return findings  # no account named: nothing to reach
     probe = replace(remote, tries=1)
     error = _within(timeout, lambda: layouts.probe(probe.open()))  # SSH connects at open
     if error is not None:
         message, hint = error
-        return Finding(False, f"remote {remote.name} ({remote.display}) is not reachable: "
-                       f"{message}", hint or REMOTE_HINT)  # fmt: skip
-    return Finding(True, f"remote {remote.name} reachable: {remote.display}")
+        findings.append(Finding(False, f"remote {remote.name} ({remote.display}) is not "
+                                f"reachable: {message}", hint or REMOTE_HINT))  # fmt: skip
+    else:
+        findings.append(Finding(True, f"remote {remote.name} reachable: {remote.display}"))
+    return findings
+
+
+def check_credentials(remote: ModelRemote) -> list[Finding]:
+    """What the remote's backend needs here, found without asking it (object storage)."""
+    protocol = backends.protocol_of(remote.url)
+    family = backends.family(protocol)
+    if family not in ("s3", "gs", "az"):
+        return []
+    sources = backends.credential_sources(protocol, remote.options)
+    if sources:
+        return [Finding(True, f"{family}:// credentials from {', '.join(sources)}")]
+    if family == "gs":  # public buckets still read: a push will be refused
+        return [Finding(False, "no Google credentials here: reading anonymously, pushing "
+                        "refused", backends.NEEDS[family])]  # fmt: skip
+    return [Finding(False, f"no {family}:// credentials or account here",
+                    backends.NEEDS[family])]  # fmt: skip
 
 
 def _within(timeout: float, call: Callable[[], None]) -> tuple[str, str | None] | None:

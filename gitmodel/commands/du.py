@@ -31,12 +31,26 @@ def du(remote_name: str | None, as_json: bool) -> int:
         }
         print(json.dumps(document, indent=2))
         return 0
-    saved = 1 - usage.stored / usage.logical if usage.logical else 0.0
     print(f"remote       {remote.display}")
     print(f"objects      {usage.objects}")
     print(f"logical      {format_size(usage.logical)} (stored whole, as git-lfs would)")
     print(f"stored       {format_size(usage.stored)} ({usage.packs} pack(s) "
           f"{format_size(usage.pack_bytes)}, whole objects {format_size(usage.whole_bytes)}, "
           f"manifests and indexes {format_size(usage.metadata_bytes)})")  # fmt: skip
-    print(f"dedup ratio  {ratio:.2f}x ({saved:.0%} saved)")
+    if usage.logical:
+        print(f"dedup ratio  {ratio:.2f}x ({savings(usage.logical, usage.stored)})")
+    else:
+        print("dedup ratio  - (no objects yet)")
     return 0
+
+
+def savings(logical: int, stored: int) -> str:
+    """What dedup saved, said without a sign: manifests and indexes can make a store
+    with nothing to share slightly larger than its objects, which is no saving, not a
+    negative one (``-0%``)."""
+    if stored >= logical:
+        if stored == logical:
+            return "nothing saved"
+        return f"nothing saved; {format_size(stored - logical)} more than the objects"
+    saved = (logical - stored) * 100 // logical  # rounded down: never claims 100%
+    return f"{saved}% saved" if saved else "under 1% saved"

@@ -69,7 +69,7 @@ def pull(
             write_atomically(target, [head])
         if head is not None and try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
             pending.append(materialize.Pending(entry.path, entry.pointer))
-    written = materialize.materialize(repo, store, pending)
+    written = materialize.materialize(repo, store, pending, quiet)
     if written and not quiet:
         print(f"gitmodel: wrote {written} file(s) into the worktree", file=sys.stderr)
     return 0

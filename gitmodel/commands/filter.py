@@ -33,18 +33,23 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
     store = LocalStore(repo.model_dir)
     install.ensure_hooks(repo, settings)
     skip = skip_smudge or env_flag(SKIP_ENV)
+    fetch = Fetcher(repo, store, settings)
     process = FilterProcess(
         store,
         PktReader(sys.stdin.fileno()),
         PktWriter(sys.stdout.fileno()),
         skip_smudge=skip,
-        fetch=(fetcher := Fetcher(repo, store, settings)),
-        prepare=fetcher.prepare,
+        fetch=fetch,
+        prepare=fetch.prepare,
         defer=None if skip else _deferrer(repo, settings),
         jobs=_jobs(settings),
         observe=_digest_observer(store),
+        settle=fetch.finish,
     )
-    process.run()
+    try:
+        process.run()
+    finally:
+        fetch.finish()
     return 0
 
 
@@ -110,6 +115,9 @@ def smudge_file(path: str | None = None, skip_smudge: bool = False) -> int:
     def write(data: bytes | bytearray | memoryview) -> None:
         out.write(data)
 
-    smudge(store, _stdin_chunks(), write, path, skip, fetch)
+    try:
+        smudge(store, _stdin_chunks(), write, path, skip, fetch)
+    finally:
+        fetch.finish()
     out.flush()
     return 0

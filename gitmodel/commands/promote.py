@@ -2,7 +2,9 @@
 
 Each reads the registry log's tip and state, decides, and appends one event with a
 compare-and-swap on that tip: a concurrent change in between makes it fail with
-"run the command again", never overwrite.
+"run the command again", never overwrite. ``promote`` asks the policy (approvals
+included), then the ``pre-promote`` hook; every change runs ``post-promote`` once
+recorded (:mod:`gitmodel.registry.hooks`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import sys
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.registry import declare, policy, stages
+from gitmodel.logs import records
+from gitmodel.registry import declare, hooks, policy, stages
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
@@ -41,11 +44,78 @@ def promote(
         )
     if after == current:
         return _unchanged(stage, current)
-    bypassed = _gate(repo, store, model, stage, version, state, force)
-    record = stages.event("promote", model.name, stage, current, after, message.strip(), bypassed)
-    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    _check_signing(repo, model, stage)
+    record = _event(repo, store, model, stage, version, state, (current, after), message, force)
+    by = records.identity(repo)
+    _pre_promote(repo, record, by, f"v{version.number} for {model.name} {stage}", force)
+    entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(model.name, stage, current, after)
+    _after_change(repo, model, record, by, entry.commit)
     return 0
+
+
+def _event(
+    repo: git.Repo, store: LocalStore, model: declare.Model, stage: str, version: Version,
+    state: stages.Json, change: tuple[list[stages.Assignment], list[stages.Assignment]],
+    message: str, force: bool,
+) -> stages.Json:  # fmt: skip
+    """The promote event, once the policy agrees (or is bypassed)."""
+    bypassed, verdict = _gate(repo, store, model, stage, version, state, force)
+    found = verdict.approval
+    approved_by = [a.email for a in found.approvals] if found and verdict.request else None
+    return stages.event("promote", model.name, stage, *change, message.strip(), bypassed,
+                        request=verdict.request, approved_by=approved_by)  # fmt: skip
+
+
+def _pre_promote(
+    repo: git.Repo, record: stages.Json, by: tuple[str, str], what: str, force: bool
+) -> None:
+    """Run the pre-promote hook: its failure refuses, or is recorded as bypassed."""
+    code = hooks.run(repo, hooks.PRE_PROMOTE, hooks.event_json(record, by))
+    if not code:
+        return
+    if not force:
+        raise UserError(
+            f"the pre-promote hook refused {what} (exit {code})",
+            hint=f"see its messages above, or {repo.hooks_dir / hooks.PRE_PROMOTE} "
+            "(or bypass it with --force -m WHY, recorded)",
+        )
+    record["forced"] = True
+    record["bypassed"] = [*record["bypassed"], f"pre-promote hook: exit {code}"]
+
+
+def _signers_file(model: declare.Model, stage: str) -> str | None:
+    """The allowed-signers file when changes of ``stage`` must be signed."""
+    rule = model.policy.get(stage)
+    return rule.approvals.signers_file if rule and rule.approvals else None
+
+
+def _check_signing(repo: git.Repo, model: declare.Model, stage: str) -> None:
+    """A stage whose approvals must be signed is changed only by signed events, so
+    that ``audit`` can prove who changed it."""
+    signers = _signers_file(model, stage)
+    if signers is not None and not records.signs_commits(repo):
+        raise UserError(
+            f"changes to {model.name} {stage} must be signed, and your Git does not sign commits",
+            hint="git config commit.gpgSign true (with gpg.format ssh and user.signingKey "
+            f"set to a key listed in {signers})",
+        )
+
+
+def _after_change(
+    repo: git.Repo, model: declare.Model, record: stages.Json, by: tuple[str, str], commit: str
+) -> None:
+    """Run the post-promote hook; its failure is reported, and the change stands. An
+    unsigned rollback of a stage that must be signed is let through (it is the
+    emergency exit) and said to be so."""
+    if _signers_file(model, record["stage"]) and not records.signs_commits(repo):
+        print(f"gitmodel: warning: this change of {model.name} {record['stage']} is not "
+              "signed; `git model audit` will report it", file=sys.stderr)  # fmt: skip
+    code = hooks.run(repo, hooks.POST_PROMOTE, hooks.event_json(record, by, commit))
+    if code:
+        print(f"gitmodel: warning: the post-promote hook failed (exit {code}); the "
+              f"{record['type']} of {record['model']} {record['stage']} is recorded and "
+              "stands", file=sys.stderr)  # fmt: skip
 
 
 def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
@@ -69,14 +139,15 @@ def _gate(
     version: Version,
     state: stages.Json,
     force: bool,
-) -> list[str] | None:
+) -> tuple[list[str] | None, policy.Verdict]:
     """None when no rule failed; the failed rules when forced; else a refusal."""
     held = {s: stages.held(state, model.name, s) for s in model.stages}
-    failures = policy.check(repo, store, model, stage, version, held)
+    verdict = policy.evaluate(repo, store, model, stage, version, held)
+    failures = verdict.failures
     if not failures:
-        return [] if force else None
+        return ([] if force else None), verdict
     if force:
-        return [str(f) for f in failures]
+        return [str(f) for f in failures], verdict
     raise UserError(
         f"policy refused v{version.number} for {model.name} {stage}: "
         + "; ".join(str(f) for f in failures),
@@ -108,8 +179,9 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     if after == current:
         return _unchanged(stage, current)
     record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
-    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
+    _after_change(repo, model, record, records.identity(repo), entry.commit)
     return 0
 
 
@@ -136,8 +208,9 @@ def unassign(name: str, stage: str, message: str = "") -> int:
     if not current:
         raise UserError(f"{stage} of {name} holds nothing", hint="see `git model stages`")
     record = stages.event("unassign", name, stage, current, [], message.strip())
-    log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, [])
+    _after_change(repo, model, record, records.identity(repo), entry.commit)
     return 0
 
 

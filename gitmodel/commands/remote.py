@@ -5,8 +5,10 @@ from __future__ import annotations
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.remote.config import ModelRemote, default_remote_name, remote_for
-from gitmodel.urls import redact
+from gitmodel.urls import redact, shareable_store_url
 from gitmodel.workspace import open_repo
+
+SHARED_ALSO = ("modelendpoint", "modelregion")  # shared with the URL when set here
 
 
 def show() -> int:
@@ -27,7 +29,7 @@ def show() -> int:
     return 0
 
 
-def set_url(name: str | None, url: str) -> int:
+def set_url(name: str | None, url: str, shared: bool = False) -> int:
     repo, _ = open_repo()
     settings = repo.settings()
     name = name or default_remote_name(settings)
@@ -40,11 +42,45 @@ def set_url(name: str | None, url: str) -> int:
             "refusing to store credentials in git config",
             hint="give the URL without user:password; credentials come from the environment",
         )
+    shared_keys = _shareable(repo, name, url) if shared else {}
     remote = ModelRemote(name, url)
     remote.open()  # a bad scheme or a missing backend fails here, before anything is saved
     git.config_set(f"remote.{name}.modelurl", url, "local", repo.cwd)
     print(f"{name}: model objects go to {redact(url)}")
+    if shared:
+        share(repo, shared_keys)
     return 0
+
+
+def _shareable(repo: git.Repo, name: str, url: str) -> dict[str, str]:
+    """What ``--shared`` writes to ``.gitmodel``: the URL and the remote's endpoint and
+    region from your own config, each checked as a clone will check it."""
+    if repo.worktree is None:
+        raise UserError("a bare repository has no worktree for .gitmodel",
+                        hint="run it in a clone, then commit and push .gitmodel")  # fmt: skip
+    problem = shareable_store_url(url)
+    if problem is not None:
+        raise UserError(f"cannot share {redact(url)} in {git.SHARED_CONFIG}: {problem}",
+                        hint="give a URL every clone can reach, or set it for yourself "
+                        "only: git model remote set without --shared")  # fmt: skip
+    own = git.config_list(repo.cwd)  # not what .gitmodel already says
+    keys = {f"remote.{name}.modelurl": url}
+    keys |= {key: own[key] for key in (f"remote.{name}.{k}" for k in SHARED_ALSO) if key in own}
+    for key, value in keys.items():
+        git.check_shared(key, value, own)
+    return keys
+
+
+def share(repo: git.Repo, keys: dict[str, str]) -> None:
+    """Write ``keys`` to ``.gitmodel`` at the top of the worktree and stage it."""
+    path = repo.top / git.SHARED_CONFIG
+    for key, value in keys.items():
+        git.config_set_file(path, key, value)
+    git.run(["add", "--", git.SHARED_CONFIG], cwd=repo.top)
+    also = [key.rsplit(".", 1)[1] for key in keys if not key.endswith(".modelurl")]
+    with_also = f" (with {', '.join(also)})" if also else ""
+    print(f"shared in {git.SHARED_CONFIG}{with_also}, staged: commit and push it, "
+          "and every clone uses this store")  # fmt: skip
 
 
 def unset(name: str | None) -> int:

@@ -17,6 +17,20 @@ MISSING_HINT = (
     "set the model remote (`git model remote set URL`) and run `git model pull`,"
     " or check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
 )
+# when no model remote is known at all: the usual reason in a fresh clone
+NOT_SHARED_HINT = (
+    "no model remote is known here: the store these objects were pushed to is probably"
+    " set in its pusher's own git config only. Whoever set it can share it with every"
+    " clone (`git model remote set --shared URL`, then commit and push .gitmodel); or set"
+    " it here (`git model remote set URL`) and check the files out (or `git model pull`);"
+    " or check out pointers only with GIT_MODEL_SKIP_SMUDGE=1"
+)
+
+
+def missing_hint(fetched: object) -> str:
+    """The hint for an object still missing after ``fetched`` (a fetch's result: False
+    when no model remote is known)."""
+    return NOT_SHARED_HINT if fetched is False else MISSING_HINT
 
 
 if TYPE_CHECKING:
@@ -118,8 +132,7 @@ def smudge(
     if skip:
         write(head)
         return pointer
-    if fetch is not None and not store.has(pointer.oid):
-        fetch(pointer)
-    for chunk in store.read(pointer, path, MISSING_HINT):
+    fetched = fetch(pointer) if fetch is not None and not store.has(pointer.oid) else None
+    for chunk in store.read(pointer, path, missing_hint(fetched)):
         write(chunk)
     return pointer

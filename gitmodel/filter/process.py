@@ -6,13 +6,15 @@ Process". stdout carries protocol bytes only; messages go to stderr.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
-from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, read_blob
+from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, missing_hint, read_blob
 from gitmodel.filter.stream import SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
 
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
+CLEAN_PROGRESS_MIN = 32 << 20  # a file this large shows its progress into the store
 _NOTHING: Iterator[Chunk] = iter(())
 
 Fetching = tuple[Pointer, "Future[bool]"]
@@ -52,6 +55,7 @@ class FilterProcess:
         jobs: int = 4,
         observe: Observe | None = None,
         prepare: Callable[[list[Pointer]], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -62,6 +66,7 @@ class FilterProcess:
         self.jobs = jobs
         self.observe = observe
         self.prepare = prepare
+        self.settle = settle  # called once no fetch is left (ends their progress line)
         self.capabilities: set[str] = set()
         self._delayed: dict[str, Fetching] = {}
         self._queued: dict[str, Pointer] = {}  # delayed, not fetching yet (see _start_queued)
@@ -110,9 +115,11 @@ class FilterProcess:
         return request
 
     def _clean(self, request: dict[str, str]) -> None:
+        path = request.get("pathname", "")
         try:
-            observer = self.observe(request.get("pathname", "")) if self.observe else None
-            result = clean(self.store, self.reader.read_content(), observer, self.reader.buffers)
+            observer = self.observe(path) if self.observe else None
+            content = _watched(self.reader.read_content(), path)
+            result = clean(self.store, content, observer, self.reader.buffers)
         except ProtocolError:
             raise
         except GitModelError as exc:
@@ -218,19 +225,26 @@ class FilterProcess:
         self, request: dict[str, str], pointer: Pointer, result: Callable[[], object]
     ) -> bool:
         """Wait for (or run) the fetch of a missing object; answers Git itself on failure."""
+        error: GitModelError | None = None
         try:
-            result()
+            fetched = result()
         except (GitModelError, OSError) as exc:
             error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
+        else:
+            if not self.store.has(pointer.oid):
+                path = request.get("pathname", "")
+                error = ObjectMissingError(pointer.oid, path, missing_hint(fetched))
+        finally:
+            self._settle()  # the progress line ends before any error is reported
+        if error is not None:
             _report(request, error)
             self.writer.write_text("status=error")
             return False
-        if not self.store.has(pointer.oid):
-            path = request.get("pathname", "")
-            _report(request, ObjectMissingError(pointer.oid, path, MISSING_HINT))
-            self.writer.write_text("status=error")
-            return False
         return True
+
+    def _settle(self) -> None:
+        if not self._delayed and not self._queued and self.settle is not None:
+            self.settle()
 
     def _list_available(self) -> None:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
@@ -289,6 +303,37 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
             spool.write(chunk)
         spool.seek(0)
         yield iter(lambda: spool.read(CHUNK_SIZE), b"")
+
+
+def _watched(chunks: Iterator[Chunk], path: str) -> Iterator[Chunk]:
+    """``chunks``, with a progress line while a large file (``CLEAN_PROGRESS_MIN`` or
+    more, as the worktree file's size says) goes into the store. A small file costs
+    nothing more: it has arrived before the question is asked."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield first
+    second = next(chunks, None)
+    if second is None:
+        return
+    try:
+        size = os.stat(path).st_size  # Git runs its filter at the worktree's top
+    except OSError:
+        size = 0
+    if size < CLEAN_PROGRESS_MIN:
+        yield second
+        yield from chunks
+        return
+    from gitmodel.progress import Progress
+
+    progress = Progress(f"Adding {path}", size=size)
+    progress.add(len(first))
+    try:
+        for chunk in itertools.chain((second,), chunks):
+            yield chunk
+            progress.add(len(chunk))
+    finally:
+        progress.finish()
 
 
 def _report(request: dict[str, str], exc: GitModelError) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -104,3 +104,28 @@ def check_extent(name: str, offset: int, nbytes: int, file_size: int | None) -> 
             f"tensor {name!r} lies outside the file",
             hint="the file is truncated or its header is corrupt",
         )
+
+
+RAW_BLOCK = 2 << 20
+
+
+def iter_raw(f: BinaryFile, tensor: TensorInfo, block: int = RAW_BLOCK) -> Iterator[bytes]:
+    """The tensor's raw bytes in full blocks of ``block`` bytes (the last may be short)."""
+    stream = tensor.opener() if tensor.opener is not None else f
+    if tensor.opener is None:
+        stream.seek(tensor.offset)
+    left = tensor.nbytes
+    try:
+        while left:
+            want = min(block, left)
+            data = stream.read(want)
+            while len(data) < want:
+                more = stream.read(want - len(data))
+                if not more:
+                    raise Truncated(f"tensor {tensor.name!r} is cut short")
+                data += more
+            left -= want
+            yield data
+    finally:
+        if stream is not f:
+            stream.close()

@@ -56,7 +56,7 @@ class TensorDigests:
 
 def compute_digests(f: BinaryFile, info: ModelInfo) -> TensorDigests:
     """Digest every tensor by reading it (once, in bounded blocks)."""
-    from gitmodel.formats.tensors import iter_raw
+    from gitmodel.formats.base import iter_raw
 
     digests = {}
     for tensor in info.tensors:

@@ -6,41 +6,18 @@ NumPy is imported here, lazily by callers, never at ``git-model`` start-up.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gitmodel.formats.base import ITEM_SIZES, BinaryFile, TensorInfo, Truncated
+from gitmodel.formats.base import ITEM_SIZES, BinaryFile, TensorInfo, iter_raw
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 BLOCK_BYTES = 2 << 20  # per side: memory stays bounded whatever the tensor's size
-
-
-def iter_raw(f: BinaryFile, tensor: TensorInfo, block: int = BLOCK_BYTES) -> Iterator[bytes]:
-    """The tensor's raw bytes in full blocks of ``block`` bytes (the last may be short)."""
-    stream = tensor.opener() if tensor.opener is not None else f
-    if tensor.opener is None:
-        stream.seek(tensor.offset)
-    left = tensor.nbytes
-    try:
-        while left:
-            want = min(block, left)
-            data = stream.read(want)
-            while len(data) < want:
-                more = stream.read(want - len(data))
-                if not more:
-                    raise Truncated(f"tensor {tensor.name!r} is cut short")
-                data += more
-            left -= want
-            yield data
-    finally:
-        if stream is not f:
-            stream.close()
 
 
 def item_size(tensor: TensorInfo) -> int:

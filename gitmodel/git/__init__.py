@@ -9,8 +9,9 @@ in gitmodel starts here, so each question is asked in one place, the same way.
 - :mod:`~gitmodel.git.refs`: refs read, listed, and moved by compare-and-swap;
 - :mod:`~gitmodel.git.diff`: ``diff --raw`` records;
 - :mod:`~gitmodel.git.index_file`, :mod:`~gitmodel.git.rewrite` (history rewriting
-  for ``migrate``) and :mod:`~gitmodel.git.credential` (Git's credential helpers, for
-  LFS hosts) load only where used.
+  for ``migrate``), :mod:`~gitmodel.git.credential` (Git's credential helpers, for
+  LFS hosts) and :mod:`~gitmodel.git.signatures` (commit signatures, judged by
+  ``git verify-commit``) load only where used.
 
 Everything a caller needs is importable from ``gitmodel.git``. Values that come from
 a user, a commit or a remote go after ``--end-of-options`` or ``--``, never where Git
@@ -26,6 +27,7 @@ from gitmodel.git.config import (
     check_shared,
     config_list,
     config_set,
+    config_set_file,
     config_unset,
     valid_remote_name,
 )
@@ -33,6 +35,7 @@ from gitmodel.git.diff import NULL_OID_RE, DiffEntry, diff_raw
 from gitmodel.git.objects import (
     BlobStream,
     Commit,
+    file_at,
     headers,
     pointers_of,
     read_commit,
@@ -41,7 +44,16 @@ from gitmodel.git.objects import (
     tree_file,
     write_tree,
 )
-from gitmodel.git.process import GIT_MISSING, GIT_MISSING_HINT, GitError, call, output, run, version
+from gitmodel.git.process import (
+    GIT_MISSING,
+    GIT_MISSING_HINT,
+    GitError,
+    call,
+    output,
+    run,
+    show_manual,
+    version,
+)
 from gitmodel.git.refs import RefMoved, is_ancestor, list_refs, read_ref, update_ref
 from gitmodel.git.repo import (
     Discovery,
@@ -73,8 +85,10 @@ __all__ = [
     "check_shared",
     "config_list",
     "config_set",
+    "config_set_file",
     "config_unset",
     "diff_raw",
+    "file_at",
     "headers",
     "is_ancestor",
     "list_refs",
@@ -88,6 +102,7 @@ __all__ = [
     "remote_names",
     "run",
     "show_file",
+    "show_manual",
     "tree_file",
     "update_ref",
     "valid_remote_name",

@@ -16,6 +16,11 @@ def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) 
     run(["config", f"--{scope}", "--replace-all", "--end-of-options", key, value], cwd=cwd)
 
 
+def config_set_file(file: Path, key: str, value: str) -> None:
+    """Set ``key`` in a config file of its own (``.gitmodel``), created if need be."""
+    run(["config", "-f", str(file), "--replace-all", "--end-of-options", key, value])
+
+
 def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
     proc = run(
         ["config", f"--{scope}", "--unset-all", "--end-of-options", key], cwd=cwd, check=False

@@ -114,6 +114,21 @@ def show_file(repo: Repo, rev: str, path: str) -> bytes | None:
     return next(iter(found.values()), None)
 
 
+def file_at(repo: Repo, rev: str, path: str, limit: int) -> bytes | None:
+    """The contents of the file ``path`` in commit ``rev``, or None when it has none
+    there; a :class:`GitError` when it is larger than ``limit`` bytes."""
+    proc = repo.run(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}:{path}"], check=False
+    )
+    oid = proc.stdout.decode().strip()
+    found = headers(repo, [oid]).get(oid) if proc.returncode == 0 else None
+    if found is None or found[0] != "blob":
+        return None
+    if found[1] > limit:
+        raise GitError(f"{path} in {rev} is larger than {limit} bytes")
+    return repo.read_blob(oid)
+
+
 def _lines(items: Iterable[str]) -> bytes:
     return "".join(f"{item}\n" for item in items).encode()
 

@@ -63,6 +63,20 @@ def call(args: Sequence[str], cwd: Path | str | None = None) -> int:
         raise UserError(GIT_MISSING, hint=GIT_MISSING_HINT) from None
 
 
+def show_manual(page: str) -> bool:
+    """Show manual page ``page`` (``git-model-push``) as ``git help -m`` shows Git's own:
+    Git finds ``man``, adds its pages' folder to MANPATH and honours ``man.viewer``.
+    False, saying nothing, when there is no such page or no ``man``."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "help", "-m", page], stderr=subprocess.PIPE,
+                              check=False)  # fmt: skip
+    except FileNotFoundError:
+        raise UserError(GIT_MISSING, hint=GIT_MISSING_HINT) from None
+    return proc.returncode == 0
+
+
 def output(args: Sequence[str], cwd: Path | str | None = None) -> str:
     """The stripped standard output of ``git args…``."""
     return run(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").strip()

@@ -186,7 +186,7 @@ def write_commit(
     args = ["commit-tree", tree, "-m", f"{kind.name}: {summary}"]
     if parent:
         args += ["-p", parent]
-    if _signs_commits(repo):
+    if signs_commits(repo):
         args.append("-S")
     return _commit_tree(repo, args, author_env)
 
@@ -239,7 +239,8 @@ def _identity_error() -> UserError:
     )
 
 
-def _signs_commits(repo: git.Repo) -> bool:
+def signs_commits(repo: git.Repo) -> bool:
+    """Whether the user's Git signs commits (``commit.gpgSign``), and so log commits."""
     proc = repo.run(["config", "--type=bool", "commit.gpgsign"], check=False)
     return proc.stdout.strip() == b"true"
 

@@ -11,7 +11,10 @@
            "production": {"after": "staging",     # must be held by staging now
                           "metrics": {"accuracy": ">= 0.9", "loss": "< 0.4"},
                           "on_remote": true,      # every object on the model remote
-                          "verify": true}}}},     # every object in the local store, re-hashed
+                          "verify": true,         # every object in the local store, re-hashed
+                          "approvals": {"count": 1,   # approved change requests needed
+                                        "from": "keys/allowed_signers",  # or [emails]
+                                        "require_signed": true}}}}},
      "branch": "main"}                            # whose first-parent history numbers versions
 
 Read from the worktree (like ``.gitattributes``), so a declaration is shared by committing
@@ -35,7 +38,10 @@ DEFAULT_STAGES = ("dev", "staging", "production")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _THRESHOLD_RE = re.compile(r"\s*(>=|<=|==|>|<)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*")
-_RULE_KEYS = frozenset({"after", "metrics", "on_remote", "verify"})
+_RULE_KEYS = frozenset({"after", "metrics", "on_remote", "verify", "approvals"})
+_APPROVAL_KEYS = frozenset({"count", "from", "require_signed"})
+_EMAIL_RE = re.compile(r"[^@\s<>,\x00-\x1f\x7f]{1,64}@[^@\s<>,\x00-\x1f\x7f]{1,255}")
+MAX_APPROVALS = 20
 _FIX = f"fix {REGISTRY_FILE} (see README: Registry)"
 
 
@@ -62,6 +68,29 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Approvals:
+    """How many approvals of a change request a promotion needs, and from whom: any
+    of ``emails`` (empty: anyone), or with ``signers_file`` (a committed SSH
+    allowed-signers file, ``require_signed``) anyone it lists, each approval's commit
+    signed by that person's listed key. Never the requester."""
+
+    count: int = 1
+    emails: tuple[str, ...] = ()
+    signers_file: str | None = None
+
+    @property
+    def require_signed(self) -> bool:
+        return self.signers_file is not None
+
+    def describe(self) -> str:
+        """``2 signed approvals from keys/allowed_signers``, ``1 approval from a@x.com``."""
+        signed = "signed " if self.signers_file else ""
+        what = f"{self.count} {signed}approval{'s' if self.count > 1 else ''}"
+        who = self.signers_file or ", ".join(self.emails)
+        return f"{what} from {who}" if who else what
+
+
+@dataclass(frozen=True)
 class Rule:
     """What promoting to one stage requires."""
 
@@ -69,6 +98,7 @@ class Rule:
     metrics: tuple[Threshold, ...] = ()
     on_remote: bool = False
     verify: bool = False
+    approvals: Approvals | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +230,41 @@ def _rule(model: str, stage: str, spec: Any, stages: list[str]) -> Rule:
     if not isinstance(metrics, dict):
         raise UserError(f'{where}: "metrics" must map names to thresholds', hint=_FIX)
     thresholds = tuple(parse_threshold(k, v) for k, v in sorted(metrics.items()))
-    return Rule(after, thresholds, bool(spec.get("on_remote")), bool(spec.get("verify")))
+    approvals = _approvals(where, spec["approvals"]) if "approvals" in spec else None
+    return Rule(after, thresholds, bool(spec.get("on_remote")), bool(spec.get("verify")), approvals)
+
+
+def _approvals(where: str, spec: Any) -> Approvals:
+    """``{"count": N, "from": [emails] | "allowed_signers path", "require_signed": bool}``."""
+    where = f'{where}: "approvals"'
+    if not isinstance(spec, dict) or set(spec) - _APPROVAL_KEYS:
+        raise UserError(
+            f"{where} must be an object with keys among {sorted(_APPROVAL_KEYS)}", hint=_FIX
+        )
+    count = spec.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_APPROVALS:
+        raise UserError(f'{where}: "count" must be a number from 1 to {MAX_APPROVALS}', hint=_FIX)
+    signed, source = spec.get("require_signed", False), spec.get("from", [])
+    if not isinstance(signed, bool):
+        raise UserError(f'{where}: "require_signed" must be true or false', hint=_FIX)
+    if signed:
+        if not isinstance(source, str):
+            raise UserError(
+                f'{where}: with "require_signed", "from" names the committed allowed-signers '
+                "file that lists the approvers and their keys",
+                hint='e.g. "from": "keys/allowed_signers" (see README: Change management)',
+            )
+        return Approvals(count, (), valid_path(source))
+    if isinstance(source, str):
+        raise UserError(
+            f'{where}: "from" names a file of signers, which needs "require_signed": true',
+            hint='set "require_signed": true, or list emails: "from": ["a@example.com"]',
+        )
+    if not isinstance(source, list) or not all(
+        isinstance(e, str) and _EMAIL_RE.fullmatch(e) for e in source
+    ):
+        raise UserError(f'{where}: "from" must be a list of email addresses', hint=_FIX)
+    return Approvals(count, tuple(sorted({e.lower() for e in source})))
 
 
 def parse_threshold(metric: str, text: Any) -> Threshold:

@@ -6,13 +6,14 @@ the failed rules with the reason instead of refusing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import ChecksumError, GitModelError, ObjectMissingError, PointerSizeError
 from gitmodel.lineage import store as lineage_store
 from gitmodel.pointer import Pointer
+from gitmodel.registry import approvals as approval_rules
 from gitmodel.registry.declare import Model, Rule, Threshold
 from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import Version
@@ -32,6 +33,21 @@ class Failure:
         return f"{self.rule}: {self.problem}"
 
 
+@dataclass
+class Verdict:
+    """The policy's answer for one version and stage."""
+
+    failures: list[Failure] = field(default_factory=list)
+    approval: approval_rules.Assessment | None = None  # with an "approvals" rule
+    skipped: list[str] = field(default_factory=list)  # rules a dry run does not check
+
+    @property
+    def request(self) -> str | None:
+        """The change request whose approvals let the promotion through."""
+        found = self.approval
+        return found.request.record.id if found and found.ok and found.request else None
+
+
 def check(
     repo: git.Repo,
     store: LocalStore,
@@ -44,17 +60,38 @@ def check(
 
     ``held`` maps each stage of the model to what it holds now.
     """
+    return evaluate(repo, store, model, stage, version, held).failures
+
+
+def evaluate(
+    repo: git.Repo,
+    store: LocalStore,
+    model: Model,
+    stage: str,
+    version: Version,
+    held: dict[str, list[Assignment]],
+    dry_run: bool = False,
+) -> Verdict:
+    """:func:`check`, with the approvals found; a ``dry_run`` (``review``) skips
+    re-hashing every file (``verify``), which reads the whole model."""
     rule = model.policy.get(stage, Rule())
-    failures: list[Failure] = []
+    verdict = Verdict()
+    failures = verdict.failures
     if rule.after is not None:
         failures += _after(model, rule.after, version, held.get(rule.after, []))
     if rule.metrics:
         failures += _metrics(repo, model, version, rule.metrics)
     if rule.on_remote:
         failures += _on_remote(repo, version)
-    if rule.verify:
+    if rule.verify and dry_run:
+        verdict.skipped.append("verify")
+    elif rule.verify:
         failures += _verify(store, version)
-    return failures
+    if rule.approvals is not None:
+        verdict.approval = approval_rules.assess(repo, model, stage, version, rule.approvals)
+        failures += [Failure(f"approvals ({rule.approvals.describe()})", problem, hint)
+                     for problem, hint in verdict.approval.problems]  # fmt: skip
+    return verdict
 
 
 def _after(model: Model, after: str, version: Version, held: list[Assignment]) -> list[Failure]:
@@ -63,9 +100,8 @@ def _after(model: Model, after: str, version: Version, held: list[Assignment]) -
     return [
         Failure(
             f"after {after}",
-            f"v{version.number} is not in {after}",
-            f"promote it to {after} first: git model promote "
-            f"{model.name}@v{version.number} {after}",
+            f"{version.label} is not in {after}",
+            f"promote it to {after} first: git model promote {model.name}@{version.label} {after}",
         )
     ]
 
@@ -86,7 +122,7 @@ def _metrics(
             failures.append(
                 Failure(
                     str(threshold),
-                    f"v{version.number} has no {threshold.metric} metric",
+                    f"{version.label} has no {threshold.metric} metric",
                     f"annotate it: {annotate}",
                 )
             )
@@ -102,7 +138,7 @@ def _metrics(
             failures.append(
                 Failure(
                     str(threshold),
-                    f"v{version.number} has {threshold.metric} = {value:g}",
+                    f"{version.label} has {threshold.metric} = {value:g}",
                     "promote a version that meets it, or relax the policy",
                 )
             )
@@ -130,7 +166,7 @@ def _on_remote(repo: git.Repo, version: Version) -> list[Failure]:
     return [
         Failure(
             "on_remote",
-            f"{len(missing)} file(s) of v{version.number} are not on "
+            f"{len(missing)} file(s) of {version.label} are not on "
             f"{remote.display}: {', '.join(missing[:3])}",
             f"upload them: git model push {remote.name} {version.commit[:10]}",
         )
@@ -147,7 +183,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number} is not in the local store",
+                    f"{file.path} of {version.label} is not in the local store",
                     f"download it: git model fetch origin {version.commit[:10]}",
                 )
             )
@@ -155,7 +191,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number}: its pointer says {exc.claimed} bytes, "
+                    f"{file.path} of {version.label}: its pointer says {exc.claimed} bytes, "
                     f"but object {exc.oid} has {exc.held} bytes",
                     "promote a version whose pointers are right (commit the file again)",
                 )
@@ -164,8 +200,7 @@ def _verify(store: LocalStore, version: Version) -> list[Failure]:
             failures.append(
                 Failure(
                     "verify",
-                    f"{file.path} of v{version.number} is corrupt "
-                    "(moved to the store's bad/ folder)",
+                    f"{file.path} of {version.label} is corrupt (moved to the store's bad/ folder)",
                     f"download it again: git model fetch origin {version.commit[:10]}",
                 )
             )

@@ -5,7 +5,8 @@ Each event (one commit, see :mod:`gitmodel.logs.records`) is::
     {"type": "promote" | "rollback" | "unassign", "model": NAME, "stage": STAGE,
      "from": [REF…], "to": [ASSIGNMENT…],            # what the stage held before and after
      "message": "why", "forced": false, "bypassed": ["rule that failed", …],
-     "undo": true}                                   # rollback to the previous assignment
+     "undo": true,                                   # rollback to the previous assignment
+     "request": ID, "approved_by": [EMAIL…]}         # the change request it carried out
     ASSIGNMENT = {"version": 3, "commit": C, "weight": 100,
                   "files": [{"path": P, "oid": SHA256, "size": N, "git_blob": B}]}
     # oid is null for a plain Git file of the model (e.g. a config): its content is blob B
@@ -194,8 +195,10 @@ def event(
     message: str = "",
     bypassed: list[str] | None = None,
     undo: bool = False,
+    request: str | None = None,
+    approved_by: list[str] | None = None,
 ) -> Json:
-    """A new event record."""
+    """A new event record (``request``: the approved change request it carries out)."""
     record: Json = {
         "type": kind,
         "model": model,
@@ -208,6 +211,9 @@ def event(
     }
     if undo:
         record["undo"] = True
+    if request is not None:
+        record["request"] = request
+        record["approved_by"] = approved_by or []
     return record
 
 

@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gitmodel import git, safepath
@@ -70,6 +71,11 @@ class Version:
     email: str
     message: str
     files: tuple[File, ...]
+
+    @property
+    def label(self) -> str:
+        """``v3``; a candidate that is not (yet) a version of the branch is its commit."""
+        return f"v{self.number}" if self.number else self.commit[:10]
 
     @property
     def model_files(self) -> tuple[File, ...]:
@@ -211,11 +217,33 @@ def pick(repo: git.Repo, found: list[Version], model: Model, what: str | None) -
     return _at_revision(repo, found, model, what)
 
 
-def _at_revision(repo: git.Repo, found: list[Version], model: Model, rev: str) -> Version:
-    commit = repo.rev_parse(rev)
+def files_at(repo: git.Repo, model: Model, commit: str) -> tuple[File, ...]:
+    """The model's files in ``commit``, sorted by path."""
     entries = [e for e in repo.ls_tree(commit, model.paths) if model.covers(e.path)]
     described = describe_blobs(repo, [e.oid for e in entries])
-    files = tuple(described[e.oid](e.path) for e in sorted(entries, key=lambda e: e.path))
+    return tuple(described[e.oid](e.path) for e in sorted(entries, key=lambda e: e.path))
+
+
+def candidate(repo: git.Repo, found: list[Version], model: Model, rev: str) -> Version:
+    """The version ``rev`` holds, or, when it is not (yet) one of the branch (a pull
+    request's head), the model at ``rev`` as an unnumbered version (``number`` 0)."""
+    commit = repo.rev_parse(rev)
+    files = files_at(repo, model, commit)
+    for version in reversed(found):
+        if version.files == files:
+            return version
+    if not files:
+        raise UserError(f"{model.name} has no file in {rev}", hint="name another revision")
+    info = git.read_commit(repo, commit)
+    date = datetime.fromtimestamp(
+        info.author_time, timezone(timedelta(minutes=info.author_offset))
+    ).isoformat()
+    subject = info.message.strip().splitlines()[0] if info.message.strip() else ""
+    return Version(0, commit, date, info.author_name, info.author_email, subject, files)
+
+
+def _at_revision(repo: git.Repo, found: list[Version], model: Model, rev: str) -> Version:
+    files = files_at(repo, model, repo.rev_parse(rev))
     for version in reversed(found):
         if version.files == files:
             return version

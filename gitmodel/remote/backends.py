@@ -28,10 +28,11 @@ import os
 import types
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from gitmodel.errors import UserError
-from gitmodel.urls import scrub
+from gitmodel.urls import redact, scrub
 
 # How often a remote call is tried, and the first pause between tries (it doubles).
 RETRY_TRIES = 8
@@ -68,8 +69,14 @@ def open_filesystem(url: str, options: dict[str, Any], timeout: float) -> tuple[
         os.environ.setdefault(_GCSFS_GRPC_ENV, "false")  # read when gcsfs is imported
     import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it
 
-    bounded = with_timeouts(protocol, options, timeout)
-    fs, root = fsspec.core.url_to_fs(url, **bounded)
+    bounded = with_timeouts(protocol, with_needs(protocol, options, url), timeout)
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **bounded)
+    except ValueError as exc:  # adlfs: no account, or no way to reach it
+        if protocol not in _AZURE:
+            raise
+        raise UserError(f"cannot use {redact(url)}: Azure needs a storage account and a way "
+                        f"to sign in ({describe(exc)})", hint=NEEDS["az"]) from None  # fmt: skip
     _single_try(fs, protocol, timeout)
     return fs, root
 
@@ -78,7 +85,7 @@ def reopen_filesystem(url: str, options: dict[str, Any], timeout: float) -> Any:
     """A new connection for ``url`` (fsspec would hand back its cached, closed one)."""
     import fsspec.core
 
-    bounded = with_timeouts(protocol_of(url), options, timeout)
+    bounded = with_timeouts(protocol_of(url), with_needs(protocol_of(url), options, url), timeout)
     fs, _ = fsspec.core.url_to_fs(url, skip_instance_cache=True, **bounded)
     _single_try(fs, protocol_of(url), timeout)
     return fs
@@ -319,3 +326,114 @@ def describe(exc: Exception) -> str:
     if text:
         return scrub(text[0])
     return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+
+
+# -- what each backend needs, said in errors and by `git model doctor`
+
+NEEDS = {
+    "s3": "S3 needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile "
+    "(AWS_PROFILE, ~/.aws/credentials, remote.NAME.modelprofile) or an instance role; "
+    "remote.NAME.modelendpoint for an S3-compatible store, modelregion for the region",
+    "gs": "GCS needs credentials: GOOGLE_APPLICATION_CREDENTIALS (a key file), "
+    "`gcloud auth application-default login`, or a Google Cloud VM's; GOOGLE_CLOUD_PROJECT "
+    "names the project where they do not. Without any, buckets are read anonymously",
+    "az": "Azure needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME (or "
+    "remote.NAME.modelendpoint https://ACCOUNT.blob.core.windows.net) with "
+    "AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN, a service principal "
+    "(AZURE_STORAGE_CLIENT_ID, _CLIENT_SECRET, _TENANT_ID) or `az login`",
+    "sftp": "SFTP needs the host in ~/.ssh/known_hosts and a user and key that ssh HOST "
+    "uses (~/.ssh/config)",
+}
+_GCS_ADC = "application_default_credentials.json"  # what gcloud auth application-default writes
+_GCE_PRODUCT = Path("/sys/class/dmi/id/product_name")  # "Google Compute Engine" on GCE
+
+
+def credential_sources(protocol: str, options: dict[str, Any] | None = None) -> list[str]:
+    """Where credentials for ``protocol`` would come from here, found without asking any
+    server (environment variables, files, machine kind); empty when none is."""
+    env = os.environ
+    options = options or {}
+    family = _family(protocol)
+    found = [name for name in _CREDENTIAL_ENV.get(family, ()) if env.get(name)]
+    if family == "s3":
+        found += ["remote.NAME.modelprofile"] if "profile" in options else []
+        found += [str(f) for f in (Path.home() / ".aws" / "credentials",
+                                   Path.home() / ".aws" / "config") if f.is_file()]  # fmt: skip
+    elif family == "gs":
+        adc = _gcloud_config() / _GCS_ADC
+        found += [str(adc)] if adc.is_file() else []
+        found += ["a Google Cloud VM"] if _on_gce() else []
+    elif family == "az":  # an account first (a connection string names its own)
+        found += ["remote.NAME.modelendpoint"] if "endpoint_url" in options else []
+        if not found:
+            return []
+        found += [name for name in _AZURE_SIGN_IN if env.get(name)]
+        found += ["az login"] if (Path.home() / ".azure" / "azureProfile.json").is_file() else []
+    return found
+
+
+_CREDENTIAL_ENV = {
+    "s3": ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+    "gs": ("GOOGLE_APPLICATION_CREDENTIALS", "FSSPEC_GS_TOKEN", "STORAGE_EMULATOR_HOST",
+           "GCE_METADATA_HOST", "K_SERVICE"),
+    "az": ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME"),
+}  # fmt: skip
+_AZURE_SIGN_IN = ("AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CLIENT_ID",
+                  "AZURE_CLIENT_ID")  # fmt: skip
+
+
+def _gcloud_config() -> Path:
+    return Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+
+
+def _on_gce() -> bool:
+    try:
+        return _GCE_PRODUCT.read_text().startswith("Google")
+    except OSError:
+        return False
+
+
+def with_needs(protocol: str, options: dict[str, Any], url: str = "") -> dict[str, Any]:
+    """``options`` adjusted to what the backend needs to work here:
+
+    - GCS without any credentials here reads anonymously (``token="anon"``), as gcsfs
+      would in the end, instead of first asking a metadata server that only Google Cloud
+      VMs have (15 s of silence, then the same anonymous reads);
+    - Azure takes ``modelendpoint`` (an https account endpoint) as adlfs's account host
+      and name, and refuses one adlfs cannot use instead of ignoring it."""
+    out = dict(options)
+    if protocol in _GCS and "token" not in out and not credential_sources(protocol):
+        out["token"] = "anon"
+    if protocol in _AZURE and "endpoint_url" in out:
+        out.update(azure_endpoint(out.pop("endpoint_url"), redact(url)))
+    return out
+
+
+def azure_endpoint(endpoint: str, display: str = "") -> dict[str, str]:
+    """adlfs's options for ``modelendpoint`` on an ``az://`` remote: it reaches an account
+    by its blob host over https (``account_host``), or an emulator's http:// endpoint only
+    through a connection string, which names its own endpoint."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    where = f"{display}: " if display else ""
+    if os.environ.get("AZURE_STORAGE_CONNECTION_STRING"):
+        raise UserError(f"{where}remote.NAME.modelendpoint ({endpoint}) and "
+                        "AZURE_STORAGE_CONNECTION_STRING both name the Azure endpoint",
+                        hint="keep one: the connection string's BlobEndpoint, or unset it "
+                        "and keep modelendpoint with the account's credentials")  # fmt: skip
+    if parts.scheme != "https" or not parts.hostname or parts.path.strip("/"):
+        raise UserError(f"{where}an az:// remote's modelendpoint must be an account's https "
+                        f"endpoint (https://ACCOUNT.blob.core.windows.net), not {endpoint}",
+                        hint="an emulator (Azurite) is reached through "
+                        "AZURE_STORAGE_CONNECTION_STRING (…;BlobEndpoint=http://…); unset "
+                        "remote.NAME.modelendpoint")  # fmt: skip
+    host = parts.netloc
+    account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME") or host.split(".", 1)[0]
+    return {"account_host": host, "account_name": account}
+
+
+def family(protocol: str) -> str:
+    """The backend a protocol belongs to: ``s3``, ``gs``, ``az``, ``sftp``, or itself."""
+    return _family(protocol)

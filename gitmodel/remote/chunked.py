@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from blake3 import blake3
 
@@ -33,11 +33,15 @@ from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.manifest import ChunkRef, Manifest, PackIndexEntry
 from gitmodel.pointer import Pointer
+from gitmodel.progress import Attempt
 from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
 from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
 from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
 from gitmodel.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from gitmodel.progress import ByteCount
 
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
@@ -150,9 +154,11 @@ class ChunkedPush:
     """One push: chunks files in order, packs new chunks, writes manifests last."""
 
     def __init__(
-        self, remote: RemoteChunks, store: LocalStore, segmenter: Segmenter | None, jobs: int
-    ) -> None:
+        self, remote: RemoteChunks, store: LocalStore, segmenter: Segmenter | None, jobs: int,
+        on_bytes: ByteCount | None = None,
+    ) -> None:  # fmt: skip
         self.remote = remote
+        self.on_bytes = on_bytes  # told of a file's bytes as their chunks become durable
         self.store = store
         self.segmenter = segmenter
         self.lists = ChunkLists(store.root, remote.cipher.key_check)
@@ -214,14 +220,19 @@ class ChunkedPush:
             self._distrust_unproven(chunks)
             compress = codec.worth_compressing(view, chunks, self.known, self.new)
             offset = 0
+            held = 0  # bytes of chunks the remote has, or that a pack on its way holds
             for chunk_id, raw in chunks:
                 ref = self.known.get(chunk_id) or self.new.get(chunk_id)
                 if ref is None:
                     ref = self._add(chunk_id, view[offset : offset + raw], compress)
+                else:
+                    held += raw
                 if isinstance(ref, _NewRef):
                     pending.packs.add(ref.seq)
                 pending.refs.append(ref)
                 offset += raw
+        if held and self.on_bytes is not None:
+            self.on_bytes(held)  # the new chunks count once their pack is sent
         if cached is None:
             self.lists.put(pointer, chunks)
         return pending
@@ -280,6 +291,8 @@ class ChunkedPush:
             self._buffers.give(buffer)
         self.pack_names[seq] = pack  # read only once the pack is done
         self.pack_done.add(seq)
+        if self.on_bytes is not None:
+            self.on_bytes(sum(entry.raw for entry in entries))
 
     def _release(
         self, waiting: list[_Pending], manifests: dict[Future[None], Pointer]
@@ -365,11 +378,13 @@ class LocalChunks:
 
 
 def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: Manifest,
-             local: LocalChunks) -> int:  # fmt: skip
-    """Rebuild ``pointer``'s file into the store; returns the bytes read from the remote."""
+             local: LocalChunks, on_bytes: ByteCount | None = None) -> int:  # fmt: skip
+    """Rebuild ``pointer``'s file into the store; returns the bytes read from the remote.
+    ``on_bytes`` is told of each chunk as it is written (from the remote or a local object)."""
     chunker = Chunker(remote.cipher.id_key)
     fetched = 0
-    with store.writer() as writer, _LocalReader(store) as reader:
+    count = Attempt(on_bytes)
+    with count, store.writer() as writer, _LocalReader(store) as reader:
         for ref, data in _remote_pieces(remote, found, local):
             piece: bytes | memoryview | None = data
             if data is None:  # taken from a local object, checked against its id
@@ -381,6 +396,7 @@ def download(remote: RemoteChunks, store: LocalStore, pointer: Pointer, found: M
                 fetched += ref.stored
             assert piece is not None
             writer.write(piece)
+            count(len(piece))
         try:
             writer.commit(pointer)
         except ChecksumError as exc:
@@ -424,6 +440,20 @@ def _remote_pieces(
             if id(ref) not in current:
                 current = next(futures).result()
             yield ref, _open_chunk(remote, chunker, ref, current.pop(id(ref)), found.oid)
+
+
+def fetch_chunks(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> list[bytes | memoryview]:
+    """The raw bytes of ``refs`` (chunks of object ``oid`` lying back to back in one pack),
+    read with one ranged read, each checked against its id (``ranges.py`` reads parts of
+    objects with it)."""
+    chunker = Chunker(remote.cipher.id_key)
+    pieces = _read_range(remote, refs, oid)
+    return [_open_chunk(remote, chunker, ref, pieces[id(ref)], oid) for ref in refs]
+
+
+def contiguous(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
+    """Consecutive chunks that lie back to back in one pack, up to RANGE_MAX a read."""
+    return _ranges(refs)
 
 
 def _ranges(refs: list[ChunkRef]) -> list[list[ChunkRef]]:

@@ -139,7 +139,9 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
-            hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX",
+            hint=f"set one: git model remote set {name} s3://BUCKET/PREFIX; if someone pushed "
+            "model objects here, their setting is probably not shared: they can share it "
+            "with `git model remote set --shared URL` and commit .gitmodel",
         )
     return with_settings(found, settings)
 

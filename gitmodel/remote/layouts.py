@@ -30,6 +30,7 @@ Remote = RemoteStore | LfsRemote
 PROBE_OID = "0" * 64  # no object has it
 
 if TYPE_CHECKING:
+    from gitmodel.progress import ByteCount
     from gitmodel.store.chunking import Segmenter
     from gitmodel.store.local import LocalStore
 
@@ -71,17 +72,21 @@ def present(remote: Remote, pointers: Iterable[Pointer]) -> set[str]:
 def upload(
     remote: Remote, store: LocalStore, todo: list[Pointer], jobs: int,
     segmenter: Segmenter | None, done: Callable[[Pointer], None],
+    on_bytes: ByteCount | None = None,
 ) -> tuple[dict[str, Exception], int]:  # fmt: skip
     """Send ``todo`` (objects the remote lacks) in the layout the remote's settings ask
-    for. Returns the failures by oid and the bytes that crossed the network."""
+    for. Returns the failures by oid and the bytes that crossed the network.
+
+    Every layout calls ``on_bytes`` (if given) with the bytes of each part of an
+    object as it is sent, so that progress moves within a large object."""
     if isinstance(remote, LfsRemote):
-        failed, _ = each(todo, lambda p: remote.upload(store, p), jobs, done)
+        failed, _ = each(todo, lambda p: remote.upload(store, p, on_bytes), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
     if not remote.chunked:
-        failed, _ = each(todo, lambda p: whole.upload(remote, store, p), jobs, done)
+        failed, _ = each(todo, lambda p: whole.upload(remote, store, p, on_bytes), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
     remote.ensure_layout(LAYOUT_VERSION)
-    session = chunked.ChunkedPush(remote, store, segmenter, jobs)
+    session = chunked.ChunkedPush(remote, store, segmenter, jobs, on_bytes)
     failed = session.run(todo, done)
     return failed, session.sent_bytes
 
@@ -104,19 +109,20 @@ def prepare_download(remote: Remote, pointers: list[Pointer]) -> None:
 
 def download(
     remote: Remote, store: LocalStore, pointer: Pointer,
-    local: chunked.LocalChunks | None = None,
+    local: chunked.LocalChunks | None = None, on_bytes: ByteCount | None = None,
 ) -> int:  # fmt: skip
     """Fetch one object into ``store``, verified; nothing unverified is ever kept.
     Returns the bytes read from the remote (fewer than the object's size when
-    ``local`` objects already held some of its chunks)."""
+    ``local`` objects already held some of its chunks). ``on_bytes`` is called with
+    the bytes of each range as it arrives (of the object, whatever their source)."""
     if isinstance(remote, LfsRemote):
-        return remote.download(store, pointer)
+        return remote.download(store, pointer, on_bytes)
     found = stored_as(remote, pointer)
     if found is None:
-        whole.download(remote, store, pointer)
+        whole.download(remote, store, pointer, on_bytes)
         return pointer.size
     local = local or chunked.LocalChunks(store, remote.cipher.key_check)
-    return chunked.download(remote, store, pointer, found, local)
+    return chunked.download(remote, store, pointer, found, local, on_bytes)
 
 
 def verify(remote: Remote, pointer: Pointer) -> bool:

@@ -42,6 +42,7 @@ from gitmodel import safepath
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
+from gitmodel.progress import Attempt, ByteCount, CountingReader
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
     DAMAGED_HINT,
@@ -229,8 +230,10 @@ class LfsRemote:
 
     # -- transfers
 
-    def upload(self, store: LocalStore, pointer: Pointer) -> None:
-        """Send one object as the host asked (nothing when it has it), then verify it."""
+    def upload(self, store: LocalStore, pointer: Pointer,
+               on_bytes: ByteCount | None = None) -> None:  # fmt: skip
+        """Send one object as the host asked (nothing when it has it), then verify it.
+        ``on_bytes`` is told of each block as it is sent (and takes back a failed try's)."""
         store.check_size(pointer)  # the host files it under the pointer's size
         plan = self._planned("upload", pointer)
         if plan.error is not None:
@@ -243,8 +246,8 @@ class LfsRemote:
                    "Content-Length": str(pointer.size)}  # fmt: skip
 
         def send() -> _Response:
-            with store.open(pointer.oid) as source:
-                return self._send(action, "PUT", headers, source)
+            with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
+                return self._send(action, "PUT", headers, CountingReader(source, count))
 
         response = self._retry(send)
         if response.status not in (200, 201):
@@ -258,9 +261,11 @@ class LfsRemote:
             if checked.status != 200:
                 raise self.refused(f"verify of {pointer.oid}", checked)
 
-    def download(self, store: LocalStore, pointer: Pointer) -> int:
+    def download(self, store: LocalStore, pointer: Pointer,
+                 on_bytes: ByteCount | None = None) -> int:  # fmt: skip
         """Fetch one object into ``store``: read no further than its size plus one byte,
-        and kept only once its sha256 matches. Returns the bytes read."""
+        and kept only once its sha256 matches. Returns the bytes read. ``on_bytes`` is
+        told of each block as it arrives (and takes back a failed try's)."""
         plan = self._planned("download", pointer)
         if plan.error is not None:
             code, message = plan.error
@@ -269,7 +274,7 @@ class LfsRemote:
         action = plan.actions.get("download")
         if action is None:
             raise RemoteObjectDamaged(f"{self.display} gave no download action for {pointer.oid}")
-        return self._retry(lambda: self._receive(action, store, pointer))
+        return self._retry(lambda: self._receive(action, store, pointer, on_bytes))
 
     def verify(self, pointer: Pointer) -> bool:
         """True when the host has ``pointer`` and its bytes hash to the oid (streamed)."""
@@ -286,9 +291,15 @@ class LfsRemote:
             return False
         return (digest.hexdigest(), size) == (pointer.oid, pointer.size)
 
-    def _receive(self, action: Action, store: LocalStore, pointer: Pointer) -> int:
-        with store.writer() as writer:
-            received = self._stream(action, pointer.size, writer.write)
+    def _receive(self, action: Action, store: LocalStore, pointer: Pointer,
+                 on_bytes: ByteCount | None) -> int:  # fmt: skip
+        with Attempt(on_bytes) as count, store.writer() as writer:
+
+            def take(data: bytes) -> None:
+                writer.write(data)
+                count(len(data))
+
+            received = self._stream(action, pointer.size, take)
             if received > pointer.size:
                 raise RemoteObjectDamaged(
                     f"{self.display}: object {pointer.oid} is longer than the "

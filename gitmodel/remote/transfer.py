@@ -9,22 +9,23 @@ rather than stopping at the first.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gitmodel.errors import GitModelError, ObjectMissingError
 from gitmodel.pointer import Pointer
+from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
 from gitmodel.remote.chunked import LocalChunks
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
 from gitmodel.remote.layouts import Remote
 from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.workers import each
-from gitmodel.sizes import format_size
 from gitmodel.store.chunking import Segmenter
 from gitmodel.store.local import LocalStore
 
+UPLOADING = "Uploading model objects"
+DOWNLOADING = "Downloading model objects"
 RETRY_HINT = "run the command again: objects already transferred are kept"
 CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
 UPLOAD_MISSING_HINT = (
@@ -66,34 +67,6 @@ def _transient(failure: Exception) -> bool:
 
 
 @dataclass
-class Progress:
-    """One status line on a terminal's stderr; nothing otherwise."""
-
-    verb: str
-    total: int
-    total_bytes: int
-    quiet: bool = False
-    done: int = 0
-    done_bytes: int = 0
-    enabled: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.enabled = not self.quiet and sys.stderr.isatty() and self.total > 0
-
-    def step(self, size: int) -> None:
-        self.done += 1
-        self.done_bytes += size
-        if self.enabled:
-            print(
-                f"\rgitmodel: {self.verb} {self.done}/{self.total} objects, "
-                f"{format_size(self.done_bytes)} of {format_size(self.total_bytes)}",
-                end="\n" if self.done == self.total else "",
-                file=sys.stderr,
-                flush=True,
-            )
-
-
-@dataclass
 class Moved:
     """What a transfer moved: the objects, and the bytes that crossed the network
     (fewer than theirs when the remote or the local store already had chunks)."""
@@ -128,9 +101,12 @@ def upload(
         raise TransferError("upload", missing)
     if not todo:
         return Moved([], 0)
-    progress = Progress("uploading", len(todo), sum(p.size for p in todo), quiet)
-    failed, sent = layouts.upload(remote, store, todo, jobs or default_jobs(), segmenter,
-                                  lambda p: progress.step(p.size))  # fmt: skip
+    progress = Progress(UPLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
+    try:
+        failed, sent = layouts.upload(remote, store, todo, jobs or default_jobs(), segmenter,
+                                      progress.object_done, progress.add)  # fmt: skip
+    finally:
+        progress.finish()
     if failed:
         raise TransferError("upload", failed)
     return Moved(todo, sent)
@@ -147,9 +123,12 @@ def download(
     except RemoteError as exc:
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
     local = None if isinstance(remote, LfsRemote) else LocalChunks(store, remote.cipher.key_check)
-    fetch = functools.partial(layouts.download, remote, store, local=local)
-    progress = Progress("downloading", len(todo), sum(p.size for p in todo), quiet)
-    failed, received = each(todo, fetch, jobs or default_jobs(), lambda p: progress.step(p.size))
+    progress = Progress(DOWNLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
+    fetch = functools.partial(layouts.download, remote, store, local=local, on_bytes=progress.add)
+    try:
+        failed, received = each(todo, fetch, jobs or default_jobs(), progress.object_done)
+    finally:
+        progress.finish()
     if failed:
         raise TransferError("download", failed)
     return Moved(todo, received)

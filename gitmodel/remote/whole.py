@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.pointer import Pointer
+from gitmodel.progress import Attempt
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
     DAMAGED_HINT,
@@ -26,28 +28,39 @@ from gitmodel.remote.errors import (
 from gitmodel.remote.store import LAYOUT_WHOLE, RemoteStore
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 
+if TYPE_CHECKING:
+    from gitmodel.progress import ByteCount
+
 SMALL_OBJECT = 8 << 20  # read in one request; larger objects in ranges of this size
 PART_SIZE = 16 << 20
 MAX_PARTS = 9_000  # S3 allows 10,000 parts per upload
 
 
-def upload(remote: RemoteStore, store: LocalStore, pointer: Pointer) -> None:
-    """Send one object, its manifest last; re-sending a visible object is harmless."""
+def upload(remote: RemoteStore, store: LocalStore, pointer: Pointer,
+           on_bytes: ByteCount | None = None) -> None:  # fmt: skip
+    """Send one object, its manifest last; re-sending a visible object is harmless.
+    ``on_bytes`` is told of each part as it is written (and takes back a failed try's)."""
     store.check_size(pointer)  # the manifest says the pointer's size: it must be true
     remote.ensure_layout(LAYOUT_WHOLE)
     key = remote.data_key(pointer.oid)
     remote.makedirs(key)
-    remote.retry(lambda: _send(remote, store, pointer, key))
+    remote.retry(lambda: _send(remote, store, pointer, key, on_bytes))
     body = json.dumps({"oid": pointer.oid, "size": pointer.size, "kind": "whole"})
     remote.write(remote.manifest_key(pointer.oid), body.encode())  # last, atomically
 
 
-def _send(remote: RemoteStore, store: LocalStore, pointer: Pointer, key: str) -> None:
+def _send(remote: RemoteStore, store: LocalStore, pointer: Pointer, key: str,
+          on_bytes: ByteCount | None) -> None:  # fmt: skip
     part = part_size(pointer.size)
     block_size = backends.block_size(remote.protocols, part)
-    with store.open(pointer.oid) as src, remote.fs.open(key, "wb", block_size=block_size) as dst:
+    with (
+        Attempt(on_bytes) as count,
+        store.open(pointer.oid) as src,
+        remote.fs.open(key, "wb", block_size=block_size) as dst,
+    ):
         while chunk := src.read(min(part, CHUNK_SIZE * 8)):
             dst.write(chunk)
+            count(len(chunk))
 
 
 def part_size(size: int) -> int:
@@ -55,12 +68,15 @@ def part_size(size: int) -> int:
     return max(PART_SIZE, -(-size // MAX_PARTS))
 
 
-def download(remote: RemoteStore, store: LocalStore, pointer: Pointer) -> None:
-    """Fetch one object into ``store``, verified, retrying a transfer cut short."""
+def download(remote: RemoteStore, store: LocalStore, pointer: Pointer,
+             on_bytes: ByteCount | None = None) -> None:  # fmt: skip
+    """Fetch one object into ``store``, verified, retrying a transfer cut short.
+    ``on_bytes`` is told of each range as it arrives (and takes back a failed try's)."""
     key = remote.data_key(pointer.oid)
     for attempt in range(remote.tries):
         try:
-            _download_once(remote, store, pointer, key)
+            with Attempt(on_bytes) as count:
+                _download_once(remote, store, pointer, key, count)
             return
         except FileNotFoundError:
             raise remote.missing(pointer.oid, key) from None
@@ -86,11 +102,17 @@ def download(remote: RemoteStore, store: LocalStore, pointer: Pointer) -> None:
             remote.pause(attempt)
 
 
-def _download_once(remote: RemoteStore, store: LocalStore, pointer: Pointer, key: str) -> None:
+def _download_once(remote: RemoteStore, store: LocalStore, pointer: Pointer, key: str,
+                   count: ByteCount) -> None:  # fmt: skip
     """One try: the object's bytes through a store writer (in memory while small, in
     ``tmp/`` once large, hashed as they come); nothing stays behind unless proven."""
     with store.writer() as writer:
-        received = read(remote, key, pointer.size, writer.write)
+
+        def take(data: bytes) -> None:
+            writer.write(data)
+            count(len(data))
+
+        received = read(remote, key, pointer.size, take)
         if received > pointer.size:
             raise RemoteObjectDamaged(
                 f"{remote.display}: object {pointer.oid} ({remote.relative(key)}) is longer "

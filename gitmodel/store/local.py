@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -350,13 +350,14 @@ class LocalStore:
                 yield view[:n]
         self._check(pointer, digest.hexdigest(), size)
 
-    def copy_to(self, pointer: Pointer, dest: Target | Path, mode: int = 0o644) -> None:
+    def copy_to(self, pointer: Pointer, dest: Target | Path, mode: int = 0o644,
+                on_bytes: Callable[[int], None] | None = None) -> None:  # fmt: skip
         """Write the object to ``dest`` atomically, verified, never half-written.
 
         A :class:`~gitmodel.safepath.Target` (a worktree file) is written only through
         real directories under its root, never over a symlink. The kernel copies
         (``copy_file_range``) while this thread hashes the source, so a verified copy
-        costs about as much as the copy alone.
+        costs about as much as the copy alone; ``on_bytes`` is told of each block hashed.
         """
         src_path = self.object_path(pointer.oid)
         if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
@@ -369,7 +370,7 @@ class LocalStore:
 
                 copier = Copier(src.fileno(), out.fileno(), pointer.size)
                 copier.start()
-                digest, size = hash_file(src_path)
+                digest, size = hash_file(src_path, on_bytes)
                 copier.join()
                 if copier.error is not None:
                     raise copier.error
@@ -439,8 +440,8 @@ class LocalStore:
             raise PointerSizeError(pointer.oid, pointer.size, actual_size, path)
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """The sha256 (hex) and size of a file, read in 4 MiB blocks."""
+def hash_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read in 4 MiB blocks (each told to ``on_bytes``)."""
     digest = _sha256()
     size = 0
     buf = bytearray(CHUNK_SIZE * 4)
@@ -449,6 +450,8 @@ def hash_file(path: Path) -> tuple[str, int]:
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
+            if on_bytes is not None:
+                on_bytes(n)
     return digest.hexdigest(), size
 
 

@@ -1,0 +1,101 @@
+"""Deploying what a registry stage serves into a folder, and rolling it back.
+
+- ``layout``: the folder on disk (releases, the ``current`` link, ``canary.json``, the
+  history), every change atomic;
+- ``origin``: where the stage's versions come from (this repository, or a URL read
+  without a clone);
+- ``release``: building one release from objects already held and missing chunks.
+
+:func:`deploy` builds each release the stage needs that the folder lacks, runs the
+health check in each, and only then switches ``current``; :func:`rollback` switches back
+to the deployment before, in one rename. Both hold the folder's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gitmodel.deploy.layout import Deployment, Folder
+
+if TYPE_CHECKING:  # loaded by deploy only: a rollback must start fast
+    from gitmodel.deploy.origin import Origin
+
+DEFAULT_KEEP = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a deploy or rollback did."""
+
+    deployment: Deployment
+    built: tuple[str, ...] = ()
+    fetched: int = 0  # bytes read from the model remote
+    size: int = 0  # bytes of the releases built
+    removed: tuple[str, ...] = ()
+    unchanged: bool = False
+
+
+def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
+           check: str | None = None) -> Outcome:  # fmt: skip
+    """Serve ``origin``'s stage from ``folder``: build the releases it lacks, check them
+    (``check``: a shell command run in each), switch, and keep ``keep`` releases."""
+    from gitmodel.deploy import release
+
+    folder.make()
+    with folder.locked():
+        folder.remove_stale()
+        serving = folder.current()  # refuses a `current` that is not our symlink
+        history = folder.history()
+        held = sorted(origin.resolved.assignments, key=lambda a: -a.weight)
+        names = [release.name_of(a) for a in held]
+        split = tuple((name, a.weight) for name, a in zip(names, held, strict=True))
+        deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
+        if history and _same(history[-1], deployment) and serving == names[0]:
+            return Outcome(history[-1], unchanged=True)
+        builder = release.Builder(folder, origin)
+        built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
+        if check is not None:
+            for name in dict.fromkeys(names):
+                release.run_check(folder, name, check, serving)
+        folder.switch(deployment)
+        history.append(deployment)
+        removed = folder.prune(history, keep)
+        builder.forget_unused()
+        folder.save_history([d for d in history if all(folder.has(r) for r in d.releases())])
+    return Outcome(deployment, tuple(built), builder.fetched, builder.size, tuple(removed))
+
+
+def rollback(folder: Folder) -> Outcome:
+    """Serve the deployment before the current one again: one rename, nothing fetched."""
+    from gitmodel.errors import UserError
+
+    if not folder.state.is_dir():
+        raise UserError(f"{folder.root} holds no deployment",
+                        hint="deploy one first: git model deploy NAME@STAGE DIR")  # fmt: skip
+    with folder.locked():
+        history = folder.history()
+        if len(history) < 2:
+            raise UserError(
+                f"{folder.root} has no earlier deployment to roll back to",
+                hint="deploy a version first: git model deploy NAME@STAGE DIR",
+            )
+        target = history[-2]
+        missing = [name for name in target.releases() if not folder.has(name)]
+        if missing:
+            raise UserError(
+                f"the release {missing[0]} to roll back to is gone",
+                hint="deploy that version again: git model deploy NAME@STAGE DIR",
+            )
+        folder.switch(target)
+        folder.save_history(history[:-1])
+    return Outcome(target)
+
+
+def _same(a: Deployment, b: Deployment) -> bool:
+    return a.current == b.current and a.split == b.split
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

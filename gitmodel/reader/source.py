@@ -1,0 +1,182 @@
+"""A repository read without a clone: its cache, its revisions and stages, its files,
+and the model remote that holds their bytes.
+
+The Git side lives in a cache under ``$XDG_CACHE_HOME/gitmodel/repos/<hash of the URL>``
+(a bare repository, see :mod:`gitmodel.git.shallow`), fetched shallow and blob-filtered:
+pointers and trees only. A revision is resolved by fetching it; a full commit id already
+fetched is not fetched again. A stage (``NAME@STAGE``) is resolved from the registry log
+fetched from the repository (its tip only), by the registry's own reading of it.
+
+The model remote is found as a clone would find it (:mod:`gitmodel.remote.config`): a
+``.gitmodel`` committed at that version (checked, as any cloned one is), else the
+zero-configuration store of a local bare repository (``<git dir>/model/remote``); or
+the caller names one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitmodel import git
+from gitmodel.errors import UserError
+from gitmodel.git import shallow
+from gitmodel.git.config import LFS_CONFIG, SHARED_CONFIG, over_shared
+from gitmodel.pointer import Pointer
+from gitmodel.registry import serving, stages
+from gitmodel.remote.config import ModelRemote, remote_for, with_settings
+from gitmodel.urls import redact
+
+REGISTRY_REF = "refs/gitmodel/registry"
+_STORE_HINT = (
+    "commit a .gitmodel naming the store (remote.origin.modelurl), or name it: "
+    "model_url=URL (Python) or --model-url URL"
+)
+
+
+def cache_root() -> Path:
+    """Where reads without a clone keep what they fetched: ``$XDG_CACHE_HOME/gitmodel``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gitmodel"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file of one commit: a model file (``pointer``) or a plain Git blob."""
+
+    path: str
+    blob: str
+    executable: bool
+    pointer: Pointer | None
+    blob_size: int | None  # None: a plain blob the filter left on the server
+
+    @property
+    def size(self) -> int | None:
+        return self.pointer.size if self.pointer is not None else self.blob_size
+
+
+class RemoteRepo:
+    """A Git repository at ``url``, read through its cache under ``cache_dir``."""
+
+    def __init__(self, url: str, cache_dir: Path | None = None) -> None:
+        self.url = shallow.absolute(shallow.check_url(url))
+        self.display = redact(self.url)
+        self.cache_dir = cache_dir or cache_root()
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        self.root = self.cache_dir / "repos" / digest
+        self.git = shallow.open_cache(self.root / "git", self.url)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One fetch at a time into this cache (Git's own locks would fail the others)."""
+        import fcntl
+
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- versions
+
+    def commit(self, rev: str | None) -> str:
+        """The commit ``rev`` (a ref name or a full commit id; None: the remote's HEAD)
+        names, fetched (pointers and trees) unless it already was."""
+        rev = shallow.check_rev(rev or "HEAD")
+        if shallow.has_commit(self.git, rev):
+            return rev
+        with self.locked():
+            return shallow.fetch_rev(self.git, rev)
+
+    def served_commit(self, commit: str) -> str:
+        """A commit a registry log names (hostile until checked: a full commit id only),
+        fetched."""
+        if not shallow.is_commit_id(commit):
+            raise UserError(
+                f"the registry log of {self.display} names {commit[:80]!r}, not a commit id",
+                hint="it was not written by gitmodel: see `git model history`",
+            )
+        return self.commit(commit)
+
+    def resolve(self, name: str, stage: str) -> serving.Resolved:
+        """What ``stage`` of model ``name`` serves, from the repository's registry log
+        (its tip fetched anew each time: stages move)."""
+        self._fetch_registry()
+        return serving.resolve(self.git, name, stage)
+
+    def _fetch_registry(self) -> None:
+        with self.locked():
+            try:
+                shallow.fetch(self.git, [f"+{REGISTRY_REF}:{REGISTRY_REF}"], blob_filter=None)
+            except UserError as exc:
+                if "couldn't find remote ref" not in str(exc):
+                    raise
+                raise UserError(f"{self.display} has no model registry",
+                                hint="promote a version there and push it "
+                                "(`git model promote`, `git push`)") from None  # fmt: skip
+
+    def model_serving(self, path: str, stage: str) -> str:
+        """The model whose version in ``stage`` serves the file ``path``."""
+        self._fetch_registry()
+        state = stages.current_state(self.git)
+        for name in sorted(state.get("models", {})):
+            held = stages.held(state, name, stage)
+            if held and any(f.path == path for f in max(held, key=lambda a: a.weight).files):
+                return str(name)
+        raise UserError(f"no model of {self.display} serves {path} in {stage}",
+                        hint="name the model: stage=NAME@STAGE")  # fmt: skip
+
+    # -- files
+
+    def files(self, commit: str) -> dict[str, Entry]:
+        """Every regular file of ``commit`` by path; model files with their pointers."""
+        entries = shallow.tree(self.git, commit)
+        absent = shallow.missing(self.git, commit)
+        present = [e.oid for e in entries if e.oid not in absent]
+        sizes = {oid: size for oid, (_, size) in git.headers(self.git, present).items()}
+        pointers = git.pointers_of(self.git, [o for o in present if sizes.get(o, 0) < 1024])
+        executable = 0o100755
+        return {e.path: Entry(e.path, e.oid, e.mode == executable, pointers.get(e.oid),
+                              sizes.get(e.oid)) for e in entries}  # fmt: skip
+
+    def sizes(self, blobs: list[str]) -> dict[str, int]:
+        """The sizes of plain blobs the filter left out (:attr:`Entry.blob_size` None),
+        fetched first, all in one request."""
+        self.fetch_blobs(blobs)
+        return {oid: size for oid, (_, size) in git.headers(self.git, blobs).items()}
+
+    def fetch_blobs(self, blobs: list[str]) -> None:
+        """Fetch blobs the filter left out, in one request."""
+        if blobs:
+            with self.locked():
+                shallow.fetch_blobs(self.git, blobs)
+
+    def blob(self, oid: str) -> bytes:
+        """The content of a plain Git blob (fetched first if it is not cached)."""
+        return shallow.blob(self.git, oid)
+
+    # -- bytes
+
+    def model_remote(self, files: dict[str, Entry], url: str | None = None,
+                     options: dict[str, Any] | None = None) -> ModelRemote:  # fmt: skip
+        """The model remote of the version whose ``files`` are given: ``url`` when named,
+        else as a clone of the repository would find it."""
+        config = git.config_list(self.git.cwd)
+        if url is not None:
+            return with_settings(ModelRemote(shallow.REMOTE, url, dict(options or {})), config)
+        shared: dict[str, str] = {}
+        for name in (LFS_CONFIG, SHARED_CONFIG):  # as a clone reads them: .gitmodel wins
+            entry = files.get(name)
+            if entry is not None and entry.pointer is None:
+                shared.update(shallow.shared_config(self.git, entry.blob))
+        settings = over_shared(shared, config)
+        try:
+            return remote_for(self.git, settings, shallow.REMOTE)
+        except UserError as exc:
+            raise UserError(f"{self.display}: {exc}", hint=_STORE_HINT) from None

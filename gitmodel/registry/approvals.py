@@ -1,0 +1,236 @@
+"""Whether a change has the approvals a stage's policy asks for (``"approvals"`` in
+``.gitmodel-registry.json``, :class:`~gitmodel.registry.declare.Approvals`).
+
+A promotion of version V to stage S needs a change request for exactly V and S
+(:mod:`.requests`) that no earlier promotion used, no rejection, and at least ``count``
+approvals that each count: by someone other than the requester, among the approvers the
+policy names, and, with ``require_signed``, in a commit that ``git verify-commit`` finds
+signed by the approver's own key in the allowed-signers file committed on the registry
+branch (the principal must be the email the commit records). With ``require_signed`` the
+request's own commit must be signed by its requester too, so a request cannot claim to
+come from someone else to make its requester's approval count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from gitmodel import git, signers
+from gitmodel.errors import GitModelError, UserError
+from gitmodel.git import signatures
+from gitmodel.git.signatures import BAD, GOOD, UNKNOWN_KEY, UNSIGNED
+from gitmodel.registry import declare, requests, stages
+from gitmodel.registry.declare import Approvals, Model
+from gitmodel.registry.versions import Version, branch
+
+Problem = tuple[str, str]  # (what is wrong, what to do)
+RecordCheck = Callable[[str], None]  # refuses a log commit before its ref moves
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One decision that counts toward the policy."""
+
+    email: str
+    name: str
+    commit: str  # the decision's log commit
+    signature: signatures.Signature | None  # checked when the policy requires signing
+
+
+@dataclass
+class Assessment:
+    """A request judged against a policy: the approvals that count, and what is missing."""
+
+    request: requests.Entry | None
+    approvals: list[Approval] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    needed: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.request is not None and not self.problems
+
+
+class Signers:
+    """The allowed-signers file a policy names, read from the registry branch and
+    checked (:mod:`gitmodel.signers`), with a verifier for commits against it."""
+
+    def __init__(self, path: str, rev: str, text: bytes) -> None:
+        self.path, self.rev, self.text = path, rev, text
+        self.principals = signers.principals(signers.parse(text, f"{rev}:{path}"))
+
+
+@contextmanager
+def verifier(
+    repo: git.Repo, rule: Approvals | None
+) -> Iterator[tuple[signatures.Verifier, Signers | None]]:
+    """A commit verifier for ``rule`` (its committed allowed-signers file, or the
+    user's own Git settings when it names none), and that file's signers."""
+    found = load_signers(repo, rule.signers_file) if rule and rule.signers_file else None
+    with signatures.Verifier(repo, found.text if found else None) as checking:
+        yield checking, found
+
+
+def load_signers(repo: git.Repo, path: str) -> Signers:
+    """The allowed-signers file ``path`` as committed on the registry branch."""
+    rev = branch(repo, declare.load(repo))
+    try:
+        text = git.file_at(repo, rev, path, signers.MAX_SIZE)
+    except git.GitError as exc:
+        raise UserError(str(exc), hint="keep the allowed-signers file small") from exc
+    if text is None:
+        raise UserError(
+            f"the approvers' allowed-signers file {path} is not committed on {rev}",
+            hint=f"commit it on {rev}: one line per approver, EMAIL KEYTYPE KEY",
+        )
+    return Signers(path, rev, text)
+
+
+def signed_by_author(repo: git.Repo, rule: Approvals, what: str) -> RecordCheck:
+    """A check that a freshly written log commit is signed by its author's key in the
+    policy's allowed-signers file (else nothing is written, and the user learns why)."""
+    found = load_signers(repo, rule.signers_file) if rule.signers_file else None
+
+    def check(commit: str) -> None:
+        email = git.read_commit(repo, commit).author_email.lower()
+        with signatures.Verifier(repo, found.text if found else None) as checking:
+            signature = checking.verify(commit)
+        if signature.signed_by(email):
+            return
+        where = f"{found.rev}:{found.path}" if found else "the allowed-signers file"
+        raise UserError(
+            f"your {what} would not count: it is {_status(signature, found)}",
+            hint=f"sign with the key listed for {email} in {where} (user.signingKey), "
+            "or have your key added there",
+        )
+
+    return check
+
+
+def carried_out(repo: git.Repo) -> dict[str, str]:
+    """Every request a promotion carried out → the first promotion that cited it."""
+    used: dict[str, str] = {}
+    for entry in stages.log(repo).records():  # newest first: the oldest is kept
+        request = entry.record.get("request")
+        if entry.record.get("type") == "promote" and isinstance(request, str):
+            used[request] = entry.commit
+    return used
+
+
+def used_requests(repo: git.Repo, model: str, stage: str) -> set[str]:
+    """The requests that promotions of ``model`` to ``stage`` already used."""
+    return {
+        str(e.record["request"])
+        for e in stages.events(repo, model, stage)
+        if e.record.get("type") == "promote" and isinstance(e.record.get("request"), str)
+    }
+
+
+def assess(
+    repo: git.Repo, model: Model, stage: str, version: Version, rule: Approvals
+) -> Assessment:
+    """The request that lets ``version`` of ``model`` enter ``stage``, or why none does."""
+    log = list(requests.entries(repo))
+    used = used_requests(repo, model.name, stage)
+    wanted = [e for e in log if e.record.type == "request" and e.record.model == model.name
+              and e.record.stage == stage and e.record.commit == version.commit
+              and e.record.id not in used]  # fmt: skip
+    if not wanted:
+        how = f"git model request {model.name}@{version.label} {stage} -m WHY"
+        return Assessment(None, problems=[(
+            f"no open change request asks for {version.label} in {stage}",
+            f"open one and have it approved: {how}",
+        )], needed=rule.count)  # fmt: skip
+    try:
+        with verifier(repo, rule) as (checking, found):
+            judged = [judge(r, log, rule, checking, found) for r in wanted]
+    except GitModelError as exc:
+        return Assessment(None, problems=[(str(exc), exc.hint or "")], needed=rule.count)
+    return next((a for a in judged if a.ok), max(judged, key=lambda a: len(a.approvals)))
+
+
+def judge(
+    request: requests.Entry,
+    log: list[requests.Entry],
+    rule: Approvals,
+    checking: signatures.Verifier,
+    found: Signers | None,
+) -> Assessment:
+    """``request`` against ``rule``, given every record of the log."""
+    result = Assessment(request, needed=rule.count)
+    rid, requester = request.record.id, request.email.lower()
+    if rule.require_signed and not checking.verify(request.commit).signed_by(requester):
+        sig = checking.verify(request.commit)
+        result.problems.append((
+            f"request {rid} is not signed by its requester {requester} ({_status(sig, found)})",
+            "open a new request with signing on (git config commit.gpgSign true)",
+        ))  # fmt: skip
+        return result
+    decisions = [e for e in reversed(log) if e.record.type != "request"
+                 and e.record.change_json() == request.record.change_json()]  # fmt: skip
+    counted: dict[str, Approval] = {}
+    notes: list[Problem] = []
+    rejected: list[Problem] = []
+    for entry in decisions:
+        email = entry.email.lower()
+        signature = checking.verify(entry.commit) if rule.require_signed else None
+        if signature is not None and not signature.signed_by(email):
+            if entry.record.type == "approve":  # an unverified rejection is no veto either
+                notes.append(_unsigned(entry, email, signature, found))
+        elif entry.record.type == "reject":
+            why = requests.one_line(entry.record.message, 120)
+            rejected.append((
+                f"request {rid} was rejected by {email}: {why}",
+                "address it, then open a new request (git model request …)",
+            ))  # fmt: skip
+        elif (problem := _not_counted(email, requester, rule, found)) is not None:
+            notes.append(problem)
+        else:
+            counted.setdefault(email, Approval(email, entry.name, entry.commit, signature))
+    result.approvals = list(counted.values())
+    if rejected:
+        result.problems = rejected
+    elif len(counted) < rule.count:
+        result.problems = [*notes, (
+            f"request {rid} has {len(counted)} of the {rule.count} approval(s) it needs",
+            f"ask a reviewer: git model approve {rid} -m WHY",
+        )]  # fmt: skip
+    return result
+
+
+def _not_counted(email: str, requester: str, rule: Approvals, found: Signers | None
+                 ) -> Problem | None:  # fmt: skip
+    if email == requester:
+        return (
+            f"{email} approved their own request, which does not count",
+            "an approval must come from someone other than the requester",
+        )
+    allowed = found.principals if found is not None else frozenset(rule.emails)
+    if allowed and email not in allowed:
+        where = found.path if found is not None else "the policy's approvals.from"
+        return (f"{email} is not an approver ({where})", f"ask someone listed in {where}")
+    return None
+
+
+def _unsigned(
+    entry: requests.Entry, email: str, signature: signatures.Signature, found: Signers | None
+) -> Problem:
+    where = f"{found.rev}:{found.path}" if found else "the allowed-signers file"
+    return (
+        f"the approval by {email} ({entry.commit[:10]}) is {_status(signature, found)}",
+        f"approve again with commit signing on and a key listed for {email} in {where}",
+    )
+
+
+def _status(signature: signatures.Signature, found: Signers | None) -> str:
+    where = f"{found.path}" if found else "the allowed-signers file"
+    if signature.status == GOOD:
+        return f"signed by {signature.signer}'s key, not the approver's"
+    return {
+        UNSIGNED: "not signed",
+        BAD: "badly signed (the signature does not match the record)",
+        UNKNOWN_KEY: f"signed by a key that is not in {where}"
+        + (f" ({signature.key})" if signature.key else ""),
+    }.get(signature.status, signature.status)

@@ -1,0 +1,385 @@
+"""Change management through real Git: two clones with their own SSH signing keys push
+change requests and approvals to one bare repository; promote checks them against a
+committed allowed-signers file with ``git verify-commit``; ``audit`` proves it later."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SCRIPTS_DIR, git_model, git_out, run, run_git
+
+from gitmodel.installation import filter_config
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    key: str  # the key file's name under keys/
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "GIT_AUTHOR_NAME": self.name, "GIT_AUTHOR_EMAIL": self.email,
+                "GIT_COMMITTER_NAME": self.name, "GIT_COMMITTER_EMAIL": self.email}  # fmt: skip
+
+
+ALICE = Person("Alice", "alice@example.com", "alice")
+BOB = Person("Bob", "bob@example.com", "bob")
+CAROL = Person("Carol", "carol@example.com", "carol")  # her key is in no allowed-signers file
+SIGNERS = "keys/allowed_signers"
+POLICY = {
+    "production": {
+        "approvals": {"count": 1, "from": SIGNERS, "require_signed": True},
+    },
+}
+
+
+def commit_files(repo: Path, message: str, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(data)
+    run_git("add", "-A", cwd=repo)
+    run_git("commit", "-qm", message, cwd=repo, env=ALICE.env())
+
+
+def make_repository(repos: Path, keys: Path) -> None:
+    """origin.git, and Alice's clone ``a`` with clf v1..v3 and a production policy that
+    wants one approval signed by a key in the committed allowed-signers file."""
+    run_git("init", "-q", "--bare", "origin.git", cwd=repos)
+    run_git("clone", "-q", "origin.git", "a", cwd=repos)
+    work = repos / "a"
+    git_model("install", "--local", cwd=work)
+    attributes = b"*.bin filter=model diff=model merge=model -text\n"
+    commit_files(work, "track", {".gitattributes": attributes})
+    signers = "".join(
+        f"{p.email} {(keys / (p.key + '.pub')).read_text().strip()}\n" for p in (ALICE, BOB)
+    )
+    registry = {"models": {"clf": {"paths": ["models/clf"], "policy": POLICY}}}
+    for n in (1, 2, 3):
+        files = {"models/clf/weights.bin": os.urandom(3000 + n)}
+        if n == 1:
+            declared = json.dumps(registry, indent=2).encode()
+            files |= {SIGNERS: signers.encode(), ".gitmodel-registry.json": declared}
+        commit_files(work, f"clf v{n}", files)
+    run_git("push", "-q", "-u", "origin", "main", cwd=work)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("changes")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    keys = base / "keys"
+    keys.mkdir()
+    for person in (ALICE, BOB, CAROL):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", person.email,
+             "-f", str(keys / person.key)], cwd=keys)  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}.items():
+            env.setenv(key, value)
+        for key, value in ALICE.env().items():
+            if key.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")):
+                env.setenv(key, value)
+        if SCRIPTS_DIR not in os.environ["PATH"].split(os.pathsep):
+            env.setenv("PATH", SCRIPTS_DIR + os.pathsep + os.environ["PATH"])
+        repos = base / "repos"
+        repos.mkdir()
+        make_repository(repos, keys)
+    return base
+
+
+FORGE_REQUEST_RECORD = """
+import json, sys
+from gitmodel import git
+from gitmodel.logs import records
+from gitmodel.registry import requests
+records.Log(git.Repo.discover(), requests.KIND).append(json.loads(sys.argv[1]))
+"""
+FORGE_PROMOTION = """
+import sys
+from gitmodel import git
+from gitmodel.registry import declare, stages, versions
+repo = git.Repo.discover()
+registry = declare.load(repo)
+v3 = versions.versions(repo, registry, registry.model("clf"))[2]
+record = stages.event("promote", "clf", "production", [], [stages.Assignment.of(v3)], "sneaky",
+                      request=sys.argv[1], approved_by=["bob@example.com"])
+stages.log(repo).append(record, message=stages.summary(record))
+"""
+
+
+@dataclass
+class Team:
+    root: Path
+    origin: Path
+    a: Path  # Alice's clone
+    b: Path  # Bob's clone
+    keys: Path
+
+    def sign(self, clone: Path, person: Person, key: str | None = None) -> None:
+        """Sign log commits in ``clone`` with ``key`` (default: the person's own)."""
+        for name, value in [("gpg.format", "ssh"), ("commit.gpgSign", "true"),
+                            ("user.signingKey", str(self.keys / (key or person.key)))]:  # fmt: skip
+            run_git("config", name, value, cwd=clone)
+
+    def model(self, clone: Path, person: Person, *args: str, check: bool = True
+              ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+        return git_model(*args, cwd=clone, check=check, env=person.env())
+
+    def refused(self, clone: Path, person: Person, *args: str) -> str:
+        proc = self.model(clone, person, *args, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1, err
+        lines = err.splitlines()
+        assert lines[0].startswith("gitmodel: error: "), err
+        assert any(line.startswith("hint: ") for line in lines), err
+        assert "Traceback" not in err
+        return err
+
+    def forge(self, clone: Path, person: Person, record: dict[str, Any]) -> None:
+        """Append ``record`` to the requests log as another client could, skipping every
+        check ``git model approve`` makes (signed as ``clone``'s Git signs)."""
+        run([sys.executable, "-c", FORGE_REQUEST_RECORD, json.dumps(record)], cwd=clone,
+            env=person.env())  # fmt: skip
+
+
+@pytest.fixture
+def team(built: Path, tmp_path: Path) -> Team:
+    """Private copies: the bare origin, Alice's clone, and a fresh clone for Bob; each
+    signs with their own key, and the filter is installed globally (as `install` does)."""
+    shutil.copytree(built / "repos", tmp_path / "repos", symlinks=True)
+    shutil.copytree(built / "keys", tmp_path / "keys")
+    for key in (tmp_path / "keys").iterdir():
+        key.chmod(0o600)
+    origin, a = tmp_path / "repos" / "origin.git", tmp_path / "repos" / "a"
+    run_git("remote", "set-url", "origin", str(origin), cwd=a)
+    for key, value in filter_config(skip_smudge=False).items():
+        run_git("config", "--global", key, value, cwd=tmp_path)
+    b = tmp_path / "repos" / "b"
+    run_git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    found = Team(tmp_path, origin, a, b, tmp_path / "keys")
+    found.sign(a, ALICE)
+    found.sign(b, BOB)
+    return found
+
+
+def request_id(proc: subprocess.CompletedProcess[bytes]) -> str:
+    rid = proc.stdout.decode().strip()
+    assert len(rid) == 12 and int(rid, 16) >= 0
+    return rid
+
+
+def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
+    a, b = team.a, team.b
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    listed = json.loads(team.model(b, BOB, "requests", "--json").stdout)["requests"]
+    assert [(r["id"], r["status"], r["version"], r["stage"]) for r in listed] == [
+        (rid, "open", 3, "production")
+    ]
+    assert listed[0]["requested_by"] == {"name": "Alice", "email": ALICE.email}
+    report = team.model(b, BOB, "review", "clf@v3", "--against", "production", "--markdown")
+    text = report.stdout.decode()
+    assert "## Model review: clf v3 against production \\(holds nothing\\)" in text
+    assert "**Policy dry run for production:** ❌ 1 rule(s) fail" in text
+    assert f"request {rid} has 0 of the 1 approval\\(s\\) it needs" in text
+    team.model(b, BOB, "approve", rid[:6], "-m", "metrics look right")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
+    [event] = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
+    assert (event["request"], event["approved_by"], event["forced"]) == (rid, [BOB.email], False)
+    assert "Good \"git\" signature for alice@example.com" in run_git(
+        "-c", f"gpg.ssh.allowedSignersFile={a / SIGNERS}", "verify-commit", event["event"], cwd=a
+    ).stderr.decode()
+    listed = json.loads(team.model(a, ALICE, "requests", "--json").stdout)["requests"]
+    assert listed[0]["status"] == "promoted" and listed[0]["promoted_by"] == event["event"]
+    assert [d["by"]["email"] for d in listed[0]["decisions"]] == [BOB.email]
+    # a request is carried out once: promoting v3 again (after a rollback) needs another
+    team.model(a, ALICE, "unassign", "clf", "production", "-m", "drain")
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production")
+    assert "no open change request asks for v3 in production" in err
+
+
+def test_promotion_without_approval_is_refused(team: Team) -> None:
+    err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
+    assert "approvals (1 signed approval from keys/allowed_signers)" in err
+    assert "no open change request asks for v2 in production" in err
+    assert "hint: open one and have it approved: git model request clf@v2 production -m WHY" in err
+    rid = request_id(team.model(team.a, ALICE, "request", "clf@v2", "production", "-m", "x"))
+    err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
+    assert f"hint: ask a reviewer: git model approve {rid} -m WHY" in err
+    assert "registry" not in git_out("for-each-ref", cwd=team.a)
+
+
+def test_self_approval_is_refused_by_approve_and_by_promote(team: Team) -> None:
+    a = team.a
+    rid = request_id(team.model(a, ALICE, "request", "clf@v2", "production", "-m", "mine"))
+    err = team.refused(a, ALICE, "approve", rid, "-m", "lgtm")
+    assert "you opened request" in err
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=a))
+    team.forge(a, ALICE, {**record, "type": "approve", "message": "lgtm"})  # signed, by Alice
+    err = team.refused(a, ALICE, "promote", "clf@v2", "production")
+    assert "alice@example.com approved their own request, which does not count" in err
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
+
+
+def test_approval_signed_by_a_key_outside_allowed_signers_is_refused(team: Team) -> None:
+    a, b = team.a, team.b
+    rid = request_id(team.model(a, ALICE, "request", "clf@v2", "production", "-m", "please"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.sign(b, BOB, key=CAROL.key)  # Bob signs with a key the file does not list for him
+    err = team.refused(b, BOB, "approve", rid, "-m", "lgtm")
+    assert "your approve would not count: it is signed by a key that is not in" in err
+    run_git("config", "commit.gpgSign", "false", cwd=b)
+    err = team.refused(b, BOB, "approve", rid, "-m", "lgtm")
+    assert "your Git does not sign commits" in err
+    run_git("config", "commit.gpgSign", "true", cwd=b)
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=b))
+    team.forge(b, BOB, {**record, "type": "approve", "message": "lgtm"})  # Carol's key
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    err = team.refused(a, ALICE, "promote", "clf@v2", "production")
+    assert "the approval by bob@example.com" in err
+    assert "is signed by a key that is not in keys/allowed_signers (SHA256:" in err
+    # Carol is no approver at all
+    run_git("clone", "-q", str(team.origin), "c", cwd=team.root)
+    c = team.root / "c"
+    team.sign(c, CAROL)
+    err = team.refused(c, CAROL, "approve", rid, "-m", "lgtm")
+    assert "carol@example.com is not an approver of this stage (keys/allowed_signers)" in err
+    # Bob approves again, now with his own key: that approval counts
+    team.sign(b, BOB)
+    team.model(b, BOB, "approve", rid, "-m", "lgtm, signed properly")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v2", "production")
+
+
+def audit_json(team: Team, clone: Path, *args: str, code: int = 0) -> dict[str, Any]:
+    proc = team.model(clone, ALICE, "audit", *args, "--json", check=False)
+    assert proc.returncode == code, proc.stderr.decode()
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_audit_lists_requests_approvals_signatures_and_flags_forced_changes(team: Team) -> None:
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v1", "staging", "-m", "try it")  # no policy
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB, "approve", rid, "-m", "lgtm")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "hotfix")
+
+    found = audit_json(team, a)
+    assert found["schema"] == "gitmodel.audit/1"
+    assert found["summary"] == {"changes": 3, "forced": 1, "problems": 0}
+    forced, promoted, staged = found["changes"]
+    assert staged["stage"] == "staging" and staged["signature"]["status"] == "good"
+    assert staged["signature_required"] is False
+    assert (promoted["to"], promoted["by"]["email"]) == ("v3", ALICE.email)
+    assert promoted["forced"] is False
+    assert promoted["signature"] == {"status": "good", "signer": ALICE.email,
+                                     "key": promoted["signature"]["key"]}  # fmt: skip
+    assert promoted["request"]["id"] == rid
+    assert promoted["request"]["requested_by"]["email"] == ALICE.email
+    [approval] = promoted["approvals"]
+    assert (approval["by"]["email"], approval["signature"]["status"]) == (BOB.email, "good")
+    assert forced["forced"] is True and forced["to"] == "v2" and forced["problems"] == []
+    assert "approvals" in forced["bypassed"][0]
+    text = team.model(a, ALICE, "audit", "clf").stdout.decode()
+    assert "FORCED: bypassed approvals" in text and f"approved by {BOB.email} (good)" in text
+    rows = team.model(a, ALICE, "audit", "--csv").stdout.decode().splitlines()
+    assert rows[0].startswith("at,event,model,stage,type,from,to,by_name,by_email,signature")
+    assert len(rows) == 4
+    alice = f"Alice,{ALICE.email}"
+    assert f",production,promote,-,v3,{alice},good,{ALICE.email},true,false,," in rows[2]
+    assert f",{rid},{ALICE.email},{BOB.email},,ship" in rows[2]
+
+    # an unsigned change where signing is required: the audit fails, naming it
+    run_git("config", "commit.gpgSign", "false", cwd=a)
+    proc = team.model(a, ALICE, "rollback", "clf", "production", "-m", "revert hotfix")
+    assert "is not signed; `git model audit` will report it" in proc.stderr.decode()
+    found = audit_json(team, a, code=1)
+    assert found["summary"]["problems"] == 1
+    assert found["changes"][0]["signature"]["status"] == "unsigned"
+    assert found["changes"][0]["problems"] == [
+        "the change is not signed, and the production policy requires signed changes"
+    ]
+    err = team.refused(a, ALICE, "audit")
+    assert "1 stage change(s) break the policy" in err
+    team.model(a, ALICE, "audit", "--html", str(team.root / "audit.html"), check=False)
+    page = (team.root / "audit.html").read_text()
+    assert page.count('<tr class="problem">') == 1 and page.count('<tr class="forced">') == 1
+    assert "4 stage change(s), 1 forced, 1 with problems" in page
+    assert audit_json(team, a, "--since", "2999-01-01")["changes"] == []
+    err = team.refused(a, ALICE, "audit", "--since", "yesterday-ish")
+    assert "is not a date" in err
+
+
+def test_a_promotion_pushed_around_promote_fails_the_audit(team: Team) -> None:
+    """Someone who can push the registry log can write any event: the audit re-checks
+    each promotion against the requests log and the signatures."""
+    a = team.a
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "x"))
+    run([sys.executable, "-c", FORGE_PROMOTION, rid], cwd=a, env=ALICE.env())
+    found = audit_json(team, a, code=1)
+    [change] = found["changes"]
+    assert change["signature"]["status"] == "good"  # Alice signed it: still not approved
+    assert f"request {rid} has 0 of the 1 approval(s) it needs" in change["problems"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["approve", "../../etc", "-m", "x"], "invalid request id '../../etc'"),
+        (["approve", "-m", "x", "--", "-rf"], "invalid request id '-rf'"),
+        (["reject", "abc", "-m", "x"], "invalid request id 'abc'"),
+        (["approve", "0123456789ab", "-m", "x"], "no request 0123456789ab"),
+        (["approve", "0123", "-m", ""], "approve needs a reason"),
+        (["request", "clf@v3", "production"], "request needs a reason"),
+        (["request", "clf@v9", "production", "-m", "x"], "clf has no version v9"),
+        (["request", "clf@v3", "Prod", "-m", "x"], "invalid stage name 'Prod'"),
+        (["request", "clf@v3", "qa", "-m", "x"], "clf has no stage 'qa'"),
+        (["audit", "--since", "31/01/2026"], "is not a date"),
+        (["audit", "../x"], "invalid model name '../x'"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_hint(team: Team, args: list[str], message: str) -> None:
+    before = git_out("for-each-ref", cwd=team.a)
+    err = team.refused(team.a, ALICE, *args)
+    assert message in err.splitlines()[0]
+    assert git_out("for-each-ref", cwd=team.a) == before
+
+
+def test_hostile_records_from_a_remote_are_skipped_not_trusted(team: Team) -> None:
+    """Records anyone could push: malformed ones are ignored, a garbage state does not
+    stop new records, and an allowed-signers file that is not one stops promote with the
+    file and line named."""
+    a = team.a
+    for record in ({"type": "request", "id": "../../x", "model": "clf", "stage": "production",
+                    "version": 3, "commit": "0" * 40, "message": "x"},
+                   {"type": "approve", "id": "0123456789ab"}, {"what": ["ever"]}):  # fmt: skip
+        team.forge(a, ALICE, record)
+    assert json.loads(team.model(a, ALICE, "requests", "--json").stdout) == {"requests": []}
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "x"))
+    assert [r["id"] for r in json.loads(team.model(a, ALICE, "requests", "--json").stdout)[
+        "requests"]] == [rid]  # fmt: skip
+    (a / SIGNERS).write_text("*@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKk9M1w5dQn8\n")
+    run_git("commit", "-qam", "trust everyone", cwd=a, env=ALICE.env())
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production")
+    assert "main:keys/allowed_signers:1: principal '*@example.com' is not a list of emails" in err

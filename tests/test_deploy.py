@@ -1,0 +1,174 @@
+"""git model deploy: releases, the atomic switch, incremental fetches, rollback, health
+checks, canary pairs and kill -9, against S3 on loopback and a local bare repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git_model
+from reader_support import COUNT_ENV, Published, publish, random_tensor, received, safetensors_bytes
+
+MIB = 1 << 20
+MODEL = "models/clf/model.safetensors"
+
+
+def layers(changed: dict[int, int] | None = None) -> bytes:
+    """Ten 1 MiB tensors; ``changed`` maps a layer to a new seed."""
+    seeds = {i: i for i in range(10)} | (changed or {})
+    return safetensors_bytes({f"layer.{i}": random_tensor((512, 512), s) for i, s in seeds.items()})
+
+
+def registered(published: Published) -> None:
+    published.commit("v1", {MODEL: layers(), "models/clf/tokenizer.bin": os.urandom(2 * MIB),
+                            "models/clf/config.json": b'{"layers": 10}\n'}, push=False)  # fmt: skip
+    published.model("register", "clf", "models/clf")
+    published.commit("register clf", {}, push=False)
+    published.model("promote", "clf@v1", "production")
+    published.push()
+
+
+def release(target: Path) -> str:
+    return Path(os.readlink(target / "current")).name
+
+
+def deploy(published: Published, target: Path, *args: str, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    return git_model("deploy", "clf@production", str(target), "--from", published.url, *args,
+                     cwd=target.parent, check=check, env=env)  # fmt: skip
+
+
+def test_deploy_promote_deploy_rollback_and_a_failed_check(
+    tmp_path: Path, s3_endpoint: str, aws_env: None
+) -> None:
+    published = publish(tmp_path, s3_endpoint)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1 = release(target)
+    assert v1.startswith("v1-")
+    served = target / "current" / "models" / "clf"
+    assert (served / "model.safetensors").read_bytes() == layers()
+    assert (served / "config.json").read_bytes() == b'{"layers": 10}\n'
+    tokenizer = (served / "tokenizer.bin").stat().st_ino
+
+    published.commit("retrain layer 3", {MODEL: layers({3: 33})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    count = tmp_path / "count"
+    deploy(published, target, env={**os.environ, COUNT_ENV: str(count)})
+    v2 = release(target)
+    assert v2.startswith("v2-")
+    assert (served / "model.safetensors").read_bytes() == layers({3: 33})
+    assert (served / "tokenizer.bin").stat().st_ino == tokenizer  # unchanged: the same file
+    assert received(count) <= 1.1 * MIB + (64 << 10)  # one changed tensor, and the manifest
+    assert (target / "releases" / v1 / MODEL).is_file()
+
+    proc = git_model("deploy", "--rollback", str(target), cwd=tmp_path)
+    assert release(target) == v1
+    assert b"rolled back to v1-" in proc.stderr
+
+    published.commit("retrain layer 5", {MODEL: layers({5: 55})}, push=False)
+    published.model("promote", "clf@v3", "production")
+    published.push()
+    failed = deploy(published, target, "--check", "test -f models/clf/missing", check=False)
+    assert failed.returncode == 1
+    assert b"health check failed" in failed.stderr and b"current still serves v1-" in failed.stderr
+    assert b"Traceback" not in failed.stderr
+    assert release(target) == v1
+    deploy(published, target, "--check", "test -f models/clf/model.safetensors")
+    assert release(target).startswith("v3-")
+
+
+def test_a_canary_pair_is_two_releases_and_a_split_file(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
+    published.model("promote", "clf@v2", "production", "--weight", "10")
+    published.push()
+    target = tmp_path / "serve"
+    deploy(published, target)
+    assert release(target).startswith("v1-")  # the main version: the larger weight
+    split = json.loads((target / "canary.json").read_text())["releases"]
+    assert [(s["version"], s["weight"]) for s in split] == [(1, 90), (2, 10)]
+    for s in split:
+        assert (target / s["release"] / MODEL).is_file()
+    published.model("promote", "clf@v2", "production")  # the cut-over
+    published.push()
+    deploy(published, target)
+    assert release(target).startswith("v2-")
+    assert not (target / "canary.json").exists()
+    git_model("deploy", "--rollback", str(target), cwd=tmp_path)
+    assert release(target).startswith("v1-")
+    assert (target / "canary.json").is_file()  # the split comes back with its deployment
+
+
+def test_kill_9_during_a_deploy_leaves_current_intact(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1 = release(target)
+    published.commit("v2", {"models/clf/tokenizer.bin": os.urandom(48 * MIB)}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    slow = {**os.environ, "GIT_MODEL_TEST_FAULTS": "delay=0.3"}
+    proc = subprocess.Popen(["git-model", "deploy", "clf@production", str(target), "--from",
+                             published.url], cwd=tmp_path, env=slow,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list((target / "releases").glob(".tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the download
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((target / "releases").glob(".tmp-*")), "killed before it began"
+    assert release(target) == v1
+    assert (target / "current" / MODEL).read_bytes() == layers()
+    deploy(published, target)  # the next deploy clears what the killed one left
+    assert release(target).startswith("v2-")
+    assert not list((target / "releases").glob(".tmp-*"))
+
+
+def test_deploy_from_this_repository_keeps_k_releases(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    for n in range(2, 5):
+        published.commit(f"v{n}", {MODEL: layers({0: 100 + n})}, push=False)
+        published.model("promote", f"clf@v{n}", "production")
+        git_model("deploy", "clf@production", str(target), "--keep", "2", cwd=published.work)
+    names = sorted(p.name for p in (target / "releases").iterdir())
+    assert [n.split("-")[0] for n in names] == ["v3", "v4"]
+    assert release(target).startswith("v4-")
+
+
+def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
+    proc = git_model("deploy", "--rollback", str(tmp_path / "nothing"), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0].startswith("gitmodel: error:") and lines[1].startswith("hint:")
+    proc = git_model("deploy", "clf", str(tmp_path / "x"), "--from", "ext::sh", cwd=tmp_path,
+                     check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert b"name the stage" in proc.stderr
+    proc = git_model("deploy", "clf@production", str(tmp_path / "x"), "--from", "ext::sh -c x",
+                     cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode == 1 and b"not a repository URL" in proc.stderr
+
+
+@pytest.mark.parametrize("junk", ["file", "dir"])
+def test_a_current_that_is_not_a_symlink_is_never_replaced(tmp_path: Path, junk: str) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    target.mkdir()
+    (target / "current").mkdir() if junk == "dir" else (target / "current").write_text("x")
+    proc = deploy(published, target, check=False)
+    assert proc.returncode == 1 and b"hint:" in proc.stderr
+    assert not (target / "current").is_symlink()

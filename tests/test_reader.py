@@ -1,0 +1,214 @@
+"""gitmodel:// and gitmodel.open(repo=URL): any version of a published repository read
+without a clone, against S3 on loopback (moto) and a local bare repository."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from reader_support import (
+    COUNT_ENV,
+    Published,
+    publish,
+    random_tensor,
+    read_tensor,
+    received,
+    safetensors_bytes,
+)
+
+import gitmodel
+from gitmodel.errors import GitModelError, UserError
+from gitmodel.reader.fs import GitModelFileSystem
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def s3_published(tmp_path: Path, s3_endpoint: str, aws_env: None) -> Published:
+    return publish(tmp_path, s3_endpoint)
+
+
+@pytest.fixture
+def local_published(tmp_path: Path) -> Published:
+    return publish(tmp_path)
+
+
+def tensors() -> dict[str, np.ndarray]:
+    return {
+        "embed": random_tensor((1024, 2048), 1),  # 8 MiB
+        "layer.0": random_tensor((1024, 1024), 2),  # 4 MiB: the one read
+        "layer.1": random_tensor((1024, 2048), 3),
+        "zeros": np.zeros((4096, 1024), dtype=np.float32),
+    }
+
+
+def open_fs(published: Published, **options: object) -> GitModelFileSystem:
+    return GitModelFileSystem(repo=published.url, skip_instance_cache=True, **options)
+
+
+def test_one_tensor_moves_only_its_chunks_from_s3(
+    s3_published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tensors()
+    commit = s3_published.commit("v1", {"models/clf/model.safetensors": safetensors_bytes(model)})
+    count = tmp_path / "count"
+    monkeypatch.setenv(COUNT_ENV, str(count))
+    fs = open_fs(s3_published, rev="main")
+    assert fs.commit == commit
+    tensor = read_tensor(fs, "models/clf/model.safetensors", "layer.0")
+    np.testing.assert_array_equal(tensor, model["layer.0"])
+    moved = received(count)
+    assert 0 < moved <= 1.1 * 4 * MIB + (256 << 10), moved  # the tensor, header, manifest
+    count.unlink()
+    again = open_fs(s3_published, rev=commit)
+    np.testing.assert_array_equal(read_tensor(again, "models/clf/model.safetensors", "layer.0"),
+                                  model["layer.0"])  # fmt: skip
+    assert received(count) == 0  # chunks in the cache are never fetched again
+
+
+def test_pandas_reads_each_version_of_a_csv_and_a_parquet_file(s3_published: Published) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    table = pd.DataFrame({"id": range(1000), "score": [i / 7 for i in range(1000)]})
+    parquet = pd.io.common.BytesIO()
+    table.to_parquet(parquet)
+    v1 = s3_published.commit("v1", {"data/events.csv": b"id,score\n1,0.5\n2,0.7\n",
+                                    "data/events.parquet": parquet.getvalue()})  # fmt: skip
+    s3_published.commit("v2", {"data/events.csv": b"id,score\n1,0.5\n2,0.7\n3,0.9\n"})
+    url = f"gitmodel://data/events.csv?repo={s3_published.url}"
+    old = pd.read_csv(f"{url}&rev={v1}")
+    new = pd.read_csv(f"{url}&rev=main")
+    assert list(old["id"]) == [1, 2]
+    assert list(new["id"]) == [1, 2, 3]
+    read = pd.read_parquet(f"gitmodel://data/events.parquet?repo={s3_published.url}&rev={v1}")
+    pd.testing.assert_frame_equal(read, table)
+
+
+def test_dask_reads_a_versioned_csv_folder_with_two_workers(local_published: Published) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    parts = {f"data/part-{i}.csv": f"id,value\n{2 * i},{i}\n{2 * i + 1},{-i}\n".encode()
+             for i in range(6)}  # fmt: skip
+    v1 = local_published.commit("v1", parts)
+    local_published.commit("v2", {"data/part-0.csv": b"id,value\n0,100\n1,100\n"})
+    url = f"gitmodel://data/part-*.csv?repo={local_published.url}&rev={v1}"
+    frame = dd.read_csv(url).compute(scheduler="processes", num_workers=2)
+    expected = pd.concat(pd.read_csv(pd.io.common.BytesIO(parts[name])) for name in sorted(parts))
+    assert sorted(frame["id"]) == sorted(expected["id"])
+    assert sorted(frame["value"]) == sorted(expected["value"])
+
+
+def test_a_stage_reads_what_it_serves_and_follows_promotions(local_published: Published) -> None:
+    first = {"models/clf/w.bin": b"\x01" * 300_000, "models/clf/config.json": b'{"n": 1}'}
+    local_published.commit("v1", first, push=False)
+    local_published.model("register", "clf", "models/clf")
+    local_published.commit("register clf", {})
+    local_published.model("promote", "clf@v1", "production")
+    local_published.commit("v2", {"models/clf/w.bin": b"\x02" * 300_000})
+    stage = {"stage": "clf@production"}
+    assert open_fs(local_published, **stage).cat_file("models/clf/w.bin")[:1] == b"\x01"
+    local_published.model("promote", "clf@v2", "production")
+    local_published.push()
+    fs = open_fs(local_published, **stage)
+    assert fs.version == 2
+    assert fs.cat_file("models/clf/w.bin") == b"\x02" * 300_000
+    assert fs.cat_file("models/clf/config.json") == b'{"n": 1}'
+    with gitmodel.open("models/clf/w.bin", stage="production", repo=local_published.url) as f:
+        assert f.read(3) == b"\x02\x02\x02"
+    workers_copy = pickle.loads(pickle.dumps(fs))  # pinned to the commit it resolved
+    assert workers_copy.commit == fs.commit
+    assert workers_copy.cat_file("models/clf/w.bin", 10, 13) == b"\x02\x02\x02"
+
+
+def test_ls_info_glob_open_and_plain_git_files(local_published: Published) -> None:
+    plain = bytes(range(256)) * 40  # 10 KiB: left out by the blob filter, fetched on use
+    data = random_tensor((256, 256), 7).tobytes()
+    local_published.commit("v1", {"a/x.bin": data, "a/b/y.csv": b"k\n1\n", "notes.txt": plain})
+    fs = open_fs(local_published)
+    assert fs.ls("", detail=False) == [".gitattributes", "a", "notes.txt"]
+    assert fs.info("a/x.bin")["size"] == len(data)
+    assert fs.info("notes.txt")["size"] == len(plain)
+    assert fs.info("a/b")["type"] == "directory"
+    assert fs.glob("**/*.csv") == ["a/b/y.csv"]
+    assert fs.cat_file("notes.txt", -10) == plain[-10:]
+    assert fs.cat_file("a/x.bin", 1000, 2000) == data[1000:2000]
+    with fs.open("a/x.bin", block_size=4096) as f:
+        f.seek(50_000)
+        assert f.read(100) == data[50_000:50_100]
+    with pytest.raises(FileNotFoundError):
+        fs.info("nope")
+    with pytest.raises(PermissionError):
+        fs.open("a/x.bin", "wb")
+    with gitmodel.open("a/x.bin", rev="main", repo=local_published.url) as f:
+        assert f.read() == data
+
+
+def test_chunks_of_a_local_store_are_not_fetched(
+    local_published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = random_tensor((512, 1024), 9).tobytes()
+    local_published.commit("v1", {"w.bin": data})
+    count = tmp_path / "count"
+    monkeypatch.setenv(COUNT_ENV, str(count))
+    fs = open_fs(local_published, store=str(local_published.work / ".git" / "model"))
+    assert fs.cat_file("w.bin", 4096, 8192) == data[4096:8192]
+    assert received(count) == 0
+
+
+@pytest.mark.parametrize("repo", ["ext::sh -c touch% /tmp/pwned", "-oProxyCommand=x", "a\nb"])
+def test_a_hostile_repository_url_is_refused(repo: str) -> None:
+    with pytest.raises(UserError, match="not a repository URL"):
+        GitModelFileSystem(repo=repo)
+
+
+@pytest.mark.parametrize("rev", ["main:refs/heads/x", "--upload-pack=touch", "HEAD~1", "+main"])
+def test_a_revision_that_is_not_a_ref_or_commit_id_is_refused(
+    local_published: Published, rev: str
+) -> None:
+    with pytest.raises(UserError, match="without a clone"):
+        open_fs(local_published, rev=rev)
+
+
+def test_unknown_url_keys_are_refused() -> None:
+    with pytest.raises(UserError, match="unknown or repeated key"):
+        fsspec.url_to_fs("gitmodel://x?repo=/r&branch=main")
+
+
+def test_a_damaged_chunk_on_the_remote_is_refused_and_not_cached(
+    local_published: Published,
+) -> None:
+    data = random_tensor((256, 1024), 11).tobytes()
+    local_published.commit("v1", {"w.bin": data})
+    packs = list((local_published.origin / "model" / "remote" / "packs").glob("*/*"))
+    assert len(packs) == 1
+    body = bytearray(packs[0].read_bytes())
+    body[100] ^= 1
+    packs[0].chmod(0o644)
+    packs[0].write_bytes(bytes(body))
+    fs = open_fs(local_published)
+    with pytest.raises(GitModelError, match="does not match its id"):
+        fs.cat_file("w.bin", 0, 1000)
+    with pytest.raises(GitModelError, match="does not match its id"):
+        fs.cat_file("w.bin", 0, 1000)  # not cached: read, and refused, again
+
+
+@pytest.mark.slow
+def test_one_tensor_of_a_multi_gigabyte_model_from_s3(
+    s3_published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = {f"block.{i}": np.zeros((16384, 8192), dtype=np.float32) for i in range(5)}  # 2.5 GiB
+    model["head"] = random_tensor((2048, 2048), 5)  # 16 MiB, the one read
+    from safetensors.numpy import save_file
+
+    save_file(model, str(s3_published.work / "model.safetensors"))
+    s3_published.commit("big", {})
+    del model["block.0"]
+    count = tmp_path / "count"
+    monkeypatch.setenv(COUNT_ENV, str(count))
+    fs = open_fs(s3_published)
+    assert fs.info("model.safetensors")["size"] > 2 << 30
+    np.testing.assert_array_equal(read_tensor(fs, "model.safetensors", "head"), model["head"])
+    assert received(count) <= 1.1 * 16 * MIB + (2 << 20)  # the tensor and a 2.5 GiB manifest

@@ -1,0 +1,99 @@
+"""Registry hooks: ``pre-promote`` may refuse a promotion, ``post-promote`` hears of every
+stage change; both get the event as JSON on stdin, like Git's own hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import git_model, git_out, run_git
+
+
+def hook(repo: Path, name: str, body: str, hooks_dir: str = ".git/hooks") -> Path:
+    """Install an executable shell hook that saves its input, then runs ``body``."""
+    path = repo / hooks_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = repo.parent / f"{name}.json"
+    path.write_text(f"#!/bin/sh\ncat >> '{saved}'\n{body}\n")
+    path.chmod(0o755)
+    return saved
+
+
+def events(saved: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in saved.read_text().splitlines()]
+
+
+@pytest.fixture
+def model(repo: Path) -> Path:
+    """``clf`` with two versions, in the conftest repository."""
+    for n in (1, 2):
+        (repo / "models").mkdir(exist_ok=True)
+        (repo / "models" / "w.bin").write_bytes(os.urandom(100 + n))
+        run_git("add", "-A", cwd=repo)
+        run_git("commit", "-qm", f"v{n}", cwd=repo)
+        if n == 1:
+            git_model("register", "clf", "models", cwd=repo)
+            run_git("commit", "-qm", "register", cwd=repo)
+    return repo
+
+
+def registry_tip(repo: Path) -> str:
+    proc = run_git("rev-parse", "--verify", "--quiet", "refs/gitmodel/registry", cwd=repo,
+                   check=False)  # fmt: skip
+    return proc.stdout.decode().strip()
+
+
+def test_pre_promote_gets_the_event_and_may_refuse(model: Path) -> None:
+    saved = hook(model, "pre-promote", 'echo "no deploys on Friday" >&2; exit 3')
+    proc = git_model("promote", "clf@v1", "staging", "-m", "try", cwd=model, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert "no deploys on Friday" in err
+    assert "gitmodel: error: the pre-promote hook refused v1 for clf staging (exit 3)" in err
+    assert "hint: see its messages above" in err and "--force -m WHY" in err
+    assert registry_tip(model) == ""  # nothing recorded
+    [event] = events(saved)
+    assert event["hook"] == "pre-promote" and event["type"] == "promote"
+    assert (event["model"], event["stage"], event["message"]) == ("clf", "staging", "try")
+    assert event["to"][0]["version"] == 1 and "files" not in event["to"][0]  # type: ignore[index]
+    assert event["by"] == {"name": "Test Author", "email": "author@example.com"}
+    assert "event" not in event  # nothing recorded yet
+
+    git_model("promote", "clf@v1", "staging", "--force", "-m", "it is Thursday", cwd=model)
+    [recorded] = json.loads(git_model("history", "clf", "--json", cwd=model).stdout)
+    assert recorded["forced"] is True
+    assert recorded["bypassed"] == ["pre-promote hook: exit 3"]
+
+
+def test_post_promote_hears_every_change_and_its_failure_does_not_undo_it(model: Path) -> None:
+    hook(model, "pre-promote", "exit 0")
+    saved = hook(model, "post-promote", 'echo "chat is down" >&2; exit 1')
+    proc = git_model("promote", "clf@v1", "production", cwd=model)
+    err = proc.stderr.decode()
+    assert "chat is down" in err
+    assert "warning: the post-promote hook failed (exit 1); the promote of clf production" in err
+    git_model("promote", "clf@v2", "production", cwd=model)
+    git_model("rollback", "clf", "production", "-m", "slow", cwd=model)
+    git_model("unassign", "clf", "production", cwd=model)
+    found = events(saved)
+    assert [(e["type"], e["hook"]) for e in found] == [
+        ("promote", "post-promote"), ("promote", "post-promote"),
+        ("rollback", "post-promote"), ("unassign", "post-promote"),
+    ]  # fmt: skip
+    history = json.loads(git_model("history", "clf", "--json", cwd=model).stdout)
+    assert [e["event"] for e in found] == [e["event"] for e in reversed(history)]
+    assert found[2]["message"] == "slow" and found[3]["to"] == []
+
+
+def test_hooks_path_and_a_hook_that_is_not_executable(model: Path) -> None:
+    run_git("config", "core.hooksPath", "ci-hooks", cwd=model)
+    saved = hook(model, "pre-promote", "exit 0", hooks_dir="ci-hooks")
+    (model / "ci-hooks" / "post-promote").write_text("#!/bin/sh\nexit 1\n")  # not executable
+    proc = git_model("promote", "clf@v1", "dev", cwd=model)
+    assert len(events(saved)) == 1
+    assert "hint: the post-promote hook was ignored because it is not executable" in (
+        proc.stderr.decode()
+    )
+    assert git_out("rev-list", "--count", "refs/gitmodel/registry", cwd=model).strip() == "1"

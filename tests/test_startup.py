@@ -1,0 +1,68 @@
+"""Start-up: `git model diff` and `inspect` on small files load no more than they need.
+
+pygit2 (~0.06 s of CPU to import), NumPy (~0.07 s) and fsspec (~0.15 s) are loaded
+only when a command needs them: pygit2 never for these two (two `git cat-file` calls
+read the few blobs they need), NumPy only to compare the values of a changed tensor,
+fsspec only to fetch a missing object. Timings belong in benchmarks; this checks the
+modules, which is what the timings follow from.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import git_model, run_git
+from helpers.model_files import write_safetensors
+
+HEAVY = {"pygit2", "numpy", "fsspec", "gitmodel.remote.store", "gitmodel.formats.tensors"}
+NOT_EVEN_WITH_VALUES = HEAVY - {"numpy", "gitmodel.formats.tensors"}
+
+
+def loaded_by(args: list[str], cwd: Path) -> set[str]:
+    """The modules ``git-model ARGS`` imports (it runs and succeeds)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "gitmodel", *args],
+                          cwd=cwd, capture_output=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    lines = proc.stderr.decode().splitlines()
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time")}
+
+
+@pytest.fixture
+def small_model(repo: Path) -> Path:
+    """``m.safetensors`` tracked and committed twice: its values change, then only its
+    metadata (both in the store); the worktree holds a third, metadata-only change."""
+    git_model("track", "*.safetensors", cwd=repo)
+    weights = {"w": np.arange(16, dtype=np.float32).reshape(4, 4)}
+    for step, values in (("1", weights), ("2", {"w": weights["w"] * 2})):
+        write_safetensors(repo / "m.safetensors", values, {"step": step})
+        run_git("add", ".", cwd=repo)
+        run_git("commit", "-qm", f"step {step}", cwd=repo)
+    write_safetensors(repo / "m.safetensors", {"w": weights["w"] * 2}, {"step": "3"})
+    return repo
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["inspect", "m.safetensors"], ["inspect", "m.safetensors@HEAD~1"], ["diff"],
+     ["diff", "HEAD", "--", "none.bin"]],
+)  # fmt: skip
+def test_inspect_and_a_diff_without_value_changes_load_no_heavy_module(
+    small_model: Path, args: list[str]
+) -> None:
+    loaded = loaded_by(args, small_model)
+    assert "gitmodel.cli" in loaded
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & HEAVY)
+
+
+def test_a_diff_of_changed_values_loads_numpy_but_not_pygit2_or_fsspec(
+    small_model: Path,
+) -> None:
+    loaded = loaded_by(["diff", "HEAD~1", "HEAD"], small_model)
+    assert "numpy" in loaded  # the values of "w" changed
+    assert loaded.isdisjoint(NOT_EVEN_WITH_VALUES), sorted(loaded & NOT_EVEN_WITH_VALUES)
+    shown = git_model("diff", "HEAD~1", "HEAD", cwd=small_model).stdout.decode()
+    assert "~ w  F32 [4, 4]  changed 93.75% of elements" in shown
