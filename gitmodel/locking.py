@@ -235,7 +235,17 @@ class LfsLocks:
         return {lock.path: lock for lock in map(_from_host, self.api.listing())}
 
     def lock(self, path: str) -> Lock:
-        taken = _from_host(self.api.create(path, self._ref))
+        from gitmodel.remote.lfs import LockHeld
+
+        try:
+            taken = _from_host(self.api.create(path, self._ref))
+        except LockHeld as exc:
+            ours, _ = self.api.verify(self._ref) if exc.lock else ([], [])
+            if exc.lock is None or exc.lock["id"] not in {lock["id"] for lock in ours}:
+                raise
+            _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) | {path})
+            mine = _from_host(exc.lock)
+            raise _locked_error(mine, mine.email) from exc  # "already locked by you"
         _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) | {taken.path})
         return taken
 
@@ -253,8 +263,10 @@ class LfsLocks:
         _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) - {path})
         return released
 
-    def theirs(self) -> dict[str, Lock]:
-        ours, theirs = self.api.verify(self._ref)
+    def theirs(self, ref: str | None = None) -> dict[str, Lock]:
+        """Others' locks, as the host sees them for a push to ``ref`` (default: the
+        current branch)."""
+        ours, theirs = self.api.verify(ref or self._ref)
         _keep_own_lfs_locks(self.repo, {lock["path"] for lock in ours})  # as the host has them
         return {lock.path: lock for lock in map(_from_host, theirs)}
 

@@ -32,16 +32,18 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     repo, store = open_repo()
     settings = repo.settings()
     named = f"remote.{remote_name}.url" in settings
-    local_oids = [
-        fields[1]
+    updates = [
+        fields
         for fields in (line.split() for line in stdin.decode().splitlines())
         if len(fields) == 4 and fields[1] not in ZERO_OIDS
     ]
+    local_oids = [fields[1] for fields in updates]
     if not local_oids:
         return 0  # only deletions
     exclude = [f"--remotes={remote_name}"] if named else []
     if named:
-        refuse_locked_changes(repo, settings, remote_name, [*local_oids, "--not", *exclude])
+        refuse_locked_changes(repo, settings, remote_name, [*local_oids, "--not", *exclude],
+                              refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
     files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
     if not files and not pending:
@@ -64,10 +66,12 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
 
 
 def refuse_locked_changes(
-    repo: git.Repo, settings: dict[str, str], remote: str, revs: list[str]
-) -> None:
+    repo: git.Repo, settings: dict[str, str], remote: str, revs: list[str],
+    refs: list[str] | None = None,
+) -> None:  # fmt: skip
     """Stop a push that changes lockable files someone else has locked (asked of the
-    remote only when the push changes a file marked ``lockable``)."""
+    remote only when the push changes a file marked ``lockable``). An LFS host is asked
+    about each remote ref the push updates (``refs``), as git-lfs asks it."""
     out = repo.run(["log", "--format=", "--name-only", "-z", *revs, "--"]).stdout
     changed = {os.fsdecode(p).strip("\n") for p in out.split(b"\0") if p.strip(b"\n")}
     changed = set(locking.lockable_paths(repo, sorted(changed))) if changed else set()
@@ -75,7 +79,9 @@ def refuse_locked_changes(
         return
     keeper = locking.for_remote(repo, settings, remote)
     if isinstance(keeper, locking.LfsLocks):
-        theirs = [lock for path, lock in keeper.theirs().items() if path in changed]
+        asked: list[str | None] = list(dict.fromkeys(refs or [])) or [None]
+        held = {path: lock for ref in asked for path, lock in keeper.theirs(ref).items()}
+        theirs = [held[path] for path in sorted(changed) if path in held]
     else:
         try:
             _, email = records.identity(repo)

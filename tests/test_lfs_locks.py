@@ -126,6 +126,9 @@ def test_a_git_lfs_lock_holds_for_a_gitmodel_user(team: Team) -> None:
 def test_a_gitmodel_lock_holds_for_a_git_lfs_user(team: Team) -> None:
     alice, bob = team.alice, team.bob
     bob.model("lock", "w.bin", cwd=team.bob_repo)
+    again = bob.model("lock", "w.bin", cwd=team.bob_repo, check=False)
+    line = one_clear_error(again, team.host.password or "")
+    assert line.startswith("gitmodel: error: w.bin is already locked by you (since "), line
     assert lfs_locks(alice, team.alice_repo) == [("w.bin", "bob")]
     assert alice.git("lfs", "lock", "w.bin", cwd=team.alice_repo, check=False).returncode != 0
     edit(alice, team.alice_repo, "w.bin", "alice's weights")
@@ -384,3 +387,21 @@ def test_a_push_check_answered_with_no_json_stops_the_push(repo: Path) -> None:
     assert "verifying locks" in line and "not JSON" in line, line
     assert seen == ["POST /team/r.git/info/lfs/locks/verify"]
     assert run_git("ls-remote", "origin", cwd=repo).stdout == b""
+
+
+def test_a_push_is_checked_against_the_locks_of_the_ref_it_updates(repo: Path) -> None:
+    """As git-lfs does: the host is asked about the remote ref a push updates, which
+    may be another than the branch checked out."""
+    verified: list[Json] = []
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        if path.endswith("/objects/batch"):  # the host has every object already
+            return 200, {"objects": [{"oid": o["oid"], "size": o["size"]}
+                                     for o in body["objects"]]}  # fmt: skip
+        verified.append(body)
+        return 200, {"ours": [], "theirs": []}
+
+    with stub_host(answer) as (endpoint, _):
+        on_stub(repo, endpoint)
+        run_git("push", "-q", "origin", "main:release", cwd=repo)
+    assert [body.get("ref") for body in verified] == [{"name": "refs/heads/release"}]

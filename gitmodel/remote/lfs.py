@@ -80,6 +80,16 @@ class LfsError(RemoteError):
     """The LFS host refused a request or answered something we cannot use."""
 
 
+class LockHeld(UserError):
+    """The host refused a lock because ``lock`` (None: it did not say which) holds it."""
+
+    def __init__(self, path: str, lock: dict[str, str] | None) -> None:
+        holder = f" by {lock['owner'] or 'someone'} since {lock['locked_at']}" if lock else ""
+        super().__init__(f"{path} is locked{holder}",
+                         hint="ask them to unlock it (`git model locks`)")  # fmt: skip
+        self.lock = lock
+
+
 @dataclass(frozen=True)
 class Action:
     """Where to send or fetch one object's bytes, and the headers to send with it."""
@@ -664,9 +674,7 @@ class LfsLocking:
         response = self._send("POST", "/locks", body)
         if response.status == 409:
             found = _lock_of((_json(response.body) or {}).get("lock"))
-            holder = f" by {found['owner']}" if found else ""
-            raise UserError(f"{path} is locked{holder}",
-                            hint="ask them to unlock it (`git model locks`)")  # fmt: skip
+            raise LockHeld(path, found if found and found["path"] == path else None)
         if response.status != 201 and response.status != 200:
             raise self.remote.refused(f"lock of {path}", response)
         lock = self._one(response)
