@@ -1,6 +1,6 @@
 """File locks for what cannot be merged (weights, notebooks), like ``git lfs lock``.
 
-On an LFS host, the host keeps the locks (its locking API, in ``remote/lfs.py``). On
+On an LFS host, the host keeps the locks (its locking API, in ``remote/lfs_locks.py``). On
 any other remote, they are a record log on the Git remote itself, ``refs/gitmodel/locks``,
 so no server is needed: taking a lock fetches the log, appends a record on the remote's
 tip and pushes it without force. Git applies a push as a compare-and-swap of the ref,
@@ -35,7 +35,7 @@ from gitmodel.logs import sync as records_sync
 from gitmodel.urls import scrub
 
 if TYPE_CHECKING:
-    from gitmodel.remote.lfs import LfsLocking
+    from gitmodel.remote.lfs_locks import LfsLocking
 
 Json = dict[str, Any]
 LOG = "locks"
@@ -235,7 +235,7 @@ class LfsLocks:
         return {lock.path: lock for lock in map(_from_host, self.api.listing())}
 
     def lock(self, path: str) -> Lock:
-        from gitmodel.remote.lfs import LockHeld
+        from gitmodel.remote.lfs_locks import LockHeld
 
         try:
             taken = _from_host(self.api.create(path, self._ref))
@@ -313,7 +313,8 @@ def for_remote(repo: git.Repo, settings: dict[str, str], remote: str | None) -> 
     except UserError:
         model_remote = None  # no model store: the Git remote still keeps locks
     if model_remote is not None and model_remote.lfs:
-        from gitmodel.remote.lfs import LfsLocking, LfsRemote
+        from gitmodel.remote.lfs import LfsRemote
+        from gitmodel.remote.lfs_locks import LfsLocking
 
         host = model_remote.open()
         assert isinstance(host, LfsRemote)

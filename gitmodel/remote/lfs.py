@@ -32,13 +32,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from gitmodel import safepath
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
@@ -61,10 +60,6 @@ ERROR_BODY_MAX = 64 << 10
 READ_SIZE = 1 << 20
 RETRY_AFTER_MAX = 60.0
 REDIRECTS_MAX = 3
-LOCK_PAGES_MAX = 1000  # pages of a locks listing read at most: one that never ends is cut off
-LOCKS_MAX = 100_000
-_LOCK_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
-_ANSWER_HINT = "the LFS host answered locks no host should; tell its administrators"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
@@ -78,16 +73,6 @@ _AUTH_HINT = (
 
 class LfsError(RemoteError):
     """The LFS host refused a request or answered something we cannot use."""
-
-
-class LockHeld(UserError):
-    """The host refused a lock because ``lock`` (None: it did not say which) holds it."""
-
-    def __init__(self, path: str, lock: dict[str, str] | None) -> None:
-        holder = f" by {lock['owner'] or 'someone'} since {lock['locked_at']}" if lock else ""
-        super().__init__(f"{path} is locked{holder}",
-                         hint="ask them to unlock it (`git model locks`)")  # fmt: skip
-        self.lock = lock
 
 
 @dataclass(frozen=True)
@@ -107,7 +92,7 @@ class Plan:
     error: tuple[int, str] | None = None
 
 
-class _Response:
+class Response:
     def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
         self.status = status
         self.headers = headers
@@ -187,7 +172,7 @@ class LfsRemote:
                                 limit=BATCH_RESPONSE_MAX)  # fmt: skip
         if response.status == 404 and operation == "download":
             # giftless (and others) answer a batch whose objects are all unknown with 404
-            message = _server_message(response.body) or "not found"
+            message = server_message(response.body) or "not found"
             return {p.oid: Plan({}, (404, message)) for p in pointers}
         if response.status != 200:
             raise self.refused("batch request", response)
@@ -245,7 +230,7 @@ class LfsRemote:
         headers = {**action.header, "Content-Type": "application/octet-stream",
                    "Content-Length": str(pointer.size)}  # fmt: skip
 
-        def send() -> _Response:
+        def send() -> Response:
             with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
                 return self._send(action, "PUT", headers, CountingReader(source, count))
 
@@ -350,14 +335,14 @@ class LfsRemote:
         return received
 
     def _send(self, action: Action, method: str, headers: dict[str, str],
-              body: Body) -> _Response:  # fmt: skip
+              body: Body) -> Response:  # fmt: skip
         return self._request_once(method, action.href, self._headers_for(action.href, headers),
                                   body, ERROR_BODY_MAX)  # fmt: skip
 
     # -- HTTP
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
-                limit: int = ERROR_BODY_MAX) -> _Response:  # fmt: skip
+                limit: int = ERROR_BODY_MAX) -> Response:  # fmt: skip
         """One request to the host itself, retried, with credentials once it asks."""
         for _ in range(REDIRECTS_MAX + 2):
             used = self._credential  # what this try sends, to tell a refusal of it apart
@@ -377,7 +362,7 @@ class LfsRemote:
         raise LfsError(f"{self.display}: too many redirects")
 
     def _request_once(self, method: str, url: str, headers: dict[str, str],
-                      body: Body | None, limit: int) -> _Response:  # fmt: skip
+                      body: Body | None, limit: int) -> Response:  # fmt: skip
         connection, path = self._connect(url)
         try:
             connection.request(method, path, body=body, headers=headers)
@@ -400,7 +385,7 @@ class LfsRemote:
         self._finish(url, response)
         if response.status in _RETRY_STATUS:
             raise _Retry(f"HTTP {response.status}", _retry_after(response.headers))
-        return _Response(response.status, response.headers, data)
+        return Response(response.status, response.headers, data)
 
     def _connect(self, url: str) -> tuple[http.client.HTTPConnection, str]:
         parts = urlsplit(url)
@@ -443,7 +428,7 @@ class LfsRemote:
     def _same_origin(self, url: str) -> bool:
         return _origin(url) == self._origin
 
-    def _redirect(self, url: str, response: _Response) -> str:
+    def _redirect(self, url: str, response: Response) -> str:
         target = response.headers.get("Location", "")
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -494,11 +479,11 @@ class LfsRemote:
 
     # -- failures
 
-    def refused(self, what: str, response: _Response) -> RemoteError:
+    def refused(self, what: str, response: Response) -> RemoteError:
         return self._status_error(what, response.status, response.headers, response.body)
 
     def _status_error(self, what: str, status: int, headers: Any, body: bytes) -> RemoteError:
-        message = _server_message(body) or f"HTTP {status}"
+        message = server_message(body) or f"HTTP {status}"
         text = f"{self.display}: {what} failed: {message} (HTTP {status})"
         if status == 404:
             return LfsError(text, hint="check the LFS URL (lfs.url, remote.NAME.lfsurl) and "
@@ -615,7 +600,7 @@ def _usable_href(href: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _server_message(body: bytes) -> str:
+def server_message(body: bytes) -> str:
     """The ``message`` of an LFS error answer, cleaned for one line, or ""."""
     try:
         document = json.loads(body[:ERROR_BODY_MAX])
@@ -653,161 +638,3 @@ def _userinfo(user: str | None, password: str | None) -> tuple[str, str, None] |
     from urllib.parse import unquote
 
     return unquote(user), unquote(password), None
-
-
-class LfsLocking:
-    """The host's locking API (``docs/api/locking.md`` in git-lfs): create, list,
-    verify and delete locks at ``<endpoint>/locks``, through ``remote``'s connections,
-    retries and credentials; for an SSH remote, at the endpoint and with the headers
-    ``git-lfs-authenticate`` gives for uploads, as git-lfs does. What the host answers is
-    checked like its batch answers: a lock with an unusable path or field is left out,
-    an answer about another lock than the one asked about is refused, and a listing is
-    cut off at a cursor seen before or after :data:`LOCK_PAGES_MAX` pages."""
-
-    def __init__(self, remote: LfsRemote) -> None:
-        self.remote = remote
-
-    def create(self, path: str, ref: str | None) -> dict[str, str]:
-        body: dict[str, Any] = {"path": path}
-        if ref:
-            body["ref"] = {"name": ref}
-        response = self._send("POST", "/locks", body)
-        if response.status == 409:
-            found = _lock_of((_json(response.body) or {}).get("lock"))
-            raise LockHeld(path, found if found and found["path"] == path else None)
-        if response.status != 201 and response.status != 200:
-            raise self.remote.refused(f"lock of {path}", response)
-        lock = self._one(response)
-        if lock["path"] != path:
-            raise LfsError(f"{self.remote.display}: asked to lock {path}, the host answered "
-                           f"a lock on {lock['path']}", hint=_ANSWER_HINT)  # fmt: skip
-        return lock
-
-    def delete(self, lock_id: str, force: bool, ref: str | None) -> dict[str, str]:
-        if not _LOCK_ID.fullmatch(lock_id):
-            raise LfsError(f"{self.remote.display}: an unusable lock id")
-        body: dict[str, Any] = {"force": force}
-        if ref:
-            body["ref"] = {"name": ref}
-        response = self._send("POST", f"/locks/{lock_id}/unlock", body)
-        if response.status == 403:
-            reason = _server_message(response.body) or "not your lock"
-            raise UserError(
-                f"{self.remote.display} refused to unlock: {reason}",
-                hint="pass --force to break someone else's lock, if allowed",
-            )
-        if response.status != 200:
-            raise self.remote.refused("unlock", response)
-        lock = self._one(response)
-        if lock["id"] != lock_id:
-            raise LfsError(f"{self.remote.display}: asked to unlock lock {lock_id}, the host "
-                           f"answered about lock {lock['id']}", hint=_ANSWER_HINT)  # fmt: skip
-        return lock
-
-    def listing(self, path: str | None = None) -> list[dict[str, str]]:
-        """Every lock (or those on ``path``, which a host may not filter), following the
-        host's cursors."""
-        found: list[dict[str, str]] = []
-
-        def ask(cursor: str) -> _Response:
-            query = "?limit=100" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
-            query += f"&path={quote(path, safe='')}" if path else ""
-            return self._send("GET", f"/locks{query}")
-
-        for document in self._pages("listing locks", ask):
-            self._collect(document, "locks", found)
-        return [lock for lock in found if path is None or lock["path"] == path]
-
-    def verify(self, ref: str | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-        """The locks that are ours and theirs, as the host sees it."""
-        ours: list[dict[str, str]] = []
-        theirs: list[dict[str, str]] = []
-
-        def ask(cursor: str) -> _Response:
-            body: dict[str, Any] = {"limit": 100}
-            if cursor:
-                body["cursor"] = cursor
-            if ref:
-                body["ref"] = {"name": ref}
-            return self._send("POST", "/locks/verify", body)
-
-        for document in self._pages("verifying locks", ask, absent_ok=True):
-            self._collect(document, "ours", ours)
-            self._collect(document, "theirs", theirs)
-        return ours, theirs
-
-    def _pages(self, what: str, ask: Callable[[str], _Response],
-               absent_ok: bool = False) -> Iterator[dict[str, Any]]:  # fmt: skip
-        """The host's answers, page by page, as ``ask`` gets each from a cursor; with
-        ``absent_ok``, none from a host that has no locking API (404 or 501, as git-lfs
-        takes them)."""
-        cursor = ""
-        seen: set[str] = set()
-        for _ in range(LOCK_PAGES_MAX):
-            response = ask(cursor)
-            if absent_ok and not cursor and response.status in (404, 501):
-                return
-            if response.status != 200:
-                raise self.remote.refused(what, response)
-            document = _json(response.body)
-            if document is None:  # such as a sign-in page: no answer that there are no locks
-                raise LfsError(f"{self.remote.display}: {what}: the answer is not JSON",
-                               hint=_ANSWER_HINT)  # fmt: skip
-            yield document
-            cursor = document.get("next_cursor") or ""
-            if not isinstance(cursor, str) or not cursor:
-                return
-            if cursor in seen:
-                break
-            seen.add(cursor)
-        raise LfsError(f"{self.remote.display}: {what}: the host's pages of locks do not end",
-                       hint=_ANSWER_HINT)  # fmt: skip
-
-    def _collect(self, document: dict[str, Any], name: str, into: list[dict[str, str]]) -> None:
-        items = document.get(name) or []
-        if not isinstance(items, list):
-            raise LfsError(f"{self.remote.display}: the {name} locks are not a list")
-        into.extend(lock for lock in map(_lock_of, items) if lock is not None)
-        if len(into) > LOCKS_MAX:
-            raise LfsError(f"{self.remote.display}: more than {LOCKS_MAX} locks; not read",
-                           hint=_ANSWER_HINT)  # fmt: skip
-
-    def _send(self, method: str, suffix: str, body: dict[str, Any] | None = None) -> _Response:
-        url, extra = self.remote.endpoint("upload")  # where git-lfs sends locks too
-        headers = {**extra, "Accept": MEDIA_TYPE}
-        data = None
-        if body is not None:
-            headers["Content-Type"] = MEDIA_TYPE
-            data = json.dumps(body).encode()
-        return self.remote.request(method, f"{url}{suffix}", headers, data,
-                                   limit=BATCH_RESPONSE_MAX)  # fmt: skip
-
-    def _one(self, response: _Response) -> dict[str, str]:
-        lock = _lock_of((_json(response.body) or {}).get("lock"))
-        if lock is None:
-            raise LfsError(f"{self.remote.display}: the answer holds no usable lock")
-        return lock
-
-
-def _json(body: bytes) -> dict[str, Any] | None:
-    """``body`` as a JSON object, or None."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _lock_of(item: object) -> dict[str, str] | None:
-    """A lock as the host describes it, checked: id, path, owner's name, time."""
-    if not isinstance(item, dict):
-        return None
-    owner = item.get("owner")
-    name = owner.get("name") if isinstance(owner, dict) else None
-    fields = {"id": item.get("id"), "path": item.get("path"), "owner": name or "",
-              "locked_at": item.get("locked_at") or ""}  # fmt: skip
-    if not all(isinstance(v, str) and v.isprintable() and len(v) <= 4096 for v in fields.values()):
-        return None
-    if not fields["id"] or not safepath.is_valid(str(fields["path"])):
-        return None  # a path outside the worktree, or in .git, is no file of ours
-    return {key: str(value) for key, value in fields.items()}
