@@ -139,6 +139,7 @@ class GitModelFileSystem(AbstractFileSystem):  # type: ignore[misc]
                                  "blob": entry.blob, "executable": entry.executable}  # fmt: skip
         if entry.pointer is not None:
             found["oid"] = entry.pointer.oid
+        found["ETag"] = found.get("oid", entry.blob)  # what caches (datasets, s3fs users) key on
         return found
 
     def ukey(self, path: str) -> str:
