@@ -777,6 +777,35 @@ def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) 
     _exit(run(remote_flag, remote_name, dry_run, grace))
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def cache(ctx: click.Context, as_json: bool) -> None:
+    """Show or prune what reads without a clone keep (gitmodel://, deploy --from).
+
+    The cache is ~/.cache/gitmodel ($XDG_CACHE_HOME/gitmodel): repository caches
+    (trees and pointers), chunks, manifests and whole objects, all checked when used,
+    so any of it may be removed; what is read again is fetched again."""
+    if ctx.invoked_subcommand is None:
+        from gitmodel.commands.cache import info
+
+        _exit(info(as_json))
+
+
+@cache.command("prune")
+@click.option("--older-than", type=click.FloatRange(0), default=30.0, metavar="DAYS",
+              show_default=True, help="remove what was not used for DAYS")  # fmt: skip
+@click.option("--max-size", type=SizeType(), metavar="SIZE",
+              help="then remove the least recently used until SIZE is left")  # fmt: skip
+@click.option("--all", "everything", is_flag=True, help="remove everything not in use")
+@click.option("--dry-run", "-n", is_flag=True, help="only say what would be removed")
+def cache_prune(older_than: float, max_size: int | None, everything: bool, dry_run: bool) -> None:
+    """Remove what the cache holds that was not used lately, or beyond a size."""
+    from gitmodel.commands.cache import prune as run
+
+    _exit(run(older_than, max_size, everything, dry_run))
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")

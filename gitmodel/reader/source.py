@@ -70,6 +70,9 @@ class RemoteRepo:
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:24]
         self.root = self.cache_dir / "repos" / digest
         self.git = shallow.open_cache(self.root / "git", self.url)
+        with contextlib.suppress(OSError):  # its last use, which `git model cache prune` reads
+            os.close(os.open(self.root / "lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            os.utime(self.root / "lock")
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
