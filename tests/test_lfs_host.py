@@ -402,3 +402,30 @@ def test_after_migrating_off_git_lfs_a_teammate_checks_out_old_and_new(
     assert_checked_out(teammate, clone, state(versions[:2]))
     teammate.git("checkout", "-q", "HEAD~1", cwd=clone)  # v1
     assert_checked_out(teammate, clone, versions[0])
+
+
+# -- progress -----------------------------------------------------------------------
+
+
+def test_push_and_clone_on_an_lfs_host_show_byte_progress(
+    lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str
+) -> None:
+    def finished(title: bytes, objects: int) -> re.Pattern[bytes]:
+        return re.compile(rb"\r%s: 100%% \(%d/%d\), [\d.]+ (MiB|KiB|B)( \| [^,]+)?, done\."
+                          % (title, objects, objects))  # fmt: skip
+
+    url = lfs_host.new_repo()
+    author = gitmodel_user(tmp_path, "a", path_without_git_lfs)
+    author.env["GIT_MODEL_PROGRESS"] = "1"  # stderr is a pipe here, not a terminal
+    repo = author.clone(url, tmp_path / "a")
+    author.model("track", "*.bin", cwd=repo)
+    files = {"w1.bin": os.urandom(3 << 20), "w2.bin": os.urandom(200_000)}
+    commit(author, repo, files, "weights")
+    pushed = author.git("push", "origin", "main", cwd=repo).stderr
+    assert finished(b"Uploading model objects", 2).search(pushed), pushed
+    assert b"3.2 MiB" in pushed  # the bytes of both objects, not a count of files
+    reader = gitmodel_user(tmp_path, "b", path_without_git_lfs)
+    reader.env["GIT_MODEL_PROGRESS"] = "1"
+    cloned = reader.git("clone", url, str(tmp_path / "b"), cwd=tmp_path).stderr
+    assert finished(b"Downloading model objects", 2).search(cloned), cloned
+    assert_checked_out(reader, tmp_path / "b", files)
