@@ -5,18 +5,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import git_model, git_out, run_git
-from helpers.model_files import write_gguf, write_safetensors, write_torch_zip
+from helpers.model_files import (
+    torch_dict,
+    torch_view,
+    write_gguf,
+    write_safetensors,
+    write_torch_storages,
+    write_torch_zip,
+)
 
 import gitmodel
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import LocalStore
 
+# torch.save before 1.6: a pickle (protocol 2) of this magic number first
+LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
 CHANGED = ("layer.3.weight", "layer.17.bias", "layer.30.weight")
 
 
@@ -115,6 +126,29 @@ def test_git_diff_show_and_log_print_the_tensor_summary(model_repo: tuple[Path, 
         changed = {line.split()[1] for line in shown.splitlines() if line.startswith("+  layer")}
         assert changed == set(CHANGED)
         assert "Binary files" not in shown
+
+
+@pytest.mark.parametrize("kind", ["legacy", "other-objects"])
+def test_git_show_of_a_refused_checkpoint_shows_size_and_oid(repo: Path, kind: str) -> None:
+    git_model("track", "*.pt", cwd=repo)
+    oids = []
+    for step in range(2):
+        if kind == "legacy":  # torch.save before 1.6: a bare pickle, never loaded
+            data = LEGACY_TORCH_MAGIC + pickle.dumps({"step": step}, protocol=2)
+        else:  # a zip checkpoint whose pickle holds an object torch refuses too
+            state = torch_dict({"w": torch_view("0", "float32", 8, 0, (2,), (1,)),
+                                "f": b"c__builtin__\nfrozenset\n)R"})  # fmt: skip
+            write_torch_storages(repo / "m.pt", state, {"0": struct.pack("<2f", step, 1)})
+            data = (repo / "m.pt").read_bytes()
+        (repo / "m.pt").write_bytes(data)
+        oids.append(hashlib.sha256(data).hexdigest())
+        run_git("add", ".", cwd=repo)
+        run_git("commit", "-qm", f"v{step}", cwd=repo)
+    for command in (["show"], ["log", "-p", "-1"]):
+        shown = git_out(*command, cwd=repo)
+        assert f"-oid sha256:{oids[0]}" in shown and f"+oid sha256:{oids[1]}" in shown
+        assert " note: " in shown  # why it is not read, on both sides
+    assert "oid sha256:" in git_out("show", "HEAD~1", cwd=repo)
 
 
 def test_unknown_format_gets_byte_ranges(repo: Path) -> None:
