@@ -151,6 +151,47 @@ def test_git_show_of_a_refused_checkpoint_shows_size_and_oid(repo: Path, kind: s
     assert "oid sha256:" in git_out("show", "HEAD~1", cwd=repo)
 
 
+def write_gguf_with_arrays(path: Path, scores: list[float], tokens: list[str]) -> None:
+    """A GGUF file written by gguf-py (llama.cpp's writer), with array metadata."""
+    gguf = pytest.importorskip("gguf")
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_array("tokenizer.ggml.scores", scores)
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    writer.add_tensor("w", np.ones((2, 3), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_arrays_are_compared_whole_and_emitted_as_arrays(repo: Path) -> None:
+    git_model("track", "*.gguf", cwd=repo)
+    scores, tokens = [float(i) for i in range(100)], [f"t{i}" for i in range(20)]
+    write_gguf_with_arrays(repo / "m.gguf", scores, tokens)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1", cwd=repo)
+    tokens[15] = "changed"
+    scores[15] = -1.0
+    write_gguf_with_arrays(repo / "m.gguf", scores, tokens)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v2", cwd=repo)
+    [file] = json.loads(git_model("diff", "--json", "HEAD~1", "HEAD", cwd=repo).stdout)["files"]
+    meta = file["metadata"]
+    assert meta["tokenizer.ggml.tokens"]["new"] == tokens  # short: the whole array
+    assert meta["tokenizer.ggml.tokens"]["old"][15] == "t15"
+    long = meta["tokenizer.ggml.scores"]  # long: length and digest, and where they differ
+    assert long["old"]["items"] == 100 and long["old"]["xxh3"] != long["new"]["xxh3"]
+    assert (long["items_differing"], long["first_difference"]) == (1, 15)
+    text = git_model("diff", "HEAD~1", "HEAD", cwd=repo).stdout.decode()
+    assert "metadata tokenizer.ggml.tokens: array of 20 -> 20 items, 1 differ, the first [15]:" \
+        " t15 -> changed" in text  # fmt: skip
+    shown = git_out("show", cwd=repo)  # the textconv: a line per key shows the change
+    assert "-  tokenizer.ggml.tokens = (20 items, xxh3:" in shown
+    assert "+  tokenizer.ggml.scores = (100 items, xxh3:" in shown
+    inspected = json.loads(git_model("inspect", "m.gguf", "--json", cwd=repo).stdout)
+    assert inspected["metadata"]["tokenizer.ggml.scores"] == scores
+
+
 def test_unknown_format_gets_byte_ranges(repo: Path) -> None:
     data = bytearray(b"\x01" * 10_000)
     (repo / "w.bin").write_bytes(data)

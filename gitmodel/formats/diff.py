@@ -104,7 +104,12 @@ def _diff_metadata(
         return {}
     keys = sorted(set(old.metadata) | set(new.metadata))
     pairs = {key: (old.metadata.get(key), new.metadata.get(key)) for key in keys}
-    return {key: pair for key, pair in pairs.items() if pair[0] != pair[1]}
+    return {key: pair for key, pair in pairs.items() if not same_value(*pair)}
+
+
+def same_value(old: object, new: object) -> bool:
+    """Equal metadata values, NaN equal to NaN (GGUF arrays compared whole)."""
+    return old == new or (type(old) is type(new) and repr(old) == repr(new))
 
 
 def _diff_tensors(
