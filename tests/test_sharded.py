@@ -142,3 +142,23 @@ def test_a_bad_index_or_a_symlinked_shard_is_a_note_and_shards_diff_alone(sharde
     [note] = [f["note"] for f in files if f["path"] == INDEX]
     assert note.startswith("shard m/model-00002-of-00002.safetensors named in")
     assert note.endswith("is missing")
+
+
+def test_review_compares_the_sharded_model(sharded: Path) -> None:
+    run_git("add", ".", cwd=sharded)
+    run_git("commit", "-qm", "v2", cwd=sharded)
+    registry = {"models": {"lm": {"paths": ["m"]}}}
+    (sharded / ".gitmodel-registry.json").write_text(json.dumps(registry))
+    run_git("add", ".gitmodel-registry.json", cwd=sharded)
+    run_git("commit", "-qm", "registry", cwd=sharded)
+    found = json.loads(git_model("review", "lm@v2", "--json", cwd=sharded).stdout)
+    files = {f["path"]: f for f in found["files"]}
+    model = files[INDEX]
+    assert model["kind"] == "sharded model" and model["status"] == "changed"
+    check_model_diff(model["diff"])
+    for shard in ("m/model-00001-of-00002.safetensors", "m/model-00002-of-00002.safetensors"):
+        assert files[shard]["shard_of"] == INDEX and files[shard]["diff"] is None
+    assert found["summary"]["tensors"] == {"added": 1, "removed": 0, "changed": 1,
+                                           "unchanged": 2}  # fmt: skip
+    text = git_model("review", "lm@v2", cwd=sharded).stdout.decode()
+    assert f"m/model-00001-of-00002.safetensors (shard of {INDEX}," in text
