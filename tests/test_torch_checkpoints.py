@@ -253,3 +253,22 @@ def test_we_accept_what_torch_weights_only_accepts(tmp_path: Path, kind: str, va
     except FormatError:
         we_read = False
     assert we_read == torch_reads
+
+
+def test_version_1_digest_sidecars_of_pytorch_files_are_recomputed(tmp_path: Path) -> None:
+    """Version 1 digested a view by the bytes its storage spans; safetensors' stay good."""
+    from gitmodel.formats.digests import load_digests
+
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    path = tmp_path / "views.pt"
+    write_torch_storages(path, torch_dict(views_of(w)), {"0": w.tobytes()})
+    sidecars = DigestStore(tmp_path / "sidecars")
+    stale = {"col": "0" * 32, "t": "1" * 32}
+    for kind, oid in (("pytorch", "a" * 64), ("safetensors", "b" * 64)):
+        sidecars.write(oid, {"version": 1, "format": kind, "digests": stale})
+    with open(path, "rb") as f:
+        info = read_model(f, path.name)
+        assert info is not None
+        fresh = load_digests(sidecars, "a" * 64, f, info).digests
+        assert fresh != stale and load_digests(sidecars, "b" * 64, f, info).digests == stale
+    assert (sidecars.read("a" * 64) or {})["version"] == 2

@@ -15,7 +15,6 @@ import _compat_pickle
 import collections
 import io
 import pickle
-import pickletools
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +217,8 @@ def unpickle(data: bytes) -> Any:
 
 
 def _check_opcodes(data: bytes) -> None:
+    import pickletools  # only when a checkpoint is read
+
     for opcode, _, pos in pickletools.genops(data):
         if opcode.name not in TORCH_OPCODES:
             raise FormatError(
