@@ -272,3 +272,24 @@ def test_version_1_digest_sidecars_of_pytorch_files_are_recomputed(tmp_path: Pat
         fresh = load_digests(sidecars, "a" * 64, f, info).digests
         assert fresh != stale and load_digests(sidecars, "b" * 64, f, info).digests == stale
     assert (sidecars.read("a" * 64) or {})["version"] == 2
+
+
+@pytest.mark.parametrize("block", [4, 12, 20, 100, 1 << 20])
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_views_come_in_exact_blocks(tmp_path: Path, block: int, where: str) -> None:
+    """A permuted 3-D view (``x.permute(2, 0, 1)[:, 1:, ::2]``) gathered in blocks of
+    ``block`` bytes: every block full but the last, the bytes NumPy's view holds."""
+    from gitmodel.formats.base import TensorInfo
+
+    x = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    view = x.transpose(2, 0, 1)[:, 1:, ::2]
+    stride = tuple(s // 4 for s in view.strides)
+    offset = (view.__array_interface__["data"][0] - x.__array_interface__["data"][0]) // 4
+    path = tmp_path / "storage"
+    path.write_bytes(x.tobytes())
+    tensor = TensorInfo("v", "F32", view.shape, offset * 4, view.nbytes, stride=stride)
+    with open(path, "rb") as real:
+        f = real if where == "file" else io.BytesIO(path.read_bytes())
+        blocks = list(iter_raw(f, tensor, block))
+    assert all(len(b) == block for b in blocks[:-1]) and 0 < len(blocks[-1]) <= block
+    assert b"".join(blocks) == np.ascontiguousarray(view).tobytes()

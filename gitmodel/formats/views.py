@@ -25,21 +25,47 @@ from gitmodel.formats.base import (
 
 
 def iter_view(f: BinaryFile, tensor: TensorInfo, block: int) -> Iterator[bytes]:
-    """The view's elements as contiguous bytes, in blocks of ``block`` bytes."""
+    """The view's elements as contiguous bytes, in blocks of exactly ``block`` bytes
+    (the last may be short), as :func:`gitmodel.formats.base.iter_raw` gives them."""
     assert tensor.stride is not None
     itemsize = ITEM_SIZES[tensor.dtype]
     if tensor.numel == 0:
         return
     storage = _storage(f, tensor.offset, span(tensor.shape, tensor.stride) * itemsize)
-    items = storage.view(np.dtype(f"V{itemsize}"))
-    per_block = max(1, block // itemsize)
-    for start in range(0, tensor.numel, per_block):
-        flat = np.arange(start, min(start + per_block, tensor.numel), dtype=np.int64)
-        index = np.unravel_index(flat, tensor.shape)
-        offsets = np.zeros(flat.size, np.int64)
-        for axis, step in zip(index, tensor.stride, strict=True):
-            offsets += axis * step
-        yield items[offsets].tobytes()
+    # every element the strides reach lies in the storage (checked by the reader)
+    view = np.lib.stride_tricks.as_strided(
+        storage.view(np.dtype(f"V{itemsize}")), tensor.shape,
+        tuple(step * itemsize for step in tensor.stride), writeable=False,
+    )  # fmt: skip
+    pending: list[bytes] = []
+    held = 0
+    for piece in _pieces(view, max(1, block // itemsize)):
+        pending.append(piece)
+        held += len(piece)
+        if held >= block:
+            data = b"".join(pending)
+            cut = len(data) - len(data) % block
+            yield from (data[i : i + block] for i in range(0, cut, block))
+            pending, held = [data[cut:]], len(data) - cut
+    if held:
+        yield b"".join(pending)
+
+
+def _pieces(view: Any, limit: int) -> Iterator[bytes]:
+    """Row-major copies of at most ``limit`` elements each (NumPy gathers the strides)."""
+    if view.size <= limit or view.ndim == 0:
+        yield np.ascontiguousarray(view).tobytes()
+    elif view.ndim == 1:
+        for start in range(0, view.shape[0], limit):
+            yield np.ascontiguousarray(view[start : start + limit]).tobytes()
+    else:
+        rows = limit // (view.size // view.shape[0])
+        if rows == 0:  # a row alone is too big: one row at a time, a dimension less
+            for row in view:
+                yield from _pieces(row, limit)
+            return
+        for start in range(0, view.shape[0], rows):
+            yield np.ascontiguousarray(view[start : start + rows]).tobytes()
 
 
 def _storage(f: BinaryFile, offset: int, nbytes: int) -> Any:
