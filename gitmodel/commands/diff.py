@@ -10,6 +10,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
+from gitmodel.formats.shards import is_index
 from gitmodel.resolver import Resolver
 from gitmodel.sides import Side, sharded_diffs
 from gitmodel.store.digests import DigestStore
@@ -27,11 +28,13 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     diffs: list[FileDiff] = []
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
+        models = model_entries(repo, entries, resolver)
         covered: set[str] = set()
         sides = _sides(repo, resolver, revs, cached)
         if sides is not None:  # sharded checkpoints: one model-level diff each
-            diffs, covered = sharded_diffs(*sides, {e.path for e in entries}, sidecars)
-        for entry in model_entries(repo, entries, resolver):
+            changed = {e.path for e in models} | {e.path for e in entries if is_index(e.path)}
+            diffs, covered = sharded_diffs(*sides, changed, sidecars)
+        for entry in models:
             if entry.path in covered:
                 continue
             old = _side(resolver, repo, entry.old_blob, entry.path)
