@@ -134,9 +134,14 @@ def test_a_bad_index_or_a_symlinked_shard_is_a_note_and_shards_diff_alone(sharde
         notes
     )  # each shard diffed alone
     outside = sharded.parent / "outside.safetensors"
+    weight_map = {"a": "model-00001-of-00002.safetensors", "z": "model-00002-of-00002.safetensors"}
+    (sharded / INDEX).write_text(json.dumps({"weight_map": weight_map}))
+    files = json.loads(git_model("diff", "--json", cwd=sharded).stdout)["files"]
+    [note] = [f["note"] for f in files if f["path"] == INDEX]
+    assert note == f"{INDEX} puts 'z' in model-00002-of-00002.safetensors, which lacks it"
     os.replace(sharded / "m" / "model-00002-of-00002.safetensors", outside)
     os.symlink(outside, sharded / "m" / "model-00002-of-00002.safetensors")
-    weight_map = {"a": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}
+    weight_map = {"a": "model-00001-of-00002.safetensors", "c": weight_map.pop("z")}
     (sharded / INDEX).write_text(json.dumps({"weight_map": weight_map}))
     files = json.loads(git_model("diff", "--json", cwd=sharded).stdout)["files"]
     [note] = [f["note"] for f in files if f["path"] == INDEX]

@@ -124,6 +124,10 @@ def read_sharded(index_path: str, index: FileContent, open_shard: ShardOpener) -
         for tensor in info.tensors:
             if model.where.setdefault(tensor.name, path) != path:
                 raise FormatError(f"tensor {tensor.name!r} is in two shards", hint=INDEX_HINT)
+    for name, shard in parsed.weight_map.items():
+        if model.where.get(name) != shard_path(index_path, shard):
+            raise FormatError(f"{index_path} puts {name[:80]!r} in {shard[:80]}, which lacks it",
+                              hint=INDEX_HINT)  # fmt: skip
     return model
 
 
