@@ -98,6 +98,18 @@ def test_values_torch_allows_beside_tensors(tmp_path: Path) -> None:
                              "count.a": 2, "device": "cpu", "z": "(1+2j)"}  # fmt: skip
 
 
+def test_a_tensor_with_attributes_keeps_them_as_metadata(tmp_path: Path) -> None:
+    """``t.note = "x"``: torch.save writes ``_rebuild_from_type_v2(rebuild, torch.Tensor,
+    args, {"note": "x"})``."""
+    rebuild = b"ctorch._utils\n_rebuild_tensor_v3\n"
+    args = VIEW[len(rebuild) : -1]  # the call's argument tuple
+    state = b"}X\x04\x00\x00\x00noteX\x01\x00\x00\x00xs"
+    tensor = (b"ctorch._tensor\n_rebuild_from_type_v2\n(" + rebuild + b"ctorch\nTensor\n"
+              + args + state + b"tR")  # fmt: skip
+    info = read(_zip(tmp_path, torch_dict({"w": tensor})))
+    assert [t.name for t in info.tensors] == ["w"] and info.metadata == {"w.note": "x"}
+
+
 def views_of(storage: np.ndarray) -> dict[str, bytes]:
     """``w[:, 1]`` and ``w.t()`` of a 3x4 float32 storage, as torch.save writes them."""
     nbytes = storage.nbytes
@@ -207,8 +219,9 @@ def test_files_torch_writes_read_as_torch_loads_them(tmp_path: Path) -> None:
         "u32": torch.tensor([1, 2**31]).to(torch.uint32),
         "u64": torch.tensor([1, 2**40]).to(torch.uint64),
         "bf": torch.tensor([1.5, -3.0]).to(torch.bfloat16),
-        "dtype": torch.float16, "ids": {1, 2}, "raw": b"xy", "z": 1 + 2j,
+        "dtype": torch.float16, "ids": {1, 2}, "raw": b"xy", "z": 1 + 2j, "noted": torch.ones(2),
     }  # fmt: skip
+    state["noted"].note = "x"
     path = tmp_path / "m.pt"
     torch.save(state, path)
     loaded = torch.load(path, weights_only=True)
@@ -219,6 +232,7 @@ def test_files_torch_writes_read_as_torch_loads_them(tmp_path: Path) -> None:
         expected = loaded[tensor.name].detach().to(torch.float64).numpy()
         np.testing.assert_array_equal(values(path, tensor.name), expected)
     assert info.metadata["dtype"] == "torch.float16" and info.metadata["ids"] == "{1, 2}"
+    assert info.metadata["noted.note"] == loaded["noted"].note == "x"
 
 
 OTHER_OBJECTS: list[tuple[str, Any]] = [

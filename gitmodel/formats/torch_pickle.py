@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
+import dataclasses
 import io
 import pickle
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ class Tensor(_Inert):
     shape: tuple[int, ...]
     stride: tuple[int, ...]
     dtype: str
+    attributes: tuple[tuple[str, Any], ...] = ()  # a tensor's Python attributes (t.note = …)
 
 
 def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Any) -> Tensor:
@@ -126,11 +128,20 @@ class Parameter(_Inert):
         return data
 
 
+class TensorType(_Inert):
+    """``torch.Tensor`` as a type argument: a plain tensor that carries attributes."""
+
+
 def _rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any) -> Any:
     known = (_rebuild_tensor, _rebuild_tensor_v3, _rebuild_parameter)
-    if func not in known or new_type is not Parameter or state:
+    if func not in known or new_type not in (Parameter, TensorType):
         raise FormatError("the checkpoint holds a tensor subclass", hint=UNSUPPORTED_HINT)
-    return func(*args)
+    tensor = func(*args)
+    if not state:
+        return tensor
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise FormatError("a tensor's attributes are not a dict", hint=UNSUPPORTED_HINT)
+    return dataclasses.replace(tensor, attributes=tuple(state.items()))
 
 
 def _size(*args: Any) -> tuple[int, ...]:
@@ -171,6 +182,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
     ("torch.nn.parameter", "Parameter"): Parameter,
+    ("torch", "Tensor"): TensorType,
     ("torch", "Size"): _size,
     ("torch", "device"): _device,
     ("torch.storage", "UntypedStorage"): StorageType(None),

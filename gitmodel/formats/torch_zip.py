@@ -78,7 +78,10 @@ def _walk(obj: Any, path: str) -> list[tuple[str, Any]]:
         for index, value in enumerate(obj):
             items += _walk(value, f"{path}.{index}" if path else str(index))
         return items
-    if isinstance(obj, (Tensor, str, int, float, bool, type(None), list, tuple)):
+    if isinstance(obj, Tensor):  # then its attributes, as metadata
+        return [(path, obj), *(item for key, value in obj.attributes
+                               for item in _walk(value, f"{path}.{key}"))]  # fmt: skip
+    if isinstance(obj, (str, int, float, bool, type(None), list, tuple)):
         return [(path, obj)]
     return [(path, repr(obj))]
 
