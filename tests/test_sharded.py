@@ -167,3 +167,33 @@ def test_review_compares_the_sharded_model(sharded: Path) -> None:
                                            "unchanged": 2}  # fmt: skip
     text = git_model("review", "lm@v2", cwd=sharded).stdout.decode()
     assert f"m/model-00001-of-00002.safetensors (shard of {INDEX}," in text
+
+
+def test_a_checkpoint_sharded_by_transformers(repo: Path) -> None:
+    """save_pretrained's shards and index; v2 changes one tensor and shards smaller, so
+    most tensors move to another shard unchanged."""
+    torch = pytest.importorskip("torch", reason="transformers needs torch to save a model")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100,
+                                     n_positions=16, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    git_model("track", "*.safetensors", cwd=repo)
+    model.save_pretrained(repo / "hf", max_shard_size="40KB")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1", cwd=repo)
+    with torch.no_grad():
+        model.transformer.h[1].mlp.c_fc.weight[0, 0] += 1.0
+    for old in (repo / "hf").glob("model-*.safetensors"):
+        old.unlink()
+    model.save_pretrained(repo / "hf", max_shard_size="20KB")
+    run_git("add", "-A", ".", cwd=repo)
+    run_git("commit", "-qm", "v2", cwd=repo)
+    [file] = json.loads(git_model("diff", "--json", "HEAD~1", "HEAD", cwd=repo).stdout)["files"]
+    saved = json.loads((repo / "hf" / "model.safetensors.index.json").read_text())["weight_map"]
+    assert file["path"] == "hf/model.safetensors.index.json"
+    assert [c["name"] for c in file["changed"]] == ["transformer.h.1.mlp.c_fc.weight"]
+    assert file["changed"][0]["changed"] == 1
+    assert file["changed"][0]["max_abs_change"] == pytest.approx(1.0, rel=1e-6)
+    assert file["unchanged"] == len(saved) - 1 and not file["added"] and not file["removed"]
+    assert "moved to another shard" in file["note"]
