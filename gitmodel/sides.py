@@ -25,7 +25,7 @@ _SYMLINK = 0o120000
 
 class Side:
     """Files by repository path on one side: ``rev`` (a commit), else the index
-    (``index=True``), else the worktree."""
+    (``index=True``), else the tracked files of the worktree."""
 
     def __init__(self, repo: git.Repo, resolver: Resolver, rev: str | None = None,
                  index: bool = False) -> None:  # fmt: skip
@@ -43,15 +43,14 @@ class Side:
 
     def _listing(self, folder: str) -> dict[str, str]:
         spec = [folder] if folder else []
+        if self.rev is not None:
+            entries = self.repo.ls_tree(self.rev, spec)
+        else:  # the index; the worktree has what it tracks, as git diff sees it
+            entries = self.repo.ls_files([f":(literal){p}" for p in spec])
+        found = {e.path: e.oid for e in entries if e.mode & 0o170000 != _SYMLINK}
         if self.rev is not None or self.index:
-            entries = (self.repo.ls_tree(self.rev, spec) if self.rev
-                       else self.repo.ls_files([f":(literal){p}" for p in spec]))  # fmt: skip
-            return {e.path: e.oid for e in entries if e.mode & 0o170000 != _SYMLINK}
-        root = self.repo.top / folder if folder else self.repo.top
-        if not _real_folder(self.repo.top, folder):
-            return {}
-        return {f"{folder}/{p.name}" if folder else p.name: "" for p in root.iterdir()
-                if _regular(self.repo.top, f"{folder}/{p.name}" if folder else p.name)}  # fmt: skip
+            return found
+        return {path: "" for path in found if _regular(self.repo.top, path)}
 
     def content(self, path: str) -> FileContent | None:
         """A file's content on this side (None: not there, or not a regular file)."""
@@ -61,16 +60,6 @@ class Side:
         if blob == "":
             return self.resolver.file(self.repo.top / path, path)
         return self.resolver.blob(blob, path)
-
-
-def _real_folder(top: Path, folder: str) -> bool:
-    if not folder:
-        return True
-    try:
-        status = safepath.lstat(safepath.Target(top, folder))
-    except safepath.UnsafePathError:
-        return False
-    return status is not None and stat.S_ISDIR(status.st_mode)
 
 
 def _regular(top: Path, path: str) -> bool:
