@@ -8,6 +8,7 @@ committed one is not a shard, and a worktree path must lead through real directo
 
 from __future__ import annotations
 
+import os
 import posixpath
 import stat
 from collections.abc import Iterable
@@ -28,8 +29,9 @@ class Side:
     (``index=True``), else the tracked files of the worktree."""
 
     def __init__(self, repo: git.Repo, resolver: Resolver, rev: str | None = None,
-                 index: bool = False) -> None:  # fmt: skip
+                 index: bool = False, untracked: bool = False) -> None:  # fmt: skip
         self.repo, self.resolver, self.rev, self.index = repo, resolver, rev, index
+        self.untracked = untracked  # the worktree's untracked files too (inspect)
         self._folders: dict[str, dict[str, str]] = {}
 
     def files(self, folder: str) -> dict[str, str]:
@@ -42,6 +44,8 @@ class Side:
         return self._folders[folder]
 
     def _listing(self, folder: str) -> dict[str, str]:
+        if self.untracked and self.rev is None and not self.index:
+            return self._worktree(folder)
         spec = [folder] if folder else []
         if self.rev is not None:
             entries = self.repo.ls_tree(self.rev, spec)
@@ -52,6 +56,11 @@ class Side:
             return found
         return {path: "" for path in found if _regular(self.repo.top, path)}
 
+    def _worktree(self, folder: str) -> dict[str, str]:
+        """Every regular file right in ``folder``, reached through real directories."""
+        names = [f"{folder}/{name}" if folder else name for name in _names(self.repo.top, folder)]
+        return {path: "" for path in names if _regular(self.repo.top, path)}
+
     def content(self, path: str) -> FileContent | None:
         """A file's content on this side (None: not there, or not a regular file)."""
         blob = self.files(posixpath.dirname(path)).get(path)
@@ -60,6 +69,20 @@ class Side:
         if blob == "":
             return self.resolver.file(self.repo.top / path, path)
         return self.resolver.blob(blob, path)
+
+
+def _names(top: Path, folder: str) -> list[str]:
+    if folder:
+        try:
+            status = safepath.lstat(safepath.Target(top, folder))
+        except safepath.UnsafePathError:
+            return []
+        if status is None or not stat.S_ISDIR(status.st_mode):
+            return []
+    try:
+        return os.listdir(top / folder if folder else top)
+    except OSError:
+        return []
 
 
 def _regular(top: Path, path: str) -> bool:

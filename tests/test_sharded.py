@@ -105,6 +105,13 @@ def test_inspect_a_sharded_model(sharded: Path) -> None:
     assert data["parameters"] == 96 and data["metadata"]["step"] == 1
 
 
+def test_inspect_a_sharded_model_not_yet_added(repo: Path) -> None:
+    t = tensors()
+    write_sharded(repo, {"one.safetensors": {"a": t["a"]}, "two.safetensors": {"b": t["b"]}}, 1)
+    out = git_model("inspect", "model.safetensors.index.json", cwd=repo / "m").stdout.decode()
+    assert "shards 2" in out and "  b  F32 [8, 4]  (two.safetensors)" in out
+
+
 @pytest.mark.parametrize(
     ("index", "message"),
     [

@@ -58,7 +58,7 @@ def _inspect_sharded(repo: git.Repo, resolver: Resolver, spec: PathSpec, as_json
     """A sharded checkpoint as one model: every tensor of every shard, and its shard."""
     index = _version(repo, resolver, spec)
     top_path = Path(os.path.relpath(Path.cwd() / spec.path, repo.top)).as_posix()
-    side = Side(repo, resolver, repo.rev_parse(spec.rev) if spec.rev else None)
+    side = Side(repo, resolver, repo.rev_parse(spec.rev) if spec.rev else None, untracked=True)
     model = read_sharded(top_path, index, side.content)
     info = model.info
     if as_json:
