@@ -5,18 +5,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import git_model, git_out, run_git
-from helpers.model_files import write_gguf, write_safetensors, write_torch_zip
+from helpers.model_files import (
+    torch_dict,
+    torch_view,
+    write_gguf,
+    write_safetensors,
+    write_torch_storages,
+    write_torch_zip,
+)
 
 import gitmodel
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import LocalStore
 
+# torch.save before 1.6: a pickle (protocol 2) of this magic number first
+LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
 CHANGED = ("layer.3.weight", "layer.17.bias", "layer.30.weight")
 
 
@@ -115,6 +126,70 @@ def test_git_diff_show_and_log_print_the_tensor_summary(model_repo: tuple[Path, 
         changed = {line.split()[1] for line in shown.splitlines() if line.startswith("+  layer")}
         assert changed == set(CHANGED)
         assert "Binary files" not in shown
+
+
+@pytest.mark.parametrize("kind", ["legacy", "other-objects"])
+def test_git_show_of_a_refused_checkpoint_shows_size_and_oid(repo: Path, kind: str) -> None:
+    git_model("track", "*.pt", cwd=repo)
+    oids = []
+    for step in range(2):
+        if kind == "legacy":  # torch.save before 1.6: a bare pickle, never loaded
+            data = LEGACY_TORCH_MAGIC + pickle.dumps({"step": step}, protocol=2)
+        else:  # a zip checkpoint whose pickle holds an object torch refuses too
+            state = torch_dict({"w": torch_view("0", "float32", 8, 0, (2,), (1,)),
+                                "f": b"c__builtin__\nfrozenset\n)R"})  # fmt: skip
+            write_torch_storages(repo / "m.pt", state, {"0": struct.pack("<2f", step, 1)})
+            data = (repo / "m.pt").read_bytes()
+        (repo / "m.pt").write_bytes(data)
+        oids.append(hashlib.sha256(data).hexdigest())
+        run_git("add", ".", cwd=repo)
+        run_git("commit", "-qm", f"v{step}", cwd=repo)
+    for command in (["show"], ["log", "-p", "-1"]):
+        shown = git_out(*command, cwd=repo)
+        assert f"-oid sha256:{oids[0]}" in shown and f"+oid sha256:{oids[1]}" in shown
+        assert " note: " in shown  # why it is not read, on both sides
+    assert "oid sha256:" in git_out("show", "HEAD~1", cwd=repo)
+
+
+def write_gguf_with_arrays(path: Path, scores: list[float], tokens: list[str]) -> None:
+    """A GGUF file written by gguf-py (llama.cpp's writer), with array metadata."""
+    gguf = pytest.importorskip("gguf")
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_array("tokenizer.ggml.scores", scores)
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    writer.add_tensor("w", np.ones((2, 3), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_arrays_are_compared_whole_and_emitted_as_arrays(repo: Path) -> None:
+    git_model("track", "*.gguf", cwd=repo)
+    scores, tokens = [float(i) for i in range(100)], [f"t{i}" for i in range(20)]
+    write_gguf_with_arrays(repo / "m.gguf", scores, tokens)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1", cwd=repo)
+    tokens[15] = "changed"
+    scores[15] = -1.0
+    write_gguf_with_arrays(repo / "m.gguf", scores, tokens)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v2", cwd=repo)
+    [file] = json.loads(git_model("diff", "--json", "HEAD~1", "HEAD", cwd=repo).stdout)["files"]
+    meta = file["metadata"]
+    assert meta["tokenizer.ggml.tokens"]["new"] == tokens  # short: the whole array
+    assert meta["tokenizer.ggml.tokens"]["old"][15] == "t15"
+    long = meta["tokenizer.ggml.scores"]  # long: length and digest, and where they differ
+    assert long["old"]["items"] == 100 and long["old"]["xxh3"] != long["new"]["xxh3"]
+    assert (long["items_differing"], long["first_difference"]) == (1, 15)
+    text = git_model("diff", "HEAD~1", "HEAD", cwd=repo).stdout.decode()
+    assert "metadata tokenizer.ggml.tokens: array of 20 -> 20 items, 1 differ, the first [15]:" \
+        " t15 -> changed" in text  # fmt: skip
+    shown = git_out("show", cwd=repo)  # the textconv: a line per key shows the change
+    assert "-  tokenizer.ggml.tokens = (20 items, xxh3:" in shown
+    assert "+  tokenizer.ggml.scores = (100 items, xxh3:" in shown
+    inspected = json.loads(git_model("inspect", "m.gguf", "--json", cwd=repo).stdout)
+    assert inspected["metadata"]["tokenizer.ggml.scores"] == scores
 
 
 def test_unknown_format_gets_byte_ranges(repo: Path) -> None:

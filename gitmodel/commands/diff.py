@@ -10,7 +10,9 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
+from gitmodel.formats.shards import is_index
 from gitmodel.resolver import Resolver
+from gitmodel.sides import Side, sharded_diffs
 from gitmodel.store.digests import DigestStore
 from gitmodel.workspace import open_repo
 
@@ -26,7 +28,15 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     diffs: list[FileDiff] = []
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
-        for entry in model_entries(repo, entries, resolver):
+        models = model_entries(repo, entries, resolver)
+        covered: set[str] = set()
+        sides = _sides(repo, resolver, revs, cached)
+        if sides is not None:  # sharded checkpoints: one model-level diff each
+            changed = {e.path for e in models} | {e.path for e in entries if is_index(e.path)}
+            diffs, covered = sharded_diffs(*sides, changed, sidecars)
+        for entry in models:
+            if entry.path in covered:
+                continue
             old = _side(resolver, repo, entry.old_blob, entry.path)
             new = _side(resolver, repo, entry.new_blob, entry.path)
             diffs.append(diff_versions(entry.path, old, new, sidecars))
@@ -36,6 +46,22 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
         for d in diffs:
             print("\n".join(diff_text(d)))
     return 0
+
+
+def _sides(
+    repo: git.Repo, resolver: Resolver, revs: list[str], cached: bool
+) -> tuple[Side, Side] | None:
+    """Where each side of the diff reads files, as ``git diff`` chooses them (None for
+    a ``A...B`` merge-base range: no model-level view)."""
+    if len(revs) == 1 and ".." in revs[0]:
+        if "..." in revs[0]:
+            return None
+        revs = [part or "HEAD" for part in revs[0].split("..", 1)]
+    if len(revs) == 2:
+        return Side(repo, resolver, revs[0]), Side(repo, resolver, revs[1])
+    old = Side(repo, resolver, revs[0] if revs else ("HEAD" if cached else None), index=True)
+    new = Side(repo, resolver, index=True) if cached else Side(repo, resolver)
+    return old, new
 
 
 def _check_revs(repo: git.Repo, revs: list[str], cached: bool) -> None:

@@ -11,6 +11,7 @@ The files Git hands over hold a pointer (committed side) or the content
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -18,10 +19,11 @@ import tempfile
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
-from gitmodel.formats import read_model
+from gitmodel.formats import FormatError, read_model
 from gitmodel.formats.diff import FileContent, diff_versions
 from gitmodel.formats.digests import load_digests
 from gitmodel.formats.report import diff_text, inspect_text
+from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
 from gitmodel.resolver import Resolver
 from gitmodel.store.digests import DigestStore
 from gitmodel.store.local import hash_file
@@ -74,19 +76,36 @@ def textconv(file: str) -> int:
         resolver = Resolver(repo, store, Path(tmp))
         try:
             lines = _summary(resolver, Path(file), DigestStore(store.root))
-        except GitModelError as exc:
-            lines = [f"note: {exc}"]
+        except GitModelError as exc:  # e.g. a missing object: what the pointer says
+            lines = [*_identity(Path(file)), f"note: {exc}"]
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
     return 0
 
 
 def _summary(resolver: Resolver, file: Path, sidecars: DigestStore) -> list[str]:
+    """The tensor table; for other files and files the readers refuse, size and oid
+    (and why), so that any change of content still shows as a changed line."""
     version = resolver.file(file)
+    oid = version.oid or hash_file(version.file)[0]
+    identity = [f"size {version.size:,} B", f"oid sha256:{oid}"]
     with open(version.file, "rb") as f:
-        info = read_model(f, os.fspath(file))
+        try:
+            info = read_model(f, os.fspath(file))
+        except FormatError as exc:
+            return [*identity, f"note: {exc}"]
         if info is None:
-            oid = version.oid or hash_file(version.file)[0]
-            return [f"size {version.size:,} B", f"oid sha256:{oid}"]
-        digests = load_digests(sidecars, version.oid, f, info).digests
-    return inspect_text(info, version.size, digests)
+            return identity
+        digests = load_digests(sidecars, oid, f, info).digests
+    lines = inspect_text(info, version.size, digests)
+    return [*lines[:2], identity[1], *lines[2:]]  # after "format" and "size"
+
+
+def _identity(file: Path) -> list[str]:
+    """Size and oid of the committed pointer Git handed over, if it is one."""
+    with contextlib.suppress(OSError):
+        if file.stat().st_size < POINTER_MAX_SIZE:
+            pointer = try_parse(file.read_bytes())
+            if pointer is not None:
+                return [f"size {pointer.size:,} B", f"oid sha256:{pointer.oid}"]
+    return []

@@ -11,8 +11,10 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import FileContent
-from gitmodel.formats.report import inspect_json, inspect_text
+from gitmodel.formats.report import describe, inspect_json, inspect_text
+from gitmodel.formats.shards import is_index, read_sharded, shard_tensors
 from gitmodel.resolver import Resolver
+from gitmodel.sides import Side
 from gitmodel.specs import PathSpec, unknown_rev_hint
 from gitmodel.workspace import open_repo
 
@@ -23,6 +25,8 @@ def inspect(spec: PathSpec, as_json: bool = False) -> int:
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
+        if is_index(spec.path):
+            return _inspect_sharded(repo, resolver, spec, as_json)
         version = _version(repo, resolver, spec)
         with open(version.file, "rb") as f:
             info = read_model(f, spec.path)
@@ -48,6 +52,28 @@ def _version(repo: git.Repo, resolver: Resolver, spec: PathSpec) -> FileContent:
     if not entries:
         raise UserError(f"{path} is not in {rev}", hint=f"see `git ls-tree -r {rev}`")
     return resolver.blob(entries[0].oid, top_path)
+
+
+def _inspect_sharded(repo: git.Repo, resolver: Resolver, spec: PathSpec, as_json: bool) -> int:
+    """A sharded checkpoint as one model: every tensor of every shard, and its shard."""
+    index = _version(repo, resolver, spec)
+    top_path = Path(os.path.relpath(Path.cwd() / spec.path, repo.top)).as_posix()
+    side = Side(repo, resolver, repo.rev_parse(spec.rev) if spec.rev else None, untracked=True)
+    model = read_sharded(top_path, index, side.content)
+    info = model.info
+    if as_json:
+        out = inspect_json(info, model.size, None)
+        out["shards"] = {p: {"oid": c.oid, "size": c.size} for p, c in model.shards.items()}
+        for tensor in out["tensors"]:
+            tensor["shard"], tensor["offset"] = model.where[tensor["name"]], None
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    lines = inspect_text(info, model.size)
+    at = lines.index("tensors")
+    shards = [f"  {p}  {c.size:,} B" for p, c in model.shards.items()]
+    tensors = [f"  {t.name}  {describe(t)}  ({shard})" for shard, t in shard_tensors(model)]
+    print("\n".join([*lines[:at], f"shards {len(model.shards)}", *shards, "tensors", *tensors]))
+    return 0
 
 
 def _print_unknown(version: FileContent, as_json: bool) -> None:

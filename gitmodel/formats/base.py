@@ -17,18 +17,34 @@ from gitmodel.errors import UserError
 BinaryFile = IO[bytes]
 
 # Canonical dtype names (safetensors spelling) -> NumPy dtype strings, little-endian.
-# None: no NumPy equivalent; such tensors are compared byte by byte.
+# None: no NumPy equivalent; such tensors are decoded by ``tensors.to_float`` or
+# compared byte by byte.
 NUMPY_DTYPES: dict[str, str | None] = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": None,
     "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
     "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
-    "F8_E4M3": None, "F8_E5M2": None, "C64": "<c8", "C128": "<c16",
+    "F8_E4M3": None, "F8_E5M2": None, "F8_E4M3FNUZ": None, "F8_E5M2FNUZ": None,
+    "F8_E8M0": None, "F4": None, "F6_E2M3": None, "F6_E3M2": None,
+    "C64": "<c8", "C128": "<c16",
 }  # fmt: skip
-ITEM_SIZES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-    "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
-    "C64": 8, "C128": 16,
+# Bits per element. F4 packs two elements in a byte, F6 four in three bytes;
+# F4_X2 (torch.float4_e2m1fn_x2) and C32 (torch.complex32) are compared as bytes.
+ITEM_BITS = {
+    "F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I64": 64, "I32": 32, "I16": 16, "I8": 8,
+    "U64": 64, "U32": 32, "U16": 16, "U8": 8, "BOOL": 8, "F8_E4M3": 8, "F8_E5M2": 8,
+    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "F8_E8M0": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "C64": 64, "C128": 128, "F4_X2": 8, "C32": 32,
 }  # fmt: skip
+ITEM_SIZES = {dtype: bits // 8 for dtype, bits in ITEM_BITS.items() if bits % 8 == 0}
+
+
+def packed_nbytes(dtype: str, numel: int) -> int | None:
+    """Bytes that ``numel`` elements of ``dtype`` fill, or None when they end inside a
+    byte (safetensors refuses those too)."""
+    bits = numel * ITEM_BITS[dtype]
+    return bits // 8 if bits % 8 == 0 else None
+
+
 _NUMPY_DESCR = re.compile(r"[<>|=][fiucb][1-9][0-9]?")  # plain numeric NumPy dtypes
 MAX_HEADER = 256 << 20  # refuse headers larger than this (a corrupt length field)
 
@@ -49,7 +65,10 @@ class TensorInfo:
     """One tensor: where its raw bytes are and how to read them.
 
     ``offset`` is the absolute file offset of the first byte; ``opener`` replaces it
-    for data that is not stored raw (a compressed ``.npz`` member).
+    for data that is not stored raw (a compressed ``.npz`` member). ``stride`` is set
+    for a view over a larger storage (a PyTorch ``w.t()`` or ``w[:, 1]``): the step
+    in elements along each axis from ``offset``; ``nbytes`` then counts the view's
+    own elements, which :func:`iter_raw` gathers in row-major order.
     """
 
     name: str
@@ -59,6 +78,7 @@ class TensorInfo:
     nbytes: int
     fortran_order: bool = False
     opener: Callable[[], BinaryFile] | None = field(default=None, compare=False, repr=False)
+    stride: tuple[int, ...] | None = None
 
     @property
     def numel(self) -> int:
@@ -106,11 +126,23 @@ def check_extent(name: str, offset: int, nbytes: int, file_size: int | None) -> 
         )
 
 
+def span(shape: tuple[int, ...], stride: tuple[int, ...]) -> int:
+    """Elements from the first to one past the last that a view touches."""
+    if any(d == 0 for d in shape):
+        return 0
+    return 1 + sum((d - 1) * s for d, s in zip(shape, stride, strict=True))
+
+
 RAW_BLOCK = 2 << 20
 
 
 def iter_raw(f: BinaryFile, tensor: TensorInfo, block: int = RAW_BLOCK) -> Iterator[bytes]:
     """The tensor's raw bytes in full blocks of ``block`` bytes (the last may be short)."""
+    if tensor.stride is not None:
+        from gitmodel.formats.views import iter_view
+
+        yield from iter_view(f, tensor, block)
+        return
     stream = tensor.opener() if tensor.opener is not None else f
     if tensor.opener is None:
         stream.seek(tensor.offset)

@@ -89,22 +89,25 @@ def diff_versions(
         known = len(infos) == (old is not None) + (new is not None)
         if infos and known and len({i.format for i in infos}) == 1:
             result.format = infos[0].format
-            result.metadata = _diff_metadata(result.old_info, result.new_info)
+            result.metadata = diff_metadata(result.old_info, result.new_info)
             _diff_tensors(result, old_f, new_f, sidecars)
         elif old_f is not None and new_f is not None:
             _diff_bytes(result, old_f, new_f)
     return result
 
 
-def _diff_metadata(
-    old: ModelInfo | None, new: ModelInfo | None
-) -> dict[str, tuple[object, object]]:
+def diff_metadata(old: ModelInfo | None, new: ModelInfo | None) -> dict[str, tuple[object, object]]:
     """Metadata keys whose values differ (None: absent on that side)."""
     if old is None or new is None:
         return {}
     keys = sorted(set(old.metadata) | set(new.metadata))
     pairs = {key: (old.metadata.get(key), new.metadata.get(key)) for key in keys}
-    return {key: pair for key, pair in pairs.items() if pair[0] != pair[1]}
+    return {key: pair for key, pair in pairs.items() if not same_value(*pair)}
+
+
+def same_value(old: object, new: object) -> bool:
+    """Equal metadata values, NaN equal to NaN (GGUF arrays compared whole)."""
+    return old == new or (type(old) is type(new) and repr(old) == repr(new))
 
 
 def _diff_tensors(
@@ -130,10 +133,13 @@ def _diff_tensors(
         if (a.dtype, a.shape) == (b.dtype, b.shape) and old_digests[name] == new_digests[name]:
             result.unchanged += 1
         else:
-            result.changes.append(_measure(old_f, a, new_f, b))
+            result.changes.append(measure_change(old_f, a, new_f, b))
 
 
-def _measure(old_f: BinaryFile, a: TensorInfo, new_f: BinaryFile, b: TensorInfo) -> TensorChange:
+def measure_change(
+    old_f: BinaryFile, a: TensorInfo, new_f: BinaryFile, b: TensorInfo
+) -> TensorChange:
+    """How a tensor whose digest differs changed (values, bytes, or dtype and shape)."""
     from gitmodel.formats import tensors
 
     if a.shape != b.shape:

@@ -24,7 +24,9 @@ from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
 from gitmodel.pointer import Pointer
 from gitmodel.store.digests import DigestStore
 
-DIGESTS_VERSION = 1
+DIGESTS_VERSION = 2
+# version 1 digested a PyTorch view's whole storage span; version 2 its own elements
+_VERSION_1_FORMATS = frozenset({"safetensors", "gguf", "npy", "npz"})
 HEAD_START = 64 << 10
 HEAD_LIMIT = 64 << 20  # a header larger than this is digested later, from the store
 READ_BLOCK = 4 << 20
@@ -48,10 +50,13 @@ class TensorDigests:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TensorDigests | None:
-        digests = data.get("digests")
-        if data.get("version") != DIGESTS_VERSION or not isinstance(digests, dict):
+        digests, kind = data.get("digests"), str(data.get("format"))
+        current = data.get("version") == DIGESTS_VERSION
+        if not (current or (data.get("version") == 1 and kind in _VERSION_1_FORMATS)):
             return None
-        return cls(str(data.get("format")), {str(k): str(v) for k, v in digests.items()})
+        if not isinstance(digests, dict):
+            return None
+        return cls(kind, {str(k): str(v) for k, v in digests.items()})
 
 
 def compute_digests(f: BinaryFile, info: ModelInfo) -> TensorDigests:

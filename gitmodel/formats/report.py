@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 from gitmodel.formats.base import ModelInfo, TensorInfo
-from gitmodel.formats.diff import FileContent, FileDiff, TensorChange
+from gitmodel.formats.diff import FileContent, FileDiff, TensorChange, same_value
 
 SIGN = {"added": "+", "removed": "-", "changed": "~"}
+SHOWN_ITEMS = 8  # array items a line shows
+JSON_ITEMS = 64  # array items a diff's JSON gives in full; longer: length and digest
 
 
 def describe(tensor: TensorInfo) -> str:
@@ -49,7 +52,7 @@ def diff_text(diff: FileDiff) -> list[str]:
     new_p = diff.new_info.parameters if diff.new_info else 0
     lines.append(f"  parameters {old_p:,} -> {new_p:,} ({new_p - old_p:+,})")
     for key, (old, new) in diff.metadata.items():
-        lines.append(f"  metadata {key}: {_short(old, 60)} -> {_short(new, 60)}")
+        lines.append(f"  metadata {key}: {_metadata_change(old, new)}")
     return lines + [_change_line(c) for c in sorted(diff.changes, key=_order)]
 
 
@@ -96,9 +99,7 @@ def diff_json(diff: FileDiff) -> dict[str, Any]:
         "removed": [_tensor_json(c.old) for c in diff.changes if c.status == "removed" and c.old],
         "changed": [_change_json(c) for c in diff.changes if c.status == "changed"],
         "unchanged": diff.unchanged,
-        "metadata": {
-            k: {"old": _plain(a), "new": _plain(b)} for k, (a, b) in diff.metadata.items()
-        },
+        "metadata": {k: _metadata_json(a, b) for k, (a, b) in diff.metadata.items()},
         "bytes_differing": diff.bytes_differ if diff.format is None else None,
         "byte_ranges": [list(r) for r in diff.byte_ranges],
         "more_ranges": diff.more_ranges,
@@ -161,17 +162,60 @@ def inspect_text(info: ModelInfo, size: int, digests: dict[str, str] | None = No
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-friendly metadata value (long or odd values as their short text)."""
+    """A JSON-friendly metadata value: arrays as arrays, odd values as their text."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     return value if isinstance(value, (str, int, float, bool)) or value is None else _short(value)
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    if isinstance(value, list) and len(value) > 8:
-        text = f"[{', '.join(map(repr, value[:8]))}, … ({len(value)} items)]"
+    """One line; an array longer than a few items shows its length and digest first, so
+    that a change anywhere in it shows."""
+    if isinstance(value, list) and len(value) > SHOWN_ITEMS:
+        head = ", ".join(map(repr, value[:SHOWN_ITEMS]))
+        text = f"({len(value)} items, xxh3:{array_digest(value)[:16]}) [{head}, …]"
     else:
         text = repr(value) if not isinstance(value, str) else value
     text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def array_digest(value: list[Any]) -> str:
+    """xxh3-128 of an array's canonical JSON: equal arrays, equal digests."""
+    import xxhash
+
+    text = json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def _first_difference(old: list[Any], new: list[Any]) -> tuple[int, int]:
+    """How many items differ (as if the shorter were padded) and the first of them."""
+    differ = [i for i, (a, b) in enumerate(zip(old, new, strict=False)) if not same_value(a, b)]
+    differ += range(min(len(old), len(new)), max(len(old), len(new)))
+    return len(differ), differ[0] if differ else -1
+
+
+def _metadata_change(old: Any, new: Any) -> str:
+    if not (isinstance(old, list) and isinstance(new, list)):
+        return f"{_short(old, 60)} -> {_short(new, 60)}"
+    count, first = _first_difference(old, new)
+    return (f"array of {len(old)} -> {len(new)} items, {count} differ, the first [{first}]:"
+            f" {_short(old[first] if first < len(old) else None, 40)}"
+            f" -> {_short(new[first] if first < len(new) else None, 40)}")  # fmt: skip
+
+
+def _metadata_json(old: Any, new: Any) -> dict[str, Any]:
+    """Old and new values; arrays longer than :data:`JSON_ITEMS` as length and digest."""
+    entry = {"old": _json_value(old), "new": _json_value(new)}
+    if isinstance(old, list) and isinstance(new, list):
+        entry["items_differing"], entry["first_difference"] = _first_difference(old, new)
+    return entry
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, list) and len(value) > JSON_ITEMS:
+        return {"items": len(value), "xxh3": array_digest(value)}
+    return _plain(value)
 
 
 def inspect_json(info: ModelInfo, size: int, oid: str | None) -> dict[str, Any]:

@@ -11,17 +11,23 @@ import struct
 from typing import Any
 
 from gitmodel.formats.base import (
-    ITEM_SIZES,
     MAX_HEADER,
     BinaryFile,
     FormatError,
     ModelInfo,
     TensorInfo,
     check_extent,
+    packed_nbytes,
     read_exact,
 )
 
 FORMAT = "safetensors"
+# every dtype safetensors 0.8 writes; sub-byte ones (F4, F6) pack elements into bytes
+SAFETENSORS_DTYPES = (
+    "BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "F32", "C64", "U64", "I64",
+    "F64", "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0", "F4", "F6_E2M3",
+    "F6_E3M2", "C128",
+)  # fmt: skip
 
 
 def looks_like(head: bytes) -> bool:
@@ -57,9 +63,13 @@ def _tensor(name: str, entry: Any, base: int, file_size: int | None) -> TensorIn
         start, end = (int(x) for x in entry["data_offsets"])
     except (TypeError, KeyError, ValueError) as exc:
         raise FormatError(f"safetensors entry {name!r} is malformed: {exc}") from None
-    if dtype not in ITEM_SIZES:
-        raise FormatError(f"tensor {name!r} has unknown dtype {dtype!r}")
-    if end - start != math.prod(shape) * ITEM_SIZES[dtype] or any(d < 0 for d in shape):
+    if dtype not in SAFETENSORS_DTYPES:
+        raise FormatError(
+            f"tensor {name!r} has unsupported dtype {dtype!r}",
+            hint=f"the dtypes read are {', '.join(SAFETENSORS_DTYPES)}",
+        )
+    nbytes = packed_nbytes(dtype, math.prod(shape))
+    if end - start != nbytes or any(d < 0 for d in shape):
         raise FormatError(f"tensor {name!r}: shape {list(shape)} does not match its bytes")
     check_extent(name, base + start, end - start, file_size)
     return TensorInfo(name, dtype, shape, base + start, end - start)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gitmodel.formats.base import ITEM_SIZES, BinaryFile, TensorInfo, iter_raw
+from gitmodel.formats.base import ITEM_BITS, BinaryFile, TensorInfo, iter_raw
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -20,16 +20,19 @@ if TYPE_CHECKING:
 BLOCK_BYTES = 2 << 20  # per side: memory stays bounded whatever the tensor's size
 
 
-def item_size(tensor: TensorInfo) -> int:
-    """Bytes per element (1 for formats compared byte by byte)."""
-    if tensor.dtype in ITEM_SIZES:
-        return ITEM_SIZES[tensor.dtype]
+def item_bits(tensor: TensorInfo) -> int:
+    """Bits per element (8 for formats compared byte by byte)."""
+    if tensor.dtype in ITEM_BITS:
+        return ITEM_BITS[tensor.dtype]
     np_dtype = tensor.numpy_dtype
-    return int(np_dtype[2:]) if np_dtype is not None else 1
+    return int(np_dtype[2:]) * 8 if np_dtype is not None else 8
+
+
+_DECODED = ("BF16", "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0", "F4")
 
 
 def is_numeric(tensor: TensorInfo) -> bool:
-    return tensor.dtype in ("BF16", "F8_E4M3", "F8_E5M2") or tensor.numpy_dtype is not None
+    return tensor.dtype in _DECODED or tensor.numpy_dtype is not None
 
 
 def to_float(raw: bytes, tensor: TensorInfo) -> NDArray[Any]:
@@ -37,23 +40,47 @@ def to_float(raw: bytes, tensor: TensorInfo) -> NDArray[Any]:
     if tensor.dtype == "BF16":
         bits = np.frombuffer(raw, "<u2").astype("<u4") << 16
         return bits.view("<f4").astype(np.float64)
-    if tensor.dtype in ("F8_E4M3", "F8_E5M2"):
-        return _fp8_table(tensor.dtype)[np.frombuffer(raw, np.uint8)]
+    if tensor.dtype == "F4":  # two elements a byte, the first in the low nibble
+        codes = np.frombuffer(raw, np.uint8)
+        return _fp_table("F4")[np.stack([codes & 0xF, codes >> 4], axis=-1).reshape(-1)]
+    if tensor.dtype in _DECODED:
+        return _fp_table(tensor.dtype)[np.frombuffer(raw, np.uint8)]
     np_dtype = np.dtype(tensor.numpy_dtype)
     values = np.frombuffer(raw, np_dtype)
     return values.astype(np.complex128 if np_dtype.kind == "c" else np.float64)
 
 
+# small floats: (exponent bits, mantissa bits, bias, what the top codes mean)
+_SMALL_FLOATS = {
+    "F8_E4M3": (4, 3, 7, "fn"),  # no infinities; S.1111.111 is NaN
+    "F8_E4M3FNUZ": (4, 3, 8, "fnuz"),  # no infinities, no -0: 0x80 is NaN
+    "F8_E5M2FNUZ": (5, 2, 16, "fnuz"),
+    "F4": (2, 1, 1, "finite"),  # E2M1: every code is a number
+}
+
+
 @cache
-def _fp8_table(dtype: str) -> NDArray[np.float64]:
+def _fp_table(dtype: str) -> NDArray[np.float64]:
+    """The value of each of a small float format's 256 (or 16) codes."""
     codes = np.arange(256, dtype=np.uint16)
     if dtype == "F8_E5M2":  # the top byte of an IEEE half
         return (codes << 8).view(np.float16).astype(np.float64)
-    sign = np.where(codes & 0x80, -1.0, 1.0)
-    exp, man = (codes >> 3) & 0xF, codes & 0x7
-    normal = (1 + man / 8) * np.exp2(exp.astype(np.float64) - 7)
-    values = sign * np.where(exp == 0, man / 8 * 2.0**-6, normal)
-    values[(exp == 0xF) & (man == 0x7)] = np.nan  # E4M3FN: no infinities, one NaN
+    if dtype == "F8_E8M0":  # a power of two; 0xFF is NaN
+        values = np.exp2(codes.astype(np.float64) - 127)
+        values[0xFF] = np.nan
+        return values
+    exp_bits, man_bits, bias, kind = _SMALL_FLOATS[dtype]
+    width = 1 + exp_bits + man_bits
+    codes = codes[: 1 << width]
+    sign = np.where(codes >> (width - 1), -1.0, 1.0)
+    exp = ((codes >> man_bits) & ((1 << exp_bits) - 1)).astype(np.float64)
+    man = (codes & ((1 << man_bits) - 1)) / float(1 << man_bits)
+    subnormal = man * np.exp2(1.0 - bias)
+    values = sign * np.where(exp == 0, subnormal, (1 + man) * np.exp2(exp - bias))
+    if kind == "fn":
+        values[(codes & 0x7F) == 0x7F] = np.nan
+    elif kind == "fnuz":
+        values[0x80] = np.nan
     return values.astype(np.float64)
 
 
@@ -84,9 +111,9 @@ def compare_values(
 ) -> TensorDelta:
     """Stream two same-shaped tensors side by side and measure the change."""
     changed, sum_dd, sum_oo, max_abs = 0, 0.0, 0.0, 0.0
-    elems = BLOCK_BYTES // max(item_size(old), item_size(new))
-    old_blocks = iter_raw(old_file, old, elems * item_size(old))
-    new_blocks = iter_raw(new_file, new, elems * item_size(new))
+    elems = BLOCK_BYTES // max(item_bits(old), item_bits(new)) * 8  # whole bytes each side
+    old_blocks = iter_raw(old_file, old, elems * item_bits(old) // 8)
+    new_blocks = iter_raw(new_file, new, elems * item_bits(new) // 8)
     # NaN and infinity are data, not errors: they count as changes, not in the norms
     with np.errstate(all="ignore"):
         for a_raw, b_raw in zip(old_blocks, new_blocks, strict=True):

@@ -16,7 +16,9 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.formats.base import FormatError
 from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
+from gitmodel.formats.shards import ShardOpener, diff_sharded, is_index, read_sharded
 from gitmodel.lineage import graph as lineage_graph
 from gitmodel.lineage import store as lineage_store
 from gitmodel.lineage.history import FileVersion
@@ -50,6 +52,7 @@ class FileChange:
     old: File | None
     new: File | None
     diff: FileDiff | None = None  # model files that changed: the tensor diff
+    shard_of: str | None = None  # a shard: its index holds the model-level diff
     text_diff: list[str] = field(default_factory=list)  # small plain files that changed
 
 
@@ -195,7 +198,41 @@ def compare_files(
             elif status == "changed" and a is not None and b is not None:
                 change.text_diff = _text_diff(repo, a, b)
             changes.append(change)
+        _sharded(changes, before, after, resolver, digests)
     return changes
+
+
+def _sharded(
+    changes: list[FileChange], before: dict[str, File], after: dict[str, File],
+    resolver: Resolver, digests: DigestStore,
+) -> None:  # fmt: skip
+    """Sharded checkpoints whose shards or index changed: one model-level diff, on the
+    index's entry; the shards point to it."""
+    by_path = {c.path: c for c in changes}
+    for index in [p for p in by_path if is_index(p)]:
+        sides = []
+        try:
+            for files in (before, after):
+                found = files.get(index)
+                opener = _opener(resolver, files)
+                content = _open(resolver, found)
+                sides.append(read_sharded(index, content, opener) if content else None)
+        except FormatError as exc:
+            by_path[index].text_diff.append(f"not read as a sharded checkpoint: {exc}")
+            continue
+        shards = {p for side in sides if side is not None for p in side.shards}
+        if all(by_path[p].status == "unchanged" for p in {index, *shards} if p in by_path):
+            continue
+        change = by_path[index]
+        change.status = "changed" if change.status == "unchanged" else change.status
+        indexes = _open(resolver, change.old), _open(resolver, change.new)
+        change.diff = diff_sharded(index, sides[0], sides[1], digests, *indexes)
+        for path in shards & set(by_path):
+            by_path[path].diff, by_path[path].shard_of = None, index
+
+
+def _opener(resolver: Resolver, files: dict[str, File]) -> ShardOpener:
+    return lambda path: _open(resolver, files.get(path))
 
 
 def _open(resolver: Resolver, file: File | None) -> FileContent | None:

@@ -70,12 +70,21 @@ def summary(review: Review) -> Json:
     }  # fmt: skip
 
 
+def _kind(change: FileChange) -> str:
+    """A model file (a pointer), a sharded model's index, or a plain file."""
+    file = change.new or change.old
+    if file is not None and file.oid:
+        return "model"
+    return "sharded model" if change.diff is not None else "plain"
+
+
 def _file_json(change: FileChange) -> Json:
-    d, file = change.diff, change.new or change.old
+    d = change.diff
     return {
         "path": change.path,
         "status": change.status,
-        "kind": "model" if file is not None and file.oid else "plain",
+        "kind": _kind(change),
+        "shard_of": change.shard_of,
         "old": change.old.to_json() if change.old else None,
         "new": change.new.to_json() if change.new else None,
         "diff": diff_json(d) if d is not None else None,
@@ -171,7 +180,8 @@ def _file_text(change: FileChange) -> list[str]:
         return [f"  {sign} {one_line(change.path, 200)} ({change.diff.format or 'model file'})",
                 *("    " + line.strip() for line in body)]  # fmt: skip
     sizes = " -> ".join(format_size(f.size) for f in (change.old, change.new) if f)
-    lines = [f"  {sign} {one_line(change.path, 200)} (plain file, {sizes})"]
+    kind = f"shard of {one_line(change.shard_of, 200)}" if change.shard_of else "plain file"
+    lines = [f"  {sign} {one_line(change.path, 200)} ({kind}, {sizes})"]
     return lines + [f"      {one_line(line, 200)}" for line in change.text_diff]
 
 

@@ -112,3 +112,45 @@ def write_torch_zip(path: Path, tensors: dict[str, np.ndarray], pickle_bytes: by
         for key, array in enumerate(tensors.values()):
             archive.writestr(f"archive/data/{key}", np.ascontiguousarray(array).tobytes())
         archive.writestr("archive/version", "3\n")
+
+
+# torch 2.x writes tensors whose dtype has no typed storage (float8, uint16/32/64,
+# float4) as _rebuild_tensor_v3 of an UntypedStorage, whose size counts bytes:
+#   _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype)
+# storage = persistent id ("storage", torch.storage.UntypedStorage, key, "cpu", nbytes)
+
+
+def torch_view(key: str, dtype: str, storage_nbytes: int, offset: int,
+               shape: tuple[int, ...], stride: tuple[int, ...]) -> bytes:  # fmt: skip
+    """The opcodes of one tensor as torch.save (2.x) writes it (see above)."""
+    storage = (b"(" + _str("storage") + _global("torch.storage", "UntypedStorage") + _str(key)
+               + _str("cpu") + _int(storage_nbytes) + b"tQ")  # fmt: skip
+    ordered_dict = _global("collections", "OrderedDict") + b")R"
+    return (_global("torch._utils", "_rebuild_tensor_v3") + b"(" + storage + _int(offset)
+            + _tuple(shape) + _tuple(stride) + b"\x89" + ordered_dict
+            + _global("torch", dtype) + b"tR")  # fmt: skip
+
+
+def torch_dict(items: dict[str, bytes]) -> bytes:
+    """A pickled dict of already-pickled values, protocol 2 as torch.save writes it."""
+    return b"\x80\x02}(" + b"".join(_str(k) + v for k, v in items.items()) + b"u."
+
+
+def torch_set(values: tuple[int, ...]) -> bytes:
+    """``{1, 2}`` as protocol 2 writes a set: ``__builtin__.set([...])``."""
+    return _global("__builtin__", "set") + b"](" + b"".join(_int(v) for v in values) + b"e\x85R"
+
+
+def torch_dtype(name: str) -> bytes:
+    """A ``torch.float16`` value (not a tensor): the dtype is pickled by name."""
+    return _global("torch", name)
+
+
+def write_torch_storages(path: Path, pickle_bytes: bytes, storages: dict[str, bytes]) -> None:
+    """A zip checkpoint laid out as torch.save lays it out, storages as given."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", pickle_bytes)
+        archive.writestr("archive/byteorder", "little")
+        for key, data in storages.items():
+            archive.writestr(f"archive/data/{key}", data)
+        archive.writestr("archive/version", "3\n")
