@@ -109,7 +109,7 @@ class Fetcher:
         with contextlib.suppress(GitModelError):
             remote = self._open_remote() if missing else None
             if remote is not None:
-                layouts.prepare_download(remote, missing)
+                layouts.prepare_download(remote, missing, self._store)
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):
