@@ -198,7 +198,7 @@ class ChunkedPush:
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             self._pool = pool
             self._packs_in_flight: list[Future[None]] = []
-            manifests: dict[Future[object], list[Pointer]] = {}
+            manifests: dict[Future[None], list[Pointer]] = {}
             for pointer in pointers:
                 try:
                     waiting.append(self._plan(pointer))
@@ -215,7 +215,7 @@ class ChunkedPush:
                 self._settle(future, manifests[future], done)
         return self.failed
 
-    def _settle(self, future: Future[object], pointers: list[Pointer],
+    def _settle(self, future: Future[None], pointers: list[Pointer],
                 done: Callable[[Pointer], None]) -> None:  # fmt: skip
         try:
             future.result()
@@ -312,7 +312,7 @@ class ChunkedPush:
             self.on_bytes(sum(entry.raw for entry in entries))
 
     def _release(
-        self, waiting: list[_Pending], manifests: dict[Future[object], list[Pointer]]
+        self, waiting: list[_Pending], manifests: dict[Future[None], list[Pointer]]
     ) -> list[_Pending]:
         """Start the manifests of files whose packs are all durable; fail those whose
         packs are lost. Returns the files still waiting."""
@@ -335,7 +335,7 @@ class ChunkedPush:
         return still
 
     def _write_manifest(
-        self, pending: _Pending, manifests: dict[Future[object], list[Pointer]]
+        self, pending: _Pending, manifests: dict[Future[None], list[Pointer]]
     ) -> None:
         """Start writing a file's manifest: alone, or into the batch being gathered
         (sent once it is large enough, or at the end of the push)."""
@@ -351,13 +351,15 @@ class ChunkedPush:
         key = self.remote.manifest_key(pending.pointer.oid)
         manifests[self._pool.submit(self.remote.write, key, body)] = [pending.pointer]
 
-    def _write_batch(self, manifests: dict[Future[object], list[Pointer]]) -> None:
+    def _write_batch(self, manifests: dict[Future[None], list[Pointer]]) -> None:
         if not self._batch:
             return
         found = [m for m, _ in self._batch]
-        future = self._pool.submit(self.remote.write_batch, found)
-        manifests[future] = [p for _, p in self._batch]  # type: ignore[index]
+        manifests[self._pool.submit(self._send_batch, found)] = [p for _, p in self._batch]
         self._batch, self._batch_bytes = [], 0
+
+    def _send_batch(self, found: list[Manifest]) -> None:
+        self.remote.write_batch(found)
 
     def _vanished(self, pending: _Pending) -> str | None:
         """A pack of an earlier push that this file reuses and that is gone (checked
