@@ -280,3 +280,24 @@ def test_a_batch_that_lies_about_an_object_is_damaged_not_trusted(
     proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user, check=False)
     assert proc.returncode != 0 and b"Traceback" not in proc.stderr
     assert b"does not have object" in proc.stderr
+
+
+def test_a_remote_listing_more_batches_than_memory_allows_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.pointer import Pointer
+    from gitmodel.remote import batches
+    from gitmodel.remote.errors import RemoteError
+    from gitmodel.remote.store import RemoteStore
+
+    url = f"file://{tmp_path / 'remote'}"
+    writer = RemoteStore(url)
+    manifests = some_manifests(30)
+    for start in range(0, 30, 10):
+        writer.write_batch(manifests[start : start + 10])
+    one = len(manifest.encode_batch(manifests[:10]))
+    reader = RemoteStore(url)
+    assert len(reader.present(m.oid for m in manifests)) == 30
+    monkeypatch.setattr(batches, "HELD_MAX", 2 * one)
+    with pytest.raises(RemoteError, match="manifest batches hold over"):
+        RemoteStore(url).read_manifest(Pointer(manifests[0].oid, manifests[0].size))

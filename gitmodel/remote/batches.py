@@ -7,7 +7,7 @@ the blake3 of its bytes: it is read whole (at most :data:`manifest.BATCH_MAX_SIZ
 checked against its name, and kept in a local cache (beside the pack indexes) that is
 re-checked the same way when read. Knowing every file of a remote then costs one
 listing of ``batches/`` and one read per batch not seen before. The batches held in
-memory are bounded (:data:`HELD_MAX`, about seven million files' manifests): a remote
+memory are bounded (:data:`HELD_MAX`, about three million files' manifests): a remote
 that lists more is refused rather than allowed to exhaust memory.
 """
 
@@ -26,7 +26,7 @@ from gitmodel import manifest
 from gitmodel.manifest import BatchEntry, Manifest
 from gitmodel.remote.errors import RemoteError
 
-HELD_MAX = 1 << 30
+HELD_MAX = 512 << 20
 
 
 class BatchRemote(Protocol):
@@ -50,6 +50,7 @@ class BatchCatalog:
         self._bodies: dict[str, bytes] = {}  # batch id → its bytes
         self._where: dict[str, tuple[str, BatchEntry]] = {}  # oid → (batch id, entry)
         self._loaded = False
+        self._reading = 0  # bytes of batches read by the refresh under way, not yet added
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
 
@@ -68,7 +69,11 @@ class BatchCatalog:
         with self._lock:
             new = [name for name in names if name not in self._bodies]
             gone = set(self._bodies) - set(names)
-        loaded = self._load_all(new)
+        try:
+            loaded = self._load_all(new)
+        finally:
+            with self._lock:
+                self._reading = 0
         with self._lock:
             for name in gone:  # deleted by a gc: its survivors are in another batch
                 self._drop(name)
@@ -77,7 +82,7 @@ class BatchCatalog:
             self._loaded = True
 
     def _check_held(self, more: int) -> None:
-        held = sum(len(body) for body in self._bodies.values()) + more
+        held = sum(len(body) for body in self._bodies.values()) + self._reading + more
         if held > HELD_MAX:
             raise RemoteError(
                 f"the remote's manifest batches hold over {HELD_MAX >> 20} MiB",
@@ -96,15 +101,17 @@ class BatchCatalog:
     def _load(self, name: str) -> bytes:
         """A batch's bytes, from the cache or the remote, checked against its name; a
         batch that fails the check is treated as empty (its files are not there)."""
-        cached = self._cached(name)
-        if cached is not None:
-            return cached
         with self._lock:
             self._check_held(0)
-        body = self.remote.read_batch(name)
-        if batch_id(body) != name or _table(body) is None:
-            return b""
-        self._keep(name, body)
+        body = self._cached(name)
+        if body is None:
+            body = self.remote.read_batch(name)
+            if batch_id(body) != name or _table(body) is None:
+                return b""
+            self._keep(name, body)
+        with self._lock:  # counted before it is kept: reads in flight stay bounded too
+            self._check_held(len(body))
+            self._reading += len(body)
         return body
 
     def _cached(self, name: str) -> bytes | None:
@@ -135,7 +142,6 @@ class BatchCatalog:
         table = _table(body)
         if table is None:
             return
-        self._check_held(len(body))
         self._bodies[name] = body
         for oid, entry in table.items():
             self._where.setdefault(oid, (name, entry))
