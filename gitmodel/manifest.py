@@ -11,7 +11,10 @@ bytes it was given:
 - a **pack index** (``index/<pack id>``): the chunks of one pack, stored back
   to back from offset 0, so offsets are implied and the pack's size is their sum;
 - a **chunk list** (local cache ``chunks/ab/<oid>``): a stored object's chunk
-  ids and raw lengths, so a later download can take those chunks from it.
+  ids and raw lengths, so a later download can take those chunks from it;
+- a **manifest batch** (``batches/<batch id>``): many file manifests in one object,
+  after a table of (oid, size, length) sorted by oid, so one read learns thousands of
+  files; its id is the blake3 of its bytes.
 
 A chunk id is 32 bytes (blake3 of the raw chunk); a pack id is the blake3 of
 the pack's bytes. Both are cryptographic, because dedup trusts them.
@@ -29,6 +32,7 @@ from gitmodel.errors import GitModelError
 MANIFEST_MAGIC = b"gitmodel manifest 1\n"
 INDEX_MAGIC = b"gitmodel pack index 1\n"
 CHUNKS_MAGIC = b"gitmodel chunk list 1\n"
+BATCH_MAGIC = b"gitmodel manifest batch 1\n"
 
 CODEC_RAW = 0
 CODEC_ZSTD = 1
@@ -41,6 +45,8 @@ CHUNK_MIN = 8 << 10  # nor shorter, but the last of a segment (the chunker's min
 STORED_SLACK = 1024  # a stored chunk may exceed its raw length by this (codec framing)
 ID_SIZE = 32
 INDEX_MAX_CHUNKS = 1 << 18  # chunks per pack: a push starts a new pack at this many
+BATCH_MAX_ENTRIES = 1 << 17  # manifests per batch
+BATCH_MAX_SIZE = 64 << 20  # bytes per batch: the cap for reading one
 
 _MANIFEST_HEAD = struct.Struct(">32sQII")  # oid, size, packs, chunks
 _MANIFEST_CHUNK = struct.Struct(">32sIQIIB")  # id, pack, offset, stored, raw, codec
@@ -48,6 +54,8 @@ _INDEX_HEAD = struct.Struct(">32sI")  # pack id, chunks
 _INDEX_CHUNK = struct.Struct(">32sIIB")  # id, stored, raw, codec
 _LIST_HEAD = struct.Struct(">32sQI")  # oid, size, chunks
 _LIST_CHUNK = struct.Struct(">32sI")  # id, raw
+_BATCH_HEAD = struct.Struct(">I")  # entries
+_BATCH_ENTRY = struct.Struct(">32sQI")  # oid, size, manifest length
 
 
 class ManifestFormatError(GitModelError):
@@ -251,3 +259,63 @@ def _check_chunk(stored: int, raw: int, codec: int) -> None:
         raise ManifestFormatError(f"unknown chunk codec {codec}")
     if not 0 < raw <= CHUNK_MAX or not 0 < stored <= raw + STORED_SLACK:
         raise ManifestFormatError(f"chunk lengths out of range: {stored} stored, {raw} raw")
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """Where one file's manifest lies in a batch: bytes ``offset:offset+length``."""
+
+    oid: str
+    size: int
+    offset: int
+    length: int
+
+
+def encode_batch(manifests: list[Manifest]) -> bytes:
+    """Many manifests as one batch, ordered by oid (each oid once)."""
+    unique = sorted({m.oid: m for m in manifests}.values(), key=lambda m: m.oid)
+    if len(unique) > BATCH_MAX_ENTRIES:
+        raise ValueError(f"a batch holds at most {BATCH_MAX_ENTRIES} manifests")
+    bodies = [encode_manifest(m) for m in unique]
+    table = [
+        _BATCH_ENTRY.pack(bytes.fromhex(m.oid), m.size, len(body))
+        for m, body in zip(unique, bodies, strict=True)
+    ]
+    return b"".join([BATCH_MAGIC, _BATCH_HEAD.pack(len(unique)), *table, *bodies])
+
+
+def decode_batch(data: bytes) -> dict[str, BatchEntry]:
+    """The table of a batch: oid → where its manifest lies in ``data``. Raises
+    :class:`ManifestFormatError` unless the oids ascend strictly, each manifest is no
+    longer than one of its size can be, and they fill the rest of ``data`` exactly. The
+    manifests themselves are checked when read (:func:`batch_manifest`)."""
+    body = _strip(data, BATCH_MAGIC, "manifest batch")
+    (count,) = _head(_BATCH_HEAD, body, "manifest batch")
+    if count > BATCH_MAX_ENTRIES:
+        raise ManifestFormatError(f"manifest batch lists {count} files, more than "
+                                  f"{BATCH_MAX_ENTRIES}")  # fmt: skip
+    table_end = _BATCH_HEAD.size + count * _BATCH_ENTRY.size
+    if len(body) < table_end:
+        raise ManifestFormatError("truncated manifest batch")
+    entries: dict[str, BatchEntry] = {}
+    offset = len(BATCH_MAGIC) + table_end
+    last = b""
+    for raw_oid, size, length in _records(_BATCH_ENTRY, body[_BATCH_HEAD.size : table_end], 0):
+        if raw_oid <= last:
+            raise ManifestFormatError("manifest batch oids out of order")
+        if not 0 < length <= max_manifest_size(size):
+            raise ManifestFormatError(f"manifest batch entry of {length} bytes for a "
+                                      f"{size}-byte object")  # fmt: skip
+        last = raw_oid
+        entries[raw_oid.hex()] = BatchEntry(raw_oid.hex(), size, offset, length)
+        offset += length
+    if offset != len(data):
+        state = "truncated" if offset > len(data) else "overlong"
+        raise ManifestFormatError(f"{state} manifest batch: {len(data)} bytes, expected {offset}")
+    return entries
+
+
+def batch_manifest(data: bytes, entry: BatchEntry) -> Manifest:
+    """The manifest ``entry`` locates in batch ``data``, checked as any manifest is."""
+    body = data[entry.offset : entry.offset + entry.length]
+    return decode_manifest(body, entry.oid, entry.size)

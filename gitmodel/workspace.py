@@ -109,7 +109,14 @@ class Fetcher:
         with contextlib.suppress(GitModelError):
             remote = self._open_remote() if missing else None
             if remote is not None:
-                layouts.prepare_download(remote, missing)
+                progress = self._progress_line()
+
+                def fetched(size: int) -> None:  # bulk.prefetch: once per object it stores
+                    progress.expect(1, size)
+                    progress.add(size)
+                    progress.object_done()
+
+                layouts.prepare_download(remote, missing, self._store, on_bytes=fetched)
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):

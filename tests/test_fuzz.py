@@ -6,6 +6,7 @@ quick); ``stress/fuzz.sh`` runs them with 25,000 each (over 100,000 in all).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
 import tempfile
@@ -319,3 +320,26 @@ def test_a_valid_manifest_with_one_byte_changed_never_reads_as_another(data: st.
         return
     assert found != good
     _manifest_checks(found, oid, good.size)
+
+
+@fuzz
+@given(st.data())
+def test_batch_decoder_accepts_only_consistent_tables(data: st.DataObject) -> None:
+    manifests = []
+    for number in range(data.draw(st.integers(0, 4))):
+        refs = data.draw(chunk_refs())
+        oid = f"{number:x}" * 64 if number else "1" * 64
+        manifests.append(mf.Manifest(oid[:64], sum(r.raw for r in refs), refs))
+    body = damaged(data, mf.encode_batch(manifests), mf.BATCH_MAGIC)
+    try:
+        table = mf.decode_batch(body)
+    except mf.ManifestFormatError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 200
+        return
+    assert list(table) == sorted(table)
+    end = len(body)
+    for entry in reversed(table.values()):
+        assert entry.offset + entry.length == end and entry.length > 0
+        end = entry.offset
+        with contextlib.suppress(mf.ManifestFormatError):  # each is checked when read
+            _manifest_checks(mf.batch_manifest(body, entry), entry.oid, entry.size)

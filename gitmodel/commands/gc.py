@@ -153,8 +153,8 @@ def _sweep(repo: git.Repo, remote: RemoteStore, name: str, tips: list[str],
         print("gc: the remote's refs moved meanwhile; nothing deleted, run gc again",
               file=sys.stderr)  # fmt: skip
         due = []
+    remote.delete_objects(due)  # a batch holding several is written anew once
     for oid in due:
-        remote.delete(oid)
         del new_marks[oid]
     body = json.dumps({"version": 1, "marks": new_marks}, indent=0, sort_keys=True)
     remote.write_meta(MARKS, body.encode())

@@ -7,6 +7,8 @@
   file, listings and bounded, retried reads and writes;
 - ``layouts``: the one place that decides how an object is stored there, for both
   directions: ``whole`` (layout 1) or ``chunked`` (layout 2, with ``trust``);
+- ``batches``: which files a remote's manifest batches hold (layout 3), cached;
+- ``bulk``: many small chunked objects fetched with a few ranged reads;
 - ``transfer``: what to send or fetch, in batches (``workers``), with progress;
 - ``lfs``: a Git LFS host's Batch API and locking API, as a third layout;
 - ``retry``: the one retry policy every remote uses;

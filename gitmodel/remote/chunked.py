@@ -6,7 +6,9 @@ indexes, cached here once read, since packs never change — and packs the new
 ones into write-once packs of about 32 MiB (one request each). A pack's index
 is written after the pack, and a file's manifest only after every pack it
 uses: a crash leaves at most unreferenced packs, whose chunks the next push
-finds in their indexes and does not send again.
+finds in their indexes and does not send again. A push of many files writes their
+manifests as batches of up to :data:`BATCH_TARGET` bytes (``batches.py``), each once
+every pack its files use is durable, instead of one object per file.
 
 A pull reads the manifest, takes every chunk it can from objects already in
 the local store (earlier versions of the file, through their cached chunk
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 PACK_TARGET = 32 << 20
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
+BATCH_MIN = 32  # a push of fewer files writes each manifest alone
+BATCH_TARGET = 8 << 20  # manifest bytes per batch (about 60,000 small files)
+BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
 
 
 class RemoteChunks(Protocol):
@@ -58,6 +63,7 @@ class RemoteChunks(Protocol):
     def index_key(self, pack: str) -> str: ...
     def manifest_key(self, oid: str) -> str: ...
     def list_indexes(self) -> list[str]: ...
+    def write_batch(self, manifests: list[Manifest]) -> str: ...
     def read(self, key: str, start: int | None = None, end: int | None = None,
              exact: bool = True) -> bytes: ...  # fmt: skip
     def write(self, key: str, body: bytes | memoryview) -> None: ...
@@ -155,9 +161,12 @@ class ChunkedPush:
 
     def __init__(
         self, remote: RemoteChunks, store: LocalStore, segmenter: Segmenter | None, jobs: int,
-        on_bytes: ByteCount | None = None,
+        on_bytes: ByteCount | None = None, batched: bool = False,
     ) -> None:  # fmt: skip
         self.remote = remote
+        self.batched = batched  # manifests go in batches, not one object each
+        self._batch: list[tuple[Manifest, Pointer]] = []
+        self._batch_bytes = 0
         self.on_bytes = on_bytes  # told of a file's bytes as their chunks become durable
         self.store = store
         self.segmenter = segmenter
@@ -189,7 +198,7 @@ class ChunkedPush:
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             self._pool = pool
             self._packs_in_flight: list[Future[None]] = []
-            manifests: dict[Future[None], Pointer] = {}
+            manifests: dict[Future[None], list[Pointer]] = {}
             for pointer in pointers:
                 try:
                     waiting.append(self._plan(pointer))
@@ -201,15 +210,20 @@ class ChunkedPush:
             for seq in self.pack_done:  # so later pushes need not prove them
                 self.trust.vouch(self.pack_names[seq])
             self._release(waiting, manifests)
+            self._write_batch(manifests)
             for future in list(manifests):
-                pointer = manifests[future]
-                try:
-                    future.result()
-                except (GitModelError, OSError) as exc:
-                    self.failed[pointer.oid] = exc
-                else:
-                    done(pointer)
+                self._settle(future, manifests[future], done)
         return self.failed
+
+    def _settle(self, future: Future[None], pointers: list[Pointer],
+                done: Callable[[Pointer], None]) -> None:  # fmt: skip
+        try:
+            future.result()
+        except (GitModelError, OSError) as exc:
+            self.failed.update(dict.fromkeys((p.oid for p in pointers), exc))
+        else:
+            for pointer in pointers:
+                done(pointer)
 
     def _plan(self, pointer: Pointer) -> _Pending:
         starts = self._starts(pointer)
@@ -282,7 +296,10 @@ class ChunkedPush:
         try:
             pack = blake3(body, max_threads=blake3.AUTO).hexdigest()
             self.remote.write(self.remote.pack_key(pack), body)
-            self.remote.write(self.remote.index_key(pack), manifest.encode_index(pack, entries))
+            index = manifest.encode_index(pack, entries)
+            self.remote.write(self.remote.index_key(pack), index)
+            with contextlib.suppress(OSError):  # so the next push need not read it back
+                self.cache.joinpath(pack).write_bytes(index)
         except Exception as exc:
             self.pack_failed[seq] = exc
             raise
@@ -295,7 +312,7 @@ class ChunkedPush:
             self.on_bytes(sum(entry.raw for entry in entries))
 
     def _release(
-        self, waiting: list[_Pending], manifests: dict[Future[None], Pointer]
+        self, waiting: list[_Pending], manifests: dict[Future[None], list[Pointer]]
     ) -> list[_Pending]:
         """Start the manifests of files whose packs are all durable; fail those whose
         packs are lost. Returns the files still waiting."""
@@ -312,12 +329,37 @@ class ChunkedPush:
                         "(a gc ran?); push again"
                     )
                     continue
-                body = manifest.encode_manifest(self._manifest(pending))
-                key = self.remote.manifest_key(pending.pointer.oid)
-                manifests[self._pool.submit(self.remote.write, key, body)] = pending.pointer
+                self._write_manifest(pending, manifests)
             else:
                 still.append(pending)
         return still
+
+    def _write_manifest(
+        self, pending: _Pending, manifests: dict[Future[None], list[Pointer]]
+    ) -> None:
+        """Start writing a file's manifest: alone, or into the batch being gathered
+        (sent once it is large enough, or at the end of the push)."""
+        found = self._manifest(pending)
+        body = manifest.encode_manifest(found)
+        if self.batched and len(body) <= BATCH_ENTRY_MAX:
+            self._batch.append((found, pending.pointer))
+            self._batch_bytes += len(body)
+            full = len(self._batch) >= manifest.BATCH_MAX_ENTRIES
+            if full or self._batch_bytes >= BATCH_TARGET:
+                self._write_batch(manifests)
+            return
+        key = self.remote.manifest_key(pending.pointer.oid)
+        manifests[self._pool.submit(self.remote.write, key, body)] = [pending.pointer]
+
+    def _write_batch(self, manifests: dict[Future[None], list[Pointer]]) -> None:
+        if not self._batch:
+            return
+        found = [m for m, _ in self._batch]
+        manifests[self._pool.submit(self._send_batch, found)] = [p for _, p in self._batch]
+        self._batch, self._batch_bytes = [], 0
+
+    def _send_batch(self, found: list[Manifest]) -> None:
+        self.remote.write_batch(found)
 
     def _vanished(self, pending: _Pending) -> str | None:
         """A pack of an earlier push that this file reuses and that is gone (checked
@@ -439,7 +481,7 @@ def _remote_pieces(
                 continue
             if id(ref) not in current:
                 current = next(futures).result()
-            yield ref, _open_chunk(remote, chunker, ref, current.pop(id(ref)), found.oid)
+            yield ref, open_chunk(remote, chunker, ref, current.pop(id(ref)), found.oid)
 
 
 def fetch_chunks(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> list[bytes | memoryview]:
@@ -448,7 +490,7 @@ def fetch_chunks(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> list[b
     objects with it)."""
     chunker = Chunker(remote.cipher.id_key)
     pieces = _read_range(remote, refs, oid)
-    return [_open_chunk(remote, chunker, ref, pieces[id(ref)], oid) for ref in refs]
+    return [open_chunk(remote, chunker, ref, pieces[id(ref)], oid) for ref in refs]
 
 
 def contiguous(refs: list[ChunkRef]) -> list[list[ChunkRef]]:
@@ -501,10 +543,10 @@ def _read_range(remote: RemoteChunks, refs: list[ChunkRef], oid: str) -> Pieces:
 
 def _fetch_one(remote: RemoteChunks, ref: ChunkRef, oid: str) -> bytes | memoryview:
     chunker = Chunker(remote.cipher.id_key)
-    return _open_chunk(remote, chunker, ref, _read_range(remote, [ref], oid)[id(ref)], oid)
+    return open_chunk(remote, chunker, ref, _read_range(remote, [ref], oid)[id(ref)], oid)
 
 
-def _open_chunk(
+def open_chunk(
     remote: RemoteChunks, chunker: Chunker, ref: ChunkRef, stored: memoryview, oid: str
 ) -> bytes | memoryview:
     try:

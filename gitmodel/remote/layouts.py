@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 from gitmodel.errors import ChecksumError
 from gitmodel.manifest import Manifest
 from gitmodel.pointer import Pointer
-from gitmodel.remote import chunked, whole
+from gitmodel.remote import bulk, chunked, whole
 from gitmodel.remote.errors import RemoteError
 from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.store import LAYOUT_VERSION, LAYOUT_WHOLE, RemoteStore
+from gitmodel.remote.trust import index_cache
 from gitmodel.remote.workers import each
 
 Remote = RemoteStore | LfsRemote
@@ -49,6 +50,13 @@ def probe(remote: Remote) -> None:
         remote.plan("download", [Pointer(PROBE_OID, 1)])
     else:
         remote.check_layout()
+
+
+def attach(remote: Remote, store: LocalStore) -> None:
+    """Keep what is learnt of ``remote``'s manifest batches beside its cached pack
+    indexes in ``store``, so that each batch is read once per clone."""
+    if isinstance(remote, RemoteStore) and remote.batches.cache is None:
+        remote.batches.cache_in(index_cache(remote, store) / "batches")
 
 
 def lacking(remote: Remote, pointers: dict[str, Pointer]) -> list[Pointer]:
@@ -86,7 +94,9 @@ def upload(
         failed, _ = each(todo, lambda p: whole.upload(remote, store, p, on_bytes), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
     remote.ensure_layout(LAYOUT_VERSION)
-    session = chunked.ChunkedPush(remote, store, segmenter, jobs, on_bytes)
+    attach(remote, store)
+    batched = len(todo) >= chunked.BATCH_MIN
+    session = chunked.ChunkedPush(remote, store, segmenter, jobs, on_bytes, batched)
     failed = session.run(todo, done)
     return failed, session.sent_bytes
 
@@ -99,12 +109,20 @@ def stored_as(remote: RemoteStore, pointer: Pointer) -> Manifest | None:
     return remote.read_manifest(pointer)
 
 
-def prepare_download(remote: Remote, pointers: list[Pointer]) -> None:
-    """Ask once for what a batch of downloads needs (an LFS host's actions for all)."""
+def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore | None = None,
+                     jobs: int = 8, on_bytes: ByteCount | None = None) -> int:  # fmt: skip
+    """Ask once for what a batch of downloads needs (an LFS host's actions for all);
+    with ``store``, fetch the small chunked objects among them in bulk (``bulk.py``),
+    leaving any it could not for :func:`download` to fetch, or to report. Returns the
+    bytes read."""
     if isinstance(remote, LfsRemote):
         remote.plan("download", pointers)
     elif pointers:
         remote.check_layout()
+        if store is not None and remote.layout_version() > LAYOUT_WHOLE:
+            attach(remote, store)
+            return bulk.prefetch(remote, store, pointers, jobs, on_bytes)
+    return 0
 
 
 def download(
@@ -117,6 +135,9 @@ def download(
     the bytes of each range as it arrives (of the object, whatever their source)."""
     if isinstance(remote, LfsRemote):
         return remote.download(store, pointer, on_bytes)
+    if store.has(pointer.oid, recheck_packs=False):
+        return 0  # fetched with others (``prepare_download``)
+    attach(remote, store)
     found = stored_as(remote, pointer)
     if found is None:
         whole.download(remote, store, pointer, on_bytes)

@@ -102,6 +102,8 @@ class ObjectReader:
         chunks_root = cache_root / "chunks" / key_check if key_check else cache_root / "chunks"
         self.cache = ChunkCache(chunks_root, self.chunker)
         self.manifests = cache_root / "manifests" / name
+        if isinstance(remote, RemoteStore) and remote.batches.cache is None:
+            remote.batches.cache_in(cache_root / "batches" / name)
         self.whole = LocalStore(cache_root / "objects")  # objects stored whole (layout 1)
         self._local = chunked.LocalChunks(store, key_check) if store is not None else None
         self._layouts: dict[str, _Layout | None] = {}

@@ -5,15 +5,19 @@ Layout (``gitmodel-remote.json`` at the root names its version)::
     packs/ab/<pack id>    chunks back to back, write-once, ~32 MiB     (version 2)
     index/<pack id>       the pack's chunk ids and lengths, written after the pack
     manifests/ab/<oid>    the file's chunks in order (binary, ``manifest.py``), written last
+    batches/<batch id>    many files' manifests in one object, written last  (version 3)
     data/ab/cd/<oid>      a whole object (version 1, and ``model.chunking=false``);
                           its manifest is JSON {"oid", "size", "kind": "whole"}
     meta/<name>           bookkeeping, e.g. ``gc-marks.json`` (``git model gc --remote``)
 
 Version 2 readers read version 1 remotes; a chunked push to one upgrades its
-layout file. How each object is written and read lives in ``whole.py`` and
+layout file. Version 3 is version 2 with manifest batches (``batches.py``): a push of
+many files names it before its first batch, so that older versions refuse the remote
+rather than miss the files. How each object is written and read lives in ``whole.py`` and
 ``chunked.py``; ``layouts.py`` chooses between them.
 
-An object exists on the remote if and only if its manifest exists: bytes are
+An object exists on the remote if and only if its manifest exists (alone or in a
+batch): bytes are
 uploaded first and the manifest only once they are durable, so a crash never
 leaves a half-visible object (existence checks list manifests). Keys are
 derived from oids, never read from a manifest, and every byte read back is
@@ -45,6 +49,7 @@ from gitmodel import manifest
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import backends, faults
+from gitmodel.remote.batches import BatchCatalog, batch_id
 from gitmodel.remote.errors import (
     RANGES_HINT,
     RemoteError,
@@ -59,6 +64,9 @@ from gitmodel.urls import redact
 LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
+LAYOUT_BATCHES = 3  # layout 2, and manifest batches
+LAYOUTS = (LAYOUT_WHOLE, LAYOUT_VERSION, LAYOUT_BATCHES)
+PREFIX_LISTINGS = 16  # asked about more oid prefixes: one listing of every manifest instead
 LAYOUT_MAX_SIZE = 4096
 META_MAX_SIZE = 64 << 20  # a meta/ file: gc marks of about 700,000 objects
 MANIFEST_FIRST_READ = 64 << 10  # then doubling: a claimed length is not an allocation
@@ -107,6 +115,7 @@ class RemoteStore:
         self.fs = self._wrap(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
+        self.batches = BatchCatalog(self)
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """The backend's filesystem (SSH connects here: a failure is mapped like any other)."""
@@ -149,6 +158,9 @@ class RemoteStore:
     def index_key(self, pack: str) -> str:
         return f"{self.root}/index/{self._valid(pack)}"
 
+    def batch_key(self, batch: str) -> str:
+        return f"{self.root}/batches/{self._valid(batch)}"
+
     def cache_dir_name(self) -> str:
         """A name for this remote's local caches (a hash: the URL may hold a secret)."""
         return hashlib.sha256(self.url.encode()).hexdigest()[:24]
@@ -172,9 +184,9 @@ class RemoteStore:
                 version = layout["layout"]
             except (RemoteError, KeyError, TypeError) as exc:
                 raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
-            if version not in (LAYOUT_WHOLE, LAYOUT_VERSION):
+            if version not in LAYOUTS:
                 raise UserError(
-                    f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_VERSION}",
+                    f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_BATCHES}",
                     hint="upgrade gitmodel to read it",
                 )
         else:
@@ -225,14 +237,46 @@ class RemoteStore:
                             hint="set the key this remote was created with")  # fmt: skip
 
     def present(self, oids: Iterable[str]) -> set[str]:
-        """Which of ``oids`` the remote has: one listing per oid prefix, not one per object."""
+        """Which of ``oids`` the remote has: those its batches list (layout 3), then one
+        listing per oid prefix of the others, or one of every manifest when they have
+        many prefixes (a few requests per thousand manifests), never one per object."""
         wanted = {self._valid(oid) for oid in oids}
         found: set[str] = set()
-        for prefix in sorted({oid[:2] for oid in wanted}):
+        if wanted and self.layout_version() >= LAYOUT_BATCHES:
+            found = wanted & self.batches.sizes().keys()  # listed once a process
+        prefixes = sorted({oid[:2] for oid in wanted - found})
+        if len(prefixes) > PREFIX_LISTINGS:
+            names = set(self.retry(lambda: self._find(f"{self.root}/manifests")))
+            return found | (wanted & names)
+        for prefix in prefixes:
             folder = f"{self.root}/manifests/{prefix}"
-            names = self.retry(functools.partial(self._list, folder))
-            found.update(name for name in names if name in wanted)
+            listed = self.retry(functools.partial(self._list, folder))
+            found.update(name for name in listed if name in wanted)
         return found
+
+    def list_batches(self) -> list[str]:
+        """The ids of the manifest batches on the remote."""
+        names = self.retry(functools.partial(self._list, f"{self.root}/batches"))
+        return sorted(name for name in names if is_valid_oid(name))
+
+    def read_batch(self, batch: str) -> bytes:
+        """A batch's bytes, read no further than :data:`manifest.BATCH_MAX_SIZE` (one
+        byte more: a longer one is refused); b"" when it is gone or too long."""
+        try:
+            body = self.read(self.batch_key(batch), 0, manifest.BATCH_MAX_SIZE + 1, exact=False)
+        except FileNotFoundError:
+            return b""
+        return body if len(body) <= manifest.BATCH_MAX_SIZE else b""
+
+    def write_batch(self, manifests: list[manifest.Manifest]) -> str:
+        """Write ``manifests`` as one batch (they exist once it is written); names layout 3
+        first. Returns the batch's id."""
+        self.ensure_layout(LAYOUT_BATCHES)
+        body = manifest.encode_batch(manifests)
+        name = batch_id(body)
+        self.write(self.batch_key(name), body)
+        self.batches.learn(name, body)
+        return name
 
     def _list(self, folder: str) -> list[str]:
         try:
@@ -244,13 +288,18 @@ class RemoteStore:
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
     def list_objects(self) -> dict[str, int]:
-        """Every object on the remote (those with a manifest) and its size in bytes."""
+        """Every object on the remote (those with a manifest, alone or in a batch) and
+        its size in bytes."""
         manifests = self.retry(lambda: self._find(f"{self.root}/manifests"))
         data = self.retry(lambda: self._find(f"{self.root}/data"))
         chunked = [oid for oid in manifests if oid not in data]
         with ThreadPoolExecutor(max_workers=8) as pool:
             sizes = dict(zip(chunked, pool.map(self._declared_size, chunked), strict=True))
-        return {oid: data[oid] if oid in data else sizes[oid] for oid in manifests}
+        found = {oid: data[oid] if oid in data else sizes[oid] for oid in manifests}
+        if self.layout_version() >= LAYOUT_BATCHES:
+            self.batches.refresh()
+            found = self.batches.sizes() | found
+        return found
 
     def _declared_size(self, oid: str) -> int:
         """The size a chunked manifest declares (its head only is read), 0 if unreadable."""
@@ -280,21 +329,44 @@ class RemoteStore:
         storage would take) against the bytes it stores."""
         objects = self.list_objects()
         sizes = {part: self.retry(functools.partial(self._find_sizes, f"{self.root}/{part}"))
-                 for part in ("packs", "data", "manifests", "index")}  # fmt: skip
+                 for part in ("packs", "data", "manifests", "index", "batches")}  # fmt: skip
         return Usage(
             objects=len(objects),
             logical=sum(objects.values()),
             packs=len(sizes["packs"]),
             pack_bytes=sum(sizes["packs"].values()),
             whole_bytes=sum(sizes["data"].values()),
-            metadata_bytes=sum(sizes["manifests"].values()) + sum(sizes["index"].values()),
+            metadata_bytes=sum(
+                sum(sizes[part].values()) for part in ("manifests", "index", "batches")
+            ),
         )
 
     def delete(self, oid: str) -> None:
         """Remove an object: its manifest first (it stops existing), then its bytes."""
-        for key in (self.manifest_key(oid), self.data_key(oid)):
+        self.delete_objects([oid])
+
+    def delete_objects(self, oids: Iterable[str]) -> None:
+        """Remove objects: each batch that holds any is written anew without them (the
+        others stay visible throughout) and only then deleted; then each manifest of its
+        own, then the bytes of whole objects."""
+        doomed = {self._valid(oid) for oid in oids}
+        if self.layout_version() >= LAYOUT_BATCHES:
+            self._rewrite_batches(doomed)
+        for oid in sorted(doomed):
+            for key in (self.manifest_key(oid), self.data_key(oid)):
+                with contextlib.suppress(FileNotFoundError):
+                    self.retry(functools.partial(self.fs.rm_file, key))
+
+    def _rewrite_batches(self, doomed: set[str]) -> None:
+        self.batches.refresh()
+        for name, table in self.batches.holding(doomed).items():
+            body = self.batches.body(name)
+            kept = [manifest.batch_manifest(body, e) for o, e in table.items() if o not in doomed]
+            if kept:
+                self.write_batch(kept)
             with contextlib.suppress(FileNotFoundError):
-                self.retry(functools.partial(self.fs.rm_file, key))
+                self.retry(functools.partial(self.fs.rm_file, self.batch_key(name)))
+        self.batches.refresh()
 
     def pack_sizes(self) -> dict[str, int]:
         """Every pack on the remote and its size."""
@@ -351,7 +423,11 @@ class RemoteStore:
         return int(self._layout.get("layout", LAYOUT_WHOLE))
 
     def read_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
-        """The chunked manifest of ``pointer``, or None for a whole object."""
+        """The chunked manifest of ``pointer`` (from a batch, else its own), or None for
+        a whole object."""
+        batched = self._batched_manifest(pointer)
+        if batched is not None:
+            return batched
         cap = max(LAYOUT_MAX_SIZE, manifest.max_manifest_size(pointer.size))
         key = self.manifest_key(pointer.oid)
 
@@ -383,6 +459,24 @@ class RemoteStore:
                 reason = (f"it says {declared} bytes, the pointer {pointer.size} "
                           "(a wrong size in the pointer, or a bad manifest)")  # fmt: skip
             raise self._bad_manifest(pointer.oid, key, reason) from None
+
+    def _batched_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
+        """``pointer``'s manifest from the batches (layout 3), None if none holds it."""
+        if self.layout_version() < LAYOUT_BATCHES:
+            return None
+        found = self.batches.find(self._valid(pointer.oid))
+        if found is None:
+            return None
+        name, entry = found
+        try:
+            if entry.size != pointer.size:
+                raise manifest.ManifestFormatError(
+                    f"it says {entry.size} bytes, the pointer {pointer.size} "
+                    "(a wrong size in the pointer, or a bad manifest)"
+                )
+            return self.batches.manifest(pointer.oid, entry, name)
+        except manifest.ManifestFormatError as exc:
+            raise self._bad_manifest(pointer.oid, self.batch_key(name), str(exc)) from None
 
     def _bad_manifest(self, oid: str, key: str, reason: str) -> RemoteObjectDamaged:
         return RemoteObjectDamaged(
@@ -434,7 +528,7 @@ class RemoteStore:
         if isinstance(body, memoryview) and not self._local:
             body = bytes(body)  # S3 clients take bytes only; memory:// would keep the view
         self.makedirs(key)
-        if self._local and key.startswith(f"{self.root}/manifests/"):
+        if self._local and key.startswith((f"{self.root}/manifests/", f"{self.root}/batches/")):
             # an S3 PUT is atomic, a local write is not: a torn manifest would be a present
             # object that cannot be read. Packs and indexes check themselves (exact
             # lengths; packs are proven before reuse), so a torn one costs a re-send only.

@@ -83,6 +83,7 @@ def upload(
 
     On a chunked remote only the chunks it lacks travel, packed (``layouts.py``);
     ``segmenter`` adds cuts where a file's structure has them (tensor starts)."""
+    layouts.attach(remote, store)
     unique: dict[str, Pointer] = {}
     for pointer in pointers:
         if pointer.size > 0 and unique.setdefault(pointer.oid, pointer).size != pointer.size:
@@ -118,12 +119,14 @@ def download(
 ) -> Moved:  # fmt: skip
     """Fetch what the local store lacks."""
     todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
+    progress = Progress(DOWNLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
     try:
-        layouts.prepare_download(remote, todo)
+        ahead = layouts.prepare_download(remote, todo, store, jobs or default_jobs(),
+                                         progress.add)  # fmt: skip
     except RemoteError as exc:
+        progress.finish()
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
     local = None if isinstance(remote, LfsRemote) else LocalChunks(store, remote.cipher.key_check)
-    progress = Progress(DOWNLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
     fetch = functools.partial(layouts.download, remote, store, local=local, on_bytes=progress.add)
     try:
         failed, received = each(todo, fetch, jobs or default_jobs(), progress.object_done)
@@ -131,4 +134,4 @@ def download(
         progress.finish()
     if failed:
         raise TransferError("download", failed)
-    return Moved(todo, received)
+    return Moved(todo, received + ahead)

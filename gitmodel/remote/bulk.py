@@ -1,0 +1,174 @@
+"""Many small chunked objects fetched together: a few large ranged reads, not one per file.
+
+A clone of a data set asks for thousands of small files. Their manifests come from the
+remote's batches (or are read in parallel from a layout-2 remote, one each), and their
+chunks, which a push packed side by side, are read with ranged reads that span the
+chunks of many files at once: neighbouring chunks in one pack are one request, up to
+:data:`chunked.RANGE_MAX` bytes, even when a gap of up to :data:`GAP` bytes of chunks
+no file here needs lies between them. Files are fetched in windows of about
+:data:`WINDOW` stored bytes, in the order their chunks lie in the packs; the next
+window is read while the last is written, so at most two are held in memory.
+
+Every chunk is checked against its id, each file against its sha256 as it enters the
+store. This is a fast path and nothing more: an object it cannot fetch (its manifest or
+a read fails, a chunk is damaged) is left out, and the per-object download that
+follows reports it as it always does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gitmodel.errors import GitModelError
+from gitmodel.manifest import ChunkRef, Manifest
+from gitmodel.pointer import Pointer
+from gitmodel.remote.chunked import RANGE_MAX, open_chunk
+from gitmodel.remote.store import RemoteStore
+from gitmodel.store.chunking import Chunker
+from gitmodel.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from gitmodel.progress import ByteCount
+
+SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
+WINDOW = 16 << 20  # stored bytes of the files fetched together
+GAP = 64 << 10  # bytes of unneeded chunks read through rather than asked for apart
+
+Item = tuple[Pointer, Manifest]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``start:end`` of one pack: one ranged read."""
+
+    pack: str
+    start: int
+    end: int
+
+
+def plan_reads(refs: Iterable[ChunkRef]) -> list[Span]:
+    """The ranged reads that cover ``refs``: chunks of a pack at most :data:`GAP` bytes
+    apart share a read, up to :data:`RANGE_MAX` bytes each."""
+    spans: list[Span] = []
+    for pack, start, end in sorted({(r.pack, r.offset, r.offset + r.stored) for r in refs}):
+        last = spans[-1] if spans else None
+        if (last is not None and last.pack == pack and start - last.end <= GAP
+                and max(end, last.end) - last.start <= RANGE_MAX):  # fmt: skip
+            spans[-1] = Span(pack, last.start, max(end, last.end))
+        else:
+            spans.append(Span(pack, start, end))
+    return spans
+
+
+def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer], jobs: int,
+             on_bytes: ByteCount | None = None) -> int:  # fmt: skip
+    """Fetch the small objects among ``pointers`` the store lacks, in bulk; returns the
+    bytes read from the remote. Objects it could not fetch are simply not in the store."""
+    wanted = list({p.oid: p for p in pointers if 0 < p.size <= SMALL_MAX}.values())
+    wanted = [p for p in wanted if not store.has(p.oid, recheck_packs=False)]
+    if len(wanted) < 2:
+        return 0
+    items = _manifests(remote, wanted, jobs)
+    items.sort(key=lambda item: (item[1].chunks[0].pack, item[1].chunks[0].offset))
+    windows = _windows(items)
+    fetched = 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        ahead = [_start(pool, remote, window) for window in windows[:1]]
+        for number, window in enumerate(windows):
+            if number + 1 < len(windows):
+                ahead.append(_start(pool, remote, windows[number + 1]))
+            reads = ahead.pop(0)
+            fetched += _write(remote, store, window, reads, on_bytes)
+            if _remote_failed(reads):  # the per-object downloads say how; no more waiting
+                for future in (f for later in ahead for f in later.values()):
+                    future.cancel()
+                break
+    return fetched
+
+
+def _manifests(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> list[Item]:
+    """The chunked manifests of ``pointers``, read in parallel (from the batches, when
+    the remote has them, without a request each); the others are left out."""
+
+    def read(pointer: Pointer) -> Manifest | None:
+        try:
+            return remote.read_manifest(pointer)
+        except (GitModelError, OSError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        found = list(pool.map(read, pointers))
+    return [(p, m) for p, m in zip(pointers, found, strict=True) if m is not None and m.chunks]
+
+
+def _windows(items: list[Item]) -> list[list[Item]]:
+    windows: list[list[Item]] = [[]]
+    held = 0
+    for item in items:
+        if held >= WINDOW:
+            windows.append([])
+            held = 0
+        windows[-1].append(item)
+        held += sum(ref.stored for ref in item[1].chunks)
+    return windows if windows[0] else []
+
+
+Reads = dict[Span, Future[bytes]]
+
+
+def _start(pool: ThreadPoolExecutor, remote: RemoteStore, window: list[Item]) -> Reads:
+    spans = plan_reads(ref for _, found in window for ref in found.chunks)
+    return {span: pool.submit(_read, remote, span) for span in spans}
+
+
+def _read(remote: RemoteStore, span: Span) -> bytes:
+    body = remote.read(remote.pack_key(span.pack), span.start, span.end)
+    if len(body) != span.end - span.start:  # more than asked: never sliced as the range
+        raise GitModelError(f"{remote.display}: {len(body)} bytes came back for "
+                            f"{span.end - span.start} of pack {span.pack[:16]}…")  # fmt: skip
+    return body
+
+
+def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Reads,
+           on_bytes: ByteCount | None) -> int:  # fmt: skip
+    """Write the window's files into the store from its reads; returns the bytes read."""
+    chunker = Chunker(remote.cipher.id_key)
+    by_pack: dict[str, list[Span]] = {}
+    for span in reads:
+        by_pack.setdefault(span.pack, []).append(span)
+    for pointer, found in window:
+        try:
+            with store.writer() as writer:
+                for ref in found.chunks:
+                    span = _covering(by_pack.get(ref.pack, []), ref)
+                    body = memoryview(reads[span].result())
+                    stored = body[ref.offset - span.start : ref.offset - span.start + ref.stored]
+                    writer.write(open_chunk(remote, chunker, ref, stored, found.oid))
+                writer.commit(pointer)
+        except (GitModelError, OSError, LookupError):
+            continue  # left for the per-object download, which says what is wrong
+        if on_bytes is not None:
+            on_bytes(pointer.size)
+    return sum(span.end - span.start for span, read in reads.items() if _succeeded(read))
+
+
+def _covering(spans: list[Span], ref: ChunkRef) -> Span:
+    for span in spans:
+        if span.start <= ref.offset and ref.offset + ref.stored <= span.end:
+            return span
+    raise LookupError(ref.pack)
+
+
+def _remote_failed(reads: Reads) -> bool:
+    """Whether a read failed for a reason other than its pack being gone."""
+    return any(
+        read.done() and not isinstance(read.exception(), (type(None), FileNotFoundError))
+        for read in reads.values()
+    )
+
+
+def _succeeded(read: Future[bytes]) -> bool:
+    return read.done() and read.exception() is None

@@ -1,0 +1,303 @@
+"""Data sets of many small files: a push writes their manifests as a few batches, a clone
+reads them and their chunks in bulk; layout-2 remotes (a manifest per file) still read."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git_model, run_git
+from test_faults import counted
+from test_remotes import assert_version, author, new_user, origin, s3_clone_args, s3_remote
+
+from gitmodel import manifest
+from gitmodel.manifest import ChunkRef, Manifest
+from gitmodel.remote.bulk import GAP, Span, plan_reads
+from gitmodel.remote.chunked import BATCH_MIN, RANGE_MAX
+from gitmodel.remote.faults import COUNT_ENV, ENV
+
+__all__ = ["author", "origin", "s3_remote"]  # fixtures shared with test_remotes
+
+MB = 1 << 20
+
+
+def data_set(count: int, size: int, folder: str = "data") -> dict[str, bytes]:
+    return {f"{folder}/{i // 500:02d}/f{i:05d}.bin": os.urandom(size) for i in range(count)}
+
+
+def commit(repo: Path, files: dict[str, bytes], message: str) -> None:
+    for name, data in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", message, cwd=repo)
+
+
+def requests(log: Path) -> int:
+    return sum(calls for calls, _, _ in counted(log).values())
+
+
+def remote_dir(origin: Path) -> Path:
+    return origin / "model" / "remote"
+
+
+def layout(origin: Path) -> int:
+    return int(json.loads((remote_dir(origin) / "gitmodel-remote.json").read_text())["layout"])
+
+
+# -- through real git, to S3 on loopback
+
+
+def test_thousands_of_files_push_and_clone_in_a_few_requests_to_s3(
+    author: Path, origin: Path, tmp_path: Path, s3_remote: tuple[str, str]
+) -> None:
+    url, endpoint = s3_remote
+    git_model("remote", "set", url, cwd=author)
+    run_git("config", "remote.origin.modelendpoint", endpoint, cwd=author)
+    files = data_set(2_000, 8_000)
+    moved = sum(len(data) for data in files.values())
+    commit(author, files, "a data set")
+    log = tmp_path / "push.log"
+    run_git("push", "-q", "origin", "main", cwd=author, env={**os.environ, COUNT_ENV: str(log)})
+    pushed = counted(log)
+    assert pushed["pipe_file"][0] <= moved // (4 * MB) + 8, pushed  # not one per file
+    assert requests(log) <= moved // (4 * MB) + 20, pushed
+
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    log = tmp_path / "clone.log"
+    run_git("clone", "-q", *s3_clone_args(url, endpoint), str(origin), str(clone),
+            cwd=tmp_path, env={**user, COUNT_ENV: str(log)})  # fmt: skip
+    assert_version(clone, files)
+    cloned = counted(log)
+    assert requests(log) <= moved // (4 * MB) + 20, cloned
+    assert moved <= cloned["cat_file"][2] < moved + moved // 10 + MB, cloned
+
+
+# -- a local directory remote
+
+
+def test_a_push_of_many_files_writes_batches_and_names_layout_3(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    first = data_set(BATCH_MIN + 8, 3_000)
+    commit(author, first, "v1")
+    run_git("push", "-q", "origin", "main", cwd=author)
+    assert layout(origin) == 3
+    assert not (remote_dir(origin) / "manifests").exists()  # no manifest of its own
+    batches = list((remote_dir(origin) / "batches").iterdir())
+    assert len(batches) == 1
+    table = manifest.decode_batch(batches[0].read_bytes())
+    assert len(table) == len(first)
+
+    second = {"extra/one.bin": os.urandom(5_000)}  # a small push: a manifest of its own
+    commit(author, second, "v2")
+    run_git("push", "-q", "origin", "main", cwd=author)
+    assert len(list((remote_dir(origin) / "manifests").rglob("*"))) == 2  # ab/ and the file
+
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user)
+    assert_version(clone, first | second)
+    git_model("fsck", "--remote", cwd=clone, env=user)
+
+
+def test_a_layout_2_remote_with_a_manifest_per_file_still_reads(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    """What earlier versions wrote: small pushes still write it, so it is made that way."""
+    old: dict[str, bytes] = {}
+    for number in range(3):
+        files = data_set(BATCH_MIN - 2, 4_000, folder=f"old{number}")
+        commit(author, files, f"old {number}")
+        run_git("push", "-q", "origin", "main", cwd=author)
+        old |= files
+    assert layout(origin) == 2 and not (remote_dir(origin) / "batches").exists()
+    assert len(list((remote_dir(origin) / "manifests").rglob("*/*"))) == len(old)
+
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    log = tmp_path / "clone.log"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path,
+            env={**user, COUNT_ENV: str(log)})  # fmt: skip
+    assert_version(clone, old)
+    reads = counted(log)["cat_file"][0]
+    assert reads <= len(old) + 10  # a manifest each, the chunks of many files at once
+
+    new = data_set(BATCH_MIN * 2, 4_000, folder="new")  # both kinds on one remote
+    commit(author, new, "new")
+    run_git("push", "-q", "origin", "main", cwd=author)
+    assert layout(origin) == 3
+    run_git("pull", "-q", cwd=clone, env=user)
+    assert_version(clone, old | new)
+
+
+def test_an_interrupted_push_of_many_files_resumes_without_sending_its_packs_again(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    files = data_set(3_000, 20_000)
+    moved = sum(len(data) for data in files.values())
+    commit(author, files, "a data set")
+    slow = {**os.environ, ENV: "delay=0.3"}
+    push = subprocess.Popen(["git", "push", "-q", "origin", "main"], cwd=author, env=slow,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    index = remote_dir(origin) / "index"
+    deadline = time.monotonic() + 120
+    while not (index.is_dir() and any(index.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(push.pid, signal.SIGKILL)  # a pack and its index are durable, nothing else
+    push.wait()
+    assert push.returncode != 0
+    assert not (remote_dir(origin) / "batches").exists()
+    assert not (remote_dir(origin) / "manifests").exists()
+    assert run_git("ls-remote", "origin", cwd=author).stdout == b""
+
+    log = tmp_path / "again.log"
+    run_git("push", "-q", "origin", "main", cwd=author, env={**os.environ, COUNT_ENV: str(log)})
+    sent = counted(log)["pipe_file"][1]
+    assert sent < moved - 16 * MB, sent  # the pack of the first push was not sent again
+
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user)
+    assert_version(clone, files)
+
+
+def test_gc_deletes_an_object_out_of_a_batch_and_keeps_the_others(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    kept = data_set(BATCH_MIN + 1, 3_000)
+    commit(author, kept, "v1")
+    run_git("checkout", "-qb", "tmp", cwd=author)
+    commit(author, {"gone.bin": os.urandom(3_000)}, "soon gone")
+    run_git("push", "-q", "origin", "main", "tmp", cwd=author)  # one push, one batch
+    (old,) = (remote_dir(origin) / "batches").iterdir()
+    assert len(manifest.decode_batch(old.read_bytes())) == len(kept) + 1
+    run_git("push", "-q", "origin", "--delete", "tmp", cwd=author)
+    run_git("checkout", "-q", "main", cwd=author)
+    run_git("branch", "-qD", "tmp", cwd=author)
+    run_git("reflog", "expire", "--expire=now", "--all", cwd=author)
+
+    out = git_model("gc", "--remote", "--grace", "0", cwd=author).stdout.decode()
+    assert "deleted 1 object(s)" in out, out
+    (new,) = (remote_dir(origin) / "batches").iterdir()
+    assert new != old and len(manifest.decode_batch(new.read_bytes())) == len(kept)
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user)
+    assert_version(clone, kept)
+
+
+# -- reads planned across files
+
+
+def ref(pack: str, offset: int, stored: int) -> ChunkRef:
+    return ChunkRef(bytes(32), pack, offset, stored, stored, 0)
+
+
+def test_neighbouring_chunks_of_different_files_share_one_read() -> None:
+    a, b = "a" * 64, "b" * 64
+    refs = [ref(a, 0, 100), ref(a, 100, 50), ref(a, 150 + GAP, 10), ref(b, 0, 10), ref(a, 0, 100)]
+    assert plan_reads(refs) == [Span(a, 0, 160 + GAP), Span(b, 0, 10)]
+    far = [ref(a, 0, 10), ref(a, 10 + GAP + 1, 10)]
+    assert plan_reads(far) == [Span(a, 0, 10), Span(a, 10 + GAP + 1, 20 + GAP + 1)]
+    many = [ref(a, i * MB, MB) for i in range(20)]
+    spans = plan_reads(many)
+    assert all(s.end - s.start <= RANGE_MAX for s in spans)
+    assert len(spans) == -(-20 * MB // RANGE_MAX)
+
+
+# -- hostile batches
+
+
+def some_manifests(count: int) -> list[Manifest]:
+    out = []
+    for i in range(count):
+        oid = f"{i:064x}"
+        out.append(Manifest(oid, 100 + i, [ChunkRef(bytes(32), "c" * 64, i * 200, 100 + i,
+                                                     100 + i, 0)]))  # fmt: skip
+    return out
+
+
+def test_a_batch_round_trips_and_every_manifest_is_checked() -> None:
+    manifests = some_manifests(5)
+    body = manifest.encode_batch(list(reversed(manifests)))
+    table = manifest.decode_batch(body)
+    assert list(table) == [m.oid for m in manifests]
+    for m in manifests:
+        assert manifest.batch_manifest(body, table[m.oid]) == m
+
+
+def _retable(body: bytes, edit: bytes, at: int) -> bytes:
+    return body[:at] + edit + body[at + len(edit) :]
+
+
+HEAD = len(manifest.BATCH_MAGIC) + 4
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[:-1], "truncated"),
+        (lambda b: b + b"x", "overlong"),
+        (lambda b: b[: len(manifest.BATCH_MAGIC)] + (1 << 30).to_bytes(4, "big") + b[HEAD:],
+         "more than"),
+        (lambda b: _retable(b, bytes.fromhex(f"{9:064x}"), HEAD), "out of order"),
+        (lambda b: _retable(b, (1 << 31).to_bytes(4, "big"), HEAD + 40), "entry of"),
+        (lambda b: b"gitmodel manifest batch 9\n" + b[HEAD - 4 :], "not a gitmodel"),
+    ],
+)  # fmt: skip
+def test_a_damaged_batch_is_refused(damage: object, message: str) -> None:
+    body = manifest.encode_batch(some_manifests(3))
+    with pytest.raises(manifest.ManifestFormatError, match=message):
+        manifest.decode_batch(damage(body))  # type: ignore[operator]
+
+
+def test_a_batch_that_lies_about_an_object_is_damaged_not_trusted(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    files = data_set(BATCH_MIN, 3_000)
+    commit(author, files, "v1")
+    run_git("push", "-q", "origin", "main", cwd=author)
+    (batch,) = (remote_dir(origin) / "batches").iterdir()
+    body = batch.read_bytes()
+    table = manifest.decode_batch(body)
+    entry = next(iter(table.values()))
+    swapped = bytearray(body)  # one chunk length changed: the file no longer adds up
+    at = entry.offset + manifest.MANIFEST_HEAD_SIZE + 32 + 32 + 4 + 8
+    swapped[at : at + 4] = (1).to_bytes(4, "big")
+    batch.chmod(0o644)
+    batch.write_bytes(bytes(swapped))  # its name no longer matches: the batch is ignored
+
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user, check=False)
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr
+    assert b"does not have object" in proc.stderr
+
+
+def test_a_remote_listing_more_batches_than_memory_allows_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.pointer import Pointer
+    from gitmodel.remote import batches
+    from gitmodel.remote.errors import RemoteError
+    from gitmodel.remote.store import RemoteStore
+
+    url = f"file://{tmp_path / 'remote'}"
+    writer = RemoteStore(url)
+    manifests = some_manifests(30)
+    for start in range(0, 30, 10):
+        writer.write_batch(manifests[start : start + 10])
+    one = len(manifest.encode_batch(manifests[:10]))
+    reader = RemoteStore(url)
+    assert len(reader.present(m.oid for m in manifests)) == 30
+    monkeypatch.setattr(batches, "HELD_MAX", 2 * one)
+    with pytest.raises(RemoteError, match="manifest batches hold over"):
+        RemoteStore(url).read_manifest(Pointer(manifests[0].oid, manifests[0].size))
