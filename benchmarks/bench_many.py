@@ -5,7 +5,7 @@ to S3 on loopback (issue 20).
 
 Each run and tool: a user with only that tool installed makes a repository whose origin
 is a local bare repository, tracks ``*.bin`` (DVC: ``dvc add data``), and times the steps
-one by one: **add**, **commit**, **status** with nothing changed (median of three, after one
+one by one: **add**, **commit**, **status** with nothing changed (median of seven, after one
 untimed status), **push**, then another user's **fresh clone** (DVC: ``git clone`` and
 ``dvc pull``), whose every file is checked byte for byte. On S3 the moto server's log
 counts the HTTP requests of each push and clone. git-lfs has no S3 transfer, so it runs
@@ -40,7 +40,7 @@ BRANCH = "main"
 TOOLS = ("gitmodel", "git-lfs", "dvc")
 TARGETS = ("local", "s3")
 STEPS = ("add", "commit", "status", "push", "clone")
-STATUS_RUNS = 3
+STATUS_RUNS = 7
 COMMAND_TIMEOUT = 4 * 3600.0
 HTTP_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
 FILES_PER_FOLDER = 1000
