@@ -97,8 +97,10 @@ class Results(benchlib.Recorder[Measurement]):
 def user(folder: Path, tool: str, name: str) -> dict[str, str]:
     """A fresh HOME in which only ``tool`` is installed (DVC needs no Git set-up)."""
     base = benchlib.clean_env(AWS_DROPPED, SCRIPTS_DIR, **AWS_ENV, DVC_NO_ANALYTICS="1")
+    # no automatic gc: packing thousands of loose objects in the background would overlap
+    # the next timed step (and made git-lfs's pre-push scan miss objects being packed)
     env = benchlib.make_home(folder / f"home-{name}", base, BRANCH,
-                             "[advice]\n\tdetachedHead = false\n")  # fmt: skip
+                             "[advice]\n\tdetachedHead = false\n[gc]\n\tauto = 0\n")  # fmt: skip
     if tool == "gitmodel":
         benchlib.run(["git", "model", "install"], folder, env)
     elif tool == "git-lfs":
