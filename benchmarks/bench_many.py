@@ -170,8 +170,8 @@ def clone_commands(tool: str, target: Target, origin: Path, prefix: str) -> list
     return [["git", "clone", "-q", *config, str(origin), "clone"]]
 
 
-def one_run(results: Results, payload: Payload, tool: str, target: Target,
-            workdir: Path) -> None:  # fmt: skip
+def one_run(results: Results, payload: Payload, tool: str, target: Target, workdir: Path,
+            steps: list[str]) -> None:  # fmt: skip
     """Every step of one tool against one target; each measured, the clone checked."""
     folder = workdir / f"{tool}-{target.kind}-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
@@ -186,7 +186,7 @@ def one_run(results: Results, payload: Payload, tool: str, target: Target,
         benchlib.place_files(payload.source, payload.digests, repo)
         commands = step_commands(tool)
         line = []
-        for step in STEPS:
+        for step in steps:
             scenario = f"{step} {target.kind}"
             before = target.requests()
             if step == "clone":
@@ -212,7 +212,8 @@ def one_run(results: Results, payload: Payload, tool: str, target: Target,
                 results.count(scenario, tool, target.requests() - before)
                 results.moved[scenario] = payload.total
             line.append(f"{step} {measurement.seconds:.2f} s")
-        check_clone(results, payload, tool, target, folder / "reader" / "clone", reader)
+        if "clone" in steps:
+            check_clone(results, payload, tool, target, folder / "reader" / "clone", reader)
         print(f"  {where}: " + ", ".join(line), flush=True)
     except BenchError as exc:
         results.add_failure(f"push {target.kind}", tool, f"{where}: {exc}", str(exc))
@@ -329,6 +330,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="files for the S3 runs (default: --count)")  # fmt: skip
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     parser.add_argument("--targets", default=",".join(TARGETS), help="local, s3 or both")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="the first steps only, e.g. add,commit,status")  # fmt: skip
     benchlib.add_common_options(parser, "many")
     parser.set_defaults(repeat=1)
     args = parser.parse_args(argv)
@@ -336,6 +339,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.count, args.size = 20_000, 20_000
     args.tools = [t for t in TOOLS if t in args.tools.split(",")]
     args.targets = [t for t in TARGETS if t in args.targets.split(",")]
+    chosen = args.steps.split(",")
+    args.steps = [s for s in STEPS if s in chosen]
+    if args.steps != list(STEPS[: len(args.steps)]):
+        parser.error(f"--steps must be the first of {','.join(STEPS)}: each needs the one before")
     if min(args.count, args.size, args.repeat, args.s3_count or 1) < 1 or not args.tools:
         parser.error("counts, sizes and --repeat must be positive, and a tool chosen")
     return args
@@ -374,7 +381,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, results: Results) -> None
             for target, payload in targets:
                 for tool in order:
                     if not (tool == "git-lfs" and target.kind == "s3"):
-                        one_run(results, payload, tool, target, workdir)
+                        one_run(results, payload, tool, target, workdir, args.steps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -390,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["machine"] = benchlib.machine_info(ram, {})
         results = Results()
         benchmark(args, workdir, results)
-    rows = [build_row(results, step, kind) for kind in args.targets for step in STEPS]
+    rows = [build_row(results, step, kind) for kind in args.targets for step in args.steps]
     print_report(rows, results, meta)
     if args.json is not None:
         document = results.document(meta, rows, tail={"requests": results.requests})
