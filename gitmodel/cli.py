@@ -290,6 +290,8 @@ def fetch(remote_name: str | None, refs: tuple[str, ...], include: tuple[str, ..
           exclude: tuple[str, ...], jobs: int | None, quiet: bool) -> None:  # fmt: skip
     """Download the model objects of REFs (default HEAD) that the local store lacks.
 
+    Without REFs, only files checked out: a sparse checkout's other paths are left out.
+
     Chunks already held by local objects (earlier versions) are not downloaded again;
     every chunk is checked against its id and every file against its sha256. Progress
     shows on a terminal, as for push."""
@@ -308,7 +310,8 @@ def pull(remote_name: str | None, include: tuple[str, ...], exclude: tuple[str, 
     """Fetch, then write model files that are still pointers into the worktree.
 
     Also writes model files missing from the worktree (a checkout that failed), as
-    git lfs pull does; each file is written aside and renamed into place."""
+    git lfs pull does; each file is written aside and renamed into place. Paths a sparse
+    checkout leaves out are neither fetched nor written."""
     from gitmodel.commands.fetch import pull as run
 
     _exit(run(remote_name, list(include), list(exclude), jobs, quiet))

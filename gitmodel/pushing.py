@@ -7,7 +7,9 @@ listed in ``<model dir>/adopted`` instead, sent by the next push and then forgot
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shlex
 import sys
 
 from gitmodel import git, locking
@@ -20,11 +22,14 @@ from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
+from gitmodel.trace import trace
 from gitmodel.urls import redact
 from gitmodel.workspace import open_repo
 
 ZERO_OIDS = {"0" * 40, "0" * 64}
 ADOPTED = "adopted"
+SENT_DIR = "pushed"
+SENT_TIPS = 32  # commits remembered per remote
 
 
 def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
@@ -40,29 +45,93 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     local_oids = [fields[1] for fields in updates]
     if not local_oids:
         return 0  # only deletions
+    # what the remote already has: its tracking refs, the commits it names for the refs
+    # pushed (when we have them) and what earlier pushes sent to the same model store
     exclude = [f"--remotes={remote_name}"] if named else []
+    exclude += [fields[3] for fields in updates if fields[3] not in ZERO_OIDS]
+    memo = SentTips(store, remote_name if named else url)
+    remote: ModelRemote | None = None
+    if memo.path.exists():  # its store had objects once: resolving it now is no surprise
+        remote = _model_remote(repo, settings, remote_name, url, named)
+        exclude += memo.read(remote)
+    revs = [*local_oids, "--not", *exclude]
     if named:
-        refuse_locked_changes(repo, settings, remote_name, [*local_oids, "--not", *exclude],
+        refuse_locked_changes(repo, settings, remote_name, revs,
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
-    files = pointers_in_history(repo, [*local_oids, "--not", *exclude])
+    files = pointers_in_history(repo, revs, ignore_missing=True)
+    trace(f"pre-push: {len(files)} pointer(s) in {shlex.join(revs)}")
     if not files and not pending:
+        if remote is not None:
+            memo.remember(remote, local_oids)
         return 0  # nothing of ours in these commits: no store needed
-    if named:
-        remote = remote_for(repo, settings, remote_name)
-    else:  # pushing to a URL: only a local repository has a place for objects
-        found = for_local_url(repo, url or remote_name)
-        if found is None:
-            raise UserError(
-                f"nowhere to upload {len(files)} model object(s) pushed to {redact(url)}",
-                hint="push to a named remote with a model store (`git model remote set`)",
-            )
-        remote = with_settings(found, settings)
+    if remote is None:
+        remote = _model_remote(repo, settings, remote_name, url, named, len(files))
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files] + pending,
                            segmenter=tensor_starts)  # fmt: skip
     report(sent, remote, quiet=False)
     forget_adopted(store, pending)
+    memo.remember(remote, local_oids)
     return 0
+
+
+def _model_remote(
+    repo: git.Repo, settings: dict[str, str], remote_name: str, url: str, named: bool,
+    count: int = 0,
+) -> ModelRemote:  # fmt: skip
+    """The model store a push to ``remote_name`` (or ``url``) uploads to."""
+    if named:
+        return remote_for(repo, settings, remote_name)
+    # pushing to a URL: only a local repository has a place for objects
+    found = for_local_url(repo, url or remote_name)
+    if found is None:
+        raise UserError(
+            f"nowhere to upload {count} model object(s) pushed to {redact(url)}",
+            hint="push to a named remote with a model store (`git model remote set`)",
+        )
+    return with_settings(found, settings)
+
+
+class SentTips:
+    """The commits whose every model object an earlier push sent to one model store,
+    newest first, so the next push to the same Git remote scans only what is new.
+
+    ``<model dir>/pushed/<sha256 of the Git remote's name or URL, 24 hex>`` holds the
+    sha256 of the model store's URL, then up to :data:`SENT_TIPS` commit ids, a line each.
+    A tip stands for its whole history, since a push sends all of it that the remote
+    lacked; tips of another store (the remote's store was changed), or that are no longer
+    commits here, are ignored. Deleting the file only costs one full scan."""
+
+    def __init__(self, store: LocalStore, remote: str) -> None:
+        key = hashlib.sha256(remote.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        self.path = store.root / SENT_DIR / key
+
+    def read(self, remote: ModelRemote) -> list[str]:
+        """The tips recorded for ``remote``'s store; none for another store's."""
+        try:
+            lines = self.path.read_text(encoding="ascii", errors="replace").splitlines()
+        except OSError:
+            return []
+        if not lines or lines[0] != _store_key(remote):
+            return []
+        return [tip for tip in lines[1 : SENT_TIPS + 1] if _is_commit_id(tip)]
+
+    def remember(self, remote: ModelRemote, tips: list[str]) -> None:
+        """Add ``tips``, whose objects are now on ``remote``'s store (the oldest drop)."""
+        kept = list(dict.fromkeys([*tips, *self.read(remote)]))[:SENT_TIPS]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in [_store_key(remote), *kept]),
+                       encoding="ascii")  # fmt: skip
+        tmp.replace(self.path)
+
+
+def _store_key(remote: ModelRemote) -> str:
+    return hashlib.sha256(remote.url.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _is_commit_id(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 def refuse_locked_changes(
@@ -72,7 +141,8 @@ def refuse_locked_changes(
     """Stop a push that changes lockable files someone else has locked (asked of the
     remote only when the push changes a file marked ``lockable``). An LFS host is asked
     about each remote ref the push updates (``refs``), as git-lfs asks it."""
-    out = repo.run(["log", "--format=", "--name-only", "-z", *revs, "--"]).stdout
+    out = repo.run(["log", "--format=", "--name-only", "-z", "--ignore-missing", *revs,
+                    "--"]).stdout  # fmt: skip
     changed = {os.fsdecode(p).strip("\n") for p in out.split(b"\0") if p.strip(b"\n")}
     changed = set(locking.lockable_paths(repo, sorted(changed))) if changed else set()
     if not changed:

@@ -31,12 +31,16 @@ def fetch(
     remote_name: str | None, refs: list[str], include: list[str], exclude: list[str],
     jobs: int | None = None, quiet: bool = False,
 ) -> int:  # fmt: skip
-    """Download the objects of the files in REFs (default HEAD) that the local store lacks."""
+    """Download the objects of the files in REFs that the local store lacks; without REFs,
+    of HEAD's files that are checked out (a sparse checkout leaves others out)."""
     repo, store = open_repo()
     remote = remote_for(repo, repo.settings(), remote_name)
     files: list[PointerFile] = []
     for ref in refs or ["HEAD"]:
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))
+    if not refs:
+        skipped = repo.skipped_paths()
+        files = [f for f in files if f.path not in skipped]
     chosen = _select(files, include, exclude)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
     if got.pointers and not quiet:
@@ -57,8 +61,10 @@ def pull(
     or missing from it (as after a checkout that failed), like ``git lfs pull``."""
     fetch(remote_name, [], include, exclude, jobs, quiet)
     repo, store = open_repo()
+    skipped = repo.skipped_paths()  # outside a sparse checkout: never written
+    entries = [e for e in repo.ls_files() if e.path not in skipped]
     found = []  # every path is checked before anything is written
-    for entry in _select(pointer_files(repo, repo.ls_files()), include, exclude):
+    for entry in _select(pointer_files(repo, entries), include, exclude):
         target = safepath.Target(repo.top, entry.path)
         found.append((entry, target, _head(target)))
     pending = []

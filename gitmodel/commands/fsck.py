@@ -79,10 +79,13 @@ def check_pointers(
     seen: set[tuple[str, str]] = set()
     for where, entries in sources:
         entries = [e for e in entries if e.mode & 0o170000 == 0o100000]
+        pointers = set()
         for found in pointer_files(repo, entries):
             referenced[found.pointer.oid] = found.pointer
+            pointers.add(found.blob)
             if named is not None:
                 named.setdefault((found.path, found.pointer), where)
+        entries = [e for e in entries if e.oid not in pointers]  # canonical: nothing wrong
         tracked = repo.check_attr("filter", [e.path for e in entries])
         for entry in entries:
             if (entry.path, entry.oid) in seen:

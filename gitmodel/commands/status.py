@@ -11,8 +11,6 @@ from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
-_NULL_OIDS = {"0" * 40, "0" * 64}
-
 
 @dataclass(frozen=True)
 class Change:
@@ -70,10 +68,6 @@ def _change_json(change: Change) -> dict[str, object]:
     return {"path": change.path, "old": one(change.old), "new": one(change.new)}
 
 
-def _pointer(repo: git.Repo, blob: str) -> Pointer | None:
-    return None if blob in _NULL_OIDS else git.read_pointer(repo, blob)
-
-
 def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str]]:
     out = repo.run(["status", "--porcelain=v2", "-z", "--untracked-files=all"]).stdout
     records = out.split(b"\0")
@@ -96,11 +90,9 @@ def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str
     paths = [p for p, _, _ in staged_raw] + unstaged + untracked
     filters = repo.check_attr("filter", paths)
     model = {p for p in paths if filters.get(p) == "model"}
-    staged = [
-        Change(p, _pointer(repo, old), _pointer(repo, new))
-        for p, old, new in staged_raw
-        if p in model
-    ]
+    staged_raw = [(p, old, new) for p, old, new in staged_raw if p in model]
+    pointers = git.pointers_of(repo, {b for _, old, new in staged_raw for b in (old, new)})
+    staged = [Change(p, pointers.get(old), pointers.get(new)) for p, old, new in staged_raw]
     return staged, [p for p in unstaged if p in model], [p for p in untracked if p in model]
 
 

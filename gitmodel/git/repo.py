@@ -231,6 +231,13 @@ class Repo:
         # "<mode> <oid> <stage>\t<path>"
         return [e for e, (_, _, stage) in _parse_listing(out) if stage == b"0"]
 
+    def skipped_paths(self) -> set[str]:
+        """Index entries outside the worktree: marked skip-worktree, as a sparse checkout
+        leaves every path it does not check out."""
+        out = self.run(["ls-files", "-t", "-z"]).stdout
+        # "<tag> <path>"; S is skip-worktree
+        return {os.fsdecode(item[2:]) for item in out.split(b"\0") if item.startswith(b"S ")}
+
     def ls_tree(self, rev: str, pathspecs: Iterable[str] = ()) -> list[FileEntry]:
         """Blobs of a commit's tree, recursively."""
         # after --end-of-options every argument is literal: ls-tree would take "--" for a path

@@ -32,6 +32,7 @@ from gitmodel.store.local import LocalStore, write_atomically
 CHUNK_MIN = 8 << 10
 CHUNK_AVERAGE = 64 << 10
 CHUNK_MAX = 128 << 10
+THREADED_DIGEST = 1 << 20  # objects this large are hashed on a thread while in use
 
 Chunks = list[tuple[bytes, int]]  # (chunk id, raw length) in file order
 Segmenter = Callable[[BinaryIO], list[int]]  # offsets that must start a chunk
@@ -86,7 +87,7 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
             data = src.read()
     size = len(data)
     view = memoryview(data)
-    digest = _Digest(view)
+    digest = _Digest(view) if size >= THREADED_DIGEST else _InlineDigest(view)
     try:
         yield view
     finally:
@@ -116,6 +117,16 @@ class _Digest(threading.Thread):
         return self._hex
 
 
+class _InlineDigest:
+    """sha256 of a small view, taken at once: a thread would cost more than the hash."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._hex = hashlib.sha256(view).hexdigest()
+
+    def result(self) -> str:
+        return self._hex
+
+
 class ChunkLists:
     """Cached chunk lists of stored objects, ``<model dir>/chunks/ab/<oid>``: derived
     from the objects (safe to delete), used to take chunks from local objects. Ids
@@ -138,6 +149,11 @@ class ChunkLists:
             return None
 
     def put(self, pointer: Pointer, chunks: Chunks) -> None:
+        """Keep the list of an object of several chunks. A one-chunk list is not kept:
+        cutting a small object again costs less than a file per object, and its one
+        chunk is the whole object, which dedup by oid already finds."""
+        if len(chunks) < 2:
+            return
         path = self.path(pointer.oid)
         path.parent.mkdir(parents=True, exist_ok=True)
         body = manifest.encode_chunk_list(pointer.oid, pointer.size, chunks)

@@ -1,0 +1,125 @@
+"""The pre-push hook scans only commits the remote lacks: what earlier pushes sent to the
+same model store is remembered, and rewritten history is still sent whole."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git_model, git_out, run_git
+
+SCANNED = re.compile(rb"pre-push: (\d+) pointer\(s\) in ")
+
+
+def traced_push(repo: Path, *args: str) -> int:
+    """``git push ARGS`` with gitmodel's trace on; the pointers its pre-push hook scanned."""
+    env = {**os.environ, "GIT_MODEL_TRACE": "1"}
+    proc = run_git("push", "-q", *args, cwd=repo, env=env)
+    found = SCANNED.findall(proc.stderr)
+    assert len(found) == 1, proc.stderr.decode(errors="replace")
+    return int(found[0])
+
+
+def commit_files(repo: Path, message: str, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (repo / name).write_bytes(data)
+    run_git("add", *files, cwd=repo)
+    run_git("commit", "-qm", message, cwd=repo)
+
+
+def blob(n: int) -> bytes:
+    return f"model file {n}\n".encode() * (n + 1)
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    path = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(path), cwd=tmp_path)
+    return path
+
+
+def clone_files(origin: Path, tmp_path: Path, name: str) -> Path:
+    """A fresh clone by a user with gitmodel installed; every file checked out."""
+    clone = tmp_path / name
+    git_model("install", cwd=tmp_path)
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    assert git_out("status", "--porcelain", cwd=clone) == ""
+    return clone
+
+
+def test_pushes_to_a_url_scan_only_new_commits(repo: Path, origin: Path, tmp_path: Path) -> None:
+    """A push to a URL has no tracking refs: the tips sent before stand for their history."""
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2), "c.bin": blob(3)})
+    assert traced_push(repo, str(origin), "HEAD:refs/heads/main") == 3
+    commit_files(repo, "second", {"d.bin": blob(4)})
+    # a new branch: the remote names no commit of ours for it
+    assert traced_push(repo, str(origin), "HEAD:refs/heads/next") == 1
+    assert traced_push(repo, str(origin), "HEAD:refs/heads/main") == 0  # sent with next
+    clone = clone_files(origin, tmp_path, "clone")
+    for n, name in enumerate("abcd", start=1):
+        assert (clone / f"{name}.bin").read_bytes() == blob(n)
+
+
+def test_remote_named_commits_count_without_tracking_refs(repo: Path, origin: Path) -> None:
+    """The remote's own tip, given to the hook by Git, is left out when we have it."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    (repo / ".git" / "model" / "pushed").rename(repo / ".git" / "model" / "pushed-aside")
+    run_git("update-ref", "-d", "refs/remotes/origin/main", cwd=repo)
+    commit_files(repo, "second", {"c.bin": blob(3)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 1
+
+
+def test_rewritten_history_is_sent(repo: Path, origin: Path, tmp_path: Path) -> None:
+    """After a rewrite and a force-push, the new commits are scanned and their objects
+    sent; what the clone gets is the rewritten history, every file whole."""
+    commit_files(repo, "first", {"a.bin": blob(1)})
+    traced_push(repo, str(origin), "HEAD:refs/heads/main")
+    commit_files(repo, "second", {"b.bin": blob(2)})
+    traced_push(repo, str(origin), "HEAD:refs/heads/main")
+    run_git("reset", "-q", "--hard", "HEAD~2", cwd=repo)
+    commit_files(repo, "rewritten", {"a.bin": blob(5), "c.bin": blob(6)})
+    assert traced_push(repo, str(origin), "--force", "HEAD:refs/heads/main") == 2
+    clone = clone_files(origin, tmp_path, "clone")
+    assert (clone / "a.bin").read_bytes() == blob(5)
+    assert (clone / "c.bin").read_bytes() == blob(6)
+    assert not (clone / "b.bin").exists()
+
+
+def test_a_new_model_store_gets_everything(repo: Path, origin: Path, tmp_path: Path) -> None:
+    """Tips remembered for one model store say nothing of another: when the remote's store
+    changes, the next push scans the whole history and the new store gets every object."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    store = tmp_path / "other-store"
+    git_model("remote", "set", "origin", store.as_uri(), cwd=repo)
+    run_git("update-ref", "-d", "refs/remotes/origin/main", cwd=repo)
+    commit_files(repo, "second", {"c.bin": blob(3)})
+    # a new branch: nothing but the remembered tips says "first" was sent
+    assert traced_push(repo, "origin", "HEAD:refs/heads/next") == 3
+    git_model("install", cwd=tmp_path)
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "-b", "next", "-c", f"remote.origin.modelurl={store.as_uri()}",
+            str(origin), str(clone), cwd=tmp_path)  # fmt: skip
+    for n, name in enumerate("abc", start=1):
+        assert (clone / f"{name}.bin").read_bytes() == blob(n)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"", b"not a hash\n", b"0" * 64 + b"\n../../etc\n", b"\xff\xfe\n" * 3],
+    ids=["empty", "junk", "bad-tip", "binary"],
+)
+def test_a_damaged_memory_costs_only_a_full_scan(repo: Path, origin: Path, text: bytes) -> None:
+    commit_files(repo, "first", {"a.bin": blob(1)})
+    traced_push(repo, str(origin), "HEAD:refs/heads/main")
+    (memo,) = (repo / ".git" / "model" / "pushed").iterdir()
+    memo.write_bytes(text)
+    commit_files(repo, "second", {"b.bin": blob(2)})
+    assert traced_push(repo, str(origin), "HEAD:refs/heads/second") == 2
+    assert traced_push(repo, str(origin), "HEAD:refs/heads/third") == 0  # remembered again
