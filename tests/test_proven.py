@@ -34,9 +34,7 @@ def record_holds(store: LocalStore, oid: str) -> bool:
     return proven.holds(store.root, oid, os.stat(store.object_path(oid)))
 
 
-def test_a_written_object_is_recorded_and_copies_intact(
-    store: LocalStore, tmp_path: Path
-) -> None:
+def test_a_written_object_is_recorded_and_copies_intact(store: LocalStore, tmp_path: Path) -> None:
     data = os.urandom(SIZE)
     pointer = put(store, data)
     assert record_holds(store, pointer.oid)
@@ -52,9 +50,7 @@ def test_small_packed_objects_get_no_record(store: LocalStore) -> None:
     assert not proven.holds(store.root, pointer.oid, os.stat(store.root))
 
 
-def test_an_object_written_to_since_is_hashed_and_caught(
-    store: LocalStore, tmp_path: Path
-) -> None:
+def test_an_object_written_to_since_is_hashed_and_caught(store: LocalStore, tmp_path: Path) -> None:
     pointer = put(store, os.urandom(SIZE))
     corrupt_object(store, pointer.oid)  # a chmod and a write: new times
     assert not record_holds(store, pointer.oid)
