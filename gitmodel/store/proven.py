@@ -9,7 +9,8 @@ rewriting the file (even a ``chmod``) moves its change time, which no unprivileg
 process can set back, and a file put in its place has another inode or times. What a
 record cannot see is the disk changing bytes under the file system: ``fsck`` hashes
 every object and never reads these records. A missing or unreadable record only
-costs a hash.
+costs a hash. The store is trusted as the rest of ``.git`` is (see ``SECURITY.md``):
+whoever can write here can forge a record, as they could write a hook.
 """
 
 from __future__ import annotations
