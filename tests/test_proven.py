@@ -114,6 +114,31 @@ def test_a_record_is_never_written_through_a_symlink(store: LocalStore, tmp_path
     assert not record_holds(store, oid)
 
 
+def test_a_checkout_that_hashed_an_object_right_records_it(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    """Objects stored before records existed, or whose record was lost, are hashed
+    once more, then recorded."""
+    data = os.urandom(SIZE)
+    pointer = put(store, data)
+    proven.forget(store.root, pointer.oid)
+    assert not record_holds(store, pointer.oid)
+    store.copy_to(pointer, tmp_path / "first.bin")
+    assert record_holds(store, pointer.oid)
+    store.copy_to(pointer, tmp_path / "second.bin")
+    assert (tmp_path / "second.bin").read_bytes() == data
+
+
+def test_a_checkout_that_finds_an_object_wrong_records_nothing(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    pointer = put(store, os.urandom(SIZE))
+    corrupt_object(store, pointer.oid)
+    with pytest.raises(ChecksumError):
+        store.copy_to(pointer, tmp_path / "out.bin")
+    assert not Path(proven._record_path(store.root, pointer.oid)).exists()
+
+
 def test_removing_an_object_drops_its_record(store: LocalStore) -> None:
     pointer = put(store, os.urandom(SIZE))
     store.remove({pointer.oid})
@@ -135,7 +160,7 @@ def test_checkout_trusts_a_record_and_fsck_does_not(repo: Path) -> None:
 
     corrupt_object(store, oid)
     os.chmod(store.object_path(oid), 0o444)
-    proven.record(store.root, oid, str(store.object_path(oid)))
+    proven.record(store.root, oid, os.stat(store.object_path(oid)))
     (repo / "big.bin").unlink()
     run_git("checkout", "--", "big.bin", cwd=repo)
     assert sha256_file(repo / "big.bin") != oid  # copied on the record's word

@@ -1,16 +1,17 @@
-"""Records of loose objects this store hashed on their way in, so that a checkout may
-copy one without hashing it again.
+"""Records of loose objects this store hashed, so that a checkout may copy one without
+hashing it again.
 
 ``<store>/proven/ab/<oid>`` holds one line, ``gitmodel proven 1 SIZE DEV INODE
-MTIME_NS CTIME_NS``: the object file as it stood right after it was renamed into
-place, read-only, once its bytes had hashed to its oid. Only the store's writer makes
-a record, and only then. A record holds while the file still has all five values:
-rewriting the file (even a ``chmod``) moves its change time, which no unprivileged
-process can set back, and a file put in its place has another inode or times. What a
-record cannot see is the disk changing bytes under the file system: ``fsck`` hashes
-every object and never reads these records. A missing or unreadable record only
-costs a hash. The store is trusted as the rest of ``.git`` is (see ``SECURITY.md``):
-whoever can write here can forge a record, as they could write a hook.
+MTIME_NS CTIME_NS``: the object file as it stood once its bytes had hashed to its oid,
+either right after the writer renamed it into place, read-only, or after a checkout
+hashed it and found it unchanged meanwhile. Nothing else makes a record. A record
+holds while the file still has all five values: rewriting the file (even a ``chmod``)
+moves its change time, which no unprivileged process can set back, and a file put in
+its place has another inode or times. What a record cannot see is the disk changing
+bytes under the file system: ``fsck`` hashes every object and never reads these
+records. A missing or unreadable record only costs a hash. The store is trusted as
+the rest of ``.git`` is (see ``SECURITY.md``): whoever can write here can forge a
+record, as they could write a hook.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ def _record_path(root: Path, oid: str) -> str:
     return f"{root}/{PROVEN_DIR}/{oid[:2]}/{oid}"
 
 
-def record(root: Path, oid: str, object_path: str) -> None:
-    """Note the loose object ``oid`` at ``object_path``, whose bytes the caller has just
-    hashed to ``oid`` and renamed into place. Best effort: a record that cannot be
-    written only means the next checkout hashes the object."""
-    stamp = _stamp(os.stat(object_path))
+def record(root: Path, oid: str, st: os.stat_result) -> None:
+    """Note the loose object ``oid`` whose file's status is ``st``: the caller has
+    hashed its bytes to ``oid`` and the file has not changed since (it was renamed
+    into place after the hash, or ``st`` is as it was before hashing). Best effort: a
+    record that cannot be written only means the next checkout hashes the object."""
+    stamp = _stamp(st)
     path = _record_path(root, oid)
     try:
         _write(path, stamp)
@@ -74,6 +76,11 @@ def holds(root: Path, oid: str, st: os.stat_result) -> bool:
     finally:
         os.close(fd)
     return stamp == _stamp(st).encode()
+
+
+def unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    """Whether two statuses of a file show nothing changed it in between."""
+    return _stamp(before) == _stamp(after)
 
 
 def forget(root: Path, oid: str) -> None:
