@@ -25,6 +25,7 @@ from types import TracebackType
 from gitmodel import safepath
 from gitmodel.errors import ChecksumError, ObjectMissingError, PointerSizeError
 from gitmodel.pointer import Pointer, is_valid_oid
+from gitmodel.store import proven
 from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
@@ -119,6 +120,7 @@ class ObjectWriter:
         except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(self._tmp_path, final)
+        proven.record(self._store.root, pointer.oid, os.stat(final))
         return pointer
 
     def abort(self) -> None:
@@ -197,6 +199,7 @@ class LocalStore:
         """Delete objects (the caller has made sure they are safe to lose)."""
         for oid in oids:
             self.object_path(oid).unlink(missing_ok=True)
+            proven.forget(self.root, oid)
         self.packs.rewrite(oids)
 
     def compact(self) -> tuple[int, int]:
@@ -358,6 +361,8 @@ class LocalStore:
         real directories under its root, never over a symlink. The kernel copies
         (``copy_file_range``) while this thread hashes the source, so a verified copy
         costs about as much as the copy alone; ``on_bytes`` is told of each block hashed.
+        An object this store hashed on its way in, or on an earlier copy, and which is
+        untouched since is only copied (see :mod:`gitmodel.store.proven`).
         """
         src_path = self.object_path(pointer.oid)
         if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
@@ -366,6 +371,9 @@ class LocalStore:
 
         def fill(out: BinaryIO) -> None:
             with open(src_path, "rb", buffering=0) as src:
+                if self._copy_proven(pointer, src.fileno(), out.fileno(), on_bytes):
+                    return
+                before = os.fstat(src.fileno())
                 from gitmodel.store.sink import Copier
 
                 copier = Copier(src.fileno(), out.fileno(), pointer.size)
@@ -375,12 +383,28 @@ class LocalStore:
                 if copier.error is not None:
                     raise copier.error
             self._check(pointer, digest, size)
+            after = os.stat(src_path)
+            if proven.unchanged(before, after):  # the bytes just hashed are the file's
+                proven.record(self.root, pointer.oid, after)
 
         # On ext4, renaming over an existing file forces the new file's blocks to be
         # allocated and flushed first (auto_da_alloc): 0.9 s for 2 GiB here. Removing
         # the old file first avoids that; if we die in between, the path is missing
         # (Git restores it), never half-written.
         safepath.write(dest, fill, mode & ~_umask(), unlink_first=True)
+
+    def _copy_proven(self, pointer: Pointer, src_fd: int, dst_fd: int,
+                     on_bytes: Callable[[int], None] | None) -> bool:  # fmt: skip
+        """Copy a loose object without hashing it when its record proves it hashed to
+        its oid on the way in and untouched since; False when there is no such proof,
+        or the object changed during the copy (the caller then copies and hashes)."""
+        before = os.fstat(src_fd)
+        if before.st_size != pointer.size or not proven.holds(self.root, pointer.oid, before):
+            return False
+        from gitmodel.store.sink import copy_fd
+
+        copy_fd(src_fd, dst_fd, pointer.size, on_bytes)
+        return proven.holds(self.root, pointer.oid, os.fstat(src_fd))
 
     def _write_to(self, pointer: Pointer, dest: Target | Path, mode: int) -> None:
         """``copy_to`` for a packed object: small, so simply streamed."""
@@ -393,6 +417,7 @@ class LocalStore:
         if src.exists():
             self.bad_dir.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
+            proven.forget(self.root, oid)
             return dest
         location = self.packs.find(oid, refresh=False)
         if location is None:

@@ -135,7 +135,11 @@ class Copier(threading.Thread):
             self.error = exc
 
 
-def copy_fd(src_fd: int, dst_fd: int, size: int) -> None:
+def copy_fd(
+    src_fd: int, dst_fd: int, size: int, on_bytes: Callable[[int], None] | None = None
+) -> None:
+    """Copy ``src_fd`` to ``dst_fd`` from their starts (``size`` bytes expected, any
+    more too); ``on_bytes`` is told of each block copied while the kernel can copy."""
     offset = 0
     try:
         while offset < size:
@@ -145,6 +149,8 @@ def copy_fd(src_fd: int, dst_fd: int, size: int) -> None:
             if n == 0:
                 break
             offset += n
+            if on_bytes is not None:
+                on_bytes(n)
         # copy anything beyond the expected size too, so the hash check sees it
         while n := os.copy_file_range(src_fd, dst_fd, COPY_CHUNK_SIZE, offset, offset):
             offset += n
