@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from conftest import corrupt_object, git_model, repo_store, run_git, sha256_file
+from store_support import put
 
 from gitmodel.errors import ChecksumError
-from gitmodel.pointer import Pointer
 from gitmodel.store import proven
 from gitmodel.store.local import LocalStore
 from gitmodel.store.pack import PACK_MAX_OBJECT
@@ -22,12 +22,6 @@ SIZE = PACK_MAX_OBJECT + 4096
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "model")
-
-
-def put(store: LocalStore, data: bytes) -> Pointer:
-    with store.writer() as writer:
-        writer.write(data)
-        return writer.commit()
 
 
 def record_holds(store: LocalStore, oid: str) -> bool:

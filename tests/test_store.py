@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import corrupt_object
+from store_support import put
 
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer
@@ -18,12 +19,6 @@ from gitmodel.store.pack import PACK_MAGIC, PACK_MAX_OBJECT
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "model")
-
-
-def put(store: LocalStore, data: bytes) -> Pointer:
-    with store.writer() as writer:
-        writer.write(data)
-        return writer.commit()
 
 
 def tmp_files(store: LocalStore) -> list[Path]:

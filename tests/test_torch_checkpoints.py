@@ -26,11 +26,11 @@ from helpers.model_files import (
     write_torch_storages,
     write_torch_zip,
 )
+from test_formats import values
 
 from gitmodel.formats import FormatError, read_model
 from gitmodel.formats.base import ModelInfo, iter_raw
 from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
-from gitmodel.formats.tensors import to_float
 from gitmodel.store.digests import DigestStore
 
 
@@ -39,14 +39,6 @@ def read(path: Path) -> ModelInfo:
         info = read_model(f, path.name)
     assert info is not None and info.format == "pytorch"
     return info
-
-
-def values(path: Path, name: str) -> np.ndarray:
-    with open(path, "rb") as f:
-        info = read_model(f, path.name)
-        assert info is not None
-        tensor = info.by_name()[name]
-        return to_float(b"".join(iter_raw(f, tensor)), tensor).reshape(tensor.shape)
 
 
 def diff(tmp_path: Path, old: Path, new: Path) -> FileDiff:
