@@ -759,12 +759,19 @@ def prune(dry_run: bool, recent: int | None, verify_remote: bool) -> None:
 
 @cli.command()
 @click.argument("remote_name", metavar="[REMOTE]", required=False)
+@click.option("--local", "local", is_flag=True,
+              help="the worktree and local store on disk, and what a prune could free")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def du(remote_name: str | None, as_json: bool) -> None:
-    """Show the remote's logical and stored bytes, and the dedup ratio."""
-    from gitmodel.commands.du import du as run
+def du(remote_name: str | None, local: bool, as_json: bool) -> None:
+    """Show the remote's logical and stored bytes and dedup ratio, or (--local) disk use here."""
+    from gitmodel.commands import du as command
 
-    _exit(run(remote_name, as_json))
+    if local:
+        if remote_name is not None:
+            raise click.UsageError("--local takes no REMOTE")
+        _exit(command.du_local(as_json))
+    else:
+        _exit(command.du(remote_name, as_json))
 
 
 @cli.command()

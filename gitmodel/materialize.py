@@ -14,6 +14,7 @@ not updated is merely re-hashed by the next ``git status``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gitmodel import git, safepath
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.sizes import parse_size
 from gitmodel.store.local import LocalStore
@@ -134,6 +135,9 @@ def make_deferrer(repo: git.Repo, settings: dict[str, str]) -> Deferrer | None:
     if threshold <= 0:
         trace(f"direct checkout off: {THRESHOLD_KEY} is 0")
         return None
+    from gitmodel.store import onecopy
+
+    onecopy.mode_of(settings)  # a bad value fails the checkout here, not in the hook
     trace(f"direct checkout on for files of {threshold} bytes or more")
     return Deferrer(repo.git_dir / PENDING_FILE, threshold)
 
@@ -197,6 +201,10 @@ def _materialize_all(
     from gitmodel.git import index_file
 
     index_path = repo.index_path
+    # Files must be older than the index, or Git treats them as "racily clean" and
+    # re-reads them: their mtime goes back to before the current second.
+    stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
+    placer = Placer(repo, store, stamp)
     with git.IndexLock(index_path) as lock:
         if not lock.held:
             _warn_left(pending, "the index is locked by another git process")
@@ -214,14 +222,14 @@ def _materialize_all(
             entry = entries.get(os.fsencode(item.path))
             try:
                 target = safepath.Target(repo.top, item.path)
-                if _materialize_one(store, item.pointer, target, entry, hash_size, progress.add):
+                if _materialize_one(placer, item.pointer, target, entry, hash_size, progress.add):
                     assert entry is not None
                     written.append((target, entry))
                 progress.object_done()
             except GitModelError as exc:
                 failure = failure or exc
         if written:
-            _record_stats(index, lock, hash_size, written)
+            _record_stats(index, lock, hash_size, written, stamp)
     if failure is not None:
         raise failure
     return len(written)
@@ -232,8 +240,47 @@ def _warn_left(pending: list[Pending], reason: str) -> None:
     print("hint: check them out again with `git checkout -- <path>`", file=sys.stderr)
 
 
+class Placer:
+    """Puts an object's bytes at a worktree path as ``model.worktreeCopy`` says (see
+    :mod:`gitmodel.store.onecopy`): a reflink, the store's own file lent, or a copy."""
+
+    def __init__(self, repo: git.Repo, store: LocalStore, mtime_ns: int) -> None:
+        from gitmodel.store import onecopy
+
+        settings = repo.settings()
+        self.mode = onecopy.mode_of(settings)
+        self.store, self.mtime_ns = store, mtime_ns
+        self.held: frozenset[str] = frozenset()
+        if self.mode == "auto":  # lend only what the model remote in use holds
+            from gitmodel.remote.config import remote_for
+
+            # no model remote (or a broken setting, said elsewhere): nothing is lent
+            with contextlib.suppress(GitModelError):
+                self.held = onecopy.held(store.root, remote_for(repo, settings).url)
+        self.lent = 0
+
+    def place(self, pointer: Pointer, target: safepath.Target, mode: int,
+              on_bytes: ByteCount | None) -> None:  # fmt: skip
+        if self.mode != "copy":
+            if self.store.clone_to(pointer, target, mode):
+                if on_bytes is not None:
+                    on_bytes(pointer.size)
+                return
+            if self.mode == "reflink" and self.store.has_loose(pointer.oid):
+                raise UserError(
+                    f"cannot reflink {target.rel}: its file system makes no reflinks",
+                    hint="git config model.worktreeCopy auto (reflinks where possible)",
+                )
+        if pointer.oid in self.held and self.store.lend_to(pointer, target, mode, self.mtime_ns):
+            self.lent += 1
+            if on_bytes is not None:
+                on_bytes(pointer.size)
+            return
+        self.store.copy_to(pointer, target, mode, on_bytes)
+
+
 def _materialize_one(
-    store: LocalStore,
+    placer: Placer,
     pointer: Pointer,
     target: safepath.Target,
     entry: index_file.Entry | None,
@@ -264,7 +311,7 @@ def _materialize_one(
     except OSError:
         return False
     started = time.perf_counter()
-    store.copy_to(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644, on_bytes)
+    placer.place(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644, on_bytes)
     trace(f"wrote {target.rel} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
     return True
 
@@ -274,12 +321,10 @@ def _record_stats(
     lock: git.IndexLock,
     hash_size: int,
     written: list[tuple[safepath.Target, index_file.Entry]],
+    stamp: int,
 ) -> None:
     from gitmodel.git import index_file
 
-    # Files must be older than the index, or Git treats them as "racily clean"
-    # and re-reads them; step their mtime back to before the current second.
-    stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
     updates = {}
     for target, entry in written:
         with safepath.parent_dir(target) as (fd, name):  # the directory just written to

@@ -21,6 +21,7 @@ from gitmodel.remote import transfer
 from gitmodel.remote.config import ModelRemote, for_local_url, remote_for, with_settings
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
+from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore
 from gitmodel.trace import trace
 from gitmodel.urls import redact
@@ -70,6 +71,7 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
     sent = transfer.upload(remote.open(), store, [f.pointer for f in files] + pending,
                            segmenter=tensor_starts)  # fmt: skip
     report(sent, remote, quiet=False)
+    onecopy.note_held(store.root, remote.url, [f.pointer for f in files] + pending)
     forget_adopted(store, pending)
     memo.remember(remote, local_oids)
     return 0

@@ -223,6 +223,30 @@ def write(
             raise
 
 
+def link(src: Path, dest: Target | Path) -> None:
+    """Make ``dest`` a new name of the file ``src`` (a hard link), replacing ``dest``
+    at once, under the same rules as :func:`write`: missing directories of a
+    :class:`Target` are made, and a destination that is a symlink or not a regular file
+    is refused. ``src`` is the caller's own file (a store object), never a worktree path."""
+    with parent_dir(dest, create=isinstance(dest, Target)) as (dir_fd, name):
+        _refuse_non_regular(dir_fd, name, dest)
+        _remove_stale(dir_fd, name)
+        while True:
+            tmp = f"{_tmp_prefix(name)}{os.getpid()}-{os.urandom(6).hex()}{_TMP_SUFFIX}"
+            try:
+                os.link(src, tmp, dst_dir_fd=dir_fd, follow_symlinks=False)
+                break
+            except FileExistsError:
+                continue
+        try:
+            _refuse_non_regular(dir_fd, name, dest)
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+
+
 def _refuse_non_regular(dir_fd: int, name: str, dest: Target | Path) -> None:
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode

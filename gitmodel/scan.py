@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,19 @@ def stashed_pointers(repo: git.Repo) -> set[Pointer]:
     if not commits:
         return set()
     return {f.pointer for f in pointers_in_history(repo, ["--no-walk", *commits])}
+
+
+DEFAULT_RECENT_DAYS = 10  # git-lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
+
+
+def needed_nearby(repo: git.Repo, days: int = DEFAULT_RECENT_DAYS) -> set[str]:
+    """The objects ``git model prune`` keeps whatever the remote holds: what every
+    worktree has checked out or staged, every stash entry, the commits of the last
+    ``days`` days on any ref, and every commit no remote-tracking ref has."""
+    keep = checked_out_pointers(repo) | stashed_pointers(repo)
+    if repo.has_commits():
+        since = int(time.time()) - days * 86400
+        keep.update(f.pointer for f in pointers_in_history(repo, ["--all", f"--max-age={since}"]))
+        unpushed = ["HEAD", "--branches", "--tags", "--not", "--remotes"]
+        keep.update(f.pointer for f in pointers_in_history(repo, unpushed))
+    return {pointer.oid for pointer in keep}

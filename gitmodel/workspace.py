@@ -9,6 +9,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer
+from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore, import_object
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
@@ -69,6 +70,7 @@ class Fetcher:
         self._progress: Progress | None = None
         self._derived = False  # the remote is a local Git remote's own, not one set
         self._unusable: GitModelError | None = None  # opening the remote failed so
+        self._url = ""  # the model remote's, once opened
 
     def _open_remote(self) -> Remote | None:
         with self._lock:
@@ -81,6 +83,7 @@ class Fetcher:
                 except UserError:
                     return None  # no model remote known: the caller says how to share one
                 self._derived = not model_remote.configured
+                self._url = model_remote.url
                 try:  # a remote that cannot be opened says why, for every object
                     remote = model_remote.open()
                 except GitModelError as exc:
@@ -143,6 +146,7 @@ class Fetcher:
             self._broken = exc
             raise
         progress.object_done()
+        onecopy.note_held(self._store.root, self._url, [pointer])
         return True
 
     def _progress_line(self) -> Progress:

@@ -1,11 +1,20 @@
-"""``git model du``: how much the remote stores against what its objects add up to."""
+"""``git model du``: how much the remote stores against what its objects add up to;
+``--local``: what the worktree and the local store take on disk, counting each block
+once (a lent object is one file under two names, a reflink shares extents), and what a
+prune could free."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+from pathlib import Path
 
+from gitmodel import safepath
 from gitmodel.remote.config import remote_for
+from gitmodel.scan import index_pointers, needed_nearby
 from gitmodel.sizes import format_size
+from gitmodel.store import onecopy
 from gitmodel.workspace import open_repo
 
 
@@ -54,3 +63,101 @@ def savings(logical: int, stored: int) -> str:
         return f"nothing saved; {format_size(stored - logical)} more than the objects"
     saved = (logical - stored) * 100 // logical  # rounded down: never claims 100%
     return f"{saved}% saved" if saved else "under 1% saved"
+
+
+def du_local(as_json: bool) -> int:
+    """Print the worktree's model files and the local store on disk, each block once."""
+    repo, store = open_repo()
+    store_inodes: dict[tuple[int, int], int] = {}  # (device, inode) -> bytes on disk
+    for path in _files_under(store.root):
+        held = path.lstat()
+        store_inodes[(held.st_dev, held.st_ino)] = held.st_blocks * 512
+    object_bytes = sum(
+        store_inodes.get(_inode(path), 0) for path in store.objects_dir.glob("??/??/*")
+    ) + sum(store_inodes.get(_inode(path), 0) for path in store.packs.root.glob("*"))
+    files = logical = own = lent = reflinked = 0
+    seen: set[tuple[int, int]] = set()
+    top = repo.top
+    for item in index_pointers(repo):
+        target = safepath.Target(top, item.path)
+        try:
+            st = safepath.lstat(target)
+        except safepath.UnsafePathError:
+            continue
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != item.pointer.size:
+            continue  # not checked out (still its pointer), or not ours to count
+        files += 1
+        logical += st.st_size
+        key = (st.st_dev, st.st_ino)
+        if key in store_inodes:
+            lent += st.st_size
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        on_disk = st.st_blocks * 512
+        src = safepath.open_file(target)
+        if src is not None:
+            with src:
+                shared = min(onecopy.shared_bytes(src.fileno()), on_disk)
+            reflinked += shared
+            on_disk -= shared
+        own += on_disk
+    needed = needed_nearby(repo)
+    prunable = [oid for oid in store.oids() if oid not in needed]
+    freed = sum(_freed(store.object_path(oid), store.size(oid)) for oid in prunable)
+    store_bytes = sum(store_inodes.values())
+    report = {
+        "worktree_files": files,
+        "worktree_logical_bytes": logical,
+        "worktree_own_bytes": own,
+        "lent_bytes": lent,
+        "reflinked_bytes": reflinked,
+        "store_bytes": store_bytes,
+        "store_object_bytes": object_bytes,
+        "total_bytes": own + store_bytes,
+        "prunable_objects": len(prunable),
+        "prunable_bytes": freed,
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"worktree     {files} model file(s), {format_size(logical)}; "
+          f"{format_size(own)} on disk of their own")  # fmt: skip
+    print(f"shared       {format_size(lent)} lent by the store (one file, two names), "
+          f"{format_size(reflinked)} in reflinked blocks")  # fmt: skip
+    print(f"store        {format_size(store_bytes)} on disk "
+          f"(objects {format_size(object_bytes)})")  # fmt: skip
+    print(f"total        {format_size(own + store_bytes)} on disk")
+    print(f"prunable     {len(prunable)} object(s), {format_size(freed)}, needed by no nearby "
+          "commit (`git model prune` deletes those the remote holds)")  # fmt: skip
+    return 0
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every regular file under ``root``, never through a symlink."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if stat.S_ISREG(path.lstat().st_mode):
+                found.append(path)
+    return found
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    try:
+        st = path.lstat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_dev, st.st_ino)
+
+
+def _freed(path: Path, size: int) -> int:
+    """What deleting an object frees: its file's blocks, unless another name (a
+    worktree file) keeps them; a packed object's bytes."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return size
+    return st.st_blocks * 512 if st.st_nlink == 1 else 0

@@ -12,6 +12,7 @@ from gitmodel.remote import transfer
 from gitmodel.remote.config import remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
+from gitmodel.store import onecopy
 from gitmodel.store.local import write_atomically
 from gitmodel.workspace import open_repo
 
@@ -43,6 +44,7 @@ def fetch(
         files = [f for f in files if f.path not in skipped]
     chosen = _select(files, include, exclude)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
+    onecopy.note_held(store.root, remote.url, got.pointers)
     if got.pointers and not quiet:
         total = sum(p.size for p in got.pointers)
         # chunks already here (earlier versions) and compression make it less

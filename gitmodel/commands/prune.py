@@ -10,18 +10,14 @@ not yet on a remote-tracking ref, and anything the remote lacks. With
 from __future__ import annotations
 
 import sys
-import time
 
-from gitmodel import git
 from gitmodel.pointer import Pointer
 from gitmodel.remote import layouts
 from gitmodel.remote.config import remote_for
-from gitmodel.scan import checked_out_pointers, pointers_in_history, stashed_pointers
+from gitmodel.scan import DEFAULT_RECENT_DAYS, needed_nearby
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import open_repo
-
-DEFAULT_RECENT_DAYS = 10  # git-lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
 
 
 def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
@@ -30,7 +26,7 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
     repo, store = open_repo()
     settings = repo.settings()
     days = DEFAULT_RECENT_DAYS if recent_days is None else recent_days
-    candidates = sorted(set(store.oids()) - retained_oids(repo, days))
+    candidates = sorted(set(store.oids()) - needed_nearby(repo, days))
     if not candidates:
         print("prune: nothing to delete")
         return 0
@@ -50,17 +46,6 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
     print(f"prune: {verb} {len(safe)} object(s), {format_size(total)}"
           + (f"; kept {kept} the remote lacks" if kept else ""))  # fmt: skip
     return 0
-
-
-def retained_oids(repo: git.Repo, days: int) -> set[str]:
-    """Objects prune must keep, whatever the remote holds."""
-    keep = checked_out_pointers(repo) | stashed_pointers(repo)
-    if repo.has_commits():
-        since = int(time.time()) - days * 86400
-        keep.update(f.pointer for f in pointers_in_history(repo, ["--all", f"--max-age={since}"]))
-        unpushed = ["HEAD", "--branches", "--tags", "--not", "--remotes"]
-        keep.update(f.pointer for f in pointers_in_history(repo, unpushed))
-    return {pointer.oid for pointer in keep}
 
 
 def _verified(remote: layouts.Remote, store: LocalStore, oids: list[str]) -> list[str]:

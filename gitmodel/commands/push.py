@@ -8,6 +8,7 @@ from gitmodel.pushing import adopted, forget_adopted, report
 from gitmodel.remote import transfer
 from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointers_in_history
+from gitmodel.store import onecopy
 from gitmodel.workspace import open_repo
 
 
@@ -27,6 +28,7 @@ def push(
     pending = adopted(store)
     pointers = [f.pointer for f in files] + pending
     sent = transfer.upload(remote.open(), store, pointers, jobs, quiet, tensor_starts)
+    onecopy.note_held(store.root, remote.url, pointers)
     report(sent, remote, quiet)
     forget_adopted(store, pending)
     logsync.push_logs(repo, remote.name, quiet)

@@ -16,17 +16,20 @@ because it lives in the common git directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from stat import S_ISREG
 from types import TracebackType
 
 from gitmodel import safepath
 from gitmodel.errors import ChecksumError, ObjectMissingError, PointerSizeError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store import proven
+from gitmodel.store import onecopy, proven
 from gitmodel.store.pack import PACK_MAX_OBJECT, Location, Packs, checksum, write_all
+from gitmodel.trace import trace
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
@@ -112,9 +115,10 @@ class ObjectWriter:
         os.fchmod(self._fd, 0o444)
         self._close()
         final = self._store.object_path(pointer.oid)
-        if final.exists():
+        if self._store.has_loose(pointer.oid):
             self.abort()
             return pointer
+        onecopy.forget_lent(self._store.root, pointer.oid)  # a loan of a rewritten file
         try:
             os.rename(self._tmp_path, final)
         except FileNotFoundError:
@@ -176,9 +180,33 @@ class LocalStore:
         return (
             oid == EMPTY_OID
             or self.packs.find(oid, refresh=False) is not None
-            or os.path.isfile(self._object_name(oid))
+            or self.has_loose(oid)
             or (recheck_packs and self.packs.find(oid) is not None)
         )
+
+    def has_loose(self, oid: str) -> bool:
+        """Whether ``oid`` is stored as a file of its own (an object lent to the worktree
+        and rewritten there no longer is: see :mod:`gitmodel.store.onecopy`)."""
+        name = self._object_name(oid)
+        try:
+            st = os.stat(name)
+        except OSError:
+            return False
+        return S_ISREG(st.st_mode) and self._not_rewritten(oid, st)
+
+    def _not_rewritten(self, oid: str, st: os.stat_result) -> bool:
+        """False, after dropping the store's name for it, when the object file whose
+        status is ``st`` was lent to the worktree and changed there since; the worktree
+        keeps the file, and the object is fetched again when next needed (only objects
+        a model remote holds are lent)."""
+        if onecopy.lent_state(self.root, oid, st) is not False:
+            return True
+        trace(f"store: {oid} was lent to the worktree and rewritten there; dropped")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._object_name(oid))
+        proven.forget(self.root, oid)
+        onecopy.forget_lent(self.root, oid)
+        return False
 
     def oids(self) -> set[str]:
         """Every stored oid, loose or packed."""
@@ -200,6 +228,7 @@ class LocalStore:
         for oid in oids:
             self.object_path(oid).unlink(missing_ok=True)
             proven.forget(self.root, oid)
+            onecopy.forget_lent(self.root, oid)
         self.packs.rewrite(oids)
 
     def compact(self) -> tuple[int, int]:
@@ -232,12 +261,21 @@ class LocalStore:
             if location is not None:
                 return location
         try:
-            return open(self.object_path(oid), "rb", buffering=0)
+            return self._open_loose(oid)
         except FileNotFoundError:
             location = self.packs.open(oid)
             if location is None:
                 raise
             return location
+
+    def _open_loose(self, oid: str) -> io.FileIO:
+        """The object's own file, opened; :class:`FileNotFoundError` when there is none,
+        or when it was lent and rewritten (see :meth:`has_loose`)."""
+        f = open(self.object_path(oid), "rb", buffering=0)  # noqa: SIM115 (returned open)
+        if not self._not_rewritten(oid, os.fstat(f.fileno())):
+            f.close()
+            raise FileNotFoundError(errno.ENOENT, "lent and rewritten", oid)
+        return f
 
     def writer(self, pool: BufferPool | None = None) -> ObjectWriter:
         """A new object, written as it comes; chunks that are views of the buffer
@@ -365,12 +403,16 @@ class LocalStore:
         untouched since is only copied (see :mod:`gitmodel.store.proven`).
         """
         src_path = self.object_path(pointer.oid)
-        if pointer.size <= PACK_MAX_OBJECT and not src_path.exists():
+        if pointer.size <= PACK_MAX_OBJECT and not self.has_loose(pointer.oid):
             self._write_to(pointer, dest, mode)
             return
 
         def fill(out: BinaryIO) -> None:
-            with open(src_path, "rb", buffering=0) as src:
+            try:
+                src = self._open_loose(pointer.oid)
+            except FileNotFoundError:
+                raise ObjectMissingError(pointer.oid) from None
+            with src:
                 if self._copy_proven(pointer, src.fileno(), out.fileno(), on_bytes):
                     return
                 before = os.fstat(src.fileno())
@@ -406,6 +448,71 @@ class LocalStore:
         copy_fd(src_fd, dst_fd, pointer.size, on_bytes)
         return proven.holds(self.root, pointer.oid, os.fstat(src_fd))
 
+    def clone_to(self, pointer: Pointer, dest: Target | Path, mode: int = 0o644) -> bool:
+        """Write the object to ``dest`` as a reflink of its file (``FICLONE``): both
+        share blocks until one is written, so the copy costs no space and no time.
+        Atomic and verified as :meth:`copy_to` is (the clone is hashed unless the
+        object's record proves it). False, with nothing written, where the file system
+        cannot clone or the object has no file of its own; the caller copies instead."""
+        try:
+            src = self._open_loose(pointer.oid)
+        except FileNotFoundError:
+            return False
+        with src:
+            before = os.fstat(src.fileno())
+            if before.st_size != pointer.size:
+                return False  # copy_to says whose fault it is
+            trusted = proven.holds(self.root, pointer.oid, before) or (
+                onecopy.lent_state(self.root, pointer.oid, before) is True
+            )
+
+            def fill(out: BinaryIO) -> None:
+                if not onecopy.reflink(src.fileno(), out.fileno()):
+                    raise _NoReflink
+                if not trusted:  # the clone holds what the object held: check it
+                    digest, size = hash_fd(out.fileno())
+                    self._check(pointer, digest, size)
+
+            try:
+                safepath.write(dest, fill, mode & ~_umask(), unlink_first=True)
+            except _NoReflink:
+                return False
+        return True
+
+    def lend_to(self, pointer: Pointer, dest: Target | Path, mode: int, mtime_ns: int) -> bool:
+        """Make ``dest`` a second name of the object's own file (a hard link), its mode
+        ``mode`` and modification time ``mtime_ns``, and record the loan (see
+        :mod:`gitmodel.store.onecopy`): the caller makes sure a model remote holds the
+        object. Verified first, unless a record proves it. False, with nothing written,
+        when it cannot be lent: no file of its own, already lent (linked) elsewhere, or
+        on another file system; the caller copies instead."""
+        name = self._object_name(pointer.oid)
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            return False
+        if not S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size != pointer.size:
+            return False
+        state = onecopy.lent_state(self.root, pointer.oid, st)
+        if state is False:
+            return self._not_rewritten(pointer.oid, st)  # dropped: False
+        if state is None and not proven.holds(self.root, pointer.oid, st):
+            digest, size = hash_file(Path(name))
+            self._check(pointer, digest, size)
+            if not proven.unchanged(st, os.stat(name)):
+                return False
+        if not onecopy.record_lent(self.root, pointer.oid, st, mtime_ns):
+            return False
+        os.chmod(name, mode & ~_umask())
+        os.utime(name, ns=(st.st_atime_ns, mtime_ns))
+        try:
+            safepath.link(Path(name), dest)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                return False  # the record still matches the file: it stays true
+            raise
+        return True
+
     def _write_to(self, pointer: Pointer, dest: Target | Path, mode: int) -> None:
         """``copy_to`` for a packed object: small, so simply streamed."""
         write_atomically(dest, self.read(pointer), mode & ~_umask())
@@ -418,6 +525,7 @@ class LocalStore:
             self.bad_dir.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
             proven.forget(self.root, oid)
+            onecopy.forget_lent(self.root, oid)
             return dest
         location = self.packs.find(oid, refresh=False)
         if location is None:
@@ -478,6 +586,24 @@ def hash_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> tupl
             if on_bytes is not None:
                 on_bytes(n)
     return digest.hexdigest(), size
+
+
+def hash_fd(fd: int, on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """The sha256 (hex) and size of an open file, read from its start with ``pread``."""
+    digest = _sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE * 4)
+    view = memoryview(buf)
+    while n := os.preadv(fd, [buf], size):
+        digest.update(view[:n])
+        size += n
+        if on_bytes is not None:
+            on_bytes(n)
+    return digest.hexdigest(), size
+
+
+class _NoReflink(Exception):
+    """The file system cannot clone: abandon the temporary file, copy instead."""
 
 
 def write_atomically(

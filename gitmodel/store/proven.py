@@ -41,16 +41,38 @@ def record(root: Path, oid: str, st: os.stat_result) -> None:
     hashed its bytes to ``oid`` and the file has not changed since (it was renamed
     into place after the hash, or ``st`` is as it was before hashing). Best effort: a
     record that cannot be written only means the next checkout hashes the object."""
-    stamp = _stamp(st)
-    path = _record_path(root, oid)
+    if not write_line(_record_path(root, oid), _stamp(st)):
+        forget(root, oid)
+
+
+def write_line(path: str, stamp: str) -> bool:
+    """Write a one-line record at ``path`` (its directory made), never through a
+    symlink; False when it cannot be written."""
     try:
         _write(path, stamp)
     except FileNotFoundError:
-        with contextlib.suppress(OSError):
+        try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             _write(path, stamp)
+        except OSError:
+            return False
     except OSError:
-        forget(root, oid)
+        return False
+    return True
+
+
+def read_line(path: str) -> bytes | None:
+    """A record written by :func:`write_line`; None when it is missing or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, _RECORD_MAX)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, stamp: str) -> None:
@@ -65,17 +87,7 @@ def _write(path: str, stamp: str) -> None:
 def holds(root: Path, oid: str, st: os.stat_result) -> bool:
     """Whether the object file whose status is ``st`` is, by its record, untouched
     since this store hashed its bytes to ``oid``."""
-    try:
-        fd = os.open(_record_path(root, oid), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        stamp = os.read(fd, _RECORD_MAX)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return stamp == _stamp(st).encode()
+    return read_line(_record_path(root, oid)) == _stamp(st).encode()
 
 
 def unchanged(before: os.stat_result, after: os.stat_result) -> bool:
