@@ -109,3 +109,32 @@ def test_edits_of_a_reflink_leave_the_store_alone(origin: dict[str, str], edit: 
     run_git("checkout", "-q", "main", cwd=work)
     assert sha256_file(path) == origin["v2"]
     assert b"ok" in git_model("fsck", cwd=work).stdout
+
+
+def test_git_add_leaves_one_copy(xfs: Path, tmp_path: Path) -> None:
+    """The object ``git add`` stores shares the worktree file's blocks (the kernel
+    compares them first); a file changed meanwhile would simply not be shared."""
+    from gitmodel.store import onecopy
+
+    work = xfs / f"add-{tmp_path.name}"
+    work.mkdir()
+    try:
+        run_git("init", "-q", cwd=work)
+        git_model("install", "--local", cwd=work)
+        git_model("track", "*.bin", cwd=work)
+        (work / "model.bin").write_bytes(os.urandom(SIZE))
+        digest = sha256_file(work / "model.bin")
+        before = used(work)
+        run_git("add", "model.bin", cwd=work)
+        store_file = repo_store(work).object_path(digest)
+        with open(store_file, "rb") as f:
+            assert onecopy.shared_bytes(f.fileno()) == SIZE
+        assert used(work) - before < SIZE // 2
+        assert sha256_file(store_file) == digest
+        run_git("commit", "-qm", "model", cwd=work)
+        with open(work / "model.bin", "wb") as f:  # the worktree's blocks are its own again
+            f.write(b"rewritten")
+        assert sha256_file(store_file) == digest
+        assert b"ok" in git_model("fsck", cwd=work).stdout
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

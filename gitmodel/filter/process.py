@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
 CLEAN_PROGRESS_MIN = 32 << 20  # a file this large shows its progress into the store
+SHARE_POINTER_MAX = 200  # longer answers are content (a pointer is ~130 bytes)
 _NOTHING: Iterator[Chunk] = iter(())
 
 Fetching = tuple[Pointer, "Future[bool]"]
@@ -71,6 +72,7 @@ class FilterProcess:
         self._delayed: dict[str, Fetching] = {}
         self._queued: dict[str, Pointer] = {}  # delayed, not fetching yet (see _start_queued)
         self._executor: ThreadPoolExecutor | None = None
+        self._share = True  # until a file system says it cannot share blocks
 
     def run(self) -> None:
         try:
@@ -127,6 +129,26 @@ class FilterProcess:
             self.writer.write_text("status=error")
             return
         self._respond(result)
+        if self._share and len(result) < SHARE_POINTER_MAX and (pointer := try_parse(result)):
+            self._share_blocks(path, pointer)
+
+    def _share_blocks(self, path: str, pointer: Pointer) -> None:
+        """On a file system with reflinks, let the object just stored share the worktree
+        file's blocks (the kernel compares them first), so ``git add`` leaves one copy
+        on disk; after the answer, so Git does not wait. Off for good at the first
+        file system that cannot."""
+        import os.path
+
+        from gitmodel import safepath
+
+        try:
+            shared = self.store.share_blocks(pointer, safepath.Target(os.path.curdir, path))
+        except (OSError, GitModelError) as exc:
+            trace(f"share blocks of {path}: {exc}")
+            return
+        if shared is None:
+            self._share = False
+        trace(f"{path}: {'shares blocks with the store' if shared else 'not shared'}")
 
     def _smudge(self, request: dict[str, str]) -> None:
         path = request.get("pathname", "")

@@ -513,6 +513,27 @@ class LocalStore:
             raise
         return True
 
+    def share_blocks(self, pointer: Pointer, source: Target) -> bool | None:
+        """Make the object's file share ``source``'s blocks where their bytes are the
+        same (``FIDEDUPERANGE``: the kernel compares them, under its locks, so a file
+        changed meanwhile is simply not shared). True when shared, False when not (a
+        small or absent object, another file, bytes that differ), None where the file
+        system cannot share blocks at all. The object's bytes never change."""
+        if pointer.size <= PACK_MAX_OBJECT:
+            return False
+        src = safepath.open_file(source)
+        if src is None:
+            return False
+        with src:
+            try:
+                obj = self._open_loose(pointer.oid)
+            except FileNotFoundError:
+                return False
+            with obj:
+                if os.fstat(src.fileno()).st_size != pointer.size:
+                    return False
+                return onecopy.dedupe(src.fileno(), obj.fileno(), pointer.size)
+
     def _write_to(self, pointer: Pointer, dest: Target | Path, mode: int) -> None:
         """``copy_to`` for a packed object: small, so simply streamed."""
         write_atomically(dest, self.read(pointer), mode & ~_umask())
