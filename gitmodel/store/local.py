@@ -596,21 +596,13 @@ class LocalStore:
 
 def hash_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
     """The sha256 (hex) and size of a file, read in 4 MiB blocks (each told to ``on_bytes``)."""
-    digest = _sha256()
-    size = 0
-    buf = bytearray(CHUNK_SIZE * 4)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            digest.update(view[:n])
-            size += n
-            if on_bytes is not None:
-                on_bytes(n)
-    return digest.hexdigest(), size
+        return hash_fd(f.fileno(), on_bytes)
 
 
 def hash_fd(fd: int, on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
-    """The sha256 (hex) and size of an open file, read from its start with ``pread``."""
+    """The sha256 (hex) and size of an open file, read from its start with ``pread`` in
+    4 MiB blocks (each told to ``on_bytes``)."""
     digest = _sha256()
     size = 0
     buf = bytearray(CHUNK_SIZE * 4)
