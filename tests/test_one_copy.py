@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import git_model, git_out, repo_store, run_git, sha256_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stress"))
+import crash
 
 from gitmodel.store import onecopy
 
@@ -246,52 +249,43 @@ def test_reflink_mode_says_when_the_file_system_cannot(
     assert git_out("show", "HEAD:model.bin", cwd=work).startswith("version https://")
 
 
-def test_kill_during_checkouts_loses_nothing(origin: dict[str, str], tmp_path: Path) -> None:
-    """SIGKILL to the post-checkout hook at many points of lending and copying: after
-    each, fsck passes and a forced checkout gives the right bytes."""
+def _checkout_killed_when(work: Path, rev: str, ready: Callable[[], bool]) -> bool:
+    argv = ["git", "checkout", "-q", "-f", rev]
+    killed = crash.kill_when(argv, work, dict(os.environ), ready)
+    crash.clear_git_locks(work)
+    return killed
+
+
+def _recovers(work: Path, rev: str, digest: str) -> None:
+    """After a kill: fsck finds nothing lost, and the checkout, run again, is right."""
+    assert b"ok" in git_model("fsck", cwd=work).stdout
+    run_git("checkout", "-q", "-f", rev, cwd=work)
+    git_model("pull", cwd=work)  # a file the hook did not get to is still its pointer
+    assert sha256_file(work / "model.bin") == digest
+    assert git_out("status", "--porcelain", cwd=work) == ""
+
+
+def test_kill_while_lending_loses_nothing(origin: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL once the loan is recorded (the link made or not yet)."""
     work = clone(origin, tmp_path / "work")
-    for attempt in range(8):
-        target = ("v1", origin["v1"]) if attempt % 2 == 0 else ("main", origin["v2"])
-        proc = subprocess.Popen(["git", "checkout", "-q", "-f", target[0]], cwd=work,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(0.05 * attempt)
-        for pid in _hook_processes(proc.pid):
-            os.kill(pid, signal.SIGKILL)
-        proc.wait()
-        assert b"ok" in git_model("fsck", cwd=work).stdout
-        run_git("checkout", "-q", "-f", target[0], cwd=work)
-        if git_out("status", "--porcelain", cwd=work):  # killed after Git, before the hook
-            run_git("checkout", "-q", "-f", "--", "model.bin", cwd=work)
-        assert sha256_file(work / "model.bin") == target[1]
+    oid = origin["v1"]
+    record = work / ".git" / "model" / onecopy.LENT_DIR / oid[:2] / oid
+    assert _checkout_killed_when(work, "v1", record.exists)
+    _recovers(work, "v1", origin["v1"])
+    assert shares(work, origin["v1"])
+    _recovers(work, "main", origin["v2"])
 
 
-def _hook_processes(git_pid: int) -> list[int]:
-    """The git-model processes below ``git_pid`` (the filter, the hook)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"git-model" in cmdline and _descends(ppid, git_pid):
-            found.append(int(entry.name))
-    return found
-
-
-def _descends(pid: int, ancestor: int) -> bool:
-    for _ in range(8):
-        if pid == ancestor:
-            return True
-        if pid <= 1:
-            return False
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
-    return False
+def test_kill_while_copying_loses_nothing(origin: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL while a copy is half written beside the worktree file."""
+    work = clone(origin, tmp_path / "work", "copy")
+    killed = 0
+    for rev in ["v1", "main"] * 4:
+        killed += _checkout_killed_when(work, rev, lambda: any(work.glob(".model.bin.*.tmp")))
+        digest = origin["v1" if rev == "v1" else "v2"]
+        _recovers(work, rev, digest)
+    assert killed, "no kill landed while a copy was being written"
+    assert not list(work.glob(".model.bin.*.tmp")), "the next write removed the dead one's file"
 
 
 def du_local(work: Path) -> dict[str, int]:
