@@ -25,10 +25,9 @@ def test_push_killed_once_its_first_pack_is_durable_resumes(tmp_path: Path) -> N
     scene = crash.make_scene(tmp_path / "t", crash.random.Random(3), small=5, large=3)
     crash.prepare(scene, "push")
     argv, cwd = crash.command(scene, "push")
-    index = crash.remote_dir(scene) / "index"
 
-    def first_index() -> bool:
-        return index.is_dir() and any(len(p.name) == 64 for p in index.iterdir())
+    def first_index() -> bool:  # a whole index beside its whole pack: not just its name
+        return bool(crash.durable_chunks(scene))
 
     assert crash.kill_when(argv, cwd, scene.env, first_index)
     crash.clear_git_locks(cwd)
