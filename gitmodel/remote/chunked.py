@@ -199,12 +199,20 @@ class ChunkedPush:
             self._pool = pool
             self._packs_in_flight: list[Future[None]] = []
             manifests: dict[Future[None], list[Pointer]] = {}
+            seen = 0  # packs settled (sent or failed) when ``waiting`` was last scanned
             for pointer in pointers:
                 try:
-                    waiting.append(self._plan(pointer))
+                    pending = self._plan(pointer)
                 except (GitModelError, OSError) as exc:
                     self.failed[pointer.oid] = exc
-                waiting = self._release(waiting, manifests)
+                    continue
+                # a file waits only for packs still in flight; the others wait on, and are
+                # scanned again only once another pack settles (not once a file: O(files²))
+                waiting.extend(self._release([pending], manifests))
+                settled = len(self.pack_done) + len(self.pack_failed)
+                if settled != seen:
+                    seen = settled
+                    waiting = self._release(waiting, manifests)
             self._seal()
             wait(self._packs_in_flight)
             for seq in self.pack_done:  # so later pushes need not prove them
