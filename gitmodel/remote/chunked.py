@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -51,6 +52,7 @@ PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
 BATCH_TARGET = 8 << 20  # manifest bytes per batch (about 60,000 small files)
 BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
+LIST_MIN = 64 << 10  # objects up to this size are cut again on push, not looked up
 
 
 class RemoteChunks(Protocol):
@@ -234,11 +236,9 @@ class ChunkedPush:
                 done(pointer)
 
     def _plan(self, pointer: Pointer) -> _Pending:
-        starts = self._starts(pointer)
         pending = _Pending(pointer, [])
         with object_view(self.store, pointer) as view:
-            cached = self.lists.get(pointer.oid)
-            chunks = cached if cached is not None else self.chunker.cut(view, starts)
+            chunks, keep = self._chunks(pointer, view)
             self._distrust_unproven(chunks)
             compress = codec.worth_compressing(view, chunks, self.known, self.new)
             offset = 0
@@ -255,21 +255,37 @@ class ChunkedPush:
                 offset += raw
         if held and self.on_bytes is not None:
             self.on_bytes(held)  # the new chunks count once their pack is sent
-        if cached is None:
+        if keep:  # the bytes matched the oid: their list may be kept
             self.lists.put(pointer, chunks)
         return pending
+
+    def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
+        """The object's chunks, from its cached list or cut, and whether to keep their
+        list. A small object is cut again, which costs less than reading its list, and
+        its list is written only when missing (renaming over a file waits for the disk)."""
+        small = pointer.size <= LIST_MIN
+        cached = None if small else self.lists.get(pointer.oid)
+        if cached is not None:
+            return cached, False
+        chunks = self.chunker.cut(view, self._starts(pointer, view))
+        keep = len(chunks) > 1 and not (small and self.lists.path(pointer.oid).exists())
+        return chunks, keep
 
     def _distrust_unproven(self, chunks: Chunks) -> None:
         """Forget the chunks of packs that fail their check (``trust.py``), before
         any of ``chunks`` is reused from one: those chunks are sent again."""
         packs = {ref.pack for chunk_id, _ in chunks if (ref := self.known.get(chunk_id))}
+        if not packs:
+            return
         bad = packs - self.trust.trusted(packs)
         if bad:
             self.known = {i: ref for i, ref in self.known.items() if ref.pack not in bad}
 
-    def _starts(self, pointer: Pointer) -> list[int]:
+    def _starts(self, pointer: Pointer, view: memoryview) -> list[int]:
         if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
             return []
+        if pointer.size <= LIST_MIN:  # parsed from the bytes in hand: no second read
+            return self.segmenter(io.BytesIO(view))
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
 
