@@ -425,7 +425,7 @@ class RemoteStore:
     def read_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
         """The chunked manifest of ``pointer`` (from a batch, else its own), or None for
         a whole object."""
-        batched = self._batched_manifest(pointer)
+        batched = self.batched_manifest(pointer)
         if batched is not None:
             return batched
         cap = max(LAYOUT_MAX_SIZE, manifest.max_manifest_size(pointer.size))
@@ -460,8 +460,9 @@ class RemoteStore:
                           "(a wrong size in the pointer, or a bad manifest)")  # fmt: skip
             raise self._bad_manifest(pointer.oid, key, reason) from None
 
-    def _batched_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
-        """``pointer``'s manifest from the batches (layout 3), None if none holds it."""
+    def batched_manifest(self, pointer: Pointer) -> manifest.Manifest | None:
+        """``pointer``'s manifest from the batches (layout 3), None if none holds it:
+        no request once the batches are known."""
         if self.layout_version() < LAYOUT_BATCHES:
             return None
         found = self.batches.find(self._valid(pointer.oid))
