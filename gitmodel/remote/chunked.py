@@ -26,7 +26,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
 
 PACK_TARGET = 32 << 20
+PACK_BUFFERS = 2  # packs in memory at once: one being filled, one on its way
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
@@ -140,22 +141,29 @@ class _NewRef:
 
 class _Buffers:
     """Pack buffers, reused: first writes to fresh memory cost more than the copy
-    itself on these machines (page faults), so a push allocates a few and recycles them."""
+    itself on these machines (page faults), so a push allocates a few and recycles them.
+    At most ``count`` exist, which bounds a push's memory: :meth:`take` waits for one
+    to be given back (each is, once its pack is sent or has failed)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, count: int) -> None:
         self.size = size
         self._free: list[bytearray] = []
-        self._lock = threading.Lock()
+        self._made = 0
+        self._count = count
+        self._returned = threading.Condition()
 
     def take(self) -> bytearray:
-        with self._lock:
+        with self._returned:
+            self._returned.wait_for(lambda: self._free or self._made < self._count)
             if self._free:
                 return self._free.pop()
+            self._made += 1
         return bytearray(self.size)
 
     def give(self, buffer: bytearray) -> None:
-        with self._lock:
+        with self._returned:
             self._free.append(buffer)
+            self._returned.notify()
 
 
 class ChunkedPush:
@@ -181,7 +189,8 @@ class ChunkedPush:
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
         self.pack_failed: dict[int, Exception] = {}
-        self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK)
+        self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK,
+                                 PACK_BUFFERS)  # fmt: skip
         self.buffer = self._buffers.take()
         self.used = 0
         self.entries: list[PackIndexEntry] = []
@@ -306,11 +315,9 @@ class ChunkedPush:
             return
         body = memoryview(self.buffer)[: self.used]
         self.sent_bytes += self.used
-        in_flight = [f for f in self._packs_in_flight if not f.done()]
-        if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
-            wait(in_flight, return_when=FIRST_COMPLETED)
         send = self._pool.submit(self._send_pack, self.seq, self.buffer, body, self.entries)
         self._packs_in_flight.append(send)
+        # waits while PACK_BUFFERS - 1 packs are on their way (each held in memory)
         self.buffer, self.used, self.entries, self.seq = self._buffers.take(), 0, [], self.seq + 1
 
     def _send_pack(self, seq: int, buffer: bytearray, body: memoryview,
