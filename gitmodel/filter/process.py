@@ -141,8 +141,11 @@ class FilterProcess:
         else:
             head, rest = read_blob(self.reader.read_content())
         pointer = None if self.skip_smudge else try_parse(head)
-        if pointer is not None and not self.store.has(pointer.oid):
-            if self.fetch is not None and request.get("can-delay") == "1":
+        can_delay = self.fetch is not None and request.get("can-delay") == "1"
+        # a missing object that may wait is delayed without re-reading the pack indexes
+        # (once per path of a clone): the fetches of the delayed paths look again
+        if pointer is not None and not self.store.has(pointer.oid, recheck_packs=not can_delay):
+            if can_delay:
                 self._queued[path] = pointer
                 trace(f"delayed {path}: {pointer.oid}")
                 self.writer.write_text("status=delayed")
