@@ -35,7 +35,7 @@ CLEAN_PROGRESS_MIN = 32 << 20  # a file this large shows its progress into the s
 SHARE_POINTER_MAX = 200  # longer answers are content (a pointer is ~130 bytes)
 _NOTHING: Iterator[Chunk] = iter(())
 
-Fetching = tuple[Pointer, "Future[bool]"]
+Fetching = tuple[Pointer, "Future[bool] | None"]  # None: in the store already
 
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
@@ -156,13 +156,18 @@ class FilterProcess:
         if delayed is not None:
             self.reader.drain_content()  # Git asks again with empty content
             head, rest = delayed[0].encode(), _NOTHING
-            if not self._finish_fetch(request, delayed[0], delayed[1].result):
+            future = delayed[1]
+            result = future.result if future is not None else _fetched_before
+            if not self._finish_fetch(request, delayed[0], result):
                 return
         else:
             head, rest = read_blob(self.reader.read_content())
         pointer = None if self.skip_smudge else try_parse(head)
-        if pointer is not None and not self.store.has(pointer.oid):
-            if self.fetch is not None and request.get("can-delay") == "1":
+        can_delay = self.fetch is not None and request.get("can-delay") == "1"
+        # a missing object that may wait is delayed without re-reading the pack indexes
+        # (once per path of a clone): the fetches of the delayed paths look again
+        if pointer is not None and not self.store.has(pointer.oid, recheck_packs=not can_delay):
+            if can_delay:
                 self._queued[path] = pointer
                 trace(f"delayed {path}: {pointer.oid}")
                 self.writer.write_text("status=delayed")
@@ -271,19 +276,21 @@ class FilterProcess:
     def _list_available(self) -> None:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
         self._start_queued()
-        pending = [future for _, future in self._delayed.values()]
+        pending = [future for _, future in self._delayed.values() if future is not None]
         if pending:
             from concurrent.futures import FIRST_COMPLETED, wait
 
             wait(pending, return_when=FIRST_COMPLETED)
-        ready = [path for path, (_, future) in self._delayed.items() if future.done()]
+        ready = [path for path, (_, f) in self._delayed.items() if f is None or f.done()]
         self.writer.write_text(*(f"pathname={path}" for path in ready))
         self.writer.write_text("status=success")
 
     def _start_queued(self) -> None:
         """Start the fetches of the delayed paths. Git asks for every path of a checkout
         before it first asks which are ready, so by then all are known: ``prepare`` sees
-        them at once (one batch request per 100 objects on an LFS host)."""
+        them at once (one batch request per 100 objects on an LFS host, the small
+        objects of a chunked remote fetched in bulk). What ``prepare`` stored needs no
+        fetch of its own: a thread and a future each cost more than a small file."""
         if not self._queued:
             return
         queued, self._queued = self._queued, {}
@@ -291,7 +298,10 @@ class FilterProcess:
             self.prepare(list(queued.values()))
         assert self.fetch is not None
         for path, pointer in queued.items():
-            self._delayed[path] = (pointer, self._pool().submit(self.fetch, pointer))
+            if self.store.has(pointer.oid, recheck_packs=False):
+                self._delayed[path] = (pointer, None)
+            else:
+                self._delayed[path] = (pointer, self._pool().submit(self.fetch, pointer))
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -307,6 +317,11 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+
+def _fetched_before() -> bool:
+    """The fetch result of an object ``prepare`` stored (see :meth:`_start_queued`)."""
+    return True
 
 
 @contextmanager

@@ -90,8 +90,20 @@ def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer]
 
 
 def _manifests(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> list[Item]:
-    """The chunked manifests of ``pointers``, read in parallel (from the batches, when
-    the remote has them, without a request each); the others are left out."""
+    """The chunked manifests of ``pointers``: from the batches, when the remote has
+    them (in memory: a thread each would cost more), the others read in parallel; those
+    that fail are left out."""
+    found: list[tuple[Pointer, Manifest | None]] = []
+    apart = []
+    for pointer in pointers:
+        try:
+            batched = remote.batched_manifest(pointer)
+        except (GitModelError, OSError):
+            continue
+        if batched is None:
+            apart.append(pointer)
+        else:
+            found.append((pointer, batched))
 
     def read(pointer: Pointer) -> Manifest | None:
         try:
@@ -99,9 +111,10 @@ def _manifests(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> list[
         except (GitModelError, OSError):
             return None
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        found = list(pool.map(read, pointers))
-    return [(p, m) for p, m in zip(pointers, found, strict=True) if m is not None and m.chunks]
+    if apart:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            found.extend(zip(apart, pool.map(read, apart), strict=True))
+    return [(p, m) for p, m in found if m is not None and m.chunks]
 
 
 def _windows(items: list[Item]) -> list[list[Item]]:

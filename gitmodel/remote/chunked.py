@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -46,11 +47,13 @@ if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
 
 PACK_TARGET = 32 << 20
+PACK_BUFFERS = 2  # packs in memory at once: one being filled, one on its way
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
 BATCH_TARGET = 8 << 20  # manifest bytes per batch (about 60,000 small files)
 BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
+LIST_MIN = 64 << 10  # objects up to this size are cut again on push, not looked up
 
 
 class RemoteChunks(Protocol):
@@ -138,22 +141,29 @@ class _NewRef:
 
 class _Buffers:
     """Pack buffers, reused: first writes to fresh memory cost more than the copy
-    itself on these machines (page faults), so a push allocates a few and recycles them."""
+    itself on these machines (page faults), so a push allocates a few and recycles them.
+    At most ``count`` exist, which bounds a push's memory: :meth:`take` waits for one
+    to be given back (each is, once its pack is sent or has failed)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, count: int) -> None:
         self.size = size
         self._free: list[bytearray] = []
-        self._lock = threading.Lock()
+        self._made = 0
+        self._count = count
+        self._returned = threading.Condition()
 
     def take(self) -> bytearray:
-        with self._lock:
+        with self._returned:
+            self._returned.wait_for(lambda: self._free or self._made < self._count)
             if self._free:
                 return self._free.pop()
+            self._made += 1
         return bytearray(self.size)
 
     def give(self, buffer: bytearray) -> None:
-        with self._lock:
+        with self._returned:
             self._free.append(buffer)
+            self._returned.notify()
 
 
 class ChunkedPush:
@@ -179,7 +189,8 @@ class ChunkedPush:
         self.pack_names: dict[int, str] = {}
         self.pack_done: set[int] = set()
         self.pack_failed: dict[int, Exception] = {}
-        self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK)
+        self._buffers = _Buffers(PACK_TARGET + manifest.CHUNK_MAX + manifest.STORED_SLACK,
+                                 PACK_BUFFERS)  # fmt: skip
         self.buffer = self._buffers.take()
         self.used = 0
         self.entries: list[PackIndexEntry] = []
@@ -199,12 +210,20 @@ class ChunkedPush:
             self._pool = pool
             self._packs_in_flight: list[Future[None]] = []
             manifests: dict[Future[None], list[Pointer]] = {}
+            seen = 0  # packs settled (sent or failed) when ``waiting`` was last scanned
             for pointer in pointers:
                 try:
-                    waiting.append(self._plan(pointer))
+                    pending = self._plan(pointer)
                 except (GitModelError, OSError) as exc:
                     self.failed[pointer.oid] = exc
-                waiting = self._release(waiting, manifests)
+                    continue
+                # a file waits only for packs still in flight; the others wait on, and are
+                # scanned again only once another pack settles (not once a file: O(files²))
+                waiting.extend(self._release([pending], manifests))
+                settled = len(self.pack_done) + len(self.pack_failed)
+                if settled != seen:
+                    seen = settled
+                    waiting = self._release(waiting, manifests)
             self._seal()
             wait(self._packs_in_flight)
             for seq in self.pack_done:  # so later pushes need not prove them
@@ -226,11 +245,9 @@ class ChunkedPush:
                 done(pointer)
 
     def _plan(self, pointer: Pointer) -> _Pending:
-        starts = self._starts(pointer)
         pending = _Pending(pointer, [])
         with object_view(self.store, pointer) as view:
-            cached = self.lists.get(pointer.oid)
-            chunks = cached if cached is not None else self.chunker.cut(view, starts)
+            chunks, keep = self._chunks(pointer, view)
             self._distrust_unproven(chunks)
             compress = codec.worth_compressing(view, chunks, self.known, self.new)
             offset = 0
@@ -247,21 +264,37 @@ class ChunkedPush:
                 offset += raw
         if held and self.on_bytes is not None:
             self.on_bytes(held)  # the new chunks count once their pack is sent
-        if cached is None:
+        if keep:  # the bytes matched the oid: their list may be kept
             self.lists.put(pointer, chunks)
         return pending
+
+    def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
+        """The object's chunks, from its cached list or cut, and whether to keep their
+        list. A small object is cut again, which costs less than reading its list, and
+        its list is written only when missing (renaming over a file waits for the disk)."""
+        small = pointer.size <= LIST_MIN
+        cached = None if small else self.lists.get(pointer.oid)
+        if cached is not None:
+            return cached, False
+        chunks = self.chunker.cut(view, self._starts(pointer, view))
+        keep = len(chunks) > 1 and not (small and self.lists.path(pointer.oid).exists())
+        return chunks, keep
 
     def _distrust_unproven(self, chunks: Chunks) -> None:
         """Forget the chunks of packs that fail their check (``trust.py``), before
         any of ``chunks`` is reused from one: those chunks are sent again."""
         packs = {ref.pack for chunk_id, _ in chunks if (ref := self.known.get(chunk_id))}
+        if not packs:
+            return
         bad = packs - self.trust.trusted(packs)
         if bad:
             self.known = {i: ref for i, ref in self.known.items() if ref.pack not in bad}
 
-    def _starts(self, pointer: Pointer) -> list[int]:
+    def _starts(self, pointer: Pointer, view: memoryview) -> list[int]:
         if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
             return []
+        if pointer.size <= LIST_MIN:  # parsed from the bytes in hand: no second read
+            return self.segmenter(io.BytesIO(view))
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
 
@@ -282,11 +315,9 @@ class ChunkedPush:
             return
         body = memoryview(self.buffer)[: self.used]
         self.sent_bytes += self.used
-        in_flight = [f for f in self._packs_in_flight if not f.done()]
-        if len(in_flight) >= max(2, self.jobs // 2):  # bounds memory: packs wait in RAM
-            wait(in_flight, return_when=FIRST_COMPLETED)
         send = self._pool.submit(self._send_pack, self.seq, self.buffer, body, self.entries)
         self._packs_in_flight.append(send)
+        # waits while PACK_BUFFERS - 1 packs are on their way (each held in memory)
         self.buffer, self.used, self.entries, self.seq = self._buffers.take(), 0, [], self.seq + 1
 
     def _send_pack(self, seq: int, buffer: bytearray, body: memoryview,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,7 +62,7 @@ class Cipher:
         stored: bytes | memoryview = data
         kind = CODEC_RAW
         if compress:
-            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+            packed = compressor().compress(data)
             if len(packed) < len(data):
                 stored, kind = packed, CODEC_ZSTD
         if self._aead is None:
@@ -105,6 +106,18 @@ def _decompress(stored: bytes | memoryview, raw: int) -> bytes:
     return bytes(out)
 
 
+_THREAD = threading.local()
+
+
+def compressor() -> zstandard.ZstdCompressor:
+    """This thread's zstd compressor: making one costs more than compressing a 20 KB
+    chunk, and a compressor may only be used by one thread at a time."""
+    found: zstandard.ZstdCompressor | None = getattr(_THREAD, "zstd", None)
+    if found is None:
+        found = _THREAD.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return found
+
+
 def worth_compressing(view: memoryview, chunks: list[tuple[bytes, int]],
                       *known: Mapping[bytes, object]) -> bool:  # fmt: skip
     """Whether zstd pays on this file: tried on up to 8 of its new chunks, spread out."""
@@ -118,7 +131,7 @@ def worth_compressing(view: memoryview, chunks: list[tuple[bytes, int]],
         return False
     step = max(1, len(offsets) // SAMPLE_CHUNKS)
     sample = offsets[::step][:SAMPLE_CHUNKS]
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    compress = compressor().compress
     raw_bytes = sum(n for _, n in sample)
-    packed = sum(len(compressor.compress(view[o : o + n])) for o, n in sample)
+    packed = sum(len(compress(view[o : o + n])) for o, n in sample)
     return packed <= WORTH_RATIO * raw_bytes
