@@ -177,6 +177,12 @@ class CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        """The next ``size`` bytes, as the file gives them (no copy through a buffer)."""
+        data = self._file.read(size) or b""
+        self._count(len(data))
+        return data
+
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self._file.read(len(buffer))
         buffer[: len(data)] = data

@@ -22,11 +22,15 @@ def run_hook(name: str, args: list[str]) -> int:
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
     failure: GitModelError | None = None
     if name == "pre-push":
-        from gitmodel import logsync, pushing  # the remote code: pushes only
+        from gitmodel import pushing  # the remote code: pushes only
+        from gitmodel.logs.records import LOG_PREFIX
 
         remote_name, url = [*args, "", ""][:2]
         pushing.pre_push(remote_name, url, stdin)
-        logsync.push_logs(repo, remote_name or url)
+        if git.list_refs(repo, LOG_PREFIX):  # the registry code loads where there are logs
+            from gitmodel import logsync
+
+            logsync.push_logs(repo, remote_name or url)
     elif name == "post-checkout":
         try:
             materialize.materialize(repo, store, materialize.take_pending(repo))

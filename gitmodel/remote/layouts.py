@@ -15,23 +15,24 @@ layout, and objects of both kinds on one remote, read the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from gitmodel.errors import ChecksumError
-from gitmodel.manifest import Manifest
 from gitmodel.pointer import Pointer
-from gitmodel.remote import bulk, chunked, whole
 from gitmodel.remote.errors import RemoteError
 from gitmodel.remote.lfs import LfsRemote
-from gitmodel.remote.store import LAYOUT_VERSION, LAYOUT_WHOLE, RemoteStore
-from gitmodel.remote.trust import index_cache
 from gitmodel.remote.workers import each
 
-Remote = RemoteStore | LfsRemote
+# The object-storage layouts (bulk, chunked, whole, store, trust) are imported where they
+# are used: a push to an LFS host, every one through the pre-push hook, never loads them.
+Remote: TypeAlias = "RemoteStore | LfsRemote"
 PROBE_OID = "0" * 64  # no object has it
 
 if TYPE_CHECKING:
+    from gitmodel.manifest import Manifest
     from gitmodel.progress import ByteCount
+    from gitmodel.remote import chunked
+    from gitmodel.remote.store import RemoteStore
     from gitmodel.store.chunking import Segmenter
     from gitmodel.store.local import LocalStore
 
@@ -55,7 +56,9 @@ def probe(remote: Remote) -> None:
 def attach(remote: Remote, store: LocalStore) -> None:
     """Keep what is learnt of ``remote``'s manifest batches beside its cached pack
     indexes in ``store``, so that each batch is read once per clone."""
-    if isinstance(remote, RemoteStore) and remote.batches.cache is None:
+    if not isinstance(remote, LfsRemote) and remote.batches.cache is None:
+        from gitmodel.remote.trust import index_cache
+
         remote.batches.cache_in(index_cache(remote, store) / "batches")
 
 
@@ -90,6 +93,9 @@ def upload(
     if isinstance(remote, LfsRemote):
         failed, _ = each(todo, lambda p: remote.upload(store, p, on_bytes), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
+    from gitmodel.remote import chunked, whole
+    from gitmodel.remote.store import LAYOUT_VERSION
+
     if not remote.chunked:
         failed, _ = each(todo, lambda p: whole.upload(remote, store, p, on_bytes), jobs, done)
         return failed, sum(p.size for p in todo if p.oid not in failed)
@@ -104,6 +110,8 @@ def upload(
 def stored_as(remote: RemoteStore, pointer: Pointer) -> Manifest | None:
     """The chunked manifest of ``pointer`` on the remote, or None for a whole object.
     Raises :class:`RemoteObjectMissing` when the remote does not have it."""
+    from gitmodel.remote.store import LAYOUT_WHOLE
+
     if remote.layout_version() == LAYOUT_WHOLE:
         return None  # no chunked object yet: the data file is read (or found missing)
     return remote.read_manifest(pointer)
@@ -118,6 +126,9 @@ def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore 
     if isinstance(remote, LfsRemote):
         remote.plan("download", pointers)
     elif pointers:
+        from gitmodel.remote import bulk
+        from gitmodel.remote.store import LAYOUT_WHOLE
+
         remote.check_layout()
         if store is not None and remote.layout_version() > LAYOUT_WHOLE:
             attach(remote, store)
@@ -135,6 +146,8 @@ def download(
     the bytes of each range as it arrives (of the object, whatever their source)."""
     if isinstance(remote, LfsRemote):
         return remote.download(store, pointer, on_bytes)
+    from gitmodel.remote import chunked, whole
+
     if store.has(pointer.oid, recheck_packs=False):
         return 0  # fetched with others (``prepare_download``)
     attach(remote, store)
@@ -150,6 +163,8 @@ def verify(remote: Remote, pointer: Pointer) -> bool:
     """True when the remote has ``pointer`` and its bytes hash to the oid (streamed)."""
     if isinstance(remote, LfsRemote):
         return remote.verify(pointer)
+    from gitmodel.remote import chunked, whole
+
     if pointer.oid not in remote.present([pointer.oid]):
         return False
     try:

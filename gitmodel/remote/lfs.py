@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from gitmodel import trace as tracing
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
@@ -51,6 +52,7 @@ from gitmodel.remote.errors import (
 )
 from gitmodel.remote.retry import Retrier, Verdict
 from gitmodel.store.local import LocalStore
+from gitmodel.trace import trace
 from gitmodel.urls import redact, scrub
 
 MEDIA_TYPE = "application/vnd.git-lfs+json"
@@ -63,7 +65,8 @@ REDIRECTS_MAX = 3
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
-Body = bytes | BinaryIO | io.RawIOBase
+FSCK_HINT = "`git model fsck` checks the local store"
+SEND_SIZE = 8 << 20  # bytes per sendfile call: a progress step
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _AUTH_HINT = (
     "configure a credential helper for it (e.g. `git config --global credential.helper "
@@ -97,6 +100,29 @@ class Response:
         self.status = status
         self.headers = headers
         self.body = body
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An object file sent as a request body with ``sendfile(2)``: the kernel copies it
+    from the page cache to the socket (TLS sockets read and send it themselves)."""
+
+    file: io.FileIO
+    size: int
+    count: ByteCount
+
+    def send(self, sock: socket.socket) -> None:
+        offset = 0
+        while offset < self.size:
+            sent = sock.sendfile(self.file, offset, min(SEND_SIZE, self.size - offset))
+            if not sent:
+                raise LfsError(f"the object file {self.file.name} ended after {offset} "
+                               f"of {self.size} bytes", hint=FSCK_HINT)  # fmt: skip
+            offset += sent
+            self.count(sent)
+
+
+Body = bytes | BinaryIO | io.RawIOBase | Upload
 
 
 class _Retry(Exception):
@@ -232,7 +258,9 @@ class LfsRemote:
 
         def send() -> Response:
             with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
-                return self._send(action, "PUT", headers, CountingReader(source, count))
+                body = Upload(source, pointer.size, count) if isinstance(source, io.FileIO) \
+                    else CountingReader(source, count)  # fmt: skip
+                return self._send(action, "PUT", headers, body)
 
         response = self._retry(send)
         if response.status not in (200, 201):
@@ -364,8 +392,13 @@ class LfsRemote:
     def _request_once(self, method: str, url: str, headers: dict[str, str],
                       body: Body | None, limit: int) -> Response:  # fmt: skip
         connection, path = self._connect(url)
+        started = time.monotonic()
         try:
-            connection.request(method, path, body=body, headers=headers)
+            if isinstance(body, Upload):
+                _send_headers(connection, method, path, headers)
+                body.send(connection.sock)
+            else:
+                connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read(limit + 1)
         except socket.gaierror as exc:  # a name that does not resolve will not next time
@@ -379,10 +412,16 @@ class LfsRemote:
         except (OSError, http.client.HTTPException) as exc:
             self._drop(url)
             raise _Retry(backends.describe(exc)) from exc
+        except LfsError:  # a request cut short: its connection is unusable
+            self._drop(url)
+            raise
         if len(data) > limit:
             self._drop(url)
             raise LfsError(f"{self.display}: an answer longer than {limit} bytes; not read")
         self._finish(url, response)
+        if tracing.ENABLED:
+            trace(f"lfs: {method} {redact(url)}: {response.status} in "
+                  f"{time.monotonic() - started:.3f} s")  # fmt: skip
         if response.status in _RETRY_STATUS:
             raise _Retry(f"HTTP {response.status}", _retry_after(response.headers))
         return Response(response.status, response.headers, data)
@@ -512,6 +551,16 @@ class LfsRemote:
             )
 
         return Verdict(give_up, after=exc.after, marks_down=not exc.short)
+
+
+def _send_headers(connection: http.client.HTTPConnection, method: str, path: str,
+                  headers: dict[str, str]) -> None:  # fmt: skip
+    """The request line and ``headers`` (with Host, as ``request`` sends them), leaving
+    the body to the caller."""
+    connection.putrequest(method, path)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
 
 
 def _authenticated(out: bytes, display: str) -> tuple[str, dict[str, str], float]:

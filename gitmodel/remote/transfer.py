@@ -11,18 +11,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gitmodel.errors import GitModelError, ObjectMissingError
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
-from gitmodel.remote.chunked import LocalChunks
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
-from gitmodel.remote.layouts import Remote
 from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.workers import each
-from gitmodel.store.chunking import Segmenter
-from gitmodel.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from gitmodel.remote.layouts import Remote
+    from gitmodel.store.chunking import Segmenter
+    from gitmodel.store.local import LocalStore
 
 UPLOADING = "Uploading model objects"
 DOWNLOADING = "Downloading model objects"
@@ -126,7 +128,11 @@ def download(
     except RemoteError as exc:
         progress.finish()
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
-    local = None if isinstance(remote, LfsRemote) else LocalChunks(store, remote.cipher.key_check)
+    local = None
+    if not isinstance(remote, LfsRemote):
+        from gitmodel.remote.chunked import LocalChunks
+
+        local = LocalChunks(store, remote.cipher.key_check)
     fetch = functools.partial(layouts.download, remote, store, local=local, on_bytes=progress.add)
     try:
         failed, received = each(todo, fetch, jobs or default_jobs(), progress.object_done)
