@@ -429,3 +429,29 @@ def test_push_and_clone_on_an_lfs_host_show_byte_progress(
     cloned = reader.git("clone", url, str(tmp_path / "b"), cwd=tmp_path).stderr
     assert finished(b"Downloading model objects", 2).search(cloned), cloned
     assert_checked_out(reader, tmp_path / "b", files)
+
+
+def test_a_short_object_file_is_never_uploaded(
+    lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str
+) -> None:
+    """A store object cut short on disk: the push names it, says what to run, and sends
+    nothing wrong to the host."""
+    where = endpoint("derived", lfs_host, tmp_path)
+    versions = history()
+    lfs_author_pushes(git_lfs_user(tmp_path, "a", where.config), where, tmp_path / "a",
+                      versions[:1])  # fmt: skip
+    ours = gitmodel_user(tmp_path, "b", path_without_git_lfs, where.config)
+    clone = ours.clone(where.git_url, tmp_path / "b", *where.clone_options)
+    big = os.urandom(3 << 20)
+    commit(ours, clone, {"big.bin": big}, "big")
+    oid = hashlib.sha256(big).hexdigest()
+    stored = clone / ".git" / "model" / "objects" / oid[:2] / oid[2:4] / oid
+    stored.chmod(0o644)
+    os.truncate(stored, 1 << 20)
+    pushed = ours.git("push", "-q", "origin", "main", cwd=clone, check=False)
+    err = pushed.stderr.decode()
+    assert pushed.returncode != 0
+    assert f"could not upload 1 object(s): {oid}: local object {oid}: expected sha256" in err
+    assert "hint: `git model fsck" in err
+    assert "Traceback" not in err
+    assert oid not in lfs_host.objects(where.lfs_url.removesuffix("/info/lfs"))
