@@ -286,11 +286,18 @@ def _remove_stale(dir_fd: int, name: str) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (its temporary files are not stale yet)."""
+    """Whether process ``pid`` still runs (its temporary files are not stale yet). A
+    killed process that nobody has reaped yet (a zombie, which an orphan stays where
+    PID 1 does not reap) runs no more."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # someone else's
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read(512).rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")

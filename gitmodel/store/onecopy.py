@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 
 from gitmodel.errors import UserError
@@ -62,6 +61,8 @@ NO_REFLINK = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVA
 
 
 def held_path(root: Path, remote_url: str) -> Path:
+    import hashlib  # loaded here: the filter process starts without it
+
     key = hashlib.sha256(remote_url.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return root / HELD_DIR / key
 
