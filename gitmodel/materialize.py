@@ -251,13 +251,13 @@ class Placer:
         self.mode = onecopy.mode_of(settings)
         self.store, self.mtime_ns = store, mtime_ns
         self.held: frozenset[str] = frozenset()
-        if self.mode == "auto":  # lend only what the model remote in use holds
+        held_dir = store.root / onecopy.HELD_DIR  # none yet: no remote to ask about (~30 ms)
+        if self.mode == "auto" and held_dir.is_dir():  # lend what the model remote holds
             from gitmodel.remote.config import remote_for
 
             # no model remote (or a broken setting, said elsewhere): nothing is lent
             with contextlib.suppress(GitModelError):
                 self.held = onecopy.held(store.root, remote_for(repo, settings).url)
-        self.lent = 0
 
     def place(self, pointer: Pointer, target: safepath.Target, mode: int,
               on_bytes: ByteCount | None) -> None:  # fmt: skip
@@ -272,7 +272,7 @@ class Placer:
                     hint="git config model.worktreeCopy auto (reflinks where possible)",
                 )
         if pointer.oid in self.held and self.store.lend_to(pointer, target, mode, self.mtime_ns):
-            self.lent += 1
+            trace(f"lent {target.rel} the store's file of {pointer.oid}")
             if on_bytes is not None:
                 on_bytes(pointer.size)
             return
