@@ -69,8 +69,7 @@ def du_local(as_json: bool) -> int:
     """Print the worktree's model files and the local store on disk, each block once."""
     repo, store = open_repo()
     store_inodes: dict[tuple[int, int], int] = {}  # (device, inode) -> bytes on disk
-    for path in _files_under(store.root):
-        held = path.lstat()
+    for held in _files_under(store.root):
         store_inodes[(held.st_dev, held.st_ino)] = held.st_blocks * 512
     object_bytes = sum(
         store_inodes.get(_inode(path), 0) for path in store.objects_dir.glob("??/??/*")
@@ -134,14 +133,18 @@ def du_local(as_json: bool) -> int:
     return 0
 
 
-def _files_under(root: Path) -> list[Path]:
-    """Every regular file under ``root``, never through a symlink."""
+def _files_under(root: Path) -> list[os.stat_result]:
+    """The status of every regular file under ``root``, never through a symlink (one
+    removed meanwhile is left out)."""
     found = []
     for folder, _, names in os.walk(root):
         for name in names:
-            path = Path(folder, name)
-            if stat.S_ISREG(path.lstat().st_mode):
-                found.append(path)
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append(st)
     return found
 
 

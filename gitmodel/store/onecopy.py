@@ -20,10 +20,10 @@ record is taken for changed: the store drops its name for it (the worktree keeps
 file) and fetches the object again when it is next needed. The change time is not
 recorded, because links made and removed (Git removing the worktree name on a switch)
 move it too. What the record cannot see is a program that rewrites the file and then
-sets its modification time back to the very nanosecond; every read that copies the
-object still hashes it, and ``fsck`` hashes every object.
+sets its modification time back to the very nanosecond; every copy made of the object
+still hashes it, and ``fsck`` hashes every object.
 
-On those file systems ``git add`` leaves one copy too: once the filter has stored a large
+On XFS and btrfs ``git add`` leaves one copy too: once the filter has stored a large
 object from Git's stream (hashed as it came), it asks the kernel to let the object share
 the worktree file's blocks (``FIDEDUPERANGE``), which the kernel does only where it finds
 the bytes the same, so a file changed meanwhile keeps its own blocks.
