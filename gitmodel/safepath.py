@@ -232,7 +232,7 @@ def link(src: Path, dest: Target | Path) -> None:
         _refuse_non_regular(dir_fd, name, dest)
         _remove_stale(dir_fd, name)
         while True:
-            tmp = f"{_tmp_prefix(name)}{os.getpid()}-{os.urandom(6).hex()}{_TMP_SUFFIX}"
+            tmp = _tmp_name(name)
             try:
                 os.link(src, tmp, dst_dir_fd=dir_fd, follow_symlinks=False)
                 break
@@ -260,10 +260,15 @@ def _tmp_prefix(name: str) -> str:
     return f".{name[:_TMP_NAME_MAX]}."
 
 
+def _tmp_name(name: str) -> str:
+    """A new name ``.<name>.<pid>-<random>.tmp`` (see :func:`_remove_stale`)."""
+    return f"{_tmp_prefix(name)}{os.getpid()}-{os.urandom(6).hex()}{_TMP_SUFFIX}"
+
+
 def _new_tmp(dir_fd: int, name: str) -> tuple[int, str]:
     """A new empty file ``.<name>.<pid>-<random>.tmp`` in ``dir_fd``, never a symlink."""
     while True:
-        tmp = f"{_tmp_prefix(name)}{os.getpid()}-{os.urandom(6).hex()}{_TMP_SUFFIX}"
+        tmp = _tmp_name(name)
         try:
             return os.open(tmp, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), tmp
         except FileExistsError:

@@ -69,11 +69,13 @@ def du_local(as_json: bool) -> int:
     """Print the worktree's model files and the local store on disk, each block once."""
     repo, store = open_repo()
     store_inodes: dict[tuple[int, int], int] = {}  # (device, inode) -> bytes on disk
-    for held in _files_under(store.root):
-        store_inodes[(held.st_dev, held.st_ino)] = held.st_blocks * 512
-    object_bytes = sum(
-        store_inodes.get(_inode(path), 0) for path in store.objects_dir.glob("??/??/*")
-    ) + sum(store_inodes.get(_inode(path), 0) for path in store.packs.root.glob("*"))
+    object_bytes = 0
+    object_dirs = (f"{store.objects_dir}{os.sep}", f"{store.packs.root}{os.sep}")
+    for path, held in _files_under(store.root):
+        key = (held.st_dev, held.st_ino)
+        if key not in store_inodes and path.startswith(object_dirs):
+            object_bytes += held.st_blocks * 512
+        store_inodes[key] = held.st_blocks * 512
     files = logical = own = lent = reflinked = 0
     seen: set[tuple[int, int]] = set()
     top = repo.top
@@ -133,27 +135,20 @@ def du_local(as_json: bool) -> int:
     return 0
 
 
-def _files_under(root: Path) -> list[os.stat_result]:
-    """The status of every regular file under ``root``, never through a symlink (one
+def _files_under(root: Path) -> list[tuple[str, os.stat_result]]:
+    """Every regular file under ``root`` and its status, never through a symlink (one
     removed meanwhile is left out)."""
     found = []
     for folder, _, names in os.walk(root):
         for name in names:
+            path = os.path.join(folder, name)
             try:
-                st = os.lstat(os.path.join(folder, name))
+                st = os.lstat(path)
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                found.append(st)
+                found.append((path, st))
     return found
-
-
-def _inode(path: Path) -> tuple[int, int]:
-    try:
-        st = path.lstat()
-    except OSError:
-        return (-1, -1)
-    return (st.st_dev, st.st_ino)
 
 
 def _freed(path: Path, size: int) -> int:

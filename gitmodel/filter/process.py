@@ -135,8 +135,8 @@ class FilterProcess:
     def _share_blocks(self, path: str, pointer: Pointer) -> None:
         """On a file system with reflinks, let the object just stored share the worktree
         file's blocks (the kernel compares them first), so ``git add`` leaves one copy
-        on disk; after the answer, so Git does not wait. Off for good at the first
-        file system that cannot."""
+        on disk; after the answer, so Git has this file's pointer meanwhile. Off for
+        good at the first file system that cannot."""
         import os.path
 
         from gitmodel import safepath
