@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.store.local import LocalStore
+from gitmodel.store.local import LocalStore, ObjectWriter
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 Chunk = bytes | bytearray | memoryview
@@ -51,16 +51,27 @@ def clean(
     chunks: Iterable[Chunk],
     observer: CleanObserver | None = None,
     pool: BufferPool | None = None,
+    like: Callable[[], int | None] | None = None,
 ) -> bytes:
     """Store the content and return its pointer.
 
     An empty file stays empty and a canonical pointer passes through unchanged,
     so cleaning is idempotent and LFS pointers are never wrapped twice. An
     ``observer`` is fed every chunk and told the pointer once the object is stored.
-    Chunks in the buffer ``pool`` is filling may be kept instead of copied.
+    Chunks in the buffer ``pool`` is filling may be kept instead of copied. ``like``,
+    asked once the content is surely not a pointer, may name an open file the content
+    likely equals (the worktree file), for the store to copy ahead
+    (:meth:`~gitmodel.store.local.ObjectWriter.expect`).
     """
     head = bytearray()
     writer = None
+
+    def start() -> ObjectWriter:
+        started = store.writer(pool)
+        if like is not None and (fd := like()) is not None:
+            started.expect(fd)
+        return started
+
     try:
         for chunk in chunks:
             if observer is not None:
@@ -69,12 +80,12 @@ def clean(
                 writer.write(chunk)
                 continue
             if not head and len(chunk) >= POINTER_MAX_SIZE:  # surely content: no copy
-                writer = store.writer(pool)
+                writer = start()
                 writer.write(chunk)
                 continue
             head += chunk
             if len(head) >= POINTER_MAX_SIZE:
-                writer = store.writer(pool)
+                writer = start()
                 writer.write(head)
         if writer is None:
             if not head or try_parse(bytes(head)) is not None:

@@ -23,6 +23,7 @@ from gitmodel.trace import trace
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
     from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import BinaryIO
 
     from gitmodel.filter.convert import CleanObserver
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # concurrent.futures is loaded by the first delayed fetch
 CAPABILITIES = ("clean", "smudge", "delay")
 SPOOL_MEMORY = 8 << 20
 CLEAN_PROGRESS_MIN = 32 << 20  # a file this large shows its progress into the store
+COPY_AHEAD_MIN = 32 << 20  # a file this large is copied into the store from the file itself
 SHARE_POINTER_MAX = 200  # longer answers are content (a pointer is ~130 bytes)
 _NOTHING: Iterator[Chunk] = iter(())
 
@@ -118,17 +120,31 @@ class FilterProcess:
 
     def _clean(self, request: dict[str, str]) -> None:
         path = request.get("pathname", "")
+        opened: list[BinaryIO] = []
+
+        def like() -> int | None:
+            source = _large_worktree_file(path)
+            if source is None:
+                return None
+            opened.append(source)
+            return source.fileno()
+
         try:
             observer = self.observe(path) if self.observe else None
             content = _watched(self.reader.read_content(), path)
-            result = clean(self.store, content, observer, self.reader.buffers)
+            result = clean(self.store, content, observer, self.reader.buffers, like)
         except ProtocolError:
             raise
         except GitModelError as exc:
             _report(request, exc)
             self.writer.write_text("status=error")
             return
+        finally:
+            for source in opened:
+                source.close()
         self._respond(result)
+        if opened:
+            return  # copied from the file itself: a reflink where the file system has them
         if self._share and len(result) < SHARE_POINTER_MAX and (pointer := try_parse(result)):
             self._share_blocks(path, pointer)
 
@@ -340,6 +356,27 @@ def _spool(head: bytes, rest: Iterator[Chunk], tmp_dir: Path) -> Iterator[Iterat
             spool.write(chunk)
         spool.seek(0)
         yield iter(lambda: spool.read(CHUNK_SIZE), b"")
+
+
+def _large_worktree_file(path: str) -> BinaryIO | None:
+    """The worktree file at ``path`` (Git runs its filter at the worktree's top), opened
+    without following a symlink, when it is large enough to be worth copying ahead
+    (:data:`COPY_AHEAD_MIN`); else None. What Git sends is still what is stored: the
+    store only compares it with the copy (see ``ObjectWriter.expect``), so content
+    that is not this file's (``git hash-object --path``, a merge's) costs a copy and
+    is stored as it comes."""
+    import os.path
+
+    from gitmodel import safepath
+
+    try:
+        source = safepath.open_file(safepath.Target(os.path.curdir, path))
+    except (OSError, GitModelError):
+        return None
+    if source is not None and os.fstat(source.fileno()).st_size < COPY_AHEAD_MIN:
+        source.close()
+        return None
+    return source
 
 
 def _watched(chunks: Iterator[Chunk], path: str) -> Iterator[Chunk]:

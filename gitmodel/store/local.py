@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from gitmodel.safepath import Target
     from gitmodel.store.buffers import BufferPool
-    from gitmodel.store.sink import Sink
+    from gitmodel.store.sink import Intake, Sink
 
 CHUNK_SIZE = 1 << 20
 EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
@@ -56,7 +56,13 @@ class ObjectWriter:
     """Hashes bytes as they come: kept in memory while they would go to a pack,
     streamed into a temporary file once they outgrow it. From then on the threads of
     a :class:`~gitmodel.store.sink.Sink` hash and write, so the caller can already
-    read the next chunk (from Git's pipe) while the last one is hashed and written."""
+    read the next chunk (from Git's pipe) while the last one is hashed and written.
+
+    When the bytes likely come from a file on disk (``git add`` of a worktree file),
+    :meth:`expect` has them copied ahead from it instead (an
+    :class:`~gitmodel.store.sink.Intake`), and each write is only compared with the
+    copy; at the first difference the writer goes on the ordinary way from the bytes
+    that matched. Either way the object holds exactly the bytes written."""
 
     def __init__(self, store: LocalStore, pool: BufferPool | None = None) -> None:
         self._store, self._pool = store, pool
@@ -65,9 +71,29 @@ class ObjectWriter:
         self._tmp_path = ""
         self._hash = _sha256()
         self._sink: Sink | None = None
+        self._intake: Intake | None = None
         self.size = 0
 
+    def expect(self, src_fd: int) -> None:
+        """Have the bytes still to come copied ahead from the open file ``src_fd``
+        (from its start: nothing may have been written yet), where it is large."""
+        assert self.size == 0 and self._sink is None and self._intake is None
+        size = os.fstat(src_fd).st_size
+        if size <= PACK_MAX_OBJECT:
+            return
+        self._open_tmp()
+        self._buffer = None
+        from gitmodel.store.sink import Intake  # threads: for large objects only
+
+        self._intake = Intake(src_fd, self._fd, size, self._hash)
+        self._intake.start()
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._intake is not None:
+            if self._intake.matches(self.size, data):
+                self.size += len(data)
+                return
+            self._diverge()
         self.size += len(data)
         if self._sink is not None:
             self._sink.put(data)
@@ -78,7 +104,7 @@ class ObjectWriter:
         if self.size > PACK_MAX_OBJECT:
             self._spill()
 
-    def _spill(self) -> None:
+    def _open_tmp(self) -> None:
         store = self._store
         try:
             fd, name = _mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
@@ -86,21 +112,70 @@ class ObjectWriter:
             store.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, name = _mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-")
         self._fd, self._tmp_path = fd, name
+
+    def _spill(self) -> None:
+        self._open_tmp()
         buffered, self._buffer = self._buffer, None
-        write_all(fd, buffered or b"")
+        write_all(self._fd, buffered or b"")
+        self._start_sink()
+
+    def _start_sink(self) -> None:
         from gitmodel.store.sink import Sink  # threads: for objects past the pack size only
 
-        self._sink = Sink(fd, self._hash, self._pool)
+        self._sink = Sink(self._fd, self._hash, self._pool)
         self._sink.start()
+
+    def _diverge(self) -> None:
+        """Leave the copy made ahead at the bytes written so far (they matched), hash
+        them again, and go on the ordinary way: the rest is written as it comes."""
+        assert self._intake is not None
+        self._intake.stop()
+        trace(f"object {self._tmp_path}: copied ahead, then differed at byte {self.size}")
+        self._intake = None
+        os.ftruncate(self._fd, self.size)
+        self._hash = _sha256()
+        done = 0
+        buffer = bytearray(min(self.size, 4 * CHUNK_SIZE))
+        view = memoryview(buffer)
+        while done < self.size:
+            n = os.preadv(self._fd, [view[: self.size - done]], done)
+            if n == 0:
+                raise OSError(errno.EIO, "a temporary object file shrank under us")
+            self._hash.update(view[:n])
+            done += n
+        os.lseek(self._fd, self.size, os.SEEK_SET)
+        self._start_sink()
+
+    def _settle_intake(self) -> None:
+        """End the copy made ahead: it is the object if it is all that was written."""
+        assert self._intake is not None
+        if not self._intake.holds(self.size):
+            self._diverge()
+            return
+        if self._intake.reflinked:
+            os.ftruncate(self._fd, self.size)  # a clone of a file that grew meanwhile
+        trace(f"object {self._tmp_path}: the copy made ahead held all {self.size} bytes")
+        self._intake = None
 
     def commit(self, expected: Pointer | None = None) -> Pointer:
         """Make the bytes visible in the store; check them against ``expected`` if given."""
+        if self._intake is not None:
+            try:
+                self._settle_intake()
+            except BaseException:
+                self.abort()
+                raise
         if self._sink is not None:
             try:
                 self._sink.finish()
             except BaseException:
                 self.abort()
                 raise
+        if self._buffer is None and self.size <= PACK_MAX_OBJECT:  # copied ahead, ended short
+            self._buffer = bytearray(os.pread(self._fd, self.size, 0))
+            self._close()
+            os.unlink(self._tmp_path)
+            self._tmp_path = ""
         pointer = Pointer(self._hash.hexdigest(), self.size)
         if expected is not None and pointer != expected:
             self.abort()
@@ -129,6 +204,9 @@ class ObjectWriter:
 
     def abort(self) -> None:
         self._buffer = None
+        if self._intake is not None:
+            self._intake.stop()
+            self._intake = None
         if self._sink is not None:
             self._sink.stop()
         self._close()
