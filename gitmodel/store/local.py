@@ -212,10 +212,18 @@ class LocalStore:
         """Every stored oid, loose or packed."""
         return set(self.packs.sizes()) | {path.name for path in self._loose()}
 
+    def sizes(self) -> dict[str, int]:
+        """Every stored object, loose or packed, and its size (from the pack indexes and
+        one ``stat`` per loose object; nothing is read or verified)."""
+        sizes = self.packs.sizes()
+        for path in self._loose():
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                sizes[path.name] = path.stat().st_size
+        return sizes
+
     def usage(self) -> tuple[int, int]:
         """How many objects the store holds, and their bytes."""
-        sizes = self.packs.sizes()
-        sizes.update((path.name, path.stat().st_size) for path in self._loose())
+        sizes = self.sizes()
         return len(sizes), sum(sizes.values())
 
     def _loose(self) -> Iterator[Path]:
