@@ -264,10 +264,9 @@ class LocalStore:
 
     def _find(self, oid: str) -> Location | io.FileIO:
         """Where ``oid`` is: in a pack (opened for reading), else its loose file, opened."""
-        if self.packs.find(oid, refresh=False) is not None:  # no failed open() first
-            location = self.packs.open(oid)
-            if location is not None:
-                return location
+        location = self.packs.open(oid, refresh=False)  # no failed open() first
+        if location is not None:
+            return location
         try:
             return self._open_loose(oid)
         except FileNotFoundError:

@@ -121,11 +121,11 @@ class Packs:
                 self._refresh()
             return self._index.get(oid)
 
-    def open(self, oid: str) -> Location | None:
+    def open(self, oid: str, refresh: bool = True) -> Location | None:
         """Like :meth:`find`, with the pack opened for reading, so a concurrent
         rewrite (which unlinks the old pack) cannot pull it away any more."""
         for _ in range(2):
-            location = self.find(oid)
+            location = self.find(oid, refresh)
             if location is None:
                 return None
             try:
