@@ -44,7 +44,7 @@ CHUNK_SIZE = 1 << 20
 EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 
 
-def _sha256(data: bytes = b"") -> hashlib._Hash:
+def _sha256(data: bytes | bytearray | memoryview = b"") -> hashlib._Hash:
     """A new sha256. hashlib (OpenSSL) takes ~5 ms to load, so it is loaded on first
     use: a checkout of packed objects, verified by their xxh3 checksums, needs none."""
     import hashlib
@@ -183,6 +183,30 @@ class LocalStore:
             or self.has_loose(oid)
             or (recheck_packs and self.packs.find(oid) is not None)
         )
+
+    def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
+        """The pointers whose objects are not stored, each once: the pack indexes are
+        read again once for all of them (not once per missing object, as :meth:`has`
+        would)."""
+        self.packs.refresh()
+        unique = {p.oid: p for p in pointers}
+        return [p for p in unique.values() if not self.has(p.oid, recheck_packs=False)]
+
+    def add_small(
+        self, objects: list[tuple[Pointer, bytes | bytearray | memoryview]]
+    ) -> list[Pointer]:
+        """Store small objects (at most :data:`PACK_MAX_OBJECT` bytes each) together, in
+        one write of their bytes and one of their pack entries: each is hashed first, and
+        one whose bytes are not its pointer's is left out. Returns the pointers stored."""
+        good = [
+            (pointer, data)
+            for pointer, data in objects
+            if 0 < len(data) == pointer.size <= PACK_MAX_OBJECT
+            and _sha256(data).hexdigest() == pointer.oid
+        ]
+        fresh = [(p.oid, data) for p, data in good if not self.has(p.oid, recheck_packs=False)]
+        self.packs.append_many(fresh)
+        return [pointer for pointer, _ in good]
 
     def has_loose(self, oid: str) -> bool:
         """Whether ``oid`` is stored as a file of its own (an object lent to the worktree
