@@ -211,3 +211,15 @@ def test_lacking_sees_what_another_process_packed(tmp_path: Path) -> None:
     assert store.lacking([mine, theirs, absent, absent]) == [theirs, absent]
     put(LocalStore(tmp_path / "model"), theirs_data)
     assert store.lacking([mine, theirs, absent]) == [absent]
+
+
+def test_a_checked_read_takes_only_bytes_that_match_their_entry(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "model")
+    pointer = put(store, b"small object")
+    assert store.packs.read_checked(pointer.oid, pointer.size) == b"small object"
+    assert store.packs.read_checked(pointer.oid, pointer.size + 1) is None  # another size
+    corrupt_object(store, pointer.oid)
+    fresh = LocalStore(tmp_path / "model")
+    assert fresh.packs.read_checked(pointer.oid, pointer.size) is None
+    with pytest.raises(ChecksumError):  # the long way says why, and quarantines it
+        fresh.read_into(pointer, [memoryview(bytearray(pointer.size))])

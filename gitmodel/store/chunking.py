@@ -109,6 +109,9 @@ def small_view(store: LocalStore, pointer: Pointer) -> memoryview:
     """A small object, read whole and verified before it is handed out: a packed one by
     the xxh3 its writer stored with the bytes it had just hashed (as a checkout checks
     it), a loose one by its sha256 (``LocalStore.read_into``)."""
+    data = store.packs.read_checked(pointer.oid, pointer.size)
+    if data is not None:
+        return memoryview(data)
     buffer = bytearray(pointer.size)
     store.read_into(pointer, [memoryview(buffer)])
     return memoryview(buffer).toreadonly()

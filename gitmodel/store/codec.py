@@ -138,6 +138,8 @@ def worth_compressing(view: memoryview, chunks: list[tuple[bytes, int]],
     step = max(1, len(offsets) // SAMPLE_CHUNKS)
     sample = [(o, min(n, SAMPLE_BYTES)) for o, n in offsets[::step][:SAMPLE_CHUNKS]]
     compress = compressor().compress
-    raw_bytes = sum(n for _, n in sample)
-    packed = sum(len(compress(view[o : o + n])) for o, n in sample)
+    raw_bytes = packed = 0
+    for o, n in sample:
+        raw_bytes += n
+        packed += len(compress(view[o : o + n]))
     return packed <= WORTH_RATIO * raw_bytes

@@ -148,6 +148,20 @@ class Packs:
             self._refresh()
             return {oid: location.size for oid, location in self._index.items()}
 
+    def read_checked(self, oid: str, size: int) -> bytes | None:
+        """A packed object of ``size`` bytes whose bytes match the xxh3 its entry carries
+        (written with the bytes its writer had just hashed to ``oid``), in one read; None
+        when it is not packed here, has no such check, or does not match (the caller then
+        reads it the long way, which says why)."""
+        location = self.find(oid, refresh=False)
+        if location is None or location.size != size or location.check is None:
+            return None
+        try:
+            data = os.pread(self._fd(location.pack), size, location.offset)
+        except FileNotFoundError:  # rewritten meanwhile
+            return None
+        return data if len(data) == size and checksum([data]) == location.check else None
+
     def pread(self, location: Location, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes of a packed object from ``offset`` within it."""
         size = max(0, min(size, location.size - offset))
