@@ -268,18 +268,6 @@ def check_prerequisites(env: dict[str, str]) -> dict[str, str]:
     return versions
 
 
-def compile_bytecode() -> None:
-    """Write the bytecode of the gitmodel measured, as ``pip install`` does: an editable
-    install has none, and under ``PYTHONDONTWRITEBYTECODE`` every hook and filter
-    process would compile the package again (about 0.1 s of CPU per start)."""
-    import compileall
-    import importlib.util
-
-    spec = importlib.util.find_spec("gitmodel")
-    if spec is not None and spec.origin is not None:  # else git-model is someone else's
-        compileall.compile_dir(Path(spec.origin).parent, quiet=1)
-
-
 def importable(module: str) -> bool:
     with contextlib.suppress(ImportError):
         __import__(module)
@@ -293,7 +281,7 @@ def main() -> int:
         env = benchlib.make_home(workdir / "meta-home",
                                  benchlib.clean_env(path_first=scripts_dir()), "main")  # fmt: skip
         versions = check_prerequisites(env)
-        compile_bytecode()
+        benchlib.compile_bytecode()
         small = args.files * args.file_size
         # sources; per step: the author's files and store, the server's copy and its
         # spooled request, the reader's store and files

@@ -389,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with benchlib.work_folder(args.workdir, "gitmodel-bench-many-") as workdir:
         env = benchlib.clean_env(path_first=SCRIPTS_DIR)
         meta = {**benchlib.start_meta(args), "versions": versions(env, args.tools)}
+        benchlib.compile_bytecode()  # as pip installs it: every hook and filter starts
         # the sources, and per run: the author's files and store, the remote, the clone's
         # files and store; small files take a 4 KiB block each at least
         each = max(args.size, 4096) * args.count

@@ -134,6 +134,13 @@ def encode_manifest(manifest: Manifest) -> bytes:
     return b"".join(out)
 
 
+def encoded_length(manifest: Manifest) -> int:
+    """The length of :func:`encode_manifest`'s bytes for ``manifest``, without making them."""
+    packs = len({chunk.pack for chunk in manifest.chunks})
+    return (len(MANIFEST_MAGIC) + _MANIFEST_HEAD.size + 32 * packs
+            + _MANIFEST_CHUNK.size * len(manifest.chunks))  # fmt: skip
+
+
 def is_manifest(data: bytes) -> bool:
     return data.startswith(MANIFEST_MAGIC)
 

@@ -60,7 +60,8 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
         refuse_locked_changes(repo, settings, remote_name, revs,
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
-    files = pointers_in_history(repo, revs, ignore_missing=True)
+    stored = [Pointer(oid, size) for oid, size in store.sizes().items()]
+    files = pointers_in_history(repo, revs, ignore_missing=True, known=stored)
     trace(f"pre-push: {len(files)} pointer(s) in {shlex.join(revs)}")
     if not files and not pending:
         if remote is not None:

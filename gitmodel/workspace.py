@@ -108,7 +108,7 @@ class Fetcher:
 
         from gitmodel.remote import layouts
 
-        missing = [p for p in pointers if not self._store.has(p.oid)]
+        missing = self._store.lacking(pointers)
         with contextlib.suppress(GitModelError):
             remote = self._open_remote() if missing else None
             if remote is not None:

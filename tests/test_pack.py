@@ -186,3 +186,40 @@ def test_first_version_indexes_are_read_and_verified_by_sha256(tmp_path: Path) -
     location = store.packs.find(oids[0])
     assert location is not None and location.check == checksum([good])
     assert read(store, Pointer(oids[0], len(good))) == good
+
+
+def test_many_objects_appended_at_once_are_visible_and_checked(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "model")
+    datas = [os.urandom(100 + i) for i in range(5)]
+    pointers = [Pointer(hashlib.sha256(d).hexdigest(), len(d)) for d in datas]
+    wrong = Pointer(hashlib.sha256(b"other").hexdigest(), 5)  # bytes not of its oid
+    objects = [*zip(pointers, datas, strict=True), (wrong, b"wrong"), (pointers[0], datas[0])]
+    assert store.add_small(objects) == [*pointers, pointers[0]]
+    assert not store.has(wrong.oid)
+    fresh = LocalStore(tmp_path / "model")  # another process reads the index
+    assert [read(fresh, p) for p in pointers] == datas
+    (idx,) = store.packs.root.glob("*.idx")
+    assert idx.stat().st_size == len(pack.IDX_MAGIC) + len(pointers) * ENTRY_SIZE  # once each
+
+
+def test_lacking_sees_what_another_process_packed(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "model")
+    mine = put(store, b"mine")
+    theirs_data = b"packed by another process"
+    theirs = Pointer(hashlib.sha256(theirs_data).hexdigest(), len(theirs_data))
+    absent = Pointer(hashlib.sha256(b"absent").hexdigest(), 6)
+    assert store.lacking([mine, theirs, absent, absent]) == [theirs, absent]
+    put(LocalStore(tmp_path / "model"), theirs_data)
+    assert store.lacking([mine, theirs, absent]) == [absent]
+
+
+def test_a_checked_read_takes_only_bytes_that_match_their_entry(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "model")
+    pointer = put(store, b"small object")
+    assert store.packs.read_checked(pointer.oid, pointer.size) == b"small object"
+    assert store.packs.read_checked(pointer.oid, pointer.size + 1) is None  # another size
+    corrupt_object(store, pointer.oid)
+    fresh = LocalStore(tmp_path / "model")
+    assert fresh.packs.read_checked(pointer.oid, pointer.size) is None
+    with pytest.raises(ChecksumError):  # the long way says why, and quarantines it
+        fresh.read_into(pointer, [memoryview(bytearray(pointer.size))])

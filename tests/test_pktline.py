@@ -119,10 +119,18 @@ def test_reader_sleeps_once_its_spin_is_over(spin: float) -> None:
 
 
 def test_no_spinning_with_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert stream.spin_budget() == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert stream.spin_budget() == stream.SPIN_SECONDS
+
+
+def test_no_spinning_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polling would only take a CPU from Git when every CPU has work already."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    assert stream.spin_budget() == 0
 
 
 def test_reader_sleeps_inside_a_large_content() -> None:

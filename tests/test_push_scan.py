@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git_model, git_out, run_git
+from tests.conftest import git_model, git_out, repo_store, run_git
 
 SCANNED = re.compile(rb"pre-push: (\d+) pointer\(s\) in ")
 
@@ -123,3 +123,24 @@ def test_a_damaged_memory_costs_only_a_full_scan(repo: Path, origin: Path, text:
     commit_files(repo, "second", {"b.bin": blob(2)})
     assert traced_push(repo, str(origin), "HEAD:refs/heads/second") == 2
     assert traced_push(repo, str(origin), "HEAD:refs/heads/third") == 0  # remembered again
+
+
+def test_known_pointers_are_found_by_blob_id_and_others_read(repo: Path) -> None:
+    """A blob named as a known pointer's text would be is that pointer, unread; a pointer
+    not known (here: one whose object is not stored) is still read from Git."""
+    from gitmodel import git
+    from gitmodel.pointer import Pointer
+    from gitmodel.scan import pointers_in_history
+
+    commit_files(repo, "two", {"a.bin": blob(1), "b.bin": blob(2)})
+    store = repo_store(repo)
+    stored = [Pointer(oid, size) for oid, size in store.sizes().items()]
+    assert len(stored) == 2
+    for pointer in stored:
+        named = run_git("hash-object", "--stdin", cwd=repo, input=pointer.encode()).stdout
+        assert git.blob_id(pointer.encode()) == named.decode().strip()
+    opened = git.Repo.discover(repo)
+    everything = pointers_in_history(opened, ["HEAD"])
+    by_known = pointers_in_history(opened, ["HEAD"], known=stored[:1])
+    assert {(f.blob, f.pointer) for f in by_known} == {(f.blob, f.pointer) for f in everything}
+    assert {f.pointer for f in everything} == set(stored)

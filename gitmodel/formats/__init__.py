@@ -46,6 +46,9 @@ def tensor_starts(f: BinaryFile) -> list[int]:
     """Where a model file's header ends and each tensor starts: the cuts that let an
     unchanged tensor dedup when others move (empty for other files or bad headers)."""
     try:
+        f.seek(0)
+        if detect(f.read(16)) is None:  # most files of a data set: no header to parse
+            return []
         info = read_model(f)
     except (FormatError, ValueError, OSError):
         return []

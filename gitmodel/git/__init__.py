@@ -35,6 +35,7 @@ from gitmodel.git.diff import NULL_OID_RE, DiffEntry, diff_raw
 from gitmodel.git.objects import (
     BlobStream,
     Commit,
+    blob_id,
     file_at,
     headers,
     pointers_of,
@@ -81,6 +82,7 @@ __all__ = [
     "IndexLock",
     "RefMoved",
     "Repo",
+    "blob_id",
     "call",
     "check_shared",
     "config_list",

@@ -66,7 +66,7 @@ def headers(repo: Repo, oids: Iterable[str]) -> dict[str, tuple[str, int]]:
     if not wanted:
         return {}
     out = repo.run(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
+        ["cat-file", "--buffer", "--batch-check=%(objectname) %(objecttype) %(objectsize)"],
         input="\n".join(wanted).encode() + b"\n",
     ).stdout
     found = {}
@@ -84,18 +84,38 @@ def small_blobs(repo: Repo, oids: Iterable[str], limit: int) -> dict[str, bytes]
               if kind == "blob" and size < limit]  # fmt: skip
     if not wanted:
         return {}
-    return _parse_batch(repo.run(["cat-file", "--batch"], input=_lines(wanted)).stdout)
+    return _parse_batch(repo.run(["cat-file", "--buffer", "--batch"], input=_lines(wanted)).stdout)
 
 
-def pointers_of(repo: Repo, blobs: Iterable[str]) -> dict[str, Pointer]:
-    """The blobs among ``blobs`` that are canonical pointer files, with their pointers."""
+def pointers_of(
+    repo: Repo, blobs: Iterable[str], known: Iterable[Pointer] = ()
+) -> dict[str, Pointer]:
+    """The blobs among ``blobs`` that are canonical pointer files, with their pointers.
+    A blob whose id is that of one of the ``known`` pointers' text is that pointer (Git
+    names a blob by the hash of its bytes), so it is not read; the others are asked of
+    ``git cat-file``."""
     real = [blob for blob in blobs if blob.strip("0")]  # the null id: a deleted file
-    found = {}
+    found: dict[str, Pointer] = {}
+    if real and known:
+        sha256 = len(real[0]) == 64  # a repository of SHA-256 object names
+        by_blob = {blob_id(p.encode(), sha256): p for p in known}
+        found = {blob: by_blob[blob] for blob in real if blob in by_blob}
+        real = [blob for blob in real if blob not in found]
     for oid, data in small_blobs(repo, real, POINTER_MAX_SIZE).items():
         pointer = try_parse(data)
         if pointer is not None:
             found[oid] = pointer
     return found
+
+
+def blob_id(data: bytes, sha256: bool = False) -> str:
+    """The name Git gives a blob of ``data`` (SHA-1, or SHA-256 in such a repository)."""
+    import hashlib
+
+    digest = hashlib.sha256() if sha256 else hashlib.sha1()  # Git names blobs so
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def read_pointer(repo: Repo, blob: str) -> Pointer | None:

@@ -17,6 +17,7 @@ follows reports it as it always does.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
 SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
 WINDOW = 16 << 20  # stored bytes of the files fetched together
 GAP = 64 << 10  # bytes of unneeded chunks read through rather than asked for apart
+STORE_BATCH = 4 << 20  # bytes of fetched objects written to the store in one go
 
 Item = tuple[Pointer, Manifest]
+Data = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -152,20 +155,36 @@ def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Re
     by_pack: dict[str, list[Span]] = {}
     for span in reads:
         by_pack.setdefault(span.pack, []).append(span)
+    ready: list[tuple[Pointer, Data]] = []  # stored together: one write for them all
+    held = 0
     for pointer, found in window:
         try:
-            with store.writer() as writer:
-                for ref in found.chunks:
-                    span = _covering(by_pack.get(ref.pack, []), ref)
-                    body = memoryview(reads[span].result())
-                    stored = body[ref.offset - span.start : ref.offset - span.start + ref.stored]
-                    writer.write(open_chunk(remote, chunker, ref, stored, found.oid))
-                writer.commit(pointer)
+            pieces = []
+            for ref in found.chunks:
+                span = _covering(by_pack.get(ref.pack, []), ref)
+                body = memoryview(reads[span].result())
+                stored = body[ref.offset - span.start : ref.offset - span.start + ref.stored]
+                pieces.append(open_chunk(remote, chunker, ref, stored, found.oid))
         except (GitModelError, OSError, LookupError):
             continue  # left for the per-object download, which says what is wrong
-        if on_bytes is not None:
-            on_bytes(pointer.size)
+        ready.append((pointer, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
+        held += pointer.size
+        if held >= STORE_BATCH:
+            _store(store, ready, on_bytes)
+            ready, held = [], 0
+    _store(store, ready, on_bytes)
     return sum(span.end - span.start for span, read in reads.items() if _succeeded(read))
+
+
+def _store(
+    store: LocalStore, ready: list[tuple[Pointer, Data]], on_bytes: ByteCount | None
+) -> None:
+    """Put fetched objects in the store (each hashed there; one whose bytes are not its
+    oid's is left out, for the per-object download to report)."""
+    with contextlib.suppress(OSError):  # the per-object downloads say what is wrong
+        for pointer in store.add_small(ready):
+            if on_bytes is not None:
+                on_bytes(pointer.size)
 
 
 def _covering(spans: list[Span], ref: ChunkRef) -> Span:

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 
 from blake3 import blake3
 
@@ -40,8 +40,17 @@ from gitmodel.progress import Attempt
 from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
 from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
-from gitmodel.store.chunking import CHUNK_MIN, Chunker, ChunkLists, Chunks, Segmenter, object_view
+from gitmodel.store.chunking import (
+    CHUNK_MIN,
+    Chunker,
+    ChunkLists,
+    Chunks,
+    Segmenter,
+    object_view,
+    small_view,
+)
 from gitmodel.store.local import LocalStore
+from gitmodel.store.pack import PACK_MAX_OBJECT
 
 if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
@@ -127,9 +136,9 @@ class _Pending:
     packs: set[int] = field(default_factory=set)
 
 
-@dataclass(frozen=True)
-class _NewRef:
-    """A chunk in a pack this push is still building (numbered, not yet named)."""
+class _NewRef(NamedTuple):
+    """A chunk in a pack this push is still building (numbered, not yet named). A tuple:
+    a push of many small files makes one per file, and a frozen dataclass costs more."""
 
     id: bytes
     seq: int
@@ -245,44 +254,55 @@ class ChunkedPush:
                 done(pointer)
 
     def _plan(self, pointer: Pointer) -> _Pending:
-        pending = _Pending(pointer, [])
+        if 0 < pointer.size <= PACK_MAX_OBJECT:  # read and verified before it is used
+            return self._place(pointer, small_view(self.store, pointer))[0]
         with object_view(self.store, pointer) as view:
-            chunks, keep = self._chunks(pointer, view)
-            self._distrust_unproven(chunks)
-            compress = codec.worth_compressing(view, chunks, self.known, self.new)
-            offset = 0
-            held = 0  # bytes of chunks the remote has, or that a pack on its way holds
-            for chunk_id, raw in chunks:
-                ref = self.known.get(chunk_id) or self.new.get(chunk_id)
-                if ref is None:
-                    ref = self._add(chunk_id, view[offset : offset + raw], compress)
-                else:
-                    held += raw
-                if isinstance(ref, _NewRef):
-                    pending.packs.add(ref.seq)
-                pending.refs.append(ref)
-                offset += raw
-        if held and self.on_bytes is not None:
-            self.on_bytes(held)  # the new chunks count once their pack is sent
+            pending, chunks, keep = self._place(pointer, view)
         if keep:  # the bytes matched the oid: their list may be kept
             self.lists.put(pointer, chunks)
         return pending
 
+    def _place(self, pointer: Pointer, view: memoryview) -> tuple[_Pending, Chunks, bool]:
+        """Cut the file, find which chunks the remote (or this push) holds, and pack the
+        others; returns the file, its chunks and whether to keep their list."""
+        pending = _Pending(pointer, [])
+        chunks, keep = self._chunks(pointer, view)
+        self._distrust_unproven(chunks)
+        compress = codec.worth_compressing(view, chunks, self.known, self.new)
+        offset = 0
+        held = 0  # bytes of chunks the remote has, or that a pack on its way holds
+        for chunk_id, raw in chunks:
+            ref = self.known.get(chunk_id) or self.new.get(chunk_id)
+            if ref is None:
+                ref = self._add(chunk_id, view[offset : offset + raw], compress)
+            else:
+                held += raw
+            if isinstance(ref, _NewRef):
+                pending.packs.add(ref.seq)
+            pending.refs.append(ref)
+            offset += raw
+        if held and self.on_bytes is not None:
+            self.on_bytes(held)  # the new chunks count once their pack is sent
+        return pending, chunks, keep
+
     def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
         """The object's chunks, from its cached list or cut, and whether to keep their
         list. A small object is cut again, which costs less than reading its list, and
-        its list is written only when missing (renaming over a file waits for the disk)."""
-        small = pointer.size <= LIST_MIN
-        cached = None if small else self.lists.get(pointer.oid)
+        its list is not written: a file per small object (a data set's) would cost more
+        than the few bytes of dedup it could ever find."""
+        if pointer.size <= LIST_MIN:
+            return self.chunker.cut(view, self._starts(pointer, view)), False
+        cached = self.lists.get(pointer.oid)
         if cached is not None:
             return cached, False
         chunks = self.chunker.cut(view, self._starts(pointer, view))
-        keep = len(chunks) > 1 and not (small and self.lists.path(pointer.oid).exists())
-        return chunks, keep
+        return chunks, len(chunks) > 1
 
     def _distrust_unproven(self, chunks: Chunks) -> None:
         """Forget the chunks of packs that fail their check (``trust.py``), before
         any of ``chunks`` is reused from one: those chunks are sent again."""
+        if not self.known:  # a first push: nothing to reuse
+            return
         packs = {ref.pack for chunk_id, _ in chunks if (ref := self.known.get(chunk_id))}
         if not packs:
             return
@@ -371,15 +391,16 @@ class ChunkedPush:
         """Start writing a file's manifest: alone, or into the batch being gathered
         (sent once it is large enough, or at the end of the push)."""
         found = self._manifest(pending)
-        body = manifest.encode_manifest(found)
-        if self.batched and len(body) <= BATCH_ENTRY_MAX:
+        length = manifest.encoded_length(found)
+        if self.batched and length <= BATCH_ENTRY_MAX:
             self._batch.append((found, pending.pointer))
-            self._batch_bytes += len(body)
+            self._batch_bytes += length
             full = len(self._batch) >= manifest.BATCH_MAX_ENTRIES
             if full or self._batch_bytes >= BATCH_TARGET:
                 self._write_batch(manifests)
             return
         key = self.remote.manifest_key(pending.pointer.oid)
+        body = manifest.encode_manifest(found)
         manifests[self._pool.submit(self.remote.write, key, body)] = [pending.pointer]
 
     def _write_batch(self, manifests: dict[Future[None], list[Pointer]]) -> None:

@@ -120,7 +120,7 @@ def download(
     jobs: int | None = None, quiet: bool = False,
 ) -> Moved:  # fmt: skip
     """Fetch what the local store lacks."""
-    todo = list({p.oid: p for p in pointers if not store.has(p.oid)}.values())
+    todo = store.lacking(pointers)
     progress = Progress(DOWNLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
     try:
         ahead = layouts.prepare_download(remote, todo, store, jobs or default_jobs(),

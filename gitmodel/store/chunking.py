@@ -28,11 +28,11 @@ from gitmodel import manifest
 from gitmodel.errors import ChecksumError
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.store.local import LocalStore, write_atomically
+from gitmodel.store.pack import PACK_MAX_OBJECT
 
 CHUNK_MIN = 8 << 10
 CHUNK_AVERAGE = 64 << 10
 CHUNK_MAX = 128 << 10
-THREADED_DIGEST = 1 << 20  # objects this large are hashed on a thread while in use
 
 Chunks = list[tuple[bytes, int]]  # (chunk id, raw length) in file order
 Segmenter = Callable[[BinaryIO], list[int]]  # offsets that must start a chunk
@@ -73,11 +73,15 @@ def _segments(size: int, starts: list[int]) -> Iterator[tuple[int, int]]:
 
 @contextlib.contextmanager
 def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
-    """The stored bytes of ``pointer`` as one read-only view (mapped, not read, for
-    large objects), verified: a second thread hashes them while the caller works,
-    and :class:`ChecksumError` is raised on leaving if they are not the object's."""
+    """The stored bytes of ``pointer`` as one read-only view, verified. A small object
+    is read and checked before it is handed out; a large one is mapped, not read, and
+    hashed by a second thread while the caller works, :class:`ChecksumError` raised on
+    leaving if its bytes are not the object's."""
     if pointer.size == 0:
         yield memoryview(b"")
+        return
+    if pointer.size <= PACK_MAX_OBJECT:
+        yield small_view(store, pointer)
         return
     store.check_size(pointer)  # a wrong size is the pointer's fault, not the object's
     data: bytes | bytearray | mmap.mmap
@@ -88,7 +92,7 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
             data = _read_exactly(src, pointer.size)
     size = len(data)
     view = memoryview(data).toreadonly()
-    digest = _Digest(view) if size >= THREADED_DIGEST else _InlineDigest(view)
+    digest = _Digest(view)
     try:
         yield view
     finally:
@@ -99,6 +103,18 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
     if actual != pointer.oid or size != pointer.size:
         store.quarantine(pointer.oid)
         raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual)
+
+
+def small_view(store: LocalStore, pointer: Pointer) -> memoryview:
+    """A small object, read whole and verified before it is handed out: a packed one by
+    the xxh3 its writer stored with the bytes it had just hashed (as a checkout checks
+    it), a loose one by its sha256 (``LocalStore.read_into``)."""
+    data = store.packs.read_checked(pointer.oid, pointer.size)
+    if data is not None:
+        return memoryview(data)
+    buffer = bytearray(pointer.size)
+    store.read_into(pointer, [memoryview(buffer)])
+    return memoryview(buffer).toreadonly()
 
 
 def _read_exactly(src: io.RawIOBase, size: int) -> bytes | bytearray:
@@ -126,16 +142,6 @@ class _Digest(threading.Thread):
 
     def result(self) -> str:
         self.join()
-        return self._hex
-
-
-class _InlineDigest:
-    """sha256 of a small view, taken at once: a thread would cost more than the hash."""
-
-    def __init__(self, view: memoryview) -> None:
-        self._hex = hashlib.sha256(view).hexdigest()
-
-    def result(self) -> str:
         return self._hex
 
 

@@ -44,7 +44,7 @@ CHUNK_SIZE = 1 << 20
 EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 
 
-def _sha256(data: bytes = b"") -> hashlib._Hash:
+def _sha256(data: bytes | bytearray | memoryview = b"") -> hashlib._Hash:
     """A new sha256. hashlib (OpenSSL) takes ~5 ms to load, so it is loaded on first
     use: a checkout of packed objects, verified by their xxh3 checksums, needs none."""
     import hashlib
@@ -262,6 +262,30 @@ class LocalStore:
             or (recheck_packs and self.packs.find(oid) is not None)
         )
 
+    def lacking(self, pointers: Iterable[Pointer]) -> list[Pointer]:
+        """The pointers whose objects are not stored, each once: the pack indexes are
+        read again once for all of them (not once per missing object, as :meth:`has`
+        would)."""
+        self.packs.refresh()
+        unique = {p.oid: p for p in pointers}
+        return [p for p in unique.values() if not self.has(p.oid, recheck_packs=False)]
+
+    def add_small(
+        self, objects: list[tuple[Pointer, bytes | bytearray | memoryview]]
+    ) -> list[Pointer]:
+        """Store small objects (at most :data:`PACK_MAX_OBJECT` bytes each) together, in
+        one write of their bytes and one of their pack entries: each is hashed first, and
+        one whose bytes are not its pointer's is left out. Returns the pointers stored."""
+        good = [
+            (pointer, data)
+            for pointer, data in objects
+            if 0 < len(data) == pointer.size <= PACK_MAX_OBJECT
+            and _sha256(data).hexdigest() == pointer.oid
+        ]
+        fresh = [(p.oid, data) for p, data in good if not self.has(p.oid, recheck_packs=False)]
+        self.packs.append_many(fresh)
+        return [pointer for pointer, _ in good]
+
     def has_loose(self, oid: str) -> bool:
         """Whether ``oid`` is stored as a file of its own (an object lent to the worktree
         and rewritten there no longer is: see :mod:`gitmodel.store.onecopy`)."""
@@ -290,10 +314,18 @@ class LocalStore:
         """Every stored oid, loose or packed."""
         return set(self.packs.sizes()) | {path.name for path in self._loose()}
 
+    def sizes(self) -> dict[str, int]:
+        """Every stored object, loose or packed, and its size (from the pack indexes and
+        one ``stat`` per loose object; nothing is read or verified)."""
+        sizes = self.packs.sizes()
+        for path in self._loose():
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                sizes[path.name] = path.stat().st_size
+        return sizes
+
     def usage(self) -> tuple[int, int]:
         """How many objects the store holds, and their bytes."""
-        sizes = self.packs.sizes()
-        sizes.update((path.name, path.stat().st_size) for path in self._loose())
+        sizes = self.sizes()
         return len(sizes), sum(sizes.values())
 
     def _loose(self) -> Iterator[Path]:
@@ -334,10 +366,9 @@ class LocalStore:
 
     def _find(self, oid: str) -> Location | io.FileIO:
         """Where ``oid`` is: in a pack (opened for reading), else its loose file, opened."""
-        if self.packs.find(oid, refresh=False) is not None:  # no failed open() first
-            location = self.packs.open(oid)
-            if location is not None:
-                return location
+        location = self.packs.open(oid, refresh=False)  # no failed open() first
+        if location is not None:
+            return location
         try:
             return self._open_loose(oid)
         except FileNotFoundError:

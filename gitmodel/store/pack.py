@@ -121,11 +121,17 @@ class Packs:
                 self._refresh()
             return self._index.get(oid)
 
-    def open(self, oid: str) -> Location | None:
+    def refresh(self) -> None:
+        """Read what other processes added to the indexes since they were last read."""
+        with self._lock:
+            self._refresh()
+            self._loaded = True
+
+    def open(self, oid: str, refresh: bool = True) -> Location | None:
         """Like :meth:`find`, with the pack opened for reading, so a concurrent
         rewrite (which unlinks the old pack) cannot pull it away any more."""
         for _ in range(2):
-            location = self.find(oid)
+            location = self.find(oid, refresh)
             if location is None:
                 return None
             try:
@@ -141,6 +147,20 @@ class Packs:
         with self._lock:
             self._refresh()
             return {oid: location.size for oid, location in self._index.items()}
+
+    def read_checked(self, oid: str, size: int) -> bytes | None:
+        """A packed object of ``size`` bytes whose bytes match the xxh3 its entry carries
+        (written with the bytes its writer had just hashed to ``oid``), in one read; None
+        when it is not packed here, has no such check, or does not match (the caller then
+        reads it the long way, which says why)."""
+        location = self.find(oid, refresh=False)
+        if location is None or location.size != size or location.check is None:
+            return None
+        try:
+            data = os.pread(self._fd(location.pack), size, location.offset)
+        except FileNotFoundError:  # rewritten meanwhile
+            return None
+        return data if len(data) == size and checksum([data]) == location.check else None
 
     def pread(self, location: Location, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes of a packed object from ``offset`` within it."""
@@ -227,6 +247,25 @@ class Packs:
             check = checksum([data])
             offset = self._writer.append(oid, data, check)
             self._index[oid] = Location(self._writer.name, offset, len(data), check)
+            self._consumed[f"{self._writer.name}.idx"] = self._writer.idx_size
+
+    def append_many(self, objects: list[tuple[str, bytes | bytearray | memoryview]]) -> None:
+        """Add verified objects (the caller hashed each to its oid) together: their bytes
+        in one write, then their index entries in one, so a crash leaves them all, none,
+        or some of them (each entry is whole or ignored), never a visible partial one."""
+        with self._lock:
+            todo = {oid: data for oid, data in objects if oid not in self._index}
+            if not todo:
+                return
+            if self._writer is None or self._writer.full:
+                if self._writer is not None:
+                    self._writer.close()
+                self._writer = _PackWriter.create(self.root)
+            placed = self._writer.append_many(
+                [(oid, data, checksum([data])) for oid, data in todo.items()]
+            )
+            for oid, offset, size, check in placed:
+                self._index[oid] = Location(self._writer.name, offset, size, check)
             self._consumed[f"{self._writer.name}.idx"] = self._writer.idx_size
 
     def close(self) -> None:
@@ -375,6 +414,23 @@ class _PackWriter:
         write_all(self._idx_fd, encode_entry(oid, offset, len(data), check))
         self.idx_size += ENTRY_SIZE
         return offset
+
+    def append_many(
+        self, objects: list[tuple[str, bytes | bytearray | memoryview, int | None]]
+    ) -> list[tuple[str, int, int, int | None]]:
+        """:meth:`append` for many objects: one write of their bytes, then one of their
+        entries. Returns each one's (oid, offset, size, check)."""
+        placed = []
+        offset = self.size
+        for oid, data, check in objects:
+            placed.append((oid, offset, len(data), check))
+            offset += len(data)
+        write_all(self._pack_fd, b"".join(data for _, data, _ in objects))
+        self.size = offset
+        entries = b"".join(encode_entry(*entry) for entry in placed)
+        write_all(self._idx_fd, entries)
+        self.idx_size += len(entries)
+        return placed
 
     def close(self) -> None:
         for fd in (self._idx_fd, self._pack_fd):
