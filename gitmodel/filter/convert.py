@@ -51,7 +51,7 @@ def clean(
     chunks: Iterable[Chunk],
     observer: CleanObserver | None = None,
     pool: BufferPool | None = None,
-    like: Callable[[], int | None] | None = None,
+    like: Callable[[int], int | None] | None = None,
 ) -> bytes:
     """Store the content and return its pointer.
 
@@ -59,16 +59,16 @@ def clean(
     so cleaning is idempotent and LFS pointers are never wrapped twice. An
     ``observer`` is fed every chunk and told the pointer once the object is stored.
     Chunks in the buffer ``pool`` is filling may be kept instead of copied. ``like``,
-    asked once the content is surely not a pointer, may name an open file the content
-    likely equals (the worktree file), for the store to copy ahead
-    (:meth:`~gitmodel.store.local.ObjectWriter.expect`).
+    told the length of the first chunk once the content is surely not a pointer, may
+    name an open file the content likely equals (the worktree file), for the store to
+    copy ahead (:meth:`~gitmodel.store.local.ObjectWriter.expect`).
     """
     head = bytearray()
     writer = None
 
-    def start() -> ObjectWriter:
+    def start(first: int) -> ObjectWriter:
         started = store.writer(pool)
-        if like is not None and (fd := like()) is not None:
+        if like is not None and (fd := like(first)) is not None:
             started.expect(fd)
         return started
 
@@ -80,12 +80,12 @@ def clean(
                 writer.write(chunk)
                 continue
             if not head and len(chunk) >= POINTER_MAX_SIZE:  # surely content: no copy
-                writer = start()
+                writer = start(len(chunk))
                 writer.write(chunk)
                 continue
             head += chunk
             if len(head) >= POINTER_MAX_SIZE:
-                writer = start()
+                writer = start(len(head))
                 writer.write(head)
         if writer is None:
             if not head or try_parse(bytes(head)) is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
 from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, missing_hint, read_blob
-from gitmodel.filter.stream import SMALL_DATA, PktReader, PktWriter
+from gitmodel.filter.stream import CONTENT_BUFFER, SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
 from gitmodel.store.local import CHUNK_SIZE, LocalStore
 from gitmodel.trace import trace
@@ -122,7 +122,9 @@ class FilterProcess:
         path = request.get("pathname", "")
         opened: list[BinaryIO] = []
 
-        def like() -> int | None:
+        def like(first: int) -> int | None:
+            if first < CONTENT_BUFFER:  # all of it: Git's content comes in 1 MiB chunks
+                return None
             source = _large_worktree_file(path)
             if source is None:
                 return None
