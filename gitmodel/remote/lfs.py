@@ -35,14 +35,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeGuard, TypeVar
+from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel import trace as tracing
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
-from gitmodel.progress import Attempt, ByteCount, CountingReader
+from gitmodel.progress import Attempt, ByteCount
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
     DAMAGED_HINT,
@@ -66,7 +66,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
 FSCK_HINT = "`git model fsck` checks the local store"
-SEND_SIZE = 8 << 20  # bytes per sendfile call: a progress step
+SEND_SIZE = 256 << 10  # the upload buffer (see Upload)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _AUTH_HINT = (
     "configure a credential helper for it (e.g. `git config --global credential.helper "
@@ -104,25 +104,38 @@ class Response:
 
 @dataclass(frozen=True)
 class Upload:
-    """An object file sent as a request body with ``sendfile(2)``: the kernel copies it
-    from the page cache to the socket (TLS sockets read and send it themselves)."""
+    """An object's bytes sent as a request body: read into one buffer of
+    :data:`SEND_SIZE` and sent from it, as git-lfs and curl do. Not ``sendfile(2)``: on
+    TLS (every public host) Python's ``socket.sendfile`` falls back to reading and
+    sending 8 KiB at a time, and on plain HTTP to a server on the same machine the
+    server's receive then copies from page-cache pages that no CPU cache holds, which
+    costs a server reading the body in Python (waitress) about a fifth more CPU per byte
+    (benchmarks/README.md, ``bench_lfs.py``). ``count`` is told of each send; a send
+    waits at most the connection's timeout for room, so a stalled host fails and a slow
+    one does not."""
 
-    file: io.FileIO
+    oid: str
+    file: io.RawIOBase
     size: int
     count: ByteCount
 
     def send(self, sock: socket.socket) -> None:
+        buffer = memoryview(bytearray(min(SEND_SIZE, self.size)))
         offset = 0
         while offset < self.size:
-            sent = sock.sendfile(self.file, offset, min(SEND_SIZE, self.size - offset))
-            if not sent:
-                raise LfsError(f"the object file {self.file.name} ended after {offset} "
-                               f"of {self.size} bytes", hint=FSCK_HINT)  # fmt: skip
-            offset += sent
-            self.count(sent)
+            got = self.file.readinto(buffer[: self.size - offset])
+            if not got:
+                raise LfsError(f"the stored object {self.oid} ended after {offset} of "
+                               f"{self.size} bytes", hint=FSCK_HINT)  # fmt: skip
+            block = buffer[:got]
+            while block:
+                sent = sock.send(block)
+                block = block[sent:]
+                self.count(sent)
+            offset += got
 
 
-Body = bytes | BinaryIO | io.RawIOBase | Upload
+Body = bytes | Upload
 
 
 class _Retry(Exception):
@@ -258,8 +271,7 @@ class LfsRemote:
 
         def send() -> Response:
             with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
-                body = Upload(source, pointer.size, count) if isinstance(source, io.FileIO) \
-                    else CountingReader(source, count)  # fmt: skip
+                body = Upload(pointer.oid, source, pointer.size, count)
                 return self._send(action, "PUT", headers, body)
 
         response = self._retry(send)
