@@ -65,6 +65,7 @@ REDIRECTS_MAX = 3
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
+_Key = tuple[str, str | None, int | None]  # scheme, host, port of a connection
 FSCK_HINT = "`git model fsck` checks the local store"
 SEND_SIZE = 256 << 10  # the upload buffer (see Upload)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -179,7 +180,8 @@ class LfsRemote:
         self._auth_lock = threading.Lock()
         self._approved = False
         self._auth_refused = False
-        self._connections = threading.local()
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}  # see _connect
+        self._idle_lock = threading.Lock()
         self._ssh = ssh
         self._settings = settings or {}
         self._ssh_auth: dict[str, tuple[float, str, dict[str, str]]] = {}
@@ -351,11 +353,11 @@ class LfsRemote:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(action.href)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         if response.status != 200:
             body = response.read(ERROR_BODY_MAX)
-            self._finish(action.href, response)
+            self._finish(action.href, connection, response)
             raise self._status_error("download", response.status, response.headers, body)
         received = 0
         try:
@@ -366,12 +368,12 @@ class LfsRemote:
                 take(data)
                 received += len(data)
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(action.href)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         if received > size:
-            self._drop(action.href)  # the rest of an overlong body is never read
+            connection.close()  # the rest of an overlong body is never read
         else:
-            self._finish(action.href, response)
+            self._finish(action.href, connection, response)
         return received
 
     def _send(self, action: Action, method: str, headers: dict[str, str],
@@ -414,7 +416,7 @@ class LfsRemote:
             response = connection.getresponse()
             data = response.read(limit + 1)
         except socket.gaierror as exc:  # a name that does not resolve will not next time
-            self._drop(url)
+            connection.close()
             host = urlsplit(url).hostname
             raise LfsError(
                 f"{self.display}: cannot resolve {host} ({exc.strerror})",
@@ -422,15 +424,15 @@ class LfsRemote:
                 "object store: git model remote set NAME URL",
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(url)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         except LfsError:  # a request cut short: its connection is unusable
-            self._drop(url)
+            connection.close()
             raise
         if len(data) > limit:
-            self._drop(url)
+            connection.close()
             raise LfsError(f"{self.display}: an answer longer than {limit} bytes; not read")
-        self._finish(url, response)
+        self._finish(url, connection, response)
         if tracing.ENABLED:
             trace(f"lfs: {method} {redact(url)}: {response.status} in "
                   f"{time.monotonic() - started:.3f} s")  # fmt: skip
@@ -439,31 +441,36 @@ class LfsRemote:
         return Response(response.status, response.headers, data)
 
     def _connect(self, url: str) -> tuple[http.client.HTTPConnection, str]:
+        """A connection to ``url``'s host, this caller's until :meth:`_finish` gives it
+        back, and the path to request. Idle connections are shared by all threads and
+        the one used last is taken first, as Go's and urllib3's pools do: a transfer
+        worker goes on with the connection the batch request left open, where a
+        connection per thread would open another (one more TLS handshake on a real
+        host, one more idle connection for the host to keep)."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.hostname, parts.port)
-        pool: dict[Any, http.client.HTTPConnection] = self._connections.__dict__.setdefault(
-            "pool", {}
-        )
-        connection = pool.get(key)
+        with self._idle_lock:
+            idle = self._idle.get(key)
+            connection = idle.pop() if idle else None
         if connection is None:
             kind = (http.client.HTTPSConnection if parts.scheme == "https"
                     else http.client.HTTPConnection)  # fmt: skip
             connection = kind(parts.hostname or "", parts.port, timeout=self.timeout,
                               blocksize=READ_SIZE)  # fmt: skip
-            pool[key] = connection
         path = parts.path or "/"
         return connection, path + (f"?{parts.query}" if parts.query else "")
 
-    def _finish(self, url: str, response: http.client.HTTPResponse) -> None:
+    def _finish(self, url: str, connection: http.client.HTTPConnection,
+                response: http.client.HTTPResponse) -> None:  # fmt: skip
+        """``connection`` back among the idle ones once ``response`` is read to its end
+        and the host keeps the connection open; else closed."""
         if response.will_close or not response.isclosed():
-            self._drop(url)
-
-    def _drop(self, url: str) -> None:
-        parts = urlsplit(url)
-        pool = self._connections.__dict__.get("pool", {})
-        connection = pool.pop((parts.scheme, parts.hostname, parts.port), None)
-        if connection is not None:
             connection.close()
+            return
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port)
+        with self._idle_lock:
+            self._idle.setdefault(key, []).append(connection)
 
     def _headers_for(
         self, url: str, headers: dict[str, str], credential: Any = None
