@@ -16,7 +16,6 @@ Loaded only once something is moved: the filter process starts without it.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ from gitmodel.sizes import format_size
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     from types import TracebackType
-    from typing import BinaryIO, TextIO
+    from typing import TextIO
 
 ByteCount = Callable[[int], None]  # what a transfer calls with each byte count
 
@@ -163,31 +162,6 @@ class Progress:
         else:
             return ""
         return f"{min(99, int(share * 100)):3d}%"  # 100% only once it is all there
-
-
-class CountingReader(io.RawIOBase):
-    """A binary file whose reads are told to ``count``: an upload's progress, where the
-    sending library reads the file itself (http.client)."""
-
-    def __init__(self, file: BinaryIO | io.RawIOBase, count: ByteCount) -> None:
-        super().__init__()
-        self._file = file
-        self._count = count
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        """The next ``size`` bytes, as the file gives them (no copy through a buffer)."""
-        data = self._file.read(size) or b""
-        self._count(len(data))
-        return data
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self._file.read(len(buffer))
-        buffer[: len(data)] = data
-        self._count(len(data))
-        return len(data)
 
 
 class Attempt:

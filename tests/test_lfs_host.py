@@ -12,12 +12,16 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from conftest import LFSHost, git_model, run_git
+
+from gitmodel.remote.lfs import SEND_SIZE, LfsError, Upload
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
 
@@ -455,3 +459,42 @@ def test_a_short_object_file_is_never_uploaded(
     assert "hint: `git model fsck" in err
     assert "Traceback" not in err
     assert oid not in lfs_host.objects(where.lfs_url.removesuffix("/info/lfs"))
+
+
+def test_an_upload_body_is_sent_whole_and_counted_and_a_short_one_refused(
+    tmp_path: Path,
+) -> None:
+    """The body of a PUT, read from the object file through one buffer: every byte
+    arrives in order and is counted; a file that ends early (cut short while it was
+    sent) stops the upload with the object named."""
+    data = os.urandom(3 * SEND_SIZE + 12_345)
+    path = tmp_path / "object"
+    path.write_bytes(data)
+
+    def send(size: int) -> tuple[bytes, list[int], Exception | None]:
+        ours, theirs = socket.socketpair()
+        received: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: received.extend(iter(lambda: theirs.recv(1 << 16), b""))
+        )
+        reader.start()
+        counts: list[int] = []
+        failure = None
+        with ours, theirs, open(path, "rb", buffering=0) as source:
+            try:
+                Upload("ab" * 32, source, size, counts.append).send(ours)
+            except LfsError as exc:
+                failure = exc
+            ours.shutdown(socket.SHUT_WR)
+            reader.join()
+        return b"".join(received), counts, failure
+
+    body, counts, failure = send(len(data))
+    assert failure is None
+    assert body == data
+    assert sum(counts) == len(data)
+    body, counts, failure = send(len(data) + 1)
+    assert body == data
+    assert sum(counts) == len(data)
+    assert failure is not None
+    assert f"{'ab' * 32} ended after {len(data)} of {len(data) + 1} bytes" in str(failure)

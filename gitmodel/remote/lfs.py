@@ -35,14 +35,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeGuard, TypeVar
+from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel import trace as tracing
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
-from gitmodel.progress import Attempt, ByteCount, CountingReader
+from gitmodel.progress import Attempt, ByteCount
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
     DAMAGED_HINT,
@@ -65,8 +65,9 @@ REDIRECTS_MAX = 3
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 T = TypeVar("T")
+_Key = tuple[str, str | None, int | None]  # scheme, host, port of a connection
 FSCK_HINT = "`git model fsck` checks the local store"
-SEND_SIZE = 8 << 20  # bytes per sendfile call: a progress step
+SEND_SIZE = 256 << 10  # the upload buffer (see Upload)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _AUTH_HINT = (
     "configure a credential helper for it (e.g. `git config --global credential.helper "
@@ -104,25 +105,38 @@ class Response:
 
 @dataclass(frozen=True)
 class Upload:
-    """An object file sent as a request body with ``sendfile(2)``: the kernel copies it
-    from the page cache to the socket (TLS sockets read and send it themselves)."""
+    """An object's bytes sent as a request body: read into one buffer of
+    :data:`SEND_SIZE` and sent from it, as git-lfs and curl do. Not ``sendfile(2)``: on
+    TLS (every public host) Python's ``socket.sendfile`` falls back to reading and
+    sending 8 KiB at a time, and on plain HTTP to a server on the same machine the
+    server's receive then copies from page-cache pages that no CPU cache holds, which
+    costs a server reading the body in Python (waitress) about a fifth more CPU per byte
+    (benchmarks/README.md, ``bench_lfs.py``). ``count`` is told of each send; a send
+    waits at most the connection's timeout for room, so a stalled host fails and a slow
+    one does not."""
 
-    file: io.FileIO
+    oid: str
+    file: io.RawIOBase
     size: int
     count: ByteCount
 
     def send(self, sock: socket.socket) -> None:
+        buffer = memoryview(bytearray(min(SEND_SIZE, self.size)))
         offset = 0
         while offset < self.size:
-            sent = sock.sendfile(self.file, offset, min(SEND_SIZE, self.size - offset))
-            if not sent:
-                raise LfsError(f"the object file {self.file.name} ended after {offset} "
-                               f"of {self.size} bytes", hint=FSCK_HINT)  # fmt: skip
-            offset += sent
-            self.count(sent)
+            got = self.file.readinto(buffer[: self.size - offset])
+            if not got:
+                raise LfsError(f"the stored object {self.oid} ended after {offset} of "
+                               f"{self.size} bytes", hint=FSCK_HINT)  # fmt: skip
+            block = buffer[:got]
+            while block:
+                sent = sock.send(block)
+                block = block[sent:]
+                self.count(sent)
+            offset += got
 
 
-Body = bytes | BinaryIO | io.RawIOBase | Upload
+Body = bytes | Upload
 
 
 class _Retry(Exception):
@@ -166,7 +180,8 @@ class LfsRemote:
         self._auth_lock = threading.Lock()
         self._approved = False
         self._auth_refused = False
-        self._connections = threading.local()
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}  # see _connect
+        self._idle_lock = threading.Lock()
         self._ssh = ssh
         self._settings = settings or {}
         self._ssh_auth: dict[str, tuple[float, str, dict[str, str]]] = {}
@@ -258,8 +273,7 @@ class LfsRemote:
 
         def send() -> Response:
             with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
-                body = Upload(source, pointer.size, count) if isinstance(source, io.FileIO) \
-                    else CountingReader(source, count)  # fmt: skip
+                body = Upload(pointer.oid, source, pointer.size, count)
                 return self._send(action, "PUT", headers, body)
 
         response = self._retry(send)
@@ -339,11 +353,11 @@ class LfsRemote:
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(action.href)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         if response.status != 200:
             body = response.read(ERROR_BODY_MAX)
-            self._finish(action.href, response)
+            self._finish(action.href, connection, response)
             raise self._status_error("download", response.status, response.headers, body)
         received = 0
         try:
@@ -354,12 +368,12 @@ class LfsRemote:
                 take(data)
                 received += len(data)
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(action.href)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         if received > size:
-            self._drop(action.href)  # the rest of an overlong body is never read
+            connection.close()  # the rest of an overlong body is never read
         else:
-            self._finish(action.href, response)
+            self._finish(action.href, connection, response)
         return received
 
     def _send(self, action: Action, method: str, headers: dict[str, str],
@@ -402,7 +416,7 @@ class LfsRemote:
             response = connection.getresponse()
             data = response.read(limit + 1)
         except socket.gaierror as exc:  # a name that does not resolve will not next time
-            self._drop(url)
+            connection.close()
             host = urlsplit(url).hostname
             raise LfsError(
                 f"{self.display}: cannot resolve {host} ({exc.strerror})",
@@ -410,15 +424,15 @@ class LfsRemote:
                 "object store: git model remote set NAME URL",
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            self._drop(url)
+            connection.close()
             raise _Retry(backends.describe(exc)) from exc
         except LfsError:  # a request cut short: its connection is unusable
-            self._drop(url)
+            connection.close()
             raise
         if len(data) > limit:
-            self._drop(url)
+            connection.close()
             raise LfsError(f"{self.display}: an answer longer than {limit} bytes; not read")
-        self._finish(url, response)
+        self._finish(url, connection, response)
         if tracing.ENABLED:
             trace(f"lfs: {method} {redact(url)}: {response.status} in "
                   f"{time.monotonic() - started:.3f} s")  # fmt: skip
@@ -427,31 +441,36 @@ class LfsRemote:
         return Response(response.status, response.headers, data)
 
     def _connect(self, url: str) -> tuple[http.client.HTTPConnection, str]:
+        """A connection to ``url``'s host, this caller's until :meth:`_finish` gives it
+        back, and the path to request. Idle connections are shared by all threads and
+        the one used last is taken first, as Go's and urllib3's pools do: a transfer
+        worker goes on with the connection the batch request left open, where a
+        connection per thread would open another (one more TLS handshake on a real
+        host, one more idle connection for the host to keep)."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.hostname, parts.port)
-        pool: dict[Any, http.client.HTTPConnection] = self._connections.__dict__.setdefault(
-            "pool", {}
-        )
-        connection = pool.get(key)
+        with self._idle_lock:
+            idle = self._idle.get(key)
+            connection = idle.pop() if idle else None
         if connection is None:
             kind = (http.client.HTTPSConnection if parts.scheme == "https"
                     else http.client.HTTPConnection)  # fmt: skip
             connection = kind(parts.hostname or "", parts.port, timeout=self.timeout,
                               blocksize=READ_SIZE)  # fmt: skip
-            pool[key] = connection
         path = parts.path or "/"
         return connection, path + (f"?{parts.query}" if parts.query else "")
 
-    def _finish(self, url: str, response: http.client.HTTPResponse) -> None:
+    def _finish(self, url: str, connection: http.client.HTTPConnection,
+                response: http.client.HTTPResponse) -> None:  # fmt: skip
+        """``connection`` back among the idle ones once ``response`` is read to its end
+        and the host keeps the connection open; else closed."""
         if response.will_close or not response.isclosed():
-            self._drop(url)
-
-    def _drop(self, url: str) -> None:
-        parts = urlsplit(url)
-        pool = self._connections.__dict__.get("pool", {})
-        connection = pool.pop((parts.scheme, parts.hostname, parts.port), None)
-        if connection is not None:
             connection.close()
+            return
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port)
+        with self._idle_lock:
+            self._idle.setdefault(key, []).append(connection)
 
     def _headers_for(
         self, url: str, headers: dict[str, str], credential: Any = None
