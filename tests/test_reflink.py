@@ -138,3 +138,34 @@ def test_git_add_leaves_one_copy(xfs: Path, tmp_path: Path) -> None:
         assert b"ok" in git_model("fsck", cwd=work).stdout
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_git_add_of_a_large_file_stores_a_reflink(xfs: Path, tmp_path: Path) -> None:
+    """A file past the filter's copy-ahead size goes into the store as a reflink of the
+    worktree file, hashed there: one copy on disk, no comparing pass afterwards."""
+    from gitmodel.store import onecopy
+
+    size = 40 << 20
+    work = xfs / f"add-large-{tmp_path.name}"
+    work.mkdir()
+    try:
+        run_git("init", "-q", cwd=work)
+        git_model("install", "--local", cwd=work)
+        git_model("track", "*.bin", cwd=work)
+        (work / "model.bin").write_bytes(os.urandom(size))
+        digest = sha256_file(work / "model.bin")
+        before = used(work)
+        added = run_git("add", "model.bin", cwd=work, env={**os.environ, "GIT_MODEL_TRACE": "1"})
+        assert b"the copy made ahead held all" in added.stderr
+        assert b"shares blocks" not in added.stderr  # nothing left to share afterwards
+        store_file = repo_store(work).object_path(digest)
+        with open(store_file, "rb") as f:
+            assert onecopy.shared_bytes(f.fileno()) == size
+        assert used(work) - before < size // 2
+        run_git("commit", "-qm", "model", cwd=work)
+        with open(work / "model.bin", "r+b") as f:  # an edit in place: the store keeps its bytes
+            f.write(b"edited")
+        assert sha256_file(store_file) == digest
+        assert b"ok" in git_model("fsck", cwd=work).stdout
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
