@@ -306,9 +306,12 @@ class Intake:
             self._window = None
 
     def holds(self, size: int) -> bool:
-        """Wait for the copy and its hash; whether they are exactly ``size`` bytes,
-        which the caller has seen match. Stops the threads either way."""
+        """Whether the copy and its hash are exactly the ``size`` bytes the caller has
+        seen match: waits for them when that is the whole file, else stops them at once
+        (Git sent less than the file holds). The threads are done either way."""
         self._unmap()
+        if size != self._size:
+            self._stop_copying()
         for thread in self._threads:
             thread.join()
         return self.error is None and self._copied == self._hashed == size
