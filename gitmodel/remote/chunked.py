@@ -255,9 +255,10 @@ class ChunkedPush:
 
     def _plan(self, pointer: Pointer) -> _Pending:
         if 0 < pointer.size <= PACK_MAX_OBJECT:  # read and verified before it is used
-            return self._place(pointer, small_view(self.store, pointer))[0]
-        with object_view(self.store, pointer) as view:
-            pending, chunks, keep = self._place(pointer, view)
+            pending, chunks, keep = self._place(pointer, small_view(self.store, pointer))
+        else:
+            with object_view(self.store, pointer) as view:
+                pending, chunks, keep = self._place(pointer, view)
         if keep:  # the bytes matched the oid: their list may be kept
             self.lists.put(pointer, chunks)
         return pending
@@ -288,10 +289,12 @@ class ChunkedPush:
     def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
         """The object's chunks, from its cached list or cut, and whether to keep their
         list. A small object is cut again, which costs less than reading its list, and
-        its list is not written: a file per small object (a data set's) would cost more
-        than the few bytes of dedup it could ever find."""
+        its list is written only when it has two chunks or more and is missing (a review
+        reads it to say how much of a file is new; a one-chunk object, most files of a
+        data set, never has one)."""
         if pointer.size <= LIST_MIN:
-            return self.chunker.cut(view, self._starts(pointer, view)), False
+            chunks = self.chunker.cut(view, self._starts(pointer, view))
+            return chunks, len(chunks) > 1 and not self.lists.path(pointer.oid).exists()
         cached = self.lists.get(pointer.oid)
         if cached is not None:
             return cached, False
