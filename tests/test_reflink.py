@@ -3,6 +3,7 @@ root, with xfsprogs). Where that cannot be done the tests are skipped, saying wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -111,24 +112,39 @@ def test_edits_of_a_reflink_leave_the_store_alone(origin: dict[str, str], edit: 
     assert b"ok" in git_model("fsck", cwd=work).stdout
 
 
-def test_git_add_leaves_one_copy(xfs: Path, tmp_path: Path) -> None:
-    """The object ``git add`` stores shares the worktree file's blocks (the kernel
-    compares them first); a file changed meanwhile would simply not be shared."""
-    from gitmodel.store import onecopy
-
-    work = xfs / f"add-{tmp_path.name}"
+@contextlib.contextmanager
+def tracked_repo(xfs: Path, name: str) -> Iterator[Path]:
+    """A repository on the XFS mount with ``*.bin`` tracked, removed afterwards."""
+    work = xfs / name
     work.mkdir()
     try:
         run_git("init", "-q", cwd=work)
         git_model("install", "--local", cwd=work)
         git_model("track", "*.bin", cwd=work)
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def shared_store_file(work: Path, digest: str, size: int) -> Path:
+    """The store's file of ``digest``, checked to share all its ``size`` bytes' blocks."""
+    from gitmodel.store import onecopy
+
+    store_file = repo_store(work).object_path(digest)
+    with open(store_file, "rb") as f:
+        assert onecopy.shared_bytes(f.fileno()) == size
+    return store_file
+
+
+def test_git_add_leaves_one_copy(xfs: Path, tmp_path: Path) -> None:
+    """The object ``git add`` stores shares the worktree file's blocks (the kernel
+    compares them first); a file changed meanwhile would simply not be shared."""
+    with tracked_repo(xfs, f"add-{tmp_path.name}") as work:
         (work / "model.bin").write_bytes(os.urandom(SIZE))
         digest = sha256_file(work / "model.bin")
         before = used(work)
         run_git("add", "model.bin", cwd=work)
-        store_file = repo_store(work).object_path(digest)
-        with open(store_file, "rb") as f:
-            assert onecopy.shared_bytes(f.fileno()) == SIZE
+        store_file = shared_store_file(work, digest, SIZE)
         assert used(work) - before < SIZE // 2
         assert sha256_file(store_file) == digest
         run_git("commit", "-qm", "model", cwd=work)
@@ -136,36 +152,23 @@ def test_git_add_leaves_one_copy(xfs: Path, tmp_path: Path) -> None:
             f.write(b"rewritten")
         assert sha256_file(store_file) == digest
         assert b"ok" in git_model("fsck", cwd=work).stdout
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_git_add_of_a_large_file_stores_a_reflink(xfs: Path, tmp_path: Path) -> None:
     """A file past the filter's copy-ahead size goes into the store as a reflink of the
     worktree file, hashed there: one copy on disk, no comparing pass afterwards."""
-    from gitmodel.store import onecopy
-
     size = 40 << 20
-    work = xfs / f"add-large-{tmp_path.name}"
-    work.mkdir()
-    try:
-        run_git("init", "-q", cwd=work)
-        git_model("install", "--local", cwd=work)
-        git_model("track", "*.bin", cwd=work)
+    with tracked_repo(xfs, f"add-large-{tmp_path.name}") as work:
         (work / "model.bin").write_bytes(os.urandom(size))
         digest = sha256_file(work / "model.bin")
         before = used(work)
         added = run_git("add", "model.bin", cwd=work, env={**os.environ, "GIT_MODEL_TRACE": "1"})
         assert b"the copy made ahead held all" in added.stderr
         assert b"shares blocks" not in added.stderr  # nothing left to share afterwards
-        store_file = repo_store(work).object_path(digest)
-        with open(store_file, "rb") as f:
-            assert onecopy.shared_bytes(f.fileno()) == size
+        store_file = shared_store_file(work, digest, size)
         assert used(work) - before < size // 2
         run_git("commit", "-qm", "model", cwd=work)
         with open(work / "model.bin", "r+b") as f:  # an edit in place: the store keeps its bytes
             f.write(b"edited")
         assert sha256_file(store_file) == digest
         assert b"ok" in git_model("fsck", cwd=work).stdout
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from gitmodel import trace as tracing
 from gitmodel.errors import ChecksumError, UserError
@@ -448,9 +448,8 @@ class LfsRemote:
         connection per thread would open another (one more TLS handshake on a real
         host, one more idle connection for the host to keep)."""
         parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname, parts.port)
         with self._idle_lock:
-            idle = self._idle.get(key)
+            idle = self._idle.get(_key(parts))
             connection = idle.pop() if idle else None
         if connection is None:
             kind = (http.client.HTTPSConnection if parts.scheme == "https"
@@ -467,10 +466,8 @@ class LfsRemote:
         if response.will_close or not response.isclosed():
             connection.close()
             return
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname, parts.port)
         with self._idle_lock:
-            self._idle.setdefault(key, []).append(connection)
+            self._idle.setdefault(_key(urlsplit(url)), []).append(connection)
 
     def _headers_for(
         self, url: str, headers: dict[str, str], credential: Any = None
@@ -570,6 +567,11 @@ class LfsRemote:
             )
 
         return Verdict(give_up, after=exc.after, marks_down=not exc.short)
+
+
+def _key(parts: SplitResult) -> _Key:
+    """Which idle connections serve a URL: its scheme, host and port."""
+    return parts.scheme, parts.hostname, parts.port
 
 
 def _send_headers(connection: http.client.HTTPConnection, method: str, path: str,

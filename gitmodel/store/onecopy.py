@@ -23,10 +23,12 @@ move it too. What the record cannot see is a program that rewrites the file and 
 sets its modification time back to the very nanosecond; every copy made of the object
 still hashes it, and ``fsck`` hashes every object.
 
-On XFS and btrfs ``git add`` leaves one copy too: once the filter has stored a large
-object from Git's stream (hashed as it came), it asks the kernel to let the object share
-the worktree file's blocks (``FIDEDUPERANGE``), which the kernel does only where it finds
-the bytes the same, so a file changed meanwhile keeps its own blocks.
+On XFS and btrfs ``git add`` leaves one copy too. A file of 32 MiB or more is stored as a
+reflink of the worktree file, hashed there, with Git's stream compared to it
+(``ObjectWriter.expect``). Once a smaller one is stored from Git's stream (hashed as it
+came), the filter asks the kernel to let the object share the worktree file's blocks
+(``FIDEDUPERANGE``), which the kernel does only where it finds the bytes the same, so a
+file changed meanwhile keeps its own blocks.
 
 ``held/<sha256 of the model remote's URL, 24 hex>`` lists, one oid a line, the large
 objects this store downloaded from that remote or pushed to it. Deleting it only means
