@@ -1,32 +1,35 @@
 """Which record logs exist, and syncing them on push, fetch and clone.
 
-Add a log kind to :data:`KINDS` so that sync knows how to replay it (``commutes``);
-logs of kinds not listed here are still pushed and fetched, but only fast-forwarded.
+Add a log kind to :func:`kinds` so that sync knows how to replay it (``commutes``);
+logs of kinds not listed there are still pushed and fetched, but only fast-forwarded.
 """
 
 from __future__ import annotations
 
 import sys
 
-from gitmodel import git, locking
+from gitmodel import git
 from gitmodel.errors import GitModelError
-from gitmodel.lineage import store as lineage_store
 from gitmodel.logs import records
 from gitmodel.logs import sync as records_sync
-from gitmodel.registry import requests as registry_requests
-from gitmodel.registry import stages as registry_stages
 
-KINDS: dict[str, records.LogKind] = {
-    locking.KIND.name: locking.KIND,
-    lineage_store.KIND.name: lineage_store.KIND,
-    registry_stages.KIND.name: registry_stages.KIND,
-    registry_requests.KIND.name: registry_requests.KIND,
-}
+
+def kinds() -> dict[str, records.LogKind]:
+    """The log kinds sync knows. Their modules (the registry's, lineage's) load only when
+    a log is there to sync: every ``git clone`` fetches the logs, and most remotes have
+    none."""
+    from gitmodel import locking
+    from gitmodel.lineage import store as lineage_store
+    from gitmodel.registry import requests as registry_requests
+    from gitmodel.registry import stages as registry_stages
+
+    known = (locking.KIND, lineage_store.KIND, registry_stages.KIND, registry_requests.KIND)
+    return {kind.name: kind for kind in known}
 
 
 def push_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
     """Push every record log that moved since the last sync to ``remote``."""
-    pushed = records_sync.push(repo, remote, KINDS)
+    pushed = records_sync.push(repo, remote, kinds())
     if pushed and not quiet:
         print(f"gitmodel: pushed log(s) {', '.join(pushed)}", file=sys.stderr)
     return pushed
@@ -34,7 +37,7 @@ def push_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
 
 def fetch_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
     """Fetch ``remote``'s record logs and bring the local ones up to date."""
-    changed = records_sync.fetch(repo, remote, KINDS)
+    changed = records_sync.fetch(repo, remote, kinds)
     if changed and not quiet:
         print(f"gitmodel: updated log(s) {', '.join(changed)}", file=sys.stderr)
     return changed

@@ -90,12 +90,12 @@ class Fetcher:
                     self._unusable = exc
                     raise
                 self._remote = remote
-                from gitmodel.remote.store import RemoteStore
-
-                if isinstance(remote, RemoteStore):  # chunks to reuse: not on an LFS host
+                if not model_remote.lfs:  # chunks to reuse: not on an LFS host
                     from gitmodel.remote.chunked import LocalChunks
+                    from gitmodel.remote.store import RemoteStore
 
-                    self._local = LocalChunks(self._store, remote.cipher.key_check)
+                    if isinstance(remote, RemoteStore):
+                        self._local = LocalChunks(self._store, remote.cipher.key_check)
             if self._unusable is not None:
                 raise self._unusable
             return self._remote

@@ -14,7 +14,7 @@ appends one lands and the other raises :class:`ConflictError` (hint: retry). Not
 rewritten in place. Sharing with a Git remote is in :mod:`gitmodel.logs.sync`
 (``records_sync.push(repo, remote, kinds)`` / ``records_sync.fetch(repo, remote, kinds)``);
 ``git push``/``git model push``/``fetch``/``clone`` call it with the kinds listed in
-:data:`gitmodel.logsync.KINDS` — add a new log kind there.
+:func:`gitmodel.logsync.kinds` — add a new log kind there.
 
 API::
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from gitmodel import git
 from gitmodel.errors import UserError
@@ -46,10 +46,16 @@ def tracking_ref(remote: str, log: str) -> str:
     return f"{REMOTE_PREFIX}{namespace(remote)}/{log}"
 
 
+Kinds = Mapping[str, records.LogKind]
+
+
 def fetch(
-    repo: git.Repo, remote: str, kinds: Mapping[str, records.LogKind] | None = None
+    repo: git.Repo,
+    remote: str,
+    kinds: Kinds | Callable[[], Kinds] | None = None,
 ) -> list[str]:
-    """Fetch the remote's logs and integrate them; the names of the local logs that changed."""
+    """Fetch the remote's logs and integrate them; the names of the local logs that changed.
+    ``kinds`` may be a function giving them, called only when the remote has a log."""
     prefix = f"{REMOTE_PREFIX}{namespace(remote)}/"
     refspec = f"+{records.LOG_PREFIX}*:{prefix}*"
     proc = repo.run(
@@ -71,10 +77,12 @@ def fetch(
             hint="check the remote with `git remote -v` and `git fetch`",
         )
     changed = []
-    for name, remote_tip in git.list_refs(repo, prefix).items():
+    fetched = git.list_refs(repo, prefix)
+    known = (kinds() if callable(kinds) else kinds or {}) if fetched else {}
+    for name, remote_tip in fetched.items():
         if not records.valid_name(name):
             continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
-        kind = (kinds or {}).get(name) or records.LogKind(name)
+        kind = known.get(name) or records.LogKind(name)
         if integrate(repo, kind, remote_tip, remote):
             changed.append(name)
     return changed
