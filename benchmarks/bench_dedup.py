@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -42,7 +41,6 @@ TIMEOUT = 3600.0
 COUNT_ENV = "GIT_MODEL_TEST_COUNT_FILE"
 GB = 10**9
 MIB = 1 << 20
-HTTP_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
 QUICK = {  # a check of the whole pipeline, not the figures: the targets need 10 versions
     "model_size": "16MiB",
     "tensors": 30,
@@ -267,7 +265,7 @@ class Backend:
     def http_lines(self) -> int:
         if self.log is None:
             return 0
-        return sum(1 for line in self.log.open(errors="replace") if HTTP_LINE.search(line))
+        return benchlib.logged_requests(self.log)
 
 
 def new_data(workdir: Path, total: int, files: int) -> dict[str, str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import shutil
 import statistics
 import sys
@@ -42,7 +41,6 @@ TARGETS = ("local", "s3")
 STEPS = ("add", "commit", "status", "push", "clone")
 STATUS_RUNS = 7
 COMMAND_TIMEOUT = 4 * 3600.0
-HTTP_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
 FILES_PER_FOLDER = 1000
 
 # Issue 20's targets: gitmodel / git-lfs time ratios, requests and memory.
@@ -76,10 +74,7 @@ class Target:
 
     def requests(self) -> int:
         """HTTP requests the S3 server logged so far (0 for a local directory)."""
-        if self.log is None:
-            return 0
-        with open(self.log, errors="replace") as lines:
-            return sum(1 for line in lines if HTTP_LINE.search(line))
+        return 0 if self.log is None else benchlib.logged_requests(self.log)
 
 
 @dataclass

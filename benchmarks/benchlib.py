@@ -131,6 +131,17 @@ class Recorder(Generic[M]):
 # -- sizes and formatting ----------------------------------------------------------------
 
 
+# a request's line in a werkzeug server's log (moto's): some, a ranged GET's 206 among
+# them, come coloured with ANSI codes
+HTTP_LINE = re.compile(r'"(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|HEAD|DELETE) ')
+
+
+def logged_requests(log: Path) -> int:
+    """The HTTP requests a server's log holds so far."""
+    with open(log, errors="replace") as lines:
+        return sum(1 for line in lines if HTTP_LINE.search(line))
+
+
 def parse_size(text: str) -> int:
     """``2GiB``, ``64MiB``, ``100KB`` (KB/MB/GB are decimal; K, KiB… binary)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)

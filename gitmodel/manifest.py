@@ -23,6 +23,7 @@ the pack's bytes. Both are cryptographic, because dedup trusts them.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,7 @@ class ManifestFormatError(GitModelError):
     """Bytes that are not a well-formed manifest, pack index or chunk list."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChunkRef:
     """Where one chunk of a file is stored on the remote."""
 
@@ -74,7 +75,7 @@ class ChunkRef:
     codec: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Manifest:
     oid: str
     size: int
@@ -85,7 +86,7 @@ class Manifest:
         return sorted({chunk.pack for chunk in self.chunks})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackIndexEntry:
     """One chunk as its pack's index lists it (the offset follows from the chunks before)."""
 
@@ -182,7 +183,9 @@ def decode_manifest(data: bytes, oid: str, size: int) -> Manifest:
         )
     start = _MANIFEST_HEAD.size
     _expect_length(body, start + n_packs * ID_SIZE + n_chunks * _MANIFEST_CHUNK.size, "manifest")
-    packs = [body[start + i * ID_SIZE : start + (i + 1) * ID_SIZE].hex() for i in range(n_packs)]
+    # one string per pack, however many manifests name it (a clone holds thousands)
+    packs = [sys.intern(body[start + i * ID_SIZE : start + (i + 1) * ID_SIZE].hex())
+             for i in range(n_packs)]  # fmt: skip
     start += n_packs * ID_SIZE
     chunks = []
     total = 0
@@ -268,7 +271,7 @@ def _check_chunk(stored: int, raw: int, codec: int) -> None:
         raise ManifestFormatError(f"chunk lengths out of range: {stored} stored, {raw} raw")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BatchEntry:
     """Where one file's manifest lies in a batch: bytes ``offset:offset+length``."""
 
@@ -293,9 +296,31 @@ def encode_batch(manifests: list[Manifest]) -> bytes:
 
 def decode_batch(data: bytes) -> dict[str, BatchEntry]:
     """The table of a batch: oid → where its manifest lies in ``data``. Raises
-    :class:`ManifestFormatError` unless the oids ascend strictly, each manifest is no
-    longer than one of its size can be, and they fill the rest of ``data`` exactly. The
-    manifests themselves are checked when read (:func:`batch_manifest`)."""
+    :class:`ManifestFormatError` unless the table is sound (:func:`check_batch`)."""
+    check_batch(data)
+    entries = {}
+    for raw_oid, size, offset, length in batch_records(data):
+        oid = raw_oid.hex()
+        entries[oid] = BatchEntry(oid, size, offset, length)
+    return entries
+
+
+def check_batch(data: bytes) -> int:
+    """The number of manifests in batch ``data``. Raises :class:`ManifestFormatError`
+    unless the oids ascend strictly, each manifest is no longer than one of its size
+    can be, and they fill the rest of ``data`` exactly. The manifests themselves are
+    checked when read (:func:`batch_manifest`)."""
+    count = 0
+    for _ in batch_records(data):
+        count += 1
+    return count
+
+
+def batch_records(data: bytes) -> Iterator[tuple[bytes, int, int, int]]:
+    """(raw oid, size, offset, length) of each manifest in batch ``data``, in order,
+    made from the table without a dict of its own. Raises :class:`ManifestFormatError`
+    where the table stops making sense, which may be after some records: call
+    :func:`check_batch` first to know it whole."""
     body = _strip(data, BATCH_MAGIC, "manifest batch")
     (count,) = _head(_BATCH_HEAD, body, "manifest batch")
     if count > BATCH_MAX_ENTRIES:
@@ -304,7 +329,6 @@ def decode_batch(data: bytes) -> dict[str, BatchEntry]:
     table_end = _BATCH_HEAD.size + count * _BATCH_ENTRY.size
     if len(body) < table_end:
         raise ManifestFormatError("truncated manifest batch")
-    entries: dict[str, BatchEntry] = {}
     offset = len(BATCH_MAGIC) + table_end
     last = b""
     for raw_oid, size, length in _records(_BATCH_ENTRY, body[_BATCH_HEAD.size : table_end], 0):
@@ -314,12 +338,19 @@ def decode_batch(data: bytes) -> dict[str, BatchEntry]:
             raise ManifestFormatError(f"manifest batch entry of {length} bytes for a "
                                       f"{size}-byte object")  # fmt: skip
         last = raw_oid
-        entries[raw_oid.hex()] = BatchEntry(raw_oid.hex(), size, offset, length)
+        yield raw_oid, size, offset, length
         offset += length
     if offset != len(data):
         state = "truncated" if offset > len(data) else "overlong"
         raise ManifestFormatError(f"{state} manifest batch: {len(data)} bytes, expected {offset}")
-    return entries
+
+
+def batch_entry(data: bytes, index: int, offset: int) -> BatchEntry:
+    """Entry ``index`` of the table of batch ``data`` (one :func:`check_batch` accepted),
+    whose manifest starts at ``offset``."""
+    at = len(BATCH_MAGIC) + _BATCH_HEAD.size + index * _BATCH_ENTRY.size
+    raw_oid, size, length = _BATCH_ENTRY.unpack_from(data, at)
+    return BatchEntry(raw_oid.hex(), size, offset, length)
 
 
 def batch_manifest(data: bytes, entry: BatchEntry) -> Manifest:

@@ -60,19 +60,20 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
         refuse_locked_changes(repo, settings, remote_name, revs,
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
-    stored = [Pointer(oid, size) for oid, size in store.sizes().items()]
-    files = pointers_in_history(repo, revs, ignore_missing=True, known=stored)
-    trace(f"pre-push: {len(files)} pointer(s) in {shlex.join(revs)}")
-    if not files and not pending:
+    stored = (Pointer(oid, size) for oid, size in store.sizes().items())
+    pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True,
+                                                       known=stored)]  # fmt: skip
+    trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}")
+    if not pointers and not pending:
         if remote is not None:
             memo.remember(remote, local_oids)
         return 0  # nothing of ours in these commits: no store needed
     if remote is None:
-        remote = _model_remote(repo, settings, remote_name, url, named, len(files))
-    sent = transfer.upload(remote.open(), store, [f.pointer for f in files] + pending,
-                           segmenter=_tensor_starts)  # fmt: skip
+        remote = _model_remote(repo, settings, remote_name, url, named, len(pointers))
+    pointers += pending
+    sent = transfer.upload(remote.open(), store, pointers, segmenter=_tensor_starts)
     report(sent, remote, quiet=False)
-    onecopy.note_held(store.root, remote.url, [f.pointer for f in files] + pending)
+    onecopy.note_held(store.root, remote.url, pointers)
     forget_adopted(store, pending)
     memo.remember(remote, local_oids)
     return 0

@@ -11,7 +11,7 @@ from gitmodel import git
 from gitmodel.pointer import Pointer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PointerFile:
     path: str
     blob: str  # the Git blob id of the pointer file

@@ -8,14 +8,17 @@ checked against its name, and kept in a local cache (beside the pack indexes) th
 re-checked the same way when read. Knowing every file of a remote then costs one
 listing of ``batches/`` and one read per batch not seen before. The batches held in
 memory are bounded (:data:`HELD_MAX`, about three million files' manifests): a remote
-that lists more is refused rather than allowed to exhaust memory.
+that lists more is refused rather than allowed to exhaust memory. What each file costs
+beyond its batch's bytes is one small dict entry (its raw oid → where it is); its
+entry is rebuilt from the batch's table when asked for, so a clone of 100,000 files
+holds a few MiB for them, not tens.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -47,8 +50,10 @@ class BatchCatalog:
         self.remote = remote
         self.jobs = jobs
         self.cache: Path | None = None
-        self._bodies: dict[str, bytes] = {}  # batch id → its bytes
-        self._where: dict[str, tuple[str, BatchEntry]] = {}  # oid → (batch id, entry)
+        self._bodies: dict[str, bytes | None] = {}  # batch id → its bytes (None: cached only)
+        self._names: list[str] = []  # batch number → id ("" once dropped)
+        self._offsets: list[array[int]] = []  # batch number → where each manifest starts
+        self._where: dict[bytes, int] = {}  # raw oid → _slot(batch number, entry index)
         self._loaded = False
         self._reading = 0  # bytes of batches read by the refresh under way, not yet added
         self._lock = threading.Lock()
@@ -82,7 +87,7 @@ class BatchCatalog:
             self._loaded = True
 
     def _check_held(self, more: int) -> None:
-        held = sum(len(body) for body in self._bodies.values()) + self._reading + more
+        held = sum(len(body or b"") for body in self._bodies.values()) + self._reading + more
         if held > HELD_MAX:
             raise RemoteError(
                 f"the remote's manifest batches hold over {HELD_MAX >> 20} MiB",
@@ -106,7 +111,7 @@ class BatchCatalog:
         body = self._cached(name)
         if body is None:
             body = self.remote.read_batch(name)
-            if batch_id(body) != name or _table(body) is None:
+            if batch_id(body) != name or not _sound(body):
                 return b""
             self._keep(name, body)
         with self._lock:  # counted before it is kept: reads in flight stay bounded too
@@ -123,37 +128,74 @@ class BatchCatalog:
             return None
         return body if batch_id(body) == name else None
 
-    def _keep(self, name: str, body: bytes) -> None:
+    def _keep(self, name: str, body: bytes) -> bool:
+        """Put ``body`` in the cache; whether it is there now."""
         if self.cache is None:
-            return
-        with contextlib.suppress(OSError):
+            return False
+        try:
             self.cache.mkdir(parents=True, exist_ok=True)
             tmp = self.cache / f".{name}.{os.getpid()}-{threading.get_ident()}"
             tmp.write_bytes(body)
             os.replace(tmp, self.cache / name)
+        except OSError:
+            return False
+        return True
 
     def learn(self, name: str, body: bytes) -> None:
-        """A batch this process wrote: known without reading it back."""
-        self._keep(name, body)
+        """A batch this process wrote: known without reading it back. Once in the cache,
+        only where its files are is held; its bytes are read back from the cache if a
+        manifest in it is asked for (a push of many files writes batch after batch and
+        reads none of them)."""
+        cached = self._keep(name, body)
         with self._lock:
-            self._add(name, body)
+            self._add(name, body, hold=not cached)
 
-    def _add(self, name: str, body: bytes) -> None:
-        table = _table(body)
-        if table is None:
+    def _add(self, name: str, body: bytes, hold: bool = True) -> None:
+        if name in self._bodies:
             return
-        self._bodies[name] = body
-        for oid, entry in table.items():
-            self._where.setdefault(oid, (name, entry))
+        try:
+            manifest.check_batch(body)
+        except manifest.ManifestFormatError:
+            return
+        self._bodies[name] = body if hold else None
+        self._index(len(self._names), body)
+        self._names.append(name)
+
+    def _index(self, number: int, body: bytes) -> None:
+        """Learn where batch ``number``'s files are (the first batch to list one wins)."""
+        offsets = array("L")
+        where = self._where
+        for index, (raw_oid, _, offset, _) in enumerate(manifest.batch_records(body)):
+            offsets.append(offset)
+            where.setdefault(raw_oid, _slot(number, index))
+        if number == len(self._offsets):
+            self._offsets.append(offsets)
 
     def _drop(self, name: str) -> None:
         self._bodies.pop(name, None)
-        self._where = {o: w for o, w in self._where.items() if w[0] != name}
-        for other, body in self._bodies.items():  # an oid another batch holds too
-            for oid, entry in (_table(body) or {}).items():
-                self._where.setdefault(oid, (other, entry))
+        self._where = {}
+        for number, held in enumerate(self._names):  # an oid another batch holds too
+            if held == name:
+                self._names[number] = ""
+                self._offsets[number] = array("L")
+            elif held:
+                self._index(number, self._body(held))
         if self.cache is not None:
             (self.cache / name).unlink(missing_ok=True)
+
+    def _entry(self, slot: int) -> tuple[str, BatchEntry]:
+        number, index = divmod(slot, manifest.BATCH_MAX_ENTRIES)
+        name = self._names[number]
+        return name, manifest.batch_entry(self._body(name), index, self._offsets[number][index])
+
+    def _body(self, name: str) -> bytes:
+        """Batch ``name``'s bytes: held, or read back (a batch :meth:`learn` let go)."""
+        body = self._bodies.get(name, b"")
+        if body is None:
+            body = self._cached(name) or self.remote.read_batch(name)
+            if batch_id(body) != name or not _sound(body):
+                return b""
+        return body
 
     def _ensure(self) -> None:
         with self._refreshing:
@@ -164,35 +206,48 @@ class BatchCatalog:
         """The batch holding ``oid``'s manifest and where in it, or None."""
         self._ensure()
         with self._lock:
-            return self._where.get(oid)
+            slot = self._where.get(bytes.fromhex(oid))
+            return None if slot is None else self._entry(slot)
 
     def manifest(self, oid: str, entry: BatchEntry, name: str) -> Manifest:
         """Decode ``oid``'s manifest; raises :class:`manifest.ManifestFormatError`."""
         with self._lock:
-            body = self._bodies.get(name, b"")
+            body = self._body(name)
         return manifest.batch_manifest(body, entry)
 
     def sizes(self) -> dict[str, int]:
         """Every file the batches hold, and its size."""
         self._ensure()
         with self._lock:
-            return {oid: entry.size for oid, (_, entry) in self._where.items()}
+            bodies = [self._body(name) for name in self._names if name]
+        sizes: dict[str, int] = {}
+        for body in bodies:
+            for raw_oid, size, _, _ in manifest.batch_records(body):
+                sizes.setdefault(raw_oid.hex(), size)
+        return sizes
 
     def holding(self, oids: Iterable[str]) -> dict[str, dict[str, BatchEntry]]:
         """The batches that hold any of ``oids``, each with its whole table."""
         self._ensure()
-        wanted = set(oids)
+        wanted = {bytes.fromhex(oid) for oid in oids}
         with self._lock:
-            tables = {name: _table(body) or {} for name, body in self._bodies.items()}
-        return {name: table for name, table in tables.items() if wanted & table.keys()}
+            bodies = {name: self._body(name) for name in self._bodies}
+        return {name: manifest.decode_batch(body) for name, body in bodies.items()
+                if any(record[0] in wanted for record in manifest.batch_records(body))}  # fmt: skip
 
     def body(self, name: str) -> bytes:
         with self._lock:
-            return self._bodies.get(name, b"")
+            return self._body(name)
 
 
-def _table(body: bytes) -> dict[str, BatchEntry] | None:
+def _slot(number: int, index: int) -> int:
+    """Batch ``number``'s entry ``index`` as one small int (a tuple would cost more)."""
+    return number * manifest.BATCH_MAX_ENTRIES + index
+
+
+def _sound(body: bytes) -> bool:
     try:
-        return manifest.decode_batch(body)
+        manifest.check_batch(body)
     except manifest.ManifestFormatError:
-        return None
+        return False
+    return True

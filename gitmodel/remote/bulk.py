@@ -7,7 +7,8 @@ chunks of many files at once: neighbouring chunks in one pack are one request, u
 :data:`chunked.RANGE_MAX` bytes, even when a gap of up to :data:`GAP` bytes of chunks
 no file here needs lies between them. Files are fetched in windows of about
 :data:`WINDOW` stored bytes, in the order their chunks lie in the packs; the next
-window is read while the last is written, so at most two are held in memory.
+window is read while the last is written, so at most two are held in memory, and the
+manifests of at most two groups of :data:`GROUP` files.
 
 Every chunk is checked against its id, each file against its sha256 as it enters the
 store. This is a fast path and nothing more: an object it cannot fetch (its manifest or
@@ -18,7 +19,7 @@ follows reports it as it always does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
 
 SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
-WINDOW = 16 << 20  # stored bytes of the files fetched together
+WINDOW = 8 << 20  # stored bytes of the files fetched together (two are in memory)
+GROUP = 8192  # files whose manifests are decoded at a time
 GAP = 64 << 10  # bytes of unneeded chunks read through rather than asked for apart
 STORE_BATCH = 4 << 20  # bytes of fetched objects written to the store in one go
 
@@ -74,22 +76,42 @@ def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer]
     wanted = [p for p in wanted if not store.has(p.oid, recheck_packs=False)]
     if len(wanted) < 2:
         return 0
-    items = _manifests(remote, wanted, jobs)
-    items.sort(key=lambda item: (item[1].chunks[0].pack, item[1].chunks[0].offset))
-    windows = _windows(items)
     fetched = 0
+    windows = _windows(remote, wanted, jobs)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        ahead = [_start(pool, remote, window) for window in windows[:1]]
-        for number, window in enumerate(windows):
-            if number + 1 < len(windows):
-                ahead.append(_start(pool, remote, windows[number + 1]))
-            reads = ahead.pop(0)
+        window = next(windows, None)
+        reads = _start(pool, remote, window) if window is not None else {}
+        while window is not None:
+            following = next(windows, None)  # read while this one is written
+            ahead = _start(pool, remote, following) if following is not None else {}
             fetched += _write(remote, store, window, reads, on_bytes)
             if _remote_failed(reads):  # the per-object downloads say how; no more waiting
-                for future in (f for later in ahead for f in later.values()):
+                for future in ahead.values():
                     future.cancel()
                 break
+            window, reads = following, ahead
     return fetched
+
+
+def _windows(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> Iterator[list[Item]]:
+    """The files to fetch together, about :data:`WINDOW` stored bytes at a time, in the
+    order their chunks lie in the packs. Manifests are decoded :data:`GROUP` files at a
+    time, as the windows are asked for, so memory does not grow with the data set (Git
+    lists a checkout's files in path order, the order a push packed them, so a group
+    covers neighbouring chunks much as the whole would)."""
+    for start in range(0, len(pointers), GROUP):
+        items = _manifests(remote, pointers[start : start + GROUP], jobs)
+        items.sort(key=lambda item: (item[1].chunks[0].pack, item[1].chunks[0].offset))
+        window: list[Item] = []
+        held = 0
+        for item in items:
+            if held >= WINDOW:
+                yield window
+                window, held = [], 0
+            window.append(item)
+            held += sum(ref.stored for ref in item[1].chunks)
+        if window:
+            yield window
 
 
 def _manifests(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> list[Item]:
@@ -118,18 +140,6 @@ def _manifests(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> list[
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             found.extend(zip(apart, pool.map(read, apart), strict=True))
     return [(p, m) for p, m in found if m is not None and m.chunks]
-
-
-def _windows(items: list[Item]) -> list[list[Item]]:
-    windows: list[list[Item]] = [[]]
-    held = 0
-    for item in items:
-        if held >= WINDOW:
-            windows.append([])
-            held = 0
-        windows[-1].append(item)
-        held += sum(ref.stored for ref in item[1].chunks)
-    return windows if windows[0] else []
 
 
 Reads = dict[Span, Future[bytes]]

@@ -3,7 +3,7 @@
 A push cuts each object into chunks (``chunking.py``), keeps only the chunks
 the remote does not already hold — it learns which it holds from the pack
 indexes, cached here once read, since packs never change — and packs the new
-ones into write-once packs of about 32 MiB (one request each). A pack's index
+ones into write-once packs of about 16 MiB (one request each). A pack's index
 is written after the pack, and a file's manifest only after every pack it
 uses: a crash leaves at most unreferenced packs, whose chunks the next push
 finds in their indexes and does not send again. A push of many files writes their
@@ -55,12 +55,12 @@ from gitmodel.store.pack import PACK_MAX_OBJECT
 if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
 
-PACK_TARGET = 32 << 20
+PACK_TARGET = 16 << 20
 PACK_BUFFERS = 2  # packs in memory at once: one being filled, one on its way
 RANGE_MAX = 8 << 20  # the most one ranged read asks for
 PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
-BATCH_TARGET = 8 << 20  # manifest bytes per batch (about 60,000 small files)
+BATCH_TARGET = 2 << 20  # manifest bytes per batch (about 15,000 small files)
 BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
 LIST_MIN = 64 << 10  # objects up to this size are cut again on push, not looked up
 

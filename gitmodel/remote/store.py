@@ -2,7 +2,7 @@
 
 Layout (``gitmodel-remote.json`` at the root names its version)::
 
-    packs/ab/<pack id>    chunks back to back, write-once, ~32 MiB     (version 2)
+    packs/ab/<pack id>    chunks back to back, write-once, ~16 MiB     (version 2)
     index/<pack id>       the pack's chunk ids and lengths, written after the pack
     manifests/ab/<oid>    the file's chunks in order (binary, ``manifest.py``), written last
     batches/<batch id>    many files' manifests in one object, written last  (version 3)
@@ -528,7 +528,7 @@ class RemoteStore:
     def write(self, key: str, body: bytes | memoryview) -> None:
         """Write a whole write-once file (one request on object storage)."""
         if isinstance(body, memoryview) and self.protocols & _STREAMED:
-            view = body  # read in pieces: bytes(view) would cost a copy of a 32 MiB pack
+            view = body  # read in pieces: bytes(view) would cost a copy of a 16 MiB pack
             self.makedirs(key)
             self.retry(lambda: self.fs.pipe_file(key, _Upload(view)))
             return
@@ -667,7 +667,7 @@ _STREAMED = frozenset({"s3", "s3a"})  # botocore reads a file body in pieces, co
 
 class _Upload(io.RawIOBase):
     """A view as the file an upload reads (and rewinds, to sign or check it); given
-    bytes, botocore keeps a second copy of them while it sends (measured: 32 MiB more
+    bytes, botocore keeps a second copy of them while it sends (measured: a pack's size more
     for each pack in flight). One per attempt: each starts at the beginning."""
 
     def __init__(self, view: memoryview) -> None:

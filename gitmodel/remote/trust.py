@@ -4,7 +4,7 @@ Dedup trusts a pack index: a chunk it lists is not sent again, and the new
 manifest points at the pack instead. An index that lies — damaged, written by
 a faulty client, or naming a pack that was since deleted — would make the push
 succeed while the file it sent can never be read back. So before the first
-reuse of a pack, a push reads that pack once (one request, about 32 MiB) and
+reuse of a pack, a push reads that pack once (one request, about 16 MiB) and
 checks that it holds exactly the chunks its index lists, each opening to its
 id; a pack that fails is never reused and its chunks are sent again. A pack
 once proven is remembered (``<model dir>/remote-index/<remote>/checked/<pack>``),
