@@ -60,9 +60,7 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
         refuse_locked_changes(repo, settings, remote_name, revs,
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
-    stored = (Pointer(oid, size) for oid, size in store.sizes().items())
-    pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True,
-                                                       known=stored)]  # fmt: skip
+    pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)]
     trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}")
     if not pointers and not pending:
         if remote is not None:

@@ -26,16 +26,14 @@ def pointer_files(repo: git.Repo, entries: Iterable[git.FileEntry]) -> list[Poin
 
 
 def pointers_in_history(
-    repo: git.Repo, revs: list[str], ignore_missing: bool = False,
-    known: Iterable[Pointer] = (),
-) -> list[PointerFile]:  # fmt: skip
+    repo: git.Repo, revs: list[str], ignore_missing: bool = False
+) -> list[PointerFile]:
     """Pointer files in every commit of ``revs`` (``git rev-list`` arguments, e.g.
     ``["main", "--not", "--remotes=origin"]``), each blob once; with ``ignore_missing``,
-    revisions this repository lacks are left out instead of an error. Blobs of ``known``
-    pointers (those of the local store's objects, say) are found by their ids, unread."""
+    revisions this repository lacks are left out instead of an error."""
     options = ["--ignore-missing"] if ignore_missing else []
     listing = repo.run(["rev-list", "--objects", "--no-object-names", *options, *revs, "--"]).stdout
-    pointers = git.pointers_of(repo, listing.decode().split(), known)
+    pointers = git.pointers_of(repo, listing.decode().split())
     return [PointerFile("", oid, pointer) for oid, pointer in pointers.items()]
 
 

@@ -30,8 +30,12 @@ NOT_IN_DEFAULT_HINT = (
 
 
 def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
+    """The repository at ``path`` and its local store, whose objects are the pointers
+    most of its pointer files hold (so scans of many files find them by blob id)."""
     repo = git.Repo.discover(path)
-    return repo, LocalStore(repo.model_dir)
+    store = LocalStore(repo.model_dir)
+    repo.likely_pointers = lambda: (Pointer(oid, size) for oid, size in store.sizes().items())
+    return repo, store
 
 
 def env_flag(name: str) -> bool:

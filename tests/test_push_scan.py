@@ -125,10 +125,13 @@ def test_a_damaged_memory_costs_only_a_full_scan(repo: Path, origin: Path, text:
     assert traced_push(repo, str(origin), "HEAD:refs/heads/third") == 0  # remembered again
 
 
-def test_known_pointers_are_found_by_blob_id_and_others_read(repo: Path) -> None:
-    """A blob named as a known pointer's text would be is that pointer, unread; a pointer
-    not known (here: one whose object is not stored) is still read from Git."""
+def test_likely_pointers_are_found_by_blob_id_and_others_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blob named as a likely pointer's text would be is that pointer, unread; a pointer
+    not among them (here: one whose object is not stored) is still read from Git."""
     from gitmodel import git
+    from gitmodel.git import objects
     from gitmodel.pointer import Pointer
     from gitmodel.scan import pointers_in_history
 
@@ -139,8 +142,33 @@ def test_known_pointers_are_found_by_blob_id_and_others_read(repo: Path) -> None
     for pointer in stored:
         named = run_git("hash-object", "--stdin", cwd=repo, input=pointer.encode()).stdout
         assert git.blob_id(pointer.encode()) == named.decode().strip()
+    everything = pointers_in_history(git.Repo.discover(repo), ["HEAD"])
+
+    read: list[str] = []
+    real_small_blobs = objects.small_blobs
+
+    def small_blobs(repo: git.Repo, oids: list[str], limit: int) -> dict[str, bytes]:
+        read.extend(oids)
+        return real_small_blobs(repo, oids, limit)
+
+    monkeypatch.setattr(objects, "small_blobs", small_blobs)
+    monkeypatch.setattr(objects, "KNOWN_MIN", 0)  # a scan this small would not bother
     opened = git.Repo.discover(repo)
-    everything = pointers_in_history(opened, ["HEAD"])
-    by_known = pointers_in_history(opened, ["HEAD"], known=stored[:1])
+    opened.likely_pointers = lambda: stored[:1]
+    by_known = pointers_in_history(opened, ["HEAD"])
     assert {(f.blob, f.pointer) for f in by_known} == {(f.blob, f.pointer) for f in everything}
     assert {f.pointer for f in everything} == set(stored)
+    assert git.blob_id(stored[0].encode()) not in read
+    assert git.blob_id(stored[1].encode()) in read
+
+
+def test_commands_find_the_stored_objects_pointers_by_blob_id(repo: Path) -> None:
+    """``open_repo`` offers the local store's objects as the likely pointers."""
+    from gitmodel.workspace import open_repo
+
+    commit_files(repo, "two", {"a.bin": blob(1), "b.bin": blob(2)})
+    opened, store = open_repo(repo)
+    assert opened.likely_pointers is not None
+    spec = "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n"
+    texts = {spec.format(oid, size).encode() for oid, size in store.sizes().items()}
+    assert {p.encode() for p in opened.likely_pointers()} == texts

@@ -29,8 +29,11 @@ from gitmodel.git.process import Spawned, output, run
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
 
     import pygit2
+
+    from gitmodel.pointer import Pointer
 
 
 def remote_names(settings: dict[str, str]) -> list[str]:
@@ -124,6 +127,11 @@ class Repo:
         self.hooks_dir = hooks_dir  # honours core.hooksPath
         self.index_path = index_path  # honours GIT_INDEX_FILE
         self.object_format = object_format
+        # pointers likely among this repository's blobs (the local store's objects, set
+        # by ``workspace.open_repo``): a blob whose id is that of one's text is that
+        # pointer, found without reading it (``objects.pointers_of``)
+        self.likely_pointers: Callable[[], Iterable[Pointer]] | None = None
+        self.pointer_blobs: dict[str, Pointer] | None = None  # worked out from them once
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Repo:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
 
 SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
-WINDOW = 8 << 20  # stored bytes of the files fetched together (two are in memory)
+WINDOW = RANGE_MAX  # stored bytes of the files fetched together (two are in memory)
 GROUP = 8192  # files whose manifests are decoded at a time
 GAP = 64 << 10  # bytes of unneeded chunks read through rather than asked for apart
 STORE_BATCH = 4 << 20  # bytes of fetched objects written to the store in one go
@@ -105,11 +105,12 @@ def _windows(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> Iterato
         window: list[Item] = []
         held = 0
         for item in items:
-            if held >= WINDOW:
+            stored = sum(ref.stored for ref in item[1].chunks)
+            if window and held + stored > WINDOW:  # no more than one ranged read holds
                 yield window
                 window, held = [], 0
             window.append(item)
-            held += sum(ref.stored for ref in item[1].chunks)
+            held += stored
         if window:
             yield window
 
