@@ -61,6 +61,7 @@ def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
     pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)]
+    repo.pointer_blobs = None  # scanned: the upload has better use for its memory
     trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}")
     if not pointers and not pending:
         if remote is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Container
 from typing import Any
 
 import zstandard
@@ -120,7 +120,7 @@ def compressor() -> zstandard.ZstdCompressor:
 
 
 def worth_compressing(view: memoryview, chunks: list[tuple[bytes, int]],
-                      *known: Mapping[bytes, object]) -> bool:  # fmt: skip
+                      *known: Container[bytes]) -> bool:  # fmt: skip
     """Whether zstd pays on this file: tried on the first :data:`SAMPLE_BYTES` of up to 8
     of its new chunks, spread out (a few KiB tell as well as the whole chunk would, and
     a data set of many small files pays this test once per file)."""
