@@ -7,7 +7,9 @@ Each run and tool: a user with only that tool installed makes a repository whose
 is a local bare repository, tracks ``*.bin`` (DVC: ``dvc add data``), and times the steps
 one by one: **add**, **commit**, **status** with nothing changed (median of seven, after one
 untimed status), **push**, then another user's **fresh clone** (DVC: ``git clone`` and
-``dvc pull``), whose every file is checked byte for byte. On S3 the moto server's log
+``dvc pull``), whose every file is checked byte for byte, then the tool's own commands in
+the author's repository: ``ls-files``, ``status``, ``fsck`` and ``prune --dry-run``
+(gitmodel and git-lfs; DVC has no counterparts). On S3 the moto server's log
 counts the HTTP requests of each push and clone. git-lfs has no S3 transfer, so it runs
 against the local directory only (it pushes into the bare repository's ``lfs/`` folder
 with its standalone file transfer).
@@ -38,7 +40,7 @@ from benchlib import BenchError, Measurement
 BRANCH = "main"
 TOOLS = ("gitmodel", "git-lfs", "dvc")
 TARGETS = ("local", "s3")
-STEPS = ("add", "commit", "status", "push", "clone")
+STEPS = ("add", "commit", "status", "push", "clone", "ls-files", "tool-status", "fsck", "prune")
 STATUS_RUNS = 7
 COMMAND_TIMEOUT = 4 * 3600.0
 FILES_PER_FOLDER = 1000
@@ -137,11 +139,16 @@ def step_commands(tool: str) -> dict[str, list[list[str]]]:
             "status": [["dvc", "status", "-q"]],
             "push": [["dvc", "push", "-q"], ["git", "push", "-q", "origin", BRANCH]],
         }  # fmt: skip
+    verb = ["git", "model"] if tool == "gitmodel" else ["git", "lfs"]
     return {
         "add": [["git", "add", "data"]],
         "commit": [["git", "commit", "-q", "-m", "data"]],
         "status": [["git", "status", "--porcelain"]],
         "push": [["git", "push", "-q", "origin", BRANCH]],
+        "ls-files": [[*verb, "ls-files"]],
+        "tool-status": [[*verb, "status"]],  # git model status, git lfs status
+        "fsck": [[*verb, "fsck"]],
+        "prune": [[*verb, "prune", "--dry-run"]],
     }
 
 
@@ -184,6 +191,8 @@ def one_run(results: Results, payload: Payload, tool: str, target: Target, workd
         for step in steps:
             scenario = f"{step} {target.kind}"
             before = target.requests()
+            if step != "clone" and step not in commands:
+                continue  # DVC has no ls-files, fsck or prune of its own
             if step == "clone":
                 reader = user(folder, tool, "reader")
                 cmds = clone_commands(tool, target, origin, prefix)
