@@ -301,3 +301,77 @@ def test_a_remote_listing_more_batches_than_memory_allows_is_refused(
     monkeypatch.setattr(batches, "HELD_MAX", 2 * one)
     with pytest.raises(RemoteError, match="manifest batches hold over"):
         RemoteStore(url).read_manifest(Pointer(manifests[0].oid, manifests[0].size))
+
+
+def test_a_bulk_fetch_decodes_manifests_a_group_at_a_time_and_gets_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone of many files holds the manifests of a group of them at a time, not all;
+    every file still arrives whole, in reads that span many files each."""
+    from test_store import put
+
+    from gitmodel.remote import bulk, transfer
+    from gitmodel.remote.store import RemoteStore
+    from gitmodel.store.local import LocalStore
+
+    author_store = LocalStore(tmp_path / "author")
+    pointers = [put(author_store, os.urandom(5_000 + i)) for i in range(60)]
+    url = f"file://{tmp_path / 'remote'}"
+    transfer.upload(RemoteStore(url), author_store, pointers, quiet=True)
+
+    monkeypatch.setattr(bulk, "GROUP", 7)
+    decoded: list[int] = []
+    real_manifests = bulk._manifests
+
+    def manifests(remote: RemoteStore, wanted: list[object], jobs: int) -> list[bulk.Item]:
+        decoded.append(len(wanted))
+        return real_manifests(remote, wanted, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "_manifests", manifests)
+    reader = RemoteStore(url)
+    reads: list[tuple[int | None, int | None]] = []
+    real_read = reader.read
+
+    def read(key: str, start: int | None = None, end: int | None = None,
+             exact: bool = True) -> bytes:  # fmt: skip
+        if "/packs/" in key:
+            reads.append((start, end))
+        return real_read(key, start, end, exact)
+
+    monkeypatch.setattr(reader, "read", read)
+    clone_store = LocalStore(tmp_path / "clone")
+    moved = bulk.prefetch(reader, clone_store, pointers, jobs=2)
+
+    assert decoded == [7] * 8 + [4]
+    assert moved >= sum(p.size for p in pointers)
+    for pointer in pointers:
+        assert clone_store.open(pointer.oid).read() == author_store.open(pointer.oid).read()
+    assert len(reads) <= 2 * len(decoded)  # not one a file
+
+
+def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -> None:
+    """A push lets go of the batches it writes once they are in the local cache; asked
+    for a manifest afterwards, it reads it back from there, or from the remote when the
+    cache lost it, and a batch the cache holds damaged is read again too."""
+    from test_store import put
+
+    from gitmodel.remote import transfer
+    from gitmodel.remote.store import RemoteStore
+    from gitmodel.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "author")
+    pointers = [put(store, os.urandom(3_000 + i)) for i in range(BATCH_MIN + 8)]
+    remote = RemoteStore(f"file://{tmp_path / 'remote'}")
+    remote.batches.cache_in(tmp_path / "cache")
+    transfer.upload(remote, store, pointers, quiet=True)
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1
+
+    first = remote.batched_manifest(pointers[0])
+    assert first is not None and first.size == pointers[0].size
+    cached[0].unlink()
+    assert remote.batched_manifest(pointers[1]) is not None  # from the remote
+    cached[0].write_bytes(b"not the batch")
+    found = remote.batched_manifest(pointers[2])
+    assert found is not None and found.oid == pointers[2].oid
+    assert set(remote.present(p.oid for p in pointers)) == {p.oid for p in pointers}
