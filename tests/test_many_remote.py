@@ -375,3 +375,9 @@ def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -
     found = remote.batched_manifest(pointers[2])
     assert found is not None and found.oid == pointers[2].oid
     assert set(remote.present(p.oid for p in pointers)) == {p.oid for p in pointers}
+
+    batches = tmp_path / "remote" / "batches"
+    for batch in [*(tmp_path / "cache").iterdir(), *batches.iterdir()]:
+        batch.unlink()  # gone everywhere: its files are simply not found
+    assert remote.batched_manifest(pointers[3]) is None
+    assert remote.batches.sizes() == {}

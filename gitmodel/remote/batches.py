@@ -178,18 +178,23 @@ class BatchCatalog:
             if held == name:
                 self._names[number] = ""
                 self._offsets[number] = array("L")
-            elif held:
-                self._index(number, self._body(held))
+            elif held and (body := self._body(held)):
+                self._index(number, body)
         if self.cache is not None:
             (self.cache / name).unlink(missing_ok=True)
 
-    def _entry(self, slot: int) -> tuple[str, BatchEntry]:
+    def _entry(self, slot: int) -> tuple[str, BatchEntry] | None:
+        """The batch and entry at ``slot``; None when the batch can no longer be read."""
         number, index = divmod(slot, manifest.BATCH_MAX_ENTRIES)
         name = self._names[number]
-        return name, manifest.batch_entry(self._body(name), index, self._offsets[number][index])
+        body = self._body(name)
+        if not body:
+            return None
+        return name, manifest.batch_entry(body, index, self._offsets[number][index])
 
     def _body(self, name: str) -> bytes:
-        """Batch ``name``'s bytes: held, or read back (a batch :meth:`learn` let go)."""
+        """Batch ``name``'s bytes: held, or read back (a batch :meth:`learn` let go); b""
+        when that fails."""
         body = self._bodies.get(name, b"")
         if body is None:
             body = self._cached(name) or self.remote.read_batch(name)
@@ -219,7 +224,7 @@ class BatchCatalog:
         """Every file the batches hold, and its size."""
         self._ensure()
         with self._lock:
-            bodies = [self._body(name) for name in self._names if name]
+            bodies = [body for name in self._names if name and (body := self._body(name))]
         sizes: dict[str, int] = {}
         for body in bodies:
             for raw_oid, size, _, _ in manifest.batch_records(body):
@@ -231,7 +236,7 @@ class BatchCatalog:
         self._ensure()
         wanted = {bytes.fromhex(oid) for oid in oids}
         with self._lock:
-            bodies = {name: self._body(name) for name in self._bodies}
+            bodies = {name: body for name in self._bodies if (body := self._body(name))}
         return {name: manifest.decode_batch(body) for name, body in bodies.items()
                 if any(record[0] in wanted for record in manifest.batch_records(body))}  # fmt: skip
 
