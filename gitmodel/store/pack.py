@@ -119,9 +119,6 @@ class _Index:
         self._size = array("Q")
         self._check = array("Q")  # 0: none
 
-    def __len__(self) -> int:
-        return len(self._slots)
-
     def __contains__(self, oid: str) -> bool:
         return _raw(oid) in self._slots
 
