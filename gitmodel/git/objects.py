@@ -111,9 +111,9 @@ def _known_blobs(repo: Repo) -> dict[str, Pointer]:
     """The blob id of each likely pointer's text → the pointer, worked out once (about
     a microsecond a pointer, against some fifty for a blob ``cat-file`` reads)."""
     if repo.pointer_blobs is None:
+        assert repo.likely_pointers is not None
         sha256 = repo.object_format == "sha256"  # a repository of SHA-256 object names
-        likely = repo.likely_pointers() if repo.likely_pointers is not None else ()
-        repo.pointer_blobs = {blob_id(p.encode(), sha256): p for p in likely}
+        repo.pointer_blobs = {blob_id(p.encode(), sha256): p for p in repo.likely_pointers()}
     return repo.pointer_blobs
 
 

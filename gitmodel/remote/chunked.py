@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import io
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from gitmodel.store.chunking import (
 )
 from gitmodel.store.local import LocalStore
 from gitmodel.store.pack import PACK_MAX_OBJECT
+from gitmodel.store.records import Records
 
 if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
@@ -150,28 +150,21 @@ class _NewRef(NamedTuple):
 
 
 class _NewChunks:
-    """The chunks this push packs, by id, for reuse within it: a dict to a slot, and
-    each slot's fields in arrays (a push of 100,000 small files holds one a file, which
-    as tuples cost twice as much)."""
+    """The chunks this push packs, by id, for reuse within it (a push of 100,000 small
+    files holds one a file: :class:`Records` of their fields, not tuples)."""
 
     def __init__(self) -> None:
-        self._slots: dict[bytes, int] = {}
-        self._columns = [array("Q") for _ in _NewRef._fields[1:]]  # seq, offset, ...
+        self._records = Records(len(_NewRef._fields) - 1)
 
     def __contains__(self, chunk_id: object) -> bool:
-        return chunk_id in self._slots
+        return chunk_id in self._records
 
     def get(self, chunk_id: bytes) -> _NewRef | None:
-        slot = self._slots.get(chunk_id)
-        if slot is None:
-            return None
-        seq, offset, stored, raw, kind = (column[slot] for column in self._columns)
-        return _NewRef(chunk_id, seq, offset, stored, raw, kind)
+        record = self._records.get(chunk_id)
+        return None if record is None else _NewRef(chunk_id, *record)
 
     def add(self, ref: _NewRef) -> None:
-        self._slots[ref.id] = len(self._columns[0])
-        for column, value in zip(self._columns, ref[1:], strict=True):
-            column.append(value)
+        self._records.put(ref.id, ref[1:])
 
 
 class _Buffers:

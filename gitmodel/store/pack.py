@@ -31,11 +31,12 @@ import os
 import struct
 import zlib
 from _thread import allocate_lock  # threading.Lock, without loading threading
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import xxhash
+
+from gitmodel.store.records import Records
 
 PACK_MAX_OBJECT = 1 << 20
 PACK_MAX_SIZE = 1 << 30
@@ -105,26 +106,21 @@ def _raw_entries(data: bytes, v1: bool) -> Iterator[tuple[bytes, int, int, int]]
 
 
 class _Index:
-    """Where each packed object is: oid → :class:`Location`, held compactly. A dict
-    from the raw oid to a slot number, and each slot's pack, offset, size and check in
-    arrays: about 150 bytes an object, where a hex key and a ``Location`` cost 300 (a
-    store of 100,000 small files). Locations are made when asked for."""
+    """Where each packed object is: oid → :class:`Location`, held as :class:`Records`
+    by raw oid (pack number, offset, size, check; 0: no check). Locations are made when
+    asked for."""
 
     def __init__(self) -> None:
-        self._slots: dict[bytes, int] = {}
+        self._records = Records(4)
         self._names: list[str] = []  # pack number → name
         self._numbers: dict[str, int] = {}  # pack name → number
-        self._pack = array("L")  # slot → pack number
-        self._offset = array("Q")
-        self._size = array("Q")
-        self._check = array("Q")  # 0: none
 
     def __contains__(self, oid: str) -> bool:
-        return _raw(oid) in self._slots
+        return _raw(oid) in self._records
 
     def get(self, oid: str) -> Location | None:
-        slot = self._slots.get(_raw(oid))
-        return None if slot is None else self._location(slot)
+        record = self._records.get(_raw(oid))
+        return None if record is None else self._location(record)
 
     def put(self, oid: str, location: Location) -> None:
         """Note where ``oid`` is."""
@@ -135,11 +131,7 @@ class _Index:
 
     def put_raw(self, raw: bytes, pack: int, offset: int, size: int, check: int) -> None:
         """Note where the object of raw oid ``raw`` is, in pack number ``pack``."""
-        self._slots[raw] = len(self._pack)
-        self._pack.append(pack)
-        self._offset.append(offset)
-        self._size.append(size)
-        self._check.append(check)
+        self._records.put(raw, (pack, offset, size, check))
 
     def number(self, pack: str) -> int:
         """``pack``'s number, given on first sight."""
@@ -150,29 +142,27 @@ class _Index:
         return number
 
     def has_raw(self, raw: bytes) -> bool:
-        return raw in self._slots
+        return raw in self._records
 
     def items(self) -> Iterator[tuple[str, Location]]:
-        for raw, slot in list(self._slots.items()):
-            yield raw.hex(), self._location(slot)
+        for raw, record in self._records.items():
+            yield raw.hex(), self._location(record)
 
     def sizes(self) -> dict[str, int]:
-        size = self._size
-        return {raw.hex(): size[slot] for raw, slot in self._slots.items()}
+        return {raw.hex(): size for raw, size in self._records.field(2).items()}
 
     def packs(self) -> set[str]:
-        return {self._names[self._pack[slot]] for slot in self._slots.values()}
+        return {self._names[number] for number in self._records.field(0).values()}
 
     def forget(self, pack: str) -> None:
-        """Drop every object of ``pack`` (their slots in the arrays stay, unused: packs
-        are rewritten rarely)."""
+        """Drop every object of ``pack``."""
         number = self._numbers.get(pack)
         if number is not None:
-            self._slots = {r: s for r, s in self._slots.items() if self._pack[s] != number}
+            self._records.keep(lambda record: record[0] != number)
 
-    def _location(self, slot: int) -> Location:
-        return Location(self._names[self._pack[slot]], self._offset[slot], self._size[slot],
-                        self._check[slot] or None)  # fmt: skip
+    def _location(self, record: tuple[int, ...]) -> Location:
+        pack, offset, size, check = record
+        return Location(self._names[pack], offset, size, check or None)
 
 
 def _raw(oid: str) -> bytes:
