@@ -44,4 +44,4 @@ class Records:
         self._slots = {k: s for k, s in self._slots.items() if wanted(self._record(s))}
 
     def _record(self, slot: int) -> tuple[int, ...]:
-        return tuple(column[slot] for column in self._columns)
+        return tuple([column[slot] for column in self._columns])
