@@ -381,3 +381,40 @@ def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -
         batch.unlink()  # gone everywhere: its files are simply not found
     assert remote.batched_manifest(pointers[3]) is None
     assert remote.batches.sizes() == {}
+
+
+def test_files_whose_oids_share_a_prefix_are_each_found_in_their_batch(tmp_path: Path) -> None:
+    """The catalog finds a file by the first 8 bytes of its oid and then confirms the
+    whole oid, so files whose oids begin alike (as someone could make them) are each
+    found, in the first batch that holds them, and an oid that only shares the prefix
+    is not; a batch gone from the remote leaves its files to another batch that holds
+    them."""
+    from gitmodel.remote.store import RemoteStore
+
+    def made(tail: str, size: int) -> Manifest:
+        oid = "ab" * 8 + tail * 48
+        return Manifest(oid, size, [ChunkRef(bytes(32), "c" * 64, 0, size, size, 0)])
+
+    first = [made("1", 101), made("2", 102), made("5", 105)]
+    second = [made("3", 103), made("1", 101)]
+    url = f"file://{tmp_path / 'remote'}"
+    writer = RemoteStore(url)
+    names = [writer.write_batch(first), writer.write_batch(second)]
+
+    reader = RemoteStore(url)
+    for m in [*first, *second]:
+        found = reader.batches.find(m.oid)
+        assert found is not None and found[1].oid == m.oid and found[1].size == m.size
+        assert reader.batches.manifest(m.oid, found[1], found[0]) == m
+    both = reader.batches.find(first[0].oid)  # in both: the first listed wins
+    assert both is not None and both[0] == min(names)
+    assert reader.batches.find("ab" * 8 + "4" * 48) is None
+    assert reader.batches.find("ac" * 8 + "1" * 48) is None
+
+    (tmp_path / "remote" / "batches" / names[0]).unlink()
+    fresh = RemoteStore(url)
+    found = fresh.batches.find(first[0].oid)
+    assert found is not None and found[0] == names[1]
+    assert fresh.batches.find(first[1].oid) is None
+    # learned by the writer, which never read them back: found all the same
+    assert writer.batches.find(second[0].oid) is not None
