@@ -26,6 +26,9 @@ ROLLBACK_ARGS = ("deploy", "--rollback")  # the emergency exit starts without th
 
 
 def main() -> None:
+    from gitmodel import arenas
+
+    arenas.want_one()  # git-model's own process: a transfer's threads share one arena
     args = sys.argv[1:]
     if args[:1] == ["hook"] and args[1:2] in (["pre-push"], ["post-checkout"]):
         from gitmodel.commands.hook import run_hook  # every push and checkout runs a hook

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gitmodel import arenas
 from gitmodel.errors import UserError
 from gitmodel.urls import redact, scrub
 
@@ -65,6 +66,7 @@ def open_filesystem(url: str, options: dict[str, Any], timeout: float) -> tuple[
     own retries off. SSH connects here, so this can fail like any remote call."""
     protocol = protocol_of(url)
     quiet_backend_loggers()
+    arenas.settle()  # before the backend starts its event loop's thread
     if protocol in _GCS:
         os.environ.setdefault(_GCSFS_GRPC_ENV, "false")  # read when gcsfs is imported
     import fsspec.core  # ~0.15 s: only commands that reach a remote pay for it

@@ -20,7 +20,10 @@ def each(
     failures by oid and the sum of what ``work`` returned as numbers (bytes moved)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed  # not at filter start-up
 
+    from gitmodel import arenas
     from gitmodel.errors import GitModelError
+
+    arenas.settle()
 
     failed: dict[str, Exception] = {}
     total = 0
