@@ -30,6 +30,7 @@ from conftest import (
 from fsspec.implementations.memory import MemoryFileSystem
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
+from gitmodel.remote import backends
 from gitmodel.remote.config import _backend_options
 from gitmodel.remote.errors import RemoteError
 from gitmodel.remote.faults import ENV
@@ -242,6 +243,28 @@ def test_a_backend_that_ignores_ranges_is_read_with_seek() -> None:
     assert remote.read(f"{remote.root}/pack", 1000, 3000) == data[1000:3000]
     assert remote.read(f"{remote.root}/pack", 50_000, 50_010) == data[50_000:50_010]
     assert RangelessFileSystem.ranged_calls == 1  # remembered: asked for a range once only
+
+
+def test_s3_ranges_are_read_into_one_buffer_exactly(aws_env: None, s3_endpoint: str) -> None:
+    """Ranged S3 reads go through gitmodel's own buffered read: the exact bytes, across
+    the pieces it reads them in; a range past the end gives what there is (and the store
+    retries a short read, then fails), never more than asked."""
+    bucket = f"ranges-{uuid.uuid4().hex[:12]}"
+    remote = RemoteStore(f"s3://{bucket}/r", {"endpoint_url": s3_endpoint},
+                         tries=2, first_delay=0.01)  # fmt: skip
+    remote.fs.mkdir(bucket)
+    data = os.urandom(3 * backends.S3_READ_PIECE + 12_345)
+    key = f"{remote.root}/pack"
+    remote.write(key, data)
+    piece = backends.S3_READ_PIECE
+    ends = len(data) - 10, len(data)
+    for start, end in [(0, len(data)), (1, 2), (piece - 7, 2 * piece + 9), ends]:
+        assert remote.read(key, start, end) == data[start:end]
+    assert remote.read(key, len(data) - 5, len(data) + 100, exact=False) == data[-5:]
+    with pytest.raises(RemoteError, match="5 of 105 bytes arrived"):
+        remote.read(key, len(data) - 5, len(data) + 100)
+    with pytest.raises(FileNotFoundError):
+        remote.read(f"{remote.root}/absent", 0, 10)
 
 
 # -- SFTP through sshfs, against a real sshd
