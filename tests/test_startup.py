@@ -66,3 +66,19 @@ def test_a_diff_of_changed_values_loads_numpy_but_not_pygit2_or_fsspec(
     assert loaded.isdisjoint(NOT_EVEN_WITH_VALUES), sorted(loaded & NOT_EVEN_WITH_VALUES)
     shown = git_model("diff", "HEAD~1", "HEAD", cwd=small_model).stdout.decode()
     assert "~ w  F32 [4, 4]  changed 93.75% of elements" in shown
+
+
+def _arenas_after(code: str) -> bool:
+    """Whether ``code`` (run in a fresh Python) ends with ctypes loaded by arenas.settle."""
+    script = f"import sys\nfrom gitmodel import arenas\n{code}\narenas.settle()\n" \
+             "print('ctypes' in sys.modules)"  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    return out.stdout.strip() == b"True"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt only")
+def test_only_git_models_own_process_limits_its_malloc_arenas() -> None:
+    """A program that imports gitmodel keeps its allocator as it set it; the git-model
+    executable asks for one arena, which is set (through ctypes) when a remote starts."""
+    assert not _arenas_after("")
+    assert _arenas_after("arenas.want_one()")
