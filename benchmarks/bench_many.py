@@ -49,7 +49,7 @@ FILES_PER_FOLDER = 1000
 TIME_TARGETS = {("push", "local"): 0.5, ("clone", "local"): 0.5, ("status", "local"): 1.0}
 BYTES_PER_REQUEST = 4 << 20  # S3: at most one request per 4 MiB moved ...
 REQUEST_CONSTANT = 100  # ... plus this many
-MAX_RSS_MIB = 200
+MAX_RSS_MB = 200  # decimal, as the issue states it: 190.7 MiB
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,9 @@ def build_row(results: Results, step: str, kind: str) -> Row:
         allowed = results.moved[scenario] // BYTES_PER_REQUEST + REQUEST_CONSTANT
         verdicts.append(f"requests <= {allowed}: {'met' if requests <= allowed else 'MISSED'}")
     if rss is not None:
-        verdicts.append(f"RSS <= {MAX_RSS_MIB} MiB: {'met' if rss <= MAX_RSS_MIB else 'MISSED'}")
+        met = rss * (1 << 20) <= MAX_RSS_MB * 1_000_000
+        verdicts.append(f"RSS <= {MAX_RSS_MB} MB ({MAX_RSS_MB * 1e6 / (1 << 20):.1f} MiB): "
+                        f"{'met' if met else 'MISSED'}")  # fmt: skip
     return Row(scenario, seconds, ratio, requests, rss, verdicts)
 
 
