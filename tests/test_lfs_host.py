@@ -236,6 +236,24 @@ def test_git_lfs_user_clones_what_gitmodel_pushed(
     assert_checked_out(reader, theirs, state(versions[:2]))
 
 
+def test_a_clone_of_many_files_asks_about_a_hundred_at_a_time_while_downloading(
+    lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str
+) -> None:
+    """A clone asks the host about the first 100 objects, then about the others on a
+    thread of its own while the first ones download: one batch request per 100 objects,
+    never one per object, and every file arrives."""
+    files = {f"data/f{i:03d}.bin": os.urandom(1000 + i) for i in range(250)}
+    where = endpoint("derived", lfs_host, tmp_path)
+    lfs_author_pushes(git_lfs_user(tmp_path, "a", where.config), where, tmp_path / "a", [files])
+    reader = gitmodel_user(tmp_path, "c", path_without_git_lfs)
+    reader.env["GIT_MODEL_TRACE"] = "1"
+    clone = reader.clone(where.git_url, tmp_path / "c")
+    asked = re.findall(rb"lfs: POST \S+/objects/batch: 200", b"".join(reader.outputs))
+    assert len(asked) == 3
+    del reader.env["GIT_MODEL_TRACE"]
+    assert_checked_out(reader, clone, files)
+
+
 # -- credentials through a credential helper -------------------------------------
 
 

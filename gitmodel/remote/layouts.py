@@ -124,7 +124,7 @@ def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore 
     leaving any it could not for :func:`download` to fetch, or to report. Returns the
     bytes read."""
     if isinstance(remote, LfsRemote):
-        remote.plan("download", pointers)
+        remote.plan_ahead("download", pointers)
     elif pointers:
         from gitmodel.remote import bulk
         from gitmodel.remote.store import LAYOUT_WHOLE

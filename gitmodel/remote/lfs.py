@@ -39,7 +39,7 @@ from typing import Any, TypeGuard, TypeVar
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from gitmodel import trace as tracing
-from gitmodel.errors import ChecksumError, UserError
+from gitmodel.errors import ChecksumError, GitModelError, UserError
 from gitmodel.git.ssh import Target
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Attempt, ByteCount
@@ -176,6 +176,7 @@ class LfsRemote:
         self.timeout = timeout
         self._origin = _origin(self.url)
         self._plans: dict[tuple[str, str], Plan] = {}
+        self._coming: dict[tuple[str, str], threading.Event] = {}  # see plan_ahead
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         self._approved = False
@@ -199,6 +200,39 @@ class LfsRemote:
         with self._lock:
             self._plans.update({(operation, oid): plan for oid, plan in plans.items()})
         return plans
+
+    def plan_ahead(self, operation: str, pointers: Iterable[Pointer]) -> None:
+        """:meth:`plan`: the first :data:`BATCH_SIZE` objects now (a host that wants
+        credentials asks for them once, here), the others on a thread of their own, a
+        request at a time, so that the transfers of the first objects run while the host
+        answers about the next, as git-lfs overlaps them. A transfer whose plan is still
+        coming waits for it; a request that fails leaves its objects to be asked about
+        one at a time, as when no plan was made."""
+        wanted = list({p.oid: p for p in pointers}.values())
+        self.plan(operation, wanted[:BATCH_SIZE])
+        groups = [wanted[i : i + BATCH_SIZE] for i in range(BATCH_SIZE, len(wanted), BATCH_SIZE)]
+        if not groups:
+            return
+        events = [threading.Event() for _ in groups]
+        with self._lock:
+            for group, event in zip(groups, events, strict=True):
+                self._coming.update({(operation, p.oid): event for p in group})
+
+        def ask() -> None:
+            for group, event in zip(groups, events, strict=True):
+                try:
+                    self.plan(operation, group)
+                except (GitModelError, OSError) as exc:
+                    trace(
+                        f"lfs: batch request for {len(group)} object(s) failed: {scrub(str(exc))}"
+                    )
+                finally:
+                    with self._lock:
+                        for p in group:
+                            self._coming.pop((operation, p.oid), None)
+                    event.set()
+
+        threading.Thread(target=ask, name="lfs-batches", daemon=True).start()
 
     def _batch(self, operation: str, pointers: list[Pointer]) -> dict[str, Plan]:
         body = json.dumps({
@@ -248,8 +282,14 @@ class LfsRemote:
         return [p for p in unique if "upload" in plans[p.oid].actions]
 
     def _planned(self, operation: str, pointer: Pointer) -> Plan:
+        key = (operation, pointer.oid)
         with self._lock:
-            plan = self._plans.get((operation, pointer.oid))
+            plan = self._plans.get(key)
+            coming = self._coming.get(key) if plan is None else None
+        if coming is not None:  # its batch request is on its way (plan_ahead)
+            coming.wait()
+            with self._lock:
+                plan = self._plans.get(key)
         if plan is None:
             plan = self.plan(operation, [pointer])[pointer.oid]
         return plan
