@@ -254,6 +254,26 @@ def test_a_clone_of_many_files_asks_about_a_hundred_at_a_time_while_downloading(
     assert_checked_out(reader, clone, files)
 
 
+def test_a_push_of_many_files_asks_about_a_hundred_at_a_time_while_uploading(
+    lfs_host: LFSHost, tmp_path: Path, path_without_git_lfs: str
+) -> None:
+    """The pre-push hook asks the host about 100 objects per request, the later requests
+    while the first objects upload, and sends every object the host asks for."""
+    files = {f"data/f{i:03d}.bin": os.urandom(1000 + i) for i in range(250)}
+    where = endpoint("derived", lfs_host, tmp_path)
+    author = gitmodel_user(tmp_path, "a", path_without_git_lfs)
+    repo = author.clone(where.git_url, tmp_path / "a")
+    author.model("track", "*.bin", cwd=repo)
+    commit(author, repo, files, "data")
+    author.env["GIT_MODEL_TRACE"] = "1"
+    pushed = author.git("push", "-q", "origin", "main", cwd=repo).stderr
+    assert len(re.findall(rb"lfs: POST \S+/objects/batch: 200", pushed)) == 3
+    assert b"uploaded 250 object(s)" in pushed
+    assert oids(files) <= lfs_host.objects(where.git_url)
+    reader = gitmodel_user(tmp_path, "b", path_without_git_lfs)
+    assert_checked_out(reader, reader.clone(where.git_url, tmp_path / "b"), files)
+
+
 # -- credentials through a credential helper -------------------------------------
 
 

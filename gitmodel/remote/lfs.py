@@ -201,15 +201,19 @@ class LfsRemote:
             self._plans.update({(operation, oid): plan for oid, plan in plans.items()})
         return plans
 
-    def plan_ahead(self, operation: str, pointers: Iterable[Pointer]) -> None:
+    def plan_ahead(
+        self, operation: str, pointers: Iterable[Pointer],
+        on_plans: Callable[[dict[str, Plan]], object] | None = None,
+    ) -> None:  # fmt: skip
         """:meth:`plan`: the first :data:`BATCH_SIZE` objects now (a host that wants
         credentials asks for them once, here), the others on a thread of their own, a
         request at a time, so that the transfers of the first objects run while the host
-        answers about the next, as git-lfs overlaps them. A transfer whose plan is still
-        coming waits for it; a request that fails leaves its objects to be asked about
-        one at a time, as when no plan was made."""
+        answers about the next, as git-lfs overlaps them. ``on_plans`` is told of each
+        answer. A transfer whose plan is still coming waits for it; a request that fails
+        leaves its objects to be asked about one at a time, as when no plan was made."""
         wanted = list({p.oid: p for p in pointers}.values())
-        self.plan(operation, wanted[:BATCH_SIZE])
+        told = on_plans or (lambda plans: None)
+        told(self.plan(operation, wanted[:BATCH_SIZE]))
         groups = [wanted[i : i + BATCH_SIZE] for i in range(BATCH_SIZE, len(wanted), BATCH_SIZE)]
         if not groups:
             return
@@ -221,7 +225,7 @@ class LfsRemote:
         def ask() -> None:
             for group, event in zip(groups, events, strict=True):
                 try:
-                    self.plan(operation, group)
+                    told(self.plan(operation, group))
                 except (GitModelError, OSError) as exc:
                     trace(
                         f"lfs: batch request for {len(group)} object(s) failed: {scrub(str(exc))}"
@@ -297,9 +301,10 @@ class LfsRemote:
     # -- transfers
 
     def upload(self, store: LocalStore, pointer: Pointer,
-               on_bytes: ByteCount | None = None) -> None:  # fmt: skip
-        """Send one object as the host asked (nothing when it has it), then verify it.
-        ``on_bytes`` is told of each block as it is sent (and takes back a failed try's)."""
+               on_bytes: ByteCount | None = None) -> bool:  # fmt: skip
+        """Send one object as the host asked (nothing when it has it), then verify it;
+        whether it was sent. ``on_bytes`` is told of each block as it is sent (and takes
+        back a failed try's)."""
         store.check_size(pointer)  # the host files it under the pointer's size
         plan = self._planned("upload", pointer)
         if plan.error is not None:
@@ -307,7 +312,7 @@ class LfsRemote:
                            f"{plan.error[1]} ({plan.error[0]})")  # fmt: skip
         action = plan.actions.get("upload")
         if action is None:
-            return  # the host has it
+            return False  # the host has it
         headers = {**action.header, "Content-Type": "application/octet-stream",
                    "Content-Length": str(pointer.size)}  # fmt: skip
 
@@ -327,6 +332,7 @@ class LfsRemote:
                                  "Content-Type": MEDIA_TYPE}, body))  # fmt: skip
             if checked.status != 200:
                 raise self.refused(f"verify of {pointer.oid}", checked)
+        return True
 
     def download(self, store: LocalStore, pointer: Pointer,
                  on_bytes: ByteCount | None = None) -> int:  # fmt: skip

@@ -18,7 +18,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
-from gitmodel.remote.lfs import LfsRemote
+from gitmodel.remote.lfs import LfsRemote, Plan
 from gitmodel.remote.workers import each
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def upload(
         if pointer.size > 0 and unique.setdefault(pointer.oid, pointer).size != pointer.size:
             store.check_size(pointer)  # two sizes for one oid: one pointer lies
             store.check_size(unique[pointer.oid])
+    if isinstance(remote, LfsRemote):
+        return _upload_to_host(remote, store, unique, jobs or default_jobs(), quiet)
     try:
         todo = layouts.lacking(remote, unique)
     except RemoteError as exc:  # nothing can be sent: say what that leaves behind
@@ -113,6 +115,50 @@ def upload(
     if failed:
         raise TransferError("upload", failed)
     return Moved(todo, sent)
+
+
+def _upload_to_host(remote: LfsRemote, store: LocalStore, unique: dict[str, Pointer],
+                    jobs: int, quiet: bool) -> Moved:  # fmt: skip
+    """Send what an LFS host asks for, its batch requests overlapping the uploads
+    (:meth:`LfsRemote.plan_ahead`). The objects missing here are asked about first, all
+    together, so that one the host lacks as well refuses the push before anything is
+    sent; the others a hundred at a time while the first ones go. The progress line
+    counts an object once the host has asked for it."""
+    absent = [p for p in unique.values() if not store.has(p.oid)]
+    missing = {p.oid for p in absent}
+    present = [p for p in unique.values() if p.oid not in missing]
+    progress = Progress(UPLOADING, 0, quiet=quiet)
+
+    def asked(plans: dict[str, Plan]) -> None:
+        wanted = [unique[oid] for oid, plan in plans.items() if "upload" in plan.actions]
+        progress.expect(len(wanted), sum(p.size for p in wanted))
+
+    try:
+        lacking = remote.lacking(absent) if absent else []
+        if not lacking:
+            remote.plan_ahead("upload", present, asked)
+    except RemoteError as exc:  # nothing can be sent: say what that leaves behind
+        raise TransferError("upload", dict.fromkeys(unique, exc)) from exc
+    if lacking:  # the host lacks them and so do we: refuse before sending anything
+        raise TransferError("upload", {
+            p.oid: ObjectMissingError(p.oid, hint=UPLOAD_MISSING_HINT) for p in lacking
+        })  # fmt: skip
+    sent: list[Pointer] = []
+
+    def send(pointer: Pointer) -> int:
+        if not remote.upload(store, pointer, progress.add):
+            return 0  # the host has it
+        sent.append(pointer)
+        progress.object_done()
+        return pointer.size
+
+    try:
+        failed, moved = each(present, send, jobs, lambda pointer: None)
+    finally:
+        progress.finish()
+    if failed:
+        raise TransferError("upload", failed)
+    return Moved(sent, moved)
 
 
 def download(
