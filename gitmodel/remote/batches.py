@@ -175,12 +175,9 @@ class BatchCatalog:
             return
         runs = []
         for number in range(first, len(self._names)):
-            body = self._body(self._names[number])
-            offsets = array("L")
-            if body:
-                offsets.extend(record[2] for record in manifest.batch_records(body))
-                runs.append(_keys(number, body))
+            offsets, run = _walk(number, self._body(self._names[number]))
             self._offsets.append(offsets)
+            runs.append(run)
         self._merge(runs)
 
     def _merge(self, runs: list[Iterator[tuple[int, int]]]) -> None:
@@ -199,8 +196,8 @@ class BatchCatalog:
             if held == name:
                 self._names[number] = ""
                 self._offsets[number] = array("L")
-            elif held and (body := self._body(held)):
-                runs.append(_keys(number, body))
+            elif held:
+                runs.append(_walk(number, self._body(held))[1])
         self._prefixes, self._slots = array("Q"), array("Q")
         self._merge(runs)
         if self.cache is not None:
@@ -290,11 +287,16 @@ def _prefix(raw_oid: bytes) -> int:
     return int.from_bytes(raw_oid[:8], "big")
 
 
-def _keys(number: int, body: bytes) -> Iterator[tuple[int, int]]:
-    """(oid prefix, slot) of each file of batch ``number``, ascending (its table is in
-    ascending oid order)."""
-    for index, record in enumerate(manifest.batch_records(body)):
-        yield _prefix(record[0]), _slot(number, index)
+def _walk(number: int, body: bytes) -> tuple[array[int], Iterator[tuple[int, int]]]:
+    """One pass over the table of batch ``number`` (b"": one that can no longer be
+    read, holding nothing): where each file's manifest starts, and the (oid prefix,
+    slot) of each file, ascending, as the table is in ascending oid order."""
+    offsets, prefixes = array("L"), array("Q")
+    for raw_oid, _, offset, _ in manifest.batch_records(body) if body else ():
+        offsets.append(offset)
+        prefixes.append(_prefix(raw_oid))
+    first = _slot(number, 0)
+    return offsets, zip(prefixes, range(first, first + len(prefixes)), strict=True)
 
 
 def _sound(body: bytes) -> bool:
