@@ -159,6 +159,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("big"))
 
 
+@pytest.fixture(autouse=True)
+def _big_trees_go_at_teardown(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A multi-GB test's directory is removed even when it fails: gigabytes kept for a
+    post-mortem would make every later test fail for want of disk instead."""
+    if not request.node.get_closest_marker("slow"):
+        yield
+        return
+    path: Path = request.getfixturevalue("tmp_path")
+    yield
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def need_disk(path: Path, nbytes: int) -> None:
+    """Skip, saying why, when the file system under ``path`` has less than ``nbytes`` free."""
+    free = shutil.disk_usage(path).free
+    if free < nbytes:
+        pytest.skip(f"needs {nbytes / (1 << 30):.1f} GiB free disk, has {free / (1 << 30):.1f}")
+
+
 # -- a real S3-compatible server on loopback -------------------------------------
 
 

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
-from conftest import git_model, run_git
+from conftest import git_model, need_disk, run_git
 from helpers.model_files import SAFETENSORS_DTYPES
 
 TENSORS = 32
@@ -57,8 +56,7 @@ def sparse_model(path: Path) -> int:
 
 @pytest.mark.slow
 def test_two_gib_versions_differing_in_one_tensor(repo: Path) -> None:
-    if psutil.disk_usage(str(repo)).free < 8 << 30:
-        pytest.skip("needs 8 GiB free disk")
+    need_disk(repo, 8 << 30)
     git_model("track", "*.safetensors", cwd=repo)
     model = repo / "big.safetensors"
     offset = sparse_model(model)

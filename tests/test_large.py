@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import git_out, run_git
+from conftest import git_out, need_disk, run_git
 
 SIZE = 3 << 30
 LIMIT = 100 << 20
@@ -63,9 +63,7 @@ def zero_check(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("direct", [True, False], ids=["direct-checkout", "smudge-pipe"])
 def test_three_gib_round_trip_with_bounded_memory(repo: Path, direct: bool) -> None:
-    free = psutil.disk_usage(str(repo)).free
-    if free < 3 * SIZE:
-        pytest.skip(f"needs {3 * SIZE >> 30} GiB free disk")
+    need_disk(repo, 3 * SIZE)  # the stored object, the checked-out file, and room to spare
     if not direct:
         run_git("config", "model.directCheckoutThreshold", "0", cwd=repo)
     big = repo / "big.bin"

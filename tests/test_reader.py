@@ -9,6 +9,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
+from conftest import need_disk
 from reader_support import (
     COUNT_ENV,
     Published,
@@ -199,6 +200,7 @@ def test_a_damaged_chunk_on_the_remote_is_refused_and_not_cached(
 def test_one_tensor_of_a_multi_gigabyte_model_from_s3(
     s3_published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    need_disk(tmp_path, 6 << 30)  # the file and its stored copy
     model = {f"block.{i}": np.zeros((16384, 8192), dtype=np.float32) for i in range(5)}  # 2.5 GiB
     model["head"] = random_tensor((2048, 2048), 5)  # 16 MiB, the one read
     from safetensors.numpy import save_file

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
-from conftest import git_model, run_git
+from conftest import git_model, need_disk, run_git
 from test_diff_large import CHANGED, MEASURE, TENSORS, sparse_model
 
 READ_LIMIT = 200_000_000  # the bound: headers, indexes, one tensor's two versions
@@ -23,8 +22,7 @@ REGISTRY = {"models": {"big": {"paths": ["big.safetensors"], "policy": POLICY}}}
 
 @pytest.mark.slow
 def test_review_of_two_gib_versions_reads_only_what_differs(repo: Path) -> None:
-    if psutil.disk_usage(str(repo)).free < 8 << 30:
-        pytest.skip("needs 8 GiB free disk")
+    need_disk(repo, 8 << 30)
     git_model("track", "*.safetensors", cwd=repo)
     (repo / ".gitmodel-registry.json").write_text(json.dumps(REGISTRY))
     model = repo / "big.safetensors"
