@@ -3,6 +3,7 @@ as text, JSON, Markdown and an HTML page rendered in headless Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 from conftest import SCRIPTS_DIR, git_model, git_out, run_git
 from helpers.model_files import write_safetensors
+
+from gitmodel.store.chunking import Chunker, ChunkLists
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("GITMODEL_TEST_ARTIFACTS", Path(__file__).parent / ".artifacts"))
@@ -138,6 +141,40 @@ def test_json_report(work: Path) -> None:
     assert found["policy"] == {"stage": "production", "passes": True, "failures": [],
                                "skipped": [], "request": None}  # fmt: skip
     assert [h["version"] for h in found["history"]] == ["v1", "v2"]
+
+
+def cut_in_two(seed: int, size: int) -> bytes:
+    """Random bytes that content-defined chunking cuts into two chunks or more."""
+    rng = np.random.default_rng(seed)
+    while len(Chunker().cut(memoryview(data := rng.bytes(size)), [])) < 2:
+        pass
+    return data
+
+
+def test_a_small_data_set_keeps_no_chunk_list_and_its_new_bytes_are_still_shown(
+    work: Path,
+    tmp_path: Path,
+) -> None:
+    old = cut_in_two(1, 60_000)
+    new = old[:30_000] + cut_in_two(2, 30_000)
+    for n, (data, tune) in enumerate([(old, 0.02), (new, 0.03)], start=3):
+        (work / "data" / "small.bin").write_bytes(data)
+        write_safetensors(work / "model" / "clf.safetensors", weights(1, tune=tune))
+        run_git("add", ".", cwd=work)
+        git_model("commit", "-m", f"clf v{n}", "--data", "data/small.bin", cwd=work)
+    run_git("init", "-q", "--bare", str(tmp_path / "mine.git"), cwd=work)
+    run_git("remote", "set-url", "origin", str(tmp_path / "mine.git"), cwd=work)
+    run_git("push", "-q", "origin", "main", cwd=work)
+    lists = ChunkLists(work / ".git" / "model")
+    for data in (old, new):
+        assert not lists.path(hashlib.sha256(data).hexdigest()).exists()  # cut again instead
+    found = review_json(work, "clf@v4", "--against", "v3")
+    [data] = [i for i in found["lineage"]["inputs"] if i["path"] == "data/small.bin"]
+    assert data["status"] == "changed"
+    ours = Chunker().cut(memoryview(new), [])
+    theirs = {chunk for chunk, _ in Chunker().cut(memoryview(old), [])}
+    fresh = sum(length for chunk, length in ours if chunk not in theirs)
+    assert data["new_bytes"] == pytest.approx(fresh / len(new)) and 0 < fresh < len(new)
 
 
 def test_policy_dry_run_and_check(work: Path) -> None:

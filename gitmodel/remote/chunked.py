@@ -42,6 +42,7 @@ from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
 from gitmodel.store.chunking import (
     CHUNK_MIN,
+    LIST_MIN,
     Chunker,
     ChunkLists,
     Chunks,
@@ -63,7 +64,6 @@ PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
 BATCH_TARGET = 2 << 20  # manifest bytes per batch (about 15,000 small files)
 BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
-LIST_MIN = 64 << 10  # objects up to this size are cut again on push, not looked up
 
 
 class RemoteChunks(Protocol):
@@ -307,13 +307,10 @@ class ChunkedPush:
 
     def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
         """The object's chunks, from its cached list or cut, and whether to keep their
-        list. A small object is cut again, which costs less than reading its list, and
-        its list is written only when it has two chunks or more and is missing (a review
-        reads it to say how much of a file is new; a one-chunk object, most files of a
-        data set, never has one)."""
+        list. A small object is cut again, which costs less than reading a list, and
+        keeps none (:meth:`ChunkLists.put`)."""
         if pointer.size <= LIST_MIN:
-            chunks = self.chunker.cut(view, self._starts(pointer, view))
-            return chunks, len(chunks) > 1 and not self.lists.path(pointer.oid).exists()
+            return self.chunker.cut(view, self._starts(pointer, view)), False
         cached = self.lists.get(pointer.oid)
         if cached is not None:
             return cached, False

@@ -27,7 +27,6 @@ from gitmodel.registry.declare import Model, Threshold
 from gitmodel.registry.versions import File, Version, candidate, pick, versions
 from gitmodel.resolver import Resolver
 from gitmodel.review.lineage_changes import LineageChange, compare
-from gitmodel.store.chunking import ChunkLists
 from gitmodel.store.digests import DigestStore
 from gitmodel.store.local import LocalStore
 
@@ -130,7 +129,7 @@ def build(
         model, new, old, against_label, stage,
         compare_files(repo, store, old.version if old else None, new.version),
         metric_deltas(lineage, old.version if old else None, new.version, thresholds),
-        compare(repo, ChunkLists(store.root), lineage, model, old.version if old else None,
+        compare(repo, store, lineage, model, old.version if old else None,
                 new.version),
         verdict, metric_history(lineage, found, new.version), thresholds,
         _graph(lineage, new.version),

@@ -2,10 +2,10 @@
 (which differ, and by how much), training parameters, and the code around them.
 
 Read from the lineage state (provenance keyed by each model file's oid), so nothing
-here reads a model or data file. How much a data set changed is its size change and,
-when both versions were chunked on their way to or from the model remote, the share of
-the new version's bytes that are new (content-defined chunks the old one lacks, from
-the local chunk lists).
+here reads a model file, nor a data file over 64 KiB. How much a data set changed is its
+size change and, when both versions are here, the share of the new version's bytes that
+are new (content-defined chunks the old one lacks: the chunk lists a push keeps of large
+files, small files cut again).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gitmodel.pointer import is_valid_oid
 from gitmodel.registry.declare import Model
 from gitmodel.registry.versions import Version
 from gitmodel.store.chunking import ChunkLists
+from gitmodel.store.local import LocalStore
 
 Json = dict[str, Any]
 CODE_FILES_SHOWN = 20
@@ -69,7 +70,7 @@ class LineageChange:
 
 
 def compare(
-    repo: git.Repo, chunks: ChunkLists, state: Json, model: Model,
+    repo: git.Repo, store: LocalStore, state: Json, model: Model,
     old: Version | None, new: Version,
 ) -> LineageChange:  # fmt: skip
     """How the lineage of ``new`` differs from that of ``old``."""
@@ -78,7 +79,7 @@ def compare(
     keys = sorted(set(old_made[1]) | set(new_made[1]))
     for role, path in keys:
         before, after = old_made[1].get((role, path)), new_made[1].get((role, path))
-        share = _new_bytes(chunks, before, after) if before and after else None
+        share = _new_bytes(store, before, after) if before and after else None
         change.inputs.append(InputChange(role, path, before, after, share))
     old_params, new_params = old_made[2], new_made[2]
     change.params = [(k, old_params.get(k), new_params.get(k))
@@ -118,12 +119,13 @@ def _size(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _new_bytes(chunks: ChunkLists, old: Json, new: Json) -> float | None:
+def _new_bytes(store: LocalStore, old: Json, new: Json) -> float | None:
     """The share of ``new``'s bytes in chunks ``old`` lacks, from the local chunk lists
-    (None when either list is not here)."""
+    or small objects cut again (None when either is not here)."""
     if old["oid"] == new["oid"]:
         return 0.0
-    before, after = chunks.get(old["oid"]), chunks.get(new["oid"])
+    chunks = ChunkLists(store.root)
+    before, after = chunks.of(store, old["oid"]), chunks.of(store, new["oid"])
     if before is None or after is None:
         return None
     known = {chunk for chunk, _ in before}
