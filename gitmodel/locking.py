@@ -337,17 +337,16 @@ def repo_path(repo: git.Repo, path: str) -> str:
 
 def lockable_paths(repo: git.Repo, paths: Iterable[str] | None = None) -> list[str]:
     """Which of ``paths`` (default: every tracked file) are marked ``lockable``."""
-    if paths is None:
+    if paths is None:  # Git's own listing, passed on as it is: no path decoded
         listed = repo.run(["ls-files", "-z"]).stdout
-        paths = [os.fsdecode(p) for p in listed.split(b"\0") if p]
-    paths = list(paths)
-    if not paths:
+    else:
+        listed = b"".join(os.fsencode(p) + b"\0" for p in paths)
+    if not listed:
         return []
-    out = repo.run(["check-attr", "-z", "--stdin", "lockable"],
-                   input=b"\0".join(os.fsencode(p) for p in paths) + b"\0").stdout  # fmt: skip
-    fields = out.split(b"\0")
-    return [os.fsdecode(fields[i]) for i in range(0, len(fields) - 2, 3)
-            if fields[i + 2] not in (b"unspecified", b"unset")]  # fmt: skip
+    out = repo.run(["check-attr", "-z", "--stdin", "lockable"], input=listed).stdout
+    fields = out.split(b"\0")  # path, attribute, value; only the set ones are decoded
+    return [os.fsdecode(path) for path, value in zip(fields[0::3], fields[2::3], strict=False)
+            if value not in (b"unspecified", b"unset")]  # fmt: skip
 
 
 def protect(repo: git.Repo) -> None:
