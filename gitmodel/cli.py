@@ -781,7 +781,8 @@ def du(remote_name: str | None, local: bool, as_json: bool) -> None:
 @click.option("--grace", type=click.FloatRange(0), default=14.0, metavar="DAYS", show_default=True,
               help="delete only objects marked unreferenced at least DAYS ago")  # fmt: skip
 def gc(remote_name: str | None, remote_flag: bool, dry_run: bool, grace: float) -> None:
-    """Merge local packs; with --remote, sweep what no ref names after a grace period."""
+    """Merge local packs; with --remote, sweep what no ref names after a grace period,
+    and write the remote's small manifest batches together."""
     from gitmodel.commands.gc import gc as run
 
     _exit(run(remote_flag, remote_name, dry_run, grace))

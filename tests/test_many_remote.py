@@ -194,6 +194,36 @@ def test_gc_deletes_an_object_out_of_a_batch_and_keeps_the_others(
     assert_version(clone, kept)
 
 
+def test_gc_writes_the_batches_of_small_pushes_together_and_every_file_still_reads(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    pushed: dict[str, bytes] = {}
+    for n in range(4):  # four pushes of a few dozen files: four small batches
+        files = data_set(BATCH_MIN + n, 2_000, folder=f"part{n}")
+        commit(author, files, f"part {n}")
+        run_git("push", "-q", "origin", "main", cwd=author)
+        pushed.update(files)
+    batches = remote_dir(origin) / "batches"
+    assert len(list(batches.iterdir())) == 4
+    dry = git_model("gc", "--remote", "--dry-run", cwd=author).stdout.decode()
+    assert "4 small manifest batch(es) to write together" in dry, dry
+    assert len(list(batches.iterdir())) == 4
+
+    out = git_model("gc", "--remote", cwd=author).stdout.decode()
+    assert "wrote 4 small manifest batch(es) as 1" in out, out
+    (merged,) = batches.iterdir()
+    assert len(manifest.decode_batch(merged.read_bytes())) == len(pushed)
+    again = git_model("gc", "--remote", cwd=author).stdout.decode()
+    assert "manifest batch" not in again, again  # one batch: nothing to merge
+    user = new_user(tmp_path, "b")
+    clone = tmp_path / "b"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=user)
+    assert_version(clone, pushed)
+    commit(author, data_set(BATCH_MIN, 2_000, folder="later"), "later")
+    run_git("push", "-q", "origin", "main", cwd=author)  # knew the old batches: still right
+    assert len(list(batches.iterdir())) == 2
+
+
 # -- reads planned across files
 
 
@@ -381,6 +411,35 @@ def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -
         batch.unlink()  # gone everywhere: its files are simply not found
     assert remote.batched_manifest(pointers[3]) is None
     assert remote.batches.sizes() == {}
+
+
+def test_a_batch_merged_away_between_listing_and_reading_is_found_in_the_merged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gc writes the merged batch before it deletes the small ones, so a reader that
+    listed the small ones and then found them gone lists again and reads the merged one."""
+    from gitmodel.remote.store import RemoteStore
+
+    url = f"file://{tmp_path / 'remote'}"
+    made = some_manifests(6)
+    writer = RemoteStore(url)
+    writer.write_batch(made[:3])
+    writer.write_batch(made[3:])
+    reader = RemoteStore(url)
+    listed, merged = reader.list_batches, []
+
+    def racing() -> list[str]:  # the reader lists; a gc merges before it reads
+        names = listed()
+        if not merged:
+            merged.append(RemoteStore(url).merge_batches())
+        return names
+
+    monkeypatch.setattr(reader, "list_batches", racing)
+    for m in made:
+        found = reader.batches.find(m.oid)
+        assert found is not None and reader.batches.manifest(m.oid, found[1], found[0]) == m
+    assert merged == [(2, 1)]
+    assert len(list((tmp_path / "remote" / "batches").iterdir())) == 1
 
 
 def test_files_whose_oids_share_a_prefix_are_each_found_in_their_batch(tmp_path: Path) -> None:

@@ -14,6 +14,10 @@ Chunked objects share packs, so deleting one removes only its manifest; packs
 that no remaining manifest uses are then marked and swept the same way (their
 index first, so no push dedups against them any more). A push that reuses a
 pack checks that it still exists before it writes its manifests.
+
+A clone reads every manifest batch, and each push of a few dozen files leaves one, so a
+run then writes the small batches together, deleting each once its files are in the new
+batch (``RemoteStore.merge_batches``).
 """
 
 from __future__ import annotations
@@ -61,10 +65,17 @@ def gc(remote_flag: bool, remote_name: str | None, dry_run: bool,
           f"unreferenced, {total}")  # fmt: skip
     if dry_run:
         _sweep_packs(remote, stored, read_marks(remote, PACK_MARKS), now, grace_days, dry_run)
+        small = len(remote.small_batches())
+        if small > 1:
+            print(f"gc: {small} small manifest batch(es) to write together")
         return 0
     deleted = _sweep(repo, remote, model_remote.name, tips, unreferenced, marks, now, grace_days)
     remaining = {oid: size for oid, size in stored.items() if oid not in deleted}
     _sweep_packs(remote, remaining, read_marks(remote, PACK_MARKS), now, grace_days, dry_run)
+    merged, written = remote.merge_batches()
+    if merged:
+        print(f"gc: wrote {merged} small manifest batch(es) as {written}: a clone reads "
+              "each batch")  # fmt: skip
     return 0
 
 

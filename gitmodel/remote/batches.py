@@ -46,6 +46,9 @@ def batch_id(body: bytes) -> str:
     return blake3(body).hexdigest()
 
 
+LISTINGS = 3  # listings a refresh makes when batches vanish between listing and reading
+
+
 class BatchCatalog:
     """The batches of one remote, loaded on first use; thread-safe."""
 
@@ -77,20 +80,29 @@ class BatchCatalog:
 
     def _refresh(self) -> None:
         names = self.remote.list_batches()
-        with self._lock:
-            new = [name for name in names if name not in self._bodies]
-            gone = set(self._bodies) - set(names)
-        try:
-            loaded = self._load_all(new)
-        finally:
+        for _ in range(LISTINGS):
             with self._lock:
-                self._reading = 0
-        with self._lock:
-            for name in gone:  # deleted by a gc: its survivors are in another batch
-                self._drop(name)
-            for name, body in loaded:
-                self._add(name, body)
-            self._loaded = True
+                new = [name for name in names if name not in self._bodies]
+                gone = set(self._bodies) - set(names)
+            try:
+                loaded = self._load_all(new)
+            finally:
+                with self._lock:
+                    self._reading = 0
+            with self._lock:
+                for name in gone:  # deleted by a gc: its survivors are in another batch
+                    self._drop(name)
+                for name, body in loaded:
+                    self._add(name, body)
+                self._loaded = True
+            if all(body for _, body in loaded):
+                return
+            # a batch listed but not read: deleted meanwhile by a gc, which wrote the
+            # batch holding its files first, so a new listing shows that one
+            again = self.remote.list_batches()
+            if again == names:
+                return  # damaged, not deleted: its files are not there
+            names = again
 
     def _check_held(self, more: int) -> None:
         held = sum(len(body or b"") for body in self._bodies.values()) + self._reading + more
@@ -276,6 +288,12 @@ class BatchCatalog:
     def body(self, name: str) -> bytes:
         with self._lock:
             return self._body(name)
+
+    def bodies(self) -> dict[str, bytes]:
+        """Every batch that can be read, by id."""
+        self._ensure()
+        with self._lock:
+            return {name: body for name in list(self._bodies) if (body := self._body(name))}
 
 
 def _slot(number: int, index: int) -> int:

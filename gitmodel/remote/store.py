@@ -66,6 +66,8 @@ LAYOUT_FILE = "gitmodel-remote.json"
 LAYOUT_VERSION = 2
 LAYOUT_WHOLE = 1  # whole objects only: what a push with model.chunking=false keeps
 LAYOUT_BATCHES = 3  # layout 2, and manifest batches
+MERGE_BELOW = 1 << 20  # gc writes batches smaller than this together ...
+MERGE_TARGET = 2 << 20  # ... into batches of up to about this size (a push's own)
 LAYOUTS = (LAYOUT_WHOLE, LAYOUT_VERSION, LAYOUT_BATCHES)
 PREFIX_LISTINGS = 16  # asked about more oid prefixes: one listing of every manifest instead
 LAYOUT_MAX_SIZE = 4096
@@ -368,6 +370,48 @@ class RemoteStore:
             with contextlib.suppress(FileNotFoundError):
                 self.retry(functools.partial(self.fs.rm_file, self.batch_key(name)))
         self.batches.refresh()
+
+    def small_batches(self) -> list[tuple[str, bytes]]:
+        """The batches :meth:`merge_batches` would write together, by id."""
+        if self.layout_version() < LAYOUT_BATCHES:
+            return []
+        self.batches.refresh()
+        return sorted((name, body) for name, body in self.batches.bodies().items()
+                      if len(body) < MERGE_BELOW)  # fmt: skip
+
+    def merge_batches(self) -> tuple[int, int]:
+        """Write the manifests of the small batches (each push of a few dozen files
+        leaves one, and a clone reads every batch) together, as batches of up to
+        :data:`MERGE_TARGET` bytes; delete each merged batch once the batch holding its
+        manifests is written, so every file stays visible throughout. Returns how many
+        batches were merged, and into how many."""
+        groups: list[list[tuple[str, bytes]]] = [[]]
+        size = entries = 0
+        for name, body in self.small_batches():
+            count = len(manifest.decode_batch(body))
+            if groups[-1] and (size + len(body) > MERGE_TARGET
+                               or entries + count > manifest.BATCH_MAX_ENTRIES):  # fmt: skip
+                groups.append([])
+                size = entries = 0
+            groups[-1].append((name, body))
+            size, entries = size + len(body), entries + count
+        merged = written = 0
+        for group in groups:
+            if len(group) < 2:
+                continue
+            found: dict[str, manifest.Manifest] = {}
+            for _, body in group:
+                for oid, entry in manifest.decode_batch(body).items():
+                    found.setdefault(oid, manifest.batch_manifest(body, entry))
+            name = self.write_batch(list(found.values()))
+            for old, _ in group:
+                if old != name:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.retry(functools.partial(self.fs.rm_file, self.batch_key(old)))
+            merged, written = merged + len(group), written + 1
+        if merged:
+            self.batches.refresh()
+        return merged, written
 
     def pack_sizes(self) -> dict[str, int]:
         """Every pack on the remote and its size."""
