@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, is_disk_full
 
 EXIT_ERROR = 1
 EXIT_BUG = 3
@@ -88,14 +88,28 @@ def guarded(run: Callable[[], int | None]) -> int:
         return EXIT_INTERRUPT
     except BrokenPipeError:
         return EXIT_ERROR
-    except Exception:
-        import traceback
-
+    except OSError as exc:
+        if not is_disk_full(exc):
+            return _bug()
         from gitmodel.urls import scrub
 
-        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
-        print(
-            "gitmodel: internal error (a bug); please report it with the trace above",
-            file=sys.stderr,
-        )
-        return EXIT_BUG
+        where = f" writing {exc.filename}" if exc.filename else ""
+        message = f"{exc.strerror or 'no space left on device'}{where}".replace("\n", " ")
+        print(f"gitmodel: error: {scrub(message)}", file=sys.stderr)
+        print("hint: free some space (`git model prune` deletes local objects the remote "
+              "has) and run the command again", file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
+    except Exception:
+        return _bug()
+
+
+def _bug() -> int:
+    """Print the exception being handled as a bug's trace; the exit status for it."""
+    import traceback
+
+    from gitmodel.urls import scrub
+
+    print(scrub(traceback.format_exc()), end="", file=sys.stderr)
+    print("gitmodel: internal error (a bug); please report it with the trace above",
+          file=sys.stderr)  # fmt: skip
+    return EXIT_BUG

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # an OSError the user fixes, not a bug
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
 
 class GitModelError(Exception):
     """Base class: an expected failure with a one-line message."""

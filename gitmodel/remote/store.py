@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gitmodel import manifest
-from gitmodel.errors import GitModelError, UserError
+from gitmodel.errors import GitModelError, UserError, is_disk_full
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import backends, faults
 from gitmodel.remote.batches import BatchCatalog, batch_id
@@ -638,7 +638,11 @@ class RemoteStore:
                 layout |= {"encryption": "aes-256-gcm", "key_check": self.cipher.key_check}
             key = f"{self.root}/{LAYOUT_FILE}"
             self.makedirs(key)
-            self.retry(lambda: self.fs.pipe_file(key, json.dumps(layout).encode()))
+            body = json.dumps(layout).encode()
+            if self._local:  # a torn layout file would make the whole remote unreadable
+                self._write_aside(key, body)
+            else:
+                self.retry(lambda: self.fs.pipe_file(key, body))
             self._layout = layout
 
     def retry(self, call: Callable[[], T]) -> T:
@@ -683,6 +687,12 @@ class RemoteStore:
         if backends.is_denied(exc):
             raise backends.access_denied(
                 self.display, self._protocol, backends.describe(exc)
+            ) from None
+        if is_disk_full(exc):
+            raise RemoteError(
+                f"{self.display}: no space left on the device that holds it",
+                hint="free space there and push again: what this push already sent is "
+                "not sent twice",
             ) from None
         if isinstance(exc, FINAL_ERRORS):  # the same request fails the same way again
             raise RemoteError(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gitmodel.errors import GitModelError, ObjectMissingError
+from gitmodel.errors import GitModelError, ObjectMissingError, is_disk_full
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
@@ -30,6 +30,10 @@ UPLOADING = "Uploading model objects"
 DOWNLOADING = "Downloading model objects"
 RETRY_HINT = "run the command again: objects already transferred are kept"
 CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
+DISK_FULL_HINT = (
+    "free some space here (`git model prune` deletes local objects the remote has) and "
+    "run the command again: objects already transferred are kept"
+)
 UPLOAD_MISSING_HINT = (
     "fetch it first (`git model fetch`), or push from a clone that has it; "
     "`git model fsck --remote` lists every object neither here nor on the remote"
@@ -57,6 +61,8 @@ def _hint(first: Exception, failures: list[Exception]) -> str:
             return failure.hint
     if all(_transient(failure) for failure in failures):
         return RETRY_HINT
+    if any(is_disk_full(failure) for failure in (first, *failures)):
+        return DISK_FULL_HINT
     return CHECK_HINT
 
 

@@ -1,0 +1,144 @@
+"""A full disk is the user's to fix, not a bug: one clear error with a hint, and nothing
+half-written kept. The repository lives on a small tmpfs the test mounts (as root);
+where that cannot be done the tests are skipped, saying why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import git_model, run_git
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                             capture_output=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def grow(mount: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+
+def leftovers(repo: Path) -> list[Path]:
+    """Files in the store's writing area and objects folder."""
+    model = repo / ".git" / "model"
+    return [p for folder in ("tmp", "objects") for p in (model / folder).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("size", [5 * MIB, 300_000], ids=["whole-object", "packed"])
+def test_git_add_on_a_full_disk_says_so_and_keeps_nothing(small_disk: Path, size: int) -> None:
+    repo = small_disk / "repo"
+    run_git("init", "-q", str(repo), cwd=small_disk)
+    git_model("install", "--local", cwd=repo)
+    git_model("track", "*.bin", cwd=repo)
+    data = os.urandom(size)
+    (repo / "a.bin").write_bytes(data)
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (repo / "filler").write_bytes(b"\0" * (free - size // 2))  # room for half a copy
+    proc = run_git("add", "a.bin", cwd=repo, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0
+    assert "gitmodel: error: No space left on device" in err, err
+    assert "hint: free some space" in err, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert leftovers(repo) == []
+
+    grow(small_disk, "32m")  # space again: the same command now works
+    run_git("add", "a.bin", cwd=repo)
+    run_git("commit", "-qm", "a", cwd=repo)
+    assert b"Traceback" not in git_model("fsck", cwd=repo).stderr
+    (repo / "a.bin").unlink()
+    run_git("checkout", "--", "a.bin", cwd=repo)
+    assert (repo / "a.bin").read_bytes() == data
+
+
+def fill(mount: Path, leave: int) -> Path:
+    """A file that leaves ``leave`` bytes free on ``mount``."""
+    st = os.statvfs(mount)
+    filler = mount / "filler"
+    filler.write_bytes(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def test_a_push_to_a_full_remote_disk_fails_at_once_and_the_next_one_lands(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    grow(small_disk, "16m")
+    origin = small_disk / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=small_disk)
+    repo = tmp_path / "repo"  # the author's own disk has room: only the remote's is full
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    git_model("install", "--local", cwd=repo)
+    git_model("track", "*.bin", cwd=repo)
+    files = {"big.bin": os.urandom(3 * MIB)} | {f"s{i}.bin": os.urandom(20_000) for i in range(40)}
+    for name, data in files.items():
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "data", cwd=repo)
+    filler = fill(small_disk, MIB)
+
+    started = time.monotonic()
+    proc = run_git("push", "-q", "origin", "HEAD:main", cwd=repo, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0
+    assert "no space left on the device that holds it" in err, err
+    assert "hint: free space there and push again" in err, err
+    assert "Traceback" not in err and "gave up after" not in err, err
+    assert time.monotonic() - started < 10  # not retried: another try cannot mend it
+    layout = origin / "model" / "remote" / "gitmodel-remote.json"
+    assert not layout.exists() or json.loads(layout.read_text())["layout"] >= 2  # never torn
+
+    filler.unlink()
+    run_git("push", "-q", "origin", "HEAD:main", cwd=repo)
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    git_model("install", "--local", cwd=clone)
+    git_model("pull", cwd=clone)
+    assert all((clone / name).read_bytes() == data for name, data in files.items())
+
+
+def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    author = tmp_path / "author"
+    run_git("clone", "-q", str(origin), str(author), cwd=tmp_path)
+    git_model("install", "--local", cwd=author)
+    git_model("track", "*.bin", cwd=author)
+    data = os.urandom(3 * MIB)
+    (author / "a.bin").write_bytes(data)
+    run_git("add", ".", cwd=author)
+    run_git("commit", "-qm", "a", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+
+    clone = small_disk / "clone"  # pointers only: no filter yet
+    run_git("clone", "-q", str(origin), str(clone), cwd=small_disk)
+    git_model("install", "--local", cwd=clone)
+    filler = fill(small_disk, MIB)
+    proc = git_model("pull", cwd=clone, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0
+    assert "No space left on device" in err and "hint: free some space here" in err, err
+    assert "Traceback" not in err, err
+    assert leftovers(clone) == []
+    filler.unlink()
+    git_model("pull", cwd=clone)
+    assert (clone / "a.bin").read_bytes() == data
