@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from gitmodel.errors import GitModelError, is_disk_full
+from gitmodel.errors import GitModelError, is_disk_full, is_not_writable
 
 EXIT_ERROR = 1
 EXIT_BUG = 3
@@ -89,15 +89,19 @@ def guarded(run: Callable[[], int | None]) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except OSError as exc:
-        if not is_disk_full(exc):
+        if is_disk_full(exc):
+            hint = ("free some space (`git model prune` deletes local objects the remote "
+                    "has) and run the command again")  # fmt: skip
+        elif is_not_writable(exc):
+            hint = "check that you may write there: its owner and mode, or a read-only mount"
+        else:
             return _bug()
         from gitmodel.urls import scrub
 
-        where = f" writing {exc.filename}" if exc.filename else ""
-        message = f"{exc.strerror or 'no space left on device'}{where}".replace("\n", " ")
+        where = f": {exc.filename}" if exc.filename else ""
+        message = f"{exc.strerror or 'cannot write'}{where}".replace("\n", " ")
         print(f"gitmodel: error: {scrub(message)}", file=sys.stderr)
-        print("hint: free some space (`git model prune` deletes local objects the remote "
-              "has) and run the command again", file=sys.stderr)  # fmt: skip
+        print(f"hint: {hint}", file=sys.stderr)
         return EXIT_ERROR
     except Exception:
         return _bug()

@@ -5,10 +5,15 @@ from __future__ import annotations
 import errno
 
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # an OSError the user fixes, not a bug
+NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})  # the same
 
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def is_not_writable(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NOT_WRITABLE
 
 
 class GitModelError(Exception):

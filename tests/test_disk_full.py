@@ -1,6 +1,6 @@
-"""A full disk is the user's to fix, not a bug: one clear error with a hint, and nothing
-half-written kept. The repository lives on a small tmpfs the test mounts (as root);
-where that cannot be done the tests are skipped, saying why."""
+"""A full or read-only disk is the user's to fix, not a bug: one clear error with a hint,
+and nothing half-written kept. The repository lives on a small tmpfs the test mounts (as
+root); where that cannot be done the tests are skipped, saying why."""
 
 from __future__ import annotations
 
@@ -142,3 +142,29 @@ def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_pa
     filler.unlink()
     git_model("pull", cwd=clone)
     assert (clone / "a.bin").read_bytes() == data
+
+
+def test_a_read_only_disk_is_named_with_a_hint_not_a_trace(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    author = tmp_path / "author"
+    run_git("clone", "-q", str(origin), str(author), cwd=tmp_path)
+    git_model("install", "--local", cwd=author)
+    git_model("track", "*.bin", cwd=author)
+    (author / "a.bin").write_bytes(os.urandom(300_000))
+    run_git("add", ".", cwd=author)
+    run_git("commit", "-qm", "a", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+    clone = small_disk / "clone"  # pointers only: no filter yet
+    run_git("clone", "-q", str(origin), str(clone), cwd=small_disk)
+    git_model("install", "--local", cwd=clone)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+
+    for command in (["pull"], ["track", "*.npy"]):  # into the store; a file of the worktree
+        proc = git_model(*command, cwd=clone, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1, err
+        assert "Read-only file system" in err and "hint: check that you may write" in err, err
+        assert "Traceback" not in err and "internal error" not in err, err

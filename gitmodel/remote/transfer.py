@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gitmodel.errors import GitModelError, ObjectMissingError, is_disk_full
+from gitmodel.errors import GitModelError, ObjectMissingError, is_disk_full, is_not_writable
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
@@ -33,6 +33,9 @@ CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
 DISK_FULL_HINT = (
     "free some space here (`git model prune` deletes local objects the remote has) and "
     "run the command again: objects already transferred are kept"
+)
+NOT_WRITABLE_HINT = (
+    "check that you may write to the local store: its owner and mode, or a read-only mount"
 )
 UPLOAD_MISSING_HINT = (
     "fetch it first (`git model fetch`), or push from a clone that has it; "
@@ -63,6 +66,8 @@ def _hint(first: Exception, failures: list[Exception]) -> str:
         return RETRY_HINT
     if any(is_disk_full(failure) for failure in (first, *failures)):
         return DISK_FULL_HINT
+    if any(is_not_writable(failure) for failure in (first, *failures)):
+        return NOT_WRITABLE_HINT
     return CHECK_HINT
 
 
