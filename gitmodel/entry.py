@@ -93,7 +93,9 @@ def guarded(run: Callable[[], int | None]) -> int:
             hint = ("free some space (`git model prune` deletes local objects the remote "
                     "has) and run the command again")  # fmt: skip
         elif is_not_writable(exc):
-            hint = "check that you may write there: its owner and mode, or a read-only mount"
+            hint = (
+                "check that you may read and write there: its owner and mode, or a read-only mount"
+            )
         else:
             return _bug()
         from gitmodel.urls import scrub

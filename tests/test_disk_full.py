@@ -166,5 +166,7 @@ def test_a_read_only_disk_is_named_with_a_hint_not_a_trace(
         proc = git_model(*command, cwd=clone, check=False)
         err = proc.stderr.decode()
         assert proc.returncode == 1, err
-        assert "Read-only file system" in err and "hint: check that you may write" in err, err
+        assert (
+            "Read-only file system" in err and "hint: check that you may read and write" in err
+        ), err
         assert "Traceback" not in err and "internal error" not in err, err

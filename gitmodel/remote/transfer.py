@@ -35,7 +35,7 @@ DISK_FULL_HINT = (
     "run the command again: objects already transferred are kept"
 )
 NOT_WRITABLE_HINT = (
-    "check that you may write to the local store: its owner and mode, or a read-only mount"
+    "check that you may read and write the local store: its owner and mode, or a read-only mount"
 )
 UPLOAD_MISSING_HINT = (
     "fetch it first (`git model fetch`), or push from a clone that has it; "
