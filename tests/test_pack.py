@@ -223,17 +223,3 @@ def test_a_checked_read_takes_only_bytes_that_match_their_entry(tmp_path: Path) 
     assert fresh.packs.read_checked(pointer.oid, pointer.size) is None
     with pytest.raises(ChecksumError):  # the long way says why, and quarantines it
         fresh.read_into(pointer, [memoryview(bytearray(pointer.size))])
-
-
-def test_records_put_new_keeps_the_first_place_of_a_key() -> None:
-    from gitmodel.store.records import Records
-
-    records = Records(2)
-    records.put(b"a", (1, 2))
-    records.put_new([(b"b", (3, 4)), (b"a", (9, 9)), (b"c", (5, 6)), (b"b", (7, 8))])
-    assert [records.get(k) for k in (b"a", b"b", b"c", b"d")] == [(1, 2), (3, 4), (5, 6), None]
-    assert dict(records.items()) == {b"a": (1, 2), b"b": (3, 4), b"c": (5, 6)}
-    assert records.field(1) == {b"a": 2, b"b": 4, b"c": 6}
-    records.put_new([])
-    records.put(b"d", (0, 1))
-    assert records.get(b"d") == (0, 1) and records.get(b"c") == (5, 6)

@@ -47,8 +47,6 @@ _ENTRY = struct.Struct(">32sQQQ")
 _ENTRY_V1 = struct.Struct(">32sQQ")
 ENTRY_SIZE = _ENTRY.size + 4
 ENTRY_SIZE_V1 = _ENTRY_V1.size + 4
-_WHOLE = struct.Struct(">32sQQQI")  # an entry and its crc32
-_WHOLE_V1 = struct.Struct(">32sQQI")
 
 
 class Location:
@@ -96,20 +94,15 @@ def decode_entries(data: bytes, v1: bool = False) -> Iterator[tuple[str, int, in
 
 
 def _raw_entries(data: bytes, v1: bool) -> Iterator[tuple[bytes, int, int, int]]:
-    """:func:`decode_entries` with raw oids, and 0 for no check: every whole entry
-    unpacked at once, each then held against its crc32 (an index of 100,000 objects is
-    read by every command that looks in the store)."""
+    """:func:`decode_entries` with raw oids, and 0 for no check."""
     layout = _ENTRY_V1 if v1 else _ENTRY
-    whole = _WHOLE_V1 if v1 else _WHOLE
-    view = memoryview(data)
-    count = len(data) // whole.size
-    for start, (raw, offset, size, *rest) in zip(
-        range(0, count * whole.size, whole.size),
-        whole.iter_unpack(view[: count * whole.size]), strict=True
-    ):  # fmt: skip
-        if zlib.crc32(view[start : start + layout.size]) != rest[-1]:
+    for start in range(0, len(data) - layout.size - 3, layout.size + 4):
+        body = data[start : start + layout.size]
+        (crc,) = struct.unpack_from(">I", data, start + layout.size)
+        if zlib.crc32(body) != crc:
             return
-        yield raw, offset, size, rest[0] if len(rest) == 2 else 0
+        raw, offset, size, *check = layout.unpack(body)
+        yield raw, offset, size, check[0] if check else 0
 
 
 class _Index:
@@ -147,11 +140,6 @@ class _Index:
             number = self._numbers[pack] = len(self._names)
             self._names.append(pack)
         return number
-
-    def put_new(self, records: Iterable[tuple[bytes, tuple[int, int, int, int]]]) -> None:
-        """Note where each object of ``records`` (raw oid, (pack number, offset, size,
-        check)) is, unless it is known already: the first place found stays."""
-        self._records.put_new(records)
 
     def has_raw(self, raw: bytes) -> bool:
         return raw in self._records
@@ -307,13 +295,14 @@ class Packs:
         except FileNotFoundError:
             return
         v1 = magic == IDX_MAGIC_V1
-        number = self._index.number(pack)
-        entries = list(_raw_entries(data, v1))
-        self._index.put_new((raw, (number, offset, size, check))
-                            for raw, offset, size, check in entries
-                            if offset >= len(PACK_MAGIC) and size <= PACK_MAX_OBJECT
-                            and offset + size <= pack_size)  # fmt: skip
-        self._consumed[name] = start + len(entries) * (ENTRY_SIZE_V1 if v1 else ENTRY_SIZE)
+        count = 0
+        index, number = self._index, self._index.number(pack)
+        for raw, offset, size, check in _raw_entries(data, v1):
+            count += 1
+            if (offset >= len(PACK_MAGIC) and size <= PACK_MAX_OBJECT
+                    and offset + size <= pack_size and not index.has_raw(raw)):  # fmt: skip
+                index.put_raw(raw, number, offset, size, check)
+        self._consumed[name] = start + count * (ENTRY_SIZE_V1 if v1 else ENTRY_SIZE)
 
     def _forget(self, pack: str) -> None:
         self._index.forget(pack)

@@ -4,7 +4,7 @@ per object or chunk, which a data set of 100,000 files makes 100,000 of."""
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 
 class Records:
@@ -28,18 +28,6 @@ class Records:
         self._slots[key] = len(self._columns[0])
         for column, value in zip(self._columns, values, strict=True):
             column.append(value)
-
-    def put_new(self, records: Iterable[tuple[bytes, Sequence[int]]]) -> None:
-        """Put each record whose key is not held yet (of a key given twice, the first):
-        in one pass per field, where :meth:`put` costs a loop over the fields a record."""
-        fresh: dict[bytes, Sequence[int]] = {}
-        for key, values in records:
-            if key not in self._slots and key not in fresh:
-                fresh[key] = values
-        first = len(self._columns[0])
-        self._slots.update(zip(fresh, range(first, first + len(fresh)), strict=True))
-        for number, column in enumerate(self._columns):
-            column.extend([values[number] for values in fresh.values()])
 
     def items(self) -> Iterator[tuple[bytes, tuple[int, ...]]]:
         """Every key and its record (of a snapshot: puts meanwhile are not seen)."""
