@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from gitmodel.errors import GitModelError, is_disk_full, is_not_writable
+from gitmodel.errors import GitModelError, os_error_hint
 
 EXIT_ERROR = 1
 EXIT_BUG = 3
@@ -89,14 +89,8 @@ def guarded(run: Callable[[], int | None]) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except OSError as exc:
-        if is_disk_full(exc):
-            hint = ("free some space (`git model prune` deletes local objects the remote "
-                    "has) and run the command again")  # fmt: skip
-        elif is_not_writable(exc):
-            hint = (
-                "check that you may read and write there: its owner and mode, or a read-only mount"
-            )
-        else:
+        hint = os_error_hint(exc)
+        if hint is None:
             return _bug()
         from gitmodel.urls import scrub
 

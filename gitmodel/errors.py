@@ -16,6 +16,17 @@ def is_not_writable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in NOT_WRITABLE
 
 
+def os_error_hint(exc: BaseException) -> str | None:
+    """What to do about an OSError that is the user's to fix (a full disk, a place they
+    may not write); None for any other."""
+    if is_disk_full(exc):
+        return ("free some space here (`git model prune` deletes local objects the remote "
+                "has) and run the command again")  # fmt: skip
+    if is_not_writable(exc):
+        return "check that you may read and write there: its owner and mode, or a read-only mount"
+    return None
+
+
 class GitModelError(Exception):
     """Base class: an expected failure with a one-line message."""
 

@@ -116,22 +116,28 @@ def test_a_push_to_a_full_remote_disk_fails_at_once_and_the_next_one_lands(
     assert all((clone / name).read_bytes() == data for name, data in files.items())
 
 
-def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_path: Path) -> None:
+def pointers_only_clone(tmp_path: Path, disk: Path, data: bytes) -> Path:
+    """A clone on ``disk`` of a repository whose ``a.bin`` holds ``data``, pushed to a
+    local remote elsewhere; cloned before the filter was installed, so it holds pointers."""
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     author = tmp_path / "author"
     run_git("clone", "-q", str(origin), str(author), cwd=tmp_path)
     git_model("install", "--local", cwd=author)
     git_model("track", "*.bin", cwd=author)
-    data = os.urandom(3 * MIB)
     (author / "a.bin").write_bytes(data)
     run_git("add", ".", cwd=author)
     run_git("commit", "-qm", "a", cwd=author)
     run_git("push", "-q", "origin", "HEAD:main", cwd=author)
-
-    clone = small_disk / "clone"  # pointers only: no filter yet
-    run_git("clone", "-q", str(origin), str(clone), cwd=small_disk)
+    clone = disk / "clone"
+    run_git("clone", "-q", str(origin), str(clone), cwd=disk)
     git_model("install", "--local", cwd=clone)
+    return clone
+
+
+def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB)
+    clone = pointers_only_clone(tmp_path, small_disk, data)
     filler = fill(small_disk, MIB)
     proc = git_model("pull", cwd=clone, check=False)
     err = proc.stderr.decode()
@@ -147,19 +153,7 @@ def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_pa
 def test_a_read_only_disk_is_named_with_a_hint_not_a_trace(
     small_disk: Path, tmp_path: Path
 ) -> None:
-    origin = tmp_path / "origin.git"
-    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    author = tmp_path / "author"
-    run_git("clone", "-q", str(origin), str(author), cwd=tmp_path)
-    git_model("install", "--local", cwd=author)
-    git_model("track", "*.bin", cwd=author)
-    (author / "a.bin").write_bytes(os.urandom(300_000))
-    run_git("add", ".", cwd=author)
-    run_git("commit", "-qm", "a", cwd=author)
-    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
-    clone = small_disk / "clone"  # pointers only: no filter yet
-    run_git("clone", "-q", str(origin), str(clone), cwd=small_disk)
-    git_model("install", "--local", cwd=clone)
+    clone = pointers_only_clone(tmp_path, small_disk, os.urandom(300_000))
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
 
     for command in (["pull"], ["track", "*.npy"]):  # into the store; a file of the worktree

@@ -81,18 +81,16 @@ def present(remote: Remote, pointers: Iterable[Pointer]) -> set[str]:
 
 
 def upload(
-    remote: Remote, store: LocalStore, todo: list[Pointer], jobs: int,
+    remote: RemoteStore, store: LocalStore, todo: list[Pointer], jobs: int,
     segmenter: Segmenter | None, done: Callable[[Pointer], None],
     on_bytes: ByteCount | None = None,
 ) -> tuple[dict[str, Exception], int]:  # fmt: skip
     """Send ``todo`` (objects the remote lacks) in the layout the remote's settings ask
-    for. Returns the failures by oid and the bytes that crossed the network.
+    for. Returns the failures by oid and the bytes that crossed the network. (An LFS
+    host is sent to by ``transfer``, whose batch requests overlap the sends.)
 
     Every layout calls ``on_bytes`` (if given) with the bytes of each part of an
     object as it is sent, so that progress moves within a large object."""
-    if isinstance(remote, LfsRemote):
-        failed, _ = each(todo, lambda p: remote.upload(store, p, on_bytes), jobs, done)
-        return failed, sum(p.size for p in todo if p.oid not in failed)
     from gitmodel.remote import chunked, whole
     from gitmodel.remote.store import LAYOUT_VERSION
 

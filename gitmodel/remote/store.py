@@ -385,26 +385,26 @@ class RemoteStore:
         :data:`MERGE_TARGET` bytes; delete each merged batch once the batch holding its
         manifests is written, so every file stays visible throughout. Returns how many
         batches were merged, and into how many."""
-        groups: list[list[tuple[str, bytes]]] = [[]]
+        groups: list[list[tuple[str, bytes, dict[str, manifest.BatchEntry]]]] = [[]]
         size = entries = 0
         for name, body in self.small_batches():
-            count = len(manifest.decode_batch(body))
+            table = manifest.decode_batch(body)
             if groups[-1] and (size + len(body) > MERGE_TARGET
-                               or entries + count > manifest.BATCH_MAX_ENTRIES):  # fmt: skip
+                               or entries + len(table) > manifest.BATCH_MAX_ENTRIES):  # fmt: skip
                 groups.append([])
                 size = entries = 0
-            groups[-1].append((name, body))
-            size, entries = size + len(body), entries + count
+            groups[-1].append((name, body, table))
+            size, entries = size + len(body), entries + len(table)
         merged = written = 0
         for group in groups:
             if len(group) < 2:
                 continue
             found: dict[str, manifest.Manifest] = {}
-            for _, body in group:
-                for oid, entry in manifest.decode_batch(body).items():
+            for _, body, table in group:
+                for oid, entry in table.items():
                     found.setdefault(oid, manifest.batch_manifest(body, entry))
             name = self.write_batch(list(found.values()))
-            for old, _ in group:
+            for old, _, _ in group:
                 if old != name:
                     with contextlib.suppress(FileNotFoundError):
                         self.retry(functools.partial(self.fs.rm_file, self.batch_key(old)))

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gitmodel.errors import GitModelError, ObjectMissingError, is_disk_full, is_not_writable
+from gitmodel.errors import GitModelError, ObjectMissingError, os_error_hint
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
@@ -30,13 +30,6 @@ UPLOADING = "Uploading model objects"
 DOWNLOADING = "Downloading model objects"
 RETRY_HINT = "run the command again: objects already transferred are kept"
 CHECK_HINT = "`git model fsck --remote` shows what the remote lacks"
-DISK_FULL_HINT = (
-    "free some space here (`git model prune` deletes local objects the remote has) and "
-    "run the command again: objects already transferred are kept"
-)
-NOT_WRITABLE_HINT = (
-    "check that you may read and write the local store: its owner and mode, or a read-only mount"
-)
 UPLOAD_MISSING_HINT = (
     "fetch it first (`git model fetch`), or push from a clone that has it; "
     "`git model fsck --remote` lists every object neither here nor on the remote"
@@ -64,10 +57,10 @@ def _hint(first: Exception, failures: list[Exception]) -> str:
             return failure.hint
     if all(_transient(failure) for failure in failures):
         return RETRY_HINT
-    if any(is_disk_full(failure) for failure in (first, *failures)):
-        return DISK_FULL_HINT
-    if any(is_not_writable(failure) for failure in (first, *failures)):
-        return NOT_WRITABLE_HINT
+    for failure in failures:  # a full disk, or a store that may not be written
+        hint = os_error_hint(failure)
+        if hint is not None:
+            return hint
     return CHECK_HINT
 
 
