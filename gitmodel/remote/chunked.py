@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -307,10 +306,9 @@ class ChunkedPush:
 
     def _chunks(self, pointer: Pointer, view: memoryview) -> tuple[Chunks, bool]:
         """The object's chunks, from its cached list or cut, and whether to keep their
-        list. A small object is cut again, which costs less than reading a list, and
-        keeps none (:meth:`ChunkLists.put`)."""
+        list. A small object is one chunk (:meth:`Chunker.whole`) and keeps no list."""
         if pointer.size <= LIST_MIN:
-            return self.chunker.cut(view, self._starts(pointer, view)), False
+            return self.chunker.whole(view), False
         cached = self.lists.get(pointer.oid)
         if cached is not None:
             return cached, False
@@ -332,8 +330,6 @@ class ChunkedPush:
     def _starts(self, pointer: Pointer, view: memoryview) -> list[int]:
         if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
             return []
-        if pointer.size <= LIST_MIN:  # parsed from the bytes in hand: no second read
-            return self.segmenter(io.BytesIO(view))
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
 
