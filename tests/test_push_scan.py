@@ -162,6 +162,27 @@ def test_likely_pointers_are_found_by_blob_id_and_others_read(
     assert git.blob_id(stored[1].encode()) in read
 
 
+@pytest.mark.parametrize("known", [0, 1, 2])
+def test_a_scan_keeps_the_trees_path_order(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, known: int
+) -> None:
+    """A push sends files in the order of their paths, so a folder's files share packs,
+    however each pointer was found (read from Git, or known by its blob id)."""
+    from gitmodel import git
+    from gitmodel.git import objects
+    from gitmodel.pointer import Pointer
+    from gitmodel.scan import pointers_in_history
+
+    files = {f"{name}.bin": blob(n) for n, name in enumerate("qwertyuiopasdf")}
+    commit_files(repo, "many", files)
+    stored = [Pointer(oid, size) for oid, size in repo_store(repo).sizes().items()]
+    monkeypatch.setattr(objects, "KNOWN_MIN", 0)
+    opened = git.Repo.discover(repo)
+    opened.likely_pointers = lambda: stored[: known * 7]  # none, half, all
+    found = [f.pointer.size for f in pointers_in_history(opened, ["HEAD"])]
+    assert found == [len(files[name]) for name in sorted(files)]
+
+
 def test_commands_find_the_stored_objects_pointers_by_blob_id(repo: Path) -> None:
     """``open_repo`` offers the local store's objects as the likely pointers."""
     from gitmodel.workspace import open_repo

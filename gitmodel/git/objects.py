@@ -90,21 +90,26 @@ def small_blobs(repo: Repo, oids: Iterable[str], limit: int) -> dict[str, bytes]
 
 
 def pointers_of(repo: Repo, blobs: Iterable[str]) -> dict[str, Pointer]:
-    """The blobs among ``blobs`` that are canonical pointer files, with their pointers.
-    Where there are many, a blob whose id is that of the text of one of the repository's
-    :attr:`~Repo.likely_pointers` is that pointer (Git names a blob by the hash of its
-    bytes), so it is not read; the others are asked of ``git cat-file``."""
+    """The blobs among ``blobs`` that are canonical pointer files, with their pointers,
+    in the order given (``rev-list``'s is a tree's path order: a push then packs the
+    files of a folder together). Where there are many, a blob whose id is that of the
+    text of one of the repository's :attr:`~Repo.likely_pointers` is that pointer (Git
+    names a blob by the hash of its bytes), so it is not read; the others are asked of
+    ``git cat-file``."""
     real = [blob for blob in blobs if blob.strip("0")]  # the null id: a deleted file
     found: dict[str, Pointer] = {}
+    rest = real
     if len(real) >= KNOWN_MIN and repo.likely_pointers is not None:
         known = _known_blobs(repo)
         found = {blob: known[blob] for blob in real if blob in known}
-        real = [blob for blob in real if blob not in found]
-    for oid, data in small_blobs(repo, real, POINTER_MAX_SIZE).items():
+        rest = [blob for blob in real if blob not in found]
+    if not rest:
+        return found
+    for oid, data in small_blobs(repo, rest, POINTER_MAX_SIZE).items():
         pointer = try_parse(data)
         if pointer is not None:
             found[oid] = pointer
-    return found
+    return {blob: found[blob] for blob in real if blob in found}
 
 
 def _known_blobs(repo: Repo) -> dict[str, Pointer]:
