@@ -15,6 +15,7 @@ from hygiene_support import make_author, model_dir, oid_of
 from gitmodel.pointer import Pointer
 from gitmodel.remote import transfer
 from gitmodel.remote.store import RemoteStore
+from gitmodel.store import codec
 from gitmodel.store.local import LocalStore
 
 TENSOR = 256 << 10
@@ -118,6 +119,54 @@ def test_whole_object_remote_stays_readable_and_upgrades(tmp_path: Path) -> None
     run_git("checkout", "-q", "HEAD~1", cwd=clone)
     assert (clone / "a.bin").read_bytes() == old
     assert git_model("fsck", "--remote", cwd=clone).returncode == 0
+
+
+def test_many_small_files_are_compressed_where_it_pays_even_when_the_kind_changes(
+    tmp_path: Path,
+) -> None:
+    """Small files take the compression answer of the alike files before them, and a
+    file in 16 is tried again: after a run of random files, text files are compressed
+    again within 16 files, and everything reads back."""
+    origin, repo = make_author(tmp_path)
+    files = {f"a/{i:02d}.bin": os.urandom(20_000) for i in range(40)}
+    for i in range(48):
+        rows = (f"{i},{n},row {n % 89},{n / 7:.4f}\n" for n in range(1000))
+        files[f"b/{i:02d}.bin"] = "".join(rows).encode()[:20_000]
+    for name, data in files.items():
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "a data set", cwd=repo)
+    run_git("push", "-q", "origin", "main", cwd=repo)
+    random = sum(len(d) for n, d in files.items() if n.startswith("a/"))
+    text = sum(len(d) for n, d in files.items() if n.startswith("b/"))
+    stored = pack_bytes(origin)
+    assert random <= stored  # the random files as they are
+    # each text file shrinks to under a third; 15 at most are sent as they are
+    assert all(len(codec.compressor().compress(d)) < len(d) / 3 for d in files.values()
+               if d.isascii())  # fmt: skip
+    assert stored - random < (15 + 33 / 3) / 48 * text
+    clone = clone_of(origin, tmp_path)
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data
+
+
+def test_small_file_verdicts_try_one_file_in_16_once_8_agree() -> None:
+    text = memoryview(b"the same words again and again " * 700)
+    noise = memoryview(os.urandom(20_000))
+
+    def answers(verdicts: codec.SmallFileVerdicts, view: memoryview, count: int) -> list[bool]:
+        return [verdicts.worth(view, [(b"new", len(view))]) for _ in range(count)]
+
+    settled = codec.SmallFileVerdicts()
+    assert answers(settled, noise, 8) == [False] * 8  # each tried: 8 agree
+    # the next 15 take that answer untried; the 16th is tried, and so is every file
+    # until 8 agree again
+    assert answers(settled, text, 18) == [False] * 15 + [True] * 3
+    unsettled = codec.SmallFileVerdicts()
+    assert answers(unsettled, noise, 7) == [False] * 7
+    assert answers(unsettled, text, 1) == [True]  # 7 alike do not make a guess yet
+    assert answers(settled, noise, 1) == [False]  # tried: the run of "yes" is 3 long
 
 
 @pytest.mark.parametrize("size", [0, 1, 9000, 300_000])

@@ -209,6 +209,7 @@ class ChunkedPush:
         self.segmenter = segmenter
         self.lists = ChunkLists(store.root, remote.cipher.key_check)
         self.chunker = Chunker(remote.cipher.id_key)
+        self.small_verdicts = codec.SmallFileVerdicts()
         self.jobs = max(1, jobs)
         self.known: dict[bytes, ChunkRef] = {}
         self.trust = PackTrust(remote, store, self.jobs)
@@ -287,7 +288,10 @@ class ChunkedPush:
         pending = _Pending(pointer, [])
         chunks, keep = self._chunks(pointer, view)
         self._distrust_unproven(chunks)
-        compress = codec.worth_compressing(view, chunks, self.known, self.new)
+        if pointer.size <= LIST_MIN:
+            compress = self.small_verdicts.worth(view, chunks, self.known, self.new)
+        else:
+            compress = codec.worth_compressing(view, chunks, self.known, self.new)
         offset = 0
         held = 0  # bytes of chunks the remote has, or that a pack on its way holds
         for chunk_id, raw in chunks:
