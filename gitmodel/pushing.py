@@ -25,7 +25,6 @@ from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore
 from gitmodel.trace import trace
 from gitmodel.urls import redact
-from gitmodel.workspace import open_repo
 
 ZERO_OIDS = {"0" * 40, "0" * 64}
 ADOPTED = "adopted"
@@ -33,9 +32,8 @@ SENT_DIR = "pushed"
 SENT_TIPS = 32  # commits remembered per remote
 
 
-def pre_push(remote_name: str, url: str, stdin: bytes) -> int:
+def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdin: bytes) -> int:
     """Git's pre-push hook: stdin has "<local ref> <local oid> <remote ref> <remote oid>" lines."""
-    repo, store = open_repo()
     settings = repo.settings()
     named = f"remote.{remote_name}.url" in settings
     updates = [

@@ -26,7 +26,7 @@ def run_hook(name: str, args: list[str]) -> int:
         from gitmodel.logs.records import LOG_PREFIX
 
         remote_name, url = [*args, "", ""][:2]
-        pushing.pre_push(remote_name, url, stdin)
+        pushing.pre_push(repo, store, remote_name, url, stdin)
         if git.list_refs(repo, LOG_PREFIX):  # the registry code loads where there are logs
             from gitmodel import logsync
 
