@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import git_model, run_git
 
+from gitmodel.remote.chunked import SPLIT_MIN
+
 MIB = 1 << 20
 
 
@@ -78,8 +80,10 @@ def fill(mount: Path, leave: int) -> Path:
     return filler
 
 
+@pytest.mark.parametrize(("count", "size"), [(40, 20_000), (SPLIT_MIN + 10, 1_000)],
+                         ids=["one-process", "two-processes"])  # fmt: skip
 def test_a_push_to_a_full_remote_disk_fails_at_once_and_the_next_one_lands(
-    small_disk: Path, tmp_path: Path
+    small_disk: Path, tmp_path: Path, count: int, size: int
 ) -> None:
     grow(small_disk, "16m")
     origin = small_disk / "origin.git"
@@ -89,7 +93,7 @@ def test_a_push_to_a_full_remote_disk_fails_at_once_and_the_next_one_lands(
     run_git("remote", "add", "origin", str(origin), cwd=repo)
     git_model("install", "--local", cwd=repo)
     git_model("track", "*.bin", cwd=repo)
-    files = {"big.bin": os.urandom(3 * MIB)} | {f"s{i}.bin": os.urandom(20_000) for i in range(40)}
+    files = {"big.bin": os.urandom(3 * MIB)} | {f"s{i}.bin": os.urandom(size) for i in range(count)}
     for name, data in files.items():
         (repo / name).write_bytes(data)
     run_git("add", ".", cwd=repo)

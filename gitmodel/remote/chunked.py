@@ -22,6 +22,7 @@ more is refused), a pack index at most :func:`manifest.max_index_size`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.manifest import ChunkRef, Manifest, PackIndexEntry
 from gitmodel.pointer import Pointer
 from gitmodel.progress import Attempt
+from gitmodel.remote import helper
 from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
 from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
@@ -52,6 +54,7 @@ from gitmodel.store.chunking import (
 from gitmodel.store.local import LocalStore
 from gitmodel.store.pack import PACK_MAX_OBJECT
 from gitmodel.store.records import Records
+from gitmodel.trace import trace
 
 if TYPE_CHECKING:
     from gitmodel.progress import ByteCount
@@ -63,6 +66,8 @@ PREFETCH = 2  # ranged reads in flight per file
 BATCH_MIN = 32  # a push of fewer files writes each manifest alone
 BATCH_TARGET = 2 << 20  # manifest bytes per batch (about 15,000 small files)
 BATCH_ENTRY_MAX = 1 << 20  # a larger manifest (a file of tens of GiB) is written alone
+SPLIT_MIN = 2048  # small objects from which a second process packs half of them
+POLL_EVERY = 256  # files between looks at what the second process reported
 
 
 class RemoteChunks(Protocol):
@@ -70,6 +75,7 @@ class RemoteChunks(Protocol):
 
     display: str
     cipher: codec.Cipher
+    local: bool  # a folder of this machine's file system
 
     def pack_key(self, pack: str) -> str: ...
     def index_key(self, pack: str) -> str: ...
@@ -227,19 +233,65 @@ class ChunkedPush:
         self.sent_bytes = 0
         self.checked: dict[str, bool] = {}  # reused packs: still on the remote?
         self.cache = index_cache(remote, store)
+        self.pack_threads = blake3.AUTO
 
     def run(
         self, pointers: Iterable[Pointer], done: Callable[[Pointer], None]
     ) -> dict[str, Exception]:
-        """Send ``pointers``; calls ``done`` as each becomes visible; returns the failures."""
+        """Send ``pointers``; calls ``done`` as each becomes visible; returns the failures.
+        Where many are small and the remote is a local folder, a second process packs
+        half of the small ones (:mod:`gitmodel.remote.helper`): each is one chunk of
+        its own (:meth:`Chunker.whole`), so the two share no chunk."""
         self.known = known_chunks(self.remote, self.store, self.jobs)
+        todo = list(pointers)
+        share = self._share(todo)
+        second = None
+        if share:
+            second = helper.fork(functools.partial(self._serve, share), share, done,
+                                 self.on_bytes)  # fmt: skip
+        if second is not None:
+            given = {p.oid for p in share}
+            todo = [p for p in todo if p.oid not in given]
+            trace(f"push: {len(share)} small object(s) packed by process {second.pid}")
+        try:
+            failed = self._send(todo, done, second)
+        except BaseException:
+            if second is not None:
+                second.stop()  # this push has failed: no use in the rest of it
+            raise
+        if second is not None:
+            failed.update(second.finish())
+            self.sent_bytes += second.sent
+        return failed
+
+    def _share(self, todo: list[Pointer]) -> list[Pointer]:
+        """The small objects a second process may pack: the later half of them, when
+        there are :data:`SPLIT_MIN` or more, a second CPU, and a remote that a forked
+        process can write (a local folder: no client threads or event loop)."""
+        if not self.remote.local or helper.cpus() < 2:
+            return []
+        small = [p for p in todo if 0 < p.size <= LIST_MIN]
+        return small[len(small) // 2 :] if len(small) >= SPLIT_MIN else []
+
+    def _serve(self, share: list[Pointer], report: helper.Report) -> None:
+        """The second process's work: send ``share``, saying what became of each."""
+        self.on_bytes = report.bytes
+        self.pack_threads = 1  # blake3's thread pool, if the parent had one, is not here
+        for oid, failure in self._send(share, report.done, None).items():
+            report.failed(oid, failure)
+        report.sent(self.sent_bytes)
+
+    def _send(self, pointers: list[Pointer], done: Callable[[Pointer], None],
+              second: helper.Helper | None) -> dict[str, Exception]:  # fmt: skip
         waiting: list[_Pending] = []
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             self._pool = pool
             self._packs_in_flight: list[Future[None]] = []
             manifests: dict[Future[None], list[Pointer]] = {}
             seen = 0  # packs settled (sent or failed) when ``waiting`` was last scanned
-            for pointer in pointers:
+            for n, pointer in enumerate(pointers):
+                if second is not None and n % POLL_EVERY == 0:
+                    second.poll()  # its progress, as it goes
                 try:
                     pending = self._plan(pointer)
                 except (GitModelError, OSError) as exc:
@@ -364,7 +416,7 @@ class ChunkedPush:
         """Name the pack (here, so hashing it overlaps with cutting the next chunks), send
         it, then its index."""
         try:
-            pack = blake3(body, max_threads=blake3.AUTO).hexdigest()
+            pack = blake3(body, max_threads=self.pack_threads).hexdigest()
             self.remote.write(self.remote.pack_key(pack), body)
             index = manifest.encode_index(pack, entries)
             self.remote.write(self.remote.index_key(pack), index)

@@ -114,7 +114,7 @@ class RemoteStore:
         self.root = root.rstrip("/")
         self.protocols = set(_protocols(fs))
         self._folders = not self.protocols & _OBJECT_STORES  # object storage: no folders
-        self._local = "file" in self.protocols
+        self.local = "file" in self.protocols  # a folder of this machine's file system
         self.fs = self._wrap(fs)
         self._layout: dict[str, Any] | None = None  # unknown until asked; {} when absent
         self._layout_lock = threading.Lock()
@@ -576,10 +576,10 @@ class RemoteStore:
             self.makedirs(key)
             self.retry(lambda: self.fs.pipe_file(key, _Upload(view)))
             return
-        if isinstance(body, memoryview) and not self._local:
+        if isinstance(body, memoryview) and not self.local:
             body = bytes(body)  # other clients take bytes only; memory:// keeps the view
         self.makedirs(key)
-        if self._local and key.startswith((f"{self.root}/manifests/", f"{self.root}/batches/")):
+        if self.local and key.startswith((f"{self.root}/manifests/", f"{self.root}/batches/")):
             # an S3 PUT is atomic, a local write is not: a torn manifest would be a present
             # object that cannot be read. Packs and indexes check themselves (exact
             # lengths; packs are proven before reuse), so a torn one costs a re-send only.
@@ -639,7 +639,7 @@ class RemoteStore:
             key = f"{self.root}/{LAYOUT_FILE}"
             self.makedirs(key)
             body = json.dumps(layout).encode()
-            if self._local:  # a torn layout file would make the whole remote unreadable
+            if self.local:  # a torn layout file would make the whole remote unreadable
                 self._write_aside(key, body)
             else:
                 self.retry(lambda: self.fs.pipe_file(key, body))
