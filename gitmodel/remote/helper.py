@@ -92,6 +92,8 @@ def fork(work: Callable[[Report], None], share: list[Pointer],
             work(report)
             report.close()
             status = 0
+        except BrokenPipeError:
+            pass  # the parent is gone: no one is left to tell
         except Exception:  # a bug: the objects fail in the parent; the trace is for us
             import traceback
 
