@@ -218,16 +218,18 @@ def _materialize_all(
             return 0
         written: list[tuple[safepath.Target, index_file.Entry]] = []
         failure: GitModelError | None = None
-        for item in pending:
-            entry = entries.get(os.fsencode(item.path))
-            try:
-                target = safepath.Target(repo.top, item.path)
-                if _materialize_one(placer, item.pointer, target, entry, hash_size, progress.add):
-                    assert entry is not None
-                    written.append((target, entry))
-                progress.object_done()
-            except GitModelError as exc:
-                failure = failure or exc
+        with safepath.listing_once():
+            for item in pending:
+                entry = entries.get(os.fsencode(item.path))
+                try:
+                    target = safepath.Target(repo.top, item.path)
+                    if _materialize_one(placer, item.pointer, target, entry, hash_size,
+                                        progress.add):  # fmt: skip
+                        assert entry is not None
+                        written.append((target, entry))
+                    progress.object_done()
+                except GitModelError as exc:
+                    failure = failure or exc
         if written:
             _record_stats(index, lock, hash_size, written, stamp)
     if failure is not None:

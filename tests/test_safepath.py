@@ -154,6 +154,27 @@ def test_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     assert not stale.exists() and live.exists()
 
 
+def test_within_listing_once_a_directory_is_listed_at_its_first_write(tmp_path: Path) -> None:
+    """A pull writes thousands of files into one folder: listing it for each made that
+    quadratic. Stale files there at the first write are still removed."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    before = tmp_path / f".b.{gone.pid}-abc.tmp"
+    before.write_bytes(b"half")
+    with safepath.listing_once():
+        safepath.write(Target(tmp_path, "a"), fill_with(b"a"))
+        later = tmp_path / f".b.{gone.pid}-def.tmp"  # a writer killed after the listing
+        later.write_bytes(b"half")
+        safepath.write(Target(tmp_path, "b"), fill_with(b"b"))
+        assert not before.exists() and later.exists()  # left to the next command
+        with safepath.listing_once():  # nested: the same listing
+            safepath.write(Target(tmp_path, "b"), fill_with(b"b"))
+        assert later.exists()
+    safepath.write(Target(tmp_path, "b"), fill_with(b"b"))
+    assert not later.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
 def test_a_long_name_still_gets_a_temporary_file(tmp_path: Path) -> None:
     name = "n" * 250
     safepath.write(Target(tmp_path, name), fill_with(b"x"))
