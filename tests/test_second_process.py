@@ -72,6 +72,8 @@ def work(report):
         os.kill(os.getpid(), signal.SIGKILL)
     if how == "raised":
         raise RuntimeError("a bug")
+    if how == "failed":
+        raise OSError(28, "No space left on device", "/remote/index")
     for pointer in share[4:]:
         report.done(pointer)
     report.sent(12345)
@@ -88,7 +90,7 @@ print(json.dumps({"done": seen["done"], "bytes": seen["bytes"], "sent": second.s
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="os.fork is used on Linux only")
-@pytest.mark.parametrize("how", ["finished", "killed", "raised"])
+@pytest.mark.parametrize("how", ["finished", "killed", "raised", "failed"])
 def test_what_the_second_process_did_not_report_counts_as_failed(how: str) -> None:
     """Run in a process of its own: a fork is refused while other threads run, as they
     may in a test runner."""
@@ -105,6 +107,12 @@ def test_what_the_second_process_did_not_report_counts_as_failed(how: str) -> No
         return
     assert result["done"] == [1, 2, 3] and result["sent"] == 0
     lost = {index: result["failed"][str(index)] for index in range(4, 10)}
+    if how == "failed":  # not one object's failure: the rest fail with it, as it is
+        assert b"Traceback" not in proc.stderr and proc.stderr == b""
+        for failure in lost.values():
+            assert failure == ["OSError", "[Errno 28] No space left on device: "
+                               "'/remote/index'", None, errno.ENOSPC]  # fmt: skip
+        return
     why = "was stopped by signal 9" if how == "killed" else "stopped (exit status 1)"
     for name, message, hint, _ in lost.values():
         assert name == "HelperError"

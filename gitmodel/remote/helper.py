@@ -9,6 +9,7 @@ runs ``work`` with a :class:`Report` and reports over a pipe, a line at a time::
     s <count>            bytes it wrote to the remote, once, at the end
     d <oid>              an object whose manifest is durable: present on the remote
     f <oid> <failure>    an object that could not be sent (:func:`encode_failure`)
+    a <failure>          every object not reported yet could not be sent
 
 then leaves with ``os._exit`` (no ``atexit`` handler, no flush of what the parent had
 buffered). The parent reads the lines as they come (:meth:`Helper.poll`) and, at the
@@ -57,6 +58,9 @@ class Report:
     def failed(self, oid: str, failure: Exception) -> None:
         self._line(f"f {oid} {encode_failure(failure)}")
 
+    def failed_all(self, failure: Exception) -> None:
+        self._line(f"a {encode_failure(failure)}")
+
     def _line(self, line: str) -> None:
         with self._lock:
             self._out.write(line + "\n")
@@ -94,6 +98,9 @@ def fork(work: Callable[[Report], None], share: list[Pointer],
             status = 0
         except BrokenPipeError:
             pass  # the parent is gone: no one is left to tell
+        except (GitModelError, OSError) as exc:  # not one object's: the rest all failed
+            with contextlib.suppress(OSError):
+                report.failed_all(exc)
         except Exception:  # a bug: the objects fail in the parent; the trace is for us
             import traceback
 
@@ -171,6 +178,10 @@ class Helper:
             return
         if kind == "s" and rest.isdigit():
             self.sent += int(rest)
+            return
+        if kind == "a":
+            self.failed.update(dict.fromkeys(self._waiting, decode_failure(rest)))
+            self._waiting.clear()
             return
         oid, _, failure = rest.partition(" ")
         pointer = self._waiting.get(oid) if is_valid_oid(oid) else None
