@@ -5,11 +5,11 @@ FastCDC (``pyfastcdc``, compiled) cuts at about 64 KiB on average, never under
 the chunks of the rest of the file are the same as before. A *segmenter* may
 add cuts of its own: for model files, the end of the header and every tensor
 start, so an unchanged tensor maps to the same chunks even when a tensor added
-before it shifts every offset. An object of :data:`LIST_MIN` or less is one chunk,
-uncut: at that size an edit saves little, and a data set of many small files
-paid a tenth of its push for the cutting. A chunk's id is its blake3 (keyed when the
-remote is encrypted, so dedup works only within one key): cryptographic,
-because dedup trusts it, and twice as fast as sha256 here.
+before it shifts every offset. An object of :data:`LIST_MIN` or less is one
+chunk, uncut: at that size an edit saves little, and a data set of many small
+files paid a tenth of its push for the cutting. A chunk's id is its blake3
+(keyed when the remote is encrypted, so dedup works only within one key):
+cryptographic, because dedup trusts it, and twice as fast as sha256 here.
 """
 
 from __future__ import annotations
@@ -175,8 +175,9 @@ class ChunkLists:
             return None
 
     def put(self, pointer: Pointer, chunks: Chunks) -> None:
-        """Keep the list of an object of several chunks over :data:`LIST_MIN` (a small
-        object is one chunk, :meth:`Chunker.whole`), which dedup by oid already finds."""
+        """Keep the list of an object over :data:`LIST_MIN` of two chunks or more. A
+        smaller one is one chunk (:meth:`Chunker.whole`), and a one-chunk object is its
+        own chunk, which dedup by oid already finds."""
         if len(chunks) < 2 or pointer.size <= LIST_MIN:
             return
         path = self.path(pointer.oid)
