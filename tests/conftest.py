@@ -171,6 +171,19 @@ def _big_trees_go_at_teardown(request: pytest.FixtureRequest) -> Iterator[None]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def mounted(args: list[str], mount: Path, what: str) -> Iterator[Path]:
+    """``mount ARGS MOUNT`` for the test's time, then unmounted; the test is skipped,
+    saying why, where ``what`` cannot be mounted."""
+    done = subprocess.run(["mount", *args, str(mount)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount {what} here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 def need_disk(path: Path, nbytes: int) -> None:
     """Skip, saying why, when the file system under ``path`` has less than ``nbytes`` free."""
     free = shutil.disk_usage(path).free

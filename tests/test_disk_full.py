@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git_model, run_git
+from conftest import git_model, mounted, run_git
+from hygiene_support import make_author
 
 from gitmodel.remote.chunked import SPLIT_MIN
 
@@ -25,14 +26,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                             capture_output=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
-    try:
+    with mounted(["-t", "tmpfs", "-o", "size=8m", "tmpfs"], mount, "a tmpfs"):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def grow(mount: Path, size: str) -> None:
@@ -123,12 +118,7 @@ def test_a_push_to_a_full_remote_disk_fails_at_once_and_the_next_one_lands(
 def pointers_only_clone(tmp_path: Path, disk: Path, data: bytes) -> Path:
     """A clone on ``disk`` of a repository whose ``a.bin`` holds ``data``, pushed to a
     local remote elsewhere; cloned before the filter was installed, so it holds pointers."""
-    origin = tmp_path / "origin.git"
-    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    author = tmp_path / "author"
-    run_git("clone", "-q", str(origin), str(author), cwd=tmp_path)
-    git_model("install", "--local", cwd=author)
-    git_model("track", "*.bin", cwd=author)
+    origin, author = make_author(tmp_path)
     (author / "a.bin").write_bytes(data)
     run_git("add", ".", cwd=author)
     run_git("commit", "-qm", "a", cwd=author)

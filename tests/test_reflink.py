@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, repo_store, run_git, sha256_file
+from conftest import git_model, git_out, mounted, repo_store, run_git, sha256_file
 
 SIZE = 16 << 20
 
@@ -32,14 +32,8 @@ def xfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                           capture_output=True, check=False)  # fmt: skip
     if made.returncode != 0:
         pytest.skip(f"mkfs.xfs failed: {made.stderr.decode(errors='replace').strip()}")
-    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount)],
-                             capture_output=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot loop-mount here: {mounted.stderr.decode(errors='replace').strip()}")
-    try:
+    with mounted(["-o", "loop", str(image)], mount, "a loop device"):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def used(path: Path) -> int:

@@ -42,7 +42,6 @@ from gitmodel.remote.errors import DAMAGED_HINT, RANGES_HINT, ShortRead
 from gitmodel.remote.trust import PackTrust, index_cache
 from gitmodel.store import codec
 from gitmodel.store.chunking import (
-    CHUNK_MIN,
     LIST_MIN,
     Chunker,
     ChunkLists,
@@ -384,7 +383,7 @@ class ChunkedPush:
             self.known = {i: ref for i, ref in self.known.items() if ref.pack not in bad}
 
     def _starts(self, pointer: Pointer, view: memoryview) -> list[int]:
-        if self.segmenter is None or pointer.size < 2 * CHUNK_MIN:
+        if self.segmenter is None:
             return []
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
