@@ -23,7 +23,6 @@ to fix, never worth a retry, and gets a hint that names what to check for that b
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import types
 import warnings
@@ -150,6 +149,8 @@ def quiet_backend_loggers() -> None:
     """Keep backends' log records (tracebacks at every retry) and their warnings (e.g.
     asyncssh's about DSA on import, under cryptography 51) off stderr: the failure
     reaches the user once, as gitmodel's own one-line error."""
+    import logging  # here: only a remote that loads a backend needs it
+
     warnings.filterwarnings("ignore", module=_QUIET_WARNINGS)
     for name in _QUIET_LOGGERS:
         logger = logging.getLogger(name)

@@ -20,26 +20,37 @@ from typing import TYPE_CHECKING, TypeAlias
 from gitmodel.errors import ChecksumError
 from gitmodel.pointer import Pointer
 from gitmodel.remote.errors import RemoteError
-from gitmodel.remote.lfs import LfsRemote
 from gitmodel.remote.workers import each
 
-# The object-storage layouts (bulk, chunked, whole, store, trust) are imported where they
-# are used: a push to an LFS host, every one through the pre-push hook, never loads them.
+# Each kind of remote's modules are loaded where they are used: a push to an LFS host
+# never loads the object-storage layouts (bulk, chunked, whole, store, trust, fsspec),
+# one to object storage never loads the HTTP client (lfs), and a push that sends
+# nothing, which is every push through the pre-push hook that adds no model file,
+# loads neither.
 Remote: TypeAlias = "RemoteStore | LfsRemote"
 PROBE_OID = "0" * 64  # no object has it
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
     from gitmodel.manifest import Manifest
     from gitmodel.progress import ByteCount
     from gitmodel.remote import chunked
+    from gitmodel.remote.lfs import LfsRemote
     from gitmodel.remote.store import RemoteStore
     from gitmodel.store.chunking import Segmenter
     from gitmodel.store.local import LocalStore
 
 
+def on_host(remote: Remote) -> TypeIs[LfsRemote]:
+    """Whether ``remote`` is an LFS host; asked of the remote itself, so that telling
+    the kinds apart loads neither kind's module."""
+    return remote.lfs_host
+
+
 def check(remote: Remote) -> None:
     """Refuse a remote this version cannot use (its layout, its key), before any transfer."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         return  # every request is checked as it is answered
     remote.check_layout()
 
@@ -47,7 +58,7 @@ def check(remote: Remote) -> None:
 def probe(remote: Remote) -> None:
     """Reach the remote once, as ``doctor`` does: its layout file, or one batch request
     to an LFS host (what it says about the made-up object it is asked for is ignored)."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         remote.plan("download", [Pointer(PROBE_OID, 1)])
     else:
         remote.check_layout()
@@ -56,7 +67,7 @@ def probe(remote: Remote) -> None:
 def attach(remote: Remote, store: LocalStore) -> None:
     """Keep what is learnt of ``remote``'s manifest batches beside its cached pack
     indexes in ``store``, so that each batch is read once per clone."""
-    if not isinstance(remote, LfsRemote) and remote.batches.cache is None:
+    if not on_host(remote) and remote.batches.cache is None:
         from gitmodel.remote.trust import index_cache
 
         remote.batches.cache_in(index_cache(remote, store) / "batches")
@@ -65,7 +76,7 @@ def attach(remote: Remote, store: LocalStore) -> None:
 def lacking(remote: Remote, pointers: dict[str, Pointer]) -> list[Pointer]:
     """Which objects the remote does not have: one listing per oid prefix on object
     storage, one batch request per 100 objects on an LFS host."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         return remote.lacking(pointers.values())
     remote.check_layout()
     present = remote.present(pointers)
@@ -74,7 +85,7 @@ def lacking(remote: Remote, pointers: dict[str, Pointer]) -> list[Pointer]:
 
 def present(remote: Remote, pointers: Iterable[Pointer]) -> set[str]:
     """Which objects the remote has (without reading their bytes)."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         plans = remote.plan("download", pointers)
         return {oid for oid, plan in plans.items() if "download" in plan.actions}
     return remote.present(p.oid for p in pointers)
@@ -121,7 +132,7 @@ def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore 
     with ``store``, fetch the small chunked objects among them in bulk (``bulk.py``),
     leaving any it could not for :func:`download` to fetch, or to report. Returns the
     bytes read."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         remote.plan_ahead("download", pointers)
     elif pointers:
         from gitmodel.remote import bulk
@@ -142,7 +153,7 @@ def download(
     Returns the bytes read from the remote (fewer than the object's size when
     ``local`` objects already held some of its chunks). ``on_bytes`` is called with
     the bytes of each range as it arrives (of the object, whatever their source)."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         return remote.download(store, pointer, on_bytes)
     from gitmodel.remote import chunked, whole
 
@@ -159,7 +170,7 @@ def download(
 
 def verify(remote: Remote, pointer: Pointer) -> bool:
     """True when the remote has ``pointer`` and its bytes hash to the oid (streamed)."""
-    if isinstance(remote, LfsRemote):
+    if on_host(remote):
         return remote.verify(pointer)
     from gitmodel.remote import chunked, whole
 

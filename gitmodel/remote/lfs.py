@@ -153,6 +153,7 @@ class LfsRemote:
     """Objects on a Git LFS host, reached through its Batch API at ``endpoint``."""
 
     chunked = False  # objects go whole: an LFS host stores files, not chunks
+    lfs_host = True  # see layouts.on_host
 
     def __init__(self, endpoint: str, cwd: Path | str | None = None,
                  tries: int = backends.RETRY_TRIES,

@@ -94,6 +94,8 @@ class Usage:
 class RemoteStore:
     """Objects under ``url`` on any fsspec filesystem (``file://``, ``s3://``, ``memory://`` …)."""
 
+    lfs_host = False  # see layouts.on_host
+
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, tries: int = backends.RETRY_TRIES,
                  first_delay: float = backends.RETRY_FIRST_DELAY, chunked: bool = True,

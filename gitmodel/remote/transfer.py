@@ -18,11 +18,11 @@ from gitmodel.pointer import Pointer
 from gitmodel.progress import Progress
 from gitmodel.remote import default_jobs, layouts
 from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged, RemoteObjectMissing
-from gitmodel.remote.lfs import LfsRemote, Plan
 from gitmodel.remote.workers import each
 
 if TYPE_CHECKING:
     from gitmodel.remote.layouts import Remote
+    from gitmodel.remote.lfs import LfsRemote, Plan
     from gitmodel.store.chunking import Segmenter
     from gitmodel.store.local import LocalStore
 
@@ -95,7 +95,7 @@ def upload(
         if pointer.size > 0 and unique.setdefault(pointer.oid, pointer).size != pointer.size:
             store.check_size(pointer)  # two sizes for one oid: one pointer lies
             store.check_size(unique[pointer.oid])
-    if isinstance(remote, LfsRemote):
+    if layouts.on_host(remote):
         return _upload_to_host(remote, store, unique, jobs or default_jobs(), quiet)
     try:
         todo = layouts.lacking(remote, unique)
@@ -179,7 +179,7 @@ def download(
         progress.finish()
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
     local = None
-    if not isinstance(remote, LfsRemote):
+    if not layouts.on_host(remote):
         from gitmodel.remote.chunked import LocalChunks
 
         local = LocalChunks(store, remote.cipher.key_check)
