@@ -239,6 +239,26 @@ def test_git_model_push_and_fetch_commands(author: Path, origin: Path, tmp_path:
     assert proc.returncode == 1 and b"no Git remote named 'nosuch'" in proc.stderr
 
 
+def test_remote_set_without_a_remote_name_says_which_to_add_or_name(repo: Path) -> None:
+    store = (repo.parent / "models").as_uri()
+    proc = git_model("remote", "set", store, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: this repository has no Git remote yet",
+        "hint: add it first: git remote add origin URL",
+    ]
+    for name in ("team", "fork"):
+        run_git("remote", "add", name, str(repo.parent / f"{name}.git"), cwd=repo)
+    proc = git_model("remote", "set", store, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: which Git remote? There are 2 and none is origin",
+        f"hint: name it: git model remote set {git_out('remote', cwd=repo).split()[0]} URL",
+    ]
+    git_model("remote", "set", "team", store, cwd=repo)
+    assert git_out("config", "remote.team.modelurl", cwd=repo).strip() == store
+
+
 def test_remote_set_refuses_credentials(author: Path) -> None:
     proc = git_model("remote", "set", "s3://AKIA:secret@bucket/x", cwd=author, check=False)
     assert proc.returncode == 1

@@ -33,7 +33,14 @@ def set_url(name: str | None, url: str, shared: bool = False) -> int:
     repo, _ = open_repo()
     settings = repo.settings()
     name = name or default_remote_name(settings)
-    if name is None or f"remote.{name}.url" not in settings:
+    if name is None:
+        names = git.remote_names(settings)
+        if not names:
+            raise UserError("this repository has no Git remote yet",
+                            hint="add it first: git remote add origin URL")  # fmt: skip
+        raise UserError(f"which Git remote? There are {len(names)} and none is origin",
+                        hint=f"name it: git model remote set {names[0]} URL")  # fmt: skip
+    if f"remote.{name}.url" not in settings:
         raise UserError(
             f"no Git remote named {name!r}", hint="add it first: git remote add NAME URL"
         )
