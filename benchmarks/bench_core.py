@@ -8,7 +8,9 @@ with an isolated HOME; results are medians over ``--repeat`` runs. Then the disk
 column: the big file's two versions pushed to a local bare remote, cloned by another
 user, and the clone's bytes on disk (every file under it, each block once, as ``du``
 counts) after the clone and after checking out the other version, as multiples of
-the file's size. See ``benchmarks/README.md`` for what is measured and how.
+the file's size. Last, the big add's floor on this machine: what any tool that hashes
+the file and keeps a copy of it cannot skip, each step timed alone. See
+``benchmarks/README.md`` for what is measured and how.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import mmap
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +294,89 @@ def run_all(recorder: Recorder, payloads: list[Payload], repeat: int, workdir: P
             shutil.rmtree(cycle_dir, ignore_errors=True)
 
 
+# -- the floor: what no tool's big add can skip ----------------------------------------
+
+DISCARD_FILTER = Path(__file__).resolve().parent / "discard_filter.py"
+FLOOR_STEPS = {
+    "hash": "sha256 of the file, one core",
+    "git": "Git sending it down a filter's pipe",
+    "copy": "a kernel copy into a new file",
+}
+
+
+def hash_alone(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of sha256 over the file, mapped (no copy), on one core."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+        wall, cpu = time.perf_counter(), time.process_time()
+        hashlib.sha256(mapped).digest()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def copy_alone(path: Path, folder: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``copy_file_range`` of the file into a new file beside
+    the repositories (a reflink where the file system makes them), as a store keeps it."""
+    dest = folder / "copy.bin"
+    os.sync()
+    try:
+        with open(path, "rb") as src, open(dest, "wb") as out:
+            wall, cpu = time.perf_counter(), time.process_time()
+            left = os.fstat(src.fileno()).st_size
+            while left > 0 and (n := os.copy_file_range(src.fileno(), out.fileno(), left)):
+                left -= n
+            return time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        dest.unlink(missing_ok=True)
+
+
+def git_alone(payload: Payload, folder: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``git add`` of the file through a filter that discards
+    it (``discard_filter.py``): Git reading the file and writing it to the pipe."""
+    env = make_home(folder / "home")
+    repo = folder / "repo"
+    repo.mkdir()
+    run([*GIT, "init", "-q"], repo, env)
+    process = f"{shlex.quote(sys.executable)} {shlex.quote(str(DISCARD_FILTER))}"
+    run([*GIT, "config", "filter.discard.process", process], repo, env)
+    run([*GIT, "config", "filter.discard.required", "true"], repo, env)
+    (repo / ".gitattributes").write_text("*.bin filter=discard\n")
+    benchlib.place_files(payload.source, payload.digests, repo)
+    measurement, _ = benchlib.timed([*GIT, "add", *payload.add_paths], repo, env)
+    shutil.rmtree(folder)
+    return measurement.seconds, measurement.cpu_seconds or 0.0
+
+
+def run_floor(payload: Payload, repeat: int, workdir: Path) -> dict[str, list[float]]:
+    """Each step of :data:`FLOOR_STEPS` alone, ``repeat`` times: the medians of their
+    wall and CPU seconds, as ``{step: [wall, cpu]}``."""
+    source = payload.source / "model.bin"
+    runs: dict[str, list[tuple[float, float]]] = {step: [] for step in FLOOR_STEPS}
+    for i in range(repeat):
+        runs["hash"].append(hash_alone(source))
+        runs["git"].append(git_alone(payload, workdir / f"floor-{i}"))
+        runs["copy"].append(copy_alone(source, workdir))
+        done = ", ".join(f"{step} {secs(found[-1][0])}" for step, found in runs.items())
+        print(f"[floor {i + 1}/{repeat}] {done}", flush=True)
+    return {step: [statistics.median(r[0] for r in found), statistics.median(r[1] for r in found)]
+            for step, found in runs.items()}  # fmt: skip
+
+
+def floor_lines(floor: dict[str, list[float]], size: str, lfs_add: Summary | None) -> list[str]:
+    """The floor table, and the least time an add that does all three steps can take:
+    the longest step, or all their CPU spread over every CPU, whichever is more."""
+    cells: list[tuple[str, ...]] = [(f"what a {size} add cannot skip", "wall", "CPU")]
+    for step, label in FLOOR_STEPS.items():
+        wall, cpu = floor[step]
+        cells.append((label, secs(wall), secs(cpu)))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    total_cpu = sum(cpu for _, cpu in floor.values())
+    bound = max(max(wall for wall, _ in floor.values()), total_cpu / (cpus or 1))
+    ratio = f" = {bound / lfs_add.seconds:.3f}x git-lfs's add" if lfs_add else ""
+    lines = benchlib.aligned(cells)
+    lines.append(f"so at least {secs(bound)} (the longest step, or {secs(total_cpu)} of CPU "
+                 f"over {cpus} CPUs){ratio}")  # fmt: skip
+    return lines
+
+
 # -- disk: a clone and a switch, bytes on disk ----------------------------------------
 
 DISK_TARGETS = {"after clone": 1.05, "after switch": 2.1}  # x the big file's size, gitmodel
@@ -490,6 +578,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--small-count", type=int, default=1000, help="number of small files")
     parser.add_argument("--small-size", default="100KB", help="size of each small file (100KB)")
     parser.add_argument("--no-disk", action="store_true", help="skip the disk column")
+    parser.add_argument("--no-floor", action="store_true", help="skip the big add's floor")
     benchlib.add_common_options(parser, "core")
     args = parser.parse_args(argv)
     args.big_size_text, args.small_size_text = args.big_size, args.small_size
@@ -532,13 +621,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         recorder = Recorder()
         payloads = make_payloads(workdir, args)
         run_all(recorder, payloads, args.repeat, workdir)
+        floor = {} if args.no_floor else run_floor(payloads[0], args.repeat, workdir)
         disk = {} if args.no_disk else run_disk(payloads[0], workdir)
     rows = build_rows(recorder)
     print_report(rows, recorder, meta)
     if disk:
         print("\n" + "\n".join(disk_lines(disk, args.big_size_text)))
+    if floor:
+        lfs_add = next(r.summaries[LFS] for r in rows if r.scenario == "big-add")
+        print("\n" + "\n".join(floor_lines(floor, args.big_size_text, lfs_add)))
     if args.json is not None:
-        benchlib.write_json(args.json, recorder.document(meta, rows, tail={"disk": disk}))
+        tail = {"disk": disk, "floor": floor}
+        benchlib.write_json(args.json, recorder.document(meta, rows, tail=tail))
     return 1 if recorder.failures else 0
 
 

@@ -47,9 +47,10 @@ import json, resource, subprocess, sys, time
 start = time.perf_counter()
 code = subprocess.run(sys.argv[2:]).returncode
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as f:
-    json.dump({"returncode": code, "seconds": seconds, "max_rss_kib": rss}, f)
+    json.dump({"returncode": code, "seconds": seconds, "max_rss_kib": usage.ru_maxrss,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}, f)
 """
 
 UNITS = {
@@ -233,6 +234,7 @@ class Measurement:
     seconds: float
     max_rss_kib: int  # the largest single process
     tree_rss_kib: int | None  # the sampled peak of the whole tree (when sampled, psutil only)
+    cpu_seconds: float | None = None  # user + system, every process of the tree waited for
 
 
 def tree_rss(wrapper: Any) -> int:
@@ -311,7 +313,9 @@ def timed(
     if proc.returncode != 0 or result.get("returncode") != 0:
         code = result.get("returncode", proc.returncode)
         raise BenchError(f"`{shlex.join(cmd)}` exited {code}:\n{output.strip()}")
-    return Measurement(result["seconds"], result["max_rss_kib"], tree_peak), output
+    measurement = Measurement(result["seconds"], result["max_rss_kib"], tree_peak,
+                              result.get("cpu_seconds"))  # fmt: skip
+    return measurement, output
 
 
 def unexpected_lines(output: str, expected: tuple[str, ...]) -> list[str]:
