@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import socket
 import statistics
@@ -27,7 +28,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -53,6 +54,27 @@ class Payload:
 class Host:
     url: str
     root: Path
+    pid: int
+    cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # see busy()
+
+    def cpu_seconds(self) -> float | None:
+        """The server's CPU time so far, the Git it runs included (``/proc``; None
+        where there is none)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        ticks = sum(int(n) for n in fields[11:15])  # utime, stime, cutime, cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    @contextlib.contextmanager
+    def busy(self, scenario: str, tool: str) -> Iterator[None]:
+        """Record the server's CPU time during the block, for the report's last column."""
+        before = self.cpu_seconds()
+        yield
+        after = self.cpu_seconds()
+        if before is not None and after is not None:
+            self.cpu.setdefault((scenario, tool), []).append(after - before)
 
     def new_repo(self) -> str:
         """A new empty repository (branch main) on the host; its Git URL."""
@@ -89,7 +111,7 @@ def lfs_host(workdir: Path) -> Iterator[Host]:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             time.sleep(0.1)
-        yield Host(f"http://127.0.0.1:{port}", root)
+        yield Host(f"http://127.0.0.1:{port}", root, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -133,14 +155,16 @@ def push_and_clone(recorder: benchlib.Recorder[Measurement], host: Host, payload
         benchlib.place_files(payload.source, payload.digests, repo)
         benchlib.run(["git", "add", "."], repo, author)
         benchlib.run(["git", "commit", "-qm", payload.name], repo, author)
-        push, _ = benchlib.timed(["git", "push", "-q", "origin", "main"], repo, author,
-                                 timeout=COMMAND_TIMEOUT)  # fmt: skip
+        with host.busy(f"push {payload.name}", tool):
+            push, _ = benchlib.timed(["git", "push", "-q", "origin", "main"], repo, author,
+                                     timeout=COMMAND_TIMEOUT)  # fmt: skip
         recorder.record(f"push {payload.name}", tool, push)
         reader = user(folder, tool)
         clone_dir = folder / "reader"
         clone_dir.mkdir()
-        clone, _ = benchlib.timed(["git", "clone", "-q", url, "clone"], clone_dir, reader,
-                                  timeout=COMMAND_TIMEOUT)  # fmt: skip
+        with host.busy(f"clone {payload.name}", tool):
+            clone, _ = benchlib.timed(["git", "clone", "-q", url, "clone"], clone_dir, reader,
+                                      timeout=COMMAND_TIMEOUT)  # fmt: skip
         recorder.record(f"clone {payload.name}", tool, clone)
         problems = benchlib.checkout_problems(payload.digests, clone_dir / "clone", reader)
         if problems:
@@ -199,6 +223,7 @@ class Row:
     git_lfs: float | None
     ratio: float | None
     met: bool | None
+    server: tuple[float | None, float | None]  # the server's median CPU seconds, per tool
 
 
 def median(recorder: benchlib.Recorder[Measurement], scenario: str, tool: str) -> float | None:
@@ -208,15 +233,19 @@ def median(recorder: benchlib.Recorder[Measurement], scenario: str, tool: str) -
     return statistics.median(m.seconds for m in runs)
 
 
-def build_rows(recorder: benchlib.Recorder[Measurement], payloads: list[Payload]) -> list[Row]:
+def build_rows(recorder: benchlib.Recorder[Measurement], payloads: list[Payload],
+               host_cpu: dict[tuple[str, str], list[float]]) -> list[Row]:  # fmt: skip
     rows = []
     for payload in payloads:
         for step in ("push", "clone"):
             scenario = f"{step} {payload.name}"
             ours, theirs = (median(recorder, scenario, tool) for tool in TOOLS)
             ratio = ours / theirs if ours is not None and theirs else None
+            cpu = [host_cpu.get((scenario, tool)) for tool in TOOLS]
+            server = (statistics.median(cpu[0]) if cpu[0] else None,
+                      statistics.median(cpu[1]) if cpu[1] else None)  # fmt: skip
             rows.append(Row(scenario, ours, theirs, ratio,
-                            None if ratio is None else ratio <= TARGET_RATIO))  # fmt: skip
+                            None if ratio is None else ratio <= TARGET_RATIO, server))  # fmt: skip
     return rows
 
 
@@ -224,13 +253,17 @@ def print_report(rows: list[Row], recorder: benchlib.Recorder[Measurement],
                  meta: dict[str, object], runs: int) -> None:  # fmt: skip
     benchlib.print_header(meta, 14)
     print(f"\nmedians of {runs} run(s); target: gitmodel / git-lfs <= {TARGET_RATIO}\n")
-    cells = [["scenario", "gitmodel", "git-lfs", "ratio", "target"]]
+    cells = [["scenario", "gitmodel", "git-lfs", "ratio", "target", "server CPU"]]
     for row in rows:
         met = "-" if row.met is None else ("met" if row.met else "MISSED")
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+        server = " / ".join(benchlib.secs(cpu) for cpu in row.server)
         cells.append([row.scenario, benchlib.secs(row.gitmodel), benchlib.secs(row.git_lfs),
-                      ratio, met])  # fmt: skip
+                      ratio, met, server])  # fmt: skip
     print("\n".join(benchlib.aligned(cells)))
+    print("\nserver CPU: the LFS host's own CPU time during each tool's command (gitmodel /")
+    print("git-lfs), Git's included; one Python process, so near the command's time it is")
+    print("what both tools wait for")
     recorder.print_problems()
 
 
@@ -293,7 +326,7 @@ def main() -> int:
         recorder: benchlib.Recorder[Measurement] = benchlib.Recorder()
         with lfs_host(workdir) as host:
             run_all(recorder, host, payloads, args.repeat, workdir)
-    rows = build_rows(recorder, payloads)
+    rows = build_rows(recorder, payloads, host.cpu)
     print_report(rows, recorder, meta, args.repeat)
     if args.json is not None:
         benchlib.write_json(args.json, recorder.document(meta, rows))
