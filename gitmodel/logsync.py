@@ -28,8 +28,15 @@ def kinds() -> dict[str, records.LogKind]:
 
 
 def push_logs(repo: git.Repo, remote: str, quiet: bool = False) -> list[str]:
-    """Push every record log that moved since the last sync to ``remote``."""
-    pushed = records_sync.push(repo, remote, kinds())
+    """Push every record log that moved since the last sync to ``remote``. A log the
+    remote holds damaged is a warning: the push it comes with (Git's, the objects')
+    goes on, and so does everyone's work until the log there is mended."""
+    try:
+        pushed = records_sync.push(repo, remote, kinds())
+    except records_sync.RemoteLogDamaged as exc:
+        print(f"gitmodel: warning: model logs not pushed: {exc}", file=sys.stderr)
+        print(f"hint: {exc.hint}", file=sys.stderr)
+        return []
     if pushed and not quiet:
         print(f"gitmodel: pushed log(s) {', '.join(pushed)}", file=sys.stderr)
     return pushed

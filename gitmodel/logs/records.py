@@ -29,6 +29,16 @@ A kind's ``reduce(state, record) -> state`` must be deterministic (it is re-run 
 are replayed on top of a remote's, see ``commutes``); it may modify and return ``state``.
 ``commutes`` says whether records appended on two sides may be replayed in any order (true
 for annotations; false for stage assignments, where order is the meaning).
+``check_record(record)`` and ``check_state(state)`` raise ``ValueError`` (with the reason)
+unless the record or state has the shape the kind's readers rely on.
+
+A log is other people's input once it is fetched: a teammate can commit anything on it.
+So what comes from a remote is verified before it is taken (:func:`verify`, by
+:mod:`gitmodel.logs.sync`): every new commit must hold a readable record and state, and
+its state must be its parent's state folded with its record. A state read later (one blob,
+not a replay) is then one this process could have computed. ``audit`` and ``fsck`` verify
+the whole log (:func:`damaged`), since a log can also be edited by hand. A commit that fails
+raises :class:`DamagedLogError`, naming it, never a traceback.
 """
 
 from __future__ import annotations
@@ -65,11 +75,14 @@ def valid_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class LogKind:
-    """What a log holds: its name (the ref's last component) and how records fold."""
+    """What a log holds: its name (the ref's last component), how records fold, and
+    what shape its records and state must have (see the module docstring)."""
 
     name: str
     reduce: Reducer = count_records
     commutes: bool = False
+    check_record: Callable[[Json], None] | None = None
+    check_state: Callable[[Json], None] | None = None
 
     def __post_init__(self) -> None:
         if not valid_name(self.name):
@@ -90,6 +103,38 @@ class Entry:
     author_email: str
     time: int  # seconds since the epoch
     offset: int  # the author's UTC offset, in minutes
+
+
+class DamagedLogError(UserError):
+    """A log commit whose record or state cannot be read or has the wrong shape, or whose
+    state does not follow from its parent's state and its record."""
+
+    def __init__(self, log: str, commit: str, what: str, where: str = "",
+                 hint: str | None = None) -> None:  # fmt: skip
+        ref = LOG_PREFIX + log
+        super().__init__(
+            f"the {log} log{where} is damaged at commit {commit[:12]}: {what}",
+            hint=hint
+            or f"find its last good commit with `git log {ref}`, then put the log "
+            f"back there: git update-ref {ref} COMMIT",
+        )
+        self.log, self.commit, self.what = log, commit, what
+
+
+_SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
+
+
+def fold(kind: LogKind, state: Json, record: Json, commit: str) -> Json:
+    """``kind.reduce(state, record)``, checked: a record whose shape the reducer cannot
+    take (a teammate's hand-made commit) is :class:`DamagedLogError` at ``commit``, the
+    commit holding it. The state is not checked again: it is a sound one, folded with
+    checked records (a check of each would cost the whole state per record)."""
+    try:
+        if kind.check_record is not None:
+            kind.check_record(record)
+        return kind.reduce(state, record)
+    except _SHAPE_ERRORS as exc:
+        raise DamagedLogError(kind.name, commit, "its record does not fit the log") from exc
 
 
 class ConflictError(UserError):
@@ -137,7 +182,7 @@ class Log:
         tip = self.tip() if tip is None else tip
         if tip is None:
             return {}
-        return _read_json(self.repo, tip, STATE_FILE)
+        return _read_json(self.repo, self.kind, tip, STATE_FILE)
 
     def records(
         self, tip: str | None = None, wanted: Callable[[str], bool] | None = None
@@ -150,7 +195,7 @@ class Log:
         commit = git.read_commit(self.repo, tip) if tip else None
         while commit is not None:
             if wanted is None or wanted(commit.message):
-                yield _entry(self.repo, commit)
+                yield _entry(self.repo, self.kind, commit)
             parents = commit.parent_ids
             commit = git.read_commit(self.repo, parents[0]) if parents else None
 
@@ -166,7 +211,7 @@ class Log:
             raise ConflictError(self.kind.name)
         commit = write_commit(self.repo, self.kind, record, current, message)
         update_ref(self.repo, self.ref, commit, current, self.kind.name)
-        return _entry(self.repo, git.read_commit(self.repo, commit))
+        return _entry(self.repo, self.kind, git.read_commit(self.repo, commit))
 
 
 def write_commit(
@@ -179,8 +224,11 @@ def write_commit(
 ) -> str:
     """Write the commit appending ``record`` on ``parent`` (no ref moves); its id."""
     record = valid_record(record)
-    state = _read_json(repo, parent, STATE_FILE) if parent else {}
-    state = kind.reduce(state, json.loads(encode(record)))
+    state = _read_json(repo, kind, parent, STATE_FILE) if parent else {}
+    try:
+        state = kind.reduce(state, json.loads(encode(record)))
+    except _SHAPE_ERRORS as exc:  # our own record is sound: the state it folds into is not
+        raise DamagedLogError(kind.name, parent or "", "its state does not fit the log") from exc
     tree = git.write_tree(repo, {RECORD_FILE: encode(record), STATE_FILE: encode(state)})
     summary = message or str(record.get("type") or record.get("event") or "record")
     args = ["commit-tree", tree, "-m", f"{kind.name}: {summary}"]
@@ -205,10 +253,7 @@ def read_state(repo: git.Repo, kind: LogKind) -> Json:
     body = git.show_file(repo, kind.ref, STATE_FILE)
     if body is None:
         return {}
-    try:
-        return valid_record(json.loads(body))
-    except ValueError as exc:
-        raise GitModelError(f"the tip of {kind.ref} has no valid {STATE_FILE}") from exc
+    return _parse(kind, body, STATE_FILE, lambda: git.read_ref(repo, kind.ref) or kind.ref)
 
 
 def identity(repo: git.Repo) -> tuple[str, str]:
@@ -245,19 +290,88 @@ def signs_commits(repo: git.Repo) -> bool:
     return proc.stdout.strip() == b"true"
 
 
-def _read_json(repo: git.Repo, commit: str | None, name: str) -> Json:
+def _read_json(repo: git.Repo, kind: LogKind, commit: str | None, name: str) -> Json:
+    """``name`` (the record or the state) of log commit ``commit``, read and checked."""
     if not commit:
         return {}
     try:
-        return valid_record(json.loads(git.tree_file(repo, commit, name)))
-    except (KeyError, ValueError) as exc:
-        raise GitModelError(f"log commit {commit[:12]} has no valid {name}") from exc
+        body = git.tree_file(repo, commit, name)
+    except _SHAPE_ERRORS as exc:  # absent, or not a file
+        raise DamagedLogError(kind.name, commit, f"it has no {name}") from exc
+    return _parse(kind, body, name, lambda: commit)
 
 
-def _entry(repo: git.Repo, commit: git.Commit) -> Entry:
+def _parse(kind: LogKind, body: bytes, name: str, commit: Callable[[], str]) -> Json:
+    """``body`` of file ``name`` as a JSON object of the shape ``kind`` checks;
+    :class:`DamagedLogError` at ``commit()`` if it is not."""
+    check = kind.check_record if name == RECORD_FILE else kind.check_state
     try:
-        record = valid_record(json.loads(git.tree_file(repo, commit.id, RECORD_FILE)))
-    except (KeyError, ValueError) as exc:
-        raise GitModelError(f"log commit {commit.id[:12]} has no valid record") from exc
+        value = json.loads(body)
+        if not isinstance(value, dict):
+            raise ValueError("not a JSON object")
+        if check is not None:
+            check(value)
+    except _SHAPE_ERRORS as exc:
+        raise DamagedLogError(kind.name, commit(), f"its {name} is not valid ({exc})") from exc
+    return value
+
+
+def _entry(repo: git.Repo, kind: LogKind, commit: git.Commit) -> Entry:
+    record = _read_json(repo, kind, commit.id, RECORD_FILE)
     return Entry(commit.id, record, commit.author_name, commit.author_email,
                  commit.author_time, commit.author_offset)  # fmt: skip
+
+
+def _first_parent_chain(repo: git.Repo, tip: str, since: str | None) -> list[list[str]]:
+    """The commits from ``tip`` back to ``since`` (excluded) along first parents, oldest
+    first, each as ``[commit, first parent]`` (no parent for the first commit of a log)."""
+    args = ["rev-list", "--first-parent", "--reverse", "--parents", tip]
+    out = repo.run([*args, "--not", since] if since else args).stdout.decode()
+    return [line.split()[:2] for line in out.splitlines()]
+
+
+def verify(repo: git.Repo, kind: LogKind, tip: str, since: str | None) -> None:
+    """Check ``kind``'s log from ``since`` (excluded: its commits are trusted) up to
+    ``tip``: every record there is readable and of the kind's shape, and the state at
+    ``tip`` is the state before them folded with them, in order. Linear in the records
+    (only the tip's state is compared: a reader reads no other). :class:`DamagedLogError`
+    at the first commit that fails."""
+    chain = _first_parent_chain(repo, tip, since)
+    if not chain:
+        return
+    base = chain[0][1] if len(chain[0]) > 1 else None
+    state = _read_json(repo, kind, base, STATE_FILE)
+    for commit, *_ in chain:
+        state = fold(kind, state, _read_json(repo, kind, commit, RECORD_FILE), commit)
+    if encode(state) != encode(_read_json(repo, kind, tip, STATE_FILE)):
+        raise DamagedLogError(kind.name, tip, "its state does not follow from the records")
+
+
+def damaged(repo: git.Repo, kind: LogKind) -> dict[str, DamagedLogError]:
+    """Every commit of ``kind``'s log whose record or state is unreadable, or whose state
+    is not its first parent's folded with its record, by commit id. Each commit's state is
+    compared, for audits that must name the commit edited by hand: this costs the whole
+    state per record, so it is for logs with a small state (the registry's)."""
+    tip = git.read_ref(repo, kind.ref)
+    found: dict[str, DamagedLogError] = {}
+    before: Json = {}
+    for commit, *_ in _first_parent_chain(repo, tip, None) if tip else []:
+        try:
+            record = _read_json(repo, kind, commit, RECORD_FILE)
+            state = _read_json(repo, kind, commit, STATE_FILE)
+            if encode(fold(kind, before, record, commit)) != encode(state):
+                raise DamagedLogError(kind.name, commit, "its state does not follow from "
+                                      "its record and the state before it")  # fmt: skip
+        except DamagedLogError as exc:
+            found[commit] = exc
+            state = _read_json_or_empty(repo, kind, commit)
+        before = state
+    return found
+
+
+def _read_json_or_empty(repo: git.Repo, kind: LogKind, commit: str) -> Json:
+    """The state of a damaged commit, as far as it reads (else empty), to judge the next."""
+    try:
+        return _read_json(repo, kind, commit, STATE_FILE)
+    except DamagedLogError:
+        return {}

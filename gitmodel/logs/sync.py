@@ -14,6 +14,11 @@ our pre-push hook.
 
 ``kinds`` maps a log name to its :class:`~gitmodel.logs.records.LogKind` (how to replay it);
 logs of unknown kinds are fast-forwarded only.
+
+What a remote's log adds is verified before it is taken (:func:`records.verify`): a
+commit a teammate made by hand, whose record is unreadable or whose state does not follow
+from the records, is :class:`RemoteLogDamaged`, and the local log stays as it was. Other
+logs are still brought up to date.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 class DivergedError(UserError):
     """Both sides appended to a log whose records do not commute."""
+
+
+class RemoteLogDamaged(records.DamagedLogError):
+    """A remote's log holds a commit :func:`records.verify` refuses; nothing was taken."""
 
 
 def namespace(remote: str) -> str:
@@ -79,23 +88,36 @@ def fetch(
     changed = []
     fetched = git.list_refs(repo, prefix)
     known = (kinds() if callable(kinds) else kinds or {}) if fetched else {}
+    damaged: RemoteLogDamaged | None = None
     for name, remote_tip in fetched.items():
         if not records.valid_name(name):
             continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
         kind = known.get(name) or records.LogKind(name)
-        if integrate(repo, kind, remote_tip, remote):
-            changed.append(name)
+        try:
+            if integrate(repo, kind, remote_tip, remote, checked=name in known):
+                changed.append(name)
+        except RemoteLogDamaged as exc:
+            damaged = damaged or exc  # the other logs still come up to date
+    if damaged is not None:
+        raise damaged
     return changed
 
 
-def integrate(repo: git.Repo, kind: records.LogKind, remote_tip: str, remote: str) -> bool:
-    """Bring the local log ``kind`` up to ``remote_tip``; True when the local log moved."""
+def integrate(repo: git.Repo, kind: records.LogKind, remote_tip: str, remote: str,
+              checked: bool = True) -> bool:  # fmt: skip
+    """Bring the local log ``kind`` up to ``remote_tip``; True when the local log moved.
+    With ``checked``, what the remote adds is verified first (a log of a kind this
+    version does not know cannot be: its reducer is not known)."""
     local = git.read_ref(repo, kind.ref)
     if local == remote_tip or (local and git.is_ancestor(repo, remote_tip, local)):
         return False  # up to date, or only we have new records
     if local is None or git.is_ancestor(repo, local, remote_tip):
+        if checked:
+            _verify(repo, kind, remote_tip, local, remote)
         records.update_ref(repo, kind.ref, remote_tip, local, kind.name)
         return True
+    if checked:
+        _verify(repo, kind, remote_tip, _merge_base(repo, local, remote_tip), remote)
     if not kind.commutes:
         raise DivergedError(
             f"the {kind.name} log has new records both here and on {redact(remote)}",
@@ -104,6 +126,31 @@ def integrate(repo: git.Repo, kind: records.LogKind, remote_tip: str, remote: st
         )
     records.update_ref(repo, kind.ref, replay(repo, kind, local, remote_tip), local, kind.name)
     return True
+
+
+def _verify(
+    repo: git.Repo, kind: records.LogKind, tip: str, since: str | None, remote: str
+) -> None:
+    """:func:`records.verify` of what ``remote``'s log adds after ``since``, its failure
+    told as the remote's."""
+    try:
+        records.verify(repo, kind, tip, since)
+    except records.DamagedLogError as exc:
+        ref = tracking_ref(remote, kind.name)
+        raise RemoteLogDamaged(
+            kind.name,
+            exc.commit,
+            exc.what,
+            where=f" on {redact(remote)}",
+            hint=f"nothing was taken from it, and your {kind.name} log is as it was; whoever "
+            f"made that commit can put the log there back on its last good commit (see "
+            f"`git log {ref}`)",
+        ) from exc
+
+
+def _merge_base(repo: git.Repo, local: str, remote_tip: str) -> str | None:
+    proc = repo.run(["merge-base", "--end-of-options", local, remote_tip], check=False)
+    return proc.stdout.decode().strip() or None
 
 
 def replay(repo: git.Repo, kind: records.LogKind, local: str, onto: str) -> str:

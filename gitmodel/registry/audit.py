@@ -8,7 +8,9 @@ person's key); or when it is a promotion that was not forced and carries no requ
 whose approvals meet the policy now (none cited, a request for another change, one an
 earlier promotion used, or approvals that do not count). Forced promotions are flagged
 with what they bypassed; they are recorded decisions, not problems, unless unsigned
-where signing is required.
+where signing is required. A commit of the log whose state does not follow from its
+record and the state before it (a log edited by hand: what ``stages`` shows is that
+state) is a problem whatever its model, so an audit of any model shows it.
 """
 
 from __future__ import annotations
@@ -117,16 +119,21 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
                 checkers[path] = stack.enter_context(approvals.verifier(repo, rule))
             return checkers[path]
 
+        damaged = records.damaged(repo, stages.KIND)
         for entry in stages.log(repo).records():
             record = entry.record
-            if (name is not None and record.get("model") != name) or (
-                since is not None and entry.time < since
+            if entry.commit not in damaged and (
+                (name is not None and record.get("model") != name)
+                or (since is not None and entry.time < since)
             ):
                 continue
             model = registry.models.get(str(record.get("model")))
             rule = _rule(model, str(record.get("stage")))
             checking, found = checker(_signers_file(model, rule))
             change = Change(entry, checking.verify(entry.commit), bool(rule and rule.signers_file))
+            if entry.commit in damaged:
+                change.problems.append(f"the registry log was edited by hand here: "
+                                       f"{damaged[entry.commit].what}")  # fmt: skip
             _judge_signature(change, rule)
             if rule is not None and record.get("type") == "promote":
                 _judge_approvals(change, rule, log, by_id, used, (checking, found))

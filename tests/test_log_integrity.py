@@ -1,0 +1,183 @@
+"""Record logs as other people's input: a log commit made by hand, on a remote or here.
+
+A teammate can push any commit on ``refs/gitmodel/*`` (``git push --no-verify``). What a
+remote's log adds is verified before it is taken; what cannot be read is a one-line error
+naming the commit, never a traceback; the code push it comes with still goes; and the
+audit names a registry commit whose state was edited by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import git_model, git_out, run_git
+from hygiene_support import commit_file, make_author
+
+from gitmodel import git
+from gitmodel.lineage import store
+from gitmodel.logs import records
+
+LINEAGE = "refs/gitmodel/lineage"
+
+
+def forge(repo: Path, ref: str, state: object, record: object) -> str:
+    """Commit ``state.json`` and ``record.json`` (JSON values, or raw bytes) on top of
+    ``ref`` by hand, as a hostile teammate would; the new commit."""
+
+    def blob(value: object) -> str:
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return run_git("hash-object", "-w", "--stdin", cwd=repo, input=data).stdout.decode().strip()
+
+    tree_text = f"100644 blob {blob(record)}\trecord.json\n100644 blob {blob(state)}\tstate.json\n"
+    tree = run_git("mktree", cwd=repo, input=tree_text.encode()).stdout.decode().strip()
+    tip = git_out("rev-parse", ref, cwd=repo).strip()
+    commit = run_git("commit-tree", tree, "-p", tip, "-m", "by hand", cwd=repo)
+    new = commit.stdout.decode().strip()
+    run_git("update-ref", ref, new, tip, cwd=repo)
+    return new
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``origin.git``, the author's clone with one annotated model file (pushed), and a
+    teammate's clone that has fetched the logs and annotated the file too (not pushed)."""
+    origin, author = make_author(tmp_path)
+    commit_file(author, "m.bin", b"weights v1" * 100)
+    git_model("annotate", "m.bin", "--metric", "acc=0.9", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+    mate = tmp_path / "mate"
+    run_git("clone", "-q", str(origin), str(mate), cwd=tmp_path)
+    git_model("install", "--local", cwd=mate)
+    git_model("fetch", cwd=mate)
+    git_model("annotate", "m.bin", "--metric", "f1=0.3", cwd=mate)
+    return origin, author, mate
+
+
+def push_forged_lineage(author: Path, state: object, record: object) -> str:
+    """The author forges a lineage commit and pushes it past every hook."""
+    commit = forge(author, LINEAGE, state, record)
+    run_git("push", "-q", "--no-verify", "origin", LINEAGE, cwd=author)
+    return commit
+
+
+@pytest.mark.parametrize(
+    ("state", "record", "why"),
+    [
+        ({"records": 2, "metrics": "x"}, {"type": "note"}, "state.json is not valid"),
+        (None, {"type": "annotation", "oid": "0" * 64, "metrics": "x"}, "record.json is not"),
+        (None, b"{not json", "record.json is not valid"),
+        (None, {"type": "note"}, "its state does not follow from the records"),
+    ],
+)  # fmt: skip
+def test_a_damaged_remote_log_is_refused_and_the_code_push_still_goes(
+    team: tuple[Path, Path, Path], state: object, record: object, why: str
+) -> None:
+    _, author, mate = team
+    if state is None:  # the state as it was, so only the record is wrong
+        state = json.loads(git_out("show", f"{LINEAGE}:state.json", cwd=author))
+    forged = push_forged_lineage(author, state, record)
+    before = git_out("rev-parse", LINEAGE, cwd=mate)
+
+    fetch = git_model("fetch", cwd=mate, check=False)
+    lines = fetch.stderr.decode().splitlines()
+    assert fetch.returncode == 1, fetch
+    assert lines[-2].startswith(f"gitmodel: error: the lineage log on origin is damaged at "
+                                f"commit {forged[:12]}: "), lines  # fmt: skip
+    assert why in lines[-2], lines
+    assert lines[-1].startswith("hint: nothing was taken from it"), lines
+    assert "Traceback" not in fetch.stderr.decode()
+    assert git_out("rev-parse", LINEAGE, cwd=mate) == before  # nothing was taken
+
+    commit_file(mate, "notes.txt", b"more code")
+    push = run_git("push", "origin", "HEAD:main", cwd=mate, check=False)
+    assert push.returncode == 0, push.stderr.decode()  # the code went
+    assert "gitmodel: warning: model logs not pushed: the lineage log on origin is damaged" \
+        in push.stderr.decode()  # fmt: skip
+    shown = git_model("show", "m.bin", cwd=mate).stdout.decode()
+    assert "acc" in shown and "f1" in shown  # the mate's own log still reads
+
+
+def test_a_mended_remote_log_is_taken_again(team: tuple[Path, Path, Path]) -> None:
+    _, author, mate = team
+    good = git_out("rev-parse", LINEAGE, cwd=author).strip()
+    push_forged_lineage(author, {"records": 1, "metrics": "x"}, {"type": "note"})
+    assert git_model("fetch", cwd=mate, check=False).returncode == 1
+    run_git("push", "-q", "--no-verify", "--force", "origin", f"{good}:{LINEAGE}", cwd=author)
+    run_git("update-ref", LINEAGE, good, cwd=author)
+    git_model("fetch", cwd=mate)  # integrates: the mate's record replayed on the author's
+    git_model("annotate", "m.bin", "--metric", "auc=0.7", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=mate)
+    git_model("fetch", cwd=author)
+    metrics = json.loads(git_out("show", f"{LINEAGE}:state.json", cwd=author))["metrics"]
+    assert set(next(iter(metrics.values()))) == {"acc", "f1", "auc"}
+
+
+def test_a_local_log_damaged_by_hand_is_a_one_line_error(tmp_path: Path) -> None:
+    _, author = make_author(tmp_path)
+    commit_file(author, "m.bin", b"weights v1" * 100)
+    git_model("annotate", "m.bin", "--metric", "acc=0.9", cwd=author)
+    forged = forge(author, LINEAGE, {"records": 2, "produced": {"x": 5}}, {"type": "note"})
+    for args in (["show", "m.bin"], ["annotate", "m.bin", "--metric", "f1=1"]):
+        proc = git_model(*args, cwd=author, check=False)
+        lines = proc.stderr.decode().splitlines()
+        assert proc.returncode == 1, proc
+        assert lines == [
+            f"gitmodel: error: the lineage log is damaged at commit {forged[:12]}: its "
+            "state.json is not valid (produced[x] is not a list)",
+            f"hint: find its last good commit with `git log {LINEAGE}`, then put the log back "
+            f"there: git update-ref {LINEAGE} COMMIT",
+        ]
+
+
+def test_records_verify_takes_a_sound_log_and_names_the_first_bad_commit(tmp_path: Path) -> None:
+    _, author = make_author(tmp_path)
+    commit_file(author, "m.bin", b"weights v1" * 100)
+    for value in ("0.1", "0.2", "0.3"):
+        git_model("annotate", "m.bin", "--metric", f"acc={value}", cwd=author)
+    repo = git.Repo.discover(author)
+    tip = git.read_ref(repo, LINEAGE)
+    assert tip is not None
+    records.verify(repo, store.KIND, tip, None)
+    assert records.damaged(repo, store.KIND) == {}
+    state = json.loads(git_out("show", f"{LINEAGE}:state.json", cwd=author))
+    state["metrics"] = {oid: {"acc": 0.99} for oid in state["metrics"]}  # a forged value
+    forged = forge(author, LINEAGE, state, {"type": "note"})
+    git_model("annotate", "m.bin", "--metric", "acc=0.4", cwd=author)  # built on the forgery
+    with pytest.raises(records.DamagedLogError) as raised:
+        records.verify(repo, store.KIND, git.read_ref(repo, LINEAGE) or "", tip)
+    assert "does not follow from the records" in str(raised.value)
+    assert set(records.damaged(repo, store.KIND)) == {forged}
+
+
+REGISTRY = "refs/gitmodel/registry"
+
+
+def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None:
+    """``stages`` reads the state at the tip, so a hand-made state changes what a stage
+    shows; the audit, which folds every record again, names that commit as a problem."""
+    _, author = make_author(tmp_path)
+    for version in (1, 2):
+        commit_file(author, "m/w.bin", f"weights v{version}".encode() * 100)
+    git_model("register", "clf", "m", cwd=author)
+    run_git("commit", "-qm", "register clf", cwd=author)
+    git_model("promote", "clf@v1", "production", "-m", "first", cwd=author)
+    v1_state = json.loads(git_out("show", f"{REGISTRY}:state.json", cwd=author))
+    git_model("promote", "clf@v2", "production", "-m", "second", cwd=author)
+    assert git_model("stages", cwd=author).stdout.decode().split()[1:3] == ["production", "v2"]
+    git_model("audit", cwd=author)  # a sound log: no problem
+
+    forged = forge(author, REGISTRY, v1_state, {"type": "note"})  # production back to v1
+    assert git_model("stages", cwd=author).stdout.decode().split()[1:3] == ["production", "v1"]
+    proc = git_model("audit", "clf", cwd=author, check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1, proc
+    assert "PROBLEM: the registry log was edited by hand here: its state does not follow " \
+        "from its record and the state before it" in out  # fmt: skip
+    assert out.count("PROBLEM") == 1
+    assert proc.stderr.decode().startswith("gitmodel: error: 1 stage change(s) break the policy")
+    as_json = json.loads(git_model("audit", "--json", cwd=author, check=False).stdout)
+    flagged = [c["event"] for c in as_json["changes"] if c["problems"]]
+    assert flagged == [forged]
