@@ -12,6 +12,7 @@ from store_support import put
 from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.pointer import Pointer
 from gitmodel.store.buffers import BufferPool
+from gitmodel.store.chunking import object_view
 from gitmodel.store.local import LocalStore, import_object
 from gitmodel.store.pack import PACK_MAGIC, PACK_MAX_OBJECT
 
@@ -190,3 +191,14 @@ def test_writer_takes_claimable_buffers_instead_of_copying(store: LocalStore) ->
     assert b"".join(bytes(chunk) for chunk in store.read(pointer)) == data
     assert len(taken) >= 3  # every chunk after the one that spilled to disk
     assert pool.claim(memoryview(bytearray(1))) is None  # only the current buffer is lent
+
+
+def test_an_error_inside_an_object_view_is_the_error_raised(store: LocalStore) -> None:
+    """Ctrl-C while a push reads a mapped object, a slice of it still alive in the frame
+    being unwound: the KeyboardInterrupt leaves (a quiet exit 130), not the mapping's
+    BufferError (which the command reported as an internal error)."""
+    pointer = put(store, os.urandom(PACK_MAX_OBJECT + 1))
+    with pytest.raises(KeyboardInterrupt), object_view(store, pointer) as view:
+        piece = view[10:20]
+        raise KeyboardInterrupt
+    assert len(piece) == 10  # still readable: the mapping went with it

@@ -107,7 +107,11 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
         actual = digest.result()
         view.release()
         if isinstance(data, mmap.mmap):
-            data.close()
+            # leaving on an error (Ctrl-C), the caller's slices of the view may still
+            # live in the frames being unwound: the mapping then goes with the last of
+            # them, and the error, not close()'s BufferError, is what is raised
+            with contextlib.suppress(BufferError):
+                data.close()
     if actual != pointer.oid or size != pointer.size:
         store.quarantine(pointer.oid)
         raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual)
