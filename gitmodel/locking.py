@@ -300,6 +300,34 @@ def _current_ref(repo: git.Repo) -> str | None:
     return proc.stdout.decode().strip() or None
 
 
+def remote_name(settings: dict[str, str], remote: str | None) -> str | None:
+    """The Git remote locks go to: ``remote``, else the default one (None: none)."""
+    from gitmodel.remote.config import default_remote_name
+
+    return remote or default_remote_name(settings)
+
+
+def check_finished(repo: git.Repo, path: str, remote: str | None) -> None:
+    """Refuse to release the lock of ``path`` while its change is unfinished: changes not
+    committed, or commits not pushed to ``remote`` (then another user could take the
+    lock and edit the version before it, as git-lfs refuses too)."""
+    spec = f":(literal){path}"
+    if repo.run(["status", "--porcelain", "-z", "--untracked-files=no", "--", spec]).stdout:
+        why = "has changes that are not committed"
+    elif (
+        remote is not None
+        and git.valid_remote_name(remote)
+        and repo.run(
+            ["rev-list", "-n1", "HEAD", "--not", f"--remotes={remote}", "--", spec], check=False
+        ).stdout.strip()
+    ):
+        why = f"has commits not pushed to {remote}"
+    else:
+        return
+    raise UserError(f"cannot unlock {path}: it {why}",
+                    hint="commit and push it first, or pass --force to unlock anyway")  # fmt: skip
+
+
 def for_remote(repo: git.Repo, settings: dict[str, str], remote: str | None) -> GitLocks | LfsLocks:
     """Where the locks of Git remote ``remote`` live: its LFS host, or the Git remote."""
     from gitmodel.remote.config import default_remote_name, remote_for

@@ -129,3 +129,28 @@ def test_paths_outside_the_repository_and_bad_records_are_refused(
                      cwd=alice).stdout.decode().strip()  # fmt: skip
     run_git("push", "-q", str(origin), f"{commit}:refs/gitmodel/locks", cwd=alice)
     assert json.loads(git_model("locks", "--json", cwd=bob).stdout) == []
+
+
+def test_unlock_waits_for_the_change_to_be_committed_and_pushed(team: tuple[Path, ...]) -> None:
+    _, alice, _ = team
+    git_model("lock", "w.bin", cwd=alice, env=user("alice"))
+    (alice / "w.bin").write_bytes(os.urandom(50_000))
+    for what in ("has changes that are not committed", "has commits not pushed to origin"):
+        refused = git_model("unlock", "w.bin", cwd=alice, env=user("alice"), check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.decode().splitlines() == [
+            f"gitmodel: error: cannot unlock w.bin: it {what}",
+            "hint: commit and push it first, or pass --force to unlock anyway",
+        ]
+        if what.startswith("has changes"):
+            run_git("commit", "-qam", "new weights", cwd=alice, env=user("alice"))
+    run_git("push", "-q", "origin", "main", cwd=alice, env=user("alice"))
+    assert git_model("unlock", "w.bin", cwd=alice, env=user("alice")).stdout == b"Unlocked w.bin\n"
+
+
+def test_unlock_force_releases_an_unfinished_change(team: tuple[Path, ...]) -> None:
+    _, alice, _ = team
+    git_model("lock", "w.bin", cwd=alice, env=user("alice"))
+    (alice / "w.bin").write_bytes(os.urandom(50_000))
+    out = git_model("unlock", "--force", "w.bin", cwd=alice, env=user("alice")).stdout
+    assert out == b"Unlocked w.bin\n"

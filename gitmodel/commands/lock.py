@@ -21,12 +21,17 @@ def lock(paths: list[str], remote: str | None = None) -> int:
 
 
 def unlock(paths: list[str], force: bool = False, remote: str | None = None) -> int:
-    """Release each PATH's lock (``force``: someone else's too, which is recorded)."""
+    """Release each PATH's lock (``force``: someone else's too, which is recorded, or
+    one whose file has changes not yet committed and pushed)."""
     repo, _ = open_repo()
-    locks = locking.for_remote(repo, repo.settings(), remote)
+    settings = repo.settings()
+    locks = locking.for_remote(repo, settings, remote)
     lockable = set(locking.lockable_paths(repo))
     for path in paths:
-        released = locks.unlock(locking.repo_path(repo, path), force)
+        path = locking.repo_path(repo, path)
+        if not force:
+            locking.check_finished(repo, path, locking.remote_name(settings, remote))
+        released = locks.unlock(path, force)
         if released.path in lockable:
             locking.set_read_only(repo.top, [released.path], writable=False)
         print(f"Unlocked {released.path}")
