@@ -486,6 +486,18 @@ def diff_driver(args: tuple[str, ...]) -> None:
     _exit(external_diff(list(args)))
 
 
+@cli.command("merge-driver", hidden=True)
+@click.argument("base")
+@click.argument("ours")
+@click.argument("theirs")
+@click.argument("path")
+def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
+    """Merge driver for ``merge=model`` files: keeps yours, in conflict (run by Git)."""
+    from gitmodel.commands.merge_driver import merge_driver as run
+
+    _exit(run(base, ours, theirs, path))
+
+
 @cli.command(hidden=True)
 @click.argument("file")
 def textconv(file: str) -> None:

@@ -13,10 +13,13 @@ from gitmodel.materialize import HOOK_MARKER
 LEGACY_SUFFIX = ".legacy"
 HOOK_NAMES = ("post-checkout", "pre-push")  # the files in gitmodel/hooks
 FILTER_KEYS = ("process", "clean", "smudge", "required")
-# the diff driver for files with diff=model (written by `git model track`)
-DIFF_CONFIG = {
+# the diff and merge drivers for files with diff=model and merge=model (as `git model
+# track` writes them); without a merge driver Git merges two versions' pointers as text
+DRIVER_CONFIG = {
     "diff.model.command": "git-model diff-driver",
     "diff.model.textconv": "git-model textconv",
+    "merge.model.name": "gitmodel: a model file changed on both sides keeps yours",
+    "merge.model.driver": "git-model merge-driver -- %O %A %B %P",
 }
 
 

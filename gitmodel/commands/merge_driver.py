@@ -1,0 +1,30 @@
+"""``merge=model``: Git's merge driver for model files (``merge.model.driver``, run by Git).
+
+Git runs it only when both sides changed a file, and differently. Two versions of a model
+do not merge, and a line merge of their pointers is neither version: it would leave pointer
+text with conflict markers in the worktree. So, as Git does with a binary file, yours is
+kept (``%A`` is left as it is) and the path stays in conflict, with a hint to take theirs.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shlex
+import sys
+
+
+def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
+    """Keep ``ours`` (Git's ``%A``, also the result); 1 (a conflict) unless both sides
+    hold the same bytes. ``base`` is the common ancestor's version, unused."""
+    del base
+    if filecmp.cmp(ours, theirs, shallow=False):
+        return 0
+    # a committed path: shown without control characters, and named in the hint only
+    # when it can be typed as it is
+    shown = "".join(ch if ch.isprintable() else "?" for ch in path)
+    quoted = shlex.quote(path) if shown == path else "PATH"
+    print(f"gitmodel: {shown}: changed on both sides; a model file does not merge, yours is "
+          f"kept", file=sys.stderr)  # fmt: skip
+    print(f"hint: to take theirs: git checkout --theirs -- {quoted} && git add -- {quoted}",
+          file=sys.stderr)  # fmt: skip
+    return 1
