@@ -52,10 +52,11 @@ class ProtocolError(GitModelError):
 class ChecksumError(GitModelError):
     """Bytes that do not hash to the oid they were stored or fetched under."""
 
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    def __init__(self, what: str, expected: str, actual: str, hint: str | None = None) -> None:
         super().__init__(f"{what}: expected sha256 {expected}, got {actual}")
         self.expected = expected
         self.actual = actual
+        self.hint = hint
 
 
 class ObjectMissingError(GitModelError):

@@ -135,3 +135,24 @@ def test_staged_pointer_without_object(repo: Path) -> None:
     proc = git_model("fsck", cwd=repo, check=False)
     assert proc.returncode == 1
     assert f"object {'b' * 64} is missing from the local store" in proc.stdout.decode()
+
+
+def test_a_checkout_of_a_damaged_object_says_how_to_get_it_back(
+    pushed: tuple[Path, str],
+) -> None:
+    repo, oid = pushed
+    good = object_path(repo, oid).read_bytes()
+    path = object_path(repo, oid)
+    path.chmod(0o644)
+    path.write_bytes(b"X" + good[1:])  # same size: only the hash tells
+    (repo / "a.bin").unlink()
+    proc = run_git("checkout", "--", "a.bin", cwd=repo, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode != 0
+    assert lines[0].startswith(f"gitmodel: smudge a.bin: local object {oid}: expected sha256")
+    assert lines[1] == ("hint: the damaged copy was moved to .git/model/bad/: get the object "
+                        "again with `git model fsck --repair` (from the model remote), then "
+                        "check the file out again")  # fmt: skip
+    git_model("fsck", "--repair", cwd=repo)
+    run_git("checkout", "--", "a.bin", cwd=repo)
+    assert (repo / "a.bin").read_bytes() == good

@@ -29,7 +29,7 @@ from pyfastcdc import FastCDC
 from gitmodel import manifest
 from gitmodel.errors import ChecksumError, GitModelError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.store.local import LocalStore, write_atomically
+from gitmodel.store.local import DAMAGED_HINT, LocalStore, write_atomically
 from gitmodel.store.pack import PACK_MAX_OBJECT
 
 CHUNK_MIN = 8 << 10
@@ -114,7 +114,7 @@ def object_view(store: LocalStore, pointer: Pointer) -> Iterator[memoryview]:
                 data.close()
     if actual != pointer.oid or size != pointer.size:
         store.quarantine(pointer.oid)
-        raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual)
+        raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual, DAMAGED_HINT)
 
 
 def small_view(store: LocalStore, pointer: Pointer) -> memoryview:

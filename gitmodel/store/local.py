@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from gitmodel.store.sink import Intake, Sink
 
 CHUNK_SIZE = 1 << 20
+# a local object whose bytes do not hash to its oid has been moved to bad/ (quarantine)
+DAMAGED_HINT = (
+    "the damaged copy was moved to .git/model/bad/: get the object again with "
+    "`git model fsck --repair` (from the model remote), then check the file out again"
+)
 EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 
 
@@ -485,7 +490,7 @@ class LocalStore:
         digest = EMPTY_OID if pointer.oid == EMPTY_OID else self.digest(pointer.oid)
         if digest != pointer.oid:
             self.quarantine(pointer.oid)
-            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, digest)
+            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, digest, DAMAGED_HINT)
         raise PointerSizeError(pointer.oid, pointer.size, held, path)
 
     def _stream(self, src: io.RawIOBase, pointer: Pointer) -> Iterator[memoryview]:
@@ -698,7 +703,8 @@ class LocalStore:
         the right bytes of another size mean the pointer is wrong."""
         if actual_oid != pointer.oid:
             self.quarantine(pointer.oid)
-            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid)
+            raise ChecksumError(f"local object {pointer.oid}", pointer.oid, actual_oid,
+                                DAMAGED_HINT)  # fmt: skip
         if actual_size != pointer.size:
             raise PointerSizeError(pointer.oid, pointer.size, actual_size, path)
 
