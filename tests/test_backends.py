@@ -340,3 +340,35 @@ def test_ssh_options_never_come_from_git_config() -> None:
     assert _backend_options("s3", settings) == {
         "endpoint_url": "http://x", "profile": "p", "client_kwargs": {"region_name": "r"},
     }  # fmt: skip
+
+
+def _no_such_name() -> socket.gaierror:
+    """The resolver's own "no such name", got without asking any server."""
+    try:
+        socket.getaddrinfo("no-such-host", 22, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror as exc:
+        return exc
+    raise AssertionError("a name is not a numeric host")
+
+
+class _DNSError(OSError):
+    """Like aiohttp's ClientConnectorDNSError: the resolver's error kept as ``os_error``."""
+
+    def __init__(self, os_error: OSError) -> None:
+        super().__init__("Cannot connect to host no-such-host:443")
+        self.os_error = os_error
+
+
+def test_a_name_that_does_not_exist_is_not_retried() -> None:
+    """No retry finds a host name the resolver says does not exist (eight tries of an SFTP
+    remote took 19 s); a temporary failure of the resolver is still retried."""
+    missing = _no_such_name()
+    assert missing.errno == socket.EAI_NONAME
+    assert backends.is_unresolvable(missing)
+    assert backends.is_unresolvable(_DNSError(missing))
+    try:
+        raise RuntimeError("Could not connect to the endpoint URL") from missing
+    except RuntimeError as wrapped:  # botocore's, with the resolver's error as its cause
+        assert backends.is_unresolvable(wrapped)
+    assert not backends.is_unresolvable(socket.gaierror(socket.EAI_AGAIN, "try again"))
+    assert not backends.is_unresolvable(ConnectionRefusedError())

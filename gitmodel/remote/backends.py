@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import types
 import warnings
 from collections.abc import Iterator
@@ -304,6 +305,19 @@ def is_denied(exc: BaseException) -> bool:
         if isinstance(link, OSError) and str(link).startswith("Forbidden:"):  # gcsfs's 403
             return True
     return False
+
+
+def is_unresolvable(exc: BaseException) -> bool:
+    """Whether ``exc`` says a host name does not exist (the resolver's answer, not its
+    temporary failure): no retry will find it."""
+    for link in _chain(exc):
+        found = getattr(link, "os_error", link)  # aiohttp's DNS error holds the resolver's
+        if isinstance(found, socket.gaierror) and found.errno in _NO_SUCH_NAME:
+            return True
+    return False
+
+
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 def is_host_key_unknown(exc: BaseException) -> bool:

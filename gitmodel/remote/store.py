@@ -686,6 +686,11 @@ class RemoteStore:
         """Map a failure no retry can mend to its one-line error."""
         if backends.is_host_key_unknown(exc):
             raise backends.host_key_unknown(self.display, backends.describe(exc)) from None
+        if backends.is_unresolvable(exc):
+            raise RemoteError(
+                f"{self.display}: its host name does not resolve ({backends.describe(exc)})",
+                hint="check the host in the remote's URL or endpoint (`git model remote show`)",
+            ) from None
         if backends.is_denied(exc):
             raise backends.access_denied(
                 self.display, self._protocol, backends.describe(exc)
