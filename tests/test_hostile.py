@@ -100,6 +100,8 @@ def test_unreadable_or_future_layouts_are_refused(
     with pytest.raises(error) as info:
         remote.check_layout()
     assert len(str(info.value)) < 300
+    hint = getattr(info.value, "hint", None) or ""
+    assert "damaged" in hint or "upgrade gitmodel" in hint, hint  # never "run it again"
 
 
 def test_same_content_added_from_two_worktrees_at_once(tmp_path: Path) -> None:

@@ -188,7 +188,12 @@ class RemoteStore:
                 layout = self.retry(functools.partial(self._read_layout, key))
                 version = layout["layout"]
             except (RemoteError, KeyError, TypeError) as exc:
-                raise RemoteError(f"{self.display}: unreadable {LAYOUT_FILE}") from exc
+                raise RemoteError(
+                    f"{self.display}: unreadable {LAYOUT_FILE}",
+                    hint=f"the remote's {LAYOUT_FILE} is damaged (it is a small JSON object "
+                    f'such as {{"layout": {LAYOUT_BATCHES}}}, written once and never again): '
+                    "restore it from the remote's backups, or ask whoever manages the remote",
+                ) from exc
             if version not in LAYOUTS:
                 raise UserError(
                     f"{self.display} uses remote layout {str(version)[:20]}, not {LAYOUT_BATCHES}",
