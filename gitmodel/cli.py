@@ -132,7 +132,7 @@ def cli() -> None:
 @click.option(
     "--lfs/--no-lfs",
     default=None,
-    help="serve filter=lfs too (default: only when git-lfs is not installed)",
+    help="serve filter=lfs too (default: only when git-lfs does not: not installed or not set up)",
 )
 def install(skip_smudge: bool, force: bool, lfs: bool | None, **scopes: bool) -> None:
     """Configure the model filter and install the hooks in this repository."""

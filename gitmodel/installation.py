@@ -4,6 +4,7 @@ checks of them that the filter, ``doctor`` and ``env`` make."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from gitmodel import git
@@ -38,6 +39,16 @@ def lfs_filter_config(skip_smudge: bool) -> dict[str, str]:
     migration, check out real bytes without git-lfs (the pointer format is the same)."""
     return {key.replace("filter.model.", "filter.lfs.", 1): value
             for key, value in filter_config(skip_smudge).items()}  # fmt: skip
+
+
+def warn_without_filter(repo: git.Repo, consequence: str) -> None:
+    """Say so, with the fix, when Git has no model filter to run here (``git model
+    install`` was not run): then ``consequence``, e.g. tracked files are stored whole."""
+    config = git.config_list(repo.cwd)  # Git's own: .gitmodel never sets a filter
+    if "filter.model.process" not in config and "filter.model.clean" not in config:
+        print(f"gitmodel: warning: the model filter is not configured here: {consequence}",
+              file=sys.stderr)  # fmt: skip
+        print("hint: run `git model install`", file=sys.stderr)
 
 
 def hook_sources() -> dict[str, str]:

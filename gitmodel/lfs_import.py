@@ -27,6 +27,16 @@ LFS_HOOK_MARK = "This repository is configured for Git LFS"
 COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
 
 
+def is_lfs_repository(repo: git.Repo) -> bool:
+    """Whether there is anything of git-lfs's to adopt: a committed ``.gitattributes``
+    naming ``filter=lfs``, an object in ``<git dir>/lfs/objects``, or a git-lfs hook."""
+    if attribute_changes(repo):
+        return True
+    if next((repo.common_dir / "lfs" / "objects").glob("??/??/*"), None) is not None:
+        return True
+    return bool(_lfs_hooks(repo))
+
+
 def import_from_lfs(repo: git.Repo, store: LocalStore) -> int:
     """Import the objects, switch the attributes, hooks and filter; 1 if an object was bad."""
     switched = attribute_changes(repo)  # first: a refused path changes nothing
@@ -79,18 +89,24 @@ def _copy_in(store: LocalStore, path: Path, pointer: Pointer) -> None:
 
 def remove_lfs_hooks(repo: git.Repo) -> list[str]:
     """Delete the hooks ``git lfs install`` wrote (also where ours kept them as .legacy)."""
-    removed: list[str] = []
+    removed = _lfs_hooks(repo)
+    for path in removed:
+        path.unlink()
+    return [path.name for path in removed]
+
+
+def _lfs_hooks(repo: git.Repo) -> list[Path]:
     if not repo.hooks_dir.is_dir():
-        return removed
+        return []
+    found = []
     for path in sorted(repo.hooks_dir.iterdir()):
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
         if LFS_HOOK_MARK in text and "git lfs " in text:
-            path.unlink()
-            removed.append(path.name)
-    return removed
+            found.append(path)
+    return found
 
 
 def attribute_changes(repo: git.Repo) -> list[tuple[safepath.Target, str]]:

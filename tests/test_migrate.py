@@ -191,3 +191,52 @@ def test_from_lfs_converts_a_real_git_lfs_repository(tmp_path: Path) -> None:
     git_model("install", cwd=tmp_path)
     run_git("clone", "-q", str(repo), str(clone), cwd=tmp_path, env=env)
     assert (clone / "w.bin").read_bytes() == versions[1]
+
+
+def test_import_of_a_glob_matching_no_file_rewrites_nothing(history: Path) -> None:
+    before = refs(history)
+    proc = git_model("migrate", "import", "-I", "*.nomatch", "-I", "data/*.bin", "--everything",
+                     cwd=history, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        'gitmodel: error: no file in the commits to rewrite matches "*.nomatch", "data/*.bin"',
+        "hint: nothing was changed; check the pattern, or name more refs "
+        "(--everything: every branch and tag)",
+    ]
+    assert proc.stdout == b""
+    assert refs(history) == before
+
+
+def test_from_lfs_refuses_a_repository_without_git_lfs(tmp_path: Path) -> None:
+    repo = tmp_path / "plain"
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    write(repo, "a.bin", b"plain")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "plain", cwd=repo)
+    config = git_out("config", "--local", "--list", cwd=repo)
+    hooks = sorted(p.name for p in (repo / ".git" / "hooks").iterdir())
+    proc = git_model("migrate", "import", "--from-lfs", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: this is not a git-lfs repository: no .gitattributes names "
+        "filter=lfs, and it holds no git-lfs object or hook",
+        'hint: to move files into gitmodel, rewrite history: '
+        '`git model migrate import --include "*.bin"`',
+    ]
+    assert git_out("config", "--local", "--list", cwd=repo) == config
+    assert sorted(p.name for p in (repo / ".git" / "hooks").iterdir()) == hooks
+    assert not (repo / ".git" / "model").exists()
+
+
+def test_from_lfs_needs_the_model_filter(tmp_path: Path) -> None:
+    repo = tmp_path / "lfs"
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    write(repo, ".gitattributes", b"*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "lfs attributes", cwd=repo)
+    proc = git_model("migrate", "import", "--from-lfs", cwd=repo, check=False)
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: the model filter is not configured",
+        "hint: run `git model install`",
+    ]
+    assert run_git("config", "filter.lfs.process", cwd=repo, check=False).returncode != 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
 import stat
 import sys
 
-from gitmodel import logsync, materialize, safepath
+from gitmodel import git, installation, logsync, materialize, safepath
+from gitmodel.errors import UserError
+from gitmodel.git.patterns import matching
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
 from gitmodel.remote.config import remote_for
@@ -19,13 +20,41 @@ from gitmodel.workspace import open_repo
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
 
 
-def _select(files: list[PointerFile], include: list[str], exclude: list[str]) -> list[PointerFile]:
-    def wanted(path: str) -> bool:
-        if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
-            return False
-        return not any(fnmatch.fnmatchcase(path, g) for g in exclude)
+def _select(
+    repo: git.Repo, files: list[PointerFile], include: list[str], exclude: list[str],
+    warn: bool = False,
+) -> list[PointerFile]:  # fmt: skip
+    """The files ``include`` (when given) and not ``exclude`` match, as git-lfs's
+    ``--include``/``--exclude`` do: ``.gitignore`` patterns, so a folder's name matches
+    everything under it; comma-separated lists. With ``warn``, a pattern that matches
+    no file is named, and an ``include`` that matches none at all is an error."""
+    include, exclude = _split(include), _split(exclude)
+    if not include and not exclude:
+        return files
+    found = matching(repo, include + exclude, [f.path for f in files], contents=True)
+    included, excluded = found[: len(include)], set().union(*found[len(include) :])
+    if warn:
+        _check_matched(include, included, "--include")
+        _check_matched(exclude, found[len(include) :], "--exclude")
+    chosen = set().union(*included) if include else {f.path for f in files}
+    return [f for f in files if f.path in chosen and f.path not in excluded]
 
-    return [f for f in files if wanted(f.path)]
+
+def _split(patterns: list[str]) -> list[str]:
+    """Each option's comma-separated patterns, as git-lfs reads them."""
+    split = [part.strip() for pattern in patterns for part in pattern.split(",")]
+    return [part for part in split if part.removesuffix("/")]
+
+
+def _check_matched(patterns: list[str], found: list[set[str]], option: str) -> None:
+    unmatched = [pattern for pattern, paths in zip(patterns, found, strict=True) if not paths]
+    if option == "--include" and unmatched and len(unmatched) == len(patterns):
+        names = ", ".join(f'"{pattern}"' for pattern in unmatched)
+        raise UserError(f"{option} {names} matches no model file",
+                        hint="`git model ls-files` lists them; a folder's name matches "
+                        "every file under it")  # fmt: skip
+    for pattern in unmatched:
+        print(f'gitmodel: warning: {option} "{pattern}" matches no model file', file=sys.stderr)
 
 
 def fetch(
@@ -42,7 +71,7 @@ def fetch(
     if not refs:
         skipped = repo.skipped_paths()
         files = [f for f in files if f.path not in skipped]
-    chosen = _select(files, include, exclude)
+    chosen = _select(repo, files, include, exclude, warn=True)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
     onecopy.note_held(store.root, remote.url, got.pointers)
     if got.pointers and not quiet:
@@ -61,12 +90,13 @@ def pull(
 ) -> int:  # fmt: skip
     """Fetch, then write the content of files that are still pointers in the worktree,
     or missing from it (as after a checkout that failed), like ``git lfs pull``."""
-    fetch(remote_name, [], include, exclude, jobs, quiet)
     repo, store = open_repo()
+    installation.warn_without_filter(repo, "`git add` would store these files whole")
+    fetch(remote_name, [], include, exclude, jobs, quiet)
     skipped = repo.skipped_paths()  # outside a sparse checkout: never written
     entries = [e for e in repo.ls_files() if e.path not in skipped]
     found = []  # every path is checked before anything is written
-    for entry in _select(pointer_files(repo, entries), include, exclude):
+    for entry in _select(repo, pointer_files(repo, entries), include, exclude):
         target = safepath.Target(repo.top, entry.path)
         found.append((entry, target, _head(target)))
     pending = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 
 from gitmodel import git, materialize
 from gitmodel import installation as install
+from gitmodel.attributes import kept_as_text
 from gitmodel.errors import UserError
 from gitmodel.filter.convert import clean, smudge
 from gitmodel.filter.process import FilterProcess
@@ -98,6 +100,10 @@ def _stdin_chunks() -> Iterator[bytes]:
 
 def clean_file(path: str | None = None) -> int:
     """One-shot clean: content on stdin, pointer on stdout."""
+    if path is not None and kept_as_text(path):  # .gitattributes and the like: as they are
+        shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
     _, store = open_repo()
     observer = _digest_observer(store)(path) if path else None
     sys.stdout.buffer.write(clean(store, _stdin_chunks(), observer))

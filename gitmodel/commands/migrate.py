@@ -25,7 +25,7 @@ from gitmodel.git.rewrite import (
     write_blob,
     write_blob_from_file,
 )
-from gitmodel.lfs_import import import_from_lfs
+from gitmodel.lfs_import import import_from_lfs, is_lfs_repository
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.sizes import format_size
 from gitmodel.store.local import LocalStore, hash_file
@@ -41,6 +41,12 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
     if from_lfs:
         if globs or refs or everything:
             raise UserError("--from-lfs takes no glob or ref", hint="its history stays as it is")
+        if not is_lfs_repository(repo):
+            raise UserError("this is not a git-lfs repository: no .gitattributes names "
+                            "filter=lfs, and it holds no git-lfs object or hook",
+                            hint='to move files into gitmodel, rewrite history: '
+                            '`git model migrate import --include "*.bin"`')  # fmt: skip
+        _check_filter(repo)
         return import_from_lfs(repo, store)
     _check_globs(globs)
     stats = {"files": 0, "bytes": 0}
@@ -63,7 +69,8 @@ def migrate_import(globs: list[str], refs: list[str], everything: bool, from_lfs
         return new_text.encode("utf-8", "surrogateescape") if added else old
 
     with git.BlobStream(repo) as blobs:
-        _rewrite(repo, Rewriter(repo, globs, to_pointer, add_lines), refs, everything)
+        rewriter = Rewriter(repo, globs, to_pointer, add_lines)
+        _rewrite(repo, rewriter, refs, everything, must_match=True)
     print(f"migrate: {stats['files']} file version(s), {format_size(stats['bytes'])}, "
           "moved into the model store")  # fmt: skip
     return 0
@@ -120,12 +127,21 @@ def _check_globs(globs: list[str]) -> None:
             raise UserError(f"invalid pattern {glob[:80]!r}", hint='quote a glob, e.g. "*.bin"')
 
 
-def _rewrite(repo: git.Repo, rewriter: Rewriter, refs: list[str], everything: bool) -> None:
+def _rewrite(
+    repo: git.Repo, rewriter: Rewriter, refs: list[str], everything: bool, must_match: bool = False
+) -> None:
+    """Rewrite the commits of the refs; with ``must_match``, refuse (before anything is
+    written) when no file of theirs matches the rewriter's globs."""
     _check_ready(repo)
     names = _target_refs(repo, refs, everything)
     tips = {name: repo.run(["rev-parse", "--verify", name]).stdout.decode().strip()
             for name in names}  # fmt: skip
     commits = _commits(repo, list(tips.values()))
+    if must_match and not _matches_any(repo, rewriter.globs, commits):
+        globs = ", ".join(f'"{glob}"' for glob in rewriter.globs)
+        raise UserError(f"no file in the commits to rewrite matches {globs}",
+                        hint="nothing was changed; check the pattern, or name more refs "
+                        "(--everything: every branch and tag)")  # fmt: skip
     rewriter.rewrite_commits(commits)
     updates = _ref_updates(repo, rewriter, tips)
     if updates:
@@ -142,10 +158,32 @@ def _rewrite(repo: git.Repo, rewriter: Rewriter, refs: list[str], everything: bo
               "(`git reflog show REF`) until it expires", file=sys.stderr)  # fmt: skip
 
 
-def _check_ready(repo: git.Repo) -> None:
+class _Matched(Exception):
+    """A file to convert was found: the dry run of :func:`_matches_any` stops there."""
+
+
+def _matches_any(repo: git.Repo, globs: list[str], commits: list[str]) -> bool:
+    """Whether a file of ``commits`` matches ``globs``, as the rewrite selects files: a
+    dry run that writes nothing and stops at the first file it would convert."""
+
+    def found(blob_id: pygit2.Oid) -> pygit2.Oid:
+        raise _Matched
+
+    try:
+        Rewriter(repo, globs, found, lambda old: old).rewrite_commits(commits)
+    except _Matched:
+        return True
+    return False
+
+
+def _check_filter(repo: git.Repo) -> None:
     settings = repo.settings()
     if "filter.model.process" not in settings and "filter.model.smudge" not in settings:
         raise UserError("the model filter is not configured", hint="run `git model install`")
+
+
+def _check_ready(repo: git.Repo) -> None:
+    _check_filter(repo)
     if repo.worktree is not None:
         dirty = repo.run(["status", "--porcelain", "--untracked-files=no"]).stdout.strip()
         if dirty:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitmodel import attributes, git
+from gitmodel import attributes, git, installation
 from gitmodel.errors import UserError
+from gitmodel.git.patterns import matching
 from gitmodel.workspace import open_repo
 
 
@@ -22,28 +23,92 @@ def _relative_prefix(repo: git.Repo) -> str:
 def track(patterns: list[str]) -> int:
     """Add patterns (or list them when none are given)."""
     repo, _ = open_repo()
+    installation.warn_without_filter(repo, "`git add` stores tracked files whole")
     if not patterns:
         return list_patterns(repo)
     for pattern in patterns:
-        if not pattern.strip() or "\n" in pattern or pattern.startswith(("#", "!")):
-            raise UserError(
-                f"invalid pattern {pattern!r}", hint='quote a glob, e.g. "*.safetensors"'
-            )
-    prefix = _relative_prefix(repo)
+        _check_pattern(pattern)
+    wanted = _from_top(repo, patterns)
+    for pattern in wanted:
+        _check_pattern(pattern)  # "./#x" is "#x", a comment
+    _refuse_kept_as_text(repo, {path: given for path, (given, _) in wanted.items()})
     target = _attributes_file(repo)
     text = target.read_text() if target.exists() else ""
-    new_text, added = attributes.add_patterns(text, [prefix + p.lstrip("/") for p in patterns])
-    for pattern in patterns:
-        if prefix + pattern.lstrip("/") not in added:
+    new_text, added = attributes.add_patterns(text, list(wanted))
+    for pattern in wanted:
+        if pattern not in added:
             print(f'"{pattern}" already tracked')
     if added:
         _write_text(target, new_text)
         for pattern in added:
-            print(f'Tracking "{pattern}"')
+            print(f'Tracking "{pattern}"{wanted[pattern][1]}')
         touched = _touch_committed_content(repo)
         if touched:
             print(f"{touched} already-committed file(s) now match: `git add` them to convert")
     return 0
+
+
+def _check_pattern(pattern: str) -> None:
+    if not pattern.strip() or "\n" in pattern or pattern.startswith(("#", "!")):
+        raise UserError(f"invalid pattern {pattern!r}", hint='quote a glob, e.g. "*.safetensors"')
+
+
+def _from_top(repo: git.Repo, patterns: list[str]) -> dict[str, tuple[str, str]]:
+    """Each pattern as a line of the top ``.gitattributes`` says it (relative to the top,
+    ``.`` and ``..`` resolved, a folder as everything under it): the pattern as given,
+    and a note for the user when its meaning had to change."""
+    prefix = _relative_prefix(repo)
+    wanted: dict[str, tuple[str, str]] = {}
+    for pattern in patterns:
+        path = _normalised(prefix + pattern.lstrip("/"), pattern)
+        note = ""
+        if (
+            pattern.endswith(("/", "/.", "/.."))
+            or pattern in (".", "..")
+            or (not _has_glob(path) and (repo.top / path).is_dir())
+        ):  # Git matches no file with a folder's name: everything under it is meant
+            path = f"{path}/**" if path else "**"
+            note = " (a folder: every file under it)"
+        wanted.setdefault(path, (pattern, note))
+    return wanted
+
+
+def _normalised(path: str, pattern: str) -> str:
+    """``path`` without empty, ``.`` and ``..`` parts; refused when it leaves the top."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if not parts:
+                raise UserError(
+                    f'pattern "{pattern}" is outside the repository',
+                    hint="track files inside it, from the repository or a folder of it",
+                )
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _has_glob(path: str) -> bool:
+    return any(c in path for c in "*?[\\")
+
+
+def _refuse_kept_as_text(repo: git.Repo, patterns: dict[str, str]) -> None:
+    """Refuse a pattern (as written, to the pattern as given) that matches, as Git
+    matches it, ``.gitattributes`` or another file that must stay text in Git
+    (:data:`attributes.KEPT_AS_TEXT`) in the index or the worktree. Git-lfs refuses
+    those in the index; the filter keeps them as they are anyway (``kept_as_text``)."""
+    names = [f":(glob)**/{name}" for name in sorted(attributes.KEPT_AS_TEXT)]
+    listed = repo.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                       *names]).stdout  # fmt: skip
+    paths = {os.fsdecode(p) for p in listed.split(b"\0") if p} | {".gitattributes"}
+    found = matching(repo, list(patterns), sorted(paths))
+    for given, matched in zip(patterns.values(), found, strict=True):
+        if matched:
+            raise UserError(
+                f'pattern "{given}" matches {min(matched)}, which must stay a plain file',
+                hint='name the model files more narrowly, e.g. "*.safetensors"',
+            )
 
 
 def untrack(patterns: list[str]) -> int:
@@ -52,8 +117,7 @@ def untrack(patterns: list[str]) -> int:
         raise UserError("untrack needs a pattern", hint="see `git model track` for the list")
     target = _attributes_file(repo)
     text = target.read_text() if target.exists() else ""
-    prefix = _relative_prefix(repo)
-    new_text, removed = attributes.remove_patterns(text, [prefix + p.lstrip("/") for p in patterns])
+    new_text, removed = attributes.remove_patterns(text, list(_from_top(repo, patterns)))
     if not removed:
         raise UserError("no such tracked pattern", hint="`git model track` lists them")
     _write_text(target, new_text)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gitmodel.attributes import kept_as_text
 from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
 from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, missing_hint, read_blob
 from gitmodel.filter.stream import CONTENT_BUFFER, SMALL_DATA, PktReader, PktWriter
@@ -120,6 +121,9 @@ class FilterProcess:
 
     def _clean(self, request: dict[str, str]) -> None:
         path = request.get("pathname", "")
+        if kept_as_text(path):  # .gitattributes and the like: never a pointer
+            self._respond(_content(self.reader.read_content()))
+            return
         opened: list[BinaryIO] = []
 
         def like(first: int) -> int | None:
@@ -335,6 +339,14 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+
+def _content(chunks: Iterator[Chunk]) -> bytes:
+    """All of a request's content (its chunks share one buffer: each is copied)."""
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+    return bytes(data)
 
 
 def _fetched_before() -> bool:
