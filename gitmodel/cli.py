@@ -573,7 +573,8 @@ def history(name: str, stage: str | None, limit: int | None, as_json: bool) -> N
 @cli.command()
 @click.argument("name")
 @click.argument("stage")
-@click.option("--to", "to", metavar="VERSION", help="this version instead of the previous one")
+@click.option("--to", "to", metavar="VERSION",
+              help="a version the stage held before, instead of the previous one")  # fmt: skip
 @click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
 def rollback(name: str, stage: str, to: str | None, message: str) -> None:
     """Put back what STAGE held before its last change."""

@@ -177,6 +177,7 @@ def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None
     assert "PROBLEM: the registry log was edited by hand here: its state does not follow " \
         "from its record and the state before it" in out  # fmt: skip
     assert out.count("PROBLEM") == 1
+    assert "  - -  note  " in out  # a record that is no stage change: no "None"
     assert proc.stderr.decode().startswith("gitmodel: error: 1 stage change(s) break the policy")
     as_json = json.loads(git_model("audit", "--json", cwd=author, check=False).stdout)
     flagged = [c["event"] for c in as_json["changes"] if c["problems"]]

@@ -265,7 +265,7 @@ def test_rollback_walks_back_and_unassign_can_be_undone(cli: Cli, work: Path) ->
     types = [e["type"] for e in cli.json(work, "history", "clf")]
     assert types == ["rollback", "unassign", "rollback", "rollback", "rollback", "promote",
                      "promote", "promote"]  # fmt: skip
-    assert "held nothing before" in cli.refused(work, "rollback", "clf", "dev")
+    assert "dev of clf has never held a version" in cli.refused(work, "rollback", "clf", "dev")
 
 
 def test_eight_concurrent_promotions_all_recorded_or_refused_with_a_hint(
@@ -404,7 +404,7 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
         (("promote", "clf@no-such-rev", "dev"), "unknown revision"),
         (("promote", "clf@v1", "qa"), "clf has no stage 'qa'"),
         (("promote", "clf@v1", "dev", "--weight", "0"), "not a percentage"),
-        (("promote", "clf@v2", "dev", "--weight", "10"), "holds no other version"),
+        (("promote", "clf@v2", "dev", "--weight", "10"), "dev holds no version to split"),
         (("promote", "bad/name", "dev"), "invalid model name"),
         (("register", "clf", "models/clf"), "already registered"),
         (("register", "new", "../outside"), "outside the repository"),
@@ -448,7 +448,7 @@ def test_a_broken_declaration_file_is_refused(
 
 def test_reducer_keeps_a_bounded_past_and_ignores_other_records() -> None:
     state: dict[str, object] = {}
-    entry = [{"version": 1, "commit": "c", "weight": 100, "files": []}]
+    entry = [{"version": 1, "commit": "c" * 40, "weight": 100, "files": []}]
     for n in range(stages.PAST_LIMIT + 10):
         record = {"type": "promote", "model": "m", "stage": "dev", "from": entry if n else [],
                   "to": entry}  # fmt: skip

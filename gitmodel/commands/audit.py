@@ -11,7 +11,7 @@ from pathlib import Path
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.registry import audit as trail
-from gitmodel.registry import audit_report, declare
+from gitmodel.registry import audit_report, declare, stages
 from gitmodel.reports import write_report
 
 
@@ -20,7 +20,7 @@ def audit(name: str | None, since: str | None, fmt: str = "text",
     """Print the audit trail (newest first) as text, JSON or CSV, and maybe a page."""
     repo = git.Repo.discover()
     if name is not None:
-        declare.valid_name(name)
+        _check_model(repo, declare.valid_name(name))
     changes = list(trail.changes(repo, name, parse_since(since) if since else None))
     if html_file is not None:
         title = f"Audit of {name or 'every model'}" + (f" since {since}" if since else "")
@@ -42,6 +42,16 @@ def audit(name: str | None, since: str | None, fmt: str = "text",
             hint='see the problems of each change above (PROBLEM, or "problems" in --json)',
         )
     return 0
+
+
+def _check_model(repo: git.Repo, name: str) -> None:
+    """Refuse a model that is neither declared nor in the registry log (a typo)."""
+    registry = declare.load(repo)
+    if name not in registry.models and next(stages.events(repo, name), None) is None:
+        known = ", ".join(sorted(registry.models)) or "none"
+        raise UserError(f"no model named {name!r}: not declared (declared: {known}) "
+                        "and no stage change of it in the registry log",
+                        hint="see `git model stages` for the models with stages")  # fmt: skip
 
 
 def parse_since(text: str) -> int:

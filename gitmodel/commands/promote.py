@@ -37,11 +37,6 @@ def promote(
     state = log.state(tip)
     current = stages.held(state, model.name, stage)
     after = stages.split(model, stage, current, version, weight)  # checks what it copies
-    if not after:
-        raise UserError(
-            f"{stage} holds no other version to split traffic with",
-            hint=f"promote v{version.number} without --weight first",
-        )
     if after == current:
         return _unchanged(stage, current)
     _check_signing(repo, model, stage)
@@ -156,7 +151,7 @@ def _gate(
 
 
 def rollback(name: str, stage: str, to: str | None = None, message: str = "") -> int:
-    """Put back what STAGE held before (or version TO), recording why."""
+    """Put back what STAGE held before (or version TO, one it held before), recording why."""
     repo, _ = open_repo()
     registry = declare.load(repo)
     model = registry.model(declare.valid_name(name))
@@ -167,15 +162,12 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     current = stages.held(state, name, stage)
     found = versions(repo, registry, model)
     if to is not None:
-        after = [stages.Assignment.of(pick(repo, found, model, to))]
+        version = _held_before(repo, model, stage, pick(repo, found, model, to))
+        after = [stages.Assignment.of(version)]
     else:
         after = _with_files(stages.past(state, name, stage), found)
         if not after:
-            raise UserError(
-                f"{stage} of {name} held nothing before",
-                hint=f"name a version: git model rollback {name} {stage} --to "
-                "VERSION; or `git model unassign`",
-            )
+            raise _nothing_before(repo, name, stage, current)
     if after == current:
         return _unchanged(stage, current)
     record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
@@ -183,6 +175,42 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     _done(name, stage, current, after)
     _after_change(repo, model, record, records.identity(repo), entry.commit)
     return 0
+
+
+def _held_before(repo: git.Repo, model: declare.Model, stage: str, version: Version) -> Version:
+    """``version``, when ``stage`` held it before: a rollback skips the policy, so it only
+    puts back what the stage once held (what passed the policy, or was forced, recorded)."""
+    if version.commit not in stages.stage_past(repo, model.name, stage).commits:
+        raise UserError(
+            f"{stage} of {model.name} never held v{version.number}; rollback --to only puts "
+            "back a version the stage held before",
+            hint=f"assign a new version with git model promote {model.name}@v{version.number} "
+            f"{stage} (where the policy applies); see `git model history {model.name} "
+            f"--stage {stage}`",
+        )
+    return version
+
+
+def _nothing_before(
+    repo: git.Repo, name: str, stage: str, current: list[stages.Assignment]
+) -> UserError:
+    """Why ``rollback`` has nothing to put back: the state kept only the last
+    :data:`~gitmodel.registry.stages.PAST_LIMIT` assignments, or there was none."""
+    see = f"see `git model history {name} --stage {stage}`"
+    if stages.stage_past(repo, name, stage).depth:
+        return UserError(
+            f"{stage} of {name} held older assignments than rollback keeps (the last "
+            f"{stages.PAST_LIMIT})",
+            hint=f"name one it held: git model rollback {name} {stage} --to VERSION; {see}",
+        )
+    if current:
+        return UserError(
+            f"{stage} of {name} held nothing before {stages.describe(current)}",
+            hint=f"empty it with git model unassign {name} {stage}, or assign another "
+            f"version with git model promote {name}@VERSION {stage}",
+        )
+    return UserError(f"{stage} of {name} has never held a version",
+                     hint=f"promote one: git model promote {name}@VERSION {stage}")  # fmt: skip
 
 
 def _with_files(refs: list[stages.Assignment], found: list[Version]) -> list[stages.Assignment]:

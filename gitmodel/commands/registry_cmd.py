@@ -12,6 +12,7 @@ from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.logs import records
 from gitmodel.registry import declare, serving, stages
+from gitmodel.registry.requests import one_line
 from gitmodel.specs import ModelSpec
 
 
@@ -38,17 +39,14 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
     """What every stage of every model (or of NAME) holds; reads one blob."""
     repo = git.Repo.discover()  # no store: keep fsspec and pygit2 out of this fast read
     state = stages.current_state(repo)
-    models = state.get("models", {})
+    models = stages.models(state)
     if name is not None:
         declare.valid_name(name)
         if name not in models and name not in declare.load(repo).models:
             raise UserError(f"no model named {name!r}", hint="see `git model stages`")
         models = {name: models.get(name, {})}
     table = {
-        model: {
-            stage: stages.assignments(held)
-            for stage, held in sorted(data.get("stages", {}).items())
-        }
+        model: {stage: stages.held(state, model, stage) for stage in sorted(data.get("stages", {}))}
         for model, data in sorted(models.items())
     }
     if as_json:
@@ -73,8 +71,11 @@ def history(name: str, stage: str | None, as_json: bool = False, limit: int | No
     """Every event of NAME (on STAGE), newest first, printed as it is read."""
     repo = git.Repo.discover()
     declare.valid_name(name)
+    model = declare.load(repo).models.get(name) if repo.worktree is not None else None
     if stage is not None:
         declare.valid_stage(stage)
+        if model is not None:
+            model.check_stage(stage)
     entries = _limited(stages.events(repo, name, stage), limit)
     if as_json:
         count = _stream_json(event_json(e) for e in entries)
@@ -83,7 +84,10 @@ def history(name: str, stage: str | None, as_json: bool = False, limit: int | No
         for entry in entries:
             print(event_line(entry))
             count += 1
-    if count == 0 and name not in declare.load(repo).models:
+    if count == 0 and model is None:
+        if stage is not None and next(stages.events(repo, name), None) is not None:
+            raise UserError(f"{name} is not declared here and has no event in {stage}",
+                            hint=f"see its events: git model history {name}")  # fmt: skip
         raise UserError(
             f"no model named {name!r} and no event of it",
             hint="see `git model stages` for the models with events",
@@ -123,15 +127,19 @@ def event_json(entry: records.Entry) -> dict[str, object]:
 
 
 def event_line(entry: records.Entry) -> str:
-    record = entry.record
-    before = stages.describe(stages.assignments(record.get("from")))
-    after = stages.describe(stages.assignments(record.get("to")))
-    forced = f" FORCED (bypassed: {'; '.join(record['bypassed'])})" if record.get("forced") else ""
-    why = f'  "{record["message"]}"' if record.get("message") else ""
-    return (
-        f"{_when(entry):%Y-%m-%d %H:%M:%S %z}  {record['stage']:<11} {record['type']:<9} "
-        f"{before} -> {after}  by {entry.author_name} <{entry.author_email}>{why}{forced}"
-    )
+    """One line of ``history``: every field from the log made one printable line; a
+    malformed event is shown as unreadable, with why."""
+    who = f"by {one_line(entry.author_name, 60)} <{one_line(entry.author_email, 80)}>"
+    when = f"{_when(entry):%Y-%m-%d %H:%M:%S %z}"
+    try:
+        event = stages.read_event(entry.record)
+    except ValueError as exc:
+        return f"{when}  unreadable event {entry.commit[:10]} ({one_line(str(exc))})  {who}"
+    bypassed = "; ".join(one_line(b) for b in event.bypassed)
+    forced = f" FORCED (bypassed: {bypassed})" if event.forced else ""
+    why = f'  "{one_line(event.message)}"' if event.message else ""
+    change = f"{stages.describe(event.before)} -> {stages.describe(event.after)}"
+    return f"{when}  {event.stage:<11} {event.type:<9} {change}  {who}{why}{forced}"
 
 
 def resolve(spec: ModelSpec, as_json: bool = False) -> int:

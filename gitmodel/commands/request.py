@@ -22,6 +22,8 @@ from gitmodel.registry import approvals, declare, requests
 from gitmodel.registry.versions import pick, versions
 from gitmodel.specs import ModelSpec
 
+_DONE = {"approve": "approved", "reject": "rejected"}  # a decision, as the listing says it
+
 
 def request(spec: ModelSpec, stage: str, message: str) -> int:
     """Ask for NAME@VERSION to enter STAGE; prints the request id."""
@@ -77,8 +79,7 @@ def decide(kind: str, request_id: str, message: str) -> int:
     if kind == "approve" and rule is not None:
         _check_approver(repo, rule, me)
     requests.append(repo, requests.decision(kind, rec, why), _signed_check(repo, rule, kind))
-    past = {"approve": "approved", "reject": "rejected"}[kind]
-    print(f"gitmodel: {past} request {rec.id} ({rec.model}@v{rec.version} -> {rec.stage})",
+    print(f"gitmodel: {_DONE[kind]} request {rec.id} ({rec.model}@v{rec.version} -> {rec.stage})",
           file=sys.stderr)  # fmt: skip
     print("hint: share it with `git model push` (or git push)", file=sys.stderr)
     return 0
@@ -126,7 +127,7 @@ def summary_lines(summary: requests.Summary) -> list[str]:
         f"<{line(summary.request.email, 80)}>: {line(rec.message)}"
     ]
     for d in summary.decisions:
-        lines.append(f"    {d.record.type + 'd':<9} by {line(d.name, 60)} <{line(d.email, 80)}> "
+        lines.append(f"    {_DONE[d.record.type]:<9} by {line(d.name, 60)} <{line(d.email, 80)}> "
                      f"{_when(d)[:16]}: {line(d.record.message)}")  # fmt: skip
     if summary.promoted_by:
         lines.append(f"    promoted  by registry event {summary.promoted_by[:10]}")
@@ -147,7 +148,7 @@ def _check_decision(
     if summary.request.email.lower() == me:
         raise UserError(
             f"you opened request {rec.id}; an approval must come from someone else",
-            hint="ask a reviewer to run: git model approve " + rec.id,
+            hint=f"ask a reviewer to run: git model approve {rec.id} -m WHY",
         )
     if any(d.email.lower() == me and d.record.type == "approve" and counts(d)
            for d in summary.decisions):  # fmt: skip

@@ -24,8 +24,11 @@ def text_lines(change: Change) -> list[str]:
     sig = data["signature"]
     signed = sig["status"] + (f" ({sig['signer']})" if sig["signer"] else "")
     by = f"{one_line(data['by']['name'], 60)} <{one_line(data['by']['email'], 80)}>"
-    what = f"{one_line(str(data['model']), 60)} {one_line(str(data['stage']), 40)}"
-    lines = [f"{data['at'][:19]}  {what}  {data['type']}  {data['from']} -> {data['to']}  "
+    what = " ".join(
+        one_line(str(data[key]), 60) if data[key] is not None else "-" for key in ("model", "stage")
+    )  # a record that is no stage change: "-"
+    kind = one_line(str(data["type"]), 40) if data["type"] is not None else "-"
+    lines = [f"{data['at'][:19]}  {what}  {kind}  {data['from']} -> {data['to']}  "
              f"by {by}  signature: {signed}"]  # fmt: skip
     if data["message"]:
         lines.append(f"    why: {one_line(str(data['message']))}")

@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeGuard
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
@@ -37,7 +37,9 @@ REGISTRY_FILE = ".gitmodel-registry.json"
 DEFAULT_STAGES = ("dev", "staging", "production")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _STAGE_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-_THRESHOLD_RE = re.compile(r"\s*(>=|<=|==|>|<)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*")
+_THRESHOLD_RE = re.compile(
+    r"\s*(>=|<=|==|>|<)\s*(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*"
+)
 _RULE_KEYS = frozenset({"after", "metrics", "on_remote", "verify", "approvals"})
 _APPROVAL_KEYS = frozenset({"count", "from", "require_signed"})
 _EMAIL_RE = re.compile(r"[^@\s<>,\x00-\x1f\x7f]{1,64}@[^@\s<>,\x00-\x1f\x7f]{1,255}")
@@ -142,21 +144,37 @@ class Registry:
         return found
 
 
+def is_valid_name(name: object) -> TypeGuard[str]:
+    """True when ``name`` may name a model (see :func:`valid_name`)."""
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
+
+
 def valid_name(name: str) -> str:
-    if not _NAME_RE.fullmatch(name):
+    if not is_valid_name(name):
         raise UserError(
-            f"invalid model name {name!r}",
-            hint="use letters, digits, '.', '_' and '-' (no '@' or '/')",
+            f"invalid model name {name[:120]!r}",
+            hint="a model name starts with a letter or digit, then letters, digits, "
+            "'.', '_' or '-', 100 characters at most",
         )
     return name
 
 
+def is_valid_stage(stage: object) -> TypeGuard[str]:
+    """True when ``stage`` may name a stage (see :func:`valid_stage`)."""
+    return (
+        isinstance(stage, str)
+        and _STAGE_RE.fullmatch(stage) is not None
+        and re.fullmatch(r"v[0-9]+", stage) is None
+    )
+
+
 def valid_stage(stage: str) -> str:
     """A stage name: lowercase, and never one that reads as a version number (``v3``)."""
-    if not _STAGE_RE.fullmatch(stage) or re.fullmatch(r"v[0-9]+", stage):
+    if not is_valid_stage(stage):
         raise UserError(
-            f"invalid stage name {stage!r}",
-            hint="use lowercase letters, digits, '_' and '-', not vN",
+            f"invalid stage name {stage[:120]!r}",
+            hint="a stage name starts with a lowercase letter, then lowercase letters, "
+            "digits, '_' or '-', 40 characters at most, and is not vN",
         )
     return stage
 
@@ -203,10 +221,14 @@ def _model(name: str, spec: Any) -> Model:
     if not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages):
         raise UserError(f'"stages" of {name!r} must be a list of names', hint=_FIX)
     stages = [valid_stage(s) for s in stages]
+    twice = next((s for i, s in enumerate(stages) if s in stages[:i]), None)
+    if twice is not None:
+        raise UserError(f'"stages" of {name!r} lists {twice!r} twice', hint=_FIX)
     policy = spec.get("policy", {})
     if not isinstance(policy, dict):
         raise UserError(f'"policy" of {name!r} must map stages to rules', hint=_FIX)
     rules = {stage: _rule(name, stage, rule, stages) for stage, rule in policy.items()}
+    _check_after(name, rules)
     description = spec.get("description", "")
     return Model(
         name,
@@ -231,7 +253,30 @@ def _rule(model: str, stage: str, spec: Any, stages: list[str]) -> Rule:
         raise UserError(f'{where}: "metrics" must map names to thresholds', hint=_FIX)
     thresholds = tuple(parse_threshold(k, v) for k, v in sorted(metrics.items()))
     approvals = _approvals(where, spec["approvals"]) if "approvals" in spec else None
-    return Rule(after, thresholds, bool(spec.get("on_remote")), bool(spec.get("verify")), approvals)
+    on_remote, verify = (_flag(where, spec, key) for key in ("on_remote", "verify"))
+    return Rule(after, thresholds, on_remote, verify, approvals)
+
+
+def _flag(where: str, spec: dict[str, Any], key: str) -> bool:
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise UserError(f'{where}: "{key}" must be true or false', hint=_FIX)
+    return value
+
+
+def _check_after(model: str, rules: dict[str, Rule]) -> None:
+    """Refuse "after" rules that lead back to where they start (nothing could be promoted)."""
+    for start in rules:
+        chain = [start]
+        while (after := rules[chain[-1]].after if chain[-1] in rules else None) is not None:
+            if after in chain:
+                loop = " after ".join([*chain[chain.index(after) :], after])
+                raise UserError(
+                    f'policy of {model!r}: "after" rules go round in a loop ({loop}), '
+                    "so no version could ever be promoted there",
+                    hint=f'make "after" name an earlier stage; {_FIX}',
+                )
+            chain.append(after)
 
 
 def _approvals(where: str, spec: Any) -> Approvals:

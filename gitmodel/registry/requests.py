@@ -161,12 +161,18 @@ def decision(kind: str, request: Record, message: str) -> Json:
 
 def valid_id(text: str) -> str:
     """A request id as written (a unique prefix of at least 4 hex digits)."""
-    if not _ID_PREFIX.fullmatch(text):
-        raise UserError(
-            f"invalid request id {text[:40]!r}",
-            hint="request ids are hex, e.g. 3f9a2c1d0b7e; see `git model requests`",
-        )
-    return text
+    if _ID_PREFIX.fullmatch(text):
+        return text
+    if re.fullmatch(r"[0-9a-f]{1,3}", text):
+        problem = "is shorter than 4 digits; give at least 4 of its 12"
+    elif re.fullmatch(r"[0-9a-f]+", text):
+        problem = "is longer than the 12 digits of a request id"
+    else:
+        problem = "is not lowercase hex digits"
+    raise UserError(
+        f"invalid request id {text[:40]!r}: it {problem}",
+        hint="request ids are 12 hex digits, e.g. 3f9a2c1d0b7e; see `git model requests`",
+    )
 
 
 def find(repo: git.Repo, text: str) -> Entry:

@@ -41,26 +41,42 @@ def resolve(repo: git.Repo, name: str, stage: str) -> Resolved:
     declare.valid_name(name)
     declare.valid_stage(stage)
     state = stages.current_state(repo)
-    model = _declared(repo, name)
+    model = _declared(repo, name, state)
     if model is not None:
+        model.check_stage(stage)
         held = stages.held_files(state, model, stage)
     else:
         held = stages.held(state, name, stage)
         _check_paths(name, stage, held)
     if not held:
-        raise UserError(
-            f"{name} has no version in {stage}",
-            hint=f"promote one: git model promote {name}@VERSION {stage}",
-        )
+        raise UserError(f"{name} has no version in {stage}",
+                        hint=_fill_hint(name, stage, state, model))  # fmt: skip
     return Resolved(name, stage, tuple(held))
 
 
-def _declared(repo: git.Repo, name: str) -> declare.Model | None:
+def _declared(repo: git.Repo, name: str, state: stages.Json) -> declare.Model | None:
     """The declaration of ``name`` in the worktree; None in a bare repository or when
-    this checkout does not declare it."""
-    if repo.worktree is None:
+    this checkout does not declare it but the registry log knows it. A user error when
+    neither does (naming the declared models)."""
+    registry = declare.load(repo) if repo.worktree is not None else None
+    if registry is not None and name in registry.models:
+        return registry.models[name]
+    if name in stages.models(state):
         return None
-    return declare.load(repo).models.get(name)
+    if registry is not None:
+        registry.model(name)  # raises: no model named NAME (declared: …)
+    known = ", ".join(sorted(stages.models(state))) or "none"
+    raise UserError(f"no model named {name!r} in the registry log (models: {known})",
+                    hint="check the name: NAME@STAGE")  # fmt: skip
+
+
+def _fill_hint(name: str, stage: str, state: stages.Json, model: declare.Model | None) -> str:
+    """How to fill ``stage``; for a model only the log knows (so its declared stages are
+    unknown here), which of its stages hold a version."""
+    holding = sorted(stages.models(state).get(name, {}).get("stages", {}))
+    if model is None and holding:
+        return f"stages of {name} that hold a version: {', '.join(holding)}"
+    return f"promote one: git model promote {name}@VERSION {stage}"
 
 
 def _check_paths(name: str, stage: str, held: list[stages.Assignment]) -> None:

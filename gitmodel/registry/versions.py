@@ -13,12 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer, is_valid_oid
-from gitmodel.registry.declare import Model, Registry
+from gitmodel.registry.declare import REGISTRY_FILE, Model, Registry
 
 _RECORD, _FIELD = b"\x1e", "\x1f"
 _LOG_FORMAT = "--format=%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%s"
@@ -41,16 +40,22 @@ class File:
         return {"path": self.path, "oid": self.oid, "size": self.size, "git_blob": self.blob}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> File:
+    def from_json(cls, data: object) -> File:
         """A file read from a record log: a ValueError unless its oid and blob are
         well-formed (they name objects we read). Its path is checked where it is used,
         against the model's declared paths (:func:`check_files`)."""
-        oid, blob = data["oid"], data["git_blob"]
-        if oid and not is_valid_oid(oid):
-            raise ValueError(f"invalid oid {str(oid)[:80]!r}")
+        if not isinstance(data, dict):
+            raise ValueError("a file is not an object")
+        path, oid, size, blob = (data.get(k) for k in ("path", "oid", "size", "git_blob"))
+        if not isinstance(path, str):
+            raise ValueError("a file has no path")
+        if oid is not None and not (isinstance(oid, str) and is_valid_oid(oid)):
+            raise ValueError(f"{path[:200]!r} has no valid oid")
         if not isinstance(blob, str) or not _BLOB_RE.fullmatch(blob):
-            raise ValueError(f"invalid Git blob id {str(blob)[:80]!r}")
-        return cls(str(data["path"]), str(oid) if oid else None, int(data["size"]), blob)
+            raise ValueError(f"{path[:200]!r} has no valid Git blob id")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"{path[:200]!r} has no valid size")
+        return cls(path, oid, size, blob)
 
     @property
     def pointer(self) -> Pointer:
@@ -108,11 +113,18 @@ def branch(repo: git.Repo, registry: Registry) -> str:
 
 
 def versions(repo: git.Repo, registry: Registry, model: Model) -> list[Version]:
-    """Every version of ``model``, oldest first (empty before its first commit)."""
+    """Every version of ``model``, oldest first (empty before its first commit); a user
+    error when the declared branch does not exist."""
     ref = branch(repo, registry)
     proc = repo.run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False)
+    if proc.returncode != 0 and registry.branch:
+        raise UserError(
+            f"the registry branch {registry.branch!r} does not exist",
+            hint=f'fix "branch" in {REGISTRY_FILE}, or create or fetch that branch '
+            "(see `git branch -a`)",
+        )
     if proc.returncode != 0:
-        return []
+        return []  # no commit yet
     args = [
         "log",
         "--first-parent",
