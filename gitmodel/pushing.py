@@ -70,7 +70,8 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     pointers += pending
     sent = transfer.upload(remote.open(), store, pointers, segmenter=_tensor_starts)
     report(sent, remote, quiet=False)
-    onecopy.note_held(store.root, remote.url, pointers)
+    if remote.persists:  # else the store's copy stays the only one: never lent
+        onecopy.note_held(store.root, remote.url, pointers)
     forget_adopted(store, pending)
     memo.remember(remote, local_oids)
     return 0

@@ -31,7 +31,10 @@ def redact(url: str) -> str:
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = "&".join(_redact_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, ""))
+    shown = urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, ""))
+    if parts.scheme and not netloc and url[len(parts.scheme) :].startswith("://"):
+        shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1 :].removeprefix('//')}"
+    return shown  # ``s3://`` and ``s3:///x`` shown as given, not as ``s3:`` and ``s3:/x``
 
 
 def _redact_pair(pair: str) -> str:
@@ -57,21 +60,38 @@ def scrub(text: str, environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
-# stores a committed ``.gitmodel`` may name: object storage, SSH, or an absolute
-# local folder (a team's network mount); never ``memory``, ``ext::`` or anything
-# else fsspec could resolve to code or to another process
+# stores a model remote may be: object storage, SSH, or an absolute local folder (a
+# team's network mount); never ``memory`` (gone when the command ends), ``ext::`` or
+# anything else fsspec could resolve to code, to another process or to a path relative
+# to wherever a command runs
 SHAREABLE_SCHEMES = frozenset({"s3", "gs", "gcs", "az", "abfs", "abfss", "sftp", "file",
                                "http", "https"})  # fmt: skip
 _UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+STORE_URL_FORMS = "s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX, " \
+                  "sftp://HOST/PATH or file:///ABSOLUTE/PATH"  # fmt: skip
 
 
 def shareable_store_url(url: str) -> str | None:
     """Why a store URL from a committed file is refused, or None when it is fine."""
+    return store_url_problem(url, shared=True)
+
+
+def store_url_problem(url: str, shared: bool = False) -> str | None:
+    """Why ``url`` cannot be a repository's model store, or None when it is fine: a known
+    scheme with a bucket or host, or an absolute local folder (``file:///srv/models``;
+    in your own config also ``/srv/models``). ``shared``: from a committed file."""
+    if not url:
+        return "the store URL is empty"
     if _UNSAFE_CHARS.search(url):
         return "a URL may not hold spaces, control characters or backslashes"
+    if url.startswith("/") and not shared:
+        url = "file://" + url
     scheme, sep, rest = url.partition("://")
+    if sep and scheme == "memory":
+        return "memory:// holds objects only until the command ends: a model store must keep them"
     if not sep or scheme not in SHAREABLE_SCHEMES:
-        return f"a store URL must start with one of {', '.join(sorted(SHAREABLE_SCHEMES))}://"
+        path = "" if shared else " or be an absolute path"
+        return f"a store URL must start with one of {', '.join(sorted(SHAREABLE_SCHEMES))}://{path}"
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -82,10 +102,15 @@ def shareable_store_url(url: str) -> str | None:
         if parts.netloc or not rest.startswith("/"):
             return "a file:// URL must name an absolute path (file:///srv/models)"
         if ".." in rest.split("/"):
-            return "a file:// URL may not contain '..'"
+            return "a store path may not contain '..'"
     elif not parts.netloc:
         return f"a {scheme}:// URL must name a bucket or host"
     return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message shows it: redacted, and an empty one said to be empty."""
+    return redact(url) if url else "(empty)"
 
 
 def valid_endpoint(url: str) -> str | None:

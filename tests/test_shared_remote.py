@@ -70,7 +70,7 @@ def test_with_no_model_remote_known_the_hint_says_how_to_share(tmp_path: Path) -
 
 def test_shared_settings_are_only_what_a_clone_accepts(tmp_path: Path) -> None:
     _, author = make_author(tmp_path)
-    for url, why in [("memory://scratch", "must start with one of"),
+    for url, why in [("memory://scratch", "memory:// holds objects only until the command ends"),
                      ("file://relative/dir", "must name an absolute path")]:  # fmt: skip
         proc = git_model("remote", "set", "--shared", url, cwd=author, check=False)
         assert proc.returncode == 1 and why.encode() in proc.stderr, proc.stderr

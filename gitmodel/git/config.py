@@ -4,6 +4,8 @@ in a committed ``.gitmodel`` file, checked because a cloned file is hostile."""
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gitmodel.errors import UserError
@@ -21,12 +23,14 @@ def config_set_file(file: Path, key: str, value: str) -> None:
     run(["config", "-f", str(file), "--replace-all", "--end-of-options", key, value])
 
 
-def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> None:
+def config_unset(key: str, scope: str, cwd: Path | str | None = None) -> bool:
+    """Remove ``key`` from ``scope``; False when it was not set there."""
     proc = run(
         ["config", f"--{scope}", "--unset-all", "--end-of-options", key], cwd=cwd, check=False
     )
     if proc.returncode not in (0, 5):  # 5: the key was not set
         raise GitError(f"git config --unset failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.returncode == 0
 
 
 def config_list(cwd: Path | str | None = None, file: Path | None = None) -> dict[str, str]:
@@ -65,10 +69,40 @@ def valid_remote_name(name: str) -> bool:
     return _REMOTE_NAME.fullmatch(name) is not None
 
 
+_warned: set[str] = set()  # committed files already said to be malformed, once a process
+
+
+def merge_shared(layers: Iterable[tuple[str, int, bytes]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The values of committed config files, each given as its name, the exit code and the
+    output of ``git config -f NAME -z --list``, a later file's winning; and the file each
+    value came from. A file Git cannot parse is left out whole, with a warning (it is
+    committed input: it must not fail every command, nor count for part of itself)."""
+    values: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for name, returncode, out in layers:
+        if returncode != 0:
+            _warn_malformed(name)
+            continue
+        for key, value in parse_config(out).items():
+            values[key], origins[key] = value, name
+    return values, origins
+
+
+def _warn_malformed(name: str) -> None:
+    if name not in _warned:
+        _warned.add(name)
+        print(f"gitmodel: warning: {name} is not valid git-config syntax: its settings are "
+              f"ignored (`git config -f {name} --list` shows where)", file=sys.stderr)  # fmt: skip
+
+
 def over_shared(
-    shared: dict[str, str], config: dict[str, str], strict: bool = True
+    shared: dict[str, str],
+    config: dict[str, str],
+    strict: bool = True,
+    origins: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Git config over the keys of ``.gitmodel`` that a repository may share.
+    """Git config over the keys of ``.gitmodel`` (and ``.lfsconfig``) that a repository
+    may share; ``origins`` names the file each came from (default ``.gitmodel``).
 
     A committed file is hostile: every shared value that the user's own config does
     not override is checked (:func:`check_shared`) before anything can use it. A bad
@@ -79,7 +113,7 @@ def over_shared(
         settings.pop(key, None)
     for key, value in list(settings.items()):
         try:
-            check_shared(key, value, config)
+            check_shared(key, value, config, (origins or {}).get(key, SHARED_CONFIG))
         except UserError as exc:
             if strict:
                 raise
@@ -91,9 +125,10 @@ def over_shared(
     return settings
 
 
-def check_shared(key: str, value: str, config: dict[str, str]) -> None:
-    """Refuse a ``.gitmodel`` value that could act as an option, name a store the
-    repository may not choose for its users, or name a Git remote they do not have."""
+def check_shared(key: str, value: str, config: dict[str, str], file: str = SHARED_CONFIG) -> None:
+    """Refuse a value of a committed ``file`` (``.gitmodel``, ``.lfsconfig``) that could
+    act as an option, name a store the repository may not choose for its users, or name
+    a Git remote they do not have."""
     from gitmodel.urls import shareable_store_url, valid_endpoint
 
     match = SHARED_KEYS.fullmatch(key)
@@ -113,8 +148,8 @@ def check_shared(key: str, value: str, config: dict[str, str]) -> None:
     if problem is not None:
         shown = key if remote is None or valid_remote_name(remote) else f"remote.{remote!r}"
         raise UserError(
-            f"{SHARED_CONFIG}: {shown}: {problem}",
-            hint=f"fix or remove it in {SHARED_CONFIG}, or override it: git config {shown} VALUE",
+            f"{file}: {shown}: {problem}",
+            hint=f"fix or remove it in {file}, or override it: git config {shown} VALUE",
         )
 
 

@@ -21,6 +21,7 @@ from gitmodel.git.config import (
     SHARED_CONFIG,
     config_list,
     config_list_args,
+    merge_shared,
     over_shared,
     parse_config,
 )
@@ -172,12 +173,14 @@ class Repo:
         :data:`SHARED_KEYS` are read from them, each checked, so a cloned file can never
         set commands, hooks or credentials.
         """
-        defaults: dict[str, str] = {}
+        layers = []
         for name in (LFS_CONFIG, SHARED_CONFIG):  # .gitmodel's value wins over .lfsconfig's
             shared = self.worktree / name if self.worktree is not None else None
             if shared is not None and shared.is_file():
-                defaults.update(config_list(self.cwd, file=shared))
-        return over_shared(defaults, config_list(self.cwd), strict)
+                proc = run(config_list_args(shared), cwd=self.cwd, check=False)
+                layers.append((name, proc.returncode, proc.stdout))
+        defaults, origins = merge_shared(layers)
+        return over_shared(defaults, config_list(self.cwd), strict, origins)
 
     @property
     def hash_size(self) -> int:
@@ -286,20 +289,19 @@ class Discovery:
         self._rev_parse = Spawned(_DISCOVER_ARGS)
         self._config = Spawned(config_list_args())
         # Git runs filters at the worktree's top; .gitmodel's values win over .lfsconfig's
-        self._shared = [Spawned(config_list_args(name)) for name in (LFS_CONFIG, SHARED_CONFIG)
-                        if os.path.isfile(name)]  # fmt: skip
+        names = [name for name in (LFS_CONFIG, SHARED_CONFIG) if os.path.isfile(name)]
+        self._shared = [(name, Spawned(config_list_args(name))) for name in names]
 
     def result(self) -> tuple[Repo, dict[str, str]]:
         repo = Repo._from_rev_parse(*self._rev_parse.wait())
         config = parse_config(self._config.wait()[1])
-        shared: dict[str, str] = {}
-        for spawned in self._shared:
-            shared.update(parse_config(spawned.wait()[1]))
+        layers = [(name, *spawned.wait()) for name, spawned in self._shared]
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):
             return repo, repo.settings(strict=False)  # not at the top after all: ask again
-        return repo, over_shared(shared, config, strict=False)
+        shared, origins = merge_shared(layers)
+        return repo, over_shared(shared, config, strict=False, origins=origins)
 
 
 def _parse_listing(out: bytes) -> Iterator[tuple[str, list[bytes]]]:

@@ -1,7 +1,9 @@
 """Which object store a Git remote's model objects go to, and how to reach it.
 
-``remote.<name>.modelurl`` names any fsspec URL (``s3://bucket/prefix``,
-``gs://…``, ``az://…``, ``file:///srv/models``, ``memory://…``). With none set,
+``remote.<name>.modelurl`` names the store: ``s3://bucket/prefix``, ``gs://…``,
+``az://…``, ``sftp://host/path``, ``file:///srv/models`` or ``/srv/models``, checked
+wherever it is read (:func:`gitmodel.urls.store_url_problem`: never a path relative to
+where a command runs, nor ``memory://``, which is gone when the command ends). With none set,
 a Git remote that is a local path or ``file://`` URL needs no configuration:
 objects go under that repository's git directory (``<git dir>/model/remote``).
 ``model.retries`` bounds the tries per request (default 8),
@@ -42,7 +44,7 @@ from gitmodel.remote.backends import (
     SFTP,
     protocol_of,
 )
-from gitmodel.urls import redact
+from gitmodel.urls import STORE_URL_FORMS, redact, shown_url, store_url_problem
 
 if TYPE_CHECKING:
     from gitmodel.remote.lfs import LfsRemote
@@ -73,6 +75,12 @@ class ModelRemote:
     @property
     def display(self) -> str:
         return redact(self.url)
+
+    @property
+    def persists(self) -> bool:
+        """Whether what is sent outlives this process (``memory://`` does not): only then
+        may the local store count on the remote's copy (``store/onecopy.note_held``)."""
+        return protocol_of(self.url) != "memory"
 
     def open(self) -> RemoteStore | LfsRemote:
         """The remote, ready for transfers (``layouts`` knows both kinds)."""
@@ -124,7 +132,7 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
     if f"{prefix}modelurl" in settings:
-        url = settings[f"{prefix}modelurl"]
+        url = checked_store_url(name, settings[f"{prefix}modelurl"])
         remote = ModelRemote(name, url, _backend_options(protocol_of(url), options))
         return with_settings(remote, settings)
     git_url = settings.get(f"{prefix}url")
@@ -144,6 +152,19 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
             "with `git model remote set --shared URL` and commit .gitmodel",
         )
     return with_settings(found, settings)
+
+
+def checked_store_url(name: str, url: str) -> str:
+    """``remote.<name>.modelurl`` as read from Git config, or an error saying how to fix it:
+    whoever set it by hand, a push must never write a store relative to where it runs."""
+    problem = store_url_problem(url)
+    if problem is not None:
+        raise UserError(
+            f"remote.{name}.modelurl is {shown_url(url)}: {problem}",
+            hint=f"set it again: git model remote set {name} URL ({STORE_URL_FORMS}), "
+            f"or remove it: git model remote unset {name}",
+        )
+    return url
 
 
 def _lfs_remote(repo: git.Repo, name: str, endpoint: str | None) -> ModelRemote | None:

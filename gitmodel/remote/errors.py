@@ -5,8 +5,11 @@ from __future__ import annotations
 from gitmodel.errors import GitModelError
 
 DAMAGED_HINT = (
-    "the remote's copy cannot be used: delete its manifest there and push the object "
-    "from a clone that has it (`git model push`)"
+    "the remote's copy cannot be used: on an object-storage remote, delete the object's "
+    "manifest (manifests/<first 2 hex of its id>/<its id>) and the index of each pack it "
+    "uses (index/<pack id>; a push would reuse the damaged chunks otherwise); then run "
+    "`git model push REMOTE --all` in a clone that has the object (no push replaces an "
+    "object the remote still lists)"
 )
 RANGES_HINT = "the storage ignores byte ranges (or the file changed): gitmodel needs them"
 
