@@ -150,9 +150,9 @@ def test_a_checkout_of_a_damaged_object_says_how_to_get_it_back(
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode != 0
     assert lines[0].startswith(f"gitmodel: smudge a.bin: local object {oid}: expected sha256")
-    assert lines[1] == ("hint: the damaged copy was moved to .git/model/bad/: get the object "
-                        "again with `git model fsck --repair` (from the model remote), then "
-                        "check the file out again")  # fmt: skip
+    assert lines[1] == ("hint: the damaged copy was moved to .git/model/bad/: `git model fsck "
+                        "--repair` gets the object again from the model remote (one never "
+                        "pushed: `git add` the file again from a sound copy)")  # fmt: skip
     git_model("fsck", "--repair", cwd=repo)
     run_git("checkout", "--", "a.bin", cwd=repo)
     assert (repo / "a.bin").read_bytes() == good

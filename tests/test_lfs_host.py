@@ -494,7 +494,7 @@ def test_a_short_object_file_is_never_uploaded(
     err = pushed.stderr.decode()
     assert pushed.returncode != 0
     assert f"could not upload 1 object(s): {oid}: local object {oid}: expected sha256" in err
-    assert "hint: `git model fsck" in err
+    assert "hint: the damaged copy was moved to .git/model/bad/: `git model fsck --repair`" in err
     assert "Traceback" not in err
     assert oid not in lfs_host.objects(where.lfs_url.removesuffix("/info/lfs"))
 

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 1 << 20
 # a local object whose bytes do not hash to its oid has been moved to bad/ (quarantine)
 DAMAGED_HINT = (
-    "the damaged copy was moved to .git/model/bad/: get the object again with "
-    "`git model fsck --repair` (from the model remote), then check the file out again"
+    "the damaged copy was moved to .git/model/bad/: `git model fsck --repair` gets "
+    "the object again from the model remote (one never pushed: `git add` the file "
+    "again from a sound copy)"
 )
 EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 
