@@ -159,3 +159,16 @@ def test_version_and_help(tmp_path: Path) -> None:
         assert verb in helptext
     proc = git_model("frobnicate", cwd=tmp_path, check=False)
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("command", [["log", "x.bin"], ["show", "x.bin"], ["lineage", "x.bin"]])
+def test_a_repository_without_a_commit_says_so(tmp_path: Path, command: list[str]) -> None:
+    repo = tmp_path / "empty"
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    git_model("install", "--local", cwd=repo)
+    proc = git_model(*command, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: this repository has no commit yet",
+        "hint: commit the model files first: git add FILES && git commit",
+    ]

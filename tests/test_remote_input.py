@@ -245,3 +245,15 @@ def test_a_damaged_remote_copy_is_sent_again_as_the_hint_says(tmp_path: Path) ->
     git_model("fetch", cwd=mate)
     run_git("checkout", "-q", "main", cwd=mate)
     assert (mate / "a.bin").read_bytes() == data
+
+
+def test_a_git_remote_at_a_missing_path_is_named_as_such(repo: Path) -> None:
+    """Not "no model store configured": the Git remote itself names nothing."""
+    run_git("remote", "add", "ghost", "/no/such.git", cwd=repo)
+    proc = git_model("push", "ghost", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert lines(proc.stderr) == [
+        "gitmodel: error: Git remote 'ghost' is /no/such.git, where there is no repository",
+        "hint: check it with `git remote -v` (`git push` finds none there either), or create "
+        "it: git init --bare PATH",
+    ]

@@ -219,6 +219,11 @@ class Repo:
     def rev_parse(self, rev: str) -> str:
         """The commit ``rev`` names; a user error when it names none."""
         commit = self.commit_of(rev)
+        if commit is None and rev.startswith("HEAD") and self.pygit.head_is_unborn:
+            raise UserError(
+                "this repository has no commit yet",
+                hint="commit the model files first: git add FILES && git commit",
+            )
         if commit is None:
             raise UserError(f"unknown revision {rev!r}", hint="name a commit, branch or tag")
         return commit

@@ -144,6 +144,12 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     if derived is not None and _is_ssh(git_url):  # git-lfs-authenticate names the endpoint
         derived = replace(derived, ssh_url=git_url, ssh_command=settings.get("core.sshcommand"))
     found = found or derived
+    if found is None and git.local_path(git_url) is not None:
+        raise UserError(
+            f"Git remote {name!r} is {redact(git_url)}, where there is no repository",
+            hint="check it with `git remote -v` (`git push` finds none there either), or "
+            "create it: git init --bare PATH",
+        )
     if found is None:
         raise UserError(
             f"no model store configured for remote {name!r} ({redact(git_url)})",
