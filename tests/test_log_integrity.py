@@ -182,3 +182,15 @@ def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None
     as_json = json.loads(git_model("audit", "--json", cwd=author, check=False).stdout)
     flagged = [c["event"] for c in as_json["changes"] if c["problems"]]
     assert flagged == [forged]
+
+
+def test_a_damaged_log_is_named_in_one_clean_line(tmp_path: Path) -> None:
+    """The reason quotes the hand-made file: its control characters never reach the terminal."""
+    _, author = make_author(tmp_path)
+    commit_file(author, "m.bin", b"weights v1" * 100)
+    git_model("annotate", "m.bin", "--metric", "acc=0.9", cwd=author)
+    forge(author, LINEAGE, {"records": 2, "produced": {"\x1b[2J\nx": 5}}, {"type": "note"})
+    proc = git_model("show", "m.bin", cwd=author, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and len(lines) == 2, lines
+    assert lines[0].endswith("its state.json is not valid (produced[?[2J?x] is not a list)")

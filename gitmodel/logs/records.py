@@ -311,8 +311,9 @@ def _parse(kind: LogKind, body: bytes, name: str, commit: Callable[[], str]) -> 
             raise ValueError("not a JSON object")
         if check is not None:
             check(value)
-    except _SHAPE_ERRORS as exc:
-        raise DamagedLogError(kind.name, commit(), f"its {name} is not valid ({exc})") from exc
+    except _SHAPE_ERRORS as exc:  # its text may quote the hostile file: one clean line
+        why = "".join(ch if ch.isprintable() else "?" for ch in str(exc)[:200])
+        raise DamagedLogError(kind.name, commit(), f"its {name} is not valid ({why})") from exc
     return value
 
 
