@@ -4,12 +4,13 @@ without a clone, against S3 on loopback (moto) and a local bare repository."""
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import fsspec
 import numpy as np
 import pytest
-from conftest import need_disk
+from conftest import need_disk, run_git
 from reader_support import (
     COUNT_ENV,
     Published,
@@ -173,6 +174,37 @@ def test_a_revision_that_is_not_a_ref_or_commit_id_is_refused(
         open_fs(local_published, rev=rev)
 
 
+@pytest.mark.parametrize(
+    ("name", "body", "said"),
+    [
+        (".gitmodel", '[remote "origin"]\n\tmodelurl = ssh://--oProxyCommand=x/y\n',
+         "committed .gitmodel sets remote.origin.modelurl to 'ssh://--oProxyCommand=x/y': "
+         "a store URL must start with"),
+        (".lfsconfig", "[lfs]\n\turl = -oFoo\n",
+         "committed .lfsconfig sets lfs.url to '-oFoo': an endpoint must be an http"),
+    ],
+)  # fmt: skip
+def test_a_bad_committed_value_names_its_file_key_and_value(
+    local_published: Published, name: str, body: str, said: str
+) -> None:
+    local_published.commit("bad store", {name: body.encode(), "w.bin": b"w" * 2000}, push=False)
+    run_git("push", "-q", "--no-verify", "origin", "HEAD:main", cwd=local_published.work)
+    with pytest.raises(
+        UserError, match=re.escape(f"{local_published.url}: the repository's {said}")
+    ):
+        open_fs(local_published).cat_file("w.bin", 0, 4)
+
+
+def test_a_malformed_committed_gitmodel_is_named_and_ignored(
+    local_published: Published, capfd: pytest.CaptureFixture[str]
+) -> None:
+    local_published.commit("bad syntax", {".gitmodel": b"[remote\n", "w.bin": b"w" * 2000})
+    assert open_fs(local_published).cat_file("w.bin", 0, 4) == b"wwww"  # the origin's own store
+    assert (
+        f"the .gitmodel committed to {local_published.url} is not valid" in capfd.readouterr().err
+    )
+
+
 def test_unknown_url_keys_are_refused() -> None:
     with pytest.raises(UserError, match="unknown or repeated key"):
         fsspec.url_to_fs("gitmodel://x?repo=/r&branch=main")
@@ -214,6 +246,8 @@ def test_one_tensor_of_a_multi_gigabyte_model_from_s3(
     assert fs.info("model.safetensors")["size"] > 2 << 30
     np.testing.assert_array_equal(read_tensor(fs, "model.safetensors", "head"), model["head"])
     assert received(count) <= 1.1 * 16 * MIB + (2 << 20)  # the tensor and a 2.5 GiB manifest
+
+
 def test_hugging_face_datasets_loads_a_versioned_csv_folder(
     local_published: Published, tmp_path: Path
 ) -> None:

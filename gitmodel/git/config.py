@@ -72,27 +72,45 @@ def valid_remote_name(name: str) -> bool:
 _warned: set[str] = set()  # committed files already said to be malformed, once a process
 
 
-def merge_shared(layers: Iterable[tuple[str, int, bytes]]) -> tuple[dict[str, str], dict[str, str]]:
+class SharedValueError(UserError):
+    """A value of a committed config file that :func:`check_shared` refused: the file, the
+    key (as shown), the value and what is wrong with it, for a caller that words it."""
+
+    def __init__(self, file: str, key: str, value: str, problem: str) -> None:
+        hint = f"fix or remove it in {file}, or override it: git config {key} VALUE"
+        super().__init__(f"{file}: {key}: {problem}", hint=hint)
+        self.file, self.key, self.value, self.problem = file, key, value, problem
+
+
+def merge_shared(
+    layers: Iterable[tuple[str, int, bytes]], repository: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
     """The values of committed config files, each given as its name, the exit code and the
     output of ``git config -f NAME -z --list``, a later file's winning; and the file each
     value came from. A file Git cannot parse is left out whole, with a warning (it is
-    committed input: it must not fail every command, nor count for part of itself)."""
+    committed input: it must not fail every command, nor count for part of itself);
+    ``repository`` names the one the files were committed to when it is not this one."""
     values: dict[str, str] = {}
     origins: dict[str, str] = {}
     for name, returncode, out in layers:
         if returncode != 0:
-            _warn_malformed(name)
+            _warn_malformed(name, repository)
             continue
         for key, value in parse_config(out).items():
             values[key], origins[key] = value, name
     return values, origins
 
 
-def _warn_malformed(name: str) -> None:
-    if name not in _warned:
-        _warned.add(name)
-        print(f"gitmodel: warning: {name} is not valid git-config syntax: its settings are "
-              f"ignored (`git config -f {name} --list` shows where)", file=sys.stderr)  # fmt: skip
+def _warn_malformed(name: str, repository: str | None) -> None:
+    if repository is None:
+        said = (f"{name} is not valid git-config syntax: its settings are ignored "
+                f"(`git config -f {name} --list` shows where)")  # fmt: skip
+    else:
+        said = (f"the {name} committed to {repository} is not valid git-config syntax: "
+                "its settings are ignored (fix it there)")  # fmt: skip
+    if said not in _warned:
+        _warned.add(said)
+        print(f"gitmodel: warning: {said}", file=sys.stderr)
 
 
 def over_shared(
@@ -147,10 +165,7 @@ def check_shared(key: str, value: str, config: dict[str, str], file: str = SHARE
         problem = None if _REGION.fullmatch(value) else "not a region name"
     if problem is not None:
         shown = key if remote is None or valid_remote_name(remote) else f"remote.{remote!r}"
-        raise UserError(
-            f"{file}: {shown}: {problem}",
-            hint=f"fix or remove it in {file}, or override it: git config {shown} VALUE",
-        )
+        raise SharedValueError(file, shown, value, problem)
 
 
 def _check_remote_choice(value: str, config: dict[str, str]) -> str | None:

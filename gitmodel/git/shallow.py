@@ -177,15 +177,14 @@ def blob(cache: Repo, oid: str) -> bytes:
     return run(["cat-file", "blob", oid], cwd=cache.git_dir).stdout
 
 
-def shared_config(cache: Repo, oid: str) -> dict[str, str]:
-    """The settings of a committed config file (``.gitmodel``) held in blob ``oid``, as
-    ``git config --list`` gives them; they still need checking (``config.over_shared``)."""
-    from gitmodel.git.config import parse_config
-
+def shared_config(cache: Repo, oid: str) -> tuple[int, bytes]:
+    """The exit code and output of ``git config -z --list`` of a committed config file
+    (``.gitmodel``) held in blob ``oid``: a layer of ``config.merge_shared``; its values
+    still need checking (``config.over_shared``)."""
     if not is_commit_id(oid):
         raise ValueError(f"invalid blob id {oid[:80]!r}")
     proc = run(["config", "--blob", oid, "-z", "--list"], cwd=cache.git_dir, check=False)
-    return parse_config(proc.stdout)
+    return proc.returncode, proc.stdout
 
 
 def has_commit(cache: Repo, commit: str) -> bool:

@@ -26,16 +26,22 @@ from typing import Any
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.git import shallow
-from gitmodel.git.config import LFS_CONFIG, SHARED_CONFIG, over_shared
+from gitmodel.git.config import (
+    LFS_CONFIG,
+    SHARED_CONFIG,
+    SharedValueError,
+    merge_shared,
+    over_shared,
+)
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
 from gitmodel.urls import redact
 
 REGISTRY_REF = "refs/gitmodel/registry"
+_NAMED_STORE = "model_url=URL (Python) or --model-url URL"
 _STORE_HINT = (
-    "commit a .gitmodel naming the store (remote.origin.modelurl), or name it: "
-    "model_url=URL (Python) or --model-url URL"
+    f"commit a .gitmodel naming the store (remote.origin.modelurl), or name it: {_NAMED_STORE}"
 )
 
 
@@ -173,13 +179,26 @@ class RemoteRepo:
         config = git.config_list(self.git.cwd)
         if url is not None:
             return with_settings(ModelRemote(shallow.REMOTE, url, dict(options or {})), config)
-        shared: dict[str, str] = {}
-        for name in (LFS_CONFIG, SHARED_CONFIG):  # as a clone reads them: .gitmodel wins
-            entry = files.get(name)
-            if entry is not None and entry.pointer is None:
-                shared.update(shallow.shared_config(self.git, entry.blob))
-        settings = over_shared(shared, config)
+        settings = self._shared_settings(files, config)
         try:
             return remote_for(self.git, settings, shallow.REMOTE)
         except UserError as exc:
             raise UserError(f"{self.display}: {exc}", hint=_STORE_HINT) from None
+
+    def _shared_settings(self, files: dict[str, Entry], config: dict[str, str]) -> dict[str, str]:
+        """``config`` over the committed ``.lfsconfig`` and ``.gitmodel`` of ``files``,
+        checked as a clone checks them; a bad value is an error naming its file and key."""
+        layers = []
+        for name in (LFS_CONFIG, SHARED_CONFIG):  # as a clone reads them: .gitmodel wins
+            entry = files.get(name)
+            if entry is not None and entry.pointer is None:
+                layers.append((name, *shallow.shared_config(self.git, entry.blob)))
+        shared, origins = merge_shared(layers, self.display)
+        try:
+            return over_shared(shared, config, origins=origins)
+        except SharedValueError as exc:
+            raise UserError(
+                f"{self.display}: the repository's committed {exc.file} sets {exc.key} to "
+                f"{redact(exc.value)[:200]!r}: {exc.problem}",
+                hint=f"fix it there, or name the store yourself: {_NAMED_STORE}",
+            ) from None
