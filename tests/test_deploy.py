@@ -172,3 +172,22 @@ def test_a_current_that_is_not_a_symlink_is_never_replaced(tmp_path: Path, junk:
     proc = deploy(published, target, check=False)
     assert proc.returncode == 1 and b"hint:" in proc.stderr
     assert not (target / "current").is_symlink()
+
+
+def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    served = target / "current" / "models" / "clf"
+    (served / "config.json").unlink()
+    proc = deploy(published, target)
+    assert b"already serving" not in proc.stderr
+    assert (served / "config.json").read_bytes() == b'{"layers": 10}\n'
+    model = served / "model.safetensors"  # a hard link to the folder's store object
+    model.chmod(0o644)
+    with open(model, "r+b") as f:
+        f.truncate(100)
+    deploy(published, target)
+    assert model.read_bytes() == layers()
+    assert not list((target / "releases").glob(".tmp-*"))

@@ -52,7 +52,8 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         names = [release.name_of(a) for a in held]
         split = tuple((name, a.weight) for name, a in zip(names, held, strict=True))
         deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
-        if history and _same(history[-1], deployment) and serving == names[0]:
+        whole = all(folder.has(name) for name in names)
+        if history and _same(history[-1], deployment) and serving == names[0] and whole:
             return Outcome(history[-1], unchanged=True)
         builder = release.Builder(folder, origin)
         built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
@@ -85,7 +86,7 @@ def rollback(folder: Folder) -> Outcome:
         missing = [name for name in target.releases() if not folder.has(name)]
         if missing:
             raise UserError(
-                f"the release {missing[0]} to roll back to is gone",
+                f"the release {missing[0]} to roll back to is gone or incomplete",
                 hint="deploy that version again: git model deploy NAME@STAGE DIR",
             )
         folder.switch(target)

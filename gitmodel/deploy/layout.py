@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,26 @@ class Folder:
         return self.releases / check_name(name)
 
     def has(self, name: str) -> bool:
-        return (self.release(name) / RELEASE_FILE).is_file()
+        """Whether release ``name`` is whole: its metadata, and every file it lists a
+        regular file of the size listed (one edited or half deleted by hand is not)."""
+        files = self.metadata(name).get("files")
+        release = self.release(name)
+        return isinstance(files, list) and all(_holds(release, f) for f in files)
+
+    def put(self, tmp: Path, name: str) -> None:
+        """Rename the release built in ``tmp`` into place as ``name``. One found there is
+        not whole: it is moved aside, then deleted (a kill leaves it to
+        :meth:`remove_stale`)."""
+        final = self.release(name)
+        aside = None
+        if final.is_symlink() or final.is_file():
+            final.unlink()
+        elif final.exists():
+            aside = self.new_tmp(name)
+            os.rename(final, aside)  # onto the empty folder new_tmp made
+        os.rename(tmp, final)
+        if aside is not None:
+            remove_tree(aside)
 
     def new_tmp(self, name: str) -> Path:
         tmp = self.releases / f"{TMP_PREFIX}{name}.{os.getpid()}-{os.urandom(4).hex()}"
@@ -206,6 +226,21 @@ class Folder:
             remove_tree(path)
             removed.append(path.name)
         return removed
+
+
+def _holds(release: Path, listed: Any) -> bool:
+    """Whether ``release`` holds the file its metadata lists as ``listed``, at its size."""
+    try:
+        path, size = str(listed["path"]), int(listed["size"])
+    except (TypeError, KeyError, ValueError):
+        return False
+    if path.startswith("/") or ".." in path.split("/"):
+        return False
+    try:
+        found = os.lstat(release / path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size == size
 
 
 def remove_tree(path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from gitmodel import safepath
 from gitmodel.deploy.layout import RELEASE_FILE, Folder, remove_tree
 from gitmodel.deploy.origin import Origin
-from gitmodel.errors import UserError
+from gitmodel.errors import ChecksumError, UserError
 from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import File
 from gitmodel.store.local import LocalStore, import_object, write_atomically
@@ -60,10 +60,7 @@ class Builder:
                      **held.to_json(), "from": self.origin.display}  # fmt: skip
             body = json.dumps(about, indent=2, sort_keys=True) + "\n"
             write_atomically(tmp / RELEASE_FILE, [body.encode()], 0o444)
-            final = self.folder.release(name)
-            if final.exists():  # a release without its metadata: a copy by hand, half made
-                remove_tree(final)
-            os.rename(tmp, final)
+            self.folder.put(tmp, name)
         except BaseException:
             remove_tree(tmp)
             raise
@@ -82,8 +79,11 @@ class Builder:
         """Put ``f``'s object into the folder's store (reused, copied or downloaded)."""
         pointer = f.pointer
         if self.store.has(pointer.oid):
-            self.store.check_size(pointer, f.path)
-            return
+            try:
+                self.store.check_size(pointer, f.path)
+                return
+            except ChecksumError:
+                pass  # edited through a release (they share its inode): set aside, fetched again
         local = self.origin.local
         if local is not None and import_object(self.store, local, pointer):
             return
