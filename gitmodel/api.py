@@ -14,8 +14,9 @@ Paths are relative to the repository's top directory. Objects missing from the
 local store are fetched from the model remote first.
 
 ``repo`` may also be a repository URL (``https://…``, ``ssh://…``, ``host:path``,
-``file:///srv/repo.git``): ``open`` then reads without a clone, through ``gitmodel://``
-(:mod:`gitmodel.reader.fs`), moving only the parts of the file that are read.
+``file:///srv/repo.git``) or a bare repository: ``open`` then reads without a clone,
+through ``gitmodel://`` (:mod:`gitmodel.reader.fs`), moving only the parts of the file
+that are read, and ``resolve`` reads the URL's registry log.
 
 >>> with gitmodel.open("models/clf/weights.safetensors", stage="production",
 ...                    repo="https://git.example.com/ml/clf.git") as f:  # doctest: +SKIP
@@ -52,13 +53,16 @@ def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     For a file that is not a model file, the Git blob is returned.
     Raises :class:`FileNotFoundError` when ``path`` is not in ``rev``.
 
-    With a repository URL for ``repo``, nothing is cloned: ``path`` is a repository
-    path, ``rev`` a branch, tag or full commit id, and ``stage`` a stage name (of the
-    model whose served files include ``path``) or ``NAME@STAGE``.
+    With a repository URL (or a bare repository) for ``repo``, nothing is cloned:
+    ``path`` is a repository path, ``rev`` a branch, tag or full commit id, and ``stage``
+    a stage name (of the model whose served files include ``path``) or ``NAME@STAGE``.
     """
     if _is_url(repo):
         return _open_url(os.fspath(repo), os.fspath(path), rev, stage)
-    repository, name = _locate(repo, path)
+    repository = git.Repo.discover(os.fspath(repo))
+    if repository.worktree is None:  # a bare repository: read as one without a clone
+        return _open_url(str(repository.git_dir), os.fspath(path), rev, stage)
+    name = _relative(repository, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
         file = repository.top / name
@@ -85,7 +89,8 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     if _is_url(repo):
         raise UserError("gitmodel.path needs a local repository (its store holds the file)",
                         hint="read it without a clone: gitmodel.open(path, repo=URL)")  # fmt: skip
-    repository, name = _locate(repo, path)
+    repository = git.Repo.discover(os.fspath(repo))
+    name = _relative(repository, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
         entries = [e for e in repository.ls_files([name]) if e.path == name]
@@ -102,9 +107,14 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
 
 def resolve(name: str, stage: str, repo: str | os.PathLike[str] = ".") -> Resolved:
     """What ``stage`` of registered model ``name`` serves now: its versions with their
-    traffic weights, commits and files (``git model resolve NAME@STAGE --json``)."""
+    traffic weights, commits and files (``git model resolve NAME@STAGE --json``); of
+    the registry log at ``repo`` now when it is a repository URL."""
     from gitmodel.registry import serving
 
+    if _is_url(repo):
+        from gitmodel.reader.source import RemoteRepo
+
+        return RemoteRepo(os.fspath(repo)).resolve(name, stage)
     return serving.resolve(git.Repo.discover(os.fspath(repo)), name, stage)
 
 
@@ -138,14 +148,13 @@ def _open_url(url: str, name: str, rev: str | None, stage: str | None) -> Binary
     return found
 
 
-def _locate(repo: str | os.PathLike[str], path: str | os.PathLike[str]) -> tuple[git.Repo, str]:
-    repository = git.Repo.discover(os.fspath(repo))
+def _relative(repository: git.Repo, path: str | os.PathLike[str]) -> str:
     top = repository.top.resolve()
     given = Path(path)
     full = (given if given.is_absolute() else top / given).resolve()
     if not full.is_relative_to(top):
         raise UserError(f"{path} is outside the repository", hint=f"give a path inside {top}")
-    return repository, full.relative_to(top).as_posix()
+    return full.relative_to(top).as_posix()
 
 
 def _blob(repository: git.Repo, name: str, rev: str) -> str:

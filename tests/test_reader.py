@@ -120,6 +120,9 @@ def test_a_stage_reads_what_it_serves_and_follows_promotions(local_published: Pu
     assert fs.cat_file("models/clf/config.json") == b'{"n": 1}'
     with gitmodel.open("models/clf/w.bin", stage="production", repo=local_published.url) as f:
         assert f.read(3) == b"\x02\x02\x02"
+    with gitmodel.open("models/clf/w.bin", stage="production", repo=local_published.origin) as f:
+        assert f.read(3) == b"\x02\x02\x02"  # a bare repository's path: read as its URL
+    assert gitmodel.resolve("clf", "production", repo=local_published.url).primary.version == 2
     workers_copy = pickle.loads(pickle.dumps(fs))  # pinned to the commit it resolved
     assert workers_copy.commit == fs.commit
     assert workers_copy.cat_file("models/clf/w.bin", 10, 13) == b"\x02\x02\x02"
