@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git_model
+from conftest import git_model, git_out, run_git
 from reader_support import COUNT_ENV, Published, publish, random_tensor, received, safetensors_bytes
 
 MIB = 1 << 20
@@ -191,3 +191,39 @@ def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path)
     deploy(published, target)
     assert model.read_bytes() == layers()
     assert not list((target / "releases").glob(".tmp-*"))
+
+
+def plant(published: Published, key: str, value: object) -> None:
+    """Set ``key`` of the first file (config.json) of production's assignment in a new
+    state on the registry log, written with plain Git as anyone who can push it could."""
+    work = published.work
+    state = json.loads(git_out("show", "refs/gitmodel/registry:state.json", cwd=work))
+    state["models"]["clf"]["stages"]["production"][0]["files"][0][key] = value
+    blob = run_git("hash-object", "-w", "--stdin", cwd=work, input=json.dumps(state).encode())
+    tree = run_git("mktree", cwd=work, input=b"100644 blob %s\tstate.json\n" % blob.stdout.strip())
+    tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=work).strip()
+    commit = git_out("commit-tree", tree.stdout.decode().strip(), "-p", tip, "-m", "x", cwd=work)
+    run_git("update-ref", "refs/gitmodel/registry", commit.strip(), cwd=work)
+    run_git("push", "-q", "--no-verify", "origin", "refs/gitmodel/registry", cwd=work)
+
+
+@pytest.mark.parametrize(
+    ("key", "from_url", "said"),
+    [("git_blob", True, "does not hold there"), ("git_blob", False, "does not hold there"),
+     ("size", True, "holds 15 bytes, not the 5")],
+)  # fmt: skip
+def test_a_registry_log_naming_what_its_commit_does_not_hold_is_refused(
+    tmp_path: Path, key: str, from_url: bool, said: str
+) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    other = run_git("hash-object", "-w", "--stdin", cwd=published.work, input=b"x" * 5000)
+    plant(published, key, other.stdout.decode().strip() if key == "git_blob" else 5)
+    target = tmp_path / "serve"
+    if from_url:
+        proc = deploy(published, target, check=False)
+    else:
+        proc = git_model("deploy", "clf@production", str(target), cwd=published.work, check=False)
+    assert proc.returncode == 1 and said.encode() in proc.stderr
+    assert not (target / "current").exists()
+    assert not target.exists() or not list((target / "releases").iterdir())

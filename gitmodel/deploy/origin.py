@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.pointer import Pointer
 from gitmodel.registry import declare, serving, stages
 from gitmodel.registry.versions import check_files
 from gitmodel.store.local import LocalStore
@@ -48,6 +49,11 @@ def from_repo(name: str, stage: str) -> Origin:
 
     repo, store = open_repo()
     resolved = serving.resolve(repo, name, stage)
+    for held in resolved.assignments:
+        entries = repo.ls_tree(held.commit, [f.path for f in held.files])
+        blobs = {e.path: e.oid for e in entries}
+        pointers = git.pointers_of(repo, blobs.values())
+        _check_commit(name, stage, held, {p: (b, pointers.get(b)) for p, b in blobs.items()})
 
     def read_blob(blob: str) -> bytes:
         data = repo.read_blob(blob)
@@ -73,6 +79,8 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
     for held in resolved.assignments:
         source.served_commit(held.commit)
         _check_declared(source.git, name, stage, held)
+        entries = source.files(held.commit)
+        _check_commit(name, stage, held, {p: (e.blob, e.pointer) for p, e in entries.items()})
     files = source.files(resolved.primary.commit)
 
     def open_remote() -> Remote:
@@ -93,3 +101,19 @@ def _check_declared(cache: git.Repo, name: str, stage: str, held: stages.Assignm
                         hint="fix it in the repository") from exc  # fmt: skip
     hint = f"the registry log was not written by gitmodel: see `git model history {name}`"
     check_files(model, f"v{held.version} in {stage} (registry log)", held.files, hint)
+
+
+def _check_commit(name: str, stage: str, held: stages.Assignment,
+                  tree: dict[str, tuple[str, Pointer | None]]) -> None:  # fmt: skip
+    """Refuse files the version's commit does not hold as the registry log says: the
+    log names each file's Git blob and, for a model file, its pointer's oid and size;
+    ``tree`` gives the commit's blob and pointer at each path."""
+    for f in held.files:
+        blob, pointer = tree.get(f.path, ("", None))
+        found = (pointer.oid, pointer.size) if pointer is not None else (None, None)
+        if blob != f.blob or found != ((f.oid, f.size) if f.oid is not None else (None, None)):
+            raise UserError(
+                f"v{held.version} in {stage} (registry log) names {f.path[:200]!r} as blob "
+                f"{f.blob[:12]}, which commit {held.commit[:12]} does not hold there",
+                hint=f"the registry log was not written by gitmodel: `git model history {name}`",
+            )

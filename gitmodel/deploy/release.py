@@ -69,7 +69,13 @@ class Builder:
     def _write(self, root: Path, f: File) -> None:
         target = safepath.Target(root, f.path)
         if f.oid is None:
-            write_atomically(target, [self.origin.read_blob(f.blob)], 0o444)
+            data = self.origin.read_blob(f.blob)
+            if len(data) != f.size:
+                raise UserError(f"Git blob {f.blob[:12]} of {f.path} holds {len(data)} bytes, "
+                                f"not the {f.size} the registry log says",
+                                hint="the registry log was not written by gitmodel: "
+                                "see `git model history`")  # fmt: skip
+            write_atomically(target, [data], 0o444)
             return
         self._ensure(f)
         if not self._link(f, target):
