@@ -10,7 +10,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
-from conftest import need_disk, run_git
+from conftest import git_out, need_disk, run_git
 from reader_support import (
     COUNT_ENV,
     Published,
@@ -206,6 +206,22 @@ def test_a_malformed_committed_gitmodel_is_named_and_ignored(
     assert (
         f"the .gitmodel committed to {local_published.url} is not valid" in capfd.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("rev", "said", "hint"),
+    [("nope", "has no branch or tag named 'nope'", "git ls-remote"),
+     ("SHORT", "has no branch or tag named", "in full (40 hex digits)"),
+     ("0" * 40, f"has no commit {'0' * 40}", "never pushed")],
+)  # fmt: skip
+def test_a_revision_the_repository_does_not_have_says_so(
+    local_published: Published, rev: str, said: str, hint: str
+) -> None:
+    head = git_out("rev-parse", "HEAD", cwd=local_published.work).strip()
+    rev = {"SHORT": head[:12]}.get(rev, rev)
+    with pytest.raises(UserError, match=re.escape(f"{local_published.url} {said}")) as caught:
+        open_fs(local_published, rev=rev)
+    assert hint in str(caught.value.hint)
 
 
 def test_unknown_url_keys_are_refused() -> None:

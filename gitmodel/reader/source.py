@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from gitmodel.remote.config import ModelRemote, remote_for, with_settings
 from gitmodel.urls import redact
 
 REGISTRY_REF = "refs/gitmodel/registry"
+_ABBREVIATED = re.compile(r"[0-9a-f]{4,63}")  # a commit id, shortened: no ref Git can fetch
 _NAMED_STORE = "model_url=URL (Python) or --model-url URL"
 _STORE_HINT = (
     f"commit a .gitmodel naming the store (remote.origin.modelurl), or name it: {_NAMED_STORE}"
@@ -101,7 +103,23 @@ class RemoteRepo:
         if shallow.has_commit(self.git, rev):
             return rev
         with self.locked():
-            return shallow.fetch_rev(self.git, rev)
+            try:
+                return shallow.fetch_rev(self.git, rev)
+            except UserError as exc:
+                raise self._no_revision(rev, exc) from None
+
+    def _no_revision(self, rev: str, exc: UserError) -> UserError:
+        """A fetch of ``rev`` failed: when the server said it has no such ref or commit,
+        an error saying so; else ``exc`` as it was."""
+        if "not our ref" in str(exc):
+            hint = "check the id: a commit never pushed there cannot be read"
+            return UserError(f"{self.display} has no commit {rev}", hint=hint)
+        if "couldn't find remote ref" not in str(exc):
+            return exc
+        hint = f"name a branch, a tag or a full commit id (`git ls-remote {self.display}`)"
+        if _ABBREVIATED.fullmatch(rev):
+            hint = "give the commit id in full (40 hex digits) to read it without a clone"
+        return UserError(f"{self.display} has no branch or tag named {rev!r}", hint=hint)
 
     def served_commit(self, commit: str) -> str:
         """A commit a registry log names (hostile until checked: a full commit id only),
