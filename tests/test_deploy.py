@@ -227,3 +227,19 @@ def test_a_registry_log_naming_what_its_commit_does_not_hold_is_refused(
     assert proc.returncode == 1 and said.encode() in proc.stderr
     assert not (target / "current").exists()
     assert not target.exists() or not list((target / "releases").iterdir())
+
+
+def test_a_version_this_clone_has_not_fetched_says_to_fetch_it(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    published.commit("v1", {"models/clf/w.bin": b"1" * 2000}, push=False)
+    published.model("register", "clf", "models/clf")
+    published.commit("register clf", {})
+    behind = tmp_path / "behind"
+    run_git("clone", "-q", str(published.origin), str(behind), cwd=tmp_path)
+    published.commit("v2", {"models/clf/w.bin": b"2" * 2000}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    git_model("fetch", cwd=behind)  # the registry log, not the commit it names
+    proc = git_model("deploy", "clf@production", str(tmp_path / "serve"), cwd=behind, check=False)
+    assert proc.returncode == 1
+    assert b"which this repository does not have\nhint: fetch it: `git fetch`" in proc.stderr

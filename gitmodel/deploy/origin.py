@@ -43,13 +43,18 @@ class Origin:
 
 
 def from_repo(name: str, stage: str) -> Origin:
-    """The stage as this repository's registry log has it (fetch it first to deploy what
-    others promoted: `git model fetch`)."""
+    """The stage as this repository's registry log has it (fetch it and the commits it
+    names first to deploy what others promoted: `git fetch`, `git model fetch`)."""
     from gitmodel.workspace import open_repo
 
     repo, store = open_repo()
     resolved = serving.resolve(repo, name, stage)
+    known = git.headers(repo, [held.commit for held in resolved.assignments])
     for held in resolved.assignments:
+        if known.get(held.commit, ("", 0))[0] != "commit":
+            raise UserError(f"v{held.version} in {stage} is commit {held.commit[:12]}, which "
+                            "this repository does not have",
+                            hint="fetch it: `git fetch` (or deploy --from URL)")  # fmt: skip
         entries = repo.ls_tree(held.commit, [f.path for f in held.files])
         blobs = {e.path: e.oid for e in entries}
         pointers = git.pointers_of(repo, blobs.values())
