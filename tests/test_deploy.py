@@ -40,7 +40,7 @@ def release(target: Path) -> str:
 def deploy(published: Published, target: Path, *args: str, check: bool = True,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     return git_model("deploy", "clf@production", str(target), "--from", published.url, *args,
-                     cwd=target.parent, check=check, env=env)  # fmt: skip
+                     cwd=published.origin.parent, check=check, env=env)  # fmt: skip
 
 
 def test_deploy_promote_deploy_rollback_and_a_failed_check(
@@ -177,7 +177,7 @@ def test_a_current_that_is_not_a_symlink_is_never_replaced(tmp_path: Path, junk:
 def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path) -> None:
     published = publish(tmp_path)
     registered(published)
-    target = tmp_path / "serve"
+    target = tmp_path / "srv" / "clf"  # its parent made too, as by git clone
     deploy(published, target)
     served = target / "current" / "models" / "clf"
     (served / "config.json").unlink()

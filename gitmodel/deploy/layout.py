@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitmodel.errors import UserError
+from gitmodel.errors import UserError, os_error_hint
 from gitmodel.safepath import process_alive
 
 CURRENT = "current"
@@ -81,12 +81,16 @@ class Folder:
         self.state = self.root / STATE_DIR
 
     def make(self) -> None:
+        """Make the folder (and its parents, as ``git clone`` does) and its own folders."""
         for path in (self.root, self.releases, self.state):
             try:
-                path.mkdir(exist_ok=True)
+                path.mkdir(parents=path == self.root, exist_ok=True)
             except (FileExistsError, NotADirectoryError) as exc:
                 raise UserError(f"{path} is not a directory",
                                 hint="name a folder for the deployment") from exc  # fmt: skip
+            except OSError as exc:
+                hint = os_error_hint(exc) or "name another folder"
+                raise UserError(f"cannot make {path}: {exc.strerror}", hint=hint) from None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
