@@ -104,5 +104,10 @@ def test_prune_never_follows_a_link_out_of_the_cache(tmp_path: Path) -> None:
     chunks = cache_root() / "chunks"
     chunks.mkdir(parents=True)
     (chunks / "ab").symlink_to(outside, target_is_directory=True)
+    for part in ("manifests", "objects", "repos"):  # a part of the cache itself a link
+        (cache_root() / part).symlink_to(outside, target_is_directory=True)
+    (outside / "repo").mkdir()
+    (outside / "repo" / "lock").write_bytes(b"")
     git_model("cache", "prune", "--all", cwd=tmp_path)
     assert (outside / "precious").read_bytes() == b"keep"
+    assert (outside / "repo" / "lock").exists()

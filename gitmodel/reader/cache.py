@@ -64,6 +64,8 @@ class Pruned:
 def items(root: Path) -> Iterator[Item]:
     """Every prunable item under ``root``."""
     for part in PARTS:
+        if (root / part).is_symlink():
+            continue  # never followed, at the top either: what it points to is not ours
         if part == "repos":
             yield from _repos(root / part)
         else:
@@ -84,7 +86,7 @@ def prune(root: Path, older_than: float | None, max_size: int | None,
     """Remove what was last used more than ``older_than`` days ago, then the least
     recently used until at most ``max_size`` bytes are left (None: no such rule)."""
     now = time.time() if now is None else now
-    if not dry_run:
+    if not dry_run and not (root / "repos").is_symlink():
         for leftover in (root / "repos").glob(".pruned-*"):  # a prune that was stopped
             shutil.rmtree(leftover, ignore_errors=True)
     everything = sorted(items(root), key=lambda item: item.used)
