@@ -224,6 +224,12 @@ def test_a_revision_the_repository_does_not_have_says_so(
     assert hint in str(caught.value.hint)
 
 
+def test_a_read_cache_that_cannot_be_made_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(UserError, match=r"cannot make the read cache in .*: Not a directory"):
+        GitModelFileSystem(repo=str(tmp_path / "r.git"), cache_dir=str(tmp_path / "file"))
+
+
 def test_unknown_url_keys_are_refused() -> None:
     with pytest.raises(UserError, match="unknown or repeated key"):
         fsspec.url_to_fs("gitmodel://x?repo=/r&branch=main")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import git
-from gitmodel.errors import UserError
+from gitmodel.errors import UserError, os_error_hint
 from gitmodel.git import shallow
 from gitmodel.git.config import (
     LFS_CONFIG,
@@ -77,7 +77,12 @@ class RemoteRepo:
         self.cache_dir = cache_dir or cache_root()
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:24]
         self.root = self.cache_dir / "repos" / digest
-        self.git = shallow.open_cache(self.root / "git", self.url)
+        try:
+            self.git = shallow.open_cache(self.root / "git", self.url)
+        except OSError as exc:
+            hint = os_error_hint(exc) or "set XDG_CACHE_HOME to a folder of yours (or cache_dir=)"
+            raise UserError(f"cannot make the read cache in {self.cache_dir}: {exc.strerror}",
+                            hint=hint) from None  # fmt: skip
         with contextlib.suppress(OSError):  # its last use, which `git model cache prune` reads
             os.close(os.open(self.root / "lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
             os.utime(self.root / "lock")
