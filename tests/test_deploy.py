@@ -243,3 +243,17 @@ def test_a_version_this_clone_has_not_fetched_says_to_fetch_it(tmp_path: Path) -
     proc = git_model("deploy", "clf@production", str(tmp_path / "serve"), cwd=behind, check=False)
     assert proc.returncode == 1
     assert b"which this repository does not have\nhint: fetch it: `git fetch`" in proc.stderr
+
+
+def test_an_oversized_committed_declaration_is_refused(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    published.commit("v1", {"models/clf/w.bin": b"1" * 2000}, push=False)
+    published.model("register", "clf", "models/clf")
+    declaration = published.work / ".gitmodel-registry.json"
+    body = json.loads(declaration.read_text()) | {"pad": "x" * (5 << 20)}
+    padded = {"models/clf/w.bin": b"2" * 2000, declaration.name: json.dumps(body).encode()}
+    published.commit("v2", padded, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    proc = deploy(published, tmp_path / "serve", check=False)
+    assert proc.returncode == 1 and b"is over 4 MiB: not a declaration" in proc.stderr

@@ -23,6 +23,8 @@ from gitmodel.store.local import LocalStore
 if TYPE_CHECKING:
     from gitmodel.remote.layouts import Remote
 
+_DECLARATION_MAX = 4 << 20  # a committed declaration is read whole: hostile, so bounded
+
 
 @dataclass
 class Origin:
@@ -96,7 +98,12 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
 
 def _check_declared(cache: git.Repo, name: str, stage: str, held: stages.Assignment) -> None:
     """Refuse files outside the model's declared paths, as declared at that version."""
-    body = git.show_file(cache, held.commit, declare.REGISTRY_FILE)
+    try:
+        body = git.file_at(cache, held.commit, declare.REGISTRY_FILE, _DECLARATION_MAX)
+    except git.GitError:
+        raise UserError(f"{declare.REGISTRY_FILE} at {held.commit[:12]} is over "
+                        f"{_DECLARATION_MAX >> 20} MiB: not a declaration",
+                        hint="fix it in the repository") from None  # fmt: skip
     if body is None:
         return  # nothing declared there: the paths were checked as repository paths
     try:
