@@ -191,6 +191,13 @@ def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path)
     deploy(published, target)
     assert model.read_bytes() == layers()
     assert not list((target / "releases").glob(".tmp-*"))
+    history = target / ".gitmodel" / "deploys.json"
+    history.write_text("garbage")
+    proc = deploy(published, target, check=False)
+    assert proc.returncode == 1 and f"mv {history} {history}.bad".encode() in proc.stderr
+    history.rename(f"{history}.bad")
+    deploy(published, target)
+    assert json.loads(history.read_text())["deployments"][0]["current"] == release(target)
 
 
 def plant(published: Published, key: str, value: object) -> None:

@@ -201,12 +201,17 @@ class Folder:
             return []
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read {self.state / HISTORY_FILE}: {exc}",
-                            hint="it was not written by gitmodel") from None  # fmt: skip
+                            hint=self._history_hint()) from None  # fmt: skip
         try:
             return [Deployment.from_json(item) for item in raw["deployments"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{self.state / HISTORY_FILE} is malformed ({exc!r})",
-                            hint="it was not written by gitmodel") from None  # fmt: skip
+                            hint=self._history_hint()) from None  # fmt: skip
+
+    def _history_hint(self) -> str:
+        path = self.state / HISTORY_FILE
+        return (f"it was not written by gitmodel: move it away to start a new history (the "
+                f"next deploy keeps only its own releases): mv {path} {path}.bad")  # fmt: skip
 
     def save_history(self, deployments: list[Deployment]) -> None:
         body = {"deployments": [d.to_json() for d in deployments[-HISTORY_MAX:]]}
