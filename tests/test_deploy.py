@@ -201,11 +201,16 @@ def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path)
 
 
 def plant(published: Published, key: str, value: object) -> None:
-    """Set ``key`` of the first file (config.json) of production's assignment in a new
-    state on the registry log, written with plain Git as anyone who can push it could."""
+    """Set ``key`` of the first file (config.json) of production's assignment (``twice``:
+    list its last file twice) in a new state on the registry log, written with plain Git
+    as anyone who can push it could."""
     work = published.work
     state = json.loads(git_out("show", "refs/gitmodel/registry:state.json", cwd=work))
-    state["models"]["clf"]["stages"]["production"][0]["files"][0][key] = value
+    files = state["models"]["clf"]["stages"]["production"][0]["files"]
+    if key == "twice":
+        files.append(files[-1])
+    else:
+        files[0][key] = value
     blob = run_git("hash-object", "-w", "--stdin", cwd=work, input=json.dumps(state).encode())
     tree = run_git("mktree", cwd=work, input=b"100644 blob %s\tstate.json\n" % blob.stdout.strip())
     tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=work).strip()
@@ -217,9 +222,10 @@ def plant(published: Published, key: str, value: object) -> None:
 @pytest.mark.parametrize(
     ("key", "from_url", "said"),
     [("git_blob", True, "does not hold there"), ("git_blob", False, "does not hold there"),
-     ("size", True, "holds 15 bytes, not the 5")],
+     ("size", True, "holds 15 bytes, not the 5"),
+     ("twice", False, "names 'models/clf/tokenizer.bin' twice")],
 )  # fmt: skip
-def test_a_registry_log_naming_what_its_commit_does_not_hold_is_refused(
+def test_a_registry_log_naming_files_unlike_its_commits_is_refused(
     tmp_path: Path, key: str, from_url: bool, said: str
 ) -> None:
     published = publish(tmp_path)

@@ -120,6 +120,12 @@ def _check_commit(name: str, stage: str, held: stages.Assignment,
     """Refuse files the version's commit does not hold as the registry log says: the
     log names each file's Git blob and, for a model file, its pointer's oid and size;
     ``tree`` gives the commit's blob and pointer at each path."""
+    paths = [f.path for f in held.files]
+    if len(set(paths)) != len(paths):
+        twice = next(path for path in paths if paths.count(path) > 1)
+        raise UserError(f"v{held.version} in {stage} (registry log) names {twice[:200]!r} twice",
+                        hint=f"the registry log was not written by gitmodel: "
+                        f"`git model history {name}`")  # fmt: skip
     for f in held.files:
         blob, pointer = tree.get(f.path, ("", None))
         found = (pointer.oid, pointer.size) if pointer is not None else (None, None)
