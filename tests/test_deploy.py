@@ -202,12 +202,15 @@ def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path)
 
 def plant(published: Published, key: str, value: object) -> None:
     """Set ``key`` of the first file (config.json) of production's assignment (``twice``:
-    list its last file twice) in a new state on the registry log, written with plain Git
-    as anyone who can push it could."""
+    list its last file twice; ``weight``: add two assignments of 1%) in a new state on
+    the registry log, written with plain Git as anyone who can push it could."""
     work = published.work
     state = json.loads(git_out("show", "refs/gitmodel/registry:state.json", cwd=work))
-    files = state["models"]["clf"]["stages"]["production"][0]["files"]
-    if key == "twice":
+    held = state["models"]["clf"]["stages"]["production"]
+    files = held[0]["files"]
+    if key == "weight":
+        held.extend([{**held[0], "weight": 1}] * 2)
+    elif key == "twice":
         files.append(files[-1])
     else:
         files[0][key] = value
@@ -223,7 +226,8 @@ def plant(published: Published, key: str, value: object) -> None:
     ("key", "from_url", "said"),
     [("git_blob", True, "does not hold there"), ("git_blob", False, "does not hold there"),
      ("size", True, "holds 15 bytes, not the 5"),
-     ("twice", False, "names 'models/clf/tokenizer.bin' twice")],
+     ("twice", False, "names 'models/clf/tokenizer.bin' twice"),
+     ("weight", True, "holds v1, v1 1%, v1 1% in the registry log")],
 )  # fmt: skip
 def test_a_registry_log_naming_files_unlike_its_commits_is_refused(
     tmp_path: Path, key: str, from_url: bool, said: str

@@ -21,6 +21,7 @@ from gitmodel.deploy.layout import Deployment, Folder
 
 if TYPE_CHECKING:  # loaded by deploy only: a rollback must start fast
     from gitmodel.deploy.origin import Origin
+    from gitmodel.registry.stages import Assignment
 
 DEFAULT_KEEP = 3
 
@@ -43,12 +44,13 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
     (``check``: a shell command run in each), switch, and keep ``keep`` releases."""
     from gitmodel.deploy import release
 
+    held = sorted(origin.resolved.assignments, key=lambda a: -a.weight)
+    _check_split(origin, held)
     folder.make()
     with folder.locked():
         folder.remove_stale()
         serving = folder.current()  # refuses a `current` that is not our symlink
         history = folder.history()
-        held = sorted(origin.resolved.assignments, key=lambda a: -a.weight)
         names = [release.name_of(a) for a in held]
         split = tuple((name, a.weight) for name, a in zip(names, held, strict=True))
         deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
@@ -92,6 +94,20 @@ def rollback(folder: Folder) -> Outcome:
         folder.switch(target)
         folder.save_history(history[:-1])
     return Outcome(target)
+
+
+def _check_split(origin: Origin, held: list[Assignment]) -> None:
+    """Refuse what no registry change makes: more than a weighted pair, or weights that
+    do not add up to 100 (the log is hostile until checked)."""
+    from gitmodel.errors import UserError
+    from gitmodel.registry.stages import describe
+
+    if len(held) > 2 or sum(a.weight for a in held) != 100:
+        name, stage = origin.resolved.model, origin.resolved.stage
+        raise UserError(f"{name} {stage} holds {describe(held)[:200]} in the registry log: "
+                        "not one version or a weighted pair adding up to 100%",
+                        hint=f"the registry log was not written by gitmodel: "
+                        f"`git model history {name}`")  # fmt: skip
 
 
 def _same(a: Deployment, b: Deployment) -> bool:
