@@ -251,6 +251,11 @@ def test_a_version_this_clone_has_not_fetched_says_to_fetch_it(tmp_path: Path) -
     published.commit("v1", {"models/clf/w.bin": b"1" * 2000}, push=False)
     published.model("register", "clf", "models/clf")
     published.commit("register clf", {})
+    published.model("promote", "clf@v1", "production")
+    published.push()
+    served = tmp_path / "served"
+    git_model("deploy", "clf@production", str(served), cwd=published.origin)  # the bare one
+    assert (served / "current" / "models" / "clf" / "w.bin").read_bytes() == b"1" * 2000
     behind = tmp_path / "behind"
     run_git("clone", "-q", str(published.origin), str(behind), cwd=tmp_path)
     published.commit("v2", {"models/clf/w.bin": b"2" * 2000}, push=False)

@@ -50,6 +50,8 @@ def from_repo(name: str, stage: str) -> Origin:
     from gitmodel.workspace import open_repo
 
     repo, store = open_repo()
+    if repo.worktree is None:  # a bare repository, a server's: its objects are not in `store`
+        return from_url(str(repo.git_dir), name, stage)
     resolved = serving.resolve(repo, name, stage)
     known = git.headers(repo, [held.commit for held in resolved.assignments])
     for held in resolved.assignments:
