@@ -230,6 +230,16 @@ def test_a_read_cache_that_cannot_be_made_is_one_error(tmp_path: Path) -> None:
         GitModelFileSystem(repo=str(tmp_path / "r.git"), cache_dir=str(tmp_path / "file"))
 
 
+@pytest.mark.parametrize("url", ["-x", "models/store", "memory://store"])
+def test_a_named_model_store_is_checked_as_a_configured_one(
+    local_published: Published, url: str
+) -> None:
+    local_published.commit("v1", {"w.bin": b"w" * 2000})
+    fs = open_fs(local_published, model_url=url)
+    with pytest.raises(UserError, match=re.escape(f"the model store {url}: ")):
+        fs.cat_file("w.bin", 0, 4)
+
+
 def test_unknown_url_keys_are_refused() -> None:
     with pytest.raises(UserError, match="unknown or repeated key"):
         fsspec.url_to_fs("gitmodel://x?repo=/r&branch=main")

@@ -37,7 +37,7 @@ from gitmodel.git.config import (
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
-from gitmodel.urls import redact
+from gitmodel.urls import STORE_URL_FORMS, redact, shown_url, store_url_problem
 
 REGISTRY_REF = "refs/gitmodel/registry"
 _ABBREVIATED = re.compile(r"[0-9a-f]{4,63}")  # a commit id, shortened: no ref Git can fetch
@@ -201,6 +201,10 @@ class RemoteRepo:
         else as a clone of the repository would find it."""
         config = git.config_list(self.git.cwd)
         if url is not None:
+            problem = store_url_problem(url)
+            if problem is not None:
+                raise UserError(f"the model store {shown_url(url)}: {problem}",
+                                hint=f"name it as {STORE_URL_FORMS}")  # fmt: skip
             return with_settings(ModelRemote(shallow.REMOTE, url, dict(options or {})), config)
         settings = self._shared_settings(files, config)
         try:
