@@ -279,3 +279,21 @@ def test_an_oversized_committed_declaration_is_refused(tmp_path: Path) -> None:
     published.push()
     proc = deploy(published, tmp_path / "serve", check=False)
     assert proc.returncode == 1 and b"is over 4 MiB: not a declaration" in proc.stderr
+
+
+def test_a_committed_symlink_is_never_deployed(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    (published.work / "models" / "clf").mkdir(parents=True)
+    (published.work / "models" / "clf" / "link").symlink_to("/etc/passwd")
+    published.commit("v1", {"models/clf/w.bin": b"1" * 2000}, push=False)
+    published.model("register", "clf", "models/clf")
+    published.commit("register clf", {}, push=False)
+    published.model("promote", "clf@v1", "production")
+    published.push()
+    said = b"models/clf/link is a symlink in v1"
+    proc = deploy(published, tmp_path / "a", check=False)
+    assert proc.returncode == 1 and said in proc.stderr
+    proc = git_model("deploy", "clf@production", str(tmp_path / "b"), cwd=published.work,
+                     check=False)  # fmt: skip
+    assert proc.returncode == 1 and said in proc.stderr
+    assert not (tmp_path / "b" / "current").exists()
