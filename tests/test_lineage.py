@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -363,3 +364,38 @@ def test_concurrent_annotations_are_all_kept_or_refused_with_a_hint(work: Path) 
             assert b"hint: nothing was written; run the command again" in err
     assert kept
     assert model_json(work, "show", "model.bin")["metrics"] == kept
+
+
+def commit_lineage_by_hand(repo: Path, produced: dict[str, list[dict[str, object]]]) -> None:
+    """Put a lineage state on ``refs/gitmodel/lineage`` with plain Git, as anyone could."""
+    state = json.dumps({"records": 1, "produced": produced}).encode()
+    record = json.dumps({"type": "note"}).encode()
+    blobs = [run_git("hash-object", "-w", "--stdin", cwd=repo, input=data).stdout.decode()
+             for data in (record, state)]  # fmt: skip
+    listing = (
+        f"100644 blob {blobs[0].strip()}\trecord.json\n100644 blob {blobs[1].strip()}\tstate.json\n"
+    )
+    tree = run_git("mktree", cwd=repo, input=listing.encode()).stdout.decode().strip()
+    commit = git_out("commit-tree", "-m", "by hand", tree, cwd=repo).strip()
+    run_git("update-ref", "refs/gitmodel/lineage", commit, cwd=repo)
+
+
+def test_a_deep_chain_and_a_cycle_committed_by_hand_are_shown(work: Path) -> None:
+    """A model fine-tuned 1,100 times in a row is deeper than Python's recursion limit,
+    and a cycle (A made from B made from A) can only come from a hand-made record."""
+    head, root = git_out("rev-parse", "HEAD", cwd=work).strip(), sha(work, "model.bin")
+    chain = [root] + [f"{n:064x}" for n in range(1, 1101)]
+    chain.append(root)  # the oldest version is "made from" the newest: a cycle
+
+    def made(output: str, source: str) -> dict[str, object]:
+        version = {"path": "model.bin", "size": 1, "commit": head}
+        return {"commit": head, "params": {}, "output": {**version, "oid": output},
+                "inputs": [{**version, "oid": source, "role": "base"}]}  # fmt: skip
+
+    commit_lineage_by_hand(work, {a: [made(a, b)] for a, b in itertools.pairwise(chain)})
+    proc = git_model("lineage", "model.bin", cwd=work)
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 1102 and lines[-1].endswith("(see above)"), proc.stderr
+    assert lines[1100].lstrip(" └─").startswith(f"base: model.bin {chain[1100][:10]}")
+    down = git_model("lineage", "model.bin", "--downstream", cwd=work).stdout.decode()
+    assert len(down.splitlines()) == 1102

@@ -26,18 +26,25 @@ def tree(graph: Graph) -> str:
     """The graph as an indented tree from the root; a version reached twice is shown once."""
     root = graph.nodes[graph.root]
     lines = [label(root) + (_metrics(root) if root.metrics else "")]
-    shown = {graph.root}
-    _tree_lines(graph, graph.root, "", shown, lines)
+    _tree_lines(graph, lines)
     if len(lines) == 1:
         none = "no recorded inputs" if graph.direction == "upstream" else "nothing made from it"
         lines.append(f"  ({none})")
     return "\n".join(lines) + "\n"
 
 
-def _tree_lines(graph: Graph, oid: str, indent: str, shown: set[str], lines: list[str]) -> None:
-    edges = graph.children(oid)
-    for i, edge in enumerate(edges):
-        last = i + 1 == len(edges)
+def _tree_lines(graph: Graph, lines: list[str]) -> None:
+    """Depth first, with a stack rather than recursion: a model fine-tuned thousands of
+    times in a row is a chain deeper than Python's recursion limit."""
+    shown = {graph.root}
+    stack = [("", list(reversed(graph.children(graph.root))))]
+    while stack:
+        indent, edges = stack[-1]
+        if not edges:
+            stack.pop()
+            continue
+        edge = edges.pop()
+        last = not edges
         child = graph.nodes[graph.child_oid(edge)]
         again = child.oid in shown
         text = f"{edge.role}: {label(child)}"
@@ -46,7 +53,8 @@ def _tree_lines(graph: Graph, oid: str, indent: str, shown: set[str], lines: lis
         lines.append(f"{indent}{'└── ' if last else '├── '}{text}{' (see above)' if again else ''}")
         if not again:
             shown.add(child.oid)
-            _tree_lines(graph, child.oid, indent + ("    " if last else "│   "), shown, lines)
+            below = indent + ("    " if last else "│   ")
+            stack.append((below, list(reversed(graph.children(child.oid)))))
 
 
 def mermaid(graph: Graph) -> str:
