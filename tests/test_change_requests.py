@@ -198,9 +198,16 @@ def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
     team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
     [event] = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
     assert (event["request"], event["approved_by"], event["forced"]) == (rid, [BOB.email], False)
-    assert "Good \"git\" signature for alice@example.com" in run_git(
-        "-c", f"gpg.ssh.allowedSignersFile={a / SIGNERS}", "verify-commit", event["event"], cwd=a
-    ).stderr.decode()
+    assert (
+        'Good "git" signature for alice@example.com'
+        in run_git(
+            "-c",
+            f"gpg.ssh.allowedSignersFile={a / SIGNERS}",
+            "verify-commit",
+            event["event"],
+            cwd=a,
+        ).stderr.decode()
+    )
     listed = json.loads(team.model(a, ALICE, "requests", "--json").stdout)["requests"]
     assert listed[0]["status"] == "promoted" and listed[0]["promoted_by"] == event["event"]
     assert [d["by"]["email"] for d in listed[0]["decisions"]] == [BOB.email]
@@ -232,6 +239,21 @@ def test_self_approval_is_refused_by_approve_and_by_promote(team: Team) -> None:
     err = team.refused(a, ALICE, "promote", "clf@v2", "production")
     assert "alice@example.com approved their own request, which does not count" in err
     assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
+
+
+def test_approving_a_version_the_branch_no_longer_holds_is_refused(team: Team) -> None:
+    """v4 is requested, then the branch is rewritten so that v4 is another commit: an
+    approval of the request would read as an approval of what v4 is now."""
+    a = team.a
+    commit_files(a, "clf v4", {"models/clf/weights.bin": os.urandom(3004)})
+    rid = request_id(team.model(a, ALICE, "request", "clf@v4", "production", "-m", "v4"))
+    run_git("reset", "-q", "--hard", "HEAD~1", cwd=a)
+    commit_files(a, "clf v4, redone", {"models/clf/weights.bin": os.urandom(3005)})
+    team.sign(a, BOB)
+    err = team.refused(a, BOB, "approve", rid, "-m", "looks fine")
+    assert f"request {rid} asks for clf@v4 at commit " in err and "but v4 is now commit " in err
+    assert "hint: if the branch was rewritten, reject it and open a new request" in err
+    team.model(a, BOB, "reject", rid, "-m", "stale")
 
 
 def test_approval_signed_by_a_key_outside_allowed_signers_is_refused(team: Team) -> None:

@@ -19,7 +19,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry import approvals, declare, requests
-from gitmodel.registry.versions import pick, versions
+from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 
 _DONE = {"approve": "approved", "reject": "rejected"}  # a decision, as the listing says it
@@ -67,7 +67,8 @@ def decide(kind: str, request_id: str, message: str) -> int:
     summary = next(s for s in requests.summaries(repo, approvals.carried_out(repo))
                    if s.request.record.id == rec.id)  # fmt: skip
     me = records.identity(repo)[1].lower()
-    model = declare.load(repo).model(rec.model)
+    registry = declare.load(repo)
+    model = registry.model(rec.model)
     rule = _rule(model, rec.stage)
     with approvals.verifier(repo, rule) as (checking, _):  # an approval that failed the
         signed = rule is not None and rule.require_signed  # policy's signing may be redone
@@ -76,6 +77,8 @@ def decide(kind: str, request_id: str, message: str) -> int:
             return not signed or checking.verify(entry.commit).signed_by(me)
 
         _check_decision(kind, summary, me, counts)
+    if kind == "approve":
+        _check_still_version(repo, versions(repo, registry, model), rec)
     if kind == "approve" and rule is not None:
         _check_approver(repo, rule, me)
     requests.append(repo, requests.decision(kind, rec, why), _signed_check(repo, rule, kind))
@@ -153,6 +156,22 @@ def _check_decision(
     if any(d.email.lower() == me and d.record.type == "approve" and counts(d)
            for d in summary.decisions):  # fmt: skip
         raise UserError(f"you approved request {rec.id} already", hint="see `git model requests`")
+
+
+def _check_still_version(repo: git.Repo, found: list[Version], rec: requests.Record) -> None:
+    """An approval is of the commit the request names: refuse it when that version
+    number now names another commit (the branch was rewritten since, or this clone's
+    branch went another way), so that no one approves "v7" looking at a different v7."""
+    if not 1 <= rec.version <= len(found) or found[rec.version - 1].commit == rec.commit:
+        return  # the same version, or this clone has not got it yet
+    now = found[rec.version - 1].commit
+    raise UserError(
+        f"request {rec.id} asks for {rec.model}@v{rec.version} at commit {rec.commit[:10]}, "
+        f"but v{rec.version} is now commit {now[:10]} here",
+        hint=f"if the branch was rewritten, reject it and open a new request "
+        f"(git model request {rec.model}@v{rec.version} {rec.stage} -m WHY); "
+        "else bring your branch up to date (git pull)",
+    )
 
 
 def _check_approver(repo: git.Repo, rule: declare.Approvals, me: str) -> None:
