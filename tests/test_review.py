@@ -206,9 +206,11 @@ def test_a_candidate_that_is_not_a_version_yet(work: Path) -> None:
 def test_hostile_names_stay_text_in_markdown(work: Path) -> None:
     evil = {"<img src=x onerror=alert(1)>|`": np.zeros((2,), np.float32)}
     write_safetensors(work / "model" / "clf.safetensors", {**weights(1, tune=0.01), **evil})
+    (work / "model" / "config.json").write_text('{"layers": 5}\n')  # a diff with no backtick
     run_git("commit", "-qam", "v3 [click](http://x)", cwd=work)
     text = git_model("review", "clf@v3", "--markdown", cwd=work).stdout.decode()
     assert "<img" not in text
+    assert '  ```diff\n  @@ -1 +1 @@\n  -{"layers": 4}\n  +{"layers": 5}\n  ```' in text
     assert "| &lt;img src=x onerror=alert\\(1\\)\\>\\|\\` | added |" in text
     assert "\\[click\\]\\(http://x\\)" in text
 

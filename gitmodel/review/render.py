@@ -358,7 +358,7 @@ def _md_files(review: Review) -> list[str]:
         lines.append(f"- {sign[f.status]} {md(f.path)} ({size})")
         if f.text_diff:
             shown = [one_line(line, 200) for line in f.text_diff]
-            fence = "`" * max(3, *(len(run) + 1 for line in shown
-                                   for run in re.findall("`+", line)))  # fmt: skip
+            fence = "`" * max([3, *(len(run) + 1 for line in shown
+                                    for run in re.findall("`+", line))])  # fmt: skip
             lines += ["", f"  {fence}diff", *(f"  {line}" for line in shown), f"  {fence}"]
     return [*lines, ""]
