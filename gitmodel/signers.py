@@ -11,7 +11,8 @@ Git and ssh-keygen see it. Accepted, one signer per line::
 Principals must be email addresses (an approval is matched to the email its commit
 records, so patterns such as ``*@example.com`` are refused), options are limited to
 ``namespaces``, ``valid-after`` and ``valid-before`` (``cert-authority`` is refused), and
-blank lines and ``#`` comments are skipped.
+blank lines and ``#`` comments are skipped. Fields are split at spaces and tabs only, as
+ssh-keygen splits them.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def parse(text: bytes, where: str) -> list[Signer]:
         raise _bad(where, 0, "is not UTF-8 text") from None
     signers = []
     for number, line in enumerate(lines, 1):
-        line = line.removesuffix("\r").strip()
+        line = line.removesuffix("\r").strip(" \t")
         if line and not line.startswith("#"):
             signers.append(_signer(line, where, number))
     if not signers:
@@ -67,7 +68,7 @@ def principals(signers: list[Signer]) -> frozenset[str]:
 
 
 def _signer(line: str, where: str, number: int) -> Signer:
-    fields = line.split(None, 3)
+    fields = _split(line, 3)
     if len(fields) < 3:
         raise _bad(where, number, "needs PRINCIPALS [OPTIONS] KEYTYPE KEY")
     names = fields[0].split(",")
@@ -78,7 +79,7 @@ def _signer(line: str, where: str, number: int) -> Signer:
     options_first = "=" in rest[0] or rest[0].startswith("cert-authority") or rest[1] in KEY_TYPES
     if rest[0] not in KEY_TYPES and options_first:
         options = _options(rest[0], where, number)
-        rest = line.split(None, 4)[2:]
+        rest = _split(line, 4)[2:]
     if len(rest) < 2 or rest[0] not in KEY_TYPES:
         raise _bad(where, number, f"key type {_shown(rest[0])} is not one ssh-keygen signs with")
     if not _KEY.fullmatch(rest[1]):
@@ -86,6 +87,12 @@ def _signer(line: str, where: str, number: int) -> Signer:
     if len(rest) > 2 and not _COMMENT.fullmatch(rest[2]):
         raise _bad(where, number, "the comment holds control characters")
     return Signer(tuple(names), options, rest[0], rest[1])
+
+
+def _split(line: str, most: int) -> list[str]:
+    """Fields as ssh-keygen splits them: at spaces and tabs only, so that a line it reads
+    differently (a vertical tab between two fields) is refused here, not skipped there."""
+    return re.split(r"[ \t]+", line, maxsplit=most)
 
 
 def _options(text: str, where: str, number: int) -> tuple[tuple[str, str], ...]:

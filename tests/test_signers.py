@@ -42,6 +42,8 @@ def test_accepts_what_ssh_keygen_documents() -> None:
         (b"a@example.com ssh-ed25519 not*base64", "the key is not base64"),
         (f"a@example.com ssh-ed25519 {KEY} bad\x1b[31mcomment".encode(), "control characters"),
         (b"a@example.com ssh-ed25519", "needs PRINCIPALS"),
+        (f"a@example.com\vssh-ed25519 {KEY} laptop".encode(), "is not a list of emails"),
+        (f"a@example.com ssh-ed25519\x1c{KEY}".encode(), "needs PRINCIPALS"),
         (b"\xff\xfe", "is not UTF-8 text"),
         (b"#" * (signers.MAX_SIZE + 1), "is larger than 256 KiB"),
     ],
