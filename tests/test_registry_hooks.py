@@ -66,6 +66,10 @@ def test_pre_promote_gets_the_event_and_may_refuse(model: Path) -> None:
     assert recorded["forced"] is True
     assert recorded["bypassed"] == ["pre-promote hook: exit 3"]
 
+    hook(model, "pre-promote", "kill -9 $$")  # killed, as by the OOM killer or a timeout
+    err = git_model("promote", "clf@v2", "staging", "-m", "x", cwd=model, check=False).stderr
+    assert b"the pre-promote hook refused v2 for clf staging (killed by signal 9)" in err
+
 
 def test_post_promote_hears_every_change_and_its_failure_does_not_undo_it(model: Path) -> None:
     hook(model, "pre-promote", "exit 0")

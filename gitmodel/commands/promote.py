@@ -71,12 +71,12 @@ def _pre_promote(
         return
     if not force:
         raise UserError(
-            f"the pre-promote hook refused {what} (exit {code})",
+            f"the pre-promote hook refused {what} ({hooks.ended(code)})",
             hint=f"see its messages above, or {repo.hooks_dir / hooks.PRE_PROMOTE} "
             "(or bypass it with --force -m WHY, recorded)",
         )
     record["forced"] = True
-    record["bypassed"] = [*record["bypassed"], f"pre-promote hook: exit {code}"]
+    record["bypassed"] = [*record["bypassed"], f"pre-promote hook: {hooks.ended(code)}"]
 
 
 def _signers_file(model: declare.Model, stage: str) -> str | None:
@@ -108,7 +108,7 @@ def _after_change(
               "signed; `git model audit` will report it", file=sys.stderr)  # fmt: skip
     code = hooks.run(repo, hooks.POST_PROMOTE, hooks.event_json(record, by, commit))
     if code:
-        print(f"gitmodel: warning: the post-promote hook failed (exit {code}); the "
+        print(f"gitmodel: warning: the post-promote hook failed ({hooks.ended(code)}); the "
               f"{record['type']} of {record['model']} {record['stage']} is recorded and "
               "stands", file=sys.stderr)  # fmt: skip
 

@@ -56,6 +56,11 @@ def run(repo: git.Repo, name: str, event: Json) -> int | None:
     return proc.returncode
 
 
+def ended(code: int) -> str:
+    """How a hook that failed ended: ``exit 3``, or ``killed by signal 9``."""
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
 def _stderr_fd() -> int | None:
     """Our standard error's file descriptor, so the hook writes there as it goes (None
     when standard error is no file, as under a test's capture)."""
