@@ -399,3 +399,20 @@ def test_a_deep_chain_and_a_cycle_committed_by_hand_are_shown(work: Path) -> Non
     assert lines[1100].lstrip(" └─").startswith(f"base: model.bin {chain[1100][:10]}")
     down = git_model("lineage", "model.bin", "--downstream", cwd=work).stdout.decode()
     assert len(down.splitlines()) == 1102
+
+
+def test_hostile_text_in_a_record_committed_by_hand_is_shown_inert(work: Path) -> None:
+    head, root = git_out("rev-parse", "HEAD", cwd=work).strip(), sha(work, "model.bin")
+    version = {"size": 1, "commit": head}
+    made = {"commit": head, "params": {"k\x1b[31m": "v\x1b]0;title\x07"},
+            "output": {**version, "path": "model.bin", "oid": root},
+            "inputs": [{**version, "path": "d\x1b[2J.bin", "oid": "1" * 64,
+                        "role": 'x"|<img src=x onerror=alert(1)>'}]}  # fmt: skip
+    commit_lineage_by_hand(work, {root: [made]})
+    out = b"".join(git_model(*args, cwd=work).stdout for args in (
+        ["lineage", "model.bin"], ["lineage", "model.bin", "--format", "mermaid"],
+        ["show", "model.bin"],
+    ))  # fmt: skip
+    assert b"\x1b" not in out and b"\x07" not in out
+    assert b"d?[2J.bin" in out and b"k?[31m=v?]0;title?" in out
+    assert b"-->|x#quot;#124;#lt;img src=x onerror=alert(1)#gt;| n" in out

@@ -215,6 +215,24 @@ def test_hostile_names_stay_text_in_markdown(work: Path) -> None:
     assert "\\[click\\]\\(http://x\\)" in text
 
 
+def test_a_role_committed_by_hand_stays_text(work: Path, tmp_path: Path) -> None:
+    """A lineage record pushed by anyone may name any role: the page (which runs its
+    own inline script) and the Markdown show it as text."""
+    state = json.loads(git_out("cat-file", "blob", "refs/gitmodel/lineage:state.json", cwd=work))
+    for made in state["produced"].values():
+        for item in (i for record in made for i in record["inputs"]):
+            item["role"] = "<img src=x onerror=alert(1)>"
+    blob = run_git("hash-object", "-w", "--stdin", cwd=work, input=json.dumps(state).encode())
+    listing = f"100644 blob {blob.stdout.decode().strip()}\tstate.json\n".encode()
+    tree = run_git("mktree", cwd=work, input=listing).stdout.decode().strip()
+    commit = git_out("commit-tree", "-m", "by hand", tree, cwd=work).strip()
+    run_git("update-ref", "refs/gitmodel/lineage", commit, cwd=work)
+    page = tmp_path / "review.html"
+    found = git_model("review", "clf@v2", "--markdown", "--html", str(page), cwd=work)
+    assert "<img" not in found.stdout.decode() and "<img" not in page.read_text()
+    assert "<td>&lt;img src=x onerror=alert(1)&gt;</td>" in page.read_text()
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (.ci/run does)")
 def test_html_page_draws_the_chart_and_the_graph_in_chromium(work: Path, tmp_path: Path) -> None:
     page = tmp_path / "review.html"

@@ -8,6 +8,7 @@ from typing import Any
 
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, versions
+from gitmodel.lineage.render import printable
 from gitmodel.registry import stages
 from gitmodel.sizes import format_size
 from gitmodel.specs import PathSpec
@@ -86,4 +87,4 @@ def text_lines(info: Json) -> list[str]:
     for held in info["stages"]:
         weight = f" ({held['weight']}%)" if held["weight"] != 100 else ""
         lines.append(f"  stage     {held['model']}@{held['stage']} = v{held['version']}{weight}")
-    return lines
+    return [printable(line) for line in lines]

@@ -9,6 +9,15 @@ from gitmodel.lineage.graph import Graph, Node
 from gitmodel.sizes import format_size
 
 
+def printable(line: str) -> str:
+    """``line`` with no control character: the lineage log is anyone's writing (a path or
+    role in a record committed by hand may hold terminal escapes). Tabs and line breaks
+    become spaces, anything else not printable ``?``."""
+    if line.isprintable():
+        return line
+    return "".join(ch if ch.isprintable() else " " if ch in "\t\n\r" else "?" for ch in line)
+
+
 def label(node: Node) -> str:
     """One line naming a version: path, short oid, size, producing commit."""
     return f"{node.path} {node.oid[:10]} ({format_size(node.size)}, commit {node.commit[:7]})"
@@ -30,7 +39,7 @@ def tree(graph: Graph) -> str:
     if len(lines) == 1:
         none = "no recorded inputs" if graph.direction == "upstream" else "nothing made from it"
         lines.append(f"  ({none})")
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _tree_lines(graph: Graph, lines: list[str]) -> None:
@@ -61,13 +70,20 @@ def mermaid(graph: Graph) -> str:
     """A Mermaid flowchart, inputs on the left."""
     lines = ["flowchart LR"]
     for node in graph.nodes.values():
-        path = node.path.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-        text = f"{path}<br/>{node.oid[:10]}"
+        text = f"{_mermaid_text(node.path)}<br/>{node.oid[:10]}"
         shape = ('[("', '")]') if node.kind == "data" else ('["', '"]')
         lines.append(f"    n{node.oid[:16]}{shape[0]}{text}{shape[1]}")
     for edge in graph.edges:
-        lines.append(f"    n{edge.source[:16]} -->|{edge.role}| n{edge.target[:16]}")
+        role = _mermaid_text(edge.role)
+        lines.append(f"    n{edge.source[:16]} -->|{role}| n{edge.target[:16]}")
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    """Text inside a Mermaid label: no quote, markup, edge delimiter or control character."""
+    for char, entity in (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("|", "#124;")):
+        text = text.replace(char, entity)
+    return printable(text)
 
 
 def dot(graph: Graph) -> str:

@@ -129,7 +129,7 @@ def _num(value: float | None) -> str:
 def _lineage(review: Review) -> list[str]:
     lin = review.lineage
     out = ["<h2>Lineage</h2>", '<svg id="graph" xmlns="http://www.w3.org/2000/svg"></svg>']
-    rows = [[escape(i.path), i.role, escape(input_change_text(i))] for i in lin.inputs]
+    rows = [[escape(i.path), escape(i.role), escape(input_change_text(i))] for i in lin.inputs]
     rows += [[escape(k), "parameter", escape(f"{value_text(a)} → {value_text(b)}")]
              for k, a, b in lin.params]  # fmt: skip
     if lin.code_files_total:

@@ -190,7 +190,8 @@ def _lineage_text(review: Review) -> list[str]:
     lines = ["lineage" + ("" if any(lin.recorded) else ": no provenance recorded "
                           "(git model commit --base/--data, or git model record)")]  # fmt: skip
     for item in lin.inputs:
-        lines.append(f"  {item.role:<5} {one_line(item.path, 200)}  {input_change_text(item)}")
+        lines.append(f"  {one_line(item.role, 20):<5} {one_line(item.path, 200)}  "
+                     f"{one_line(input_change_text(item), 300)}")  # fmt: skip
     for name, old, new in lin.params:
         lines.append(f"  param {one_line(name, 60)}: {value_text(old)} -> {value_text(new)}")
     if lin.code_files_total:
@@ -333,7 +334,7 @@ def _md_lineage(review: Review) -> list[str]:
         return [*lines, "No provenance recorded for either version.", ""]
     if lin.inputs:
         lines += ["| input | role | change |", "|---|---|---|"]
-        lines += [f"| {md(i.path)} | {i.role} | {md(input_change_text(i), 300)} |"
+        lines += [f"| {md(i.path)} | {md(i.role, 20)} | {md(input_change_text(i), 300)} |"
                   for i in lin.inputs]  # fmt: skip
         lines.append("")
     lines += [f"- parameter **{md(k, 60)}**: {md(value_text(a))} → {md(value_text(b))}"
