@@ -188,6 +188,10 @@ def test_policy_dry_run_and_check(work: Path) -> None:
     assert "the production policy's dry run fails (2 rule(s))" in proc.stderr.decode()
     proc = git_model("review", "clf@v2", "--check", cwd=work, check=False)
     assert proc.returncode == 1 and "--check needs a stage" in proc.stderr.decode()
+    for typo in ("prod", "v9"):  # a stage or a version, mistyped
+        err = git_model("review", "clf@v2", "--against", typo, cwd=work, check=False).stderr
+        assert f"error: clf has no stage, version or revision '{typo}'" in err.decode()
+        assert "hint: name a stage (dev, staging, production), a version (v1..v2" in err.decode()
 
 
 def test_a_candidate_that_is_not_a_version_yet(work: Path) -> None:

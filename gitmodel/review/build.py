@@ -153,9 +153,16 @@ def _side(
         return Subject(f"{what} (v{main.version})", version)
     try:
         version = pick(repo, found, model, what)
-    except UserError:
+    except UserError as exc:
         if what is None:
             raise
+        if found and repo.commit_of(what) is None:
+            raise UserError(
+                f"{model.name} has no stage, version or revision {what!r}",
+                hint=f"name a stage ({', '.join(model.stages)}), a version "
+                f"(v1..v{len(found)}: `git model versions {model.name}`) or a commit, "
+                "branch or tag",
+            ) from exc
         version = candidate(repo, found, model, what)
     if version.number:
         return Subject(f"v{version.number}", version)
