@@ -225,7 +225,8 @@ def test_promotion_without_approval_is_refused(team: Team) -> None:
     rid = request_id(team.model(team.a, ALICE, "request", "clf@v2", "production", "-m", "x"))
     err = team.refused(team.a, ALICE, "promote", "clf@v2", "production")
     assert f"request {rid} has 0 of the 1 approval(s) it needs" in err
-    assert f"hint: ask a reviewer: git model approve {rid} -m WHY" in err
+    assert (f"hint: ask a reviewer: git model approve {rid} -m WHY (`git model fetch` brings "
+            "approvals made in other clones)") in err  # fmt: skip
     assert "registry" not in git_out("for-each-ref", cwd=team.a)
 
 

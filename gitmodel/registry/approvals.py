@@ -141,7 +141,8 @@ def assess(
         how = f"git model request {model.name}@{version.label} {stage} -m WHY"
         return Assessment(None, problems=[(
             f"no open change request asks for {version.label} in {stage}",
-            f"open one and have it approved: {how}",
+            f"open one and have it approved: {how} (`git model fetch` brings requests "
+            "opened in other clones)",
         )], needed=rule.count)  # fmt: skip
     try:
         with verifier(repo, rule) as (checking, found):
@@ -195,7 +196,8 @@ def judge(
     elif len(counted) < rule.count:
         result.problems = [*notes, (
             f"request {rid} has {len(counted)} of the {rule.count} approval(s) it needs",
-            f"ask a reviewer: git model approve {rid} -m WHY",
+            f"ask a reviewer: git model approve {rid} -m WHY (`git model fetch` brings "
+            "approvals made in other clones)",
         )]  # fmt: skip
     return result
 
