@@ -331,6 +331,13 @@ def test_bad_input_is_a_one_line_error(
     assert git_out("rev-parse", "HEAD", "refs/gitmodel/lineage", cwd=shared) == refs
 
 
+def test_a_path_not_there_hints_at_the_model_files_of_that_revision(shared: Path) -> None:
+    err = git_model("lineage", "data/nope.bin@HEAD~1", cwd=shared, check=False).stderr.decode()
+    assert "hint: `git model ls-files HEAD~1` lists its model files" in err
+    err = git_model("log", "nope.bin@HEAD~1", cwd=shared, check=False).stderr.decode()
+    assert "hint: check the path; `git model ls-files HEAD~1` lists model files" in err
+
+
 def test_commit_checks_inputs_before_committing(work: Path) -> None:
     tip = git_out("rev-parse", "refs/gitmodel/lineage", cwd=work)
     write(work, ("model.bin", 100))

@@ -20,7 +20,7 @@ def log(spec: PathSpec, as_json: bool = False) -> int:
         raise UserError(
             f"no version of a model file {path} in {rev}",
             hint=unknown_rev_hint(spec)
-            or "check the path; `git model ls-files REV` lists model files",
+            or f"check the path; `git model ls-files {rev}` lists model files",
         )
     if as_json:
         print(json.dumps({"path": path, "versions": [v.to_json() for v in found]}, indent=2))

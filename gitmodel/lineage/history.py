@@ -115,7 +115,7 @@ def version_at(
     entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
     where = label or commit[:10]
     if not entries:
-        hint = missing_hint or "see `git ls-tree -r --name-only REV`"
+        hint = missing_hint or f"`git model ls-files {where}` lists its model files"
         raise UserError(f"{path} is not in {where}", hint=hint)
     pointer = _pointer(repo, entries[0].oid)
     if pointer is None:
