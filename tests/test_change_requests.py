@@ -290,6 +290,33 @@ def test_approval_signed_by_a_key_outside_allowed_signers_is_refused(team: Team)
     team.model(a, ALICE, "promote", "clf@v2", "production")
 
 
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
+def test_an_openpgp_key_claiming_an_approvers_email_does_not_count(team: Team) -> None:
+    """Alice makes an OpenPGP key whose user id says bob@example.com and signs Bob's
+    approval with it: her own keyring vouches for it, the allowed-signers file does not."""
+    a, gnupg = team.a, team.root / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    env = {**BOB.env(), "GNUPGHOME": str(gnupg)}
+    try:
+        run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key",
+             f"Bob <{BOB.email}>", "ed25519", "sign", "never"], cwd=a, env=env)  # fmt: skip
+        request_id(team.model(a, ALICE, "request", "clf@v2", "production", "-m", "x"))
+        record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json",
+                                    cwd=a))  # fmt: skip
+        run_git("config", "gpg.format", "openpgp", cwd=a)
+        run_git("config", "user.signingKey", BOB.email, cwd=a)
+        forged = json.dumps({**record, "type": "approve", "message": "lgtm"})
+        run([sys.executable, "-c", FORGE_REQUEST_RECORD, forged], cwd=a, env=env)
+        team.sign(a, ALICE)
+        proc = git_model("promote", "clf@v2", "production", cwd=a, check=False,
+                         env={**ALICE.env(), "GNUPGHOME": str(gnupg)})  # fmt: skip
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and f"the approval by {BOB.email} " in err
+        assert "is signed by a key that is not in keys/allowed_signers" in err
+    finally:
+        run(["gpgconf", "--kill", "gpg-agent"], cwd=a, env=env, check=False)
+
+
 def audit_json(team: Team, clone: Path, *args: str, code: int = 0) -> dict[str, Any]:
     proc = team.model(clone, ALICE, "audit", *args, "--json", check=False)
     assert proc.returncode == code, proc.stderr.decode()

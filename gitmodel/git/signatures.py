@@ -2,8 +2,10 @@
 
 SSH signatures are checked against an allowed-signers file given for the call only
 (``git -c gpg.ssh.allowedSignersFile=FILE verify-commit``), never the user's setting:
-a registry policy names the committed file that decides who may approve. GPG and X.509
-signatures are checked the way the user's Git checks them (their keyring).
+a registry policy names the committed file that decides who may approve, so against a
+file only an SSH signature can be good (an OpenPGP or X.509 one is ``unknown key``: it
+was judged by the user's keyring, where a key may claim anyone's email). Without a file,
+GPG and X.509 signatures are checked the way the user's Git checks them (their keyring).
 
 Each commit gets one of four statuses: ``good`` (valid, by a key the file or keyring
 trusts, with ``signer`` the principal Git names), ``bad`` (the signature does not match
@@ -42,6 +44,7 @@ class Signature:
     signer: str | None = None  # the principal(s) Git names for a good signature
     key: str | None = None  # the key's fingerprint, when Git names it
     detail: str = ""  # Git's first line about it
+    kind: str = ""  # "ssh" or "gpg" (OpenPGP or X.509) when Git names a key
 
     def signed_by(self, email: str) -> bool:
         """Whether the signature is good and its principal names ``email``."""
@@ -79,7 +82,12 @@ class Verifier:
         config = [] if self._file is None else ["-c", f"gpg.ssh.allowedSignersFile={self._file}"]
         proc = run([*config, "verify-commit", "--raw", "--end-of-options", commit],
                    cwd=self._repo.cwd, check=False)  # fmt: skip
-        return classify(proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        found = classify(proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        if self._file is not None and found.status == GOOD and found.kind != "ssh":
+            # Git judged an OpenPGP or X.509 signature by the user's keyring, where anyone
+            # can add a key whose user id claims any email: not a key the file lists.
+            return Signature(UNKNOWN_KEY, key=found.key, detail=found.detail, kind=found.kind)
+        return found
 
     def close(self) -> None:
         if self._file is not None:
@@ -104,12 +112,13 @@ def classify(returncode: int, err: str) -> Signature:
     ssh = _SSH_GOOD.search(err)
     gpg_fpr = _GPG_FPR.search(err)
     key = ssh[2] if ssh else (gpg_fpr[1] if gpg_fpr else None)
+    kind = "ssh" if ssh else "gpg" if gpg_fpr or "[GNUPG:]" in err else ""
     if returncode != 0:
-        return Signature(UNKNOWN_KEY, key=key, detail=_last(lines))
+        return Signature(UNKNOWN_KEY, key=key, detail=_last(lines), kind=kind)
     if ssh:
-        return Signature(GOOD, ssh[1], key, detail)
+        return Signature(GOOD, ssh[1], key, detail, kind)
     gpg = _GPG_GOOD.search(err)
-    return Signature(GOOD, gpg[1] if gpg else None, key, detail)
+    return Signature(GOOD, gpg[1] if gpg else None, key, detail, kind)
 
 
 def _last(lines: list[str]) -> str:
