@@ -183,6 +183,13 @@ def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None
     flagged = [c["event"] for c in as_json["changes"] if c["problems"]]
     assert flagged == [forged]
 
+    unreadable = forge(author, REGISTRY, v1_state, b"not json")  # the audit still runs
+    proc = git_model("audit", "--csv", cwd=author, check=False)
+    rows = proc.stdout.decode().splitlines()
+    assert proc.returncode == 1 and len(rows) == 5, proc
+    assert rows[1].startswith(f"{rows[1][:25]},{unreadable},,,,-,-,")
+    assert "edited by hand here: its record.json is not valid" in rows[1]
+
 
 def test_a_damaged_log_is_named_in_one_clean_line(tmp_path: Path) -> None:
     """The reason quotes the hand-made file: its control characters never reach the terminal."""

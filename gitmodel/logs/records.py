@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,17 +185,20 @@ class Log:
         return _read_json(self.repo, self.kind, tip, STATE_FILE)
 
     def records(
-        self, tip: str | None = None, wanted: Callable[[str], bool] | None = None
-    ) -> Iterator[Entry]:
+        self, tip: str | None = None, wanted: Callable[[str], bool] | None = None,
+        unreadable: Container[str] = (),
+    ) -> Iterator[Entry]:  # fmt: skip
         """Every entry from ``tip`` (default: the current tip) back to the first, newest first.
 
         ``wanted``, given a commit's message, may skip records without reading them.
+        A commit in ``unreadable`` (known damaged, see :func:`damaged`) whose record does
+        not read gives an empty record instead of stopping the walk.
         """
         tip = self.tip() if tip is None else tip
         commit = git.read_commit(self.repo, tip) if tip else None
         while commit is not None:
             if wanted is None or wanted(commit.message):
-                yield _entry(self.repo, self.kind, commit)
+                yield _entry(self.repo, self.kind, commit, commit.id in unreadable)
             parents = commit.parent_ids
             commit = git.read_commit(self.repo, parents[0]) if parents else None
 
@@ -317,8 +320,13 @@ def _parse(kind: LogKind, body: bytes, name: str, commit: Callable[[], str]) -> 
     return value
 
 
-def _entry(repo: git.Repo, kind: LogKind, commit: git.Commit) -> Entry:
-    record = _read_json(repo, kind, commit.id, RECORD_FILE)
+def _entry(repo: git.Repo, kind: LogKind, commit: git.Commit, lenient: bool = False) -> Entry:
+    try:
+        record = _read_json(repo, kind, commit.id, RECORD_FILE)
+    except DamagedLogError:
+        if not lenient:
+            raise
+        record = {}
     return Entry(commit.id, record, commit.author_name, commit.author_email,
                  commit.author_time, commit.author_offset)  # fmt: skip
 

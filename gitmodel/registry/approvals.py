@@ -13,7 +13,7 @@ come from someone else to make its requester's approval count.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -109,10 +109,11 @@ def signed_by_author(repo: git.Repo, rule: Approvals, what: str) -> RecordCheck:
     return check
 
 
-def carried_out(repo: git.Repo) -> dict[str, str]:
-    """Every request a promotion carried out → the first promotion that cited it."""
+def carried_out(repo: git.Repo, unreadable: Container[str] = ()) -> dict[str, str]:
+    """Every request a promotion carried out → the first promotion that cited it
+    (``unreadable``: log commits known damaged, skipped)."""
     used: dict[str, str] = {}
-    for entry in stages.log(repo).records():  # newest first: the oldest is kept
+    for entry in stages.log(repo).records(unreadable=unreadable):  # newest first: oldest kept
         request = entry.record.get("request")
         if entry.record.get("type") == "promote" and isinstance(request, str):
             used[request] = entry.commit

@@ -109,7 +109,8 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
     registry = declare.load(repo)
     log = list(requests.entries(repo))
     by_id = {s.request.record.id: s for s in requests.summaries(repo)}
-    used = approvals.carried_out(repo)
+    damaged = records.damaged(repo, stages.KIND)
+    used = approvals.carried_out(repo, damaged)
     with ExitStack() as stack:
         checkers: dict[str | None, tuple[signatures.Verifier, approvals.Signers | None]] = {}
 
@@ -119,8 +120,7 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
                 checkers[path] = stack.enter_context(approvals.verifier(repo, rule))
             return checkers[path]
 
-        damaged = records.damaged(repo, stages.KIND)
-        for entry in stages.log(repo).records():
+        for entry in stages.log(repo).records(unreadable=damaged):
             record = entry.record
             if entry.commit not in damaged and (
                 (name is not None and record.get("model") != name)

@@ -67,7 +67,7 @@ def _row(data: dict[str, Any]) -> list[object]:
 
 
 def _cell(value: object) -> str:
-    text = "true" if value is True else "false" if value is False else str(value)
+    text = "true" if value is True else "false" if value is False else str(value or "")
     text = one_line(text, 2000)
     return "'" + text if text.startswith(_FORMULA_START) and text != "-" else text
 
