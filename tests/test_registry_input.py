@@ -138,6 +138,9 @@ def test_history_prints_each_event_as_one_clean_line(
          "policy of 'clf' for stage 'staging': \"on_remote\" must be true or false"),
         ({"staging": {"verify": 1}},
          "policy of 'clf' for stage 'staging': \"verify\" must be true or false"),
+        ({"staging": {"approvals": {"from": "../keys", "require_signed": True}}},
+         "policy of 'clf' for stage 'staging': \"approvals\": \"from\" names '../keys', which "
+         "is not a path inside the repository"),
         ({"production": {"after": "production"}},
          "policy of 'clf': \"after\" rules go round in a loop (production after production), "
          "so no version could ever be promoted there"),

@@ -299,7 +299,13 @@ def _approvals(where: str, spec: Any) -> Approvals:
                 "file that lists the approvers and their keys",
                 hint='e.g. "from": "keys/allowed_signers" (see README: Change management)',
             )
-        return Approvals(count, (), valid_path(source))
+        try:
+            return Approvals(count, (), valid_path(source))
+        except UserError:
+            raise UserError(
+                f'{where}: "from" names {source!r}, which is not a path inside the repository',
+                hint='name the committed allowed-signers file, e.g. "keys/allowed_signers"',
+            ) from None
     if isinstance(source, str):
         raise UserError(
             f'{where}: "from" names a file of signers, which needs "require_signed": true',
