@@ -338,6 +338,16 @@ def test_a_path_not_there_hints_at_the_model_files_of_that_revision(shared: Path
     assert "hint: check the path; `git model ls-files HEAD~1` lists model files" in err
 
 
+def test_show_finds_a_deleted_file_in_history(scenario: Scenario, work: Path) -> None:
+    run_git("rm", "-q", "data/train.bin", cwd=work)
+    run_git("commit", "-qm", "drop the data set", cwd=work)
+    proc = git_model("show", "data/train.bin", "--json", cwd=work)
+    assert json.loads(proc.stdout)["oid"] == scenario["D3"]
+    assert b"data/train.bin is not in HEAD; its last version is from commit " in proc.stderr
+    err = git_model("show", "data/train.bin@HEAD", cwd=work, check=False).stderr.decode()
+    assert "error: data/train.bin is not in HEAD" in err  # a revision named: that revision
+
+
 def test_commit_checks_inputs_before_committing(work: Path) -> None:
     tip = git_out("rev-parse", "refs/gitmodel/lineage", cwd=work)
     write(work, ("model.bin", 100))

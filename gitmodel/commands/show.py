@@ -4,10 +4,13 @@ and the registry stages that serve it."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+from gitmodel import git
+from gitmodel.errors import UserError
 from gitmodel.lineage import store
-from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, versions
+from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, repo_path, versions
 from gitmodel.lineage.render import printable
 from gitmodel.registry import stages
 from gitmodel.sizes import format_size
@@ -51,9 +54,15 @@ def serving_stages(registry: Json, oid: str) -> list[Json]:
 
 
 def show(spec: PathSpec, as_json: bool = False) -> int:
-    """Print the card of PATH@REV (default HEAD)."""
+    """Print the card of PATH@REV (default HEAD; a PATH deleted since: its last version)."""
     repo, _ = open_repo()
-    version = file_version(repo, spec)
+    try:
+        version = file_version(repo, spec)
+    except UserError:
+        deleted = _last_version(repo, spec)
+        if deleted is None:
+            raise
+        version = deleted
     history = versions(repo, version.path, version.commit)
     info = card(version, history, store.state(repo), stages.current_state(repo))
     if as_json:
@@ -61,6 +70,21 @@ def show(spec: PathSpec, as_json: bool = False) -> int:
     else:
         print("\n".join(text_lines(info)))
     return 0
+
+
+def _last_version(repo: git.Repo, spec: PathSpec) -> FileVersion | None:
+    """The newest version of a model file that HEAD no longer has (deleted since), as
+    ``log`` lists it; None when PATH names no such file."""
+    path = repo_path(repo, spec.path)
+    if spec.rev is None and repo.has_commits():
+        gone = not any(e.path == path for e in repo.ls_tree("HEAD", [path]))
+        found = versions(repo, path, "HEAD") if gone else []
+        if found:
+            last = found[0]
+            print(f"gitmodel: {path} is not in HEAD; its last version is from commit "
+                  f"{last.commit[:10]}", file=sys.stderr)  # fmt: skip
+            return FileVersion(last.path, last.oid, last.size, last.commit)
+    return None
 
 
 def text_lines(info: Json) -> list[str]:
