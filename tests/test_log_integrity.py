@@ -168,6 +168,8 @@ def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None
     git_model("promote", "clf@v2", "production", "-m", "second", cwd=author)
     assert git_model("stages", cwd=author).stdout.decode().split()[1:3] == ["production", "v2"]
     git_model("audit", cwd=author)  # a sound log: no problem
+    later = git_model("audit", "--since", "2999-01-01", cwd=author).stderr.decode()
+    assert later == "no stage change since 2999-01-01\n"
 
     forged = forge(author, REGISTRY, v1_state, {"type": "note"})  # production back to v1
     assert git_model("stages", cwd=author).stdout.decode().split()[1:3] == ["production", "v1"]

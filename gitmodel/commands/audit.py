@@ -34,7 +34,8 @@ def audit(name: str | None, since: str | None, fmt: str = "text",
         for change in changes:
             print("\n".join(audit_report.text_lines(change)))
         if not changes:
-            print("no stage change yet" + (f" of {name}" if name else ""), file=sys.stderr)
+            print("no stage change" + (f" of {name}" if name else "")
+                  + (f" since {since}" if since else " yet"), file=sys.stderr)  # fmt: skip
     flagged = trail.problems(changes)
     if flagged:
         raise UserError(
