@@ -317,6 +317,18 @@ def test_an_openpgp_key_claiming_an_approvers_email_does_not_count(team: Team) -
         run(["gpgconf", "--kill", "gpg-agent"], cwd=a, env=env, check=False)
 
 
+def test_an_allowed_signers_file_committed_as_a_symlink_is_named(team: Team) -> None:
+    """Git stores a symbolic link's target as its text: say so, not "line 1 is not a key"."""
+    a = team.a
+    (a / SIGNERS).unlink()
+    (a / SIGNERS).symlink_to(team.keys / "alice.pub")
+    run_git("add", "-A", cwd=a)
+    run_git("commit", "-qm", "link the signers", cwd=a, env=ALICE.env())
+    err = team.refused(a, ALICE, "request", "clf@v2", "production", "-m", "x")
+    assert f"error: {SIGNERS} in main is a symbolic link, not a file" in err
+    assert "hint: commit the allowed-signers file itself (not a symbolic link to one)" in err
+
+
 def audit_json(team: Team, clone: Path, *args: str, code: int = 0) -> dict[str, Any]:
     proc = team.model(clone, ALICE, "audit", *args, "--json", check=False)
     assert proc.returncode == code, proc.stderr.decode()

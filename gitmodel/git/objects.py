@@ -160,6 +160,8 @@ def file_at(repo: Repo, rev: str, path: str, limit: int) -> bytes | None:
         return None
     if found[1] > limit:
         raise GitError(f"{path} in {rev} is larger than {limit} bytes")
+    if any(e.mode == _SYMLINK_MODE for e in repo.ls_tree(rev, [path]) if e.path == path):
+        raise GitError(f"{path} in {rev} is a symbolic link, not a file")  # its text: a path
     return repo.read_blob(oid)
 
 
@@ -222,3 +224,4 @@ def write_tree(repo: Repo, files: dict[str, bytes]) -> str:
 
 
 _BLOB_MODE = 0o100644
+_SYMLINK_MODE = 0o120000

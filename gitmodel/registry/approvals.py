@@ -79,7 +79,8 @@ def load_signers(repo: git.Repo, path: str) -> Signers:
     try:
         text = git.file_at(repo, rev, path, signers.MAX_SIZE)
     except git.GitError as exc:
-        raise UserError(str(exc), hint="keep the allowed-signers file small") from exc
+        raise UserError(str(exc), hint="commit the allowed-signers file itself (not a symbolic "
+                        f"link to one), at most {signers.MAX_SIZE >> 10} KiB") from exc  # fmt: skip
     if text is None:
         raise UserError(
             f"the approvers' allowed-signers file {path} is not committed on {rev}",
