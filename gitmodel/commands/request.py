@@ -19,7 +19,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry import approvals, declare, requests
-from gitmodel.registry.versions import Version, pick, versions
+from gitmodel.registry.versions import pick, versions
 from gitmodel.specs import ModelSpec
 
 _DONE = {"approve": "approved", "reject": "rejected"}  # a decision, as the listing says it
@@ -78,7 +78,7 @@ def decide(kind: str, request_id: str, message: str) -> int:
 
         _check_decision(kind, summary, me, counts)
     if kind == "approve":
-        _check_still_version(repo, versions(repo, registry, model), rec)
+        _check_still_version(repo, registry, model, rec)
     if kind == "approve" and rule is not None:
         _check_approver(repo, rule, me)
     requests.append(repo, requests.decision(kind, rec, why), _signed_check(repo, rule, kind))
@@ -158,10 +158,16 @@ def _check_decision(
         raise UserError(f"you approved request {rec.id} already", hint="see `git model requests`")
 
 
-def _check_still_version(repo: git.Repo, found: list[Version], rec: requests.Record) -> None:
+def _check_still_version(
+    repo: git.Repo, registry: declare.Registry, model: declare.Model, rec: requests.Record
+) -> None:
     """An approval is of the commit the request names: refuse it when that version
     number now names another commit (the branch was rewritten since, or this clone's
     branch went another way), so that no one approves "v7" looking at a different v7."""
+    try:
+        found = versions(repo, registry, model)
+    except UserError:  # this clone lacks the registry branch: nothing to compare with
+        return
     if not 1 <= rec.version <= len(found) or found[rec.version - 1].commit == rec.commit:
         return  # the same version, or this clone has not got it yet
     now = found[rec.version - 1].commit
