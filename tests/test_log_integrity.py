@@ -186,6 +186,8 @@ def test_the_audit_names_a_registry_state_edited_by_hand(tmp_path: Path) -> None
     assert flagged == [forged]
 
     unreadable = forge(author, REGISTRY, v1_state, b"not json")  # the audit still runs
+    err = git_model("promote", "clf@v1", "staging", cwd=author, check=False).stderr.decode()
+    assert f"error: the registry log is damaged at commit {unreadable[:12]}: its record" in err
     proc = git_model("audit", "--csv", cwd=author, check=False)
     rows = proc.stdout.decode().splitlines()
     assert proc.returncode == 1 and len(rows) == 5, proc

@@ -227,6 +227,7 @@ def write_commit(
 ) -> str:
     """Write the commit appending ``record`` on ``parent`` (no ref moves); its id."""
     record = valid_record(record)
+    _read_json(repo, kind, parent, RECORD_FILE)  # a tip edited by hand is not built on
     state = _read_json(repo, kind, parent, STATE_FILE) if parent else {}
     try:
         state = kind.reduce(state, json.loads(encode(record)))
