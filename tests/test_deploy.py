@@ -246,6 +246,18 @@ def test_a_registry_log_naming_files_unlike_its_commits_is_refused(
     assert not target.exists() or not list((target / "releases").iterdir())
 
 
+def test_checkout_of_a_stage_refuses_a_log_naming_another_blob(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    other = run_git("hash-object", "-w", "--stdin", cwd=published.work, input=b"x" * 5000)
+    plant(published, "git_blob", other.stdout.decode().strip())
+    target = tmp_path / "out"
+    proc = git_model("checkout", "clf@production", "--to", str(target), cwd=published.work,
+                     check=False)  # fmt: skip
+    assert proc.returncode == 1 and b"does not hold there" in proc.stderr
+    assert not target.exists() or not list(target.rglob("*"))
+
+
 def test_a_version_this_clone_has_not_fetched_says_to_fetch_it(tmp_path: Path) -> None:
     published = publish(tmp_path)
     published.commit("v1", {"models/clf/w.bin": b"1" * 2000}, push=False)

@@ -12,7 +12,7 @@ from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
-from gitmodel.registry import declare, stages
+from gitmodel.registry import declare, serving, stages
 from gitmodel.registry.versions import File, check_files, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
@@ -44,6 +44,7 @@ def checkout(spec: ModelSpec, to: str | None = None) -> int:
                 hint=f"promote one: git model promote {name}@VERSION {what}",
             )
         chosen = max(held, key=lambda a: a.weight)
+        serving.check_held(repo, name, what, [chosen])
         label, files = f"v{chosen.version} ({what})", chosen.files
     else:
         version = pick(repo, found, model, what)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.pointer import Pointer
 from gitmodel.registry import declare, serving, stages
 from gitmodel.registry.versions import check_files
 from gitmodel.store.local import LocalStore
@@ -23,7 +22,6 @@ from gitmodel.store.local import LocalStore
 if TYPE_CHECKING:
     from gitmodel.remote.layouts import Remote
 
-_SYMLINK = 0o120000
 _DECLARATION_MAX = 4 << 20  # a committed declaration is read whole: hostile, so bounded
 
 
@@ -54,17 +52,7 @@ def from_repo(name: str, stage: str) -> Origin:
     if repo.worktree is None:  # a bare repository, a server's: its objects are not in `store`
         return from_url(str(repo.git_dir), name, stage)
     resolved = serving.resolve(repo, name, stage)
-    known = git.headers(repo, [held.commit for held in resolved.assignments])
-    for held in resolved.assignments:
-        if known.get(held.commit, ("", 0))[0] != "commit":
-            raise UserError(f"v{held.version} in {stage} is commit {held.commit[:12]}, which "
-                            "this repository does not have",
-                            hint="fetch it: `git fetch` (or deploy --from URL)")  # fmt: skip
-        entries = repo.ls_tree(held.commit, [f.path for f in held.files])
-        blobs = {e.path: e.oid for e in entries if e.mode != _SYMLINK}
-        pointers = git.pointers_of(repo, blobs.values())
-        tree = {p: (b, pointers.get(b)) for p, b in blobs.items()}
-        _check_commit(name, stage, held, tree, _links(entries))
+    serving.check_held(repo, name, stage, resolved.assignments)
 
     def read_blob(blob: str) -> bytes:
         data = repo.read_blob(blob)
@@ -91,8 +79,8 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
         source.served_commit(held.commit)
         _check_declared(source.git, name, stage, held)
         tree = {p: (e.blob, e.pointer) for p, e in source.files(held.commit).items()}
-        links = _links(source.git.ls_tree(held.commit, [f.path for f in held.files]))
-        _check_commit(name, stage, held, tree, links)
+        links = serving.links(source.git.ls_tree(held.commit, [f.path for f in held.files]))
+        serving.check_commit(name, stage, held, tree, links)
     files = source.files(resolved.primary.commit)
 
     def open_remote() -> Remote:
@@ -118,38 +106,3 @@ def _check_declared(cache: git.Repo, name: str, stage: str, held: stages.Assignm
                         hint="fix it in the repository") from exc  # fmt: skip
     hint = f"the registry log was not written by gitmodel: see `git model history {name}`"
     check_files(model, f"v{held.version} in {stage} (registry log)", held.files, hint)
-
-
-def _links(entries: list[git.FileEntry]) -> set[str]:
-    return {e.path for e in entries if e.mode == _SYMLINK}
-
-
-Tree = dict[str, tuple[str, Pointer | None]]  # a commit's blob and pointer at each path
-
-
-def _check_commit(name: str, stage: str, held: stages.Assignment, tree: Tree,
-                  links: set[str]) -> None:  # fmt: skip
-    """Refuse files the version's commit does not hold as the registry log says: the
-    log names each file's Git blob and, for a model file, its pointer's oid and size;
-    ``tree`` gives the commit's blob and pointer at each path of a regular file. A
-    release holds regular files only: a symlink (``links``) is refused."""
-    paths = [f.path for f in held.files]
-    if len(set(paths)) != len(paths):
-        twice = next(path for path in paths if paths.count(path) > 1)
-        raise UserError(f"v{held.version} in {stage} (registry log) names {twice[:200]!r} twice",
-                        hint=f"the registry log was not written by gitmodel: "
-                        f"`git model history {name}`")  # fmt: skip
-    for f in held.files:
-        if f.path in links:
-            raise UserError(f"{f.path[:200]} is a symlink in v{held.version} ({held.commit[:12]}): "
-                            "a release holds regular files only",
-                            hint="commit the file it points to in its place, and promote "
-                            "that version")  # fmt: skip
-        blob, pointer = tree.get(f.path, ("", None))
-        found = (pointer.oid, pointer.size) if pointer is not None else (None, None)
-        if blob != f.blob or found != ((f.oid, f.size) if f.oid is not None else (None, None)):
-            raise UserError(
-                f"v{held.version} in {stage} (registry log) names {f.path[:200]!r} as blob "
-                f"{f.blob[:12]}, which commit {held.commit[:12]} does not hold there",
-                hint=f"the registry log was not written by gitmodel: `git model history {name}`",
-            )

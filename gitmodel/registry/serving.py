@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
+from gitmodel.pointer import Pointer
 from gitmodel.registry import declare, stages
+
+_SYMLINK = 0o120000
+Tree = dict[str, tuple[str, Pointer | None]]  # a commit's blob and pointer at each path
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,55 @@ def _check_paths(name: str, stage: str, held: list[stages.Assignment]) -> None:
                     hint=f"the registry log was not written by gitmodel: see "
                     f"`git model history {name}`",
                 )
+
+
+def check_held(repo: git.Repo, name: str, stage: str, held: Iterable[stages.Assignment]) -> None:
+    """Refuse assignments whose files their commit does not hold as the registry log
+    says (:func:`check_commit`), before anything is written from them: the log is
+    anyone's writing who can push its ref. A commit this clone lacks is an error
+    saying to fetch it."""
+    held = list(held)
+    known = git.headers(repo, [a.commit for a in held])
+    for a in held:
+        if known.get(a.commit, ("", 0))[0] != "commit":
+            raise UserError(f"v{a.version} in {stage} is commit {a.commit[:12]}, which "
+                            "this repository does not have",
+                            hint="fetch it: `git fetch` (or deploy --from URL)")  # fmt: skip
+        entries = repo.ls_tree(a.commit, [f.path for f in a.files])
+        blobs = {e.path: e.oid for e in entries if e.mode != _SYMLINK}
+        pointers = git.pointers_of(repo, blobs.values())
+        tree = {p: (b, pointers.get(b)) for p, b in blobs.items()}
+        check_commit(name, stage, a, tree, links(entries))
+
+
+def links(entries: Iterable[git.FileEntry]) -> set[str]:
+    """The paths among ``entries`` that are symbolic links."""
+    return {e.path for e in entries if e.mode == _SYMLINK}
+
+
+def check_commit(name: str, stage: str, held: stages.Assignment, tree: Tree,
+                 links: set[str]) -> None:  # fmt: skip
+    """Refuse files the version's commit does not hold as the registry log says: the
+    log names each file's Git blob and, for a model file, its pointer's oid and size;
+    ``tree`` gives the commit's blob and pointer at each path of a regular file. Only
+    regular files are deployed or checked out: a symlink (``links``) is refused."""
+    paths = [f.path for f in held.files]
+    if len(set(paths)) != len(paths):
+        twice = next(path for path in paths if paths.count(path) > 1)
+        raise UserError(f"v{held.version} in {stage} (registry log) names {twice[:200]!r} twice",
+                        hint=f"the registry log was not written by gitmodel: "
+                        f"`git model history {name}`")  # fmt: skip
+    for f in held.files:
+        if f.path in links:
+            raise UserError(f"{f.path[:200]} is a symlink in v{held.version} ({held.commit[:12]}): "
+                            "only regular files are deployed or checked out",
+                            hint="commit the file it points to in its place, and promote "
+                            "that version")  # fmt: skip
+        blob, pointer = tree.get(f.path, ("", None))
+        found = (pointer.oid, pointer.size) if pointer is not None else (None, None)
+        if blob != f.blob or found != ((f.oid, f.size) if f.oid is not None else (None, None)):
+            raise UserError(
+                f"v{held.version} in {stage} (registry log) names {f.path[:200]!r} as blob "
+                f"{f.blob[:12]}, which commit {held.commit[:12]} does not hold there",
+                hint=f"the registry log was not written by gitmodel: `git model history {name}`",
+            )
