@@ -65,7 +65,10 @@ def test_safetensors_header_metadata_and_values(tmp_path: Path) -> None:
 
 
 def _header(entries: object) -> bytes:
-    text = __import__("json").dumps(entries).encode()
+    return _text_header(__import__("json").dumps(entries).encode())
+
+
+def _text_header(text: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text
 
 
@@ -79,9 +82,24 @@ def _header(entries: object) -> bytes:
         (_header([1, 2]), "not a JSON object"),
         (struct.pack("<Q", 10) + b"{not json}", "not JSON"),
         (struct.pack("<Q", 100) + b"{}", "ends inside"),
+        (_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                  "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}) + bytes(12),
+         "overlap"),
+        (_text_header(b'{"a": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 4]}}'),
+         "malformed shape"),
+        (_header({"a": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}}), "malformed"),
+        (_header({"a": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}), "malformed"),
+        (_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0.0, 8]}}), "malformed"),
+        (_header({"a": {"dtype": "F32", "shape": [2**31] * 100_000 + [0],
+                        "data_offsets": [0, 0]}}), "64 or fewer"),
+        (_header({"__metadata__": "ab"}), "strings to strings"),
+        (_header({"__metadata__": {"k": 5}}), "strings to strings"),
+        (_text_header(b"[" * 100_000 + b"]" * 100_000), "nests too deep"),
     ],
-    ids=["outside", "shape", "dtype", "malformed", "list", "json", "truncated"],
-)
+    ids=["outside", "shape", "dtype", "malformed", "list", "json", "truncated", "overlap",
+         "infinity", "float-dim", "bool-dim", "float-offset", "many-dims", "metadata-text",
+         "metadata-number", "deep"],
+)  # fmt: skip
 def test_bad_safetensors_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(FormatError, match=message):
         read_header(io.BytesIO(data), len(data))
@@ -117,6 +135,34 @@ def test_npy_and_npz_stored_and_compressed(tmp_path: Path) -> None:
         np.testing.assert_array_equal(values(tmp_path / name, "a"), a)
 
 
+def _npy(header: str, data: bytes = b"") -> bytes:
+    text = header.encode("latin-1")
+    return b"\x93NUMPY\x02\x00" + struct.pack("<I", len(text)) + text + data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (%s)}" % ("1," * 40_000)),
+         "too large for a plain array"),
+        (_npy("{'descr': '<f99', 'fortran_order': False, 'shape': (1,)}", bytes(99)),
+         "not supported"),
+        (_npy("{'descr': '<c4', 'fortran_order': False, 'shape': (1,)}", bytes(4)),
+         "not supported"),
+        (_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1.5,)}", bytes(4)),
+         "malformed shape"),
+        (_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,) * 65}", bytes(4)),
+         "not a Python literal"),
+        (_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (%s)}" % ("1," * 65), bytes(4)),
+         "64 or fewer"),
+    ],
+    ids=["huge-header", "f99", "c4", "float-dim", "expression", "many-dims"],
+)  # fmt: skip
+def test_bad_npy_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        read_model(io.BytesIO(data), "a.npy")
+
+
 def test_npy_object_arrays_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "o.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with open(tmp_path / "o.npy", "rb") as f, pytest.raises(FormatError, match="pickle"):
@@ -140,15 +186,31 @@ def test_gguf_metadata_tensors_and_quantized(tmp_path: Path) -> None:
     np.testing.assert_array_equal(values(path, "tok"), tok)
 
 
+def _gguf_text(text: str) -> bytes:
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+GGUF_KEY = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _gguf_text("k")
+GGUF_ALIGNMENT = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _gguf_text("general.alignment")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"GGUF" + struct.pack("<I", 1), "version 1"),
         (b"GGUF" + struct.pack("<IQQ", 3, 1 << 40, 0), "corrupt"),
-        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1), "ends inside"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1), "more than the file holds"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 22), "over 2,097,152 values"),
+        (GGUF_KEY + struct.pack("<IIQ", 9, 9, 1 << 22), "over 2,097,152 values"),
+        (GGUF_KEY + struct.pack("<IIQ", 9, 8, 1000) + bytes(100), "more than the file holds"),
+        (GGUF_ALIGNMENT + struct.pack("<I", 8) + _gguf_text("abc"), "not a power of two"),
+        (GGUF_ALIGNMENT + struct.pack("<II", 9, 4) + struct.pack("<QI", 1, 32), "power of two"),
+        (GGUF_ALIGNMENT + struct.pack("<Ii", 5, -7), "not a power of two"),
+        (GGUF_ALIGNMENT + struct.pack("<II", 4, 24), "not a power of two"),
     ],
-    ids=["version", "count", "truncated"],
-)
+    ids=["version", "count", "truncated", "many-keys", "many-items", "short-array",
+         "alignment-text", "alignment-array", "alignment-negative", "alignment-24"],
+)  # fmt: skip
 def test_bad_gguf_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(FormatError, match=message):
         read_model(io.BytesIO(data))

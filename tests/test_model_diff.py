@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import git_model, git_out, run_git
+from conftest import git_model, git_out, run, run_git
 from helpers.model_files import (
     torch_dict,
     torch_view,
@@ -251,6 +251,51 @@ def test_bad_input_gets_one_line_and_a_hint(repo: Path) -> None:
         assert "Traceback" not in err
         if proc.returncode == 1:
             assert err.splitlines()[1].startswith("hint: "), err
+
+
+def test_hostile_model_files_are_added_and_diffed_as_notes(repo: Path) -> None:
+    """A header no reader accepts is still a file to commit; its diff is a note (saying
+    which side), the other files' diffs still show, and names print escaped."""
+    git_model("track", "*.safetensors", "*.npz", cwd=repo)
+    write_safetensors(repo / "m.safetensors", {"a": np.ones(2, np.float32)})
+    write_safetensors(repo / "x.safetensors", {"a": np.ones(2, np.float32)})
+    rng = np.random.default_rng(3)
+    big = rng.standard_normal(100_000).astype(np.float32)
+    np.savez_compressed(repo / "c.npz", x=big)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1", cwd=repo)
+    text = b'{"a": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 4]}}'
+    (repo / "m.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + bytes(4))
+    write_safetensors(repo / "x.safetensors", {"a\x1b[2J\n": np.zeros(2, np.float32)})
+    big[5] = 7
+    np.savez_compressed(repo / "c.npz", x=big)
+    damaged = bytearray((repo / "c.npz").read_bytes())
+    damaged[len(damaged) // 2] ^= 0x55  # inside x's compressed data, past its header
+    (repo / "c.npz").write_bytes(damaged)
+    run_git("add", ".", cwd=repo)  # the clean filter takes what it cannot read as it is
+    for command in (["git-model", "diff", "--cached"], ["git", "diff", "--cached"]):
+        proc = run(command, repo)
+        out, err = proc.stdout.decode(), proc.stderr.decode()
+        assert "Traceback" not in out + err and "\x1b" not in out, (command, out, err)
+        assert "note: new version: tensor 'a' has a malformed shape" in out, out
+        assert "+ a\\x1b[2J\\n  F32 [2]" in out  # escaped, on one line
+        assert "note: tensor 'x' is damaged: Bad CRC-32" in out
+    run_git("commit", "-qm", "v2", cwd=repo)
+    shown = git_out("show", cwd=repo)  # line by line, through the textconv
+    assert "\x1b" not in shown and "+  a\\x1b[2J\\n  F32 [2]  xxh3:" in shown
+
+
+def test_git_diff_of_a_rename_names_both_paths(repo: Path) -> None:
+    git_model("track", "*.safetensors", cwd=repo)
+    write_safetensors(repo / "old.safetensors", {"a": np.ones(2, np.float32)})
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "v1", cwd=repo)
+    run_git("mv", "old.safetensors", "new.safetensors", cwd=repo)
+    shown = git_out("diff", "--cached", "-M", cwd=repo)
+    assert shown.startswith("diff --git a/old.safetensors b/new.safetensors\n"), shown
+    assert "rename from old.safetensors\nrename to new.safetensors\n" in shown
+    assert "model diff old.safetensors -> new.safetensors (safetensors)" in shown
+    assert "1 unchanged" in shown
 
 
 def test_install_configures_and_uninstall_removes_the_driver(repo: Path) -> None:

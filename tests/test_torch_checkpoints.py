@@ -12,6 +12,7 @@ import collections
 import io
 import pickle
 import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -163,14 +164,32 @@ VIEW = torch_view("0", "float32", 8, 0, (2,), (1,))
         (torch_dict({"a": torch_view("0", "int4", 8, 0, (2,), (1,))}), "unsupported dtype"),
         (torch_dict({"a": torch_view("0", "float32", 8, 0, (2,), (2,))}), "reaches past"),
         (torch_dict({"a": torch_view("0", "float32", 8, 0, (2, 1), (1,))}), "malformed"),
+        (torch_dict({"a": torch_view("0", "float32", 8, 0, (2**31 - 1,) * 99_999 + (0,),
+                                     (1,) * 100_000)}), "64 or fewer"),
+        (torch_dict({"a": b"]" * 40 + b"a" * 39}), "nest too deep"),
+        (torch_dict({"a": b"]q\x00h\x00a"}), "nest too deep"),  # a list in itself
+        (torch_dict({"a": b"(]q\x00" + b"".join(  # a tuple of lists, each the last twice
+            b"](h" + bytes([i]) + b"h" + bytes([i]) + b"eq" + bytes([i + 1]) for i in range(30)
+        ) + b"t"}), "repeat too often"),
     ],
     ids=["protocol-4", "bytes-opcode", "frozenset", "qtensor", "quantized-storage",
-         "bytearray-size", "build-on-tensor", "int4", "past-storage", "stride-rank"],
+         "bytearray-size", "build-on-tensor", "int4", "past-storage", "stride-rank",
+         "many-dims", "deep", "cycle", "repeated"],
 )  # fmt: skip
 def test_what_torch_or_we_cannot_read_is_refused(
     tmp_path: Path, pickled: bytes, message: str
 ) -> None:
     with open(_zip(tmp_path, pickled), "rb") as f, pytest.raises(FormatError, match=message):
+        read_model(f, "m.pt")
+
+
+def test_a_pickle_that_expands_past_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"  # 60 KiB on disk, 32 MiB of pickled list items unzipped
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02](" + b"K\x01" * (16 << 20) + b"e.")
+        archive.writestr("archive/data/0", bytes(8))
+    assert path.stat().st_size < 100_000
+    with open(path, "rb") as f, pytest.raises(FormatError, match="zip bomb"):
         read_model(f, "m.pt")
 
 

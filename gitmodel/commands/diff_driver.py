@@ -1,7 +1,8 @@
 """What Git runs for files with ``diff=model``.
 
 ``diff.model.command`` (``git diff``): Git's external diff protocol, seven
-arguments ``path old-file old-hex old-mode new-file new-hex new-mode``.
+arguments ``path old-file old-hex old-mode new-file new-hex new-mode``, and for a
+rename two more, ``new-path`` and Git's lines about it (``rename from`` …).
 ``diff.model.textconv`` (``git show``, ``git log -p``, which skip external
 diffs unless given ``--ext-diff``): one file in, a text summary out, whose line
 diff shows tensors added, removed, reshaped and (by digest) changed.
@@ -22,7 +23,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.formats import FormatError, read_model
 from gitmodel.formats.diff import FileContent, diff_versions
 from gitmodel.formats.digests import load_digests
-from gitmodel.formats.report import diff_text, inspect_text
+from gitmodel.formats.report import diff_text, inspect_text, printable
 from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
 from gitmodel.resolver import Resolver
 from gitmodel.store.digests import DigestStore
@@ -39,17 +40,21 @@ def external_diff(args: list[str]) -> int:
         print(f"* Unmerged path {args[0] if args else '?'}")
         return 0
     path, old_file, new_file = args[0], args[1], args[4]
+    new_path = args[7] if len(args) >= 9 else path  # a rename: new path, then Git's lines
+    shown = path if new_path == path else f"{path} -> {new_path}"
     repo, store = open_repo()
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
         try:
             old = _version(resolver, old_file, args[2], path)
-            new = _version(resolver, new_file, args[5], path)
-            lines = diff_text(diff_versions(path, old, new, DigestStore(store.root)))
+            new = _version(resolver, new_file, args[5], new_path)
+            lines = diff_text(diff_versions(shown, old, new, DigestStore(store.root)))
         except GitModelError as exc:
-            lines = [f"model diff {path}", f"  note: {exc}"]
-    print(f"diff --git a/{path} b/{path}")
+            lines = [f"model diff {printable(shown)}", f"  note: {printable(str(exc))}"]
+    print(f"diff --git a/{printable(path)} b/{printable(new_path)}")
+    if len(args) >= 9 and args[8]:
+        print("\n".join(printable(line) for line in args[8].splitlines()))
     print("\n".join(lines))
     sys.stdout.flush()
     return 0

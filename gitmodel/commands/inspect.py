@@ -11,7 +11,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import FileContent
-from gitmodel.formats.report import describe, inspect_json, inspect_text
+from gitmodel.formats.report import describe, inspect_json, inspect_text, printable
 from gitmodel.formats.shards import is_index, read_sharded, shard_tensors
 from gitmodel.resolver import Resolver
 from gitmodel.sides import Side
@@ -70,8 +70,9 @@ def _inspect_sharded(repo: git.Repo, resolver: Resolver, spec: PathSpec, as_json
         return 0
     lines = inspect_text(info, model.size)
     at = lines.index("tensors")
-    shards = [f"  {p}  {c.size:,} B" for p, c in model.shards.items()]
-    tensors = [f"  {t.name}  {describe(t)}  ({shard})" for shard, t in shard_tensors(model)]
+    shards = [f"  {printable(p)}  {c.size:,} B" for p, c in model.shards.items()]
+    tensors = [f"  {printable(t.name)}  {describe(t)}  ({printable(shard)})"
+               for shard, t in shard_tensors(model)]  # fmt: skip
     print("\n".join([*lines[:at], f"shards {len(model.shards)}", *shards, "tensors", *tensors]))
     return 0
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -45,8 +47,10 @@ def packed_nbytes(dtype: str, numel: int) -> int | None:
     return bits // 8 if bits % 8 == 0 else None
 
 
-_NUMPY_DESCR = re.compile(r"[<>|=][fiucb][1-9][0-9]?")  # plain numeric NumPy dtypes
+# plain numeric NumPy dtypes of any byte order (little-endian ones have canonical names)
+_NUMPY_DESCR = re.compile(r"[<>|=](f[248]|[iu][1248]|c(8|16)|b1)")
 MAX_HEADER = 256 << 20  # refuse headers larger than this (a corrupt length field)
+MAX_DIMS = 64  # NumPy's limit; more is a corrupt or hostile shape
 
 
 class FormatError(UserError):
@@ -117,6 +121,16 @@ def read_exact(f: BinaryFile, size: int) -> bytes:
     return data
 
 
+def check_shape(what: str, dims: Any) -> tuple[int, ...]:
+    """A shape (or strides) as a header gives it: up to :data:`MAX_DIMS` whole numbers
+    >= 0; ``what`` names the tensor in the error."""
+    if not isinstance(dims, (list, tuple)) or len(dims) > MAX_DIMS:
+        raise FormatError(f"{what} has a malformed shape: not a list of {MAX_DIMS} or fewer")
+    if not all(type(d) is int and d >= 0 for d in dims):
+        raise FormatError(f"{what} has a malformed shape: not whole numbers >= 0")
+    return tuple(dims)
+
+
 def check_extent(name: str, offset: int, nbytes: int, file_size: int | None) -> None:
     """Refuse a tensor whose bytes would lie outside the file."""
     if offset < 0 or nbytes < 0 or (file_size is not None and offset + nbytes > file_size):
@@ -158,6 +172,8 @@ def iter_raw(f: BinaryFile, tensor: TensorInfo, block: int = RAW_BLOCK) -> Itera
                 data += more
             left -= want
             yield data
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged compressed member
+        raise FormatError(f"tensor {tensor.name!r} is damaged: {exc}") from None
     finally:
         if stream is not f:
             stream.close()

@@ -80,17 +80,22 @@ def diff_versions(
         old_f = stack.enter_context(open(old.file, "rb")) if old is not None else None
         new_f = stack.enter_context(open(new.file, "rb")) if new is not None else None
         try:
+            side = "old"
             result.old_info = read_model(old_f, path) if old_f is not None else None
+            side = "new"
             result.new_info = read_model(new_f, path) if new_f is not None else None
         except FormatError as exc:
-            result.note = str(exc)
+            result.note = f"{side} version: {exc}"
             result.old_info = result.new_info = None
         infos = [i for i in (result.old_info, result.new_info) if i is not None]
         known = len(infos) == (old is not None) + (new is not None)
         if infos and known and len({i.format for i in infos}) == 1:
             result.format = infos[0].format
             result.metadata = diff_metadata(result.old_info, result.new_info)
-            _diff_tensors(result, old_f, new_f, sidecars)
+            try:
+                _diff_tensors(result, old_f, new_f, sidecars)
+            except FormatError as exc:  # tensor data that cannot be read: what was compared stays
+                result.note = str(exc)
         elif old_f is not None and new_f is not None:
             _diff_bytes(result, old_f, new_f)
     return result

@@ -15,6 +15,7 @@ from gitmodel.formats.base import (
     FormatError,
     ModelInfo,
     TensorInfo,
+    Truncated,
     check_extent,
     read_exact,
 )
@@ -23,6 +24,7 @@ FORMAT = "gguf"
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 MAX_COUNT = 1 << 24  # tensors, keys or array items: more means a corrupt header
+MAX_VALUES = 1 << 21  # metadata values in all (the largest vocabularies: under 1 << 20)
 MAX_STRING = 64 << 20
 
 # ggml type id -> (name, elements per block, bytes per block)
@@ -49,19 +51,33 @@ def looks_like(head: bytes) -> bool:
 
 
 class _Reader:
-    def __init__(self, f: BinaryFile) -> None:
+    """Reads a GGUF header, holding to a budget of items so that a header claiming
+    more than it holds fails fast, and what it holds costs memory in proportion."""
+
+    def __init__(self, f: BinaryFile, file_size: int | None) -> None:
         self.f = f
         self.pos = 0
+        self.file_size = file_size
+        self.values = MAX_VALUES  # metadata values left to read, array items included
 
     def unpack(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
         self.pos += size
         return struct.unpack(fmt, read_exact(self.f, size))[0]
 
-    def count(self, what: str) -> int:
+    def count(self, what: str, least_bytes: int = 1, values: bool = False) -> int:
+        """A count of things of ``least_bytes`` or more each, checked against the file
+        (and, for metadata ``values``, against what is left of their budget)."""
         n = int(self.unpack("<Q"))
+        if values:
+            self.values -= n
         if n > MAX_COUNT:
             raise FormatError(f"GGUF header claims {n} {what}; the file is corrupt")
+        if self.values < 0:
+            raise FormatError(f"GGUF metadata holds over {MAX_VALUES:,} values; it is corrupt")
+        left = None if self.file_size is None else self.file_size - self.pos
+        if left is not None and n * least_bytes > left:
+            raise Truncated(f"GGUF header claims {n} {what}, more than the file holds")
         return n
 
     def string(self) -> str:
@@ -78,27 +94,41 @@ class _Reader:
             return self.string()
         if kind == _ARRAY and depth < 4:
             item_kind = int(self.unpack("<I"))
-            return [self.value(item_kind, depth + 1) for _ in range(self.count("items"))]
+            if item_kind in _SCALARS:
+                return self.scalars(item_kind)
+            least = 8 if item_kind == _STRING else 12  # a length, or an item type and count
+            n = self.count("items", least, values=True)
+            return [self.value(item_kind, depth + 1) for _ in range(n)]
         raise FormatError(f"GGUF metadata value type {kind} is unknown")
+
+    def scalars(self, kind: int) -> list[Any]:
+        """An array of numbers, read at once."""
+        fmt = _SCALARS[kind]
+        size = struct.calcsize(fmt)
+        n = self.count("items", size, values=True)
+        self.pos += n * size
+        return list(struct.unpack(f"<{n}{fmt[1]}", read_exact(self.f, n * size)))
 
 
 def read_header(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
     """Metadata and tensor table of a GGUF file (version 2 or 3)."""
-    reader = _Reader(f)
+    reader = _Reader(f, file_size)
     if read_exact(f, 4) != MAGIC:
         raise FormatError("not a GGUF file")
     reader.pos = 4
     version = int(reader.unpack("<I"))
     if version not in (2, 3):
         raise FormatError(f"GGUF version {version} is not supported", hint="versions 2 and 3 are")
-    n_tensors = reader.count("tensors")
-    n_keys = reader.count("metadata keys")
+    n_tensors = reader.count("tensors", 24)  # a name's length, one dimension, type, offset
+    n_keys = reader.count("metadata keys", 12, values=True)  # a key's length, a value's type
     metadata: dict[str, Any] = {"GGUF.version": version}
     for _ in range(n_keys):
         key = reader.string()
         metadata[key] = reader.value(int(reader.unpack("<I")))
     entries = [_tensor_entry(reader) for _ in range(n_tensors)]
-    alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
+    alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
+        raise FormatError(f"GGUF general.alignment {str(alignment)[:40]} is not a power of two")
     data_offset = -(-reader.pos // alignment) * alignment
     tensors = [_tensor(e, data_offset, file_size) for e in entries]
     tensors.sort(key=lambda t: t.offset)

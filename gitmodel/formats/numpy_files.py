@@ -15,16 +15,19 @@ from typing import Any
 
 from gitmodel.formats.base import (
     ITEM_SIZES,
-    MAX_HEADER,
     BinaryFile,
     FormatError,
     ModelInfo,
     TensorInfo,
     check_extent,
+    check_shape,
     read_exact,
 )
 
 NPY_MAGIC = b"\x93NUMPY"
+# NumPy writes a plain array's header in well under 1 KiB and reads at most 10,000
+# bytes of it unless allowed pickles (a literal's syntax tree is far larger than its text)
+MAX_NPY_HEADER = 64 << 10
 ZIP_MAGIC = b"PK\x03\x04"
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # a zip local file header, 30 bytes
 # little-endian / byte-order-free NumPy descrs -> canonical dtype names
@@ -49,8 +52,8 @@ def read_npy_header(f: BinaryFile) -> tuple[str, tuple[int, ...], bool, int]:
         prefix = 12
     else:
         raise FormatError(f".npy format version {major} is not supported")
-    if size > MAX_HEADER:
-        raise FormatError(".npy header is too large")
+    if size > MAX_NPY_HEADER:
+        raise FormatError(f".npy header of {size} bytes is too large for a plain array")
     text = read_exact(f, size).decode("utf-8" if major == 3 else "latin-1")
     try:
         header = ast.literal_eval(text)
@@ -63,9 +66,9 @@ def read_npy_header(f: BinaryFile) -> tuple[str, tuple[int, ...], bool, int]:
 def _fields(header: Any) -> tuple[str, tuple[int, ...], bool]:
     try:
         descr, shape, fortran = header["descr"], header["shape"], header["fortran_order"]
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError):
         raise FormatError(".npy header lacks descr, shape or fortran_order") from None
+    shape = check_shape("the array", shape)
     if not isinstance(descr, str) or descr[1:2] in ("O", "V") or descr == "|O":
         raise FormatError(
             f"array dtype {descr!r} needs pickle or is structured",

@@ -14,6 +14,14 @@ SHOWN_ITEMS = 8  # array items a line shows
 JSON_ITEMS = 64  # array items a diff's JSON gives in full; longer: length and digest
 
 
+def printable(text: str) -> str:
+    """``text`` from a model file or a path (anyone's) as one printable line: line
+    breaks, escape sequences and other unprintable characters are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def describe(tensor: TensorInfo) -> str:
     return f"{tensor.dtype} [{', '.join(map(str, tensor.shape))}]"
 
@@ -34,11 +42,11 @@ def _size(version: FileContent | None) -> str:
 
 def diff_text(diff: FileDiff) -> list[str]:
     """A readable summary of one file's change."""
-    lines = [f"model diff {diff.path} ({diff.format or 'unknown format'})"]
+    lines = [f"model diff {printable(diff.path)} ({diff.format or 'unknown format'})"]
     lines.append(f"  oid  {_oid(diff.old)} -> {_oid(diff.new)}")
     lines.append(f"  size {_size(diff.old)} -> {_size(diff.new)}")
     if diff.note:
-        lines.append(f"  note: {diff.note}")
+        lines.append(f"  note: {printable(diff.note)}")
     if diff.format is None:
         return lines + _byte_lines(diff)
     counts = Counter(c.status for c in diff.changes)
@@ -52,7 +60,7 @@ def diff_text(diff: FileDiff) -> list[str]:
     new_p = diff.new_info.parameters if diff.new_info else 0
     lines.append(f"  parameters {old_p:,} -> {new_p:,} ({new_p - old_p:+,})")
     for key, (old, new) in diff.metadata.items():
-        lines.append(f"  metadata {key}: {_metadata_change(old, new)}")
+        lines.append(f"  metadata {printable(key)}: {_metadata_change(old, new)}")
     return lines + [_change_line(c) for c in sorted(diff.changes, key=_order)]
 
 
@@ -65,17 +73,18 @@ def _change_line(change: TensorChange) -> str:
     if change.status != "changed":
         tensor = change.new or change.old
         assert tensor is not None
-        return f"  {sign} {change.name}  {describe(tensor)}"
+        return f"  {sign} {printable(change.name)}  {describe(tensor)}"
     assert change.old is not None and change.new is not None
     what = describe(change.new)
     if describe(change.old) != what:
         what = f"{describe(change.old)} -> {what}"
+    name = printable(change.name)
     if change.changed is None:
-        return f"  {sign} {change.name}  {what}"
+        return f"  {sign} {name}  {what}"
     stats = f"changed {change.fraction_changed:.2%} of {change.unit}"
     if change.unit == "elements":
         stats += f", rel L2 {_num(change.relative_l2)}, max |delta| {_num(change.max_abs)}"
-    return f"  {sign} {change.name}  {what}  {stats}"
+    return f"  {sign} {name}  {what}  {stats}"
 
 
 def _byte_lines(diff: FileDiff) -> list[str]:
@@ -153,11 +162,11 @@ def inspect_text(info: ModelInfo, size: int, digests: dict[str, str] | None = No
     lines += [f"  {dtype} {count:,}" for dtype, count in dtype_counts(info).items()]
     if info.metadata:
         lines.append("metadata")
-        lines += [f"  {key} = {_short(value)}" for key, value in info.metadata.items()]
+        lines += [f"  {printable(key)} = {_short(value)}" for key, value in info.metadata.items()]
     lines.append("tensors")
     for tensor in info.tensors:
         digest = f"  xxh3:{digests[tensor.name][:16]}" if digests else ""
-        lines.append(f"  {tensor.name}  {describe(tensor)}{digest}")
+        lines.append(f"  {printable(tensor.name)}  {describe(tensor)}{digest}")
     return lines
 
 
@@ -176,7 +185,7 @@ def _short(value: Any, limit: int = 120) -> str:
         text = f"({len(value)} items, xxh3:{array_digest(value)[:16]}) [{head}, …]"
     else:
         text = repr(value) if not isinstance(value, str) else value
-    text = text.replace("\n", "\\n")
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -5,6 +5,7 @@ Spec: https://github.com/huggingface/safetensors#format
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -17,6 +18,7 @@ from gitmodel.formats.base import (
     ModelInfo,
     TensorInfo,
     check_extent,
+    check_shape,
     packed_nbytes,
     read_exact,
 )
@@ -47,29 +49,46 @@ def read_header(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
         header = json.loads(read_exact(f, size))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"safetensors header is not JSON: {exc}") from None
+    except RecursionError:
+        raise FormatError("safetensors header nests too deep to be a tensor table") from None
     if not isinstance(header, dict):
         raise FormatError("safetensors header is not a JSON object")
     base = 8 + size
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = _metadata(header.pop("__metadata__", None))
     tensors = [_tensor(name, entry, base, file_size) for name, entry in header.items()]
-    tensors.sort(key=lambda t: t.offset)
-    return ModelInfo(FORMAT, tensors, dict(metadata), base)
+    tensors.sort(key=lambda t: (t.offset, t.nbytes))
+    for before, after in itertools.pairwise(tensors):
+        if after.offset < before.offset + before.nbytes:
+            raise FormatError(f"tensors {before.name!r} and {after.name!r} overlap")
+    return ModelInfo(FORMAT, tensors, metadata, base)
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """``__metadata__``: strings to strings, as safetensors writes and reads it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise FormatError("safetensors __metadata__ is not a map of strings to strings")
+    return dict(value)
 
 
 def _tensor(name: str, entry: Any, base: int, file_size: int | None) -> TensorInfo:
     try:
-        dtype = str(entry["dtype"])
-        shape = tuple(int(d) for d in entry["shape"])
-        start, end = (int(x) for x in entry["data_offsets"])
-    except (TypeError, KeyError, ValueError) as exc:
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    except (TypeError, KeyError) as exc:
         raise FormatError(f"safetensors entry {name!r} is malformed: {exc}") from None
     if dtype not in SAFETENSORS_DTYPES:
         raise FormatError(
-            f"tensor {name!r} has unsupported dtype {dtype!r}",
+            f"tensor {name!r} has unsupported dtype {str(dtype)[:40]!r}",
             hint=f"the dtypes read are {', '.join(SAFETENSORS_DTYPES)}",
         )
-    nbytes = packed_nbytes(dtype, math.prod(shape))
-    if end - start != nbytes or any(d < 0 for d in shape):
-        raise FormatError(f"tensor {name!r}: shape {list(shape)} does not match its bytes")
+    shape = check_shape(f"tensor {name!r}", shape)
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(type(x) is int and x >= 0 for x in offsets)):  # fmt: skip
+        raise FormatError(f"safetensors entry {name!r} has malformed data_offsets")
+    start, end = offsets
+    if end - start != packed_nbytes(dtype, math.prod(shape)):
+        shown = str(list(shape))[:100]
+        raise FormatError(f"tensor {name!r}: shape {shown} does not match its bytes")
     check_extent(name, base + start, end - start, file_size)
     return TensorInfo(name, dtype, shape, base + start, end - start)

@@ -151,9 +151,26 @@ def diff_sharded(
                        for n, t in old_t.items() if n not in new_t]  # fmt: skip
     if old is None or new is None:
         return result
+    try:
+        moved = _compare_common(result, old, new, [n for n in old_t if n in new_t], sidecars)
+    except FormatError as exc:  # tensor data that cannot be read: what was compared stays
+        result.note = str(exc)
+        return result
+    if moved:
+        result.note = f"{moved} tensors moved to another shard"
+    return result
+
+
+def _compare_common(
+    result: FileDiff, old: ShardedModel, new: ShardedModel, names: list[str],
+    sidecars: DigestStore,
+) -> int:  # fmt: skip
+    """Compare the tensors both sides hold; how many moved to a shard of another name."""
+    assert result.old_info is not None and result.new_info is not None
+    old_t, new_t = result.old_info.by_name(), result.new_info.by_name()
     moved = 0
     with _Files() as files:
-        for name in (n for n in old_t if n in new_t):
+        for name in names:
             a, b = old_t[name], new_t[name]
             a_path, b_path = old.where[name], new.where[name]
             moved += a_path.rsplit("/", 1)[-1] != b_path.rsplit("/", 1)[-1]
@@ -167,9 +184,7 @@ def diff_sharded(
                 result.unchanged += 1
             else:
                 result.changes.append(measure_change(a_file, a, b_file, b))
-    if moved:
-        result.note = f"{moved} tensors moved to another shard"
-    return result
+    return moved
 
 
 class _Files(contextlib.ExitStack):

@@ -19,8 +19,9 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from gitmodel.formats.base import FormatError
+from gitmodel.formats.base import FormatError, check_shape
 
+MAX_DEPTH = 32  # nested deeper is not a state dict (and would exhaust Python's stack)
 UNSUPPORTED_HINT = "only tensors, dicts, lists and numbers are read; convert it to safetensors"
 
 # torch.<name>Storage -> canonical dtype (typed storages, torch.save before 2.0)
@@ -95,10 +96,10 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Any) -> Te
         raise FormatError("a tensor in the checkpoint has no storage", hint=UNSUPPORTED_HINT)
     if dtype is None:
         raise FormatError(f"a tensor has an unsupported dtype ({dtype!r})", hint=UNSUPPORTED_HINT)
-    shape, strides = tuple(map(int, size)), tuple(map(int, stride))
-    if len(shape) != len(strides) or any(n < 0 for n in (int(offset), *shape, *strides)):
+    shape, strides = check_shape("a tensor", size), check_shape("a tensor", stride)
+    if len(shape) != len(strides) or type(offset) is not int or offset < 0:
         raise FormatError("a tensor has a malformed shape or stride", hint=UNSUPPORTED_HINT)
-    return Tensor(storage, int(offset), shape, strides, dtype)
+    return Tensor(storage, offset, shape, strides, dtype)
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_: Any) -> Tensor:
@@ -221,11 +222,34 @@ def unpickle(data: bytes) -> Any:
     """The object a checkpoint's ``data.pkl`` holds, with :class:`Tensor` leaves."""
     try:
         _check_opcodes(data)
-        return SafeUnpickler(io.BytesIO(data)).load()
+        obj = SafeUnpickler(io.BytesIO(data)).load()
     except FormatError:
         raise
     except Exception as exc:  # any malformed pickle: one message, no traceback
         raise FormatError(f"unreadable PyTorch pickle: {exc}", hint=UNSUPPORTED_HINT) from None
+    _check_values(obj, len(data) + 64)
+    return obj
+
+
+def _check_values(obj: Any, budget: int) -> None:
+    """Refuse values nested over :data:`MAX_DEPTH` deep (a cycle is endless), or more
+    than ``budget`` of them as a walk meets them: a pickle names a value again in two
+    bytes, so a few kilobytes can make a value whose text or walk never ends."""
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > MAX_DEPTH:
+            raise FormatError(
+                "the checkpoint's values nest too deep or repeat too often to be a state dict",
+                hint=UNSUPPORTED_HINT,
+            )
+        if isinstance(value, dict):
+            stack += ((v, depth + 1) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack += ((v, depth + 1) for v in value)
+        elif isinstance(value, Tensor):
+            stack += ((v, depth + 1) for _, v in value.attributes)
 
 
 def _check_opcodes(data: bytes) -> None:

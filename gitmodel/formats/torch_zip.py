@@ -45,6 +45,8 @@ def read_checkpoint(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
     info = archive.getinfo(pkl)
     if info.file_size > MAX_PICKLE:
         raise FormatError("data.pkl is too large to be a state dict", hint=UNSUPPORTED_HINT)
+    if file_size is not None and info.file_size > file_size:  # torch.save stores it as is
+        raise FormatError("data.pkl expands past the size of the whole file (a zip bomb?)")
     obj = unpickle(archive.read(pkl))
     tensors: list[TensorInfo] = []
     metadata: dict[str, Any] = {}
