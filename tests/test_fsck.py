@@ -47,6 +47,25 @@ def test_appended_byte_is_quarantined_then_repaired(pushed: tuple[Path, str]) ->
     assert git_model("fsck", cwd=repo).stdout == b"fsck: ok\n"
 
 
+def test_the_repair_hint_works_for_an_object_this_head_does_not_name(
+    pushed: tuple[Path, str],
+) -> None:
+    """Found corrupt by one run, where only an older commit names it: the next run
+    still reports it, and ``--repair`` (as its hint says) fetches it again."""
+    repo, oid = pushed
+    commit_file(repo, "a.bin", os.urandom(LOOSE))  # HEAD no longer names it
+    append_byte(object_path(repo, oid))
+    assert git_model("fsck", cwd=repo, check=False).returncode == 1  # quarantined
+    proc = git_model("fsck", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.decode().startswith(f"fsck: object {oid} was found corrupt")
+    assert "`git model fsck --repair`" in proc.stdout.decode()
+    repaired = git_model("fsck", "--repair", cwd=repo).stdout.decode()
+    assert f"fsck: repaired object {oid}" in repaired
+    assert hashlib.sha256(object_path(repo, oid).read_bytes()).hexdigest() == oid
+    assert git_model("fsck", cwd=repo).stdout.decode() == "fsck: ok\n"
+
+
 def test_repair_in_one_run(pushed: tuple[Path, str]) -> None:
     repo, oid = pushed
     append_byte(object_path(repo, oid))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
-from gitmodel.pointer import Pointer
+from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import layouts
 from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointer_files, pointers_in_history
@@ -39,6 +39,7 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
     report = Report([], {}, {})
     if objects:
         report.problems += check_objects(store, report.refetch)
+        report.problems += check_quarantined(repo, store, report.refetch)
     if pointers:
         report.problems += check_pointers(repo, report.referenced, report.named)
         report.problems += check_sizes(store, report)
@@ -62,6 +63,26 @@ def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list
             refetch[oid] = None
             what = f"corrupt object {oid} (hashes to {digest[:12]}) moved to model/bad/"
             problems.append(Problem(what, REPAIR_HINT, oid))
+    return problems
+
+
+def check_quarantined(
+    repo: git.Repo, store: LocalStore, refetch: dict[str, Pointer | None]
+) -> list[Problem]:
+    """Objects found corrupt before (by an earlier fsck or a checkout), still in ``bad/``
+    and not fetched again, that a commit names: a worktree, a stash or a branch that
+    is not this HEAD may still need them."""
+    names = sorted(store.bad_dir.iterdir()) if store.bad_dir.is_dir() else []
+    lost = {p.name for p in names if is_valid_oid(p.name)} - set(refetch)
+    lost = {oid for oid in lost if not store.has(oid)}
+    if not lost or not repo.has_commits():
+        return []
+    named = {f.pointer.oid: f.pointer for f in pointers_in_history(repo, ["--all"])}
+    problems = []
+    for oid in sorted(lost & set(named)):
+        refetch[oid] = named[oid]
+        what = f"object {oid} was found corrupt (in model/bad/) and not fetched again"
+        problems.append(Problem(what, REPAIR_HINT, oid))
     return problems
 
 
@@ -168,7 +189,7 @@ def _repair(repo: git.Repo, store: LocalStore, report: Report) -> list[Problem]:
 
 def _sizes_known(repo: git.Repo, report: Report) -> dict[str, Pointer]:
     """The pointers to refetch; a corrupt object's size comes from any commit naming it."""
-    known = dict(report.referenced)
+    known = {**report.referenced, **{o: p for o, p in report.refetch.items() if p is not None}}
     if any(p is None and oid not in known for oid, p in report.refetch.items()):
         for found in pointers_in_history(repo, ["--all"]) if repo.has_commits() else []:
             known.setdefault(found.pointer.oid, found.pointer)
