@@ -71,6 +71,13 @@ class Side:
         return self.resolver.blob(blob, path)
 
 
+class NoFiles(Side):
+    """The side before the first commit: nothing on it."""
+
+    def _listing(self, folder: str) -> dict[str, str]:
+        return {}
+
+
 def _names(top: Path, folder: str) -> list[str]:
     if folder:
         try:

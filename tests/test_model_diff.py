@@ -285,6 +285,16 @@ def test_hostile_model_files_are_added_and_diffed_as_notes(repo: Path) -> None:
     assert "\x1b" not in shown and "+  a\\x1b[2J\\n  F32 [2]  xxh3:" in shown
 
 
+def test_diff_cached_before_the_first_commit_shows_all_as_added(tmp_path: Path) -> None:
+    run_git("init", "-q", str(tmp_path), cwd=tmp_path)
+    git_model("install", "--local", cwd=tmp_path)
+    git_model("track", "*.safetensors", cwd=tmp_path)
+    write_safetensors(tmp_path / "m.safetensors", {"a": np.ones(2, np.float32)})
+    run_git("add", ".", cwd=tmp_path)
+    shown = git_model("diff", "--cached", cwd=tmp_path).stdout.decode()
+    assert "model diff m.safetensors (safetensors)" in shown and "+ a  F32 [2]" in shown
+
+
 def test_git_diff_of_a_rename_names_both_paths(repo: Path) -> None:
     git_model("track", "*.safetensors", cwd=repo)
     write_safetensors(repo / "old.safetensors", {"a": np.ones(2, np.float32)})

@@ -12,7 +12,7 @@ from gitmodel.formats.diff import FileContent, FileDiff, diff_versions
 from gitmodel.formats.report import diff_json, diff_text
 from gitmodel.formats.shards import is_index
 from gitmodel.resolver import Resolver
-from gitmodel.sides import Side, sharded_diffs
+from gitmodel.sides import NoFiles, Side, sharded_diffs
 from gitmodel.store.digests import DigestStore
 from gitmodel.workspace import open_repo
 
@@ -59,6 +59,8 @@ def _sides(
         revs = [part or "HEAD" for part in revs[0].split("..", 1)]
     if len(revs) == 2:
         return Side(repo, resolver, revs[0]), Side(repo, resolver, revs[1])
+    if cached and not revs and not repo.has_commits():  # as git diff --cached: all is new
+        return NoFiles(repo, resolver), Side(repo, resolver, index=True)
     old = Side(repo, resolver, revs[0] if revs else ("HEAD" if cached else None), index=True)
     new = Side(repo, resolver, index=True) if cached else Side(repo, resolver)
     return old, new
