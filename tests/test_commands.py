@@ -112,6 +112,19 @@ def test_status(committed: Path) -> None:
     assert len(data["unpushed"]) == 2
 
 
+def test_status_and_ls_files_in_a_bare_repository(committed: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    run_git("clone", "-q", "--bare", str(committed), str(bare), cwd=tmp_path)
+    for command, hint in (
+        (["status"], "hint: run it in a non-bare clone; `git model ls-files REV` lists"),
+        (["ls-files"], "hint: name a commit: `git model ls-files HEAD`"),
+    ):
+        proc = git_model(*command, cwd=bare, check=False)
+        lines = proc.stderr.decode().splitlines()
+        assert proc.returncode == 1 and len(lines) == 2 and lines[1].startswith(hint), lines
+    assert "cd293be6ce - a.bin (9 B)" in git_model("ls-files", "HEAD", cwd=bare).stdout.decode()
+
+
 def test_status_in_empty_repository(tmp_path: Path) -> None:
     run_git("init", "-q", cwd=tmp_path)
     out = git_model("status", cwd=tmp_path).stdout.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from gitmodel.errors import UserError
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
@@ -11,6 +12,9 @@ from gitmodel.workspace import open_repo
 
 def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) -> int:
     repo, store = open_repo()
+    if rev is None and repo.worktree is None:
+        raise UserError("a bare repository has no index to list",
+                        hint="name a commit: `git model ls-files HEAD`")  # fmt: skip
     entries = repo.ls_tree(repo.rev_parse(rev)) if rev is not None else repo.ls_files()
     files = pointer_files(repo, entries)
     if as_json:

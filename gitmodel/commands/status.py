@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from gitmodel import git
+from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
@@ -21,6 +22,10 @@ class Change:
 
 def status(as_json: bool = False) -> int:
     repo, _store = open_repo()
+    if repo.worktree is None:
+        raise UserError("a bare repository has no worktree to show the status of",
+                        hint="run it in a non-bare clone; `git model ls-files REV` lists a "
+                        "commit's model files")  # fmt: skip
     staged, unstaged, untracked = _worktree_changes(repo)
     unpushed = _unpushed(repo)
     if as_json:
