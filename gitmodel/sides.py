@@ -8,6 +8,7 @@ committed one is not a shard, and a worktree path must lead through real directo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import stat
@@ -20,6 +21,7 @@ from gitmodel.formats.diff import FileContent, FileDiff
 from gitmodel.formats.shards import ShardedModel, diff_sharded, is_index, read_sharded
 from gitmodel.resolver import Resolver
 from gitmodel.store.digests import DigestStore
+from gitmodel.store.local import hash_file
 
 _SYMLINK = 0o120000
 
@@ -124,10 +126,18 @@ def sharded_diffs(
         paths = {index} | {p for m in models if m is not None for p in m.shards}
         if paths & changed:
             a, b = models
-            diffs.append(diff_sharded(index, a, b, sidecars,
-                                      old.content(index), new.content(index)))  # fmt: skip
+            indexes = _hashed(old.content(index)), _hashed(new.content(index))
+            diffs.append(diff_sharded(index, a, b, sidecars, *indexes))
             covered |= paths
     return diffs, covered
+
+
+def _hashed(content: FileContent | None) -> FileContent | None:
+    """An index file (a plain Git file, at most 64 MiB) with its sha256, so that a diff
+    names each side's version rather than none."""
+    if content is None or content.oid is not None:
+        return content
+    return dataclasses.replace(content, oid=hash_file(content.file)[0])
 
 
 def _model(side: Side, index: str) -> ShardedModel | None:

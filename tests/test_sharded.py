@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -77,6 +78,9 @@ def test_diff_follows_tensors_across_shards(sharded: Path) -> None:
         check_model_diff(file)
     text = git_model("diff", "HEAD~1", cwd=sharded).stdout.decode()
     assert f"model diff {INDEX} (safetensors, 2 shards)" in text
+    index_oids = [hashlib.sha256(run_git("show", f"{rev}:{INDEX}", cwd=sharded).stdout)
+                  .hexdigest()[:12] for rev in ("HEAD~1", "HEAD")]  # fmt: skip
+    assert f"  oid  {index_oids[0]} -> {index_oids[1]}\n" in text  # not "(worktree)"
     assert "tensors 3 -> 4: 1 added, 0 removed, 1 changed, 2 unchanged" in text
     assert "~ c  F32 [8, 4]  changed 3.12% of elements" in text
 
