@@ -295,7 +295,7 @@ def test_diff_cached_before_the_first_commit_shows_all_as_added(tmp_path: Path) 
     assert "model diff m.safetensors (safetensors)" in shown and "+ a  F32 [2]" in shown
 
 
-def test_git_diff_of_a_rename_names_both_paths(repo: Path) -> None:
+def test_a_rename_names_both_paths(repo: Path) -> None:
     git_model("track", "*.safetensors", cwd=repo)
     write_safetensors(repo / "old.safetensors", {"a": np.ones(2, np.float32)})
     run_git("add", ".", cwd=repo)
@@ -306,6 +306,12 @@ def test_git_diff_of_a_rename_names_both_paths(repo: Path) -> None:
     assert "rename from old.safetensors\nrename to new.safetensors\n" in shown
     assert "model diff old.safetensors -> new.safetensors (safetensors)" in shown
     assert "1 unchanged" in shown
+    ours = git_model("diff", "--cached", cwd=repo).stdout.decode()  # one file, not two
+    assert ours.startswith("model diff old.safetensors -> new.safetensors (safetensors)\n")
+    assert ours.count("model diff") == 1 and "1 unchanged" in ours
+    [file] = json.loads(git_model("diff", "--cached", "--json", cwd=repo).stdout)["files"]
+    assert (file["old_path"], file["path"], file["unchanged"]) == (
+        "old.safetensors", "new.safetensors", 1)  # fmt: skip
 
 
 def test_install_configures_and_uninstall_removes_the_driver(repo: Path) -> None:

@@ -22,7 +22,7 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     two revisions; ``cached`` compares the index with REV (default HEAD)."""
     repo, store = open_repo()
     _check_revs(repo, revs, cached)
-    entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached)
+    entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached, renames=True)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     sidecars = DigestStore(store.root)
     diffs: list[FileDiff] = []
@@ -32,14 +32,15 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
         covered: set[str] = set()
         sides = _sides(repo, resolver, revs, cached)
         if sides is not None:  # sharded checkpoints: one model-level diff each
-            changed = {e.path for e in models} | {e.path for e in entries if is_index(e.path)}
+            changed = {p for e in models for p in (e.path, e.old_path)}
+            changed |= {e.path for e in entries if is_index(e.path)}
             diffs, covered = sharded_diffs(*sides, changed, sidecars)
         for entry in models:
-            if entry.path in covered:
+            if entry.path in covered or entry.old_path in covered:
                 continue
-            old = _side(resolver, repo, entry.old_blob, entry.path)
+            old = _side(resolver, repo, entry.old_blob, entry.old_path)
             new = _side(resolver, repo, entry.new_blob, entry.path)
-            diffs.append(diff_versions(entry.path, old, new, sidecars))
+            diffs.append(diff_versions(entry.path, old, new, sidecars, entry.old_path))
     if as_json:
         print(json.dumps({"files": [diff_json(d) for d in diffs]}, indent=2))
     else:

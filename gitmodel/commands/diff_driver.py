@@ -41,7 +41,6 @@ def external_diff(args: list[str]) -> int:
         return 0
     path, old_file, new_file = args[0], args[1], args[4]
     new_path = args[7] if len(args) >= 9 else path  # a rename: new path, then Git's lines
-    shown = path if new_path == path else f"{path} -> {new_path}"
     repo, store = open_repo()
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
@@ -49,9 +48,10 @@ def external_diff(args: list[str]) -> int:
         try:
             old = _version(resolver, old_file, args[2], path)
             new = _version(resolver, new_file, args[5], new_path)
-            lines = diff_text(diff_versions(shown, old, new, DigestStore(store.root)))
+            result = diff_versions(new_path, old, new, DigestStore(store.root), path)
+            lines = diff_text(result)
         except GitModelError as exc:
-            lines = [f"model diff {printable(shown)}", f"  note: {printable(str(exc))}"]
+            lines = [f"model diff {printable(new_path)}", f"  note: {printable(str(exc))}"]
     print(f"diff --git a/{printable(path)} b/{printable(new_path)}")
     if len(args) >= 9 and args[8]:
         print("\n".join(printable(line) for line in args[8].splitlines()))

@@ -69,13 +69,16 @@ class FileDiff:
     bytes_differ: int = 0
     more_ranges: bool = False
     note: str | None = None
+    old_path: str | None = None  # a rename's old path
 
 
 def diff_versions(
-    path: str, old: FileContent | None, new: FileContent | None, sidecars: DigestStore
-) -> FileDiff:
-    """Compare two versions (None: the file does not exist on that side)."""
-    result = FileDiff(path, old, new)
+    path: str, old: FileContent | None, new: FileContent | None, sidecars: DigestStore,
+    old_path: str | None = None,
+) -> FileDiff:  # fmt: skip
+    """Compare two versions (None: the file does not exist on that side); ``old_path``
+    names the old version of a renamed file."""
+    result = FileDiff(path, old, new, old_path=None if old_path == path else old_path)
     with contextlib.ExitStack() as stack:
         old_f = stack.enter_context(open(old.file, "rb")) if old is not None else None
         new_f = stack.enter_context(open(new.file, "rb")) if new is not None else None

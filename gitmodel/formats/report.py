@@ -42,7 +42,10 @@ def _size(version: FileContent | None) -> str:
 
 def diff_text(diff: FileDiff) -> list[str]:
     """A readable summary of one file's change."""
-    lines = [f"model diff {printable(diff.path)} ({diff.format or 'unknown format'})"]
+    path = printable(diff.path)
+    if diff.old_path is not None:
+        path = f"{printable(diff.old_path)} -> {path}"
+    lines = [f"model diff {path} ({diff.format or 'unknown format'})"]
     lines.append(f"  oid  {_oid(diff.old)} -> {_oid(diff.new)}")
     lines.append(f"  size {_size(diff.old)} -> {_size(diff.new)}")
     if diff.note:
@@ -101,6 +104,7 @@ def _byte_lines(diff: FileDiff) -> list[str]:
 def diff_json(diff: FileDiff) -> dict[str, Any]:
     return {
         "path": diff.path,
+        "old_path": diff.old_path,
         "format": diff.format,
         "old": _version_json(diff.old, diff.old_info),
         "new": _version_json(diff.new, diff.new_info),
