@@ -112,6 +112,15 @@ def test_status(committed: Path) -> None:
     assert len(data["unpushed"]) == 2
 
 
+def test_status_and_ls_files_print_a_hostile_name_escaped(repo: Path) -> None:
+    (repo / "e\x1b[2Jvil\nx.bin").write_bytes(b"data")
+    run_git("add", ".", cwd=repo)
+    status = git_model("status", cwd=repo).stdout.decode()
+    listed = git_model("ls-files", cwd=repo).stdout.decode()
+    for out in (status, listed):
+        assert "\x1b" not in out and "e\\x1b[2Jvil\\nx.bin" in out, out
+
+
 def test_status_and_ls_files_in_a_bare_repository(committed: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare.git"
     run_git("clone", "-q", "--bare", str(committed), str(bare), cwd=tmp_path)

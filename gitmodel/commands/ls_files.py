@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from gitmodel.errors import UserError
+from gitmodel.formats.report import printable
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
@@ -32,5 +33,5 @@ def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) 
     for f in files:
         oid = f.pointer.oid if long else f.pointer.oid[:10]
         mark = "*" if store.has(f.pointer.oid) else "-"
-        print(f"{oid} {mark} {f.path} ({format_size(f.pointer.size)})")
+        print(f"{oid} {mark} {printable(f.path)} ({format_size(f.pointer.size)})")
     return 0

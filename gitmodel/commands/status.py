@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gitmodel import git
 from gitmodel.errors import UserError
+from gitmodel.formats.report import printable
 from gitmodel.pointer import Pointer
 from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
@@ -43,14 +44,14 @@ def status(as_json: bool = False) -> int:
         return 0
     print("Model files to be committed:")
     for change in staged:
-        print(f"\t{change.path} {_describe(change)}")
+        print(f"\t{printable(change.path)} {_describe(change)}")
     print("\nModel files not staged for commit:")
     for path in unstaged:
-        print(f"\t{path}")
+        print(f"\t{printable(path)}")
     if untracked:
         print("\nUntracked model files:")
         for path in untracked:
-            print(f"\t{path}")
+            print(f"\t{printable(path)}")
     total = sum(p.size for p in unpushed)
     print(
         f"\nCommitted model objects not on any remote branch: {len(unpushed)}"
