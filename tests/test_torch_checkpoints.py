@@ -12,6 +12,7 @@ import collections
 import io
 import pickle
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,21 @@ def test_a_pickle_that_expands_past_the_file_is_refused(tmp_path: Path) -> None:
     assert path.stat().st_size < 100_000
     with open(path, "rb") as f, pytest.raises(FormatError, match="zip bomb"):
         read_model(f, "m.pt")
+
+
+def test_a_byteorder_member_is_read_only_as_far_as_a_word(tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"  # 64 KiB on disk, 64 MiB unzipped
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", torch_dict({"a": VIEW}))
+        archive.writestr("archive/data/0", bytes(8))
+        archive.writestr(zipfile.ZipInfo("archive/byteorder"), b"little" + b" " * (64 << 20),
+                         compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
+    tracemalloc.start()
+    try:
+        assert [t.name for t in read(path).tensors] == ["a"]
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
 
 
 def test_a_negative_stride_is_refused(tmp_path: Path) -> None:

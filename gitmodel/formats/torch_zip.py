@@ -61,7 +61,8 @@ def read_checkpoint(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
 
 def _check_byteorder(archive: zipfile.ZipFile, prefix: str) -> None:
     try:
-        order = archive.read(prefix + "byteorder").strip()
+        with archive.open(prefix + "byteorder") as member:
+            order = member.read(64).strip()  # "little" or "big", however long it claims to be
     except KeyError:
         return
     if order != b"little":
