@@ -59,7 +59,7 @@ def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     """
     if _is_url(repo):
         return _open_url(os.fspath(repo), os.fspath(path), rev, stage)
-    repository = git.Repo.discover(os.fspath(repo))
+    repository = _discover(repo)
     if repository.worktree is None:  # a bare repository: read as one without a clone
         return _open_url(str(repository.git_dir), os.fspath(path), rev, stage)
     name = _relative(repository, path)
@@ -89,7 +89,7 @@ def path(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
     if _is_url(repo):
         raise UserError("gitmodel.path needs a local repository (its store holds the file)",
                         hint="read it without a clone: gitmodel.open(path, repo=URL)")  # fmt: skip
-    repository = git.Repo.discover(os.fspath(repo))
+    repository = _discover(repo)
     name = _relative(repository, path)
     rev = _stage_rev(repository, name, stage) if stage is not None else rev
     if rev is None:
@@ -115,7 +115,7 @@ def resolve(name: str, stage: str, repo: str | os.PathLike[str] = ".") -> Resolv
         from gitmodel.reader.source import RemoteRepo
 
         return RemoteRepo(os.fspath(repo)).resolve(name, stage)
-    return serving.resolve(git.Repo.discover(os.fspath(repo)), name, stage)
+    return serving.resolve(_discover(repo), name, stage)
 
 
 def _stage_rev(repository: git.Repo, name: str, stage: str) -> str:
@@ -146,6 +146,18 @@ def _open_url(url: str, name: str, rev: str | None, stage: str | None) -> Binary
     fs = GitModelFileSystem(repo=url, rev=rev, stage=stage)
     found: BinaryIO = fs.open(name.strip("/"), "rb")
     return found
+
+
+def _discover(repo: str | os.PathLike[str]) -> git.Repo:
+    """The repository at folder ``repo``; a user error naming ``repo`` when there is none."""
+    where = os.fspath(repo)
+    hint = "repo= takes a repository's folder (default: the current one) or its URL"
+    if not os.path.isdir(where):
+        raise UserError(f"{where} is not a folder", hint=hint)
+    try:
+        return git.Repo.discover(where)
+    except UserError:
+        raise UserError(f"{where} is not in a Git repository", hint=hint) from None
 
 
 def _relative(repository: git.Repo, path: str | os.PathLike[str]) -> str:

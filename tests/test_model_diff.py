@@ -358,6 +358,10 @@ def test_api_reads_old_versions_from_a_fresh_clone(
         gitmodel.path("notes.txt", rev="HEAD", repo=clone)
     with pytest.raises(gitmodel.errors.UserError, match="outside the repository"):
         gitmodel.open("../author/m.safetensors", repo=clone)
+    with pytest.raises(gitmodel.errors.UserError, match="missing is not a folder"):
+        gitmodel.open("m.safetensors", repo=tmp_path / "missing")
+    with pytest.raises(gitmodel.errors.UserError, match="not in a Git repository"):
+        gitmodel.resolve("clf", "production", repo=tmp_path)
 
 
 def test_missing_object_is_an_error_for_diff_and_a_note_for_git(repo: Path) -> None:
