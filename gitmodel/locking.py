@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
+from gitmodel.formats.report import printable
 from gitmodel.logs import records
 from gitmodel.logs import sync as records_sync
 from gitmodel.urls import scrub
@@ -123,7 +124,7 @@ class GitLocks:
             if current is None:
                 raise UserError(f"{path} is not locked", hint="see `git model locks`")
             if current.email != email and not force:
-                raise UserError(f"{path} is locked by {current.owner} <{current.email}>",
+                raise UserError(f"{printable(path)} is locked by {current.owner} <{current.email}>",
                                 hint="ask them to unlock it, or pass --force to break the "
                                 "lock (it is recorded who did)")  # fmt: skip
             record = {"type": "unlock", "path": path, "id": current.id, "force": force}
@@ -185,9 +186,10 @@ def _first_line(stderr: bytes) -> str:
 
 def _locked_error(lock: Lock, email: str) -> UserError:
     if lock.email == email:
-        return UserError(f"{lock.path} is already locked by you (since {lock.at})",
+        return UserError(f"{printable(lock.path)} is already locked by you (since {lock.at})",
                          hint="`git model unlock` releases it")  # fmt: skip
-    return UserError(f"{lock.path} is locked by {lock.owner} <{lock.email}> since {lock.at}",
+    holder = f"{lock.owner} <{lock.email}> since {lock.at}"
+    return UserError(f"{printable(lock.path)} is locked by {holder}",
                      hint="ask them to unlock it (`git model locks` lists every lock)")  # fmt: skip
 
 
@@ -257,7 +259,8 @@ class LfsLocks:
         if not force:
             ours, _ = self.api.verify(self._ref)
             if found[0]["id"] not in {lock["id"] for lock in ours}:
-                raise UserError(f"{path} is locked by {found[0]['owner'] or 'someone else'}",
+                holder = found[0]["owner"] or "someone else"
+                raise UserError(f"{printable(path)} is locked by {holder}",
                                 hint="ask them to unlock it, or pass --force")  # fmt: skip
         released = _from_host(self.api.delete(found[0]["id"], force, self._ref))
         _keep_own_lfs_locks(self.repo, own_lfs_locks(self.repo) - {path})
@@ -360,6 +363,16 @@ def repo_path(repo: git.Repo, path: str) -> str:
     if relative.startswith("../") or relative == ".." or not safepath.is_valid(relative):
         raise UserError(f"{path} is not a file in this repository",
                         hint="name a file inside the worktree")  # fmt: skip
+    return relative
+
+
+def path_to_lock(repo: git.Repo, path: str) -> str:
+    """:func:`repo_path`, refused when it names a directory: a lock holds one file (a
+    push is checked against the files it changes, never a folder)."""
+    relative = repo_path(repo, path)
+    if os.path.isdir(repo.top / relative) and not os.path.islink(repo.top / relative):
+        raise UserError(f"cannot lock {path}: it is a directory",
+                        hint="lock the files in it, each by name")  # fmt: skip
     return relative
 
 

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from gitmodel import git, locking
 from gitmodel.errors import UserError
+from gitmodel.formats.report import printable
 from gitmodel.logs import records
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import transfer
@@ -171,7 +172,7 @@ def refuse_locked_changes(
     if theirs:
         first = theirs[0]
         more = f" (and {len(theirs) - 1} more)" if len(theirs) > 1 else ""
-        raise UserError(f"cannot push: {first.path} is locked by {first.owner}{more}",
+        raise UserError(f"cannot push: {printable(first.path)} is locked by {first.owner}{more}",
                         hint="ask them to unlock it (`git model locks`), or push without "
                         "that change")  # fmt: skip
 

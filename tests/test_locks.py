@@ -131,6 +131,26 @@ def test_paths_outside_the_repository_and_bad_records_are_refused(
     assert json.loads(git_model("locks", "--json", cwd=bob).stdout) == []
 
 
+def test_a_directory_is_refused_and_a_hostile_name_is_shown_escaped(
+    team: tuple[Path, ...],
+) -> None:
+    _, alice, _ = team
+    (alice / "models").mkdir()
+    (alice / "models" / "a.bin").write_bytes(b"weights")
+    folder = git_model("lock", "models", cwd=alice, env=user("alice"), check=False)
+    assert folder.returncode == 1
+    assert folder.stderr.decode().splitlines() == [
+        "gitmodel: error: cannot lock models: it is a directory",
+        "hint: lock the files in it, each by name",
+    ]
+    name = "e\x1b[2Jvil.bin"
+    taken = git_model("lock", name, cwd=alice, env=user("alice")).stdout.decode()
+    listed = git_model("locks", cwd=alice, env=user("alice")).stdout.decode()
+    again = git_model("lock", name, cwd=alice, env=user("alice"), check=False).stderr.decode()
+    for out in (taken, listed, again):
+        assert "\x1b" not in out and "e\\x1b[2Jvil.bin" in out, out
+
+
 def test_unlock_waits_for_the_change_to_be_committed_and_pushed(team: tuple[Path, ...]) -> None:
     _, alice, _ = team
     git_model("lock", "w.bin", cwd=alice, env=user("alice"))

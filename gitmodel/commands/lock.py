@@ -6,6 +6,7 @@ import json
 import sys
 
 from gitmodel import locking
+from gitmodel.formats.report import printable
 from gitmodel.workspace import open_repo
 
 
@@ -14,9 +15,9 @@ def lock(paths: list[str], remote: str | None = None) -> int:
     repo, _ = open_repo()
     locks = locking.for_remote(repo, repo.settings(), remote)
     for path in paths:
-        taken = locks.lock(locking.repo_path(repo, path))
+        taken = locks.lock(locking.path_to_lock(repo, path))
         locking.set_read_only(repo.top, [taken.path], writable=True)
-        print(f"Locked {taken.path}")
+        print(f"Locked {printable(taken.path)}")
     return 0
 
 
@@ -34,7 +35,7 @@ def unlock(paths: list[str], force: bool = False, remote: str | None = None) -> 
         released = locks.unlock(path, force)
         if released.path in lockable:
             locking.set_read_only(repo.top, [released.path], writable=False)
-        print(f"Unlocked {released.path}")
+        print(f"Unlocked {printable(released.path)}")
     return 0
 
 
@@ -49,5 +50,5 @@ def list_locks(as_json: bool = False, remote: str | None = None) -> int:
         return 0
     for item in found:
         owner = f"{item.owner} <{item.email}>" if item.email else item.owner
-        print(f"{item.path}\t{owner}\tID:{item.id}\t{item.at}")
+        print(f"{printable(item.path)}\t{owner}\tID:{item.id}\t{item.at}")
     return 0
