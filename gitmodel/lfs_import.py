@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gitmodel import attributes, git, safepath
-from gitmodel.errors import ChecksumError
+from gitmodel.errors import ChecksumError, UserError
 from gitmodel.installation import install_hooks, lfs_filter_config
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.pushing import adopt
@@ -25,6 +25,7 @@ from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
 
 LFS_HOOK_MARK = "This repository is configured for Git LFS"
 COMMIT_MESSAGE = "Move large files from git-lfs to gitmodel"
+ATTRIBUTES_MAX = 100 << 20  # Git reads no .gitattributes larger than this either
 
 
 def is_lfs_repository(repo: git.Repo) -> bool:
@@ -110,16 +111,25 @@ def _lfs_hooks(repo: git.Repo) -> list[Path]:
 
 
 def attribute_changes(repo: git.Repo) -> list[tuple[safepath.Target, str]]:
-    """Each committed ``.gitattributes`` that names ``filter=lfs``, with its text moved to
-    ``filter=model``. Read without following a symlink: one in the way is refused."""
+    """Each committed ``.gitattributes`` that names ``filter=lfs``, with its committed
+    text moved to ``filter=model``. One with changes not committed is refused (the new
+    commit would take them in unseen), unless it already holds the new text (a run that
+    was stopped before its commit). Read without following a symlink: one in the way is
+    refused."""
     listed = repo.run(["ls-files", "-z", "--", ":(glob)**/.gitattributes"]).stdout
     changes = []
     for name in sorted(os.fsdecode(p) for p in listed.split(b"\0") if p):
         target = safepath.Target(repo.top, name)
         text = _read_text(target)
-        new_text = attributes.lfs_to_model(text)
-        if new_text != text:
-            changes.append((target, new_text))
+        committed = git.file_at(repo, "HEAD", name, ATTRIBUTES_MAX)
+        base = text if committed is None else committed.decode("utf-8", "surrogateescape")
+        new_text = attributes.lfs_to_model(base)
+        if new_text == base:
+            continue
+        if text not in (base, new_text):
+            raise UserError(f"{name} has changes that are not committed",
+                            hint="commit or stash them, then run this again")  # fmt: skip
+        changes.append((target, new_text))
     return changes
 
 

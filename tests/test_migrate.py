@@ -240,3 +240,32 @@ def test_from_lfs_needs_the_model_filter(tmp_path: Path) -> None:
         "hint: run `git model install`",
     ]
     assert run_git("config", "filter.lfs.process", cwd=repo, check=False).returncode != 0
+
+
+def test_from_lfs_keeps_uncommitted_attributes_out_and_finishes_a_stopped_run(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "lfs"
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    write(repo, ".gitattributes", b"*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "lfs attributes", cwd=repo)
+    git_model("install", "--local", "--no-lfs", cwd=repo)
+    head = git_out("rev-parse", "HEAD", cwd=repo)
+    with open(repo / ".gitattributes", "a") as attributes:
+        attributes.write("*.secret -diff\n")  # the user's edit, not theirs to commit yet
+    proc = git_model("migrate", "import", "--from-lfs", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: .gitattributes has changes that are not committed",
+        "hint: commit or stash them, then run this again",
+    ]
+    assert git_out("rev-parse", "HEAD", cwd=repo) == head
+    # a run stopped after writing the new attributes, before its commit, is finished
+    write(repo, ".gitattributes", b"*.bin filter=model diff=model merge=model -text\n")
+    git_model("migrate", "import", "--from-lfs", cwd=repo)
+    assert git_out("rev-parse", "HEAD~1", cwd=repo) == head
+    assert git_out("show", "HEAD:.gitattributes", cwd=repo) == (
+        "*.bin filter=model diff=model merge=model -text\n"
+    )
+    assert git_out("status", "--porcelain", cwd=repo) == ""
