@@ -33,6 +33,8 @@ from test_lfs_host import (
     one_clear_error,
 )
 
+from gitmodel.pointer import try_parse
+
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
 
 Json = dict[str, Any]
@@ -405,3 +407,33 @@ def test_a_push_is_checked_against_the_locks_of_the_ref_it_updates(repo: Path) -
         on_stub(repo, endpoint)
         run_git("push", "-q", "origin", "main:release", cwd=repo)
     assert [body.get("ref") for body in verified] == [{"name": "refs/heads/release"}]
+
+
+def test_a_download_the_host_answers_with_503_is_tried_again(repo: Path, tmp_path: Path) -> None:
+    """As uploads are: a busy storage service (a 503 on the download action) is asked
+    again, not taken for a refusal."""
+    data = os.urandom(3000)
+    (repo / "w.bin").write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "weights", cwd=repo)
+    pointer = try_parse(run_git("cat-file", "blob", "HEAD:w.bin", cwd=repo).stdout)
+    assert pointer is not None
+    gets: list[str] = []
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        if path.endswith("/objects/batch"):
+            href = f"{endpoint}/objects/{pointer.oid}"
+            return 200, {"objects": [{"oid": o["oid"], "size": o["size"],
+                                      "actions": {"download": {"href": href}}}
+                                     for o in body["objects"]]}  # fmt: skip
+        gets.append(path)
+        return (503, {"message": "slow down"}) if len(gets) == 1 else (200, data)
+
+    clone = tmp_path / "clone"
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("clone", "-q", str(repo), str(clone), cwd=tmp_path, env=env)
+    with stub_host(answer) as (endpoint, _):
+        run_git("config", "remote.origin.lfsurl", endpoint, cwd=clone)
+        run_git("-c", "model.retryDelay=0", "model", "pull", cwd=clone)
+    assert (clone / "w.bin").read_bytes() == data
+    assert len(gets) == 2

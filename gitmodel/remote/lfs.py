@@ -405,6 +405,8 @@ class LfsRemote:
         if response.status != 200:
             body = response.read(ERROR_BODY_MAX)
             self._finish(action.href, connection, response)
+            if response.status in _RETRY_STATUS:  # such as a storage service's SlowDown
+                raise _Retry(f"HTTP {response.status}", _retry_after(response.headers))
             raise self._status_error("download", response.status, response.headers, body)
         received = 0
         try:
