@@ -243,9 +243,10 @@ Answer = Callable[[str, str, Json], tuple[int, Json | bytes]]  # method, path an
 
 
 @contextlib.contextmanager
-def stub_host(answer: Answer) -> Iterator[tuple[str, list[str]]]:
-    """An LFS endpoint on 127.0.0.1 whose locking API answers as ``answer`` says; yields
-    its URL and the requests it got (``"GET /…/locks?…"``)."""
+def stub_host(answer: Answer, location: str = "") -> Iterator[tuple[str, list[str]]]:
+    """An LFS endpoint on 127.0.0.1 whose locking API answers as ``answer`` says (with
+    ``location`` as the Location of each answer, if given); yields its URL and the
+    requests it got (``"GET /…/locks?…"``)."""
     seen: list[str] = []
 
     class Stub(http.server.BaseHTTPRequestHandler):
@@ -267,6 +268,8 @@ def stub_host(answer: Answer) -> Iterator[tuple[str, list[str]]]:
             self.send_header("Content-Type", "text/html" if isinstance(document, bytes)
                              else "application/vnd.git-lfs+json")  # fmt: skip
             self.send_header("Content-Length", str(len(data)))
+            if location:
+                self.send_header("Location", location)
             self.end_headers()
             self.wfile.write(data)
 
@@ -437,3 +440,47 @@ def test_a_download_the_host_answers_with_503_is_tried_again(repo: Path, tmp_pat
         run_git("-c", "model.retryDelay=0", "model", "pull", cwd=clone)
     assert (clone / "w.bin").read_bytes() == data
     assert len(gets) == 2
+
+
+def test_a_redirect_to_another_host_takes_no_authorization_along(tmp_path: Path) -> None:
+    """The Authorization that ``git-lfs-authenticate`` gives is for its host alone: a
+    request that host redirects elsewhere goes without it."""
+    elsewhere: list[str | None] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            elsewhere.append(self.headers.get("Authorization"))
+            data = b'{"locks": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    target = f"http://localhost:{server.server_address[1]}/locks"
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        return 307, {"message": "moved"}
+
+    try:
+        with stub_host(answer, location=target) as (endpoint, seen):
+            reply = json.dumps({"href": endpoint, "header": {"Authorization": "Bearer s3cret"}})
+            ssh = tmp_path / "ssh"
+            ssh.write_text(f"#!/bin/sh\ncat <<'EOF'\n{reply}\nEOF\n")
+            ssh.chmod(0o755)
+            repo = tmp_path / "repo"
+            run_git("init", "-q", str(repo), cwd=tmp_path)
+            run_git("remote", "add", "origin", "git@127.0.0.1:team/r.git", cwd=repo)
+            run_git("config", "core.sshCommand", str(ssh), cwd=repo)
+            assert git_model("locks", cwd=repo).stdout == b""
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["GET /team/r.git/info/lfs/locks?limit=100"]
+    assert elsewhere == [None]

@@ -445,7 +445,10 @@ class LfsRemote:
                     continue
                 raise self._auth_error(url)
             if response.status in (301, 302, 307, 308):
-                url = self._redirect(url, response)
+                target = self._redirect(url, response)
+                if _origin(target) != _origin(url):  # git-lfs-authenticate's are this host's
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                url = target
                 continue
             if response.status < 300 and self._credential is not None and not self._approved:
                 self._approve()
