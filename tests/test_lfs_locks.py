@@ -34,6 +34,7 @@ from test_lfs_host import (
 )
 
 from gitmodel.pointer import try_parse
+from gitmodel.remote.lfs import ANSWER_HINT
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is not installed")
 
@@ -484,3 +485,41 @@ def test_a_redirect_to_another_host_takes_no_authorization_along(tmp_path: Path)
         server.server_close()
     assert seen == ["GET /team/r.git/info/lfs/locks?limit=100"]
     assert elsewhere == [None]
+
+
+@pytest.mark.parametrize(
+    ("objects", "message"),
+    [
+        (b"<html>Sign in</html>", "the batch answer is not JSON"),
+        ({"objects": [{"oid": "a" * 64, "size": 1}]}, "names an object not asked for"),
+        (
+            {
+                "objects": [
+                    {"oid": "OID", "size": 3000, "actions": {"upload": {"href": "file:///x"}}}
+                ]
+            },
+            "an unusable upload URL",
+        ),
+    ],
+)
+def test_a_batch_answer_no_host_should_give_stops_the_push_with_its_own_hint(
+    repo: Path, objects: Json | bytes, message: str
+) -> None:
+    """Not the hint to run the command again: the same host will answer the same."""
+    (repo / "w.bin").write_bytes(os.urandom(3000))
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "weights", cwd=repo)
+    oid = git_model("ls-files", "--long", cwd=repo).stdout.split()[0].decode()
+    if isinstance(objects, dict):
+        objects = json.loads(json.dumps(objects).replace("OID", oid))
+
+    def answer(method: str, path: str, body: Json) -> tuple[int, Json | bytes]:
+        return 200, objects
+
+    run_git("init", "-q", "--bare", str(repo.parent / "origin.git"), cwd=repo)
+    run_git("remote", "add", "origin", str(repo.parent / "origin.git"), cwd=repo)
+    with stub_host(answer) as (endpoint, _):
+        run_git("config", "remote.origin.lfsurl", endpoint, cwd=repo)
+        proc = git_model("push", "origin", cwd=repo, check=False)
+    assert message in one_clear_error(proc, "no password here")
+    assert proc.stderr.decode().splitlines()[-1] == "hint: " + ANSWER_HINT

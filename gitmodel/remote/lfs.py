@@ -69,6 +69,10 @@ _Key = tuple[str, str | None, int | None]  # scheme, host, port of a connection
 FSCK_HINT = "`git model fsck` checks the local store"
 SEND_SIZE = 256 << 10  # the upload buffer (see Upload)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+ANSWER_HINT = (
+    "the host answered what no LFS host should: check that the LFS URL (lfs.url, "
+    "remote.NAME.lfsurl) is the host's, or tell its administrators"
+)
 _AUTH_HINT = (
     "configure a credential helper for it (e.g. `git config --global credential.helper "
     "store`, then run the command again and enter a token), or check the one you have"
@@ -483,7 +487,9 @@ class LfsRemote:
             raise
         if len(data) > limit:
             connection.close()
-            raise LfsError(f"{self.display}: an answer longer than {limit} bytes; not read")
+            raise LfsError(
+                f"{self.display}: an answer longer than {limit} bytes; not read", hint=ANSWER_HINT
+            )
         self._finish(url, connection, response)
         if tracing.ENABLED:
             trace(f"lfs: {method} {redact(url)}: {response.status} in "
@@ -644,13 +650,15 @@ def _authenticated(out: bytes, display: str) -> tuple[str, dict[str, str], float
     except ValueError:
         document = None
     if not isinstance(document, dict) or len(out) > ERROR_BODY_MAX:
-        raise LfsError(f"{display}: git-lfs-authenticate answered something other than JSON")
+        raise LfsError(
+            f"{display}: git-lfs-authenticate answered something other than JSON", hint=ANSWER_HINT
+        )
     href = document.get("href")
     header = document.get("header") or {}
     if not isinstance(href, str) or not _usable_href(href):
-        raise LfsError(f"{display}: git-lfs-authenticate gave no usable href")
+        raise LfsError(f"{display}: git-lfs-authenticate gave no usable href", hint=ANSWER_HINT)
     if not _plain_headers(header):
-        raise LfsError(f"{display}: git-lfs-authenticate gave unusable headers")
+        raise LfsError(f"{display}: git-lfs-authenticate gave unusable headers", hint=ANSWER_HINT)
     expires = document.get("expires_in")
     seconds = float(expires) - 5 if isinstance(expires, (int, float)) else 300.0
     return href.rstrip("/"), dict(header), max(0.0, min(seconds, 3600.0))
@@ -670,20 +678,26 @@ def _parse_batch(body: bytes, asked: dict[str, Pointer], display: str) -> dict[s
     try:
         document = json.loads(body)
     except ValueError:
-        raise LfsError(f"{display}: the batch answer is not JSON") from None
+        raise LfsError(f"{display}: the batch answer is not JSON", hint=ANSWER_HINT) from None
     objects = document.get("objects") if isinstance(document, dict) else None
     transfer = document.get("transfer", "basic") if isinstance(document, dict) else None
     if not isinstance(objects, list) or transfer not in ("basic", None):
-        raise LfsError(f"{display}: the batch answer is not a basic-transfer object list")
+        raise LfsError(
+            f"{display}: the batch answer is not a basic-transfer object list", hint=ANSWER_HINT
+        )
     plans: dict[str, Plan] = {}
     for item in objects:
         oid = item.get("oid") if isinstance(item, dict) else None
         if not isinstance(oid, str) or oid not in asked or not isinstance(item, dict):
-            raise LfsError(f"{display}: the batch answer names an object not asked for")
+            raise LfsError(
+                f"{display}: the batch answer names an object not asked for", hint=ANSWER_HINT
+            )
         plans[oid] = _plan(item, asked[oid], display)
     unanswered = set(asked) - set(plans)
     if unanswered:
-        raise LfsError(f"{display}: the batch answer leaves out {min(unanswered)}")
+        raise LfsError(
+            f"{display}: the batch answer leaves out {min(unanswered)}", hint=ANSWER_HINT
+        )
     return plans
 
 
@@ -697,7 +711,7 @@ def _plan(item: dict[str, Any], pointer: Pointer, display: str) -> Plan:
         return Plan({}, (422, f"the host has it at another size than {pointer.size}"))
     actions = item.get("actions") or {}
     if not isinstance(actions, dict):
-        raise LfsError(f"{display}: bad actions for {pointer.oid}")
+        raise LfsError(f"{display}: bad actions for {pointer.oid}", hint=ANSWER_HINT)
     checked: dict[str, Action] = {}
     for name, action in actions.items():
         if name not in ("upload", "download", "verify"):
@@ -705,9 +719,9 @@ def _plan(item: dict[str, Any], pointer: Pointer, display: str) -> Plan:
         href = action.get("href") if isinstance(action, dict) else None
         header = action.get("header") or {} if isinstance(action, dict) else None
         if not isinstance(href, str) or not _usable_href(href):
-            raise LfsError(f"{display}: an unusable {name} URL for {pointer.oid}")
+            raise LfsError(f"{display}: an unusable {name} URL for {pointer.oid}", hint=ANSWER_HINT)
         if not _plain_headers(header):
-            raise LfsError(f"{display}: bad {name} headers for {pointer.oid}")
+            raise LfsError(f"{display}: bad {name} headers for {pointer.oid}", hint=ANSWER_HINT)
         checked[name] = Action(href, dict(header))
     return Plan(checked)
 
