@@ -267,17 +267,22 @@ def remote_unset(name: str | None) -> None:
 @click.argument("remote_name", metavar="[REMOTE]", required=False)
 @click.argument("refs", nargs=-1)
 @click.option("--all", "all_refs", is_flag=True, help="objects of every branch and tag")
+@click.option("--repair", is_flag=True,
+              help="read the remote's copies back; send the damaged ones again")  # fmt: skip
 @_transfer_options
-def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, jobs: int | None,
-         quiet: bool) -> None:  # fmt: skip
+def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, repair: bool,
+         jobs: int | None, quiet: bool) -> None:  # fmt: skip
     """Upload the model objects of REFs (default HEAD) that the remote lacks.
 
     git push does the same from its pre-push hook. Only chunks the remote does not hold
     travel, packed. On a terminal a progress line shows the objects and bytes sent, the
-    rate and the time left (GIT_MODEL_PROGRESS=1 shows it anywhere, 0 nowhere)."""
+    rate and the time left (GIT_MODEL_PROGRESS=1 shows it anywhere, 0 nowhere).
+
+    --repair first reads back the remote's copy of each object of REFs held here; the
+    remote forgets each damaged one, and this clone's copy (checked first) is sent."""
     from gitmodel.commands.push import push as run
 
-    _exit(run(remote_name, list(refs), all_refs, jobs, quiet))
+    _exit(run(remote_name, list(refs), all_refs, jobs, quiet, repair))
 
 
 @cli.command()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from conftest import git_model, git_out, run_git
 
-from gitmodel.manifest import decode_manifest
 from gitmodel.pointer import Pointer
 from gitmodel.remote import whole
 from gitmodel.remote.store import RemoteStore
@@ -84,8 +83,9 @@ def damage_remote_copy(remote_root: Path, oid: str, size: int) -> None:
         data[len(data) // 2] ^= 0xFF
         whole.write_bytes(bytes(data))
         return
-    body = (remote_root / "manifests" / oid[:2] / oid).read_bytes()
-    first = decode_manifest(body, oid, size).chunks[0]
+    found = RemoteStore(str(remote_root)).read_manifest(Pointer(oid, size))  # alone or batched
+    assert found is not None
+    first = found.chunks[0]
     pack = remote_root / "packs" / first.pack[:2] / first.pack
     data = bytearray(pack.read_bytes())
     data[first.offset + first.stored // 2] ^= 0xFF

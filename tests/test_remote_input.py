@@ -225,26 +225,34 @@ def test_a_malformed_committed_config_is_a_warning(tmp_path: Path, name: str) ->
     assert warning in lines(proc.stderr)  # the filter process says it too
 
 
-def test_a_damaged_remote_copy_is_sent_again_as_the_hint_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize("others", [0, 40], ids=["own-manifest", "batched"])
+def test_a_damaged_remote_copy_is_sent_again_as_the_hint_says(tmp_path: Path, others: int) -> None:
+    """Followed literally, the hint mends the remote, also where the object's manifest
+    is in a batch (a push of 32 files or more), which no hand can edit."""
     origin, author = make_author(tmp_path)
+    for n in range(others):
+        (author / f"small{n}.bin").write_bytes(os.urandom(1000))
+    run_git("add", ".", cwd=author)
     data = commit_file(author, "a.bin", os.urandom(300_000))
     run_git("push", "-q", "origin", "main", cwd=author)
     oid = hashlib.sha256(data).hexdigest()
     remote = origin / "model" / "remote"
+    assert (remote / "batches").is_dir() == bool(others)
     damage_remote_copy(remote, oid, len(data))
     mate = tmp_path / "mate"
     run_git("clone", "-q", "--no-checkout", str(origin), str(mate), cwd=tmp_path)
     git_model("install", "--local", cwd=mate)
     proc = git_model("fetch", cwd=mate, check=False)
     assert proc.returncode == 1 and lines(proc.stderr)[-1] == f"hint: {DAMAGED_HINT}"
-    # the hint's steps: the manifest and the damaged pack's index go, then a push
-    (remote / "manifests" / oid[:2] / oid).unlink()
-    for index in (remote / "index").iterdir():
-        index.unlink()
-    git_model("push", "origin", "--all", cwd=author)
+    # a clone without the object cannot check it, and says so
+    unchecked = git_model("push", "origin", "--all", "--repair", cwd=mate).stderr.decode()
+    assert "0 damaged" in unchecked and "were not checked" in unchecked
+    proc = git_model("push", "origin", "--all", "--repair", cwd=author)
+    assert f"{oid}: the remote's copy was damaged; sending it again" in proc.stderr.decode()
     git_model("fetch", cwd=mate)
     run_git("checkout", "-q", "main", cwd=mate)
     assert (mate / "a.bin").read_bytes() == data
+    assert len(list(mate.glob("small*.bin"))) == others
 
 
 def test_a_git_remote_at_a_missing_path_is_named_as_such(repo: Path) -> None:

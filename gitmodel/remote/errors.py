@@ -5,11 +5,13 @@ from __future__ import annotations
 from gitmodel.errors import GitModelError
 
 DAMAGED_HINT = (
-    "the remote's copy cannot be used: on an object-storage remote, delete the object's "
-    "manifest (manifests/<first 2 hex of its id>/<its id>) and the index of each pack it "
-    "uses (index/<pack id>; a push would reuse the damaged chunks otherwise); then run "
-    "`git model push REMOTE --all` in a clone that has the object (no push replaces an "
-    "object the remote still lists)"
+    "the remote's copy cannot be used: in a clone that has the object, run "
+    "`git model push REMOTE --all --repair` (it reads the remote's copies back and sends "
+    "the damaged ones again)"
+)
+HOST_DAMAGED_HINT = (
+    "the LFS host's copy cannot be used: ask its administrators to delete the object, "
+    "then push it again from a clone that has it (`git model push`)"
 )
 RANGES_HINT = "the storage ignores byte ranges (or the file changed): gitmodel needs them"
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from gitmodel.errors import ChecksumError
 from gitmodel.pointer import Pointer
-from gitmodel.remote.errors import RemoteError
+from gitmodel.remote.errors import RemoteError, RemoteObjectDamaged
 from gitmodel.remote.workers import each
 
 # Each kind of remote's modules are loaded where they are used: a push to an LFS host
@@ -166,6 +166,49 @@ def download(
         return pointer.size
     local = local or chunked.LocalChunks(store, remote.cipher.key_check)
     return chunked.download(remote, store, pointer, found, local, on_bytes)
+
+
+def damaged(remote: Remote, store: LocalStore, pointers: list[Pointer]) -> dict[str, list[str]]:
+    """Read back the remote's copy of each of ``pointers`` it lists; returns those that
+    are damaged (oid → the packs its manifest names). A transfer failure raises: an
+    object that could not be read is not taken to be damaged."""
+    if on_host(remote):
+        raise RemoteError(
+            f"{remote.display}: an LFS host's objects cannot be repaired from here",
+            hint="the host checks what it is sent: ask its administrators to delete the object",
+        )
+    from gitmodel.remote import chunked, whole
+
+    remote.check_layout()
+    attach(remote, store)
+    listed = remote.present(p.oid for p in pointers)
+    found_damaged: dict[str, list[str]] = {}
+    for pointer in pointers:
+        if pointer.oid not in listed:
+            continue  # a push sends it anyway
+        found = None
+        try:
+            found = stored_as(remote, pointer)
+            if found is None:
+                sound = whole.verify(remote, pointer)
+            else:
+                chunked.verify(remote, pointer, found)
+                sound = True
+        except (RemoteObjectDamaged, ChecksumError, chunked.ChunkedError):
+            sound = False
+        if not sound:
+            found_damaged[pointer.oid] = found.packs if found is not None else []
+    return found_damaged
+
+
+def forget(remote: RemoteStore, found_damaged: dict[str, list[str]]) -> None:
+    """Make the remote forget damaged objects, so that a push sends them again: their
+    manifests go (from their batches too), then the indexes of the packs they used,
+    so that no push reuses a damaged chunk (a manifest still naming such a pack reads
+    as before)."""
+    remote.delete_objects(found_damaged)
+    for pack in sorted({pack for packs in found_damaged.values() for pack in packs}):
+        remote.forget_pack(pack)
 
 
 def verify(remote: Remote, pointer: Pointer) -> bool:

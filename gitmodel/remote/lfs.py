@@ -45,7 +45,7 @@ from gitmodel.pointer import Pointer
 from gitmodel.progress import Attempt, ByteCount
 from gitmodel.remote import backends
 from gitmodel.remote.errors import (
-    DAMAGED_HINT,
+    HOST_DAMAGED_HINT,
     RemoteError,
     RemoteObjectDamaged,
     RemoteObjectMissing,
@@ -351,7 +351,8 @@ class LfsRemote:
             raise kind(f"{self.display} cannot give object {pointer.oid}: {message} ({code})")
         action = plan.actions.get("download")
         if action is None:
-            raise RemoteObjectDamaged(f"{self.display} gave no download action for {pointer.oid}")
+            raise RemoteObjectDamaged(f"{self.display} gave no download action for {pointer.oid}",
+                                      HOST_DAMAGED_HINT)  # fmt: skip
         return self._retry(lambda: self._receive(action, store, pointer, on_bytes))
 
     def verify(self, pointer: Pointer) -> bool:
@@ -381,7 +382,8 @@ class LfsRemote:
             if received > pointer.size:
                 raise RemoteObjectDamaged(
                     f"{self.display}: object {pointer.oid} is longer than the "
-                    f"{pointer.size} bytes its pointer says; not read further"
+                    f"{pointer.size} bytes its pointer says; not read further",
+                    HOST_DAMAGED_HINT,
                 )
             try:
                 writer.commit(pointer)
@@ -392,7 +394,7 @@ class LfsRemote:
                     ) from None
                 error = ChecksumError(f"object {pointer.oid} from {self.display}",
                                       exc.expected, exc.actual)  # fmt: skip
-                error.hint = DAMAGED_HINT
+                error.hint = HOST_DAMAGED_HINT
                 raise error from None
         return received
 

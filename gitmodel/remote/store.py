@@ -441,6 +441,12 @@ class RemoteStore:
             with contextlib.suppress(FileNotFoundError):
                 self.retry(functools.partial(self.fs.rm_file, key))
 
+    def forget_pack(self, pack: str) -> None:
+        """Remove a pack's index only: no push dedups against it any more, and the
+        manifests that name it read it as before (``gc`` deletes it once none does)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.retry(functools.partial(self.fs.rm_file, self.index_key(pack)))
+
     def read_meta(self, name: str) -> bytes | None:
         """A bookkeeping file under ``meta/`` (e.g. garbage-collection marks), or None;
         one over :data:`META_MAX_SIZE` is refused, read no further than that."""
