@@ -156,6 +156,16 @@ def test_a_rewritten_loan_is_fetched_again(origin: dict[str, str], tmp_path: Pat
     assert sha256_file(work / "model.bin") == origin["v2"]
 
 
+def test_fsck_after_an_edit_in_place(origin: dict[str, str], tmp_path: Path) -> None:
+    work = clone(origin, tmp_path / "work")
+    _rewrite(work / "model.bin")
+    result = git_model("fsck", "--objects", cwd=work, check=False)
+    assert result.returncode == 0, result.stderr  # no trace: the loan just ended
+    assert b"Traceback" not in result.stderr
+    run_git("checkout", "-q", "-f", "main", cwd=work)  # fetched from the model remote again
+    assert sha256_file(work / "model.bin") == origin["v2"]
+
+
 def test_unpushed_objects_are_never_lent(origin: dict[str, str], tmp_path: Path) -> None:
     work = clone(origin, tmp_path / "work")
     (work / "model.bin").unlink()
