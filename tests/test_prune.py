@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 from conftest import git_model, run_git
@@ -94,3 +96,20 @@ def test_nothing_to_prune_needs_no_remote(repo: Path) -> None:
     (repo / "e.bin").write_bytes(b"")
     run_git("add", "e.bin", cwd=repo)
     assert git_model("prune", cwd=repo).stdout == b"prune: nothing to delete\n"
+
+
+def test_prune_deletes_what_a_killed_write_left(repo: Path) -> None:
+    commit_file(repo, "a.bin")
+    gone = subprocess.Popen(["true"])  # a pid that no longer runs
+    gone.wait()
+    tmp = repo / ".git" / "model" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / f"{gone.pid}-abc123").write_bytes(b"x" * 2048)  # as `git add` killed by -9 leaves
+    alive = tmp / f"{os.getpid()}-def456"  # a write still going on
+    alive.write_bytes(b"y")
+    proc = git_model("prune", "--dry-run", cwd=repo)
+    assert b"would delete 1 unfinished write(s) in model/tmp/, 2.0 KiB" in proc.stdout
+    assert (tmp / f"{gone.pid}-abc123").exists()
+    proc = git_model("prune", cwd=repo)
+    assert proc.stdout.startswith(b"prune: deleted 1 unfinished write(s) in model/tmp/, 2.0 KiB\n")
+    assert sorted(tmp.iterdir()) == [alive]

@@ -1,6 +1,7 @@
 """``git model prune``: free local space, like ``git lfs prune``.
 
-An object is deleted only when nothing nearby needs it and the remote has it.
+An object is deleted only when nothing nearby needs it and the remote has it; the
+temporary files of writes killed midway (in ``tmp/``, their process gone) go too.
 Kept: everything the commits of the last ``--recent`` days (on any ref) name,
 what every worktree has checked out or staged, every stash entry, every commit
 not yet on a remote-tracking ref, and anything the remote lacks. With
@@ -9,6 +10,7 @@ not yet on a remote-tracking ref, and anything the remote lacks. With
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from gitmodel.pointer import Pointer
@@ -26,6 +28,7 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
     repo, store = open_repo()
     settings = repo.settings()
     days = DEFAULT_RECENT_DAYS if recent_days is None else recent_days
+    _remove_unfinished(store, dry_run)
     candidates = sorted(set(store.oids()) - needed_nearby(repo, days))
     if not candidates:
         print("prune: nothing to delete")
@@ -46,6 +49,22 @@ def prune(dry_run: bool, recent_days: int | None, verify_remote: bool,
     print(f"prune: {verb} {len(safe)} object(s), {format_size(total)}"
           + (f"; kept {kept} the remote lacks" if kept else ""))  # fmt: skip
     return 0
+
+
+def _remove_unfinished(store: LocalStore, dry_run: bool) -> None:
+    """Delete the temporary files of writes that were killed midway (no object is ever
+    one of them: an object is renamed into place only once whole)."""
+    total = 0
+    unfinished = store.unfinished_writes()
+    for path in unfinished:
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+            if not dry_run:
+                path.unlink()
+    if unfinished:
+        verb = "would delete" if dry_run else "deleted"
+        print(f"prune: {verb} {len(unfinished)} unfinished write(s) in model/tmp/, "
+              f"{format_size(total)}")  # fmt: skip
 
 
 def _verified(remote: layouts.Remote, store: LocalStore, oids: list[str]) -> list[str]:

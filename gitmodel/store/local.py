@@ -347,6 +347,16 @@ class LocalStore:
             onecopy.forget_lent(self.root, oid)
         self.packs.rewrite(oids)
 
+    def unfinished_writes(self) -> list[Path]:
+        """The files in ``tmp/`` of writes whose process is gone (killed midway: ``kill
+        -9``, a crash, a full disk): named ``<pid>-…`` for a process that no longer runs."""
+        found = []
+        for path in self.tmp_dir.iterdir() if self.tmp_dir.is_dir() else []:
+            pid = path.name.split("-", 1)[0]
+            if pid.isdigit() and path.is_file() and not _running(int(pid)):
+                found.append(path)
+        return sorted(found)
+
     def compact(self) -> tuple[int, int]:
         """Merge the packs of small objects into as few as possible (each ``git add``
         process writes its own); a packed object that fails its hash goes to ``bad/``
@@ -807,6 +817,16 @@ class _PackedFile(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's, or no pid at all: not ours to judge
+    return True
 
 
 def _mkstemp(dir: Path, prefix: str, suffix: str = "") -> tuple[int, str]:
