@@ -946,18 +946,28 @@ def doctor(timeout: float) -> None:
 
 
 @cli.command("help")
-@click.argument("verb", required=False)
-def help_command(verb: str | None) -> None:
-    """Show the manual page of git-model, or of VERB (like git model VERB --help)."""
+@click.argument("words", nargs=-1, metavar="[VERB [SUBVERB]]")
+def help_command(words: tuple[str, ...]) -> None:
+    """Show the manual page of git-model, or of VERB (like git model VERB --help);
+    VERB SUBVERB (git model help remote set) shows VERB's page."""
     from gitmodel.commands.manual import show
 
-    command = cli if verb is None else cli.commands.get(verb)
-    if command is None or command.hidden:
-        raise click.UsageError(f"no command {verb!r}; see `git model help`")
-    page = "git-model" if verb is None else f"git-model-{verb}"
+    command: click.Command = cli
+    ctx = click.Context(cli, info_name="git-model")
+    for depth, word in enumerate(words):
+        group = command if isinstance(command, click.Group) else None
+        found = group.commands.get(word) if group is not None else None
+        if group is None or found is None or found.hidden:
+            import difflib
+
+            said = " ".join(words[: depth + 1])
+            names = [n for n, c in (group.commands.items() if group else []) if not c.hidden]
+            close = difflib.get_close_matches(word, names, n=3)
+            hint = f" (did you mean {', '.join(repr(n) for n in close)}?)" if close else ""
+            raise click.UsageError(f"no command {said!r}{hint}; see `git model help`")
+        command, ctx = found, click.Context(found, info_name=word, parent=ctx)
+    page = "git-model" if not words else f"git-model-{words[0]}"  # a subverb: on its verb's
     if not show(page):  # no pages installed, or no man: the short help instead
-        root = click.Context(cli, info_name="git-model")
-        ctx = root if verb is None else click.Context(command, info_name=verb, parent=root)
         click.echo(command.get_help(ctx))
 
 

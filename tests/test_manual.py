@@ -60,6 +60,12 @@ def test_without_pages_help_is_the_short_help(tmp_path: Path) -> None:
     assert main.startswith(b"Usage: git-model [OPTIONS] COMMAND"), main
     proc = git_model("help", "frobnicate", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and b"no command 'frobnicate'" in proc.stderr
+    proc = git_model("help", "instal", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and b"no command 'instal' (did you mean 'install'" in proc.stderr
+    sub = git_model("help", "remote", "set", cwd=tmp_path, env=env).stdout.decode()
+    assert sub.startswith("Usage: git-model remote set [OPTIONS] [REMOTE] URL"), sub
+    proc = git_model("help", "remote", "sett", cwd=tmp_path, check=False)
+    assert b"no command 'remote sett' (did you mean 'set'" in proc.stderr
 
 
 def test_every_verb_has_a_page_in_roff_and_html(tmp_path: Path) -> None:
