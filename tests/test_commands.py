@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git_model, repo_store, run_git, store_oids
+from conftest import git_model, git_out, repo_store, run_git, store_oids
 
 from gitmodel.pointer import Pointer
 
@@ -110,6 +110,20 @@ def test_status(committed: Path) -> None:
     assert data["modified"] == ["b.bin"]
     assert data["untracked"] == ["c.bin"]
     assert len(data["unpushed"]) == 2
+
+
+def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(committed: Path) -> None:
+    content = (committed / "b.bin").read_bytes()
+    pointer = run_git("cat-file", "blob", "HEAD:b.bin", cwd=committed).stdout
+    (committed / "b.bin").write_bytes(pointer)  # as a clone made before `git model install`
+    run_git("add", "b.bin", cwd=committed)  # the index notes the pointer's size, as there
+    assert git_out("status", "--porcelain", cwd=committed) == ""  # Git sees no change
+    out = git_model("status", cwd=committed).stdout.decode()
+    assert "checked out as their pointers (`git model pull` writes them):\n\tb.bin\n" in out
+    assert json.loads(git_model("status", "--json", cwd=committed).stdout)["pointers"] == ["b.bin"]
+    git_model("pull", cwd=committed)  # no remote: every object is here, none to fetch
+    assert (committed / "b.bin").read_bytes() == content
+    assert "pointers" not in git_model("status", cwd=committed).stdout.decode()
 
 
 def test_status_and_ls_files_print_a_hostile_name_escaped(repo: Path) -> None:

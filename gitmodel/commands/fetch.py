@@ -10,7 +10,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.patterns import matching
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
-from gitmodel.remote.config import remote_for
+from gitmodel.remote.config import default_remote_name, remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
@@ -64,7 +64,7 @@ def fetch(
     """Download the objects of the files in REFs that the local store lacks; without REFs,
     of HEAD's files that are checked out (a sparse checkout leaves others out)."""
     repo, store = open_repo()
-    remote = remote_for(repo, repo.settings(), remote_name)
+    settings = repo.settings()
     files: list[PointerFile] = []
     for ref in refs or ["HEAD"]:
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))
@@ -72,6 +72,10 @@ def fetch(
         skipped = repo.skipped_paths()
         files = [f for f in files if f.path not in skipped]
     chosen = _select(repo, files, include, exclude, warn=True)
+    if remote_name is None and default_remote_name(settings) is None:
+        if not store.lacking(f.pointer for f in chosen):
+            return 0  # no remote, and every object is here (as git fetch: nothing to do)
+    remote = remote_for(repo, settings, remote_name)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
     onecopy.note_held(store.root, remote.url, got.pointers)
     if got.pointers and not quiet:

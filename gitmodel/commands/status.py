@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.formats.report import printable
-from gitmodel.pointer import Pointer
-from gitmodel.scan import pointers_in_history
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
+from gitmodel.scan import index_pointers, pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
@@ -28,6 +29,7 @@ def status(as_json: bool = False) -> int:
                         hint="run it in a non-bare clone; `git model ls-files REV` lists a "
                         "commit's model files")  # fmt: skip
     staged, unstaged, untracked = _worktree_changes(repo)
+    as_pointers = _checked_out_as_pointers(repo)
     unpushed = _unpushed(repo)
     if as_json:
         print(
@@ -36,6 +38,7 @@ def status(as_json: bool = False) -> int:
                     "staged": [_change_json(c) for c in staged],
                     "modified": unstaged,
                     "untracked": untracked,
+                    "pointers": as_pointers,
                     "unpushed": [{"oid": p.oid, "size": p.size} for p in unpushed],
                 },
                 indent=2,
@@ -51,6 +54,10 @@ def status(as_json: bool = False) -> int:
     if untracked:
         print("\nUntracked model files:")
         for path in untracked:
+            print(f"\t{printable(path)}")
+    if as_pointers:
+        print("\nModel files checked out as their pointers (`git model pull` writes them):")
+        for path in as_pointers:
             print(f"\t{printable(path)}")
     total = sum(p.size for p in unpushed)
     print(
@@ -100,6 +107,28 @@ def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str
     pointers = git.pointers_of(repo, {b for _, old, new in staged_raw for b in (old, new)})
     staged = [Change(p, pointers.get(old), pointers.get(new)) for p, old, new in staged_raw]
     return staged, [p for p in unstaged if p in model], [p for p in untracked if p in model]
+
+
+def _checked_out_as_pointers(repo: git.Repo) -> list[str]:
+    """Model files whose worktree file is still the pointer the index holds (a clone made
+    before the filter was installed, a skipped smudge, a checkout whose hook was killed):
+    Git sees no change, since the pointer cleans to itself."""
+    return [item.path for item in index_pointers(repo)
+            if _holds_pointer(safepath.Target(repo.top, item.path), item.pointer)]  # fmt: skip
+
+
+def _holds_pointer(target: safepath.Target, pointer: Pointer) -> bool:
+    try:
+        st = safepath.lstat(target)
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size >= POINTER_MAX_SIZE:
+            return False
+        src = safepath.open_file(target) if st.st_size != pointer.size else None
+    except (safepath.UnsafePathError, OSError):
+        return False
+    if src is None:
+        return False
+    with src:
+        return try_parse(src.read(POINTER_MAX_SIZE)) == pointer
 
 
 def _unpushed(repo: git.Repo) -> list[Pointer]:
