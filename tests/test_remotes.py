@@ -255,6 +255,14 @@ def test_remote_set_without_a_remote_name_says_which_to_add_or_name(repo: Path) 
         "gitmodel: error: which Git remote? There are 2 and none is origin",
         f"hint: name it: git model remote set {git_out('remote', cwd=repo).split()[0]} URL",
     ]
+    for command in ("fetch", "push", "pull"):  # the same question, not "add one"
+        proc = git_model(command, cwd=repo, check=False)
+        assert proc.returncode == 1
+        assert proc.stderr.decode().splitlines()[-2:] == [
+            "gitmodel: error: which Git remote? There are 2 and none is origin",
+            "hint: name it (REMOTE), or choose one for every command: "
+            "git config model.remote NAME",
+        ]
     git_model("remote", "set", "team", store, cwd=repo)
     assert git_out("config", "remote.team.modelurl", cwd=repo).strip() == store
 

@@ -10,7 +10,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.patterns import matching
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
-from gitmodel.remote.config import default_remote_name, remote_for
+from gitmodel.remote.config import remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
@@ -72,7 +72,7 @@ def fetch(
         skipped = repo.skipped_paths()
         files = [f for f in files if f.path not in skipped]
     chosen = _select(repo, files, include, exclude, warn=True)
-    if remote_name is None and default_remote_name(settings) is None:
+    if remote_name is None and not git.remote_names(settings):
         if not store.lacking(f.pointer for f in chosen):
             return 0  # no remote, and every object is here (as git fetch: nothing to do)
     remote = remote_for(repo, settings, remote_name)

@@ -125,6 +125,11 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
     """The model store for Git remote ``name`` (default: model.remote, origin, or the only one)."""
     name = name or default_remote_name(settings)
     if name is None:
+        names = git.remote_names(settings)
+        if names:  # several, none of them origin
+            raise UserError(f"which Git remote? There are {len(names)} and none is origin",
+                            hint="name it (REMOTE), or choose one for every command: "
+                            "git config model.remote NAME")  # fmt: skip
         raise UserError("no Git remote to use", hint="add one (`git remote add origin URL`)")
     if not git.valid_remote_name(name):
         raise UserError(f"{name!r} is not a valid remote name", hint="see `git remote -v`")
