@@ -260,8 +260,7 @@ def test_remote_set_without_a_remote_name_says_which_to_add_or_name(repo: Path) 
         assert proc.returncode == 1
         assert proc.stderr.decode().splitlines()[-2:] == [
             "gitmodel: error: which Git remote? There are 2 and none is origin",
-            "hint: name it (REMOTE), or choose one for every command: "
-            "git config model.remote NAME",
+            "hint: name it (REMOTE), or choose one for every command: git config model.remote NAME",
         ]
     git_model("remote", "set", "team", store, cwd=repo)
     assert git_out("config", "remote.team.modelurl", cwd=repo).strip() == store

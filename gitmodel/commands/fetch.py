@@ -72,9 +72,8 @@ def fetch(
         skipped = repo.skipped_paths()
         files = [f for f in files if f.path not in skipped]
     chosen = _select(repo, files, include, exclude, warn=True)
-    if remote_name is None and not git.remote_names(settings):
-        if not store.lacking(f.pointer for f in chosen):
-            return 0  # no remote, and every object is here (as git fetch: nothing to do)
+    if not (remote_name or git.remote_names(settings) or store.lacking(f.pointer for f in chosen)):
+        return 0  # no remote, and every object is here (as git fetch: nothing to do)
     remote = remote_for(repo, settings, remote_name)
     got = transfer.download(remote.open(), store, [f.pointer for f in chosen], jobs, quiet)
     onecopy.note_held(store.root, remote.url, got.pointers)
