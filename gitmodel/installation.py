@@ -71,7 +71,7 @@ def is_ours(path: Path) -> bool:
 
 
 def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
-    """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run first)."""
+    """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run after ours)."""
     hooks_dir = repo.hooks_dir
     hooks_dir.mkdir(parents=True, exist_ok=True)
     installed = []

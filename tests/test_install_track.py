@@ -91,6 +91,22 @@ def test_refuses_to_clobber_two_user_hooks(plain: Path) -> None:
     assert (hooks / "post-checkout").read_text() == "#!/bin/sh\necho new\n"
 
 
+def test_a_replaced_hook_runs_as_git_ran_it(plain: Path) -> None:
+    """A hook with no #! line runs in sh, and under its own name: hook managers (husky)
+    pick what to run by `basename "$0"`, which must not be post-checkout.legacy."""
+    husky = plain / ".husky"
+    (husky / "_").mkdir(parents=True)
+    (husky / "_" / "h").write_text('n=$(basename "$0")\n. "$(dirname "$(dirname "$0")")/$n"\n')
+    (husky / "_" / "post-checkout").write_text('. "$(dirname "$0")/h"\n')  # no #! line
+    (husky / "_" / "post-checkout").chmod(0o755)
+    (husky / "post-checkout").write_text('echo "$(basename "$0") $3" > ran.txt\n')
+    run_git("config", "core.hooksPath", ".husky/_", cwd=plain)
+    git_model("install", "--local", cwd=plain)
+    run_git("commit", "-q", "--allow-empty", "-m", "first", cwd=plain)
+    run_git("checkout", "-q", "-b", "topic", cwd=plain)
+    assert (plain / "ran.txt").read_text() == "post-checkout 1\n"
+
+
 def test_hooks_path_is_honoured(plain: Path, tmp_path: Path) -> None:
     custom = tmp_path / "myhooks"
     run_git("config", "core.hooksPath", str(custom), cwd=plain)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from gitmodel import git, locking, materialize
 from gitmodel.errors import GitModelError, UserError
@@ -12,6 +13,7 @@ from gitmodel.installation import LEGACY_SUFFIX
 from gitmodel.workspace import open_repo
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "zsh"})  # run a .legacy hook by `.`
 
 
 def run_hook(name: str, args: list[str]) -> int:
@@ -43,10 +45,26 @@ def run_hook(name: str, args: list[str]) -> int:
     legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
     code = 0
     if legacy.is_file() and os.access(legacy, os.X_OK):
-        code = subprocess.run([str(legacy), *args], input=stdin, check=False).returncode
+        command = _legacy_command(legacy, repo.hooks_dir / name, args)
+        code = subprocess.run(command, input=stdin, check=False).returncode
     if failure is not None:
         raise failure
     return code
+
+
+def _legacy_command(legacy: Path, hook: Path, args: list[str]) -> list[str]:
+    """How to run the hook ours replaced. A shell script is sourced by its shell under the
+    hook's own name, so its ``$0`` is ``hooks/NAME`` as when Git ran it (hook managers such
+    as husky pick the script to run by ``basename "$0"``), and a script with no ``#!`` line
+    runs in ``sh``, as Git runs it; anything else runs as itself."""
+    with open(legacy, "rb") as f:
+        first = f.readline(256)
+    words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else ["sh"]
+    by_env = len(words) == 2 and Path(words[0]).name == "env"
+    shell = words[1] if by_env else words[0] if words else ""
+    if Path(shell).name not in SHELLS:
+        return [str(legacy), *args]
+    return [*words, "-c", f'. "$0{LEGACY_SUFFIX}"', str(hook), *args]
 
 
 def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
