@@ -128,7 +128,8 @@ def cli() -> None:
 @cli.command()
 @_scope_options
 @click.option("--skip-smudge", is_flag=True, help="check out pointers; fetch content on demand")
-@click.option("--force", is_flag=True, help="replace a hook even when a .legacy copy exists")
+@click.option("--force", is_flag=True,
+              help="replace a hook even when a .gitmodel-legacy copy exists")  # fmt: skip
 @click.option(
     "--lfs/--no-lfs",
     default=None,

@@ -11,7 +11,10 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.materialize import HOOK_MARKER
 
-LEGACY_SUFFIX = ".legacy"
+# where a hook of the user's waits, run after ours; not ".legacy", the name the pre-commit
+# framework and others give the hook *they* replaced and run (ours, after them)
+LEGACY_SUFFIX = ".gitmodel-legacy"
+OLD_LEGACY_SUFFIX = ".legacy"  # where versions before kept it
 HOOK_NAMES = ("post-checkout", "pre-push")  # the files in gitmodel/hooks
 FILTER_KEYS = ("process", "clean", "smudge", "required")
 # the diff and merge drivers for files with diff=model and merge=model (as `git model
@@ -71,13 +74,17 @@ def is_ours(path: Path) -> bool:
 
 
 def install_hooks(repo: git.Repo, force: bool = False) -> list[str]:
-    """Install our hooks, keeping any existing hook as ``<name>.legacy`` (run after ours)."""
+    """Install our hooks, keeping any existing hook as ``<name>.gitmodel-legacy`` (run after
+    ours)."""
     hooks_dir = repo.hooks_dir
     hooks_dir.mkdir(parents=True, exist_ok=True)
     installed = []
     for name, text in hook_sources().items():
         target = hooks_dir / name
         legacy = hooks_dir / (name + LEGACY_SUFFIX)
+        old = hooks_dir / (name + OLD_LEGACY_SUFFIX)
+        if is_ours(target) and not legacy.exists() and old.exists() and not is_ours(old):
+            os.replace(old, legacy)  # kept by a version before, under the name others use
         if target.exists() and not is_ours(target):
             if legacy.exists() and not force:
                 raise UserError(
@@ -100,10 +107,20 @@ def uninstall_hooks(repo: git.Repo) -> list[str]:
         if is_ours(target):
             target.unlink()
             removed.append(name)
-            legacy = hooks_dir / (name + LEGACY_SUFFIX)
-            if legacy.exists():
+            legacy = saved_hook(hooks_dir, name)
+            if legacy is not None:
                 os.replace(legacy, target)
     return removed
+
+
+def saved_hook(hooks_dir: Path, name: str) -> Path | None:
+    """The user's hook ``name`` that ours replaced, if any (where a version before kept
+    it, too; never our own hook, which another hook manager may have kept there)."""
+    for suffix in (LEGACY_SUFFIX, OLD_LEGACY_SUFFIX):
+        path = hooks_dir / (name + suffix)
+        if path.is_file() and not is_ours(path):
+            return path
+    return None
 
 
 def ensure_hooks(repo: git.Repo, settings: dict[str, str]) -> None:

@@ -89,7 +89,8 @@ def _copy_in(store: LocalStore, path: Path, pointer: Pointer) -> None:
 
 
 def remove_lfs_hooks(repo: git.Repo) -> list[str]:
-    """Delete the hooks ``git lfs install`` wrote (also where ours kept them as .legacy)."""
+    """Delete the hooks ``git lfs install`` wrote (also where ours kept them, as
+    ``.gitmodel-legacy`` or ``.legacy``)."""
     removed = _lfs_hooks(repo)
     for path in removed:
         path.unlink()

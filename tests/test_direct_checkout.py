@@ -179,7 +179,7 @@ def test_hook_chains_to_existing_hook(tmp_path: Path) -> None:
     hook.write_text(f'#!/bin/sh\necho "$@" > {marker}\n')
     hook.chmod(0o755)
     git_model("install", "--local", cwd=path)
-    assert (path / ".git" / "hooks" / "post-checkout.legacy").exists()
+    assert (path / ".git" / "hooks" / "post-checkout.gitmodel-legacy").exists()
     (path / "f").write_text("x")
     run_git("add", "f", cwd=path)
     run_git("commit", "-qm", "f", cwd=path)

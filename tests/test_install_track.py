@@ -72,19 +72,19 @@ def test_existing_hook_is_kept_and_restored(plain: Path) -> None:
     user_hook.write_text("#!/bin/sh\necho mine\n")
     user_hook.chmod(0o755)
     git_model("install", "--local", cwd=plain)
-    assert (hooks / "post-checkout.legacy").read_text() == "#!/bin/sh\necho mine\n"
+    assert (hooks / "post-checkout.gitmodel-legacy").read_text() == "#!/bin/sh\necho mine\n"
     git_model("install", "--local", cwd=plain)  # idempotent: the legacy hook stays
-    assert (hooks / "post-checkout.legacy").exists()
+    assert (hooks / "post-checkout.gitmodel-legacy").exists()
     git_model("uninstall", "--local", cwd=plain)
     assert user_hook.read_text() == "#!/bin/sh\necho mine\n"
-    assert not (hooks / "post-checkout.legacy").exists()
+    assert not (hooks / "post-checkout.gitmodel-legacy").exists()
     assert config(plain, "filter.model.process") == ""
 
 
 def test_refuses_to_clobber_two_user_hooks(plain: Path) -> None:
     hooks = plain / ".git" / "hooks"
     (hooks / "post-checkout").write_text("#!/bin/sh\necho new\n")
-    (hooks / "post-checkout.legacy").write_text("#!/bin/sh\necho old\n")
+    (hooks / "post-checkout.gitmodel-legacy").write_text("#!/bin/sh\necho old\n")
     proc = git_model("install", "--local", cwd=plain, check=False)
     assert proc.returncode == 1
     assert b"hint:" in proc.stderr
@@ -93,7 +93,7 @@ def test_refuses_to_clobber_two_user_hooks(plain: Path) -> None:
 
 def test_a_replaced_hook_runs_as_git_ran_it(plain: Path) -> None:
     """A hook with no #! line runs in sh, and under its own name: hook managers (husky)
-    pick what to run by `basename "$0"`, which must not be post-checkout.legacy."""
+    pick what to run by `basename "$0"`, which must not be post-checkout.gitmodel-legacy."""
     husky = plain / ".husky"
     (husky / "_").mkdir(parents=True)
     (husky / "_" / "h").write_text('n=$(basename "$0")\n. "$(dirname "$(dirname "$0")")/$n"\n')

@@ -133,3 +133,33 @@ def test_pre_commit_framework_blocks_then_passes(tmp_path: Path,
     run_git("add", ".gitattributes", "model.bin", cwd=repo)
     proc = run([*PRE_COMMIT, "run", "--all-files"], repo, check=False, env=env)
     assert proc.returncode == 0, proc.stdout.decode()
+
+
+@pytest.mark.parametrize("first", ["pre-commit", "gitmodel"])
+def test_pre_commit_install_and_git_model_install_chain(tmp_path: Path, first: str) -> None:
+    """Either installed first, a push runs both: pre-commit keeps the hook it replaces as
+    pre-push.legacy, so ours keeps the one it replaces elsewhere."""
+    if not has_pre_commit():
+        pytest.skip("pre-commit is not installed")
+    bare, repo = tmp_path / "origin.git", tmp_path / "user"
+    run_git("init", "-q", "--bare", str(bare), cwd=tmp_path)
+    run_git("init", "-q", str(repo), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(bare), cwd=repo)
+    (repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n- repo: local\n  hooks:\n  - id: hello\n    name: hello\n"
+        "    entry: touch hello-ran\n    language: system\n    stages: [pre-push]\n"
+        "    pass_filenames: false\n    always_run: true\n"
+    )
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "config", cwd=repo)
+    steps = [lambda: run([*PRE_COMMIT, "install", "-t", "pre-push"], repo),
+             lambda: git_model("install", "--local", cwd=repo)]  # fmt: skip
+    for step in steps if first == "pre-commit" else steps[::-1]:
+        step()
+    proc = run_git("push", "-q", "origin", "main", cwd=repo, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (repo / "hello-ran").exists()
+    assert (
+        git_out("rev-parse", "main", cwd=bare).strip()
+        == git_out("rev-parse", "HEAD", cwd=repo).strip()
+    )

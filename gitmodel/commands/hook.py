@@ -9,11 +9,11 @@ from pathlib import Path
 
 from gitmodel import git, locking, materialize
 from gitmodel.errors import GitModelError, UserError
-from gitmodel.installation import LEGACY_SUFFIX
+from gitmodel.installation import saved_hook
 from gitmodel.workspace import open_repo
 
-STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to a .legacy hook)
-SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "zsh"})  # run a .legacy hook by `.`
+STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to the user's)
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "zsh"})  # the user's hook in these: sourced
 
 
 def run_hook(name: str, args: list[str]) -> int:
@@ -42,9 +42,9 @@ def run_hook(name: str, args: list[str]) -> int:
         locking.protect(repo)  # after the logs: a clone learns the locks first
     else:
         raise UserError(f"unknown hook {name!r}", hint="reinstall hooks: `git model install`")
-    legacy = repo.hooks_dir / (name + LEGACY_SUFFIX)
+    legacy = saved_hook(repo.hooks_dir, name)
     code = 0
-    if legacy.is_file() and os.access(legacy, os.X_OK):
+    if legacy is not None and os.access(legacy, os.X_OK):
         command = _legacy_command(legacy, repo.hooks_dir / name, args)
         code = subprocess.run(command, input=stdin, check=False).returncode
     if failure is not None:
@@ -64,7 +64,8 @@ def _legacy_command(legacy: Path, hook: Path, args: list[str]) -> list[str]:
     shell = words[1] if by_env else words[0] if words else ""
     if Path(shell).name not in SHELLS:
         return [str(legacy), *args]
-    return [*words, "-c", f'. "$0{LEGACY_SUFFIX}"', str(hook), *args]
+    source = 'gitmodel_hook=$1; shift; . "$gitmodel_hook"'  # $1, $2…: Git's arguments
+    return [*words, "-c", source, str(hook), str(legacy), *args]
 
 
 def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
