@@ -112,12 +112,16 @@ def test_status(committed: Path) -> None:
     assert len(data["unpushed"]) == 2
 
 
-def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(committed: Path) -> None:
+@pytest.mark.parametrize("staged", [True, False], ids=["as-a-clone-leaves-it", "written-since"])
+def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(
+    committed: Path, staged: bool
+) -> None:
     content = (committed / "b.bin").read_bytes()
     pointer = run_git("cat-file", "blob", "HEAD:b.bin", cwd=committed).stdout
     (committed / "b.bin").write_bytes(pointer)  # as a clone made before `git model install`
-    run_git("add", "b.bin", cwd=committed)  # the index notes the pointer's size, as there
-    assert git_out("status", "--porcelain", cwd=committed) == ""  # Git sees no change
+    if staged:  # the index notes the pointer's size, as there: Git sees no change
+        run_git("add", "b.bin", cwd=committed)
+        assert git_out("status", "--porcelain", cwd=committed) == ""
     out = git_model("status", cwd=committed).stdout.decode()
     assert "checked out as their pointers (`git model pull` writes them):\n\tb.bin\n" in out
     assert json.loads(git_model("status", "--json", cwd=committed).stdout)["pointers"] == ["b.bin"]

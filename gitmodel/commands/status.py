@@ -10,7 +10,7 @@ from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.formats.report import printable
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.scan import index_pointers, pointers_in_history
+from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.workspace import open_repo
 
@@ -29,7 +29,7 @@ def status(as_json: bool = False) -> int:
                         hint="run it in a non-bare clone; `git model ls-files REV` lists a "
                         "commit's model files")  # fmt: skip
     staged, unstaged, untracked = _worktree_changes(repo)
-    as_pointers = _checked_out_as_pointers(repo)
+    as_pointers = _checked_out_as_pointers(repo, unstaged)
     unpushed = _unpushed(repo)
     if as_json:
         print(
@@ -109,11 +109,14 @@ def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str
     return staged, [p for p in unstaged if p in model], [p for p in untracked if p in model]
 
 
-def _checked_out_as_pointers(repo: git.Repo) -> list[str]:
+def _checked_out_as_pointers(repo: git.Repo, modified: list[str]) -> list[str]:
     """Model files whose worktree file is still the pointer the index holds (a clone made
     before the filter was installed, a skipped smudge, a checkout whose hook was killed):
-    Git sees no change, since the pointer cleans to itself."""
-    return [item.path for item in index_pointers(repo)
+    Git sees no change, since the pointer cleans to itself, or a modification where it
+    saw the file another size. Only those files and those the index saw shorter than any
+    pointer are read (100,000 files of model bytes cost no read)."""
+    small = repo.small_index_files(POINTER_MAX_SIZE, also=set(modified))
+    return [item.path for item in pointer_files(repo, small)
             if _holds_pointer(safepath.Target(repo.top, item.path), item.pointer)]  # fmt: skip
 
 
