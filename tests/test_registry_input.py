@@ -292,3 +292,43 @@ def test_request_messages(cli: Cli, work: Path, monkeypatch: pytest.MonkeyPatch)
     cli.run(work, "reject", request_id[:6], "-m", "not yet")
     listing = cli.run(work, "requests")[1]
     assert "    rejected  by Test Author <reviewer@example.com>" in listing
+
+
+def test_stage_change_messages_are_capped_as_request_messages_are(cli: Cli, work: Path) -> None:
+    cli.run(work, "promote", "clf@v1", "dev")
+    tip = git_out("rev-parse", REF, cwd=work)
+    too_long = "x" * 4001
+    for args in (("promote", "clf@v2", "dev"), ("rollback", "clf", "dev"),
+                 ("unassign", "clf", "dev"), ("request", "clf@v2", "staging")):  # fmt: skip
+        verb = args[0]
+        assert error_lines(cli.refused(work, *args, "-m", too_long)) == [
+            f"gitmodel: error: the {verb} message is 4,001 characters, longer than the 4,000 "
+            "a record keeps",
+            "hint: keep it short and link to the details",
+        ], args
+    assert git_out("rev-parse", REF, cwd=work) == tip  # nothing recorded
+    cli.run(work, "promote", "clf@v2", "dev", "-m", "y" * 4000)  # the limit itself is fine
+    assert cli.json(work, "history", "clf")[0]["message"] == "y" * 4000
+
+
+def test_an_older_over_long_message_shows_cut_and_inert(
+    cli: Cli, work: Path, tmp_path: Path
+) -> None:
+    """A record written before the limit (or by hand: logs are committed files) still
+    reads, and every output shows its message bounded and escaped."""
+    cli.run(work, "promote", "clf@v1", "dev")
+    record = json.loads(git_out("show", f"{REF}:record.json", cwd=work))
+    record["message"] = "\x1b]0;owned\x07<script>" + "z" * 100_000
+    append_raw(work, record, stages.reduce(tip_state(work), record))
+    line = cli.run(work, "history", "clf")[1].splitlines()[0]
+    assert "\x1b" not in line and "\x07" not in line and len(line) < 400
+    assert line.endswith('"]0;owned <script>' + "z" * 182 + '…"')  # 200 characters
+    shown = cli.json(work, "history", "clf")[0]["message"]
+    assert len(shown) == 4000 and shown.endswith("z…")
+    audit = cli.json(work, "audit", "clf")
+    assert max(len(change["message"]) for change in audit["changes"]) == 4000
+    page = tmp_path / "audit.html"
+    _, text, _ = cli.run(work, "audit", "clf", "--html", str(page), check=False)
+    assert "\x1b" not in text and max(map(len, text.splitlines())) < 1000
+    html = page.read_text()
+    assert len(html) < 20_000 and "<script>" not in html and "&lt;script&gt;" in html

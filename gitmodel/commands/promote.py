@@ -14,7 +14,7 @@ import sys
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import declare, hooks, policy, stages
+from gitmodel.registry import declare, hooks, messages, policy, stages
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
@@ -25,7 +25,8 @@ def promote(
     spec: ModelSpec, stage: str, message: str = "", weight: int | None = None, force: bool = False
 ) -> int:
     """Assign NAME[@VERSION|@REV] (default: the latest) to STAGE, after the policy agrees."""
-    if force and not message.strip():
+    message = messages.checked(message, "promote")
+    if force and not message:
         raise UserError("--force needs a reason", hint='add -m "why the policy is bypassed"')
     if weight is not None and not 1 <= weight <= 100:
         raise UserError(f"weight {weight} is not a percentage", hint="use 1..99 for a split")
@@ -58,7 +59,7 @@ def _event(
     bypassed, verdict = _gate(repo, store, model, stage, version, state, force)
     found = verdict.approval
     approved_by = [a.email for a in found.approvals] if found and verdict.request else None
-    return stages.event("promote", model.name, stage, *change, message.strip(), bypassed,
+    return stages.event("promote", model.name, stage, *change, message, bypassed,
                         request=verdict.request, approved_by=approved_by)  # fmt: skip
 
 
@@ -152,6 +153,7 @@ def _gate(
 
 def rollback(name: str, stage: str, to: str | None = None, message: str = "") -> int:
     """Put back what STAGE held before (or version TO, one it held before), recording why."""
+    message = messages.checked(message, "rollback")
     repo, _ = open_repo()
     registry = declare.load(repo)
     model = registry.model(declare.valid_name(name))
@@ -170,7 +172,7 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
             raise _nothing_before(repo, name, stage, current)
     if after == current:
         return _unchanged(stage, current)
-    record = stages.event("rollback", name, stage, current, after, message.strip(), undo=to is None)
+    record = stages.event("rollback", name, stage, current, after, message, undo=to is None)
     entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
     _after_change(repo, model, record, records.identity(repo), entry.commit)
@@ -227,6 +229,7 @@ def _with_files(refs: list[stages.Assignment], found: list[Version]) -> list[sta
 
 def unassign(name: str, stage: str, message: str = "") -> int:
     """Empty STAGE of NAME (rollback can put its version back)."""
+    message = messages.checked(message, "unassign")
     repo, _ = open_repo()
     model = declare.load(repo).model(declare.valid_name(name))
     model.check_stage(stage)
@@ -235,7 +238,7 @@ def unassign(name: str, stage: str, message: str = "") -> int:
     current = stages.held(log.state(tip), name, stage)
     if not current:
         raise UserError(f"{stage} of {name} holds nothing", hint="see `git model stages`")
-    record = stages.event("unassign", name, stage, current, [], message.strip())
+    record = stages.event("unassign", name, stage, current, [], message)
     entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, [])
     _after_change(repo, model, record, records.identity(repo), entry.commit)

@@ -11,7 +11,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.lineage.history import repo_path
 from gitmodel.logs import records
-from gitmodel.registry import declare, serving, stages
+from gitmodel.registry import declare, messages, serving, stages
 from gitmodel.registry.requests import one_line
 from gitmodel.specs import ModelSpec
 
@@ -117,9 +117,13 @@ def _when(entry: records.Entry) -> datetime:
 
 
 def event_json(entry: records.Entry) -> dict[str, object]:
-    """The documented history JSON of one event: the record plus who, when and its commit."""
+    """The documented history JSON of one event: the record plus who, when and its commit
+    (a message longer than a record may now keep, written before the limit or by hand,
+    cut to that limit)."""
+    message = entry.record.get("message")
     return {
         **entry.record,
+        **({"message": messages.cut(message)} if isinstance(message, str) else {}),
         "event": entry.commit,
         "at": _when(entry).isoformat(),
         "by": {"name": entry.author_name, "email": entry.author_email},

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, requests
+from gitmodel.registry import approvals, declare, messages, requests
 from gitmodel.registry.versions import pick, versions
 from gitmodel.specs import ModelSpec
 
@@ -217,13 +217,7 @@ def _rule(model: declare.Model, stage: str) -> declare.Approvals | None:
 
 
 def _message(message: str, verb: str) -> str:
-    why = message.strip()
-    if not why:
-        raise UserError(f"{verb} needs a reason", hint='add -m "why"')
-    if len(why) > requests.MESSAGE_LIMIT:
-        raise UserError(f"the message is longer than {requests.MESSAGE_LIMIT} characters",
-                        hint="keep it short; link to the details")  # fmt: skip
-    return why
+    return messages.checked(message, verb, required=True)
 
 
 def _who(entry: requests.Entry) -> dict[str, str]:

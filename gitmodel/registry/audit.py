@@ -26,7 +26,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.git import signatures
 from gitmodel.git.signatures import BAD, UNKNOWN_KEY, UNSIGNED
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, requests, stages
+from gitmodel.registry import approvals, declare, messages, requests, stages
 from gitmodel.registry.declare import Approvals, Model
 
 Json = dict[str, Any]
@@ -64,7 +64,7 @@ class Change:
             "from": _label(record.get("from")),
             "to": _label(record.get("to")),
             "by": {"name": entry.author_name, "email": entry.author_email},
-            "message": record.get("message", ""),
+            "message": messages.cut(str(record.get("message", ""))),  # anyone's: bounded
             "forced": self.forced,
             "bypassed": record.get("bypassed", []),
             "signature": self.signature.to_json(),

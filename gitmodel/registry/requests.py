@@ -36,11 +36,11 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry.declare import valid_name, valid_stage
+from gitmodel.registry.messages import MESSAGE_LIMIT
 from gitmodel.registry.versions import Version
 
 Json = dict[str, Any]
 DECISIONS = ("approve", "reject")
-MESSAGE_LIMIT = 4000
 _ID = re.compile(r"[0-9a-f]{12}")
 _ID_PREFIX = re.compile(r"[0-9a-f]{4,12}")
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
