@@ -399,7 +399,10 @@ def diff(ctx: click.Context, revs: tuple[str, ...], cached: bool, as_json: bool)
 @click.argument("spec", type=PathSpecType(), metavar="PATH[@REV]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def inspect(spec: PathSpec, as_json: bool) -> None:
-    """Format, metadata, tensor table and parameter counts of a model file."""
+    """Format, metadata, tensor table and parameter counts of a model file.
+
+    PATH is the worktree's file; PATH@REV the file as REV holds it, which needs no
+    worktree: in a bare repository, name PATH from the top of the tree."""
     from gitmodel.commands.inspect import inspect as run
 
     _exit(run(spec, as_json=as_json))

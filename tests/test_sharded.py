@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import git_model, run_git
+from conftest import git_model, run_git, store_oids
 
 from gitmodel.formats import FormatError
 from gitmodel.formats.shards import parse_index
@@ -107,6 +107,28 @@ def test_inspect_a_sharded_model(sharded: Path) -> None:
         "c": "m/model-00002-of-00002.safetensors",
     }  # fmt: skip
     assert data["parameters"] == 96 and data["metadata"]["step"] == 1
+
+
+def test_inspect_at_a_revision_needs_no_worktree(sharded: Path, tmp_path: Path) -> None:
+    """In a bare clone, PATH@REV reads the blob at REV and the object (fetched into the
+    clone's own store), paths named from the top; a worktree file is a clear error."""
+    bare = tmp_path / "bare.git"
+    run_git("clone", "-q", "--bare", str(sharded), str(bare), cwd=tmp_path)
+    data = json.loads(git_model("inspect", INDEX + "@HEAD", "--json", cwd=bare).stdout)
+    assert data["parameters"] == 96 and data["metadata"]["step"] == 1
+    shard = "m/model-00002-of-00002.safetensors"
+    out = git_model("inspect", f"./{shard}@main", cwd=bare / "refs").stdout.decode()
+    assert out.splitlines()[:3] == ["format safetensors", out.splitlines()[1], "tensors 1"]
+    assert store_oids(bare)  # read from the bare clone's own store
+    for spec, lines in (
+        (shard, [f"gitmodel: error: {shard}: a bare repository has no worktree file to read",
+                 f"hint: name a revision, as in git model inspect {shard}@HEAD"]),
+        (f"../{shard}@HEAD", [f"gitmodel: error: ../{shard} is not a path inside the repository",
+                              "hint: in a bare repository, name a file from the top of the "
+                              "tree, as in git model inspect models/model.safetensors@HEAD"]),
+    ):  # fmt: skip
+        proc = git_model("inspect", spec, cwd=bare, check=False)
+        assert proc.returncode == 1 and proc.stderr.decode().splitlines() == lines
 
 
 def test_inspect_a_sharded_model_not_yet_added(repo: Path) -> None:
