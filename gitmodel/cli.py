@@ -756,15 +756,27 @@ def _run() -> int:
 
 
 @cli.command()
-@click.option("--pointers", is_flag=True, help="check only the pointers in HEAD and the index")
+@click.argument("refs", nargs=-1, metavar="[REF…]")
+@click.option("--all", "all_refs", is_flag=True,
+              help="every branch and tag, stash entry, and worktree's HEAD and index")  # fmt: skip
+@click.option("--pointers", is_flag=True, help="check only the pointers (and what they name)")
 @click.option("--objects", is_flag=True, help="check only the objects in the local store")
 @click.option("--remote", is_flag=True, help="ask the remote about objects missing locally")
 @click.option("--repair", is_flag=True, help="fetch corrupt and missing objects again")
-def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> None:
-    """Verify local objects and pointers; exit 1 on problems."""
+def fsck(refs: tuple[str, ...], all_refs: bool, pointers: bool, objects: bool, remote: bool,
+         repair: bool) -> None:  # fmt: skip
+    """Verify local objects and pointers; exit 1 on problems.
+
+    Without REF, the pointers in HEAD and the index. A REF is the tree of that commit,
+    A..B the trees of every commit in the range; --all every branch and tag, every stash
+    entry and each worktree's HEAD and index. Each model object they name that the local
+    store lacks or holds damaged is one line: the file, the commit (short) holding it,
+    and the command that fetches it again."""
     from gitmodel.commands.fsck import fsck as run
 
-    _exit(run(pointers, objects, remote, repair))
+    if refs and all_refs:
+        raise click.UsageError("give REFs or --all, not both")
+    _exit(run(pointers, objects, remote, repair, list(refs), all_refs))
 
 
 @cli.command()

@@ -16,6 +16,7 @@ class PointerFile:
     path: str
     blob: str  # the Git blob id of the pointer file
     pointer: Pointer
+    commit: str = ""  # the commit it was found in (:func:`pointers_in_trees`)
 
 
 def pointer_files(repo: git.Repo, entries: Iterable[git.FileEntry]) -> list[PointerFile]:
@@ -35,6 +36,16 @@ def pointers_in_history(
     listing = repo.run(["rev-list", "--objects", "--no-object-names", *options, *revs, "--"]).stdout
     pointers = git.pointers_of(repo, listing.decode().split())
     return [PointerFile("", oid, pointer) for oid, pointer in pointers.items()]
+
+
+def pointers_in_trees(repo: git.Repo, commits: list[str]) -> list[PointerFile]:
+    """Pointer files in the trees of ``commits`` (full ids; no history walked), each
+    blob read once, with the path and commit where it was first found (in the order
+    given)."""
+    listing = git.trees_of(repo, commits)
+    pointers = git.pointers_of(repo, listing.oids())
+    return [PointerFile(path, oid, pointers[oid], commit)
+            for commit, oid, path in listing.named(pointers)]  # fmt: skip
 
 
 def index_pointers(repo: git.Repo) -> list[PointerFile]:

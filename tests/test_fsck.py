@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import corrupt_object, git_model, repo_store, run_git
+from conftest import corrupt_object, git_model, git_out, repo_store, run_git
 from hygiene_support import LOOSE, commit_file, make_author, model_dir, object_path
 
 from gitmodel.pointer import Pointer
@@ -35,8 +35,10 @@ def test_appended_byte_is_quarantined_then_repaired(pushed: tuple[Path, str]) ->
     proc = git_model("fsck", cwd=repo, check=False)
     assert proc.returncode == 1
     lines = proc.stdout.decode().splitlines()
+    head = git_out("rev-parse", "HEAD", cwd=repo)[:12]
     assert lines[0].startswith(f"fsck: corrupt object {oid} ")
-    assert lines[0].endswith("run `git model fsck --repair` to fetch it again")
+    assert lines[0].endswith(f"moved to model/bad/ (a.bin in {head}); run `git model fetch "
+                             f"origin {head}` or `git model fsck --repair` to fetch it again")
     assert not object_path(repo, oid).exists()
     assert (model_dir(repo) / "bad" / oid).read_bytes() == good + b"x"
     # still broken until repaired: the object is now missing
@@ -105,10 +107,15 @@ def test_missing_object_locally_and_on_the_remote(pushed: tuple[Path, str], tmp_
     object_path(repo, oid).unlink()
     proc = git_model("fsck", "--pointers", cwd=repo, check=False)
     assert proc.returncode == 1
+    head = git_out("rev-parse", "HEAD", cwd=repo)[:12]
     assert proc.stdout.decode() == (
-        f"fsck: object {oid} is missing from the local store; run `git model fetch`"
-        " (or `git model fsck --remote` to check the remote)\n"
+        f"fsck: object {oid} is missing from the local store (a.bin in {head}); run "
+        f"`git model fetch origin {head}` (or `git model fsck --remote` to check the remote)\n"
     )
+    # the command it names brings the object back
+    git_model("fetch", "origin", head, cwd=repo)
+    assert git_model("fsck", cwd=repo).stdout == b"fsck: ok\n"
+    object_path(repo, oid).unlink()
     # the remote has it: not fetched yet is not a problem
     proc = git_model("fsck", "--remote", cwd=repo)
     assert b"not fetched yet" in proc.stderr
@@ -175,3 +182,92 @@ def test_a_checkout_of_a_damaged_object_says_how_to_get_it_back(
     git_model("fsck", "--repair", cwd=repo)
     run_git("checkout", "--", "a.bin", cwd=repo)
     assert (repo / "a.bin").read_bytes() == good
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_refs_and_all_find_what_other_commits_name(
+    pushed: tuple[Path, str], tmp_path: Path
+) -> None:
+    """An object HEAD no longer names is checked where a REF, a range, a branch, a tag,
+    a stash entry or another worktree's index names it: each problem names the file,
+    the commit (short) holding it and the fetch command, which brings it back."""
+    repo, first = pushed
+    v1 = git_out("rev-parse", "HEAD", cwd=repo)[:12]
+    run_git("branch", "old", cwd=repo)
+    second = sha(commit_file(repo, "a.bin", os.urandom(LOOSE)))
+    run_git("push", "-q", "origin", "main", cwd=repo)
+    stashed = os.urandom(LOOSE)
+    (repo / "a.bin").write_bytes(stashed)
+    run_git("stash", "-q", cwd=repo)
+    linked = tmp_path / "linked"
+    run_git("worktree", "add", "-q", str(linked), "old", cwd=repo)
+    (linked / "b.bin").write_bytes(staged := os.urandom(LOOSE))
+    run_git("add", "b.bin", cwd=linked)
+    for data in (stashed, staged):
+        object_path(repo, sha(data)).unlink()
+    object_path(repo, first).unlink()
+    missing = "is missing from the local store"
+    assert git_model("fsck", cwd=repo).stdout == b"fsck: ok\n"  # HEAD and the index
+
+    proc = git_model("fsck", "old", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.decode() == (
+        f"fsck: object {first} {missing} (a.bin in {v1}); run `git model fetch origin {v1}` "
+        "(or `git model fsck --remote` to check the remote)\n"
+    )
+    assert git_model("fsck", "HEAD~1..HEAD", cwd=repo).returncode == 0  # v1 is not in it
+    assert first in git_model("fsck", "HEAD~2..", cwd=repo, check=False).stdout.decode()
+
+    proc = git_model("fsck", "--all", cwd=repo, check=False)
+    stash = git_out("rev-parse", "stash@{0}", cwd=repo)[:12]
+    remote = " (or `git model fsck --remote` to check the remote)"
+    assert proc.returncode == 1
+    assert sorted(proc.stdout.decode().splitlines()) == sorted([
+        f"fsck: object {first} {missing} (a.bin in {v1}); run `git model fetch origin {v1}`"
+        + remote,
+        f"fsck: object {sha(stashed)} {missing} (a.bin in {stash}); run `git model fetch "
+        f"origin {stash}`" + remote,
+        f"fsck: object {sha(staged)} {missing} (b.bin in index of {linked}); run `git model "
+        "fsck --repair`" + remote,
+    ])  # fmt: skip
+
+    git_model("fetch", "origin", v1, cwd=repo)  # the command named brings it back
+    assert git_model("fsck", "old", cwd=repo).stdout == b"fsck: ok\n"
+    proc = git_model("fsck", "--all", "--remote", cwd=repo, check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1 and first not in out and second not in out, out
+    assert f"fsck: object {sha(stashed)} exists neither locally nor on file://" in out
+    assert f"(a.bin in {stash}); push it from a clone that has it" in out
+
+
+def test_a_ref_is_checked_as_hostile_input(pushed: tuple[Path, str], tmp_path: Path) -> None:
+    repo, _ = pushed
+    target = tmp_path / "written"
+    for ref in (f"--output={target}", "-n1", "main:a.bin", "HEAD..--all", "no\x1b[31mref"):
+        proc = git_model("fsck", "--", ref, cwd=repo, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and err.startswith("gitmodel: error: unknown revision"), err
+        assert "hint:" in err and "Traceback" not in err and "\x1b" not in err
+    assert not target.exists()
+    proc = git_model("fsck", "--all", "main", cwd=repo, check=False)
+    assert proc.returncode == 2 and b"give REFs or --all, not both" in proc.stderr
+
+
+def test_objects_and_repair_with_a_ref(pushed: tuple[Path, str]) -> None:
+    """A corrupt object only an older commit names: quarantined, named with that commit,
+    and fetched again by --repair."""
+    repo, oid = pushed
+    v1 = git_out("rev-parse", "HEAD", cwd=repo)[:12]
+    commit_file(repo, "a.bin", os.urandom(LOOSE))
+    append_byte(object_path(repo, oid))
+    proc = git_model("fsck", "--objects", v1, cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert f"(a.bin in {v1}); run `git model fetch origin {v1}` or `git model fsck --repair`" in (
+        proc.stdout.decode())  # fmt: skip
+    assert (model_dir(repo) / "bad" / oid).is_file()
+    proc = git_model("fsck", "--repair", v1, cwd=repo)
+    assert f"fsck: repaired object {oid}" in proc.stdout.decode()
+    assert git_model("fsck", v1, cwd=repo).stdout == b"fsck: ok\n"

@@ -1,8 +1,14 @@
-"""``git model fsck``: prove the local store and the pointers in HEAD and the index.
+"""``git model fsck [REF…|--all]``: prove the local store, and the pointers of some commits.
 
-Every problem is one line naming what is wrong and the command that fixes it;
-``--repair`` refetches corrupt and missing objects (from a local remote's store
-or the model remote). Exit status 1 while any problem remains.
+Without REF, HEAD and the index are checked. A REF is that commit's tree, ``A..B`` the
+trees of every commit in the range (as ``git lfs fsck`` takes them); ``--all`` every
+branch and tag, every stash entry, and each worktree's HEAD and index. The trees are
+searched together, each blob once, for the objects they name; the pointer checks (a
+canonical pointer, no model file committed whole) read HEAD and the index, each REF's
+tree, or with ``--all`` each worktree's HEAD and index. Every problem is one line
+naming what is wrong, where (a file, and the commit that holds it) and the command that
+fixes it; ``--repair`` refetches corrupt and missing objects (from a local remote's
+store or the model remote). Exit status 1 while any problem remains.
 """
 
 from __future__ import annotations
@@ -13,14 +19,47 @@ from dataclasses import dataclass, field
 from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
+from gitmodel.formats.report import printable
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import layouts
-from gitmodel.remote.config import remote_for
-from gitmodel.scan import pointer_files, pointers_in_history
+from gitmodel.remote.config import default_remote_name, remote_for
+from gitmodel.scan import (
+    pointer_files,
+    pointers_in_history,
+    pointers_in_trees,
+    stash_commits,
+    worktree_dirs,
+)
 from gitmodel.store.local import LocalStore
 from gitmodel.workspace import Fetcher, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
+FETCH_HINT = "run `git model fetch` (or `git model fsck --remote` to check the remote)"
+SHORT = 12  # hex digits of a commit named in a problem (and in the command that fixes it)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an object was found: a file of a commit's tree, or of an index."""
+
+    path: str
+    commit: str | None  # None: staged only
+    label: str  # the index it was found in, when no commit holds it
+
+    def __str__(self) -> str:
+        where = self.commit[:SHORT] if self.commit else self.label
+        return f"{printable(self.path)} in {where}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a run checks: trees and indexes that get the pointer checks, each with the
+    worktree whose attributes say what is tracked, and the commits whose trees are
+    searched for the objects they name (a problem names the first that holds it)."""
+
+    trees: list[tuple[str, str, git.Repo]]  # (label, commit, worktree)
+    indexes: list[tuple[str, git.Repo]]  # (label, worktree)
+    commits: list[str]
 
 
 @dataclass
@@ -29,21 +68,31 @@ class Report:
     refetch: dict[str, Pointer | None]  # oids to fetch again (pointer if its size is known)
     referenced: dict[str, Pointer]
     named: dict[tuple[str, Pointer], str] = field(default_factory=dict)  # (path, pointer): where
+    found: dict[str, Place] = field(default_factory=dict)  # oid: where first found
+    staged: dict[str, Place] = field(default_factory=dict)  # oid: the index it was found in
+    remote: str | None = None  # the Git remote a fetch command names
 
 
-def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
-    """Check objects and/or pointers (both when neither is chosen); 1 if problems remain."""
+def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
+         refs: list[str] | None = None, all_refs: bool = False) -> int:  # fmt: skip
+    """Check objects and/or pointers (both when neither is chosen) of HEAD and the
+    index, of ``refs``, or of everything (``all_refs``); 1 if problems remain."""
     if not pointers and not objects:
         pointers = objects = True
     repo, store = open_repo()
+    scope = _scope(repo, refs or [], all_refs)  # every REF checked before anything is done
     report = Report([], {}, {})
     if objects:
         report.problems += check_objects(store, report.refetch)
         report.problems += check_quarantined(repo, store, report.refetch)
     if pointers:
-        report.problems += check_pointers(repo, report.referenced, report.named)
+        report.problems += check_pointers(repo, scope, report)
+    if pointers or refs or all_refs:  # where a corrupt object was found is named too
+        collect(repo, scope, report, skip={c for _, c, _ in scope.trees} if pointers else set())
+    if pointers:
         report.problems += check_sizes(store, report)
         report.problems += check_presence(repo, store, report, remote)
+    report.problems = [_placed(repo, problem, report) for problem in report.problems]
     for problem in report.problems:
         print(f"fsck: {problem}")
     if repair and report.refetch:
@@ -51,6 +100,62 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool) -> int:
     if not report.problems:
         print("fsck: ok")
     return 1 if report.problems else 0
+
+
+def _scope(repo: git.Repo, refs: list[str], all_refs: bool) -> Scope:
+    """HEAD and the index; each of ``refs`` (a commit, or ``A..B``: the range's
+    commits), every revision resolved here, after ``--end-of-options``; or everything."""
+    head = repo.rev_parse("HEAD") if repo.has_commits() else None
+    if all_refs:
+        return _everything(repo, head)
+    if not refs:
+        trees = [("HEAD", head, repo)] if head else []
+        indexes = [("index", repo)] if repo.worktree is not None else []
+        return Scope(trees, indexes, [head] if head else [])
+    trees, commits = [], []
+    for ref in refs:
+        if ".." in ref and "..." not in ref:  # a ref name cannot hold "..": a range
+            base, _, tip = ref.partition("..")
+            ends = [repo.rev_parse(tip or "HEAD"), "^" + repo.rev_parse(base or "HEAD")]
+            commits += git.commits(repo, ends)
+        else:
+            commit = repo.rev_parse(ref)
+            trees.append((printable(ref), commit, repo))
+            commits.append(commit)
+    return Scope(trees, [], list(dict.fromkeys(commits)))
+
+
+def _everything(repo: git.Repo, head: str | None) -> Scope:
+    """Each worktree's HEAD and index, every branch and tag, every stash entry."""
+    trees, indexes, commits = [], [], []
+    for path in worktree_dirs(repo):
+        here = path == repo.worktree
+        worktree = repo if here else git.Repo.discover(path)
+        worktree.likely_pointers = repo.likely_pointers
+        of = "" if here else f" of {printable(str(path))}"
+        if worktree.has_commits():
+            commit = worktree.rev_parse("HEAD")
+            trees.append((f"HEAD{of}", commit, worktree))
+            commits.append(commit)
+        indexes.append((f"index{of}", worktree))
+    if not trees and head:  # a bare repository
+        trees.append(("HEAD", head, repo))
+        commits.append(head)
+    commits += git.commits(repo, [], ["--no-walk=unsorted", "--branches", "--tags"])
+    commits += stash_commits(repo)
+    return Scope(trees, indexes, list(dict.fromkeys(commits)))
+
+
+def collect(repo: git.Repo, scope: Scope, report: Report, skip: set[str]) -> None:
+    """The objects the scope's commits (but those in ``skip``, already read) name, each
+    blob read once, with where each was first found: in a commit, else an index."""
+    commits = [commit for commit in scope.commits if commit not in skip]
+    for found in pointers_in_trees(repo, commits):
+        report.referenced[found.pointer.oid] = found.pointer
+        report.named.setdefault((found.path, found.pointer), found.commit[:SHORT])
+        report.found.setdefault(found.pointer.oid, Place(found.path, found.commit, ""))
+    for oid, place in report.staged.items():
+        report.found.setdefault(oid, place)
 
 
 def check_objects(store: LocalStore, refetch: dict[str, Pointer | None]) -> list[Problem]:
@@ -89,28 +194,26 @@ def check_quarantined(
     return problems
 
 
-def check_pointers(
-    repo: git.Repo,
-    referenced: dict[str, Pointer],
-    named: dict[tuple[str, Pointer], str] | None = None,
-) -> list[Problem]:
-    """Pointers in HEAD and the index: canonical, and present for every tracked file.
-    Each pointer file found is added to ``named`` with where it was found."""
-    sources = [("index", repo.ls_files())] if repo.worktree is not None else []
-    if repo.has_commits():
-        sources.insert(0, ("HEAD", repo.ls_tree("HEAD")))
+def check_pointers(repo: git.Repo, scope: Scope, report: Report) -> list[Problem]:
+    """The pointer files of the scope's trees and indexes: canonical, and present for
+    every tracked file. Each pointer file found is added to the report."""
+    sources: list[tuple[str, str | None, git.Repo, list[git.FileEntry]]] = [
+        (label, commit, worktree, repo.ls_tree(commit)) for label, commit, worktree in scope.trees
+    ]
+    sources += [(label, None, worktree, worktree.ls_files()) for label, worktree in scope.indexes]
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for where, entries in sources:
+    for where, commit, worktree, entries in sources:
         entries = [e for e in entries if e.mode & 0o170000 == 0o100000]
         pointers = set()
+        places = report.found if commit else report.staged  # a commit's place comes first
         for found in pointer_files(repo, entries):
-            referenced[found.pointer.oid] = found.pointer
+            report.referenced[found.pointer.oid] = found.pointer
             pointers.add(found.blob)
-            if named is not None:
-                named.setdefault((found.path, found.pointer), where)
+            report.named.setdefault((found.path, found.pointer), where)
+            places.setdefault(found.pointer.oid, Place(found.path, commit, where))
         entries = [e for e in entries if e.oid not in pointers]  # canonical: nothing wrong
-        tracked = repo.check_attr("filter", [e.path for e in entries])
+        tracked = worktree.check_attr("filter", [e.path for e in entries])
         for entry in entries:
             if (entry.path, entry.oid) in seen:
                 continue
@@ -156,9 +259,8 @@ def check_presence(
     if not missing:
         return []
     if not remote:
-        return [Problem(f"object {oid} is missing from the local store",
-                        "run `git model fetch` (or `git model fsck --remote` to check the remote)",
-                        oid) for oid in sorted(missing)]  # fmt: skip
+        return [Problem(f"object {oid} is missing from the local store", FETCH_HINT, oid)
+                for oid in sorted(missing)]  # fmt: skip
     model_remote = remote_for(repo, repo.settings())
     on_remote = layouts.present(model_remote.open(), missing.values())
     problems = []
@@ -173,6 +275,35 @@ def check_presence(
                 oid,
             ))  # fmt: skip
     return problems
+
+
+def _placed(repo: git.Repo, problem: Problem, report: Report) -> Problem:
+    """``problem`` naming where its object was found, and (found in a commit) the
+    fetch command that brings that object back."""
+    place = report.found.get(problem.oid) if problem.oid else None
+    if place is None:
+        return problem
+    what = f"{problem.what} ({place})"
+    fetch = f"`git model fetch {_remote_name(repo, report)} {place.commit[:SHORT]}`" if (
+        place.commit) else None  # fmt: skip
+    if problem.fix == REPAIR_HINT:
+        fix = f"run {fetch} or `git model fsck --repair` to fetch it again" if fetch else (
+            problem.fix)  # fmt: skip
+    elif problem.fix == FETCH_HINT:
+        fix = problem.fix.replace("`git model fetch`", fetch or "`git model fsck --repair`")
+    else:
+        fix = problem.fix
+    return Problem(what, fix, problem.oid)
+
+
+def _remote_name(repo: git.Repo, report: Report) -> str:
+    """The Git remote ``git model fetch`` would use (REMOTE where none is known)."""
+    if report.remote is None:
+        try:
+            report.remote = default_remote_name(repo.settings(strict=False)) or "REMOTE"
+        except GitModelError:
+            report.remote = "REMOTE"
+    return report.remote
 
 
 def _repair(repo: git.Repo, store: LocalStore, report: Report) -> list[Problem]:

@@ -3,11 +3,14 @@ named queries the rest of gitmodel asks of Git's object database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+import re
+from collections.abc import Container, Iterable, Iterator, Sequence
 
 from gitmodel.git.process import GitError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 KNOWN_MIN = 256  # blobs to sort out before the likely pointers are worth working out
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
@@ -87,6 +90,49 @@ def small_blobs(repo: Repo, oids: Iterable[str], limit: int) -> dict[str, bytes]
     if not wanted:
         return {}
     return _parse_batch(repo.run(["cat-file", "--buffer", "--batch"], input=_lines(wanted)).stdout)
+
+
+def commits(repo: Repo, revs: Sequence[str], options: Sequence[str] = ()) -> list[str]:
+    """The commits ``git rev-list`` lists: ``options`` are its own (``--no-walk=unsorted``,
+    ``--branches``, ``--tags``), ``revs`` revisions (``B``, ``^A``) given after
+    ``--end-of-options``, so that none is read as an option."""
+    out = repo.run(["rev-list", *options, "--end-of-options", *revs, "--"]).stdout
+    return out.decode().split()
+
+
+class ObjectListing:
+    """The trees and blobs of some commits' trees, each once, under the first commit
+    (in the order given) whose tree holds it, at its path there: ``git rev-list
+    --objects --in-commit-order --no-walk``. Git cuts a path at a line break."""
+
+    def __init__(self, out: bytes) -> None:
+        self._out = out  # held as Git wrote it: a line an object, parsed on each pass
+
+    def oids(self) -> Iterator[str]:
+        """Every object id listed, the commits' own included."""
+        for line in self._out.splitlines():
+            yield line[:64].split(b" ", 1)[0].decode()
+
+    def named(self, wanted: Container[str]) -> Iterator[tuple[str, str, str]]:
+        """(commit, object id, path) of the listed objects among ``wanted``."""
+        commit = ""
+        for line in self._out.splitlines():
+            oid, sep, path = line.partition(b" ")
+            if not sep:
+                commit = oid.decode()
+            elif (name := oid.decode()) in wanted:
+                yield commit, name, os.fsdecode(path)
+
+
+def trees_of(repo: Repo, commit_ids: Sequence[str]) -> ObjectListing:
+    """What the trees of ``commit_ids`` (full ids: their history is not walked) hold,
+    each object once; the ids go through stdin, so there may be any number."""
+    if not all(_OBJECT_ID.fullmatch(c) for c in commit_ids):
+        raise ValueError("trees_of takes full commit ids")
+    if not commit_ids:
+        return ObjectListing(b"")
+    args = ["rev-list", "--objects", "--in-commit-order", "--no-walk=unsorted", "--stdin", "--"]
+    return ObjectListing(repo.run(args, input=_lines(commit_ids)).stdout)
 
 
 def pointers_of(repo: Repo, blobs: Iterable[str]) -> dict[str, Pointer]:
