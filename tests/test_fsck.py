@@ -271,3 +271,20 @@ def test_objects_and_repair_with_a_ref(pushed: tuple[Path, str]) -> None:
     proc = git_model("fsck", "--repair", v1, cwd=repo)
     assert f"fsck: repaired object {oid}" in proc.stdout.decode()
     assert git_model("fsck", v1, cwd=repo).stdout == b"fsck: ok\n"
+
+
+def test_a_committed_path_is_shown_escaped(repo: Path) -> None:
+    """A path is anyone's: an escape sequence or a line break in it cannot forge lines
+    or drive the terminal."""
+    run_git("config", "--remove-section", "filter.model", cwd=repo)
+    name = "e\x1b[2Jx\nfsck: ok.bin"
+    (repo / name).write_bytes(os.urandom(2000))
+    run_git("add", name, cwd=repo)
+    run_git("commit", "-qm", "oops", cwd=repo)
+    proc = git_model("fsck", "--pointers", "HEAD", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.decode().splitlines() == [
+        "fsck: e\\x1b[2Jx\\nfsck: ok.bin (HEAD): tracked by the model filter but committed as "
+        "a full Git blob; run `git model install` then `git add --renormalize -- "
+        "e\\x1b[2Jx\\nfsck: ok.bin` and commit",
+    ]

@@ -236,14 +236,15 @@ def check_sizes(store: LocalStore, report: Report) -> list[Problem]:
             store.check_size(pointer, path)
         except PointerSizeError as exc:
             what = (
-                f"{path} ({where}): its pointer names object {pointer.oid} with "
+                f"{printable(path)} ({where}): its pointer names object {pointer.oid} with "
                 f"{exc.claimed} bytes, but that object has {exc.held} bytes (it is intact)"
             )
-            fix = f"restore the file's content and `git add {path}` to commit a right pointer"
+            fix = (f"restore the file's content and `git add {printable(path)}` to commit a "
+                   "right pointer")  # fmt: skip
             problems.append(Problem(what, fix))  # fmt: skip
         except ChecksumError:
             report.refetch[pointer.oid] = None  # which size is right: ask the history
-            what = f"corrupt object {pointer.oid} (named by {path}) moved to model/bad/"
+            what = f"corrupt object {pointer.oid} (named by {printable(path)}) moved to model/bad/"
             problems.append(Problem(what, REPAIR_HINT, pointer.oid))
     return problems
 
