@@ -64,7 +64,7 @@ class Change:
             "from": _label(record.get("from")),
             "to": _label(record.get("to")),
             "by": {"name": entry.author_name, "email": entry.author_email},
-            "message": messages.cut(str(record.get("message", ""))),  # anyone's: bounded
+            "message": _message(record.get("message")),
             "forced": self.forced,
             "bypassed": record.get("bypassed", []),
             "signature": self.signature.to_json(),
@@ -84,6 +84,12 @@ class Change:
         return {"id": req.record.id, "found": True, "message": req.record.message,
                 "requested_by": {"name": req.name, "email": req.email},
                 "at": when(req.time, req.offset), "record": req.commit}  # fmt: skip
+
+
+def _message(message: object) -> str:
+    """A record's message, bounded (anyone's, and older records may hold longer ones
+    than a record now keeps)."""
+    return "" if message is None else messages.cut(str(message))
 
 
 def _approval_json(found: approvals.Approval) -> Json:
