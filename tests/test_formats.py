@@ -198,17 +198,18 @@ GGUF_ALIGNMENT = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _gguf_text("general.al
     ("data", "message"),
     [
         (b"GGUF" + struct.pack("<I", 1), "version 1"),
-        (b"GGUF" + struct.pack("<IQQ", 3, 1 << 40, 0), "corrupt"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 1 << 40, 0), "1,099,511,627,776 tensors, over the"),
         (b"GGUF" + struct.pack("<IQQ", 3, 0, 1), "more than the file holds"),
-        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 22), "over 2,097,152 values"),
-        (GGUF_KEY + struct.pack("<IIQ", 9, 9, 1 << 22), "over 2,097,152 values"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 22), "keys, over the 65,536 read"),
+        (GGUF_KEY + struct.pack("<IIQ", 9, 9, 1 << 22), "arrays, over the 65,536 read in all"),
+        (GGUF_KEY + struct.pack("<IIQ", 9, 8, 1 << 22), "strings, over the 2,097,152 read in all"),
         (GGUF_KEY + struct.pack("<IIQ", 9, 8, 1000) + bytes(100), "more than the file holds"),
         (GGUF_ALIGNMENT + struct.pack("<I", 8) + _gguf_text("abc"), "not a power of two"),
         (GGUF_ALIGNMENT + struct.pack("<II", 9, 4) + struct.pack("<QI", 1, 32), "power of two"),
         (GGUF_ALIGNMENT + struct.pack("<Ii", 5, -7), "not a power of two"),
         (GGUF_ALIGNMENT + struct.pack("<II", 4, 24), "not a power of two"),
     ],
-    ids=["version", "count", "truncated", "many-keys", "many-items", "short-array",
+    ids=["version", "count", "truncated", "many-keys", "many-arrays", "many-strings", "short-array",
          "alignment-text", "alignment-array", "alignment-negative", "alignment-24"],
 )  # fmt: skip
 def test_bad_gguf_is_refused(data: bytes, message: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmodel.formats import read_model
+from gitmodel.formats.arrays import same_item
 from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
 from gitmodel.formats.digests import load_digests
 from gitmodel.store.digests import DigestStore
@@ -115,7 +116,7 @@ def diff_metadata(old: ModelInfo | None, new: ModelInfo | None) -> dict[str, tup
 
 def same_value(old: object, new: object) -> bool:
     """Equal metadata values, NaN equal to NaN (GGUF arrays compared whole)."""
-    return old == new or (type(old) is type(new) and repr(old) == repr(new))
+    return same_item(old, new)
 
 
 def _diff_tensors(

@@ -33,7 +33,7 @@ READ_BLOCK = 4 << 20
 ParseHeader = Callable[[BinaryFile, "int | None"], ModelInfo]
 STREAM_READERS: dict[str, ParseHeader] = {
     ".safetensors": safetensors.read_header,
-    ".gguf": gguf.read_header,
+    ".gguf": gguf.read_layout,  # the tensor table: array metadata is skipped
     ".npy": numpy_files.read_npy,
 }
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
+from gitmodel.formats.arrays import differences, is_array, json_text
 from gitmodel.formats.base import ModelInfo, TensorInfo
-from gitmodel.formats.diff import FileContent, FileDiff, TensorChange, same_value
+from gitmodel.formats.diff import FileContent, FileDiff, TensorChange
 
 SIGN = {"added": "+", "removed": "-", "changed": "~"}
 SHOWN_ITEMS = 8  # array items a line shows
@@ -176,7 +176,7 @@ def inspect_text(info: ModelInfo, size: int, digests: dict[str, str] | None = No
 
 def _plain(value: Any) -> Any:
     """A JSON-friendly metadata value: arrays as arrays, odd values as their text."""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple) or is_array(value):
         return [_plain(v) for v in value]
     return value if isinstance(value, (str, int, float, bool)) or value is None else _short(value)
 
@@ -184,7 +184,7 @@ def _plain(value: Any) -> Any:
 def _short(value: Any, limit: int = 120) -> str:
     """One line; an array longer than a few items shows its length and digest first, so
     that a change anywhere in it shows."""
-    if isinstance(value, list) and len(value) > SHOWN_ITEMS:
+    if is_array(value) and len(value) > SHOWN_ITEMS:
         head = ", ".join(map(repr, value[:SHOWN_ITEMS]))
         text = f"({len(value)} items, xxh3:{array_digest(value)[:16]}) [{head}, …]"
     else:
@@ -193,25 +193,21 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def array_digest(value: list[Any]) -> str:
-    """xxh3-128 of an array's canonical JSON: equal arrays, equal digests."""
+def array_digest(value: Any) -> str:
+    """xxh3-128 of an array's canonical JSON: equal arrays, equal digests (the JSON is
+    made and hashed a chunk of items at a time)."""
     import xxhash
 
-    text = json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
-    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
-
-
-def _first_difference(old: list[Any], new: list[Any]) -> tuple[int, int]:
-    """How many items differ (as if the shorter were padded) and the first of them."""
-    differ = [i for i, (a, b) in enumerate(zip(old, new, strict=False)) if not same_value(a, b)]
-    differ += range(min(len(old), len(new)), max(len(old), len(new)))
-    return len(differ), differ[0] if differ else -1
+    digest = xxhash.xxh3_128()
+    for text in json_text(value, _plain):
+        digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def _metadata_change(old: Any, new: Any) -> str:
-    if not (isinstance(old, list) and isinstance(new, list)):
+    if not (is_array(old) and is_array(new)):
         return f"{_short(old, 60)} -> {_short(new, 60)}"
-    count, first = _first_difference(old, new)
+    count, first = differences(old, new)
     return (f"array of {len(old)} -> {len(new)} items, {count} differ, the first [{first}]:"
             f" {_short(old[first] if first < len(old) else None, 40)}"
             f" -> {_short(new[first] if first < len(new) else None, 40)}")  # fmt: skip
@@ -220,13 +216,13 @@ def _metadata_change(old: Any, new: Any) -> str:
 def _metadata_json(old: Any, new: Any) -> dict[str, Any]:
     """Old and new values; arrays longer than :data:`JSON_ITEMS` as length and digest."""
     entry = {"old": _json_value(old), "new": _json_value(new)}
-    if isinstance(old, list) and isinstance(new, list):
-        entry["items_differing"], entry["first_difference"] = _first_difference(old, new)
+    if is_array(old) and is_array(new):
+        entry["items_differing"], entry["first_difference"] = differences(old, new)
     return entry
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, list) and len(value) > JSON_ITEMS:
+    if is_array(value) and len(value) > JSON_ITEMS:
         return {"items": len(value), "xxh3": array_digest(value)}
     return _plain(value)
 
