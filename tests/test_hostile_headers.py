@@ -8,6 +8,7 @@ import json
 import math
 import struct
 import tracemalloc
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,43 @@ def test_a_real_gguf_file_reads_shows_and_diffs_as_lists_did(tmp_path: Path) -> 
     assert f"  metadata tokenizer.ggml.tokens: array of {n} -> {n} items, 1 differ," \
         " the first [1234]: tok1234 -> changed" in text  # fmt: skip
     assert "  ~ w  F32 [64]  changed 100.00% of elements" in "\n".join(text)
+
+
+def _safetensors(text: bytes) -> bytes:
+    return struct.pack("<Q", len(text)) + text
+
+
+def _npz(members: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(members):
+            archive.writestr(f"{i:x}.npy", b"")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("m.safetensors", _safetensors(json.dumps({f"{i:x}": {
+            "dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(140_000)}
+        ).encode()), "over 135,168 objects, more than 131,072 tensors need"),
+        ("m.safetensors", _safetensors(b'{"x":{"dtype":"U8","shape":[' + b"0," * (3 << 20)
+                                       + b'0],"data_offsets":[0,0]}}'), "over 2,097,152 values"),
+        ("m.safetensors", _safetensors(b'{"x":[' + b"[]," * 300_000 + b"[]]}"), "lists"),
+        ("m.safetensors", struct.pack("<Q", 200 << 20) + b"{" + bytes(100), "too large"),
+        ("m.npz", _npz(70_000), "lists 70,000 members, over the 65,536 read"),
+    ],
+    ids=["safetensors-tensors", "safetensors-values", "safetensors-lists",
+         "safetensors-size", "npz-members"],
+)  # fmt: skip
+def test_a_json_or_zip_header_claiming_too_much_is_refused_early(
+    name: str, data: bytes, message: str
+) -> None:
+    def refused() -> FormatError:
+        with pytest.raises(FormatError, match=message) as caught:
+            read_model(io.BytesIO(data), name)
+        return caught.value
+
+    error, used = peak(refused)
+    assert "\n" not in str(error) and error.hint
+    assert used < 2 * len(data) + (1 << 20)  # read, counted, never parsed

@@ -11,7 +11,13 @@ import zipfile
 import zlib
 
 from gitmodel.formats import gguf, numpy_files, safetensors, torch_zip
-from gitmodel.formats.base import BinaryFile, FormatError, ModelInfo, TensorInfo
+from gitmodel.formats.base import (
+    BinaryFile,
+    FormatError,
+    ModelInfo,
+    TensorInfo,
+    check_zip_directory,
+)
 
 __all__ = ["FormatError", "ModelInfo", "TensorInfo", "detect", "read_model"]
 
@@ -84,6 +90,8 @@ def read_model(f: BinaryFile, name: str = "") -> ModelInfo | None:
 
 
 def _read_zip(f: BinaryFile, file_size: int | None) -> ModelInfo | None:
+    if file_size is not None:
+        check_zip_directory(f, file_size)
     try:
         archive = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError):

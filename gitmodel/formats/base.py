@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -51,6 +52,14 @@ def packed_nbytes(dtype: str, numel: int) -> int | None:
 _NUMPY_DESCR = re.compile(r"[<>|=](f[248]|[iu][1248]|c(8|16)|b1)")
 MAX_HEADER = 256 << 20  # refuse headers larger than this (a corrupt length field)
 MAX_DIMS = 64  # NumPy's limit; more is a corrupt or hostile shape
+
+
+MAX_ZIP_MEMBERS = 1 << 16  # a member a NumPy array or a PyTorch storage
+MAX_ZIP_DIRECTORY = 64 << 20  # the central directory of that many members, long names and all
+LIMIT_HINT = "the file is corrupt or hostile; git add still versions it, as plain bytes"
+_EOCD = struct.Struct("<4s4H2IH")  # a zip's end of central directory record, 22 bytes
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2I4Q")
 
 
 class FormatError(UserError):
@@ -119,6 +128,47 @@ def read_exact(f: BinaryFile, size: int) -> bytes:
     if len(data) != size:
         raise Truncated("the file ends inside its header")
     return data
+
+
+def check_zip_directory(f: BinaryFile, file_size: int) -> None:
+    """Refuse a zip whose central directory lists more members than we read, before
+    ``zipfile`` makes an object of each (it reads as many as the directory's bytes hold,
+    whatever count the archive claims)."""
+    tail = min(file_size, _EOCD.size + 0xFFFF)  # the record, and a comment of up to 64 KiB
+    f.seek(file_size - tail)
+    data = f.read(tail)
+    at = data.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(data):
+        return  # not a zip zipfile reads: it says so itself
+    _, _, _, _, count, size, offset, _ = _EOCD.unpack_from(data, at)
+    if count == 0xFFFF or 0xFFFFFFFF in (size, offset):
+        found = _zip64_directory(f, file_size - tail + at)
+        if found is None:
+            return
+        count, size, offset = found
+    if size > MAX_ZIP_DIRECTORY or size > file_size:
+        raise FormatError(f"zip central directory of {size:,} bytes is too large", hint=LIMIT_HINT)
+    f.seek(offset)
+    entries = f.read(size).count(b"PK\x01\x02")  # a member's signature (or a name's bytes)
+    if max(count, entries) > MAX_ZIP_MEMBERS:
+        raise FormatError(f"zip archive lists {max(count, entries):,} members, over the"
+                          f" {MAX_ZIP_MEMBERS:,} read", hint=LIMIT_HINT)  # fmt: skip
+
+
+def _zip64_directory(f: BinaryFile, eocd: int) -> tuple[int, int, int] | None:
+    """Member count, size and offset of the central directory of a zip64 archive."""
+    if eocd < _ZIP64_LOCATOR.size:
+        return None
+    f.seek(eocd - _ZIP64_LOCATOR.size)
+    sig, _, where, _ = _ZIP64_LOCATOR.unpack(f.read(_ZIP64_LOCATOR.size))
+    if sig != b"PK\x06\x07":
+        return None
+    f.seek(where)
+    record = f.read(_ZIP64_EOCD.size)
+    if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
+        return None
+    fields = _ZIP64_EOCD.unpack(record)
+    return int(fields[-3]), int(fields[-2]), int(fields[-1])
 
 
 def check_shape(what: str, dims: Any) -> tuple[int, ...]:

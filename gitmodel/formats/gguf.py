@@ -12,6 +12,7 @@ from typing import Any
 
 from gitmodel.formats.arrays import STRINGS, PackedArray
 from gitmodel.formats.base import (
+    LIMIT_HINT,
     BinaryFile,
     FormatError,
     ModelInfo,
@@ -34,7 +35,6 @@ MAX_STRINGS = 1 << 21  # strings in all arrays
 MAX_DEPTH = 4  # arrays of arrays, this many deep
 MAX_STRING = 64 << 20
 WINDOW = 1 << 20  # bytes read at a time
-LIMIT_HINT = "the file is corrupt or hostile; git add still versions it, as plain bytes"
 
 # ggml type id -> (name, elements per block, bytes per block)
 GGML_TYPES: dict[int, tuple[str, int, int]] = {

@@ -12,11 +12,13 @@ import struct
 from typing import Any
 
 from gitmodel.formats.base import (
+    LIMIT_HINT,
     MAX_HEADER,
     BinaryFile,
     FormatError,
     ModelInfo,
     TensorInfo,
+    Truncated,
     check_extent,
     check_shape,
     packed_nbytes,
@@ -24,6 +26,14 @@ from gitmodel.formats.base import (
 )
 
 FORMAT = "safetensors"
+MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors library reads no larger header
+# What a header may hold, counted in its text before it is parsed (a JSON value costs 8
+# to 70 bytes in Python, a tensor entry with its TensorInfo about 1 KiB): the largest
+# real files hold tens of thousands of tensors
+MAX_TENSORS = 1 << 17
+MAX_OBJECTS = MAX_TENSORS + 4096  # one a tensor, the rest for braces in metadata text
+MAX_LISTS = 2 * MAX_TENSORS + 4096  # a shape and data_offsets a tensor
+MAX_ITEMS = 16 * MAX_TENSORS  # commas: list items and object members
 # every dtype safetensors 0.8 writes; sub-byte ones (F4, F6) pack elements into bytes
 SAFETENSORS_DTYPES = (
     "BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "F32", "C64", "U64", "I64",
@@ -43,10 +53,16 @@ def looks_like(head: bytes) -> bool:
 def read_header(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
     """The tensor table and ``__metadata__`` of a safetensors file at its start."""
     (size,) = struct.unpack("<Q", read_exact(f, 8))
-    if size > MAX_HEADER:
-        raise FormatError(f"safetensors header of {size} bytes is too large")
+    if size > MAX_SAFETENSORS_HEADER:
+        most = f"{MAX_SAFETENSORS_HEADER:,}"
+        raise FormatError(f"safetensors header of {size:,} bytes is too large",
+                          hint=f"the safetensors library reads at most {most} bytes")  # fmt: skip
+    if file_size is not None and size > file_size - 8:
+        raise Truncated(f"the file ends inside its safetensors header of {size:,} bytes")
+    text = read_exact(f, size)
+    _check_counts(text)
     try:
-        header = json.loads(read_exact(f, size))
+        header = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"safetensors header is not JSON: {exc}") from None
     except RecursionError:
@@ -61,6 +77,16 @@ def read_header(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
         if after.offset < before.offset + before.nbytes:
             raise FormatError(f"tensors {before.name!r} and {after.name!r} overlap")
     return ModelInfo(FORMAT, tensors, metadata, base)
+
+
+def _check_counts(text: bytes) -> None:
+    """Refuse a header whose text holds more objects, lists or values than the largest
+    tensor table would, before ``json.loads`` makes a Python object of each."""
+    for token, most, what in ((b"{", MAX_OBJECTS, "objects"), (b"[", MAX_LISTS, "lists"),
+                              (b",", MAX_ITEMS, "values")):  # fmt: skip
+        if text.count(token) > most:
+            raise FormatError(f"safetensors header holds over {most:,} {what}, more than"
+                              f" {MAX_TENSORS:,} tensors need", hint=LIMIT_HINT)  # fmt: skip
 
 
 def _metadata(value: Any) -> dict[str, Any]:
