@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import pickle
 import struct
 import tracemalloc
 import zipfile
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gitmodel.formats import FormatError, read_model
+from gitmodel.formats import FormatError, read_model, torch_pickle
 from gitmodel.formats.arrays import PackedArray, differences
 from gitmodel.formats.diff import FileContent, diff_versions
 from gitmodel.formats.digests import STREAM_READERS, StreamDigester, compute_digests
@@ -247,3 +248,44 @@ def test_a_json_or_zip_header_claiming_too_much_is_refused_early(
     error, used = peak(refused)
     assert "\n" not in str(error) and error.hint
     assert used < 2 * len(data) + (1 << 20)  # read, counted, never parsed
+
+
+def _checkpoint(state: Any) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(state, protocol=2))
+        archive.writestr("archive/byteorder", "little")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "state", [{"a": [0] * 20_000}, {"a": ["ab"] * 20_000}], ids=["numbers", "strings"]
+)
+def test_a_checkpoint_pickle_of_too_many_opcodes_is_refused_early(
+    state: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch_pickle, "MAX_OPCODES", 1 << 14)  # as 2,097,152 are to a larger one
+    data = _checkpoint(state)
+
+    def refused() -> FormatError:
+        with pytest.raises(FormatError, match="over 16,384 objects") as caught:
+            read_model(io.BytesIO(data), "m.pt")
+        return caught.value
+
+    error, used = peak(refused)
+    assert "\n" not in str(error) and error.hint
+    assert used < 2 * len(data) + (1 << 20)  # counted in the pickle's bytes, never unpickled
+
+
+def test_a_checkpoint_pickle_of_objects_far_larger_than_the_file_is_refused() -> None:
+    data = _checkpoint({"a": [[] for _ in range(400_000)]})  # 0.9 MB: 45 MB of lists
+    with pytest.raises(FormatError, match="more than a state dict of its size would"):
+        read_model(io.BytesIO(data), "m.pt")
+
+
+def test_a_checkpoint_holding_many_numbers_is_still_read() -> None:
+    data = _checkpoint({"losses": [1000.5] * 100_000, "steps": list(range(100_000)),
+                        "nested": [[{"x": 1}]]})  # fmt: skip
+    info = read_model(io.BytesIO(data), "m.pt")
+    assert info is not None and info.metadata["steps"] == list(range(100_000))
+    assert info.metadata["nested.0.0.x"] == 1

@@ -16,8 +16,9 @@ import collections
 import dataclasses
 import io
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from gitmodel.formats.base import FormatError, check_shape
 
@@ -218,10 +219,11 @@ class SafeUnpickler(pickle.Unpickler):
         return Storage(kind.dtype, key, int(numel))
 
 
-def unpickle(data: bytes) -> Any:
-    """The object a checkpoint's ``data.pkl`` holds, with :class:`Tensor` leaves."""
+def unpickle(data: bytes, budget: int | None = None) -> Any:
+    """The object a checkpoint's ``data.pkl`` holds, with :class:`Tensor` leaves; its
+    objects may take about ``budget`` bytes of memory (None: no bound but the opcodes')."""
     try:
-        _check_opcodes(data)
+        _check_opcodes(data, budget)
         obj = SafeUnpickler(io.BytesIO(data)).load()
     except FormatError:
         raise
@@ -231,34 +233,121 @@ def unpickle(data: bytes) -> Any:
     return obj
 
 
+_END = object()
+
+
 def _check_values(obj: Any, budget: int) -> None:
     """Refuse values nested over :data:`MAX_DEPTH` deep (a cycle is endless), or more
     than ``budget`` of them as a walk meets them: a pickle names a value again in two
-    bytes, so a few kilobytes can make a value whose text or walk never ends."""
-    stack = [(obj, 0)]
+    bytes, so a few kilobytes can make a value whose text or walk never ends. The walk
+    holds an iterator a level, and counts a container's plain numbers and strings
+    without visiting them one by one."""
+    stack: list[Iterator[Any]] = [iter((obj,))]
+    budget -= 1
     while stack:
-        value, depth = stack.pop()
-        budget -= 1
-        if budget < 0 or depth > MAX_DEPTH:
-            raise FormatError(
-                "the checkpoint's values nest too deep or repeat too often to be a state dict",
-                hint=UNSUPPORTED_HINT,
-            )
+        value = next(stack[-1], _END)
+        if value is _END:
+            stack.pop()
+            continue
         if isinstance(value, dict):
-            stack += ((v, depth + 1) for v in (*value.keys(), *value.values()))
+            parts: tuple[Any, ...] = (value.keys(), value.values())
         elif isinstance(value, (list, tuple, set, frozenset)):
-            stack += ((v, depth + 1) for v in value)
+            parts = (value,)
         elif isinstance(value, Tensor):
-            stack += ((v, depth + 1) for _, v in value.attributes)
+            parts = (tuple(v for _, v in value.attributes),)
+        else:
+            continue
+        for part in parts:
+            budget -= len(part)
+            if budget < 0 or (len(stack) > MAX_DEPTH and len(part)):
+                raise FormatError(
+                    "the checkpoint's values nest too deep or repeat too often to be a state dict",
+                    hint=UNSUPPORTED_HINT,
+                )
+            if not _LEAVES.issuperset(map(type, part)):
+                stack.append(iter(part))
 
 
-def _check_opcodes(data: bytes) -> None:
-    import pickletools  # only when a checkpoint is read
+_LEAVES = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
-    for opcode, _, pos in pickletools.genops(data):
-        if opcode.name not in TORCH_OPCODES:
-            raise FormatError(
-                f"unsupported PyTorch checkpoint: pickle opcode {opcode.name} at byte {pos}"
-                " (torch.load(weights_only=True) refuses it too)",
-                hint=UNSUPPORTED_HINT,
-            )
+
+MAX_OPCODES = 1 << 21  # a state dict takes some 30 a tensor: this is some 70,000 tensors
+# opcode -> bytes of its argument (-1: a byte of length then the bytes, -4: four of length
+# then the bytes, -2: two lines), and what the object it makes may cost in memory beyond
+# the 16 bytes every opcode is counted (its reference on the stack, in a container or memo)
+_OPCODES: list[tuple[str, int, int] | None] = []
+
+
+def _opcode_table() -> list[tuple[str, int, int] | None]:
+    """By opcode byte: its name, argument and cost, or None where torch refuses it."""
+    if not _OPCODES:
+        import pickletools  # only when a checkpoint is read
+
+        lengths = {pickletools.TAKEN_FROM_ARGUMENT1: -1, pickletools.TAKEN_FROM_ARGUMENT4U: -4}
+        made = {"EMPTY_LIST": 64, "EMPTY_DICT": 64, "EMPTY_SET": 216, "TUPLE": 48,
+                "TUPLE1": 48, "TUPLE2": 56, "TUPLE3": 64, "BININT": 32, "BININT2": 32,
+                "LONG1": 40, "BINFLOAT": 24, "BINUNICODE": 56, "SHORT_BINSTRING": 40,
+                "REDUCE": 256, "NEWOBJ": 256, "BINPERSID": 128, "SETITEM": 48,
+                "SETITEMS": 48}  # fmt: skip
+        table: list[tuple[str, int, int] | None] = [None] * 256
+        for op in pickletools.opcodes:
+            if op.name in TORCH_OPCODES:
+                n = 0 if op.arg is None else lengths.get(op.arg.n, op.arg.n)
+                n = -2 if op.name == "GLOBAL" else n
+                table[ord(op.code)] = (op.name, n, 16 + made.get(op.name, 0))
+        _OPCODES[:] = table
+    return _OPCODES
+
+
+def _check_opcodes(data: bytes, budget: int | None) -> None:
+    """Only the opcodes torch's weights-only unpickler reads, at most
+    :data:`MAX_OPCODES` of them, making objects that should take about ``budget``
+    bytes (each opcode is counted 16, its reference on the stack, in a container or
+    the memo, and what it makes beyond that). Stops at the first bound passed."""
+    table, at, count, cost, end, name = _opcode_table(), 0, 0, 0, len(data), ""
+    most = MAX_OPCODES if budget is None else min(MAX_OPCODES, budget // 16)
+    while at < end and count <= most:
+        op = table[data[at]]
+        if op is None:
+            _refuse_opcode(data, at)
+        name, n, made = op
+        count += 1
+        cost += made
+        at += 1
+        if n >= 0:
+            at += n
+        elif n == -1:
+            size = data[at] if at < end else 0
+            at += 1 + size
+            cost += size
+        elif n == -4:
+            size = int.from_bytes(data[at : at + 4], "little")
+            at += 4 + size
+            cost += size
+        else:  # GLOBAL: module and name, a line each
+            first = data.find(b"\n", at)
+            second = data.find(b"\n", first + 1) if first >= 0 else -1
+            at = second + 1 if second >= 0 else end + 1
+        if name == "STOP":
+            break
+    if count > most or (budget is not None and cost > budget):
+        raise FormatError(f"the checkpoint's pickle makes over {min(count, most):,} objects"
+                          " (or their size), more than a state dict of its size would",
+                          hint=UNSUPPORTED_HINT)  # fmt: skip
+    if at > end or name != "STOP":
+        raise FormatError("unreadable PyTorch pickle: it ends inside an opcode",
+                          hint=UNSUPPORTED_HINT)  # fmt: skip
+
+
+def _refuse_opcode(data: bytes, at: int) -> NoReturn:
+    import pickletools
+
+    try:
+        name = next(op.name for op in pickletools.opcodes if op.code == chr(data[at]))
+    except StopIteration:
+        name = f"0x{data[at]:02x}"
+    raise FormatError(
+        f"unsupported PyTorch checkpoint: pickle opcode {name} at byte {at}"
+        " (torch.load(weights_only=True) refuses it too)",
+        hint=UNSUPPORTED_HINT,
+    )

@@ -47,7 +47,9 @@ def read_checkpoint(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
         raise FormatError("data.pkl is too large to be a state dict", hint=UNSUPPORTED_HINT)
     if file_size is not None and info.file_size > file_size:  # torch.save stores it as is
         raise FormatError("data.pkl expands past the size of the whole file (a zip bomb?)")
-    obj = unpickle(archive.read(pkl))
+    # its objects, beside the file they describe: real pickles are a sliver of the file
+    budget = None if file_size is None else 2 * file_size + (32 << 20)
+    obj = unpickle(archive.read(pkl), budget)
     tensors: list[TensorInfo] = []
     metadata: dict[str, Any] = {}
     for name, value in _walk(obj, ""):
@@ -76,7 +78,9 @@ def _walk(obj: Any, path: str) -> list[tuple[str, Any]]:
         for key, value in obj.items():
             items += _walk(value, f"{path}.{key}" if path else str(key))
         return items
-    if isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, Tensor)) for v in obj):
+    if isinstance(obj, (list, tuple)) and any(  # by type: a million numbers are one look each
+        issubclass(t, (dict, list, Tensor)) for t in set(map(type, obj))
+    ):
         items = []
         for index, value in enumerate(obj):
             items += _walk(value, f"{path}.{index}" if path else str(index))
