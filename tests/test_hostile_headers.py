@@ -157,6 +157,12 @@ def test_packed_arrays_read_as_lists() -> None:
     assert differences(c, words[:2]) == (2, 2)
     with pytest.raises(IndexError):
         c[4]
+    many = [f"w{i}" for i in range(10_000)]  # chunks whose bytes agree are never decoded
+    changed = [*many[:5000], "x", *many[5001:9000], "y", *many[9001:]]
+    packed = [PackedArray("s", len(w), b"".join(_s(t.encode()) for t in w)) for w in
+              (many, changed, many[:9500])]  # fmt: skip
+    assert differences(packed[0], packed[1]) == differences(many, changed) == (2, 5000)
+    assert differences(packed[0], packed[2]) == (500, 9500) and packed[1][9000] == "y"
 
 
 def test_a_real_gguf_file_reads_shows_and_diffs_as_lists_did(tmp_path: Path) -> None:

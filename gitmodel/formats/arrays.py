@@ -32,20 +32,32 @@ class PackedArray:
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[Any]]:
         """The items in lists of ``size`` (the last may be shorter)."""
+        bounds = self.bounds(size)
+        for start, at in zip(range(0, self.count, size), bounds, strict=False):
+            yield self._decode(at, min(size, self.count - start))
+
+    def bounds(self, size: int = CHUNK) -> list[int]:
+        """Where each chunk of ``size`` items starts in ``raw``, and where the last ends."""
         if self.code != STRINGS:
             step = struct.calcsize("<" + self.code)
-            for start in range(0, self.count, size):
-                n = min(size, self.count - start)
-                yield list(struct.unpack_from(f"<{n}{self.code}", self.raw, start * step))
-            return
-        raw, at, unpack = self.raw, 0, _LENGTH.unpack_from
+            return [i * step for i in range(0, self.count, size)] + [self.count * step]
+        raw, at, unpack, bounds = self.raw, 0, _LENGTH.unpack_from, [0]
         for start in range(0, self.count, size):
-            items = []
             for _ in range(min(size, self.count - start)):
-                (n,) = unpack(raw, at)
-                items.append(raw[at + 8 : at + 8 + n].decode("utf-8", "replace"))
-                at += 8 + n
-            yield items
+                at += unpack(raw, at)[0] + 8
+            bounds.append(at)
+        return bounds
+
+    def _decode(self, at: int, n: int) -> list[Any]:
+        """``n`` items from byte ``at`` of ``raw``."""
+        if self.code != STRINGS:
+            return list(struct.unpack_from(f"<{n}{self.code}", self.raw, at))
+        raw, unpack, items = self.raw, _LENGTH.unpack_from, []
+        for _ in range(n):
+            (size,) = unpack(raw, at)
+            items.append(raw[at + 8 : at + 8 + size].decode("utf-8", "replace"))
+            at += 8 + size
+        return items
 
     def __iter__(self) -> Iterator[Any]:
         for chunk in self.chunks():
@@ -59,7 +71,12 @@ class PackedArray:
             index += self.count
         if not 0 <= index < self.count:
             raise IndexError("array index out of range")
-        return next(itertools.islice(self, index, None))
+        if self.code != STRINGS:
+            return self._decode(index * struct.calcsize("<" + self.code), 1)[0]
+        at, unpack = 0, _LENGTH.unpack_from
+        for _ in range(index):  # step over the lengths, decoding nothing
+            at += unpack(self.raw, at)[0] + 8
+        return self._decode(at, 1)[0]
 
     def __eq__(self, other: object) -> bool:
         """The same values, NaN equal to NaN (as a diff compares metadata)."""
@@ -102,26 +119,43 @@ def _holds_packed(old: Any, new: Any) -> bool:
 def differences(old: Any, new: Any) -> tuple[int, int]:
     """How many items of two arrays differ (as if the shorter were padded) and the
     first of them (-1: none), a chunk at a time."""
-    count, first, at = 0, -1, 0
+    count, first = 0, -1
     empty: list[Any] = []
-    for a, b in itertools.zip_longest(_chunks(old), _chunks(new), fillvalue=empty):
+    pairs = itertools.zip_longest(_chunks(old, new), _chunks(new, old), fillvalue=empty)
+    for chunk, (a, b) in enumerate(pairs):
+        at = chunk * CHUNK
         if a != b:
             for i, (x, y) in enumerate(itertools.zip_longest(a, b, fillvalue=_MISSING)):
                 if x is _MISSING or y is _MISSING or not same_item(x, y):
                     count += 1
                     first = at + i if first < 0 else first
-        at += max(len(a), len(b))
     return count, first
 
 
 _MISSING = object()
 
 
-def _chunks(value: Any) -> Iterator[list[Any]]:
-    """An array's items in lists of :data:`CHUNK`, so two arrays' chunks line up."""
-    if isinstance(value, PackedArray):
+def _chunks(value: Any, other: Any = None) -> Iterator[list[Any]]:
+    """An array's items in lists of :data:`CHUNK`, so two arrays' chunks line up; a
+    chunk whose bytes are those of ``other``'s chunk (both packed alike) comes as an
+    empty list, decoded by neither."""
+    if not isinstance(value, PackedArray):
+        return (value[i : i + CHUNK] for i in range(0, len(value), CHUNK))
+    if not (isinstance(other, PackedArray) and other.code == value.code):
         return value.chunks()
-    return (value[i : i + CHUNK] for i in range(0, len(value), CHUNK))
+    return _unlike_chunks(value, other)
+
+
+def _unlike_chunks(value: PackedArray, other: PackedArray) -> Iterator[list[Any]]:
+    mine, theirs = value.bounds(), other.bounds()
+    for i, start in enumerate(range(0, value.count, CHUNK)):
+        n = min(CHUNK, value.count - start)
+        if i + 1 < len(theirs) and min(CHUNK, other.count - start) == n:
+            a, b = value.raw[mine[i] : mine[i + 1]], other.raw[theirs[i] : theirs[i + 1]]
+            if a == b:
+                yield []
+                continue
+        yield value._decode(mine[i], n)
 
 
 def json_text(value: Any, plain: Any) -> Iterator[str]:
