@@ -295,3 +295,30 @@ def test_a_checkpoint_holding_many_numbers_is_still_read() -> None:
     info = read_model(io.BytesIO(data), "m.pt")
     assert info is not None and info.metadata["steps"] == list(range(100_000))
     assert info.metadata["nested.0.0.x"] == 1
+
+
+def _npy(header: str) -> bytes:
+    text = header.encode("latin-1") + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
+
+
+def test_npy_headers_not_as_numpy_writes_them_are_evaluated_within_a_budget() -> None:
+    extra = "".join(f"{i}:0," for i in range(9000))  # 60 KB: 90 ms to evaluate
+    with pytest.raises(FormatError, match="is too long for a plain array"):
+        read_model(io.BytesIO(_npy("{" + extra + "}")), "a.npy")
+    quoted = '{"descr": "<f4", "fortran_order": False, "shape": (0,), "x": "%s"}' % ("y" * 1900)
+    info = read_model(io.BytesIO(_npy(quoted)), "a.npy")  # another writer's spelling: read
+    assert info is not None and info.tensors[0].shape == (0,)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(40):  # 80 KB of such headers, 2 MB of them unzipped from 2,000 members
+            archive.writestr(f"{i}.npy", _npy(quoted))
+    with pytest.raises(FormatError, match="not as NumPy writes them, and too many"):
+        read_model(io.BytesIO(buffer.getvalue()), "m.npz")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # as NumPy writes them: never evaluated
+        for i in range(2000):
+            archive.writestr(f"{i}.npy", _npy("{'descr': '<f4', 'fortran_order': False, "
+                                              "'shape': (0,), }"))  # fmt: skip
+    info = read_model(io.BytesIO(buffer.getvalue()), "m.npz")
+    assert info is not None and len(info.tensors) == 2000

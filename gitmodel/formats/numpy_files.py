@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import struct
 import zipfile
 from typing import Any
 
 from gitmodel.formats.base import (
     ITEM_SIZES,
+    LIMIT_HINT,
     BinaryFile,
     FormatError,
     ModelInfo,
@@ -28,6 +30,13 @@ NPY_MAGIC = b"\x93NUMPY"
 # NumPy writes a plain array's header in well under 1 KiB and reads at most 10,000
 # bytes of it unless allowed pickles (a literal's syntax tree is far larger than its text)
 MAX_NPY_HEADER = 64 << 10
+# what a header holds once its padding is stripped: 64 dimensions of 20 digits fit
+MAX_LITERAL = 2048
+LITERAL_BUDGET = 64 << 10  # headers evaluated as literals in one archive, bytes in all
+_NUMPY_HEADER = re.compile(
+    r"""\{'descr': '(?P<descr>[<>|=][a-zA-Z]\d{0,2})', 'fortran_order': (?P<fortran>True|False),"""
+    r""" 'shape': \((?P<shape>(?:\d{1,20}, ?)*\d{0,20})\), \}[ \t]*\n?"""
+)
 ZIP_MAGIC = b"PK\x03\x04"
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # a zip local file header, 30 bytes
 # little-endian / byte-order-free NumPy descrs -> canonical dtype names
@@ -38,8 +47,12 @@ _CANONICAL = {
 }  # fmt: skip
 
 
-def read_npy_header(f: BinaryFile) -> tuple[str, tuple[int, ...], bool, int]:
-    """dtype (canonical or NumPy descr), shape, Fortran order and header length."""
+def read_npy_header(
+    f: BinaryFile, budget: list[int] | None = None
+) -> tuple[str, tuple[int, ...], bool, int]:
+    """dtype (canonical or NumPy descr), shape, Fortran order and header length. A header
+    not written as NumPy writes it is evaluated as a literal, if it is short and what is
+    left of ``budget`` (bytes of such headers, for all of an archive's members) allows."""
     magic = read_exact(f, 8)
     if magic[:6] != NPY_MAGIC:
         raise FormatError("not a .npy file")
@@ -55,12 +68,36 @@ def read_npy_header(f: BinaryFile) -> tuple[str, tuple[int, ...], bool, int]:
     if size > MAX_NPY_HEADER:
         raise FormatError(f".npy header of {size} bytes is too large for a plain array")
     text = read_exact(f, size).decode("utf-8" if major == 3 else "latin-1")
-    try:
-        header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise FormatError(".npy header is not a Python literal") from None
+    header = _plain_header(text) or _literal_header(text.strip(), budget)
     dtype, shape, fortran = _fields(header)
     return dtype, shape, fortran, prefix + size
+
+
+def _plain_header(text: str) -> dict[str, Any] | None:
+    """The header as NumPy writes it, read without evaluating it (a literal's syntax
+    tree costs some 4 us a byte), or None."""
+    match = _NUMPY_HEADER.fullmatch(text)
+    if match is None or ("," not in match["shape"] and match["shape"].strip()):
+        return None  # not NumPy's spelling, or "(3)": a number, not a shape
+    dims = [int(d) for d in match["shape"].replace(" ", "").split(",") if d]
+    fortran = match["fortran"] == "True"
+    return {"descr": match["descr"], "fortran_order": fortran, "shape": tuple(dims)}
+
+
+def _literal_header(text: str, budget: list[int] | None) -> Any:
+    if len(text) > MAX_LITERAL:
+        raise FormatError(f".npy header of {len(text):,} bytes is too long for a plain array",
+                          hint="NumPy writes one in under 1 KiB")  # fmt: skip
+    if budget is not None:
+        budget[0] -= len(text)
+        if budget[0] < 0:
+            raise FormatError("the archive's .npy headers are not as NumPy writes them, and"
+                              f" too many: over {LITERAL_BUDGET:,} bytes of them",
+                              hint=LIMIT_HINT)  # fmt: skip
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise FormatError(".npy header is not a Python literal") from None
 
 
 def _fields(header: Any) -> tuple[str, tuple[int, ...], bool]:
@@ -101,18 +138,23 @@ def read_npz(f: BinaryFile, file_size: int | None = None) -> ModelInfo:
         archive = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError) as exc:
         raise FormatError(f"not a readable .npz archive: {exc}") from None
-    tensors = [_member(f, archive, info, file_size) for info in archive.infolist()]
+    budget = [LITERAL_BUDGET]
+    tensors = [_member(f, archive, info, file_size, budget) for info in archive.infolist()]
     return ModelInfo("npz", [t for t in tensors if t is not None])
 
 
 def _member(
-    f: BinaryFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int | None
+    f: BinaryFile,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    file_size: int | None,
+    budget: list[int],
 ) -> TensorInfo | None:
     if info.is_dir() or not info.filename.endswith(".npy"):
         return None
     name = info.filename.removesuffix(".npy")
     with archive.open(info) as member:
-        dtype, shape, fortran, header_len = read_npy_header(member)
+        dtype, shape, fortran, header_len = read_npy_header(member, budget)
     nbytes = _nbytes(dtype, shape)
     if header_len + nbytes > info.file_size:
         raise FormatError(f"member {name!r} is shorter than its header says")
