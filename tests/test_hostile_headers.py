@@ -84,22 +84,26 @@ def read(data: bytes) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("make", "message"),
     [
-        (many_keys(70_000), "claims 70,000 metadata keys, over the 65,536 read"),
-        (many_tensors(70_000), "claims 70,000 tensors, over the 65,536 read"),
-        (nested_arrays(70_000), "claims 70,000 arrays, over the 65,536 read in all"),
-        (_gguf(0, 1, _s(b"a") + struct.pack("<IIQ", 9, 8, 3 << 20)), "over the 2,097,152"),
-        (deep_arrays(5), "nest over 4 deep"),
-        (_array(8, 2, _s(b"x") + struct.pack("<Q", 65 << 20)), "string is too long"),
-        (_array(8, 2, _s(b"x") + struct.pack("<Q", 1 << 20)), "ends inside its header"),
-        (_array(6, 1 << 40, b""), "more than the file holds"),
-        (_gguf(2, 0, (_s(b"w") + struct.pack("<IQIQ", 1, 0, 0, 0)) * 2), "named twice"),
+        (lambda: many_keys(70_000), "claims 70,000 metadata keys, over the 65,536 read"),
+        (lambda: many_tensors(70_000), "claims 70,000 tensors, over the 65,536 read"),
+        (lambda: nested_arrays(70_000), "claims 70,000 arrays, over the 65,536 read in all"),
+        (lambda: _gguf(0, 1, _s(b"a") + struct.pack("<IIQ", 9, 8, 3 << 20)), "over the 2,097,152"),
+        (lambda: deep_arrays(5), "nest over 4 deep"),
+        (lambda: _array(8, 2, _s(b"x") + struct.pack("<Q", 65 << 20)), "string is too long"),
+        (lambda: _array(8, 2, _s(b"x") + struct.pack("<Q", 1 << 20)), "ends inside its header"),
+        (lambda: _array(6, 1 << 40, b""), "more than the file holds"),
+        (lambda: _gguf(2, 0, (_s(b"w") + struct.pack("<IQIQ", 1, 0, 0, 0)) * 2), "named twice"),
     ],
     ids=["keys", "tensors", "arrays", "strings", "deep", "long-string", "past-end",
          "numbers", "same-name"],
 )  # fmt: skip
-def test_a_header_claiming_too_much_is_refused_early(data: bytes, message: str) -> None:
+def test_a_header_claiming_too_much_is_refused_early(
+    make: Callable[[], bytes], message: str
+) -> None:
+    data = make()
+
     def refused() -> FormatError:
         with pytest.raises(FormatError, match=message) as caught:
             read(data)
@@ -229,23 +233,25 @@ def _npz(members: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("name", "data", "message"),
+    ("name", "make", "message"),
     [
-        ("m.safetensors", _safetensors(json.dumps({f"{i:x}": {
+        ("m.safetensors", lambda: _safetensors(json.dumps({f"{i:x}": {
             "dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(140_000)}
         ).encode()), "over 135,168 objects, more than 131,072 tensors need"),
-        ("m.safetensors", _safetensors(b'{"x":{"dtype":"U8","shape":[' + b"0," * (3 << 20)
+        ("m.safetensors", lambda: _safetensors(b'{"x":{"dtype":"U8","shape":[' + b"0," * (3 << 20)
                                        + b'0],"data_offsets":[0,0]}}'), "over 2,097,152 values"),
-        ("m.safetensors", _safetensors(b'{"x":[' + b"[]," * 300_000 + b"[]]}"), "lists"),
-        ("m.safetensors", struct.pack("<Q", 200 << 20) + b"{" + bytes(100), "too large"),
-        ("m.npz", _npz(70_000), "lists 70,000 members, over the 65,536 read"),
+        ("m.safetensors", lambda: _safetensors(b'{"x":[' + b"[]," * 300_000 + b"[]]}"), "lists"),
+        ("m.safetensors", lambda: struct.pack("<Q", 200 << 20) + b"{" + bytes(100), "too large"),
+        ("m.npz", lambda: _npz(70_000), "lists 70,000 members, over the 65,536 read"),
     ],
     ids=["safetensors-tensors", "safetensors-values", "safetensors-lists",
          "safetensors-size", "npz-members"],
 )  # fmt: skip
 def test_a_json_or_zip_header_claiming_too_much_is_refused_early(
-    name: str, data: bytes, message: str
+    name: str, make: Callable[[], bytes], message: str
 ) -> None:
+    data = make()
+
     def refused() -> FormatError:
         with pytest.raises(FormatError, match=message) as caught:
             read_model(io.BytesIO(data), name)
@@ -322,3 +328,15 @@ def test_npy_headers_not_as_numpy_writes_them_are_evaluated_within_a_budget() ->
                                               "'shape': (0,), }"))  # fmt: skip
     info = read_model(io.BytesIO(buffer.getvalue()), "m.npz")
     assert info is not None and len(info.tensors) == 2000
+
+
+def test_a_streamed_safetensors_header_over_the_counts_is_given_up_early() -> None:
+    entry = '"%x":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},'
+    text = ("{" + "".join(entry % i for i in range(450_000)))[:-1] + "}"
+    data = _safetensors(text.encode())
+    digester = StreamDigester(STREAM_READERS[".safetensors"])
+    fed = 0
+    while not digester.failed and fed < len(data):
+        digester.update(data[fed : fed + (1 << 20)])
+        fed += 1 << 20
+    assert digester.failed and fed < len(data) // 2  # refused from the first part of it
