@@ -71,8 +71,10 @@ def from_repo(name: str, stage: str) -> Origin:
 def from_url(url: str, name: str, stage: str, model_url: str | None = None,
              model_options: dict[str, Any] | None = None) -> Origin:  # fmt: skip
     """The stage as the registry log at ``url`` has it now, read without a clone."""
-    from gitmodel.reader.source import RemoteRepo
+    from gitmodel.reader.source import RemoteRepo, check_store_url
 
+    if model_url is not None:  # every time: an unchanged deploy opens no remote
+        check_store_url(model_url)
     source = RemoteRepo(url)
     resolved = source.resolve(name, stage)
     for held in resolved.assignments:

@@ -53,6 +53,16 @@ def cache_root() -> Path:
     return Path(base) / "gitmodel"
 
 
+def check_store_url(url: str) -> str:
+    """``url`` when it can name a model store (``model_url=``, ``--model-url``); else a
+    :class:`UserError` naming what is wrong, checked before anything is fetched."""
+    problem = store_url_problem(url)
+    if problem is not None:
+        raise UserError(f"the model store {shown_url(url)}: {problem}",
+                        hint=f"name it as {STORE_URL_FORMS}")  # fmt: skip
+    return url
+
+
 @dataclass(frozen=True)
 class Entry:
     """A file of one commit: a model file (``pointer``) or a plain Git blob."""
@@ -201,10 +211,7 @@ class RemoteRepo:
         else as a clone of the repository would find it."""
         config = git.config_list(self.git.cwd)
         if url is not None:
-            problem = store_url_problem(url)
-            if problem is not None:
-                raise UserError(f"the model store {shown_url(url)}: {problem}",
-                                hint=f"name it as {STORE_URL_FORMS}")  # fmt: skip
+            check_store_url(url)
             return with_settings(ModelRemote(shallow.REMOTE, url, dict(options or {})), config)
         settings = self._shared_settings(files, config)
         try:
