@@ -111,3 +111,37 @@ def test_prune_never_follows_a_link_out_of_the_cache(tmp_path: Path) -> None:
     git_model("cache", "prune", "--all", cwd=tmp_path)
     assert (outside / "precious").read_bytes() == b"keep"
     assert (outside / "repo" / "lock").exists()
+
+
+def test_one_repository_spelled_several_ways_has_one_cache(tmp_path: Path) -> None:
+    published = publish(tmp_path)  # at tmp_path/origin.git
+    model = safetensors_bytes({"w": np.ones(64)})
+    published.commit("v1", {"m/model.safetensors": model})
+    spellings = [str(published.origin), f"{published.origin}/", published.url,
+                 f"{published.url}/", str(tmp_path / "origin"), f"file://{tmp_path}/origin",
+                 str(tmp_path / "sub" / ".." / "origin.git")]  # fmt: skip
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.git").symlink_to(published.origin)
+    spellings.append(str(tmp_path / "link.git"))
+    for url in spellings:
+        fs = GitModelFileSystem(repo=url, skip_instance_cache=True)
+        assert fs.cat_file("m/model.safetensors") == model, url
+    assert usage(tmp_path)["repos"]["items"] == 1
+    assert git_model("cache", "--json", cwd=tmp_path).returncode == 0
+
+
+def test_two_repositories_whose_names_differ_by_dot_git_keep_two_caches(tmp_path: Path) -> None:
+    for part in ("a", "b"):
+        (tmp_path / part).mkdir()
+    first = publish(tmp_path / "a")
+    first.commit("v1", {"m/model.safetensors": safetensors_bytes({"w": np.ones(64)})})
+    second = publish(tmp_path / "b")
+    second.commit("v1", {"m/model.safetensors": safetensors_bytes({"w": np.zeros(64)})})
+    plain = tmp_path / "a" / "origin"  # beside a/origin.git: Git reads each as itself
+    second.origin.rename(plain)
+    read = {}
+    for path in (first.origin, plain):
+        fs = GitModelFileSystem(repo=str(path), skip_instance_cache=True)
+        read[path] = fs.cat_file("m/model.safetensors")
+    assert read[first.origin] != read[plain]
+    assert usage(tmp_path)["repos"]["items"] == 2

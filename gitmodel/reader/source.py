@@ -2,9 +2,10 @@
 and the model remote that holds their bytes.
 
 The Git side lives in a cache under ``$XDG_CACHE_HOME/gitmodel/repos/<hash of the URL>``
-(a bare repository, see :mod:`gitmodel.git.shallow`), fetched shallow and blob-filtered:
-pointers and trees only. A revision is resolved by fetching it; a full commit id already
-fetched is not fetched again. A stage (``NAME@STAGE``) is resolved from the registry log
+(one spelling of it, :func:`cache_key`; a bare repository, see :mod:`gitmodel.git.shallow`),
+fetched shallow and blob-filtered: pointers and trees only. A revision is resolved by
+fetching it; a full commit id already fetched is not fetched again. A stage
+(``NAME@STAGE``) is resolved from the registry log
 fetched from the repository (its tip only), by the registry's own reading of it.
 
 The model remote is found as a clone would find it (:mod:`gitmodel.remote.config`): a
@@ -34,6 +35,7 @@ from gitmodel.git.config import (
     merge_shared,
     over_shared,
 )
+from gitmodel.git.repo import local_path
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
@@ -63,6 +65,28 @@ def check_store_url(url: str) -> str:
     return url
 
 
+def cache_key(url: str) -> str:
+    """The one spelling of ``url`` that names its read cache (and is fetched from).
+
+    A local repository is named by its git directory's real path, found as Git finds it
+    (``DIR/.git``, ``DIR``, ``DIR.git/.git``, ``DIR.git``: the first that is one), so
+    ``/srv/repo``, ``/srv/repo/``, ``file:///srv/repo`` and, when only ``/srv/repo.git``
+    exists, ``/srv/repo`` share one cache. Anything else is kept as written: only the
+    server knows whether ``https://host/repo`` and ``https://host/repo.git/`` are the
+    same repository, and two URLs that may name different ones never share a cache."""
+    if not shallow.is_local(url) or (url.startswith("file://") and "%" in url):
+        return url  # a percent sign: Git and Python may decode file:// paths differently
+    path = local_path(url)
+    if path is None or not path.is_absolute():
+        return url
+    text = str(path).rstrip("/") or "/"
+    for suffix in ("/.git", "", ".git/.git", ".git"):
+        candidate = Path(text + suffix)
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            return os.path.realpath(candidate)
+    return url
+
+
 @dataclass(frozen=True)
 class Entry:
     """A file of one commit: a model file (``pointer``) or a plain Git blob."""
@@ -85,10 +109,11 @@ class RemoteRepo:
         self.url = shallow.absolute(shallow.check_url(url))
         self.display = redact(self.url)
         self.cache_dir = cache_dir or cache_root()
-        digest = hashlib.sha256(self.url.encode()).hexdigest()[:24]
+        key = cache_key(self.url)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         self.root = self.cache_dir / "repos" / digest
         try:
-            self.git = shallow.open_cache(self.root / "git", self.url)
+            self.git = shallow.open_cache(self.root / "git", key)
         except OSError as exc:
             hint = os_error_hint(exc) or "set XDG_CACHE_HOME to a folder of yours (or cache_dir=)"
             raise UserError(f"cannot make the read cache in {self.cache_dir}: {exc.strerror}",
