@@ -326,3 +326,48 @@ def test_a_bad_model_url_is_refused_even_when_nothing_changed(tmp_path: Path, ba
     assert len(lines) == 2 and lines[0].startswith("gitmodel: error: the model store")
     assert lines[1].startswith("hint: name it as")
     assert not (tmp_path / "x").exists()
+
+
+def edit_in_place(path: Path, offset: int, data: bytes) -> None:
+    """Overwrite bytes of ``path`` where they are, as a hand edit would (same size)."""
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    served = target / "current" / "models" / "clf"
+    model, config = served / "model.safetensors", served / "config.json"
+    size, tokenizer = model.stat().st_size, (served / "tokenizer.bin").read_bytes()
+    edit_in_place(model, size // 2, b"\xff" * 16)
+    edit_in_place(config, 2, b"X")
+    assert model.stat().st_size == size
+    proc = deploy(published, target)
+    assert b"already serving" not in proc.stderr and b"built v1-" in proc.stderr
+    assert model.read_bytes() == layers()
+    assert config.read_bytes() == b'{"layers": 10}\n'
+    bad = list((target / ".gitmodel" / "store" / "bad").iterdir())  # kept, not lost
+    assert len(bad) == 1 and bad[0].read_bytes() != layers()
+    os.utime(model)  # touched, not changed: hashed again, found whole
+    proc = deploy(published, target)
+    assert b"already serving" in proc.stderr
+    proc = deploy(published, target)
+    assert b"already serving" in proc.stderr
+
+    published.commit("retrain layer 3", {MODEL: layers({3: 33})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    deploy(published, target)
+    old = next((target / "releases").glob("v1-*"))
+    edit_in_place(old / "models" / "clf" / "tokenizer.bin", 0, b"\0" * 8)  # shared with v2
+    proc = git_model("deploy", "--rollback", str(target), cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and b"is gone or incomplete" in proc.stderr
+    assert release(target).startswith("v2-")
+    proc = deploy(published, target)  # v2's tokenizer is the same inode: built again too
+    assert b"built v2-" in proc.stderr
+    assert (served / "tokenizer.bin").read_bytes() == tokenizer

@@ -56,6 +56,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
         whole = all(folder.has(name) for name in names)
         if history and _same(history[-1], deployment) and serving == names[0] and whole:
+            folder.save_verified()
             return Outcome(history[-1], unchanged=True)
         builder = release.Builder(folder, origin)
         built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
@@ -67,6 +68,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         removed = folder.prune(history, keep)
         builder.forget_unused()
         folder.save_history([d for d in history if all(folder.has(r) for r in d.releases())])
+        folder.save_verified()
     return Outcome(deployment, tuple(built), builder.fetched, builder.size, tuple(removed))
 
 
@@ -93,6 +95,7 @@ def rollback(folder: Folder) -> Outcome:
             )
         folder.switch(target)
         folder.save_history(history[:-1])
+        folder.save_verified()
     return Outcome(target)
 
 

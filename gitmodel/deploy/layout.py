@@ -9,6 +9,7 @@
     DIR/.gitmodel/store/                      objects (hard-linked into releases), chunk lists
     DIR/.gitmodel/deploys.json                the deployments, newest last (rollback pops)
     DIR/.gitmodel/lock                        held by the one deploy or rollback at work
+    DIR/.gitmodel/verified.json               files hashed: size, inode, mtime (see verify)
 
 A release is built under ``releases/.tmp-…`` and renamed into place whole, and ``current``
 moves by renaming a new symlink over it, so a reader (or a ``kill -9`` at any moment)
@@ -21,6 +22,7 @@ import contextlib
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,11 @@ STATE_DIR = ".gitmodel"
 HISTORY_FILE = "deploys.json"
 HISTORY_MAX = 100
 TMP_PREFIX = ".tmp-"
+VERIFIED_FILE = "verified.json"
+# a file modified this close to when it was hashed could change again within the same
+# timestamp tick, unseen: it is hashed again next time (Git's "racy" index entries)
+_SETTLED_NS = 2_000_000_000
+_BACKDATE_NS = 10_000_000_000  # a file we just wrote: its mtime set this far back
 
 Json = dict[str, Any]
 
@@ -79,6 +86,11 @@ class Folder:
         self.root = Path(root).absolute()
         self.releases = self.root / RELEASES
         self.state = self.root / STATE_DIR
+        self.damaged: set[str] = set()  # the ids of files found edited in place
+        self._whole: dict[str, bool] = {}
+        self._verified: dict[str, list[Any]] | None = None  # see verify()
+        self._seen: dict[tuple[str, int, int, str], bool] = {}  # hashed in this process
+        self._changed = False
 
     def make(self) -> None:
         """Make the folder (and its parents, as ``git clone`` does) and its own folders."""
@@ -115,10 +127,122 @@ class Folder:
 
     def has(self, name: str) -> bool:
         """Whether release ``name`` is whole: its metadata, and every file it lists a
-        regular file of the size listed (one edited or half deleted by hand is not)."""
-        files = self.metadata(name).get("files")
-        release = self.release(name)
-        return isinstance(files, list) and all(_holds(release, f) for f in files)
+        regular file of the size listed with the content listed (one edited in place,
+        truncated or half deleted by hand is not; see :meth:`verify`)."""
+        if name not in self._whole:
+            files = self.metadata(name).get("files")
+            release = self.release(name)
+            self._whole[name] = isinstance(files, list) and all(
+                self._holds(release, f) for f in files
+            )
+        return self._whole[name]
+
+    def _holds(self, release: Path, listed: Any) -> bool:
+        """Whether ``release`` holds the file its metadata lists as ``listed``."""
+        try:
+            path, size = str(listed["path"]), int(listed["size"])
+            oid, blob = listed.get("oid"), str(listed["git_blob"])
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return False
+        if path.startswith("/") or ".." in path.split("/"):
+            return False
+        kind, digest = ("sha256", str(oid)) if oid else (blob_kind(blob), blob)
+        return self.verify(release / path, size, kind, digest)
+
+    def verify(self, path: Path, size: int, kind: str, digest: str) -> bool:
+        """Whether ``path`` is a regular file of ``size`` bytes whose ``kind`` of hash
+        (``sha256`` of its bytes, or :func:`blob_kind`: its Git blob id) is ``digest``.
+
+        A file is hashed once; its size, inode and modification time are then kept in
+        ``.gitmodel/verified.json``, and while they stay the same (and it had not been
+        modified within 2 seconds of being hashed) it is not hashed again. Any write
+        moves the modification time, so an edit in place of the same size is hashed and
+        caught; a file found damaged is noted in :attr:`damaged` by its id."""
+        try:
+            found = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(found.st_mode) or found.st_size != size:
+            return False
+        key = f"{found.st_dev}:{found.st_ino}"
+        seen = (key, size, found.st_mtime_ns, digest)
+        if seen in self._seen:
+            return self._seen[seen]
+        known = self._known().get(key)
+        settled = known is not None and found.st_mtime_ns + _SETTLED_NS <= known[4]
+        if settled and known is not None and known[:4] == [size, found.st_mtime_ns, kind, digest]:
+            return True
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_ino, opened.st_dev) != (found.st_ino, found.st_dev):
+                return False  # replaced meanwhile: judged at the next look
+            good = _hash(fd, kind, size) == digest
+        finally:
+            os.close(fd)
+        self._seen[seen] = good
+        if good:
+            self._remember(key, found, kind, digest)
+        else:
+            self.damaged.add(digest)
+        return good
+
+    def record(self, path: Path, kind: str, digest: str) -> None:
+        """Note the file we just wrote at ``path`` (its bytes checked on their way in)
+        as verified, its modification time set 10 seconds back, so that any later write
+        is seen even within the same timestamp tick."""
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode):
+                return
+            os.utime(fd, ns=(found.st_atime_ns, time.time_ns() - _BACKDATE_NS))
+            found = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._remember(f"{found.st_dev}:{found.st_ino}", found, kind, digest)
+
+    def built(self, name: str) -> None:
+        """Release ``name`` was just built whole."""
+        self._whole[name] = True
+
+    def _remember(self, key: str, found: os.stat_result, kind: str, digest: str) -> None:
+        self._known()[key] = [found.st_size, found.st_mtime_ns, kind, digest, time.time_ns()]
+        self._changed = True
+
+    def _known(self) -> dict[str, list[Any]]:
+        """The files hashed before (the folder's own file; an entry of the wrong shape
+        is dropped, so its file is hashed again)."""
+        if self._verified is None:
+            try:
+                raw = json.loads((self.state / VERIFIED_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raw = {}
+            files = raw.get("files") if isinstance(raw, dict) else None
+            self._verified = {
+                key: value
+                for key, value in (files.items() if isinstance(files, dict) else [])
+                if isinstance(value, list) and len(value) == 5
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value[::4])
+                and isinstance(value[1], int) and all(isinstance(v, str) for v in value[2:4])
+            }  # fmt: skip
+        return self._verified
+
+    def save_verified(self) -> None:
+        """Keep what was hashed, for the files of the releases the folder still has."""
+        if not self._changed or self._verified is None:
+            return
+        used: set[str] = set()
+        for path in self.releases.iterdir():
+            for f in self.metadata(path.name).get("files", []):
+                if isinstance(f, dict):
+                    used |= {str(f.get("oid")), str(f.get("git_blob"))}
+        kept = {key: value for key, value in self._verified.items() if value[3] in used}
+        _write_atomically(self.state / VERIFIED_FILE, json.dumps({"files": kept}).encode())
+        self._changed = False
 
     def put(self, tmp: Path, name: str) -> None:
         """Rename the release built in ``tmp`` into place as ``name``. One found there is
@@ -237,19 +361,27 @@ class Folder:
         return removed
 
 
-def _holds(release: Path, listed: Any) -> bool:
-    """Whether ``release`` holds the file its metadata lists as ``listed``, at its size."""
-    try:
-        path, size = str(listed["path"]), int(listed["size"])
-    except (TypeError, KeyError, ValueError):
-        return False
-    if path.startswith("/") or ".." in path.split("/"):
-        return False
-    try:
-        found = os.lstat(release / path)
-    except OSError:
-        return False
-    return stat.S_ISREG(found.st_mode) and found.st_size == size
+def blob_kind(blob: str) -> str:
+    """How the Git blob id ``blob`` is hashed: SHA-1, or SHA-256 in a SHA-256
+    repository (told by the id's length, 40 or 64)."""
+    return "git-sha1" if len(blob) == 40 else "git-sha256"
+
+
+def _hash(fd: int, kind: str, size: int) -> str:
+    """The ``sha256`` of an open file's bytes, or its Git blob id (:func:`blob_kind`)."""
+    import hashlib
+
+    from gitmodel.store.local import hash_fd
+
+    if kind == "sha256":
+        return hash_fd(fd)[0]
+    digest = hashlib.sha1(usedforsecurity=False) if kind == "git-sha1" else hashlib.sha256()
+    digest.update(b"blob %d\0" % size)
+    offset = 0
+    while block := os.pread(fd, 1 << 20, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
 
 
 def remove_tree(path: Path) -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import safepath
-from gitmodel.deploy.layout import RELEASE_FILE, Folder, remove_tree
+from gitmodel.deploy.layout import RELEASE_FILE, Folder, blob_kind, remove_tree
 from gitmodel.deploy.origin import Origin
 from gitmodel.errors import ChecksumError, UserError
+from gitmodel.pointer import Pointer
 from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import File
 from gitmodel.store.local import LocalStore, import_object, write_atomically
@@ -61,6 +62,7 @@ class Builder:
             body = json.dumps(about, indent=2, sort_keys=True) + "\n"
             write_atomically(tmp / RELEASE_FILE, [body.encode()], 0o444)
             self.folder.put(tmp, name)
+            self.folder.built(name)
         except BaseException:
             remove_tree(tmp)
             raise
@@ -76,10 +78,12 @@ class Builder:
                                 hint="the registry log was not written by gitmodel: "
                                 "see `git model history`")  # fmt: skip
             write_atomically(target, [data], 0o444)
+            self.folder.record(target.path, blob_kind(f.blob), f.blob)
             return
         self._ensure(f)
         if not self._link(f, target):
             self.store.copy_to(f.pointer, target, 0o444)
+            self.folder.record(target.path, "sha256", f.pointer.oid)
 
     def _ensure(self, f: File) -> None:
         """Put ``f``'s object into the folder's store (reused, copied or downloaded)."""
@@ -87,19 +91,34 @@ class Builder:
         if self.store.has(pointer.oid):
             try:
                 self.store.check_size(pointer, f.path)
-                return
+                if self._sound(pointer):
+                    return
             except ChecksumError:
                 pass  # edited through a release (they share its inode): set aside, fetched again
         local = self.origin.local
-        if local is not None and import_object(self.store, local, pointer):
-            return
-        from gitmodel.remote import chunked, layouts
+        if local is None or not import_object(self.store, local, pointer):
+            from gitmodel.remote import chunked, layouts
 
-        remote = self.origin.remote()
-        if self._local_chunks is None:
-            key_check = getattr(getattr(remote, "cipher", None), "key_check", "")
-            self._local_chunks = chunked.LocalChunks(self.store, key_check)
-        self.fetched += layouts.download(remote, self.store, pointer, self._local_chunks)
+            remote = self.origin.remote()
+            if self._local_chunks is None:
+                key_check = getattr(getattr(remote, "cipher", None), "key_check", "")
+                self._local_chunks = chunked.LocalChunks(self.store, key_check)
+            self.fetched += layouts.download(remote, self.store, pointer, self._local_chunks)
+        source = self.store.object_path(pointer.oid)
+        if source.is_file():  # checked on its way in
+            self.folder.record(source, "sha256", pointer.oid)
+
+    def _sound(self, pointer: Pointer) -> bool:
+        """Whether the store's own file of ``pointer`` still holds its bytes (a release
+        shares its inode, so an edit in place there is an edit here); one that does not
+        is set aside in the store's ``bad/``, to be fetched again."""
+        source = self.store.object_path(pointer.oid)
+        if not source.is_file():
+            return True  # a small object, in a pack: checked by its crc when read
+        if self.folder.verify(source, pointer.size, "sha256", pointer.oid):
+            return True
+        self.store.quarantine(pointer.oid)
+        return False
 
     def _link(self, f: File, target: safepath.Target) -> bool:
         """Hard-link the object into the release; False where the file system will not."""
