@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -98,14 +100,86 @@ def test_a_canary_pair_is_two_releases_and_a_split_file(tmp_path: Path) -> None:
     assert [(s["version"], s["weight"]) for s in split] == [(1, 90), (2, 10)]
     for s in split:
         assert (target / s["release"] / MODEL).is_file()
+    assert served_pair(target) == (release(target), [(s["release"], s["weight"]) for s in split])
     published.model("promote", "clf@v2", "production")  # the cut-over
     published.push()
     deploy(published, target)
     assert release(target).startswith("v2-")
     assert not (target / "canary.json").exists()
+    assert served_pair(target) == (release(target), None)
     git_model("deploy", "--rollback", str(target), cwd=tmp_path)
     assert release(target).startswith("v1-")
     assert (target / "canary.json").is_file()  # the split comes back with its deployment
+    assert served_pair(target)[1] == [(s["release"], s["weight"]) for s in split]
+
+
+def served_pair(target: Path) -> tuple[str, list[tuple[str, int]] | None]:
+    """The main release and the split as one reader sees them: ``serving`` resolved once."""
+    state = os.path.realpath(target / "serving")
+    main = Path(os.readlink(os.path.join(state, "current"))).name
+    try:
+        with open(os.path.join(state, "canary.json"), "rb") as f:
+            split = [(s["release"], s["weight"]) for s in json.load(f)["releases"]]
+    except FileNotFoundError:
+        return main, None
+    return main, split
+
+
+def test_a_reader_sees_the_release_and_its_split_switch_together(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
+    published.model("promote", "clf@v2", "production", "--weight", "10")
+    published.push()
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1, v2 = release(target), ""
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    seen: list[tuple[str, list[tuple[str, int]] | None]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append(served_pair(target))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(3):
+            deploy(published, target)  # v2 alone
+            v2 = release(target)
+            git_model("deploy", "--rollback", str(target), cwd=tmp_path)  # v1 90%, v2 10%
+    finally:
+        done.set()
+        reader.join()
+    pairs = {(v1, (("releases/" + v1, 90), ("releases/" + v2, 10))), (v2, None)}
+    found = {(main, None if split is None else tuple(split)) for main, split in seen}
+    assert found == pairs, found - pairs
+    assert len(list((target / "deployments").iterdir())) == 3  # the newest ones only
+
+
+def test_a_folder_in_the_older_layout_is_deployed_and_rolled_back(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
+    published.model("promote", "clf@v2", "production", "--weight", "10")
+    published.push()
+    target = tmp_path / "serve"
+    deploy(published, target)
+    body = (target / "canary.json").read_bytes()
+    for name in ("serving", "canary.json"):  # as deploys before serving/ left it
+        (target / name).unlink()
+    shutil.rmtree(target / "deployments")
+    (target / "canary.json").write_bytes(body)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    deploy(published, target)
+    assert release(target).startswith("v2-") and not (target / "canary.json").exists()
+    assert (target / "canary.json").is_symlink()
+    git_model("deploy", "--rollback", str(target), cwd=tmp_path)
+    assert (target / "canary.json").read_bytes() == body
+    assert served_pair(target)[0] == release(target)
 
 
 def test_kill_9_during_a_deploy_leaves_current_intact(tmp_path: Path) -> None:
@@ -162,16 +236,27 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     assert proc.returncode == 1 and b"not a repository URL" in proc.stderr
 
 
-@pytest.mark.parametrize("junk", ["file", "dir"])
-def test_a_current_that_is_not_a_symlink_is_never_replaced(tmp_path: Path, junk: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "junk"),
+    [("current", "file"), ("current", "dir"), ("serving", "file"), ("serving", "dir"),
+     ("canary.json", "dir"), ("deployments", "file"), ("deployments", "dir")],
+)  # fmt: skip
+def test_a_current_that_is_not_a_symlink_is_never_replaced(
+    tmp_path: Path, junk: str, name: str
+) -> None:
     published = publish(tmp_path)
     registered(published)
     target = tmp_path / "serve"
     target.mkdir()
-    (target / "current").mkdir() if junk == "dir" else (target / "current").write_text("x")
+    (target / name).mkdir() if junk == "dir" else (target / name).write_text("x")
+    if name == "deployments" and junk == "dir":
+        (target / name).rmdir()
+        (target / name).symlink_to(tmp_path, target_is_directory=True)
     proc = deploy(published, target, check=False)
-    assert proc.returncode == 1 and b"hint:" in proc.stderr
-    assert not (target / "current").is_symlink()
+    assert proc.returncode == 1 and b"hint:" in proc.stderr and b"Traceback" not in proc.stderr
+    assert not (target / name).is_symlink() or name == "deployments"
+    assert not (target / "current").is_symlink() or name == "current"
+    assert not any(p.name.isdigit() for p in tmp_path.iterdir())
 
 
 def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path) -> None:

@@ -1,14 +1,14 @@
 """Deploying what a registry stage serves into a folder, and rolling it back.
 
-- ``layout``: the folder on disk (releases, the ``current`` link, ``canary.json``, the
-  history), every change atomic;
+- ``layout``: the folder on disk (releases, the ``serving`` link to a deployment's
+  ``current`` and ``canary.json``, the history), every change atomic;
 - ``origin``: where the stage's versions come from (this repository, or a URL read
   without a clone);
 - ``release``: building one release from objects already held and missing chunks.
 
 :func:`deploy` builds each release the stage needs that the folder lacks, runs the
-health check in each, and only then switches ``current``; :func:`rollback` switches back
-to the deployment before, in one rename. Both hold the folder's lock.
+health check in each, and only then switches ``serving`` (and ``current``);
+:func:`rollback` switches back to the deployment before, in one rename. Both hold the folder's lock.
 """
 
 from __future__ import annotations

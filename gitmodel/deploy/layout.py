@@ -2,18 +2,22 @@
 
 ::
 
-    DIR/current -> releases/v7-1a2b3c4d5e6f   a relative symlink, replaced by rename(2)
+    DIR/serving -> deployments/12             what is served, replaced by rename(2)
+    DIR/deployments/12/current -> ../../releases/v7-1a2b3c4d5e6f
+    DIR/deployments/12/canary.json            while the stage holds a weighted pair
+    DIR/current -> releases/v7-1a2b3c4d5e6f   the main release, moved right after serving
+    DIR/canary.json -> serving/canary.json    fixed (a file in folders older than serving/)
     DIR/releases/v7-1a2b3c4d5e6f/             one version's files at their repository paths
         .gitmodel-release.json                what it is (model, version, commit, files)
-    DIR/canary.json                           while the stage holds a weighted pair
     DIR/.gitmodel/store/                      objects (hard-linked into releases), chunk lists
     DIR/.gitmodel/deploys.json                the deployments, newest last (rollback pops)
     DIR/.gitmodel/lock                        held by the one deploy or rollback at work
     DIR/.gitmodel/verified.json               files hashed: size, inode, mtime (see verify)
 
-A release is built under ``releases/.tmp-…`` and renamed into place whole, and ``current``
-moves by renaming a new symlink over it, so a reader (or a ``kill -9`` at any moment)
-sees the old release or the new one, never part of one.
+A release is built under ``releases/.tmp-…`` and renamed into place whole, and so is a
+deployment's state folder under ``deployments/``; ``serving`` moves by renaming a new
+symlink over it, so a reader that resolves it once (or a ``kill -9`` at any moment) sees
+the old release and split or the new ones, never part of one or one's with the other's.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from gitmodel.safepath import process_alive
 CURRENT = "current"
 RELEASES = "releases"
 CANARY_FILE = "canary.json"
+SERVING = "serving"
+DEPLOYMENTS = "deployments"
+DEPLOYMENTS_KEPT = 3  # the serving one and two before it, for readers that just resolved them
 RELEASE_FILE = ".gitmodel-release.json"
 STATE_DIR = ".gitmodel"
 HISTORY_FILE = "deploys.json"
@@ -292,25 +299,86 @@ class Folder:
         return Path(target).name
 
     def switch(self, deployment: Deployment) -> None:
-        """Serve ``deployment``: its split first (or none), then ``current`` in one rename."""
-        canary = self.root / CANARY_FILE
+        """Serve ``deployment``: a new ``deployments/<n>/`` holding its ``current`` link
+        and its ``canary.json`` (a pair only) is made whole, then ``serving`` is renamed
+        over to name it, so the main release and the split change in that one rename.
+        ``current`` then follows, and ``canary.json`` is a fixed link through
+        ``serving``."""
+        for name in (SERVING, CURRENT, CANARY_FILE):  # canary.json: a file in older layouts
+            path = self.root / name
+            if path.is_symlink() or not os.path.lexists(path):
+                continue
+            if name != CANARY_FILE or path.is_dir():
+                raise UserError(f"{path} is not a symlink",
+                                hint="move it away; deploy manages that name")  # fmt: skip
+        state = self._new_state(deployment)
+        self._replace_link(SERVING, f"{DEPLOYMENTS}/{state}")
+        self._replace_link(CURRENT, f"{RELEASES}/{deployment.current}")
+        canary = f"{SERVING}/{CANARY_FILE}"
+        with contextlib.suppress(OSError):
+            if os.readlink(self.root / CANARY_FILE) == canary:
+                canary = ""
+        if canary:  # an older layout's file, or none yet
+            self._replace_link(CANARY_FILE, canary)
+        _sync_dir(self.root)
+        self._prune_states(int(state))
+
+    def _new_state(self, deployment: Deployment) -> str:
+        """Make ``deployments/<n>/`` for ``deployment`` (n one more than any there);
+        returns its name."""
+        base = self.root / DEPLOYMENTS
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot make {base}: {exc.strerror}",
+                            hint="move it away; deploy manages that name") from None  # fmt: skip
+        if base.is_symlink() or not base.is_dir():
+            raise UserError(f"{base} is not a folder of gitmodel's",
+                            hint="move it away; deploy manages that name")  # fmt: skip
+        number = 1 + max(_numbered(base), default=0)
+        tmp = base / f"{TMP_PREFIX}{number}.{os.getpid()}-{os.urandom(4).hex()}"
+        tmp.mkdir()
+        os.symlink(f"../../{RELEASES}/{deployment.current}", tmp / CURRENT)
         if len(deployment.split) > 1:
             split = [{"release": f"{RELEASES}/{name}", "weight": weight, **self._about(name)}
                      for name, weight in deployment.split]  # fmt: skip
             body = json.dumps({"releases": split}, indent=2, sort_keys=True) + "\n"
-            _write_atomically(canary, body.encode())
-        else:
-            canary.unlink(missing_ok=True)
-        link = self.root / f".{CURRENT}.{os.getpid()}.tmp"
+            fd = os.open(tmp / CANARY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                         0o644)  # fmt: skip
+            with open(fd, "wb") as out:
+                out.write(body.encode())
+                os.fsync(out.fileno())
+        _sync_dir(tmp)
+        os.rename(tmp, base / str(number))
+        _sync_dir(base)
+        return str(number)
+
+    def _replace_link(self, name: str, target: str) -> None:
+        """Point ``DIR/name`` at ``target``: a new symlink renamed over it."""
+        link = self.root / f".{name}.{os.getpid()}.tmp"
         link.unlink(missing_ok=True)
-        os.symlink(f"{RELEASES}/{deployment.current}", link)
+        os.symlink(target, link)
         try:
-            os.replace(link, self.root / CURRENT)
+            os.replace(link, self.root / name)
         except OSError as exc:
             link.unlink(missing_ok=True)
-            raise UserError(f"cannot replace {self.root / CURRENT}: {exc.strerror}",
+            raise UserError(f"cannot replace {self.root / name}: {exc.strerror}",
                             hint="move it away; deploy manages that name") from None  # fmt: skip
-        _sync_dir(self.root)
+
+    def _prune_states(self, serving: int) -> None:
+        """Delete the state folders before the ``DEPLOYMENTS_KEPT`` newest up to the one
+        serving (a reader that resolved ``serving`` just before a switch still finds
+        its own), and those of killed deploys."""
+        base = self.root / DEPLOYMENTS
+        kept = sorted((n for n in _numbered(base) if n <= serving), reverse=True)
+        kept = kept[:DEPLOYMENTS_KEPT]
+        for path in base.iterdir():
+            if _is_number(path.name) and int(path.name) not in kept:
+                remove_tree(path)
+            elif path.name.startswith(TMP_PREFIX):
+                pid = path.name.rsplit(".", 1)[-1].split("-", 1)[0]
+                if pid.isdigit() and not process_alive(int(pid)):
+                    remove_tree(path)
 
     def _about(self, name: str) -> Json:
         meta = self.metadata(name)
@@ -359,6 +427,15 @@ class Folder:
             remove_tree(path)
             removed.append(path.name)
         return removed
+
+
+def _is_number(name: str) -> bool:
+    return name.isascii() and name.isdigit() and len(name) < 19
+
+
+def _numbered(base: Path) -> list[int]:
+    """The numbers of the state folders in ``base`` (``deployments/``)."""
+    return [int(p.name) for p in base.iterdir() if _is_number(p.name)]
 
 
 def blob_kind(blob: str) -> str:
