@@ -434,6 +434,7 @@ def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Pat
     assert model.stat().st_size == size
     proc = deploy(published, target)
     assert b"already serving" not in proc.stderr and b"built v1-" in proc.stderr
+    assert b"had a file missing or changed by hand: built again" in proc.stderr
     assert model.read_bytes() == layers()
     assert config.read_bytes() == b'{"layers": 10}\n'
     bad = list((target / ".gitmodel" / "store" / "bad").iterdir())  # kept, not lost
@@ -451,7 +452,7 @@ def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Pat
     old = next((target / "releases").glob("v1-*"))
     edit_in_place(old / "models" / "clf" / "tokenizer.bin", 0, b"\0" * 8)  # shared with v2
     proc = git_model("deploy", "--rollback", str(target), cwd=tmp_path, check=False)
-    assert proc.returncode == 1 and b"is gone or incomplete" in proc.stderr
+    assert proc.returncode == 1 and b"is gone, incomplete or edited" in proc.stderr
     assert release(target).startswith("v2-")
     proc = deploy(published, target)  # v2's tokenizer is the same inode: built again too
     assert b"built v2-" in proc.stderr

@@ -49,6 +49,9 @@ def _report(directory: str, outcome: Outcome, verb: str = "serving") -> None:
         print(f"gitmodel: {directory}: already serving {what}", file=sys.stderr)
         return
     print(f"gitmodel: {directory}: {verb} {what}", file=sys.stderr)
+    for name in outcome.repaired:
+        print(f"gitmodel: {name} had a file missing or changed by hand: built again",
+              file=sys.stderr)  # fmt: skip
     if outcome.built:
         print(f"gitmodel: built {', '.join(outcome.built)}: {format_size(outcome.size)}, "
               f"{format_size(outcome.fetched)} fetched from the model remote",

@@ -36,6 +36,7 @@ class Outcome:
     size: int = 0  # bytes of the releases built
     removed: tuple[str, ...] = ()
     unchanged: bool = False
+    repaired: tuple[str, ...] = ()  # built again: a file was missing, or changed by hand
 
 
 def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
@@ -58,6 +59,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         if history and _same(history[-1], deployment) and serving == names[0] and whole:
             folder.save_verified()
             return Outcome(history[-1], unchanged=True)
+        repaired = tuple(n for n in names if folder.release(n).is_dir() and not folder.has(n))
         builder = release.Builder(folder, origin)
         built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
         if check is not None:
@@ -69,7 +71,8 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         builder.forget_unused()
         folder.save_history([d for d in history if all(folder.has(r) for r in d.releases())])
         folder.save_verified()
-    return Outcome(deployment, tuple(built), builder.fetched, builder.size, tuple(removed))
+    return Outcome(deployment, tuple(built), builder.fetched, builder.size, tuple(removed),
+                   repaired=repaired)  # fmt: skip
 
 
 def rollback(folder: Folder) -> Outcome:
@@ -90,7 +93,7 @@ def rollback(folder: Folder) -> Outcome:
         missing = [name for name in target.releases() if not folder.has(name)]
         if missing:
             raise UserError(
-                f"the release {missing[0]} to roll back to is gone or incomplete",
+                f"the release {missing[0]} to roll back to is gone, incomplete or edited",
                 hint="deploy that version again: git model deploy NAME@STAGE DIR",
             )
         folder.switch(target)
