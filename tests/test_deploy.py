@@ -457,3 +457,23 @@ def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Pat
     proc = deploy(published, target)  # v2's tokenizer is the same inode: built again too
     assert b"built v2-" in proc.stderr
     assert (served / "tokenizer.bin").read_bytes() == tokenizer
+
+
+@pytest.mark.parametrize("name", [".gitmodel", "releases"])
+def test_the_folders_own_folders_as_symlinks_are_never_written_through(
+    tmp_path: Path, name: str
+) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    elsewhere = tmp_path / "elsewhere"
+    (target / name).rename(elsewhere)
+    (target / name).symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*"))
+    for args in (["deploy", "clf@production", str(target), "--from", published.url],
+                 ["deploy", "--rollback", str(target)]):  # fmt: skip
+        proc = git_model(*args, cwd=tmp_path, check=False)
+        assert proc.returncode == 1 and b"is a symlink, not a folder of gitmodel's" in proc.stderr
+        assert b"hint: move it away" in proc.stderr
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before

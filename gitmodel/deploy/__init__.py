@@ -82,6 +82,7 @@ def rollback(folder: Folder) -> Outcome:
     if not folder.state.is_dir():
         raise UserError(f"{folder.root} holds no deployment",
                         hint="deploy one first: git model deploy NAME@STAGE DIR")  # fmt: skip
+    folder.make()  # refuses its own folders turned into symlinks
     with folder.locked():
         history = folder.history()
         if len(history) < 2:

@@ -110,6 +110,9 @@ class Folder:
             except OSError as exc:
                 hint = os_error_hint(exc) or "name another folder"
                 raise UserError(f"cannot make {path}: {exc.strerror}", hint=hint) from None
+            if path != self.root and path.is_symlink():  # ours: never written through a link
+                raise UserError(f"{path} is a symlink, not a folder of gitmodel's",
+                                hint="move it away; deploy manages that name")  # fmt: skip
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -471,7 +474,9 @@ def remove_tree(path: Path) -> None:
 def _write_atomically(path: Path, body: bytes) -> None:
     """``path`` replaced whole (a file of ours: a temporary file beside it, renamed)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
+    tmp.unlink(missing_ok=True)  # one a killed run left, or a link: never written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with open(fd, "wb") as out:
         out.write(body)
         out.flush()
         os.fsync(out.fileno())
