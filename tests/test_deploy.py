@@ -172,6 +172,10 @@ def test_a_folder_in_the_older_layout_is_deployed_and_rolled_back(tmp_path: Path
         (target / name).unlink()
     shutil.rmtree(target / "deployments")
     (target / "canary.json").write_bytes(body)
+    proc = deploy(published, target)  # nothing changed: the pair is given its serving link
+    assert b"already serving" in proc.stderr
+    assert (target / "canary.json").is_symlink() and (target / "canary.json").read_bytes() == body
+    assert served_pair(target)[0] == release(target)
     published.model("promote", "clf@v2", "production")
     published.push()
     deploy(published, target)

@@ -57,6 +57,8 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         deployment = Deployment(names[0], split if len(split) > 1 else (), _now())
         whole = all(folder.has(name) for name in names)
         if history and _same(history[-1], deployment) and serving == names[0] and whole:
+            if not folder.has_serving():  # a folder deployed before serving/: given it
+                folder.switch(history[-1])
             folder.save_verified()
             return Outcome(history[-1], unchanged=True)
         repaired = tuple(n for n in names if folder.release(n).is_dir() and not folder.has(n))

@@ -301,6 +301,10 @@ class Folder:
                             hint="move it away; deploy manages that name") from exc  # fmt: skip
         return Path(target).name
 
+    def has_serving(self) -> bool:
+        """Whether the folder has a ``serving`` link (those deployed before it do not)."""
+        return (self.root / SERVING).is_symlink()
+
     def switch(self, deployment: Deployment) -> None:
         """Serve ``deployment``: a new ``deployments/<n>/`` holding its ``current`` link
         and its ``canary.json`` (a pair only) is made whole, then ``serving`` is renamed
