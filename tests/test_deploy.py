@@ -481,3 +481,36 @@ def test_the_folders_own_folders_as_symlinks_are_never_written_through(
         assert proc.returncode == 1 and b"is a symlink, not a folder of gitmodel's" in proc.stderr
         assert b"hint: move it away" in proc.stderr
     assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before
+
+
+def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    config = target / "current" / "models" / "clf" / "config.json"
+    edit_in_place(config, 2, b"X")
+    failures: list[OSError] = []
+    reads = 0
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal reads
+        while not done.is_set():
+            try:
+                config.read_bytes()
+                reads += 1
+            except OSError as exc:
+                failures.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        proc = deploy(published, target)
+    finally:
+        done.set()
+        reader.join()
+    assert b"built again" in proc.stderr
+    assert reads > 0 and not failures, failures[:3]
+    assert config.read_bytes() == b'{"layers": 10}\n'
+    assert not list((target / "releases").glob(".tmp-*"))

@@ -1,4 +1,5 @@
-"""A deploy folder on disk: releases, the ``current`` link, the split, the history.
+"""A deploy folder on disk: releases, the ``serving`` and ``current`` links, the split,
+the history.
 
 ::
 
@@ -256,18 +257,23 @@ class Folder:
 
     def put(self, tmp: Path, name: str) -> None:
         """Rename the release built in ``tmp`` into place as ``name``. One found there is
-        not whole: it is moved aside, then deleted (a kill leaves it to
+        not whole (it may be the one served): the two are exchanged in one
+        ``renameat2(RENAME_EXCHANGE)`` where the kernel has it, so its path never goes
+        missing, else it is moved aside first; then it is deleted (a kill leaves it to
         :meth:`remove_stale`)."""
         final = self.release(name)
-        aside = None
         if final.is_symlink() or final.is_file():
             final.unlink()
         elif final.exists():
+            if _exchange(tmp, final):
+                remove_tree(tmp)  # now the old release
+                return
             aside = self.new_tmp(name)
             os.rename(final, aside)  # onto the empty folder new_tmp made
-        os.rename(tmp, final)
-        if aside is not None:
+            os.rename(tmp, final)
             remove_tree(aside)
+            return
+        os.rename(tmp, final)
 
     def new_tmp(self, name: str) -> Path:
         tmp = self.releases / f"{TMP_PREFIX}{name}.{os.getpid()}-{os.urandom(4).hex()}"
@@ -432,8 +438,23 @@ class Folder:
             if path.name.startswith(TMP_PREFIX) or path.name in kept:
                 continue
             remove_tree(path)
+            self._whole.pop(path.name, None)
             removed.append(path.name)
         return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one step (Linux's ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the kernel, C library or file system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(done == 0)
 
 
 def _is_number(name: str) -> bool:
