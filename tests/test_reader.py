@@ -24,6 +24,7 @@ from reader_support import (
 import gitmodel
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.reader.fs import GitModelFileSystem
+from gitmodel.reader.source import cache_root
 
 MIB = 1 << 20
 
@@ -320,3 +321,17 @@ def test_ray_data_reads_a_versioned_csv_folder_on_two_workers(local_published: P
         ray.shutdown()
     assert sorted(row["id"] for row in rows) == list(range(8))
     assert sorted(row["value"] for row in rows) == sorted([0, 0, 1, -1, 2, -2, 3, -3])
+
+
+def test_a_bad_model_url_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    published.commit("v1", {"m/config.json": b"{}\n"})
+    said = "the model store ftp://host/x: a store URL must start"
+    with pytest.raises(UserError, match=said) as caught:
+        GitModelFileSystem(repo=published.url, model_url="ftp://host/x", skip_instance_cache=True)
+    assert caught.value.hint is not None and caught.value.hint.startswith("name it as")
+    assert not (cache_root() / "repos").exists()  # refused before the repository was read
+    with pytest.raises(UserError, match="the model store"), fsspec.open(
+        "gitmodel://m/config.json", repo=published.url, model_url="relative/store"
+    ) as f:
+        f.read()

@@ -30,7 +30,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.utils import stringify_path
 
 from gitmodel.errors import UserError
-from gitmodel.reader.source import Entry, RemoteRepo, cache_root
+from gitmodel.reader.source import Entry, RemoteRepo, cache_root, check_store_url
 from gitmodel.specs import parse_model_spec
 
 PROTOCOL = "gitmodel"
@@ -51,6 +51,8 @@ class GitModelFileSystem(AbstractFileSystem):  # type: ignore[misc]
         super().__init__(**kwargs)
         if rev is not None and stage is not None:
             raise UserError("give rev or stage, not both", hint="gitmodel://PATH?repo=URL&rev=REV")
+        if model_url is not None:  # now, not at the first read of a model file's bytes
+            check_store_url(model_url)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
         self.source = RemoteRepo(repo, self.cache_dir)
         self.version: int | None = None
