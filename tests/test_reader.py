@@ -236,9 +236,8 @@ def test_a_named_model_store_is_checked_as_a_configured_one(
     local_published: Published, url: str
 ) -> None:
     local_published.commit("v1", {"w.bin": b"w" * 2000})
-    fs = open_fs(local_published, model_url=url)
     with pytest.raises(UserError, match=re.escape(f"the model store {url}: ")):
-        fs.cat_file("w.bin", 0, 4)
+        open_fs(local_published, model_url=url)  # when opened, not at the first read
 
 
 def test_unknown_url_keys_are_refused() -> None:
