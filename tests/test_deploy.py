@@ -484,6 +484,12 @@ def test_the_folders_own_folders_as_symlinks_are_never_written_through(
 
 
 def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Path) -> None:
+    from gitmodel.deploy.layout import _exchange
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    if not _exchange(tmp_path / "a", tmp_path / "b"):  # the two-rename fallback has a window
+        pytest.skip("this kernel or file system cannot exchange two paths in one rename")
     published = publish(tmp_path)
     registered(published)
     target = tmp_path / "serve"
