@@ -520,3 +520,16 @@ def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Pa
     assert reads > 0 and not failures, failures[:3]
     assert config.read_bytes() == b'{"layers": 10}\n'
     assert not list((target / "releases").glob(".tmp-*"))
+
+
+def test_a_release_being_built_by_a_live_process_is_left_alone(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    building = target / "releases" / f".tmp-v9-0123456789ab.{os.getpid()}-00c0ffee"
+    building.mkdir()  # this process is alive: its half-built release is not stale
+    edit_in_place(target / "current" / "models" / "clf" / "config.json", 2, b"X")
+    proc = deploy(published, target, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert building.is_dir()

@@ -248,6 +248,8 @@ class Folder:
             return
         used: set[str] = set()
         for path in self.releases.iterdir():
+            if path.name.startswith("."):
+                continue  # a release being built, not yet one
             for f in self.metadata(path.name).get("files", []):
                 if isinstance(f, dict):
                     used |= {str(f.get("oid")), str(f.get("git_blob"))}

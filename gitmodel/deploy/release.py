@@ -138,6 +138,8 @@ class Builder:
         """Delete the store's objects that no remaining release uses."""
         used: set[str] = set()
         for path in self.folder.releases.iterdir():
+            if path.name.startswith("."):
+                continue  # a release another process is building (its objects are its own)
             files = self.folder.metadata(path.name).get("files", [])
             used |= {str(f["oid"]) for f in files if isinstance(f, dict) and f.get("oid")}
         unused = self.store.oids() - used
