@@ -6,12 +6,12 @@ from gitmodel.errors import GitModelError
 
 DAMAGED_HINT = (
     "the remote's copy cannot be used: in a clone that has the object, run "
-    "`git model push REMOTE --all --repair` (it reads the remote's copies back and sends "
-    "the damaged ones again)"
+    "`git model push REMOTE --all --repair` (it reads the remote's copies back and replaces "
+    "the damaged ones)"
 )
 HOST_DAMAGED_HINT = (
     "the LFS host's copy cannot be used: ask its administrators to delete the object, "
-    "then push it again from a clone that has it (`git model push`)"
+    "then push it from a clone that has it (`git model push`)"
 )
 RANGES_HINT = "the storage ignores byte ranges (or the file changed): gitmodel needs them"
 
