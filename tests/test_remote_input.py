@@ -265,3 +265,14 @@ def test_a_git_remote_at_a_missing_path_is_named_as_such(repo: Path) -> None:
         "hint: check it with `git remote -v` (`git push` finds none there either), or create "
         "it: git init --bare PATH",
     ]
+
+
+def test_a_push_ref_that_looks_like_an_option_is_a_revision(tmp_path: Path) -> None:
+    """`git model push origin -- --output=FILE` once reached rev-list as an option,
+    which created FILE; every REF is now turned into its commit first."""
+    _, author = make_author(tmp_path)
+    commit_file(author, "a.bin", os.urandom(1000))
+    proc = git_model("push", "origin", "--", "--output=written", cwd=author, check=False)
+    assert proc.returncode == 1 and b"unknown revision '--output=written'" in proc.stderr
+    assert not (author / "written").exists()
+    git_model("push", "origin", "main", cwd=author)  # a ref still pushes

@@ -27,10 +27,8 @@ def push(
     repo, store = open_repo()
     settings = repo.settings()
     remote = remote_for(repo, settings, remote_name)
-    revs = ["--branches", "--tags"] if all_refs else (refs or ["HEAD"])
-    for rev in revs:
-        if not rev.startswith("--"):
-            repo.rev_parse(rev)
+    # each REF as the commit it names: no word typed reaches rev-list as an option
+    revs = ["--branches", "--tags"] if all_refs else [repo.rev_parse(r) for r in refs or ["HEAD"]]
     files = pointers_in_history(repo, revs)
     pending = adopted(store)
     pointers = [f.pointer for f in files] + pending
