@@ -167,6 +167,16 @@ def test_versions_are_numbered_commits_where_the_model_changed(cli: Cli, work: P
                                          "description": "ticket classifier"}  # fmt: skip
 
 
+def test_versions_text_shows_a_hostile_subject_and_author_inert(cli: Cli, work: Path) -> None:
+    """Commit subjects, authors and paths are anyone's: escape sequences stay escaped."""
+    (work / "models/clf/weights.bin").write_bytes(os.urandom(2002))
+    run_git("add", "-A", cwd=work)
+    run_git("commit", "-qm", "clf \x1b[2Jv4", "--author=ev\x1b]0;il <e@example.com>", cwd=work)
+    out = cli.run(work, "versions", "clf")[1]
+    assert "\x1b" not in out
+    assert "ev\\x1b]0;il: clf \\x1b[2Jv4" in out
+
+
 def test_end_to_end_promote_rollback_history_survive_push_and_clone(
     cli: Cli, work: Path, origin: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import json
 import sys
 
 from gitmodel import git
+from gitmodel.formats.report import printable
 from gitmodel.registry import declare
 from gitmodel.registry.versions import versions
 from gitmodel.sizes import format_size
@@ -26,8 +27,8 @@ def list_versions(name: str, as_json: bool = False) -> int:
         size = format_size(sum(f.size for f in v.files))
         print(
             f"v{v.number:<4} {v.commit[:10]} {v.date[:10]} {len(v.files):>3} file(s) "
-            f"{size:>9}  {v.author}: {v.message}"
+            f"{size:>9}  {printable(v.author)}: {printable(v.message)}"
         )
         for f in v.files:
-            print(f"        {(f.oid or 'git:' + f.blob)[:12]} {f.path}")
+            print(f"        {(f.oid or 'git:' + f.blob)[:12]} {printable(f.path)}")
     return 0
