@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gitmodel import git
 from gitmodel.pointer import POINTER_MAX_SIZE, looks_like_pointer, try_parse
+from gitmodel.text import printable
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,6 @@ class Problem:
         return f"{self.what}; {self.fix}"
 
 
-def shown(path: str) -> str:
-    """A committed path (anyone's) as one printable line: line breaks, escape sequences
-    and other unprintable characters escaped (as ``formats.report.printable``, without
-    loading the model formats into a hook)."""
-    if path.isprintable():
-        return path
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in path)
-
-
 def blob_problem(repo: git.Repo, entry: git.FileEntry, tracked: bool, where: str) -> Problem | None:
     """What is wrong with a blob that looks like a pointer or should be one, if anything."""
     head = repo.read_blob(entry.oid, limit=POINTER_MAX_SIZE - 1)
@@ -36,15 +28,15 @@ def blob_problem(repo: git.Repo, entry: git.FileEntry, tracked: bool, where: str
         return None
     if head is not None and looks_like_pointer(head):
         return Problem(
-            f"{shown(entry.path)} ({where}): not a canonical pointer",
-            f"restore its content and `git add {shown(entry.path)}` (see `git model pointer "
+            f"{printable(entry.path)} ({where}): not a canonical pointer",
+            f"restore its content and `git add {printable(entry.path)}` (see `git model pointer "
             "--check`)",
         )
     if tracked:
         return Problem(
-            f"{shown(entry.path)} ({where}): tracked by the model filter but committed as a full "
-            "Git blob",
-            f"run `git model install` then `git add --renormalize -- {shown(entry.path)}` and "
+            f"{printable(entry.path)} ({where}): tracked by the model filter but committed as a "
+            "full Git blob",
+            f"run `git model install` then `git add --renormalize -- {printable(entry.path)}` and "
             "commit",
         )
     return None

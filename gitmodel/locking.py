@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
-from gitmodel.formats.report import printable
 from gitmodel.logs import records
 from gitmodel.logs import sync as records_sync
+from gitmodel.text import printable
 from gitmodel.urls import scrub
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ from typing import BinaryIO
 
 from gitmodel import git, locking
 from gitmodel.errors import UserError
-from gitmodel.formats.report import printable
 from gitmodel.logs import records
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import transfer
@@ -24,6 +23,7 @@ from gitmodel.scan import pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore
+from gitmodel.text import printable
 from gitmodel.trace import trace
 from gitmodel.urls import redact
 

@@ -23,11 +23,12 @@ from gitmodel.errors import GitModelError
 from gitmodel.formats import FormatError, read_model
 from gitmodel.formats.diff import FileContent, diff_versions
 from gitmodel.formats.digests import load_digests
-from gitmodel.formats.report import diff_text, inspect_text, printable
+from gitmodel.formats.report import diff_text, inspect_text
 from gitmodel.pointer import POINTER_MAX_SIZE, try_parse
 from gitmodel.resolver import Resolver
 from gitmodel.store.digests import DigestStore
 from gitmodel.store.local import hash_file
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 NULL_FILE = "/dev/null"

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from gitmodel import git
 from gitmodel.checks import Problem, blob_problem
 from gitmodel.errors import ChecksumError, GitModelError, PointerSizeError
-from gitmodel.formats.report import printable
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import layouts
 from gitmodel.remote.config import default_remote_name, remote_for
@@ -31,6 +30,7 @@ from gitmodel.scan import (
     worktree_dirs,
 )
 from gitmodel.store.local import LocalStore
+from gitmodel.text import printable
 from gitmodel.workspace import Fetcher, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"

@@ -11,11 +11,12 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.formats import read_model
 from gitmodel.formats.diff import FileContent
-from gitmodel.formats.report import describe, inspect_json, inspect_text, printable
+from gitmodel.formats.report import describe, inspect_json, inspect_text
 from gitmodel.formats.shards import is_index, read_sharded, shard_tensors
 from gitmodel.resolver import Resolver
 from gitmodel.sides import Side
 from gitmodel.specs import PathSpec, unknown_rev_hint
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from gitmodel import locking
-from gitmodel.formats.report import printable
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from gitmodel.errors import UserError
-from gitmodel.formats.report import printable
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 

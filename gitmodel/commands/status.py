@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from gitmodel import git, safepath
 from gitmodel.errors import UserError
-from gitmodel.formats.report import printable
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.sizes import format_size
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 

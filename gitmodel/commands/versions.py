@@ -6,10 +6,10 @@ import json
 import sys
 
 from gitmodel import git
-from gitmodel.formats.report import printable
 from gitmodel.registry import declare
 from gitmodel.registry.versions import versions
 from gitmodel.sizes import format_size
+from gitmodel.text import printable
 
 
 def list_versions(name: str, as_json: bool = False) -> int:

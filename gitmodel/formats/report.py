@@ -8,18 +8,11 @@ from typing import Any
 from gitmodel.formats.arrays import differences, is_array, json_text
 from gitmodel.formats.base import ModelInfo, TensorInfo
 from gitmodel.formats.diff import FileContent, FileDiff, TensorChange
+from gitmodel.text import printable
 
 SIGN = {"added": "+", "removed": "-", "changed": "~"}
 SHOWN_ITEMS = 8  # array items a line shows
 JSON_ITEMS = 64  # array items a diff's JSON gives in full; longer: length and digest
-
-
-def printable(text: str) -> str:
-    """``text`` from a model file or a path (anyone's) as one printable line: line
-    breaks, escape sequences and other unprintable characters are shown escaped."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def describe(tensor: TensorInfo) -> str:
