@@ -87,7 +87,8 @@ def test_deploy_promote_deploy_rollback_and_a_failed_check(
     assert release(target).startswith("v3-")
 
 
-def test_a_canary_pair_is_two_releases_and_a_split_file(tmp_path: Path) -> None:
+def canary_deployed(tmp_path: Path) -> tuple[Published, Path]:
+    """clf v1 and v2 on production, weighted 90/10, deployed to ``tmp_path/serve``."""
     published = publish(tmp_path)
     registered(published)
     published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
@@ -95,6 +96,11 @@ def test_a_canary_pair_is_two_releases_and_a_split_file(tmp_path: Path) -> None:
     published.push()
     target = tmp_path / "serve"
     deploy(published, target)
+    return published, target
+
+
+def test_a_canary_pair_is_two_releases_and_a_split_file(tmp_path: Path) -> None:
+    published, target = canary_deployed(tmp_path)
     assert release(target).startswith("v1-")  # the main version: the larger weight
     split = json.loads((target / "canary.json").read_text())["releases"]
     assert [(s["version"], s["weight"]) for s in split] == [(1, 90), (2, 10)]
@@ -126,13 +132,7 @@ def served_pair(target: Path) -> tuple[str, list[tuple[str, int]] | None]:
 
 
 def test_a_reader_sees_the_release_and_its_split_switch_together(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
-    published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
-    published.model("promote", "clf@v2", "production", "--weight", "10")
-    published.push()
-    target = tmp_path / "serve"
-    deploy(published, target)
+    published, target = canary_deployed(tmp_path)
     v1, v2 = release(target), ""
     published.model("promote", "clf@v2", "production")
     published.push()
@@ -160,13 +160,7 @@ def test_a_reader_sees_the_release_and_its_split_switch_together(tmp_path: Path)
 
 
 def test_a_folder_in_the_older_layout_is_deployed_and_rolled_back(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
-    published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
-    published.model("promote", "clf@v2", "production", "--weight", "10")
-    published.push()
-    target = tmp_path / "serve"
-    deploy(published, target)
+    published, target = canary_deployed(tmp_path)
     body = (target / "canary.json").read_bytes()
     for name in ("serving", "canary.json"):  # as deploys before serving/ left it
         (target / name).unlink()
