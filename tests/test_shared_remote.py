@@ -101,3 +101,28 @@ def test_shared_from_a_subdirectory_writes_the_top(tmp_path: Path, subdir: bool)
     where.mkdir(exist_ok=True)
     git_model("remote", "set", "--shared", f"file://{tmp_path}/bucket", cwd=where)
     assert (author / ".gitmodel").is_file() and not (author / "sub" / ".gitmodel").exists()
+
+
+def test_a_committed_gitmodel_symlink_is_never_written_through(tmp_path: Path) -> None:
+    _, author = make_author(tmp_path)
+    outside = tmp_path / "outside.gitconfig"  # a user's file, out of the worktree
+    outside.write_text("[user]\n\tname = me\n")
+    (author / ".gitmodel").symlink_to(outside)
+    run_git("add", ".gitmodel", cwd=author)
+    run_git("commit", "-qm", "a link, as a hostile repository commits it", cwd=author)
+    proc = git_model("remote", "set", "--shared", f"file://{tmp_path}/bucket", cwd=author,
+                     check=False)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and ".gitmodel is a symbolic link" in err and "hint:" in err, err
+    assert "Traceback" not in err
+    assert outside.read_text() == "[user]\n\tname = me\n"
+    assert (author / ".gitmodel").is_symlink()
+
+
+def test_a_committed_gitmodel_symlink_is_not_read(tmp_path: Path) -> None:
+    _, author = make_author(tmp_path)
+    outside = tmp_path / "outside.gitconfig"
+    outside.write_text(f'[remote "origin"]\n\tmodelurl = file://{tmp_path}/elsewhere\n')
+    (author / ".gitmodel").symlink_to(outside)
+    out = git_model("remote", cwd=author).stdout.decode()
+    assert "elsewhere" not in out, out

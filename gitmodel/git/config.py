@@ -3,6 +3,7 @@ in a committed ``.gitmodel`` file, checked because a cloned file is hostile."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,13 @@ def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) 
 
 
 def config_set_file(file: Path, key: str, value: str) -> None:
-    """Set ``key`` in a config file of its own (``.gitmodel``), created if need be."""
+    """Set ``key`` in a config file of its own (``.gitmodel``), created if need be; never
+    through a symbolic link (Git would write the file it names, wherever that is)."""
+    if os.path.islink(file):
+        raise UserError(
+            f"{file.name} is a symbolic link: refusing to write through it",
+            hint=f"remove the link {file.name} and run the command again",
+        )
     run(["config", "-f", str(file), "--replace-all", "--end-of-options", key, value])
 
 
@@ -99,6 +106,20 @@ def merge_shared(
         for key, value in parse_config(out).items():
             values[key], origins[key] = value, name
     return values, origins
+
+
+def readable_shared(path: Path | str) -> bool:
+    """Whether the committed config file at ``path`` is read: a regular file, never a
+    symbolic link (a committed link may name any file of the machine; Git does not
+    follow one for ``.gitattributes`` either), which is said once and left out."""
+    if not os.path.islink(path):
+        return os.path.isfile(path)
+    said = (f"{os.path.basename(path)} is a symbolic link: its settings are ignored "
+            "(commit a regular file instead)")  # fmt: skip
+    if said not in _warned:
+        _warned.add(said)
+        print(f"gitmodel: warning: {said}", file=sys.stderr)
+    return False
 
 
 def _warn_malformed(name: str, repository: str | None) -> None:

@@ -25,6 +25,7 @@ from gitmodel.git.config import (
     merge_shared,
     over_shared,
     parse_config,
+    readable_shared,
 )
 from gitmodel.git.process import Spawned, output, run
 
@@ -177,7 +178,7 @@ class Repo:
         layers = []
         for name in (LFS_CONFIG, SHARED_CONFIG):  # .gitmodel's value wins over .lfsconfig's
             shared = self.worktree / name if self.worktree is not None else None
-            if shared is not None and shared.is_file():
+            if shared is not None and readable_shared(shared):
                 proc = run(config_list_args(shared), cwd=self.cwd, check=False)
                 layers.append((name, proc.returncode, proc.stdout))
         defaults, origins = merge_shared(layers)
@@ -308,7 +309,7 @@ class Discovery:
         self._rev_parse = Spawned(_DISCOVER_ARGS)
         self._config = Spawned(config_list_args())
         # Git runs filters at the worktree's top; .gitmodel's values win over .lfsconfig's
-        names = [name for name in (LFS_CONFIG, SHARED_CONFIG) if os.path.isfile(name)]
+        names = [name for name in (LFS_CONFIG, SHARED_CONFIG) if readable_shared(name)]
         self._shared = [(name, Spawned(config_list_args(name))) for name in names]
 
     def result(self) -> tuple[Repo, dict[str, str]]:
