@@ -144,6 +144,22 @@ def test_a_download_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_pa
     assert (clone / "a.bin").read_bytes() == data
 
 
+def test_a_checkout_onto_a_full_disk_says_to_free_space(small_disk: Path, tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB)
+    clone = pointers_only_clone(tmp_path, small_disk, data)
+    (clone / "a.bin").unlink()
+    filler = fill(small_disk, MIB)
+    proc = run_git("checkout", "--", "a.bin", cwd=clone, check=False)  # the filter fetches
+    err = proc.stderr.decode()
+    assert proc.returncode != 0
+    assert "No space left on device" in err and "hint: free some space here" in err, err
+    assert "Traceback" not in err, err
+    assert leftovers(clone) == []
+    filler.unlink()
+    run_git("checkout", "--", "a.bin", cwd=clone)
+    assert (clone / "a.bin").read_bytes() == data
+
+
 def test_a_read_only_disk_is_named_with_a_hint_not_a_trace(
     small_disk: Path, tmp_path: Path
 ) -> None:

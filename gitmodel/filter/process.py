@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitmodel.attributes import kept_as_text
-from gitmodel.errors import GitModelError, ObjectMissingError, ProtocolError
+from gitmodel.errors import (
+    GitModelError,
+    ObjectMissingError,
+    ProtocolError,
+    UserError,
+    os_error_hint,
+)
 from gitmodel.filter.convert import MISSING_HINT, Chunk, clean, missing_hint, read_blob
 from gitmodel.filter.stream import CONTENT_BUFFER, SMALL_DATA, PktReader, PktWriter
 from gitmodel.pointer import Pointer, try_parse
@@ -277,8 +283,10 @@ class FilterProcess:
         error: GitModelError | None = None
         try:
             fetched = result()
-        except (GitModelError, OSError) as exc:
-            error = exc if isinstance(exc, GitModelError) else GitModelError(f"fetching: {exc}")
+        except GitModelError as exc:
+            error = exc
+        except OSError as exc:  # a full disk, a store we may not write: the user's to fix
+            error = UserError(f"fetching: {exc}", hint=os_error_hint(exc))
         else:
             if not self.store.has(pointer.oid):
                 path = request.get("pathname", "")
