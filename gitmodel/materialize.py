@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from gitmodel import git, safepath
-from gitmodel.errors import GitModelError, UserError
+from gitmodel.errors import GitModelError, UserError, os_error_hint
 from gitmodel.pointer import Pointer
 from gitmodel.sizes import parse_size
 from gitmodel.store.local import LocalStore
@@ -180,8 +179,9 @@ def materialize(
 
     A file is replaced only while we hold the index lock and can record its new
     stat data: Git takes a size change for a content change without looking, so
-    a replaced file the index does not describe would show as modified. A progress
-    line counts the files and bytes written (unless ``quiet``).
+    a replaced file the index does not describe would show as modified, so an index
+    that cannot be locked or read is an error, every file left as its pointer. A
+    progress line counts the files and bytes written (unless ``quiet``).
     """
     if not pending:
         return 0
@@ -207,15 +207,15 @@ def _materialize_all(
     placer = Placer(repo, store, stamp)
     with git.IndexLock(index_path) as lock:
         if not lock.held:
-            _warn_left(pending, "the index is locked by another git process")
-            return 0
+            held = f"the index is locked by another git process ({lock.lock_path} exists)"
+            reason = f"cannot lock the index ({lock.error})" if lock.error else held
+            raise _left(pending, reason, lock.error)
         hash_size = repo.hash_size
         try:
             index = index_path.read_bytes()
             entries = index_file.parse_entries(index, hash_size)
         except (OSError, GitModelError) as exc:
-            _warn_left(pending, f"cannot update the index ({exc})")
-            return 0
+            raise _left(pending, f"cannot update the index ({exc})", exc) from exc
         written: list[tuple[safepath.Target, index_file.Entry]] = []
         failure: GitModelError | None = None
         with safepath.listing_once():
@@ -237,9 +237,13 @@ def _materialize_all(
     return len(written)
 
 
-def _warn_left(pending: list[Pending], reason: str) -> None:
-    print(f"gitmodel: {reason}; {len(pending)} large file(s) left as pointers", file=sys.stderr)
-    print("hint: check them out again with `git checkout -- <path>`", file=sys.stderr)
+def _left(pending: list[Pending], reason: str, exc: Exception | None) -> UserError:
+    """The error for ``pending`` files left as their pointers, none of them written."""
+    fix = os_error_hint(exc) if exc is not None else None
+    if exc is None:  # another process holds the lock
+        fix = "once it is done, run `git model pull` (if no git process runs, delete that file)"
+    return UserError(f"{reason}; {len(pending)} model file(s) left as pointers",
+                     hint=fix or "`git model pull` writes them")  # fmt: skip
 
 
 class Placer:

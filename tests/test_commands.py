@@ -130,6 +130,26 @@ def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(
     assert "pointers" not in git_model("status", cwd=committed).stdout.decode()
 
 
+def test_pull_with_the_index_locked_fails_and_a_later_pull_writes_the_files(
+    committed: Path,
+) -> None:
+    content = (committed / "b.bin").read_bytes()
+    pointer = run_git("cat-file", "blob", "HEAD:b.bin", cwd=committed).stdout
+    (committed / "b.bin").write_bytes(pointer)
+    run_git("add", "b.bin", cwd=committed)
+    lock = committed / ".git" / "index.lock"
+    lock.touch()  # as another Git process holds it
+    proc = git_model("pull", cwd=committed, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "the index is locked by another git process" in err and "1 model file(s)" in err
+    assert "hint:" in err and "git model pull" in err and "Traceback" not in err, err
+    assert (committed / "b.bin").read_bytes() == pointer and lock.exists()
+    lock.unlink()
+    git_model("pull", cwd=committed)
+    assert (committed / "b.bin").read_bytes() == content
+
+
 def test_status_and_ls_files_print_a_hostile_name_escaped(repo: Path) -> None:
     (repo / "e\x1b[2Jvil\nx.bin").write_bytes(b"data")
     run_git("add", ".", cwd=repo)

@@ -71,13 +71,15 @@ def local_git_dir(url: str, cwd: Path) -> Path | None:
 class IndexLock:
     """Git's lock protocol: create ``index.lock`` exclusively, rename it over ``index``.
 
-    ``held`` is False when another Git process kept the lock for about a second.
+    ``held`` is False when another Git process kept the lock for about a second, or
+    when the lock could not be made at all (``error`` says why: a read-only disk…).
     """
 
     def __init__(self, index_path: Path) -> None:
         self.index_path = index_path
         self.lock_path = index_path.with_name(index_path.name + ".lock")
         self.held = False
+        self.error: OSError | None = None
         self._fd = -1
 
     def __enter__(self) -> IndexLock:
@@ -87,7 +89,8 @@ class IndexLock:
             except FileExistsError:
                 time.sleep(0.02)
                 continue
-            except OSError:
+            except OSError as exc:
+                self.error = exc
                 break
             self.held = True
             break
