@@ -92,3 +92,23 @@ def test_pull_include_fetches_only_what_it_names(origin: Path, tmp_path: Path) -
     assert held(clone) == wanted
     assert_content(clone, wanted)
     assert git_out("status", "--porcelain", cwd=clone) == ""
+
+
+def test_fsck_counts_only_the_files_a_sparse_checkout_writes(origin: Path, tmp_path: Path) -> None:
+    """Objects of paths the sparse checkout leaves out were never meant to be fetched:
+    not missing for ``fsck`` of HEAD and the index; a REF asks for all of its files."""
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "--no-checkout", str(origin), str(clone), cwd=tmp_path)
+    run_git("sparse-checkout", "set", "a", cwd=clone)
+    run_git("checkout", "-q", "main", cwd=clone)
+    proc = git_model("fsck", cwd=clone, check=False)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert proc.returncode == 0 and out == "fsck: ok\n", out + err
+    assert "3 object(s) of files outside the sparse checkout are not fetched" in err, err
+    proc = git_model("fsck", "main", cwd=clone, check=False)
+    assert proc.returncode == 1 and proc.stdout.decode().count("is missing") == 3
+    (clone / ".git" / "model" / "packs").rename(tmp_path / "packs")  # a/'s objects gone
+    proc = git_model("fsck", cwd=clone, check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1 and out.count("is missing") == 3 and "(a/" in out, out
+    assert "(b/" not in out, out

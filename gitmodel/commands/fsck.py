@@ -1,14 +1,15 @@
 """``git model fsck [REF…|--all]``: prove the local store, and the pointers of some commits.
 
-Without REF, HEAD and the index are checked. A REF is that commit's tree, ``A..B`` the
-trees of every commit in the range (as ``git lfs fsck`` takes them); ``--all`` every
-branch and tag, every stash entry, and each worktree's HEAD and index. The trees are
-searched together, each blob once, for the objects they name; the pointer checks (a
-canonical pointer, no model file committed whole) read HEAD and the index, each REF's
-tree, or with ``--all`` each worktree's HEAD and index. Every problem is one line
-naming what is wrong, where (a file, and the commit that holds it) and the command that
-fixes it; ``--repair`` refetches corrupt and missing objects (from a local remote's
-store or the model remote). Exit status 1 while any problem remains.
+Without REF, HEAD and the index are checked (but for the objects of files a sparse
+checkout leaves out, which it never fetched: counted, not missing). A REF is that
+commit's tree, ``A..B`` the trees of every commit in the range (as ``git lfs fsck``
+takes them); ``--all`` every branch and tag, every stash entry, and each worktree's HEAD
+and index. The trees are searched together, each blob once, for the objects they name;
+the pointer checks (a canonical pointer, no model file committed whole) read HEAD and
+the index, each REF's tree, or with ``--all`` each worktree's HEAD and index. Every
+problem is one line naming what is wrong, where (a file, and the commit that holds it)
+and the command that fixes it; ``--repair`` refetches corrupt and missing objects (from
+a local remote's store or the model remote). Exit status 1 while any problem remains.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Scope:
     trees: list[tuple[str, str, git.Repo]]  # (label, commit, worktree)
     indexes: list[tuple[str, git.Repo]]  # (label, worktree)
     commits: list[str]
+    sparse: frozenset[str] = frozenset()  # paths a sparse checkout leaves out: not needed here
 
 
 @dataclass
@@ -91,7 +93,7 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
         collect(repo, scope, report, skip={c for _, c, _ in scope.trees} if pointers else set())
     if pointers:
         report.problems += check_sizes(store, report)
-        report.problems += check_presence(repo, store, report, remote)
+        report.problems += check_presence(repo, store, report, remote, scope.sparse)
     report.problems = [_placed(repo, problem, report) for problem in report.problems]
     for problem in report.problems:
         print(f"fsck: {problem}")
@@ -111,7 +113,8 @@ def _scope(repo: git.Repo, refs: list[str], all_refs: bool) -> Scope:
     if not refs:
         trees = [("HEAD", head, repo)] if head else []
         indexes = [("index", repo)] if repo.worktree is not None else []
-        return Scope(trees, indexes, [head] if head else [])
+        sparse = frozenset(repo.skipped_paths()) if repo.worktree is not None else frozenset()
+        return Scope(trees, indexes, [head] if head else [], sparse)
     trees, commits = [], []
     for ref in refs:
         if ".." in ref and "..." not in ref:  # a ref name cannot hold "..": a range
@@ -250,11 +253,23 @@ def check_sizes(store: LocalStore, report: Report) -> list[Problem]:
 
 
 def check_presence(
-    repo: git.Repo, store: LocalStore, report: Report, remote: bool
-) -> list[Problem]:
-    """Referenced objects missing locally: on the remote (``--remote``) or nowhere."""
+    repo: git.Repo, store: LocalStore, report: Report, remote: bool,
+    sparse: frozenset[str] = frozenset(),
+) -> list[Problem]:  # fmt: skip
+    """Referenced objects missing locally: on the remote (``--remote``) or nowhere. An
+    object only files at ``sparse`` paths name (left out by a sparse checkout, which
+    fetches none of them) is not missing, only counted."""
     missing = {oid: p for oid, p in report.referenced.items()
                if p.size > 0 and not store.has(oid) and oid not in report.refetch}  # fmt: skip
+    if sparse and missing:
+        needed = {pointer.oid for path, pointer in report.named if path not in sparse}
+        outside = [oid for oid in missing if oid not in needed]
+        for oid in outside:
+            del missing[oid]
+        if outside:
+            said = (f"{len(outside)} object(s) of files outside the sparse checkout are not "
+                    "fetched (`git model fsck HEAD` checks them too)")  # fmt: skip
+            print(f"fsck: {said}", file=sys.stderr)
     for oid, pointer in missing.items():
         report.refetch[oid] = pointer
     if not missing:
