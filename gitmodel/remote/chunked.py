@@ -154,8 +154,10 @@ class _NewRef(NamedTuple):
 
 
 class _NewChunks:
-    """The chunks this push packs, by id, for reuse within it (a push of 100,000 small
-    files holds one a file: :class:`Records` of their fields, not tuples)."""
+    """The chunks this push packs, by id, for reuse within it: :class:`Records` of their
+    fields, not tuples. A small file's one chunk is not held: no other small file has
+    its bytes (it would have its oid, sent once), and a large file's chunk that happens
+    to match is sent again rather than cost a push of 100,000 small files 20 MiB."""
 
     def __init__(self) -> None:
         self._records = Records(len(_NewRef._fields) - 1)
@@ -338,6 +340,7 @@ class ChunkedPush:
         others; returns the file, its chunks and whether to keep their list."""
         pending = _Pending(pointer, [])
         chunks, keep = self._chunks(pointer, view)
+        whole = pointer.size <= LIST_MIN  # one chunk, the whole file
         self._distrust_unproven(chunks)
         if pointer.size <= LIST_MIN:
             compress = self.small_verdicts.worth(view, chunks, self.known, self.new)
@@ -348,7 +351,7 @@ class ChunkedPush:
         for chunk_id, raw in chunks:
             ref = self.known.get(chunk_id) or self.new.get(chunk_id)
             if ref is None:
-                ref = self._add(chunk_id, view[offset : offset + raw], compress)
+                ref = self._add(chunk_id, view[offset : offset + raw], compress, whole)
             else:
                 held += raw
             if isinstance(ref, _NewRef):
@@ -388,13 +391,14 @@ class ChunkedPush:
         with self.store.open(pointer.oid) as f:
             return self.segmenter(f)  # type: ignore[arg-type]
 
-    def _add(self, chunk_id: bytes, data: memoryview, compress: bool) -> _NewRef:
+    def _add(self, chunk_id: bytes, data: memoryview, compress: bool, whole: bool) -> _NewRef:
         stored, kind = self.remote.cipher.seal(chunk_id, data, compress)
         ref = _NewRef(chunk_id, self.seq, self.used, len(stored), len(data), kind)
         self.buffer[self.used : self.used + ref.stored] = stored
         self.used += ref.stored
         self.entries.append(PackIndexEntry(chunk_id, ref.offset, ref.stored, ref.raw, kind))
-        self.new.add(ref)
+        if not whole:
+            self.new.add(ref)
         if self.used >= PACK_TARGET or len(self.entries) >= manifest.INDEX_MAX_CHUNKS:
             self._seal()
         return ref
