@@ -379,15 +379,21 @@ def test_a_bulk_fetch_decodes_manifests_a_group_at_a_time_and_gets_every_file(
     assert len(reads) <= 2 * len(decoded)  # not one a file
 
 
-def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -> None:
+def test_the_batches_a_push_wrote_are_read_back_when_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A push lets go of the batches it writes once they are in the local cache; asked
     for a manifest afterwards, it reads it back from there, or from the remote when the
-    cache lost it, and a batch the cache holds damaged is read again too."""
+    cache lost it, and a batch the cache holds damaged is read again too (none is kept
+    held here, to see each read)."""
     from test_store import put
 
+    from gitmodel.remote import batches as catalog
     from gitmodel.remote import transfer
     from gitmodel.remote.store import RemoteStore
     from gitmodel.store.local import LocalStore
+
+    monkeypatch.setattr(catalog, "RECENT", 0)
 
     store = LocalStore(tmp_path / "author")
     pointers = [put(store, os.urandom(3_000 + i)) for i in range(BATCH_MIN + 8)]
@@ -411,6 +417,42 @@ def test_the_batches_a_push_wrote_are_read_back_when_asked_for(tmp_path: Path) -
         batch.unlink()  # gone everywhere: its files are simply not found
     assert remote.batched_manifest(pointers[3]) is None
     assert remote.batches.sizes() == {}
+
+
+def test_a_reader_holds_a_few_batches_and_reads_each_back_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone lists many batches: each is kept in the local cache and let go, so only
+    the last few read stay in memory; asked for every file in the order they were
+    written, it reads each batch back from the cache once."""
+    from gitmodel.remote import batches as catalog
+    from gitmodel.remote.store import RemoteStore
+
+    url = f"file://{tmp_path / 'remote'}"
+    writer = RemoteStore(url)
+    manifests = [Manifest(os.urandom(32).hex(), 100, [ChunkRef(os.urandom(32), "c" * 64, i * 100,
+                                                            100, 100, 0)])
+                 for i in range(80)]  # fmt: skip
+    for start in range(0, 80, 10):
+        writer.write_batch(manifests[start : start + 10])  # 8 batches, more than RECENT
+    reader = RemoteStore(url)
+    reader.batches.cache_in(tmp_path / "cache")
+    read_back = []
+    cached = catalog.BatchCatalog._cached
+
+    def counted(self: catalog.BatchCatalog, name: str) -> bytes | None:
+        read_back.append(name)
+        return cached(self, name)
+
+    monkeypatch.setattr(catalog.BatchCatalog, "_cached", counted)
+    assert len(reader.present(m.oid for m in manifests)) == 80
+    held = [body for body in reader.batches._bodies.values() if body is not None]
+    assert not held and len(reader.batches._recent) <= catalog.RECENT
+    firsts = len(read_back)
+    for m in manifests:
+        found = reader.batches.find(m.oid)
+        assert found is not None and reader.batches.manifest(m.oid, found[1], found[0]) == m
+    assert len(read_back) - firsts <= 2 * 8  # each batch once to index it, once for its files
 
 
 def test_a_batch_merged_away_between_listing_and_reading_is_found_in_the_merged_one(

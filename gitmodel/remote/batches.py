@@ -6,13 +6,16 @@ durable, so a batch is what makes its files exist. A batch is write-once and nam
 the blake3 of its bytes: it is read whole (at most :data:`manifest.BATCH_MAX_SIZE`),
 checked against its name, and kept in a local cache (beside the pack indexes) that is
 re-checked the same way when read. Knowing every file of a remote then costs one
-listing of ``batches/`` and one read per batch not seen before. The batches held in
-memory are bounded (:data:`HELD_MAX`, about three million files' manifests): a remote
-that lists more is refused rather than allowed to exhaust memory. What each file costs
-beyond its batch's bytes is 16 bytes in two sorted arrays: the first 8 bytes of its
-oid and where it is, found by bisection and confirmed against the batch's table (a
-dict of raw oids took 140 bytes a file); its entry is rebuilt from that table when
-asked for, so a clone of 100,000 files holds under 2 MiB for them, not tens.
+listing of ``batches/`` and one read per batch not seen before. A batch in the cache is
+not held in memory: it is read back from there when asked for, and the last
+:data:`RECENT` read back stay held (a clone asks for files in the order a push wrote
+them, batch after batch), so a clone of 100,000 files holds a few of its 20-odd
+batches, not 35 MiB of them. The batches a remote lists are bounded (:data:`HELD_MAX`
+bytes, about three million files' manifests): a remote that lists more is refused.
+What each file costs beyond its batch's bytes is 16 bytes in two sorted arrays: the
+first 8 bytes of its oid and where it is, found by bisection and confirmed against the
+batch's table (a dict of raw oids took 140 bytes a file); its entry is rebuilt from
+that table when asked for, so a clone of 100,000 files holds under 2 MiB for them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import heapq
 import os
 import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +37,7 @@ from gitmodel.manifest import BatchEntry, Manifest
 from gitmodel.remote.errors import RemoteError
 
 HELD_MAX = 512 << 20
+RECENT = 4  # batches read back from the cache that stay held, the last used ones
 
 
 class BatchRemote(Protocol):
@@ -57,6 +62,8 @@ class BatchCatalog:
         self.jobs = jobs
         self.cache: Path | None = None
         self._bodies: dict[str, bytes | None] = {}  # batch id → its bytes (None: cached only)
+        self._recent: OrderedDict[str, bytes] = OrderedDict()  # cached ones read back
+        self._lengths: dict[str, int] = {}  # batch id → its size, held or not
         self._names: list[str] = []  # batch number → id ("" once dropped)
         self._offsets: list[array[int]] = []  # batch number → where each manifest starts
         # every file the batches hold, by the first 8 bytes of its oid: those as ints and
@@ -64,7 +71,6 @@ class BatchCatalog:
         self._prefixes: array[int] = array("Q")
         self._slots: array[int] = array("Q")
         self._loaded = False
-        self._reading = 0  # bytes of batches read by the refresh under way, not yet added
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
 
@@ -83,19 +89,12 @@ class BatchCatalog:
         for _ in range(LISTINGS):
             with self._lock:
                 new = [name for name in names if name not in self._bodies]
-                gone = set(self._bodies) - set(names)
-            try:
-                loaded = self._load_all(new)
-            finally:
-                with self._lock:
-                    self._reading = 0
+                for name in set(self._bodies) - set(names):
+                    self._drop(name)  # deleted by a gc: its survivors are in another batch
+            read = self._load_all(new)  # each added as it arrives: a few held at a time
             with self._lock:
-                for name in gone:  # deleted by a gc: its survivors are in another batch
-                    self._drop(name)
-                for name, body in loaded:
-                    self._add(name, body)
                 self._loaded = True
-            if all(body for _, body in loaded):
+            if all(read):
                 return
             # a batch listed but not read: deleted meanwhile by a gc, which wrote the
             # batch holding its files first, so a new listing shows that one
@@ -105,37 +104,39 @@ class BatchCatalog:
             names = again
 
     def _check_held(self, more: int) -> None:
-        held = sum(len(body or b"") for body in self._bodies.values()) + self._reading + more
-        if held > HELD_MAX:
+        if sum(self._lengths.values()) + more > HELD_MAX:
             raise RemoteError(
                 f"the remote's manifest batches hold over {HELD_MAX >> 20} MiB",
                 hint="a remote this large is not supported yet; `git model gc --remote` "
                 "removes what no ref names",
             )
 
-    def _load_all(self, names: list[str]) -> list[tuple[str, bytes]]:
+    def _load_all(self, names: list[str]) -> list[bool]:
         if len(names) < 2:
-            return [(name, self._load(name)) for name in names]
+            return [self._load(name) for name in names]
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-            return list(zip(names, pool.map(self._load, names), strict=True))
+            return list(pool.map(self._load, names))
 
-    def _load(self, name: str) -> bytes:
-        """A batch's bytes, from the cache or the remote, checked against its name; a
-        batch that fails the check is treated as empty (its files are not there)."""
+    def _load(self, name: str) -> bool:
+        """Add a batch, from the cache or the remote, checked against its name; False
+        for one that fails the check (its files are not there)."""
         with self._lock:
             self._check_held(0)
         body = self._cached(name)
+        cached = body is not None
         if body is None:
             body = self.remote.read_batch(name)
             if batch_id(body) != name or not _sound(body):
-                return b""
-            self._keep(name, body)
-        with self._lock:  # counted before it is kept: reads in flight stay bounded too
+                return False
+            cached = self._keep(name, body)
+        with self._lock:
             self._check_held(len(body))
-            self._reading += len(body)
-        return body
+            self._add(name, body, hold=not cached)
+            if cached:
+                self._remember(name, body)
+        return True
 
     def _cached(self, name: str) -> bytes | None:
         if self.cache is None:
@@ -176,7 +177,15 @@ class BatchCatalog:
         except manifest.ManifestFormatError:
             return
         self._bodies[name] = body if hold else None
+        self._lengths[name] = len(body)
         self._names.append(name)
+
+    def _remember(self, name: str, body: bytes) -> None:
+        """Hold a cached batch as one of the :data:`RECENT` last used."""
+        self._recent[name] = body
+        self._recent.move_to_end(name)
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
 
     def _index_new(self) -> None:
         """Learn where the files of the batches added since the last lookup are. Deferred
@@ -203,6 +212,8 @@ class BatchCatalog:
     def _drop(self, name: str) -> None:
         self._index_new()
         self._bodies.pop(name, None)
+        self._recent.pop(name, None)
+        self._lengths.pop(name, None)
         runs = []
         for number, held in enumerate(self._names):  # an oid another batch holds too
             if held == name:
@@ -238,13 +249,19 @@ class BatchCatalog:
         return name, manifest.batch_entry(body, index, self._offsets[number][index])
 
     def _body(self, name: str) -> bytes:
-        """Batch ``name``'s bytes: held, or read back (a batch :meth:`learn` let go); b""
-        when that fails."""
+        """Batch ``name``'s bytes: held, or read back (from the cache, else the remote)
+        and then held as one of the :data:`RECENT`; b"" when that fails."""
         body = self._bodies.get(name, b"")
-        if body is None:
-            body = self._cached(name) or self.remote.read_batch(name)
-            if batch_id(body) != name or not _sound(body):
-                return b""
+        if body is not None:
+            return body
+        recent = self._recent.get(name)
+        if recent is not None:
+            self._recent.move_to_end(name)
+            return recent
+        body = self._cached(name) or self.remote.read_batch(name)
+        if batch_id(body) != name or not _sound(body):
+            return b""
+        self._remember(name, body)
         return body
 
     def _ensure(self) -> None:
