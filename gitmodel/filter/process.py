@@ -311,8 +311,8 @@ class FilterProcess:
             from concurrent.futures import FIRST_COMPLETED, wait
 
             wait(pending, return_when=FIRST_COMPLETED)
-        ready = [path for path, (_, f) in self._delayed.items() if f is None or f.done()]
-        self.writer.write_text(*(f"pathname={path}" for path in ready))
+        self.writer.write_lines(f"pathname={path}" for path, (_, f) in self._delayed.items()
+                                if f is None or f.done())  # fmt: skip
         self.writer.write_text("status=success")
 
     def _start_queued(self) -> None:

@@ -7,7 +7,7 @@ import fcntl
 import os
 import select
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from gitmodel import pktline
 from gitmodel.errors import ProtocolError
@@ -240,6 +240,11 @@ class PktWriter:
     def write_text(self, *lines: str, send: bool = True) -> None:
         """Text packets followed by a flush packet, sent now unless ``send`` is false
         (then with the next write that sends)."""
+        self.write_lines(lines, send)
+
+    def write_lines(self, lines: Iterable[str], send: bool = True) -> None:
+        """:meth:`write_text` of lines made as they are sent (a list of 100,000 paths
+        would hold them all at once)."""
         for line in lines:
             self._queue(pktline.encode_text(line))
         self._queue(pktline.PKT_FLUSH)
