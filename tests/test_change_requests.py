@@ -445,3 +445,25 @@ def test_hostile_records_from_a_remote_are_skipped_not_trusted(team: Team) -> No
     run_git("commit", "-qam", "trust everyone", cwd=a, env=ALICE.env())
     err = team.refused(a, ALICE, "promote", "clf@v3", "production")
     assert "main:keys/allowed_signers:1: principal '*@example.com' is not a list of emails" in err
+
+
+def test_a_diverged_registry_log_does_not_hold_back_the_requests_log(team: Team) -> None:
+    """Bob holds a stage change he has not pushed while Alice's promotion reached origin
+    first: his fetch and push say the registry log diverged, yet Alice's request still
+    reaches him and his approval still reaches her."""
+    a, b = team.a, team.b
+    team.model(b, BOB, "promote", "clf@v2", "staging", "-m", "bob's, unpushed")
+    team.model(a, ALICE, "promote", "clf@v1", "staging", "-m", "alice's")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
+    team.model(a, ALICE, "push", "-q")
+    err = team.refused(b, BOB, "fetch", "-q")
+    assert "the registry log has new records both here and on origin" in err
+    listed = json.loads(team.model(b, BOB, "requests", "--json").stdout)["requests"]
+    assert [r["id"] for r in listed] == [rid]
+    team.model(b, BOB, "approve", rid, "-m", "looks right")
+    team.model(a, ALICE, "request", "clf@v2", "production", "-m", "moves the requests log")
+    team.model(a, ALICE, "push", "-q")
+    err = team.refused(b, BOB, "push", "-q")
+    assert "the registry log has new records both here and on origin" in err
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")

@@ -88,7 +88,7 @@ def fetch(
     changed = []
     fetched = git.list_refs(repo, prefix)
     known = (kinds() if callable(kinds) else kinds or {}) if fetched else {}
-    damaged: RemoteLogDamaged | None = None
+    failed: UserError | None = None
     for name, remote_tip in fetched.items():
         if not records.valid_name(name):
             continue  # not a log of ours (e.g. refs/gitmodel/a/b): never a local ref
@@ -96,10 +96,10 @@ def fetch(
         try:
             if integrate(repo, kind, remote_tip, remote, checked=name in known):
                 changed.append(name)
-        except RemoteLogDamaged as exc:
-            damaged = damaged or exc  # the other logs still come up to date
-    if damaged is not None:
-        raise damaged
+        except (RemoteLogDamaged, DivergedError) as exc:
+            failed = failed or exc  # the other logs still come up to date
+    if failed is not None:
+        raise failed
     return changed
 
 
@@ -181,9 +181,15 @@ def push(
         return []
     rejected = _push_refs(repo, remote, pending)
     if rejected:
-        fetch(repo, remote, kinds)  # integrates, or raises DivergedError
+        failed: UserError | None = None
+        try:
+            fetch(repo, remote, kinds)  # integrates what it can
+        except (RemoteLogDamaged, DivergedError) as exc:
+            failed = exc  # raised once the logs that did integrate are pushed
         pending = _unsynced(repo, remote, git.list_refs(repo, records.LOG_PREFIX))
         rejected = _push_refs(repo, remote, pending)
+        if failed is not None:
+            raise failed
     if rejected:
         raise UserError(
             f"{redact(remote)} refused the {', '.join(rejected)} log: it moved on meanwhile",
