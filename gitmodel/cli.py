@@ -544,14 +544,15 @@ def versions(name: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("spec", type=ModelSpecType(), metavar="NAME[@VERSION|@REV]")
+@click.argument("spec", type=ModelSpecType(), metavar="NAME[@VERSION|@STAGE|@REV]")
 @click.argument("stage")
 @click.option("-m", "--message", "--reason", "message", default="", help="why (recorded)")
 @click.option("--weight", type=int, help="percent of traffic, keeping the current version "
               "for the rest (canary / blue-green)")  # fmt: skip
 @click.option("--force", is_flag=True, help="bypass the policy (needs -m; recorded)")
 def promote(spec: ModelSpec, stage: str, message: str, weight: int | None, force: bool) -> None:
-    """Assign a version of a model (default: the latest) to STAGE."""
+    """Assign a version of a model (default: the latest; NAME@STAGE: what that stage
+    mostly serves) to STAGE."""
     from gitmodel.commands.promote import promote as run
 
     _exit(run(spec, stage, message, weight, force))
@@ -628,7 +629,7 @@ def model_checkout(spec: ModelSpec, to: str | None) -> None:
 
 
 @cli.command()
-@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION")
+@click.argument("spec", type=ModelSpecType(), metavar="NAME@VERSION|NAME@STAGE")
 @click.argument("stage")
 @click.option("-m", "--message", default="", help="why (recorded; required)")
 def request(spec: ModelSpec, stage: str, message: str) -> None:

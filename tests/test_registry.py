@@ -340,6 +340,20 @@ def set_policy(repo: Path, policy: dict[str, object]) -> None:
     path.write_text(json.dumps(declared))
 
 
+def test_promote_and_request_take_what_a_stage_serves(cli: Cli, work: Path) -> None:
+    """NAME@STAGE names the version the stage mostly serves, for promote and request as
+    for checkout and review: "promote what staging holds to production"."""
+    cli.run(work, "promote", "clf@v2", "staging")
+    cli.run(work, "promote", "clf@v3", "staging", "--weight", "10")
+    cli.run(work, "promote", "clf@staging", "production", "-m", "staging's main version")
+    assert cli.held(work, "production") == [(2, 100)]
+    rid = cli.run(work, "request", "clf@staging", "dev", "-m", "the same")[1].strip()
+    [found] = cli.json(work, "requests")["requests"]
+    assert (found["id"], found["version"], found["stage"]) == (rid, 2, "dev")
+    err = cli.refused(work, "promote", "clf@dev", "production")
+    assert "clf has no version in dev" in err
+
+
 def test_policy_refusals_name_the_rule_and_how_to_satisfy_it(cli: Cli, work: Path) -> None:
     set_policy(work, {"production": {"after": "staging"}})
     err = cli.refused(work, "promote", "clf@v2", "production")

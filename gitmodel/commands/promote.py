@@ -24,7 +24,8 @@ from gitmodel.workspace import open_repo
 def promote(
     spec: ModelSpec, stage: str, message: str = "", weight: int | None = None, force: bool = False
 ) -> int:
-    """Assign NAME[@VERSION|@REV] (default: the latest) to STAGE, after the policy agrees."""
+    """Assign NAME[@VERSION|@STAGE|@REV] (default: the latest) to STAGE, after the policy
+    agrees."""
     message = messages.checked(message, "promote")
     if force and not message:
         raise UserError("--force needs a reason", hint='add -m "why the policy is bypassed"')
@@ -124,7 +125,7 @@ def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
 def _model_version(repo: git.Repo, spec: ModelSpec) -> tuple[declare.Model, Version]:
     registry = declare.load(repo)
     model = registry.model(declare.valid_name(spec.name))
-    return model, pick(repo, versions(repo, registry, model), model, spec.what)
+    return model, stages.pick_version(repo, versions(repo, registry, model), model, spec.what)
 
 
 def _gate(

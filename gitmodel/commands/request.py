@@ -18,21 +18,21 @@ from datetime import datetime, timedelta, timezone
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, messages, requests
-from gitmodel.registry.versions import pick, versions
+from gitmodel.registry import approvals, declare, messages, requests, stages
+from gitmodel.registry.versions import versions
 from gitmodel.specs import ModelSpec
 
 _DONE = {"approve": "approved", "reject": "rejected"}  # a decision, as the listing says it
 
 
 def request(spec: ModelSpec, stage: str, message: str) -> int:
-    """Ask for NAME@VERSION to enter STAGE; prints the request id."""
+    """Ask for NAME@VERSION (or what NAME@STAGE serves) to enter STAGE; prints the id."""
     why = _message(message, "request")
     repo = git.Repo.discover()
     registry = declare.load(repo)
     model = registry.model(declare.valid_name(spec.name))
     model.check_stage(declare.valid_stage(stage))
-    version = pick(repo, versions(repo, registry, model), model, spec.what)
+    version = stages.pick_version(repo, versions(repo, registry, model), model, spec.what)
     used = approvals.carried_out(repo)
     for summary in requests.summaries(repo, used):
         rec = summary.request.record

@@ -41,7 +41,7 @@ from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry.declare import Model, is_valid_name, is_valid_stage
 from gitmodel.registry.requests import one_line
-from gitmodel.registry.versions import File, Version, check_files
+from gitmodel.registry.versions import File, Version, check_files, pick
 
 Json = dict[str, Any]
 PAST_LIMIT = 10
@@ -140,6 +140,29 @@ def current_state(repo: git.Repo) -> Json:
     """The state at the log's tip, read with one ``git cat-file`` (fast start-up) and
     checked (:func:`check_state`)."""
     return records.read_state(repo, KIND)
+
+
+def pick_version(repo: git.Repo, found: list[Version], model: Model, what: str | None) -> Version:
+    """The version ``what`` names: a stage of ``model`` names the version it mostly serves
+    (its larger weight), as ``checkout`` and ``review`` read ``NAME@STAGE``; anything else
+    is read by :func:`~gitmodel.registry.versions.pick`."""
+    if what is None or what not in model.stages:
+        return pick(repo, found, model, what)
+    held = held_files(current_state(repo), model, what)
+    if not held:
+        raise UserError(
+            f"{model.name} has no version in {what}",
+            hint=f"promote one: git model promote {model.name}@VERSION {what}",
+        )
+    main = max(held, key=lambda a: a.weight)
+    for version in found:
+        if version.commit == main.commit:
+            return version
+    raise UserError(
+        f"{what} of {model.name} serves v{main.version} ({main.commit[:10]}), a commit this "
+        "clone's registry branch does not hold",
+        hint="bring the branch up to date (git pull), then run the command again",
+    )
 
 
 def models(state: Json) -> dict[str, Json]:
