@@ -220,6 +220,30 @@ def test_deploy_from_this_repository_keeps_k_releases(tmp_path: Path) -> None:
     assert release(target).startswith("v4-")
 
 
+def test_a_folder_serving_one_model_refuses_another(tmp_path: Path) -> None:
+    """Release names (v1-<commit>) do not name the model, and two models changed by one
+    commit share them: deploying model b into a's folder must not report a's release
+    as b's ("already serving"), nor serve anything but a."""
+    published = publish(tmp_path)
+    published.commit("two models", {"models/a/w.bin": os.urandom(5000),
+                                    "models/b/w.bin": os.urandom(5000)}, push=False)  # fmt: skip
+    for name in ("a", "b"):
+        published.model("register", name, f"models/{name}")
+    published.commit("register a and b", {}, push=False)
+    for name in ("a", "b"):
+        published.model("promote", name, "production")
+    target = tmp_path / "serve"
+    git_model("deploy", "a@production", str(target), cwd=published.work)
+    served = release(target)
+    proc = git_model("deploy", "b@production", str(target), cwd=published.work, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1, lines
+    assert lines[0] == f"gitmodel: error: {target} serves model a, not b", lines
+    assert lines[1].startswith("hint: deploy b into a folder of its own"), lines
+    assert release(target) == served
+    assert json.loads((target / "current/.gitmodel-release.json").read_text())["model"] == "a"
+
+
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     proc = git_model("deploy", "--rollback", str(tmp_path / "nothing"), cwd=tmp_path, check=False)
     assert proc.returncode == 1

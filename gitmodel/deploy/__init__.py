@@ -51,6 +51,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
     with folder.locked():
         folder.remove_stale()
         serving = folder.current()  # refuses a `current` that is not our symlink
+        _check_model(folder, serving, origin)
         history = folder.history()
         names = [release.name_of(a) for a in held]
         split = tuple((name, a.weight) for name, a in zip(names, held, strict=True))
@@ -103,6 +104,21 @@ def rollback(folder: Folder) -> Outcome:
         folder.save_history(history[:-1])
         folder.save_verified()
     return Outcome(target)
+
+
+def _check_model(folder: Folder, serving: str | None, origin: Origin) -> None:
+    """A folder serves one model: release names (``v3-<commit>``) do not name it, so two
+    models changed by one commit would share them, and a deploy of the other would find
+    the one served "already" there."""
+    from gitmodel.errors import UserError
+    from gitmodel.text import printable
+
+    served = folder.metadata(serving).get("model") if serving else None
+    wanted, stage = origin.resolved.model, origin.resolved.stage
+    if isinstance(served, str) and served != wanted:
+        raise UserError(f"{folder.root} serves model {printable(served)[:100]}, not {wanted}",
+                        hint=f"deploy {wanted} into a folder of its own: git model deploy "
+                        f"{wanted}@{stage} DIR")  # fmt: skip
 
 
 def _check_split(origin: Origin, held: list[Assignment]) -> None:
