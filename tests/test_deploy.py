@@ -83,6 +83,9 @@ def test_deploy_promote_deploy_rollback_and_a_failed_check(
     assert b"health check failed" in failed.stderr and b"current still serves v1-" in failed.stderr
     assert b"Traceback" not in failed.stderr
     assert release(target) == v1
+    killed = deploy(published, target, "--check", "kill -9 $$", check=False)  # the OOM killer
+    assert b"health check failed in v3-" in killed.stderr
+    assert b"(killed by signal 9); current still serves v1-" in killed.stderr
     deploy(published, target, "--check", "test -f models/clf/model.safetensors")
     assert release(target).startswith("v3-")
 

@@ -154,5 +154,6 @@ def run_check(folder: Folder, name: str, command: str, current: str | None) -> N
     code = subprocess.run(command, shell=True, cwd=release, env=env, check=False).returncode
     if code != 0:
         serving = f"current still serves {current}" if current else "nothing is served yet"
-        raise UserError(f"the health check failed in {name} (exit {code}); {serving}",
+        ended = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+        raise UserError(f"the health check failed in {name} ({ended}); {serving}",
                         hint="fix the check or the version, then deploy again")  # fmt: skip
