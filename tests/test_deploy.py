@@ -247,6 +247,21 @@ def test_a_folder_serving_one_model_refuses_another(tmp_path: Path) -> None:
     assert json.loads((target / "current/.gitmodel-release.json").read_text())["model"] == "a"
 
 
+def test_a_rollback_of_the_first_deployment_says_what_to_do(tmp_path: Path) -> None:
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    git_model("deploy", "clf@production", str(target), cwd=published.work)
+    proc = git_model("deploy", "--rollback", str(target), cwd=tmp_path, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1, lines
+    assert lines == [
+        f"gitmodel: error: {target} serves its first deployment ({release(target)}): there "
+        "is none before it to roll back to",
+        "hint: to serve another version, deploy it: git model deploy NAME@STAGE DIR",
+    ]
+
+
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     proc = git_model("deploy", "--rollback", str(tmp_path / "nothing"), cwd=tmp_path, check=False)
     assert proc.returncode == 1

@@ -88,7 +88,13 @@ def rollback(folder: Folder) -> Outcome:
     folder.make()  # refuses its own folders turned into symlinks
     with folder.locked():
         history = folder.history()
-        if len(history) < 2:
+        if len(history) == 1:
+            raise UserError(
+                f"{folder.root} serves its first deployment ({history[0].current}): there is "
+                "none before it to roll back to",
+                hint="to serve another version, deploy it: git model deploy NAME@STAGE DIR",
+            )
+        if not history:
             raise UserError(
                 f"{folder.root} has no earlier deployment to roll back to",
                 hint="deploy a version first: git model deploy NAME@STAGE DIR",
