@@ -467,3 +467,31 @@ def test_a_diverged_registry_log_does_not_hold_back_the_requests_log(team: Team)
     assert "the registry log has new records both here and on origin" in err
     team.model(a, ALICE, "fetch", "-q")
     team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "ship")
+
+
+def test_an_approved_canary_is_raised_and_completed_under_its_request(team: Team) -> None:
+    """The approval of v3 for production covers its rollout: the canary promotion carries
+    the request out, and raising its share or completing the cut-over continues it (a
+    new request is needed only for a version the stage no longer holds); the audit finds
+    every step approved."""
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB, "approve", rid, "-m", "lgtm")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "10", "-m", "10%")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "50", "-m", "50%")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "all of it")
+    events = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
+    assert [(e["message"], e.get("request"), e["forced"]) for e in events] == [
+        ("all of it", rid, False), ("50%", rid, False), ("10%", rid, False),
+        ("baseline", None, True),
+    ]  # fmt: skip
+    assert audit_json(team, a)["summary"]["problems"] == 0
+    # the same version brought in again after it left the stage needs a new request
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "back")
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production", "--weight", "10")
+    assert "no open change request asks for v3 in production" in err

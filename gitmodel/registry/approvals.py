@@ -2,7 +2,9 @@
 ``.gitmodel-registry.json``, :class:`~gitmodel.registry.declare.Approvals`).
 
 A promotion of version V to stage S needs a change request for exactly V and S
-(:mod:`.requests`) that no earlier promotion used, no rejection, and at least ``count``
+(:mod:`.requests`) that no earlier promotion used (except the one that brought V into S,
+while S still holds it: raising a canary's share or completing its cut-over continues
+that promotion's request), no rejection, and at least ``count``
 approvals that each count: by someone other than the requester, among the approvers the
 policy names, and, with ``require_signed``, in a commit that ``git verify-commit`` finds
 signed by the approver's own key in the allowed-signers file committed on the registry
@@ -135,10 +137,15 @@ def assess(
 ) -> Assessment:
     """The request that lets ``version`` of ``model`` enter ``stage``, or why none does."""
     log = list(requests.entries(repo))
+    rollout = _rollout(repo, log, model, stage, version, rule)
+    if rollout is not None and rollout.ok:
+        return rollout
     used = used_requests(repo, model.name, stage)
     wanted = [e for e in log if e.record.type == "request" and e.record.model == model.name
               and e.record.stage == stage and e.record.commit == version.commit
               and e.record.id not in used]  # fmt: skip
+    if not wanted and rollout is not None:
+        return rollout  # why the rollout under way cannot go on (a rejection, say)
     if not wanted:
         how = f"git model request {model.name}@{version.label} {stage} -m WHY"
         return Assessment(None, problems=[(
@@ -152,6 +159,48 @@ def assess(
     except GitModelError as exc:
         return Assessment(None, problems=[(str(exc), exc.hint or "")], needed=rule.count)
     return next((a for a in judged if a.ok), max(judged, key=lambda a: len(a.approvals)))
+
+
+def _rollout(
+    repo: git.Repo, log: list[requests.Entry], model: Model, stage: str, version: Version,
+    rule: Approvals,
+) -> Assessment | None:  # fmt: skip
+    """The request of the rollout of ``version`` under way in ``stage``, judged; None when
+    there is none (see :func:`rollout_request`)."""
+    rid = rollout_request(repo, model.name, stage, version.commit)
+    request = next((e for e in log if rid is not None and e.record.type == "request"
+                    and e.record.id == rid), None)  # fmt: skip
+    if request is None:
+        return None
+    asked = (request.record.model, request.record.stage, request.record.commit)
+    if asked != (model.name, stage, version.commit):
+        return None
+    try:
+        with verifier(repo, rule) as (checking, found):
+            return judge(request, log, rule, checking, found)
+    except GitModelError as exc:
+        return Assessment(None, problems=[(str(exc), exc.hint or "")], needed=rule.count)
+
+
+def rollout_request(repo: git.Repo, model: str, stage: str, commit: str) -> str | None:
+    """The request the promotion that brought ``commit`` into ``stage`` of ``model``
+    carried out, when the stage has held it ever since (as one side of a weighted pair);
+    None when it does not hold it, or it came in without one (forced, or a rollback)."""
+    for entry in stages.events(repo, model, stage):  # newest first
+        record = entry.record
+        if commit not in _commits(record.get("to")):
+            return None
+        if commit not in _commits(record.get("from")):
+            request = record.get("request")
+            return request if record.get("type") == "promote" and isinstance(request, str) else None
+    return None
+
+
+def _commits(refs: object) -> set[object]:
+    """The commits a record's ``from`` or ``to`` names (nothing, when malformed)."""
+    return (
+        {a.get("commit") for a in refs if isinstance(a, dict)} if isinstance(refs, list) else set()
+    )
 
 
 def judge(

@@ -6,7 +6,9 @@ file) requires signing and the change's own log commit is not signed by its auth
 key in the allowed-signers file (unsigned, badly signed, unknown key, or another
 person's key); or when it is a promotion that was not forced and carries no request
 whose approvals meet the policy now (none cited, a request for another change, one an
-earlier promotion used, or approvals that do not count). Forced promotions are flagged
+earlier promotion used, or approvals that do not count; a promotion of a version the
+stage held before it, a canary's share raised or its cut-over done, continues the
+request that brought the version in). Forced promotions are flagged
 with what they bypassed; they are recorded decisions, not problems, unless unsigned
 where signing is required. A commit of the log whose state does not follow from its
 record and the state before it (a log edited by hand: what ``stages`` shows is that
@@ -199,7 +201,9 @@ def _judge_approvals(
         req.record.commit not in to
     ):  # fmt: skip
         change.problems.append(f"request {req.record.id} asks for another change")
-    if used.get(req.record.id, change.entry.commit) != change.entry.commit:
+    held = {a.get("commit") for a in change.record.get("from", []) if isinstance(a, dict)}
+    continued = req.record.commit in held  # a canary's share raised, or its cut-over done
+    if not continued and used.get(req.record.id, change.entry.commit) != change.entry.commit:
         change.problems.append(
             f"request {req.record.id} was carried out already by {used[req.record.id][:10]}"
         )
