@@ -247,7 +247,7 @@ def test_a_folder_serving_one_model_refuses_another(tmp_path: Path) -> None:
     assert json.loads((target / "current/.gitmodel-release.json").read_text())["model"] == "a"
 
 
-def test_a_rollback_of_the_first_deployment_says_what_to_do(tmp_path: Path) -> None:
+def test_a_rollback_with_no_deployment_kept_before_says_what_to_do(tmp_path: Path) -> None:
     published = publish(tmp_path)
     registered(published)
     target = tmp_path / "serve"
@@ -256,10 +256,16 @@ def test_a_rollback_of_the_first_deployment_says_what_to_do(tmp_path: Path) -> N
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode == 1, lines
     assert lines == [
-        f"gitmodel: error: {target} serves its first deployment ({release(target)}): there "
-        "is none before it to roll back to",
-        "hint: to serve another version, deploy it: git model deploy NAME@STAGE DIR",
+        f"gitmodel: error: {target} keeps no deployment before the one it serves "
+        f"({release(target)}) to roll back to",
+        "hint: to serve another version, deploy it: git model deploy NAME@STAGE DIR "
+        "(--keep K keeps the last K deployments for rollbacks)",
     ]
+    published.commit("v2", {MODEL: layers({0: 7})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    git_model("deploy", "clf@production", str(target), "--keep", "1", cwd=published.work)
+    proc = git_model("deploy", "--rollback", str(target), cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and b"keeps no deployment before" in proc.stderr
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:

@@ -90,9 +90,10 @@ def rollback(folder: Folder) -> Outcome:
         history = folder.history()
         if len(history) == 1:
             raise UserError(
-                f"{folder.root} serves its first deployment ({history[0].current}): there is "
-                "none before it to roll back to",
-                hint="to serve another version, deploy it: git model deploy NAME@STAGE DIR",
+                f"{folder.root} keeps no deployment before the one it serves "
+                f"({history[0].current}) to roll back to",
+                hint="to serve another version, deploy it: git model deploy NAME@STAGE DIR "
+                "(--keep K keeps the last K deployments for rollbacks)",
             )
         if not history:
             raise UserError(
