@@ -372,6 +372,23 @@ def test_policy_refusals_name_the_rule_and_how_to_satisfy_it(cli: Cli, work: Pat
     cli.run(work, "promote", "clf@v3", "production")
 
 
+def test_a_canary_completes_after_the_stage_before_moved_on(cli: Cli, work: Path) -> None:
+    """"after staging" gates a version entering production: once v2 is production's
+    canary, staging taking v3 does not stop v2's share rising or its cut-over."""
+    set_policy(work, {"production": {"after": "staging"}})
+    cli.run(work, "promote", "clf@v1", "staging")
+    cli.run(work, "promote", "clf@v1", "production")
+    cli.run(work, "promote", "clf@v2", "staging")
+    cli.run(work, "promote", "clf@v2", "production", "--weight", "10")
+    cli.run(work, "promote", "clf@v3", "staging", "-m", "the next candidate")
+    cli.run(work, "promote", "clf@v2", "production", "--weight", "50")
+    cli.run(work, "promote", "clf@v2", "production")
+    assert cli.held(work, "production") == [(2, 100)]
+    cli.run(work, "unassign", "clf", "production")
+    err = cli.refused(work, "promote", "clf@v2", "production")
+    assert "after staging: v2 is not in staging" in err
+
+
 def test_policy_remote_and_integrity_gates(cli: Cli, work: Path) -> None:
     set_policy(work, {"production": {"on_remote": True, "verify": True}})
     cli.run(work, "promote", "clf@v3", "production")  # pushed with main: on the remote

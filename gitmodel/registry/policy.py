@@ -77,7 +77,7 @@ def evaluate(
     rule = model.policy.get(stage, Rule())
     verdict = Verdict()
     failures = verdict.failures
-    if rule.after is not None:
+    if rule.after is not None and not _holds(held.get(stage, []), version):
         failures += _after(model, rule.after, version, held.get(rule.after, []))
     if rule.metrics:
         failures += _metrics(repo, model, version, rule.metrics)
@@ -94,8 +94,15 @@ def evaluate(
     return verdict
 
 
+def _holds(held: list[Assignment], version: Version) -> bool:
+    """Whether ``held`` names ``version``. A version the stage holds already (a canary
+    whose share changes, or whose cut-over completes) entered it through ``after``:
+    the stage before may have moved on to the next candidate since."""
+    return any(a.commit == version.commit for a in held)
+
+
 def _after(model: Model, after: str, version: Version, held: list[Assignment]) -> list[Failure]:
-    if any(a.commit == version.commit for a in held):
+    if _holds(held, version):
         return []
     return [
         Failure(
