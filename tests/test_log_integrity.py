@@ -9,6 +9,8 @@ audit names a registry commit whose state was edited by hand.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,55 @@ def test_a_damaged_log_is_named_in_one_clean_line(tmp_path: Path) -> None:
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode == 1 and len(lines) == 2, lines
     assert lines[0].endswith("its state.json is not valid (produced[?[2J?x] is not a list)")
+
+
+FORGE_UNDER_ANOTHER_NAME = """
+from gitmodel import git
+from gitmodel.registry import declare, stages, versions
+repo = git.Repo.discover()
+registry = declare.load(repo)
+model = registry.model("clf")
+v2 = versions.versions(repo, registry, model)[1]
+held = stages.held(stages.log(repo).state(), "clf", "production")
+record = stages.event("promote", "clf", "production", held, [stages.Assignment.of(v2)], "quiet")
+stages.log(repo).append(record, message="promote other dev")
+"""
+
+
+def test_an_event_whose_commit_names_another_model_is_refused(tmp_path: Path) -> None:
+    """``history clf`` skips, unread, the commits whose subject (``registry: TYPE MODEL
+    STAGE``) names another model or stage: an event committed under another name would be
+    missing from it while ``stages`` shows its effect. What a remote's log adds is checked
+    for that, and the audit names such a commit."""
+    origin, author = make_author(tmp_path)
+    for version in (1, 2):
+        commit_file(author, "m/w.bin", f"weights v{version}".encode() * 100)
+    git_model("register", "clf", "m", cwd=author)
+    run_git("commit", "-qm", "register clf", cwd=author)
+    git_model("promote", "clf@v1", "production", "-m", "first", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+    mate = tmp_path / "mate"
+    run_git("clone", "-q", str(origin), str(mate), cwd=tmp_path)
+    git_model("install", "--local", cwd=mate)
+    git_model("fetch", cwd=mate)
+    before = git_out("rev-parse", REGISTRY, cwd=mate)
+
+    proc = subprocess.run([sys.executable, "-c", FORGE_UNDER_ANOTHER_NAME], cwd=author,
+                          capture_output=True, check=True)  # fmt: skip
+    assert proc.returncode == 0
+    forged = git_out("rev-parse", REGISTRY, cwd=author).strip()
+    run_git("push", "-q", "--no-verify", "origin", REGISTRY, cwd=author)
+    fetch = git_model("fetch", cwd=mate, check=False)
+    lines = fetch.stderr.decode().splitlines()
+    assert fetch.returncode == 1, lines
+    assert lines[-2] == (f"gitmodel: error: the registry log on origin is damaged at commit "
+                         f"{forged[:12]}: its commit message names another event than its "
+                         "record"), lines  # fmt: skip
+    assert git_out("rev-parse", REGISTRY, cwd=mate) == before  # nothing was taken
+
+    proc = git_model("audit", "--json", cwd=author, check=False)
+    assert proc.returncode == 1
+    [change] = [c for c in json.loads(proc.stdout)["changes"] if c["problems"]]
+    assert change["event"] == forged
+    assert change["problems"] == ["the registry log was edited by hand here: its commit "
+                                  "message names another event than its record"]  # fmt: skip

@@ -30,7 +30,9 @@ are replayed on top of a remote's, see ``commutes``); it may modify and return `
 ``commutes`` says whether records appended on two sides may be replayed in any order (true
 for annotations; false for stage assignments, where order is the meaning).
 ``check_record(record)`` and ``check_state(state)`` raise ``ValueError`` (with the reason)
-unless the record or state has the shape the kind's readers rely on.
+unless the record or state has the shape the kind's readers rely on;
+``check_subject(message, record)`` unless the commit's message says what its readers,
+which skip records by it unread, may take it to say of the record.
 
 A log is other people's input once it is fetched: a teammate can commit anything on it.
 So what comes from a remote is verified before it is taken (:func:`verify`, by
@@ -83,6 +85,7 @@ class LogKind:
     commutes: bool = False
     check_record: Callable[[Json], None] | None = None
     check_state: Callable[[Json], None] | None = None
+    check_subject: Callable[[str, Json], None] | None = None  # (commit message, record)
 
     def __post_init__(self) -> None:
         if not valid_name(self.name):
@@ -352,7 +355,9 @@ def verify(repo: git.Repo, kind: LogKind, tip: str, since: str | None) -> None:
     base = chain[0][1] if len(chain[0]) > 1 else None
     state = _read_json(repo, kind, base, STATE_FILE)
     for commit, *_ in chain:
-        state = fold(kind, state, _read_json(repo, kind, commit, RECORD_FILE), commit)
+        record = _read_json(repo, kind, commit, RECORD_FILE)
+        _check_subject(repo, kind, commit, record)
+        state = fold(kind, state, record, commit)
     if encode(state) != encode(_read_json(repo, kind, tip, STATE_FILE)):
         raise DamagedLogError(kind.name, tip, "its state does not follow from the records")
 
@@ -369,6 +374,7 @@ def damaged(repo: git.Repo, kind: LogKind) -> dict[str, DamagedLogError]:
         try:
             record = _read_json(repo, kind, commit, RECORD_FILE)
             state = _read_json(repo, kind, commit, STATE_FILE)
+            _check_subject(repo, kind, commit, record)
             if encode(fold(kind, before, record, commit)) != encode(state):
                 raise DamagedLogError(kind.name, commit, "its state does not follow from "
                                       "its record and the state before it")  # fmt: skip
@@ -377,6 +383,16 @@ def damaged(repo: git.Repo, kind: LogKind) -> dict[str, DamagedLogError]:
             state = _read_json_or_empty(repo, kind, commit)
         before = state
     return found
+
+
+def _check_subject(repo: git.Repo, kind: LogKind, commit: str, record: Json) -> None:
+    """:class:`DamagedLogError` at ``commit`` unless its message fits ``record``."""
+    if kind.check_subject is None:
+        return
+    try:
+        kind.check_subject(git.read_commit(repo, commit).message, record)
+    except ValueError as exc:
+        raise DamagedLogError(kind.name, commit, str(exc)) from exc
 
 
 def _read_json_or_empty(repo: git.Repo, kind: LogKind, commit: str) -> Json:

@@ -128,7 +128,18 @@ def _parse_at(where: str, data: object) -> list[Assignment]:
         raise ValueError(f"{where} holds a malformed assignment: {exc}") from exc
 
 
-KIND = records.LogKind("registry", reduce=reduce, commutes=False, check_state=check_state)
+def check_subject(message: str, record: Json) -> None:
+    """Raise ``ValueError`` when the log commit's message names a stage event (``registry:
+    TYPE MODEL STAGE``, see :func:`summary`) other than ``record``: :func:`events` skips
+    records by it unread, so ``history`` would leave the event out."""
+    words = message.split()
+    named = [str(record.get(key)) for key in ("type", "model", "stage")]
+    if len(words) == 4 and words[0] == f"{KIND.name}:" and words[1:] != named:
+        raise ValueError("its commit message names another event than its record")
+
+
+KIND = records.LogKind("registry", reduce=reduce, commutes=False, check_state=check_state,
+                       check_subject=check_subject)  # fmt: skip
 
 
 def log(repo: git.Repo) -> records.Log:
