@@ -495,3 +495,21 @@ def test_an_approved_canary_is_raised_and_completed_under_its_request(team: Team
     team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "back")
     err = team.refused(a, ALICE, "promote", "clf@v3", "production", "--weight", "10")
     assert "no open change request asks for v3 in production" in err
+
+
+def test_a_promotion_signed_by_an_unlisted_key_is_refused_before_it_is_written(
+    team: Team,
+) -> None:
+    """Changes of a stage that requires signing are checked as requests and approvals
+    are: one the audit would find signed by a key outside the allowed-signers file is
+    refused, and nothing is recorded."""
+    a = team.a
+    team.sign(a, ALICE, key=CAROL.key)  # Alice signs with a key the file does not list
+    before = git_out("for-each-ref", cwd=a)
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production", "--force", "-m", "hotfix")
+    assert "your promotion would not count: it is signed by a key that is not in " \
+        "keys/allowed_signers" in err  # fmt: skip
+    assert git_out("for-each-ref", cwd=a) == before
+    team.sign(a, ALICE)
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--force", "-m", "hotfix")
+    assert audit_json(team, a)["summary"] == {"changes": 1, "forced": 1, "problems": 0}

@@ -14,7 +14,7 @@ import sys
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import declare, hooks, messages, policy, stages
+from gitmodel.registry import approvals, declare, hooks, messages, policy, stages
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
@@ -45,7 +45,8 @@ def promote(
     record = _event(repo, store, model, stage, version, state, (current, after), message, force)
     by = records.identity(repo)
     _pre_promote(repo, record, by, f"v{version.number} for {model.name} {stage}", force)
-    entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
+    entry = log.append(record, expected_tip=tip or "", message=stages.summary(record),
+                       check=_signed_check(repo, model, stage))  # fmt: skip
     _done(model.name, stage, current, after)
     _after_change(repo, model, record, by, entry.commit)
     return 0
@@ -97,6 +98,16 @@ def _check_signing(repo: git.Repo, model: declare.Model, stage: str) -> None:
             hint="git config commit.gpgSign true (with gpg.format ssh and user.signingKey "
             f"set to a key listed in {signers})",
         )
+
+
+def _signed_check(repo: git.Repo, model: declare.Model, stage: str) -> approvals.RecordCheck | None:
+    """Where changes of ``stage`` must be signed, the check that refuses a promotion whose
+    log commit is not signed by its author's listed key (the audit would flag it), before
+    the log moves."""
+    rule = model.policy.get(stage)
+    if rule is None or rule.approvals is None or _signers_file(model, stage) is None:
+        return None
+    return approvals.signed_by_author(repo, rule.approvals, "promotion")
 
 
 def _after_change(

@@ -205,17 +205,21 @@ class Log:
             parents = commit.parent_ids
             commit = git.read_commit(self.repo, parents[0]) if parents else None
 
-    def append(self, record: Json, expected_tip: str | None = None, message: str = "") -> Entry:
+    def append(self, record: Json, expected_tip: str | None = None, message: str = "",
+               check: Callable[[str], None] | None = None) -> Entry:  # fmt: skip
         """Append ``record`` as a new commit and move the ref there, atomically.
 
         With ``expected_tip`` (a commit id, or ``""`` for "the log must be empty"), the
         append fails unless the log is still there; either way a concurrent append between
         our read and our write raises :class:`ConflictError` and writes nothing.
+        ``check``, given the new commit before the ref moves, may refuse it (raising).
         """
         current = self.tip()
         if expected_tip is not None and (expected_tip or None) != current:
             raise ConflictError(self.kind.name)
         commit = write_commit(self.repo, self.kind, record, current, message)
+        if check is not None:
+            check(commit)
         update_ref(self.repo, self.ref, commit, current, self.kind.name)
         return _entry(self.repo, self.kind, git.read_commit(self.repo, commit))
 
