@@ -513,3 +513,14 @@ def test_a_promotion_signed_by_an_unlisted_key_is_refused_before_it_is_written(
     team.sign(a, ALICE)
     team.model(a, ALICE, "promote", "clf@v3", "production", "--force", "-m", "hotfix")
     assert audit_json(team, a)["summary"] == {"changes": 1, "forced": 1, "problems": 0}
+
+
+def test_a_message_that_is_not_utf8_is_refused_not_called_a_damaged_log(team: Team) -> None:
+    """`-m` bytes a Latin-1 terminal sent: the command says so, and the logs stay sound."""
+    latin1 = "caf\udce9"  # how Python receives the byte 0xe9 on a UTF-8 system
+    for args in (["request", "clf@v3", "production", "-m", latin1],
+                 ["promote", "clf@v3", "production", "--force", "-m", latin1]):  # fmt: skip
+        err = team.refused(team.a, ALICE, *args)
+        assert f"the {args[0]} message is not UTF-8 text" in err
+        assert "damaged" not in err
+    assert "refs/gitmodel" not in git_out("for-each-ref", cwd=team.a)

@@ -457,6 +457,10 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
         (("checkout", "clf@staging"), "has no version in staging"),
         (("history", "clff"), "no model named 'clff'"),
         (("stages", "clff"), "no model named 'clff'"),
+        # bytes that are not UTF-8 (a Latin-1 terminal's é) reach us as lone surrogates
+        (("promote", "clf@v1", "dev", "-m", "caf\udce9"), "the promote message is not UTF-8"),
+        (("rollback", "clf", "dev", "-m", "caf\udce9"), "the rollback message is not UTF-8"),
+        (("register", "new", "models/clf", "-d", "caf\udce9"), "the description is not UTF-8"),
     ],
 )
 def test_bad_input_is_one_line_with_a_hint(

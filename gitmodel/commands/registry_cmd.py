@@ -20,6 +20,7 @@ def register(name: str, paths: list[str], description: str, stage_names: list[st
     """Declare model NAME made of PATHs in the registry file, and stage that file."""
     repo = git.Repo.discover()
     declare.valid_name(name)
+    messages.utf8(description, "the description")
     rel = [declare.valid_path(repo_path(repo, p)) for p in paths]
     for path in rel:
         if not (repo.top / path).exists() and not repo.ls_files([path]):

@@ -16,7 +16,7 @@ MESSAGE_LIMIT = 4000  # characters; a longer reason belongs in a linked document
 def checked(message: str, verb: str, required: bool = False) -> str:
     """``message`` as recorded (stripped); a user error when it is longer than
     :data:`MESSAGE_LIMIT`, or empty where ``required``."""
-    why = message.strip()
+    why = utf8(message.strip(), f"the {verb} message")
     if required and not why:
         raise UserError(f"{verb} needs a reason", hint='add -m "why"')
     if len(why) > MESSAGE_LIMIT:
@@ -26,6 +26,20 @@ def checked(message: str, verb: str, required: bool = False) -> str:
             hint="keep it short and link to the details",
         )
     return why
+
+
+def utf8(text: str, what: str) -> str:
+    """``text``, when it is Unicode text a record can hold; a user error naming ``what``
+    when it holds bytes that were not UTF-8 (an argument from a Latin-1 terminal reaches
+    Python as lone surrogates, which no JSON record may hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(
+            f"{what} is not UTF-8 text",
+            hint="write it in UTF-8 (see your terminal's or the file's encoding)",
+        ) from None
+    return text
 
 
 def cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
