@@ -280,6 +280,13 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     proc = git_model("deploy", "clf@production", str(tmp_path / "x"), "--from", "ext::sh -c x",
                      cwd=tmp_path, check=False)  # fmt: skip
     assert proc.returncode == 1 and b"not a repository URL" in proc.stderr
+    latin1 = tmp_path / "caf\udce9.git"  # a path whose bytes are not UTF-8
+    run_git("init", "-q", "--bare", str(latin1), cwd=tmp_path)
+    proc = git_model("deploy", "clf@production", str(tmp_path / "x"), "--from", str(latin1),
+                     cwd=tmp_path, check=False)  # fmt: skip
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and len(lines) == 2, lines
+    assert "not a repository URL" in lines[0] and "it is not UTF-8 text" in lines[0]
 
 
 @pytest.mark.parametrize(
