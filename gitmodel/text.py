@@ -10,3 +10,13 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` is Unicode text: not bytes of another encoding, which reach Python
+    (argv, file names) as lone surrogates that no UTF-8 file, JSON record or URL holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

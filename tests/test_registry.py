@@ -389,6 +389,18 @@ def test_a_canary_completes_after_the_stage_before_moved_on(cli: Cli, work: Path
     assert "after staging: v2 is not in staging" in err
 
 
+def test_a_file_name_that_is_not_utf8_is_named_not_called_a_damaged_log(
+    cli: Cli, work: Path
+) -> None:
+    """A version whose model folder holds a file named in another encoding cannot be
+    recorded (a record is UTF-8 JSON): promote names the file, and writes nothing."""
+    commit_files(work, "clf v4", {"models/clf/caf\udce9.bin": os.urandom(100)})
+    err = cli.refused(work, "promote", "clf@v4", "dev")
+    assert "clf v4 has a file whose name is not UTF-8 text: models/clf/caf\\udce9.bin" in err
+    assert "damaged" not in err
+    assert "registry" not in git_out("for-each-ref", cwd=work)
+
+
 def test_policy_remote_and_integrity_gates(cli: Cli, work: Path) -> None:
     set_policy(work, {"production": {"on_remote": True, "verify": True}})
     cli.run(work, "promote", "clf@v3", "production")  # pushed with main: on the remote

@@ -26,6 +26,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.config import config_set
 from gitmodel.git.process import GitError, run
 from gitmodel.git.repo import FileEntry, Repo, local_path
+from gitmodel.text import is_utf8
 
 REMOTE = "origin"
 BLOB_FILTER = "blob:limit=1k"  # pointers are under 1024 bytes: every one arrives
@@ -49,7 +50,7 @@ def check_url(url: str) -> str:
     ssh, git, file, ``host:path``, a local path); else a :class:`UserError`."""
     if not url or url.startswith("-") or _UNSAFE.search(url) or "::" in url:
         problem = "it is empty, starts with '-', or holds control characters or '::'"
-    elif not url.isascii() and not _is_utf8(url):  # a path's bytes in another encoding,
+    elif not is_utf8(url):  # a path's bytes in another encoding,
         problem = "it is not UTF-8 text"  # which the cache's key and config cannot hold
     elif "://" in url and not url.startswith(_SCHEMES):
         problem = f"Git URLs here use {', '.join(s[:-3] for s in _SCHEMES)}"
@@ -61,14 +62,6 @@ def check_url(url: str) -> str:
         f"not a repository URL: {redact(url)[:200]!r} ({problem})",
         hint="give an https://, ssh:// or file:// URL, host:path, or a local path",
     )
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def is_local(url: str) -> bool:

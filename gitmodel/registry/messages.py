@@ -9,6 +9,7 @@ bounds it first.
 from __future__ import annotations
 
 from gitmodel.errors import UserError
+from gitmodel.text import is_utf8
 
 MESSAGE_LIMIT = 4000  # characters; a longer reason belongs in a linked document
 
@@ -32,13 +33,11 @@ def utf8(text: str, what: str) -> str:
     """``text``, when it is Unicode text a record can hold; a user error naming ``what``
     when it holds bytes that were not UTF-8 (an argument from a Latin-1 terminal reaches
     Python as lone surrogates, which no JSON record may hold)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_utf8(text):
         raise UserError(
             f"{what} is not UTF-8 text",
             hint="write it in UTF-8 (see your terminal's or the file's encoding)",
-        ) from None
+        )
     return text
 
 

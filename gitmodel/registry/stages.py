@@ -42,6 +42,7 @@ from gitmodel.logs import records
 from gitmodel.registry.declare import Model, is_valid_name, is_valid_stage
 from gitmodel.registry.requests import one_line
 from gitmodel.registry.versions import File, Version, check_files, pick
+from gitmodel.text import is_utf8, printable
 
 Json = dict[str, Any]
 PAST_LIMIT = 10
@@ -321,6 +322,7 @@ def split(model: Model, stage: str, current: list[Assignment], version: Version,
     first of equals), files and all: they come from the log's state, so they are checked
     as :func:`held_files` checks them before they are copied into a new event. Giving the
     main version itself a weight is refused: it would hand the main share to the canary."""
+    _recordable(model, version)
     if weight is None or weight == 100:
         return [Assignment.of(version)]
     main = max(current, key=lambda a: a.weight, default=None)
@@ -341,6 +343,18 @@ def split(model: Model, stage: str, current: list[Assignment], version: Version,
         Assignment(main.version, main.commit, 100 - weight, main.files),
         Assignment.of(version, weight),
     ]
+
+
+def _recordable(model: Model, version: Version) -> None:
+    """Refuse a version a record cannot name: one with a file whose name is not UTF-8
+    (an event is UTF-8 JSON, and Git paths are any bytes)."""
+    for f in version.files:
+        if not is_utf8(f.path):
+            raise UserError(
+                f"{model.name} {version.label} has a file whose name is not UTF-8 text: "
+                f"{printable(f.path)[:200]}",
+                hint="rename it in UTF-8 (git mv), commit, and promote that version",
+            )
 
 
 def _main_weight_hint(name: str, stage: str, current: list[Assignment], main: Assignment) -> str:
