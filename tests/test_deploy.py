@@ -277,6 +277,12 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
                      check=False)  # fmt: skip
     assert proc.returncode == 1
     assert b"name the stage" in proc.stderr
+    proc = git_model("deploy", "clf@v2", str(tmp_path / "x"), cwd=tmp_path, check=False)
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: deploy serves what a stage holds, and clf@v2 names a version",
+        "hint: promote v2 to a stage and deploy that (git model deploy clf@STAGE DIR), or "
+        "write its files with git model checkout clf@v2 --to DIR",
+    ]
     proc = git_model("deploy", "clf@production", str(tmp_path / "x"), "--from", "ext::sh -c x",
                      cwd=tmp_path, check=False)  # fmt: skip
     assert proc.returncode == 1 and b"not a repository URL" in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from gitmodel.deploy import DEFAULT_KEEP, Outcome, deploy, rollback
@@ -20,7 +21,13 @@ def deploy_stage(spec: ModelSpec, directory: str, source: str | None = None,
     if spec.what is None:
         raise UserError(f"{spec.name}: name the stage to deploy",
                         hint=f"git model deploy {spec.name}@production DIR")  # fmt: skip
-    name, stage = valid_name(spec.name), valid_stage(spec.what)
+    name = valid_name(spec.name)
+    if re.fullmatch(r"v?[0-9]+", spec.what):
+        raise UserError(f"deploy serves what a stage holds, and {spec} names a version",
+                        hint=f"promote v{spec.what.lstrip('v')} to a stage and deploy that "
+                        f"(git model deploy {name}@STAGE DIR), or write its files with "
+                        f"git model checkout {spec} --to DIR")  # fmt: skip
+    stage = valid_stage(spec.what)
     if source is not None:
         found = origin.from_url(source, name, stage, model_url)
     elif model_url is not None:
