@@ -626,10 +626,13 @@ class LocalStore:
             self._check(pointer, digest, size)
             if not proven.unchanged(st, os.stat(name)):
                 return False
-        if not onecopy.record_lent(self.root, pointer.oid, st, mtime_ns):
-            return False
+        # the file takes its new times before the record names them: killed in between,
+        # a record of other times would make the store drop the object as rewritten
+        onecopy.forget_lent(self.root, pointer.oid)
         os.chmod(name, mode & ~_umask())
         os.utime(name, ns=(st.st_atime_ns, mtime_ns))
+        if not onecopy.record_lent(self.root, pointer.oid, st, mtime_ns):
+            return False
         try:
             safepath.link(Path(name), dest)
         except OSError as exc:

@@ -109,9 +109,10 @@ def _lent_stamp(size: int, dev: int, ino: int, mtime_ns: int) -> str:
 
 
 def record_lent(root: Path, oid: str, st: os.stat_result, mtime_ns: int) -> bool:
-    """Record that the object file whose status is ``st`` is about to be lent, once its
-    modification time is ``mtime_ns``; False when the record cannot be written (then it
-    must not be lent)."""
+    """Record that the object file whose status is ``st`` is about to be lent, its
+    modification time set to ``mtime_ns`` already (a record of a time the file never
+    had would make it look rewritten); False when the record cannot be written (then
+    it must not be lent)."""
     stamp = _lent_stamp(st.st_size, st.st_dev, st.st_ino, mtime_ns)
     return proven.write_line(_lent_path(root, oid), stamp)
 
