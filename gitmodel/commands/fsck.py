@@ -14,7 +14,9 @@ a local remote's store or the model remote). Exit status 1 while any problem rem
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitmodel import git
@@ -200,14 +202,21 @@ def check_quarantined(
 def check_pointers(repo: git.Repo, scope: Scope, report: Report) -> list[Problem]:
     """The pointer files of the scope's trees and indexes: canonical, and present for
     every tracked file. Each pointer file found is added to the report."""
-    sources: list[tuple[str, str | None, git.Repo, list[git.FileEntry]]] = [
-        (label, commit, worktree, repo.ls_tree(commit)) for label, commit, worktree in scope.trees
+    # listed one at a time: at 100,000 files each listing is 17 MiB
+    sources: list[tuple[str, str | None, git.Repo, Callable[[], list[git.FileEntry]]]] = [
+        (label, commit, worktree, functools.partial(repo.ls_tree, commit))
+        for label, commit, worktree in scope.trees
     ]
-    sources += [(label, None, worktree, worktree.ls_files()) for label, worktree in scope.indexes]
+    # an index is checked where it differs from its worktree's HEAD, when that is checked
+    heads = {id(w): commit for label, commit, w in scope.trees if label.startswith("HEAD")}
+    for label, worktree in scope.indexes:
+        head = heads.get(id(worktree))
+        changes = functools.partial(worktree.index_changes, head) if head else worktree.ls_files
+        sources.append((label, None, worktree, changes))
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for where, commit, worktree, entries in sources:
-        entries = [e for e in entries if e.mode & 0o170000 == 0o100000]
+    for where, commit, worktree, listing in sources:
+        entries = [e for e in listing() if e.mode & 0o170000 == 0o100000]
         pointers = set()
         places = report.found if commit else report.staged  # a commit's place comes first
         for found in pointer_files(repo, entries):

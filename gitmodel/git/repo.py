@@ -253,6 +253,21 @@ class Repo:
         return [FileEntry(path, fields[1].decode(), int(fields[0], 8))
                 for path, fields in _parse_listing(out) if fields[2] == b"0"]  # fmt: skip
 
+    def index_changes(self, commit: str) -> list[FileEntry]:
+        """Index entries (stage 0) that ``commit``'s tree does not have as they are: added
+        or changed. Git compares the two through the index's cached trees, so a large
+        index that matches its commit lists nothing."""
+        out = self.run(["diff-index", "--cached", "-z", "--no-renames", "--no-abbrev",
+                        "--end-of-options", commit, "--"]).stdout  # fmt: skip
+        # ":<old mode> <new mode> <old oid> <new oid> <status>" NUL "<path>" NUL
+        fields = out.split(b"\0")
+        found = []
+        for meta, path in zip(fields[::2], fields[1::2], strict=False):
+            _, mode, _, oid, status = meta[1:].decode().split(" ")
+            if status in ("A", "M", "T"):
+                found.append(FileEntry(os.fsdecode(path), oid, int(mode, 8)))
+        return found
+
     def small_index_files(self, below: int, also: Collection[str] = ()) -> list[FileEntry]:
         """Index entries (stage 0, regular files) whose worktree file was shorter than
         ``below`` bytes when Git last looked, and those at the paths ``also``: the stat
