@@ -183,7 +183,7 @@ def ls_files(rev: str | None, as_json: bool, long: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(as_json: bool) -> None:
-    """Model files staged, modified, untracked, and committed but not pushed."""
+    """Model files staged, modified, in conflict, untracked, and committed but not pushed."""
     from gitmodel.commands.status import status as run
 
     _exit(run(as_json=as_json))

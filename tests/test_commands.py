@@ -112,6 +112,47 @@ def test_status(committed: Path) -> None:
     assert len(data["unpushed"]) == 2
 
 
+def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
+    for name, data in (("m.bin", b"base\n"), ("d.bin", b"doomed\n"), ("notes.txt", b"base\n")):
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "base", cwd=repo)
+    run_git("checkout", "-qb", "side", cwd=repo)
+    for name, data in (("m.bin", b"theirs\n"), ("d.bin", b"kept\n"), ("a.bin", b"theirs a\n"),
+                       ("notes.txt", b"theirs\n")):  # fmt: skip
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "theirs", cwd=repo)
+    run_git("checkout", "-q", "-", cwd=repo)
+    for name, data in (("m.bin", b"ours\n"), ("a.bin", b"ours a\n"), ("notes.txt", b"ours\n")):
+        (repo / name).write_bytes(data)
+    (repo / "d.bin").unlink()
+    run_git("add", "-A", ".", cwd=repo)
+    run_git("commit", "-qm", "ours", cwd=repo)
+    assert run_git("merge", "side", cwd=repo, check=False).returncode == 1
+    assert "UU m.bin" in git_out("status", "--short", cwd=repo)
+
+    out = git_model("status", cwd=repo).stdout.decode()
+    ours, theirs = (hashlib.sha256(b).hexdigest() for b in (b"ours\n", b"theirs\n"))
+    assert "\nUnmerged model files:\n" in out, out
+    assert "git checkout --ours -- PATH" in out and "git add -- PATH" in out, out
+    assert f"\tboth modified: m.bin (ours {ours[:10]} 5 B, theirs {theirs[:10]} 7 B)\n" in out
+    assert "\tboth added: a.bin (ours " in out and "\tdeleted by us: d.bin (ours (none), " in out
+    assert "notes.txt" not in out
+    data = json.loads(git_model("status", "--json", cwd=repo).stdout)
+    unmerged = {u["path"]: u for u in data["unmerged"]}
+    assert sorted(unmerged) == ["a.bin", "d.bin", "m.bin"]
+    assert unmerged["m.bin"]["state"] == "both modified"
+    assert unmerged["m.bin"]["ours"] == {"oid": ours, "size": 5}
+    assert unmerged["m.bin"]["theirs"] == {"oid": theirs, "size": 7}
+    assert unmerged["d.bin"]["ours"] is None and unmerged["a.bin"]["base"] is None
+    run_git("checkout", "--theirs", "--", "m.bin", cwd=repo)  # as the hint says
+    run_git("add", "--", "m.bin", cwd=repo)
+    data = json.loads(git_model("status", "--json", cwd=repo).stdout)
+    assert [u["path"] for u in data["unmerged"]] == ["a.bin", "d.bin"]
+    assert [c["path"] for c in data["staged"]] == ["m.bin"]
+
+
 @pytest.mark.parametrize("staged", [True, False], ids=["as-a-clone-leaves-it", "written-since"])
 def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(
     committed: Path, staged: bool

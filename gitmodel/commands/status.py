@@ -1,4 +1,5 @@
-"""``git model status``: model files staged, modified, and committed but not pushed."""
+"""``git model status``: model files staged, modified, in conflict, and committed but not
+pushed."""
 
 from __future__ import annotations
 
@@ -22,13 +23,49 @@ class Change:
     new: Pointer | None
 
 
+@dataclass(frozen=True)
+class Unmerged:
+    """A model file a merge, rebase or cherry-pick left in conflict: the index holds its
+    sides (stages 1 to 3) instead of one version."""
+
+    path: str
+    state: str  # as `git status` says it: "both modified", "deleted by us", …
+    base: Pointer | None
+    ours: Pointer | None
+    theirs: Pointer | None
+
+
+# porcelain v2's XY of an unmerged entry, in `git status`'s words
+UNMERGED_STATES = {
+    "DD": "both deleted",
+    "AU": "added by us",
+    "UD": "deleted by them",
+    "UA": "added by them",
+    "DU": "deleted by us",
+    "AA": "both added",
+    "UU": "both modified",
+}
+
+UNMERGED_HINT = ("  (keep one side: `git checkout --ours -- PATH` or `--theirs`, then "
+                 "`git add -- PATH`)\n  (or remove the file: `git rm -- PATH`)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Changes:
+    staged: list[Change]
+    unstaged: list[str]
+    untracked: list[str]
+    unmerged: list[Unmerged]
+
+
 def status(as_json: bool = False) -> int:
     repo, _store = open_repo()
     if repo.worktree is None:
         raise UserError("a bare repository has no worktree to show the status of",
                         hint="run it in a non-bare clone; `git model ls-files REV` lists a "
                         "commit's model files")  # fmt: skip
-    staged, unstaged, untracked = _worktree_changes(repo)
+    changes = _worktree_changes(repo)
+    staged, unstaged, untracked = changes.staged, changes.unstaged, changes.untracked
     as_pointers = _checked_out_as_pointers(repo, unstaged)
     unpushed = _unpushed(repo)
     if as_json:
@@ -38,6 +75,7 @@ def status(as_json: bool = False) -> int:
                     "staged": [_change_json(c) for c in staged],
                     "modified": unstaged,
                     "untracked": untracked,
+                    "unmerged": [_unmerged_json(u) for u in changes.unmerged],
                     "pointers": as_pointers,
                     "unpushed": [{"oid": p.oid, "size": p.size} for p in unpushed],
                 },
@@ -51,6 +89,11 @@ def status(as_json: bool = False) -> int:
     print("\nModel files not staged for commit:")
     for path in unstaged:
         print(f"\t{printable(path)}")
+    if changes.unmerged:
+        print("\nUnmerged model files:")
+        print(UNMERGED_HINT)
+        for conflict in changes.unmerged:
+            print(f"\t{conflict.state}: {printable(conflict.path)} ({_describe_sides(conflict)})")
     if untracked:
         print("\nUntracked model files:")
         for path in untracked:
@@ -67,24 +110,36 @@ def status(as_json: bool = False) -> int:
     return 0
 
 
-def _describe(change: Change) -> str:
-    def short(p: Pointer | None) -> str:
-        return "(none)" if p is None else f"{p.oid[:10]} {format_size(p.size)}"
+def _short(p: Pointer | None) -> str:
+    return "(none)" if p is None else f"{p.oid[:10]} {format_size(p.size)}"
 
-    return f"{short(change.old)} -> {short(change.new)}"
+
+def _describe(change: Change) -> str:
+    return f"{_short(change.old)} -> {_short(change.new)}"
+
+
+def _describe_sides(conflict: Unmerged) -> str:
+    return f"ours {_short(conflict.ours)}, theirs {_short(conflict.theirs)}"
+
+
+def _pointer_json(p: Pointer | None) -> dict[str, object] | None:
+    return None if p is None else {"oid": p.oid, "size": p.size}
 
 
 def _change_json(change: Change) -> dict[str, object]:
-    def one(p: Pointer | None) -> dict[str, object] | None:
-        return None if p is None else {"oid": p.oid, "size": p.size}
-
-    return {"path": change.path, "old": one(change.old), "new": one(change.new)}
+    return {"path": change.path, "old": _pointer_json(change.old), "new": _pointer_json(change.new)}
 
 
-def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str]]:
+def _unmerged_json(conflict: Unmerged) -> dict[str, object]:
+    sides = {"base": conflict.base, "ours": conflict.ours, "theirs": conflict.theirs}
+    return {"path": conflict.path, "state": conflict.state,
+            **{name: _pointer_json(p) for name, p in sides.items()}}  # fmt: skip
+
+
+def _worktree_changes(repo: git.Repo) -> Changes:
     out = repo.run(["status", "--porcelain=v2", "-z", "--untracked-files=all"]).stdout
     records = out.split(b"\0")
-    staged_raw, unstaged, untracked = [], [], []
+    staged_raw, unstaged, untracked, unmerged_raw = [], [], [], []
     i = 0
     while i < len(records):
         record = records[i].decode("utf-8", "surrogateescape")
@@ -98,15 +153,28 @@ def _worktree_changes(repo: git.Repo) -> tuple[list[Change], list[str], list[str
                 staged_raw.append((path, head_blob, index_blob))
             if xy[1] != ".":
                 unstaged.append(path)
+        elif record.startswith("u "):  # u XY sub m1 m2 m3 mW h1 h2 h3 path
+            fields = record.split(" ", 10)
+            unmerged_raw.append((fields[10], fields[1], fields[7:10]))
         elif record.startswith("? "):
             untracked.append(record[2:])
-    paths = [p for p, _, _ in staged_raw] + unstaged + untracked
+    paths = [p for p, _, _ in staged_raw] + unstaged + untracked + [p for p, _, _ in unmerged_raw]
     filters = repo.check_attr("filter", paths)
     model = {p for p in paths if filters.get(p) == "model"}
     staged_raw = [(p, old, new) for p, old, new in staged_raw if p in model]
-    pointers = git.pointers_of(repo, {b for _, old, new in staged_raw for b in (old, new)})
+    unmerged_raw = [(p, xy, blobs) for p, xy, blobs in unmerged_raw if p in model]
+    pointers = git.pointers_of(
+        repo,
+        {b for _, old, new in staged_raw for b in (old, new)}
+        | {b for _, _, blobs in unmerged_raw for b in blobs},
+    )
     staged = [Change(p, pointers.get(old), pointers.get(new)) for p, old, new in staged_raw]
-    return staged, [p for p in unstaged if p in model], [p for p in untracked if p in model]
+    unmerged = [
+        Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
+        for p, xy, blobs in unmerged_raw
+    ]
+    return Changes(staged, [p for p in unstaged if p in model],
+                   [p for p in untracked if p in model], unmerged)  # fmt: skip
 
 
 def _checked_out_as_pointers(repo: git.Repo, modified: list[str]) -> list[str]:
