@@ -153,6 +153,29 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     assert [c["path"] for c in data["staged"]] == ["m.bin"]
 
 
+def test_status_counts_unpushed_objects_of_every_local_branch(
+    committed: Path, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(origin), cwd=committed)
+    run_git("push", "-q", "-u", "origin", "HEAD", cwd=committed)
+    assert "not on any remote branch: 0 " in git_model("status", cwd=committed).stdout.decode()
+    run_git("checkout", "-qb", "experiment", cwd=committed)
+    (committed / "c.bin").write_bytes(b"only on a local branch\n")
+    run_git("add", "c.bin", cwd=committed)
+    run_git("commit", "-qm", "experiment", cwd=committed)
+    run_git("checkout", "-q", "-", cwd=committed)
+    out = git_model("status", cwd=committed).stdout.decode()
+    assert "not on any remote branch: 1 (23 B)" in out, out
+    unpushed = json.loads(git_model("status", "--json", cwd=committed).stdout)["unpushed"]
+    oid = hashlib.sha256(b"only on a local branch\n").hexdigest()
+    assert unpushed == [{"oid": oid, "size": 23}]
+    run_git("checkout", "-q", "--detach", "experiment", cwd=committed)
+    run_git("branch", "-qD", "experiment", cwd=committed)  # still HEAD's, detached
+    assert "remote branch: 1 (23 B)" in git_model("status", cwd=committed).stdout.decode()
+
+
 @pytest.mark.parametrize("staged", [True, False], ids=["as-a-clone-leaves-it", "written-since"])
 def test_status_names_a_file_left_as_its_pointer_and_pull_writes_it(
     committed: Path, staged: bool

@@ -203,6 +203,9 @@ def _holds_pointer(target: safepath.Target, pointer: Pointer) -> bool:
 
 
 def _unpushed(repo: git.Repo) -> list[Pointer]:
+    """Objects committed on a local branch, or on a detached HEAD, that no remote-tracking
+    branch reaches: what the label says, not HEAD's alone."""
     if not repo.has_commits():
         return []
-    return [f.pointer for f in pointers_in_history(repo, ["HEAD", "--not", "--remotes"])]
+    revs = ["--branches", "HEAD", "--not", "--remotes"]
+    return [f.pointer for f in pointers_in_history(repo, revs)]
