@@ -207,15 +207,15 @@ def _materialize_all(
     placer = Placer(repo, store, stamp)
     with git.IndexLock(index_path) as lock:
         if not lock.held:
-            held = f"the index is locked by another git process ({lock.lock_path} exists)"
+            held = f"the index is locked ({lock.lock_path} exists)"
             reason = f"cannot lock the index ({lock.error})" if lock.error else held
-            raise _left(pending, reason, lock.error)
+            raise _left(repo, pending, reason, lock.error)
         hash_size = repo.hash_size
         try:
             index = index_path.read_bytes()
             entries = index_file.parse_entries(index, hash_size)
         except (OSError, GitModelError) as exc:
-            raise _left(pending, f"cannot update the index ({exc})", exc) from exc
+            raise _left(repo, pending, f"cannot update the index ({exc})", exc) from exc
         written: list[tuple[safepath.Target, index_file.Entry]] = []
         failure: GitModelError | None = None
         with safepath.listing_once():
@@ -237,11 +237,13 @@ def _materialize_all(
     return len(written)
 
 
-def _left(pending: list[Pending], reason: str, exc: Exception | None) -> UserError:
+def _left(repo: git.Repo, pending: list[Pending], reason: str, exc: Exception | None) -> UserError:
     """The error for ``pending`` files left as their pointers, none of them written."""
     fix = os_error_hint(exc) if exc is not None else None
-    if exc is None:  # another process holds the lock
-        fix = "once it is done, run `git model pull` (if no git process runs, delete that file)"
+    if exc is None:  # another git process holds the lock, or a killed one left it
+        from gitmodel.workspace import left_lock_hint
+
+        fix = left_lock_hint(repo)
     return UserError(f"{reason}; {len(pending)} model file(s) left as pointers",
                      hint=fix or "`git model pull` writes them")  # fmt: skip
 

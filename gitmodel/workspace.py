@@ -38,6 +38,22 @@ def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
     return repo, store
 
 
+def left_lock_hint(repo: git.Repo) -> str | None:
+    """What to do about Git's lock of this worktree's index, None without one. A git
+    command killed mid-way (SIGKILL, a crash, a closed session) never removes its lock;
+    a clone killed during its checkout leaves it and no index, so every file shows as
+    deleted and no model object is here: only a new checkout brings them back."""
+    lock = git.IndexLock(repo.index_path).lock_path
+    if not os.path.lexists(lock):
+        return None
+    if repo.index_path.exists():
+        return (f"{lock} exists: a git command is running here, or one was interrupted and "
+                "left it; if none runs, remove that file, then run `git model pull`")  # fmt: skip
+    return (f"{lock} exists and there is no index: a clone or checkout was interrupted (every "
+            "file shows as deleted); if no git command runs here, remove that file, then run "
+            "`git checkout -f HEAD` and `git model pull`")  # fmt: skip
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

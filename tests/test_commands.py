@@ -206,7 +206,7 @@ def test_pull_with_the_index_locked_fails_and_a_later_pull_writes_the_files(
     proc = git_model("pull", cwd=committed, check=False)
     err = proc.stderr.decode()
     assert proc.returncode == 1, err
-    assert "the index is locked by another git process" in err and "1 model file(s)" in err
+    assert f"the index is locked ({lock} exists)" in err and "1 model file(s)" in err
     assert "hint:" in err and "git model pull" in err and "Traceback" not in err, err
     assert (committed / "b.bin").read_bytes() == pointer and lock.exists()
     lock.unlink()

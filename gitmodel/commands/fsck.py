@@ -34,7 +34,7 @@ from gitmodel.scan import (
 )
 from gitmodel.store.local import LocalStore
 from gitmodel.text import printable
-from gitmodel.workspace import Fetcher, open_repo
+from gitmodel.workspace import Fetcher, left_lock_hint, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
 FETCH_HINT = "run `git model fetch` (or `git model fsck --remote` to check the remote)"
@@ -86,6 +86,7 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
     repo, store = open_repo()
     scope = _scope(repo, refs or [], all_refs)  # every REF checked before anything is done
     report = Report([], {}, {})
+    missing: list[Problem] = []
     if objects:
         report.problems += check_objects(store, report.refetch)
         report.problems += check_quarantined(repo, store, report.refetch)
@@ -95,10 +96,13 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
         collect(repo, scope, report, skip={c for _, c, _ in scope.trees} if pointers else set())
     if pointers:
         report.problems += check_sizes(store, report)
-        report.problems += check_presence(repo, store, report, remote, scope.sparse)
+        missing = check_presence(repo, store, report, remote, scope.sparse)
+        report.problems += missing
     report.problems = [_placed(repo, problem, report) for problem in report.problems]
     for problem in report.problems:
         print(f"fsck: {problem}")
+    if pointers and missing and (left := left_lock_hint(repo)):  # a clone killed mid-way
+        print(f"hint: {left}", file=sys.stderr)
     if repair and report.refetch:
         report.problems = _repair(repo, store, report)
     if not report.problems:

@@ -1,0 +1,87 @@
+"""A ``git clone`` killed during its checkout leaves Git's ``index.lock`` and no index, so
+every file shows as deleted and no model object is here: the commands that say so also
+say that an interrupted Git command left that lock, and how to recover."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import git_model, git_out, run_git, sha256_file
+
+FILES = {f"m{i}.bin": os.urandom(3000 + i) for i in range(4)}
+
+
+def killed_clone(repo: Path, tmp_path: Path) -> Path:
+    """A clone of ``repo`` killed (SIGKILL, as by the OOM killer or a closed terminal)
+    once its checkout has taken the index lock; its objects come slowly from the model
+    remote, so none is fetched by then."""
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    for name, data in FILES.items():
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "models", cwd=repo)
+    run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo)
+    git_model("install", cwd=tmp_path)  # the clone's filter: the user's global config
+    clone = tmp_path / "clone"
+    env = {**os.environ, "GIT_MODEL_TEST_FAULTS": "delay=0.5"}
+    proc = subprocess.Popen(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path,
+                            env=env, start_new_session=True)  # fmt: skip
+    lock = clone / ".git" / "index.lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert lock.exists() and not (clone / ".git" / "index").exists()
+    return clone
+
+
+def test_a_clone_killed_midway_says_an_interrupted_command_left_the_lock(
+    repo: Path, tmp_path: Path
+) -> None:
+    clone = killed_clone(repo, tmp_path)
+    lock = clone / ".git" / "index.lock"
+    assert "D  m0.bin" in git_out("status", "--porcelain", cwd=clone)
+
+    fsck = git_model("fsck", cwd=clone, check=False)
+    out = (fsck.stdout + fsck.stderr).decode()
+    assert fsck.returncode == 1 and "is missing from the local store" in out, out
+    for said in (f"{lock} exists", "interrupted", "git checkout -f HEAD", "git model pull"):
+        assert said in out, out
+    status = git_model("status", cwd=clone)
+    assert "interrupted" in status.stderr.decode() and "git checkout -f HEAD" in (
+        status.stderr.decode())  # fmt: skip
+    pull = git_model("pull", cwd=clone, check=False)  # it writes nothing: no index to go by
+    err = pull.stderr.decode()
+    assert pull.returncode == 1 and "interrupted" in err and f"{lock} exists" in err, err
+
+    lock.unlink()  # as the hint says
+    run_git("checkout", "-f", "HEAD", cwd=clone)
+    git_model("pull", cwd=clone)
+    for name, data in FILES.items():
+        assert (clone / name).read_bytes() == data, name
+    assert git_out("status", "--porcelain", cwd=clone) == ""
+    assert git_model("fsck", cwd=clone).stdout.decode().endswith("fsck: ok\n")
+
+
+def test_a_lock_left_beside_an_index_is_named_by_pull(repo: Path) -> None:
+    (repo / "a.bin").write_bytes(os.urandom(2000))
+    run_git("add", "a.bin", cwd=repo)
+    run_git("commit", "-qm", "a", cwd=repo)
+    oid = sha256_file(repo / "a.bin")
+    (repo / "a.bin").write_bytes(run_git("cat-file", "blob", "HEAD:a.bin", cwd=repo).stdout)
+    run_git("add", "a.bin", cwd=repo)
+    lock = repo / ".git" / "index.lock"
+    lock.touch()  # left by a git command killed mid-way
+    proc = git_model("pull", cwd=repo, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "interrupted" in err and "git model pull" in err, err
+    assert "git checkout -f HEAD" not in err, err  # the index is whole: nothing to discard
+    lock.unlink()
+    git_model("pull", cwd=repo)
+    assert sha256_file(repo / "a.bin") == oid
