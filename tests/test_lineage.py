@@ -310,6 +310,9 @@ def test_html_page_draws_every_node_in_chromium(
         (["show", ".gitattributes"], ".gitattributes in HEAD is not a model file"),
         (["show", "model.bin@nope"], "model.bin@nope is not in HEAD"),  # no rev: a path
         (["show", "../outside.bin"], "is outside the repository"),
+        (["show", "data"], "data is a folder in HEAD, not a model file"),  # not "deleted"
+        (["show", "data@HEAD~1"], "data is a folder in HEAD~1, not a model file"),
+        (["lineage", "data"], "data is a folder in HEAD, not a model file"),
         (["annotate", "model.bin"], "nothing to annotate"),
         (["annotate", "model.bin", "--metric", "novalue"], "bad metric 'novalue'"),
         (["record", "HEAD", "--param", "=1"], "bad param '=1'"),

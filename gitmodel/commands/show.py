@@ -77,9 +77,9 @@ def _last_version(repo: git.Repo, spec: PathSpec) -> FileVersion | None:
     ``log`` lists it; None when PATH names no such file."""
     path = repo_path(repo, spec.path)
     if spec.rev is None and repo.has_commits():
-        gone = not any(e.path == path for e in repo.ls_tree("HEAD", [path]))
+        gone = not repo.ls_tree("HEAD", [path])  # neither that file nor a folder there
         found = versions(repo, path, "HEAD") if gone else []
-        if found:
+        if found and found[0].path == path:  # not a file of a folder deleted since
             last = found[0]
             print(f"gitmodel: {path} is not in HEAD; its last version is from commit "
                   f"{last.commit[:10]}", file=sys.stderr)  # fmt: skip

@@ -112,8 +112,13 @@ def version_at(
     repo: git.Repo, path: str, commit: str, label: str = "", missing_hint: str | None = None
 ) -> FileVersion:
     """The model file at ``path`` in ``commit``; a user error when it is none."""
-    entries = [e for e in repo.ls_tree(commit, [path]) if e.path == path]
+    listed = repo.ls_tree(commit, [path])  # the file, or every file under a folder
+    entries = [e for e in listed if e.path == path]
     where = label or commit[:10]
+    if not entries and any(e.path.startswith(f"{path}/") for e in listed):
+        raise UserError(f"{path} is a folder in {where}, not a model file",
+                        hint=f"name one of its files: `git model ls-files {where}` lists them, "
+                        f"`git model log {path}` their versions")  # fmt: skip
     if not entries:
         hint = missing_hint or f"`git model ls-files {where}` lists its model files"
         raise UserError(f"{path} is not in {where}", hint=hint)
