@@ -112,6 +112,17 @@ def test_status(committed: Path) -> None:
     assert len(data["unpushed"]) == 2
 
 
+def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
+    (committed / "data").mkdir()
+    run_git("mv", "b.bin", "data/b.bin", cwd=committed)
+    oid = hashlib.sha256((committed / "data" / "b.bin").read_bytes()).hexdigest()
+    out = git_model("status", cwd=committed).stdout.decode()
+    assert f"\tdata/b.bin (renamed from b.bin) {oid[:10]} 2.0 KiB\n" in out, out
+    staged = json.loads(git_model("status", "--json", cwd=committed).stdout)["staged"]
+    assert staged == [{"path": "data/b.bin", "from": "b.bin", "old": {"oid": oid, "size": 2000},
+                       "new": {"oid": oid, "size": 2000}}]  # fmt: skip
+
+
 def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     for name, data in (("m.bin", b"base\n"), ("d.bin", b"doomed\n"), ("notes.txt", b"base\n")):
         (repo / name).write_bytes(data)

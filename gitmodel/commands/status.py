@@ -22,6 +22,7 @@ class Change:
     path: str
     old: Pointer | None
     new: Pointer | None
+    origin: str | None = None  # the path it was renamed (or copied) from
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,12 @@ def _short(p: Pointer | None) -> str:
 
 
 def _describe(change: Change) -> str:
-    return f"{_short(change.old)} -> {_short(change.new)}"
+    if change.origin is None:
+        return f"{_short(change.old)} -> {_short(change.new)}"
+    moved = f"(renamed from {printable(change.origin)})"
+    if change.old == change.new:
+        return f"{moved} {_short(change.new)}"
+    return f"{moved} {_short(change.old)} -> {_short(change.new)}"
 
 
 def _describe_sides(conflict: Unmerged) -> str:
@@ -130,7 +136,9 @@ def _pointer_json(p: Pointer | None) -> dict[str, object] | None:
 
 
 def _change_json(change: Change) -> dict[str, object]:
-    return {"path": change.path, "old": _pointer_json(change.old), "new": _pointer_json(change.new)}
+    moved = {} if change.origin is None else {"from": change.origin}
+    return {"path": change.path, **moved, "old": _pointer_json(change.old),
+            "new": _pointer_json(change.new)}  # fmt: skip
 
 
 def _unmerged_json(conflict: Unmerged) -> dict[str, object]:
@@ -150,10 +158,12 @@ def _worktree_changes(repo: git.Repo) -> Changes:
         if record.startswith(("1 ", "2 ")):
             fields = record.split(" ", 9 if record[0] == "2" else 8)
             xy, head_blob, index_blob, path = fields[1], fields[6], fields[7], fields[-1]
-            if record[0] == "2":
-                i += 1  # the rename's original path
+            origin = None
+            if record[0] == "2":  # a rename or copy: its original path follows
+                origin = records[i].decode("utf-8", "surrogateescape")
+                i += 1
             if xy[0] != ".":
-                staged_raw.append((path, head_blob, index_blob))
+                staged_raw.append((path, head_blob, index_blob, origin))
             if xy[1] != ".":
                 unstaged.append(path)
         elif record.startswith("u "):  # u XY sub m1 m2 m3 mW h1 h2 h3 path
@@ -161,17 +171,18 @@ def _worktree_changes(repo: git.Repo) -> Changes:
             unmerged_raw.append((fields[10], fields[1], fields[7:10]))
         elif record.startswith("? "):
             untracked.append(record[2:])
-    paths = [p for p, _, _ in staged_raw] + unstaged + untracked + [p for p, _, _ in unmerged_raw]
+    paths = [r[0] for r in staged_raw] + unstaged + untracked + [p for p, _, _ in unmerged_raw]
     filters = repo.check_attr("filter", paths)
     model = {p for p in paths if filters.get(p) == "model"}
-    staged_raw = [(p, old, new) for p, old, new in staged_raw if p in model]
+    staged_raw = [r for r in staged_raw if r[0] in model]
     unmerged_raw = [(p, xy, blobs) for p, xy, blobs in unmerged_raw if p in model]
     pointers = git.pointers_of(
         repo,
-        {b for _, old, new in staged_raw for b in (old, new)}
+        {b for _, old, new, _ in staged_raw for b in (old, new)}
         | {b for _, _, blobs in unmerged_raw for b in blobs},
     )
-    staged = [Change(p, pointers.get(old), pointers.get(new)) for p, old, new in staged_raw]
+    staged = [Change(p, pointers.get(old), pointers.get(new), origin)
+              for p, old, new, origin in staged_raw]  # fmt: skip
     unmerged = [
         Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
         for p, xy, blobs in unmerged_raw
