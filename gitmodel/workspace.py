@@ -54,6 +54,18 @@ def left_lock_hint(repo: git.Repo) -> str | None:
             "`git checkout -f HEAD` and `git model pull`")  # fmt: skip
 
 
+def no_index_hint(repo: git.Repo) -> str | None:
+    """Why every file of a repository with commits shows as deleted, and what writes
+    them, when its worktree has no index: a clone whose checkout failed (a smudge error),
+    was interrupted, or was never made (``--no-checkout``). None with an index."""
+    if repo.worktree is None or repo.index_path.exists() or not repo.has_commits():
+        return None
+    return left_lock_hint(repo) or (
+        "this worktree has no index: its checkout failed or never ran (every file shows as "
+        "deleted); run `git checkout -f HEAD` to write the files, then `git model pull`"
+    )
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

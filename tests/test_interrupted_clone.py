@@ -1,6 +1,7 @@
 """A ``git clone`` killed during its checkout leaves Git's ``index.lock`` and no index, so
 every file shows as deleted and no model object is here: the commands that say so also
-say that an interrupted Git command left that lock, and how to recover."""
+say that an interrupted Git command left that lock, and how to recover. A clone whose
+checkout failed (no key for an encrypted remote) leaves no index either."""
 
 from __future__ import annotations
 
@@ -85,3 +86,34 @@ def test_a_lock_left_beside_an_index_is_named_by_pull(repo: Path) -> None:
     lock.unlink()
     git_model("pull", cwd=repo)
     assert sha256_file(repo / "a.bin") == oid
+
+
+def test_a_clone_whose_checkout_failed_says_how_to_write_the_files(
+    repo: Path, tmp_path: Path
+) -> None:
+    key = {**os.environ, "GIT_MODEL_ENCRYPTION_KEY": "ab" * 32}
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    for name, data in FILES.items():
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "models", cwd=repo)
+    run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo, env=key)
+    git_model("install", cwd=tmp_path)
+    clone = tmp_path / "clone"
+    failed = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
+    assert b"is encrypted and no key is set" in failed.stderr  # Git keeps the clone
+    assert not (clone / ".git" / "index").exists()
+
+    pull = git_model("pull", cwd=clone, check=False, env=key)  # the key set, as one would
+    err = pull.stderr.decode()
+    assert pull.returncode == 1 and "no index" in err and "git checkout -f HEAD" in err, err
+    assert "index.lock" not in err, err
+    status = git_model("status", cwd=clone).stderr.decode()
+    assert "no index" in status and "git checkout -f HEAD" in status, status
+    run_git("checkout", "-f", "HEAD", cwd=clone, env=key)  # as the hint says
+    git_model("pull", cwd=clone, env=key)
+    for name, data in FILES.items():
+        assert (clone / name).read_bytes() == data, name
+    assert git_out("status", "--porcelain", cwd=clone) == ""
+    assert git_model("status", cwd=clone).stderr == b""

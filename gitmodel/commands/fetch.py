@@ -15,7 +15,7 @@ from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
 from gitmodel.store.local import write_atomically
-from gitmodel.workspace import left_lock_hint, open_repo
+from gitmodel.workspace import no_index_hint, open_repo
 
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
 
@@ -95,8 +95,8 @@ def pull(
     or missing from it (as after a checkout that failed), like ``git lfs pull``."""
     repo, store = open_repo()
     installation.warn_without_filter(repo, "`git add` would store these files whole")
-    if not repo.index_path.exists() and (left := left_lock_hint(repo)):
-        raise UserError("no index says which model files to write", hint=left)
+    if hint := no_index_hint(repo):
+        raise UserError("no index says which model files to write", hint=hint)
     fetch(remote_name, [], include, exclude, jobs, quiet)
     skipped = repo.skipped_paths()  # outside a sparse checkout: never written
     entries = [e for e in repo.ls_files() if e.path not in skipped]

@@ -14,7 +14,7 @@ from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.scan import pointer_files, pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.text import printable
-from gitmodel.workspace import left_lock_hint, open_repo
+from gitmodel.workspace import no_index_hint, open_repo
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def status(as_json: bool = False) -> int:
         print("\nModel files checked out as their pointers (`git model pull` writes them):")
         for path in as_pointers:
             print(f"\t{printable(path)}")
-    if not repo.index_path.exists() and (left := left_lock_hint(repo)):
-        print(f"\nhint: {left}", file=sys.stderr)  # why every file shows as deleted
+    if hint := no_index_hint(repo):  # why every file shows as deleted
+        print(f"\nhint: {hint}", file=sys.stderr)
     total = sum(p.size for p in unpushed)
     print(
         f"\nCommitted model objects not on any remote branch: {len(unpushed)}"
