@@ -157,6 +157,13 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     assert unmerged["m.bin"]["ours"] == {"oid": ours, "size": 5}
     assert unmerged["m.bin"]["theirs"] == {"oid": theirs, "size": 7}
     assert unmerged["d.bin"]["ours"] is None and unmerged["a.bin"]["base"] is None
+    for cached in ([], ["--cached"]):  # no side of a path in conflict to compare, as git diff
+        diff = git_model("diff", *cached, cwd=repo, check=False)
+        out = diff.stdout.decode()
+        assert diff.returncode == 0 and "* Unmerged path m.bin\n" in out, diff
+        assert "(worktree)" not in out and "m.bin (" not in out, out
+        listed = json.loads(git_model("diff", "--json", *cached, cwd=repo).stdout)
+        assert listed["unmerged"] == ["a.bin", "d.bin", "m.bin"], listed
     run_git("checkout", "--theirs", "--", "m.bin", cwd=repo)  # as the hint says
     run_git("add", "--", "m.bin", cwd=repo)
     data = json.loads(git_model("status", "--json", cwd=repo).stdout)

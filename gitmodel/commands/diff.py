@@ -14,6 +14,7 @@ from gitmodel.formats.shards import is_index
 from gitmodel.resolver import Resolver
 from gitmodel.sides import NoFiles, Side, sharded_diffs
 from gitmodel.store.digests import DigestStore
+from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 
@@ -29,6 +30,8 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
         models = model_entries(repo, entries, resolver)
+        unmerged = [e.path for e in models if e.unmerged]  # in conflict: no one version
+        models = [e for e in models if not e.unmerged]
         covered: set[str] = set()
         sides = _sides(repo, resolver, revs, cached)
         if sides is not None:  # sharded checkpoints: one model-level diff each
@@ -42,8 +45,11 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
             new = _side(resolver, repo, entry.new_blob, entry.path)
             diffs.append(diff_versions(entry.path, old, new, sidecars, entry.old_path))
     if as_json:
-        print(json.dumps({"files": [diff_json(d) for d in diffs]}, indent=2))
+        listed = {"files": [diff_json(d) for d in diffs], "unmerged": unmerged}
+        print(json.dumps(listed, indent=2))
     else:
+        for path in unmerged:  # as git diff says it; `git model status` shows both sides
+            print(f"* Unmerged path {printable(path)}")
         for d in diffs:
             print("\n".join(diff_text(d)))
     return 0

@@ -14,14 +14,17 @@ NULL_OID_RE = re.compile(r"0+")
 
 class DiffEntry:
     """One path of ``git diff --raw``; a blob id of None means absent on that side,
-    ``""`` the worktree file. ``old_path`` differs from ``path`` for a rename."""
+    ``""`` the worktree file. ``old_path`` differs from ``path`` for a rename. A path a
+    merge left in conflict (the index holds its sides, not one version) is ``unmerged``,
+    with no blob on either side."""
 
-    __slots__ = ("new_blob", "old_blob", "old_path", "path")
+    __slots__ = ("new_blob", "old_blob", "old_path", "path", "unmerged")
 
     def __init__(self, path: str, old_blob: str | None, new_blob: str | None,
-                 old_path: str | None = None) -> None:  # fmt: skip
+                 old_path: str | None = None, unmerged: bool = False) -> None:  # fmt: skip
         self.path, self.old_blob, self.new_blob = path, old_blob, new_blob
         self.old_path = path if old_path is None else old_path
+        self.unmerged = unmerged
 
     def __repr__(self) -> str:
         return f"DiffEntry({self.path!r}, {self.old_blob!r}, {self.new_blob!r})"
@@ -46,6 +49,9 @@ def diff_raw(revs: Sequence[str], paths: Sequence[str] = (), cwd: Path | None = 
         old_path = path = os.fsdecode(next(fields, b""))
         if status[0] in "RC":  # a rename or copy: the new path follows the old
             path = os.fsdecode(next(fields, b""))
+        if status == "U":
+            entries.append(DiffEntry(path, None, None, unmerged=True))
+            continue
         entries.append(
             DiffEntry(
                 path,
