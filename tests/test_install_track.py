@@ -169,3 +169,19 @@ def test_attribute_helpers() -> None:
     assert text2.startswith("*.txt text\n")
     rules = attributes.model_rules("x -filter\n# c\n\n")
     assert rules == [attributes.Rule("x", False)]
+
+
+def test_untracking_committed_model_files_marks_them_to_go_back_into_git(repo: Path) -> None:
+    (repo / "data").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (repo / "data" / name).write_bytes(name.encode() * 300)
+    git_model("track", "data/", cwd=repo)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "data set", cwd=repo)
+    out = git_model("untrack", "data/", cwd=repo).stdout.decode()
+    # committed as pointers: without `git add`, a clone would check out pointer text
+    assert "2 committed model file(s) no longer match: `git add` them" in out, out
+    assert git_out("status", "--porcelain", cwd=repo) == (
+        " M .gitattributes\n M data/a.csv\n M data/b.csv\n")  # fmt: skip
+    run_git("add", ".", cwd=repo)
+    assert run_git("cat-file", "blob", ":data/a.csv", cwd=repo).stdout == b"a.csv" * 300

@@ -123,6 +123,10 @@ def untrack(patterns: list[str]) -> int:
     _write_text(target, new_text)
     for pattern in removed:
         print(f'Untracking "{pattern}"')
+    touched = _touch_committed_pointers(repo)
+    if touched:
+        print(f"{touched} committed model file(s) no longer match: `git add` them to store "
+              "them in Git (as pointers, a clone checks out pointer text)")  # fmt: skip
     return 0
 
 
@@ -166,6 +170,26 @@ def _touch_committed_content(repo: git.Repo) -> int:
             continue  # already a pointer, or empty (which stays empty)
         path = repo.top / entry.path
         if path.is_file() and not path.is_symlink():
+            os.utime(path)
+            touched += 1
+    return touched
+
+
+def _touch_committed_pointers(repo: git.Repo) -> int:
+    """Bump the mtime of indexed files that no longer match but are pointers, whose
+    worktree file holds the content, so that the next ``git add`` stores that content
+    (Git would see no change: the file's stat data is what the index noted)."""
+    entries = repo.ls_files()
+    filters = repo.check_attr("filter", [e.path for e in entries])
+    former = [e for e in entries if filters.get(e.path) != "model"]
+    pointers = git.pointers_of(repo, [e.oid for e in former])
+    touched = 0
+    for entry in former:
+        pointer = pointers.get(entry.oid)
+        path = repo.top / entry.path
+        if pointer is None or not path.is_file() or path.is_symlink():
+            continue
+        if path.stat().st_size != len(pointer.encode()):  # not left as its pointer
             os.utime(path)
             touched += 1
     return touched
