@@ -449,6 +449,27 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
     assert f"sha256:{sha256_file(work / 'models/clf/weights.bin')}" in pointer
 
 
+def test_checkout_of_a_version_removes_the_files_it_does_not_have(
+    cli: Cli, work: Path, tmp_path: Path
+) -> None:
+    v1 = sorted(f["path"] for f in cli.json(work, "versions", "clf")["versions"][0]["files"])
+    commit_files(work, "clf v4: a data shard more", {"models/clf/extra/part.bin": b"x" * 3000})
+    (work / "models/clf/notes.txt").write_text("mine\n")  # never a file of the model
+    _, _, err = cli.run(work, "checkout", "clf@v1")
+    assert "wrote 2 of 2 file(s), removed 1" in err, err
+    assert not (work / "models/clf/extra").exists()  # its folder emptied, so gone too
+    assert (work / "models/clf/notes.txt").read_text() == "mine\n"
+    run_git("checkout", "-q", "--", ".", cwd=work)
+    (work / "models/clf/extra/part.bin").write_bytes(b"local edit")  # not a version: kept
+    _, _, err = cli.run(work, "checkout", "clf@v1")
+    assert (work / "models/clf/extra/part.bin").read_bytes() == b"local edit"
+    assert "left 1 changed file(s) v1 does not have" in err, err
+    out = tmp_path / "out"  # a folder written with v4, then v1, holds v1 alone
+    cli.run(work, "checkout", "clf@v4", "--to", str(out))
+    cli.run(work, "checkout", "clf@v1", "--to", str(out))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == v1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from gitmodel import git, safepath
@@ -13,9 +13,10 @@ from gitmodel.errors import UserError
 from gitmodel.git import index_file
 from gitmodel.pointer import try_parse
 from gitmodel.registry import declare, serving, stages
-from gitmodel.registry.versions import File, check_files, pick, versions
+from gitmodel.registry.versions import File, Version, check_files, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import CHUNK_SIZE, LocalStore, write_atomically
+from gitmodel.text import printable
 from gitmodel.workspace import Fetcher, open_repo
 
 _POINTER_READ = 1024  # a file this small may be a pointer left in place of its content
@@ -29,7 +30,9 @@ def checkout(spec: ModelSpec, to: str | None = None) -> int:
     Every path is checked first (under the model's declared paths, no symlink on the
     way, no file in the way that is not ours), so a refusal writes nothing; then each
     file is written to a temporary file, verified and renamed into place. Model files
-    missing from the local store are fetched first.
+    missing from the local store are fetched first. Files of other versions at paths
+    this one lacks are removed where they hold a version of the model, and named where
+    they were changed since.
     """
     repo, store = open_repo()
     name, what = spec.name, spec.what
@@ -52,17 +55,59 @@ def checkout(spec: ModelSpec, to: str | None = None) -> int:
         files = check_files(model, label, version.files, hint="its commit holds a path Git "
                             "would not check out; pick another version")  # fmt: skip
     root = _root(repo, to)
-    known = {f.oid or f.blob for v in found for f in v.files} if to is None else None
+    every = {f.oid or f.blob for v in found for f in v.files}
+    known = every if to is None else None
     _ensure_present(repo, store, files)
     targets = [(f, safepath.Target(root, f.path)) for f in files]
     stale = [(f, t) for f, t in targets if _needs_write(repo, f, t, known)]
+    extra, changed = _not_in_version(repo, root, found, files, every)
     for f, target in stale:
         _write(repo, store, f, target)
-    print(
-        f"gitmodel: {name} {label}: wrote {len(stale)} of {len(files)} file(s) under {root}",
-        file=sys.stderr,
-    )
+    for target in extra:
+        _remove(target)
+    removed = f", removed {len(extra)}" if extra else ""
+    print(f"gitmodel: {name} {label}: wrote {len(stale)} of {len(files)} file(s){removed} "
+          f"under {root}", file=sys.stderr)  # fmt: skip
+    if changed:
+        print(f"gitmodel: left {len(changed)} changed file(s) {label.split()[0]} does not have: "
+              f"{', '.join(printable(t.rel) for t in changed)}", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _not_in_version(
+    repo: git.Repo, root: Path, found: list[Version], files: tuple[File, ...], every: set[str]
+) -> tuple[list[safepath.Target], list[safepath.Target]]:
+    """The files at ``root`` that other versions of the model hold at paths the chosen
+    one (``files``) lacks: those whose content is a version of the model (to remove, so
+    that exactly its files are there), and those changed since (left alone)."""
+    wanted = {f.path for f in files}
+    others = {f.path: f for v in found for f in v.files if f.path not in wanted}  # newest wins
+    extra: list[safepath.Target] = []
+    changed: list[safepath.Target] = []
+    for path, f in sorted(others.items()):
+        try:
+            target = safepath.Target(root, path)
+            src = safepath.open_file(target)
+        except (safepath.UnsafePathError, OSError):
+            continue  # not a regular file reached through real folders: not ours
+        if src is None:
+            continue
+        with src:
+            current, _ = _identify(repo, src, f)
+        (extra if current in every else changed).append(target)
+    return extra, changed
+
+
+def _remove(target: safepath.Target) -> None:
+    """Delete a file (reached through real folders only), then the folders it leaves
+    empty, up to ``target``'s root."""
+    with safepath.parent_dir(target) as (dir_fd, name):
+        os.unlink(name, dir_fd=dir_fd)
+    for folder in list(PurePosixPath(target.rel).parents)[:-1]:
+        try:
+            target.root.joinpath(*folder.parts).rmdir()
+        except OSError:
+            break  # not empty
 
 
 def _root(repo: git.Repo, to: str | None) -> Path:
