@@ -110,6 +110,11 @@ def test_status(committed: Path) -> None:
     assert data["modified"] == ["b.bin"]
     assert data["untracked"] == ["c.bin"]
     assert len(data["unpushed"]) == 2
+    (committed / "b.bin").unlink()  # deleted, not staged: told apart from an edit
+    out = git_model("status", cwd=committed).stdout.decode()
+    assert "Model files not staged for commit:\n\tb.bin (deleted)\n" in out, out
+    data = json.loads(git_model("status", "--json", cwd=committed).stdout)
+    assert data["modified"] == data["deleted"] == ["b.bin"]
 
 
 def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:

@@ -56,6 +56,7 @@ UNMERGED_HINT = ("  (keep one side: `git checkout --ours -- PATH` or `--theirs`,
 class Changes:
     staged: list[Change]
     unstaged: list[str]
+    deleted: set[str]  # of the unstaged: gone from the worktree
     untracked: list[str]
     unmerged: list[Unmerged]
 
@@ -76,6 +77,7 @@ def status(as_json: bool = False) -> int:
                 {
                     "staged": [_change_json(c) for c in staged],
                     "modified": unstaged,
+                    "deleted": [p for p in unstaged if p in changes.deleted],
                     "untracked": untracked,
                     "unmerged": [_unmerged_json(u) for u in changes.unmerged],
                     "pointers": as_pointers,
@@ -90,7 +92,7 @@ def status(as_json: bool = False) -> int:
         print(f"\t{printable(change.path)} {_describe(change)}")
     print("\nModel files not staged for commit:")
     for path in unstaged:
-        print(f"\t{printable(path)}")
+        print(f"\t{printable(path)}" + (" (deleted)" if path in changes.deleted else ""))
     if changes.unmerged:
         print("\nUnmerged model files:")
         print(UNMERGED_HINT)
@@ -151,6 +153,7 @@ def _worktree_changes(repo: git.Repo) -> Changes:
     out = repo.run(["status", "--porcelain=v2", "-z", "--untracked-files=all"]).stdout
     records = out.split(b"\0")
     staged_raw, unstaged, untracked, unmerged_raw = [], [], [], []
+    deleted = set()
     i = 0
     while i < len(records):
         record = records[i].decode("utf-8", "surrogateescape")
@@ -166,6 +169,8 @@ def _worktree_changes(repo: git.Repo) -> Changes:
                 staged_raw.append((path, head_blob, index_blob, origin))
             if xy[1] != ".":
                 unstaged.append(path)
+            if xy[1] == "D":
+                deleted.add(path)
         elif record.startswith("u "):  # u XY sub m1 m2 m3 mW h1 h2 h3 path
             fields = record.split(" ", 10)
             unmerged_raw.append((fields[10], fields[1], fields[7:10]))
@@ -187,7 +192,7 @@ def _worktree_changes(repo: git.Repo) -> Changes:
         Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
         for p, xy, blobs in unmerged_raw
     ]
-    return Changes(staged, [p for p in unstaged if p in model],
+    return Changes(staged, [p for p in unstaged if p in model], deleted,
                    [p for p in untracked if p in model], unmerged)  # fmt: skip
 
 
