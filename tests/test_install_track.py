@@ -158,6 +158,8 @@ def test_tracking_committed_content_marks_it_for_conversion(repo: Path) -> None:
     run_git("add", ".", cwd=repo)
     blob = run_git("cat-file", "blob", ":w.pt", cwd=repo).stdout
     assert blob.startswith(b"version https://git-lfs.github.com/spec/v1\n")
+    status = git_model("status", cwd=repo).stdout.decode()  # converted, not added
+    assert "\tw.pt (a Git file) -> " in status, status
 
 
 def test_attribute_helpers() -> None:

@@ -23,6 +23,7 @@ class Change:
     old: Pointer | None
     new: Pointer | None
     origin: str | None = None  # the path it was renamed (or copied) from
+    was_plain: bool = False  # committed as an ordinary Git file: this converts it
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def _short(p: Pointer | None) -> str:
 
 
 def _describe(change: Change) -> str:
+    if change.was_plain:
+        return f"(a Git file) -> {_short(change.new)}"
     if change.origin is None:
         return f"{_short(change.old)} -> {_short(change.new)}"
     moved = f"(renamed from {printable(change.origin)})"
@@ -186,7 +189,8 @@ def _worktree_changes(repo: git.Repo) -> Changes:
         {b for _, old, new, _ in staged_raw for b in (old, new)}
         | {b for _, _, blobs in unmerged_raw for b in blobs},
     )
-    staged = [Change(p, pointers.get(old), pointers.get(new), origin)
+    staged = [Change(p, pointers.get(old), pointers.get(new), origin,
+                     was_plain=old.strip("0") != "" and old not in pointers)
               for p, old, new, origin in staged_raw]  # fmt: skip
     unmerged = [
         Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
