@@ -57,3 +57,35 @@ def test_a_merge_where_only_one_side_changed_is_clean(repo: Path) -> None:
     run_git("commit", "-qm", "ours", cwd=repo)
     run_git("merge", "-q", "--no-edit", "other", cwd=repo)
     assert (repo / "m.bin").read_bytes() == theirs
+
+
+def test_a_rebase_says_whose_version_is_kept_and_how_to_take_your_own(repo: Path) -> None:
+    """In a rebase Git's "ours" is the branch rebased onto and "theirs" the user's own
+    commit: the driver keeps the first, and must not call it yours."""
+    base, upstream, mine = (os.urandom(5000) for _ in range(3))
+    (repo / "m.bin").write_bytes(base)
+    run_git("add", "m.bin", cwd=repo)
+    run_git("commit", "-qm", "base", cwd=repo)
+    run_git("checkout", "-qb", "feature", cwd=repo)
+    (repo / "m.bin").write_bytes(mine)
+    run_git("commit", "-qam", "mine", cwd=repo)
+    run_git("checkout", "-q", "-", cwd=repo)
+    (repo / "m.bin").write_bytes(upstream)
+    run_git("commit", "-qam", "upstream", cwd=repo)
+    run_git("checkout", "-q", "feature", cwd=repo)
+
+    rebased = run_git("rebase", "-", cwd=repo, check=False)
+    err = rebased.stderr.decode()
+    assert rebased.returncode == 1 and (repo / "m.bin").read_bytes() == upstream
+    assert "yours is kept" not in err, err
+    assert "gitmodel: m.bin: changed on both sides; a model file does not merge, the version " \
+        "you are rebasing onto is kept" in err, err  # fmt: skip
+    assert "hint: to take your commit's: git checkout --theirs -- m.bin && git add -- m.bin" \
+        in err, err  # fmt: skip
+    status = git_model("status", cwd=repo).stdout.decode()
+    assert "in a rebase, --theirs is your commit" in status, status
+    run_git("checkout", "--theirs", "--", "m.bin", cwd=repo)  # as the hint says
+    run_git("add", "--", "m.bin", cwd=repo)
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    run_git("rebase", "--continue", cwd=repo, env=env)
+    assert (repo / "m.bin").read_bytes() == mine

@@ -4,6 +4,8 @@ Git runs it only when both sides changed a file, and differently. Two versions o
 do not merge, and a line merge of their pointers is neither version: it would leave pointer
 text with conflict markers in the worktree. So, as Git does with a binary file, yours is
 kept (``%A`` is left as it is) and the path stays in conflict, with a hint to take theirs.
+In a rebase ``%A`` is the branch rebased onto and theirs the user's own commit, so the
+message says so rather than calling the kept version theirs.
 """
 
 from __future__ import annotations
@@ -23,8 +25,21 @@ def merge_driver(base: str, ours: str, theirs: str, path: str) -> int:
     # when it can be typed as it is
     shown = "".join(ch if ch.isprintable() else "?" for ch in path)
     quoted = shlex.quote(path) if shown == path else "PATH"
-    print(f"gitmodel: {shown}: changed on both sides; a model file does not merge, yours is "
+    kept, other = ("the version you are rebasing onto", "your commit's") if _rebasing() else (
+        "yours", "theirs")  # fmt: skip
+    print(f"gitmodel: {shown}: changed on both sides; a model file does not merge, {kept} is "
           f"kept", file=sys.stderr)  # fmt: skip
-    print(f"hint: to take theirs: git checkout --theirs -- {quoted} && git add -- {quoted}",
+    print(f"hint: to take {other}: git checkout --theirs -- {quoted} && git add -- {quoted}",
           file=sys.stderr)  # fmt: skip
     return 1
+
+
+def _rebasing() -> bool:
+    """Whether Git runs this driver for a rebase (it runs it at the worktree's top)."""
+    from gitmodel import git
+    from gitmodel.errors import GitModelError
+
+    try:
+        return git.Repo.discover(".").rebasing
+    except GitModelError:
+        return False

@@ -97,6 +97,8 @@ def status(as_json: bool = False) -> int:
     if changes.unmerged:
         print("\nUnmerged model files:")
         print(UNMERGED_HINT)
+        if repo.rebasing:
+            print("  (in a rebase, --theirs is your commit, --ours the branch you rebase onto)")
         for conflict in changes.unmerged:
             print(f"\t{conflict.state}: {printable(conflict.path)} ({_describe_sides(conflict)})")
     if untracked:

@@ -241,6 +241,13 @@ class Repo:
         )
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
+    @property
+    def rebasing(self) -> bool:
+        """Whether a rebase is under way in this worktree: Git's "ours" is then the
+        branch rebased onto, and "theirs" the user's own commit being replayed."""
+        return (self.git_dir / "rebase-merge").is_dir() or (
+            self.git_dir / "rebase-apply" / "rebasing").exists()  # fmt: skip
+
     def has_commits(self) -> bool:
         return self.run(["rev-parse", "--verify", "--quiet", "HEAD"], check=False).returncode == 0
 
