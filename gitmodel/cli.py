@@ -169,15 +169,31 @@ def untrack(patterns: tuple[str, ...]) -> None:
     _exit(run(list(patterns)))
 
 
-@cli.command("ls-files")
-@click.argument("rev", required=False)
+class _PathsAfterDashDash(click.Command):
+    """Keeps what follows ``--`` apart (as Git does) in ``ctx.meta["paths"]``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        paths: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, paths = args[:cut], args[cut + 1 :]
+        ctx.meta["paths"] = paths
+        return super().parse_args(ctx, args)
+
+
+@cli.command("ls-files", cls=_PathsAfterDashDash)
+@click.argument("rev", required=False, metavar="[REV] [-- PATH...]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("-l", "--long", is_flag=True, help="show full object ids")
-def ls_files(rev: str | None, as_json: bool, long: bool) -> None:
-    """List model files in the index, or in REV: oid, * present / - missing, path, size."""
+@click.pass_context
+def ls_files(ctx: click.Context, rev: str | None, as_json: bool, long: bool) -> None:
+    """List model files in the index, or in REV: oid, * present / - missing, path, size.
+
+    PATHs (files or folders) limit the list; a lone PATH that names no revision may
+    come without --."""
     from gitmodel.commands.ls_files import ls_files as run
 
-    _exit(run(rev, as_json=as_json, long=long))
+    _exit(run(rev, ctx.meta["paths"], as_json=as_json, long=long))
 
 
 @cli.command()
@@ -369,18 +385,6 @@ def model_log(spec: PathSpec, as_json: bool) -> None:
     from gitmodel.commands.model_log import log as run
 
     _exit(run(spec, as_json=as_json))
-
-
-class _PathsAfterDashDash(click.Command):
-    """Keeps what follows ``--`` apart (as Git does) in ``ctx.meta["paths"]``."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        paths: list[str] = []
-        if "--" in args:
-            cut = args.index("--")
-            args, paths = args[:cut], args[cut + 1 :]
-        ctx.meta["paths"] = paths
-        return super().parse_args(ctx, args)
 
 
 @cli.command(cls=_PathsAfterDashDash)

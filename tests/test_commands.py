@@ -95,6 +95,21 @@ def test_ls_files(committed: Path) -> None:
     assert proc.returncode == 1 and b"unknown revision" in proc.stderr
 
 
+def test_ls_files_of_a_folder(committed: Path) -> None:
+    (committed / "data" / "val").mkdir(parents=True)
+    (committed / "data" / "val" / "v.bin").write_bytes(b"val")
+    (committed / "data" / "validation.bin").write_bytes(b"not under data/val")
+    run_git("add", ".", cwd=committed)
+    run_git("commit", "-qm", "data", cwd=committed)
+    for args in (["--", "data/val"], ["data/val"], ["HEAD", "--", "data/val"]):
+        out = git_model("ls-files", *args, cwd=committed).stdout.decode()
+        assert out.endswith(" * data/val/v.bin (3 B)\n") and out.count("\n") == 1, (args, out)
+    out = git_model("ls-files", "--", "val", cwd=committed / "data").stdout.decode()
+    assert out.endswith(" data/val/v.bin (3 B)\n") and out.count("\n") == 1, out
+    proc = git_model("ls-files", "nosuch", cwd=committed, check=False)
+    assert proc.returncode == 1 and b"unknown revision" in proc.stderr
+
+
 def test_status(committed: Path) -> None:
     (committed / "a.bin").write_bytes(b"changed\n")
     run_git("add", "a.bin", cwd=committed)

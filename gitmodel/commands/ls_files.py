@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
+from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
@@ -11,12 +15,25 @@ from gitmodel.text import printable
 from gitmodel.workspace import open_repo
 
 
-def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) -> int:
+def ls_files(
+    rev: str | None = None, paths: Sequence[str] = (), as_json: bool = False, long: bool = False
+) -> int:
+    """The model files of the index, or of REV; under ``paths`` (relative to the current
+    folder) only. A lone REV that names no revision but an existing path is that path,
+    as Git reads ``git log data/``."""
     repo, store = open_repo()
+    if rev is not None and not paths and repo.commit_of(rev) is None and os.path.lexists(rev):
+        paths, rev = [rev], None
     if rev is None and repo.worktree is None:
         raise UserError("a bare repository has no index to list",
                         hint="name a commit: `git model ls-files HEAD`")  # fmt: skip
-    entries = repo.ls_tree(repo.rev_parse(rev)) if rev is not None else repo.ls_files()
+    tops = [_from_top(repo, p) for p in paths]
+    if "" in tops:  # the top itself: everything
+        tops = []
+    if rev is not None:
+        entries = repo.ls_tree(repo.rev_parse(rev), tops)
+    else:
+        entries = repo.ls_files([f":(top,literal){p}" for p in tops])
     files = pointer_files(repo, entries)
     if as_json:
         rows = [
@@ -35,3 +52,14 @@ def ls_files(rev: str | None = None, as_json: bool = False, long: bool = False) 
         mark = "*" if store.has(f.pointer.oid) else "-"
         print(f"{oid} {mark} {printable(f.path)} ({format_size(f.pointer.size)})")
     return 0
+
+
+def _from_top(repo: git.Repo, path: str) -> str:
+    """``path`` (relative to the current folder) from the worktree's top ("" for the top);
+    in a bare repository, as given."""
+    if repo.worktree is None:
+        return path.strip("/")
+    rel = os.path.relpath(os.path.normpath(os.path.join(os.getcwd(), path)), repo.top)
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        raise UserError(f"{path!r} is outside the repository", hint=f"name a path under {repo.top}")
+    return "" if rel == "." else Path(rel).as_posix()
