@@ -132,6 +132,19 @@ def test_status(committed: Path) -> None:
     assert data["modified"] == data["deleted"] == ["b.bin"]
 
 
+def test_status_flags_a_model_file_staged_whole_without_the_filter(committed: Path) -> None:
+    run_git("config", "--remove-section", "filter.model", cwd=committed)  # no install
+    (committed / "b.bin").write_bytes(b"edited, and staged whole")
+    (committed / "e.bin").write_bytes(b"")  # empty stays empty: not a file staged whole
+    run_git("add", "b.bin", "e.bin", cwd=committed)
+    proc = git_model("status", cwd=committed)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert "\tb.bin " in out and " -> (whole, not a pointer)\n" in out, out
+    assert "\te.bin (none) -> (empty)\n" in out, out
+    assert "the model filter is not configured here: 1 model file(s) are staged whole" in err
+    assert "hint: run `git model install`" in err, err
+
+
 def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
     (committed / "data").mkdir()
     run_git("mv", "b.bin", "data/b.bin", cwd=committed)

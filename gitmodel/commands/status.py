@@ -8,7 +8,7 @@ import stat
 import sys
 from dataclasses import dataclass
 
-from gitmodel import git, safepath
+from gitmodel import git, installation, safepath
 from gitmodel.errors import UserError
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 from gitmodel.scan import pointer_files, pointers_in_history
@@ -24,6 +24,7 @@ class Change:
     new: Pointer | None
     origin: str | None = None  # the path it was renamed (or copied) from
     was_plain: bool = False  # committed as an ordinary Git file: this converts it
+    staged_as: str | None = None  # "whole" or "empty" where the index holds no pointer
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ def status(as_json: bool = False) -> int:
         print("\nModel files checked out as their pointers (`git model pull` writes them):")
         for path in as_pointers:
             print(f"\t{printable(path)}")
+    whole = sum(1 for c in staged if c.staged_as == "whole")
+    if whole:
+        installation.warn_without_filter(repo, f"{whole} model file(s) are staged whole; once "
+                                         "it is, `git add` them again")  # fmt: skip
     if hint := no_index_hint(repo):  # why every file shows as deleted
         print(f"\nhint: {hint}", file=sys.stderr)
     total = sum(p.size for p in unpushed)
@@ -124,14 +129,17 @@ def _short(p: Pointer | None) -> str:
 
 
 def _describe(change: Change) -> str:
+    new = _short(change.new)
+    if change.staged_as is not None:  # no pointer staged, yet not deleted
+        new = "(empty)" if change.staged_as == "empty" else "(whole, not a pointer)"
     if change.was_plain:
-        return f"(a Git file) -> {_short(change.new)}"
+        return f"(a Git file) -> {new}"
     if change.origin is None:
-        return f"{_short(change.old)} -> {_short(change.new)}"
+        return f"{_short(change.old)} -> {new}"
     moved = f"(renamed from {printable(change.origin)})"
     if change.old == change.new:
         return f"{moved} {_short(change.new)}"
-    return f"{moved} {_short(change.old)} -> {_short(change.new)}"
+    return f"{moved} {_short(change.old)} -> {new}"
 
 
 def _describe_sides(conflict: Unmerged) -> str:
@@ -191,8 +199,10 @@ def _worktree_changes(repo: git.Repo) -> Changes:
         {b for _, old, new, _ in staged_raw for b in (old, new)}
         | {b for _, _, blobs in unmerged_raw for b in blobs},
     )
+    empty = git.blob_id(b"", sha256=repo.hash_size == 32)
     staged = [Change(p, pointers.get(old), pointers.get(new), origin,
-                     was_plain=old.strip("0") != "" and old not in pointers)
+                     was_plain=old.strip("0") != "" and old not in pointers,
+                     staged_as=_staged_as(new, empty, pointers))
               for p, old, new, origin in staged_raw]  # fmt: skip
     unmerged = [
         Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
@@ -200,6 +210,15 @@ def _worktree_changes(repo: git.Repo) -> Changes:
     ]
     return Changes(staged, [p for p in unstaged if p in model], deleted,
                    [p for p in untracked if p in model], unmerged)  # fmt: skip
+
+
+def _staged_as(blob: str, empty: str, pointers: dict[str, Pointer]) -> str | None:
+    """What the index holds for a model file when it is not a pointer: "empty" (an empty
+    file stays empty), "whole" (staged without the model filter), or None (a pointer, or
+    nothing: deleted)."""
+    if blob in pointers or not blob.strip("0"):
+        return None
+    return "empty" if blob == empty else "whole"
 
 
 def _checked_out_as_pointers(repo: git.Repo, modified: list[str]) -> list[str]:
