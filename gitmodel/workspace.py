@@ -66,6 +66,21 @@ def no_index_hint(repo: git.Repo) -> str | None:
     )
 
 
+def check_remote_argument(
+    repo: git.Repo, settings: dict[str, str], name: str | None, verb: str
+) -> None:
+    """Refuse a REMOTE argument that names no remote but a revision (``git model fetch
+    v1``: the first argument is a remote, as in git-lfs), saying how to give both."""
+    if name is None or name in git.remote_names(settings) or f"remote.{name}.modelurl" in (
+            settings) or repo.commit_of(name) is None:  # fmt: skip
+        return
+    from gitmodel.remote.config import default_remote_name
+
+    remote = default_remote_name(settings) or "REMOTE"
+    raise UserError(f"no Git remote named {name!r}", hint=f"{name!r} is a revision; name the "
+                    f"remote first: git model {verb} {remote} {name}")  # fmt: skip
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

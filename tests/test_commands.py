@@ -110,6 +110,21 @@ def test_ls_files_of_a_folder(committed: Path) -> None:
     assert proc.returncode == 1 and b"unknown revision" in proc.stderr
 
 
+@pytest.mark.parametrize("verb", ["fetch", "push"])
+def test_a_revision_given_where_the_remote_goes_is_named(
+    committed: Path, tmp_path: Path, verb: str
+) -> None:
+    run_git("init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(tmp_path / "origin.git"), cwd=committed)
+    run_git("tag", "v1", cwd=committed)
+    proc = git_model(verb, "v1", cwd=committed, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and lines == [
+        "gitmodel: error: no Git remote named 'v1'",
+        f"hint: 'v1' is a revision; name the remote first: git model {verb} origin v1",
+    ], lines
+
+
 def test_status(committed: Path) -> None:
     (committed / "a.bin").write_bytes(b"changed\n")
     run_git("add", "a.bin", cwd=committed)

@@ -15,7 +15,7 @@ from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
 from gitmodel.store.local import write_atomically
-from gitmodel.workspace import no_index_hint, open_repo
+from gitmodel.workspace import check_remote_argument, no_index_hint, open_repo
 
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
 
@@ -65,6 +65,7 @@ def fetch(
     of HEAD's files that are checked out (a sparse checkout leaves others out)."""
     repo, store = open_repo()
     settings = repo.settings()
+    check_remote_argument(repo, settings, remote_name, "fetch")
     files: list[PointerFile] = []
     for ref in refs or ["HEAD"]:
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))

@@ -14,7 +14,7 @@ from gitmodel.remote.config import remote_for
 from gitmodel.scan import pointers_in_history
 from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore
-from gitmodel.workspace import open_repo
+from gitmodel.workspace import check_remote_argument, open_repo
 
 
 def push(
@@ -26,6 +26,7 @@ def push(
     the damaged ones."""
     repo, store = open_repo()
     settings = repo.settings()
+    check_remote_argument(repo, settings, remote_name, "push")
     remote = remote_for(repo, settings, remote_name)
     # each REF as the commit it names: no word typed reaches rev-list as an option
     revs = ["--branches", "--tags"] if all_refs else [repo.rev_parse(r) for r in refs or ["HEAD"]]
