@@ -313,6 +313,7 @@ def test_html_page_draws_every_node_in_chromium(
         (["show", "data"], "data is a folder in HEAD, not a model file"),  # not "deleted"
         (["show", "data@HEAD~1"], "data is a folder in HEAD~1, not a model file"),
         (["lineage", "data"], "data is a folder in HEAD, not a model file"),
+        (["record", "HEAD", "--data", "data"], "data is a folder in this commit, not a model"),
         (["annotate", "model.bin"], "nothing to annotate"),
         (["annotate", "model.bin", "--metric", "novalue"], "bad metric 'novalue'"),
         (["record", "HEAD", "--param", "=1"], "bad param '=1'"),

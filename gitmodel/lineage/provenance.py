@@ -123,6 +123,10 @@ def _same(old: FileVersion | None, new: FileVersion) -> bool:
 def _lookup(
     files: dict[str, FileVersion], path: str, where: str, hint: str | None = None
 ) -> FileVersion:
+    if path not in files and any(p.startswith(f"{path}/") for p in files):
+        raise UserError(f"{path} is a folder in {where}, not a model file",
+                        hint="name its model files, one --data (or --base) each: "
+                        f"`git model ls-files -- {path}` lists them")  # fmt: skip
     if path not in files:
         raise UserError(
             f"{path} is not a model file in {where}", hint=hint or "see `git model ls-files`"
