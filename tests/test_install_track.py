@@ -187,3 +187,16 @@ def test_untracking_committed_model_files_marks_them_to_go_back_into_git(repo: P
         " M .gitattributes\n M data/a.csv\n M data/b.csv\n")  # fmt: skip
     run_git("add", ".", cwd=repo)
     assert run_git("cat-file", "blob", ":data/a.csv", cwd=repo).stdout == b"a.csv" * 300
+
+
+def test_a_glob_the_shell_expanded_is_named_with_the_quoted_pattern(repo: Path) -> None:
+    (repo / "data").mkdir()
+    for i in range(3):
+        (repo / "data" / f"part{i}.parquet").write_bytes(b"rows")
+    # what `git model track data/*.parquet`, unquoted, hands over
+    proc = git_model("track", *(f"data/part{i}.parquet" for i in range(3)), cwd=repo)
+    err = proc.stderr.decode()
+    assert "3 patterns name existing files one by one" in err, err
+    assert 'git model untrack' in err and 'git model track "data/*.parquet"' in err, err
+    one = git_model("track", "notes.md", cwd=repo)  # one file by name: meant as it is
+    assert b"one by one" not in one.stderr

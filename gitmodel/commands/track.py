@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from gitmodel import attributes, git, installation
@@ -45,7 +46,26 @@ def track(patterns: list[str]) -> int:
         touched = _touch_committed_content(repo)
         if touched:
             print(f"{touched} already-committed file(s) now match: `git add` them to convert")
+    _warn_expanded(repo, patterns)
     return 0
+
+
+def _warn_expanded(repo: git.Repo, patterns: list[str]) -> None:
+    """Say so when the patterns look like a glob the shell expanded (``track
+    data/*.parquet`` unquoted): several existing files named one by one, which tracks
+    those files only, so a file added later would be committed whole."""
+    if len(patterns) < 2 or any(_has_glob(p) or not os.path.isfile(p) for p in patterns):
+        return
+    folders = {os.path.dirname(p) for p in patterns}
+    suffixes = {os.path.splitext(p)[1] for p in patterns}
+    folder = folders.pop() if len(folders) == 1 else None
+    suffix = suffixes.pop() if len(suffixes) == 1 else ""
+    glob = f"{folder}/*{suffix}" if folder else f"*{suffix}" if suffix else "PATTERN"
+    print(f"gitmodel: warning: {len(patterns)} patterns name existing files one by one (did "
+          "the shell expand a glob?): a file added later will not be tracked",
+          file=sys.stderr)  # fmt: skip
+    print(f'hint: `git model untrack` them, then quote the glob: git model track "{glob}"',
+          file=sys.stderr)  # fmt: skip
 
 
 def _check_pattern(pattern: str) -> None:
