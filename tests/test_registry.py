@@ -449,6 +449,12 @@ def test_checkout_writes_exactly_that_version(cli: Cli, work: Path, tmp_path: Pa
     assert f"sha256:{sha256_file(work / 'models/clf/weights.bin')}" in pointer
 
 
+def test_show_of_a_model_name_points_at_its_versions(cli: Cli, work: Path) -> None:
+    code, _, err = cli.run(work, "show", "clf", check=False)
+    assert code == 1 and "error: clf is not in HEAD" in err, err
+    assert "hint: clf is a registered model: `git model versions clf` lists its versions" in err
+
+
 def test_checkout_of_a_version_removes_the_files_it_does_not_have(
     cli: Cli, work: Path, tmp_path: Path
 ) -> None:

@@ -4,15 +4,16 @@ and the registry stages that serve it."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 from gitmodel import git
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.lineage import store
 from gitmodel.lineage.history import FileVersion, HistoryEntry, file_version, repo_path, versions
 from gitmodel.lineage.render import printable
-from gitmodel.registry import stages
+from gitmodel.registry import declare, stages
 from gitmodel.sizes import format_size
 from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
@@ -58,9 +59,10 @@ def show(spec: PathSpec, as_json: bool = False) -> int:
     repo, _ = open_repo()
     try:
         version = file_version(repo, spec)
-    except UserError:
+    except UserError as exc:
         deleted = _last_version(repo, spec)
         if deleted is None:
+            _name_a_model(repo, spec, exc)
             raise
         version = deleted
     history = versions(repo, version.path, version.commit)
@@ -70,6 +72,18 @@ def show(spec: PathSpec, as_json: bool = False) -> int:
     else:
         print("\n".join(text_lines(info)))
     return 0
+
+
+def _name_a_model(repo: git.Repo, spec: PathSpec, error: UserError) -> None:
+    """``error`` with a hint at ``versions`` when PATH is no file but a registered model's
+    name (show takes a file: a model is many)."""
+    try:
+        names = declare.load(repo).models
+    except GitModelError:
+        return  # a broken registry file is said where it is read
+    if spec.rev is None and spec.path in names and not os.path.lexists(spec.path):
+        raise UserError(str(error), hint=f"{spec.path} is a registered model: `git model versions "
+                        f"{spec.path}` lists its versions and their files") from error  # fmt: skip
 
 
 def _last_version(repo: git.Repo, spec: PathSpec) -> FileVersion | None:
