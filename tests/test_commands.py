@@ -205,6 +205,10 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     assert unmerged["m.bin"]["ours"] == {"oid": ours, "size": 5}
     assert unmerged["m.bin"]["theirs"] == {"oid": theirs, "size": 7}
     assert unmerged["d.bin"]["ours"] is None and unmerged["a.bin"]["base"] is None
+    listed = git_model("ls-files", cwd=repo).stdout.decode()
+    assert "U m.bin (in conflict: `git model status` shows both sides)\n" in listed, listed
+    assert json.loads(git_model("ls-files", "--json", cwd=repo).stdout)["unmerged"] == [
+        "a.bin", "d.bin", "m.bin"]  # fmt: skip
     for cached in ([], ["--cached"]):  # no side of a path in conflict to compare, as git diff
         diff = git_model("diff", *cached, cwd=repo, check=False)
         out = diff.stdout.decode()

@@ -18,9 +18,9 @@ from gitmodel.workspace import open_repo
 def ls_files(
     rev: str | None = None, paths: Sequence[str] = (), as_json: bool = False, long: bool = False
 ) -> int:
-    """The model files of the index, or of REV; under ``paths`` (relative to the current
-    folder) only. A lone REV that names no revision but an existing path is that path,
-    as Git reads ``git log data/``."""
+    """The model files of the index (and those a merge left in conflict), or of REV;
+    under ``paths`` (relative to the current folder) only. A lone REV that names no
+    revision but an existing path is that path, as Git reads ``git log data/``."""
     repo, store = open_repo()
     if rev is not None and not paths and repo.commit_of(rev) is None and os.path.lexists(rev):
         paths, rev = [rev], None
@@ -30,10 +30,13 @@ def ls_files(
     tops = [_from_top(repo, p) for p in paths]
     if "" in tops:  # the top itself: everything
         tops = []
+    unmerged: list[str] = []
     if rev is not None:
         entries = repo.ls_tree(repo.rev_parse(rev), tops)
     else:
-        entries = repo.ls_files([f":(top,literal){p}" for p in tops])
+        specs = [f":(top,literal){p}" for p in tops]
+        entries = repo.ls_files(specs)
+        unmerged = _model_paths(repo, repo.unmerged_paths(specs))
     files = pointer_files(repo, entries)
     if as_json:
         rows = [
@@ -45,13 +48,22 @@ def ls_files(
             }
             for f in files
         ]
-        print(json.dumps({"files": rows}, indent=2))
+        print(json.dumps({"files": rows, **({"unmerged": unmerged} if rev is None else {})},
+                         indent=2))  # fmt: skip
         return 0
     for f in files:
         oid = f.pointer.oid if long else f.pointer.oid[:10]
         mark = "*" if store.has(f.pointer.oid) else "-"
         print(f"{oid} {mark} {printable(f.path)} ({format_size(f.pointer.size)})")
+    for path in unmerged:  # no one version to list: a merge left it in conflict
+        blank = "-" * (64 if long else 10)
+        print(f"{blank} U {printable(path)} (in conflict: `git model status` shows both sides)")
     return 0
+
+
+def _model_paths(repo: git.Repo, paths: list[str]) -> list[str]:
+    filters = repo.check_attr("filter", paths)
+    return [p for p in paths if filters.get(p) == "model"]
 
 
 def _from_top(repo: git.Repo, path: str) -> str:

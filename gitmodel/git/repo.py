@@ -275,6 +275,11 @@ class Repo:
                 found.append(FileEntry(os.fsdecode(path), oid, int(mode, 8)))
         return found
 
+    def unmerged_paths(self, pathspecs: Iterable[str] = ()) -> list[str]:
+        """Paths the index holds in conflict (stages 1 to 3 instead of 0), each once."""
+        out = self.run(["ls-files", "-u", "-z", "--", *pathspecs]).stdout
+        return list(dict.fromkeys(path for path, _ in _parse_listing(out)))
+
     def small_index_files(self, below: int, also: Collection[str] = ()) -> list[FileEntry]:
         """Index entries (stage 0, regular files) whose worktree file was shorter than
         ``below`` bytes when Git last looked, and those at the paths ``also``: the stat
