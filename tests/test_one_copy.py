@@ -339,3 +339,13 @@ def test_du_local_wants_no_remote(origin: dict[str, str], tmp_path: Path) -> Non
     proc = git_model("du", "--local", "origin", cwd=clone(origin, tmp_path / "w"), check=False)
     assert proc.returncode == 2
     assert b"--local takes no REMOTE" in proc.stderr
+
+
+def test_du_without_a_remote_points_at_du_local(repo: Path) -> None:
+    proc = git_model("du", cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "gitmodel: error: no Git remote to use",
+        "hint: add one (`git remote add origin URL`); "
+        "for the disk use of this clone alone: git model du --local",
+    ]

@@ -21,7 +21,9 @@ from gitmodel.workspace import open_repo
 def du(remote_name: str | None, as_json: bool) -> int:
     """Print the remote's logical bytes, stored bytes and dedup ratio."""
     repo, _ = open_repo()
-    model_remote = remote_for(repo, repo.settings(), remote_name)
+    model_remote = remote_for(repo, repo.settings(), remote_name,
+                              without_remote="for the disk use of this clone alone: "
+                              "git model du --local")  # fmt: skip
     remote = model_remote.open_store("`git model du`")
     remote.check_layout()
     usage = remote.usage()

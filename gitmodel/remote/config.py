@@ -121,8 +121,10 @@ def default_remote_name(settings: dict[str, str]) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None) -> ModelRemote:
-    """The model store for Git remote ``name`` (default: model.remote, origin, or the only one)."""
+def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None,
+               without_remote: str = "") -> ModelRemote:  # fmt: skip
+    """The model store for Git remote ``name`` (default: model.remote, origin, or the only one).
+    ``without_remote``: what the caller can do with no remote at all, added to that hint."""
     name = name or default_remote_name(settings)
     if name is None:
         names = git.remote_names(settings)
@@ -130,7 +132,8 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
             raise UserError(f"which Git remote? There are {len(names)} and none is origin",
                             hint="name it (REMOTE), or choose one for every command: "
                             "git config model.remote NAME")  # fmt: skip
-        raise UserError("no Git remote to use", hint="add one (`git remote add origin URL`)")
+        raise UserError("no Git remote to use", hint="add one (`git remote add origin URL`)"
+                        + (f"; {without_remote}" if without_remote else ""))  # fmt: skip
     if not git.valid_remote_name(name):
         raise UserError(f"{name!r} is not a valid remote name", hint="see `git remote -v`")
     prefix = f"remote.{name}."
