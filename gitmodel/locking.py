@@ -368,8 +368,13 @@ def repo_path(repo: git.Repo, path: str) -> str:
 
 def path_to_lock(repo: git.Repo, path: str) -> str:
     """:func:`repo_path`, refused when it names a directory: a lock holds one file (a
-    push is checked against the files it changes, never a folder)."""
+    push is checked against the files it changes, never a folder); and, as git-lfs does,
+    when no file of that name is in the worktree, so a mistyped path locks nothing."""
     relative = repo_path(repo, path)
+    if not os.path.lexists(repo.top / relative):
+        raise UserError(f"cannot lock {printable(path)}: no such file in the worktree",
+                        hint="name a file that exists here (`git ls-files` lists the "
+                        "tracked ones)")  # fmt: skip
     if os.path.isdir(repo.top / relative) and not os.path.islink(repo.top / relative):
         raise UserError(f"cannot lock {path}: it is a directory",
                         hint="lock the files in it, each by name")  # fmt: skip

@@ -144,11 +144,29 @@ def test_a_directory_is_refused_and_a_hostile_name_is_shown_escaped(
         "hint: lock the files in it, each by name",
     ]
     name = "e\x1b[2Jvil.bin"
+    (alice / name).write_bytes(b"weights")
     taken = git_model("lock", name, cwd=alice, env=user("alice")).stdout.decode()
     listed = git_model("locks", cwd=alice, env=user("alice")).stdout.decode()
     again = git_model("lock", name, cwd=alice, env=user("alice"), check=False).stderr.decode()
     for out in (taken, listed, again):
         assert "\x1b" not in out and "e\\x1b[2Jvil.bin" in out, out
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["never-there", "deleted"])
+def test_a_path_not_in_the_worktree_is_refused(team: tuple[Path, ...], deleted: bool) -> None:
+    """As git-lfs: a lock is taken on a file of the working copy, so a typo locks nothing
+    (a tracked file deleted here too: lock it before deleting it)."""
+    _, alice, _ = team
+    name = "w.bin" if deleted else "w.bn"
+    if deleted:
+        os.remove(alice / name)
+    refused = git_model("lock", name, cwd=alice, env=user("alice"), check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.decode().splitlines() == [
+        f"gitmodel: error: cannot lock {name}: no such file in the worktree",
+        "hint: name a file that exists here (`git ls-files` lists the tracked ones)",
+    ]
+    assert json.loads(git_model("locks", "--json", cwd=alice).stdout) == []
 
 
 def test_unlock_waits_for_the_change_to_be_committed_and_pushed(team: tuple[Path, ...]) -> None:
