@@ -125,7 +125,8 @@ def test_json_report(work: Path) -> None:
     found = review_json(work, "clf@v2", "--against", "production")
     assert found["schema"] == "gitmodel.review/1"
     assert (found["candidate"]["version"], found["baseline"]["version"]) == (2, 1)
-    assert found["summary"]["files"] == {"added": 1, "removed": 0, "changed": 1, "unchanged": 1}
+    assert found["summary"]["files"] == {"added": 1, "removed": 0, "renamed": 0, "changed": 1,
+                                         "unchanged": 1}  # fmt: skip
     assert found["summary"]["tensors"] == {"added": 0, "removed": 0, "changed": 1, "unchanged": 3}
     [weights_file] = [f for f in found["files"] if f["path"] == "model/clf.safetensors"]
     [change] = weights_file["diff"]["changed"]
@@ -205,6 +206,33 @@ def test_a_candidate_that_is_not_a_version_yet(work: Path) -> None:
     assert found["baseline"]["label"] == "v2 (latest)"
     failures = {f["rule"]: f["problem"] for f in found["policy"]["failures"]}
     assert failures["accuracy >= 0.9"] == f"{head[:10]} has no accuracy metric"
+
+
+def test_a_renamed_folder_is_files_renamed_not_added_and_removed(work: Path) -> None:
+    """Same blob at a new path: a rename, in every format; a twin blob pairs by name."""
+    (work / "model" / "eval").mkdir()
+    (work / "model" / "eval" / "set.bin").write_bytes(os.urandom(3000))
+    for name in ("a.csv", "b.csv"):  # the same bytes twice
+        (work / "model" / "eval" / name).write_text("x,y\n1,2\n")
+    run_git("add", ".", cwd=work)
+    run_git("commit", "-qm", "v3: eval set", cwd=work)
+    run_git("mv", "model/eval", "model/holdout", cwd=work)
+    run_git("commit", "-qm", "v4: eval set renamed", cwd=work)
+    found = review_json(work, "clf@v4")
+    assert found["summary"]["files"] == {"added": 0, "removed": 0, "renamed": 3, "changed": 0,
+                                         "unchanged": 3}  # fmt: skip
+    moved = {f["path"]: (f["status"], f["renamed_from"]) for f in found["files"]
+             if f["status"] != "unchanged"}  # fmt: skip
+    assert moved == {f"model/holdout/{n}": ("renamed", f"model/eval/{n}")
+                     for n in ("a.csv", "b.csv", "set.bin")}  # fmt: skip
+    text = git_model("review", "clf@v4", cwd=work).stdout.decode().splitlines()
+    assert "files: 0 changed, 0 added, 0 removed, 3 renamed, 3 unchanged" in text
+    assert "  > model/eval/set.bin -> model/holdout/set.bin (model file, 2.9 KiB)" in text, text
+    markdown = git_model("review", "clf@v4", "--markdown", cwd=work).stdout.decode()
+    assert "- renamed: model/eval/a.csv → model/holdout/a.csv (8 B)" in markdown
+    git_model("review", "clf@v4", "--html", str(work / "review.html"), cwd=work)
+    page = (work / "review.html").read_text()
+    assert "<code>model/eval/a.csv</code> → <code>model/holdout/a.csv</code>" in page
 
 
 def test_hostile_names_stay_text_in_markdown(work: Path) -> None:

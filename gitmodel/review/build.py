@@ -47,9 +47,10 @@ class Subject:
 @dataclass
 class FileChange:
     path: str
-    status: str  # "added", "removed", "changed" or "unchanged"
+    status: str  # "added", "removed", "renamed", "changed" or "unchanged"
     old: File | None
     new: File | None
+    renamed_from: str | None = None  # renamed: the path on the baseline (``path``: the new one)
     diff: FileDiff | None = None  # model files that changed: the tensor diff
     shard_of: str | None = None  # a shard: its index holds the model-level diff
     text_diff: list[str] = field(default_factory=list)  # small plain files that changed
@@ -192,9 +193,14 @@ def compare_files(
     changes = []
     digests = DigestStore(store.root)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    renamed = renames(before, after)
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
         resolver = Resolver(repo, store, Path(tmp))
-        for path in sorted(set(before) | set(after)):
+        for path in sorted((set(before) - set(renamed.values())) | set(after)):
+            if path in renamed:  # the same blob: nothing to compare
+                changes.append(FileChange(path, "renamed", before[renamed[path]], after[path],
+                                          renamed_from=renamed[path]))  # fmt: skip
+                continue
             a, b = before.get(path), after.get(path)
             status = "added" if a is None else "removed" if b is None else (
                 "unchanged" if a.blob == b.blob else "changed")  # fmt: skip
@@ -206,6 +212,25 @@ def compare_files(
             changes.append(change)
         _sharded(changes, before, after, resolver, digests)
     return changes
+
+
+def renames(before: dict[str, File], after: dict[str, File]) -> dict[str, str]:
+    """New path -> old path of each file that left one path for another with the same
+    blob (a renamed folder is many of these). Twin blobs pair by file name first, then in
+    path order."""
+    gone: dict[str, list[str]] = {}
+    for path in sorted(set(before) - set(after)):
+        gone.setdefault(before[path].blob, []).append(path)
+    found = {}
+    for path in sorted(set(after) - set(before)):
+        olds = gone.get(after[path].blob)
+        if not olds:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        same = [old for old in olds if old.rsplit("/", 1)[-1] == name]
+        found[path] = (same or olds)[0]
+        olds.remove(found[path])
+    return found
 
 
 def _sharded(
@@ -227,7 +252,8 @@ def _sharded(
             by_path[index].text_diff.append(f"not read as a sharded checkpoint: {exc}")
             continue
         shards = {p for side in sides if side is not None for p in side.shards}
-        if all(by_path[p].status == "unchanged" for p in {index, *shards} if p in by_path):
+        same = ("unchanged", "renamed")  # the same bytes on both sides
+        if all(by_path[p].status in same for p in {index, *shards} if p in by_path):
             continue
         change = by_path[index]
         change.status = "changed" if change.status == "unchanged" else change.status

@@ -145,10 +145,15 @@ def _lineage(review: Review) -> list[str]:
 
 def _files(review: Review) -> list[str]:
     listed = [f for f in review.files if f.status != "unchanged"]
-    rows = [[escape(f.status), f"<code>{escape(f.path)}</code>",
+    rows = [[escape(f.status), _path(f),
              escape(" → ".join(format_size(s.size) for s in (f.old, f.new) if s)),
              _text_diff(f.text_diff)] for f in listed]  # fmt: skip
     return ["<h2>Files</h2>", *_table(["change", "path", "size", "diff"], rows)]
+
+
+def _path(change: FileChange) -> str:
+    was = f"<code>{escape(change.renamed_from)}</code> → " if change.renamed_from else ""
+    return f"{was}<code>{escape(change.path)}</code>"
 
 
 def _text_diff(lines: list[str]) -> str:

@@ -62,7 +62,7 @@ def summary(review: Review) -> Json:
         params[1] += d.new_info.parameters if d.new_info else 0
     old = review.baseline.version if review.baseline else None
     return {
-        "files": {k: files[k] for k in ("added", "removed", "changed", "unchanged")},
+        "files": {k: files[k] for k in ("added", "removed", "renamed", "changed", "unchanged")},
         "tensors": {k: tensors[k] for k in ("added", "removed", "changed", "unchanged")},
         "parameters_in_changed_files": {"old": params[0], "new": params[1]},
         "size": {"old": sum(f.size for f in old.files) if old else 0,
@@ -83,6 +83,7 @@ def _file_json(change: FileChange) -> Json:
     return {
         "path": change.path,
         "status": change.status,
+        "renamed_from": change.renamed_from,
         "kind": _kind(change),
         "shard_of": change.shard_of,
         "old": change.old.to_json() if change.old else None,
@@ -125,7 +126,8 @@ def text_lines(review: Review) -> list[str]:
     lines += _policy_text(review) + _metrics_text(review.metrics)
     counts = summary(review)["files"]
     lines.append(f"files: {counts['changed']} changed, {counts['added']} added, "
-                 f"{counts['removed']} removed, {counts['unchanged']} unchanged")  # fmt: skip
+                 f"{counts['removed']} removed, {counts['renamed']} renamed, "
+                 f"{counts['unchanged']} unchanged")  # fmt: skip
     for change in review.files:
         lines += _file_text(change)
     return lines + _lineage_text(review)
@@ -174,7 +176,12 @@ def value_text(value: Any) -> str:
 def _file_text(change: FileChange) -> list[str]:
     if change.status == "unchanged":
         return []
-    sign = {"added": "+", "removed": "-", "changed": "~"}[change.status]
+    sign = {"added": "+", "removed": "-", "renamed": ">", "changed": "~"}[change.status]
+    if change.renamed_from is not None:
+        kind = "model file" if change.new and change.new.oid else "plain file"
+        size = format_size(change.new.size) if change.new else "?"
+        return [f"  {sign} {one_line(change.renamed_from, 200)} -> "
+                f"{one_line(change.path, 200)} ({kind}, {size})"]  # fmt: skip
     if change.diff is not None:
         body = [one_line(line, 300) for line in diff_text(change.diff)[1:]]
         return [f"  {sign} {one_line(change.path, 200)} ({change.diff.format or 'model file'})",
@@ -348,15 +355,18 @@ def _md_lineage(review: Review) -> list[str]:
 
 
 def _md_files(review: Review) -> list[str]:
-    moved = [f for f in review.files if f.status in ("added", "removed")]
+    moved = [f for f in review.files if f.status in ("added", "removed", "renamed")]
     plain = [f for f in review.files if f.status == "changed" and f.diff is None]
     if not moved and not plain:
         return []
     lines = ["### Files", ""]
-    sign = {"added": "added:", "removed": "removed:", "changed": "changed:"}
+    sign = {"added": "added:", "removed": "removed:", "renamed": "renamed:", "changed": "changed:"}
     for f in [*moved, *plain]:
         size = " → ".join(format_size(side.size) for side in (f.old, f.new) if side)
-        lines.append(f"- {sign[f.status]} {md(f.path)} ({size})")
+        if f.renamed_from is not None:  # the same bytes: one size
+            size = format_size(f.new.size) if f.new else size
+        was = f"{md(f.renamed_from)} → " if f.renamed_from is not None else ""
+        lines.append(f"- {sign[f.status]} {was}{md(f.path)} ({size})")
         if f.text_diff:
             shown = [one_line(line, 200) for line in f.text_diff]
             fence = "`" * max([3, *(len(run) + 1 for line in shown
