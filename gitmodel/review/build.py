@@ -218,18 +218,26 @@ def renames(before: dict[str, File], after: dict[str, File]) -> dict[str, str]:
     """New path -> old path of each file that left one path for another with the same
     blob (a renamed folder is many of these). Twin blobs pair by file name first, then in
     path order."""
-    gone: dict[str, list[str]] = {}
-    for path in sorted(set(before) - set(after)):
-        gone.setdefault(before[path].blob, []).append(path)
-    found = {}
-    for path in sorted(set(after) - set(before)):
-        olds = gone.get(after[path].blob)
-        if not olds:
+    gone: dict[tuple[str, str], list[str]] = {}  # (blob, file name): old paths, in order
+    for path in sorted(set(before) - set(after), reverse=True):  # popped from the end
+        gone.setdefault((before[path].blob, path.rsplit("/", 1)[-1]), []).append(path)
+    by_blob: dict[str, list[tuple[str, str]]] = {}
+    for blob, name in gone:
+        by_blob.setdefault(blob, []).append((blob, name))
+    found: dict[str, str] = {}
+    added = sorted(set(after) - set(before))
+    for path in added:  # the same file name first (many identical files stay linear)
+        olds = gone.get((after[path].blob, path.rsplit("/", 1)[-1]))
+        if olds:
+            found[path] = olds.pop()
+    for path in added:  # then any path that held the same blob
+        if path in found:
             continue
-        name = path.rsplit("/", 1)[-1]
-        same = [old for old in olds if old.rsplit("/", 1)[-1] == name]
-        found[path] = (same or olds)[0]
-        olds.remove(found[path])
+        keys = by_blob.get(after[path].blob, [])
+        while keys and not gone[keys[-1]]:
+            keys.pop()
+        if keys:
+            found[path] = gone[keys[-1]].pop()
     return found
 
 
