@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import git_out, run_git
+from conftest import git_model, git_out, run_git
 from test_registry import Cli, built, cli, set_policy, shared, work
 
 from gitmodel.errors import UserError
@@ -26,10 +26,11 @@ REPAIR = (
 
 def append_raw(repo: Path, record: object, state: object) -> str:
     """Append a log commit holding ``record`` and ``state`` as written by hand (a
-    teammate's commit), with plain Git; the commit's id."""
+    teammate's commit), with plain Git; the commit's id. Bytes are written as they are."""
     blobs = {
         name: run_git("hash-object", "-w", "--stdin", cwd=repo,
-                      input=json.dumps(value).encode()).stdout.decode().strip()
+                      input=value if isinstance(value, bytes) else json.dumps(value).encode(),
+                      ).stdout.decode().strip()
         for name, value in (("record.json", record), ("state.json", state))
     }  # fmt: skip
     listing = "".join(f"100644 blob {blob}\t{name}\n" for name, blob in blobs.items())
@@ -101,6 +102,20 @@ def test_history_shows_a_malformed_event_as_unreadable_and_goes_on(cli: Cli, wor
     ]
     cli.run(work, "promote", "clf@v2", "dev")  # the state is sound: the log goes on
     assert cli.held(work, "dev") == [(2, 100)]
+
+
+def test_history_json_of_a_damaged_log_writes_nothing_to_stdout(cli: Cli, work: Path) -> None:
+    cli.run(work, "promote", "clf@v1", "dev")
+    good = tip_state(work)
+    damaged = append_raw(work, b"not json", good)
+    append_raw(work, {"type": "unassign", "model": "clf", "stage": "dev"}, good)
+    shown = git_model("history", "clf", "--json", cwd=work, check=False)
+    assert (shown.returncode, shown.stdout) == (1, b"")
+    assert error_lines(shown.stderr.decode()) == [
+        f"gitmodel: error: the registry log is damaged at commit {damaged[:12]}: its "
+        "record.json is not valid (Expecting value: line 1 column 1 (char 0))",
+        REPAIR,
+    ]
 
 
 def test_the_reducer_only_counts_a_malformed_event_and_refuses_a_malformed_state() -> None:

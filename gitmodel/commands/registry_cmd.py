@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -14,6 +16,8 @@ from gitmodel.logs import records
 from gitmodel.registry import declare, messages, serving, stages
 from gitmodel.registry.requests import one_line
 from gitmodel.specs import ModelSpec
+
+JSON_SPOOL = 8 << 20  # bytes of history JSON held in memory before it goes to a file
 
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
@@ -69,7 +73,7 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
 
 
 def history(name: str, stage: str | None, as_json: bool = False, limit: int | None = None) -> int:
-    """Every event of NAME (on STAGE), newest first, printed as it is read."""
+    """Every event of NAME (on STAGE), newest first: text printed as it is read, JSON whole."""
     repo = git.Repo.discover()
     declare.valid_name(name)
     model = declare.load(repo).models.get(name) if repo.worktree is not None else None
@@ -104,12 +108,17 @@ def _limited(entries: Iterator[records.Entry], limit: int | None) -> Iterator[re
 
 
 def _stream_json(items: Iterator[dict[str, object]]) -> int:
-    """A JSON array written element by element (valid JSON, constant memory); its length."""
-    sys.stdout.write("[")
-    count = 0
-    for count, item in enumerate(items, 1):
-        sys.stdout.write(("," if count > 1 else "") + "\n  " + json.dumps(item, sort_keys=True))
-    sys.stdout.write("\n]\n")
+    """A JSON array built element by element in a spooled file (memory bounded by
+    ``JSON_SPOOL``), then written whole: a log found damaged part way writes nothing to
+    stdout, so a reader gets valid JSON or none. Its length."""
+    with tempfile.SpooledTemporaryFile(JSON_SPOOL, mode="w+", encoding="utf-8") as spool:
+        spool.write("[")
+        count = 0
+        for count, item in enumerate(items, 1):
+            spool.write(("," if count > 1 else "") + "\n  " + json.dumps(item, sort_keys=True))
+        spool.write("\n]\n")
+        spool.seek(0)
+        shutil.copyfileobj(spool, sys.stdout)
     return count
 
 
