@@ -210,6 +210,68 @@ def test_kill_9_during_a_deploy_leaves_current_intact(tmp_path: Path) -> None:
     assert not list((target / "releases").glob(".tmp-*"))
 
 
+KILL_AT_RENAME = """
+import os, signal, sys
+_root, _at, _seen = os.environ["KILL_IN"], int(os.environ["KILL_AT_RENAME"]), 0
+def _kill_at_rename(event, args):
+    global _seen
+    if event == "os.rename" and os.fsdecode(args[1]).startswith(_root):
+        _seen += 1
+        if _seen == _at:
+            os.kill(os.getpid(), signal.SIGKILL)
+sys.addaudithook(_kill_at_rename)
+"""
+
+
+def killed_at_rename(tmp_path: Path, target: Path, n: int, *args: str, cwd: Path) -> bool:
+    """Run ``git model ARGS``, sent SIGKILL as it is about to make its ``n``th rename in
+    ``target`` (an audit hook loaded by ``sitecustomize``); whether it was killed."""
+    hook = tmp_path / "kill-hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(KILL_AT_RENAME)
+    env = {**os.environ, "PYTHONPATH": str(hook), "KILL_IN": str(target),
+           "KILL_AT_RENAME": str(n)}  # fmt: skip
+    proc = git_model(*args, cwd=cwd, check=False, env=env)
+    assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
+    return proc.returncode != 0
+
+
+def test_a_rollback_or_deploy_killed_at_any_rename_keeps_the_history_true(tmp_path: Path) -> None:
+    """Killed between switching ``serving`` and saving the history (or anywhere else), a
+    rollback or deploy leaves a history whose last entry is what is served: the next
+    deploy and rollback go where they should."""
+    published = publish(tmp_path)
+    registered(published)
+    target = tmp_path / "serve"
+    here = ("deploy", "clf@production", str(target))
+    git_model(*here, cwd=published.work)
+    v1 = release(target)
+    published.commit("v2", {MODEL: layers({0: 7})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    git_model(*here, cwd=published.work)
+    v2 = release(target)
+    rollback = ("deploy", "--rollback", str(target))
+    n = 0
+    while killed_at_rename(tmp_path, target, n := n + 1, *rollback, cwd=tmp_path):
+        git_model(*here, cwd=published.work)  # the stage still holds v2
+        assert release(target) == v2, n
+        git_model(*rollback, cwd=tmp_path)
+        assert release(target) == v1, f"a rollback killed at rename {n} left a false history"
+        git_model(*here, cwd=published.work)
+    assert n > 4 and release(target) == v1
+    n = 0
+    while True:  # a deploy of v1 after v2, killed, then a rollback: back to v2 if it switched
+        published.model("promote", "clf@v2", "production")
+        git_model(*here, cwd=published.work)
+        published.model("promote", "clf@v1", "production")
+        if not killed_at_rename(tmp_path, target, n := n + 1, *here, cwd=published.work):
+            break
+        switched = Path(os.readlink(target / "serving" / "current")).name == v1
+        git_model(*rollback, cwd=tmp_path)
+        assert release(target) == (v2 if switched else v1), f"killed at rename {n}"
+    assert n > 4 and release(target) == v1
+
+
 def test_deploy_from_this_repository_keeps_k_releases(tmp_path: Path) -> None:
     published = publish(tmp_path)
     registered(published)

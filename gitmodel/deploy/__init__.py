@@ -68,8 +68,11 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         if check is not None:
             for name in dict.fromkeys(names):
                 release.run_check(folder, name, check, serving)
-        folder.switch(deployment)
+        before = list(history)
+        if history and _same(history[-1], deployment):
+            history.pop()  # served again (repaired, or after a kill): one entry, not two
         history.append(deployment)
+        folder.switch_from(before, history)
         removed = folder.prune(history, keep)
         builder.forget_unused()
         folder.save_history([d for d in history if all(folder.has(r) for r in d.releases())])
@@ -107,7 +110,7 @@ def rollback(folder: Folder) -> Outcome:
                 f"the release {missing[0]} to roll back to is gone, incomplete or edited",
                 hint="deploy that version again: git model deploy NAME@STAGE DIR",
             )
-        folder.switch(target)
+        folder.switch_from(history, history[:-1])
         folder.save_history(history[:-1])
         folder.save_verified()
     return Outcome(target)

@@ -402,6 +402,9 @@ class Folder:
     # -- history
 
     def history(self) -> list[Deployment]:
+        """The deployments, newest last. A deploy or rollback killed between its switch
+        and its last save left the history it meant to write beside the one before
+        (``next``): that one is the history if ``serving`` names its last deployment."""
         try:
             raw = json.loads((self.state / HISTORY_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -410,19 +413,47 @@ class Folder:
             raise UserError(f"cannot read {self.state / HISTORY_FILE}: {exc}",
                             hint=self._history_hint()) from None  # fmt: skip
         try:
-            return [Deployment.from_json(item) for item in raw["deployments"]]
-        except (KeyError, TypeError, ValueError) as exc:
+            before = [Deployment.from_json(item) for item in raw["deployments"]]
+            after = [Deployment.from_json(item) for item in raw.get("next", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"{self.state / HISTORY_FILE} is malformed ({exc!r})",
                             hint=self._history_hint()) from None  # fmt: skip
+        return after if after and self._serves(after[-1]) else before
+
+    def _serves(self, deployment: Deployment) -> bool:
+        """Whether ``serving`` names ``deployment``: its main release and its split."""
+        try:
+            state = self.root / os.readlink(self.root / SERVING)
+            if Path(os.readlink(state / CURRENT)).name != deployment.current:
+                return False
+            if len(deployment.split) < 2:
+                return not os.path.lexists(state / CANARY_FILE)
+            pairs = json.loads((state / CANARY_FILE).read_text(encoding="utf-8"))["releases"]
+            split = tuple((Path(p["release"]).name, p["weight"]) for p in pairs)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return split == deployment.split
 
     def _history_hint(self) -> str:
         path = self.state / HISTORY_FILE
         return (f"it was not written by gitmodel: move it away to start a new history (the "
                 f"next deploy keeps only its own releases): mv {path} {path}.bad")  # fmt: skip
 
-    def save_history(self, deployments: list[Deployment]) -> None:
-        body = {"deployments": [d.to_json() for d in deployments[-HISTORY_MAX:]]}
+    def save_history(self, deployments: list[Deployment],
+                     after: list[Deployment] | None = None) -> None:  # fmt: skip
+        """Save the history; with ``after``, also the one a switch about to be made will
+        make it (see :meth:`switch_from`)."""
+        body: Json = {"deployments": [d.to_json() for d in deployments[-HISTORY_MAX:]]}
+        if after:
+            body["next"] = [d.to_json() for d in after[-HISTORY_MAX:]]
         _write_atomically(self.state / HISTORY_FILE, json.dumps(body, indent=1).encode())
+
+    def switch_from(self, history: list[Deployment], after: list[Deployment]) -> None:
+        """Serve ``after[-1]``, the history ``history`` to become ``after``: both are
+        saved first, then :meth:`switch`; the caller then saves ``after`` (or what it
+        keeps of it). Killed in between, :meth:`history` tells which one is true."""
+        self.save_history(history, after)
+        self.switch(after[-1])
 
     # -- pruning
 
