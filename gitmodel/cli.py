@@ -307,16 +307,31 @@ def push(remote_name: str | None, refs: tuple[str, ...], all_refs: bool, repair:
 @click.argument("refs", nargs=-1)
 @click.option("-I", "--include", multiple=True, metavar="GLOB", help="only paths matching GLOB")
 @click.option("-X", "--exclude", multiple=True, metavar="GLOB", help="skip paths matching GLOB")
+@click.option("--logs-only", is_flag=True,
+              help="only the registry, lineage, requests and locks logs, checked")  # fmt: skip
 @_transfer_options
 def fetch(remote_name: str | None, refs: tuple[str, ...], include: tuple[str, ...],
-          exclude: tuple[str, ...], jobs: int | None, quiet: bool) -> None:  # fmt: skip
+          exclude: tuple[str, ...], logs_only: bool, jobs: int | None,
+          quiet: bool) -> None:  # fmt: skip
     """Download the model objects of REFs (default HEAD) that the local store lacks.
 
     Without REFs, only files checked out: a sparse checkout's other paths are left out.
 
     Chunks already held by local objects (earlier versions) are not downloaded again;
     every chunk is checked against its id and every file against its sha256. Progress
-    shows on a terminal, as for push."""
+    shows on a terminal, as for push.
+
+    The remote's record logs (refs/gitmodel/*) come too, each checked before it is
+    taken: an unreadable record, or a state that does not follow from the records, is
+    refused and the local log stays as it was. --logs-only fetches only them (for CI,
+    instead of fetching refs/gitmodel/* with git, which checks nothing)."""
+    if logs_only:
+        if refs or include or exclude:
+            raise click.UsageError("--logs-only takes no REFs, --include or --exclude")
+        from gitmodel.commands.fetch import fetch_logs
+
+        _exit(fetch_logs(remote_name, quiet))
+        return
     from gitmodel.commands.fetch import fetch as run
 
     _exit(run(remote_name, list(refs), list(include), list(exclude), jobs, quiet))

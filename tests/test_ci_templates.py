@@ -20,6 +20,7 @@ import pytest
 import yaml
 from conftest import git_model, git_out, run_git
 from helpers.model_files import write_safetensors
+from test_log_integrity import forge
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "ci"
 SKIPPED_STEPS = {"install", "comment"}
@@ -186,3 +187,45 @@ def test_gitlab_ci_reviews_merge_requests_and_promotes_merges(
     [promoted, _] = json.loads(git_model("history", "clf", "--json", cwd=dev).stdout)
     assert (promoted["stage"], promoted["message"]) == ("staging", f"merged {sha}")
     assert promoted["by"]["name"] == "model-ci"
+
+
+def test_the_templates_take_no_damaged_registry_log(origin: Path, tmp_path: Path) -> None:
+    """The logs come through ``git model fetch --logs-only``, which checks them: a
+    registry log rewritten on the remote (a stage's holder edited by hand) fails the
+    jobs, and nothing is reviewed or promoted on it."""
+    workflow_text = (EXAMPLES / "github-actions.yml").read_text()
+    pipeline_text = (EXAMPLES / "gitlab-ci.yml").read_text()
+    for text in (workflow_text, pipeline_text):
+        assert "+refs/gitmodel/" not in text and "git model fetch --logs-only" in text
+    dev = tmp_path / "dev"
+    tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=dev).strip()
+    state = json.loads(git_out("show", f"{tip}:state.json", cwd=dev))
+    record = json.loads(git_out("show", f"{tip}:record.json", cwd=dev))
+    bad = git_out("rev-parse", "origin/bad", cwd=dev).strip()
+    state["models"]["clf"]["stages"]["production"][0]["commit"] = bad
+    forged = forge(dev, "refs/gitmodel/registry", {**state, "records": 2}, record)
+    run_git("push", "-q", "--no-verify", "origin", "refs/gitmodel/registry", cwd=dev)
+    damaged = f"the registry log on origin is damaged at commit {forged[:12]}"
+
+    workflow = yaml.safe_load(workflow_text)
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    pr = ci_clone(origin, tmp_path / "pr-tune", "tune")
+    code, _, ran = run_github_job(workflow, "review", pr, env)
+    assert (code, ran) == (1, ["review"])
+    assert not (pr / "review.md").exists()
+    main = ci_clone(origin, tmp_path / "push-main", "main", branch="main")
+    code, _, ran = run_github_job(workflow, "promote", main, {"GITHUB_SHA": "x"})
+    assert (code, ran) == (1, ["promote"])
+    assert git_out("rev-parse", "refs/gitmodel/registry", cwd=origin).strip() == forged
+
+    pipeline = yaml.safe_load(pipeline_text)
+    env = {**{k: str(v) for k, v in pipeline["variables"].items()}, "CI_DEFAULT_BRANCH": "main"}
+    for job, where in (("review", "mr-tune"), ("promote", "main-pipeline")):
+        clone = ci_clone(origin, tmp_path / where, "tune" if job == "review" else "main")
+        proc = run_shell("\n".join(pipeline[job]["script"]), clone,
+                         {**env, "CI_COMMIT_SHA": "x"})  # fmt: skip
+        assert proc.returncode == 1 and damaged in proc.stderr, proc.stderr
+        taken = run_git("show-ref", "--verify", "--quiet", "refs/gitmodel/registry",
+                        cwd=clone, check=False)  # fmt: skip
+        assert taken.returncode != 0  # nothing was taken
+    assert git_out("rev-parse", "refs/gitmodel/registry", cwd=origin).strip() == forged

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git
+from conftest import git_model, git_out, run_git, store_oids
 from hygiene_support import commit_file, make_author
 
 from gitmodel import git
@@ -115,6 +115,25 @@ def test_a_mended_remote_log_is_taken_again(team: tuple[Path, Path, Path]) -> No
     git_model("fetch", cwd=author)
     metrics = json.loads(git_out("show", f"{LINEAGE}:state.json", cwd=author))["metrics"]
     assert set(next(iter(metrics.values()))) == {"acc", "f1", "auc"}
+
+
+def test_fetch_logs_only_takes_the_checked_logs_and_no_object(tmp_path: Path) -> None:
+    origin, author = make_author(tmp_path)
+    commit_file(author, "m.bin", b"weights v1" * 100)
+    git_model("annotate", "m.bin", "--metric", "acc=0.9", cwd=author)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=author)
+    ci = tmp_path / "ci"  # as CI clones: no hooks, no filter, no logs
+    run_git("-c", "core.hooksPath=/dev/null", "clone", "-q", str(origin), str(ci), cwd=tmp_path)
+    held = store_oids(ci)
+    proc = git_model("fetch", "--logs-only", cwd=ci)
+    assert proc.stderr == b"gitmodel: updated log(s) lineage\n"
+    assert git_out("rev-parse", LINEAGE, cwd=ci) == git_out("rev-parse", LINEAGE, cwd=author)
+    assert store_oids(ci) == held == []  # no model object was read
+    push_forged_lineage(author, {"records": 2, "metrics": "x"}, {"type": "note"})
+    proc = git_model("fetch", "--logs-only", "origin", cwd=ci, check=False)
+    assert proc.returncode == 1 and b"the lineage log on origin is damaged" in proc.stderr
+    proc = git_model("fetch", "--logs-only", "origin", "HEAD", cwd=ci, check=False)
+    assert proc.returncode == 2 and b"--logs-only takes no REFs" in proc.stderr
 
 
 def test_a_local_log_damaged_by_hand_is_a_one_line_error(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.patterns import matching
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
-from gitmodel.remote.config import remote_for
+from gitmodel.remote.config import git_remote, remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
@@ -85,6 +85,18 @@ def fetch(
         print(f"gitmodel: downloaded {len(got.pointers)} object(s), {format_size(total)}{saved}",
               file=sys.stderr)  # fmt: skip
     logsync.fetch_logs(repo, remote.name, quiet)
+    return 0
+
+
+def fetch_logs(remote_name: str | None, quiet: bool = False) -> int:
+    """Only the record logs (registry, lineage, requests, locks) of the Git remote, each
+    checked as ``fetch`` checks them before it is taken; no model object is read."""
+    repo = git.Repo.discover()
+    settings = repo.settings()
+    name = git_remote(settings, remote_name)
+    if f"remote.{name}.url" not in settings:
+        raise UserError(f"no Git remote named {name!r}", hint="see `git remote -v`")
+    logsync.fetch_logs(repo, name, quiet)
     return 0
 
 

@@ -121,9 +121,9 @@ def default_remote_name(settings: dict[str, str]) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None,
-               without_remote: str = "") -> ModelRemote:  # fmt: skip
-    """The model store for Git remote ``name`` (default: model.remote, origin, or the only one).
+def git_remote(settings: dict[str, str], name: str | None = None,
+               without_remote: str = "") -> str:  # fmt: skip
+    """The Git remote ``name`` (default: model.remote, origin, or the only one), checked.
     ``without_remote``: what the caller can do with no remote at all, added to that hint."""
     name = name or default_remote_name(settings)
     if name is None:
@@ -136,6 +136,14 @@ def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None
                         + (f"; {without_remote}" if without_remote else ""))  # fmt: skip
     if not git.valid_remote_name(name):
         raise UserError(f"{name!r} is not a valid remote name", hint="see `git remote -v`")
+    return name
+
+
+def remote_for(repo: git.Repo, settings: dict[str, str], name: str | None = None,
+               without_remote: str = "") -> ModelRemote:  # fmt: skip
+    """The model store for Git remote ``name`` (default: model.remote, origin, or the only one);
+    ``without_remote`` as :func:`git_remote` takes it."""
+    name = git_remote(settings, name, without_remote)
     prefix = f"remote.{name}."
     options = {OPTION_KEYS[k[len(prefix):]]: v for k, v in settings.items()
                if k.startswith(prefix) and k[len(prefix):] in OPTION_KEYS}  # fmt: skip
