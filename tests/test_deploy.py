@@ -3,6 +3,7 @@ checks, canary pairs and kill -9, against S3 on loopback and a local bare reposi
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import git_model, git_out, run_git
 from reader_support import COUNT_ENV, Published, publish, random_tensor, received, safetensors_bytes
+
+from gitmodel.registry import stages
 
 MIB = 1 << 20
 MODEL = "models/clf/model.safetensors"
@@ -408,11 +411,13 @@ def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path)
 
 def plant(published: Published, key: str, value: object) -> None:
     """Set ``key`` of the first file (config.json) of production's assignment (``twice``:
-    list its last file twice; ``weight``: add two assignments of 1%) in a new state on
-    the registry log, written with plain Git as anyone who can push it could."""
+    list its last file twice; ``weight``: add two assignments of 1%) in a new event on
+    the registry log, its state that event's fold (so it passes the log's own checks),
+    written with plain Git as anyone who can push it could."""
     work = published.work
     state = json.loads(git_out("show", "refs/gitmodel/registry:state.json", cwd=work))
-    held = state["models"]["clf"]["stages"]["production"]
+    before = state["models"]["clf"]["stages"]["production"]
+    held = copy.deepcopy(before)
     files = held[0]["files"]
     if key == "weight":
         held.extend([{**held[0], "weight": 1}] * 2)
@@ -420,10 +425,19 @@ def plant(published: Published, key: str, value: object) -> None:
         files.append(files[-1])
     else:
         files[0][key] = value
-    blob = run_git("hash-object", "-w", "--stdin", cwd=work, input=json.dumps(state).encode())
-    tree = run_git("mktree", cwd=work, input=b"100644 blob %s\tstate.json\n" % blob.stdout.strip())
+    record = {"type": "promote", "model": "clf", "stage": "production", "from": before,
+              "to": held, "message": "", "forced": False, "bypassed": []}  # fmt: skip
+    state = stages.reduce(state, copy.deepcopy(record))
+
+    def blob(value: object) -> str:
+        data = json.dumps(value).encode()
+        return run_git("hash-object", "-w", "--stdin", cwd=work, input=data).stdout.decode().strip()
+
+    listing = f"100644 blob {blob(record)}\trecord.json\n100644 blob {blob(state)}\tstate.json\n"
+    tree = run_git("mktree", cwd=work, input=listing.encode()).stdout.decode().strip()
     tip = git_out("rev-parse", "refs/gitmodel/registry", cwd=work).strip()
-    commit = git_out("commit-tree", tree.stdout.decode().strip(), "-p", tip, "-m", "x", cwd=work)
+    commit = git_out("commit-tree", tree, "-p", tip, "-m", "registry: promote clf production",
+                     cwd=work)  # fmt: skip
     run_git("update-ref", "refs/gitmodel/registry", commit.strip(), cwd=work)
     run_git("push", "-q", "--no-verify", "origin", "refs/gitmodel/registry", cwd=work)
 
@@ -450,6 +464,38 @@ def test_a_registry_log_naming_files_unlike_its_commits_is_refused(
     assert proc.returncode == 1 and said.encode() in proc.stderr
     assert not (target / "current").exists()
     assert not target.exists() or not list((target / "releases").iterdir())
+
+
+def test_deploy_from_a_url_refuses_a_registry_state_edited_by_hand(tmp_path: Path) -> None:
+    """A state that does not follow from the log's records (production set to a version
+    never promoted, by anyone who can push the ref) is refused, as `git model fetch`
+    refuses it; only what the records say is deployed."""
+    published = publish(tmp_path)
+    registered(published)
+    published.commit("v2, never promoted", {MODEL: layers({0: 7})})
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1 = release(target)
+    work, ref = published.work, "refs/gitmodel/registry"
+    good = git_out("rev-parse", ref, cwd=work).strip()
+    published.model("promote", "clf@v2", "production")  # the state wanted, never pushed
+    state = git_out("rev-parse", f"{ref}:state.json", cwd=work).strip()
+    record = git_out("rev-parse", f"{good}:record.json", cwd=work).strip()  # a copy
+    listing = f"100644 blob {record}\trecord.json\n100644 blob {state}\tstate.json\n"
+    tree = run_git("mktree", cwd=work, input=listing.encode()).stdout.decode().strip()
+    forged = git_out("commit-tree", tree, "-p", good, "-m", "registry: promote clf production",
+                     cwd=work).strip()  # fmt: skip
+    run_git("push", "-q", "--no-verify", "origin", f"{forged}:{ref}", cwd=work)
+    proc = deploy(published, target, check=False)
+    assert proc.stderr.decode().splitlines() == [
+        f"gitmodel: error: the registry log on {published.url} is damaged at commit "
+        f"{forged[:12]}: its state does not follow from the records",
+        "hint: nothing was read from it; whoever made that commit can put the log there back "
+        f"on its last good commit (see `git log {ref}` in a clone)",
+    ]
+    assert proc.returncode == 1 and release(target) == v1
+    run_git("push", "-q", "--no-verify", "--force", "origin", f"{good}:{ref}", cwd=work)
+    assert b"already serving" in deploy(published, target).stderr  # mended: deployed again
 
 
 def test_checkout_of_a_stage_refuses_a_log_naming_another_blob(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ The Git side lives in a cache under ``$XDG_CACHE_HOME/gitmodel/repos/<hash of th
 fetched shallow and blob-filtered: pointers and trees only. A revision is resolved by
 fetching it; a full commit id already fetched is not fetched again. A stage
 (``NAME@STAGE``) is resolved from the registry log
-fetched from the repository (its tip only), by the registry's own reading of it.
+fetched whole into a repository of its own (``log``) and checked as `git model fetch`
+checks a remote's log, then read by the registry's own reading of it.
 
 The model remote is found as a clone would find it (:mod:`gitmodel.remote.config`): a
 ``.gitmodel`` committed at that version (checked, as any cloned one is), else the
@@ -36,12 +37,14 @@ from gitmodel.git.config import (
     over_shared,
 )
 from gitmodel.git.repo import local_path
+from gitmodel.logs import records
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
 from gitmodel.urls import STORE_URL_FORMS, redact, shown_url, store_url_problem
 
 REGISTRY_REF = "refs/gitmodel/registry"
+VERIFIED_REF = "refs/verified/registry"  # the registry log's last tip found sound
 _ABBREVIATED = re.compile(r"[0-9a-f]{4,63}")  # a commit id, shortened: no ref Git can fetch
 _NAMED_STORE = "model_url=URL (Python) or --model-url URL"
 _STORE_HINT = (
@@ -109,7 +112,7 @@ class RemoteRepo:
         self.url = shallow.absolute(shallow.check_url(url))
         self.display = redact(self.url)
         self.cache_dir = cache_dir or cache_root()
-        key = cache_key(self.url)
+        self.key = key = cache_key(self.url)
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         self.root = self.cache_dir / "repos" / digest
         try:
@@ -173,25 +176,52 @@ class RemoteRepo:
 
     def resolve(self, name: str, stage: str) -> serving.Resolved:
         """What ``stage`` of model ``name`` serves, from the repository's registry log
-        (its tip fetched anew each time: stages move)."""
-        self._fetch_registry()
-        return serving.resolve(self.git, name, stage)
+        (fetched anew each time: stages move; and checked)."""
+        return serving.resolve(self._fetch_registry(), name, stage)
 
-    def _fetch_registry(self) -> None:
+    def _fetch_registry(self) -> git.Repo:
+        """The registry log, fetched whole into a repository of its own beside the
+        cache (``log``: never shallow, never filtered; records and states are small, and
+        a fetch brings only the records added since the last), and checked."""
         with self.locked():
+            log = shallow.open_cache(self.root / "log", self.key)
             try:
-                shallow.fetch(self.git, [f"+{REGISTRY_REF}:{REGISTRY_REF}"], blob_filter=None)
+                shallow.fetch(log, [f"+{REGISTRY_REF}:{REGISTRY_REF}"], depth=None,
+                              blob_filter=None)  # fmt: skip
             except UserError as exc:
                 if "couldn't find remote ref" not in str(exc):
                     raise
                 raise UserError(f"{self.display} has no model registry",
                                 hint="promote a version there and push it "
                                 "(`git model promote`, `git push`)") from None  # fmt: skip
+            self._verify_registry(log)
+        return log
+
+    def _verify_registry(self, log: git.Repo) -> None:
+        """:func:`records.verify` of the registry log from the last tip found sound
+        (``refs/verified/registry``; from its first record when the log was rewritten), as
+        `git model fetch` checks a remote's log: every record readable and of its shape,
+        the tip's state their fold. A reader reads only the tip's state, so a state edited
+        by hand would otherwise choose what is served."""
+        tip = git.read_ref(log, REGISTRY_REF)
+        if tip is None:
+            return
+        sound = git.read_ref(log, VERIFIED_REF)
+        since = sound if sound and (sound == tip or git.is_ancestor(log, sound, tip)) else None
+        try:
+            records.verify(log, stages.KIND, tip, since)
+        except records.DamagedLogError as exc:
+            raise records.DamagedLogError(
+                stages.KIND.name, exc.commit, exc.what, where=f" on {self.display}",
+                hint="nothing was read from it; whoever made that commit can put the log "
+                f"there back on its last good commit (see `git log {REGISTRY_REF}` in a clone)",
+            ) from exc  # fmt: skip
+        if tip != sound:
+            log.run(["update-ref", "--end-of-options", VERIFIED_REF, tip])
 
     def model_serving(self, path: str, stage: str) -> str:
         """The model whose version in ``stage`` serves the file ``path``."""
-        self._fetch_registry()
-        state = stages.current_state(self.git)
+        state = stages.current_state(self._fetch_registry())
         for name in sorted(state.get("models", {})):
             held = stages.held(state, name, stage)
             if held and any(f.path == path for f in max(held, key=lambda a: a.weight).files):
