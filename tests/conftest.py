@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,17 +92,46 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[Path]:
-    """A fresh repository with gitmodel installed locally and ``*.bin`` tracked."""
-    path = tmp_path / "repo"
+_templates: dict[tuple[str, ...], Path] = {}
+
+
+def copy_of_template(
+    name: str, build: Callable[[Path], None], dest: Path, factory: pytest.TempPathFactory
+) -> Path:
+    """``dest`` as a copy of the folder ``build`` made once in this process, under the
+    same Git configuration and environment (so the copy is what ``build(dest)`` would
+    make): copying costs milliseconds, building a repository a few ``git-model`` runs."""
+    home = Path(os.environ["HOME"])
+    key = (name, *(
+        f"{var}={os.environ[var]}" for var in sorted(os.environ)
+        if var.startswith("GIT_") or var == "PATH"
+    ), *(
+        path.read_text(errors="replace") if path.exists() else "-"
+        for path in (home / ".gitconfig", home / ".config" / "git" / "config")
+    ))  # fmt: skip
+    template = _templates.get(key)
+    if template is None:
+        template = factory.mktemp(f"template-{name}") / name
+        build(template)
+        _templates[key] = template
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
+
+
+def build_repo(path: Path) -> None:
     path.mkdir()
     run_git("init", "-q", cwd=path)
     git_model("install", "--local", cwd=path)
     git_model("track", "*.bin", cwd=path)
     run_git("add", ".gitattributes", cwd=path)
     run_git("commit", "-qm", "track *.bin", cwd=path)
-    yield path
+
+
+@pytest.fixture
+def repo(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh repository with gitmodel installed locally and ``*.bin`` tracked (a copy of
+    one made once per process: every test's is the same)."""
+    yield copy_of_template("repo", build_repo, tmp_path / "repo", tmp_path_factory)
 
 
 def git_model(
