@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import git_model, git_out, run_git
+from conftest import build_repo, copy_of_template, git_model, git_out, run_git
 from helpers.model_files import write_safetensors
 
 from gitmodel.errors import UserError
@@ -145,15 +145,21 @@ def test_bad_model_spec(text: str, message: str) -> None:
 # -- every command reads a PATH[@REV] the same way ---------------------------------
 
 
-@pytest.fixture
-def two_versions(repo: Path) -> Path:
-    """``model@v1.safetensors`` committed twice: 4 parameters, then 6."""
+def build_two_versions(repo: Path) -> None:
+    build_repo(repo)
     git_model("track", "*.safetensors", cwd=repo)
     for count in (4, 6):
         write_safetensors(repo / NAME, {"w": np.arange(count, dtype=np.float32)})
         run_git("add", ".", cwd=repo)
         run_git("commit", "-qm", f"{count} parameters", cwd=repo)
-    return repo
+
+
+@pytest.fixture
+def two_versions(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``model@v1.safetensors`` committed twice: 4 parameters, then 6 (a copy of a
+    repository built once)."""
+    return copy_of_template("two-versions", build_two_versions, tmp_path / "repo",
+                            tmp_path_factory)  # fmt: skip
 
 
 def model_json(repo: Path, *args: str) -> Any:
