@@ -93,11 +93,16 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 _templates: dict[tuple[str, ...], Path] = {}
+_template_base: list[Path] = []
 
 
-def copy_of_template(
-    name: str, build: Callable[[Path], None], dest: Path, factory: pytest.TempPathFactory
-) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def _template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where :func:`copy_of_template` keeps what it built, for the session."""
+    _template_base.append(tmp_path_factory.mktemp("templates"))
+
+
+def copy_of_template(name: str, build: Callable[[Path], object], dest: Path) -> Path:
     """``dest`` as a copy of the folder ``build`` made once in this process, under the
     same Git configuration and environment (so the copy is what ``build(dest)`` would
     make): copying costs milliseconds, building a repository a few ``git-model`` runs."""
@@ -111,10 +116,11 @@ def copy_of_template(
     ))  # fmt: skip
     template = _templates.get(key)
     if template is None:
-        template = factory.mktemp(f"template-{name}") / name
+        template = _template_base[-1] / f"{len(_templates)}" / name
+        template.parent.mkdir()
         build(template)
         _templates[key] = template
-    shutil.copytree(template, dest, symlinks=True)
+    shutil.copytree(template, dest, symlinks=True, dirs_exist_ok=True)
     return dest
 
 
@@ -128,10 +134,10 @@ def build_repo(path: Path) -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def repo(tmp_path: Path) -> Iterator[Path]:
     """A fresh repository with gitmodel installed locally and ``*.bin`` tracked (a copy of
     one made once per process: every test's is the same)."""
-    yield copy_of_template("repo", build_repo, tmp_path / "repo", tmp_path_factory)
+    yield copy_of_template("repo", build_repo, tmp_path / "repo")
 
 
 def git_model(

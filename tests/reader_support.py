@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import git_model, git_out, run_git
+from conftest import copy_of_template, git_model, git_out, run_git
 
 PATTERNS = ("*.safetensors", "*.csv", "*.bin", "*.parquet")
 COUNT_ENV = "GIT_MODEL_TEST_COUNT_FILE"
@@ -48,7 +48,18 @@ class Published:
 
 def publish(tmp_path: Path, s3_endpoint: str | None = None) -> Published:
     """An empty published repository tracking :data:`PATTERNS`; with ``s3_endpoint``,
-    its model store is a fresh S3 bucket, named in a committed ``.gitmodel``."""
+    its model store is a fresh S3 bucket, named in a committed ``.gitmodel``. Without,
+    a copy of one published once in this process, the author's remote pointed at it."""
+    if s3_endpoint is not None:
+        return build_published(tmp_path, s3_endpoint)
+    copy_of_template("published", build_published, tmp_path)
+    published = Published(tmp_path / "origin.git", tmp_path / "author")
+    run_git("remote", "set-url", "origin", str(published.origin), cwd=published.work)
+    return published
+
+
+def build_published(tmp_path: Path, s3_endpoint: str | None = None) -> Published:
+    tmp_path.mkdir(exist_ok=True)
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     work = tmp_path / "author"

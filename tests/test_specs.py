@@ -155,11 +155,10 @@ def build_two_versions(repo: Path) -> None:
 
 
 @pytest.fixture
-def two_versions(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def two_versions(tmp_path: Path) -> Path:
     """``model@v1.safetensors`` committed twice: 4 parameters, then 6 (a copy of a
     repository built once)."""
-    return copy_of_template("two-versions", build_two_versions, tmp_path / "repo",
-                            tmp_path_factory)  # fmt: skip
+    return copy_of_template("two-versions", build_two_versions, tmp_path / "repo")
 
 
 def model_json(repo: Path, *args: str) -> Any:
