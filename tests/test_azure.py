@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 from conftest import AZURITE_KEY, azure_connection_string, git_model, run_git, store_oids
-from test_backends import BOUND, FAST, assert_one_clean_error, config_args, configure, model_files
+from test_backends import (
+    BOUND,
+    DEAD,
+    FAST,
+    assert_one_clean_error,
+    config_args,
+    configure,
+    model_files,
+)
 from test_remotes import assert_version, author, commit_versions, new_user, origin
 
 from gitmodel.remote.errors import RemoteError
@@ -137,10 +145,11 @@ def bounded(call: Callable[[], object]) -> float:
 
 def test_a_listing_and_a_read_are_bounded_by_the_timeout(container: str,
                                                          through_relay: Relay) -> None:  # fmt: skip
-    def store() -> RemoteStore:
-        return RemoteStore(url_of(container), timeout=1.0, retry_timeout=2.0, first_delay=0.05)
+    def store(timeout: float = 0.25, retry_timeout: float = 0.5) -> RemoteStore:
+        return RemoteStore(url_of(container), timeout=timeout, retry_timeout=retry_timeout,
+                           first_delay=0.05)  # fmt: skip
 
-    remote = store()
+    remote = store(1.0, 2.0)  # while the server answers, under load too
     remote.ensure_layout(2)
     oid = "a" * 64
     remote.write(remote.manifest_key(oid), b"x" * 100)
@@ -148,6 +157,7 @@ def test_a_listing_and_a_read_are_bounded_by_the_timeout(container: str,
     through_relay.silence()
     # 1 s a try, none started 2 s after the first failed: about 3 s
     assert bounded(lambda: remote.present([oid])) < 6  # a listing, on an open connection
+    # new stores, 0.25 s a try, none started 0.5 s after the first failed: about 1 s
     assert bounded(lambda: store().read(remote.manifest_key(oid), 0, 50)) < 6  # a read
     assert bounded(lambda: store().list_objects()) < 6  # a recursive listing
     assert bounded(lambda: store().exists(remote.manifest_key(oid))) < 6
@@ -161,6 +171,8 @@ def test_commands_against_a_server_that_stopped_answering_fail_within_the_bound(
     commit_versions(author, [model_files()])
     run_git("push", "-q", "origin", "main", cwd=author)
     through_relay.silence()
+    settings |= DEAD  # nothing answers from here on
+    configure(author, settings)
     for command in (["du"], ["push", "--all"]):
         started = time.monotonic()
         proc = git_model(*command, cwd=author, check=False)

@@ -40,6 +40,9 @@ __all__ = ["author", "origin"]  # fixtures shared with test_remotes
 
 # every request bounded by 1 s, no retry started 2 s after the first failure
 FAST = {"model.timeout": "1", "model.retryTimeout": "2", "model.retryDelay": "0.05"}
+# for an endpoint that never answers, where no request could succeed: tighter still, so
+# that each command waits about 1 s (the defaults, 30 s and 60 s, are far past BOUND)
+DEAD = {"model.timeout": "0.25", "model.retryTimeout": "0.5", "model.retryDelay": "0.05"}
 BOUND = 20.0  # seconds: the tries above and a process start or two, with room to spare
 
 
@@ -183,7 +186,7 @@ def dead_endpoint(request: pytest.FixtureRequest) -> str:
 def test_unreachable_endpoint_fails_within_the_bound(
     author: Path, origin: Path, tmp_path: Path, object_store: ObjectStore, dead_endpoint: str
 ) -> None:
-    settings = object_store.settings("models", dead_endpoint) | FAST
+    settings = object_store.settings("models", dead_endpoint) | DEAD
     configure(author, settings)
     commit_versions(author, [model_files()])
     for command in (["du"], ["push"]):
@@ -325,7 +328,7 @@ def test_sftp_host_key_and_user_key_are_checked(author: Path, tmp_path: Path,
 
 def test_unreachable_sftp_fails_within_the_bound(author: Path, ssh_client: SSHServer,
                                                  black_hole: int) -> None:  # fmt: skip
-    configure(author, {"remote.origin.modelurl": f"sftp://127.0.0.1:{black_hole}/srv"} | FAST)
+    configure(author, {"remote.origin.modelurl": f"sftp://127.0.0.1:{black_hole}/srv"} | DEAD)
     started = time.monotonic()
     proc = git_model("du", cwd=author, check=False)
     assert time.monotonic() - started < BOUND
