@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, repo_store, run_git, sha256_file
+from conftest import copy_of_template, git_model, git_out, repo_store, run_git, sha256_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stress"))
 import crash
@@ -29,16 +30,25 @@ MODES = ["auto", "copy"]
 @pytest.fixture
 def origin(tmp_path: Path) -> dict[str, str]:
     """A bare remote with two pushed versions of ``model.bin`` (tags v1, a month old, and
-    v2); returns the remote's path and each version's sha256."""
+    v2); returns the remote's path and each version's sha256. The remote is a copy of one
+    built once per process."""
     git_model("install", cwd=tmp_path)  # for every clone: filter and hooks
     run_git("config", "--global", "model.directCheckoutThreshold", "1m", cwd=tmp_path)
-    bare = tmp_path / "remote.git"
-    run_git("init", "-q", "--bare", str(bare), cwd=tmp_path)
-    src = tmp_path / "src"
+    copy_of_template("one-copy-remote", build_remote, tmp_path / "remote")
+    bare = tmp_path / "remote" / "remote.git"
+    digests = json.loads((tmp_path / "remote" / "digests.json").read_text())
+    return {"remote": str(bare), **digests}
+
+
+def build_remote(root: Path) -> None:
+    root.mkdir()
+    bare = root / "remote.git"
+    run_git("init", "-q", "--bare", str(bare), cwd=root)
+    src = root / "src"
     src.mkdir()
     run_git("init", "-q", cwd=src)
     git_model("track", "*.bin", cwd=src)
-    digests = {"remote": str(bare)}
+    digests = {}
     month_ago = f"@{int(time.time()) - 30 * 86400} +0000"
     for tag in ("v1", "v2"):
         (src / "model.bin").write_bytes(os.urandom(SIZE))
@@ -49,7 +59,8 @@ def origin(tmp_path: Path) -> dict[str, str]:
         run_git("tag", tag, cwd=src)
     run_git("remote", "add", "origin", str(bare), cwd=src)
     run_git("push", "-q", "origin", "main", "--tags", cwd=src)
-    return digests
+    shutil.rmtree(src)  # only the remote is the tests'
+    (root / "digests.json").write_text(json.dumps(digests))
 
 
 def clone(origin: dict[str, str], where: Path, mode: str = "auto") -> Path:
