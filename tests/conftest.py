@@ -102,17 +102,20 @@ def _template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     _template_base.append(tmp_path_factory.mktemp("templates"))
 
 
-def copy_of_template(name: str, build: Callable[[Path], object], dest: Path) -> Path:
+def copy_of_template(
+    name: str, build: Callable[[Path], object], dest: Path, inputs: tuple[Path, ...] = ()
+) -> Path:
     """``dest`` as a copy of the folder ``build`` made once in this process, under the
     same Git configuration and environment (so the copy is what ``build(dest)`` would
-    make): copying costs milliseconds, building a repository a few ``git-model`` runs."""
+    make): copying costs milliseconds, building a repository a few ``git-model`` runs.
+    ``inputs``: files besides Git's configuration that ``build`` reads."""
     home = Path(os.environ["HOME"])
     key = (name, *(
         f"{var}={os.environ[var]}" for var in sorted(os.environ)
         if var.startswith("GIT_") or var == "PATH"
     ), *(
         path.read_text(errors="replace") if path.exists() else "-"
-        for path in (home / ".gitconfig", home / ".config" / "git" / "config")
+        for path in (home / ".gitconfig", home / ".config" / "git" / "config", *inputs)
     ))  # fmt: skip
     template = _templates.get(key)
     if template is None:
@@ -122,6 +125,19 @@ def copy_of_template(name: str, build: Callable[[Path], object], dest: Path) -> 
         _templates[key] = template
     shutil.copytree(template, dest, symlinks=True, dirs_exist_ok=True)
     return dest
+
+
+def install_globally(home: Path) -> None:
+    """``git model install`` (global) for the user whose HOME is ``home``: a copy of the
+    ``.gitconfig`` that it wrote once in this process, from the same one."""
+
+    def build(path: Path) -> None:
+        path.mkdir()
+        if (home / ".gitconfig").exists():
+            shutil.copy(home / ".gitconfig", path / ".gitconfig")
+        git_model("install", cwd=path, env={**os.environ, "HOME": str(path)})
+
+    copy_of_template("global-install", build, home, inputs=(home / ".gitconfig",))
 
 
 def build_repo(path: Path) -> None:

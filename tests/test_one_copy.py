@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import copy_of_template, git_model, git_out, repo_store, run_git, sha256_file
+from conftest import (
+    copy_of_template,
+    git_model,
+    git_out,
+    install_globally,
+    repo_store,
+    run_git,
+    sha256_file,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stress"))
 import crash
@@ -28,11 +36,11 @@ MODES = ["auto", "copy"]
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> dict[str, str]:
+def origin(tmp_path: Path, isolated_git: Path) -> dict[str, str]:
     """A bare remote with two pushed versions of ``model.bin`` (tags v1, a month old, and
     v2); returns the remote's path and each version's sha256. The remote is a copy of one
     built once per process."""
-    git_model("install", cwd=tmp_path)  # for every clone: filter and hooks
+    install_globally(isolated_git)  # for every clone: filter and hooks
     run_git("config", "--global", "model.directCheckoutThreshold", "1m", cwd=tmp_path)
     copy_of_template("one-copy-remote", build_remote, tmp_path / "remote")
     bare = tmp_path / "remote" / "remote.git"

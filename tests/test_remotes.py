@@ -9,7 +9,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import free_port, git_model, git_out, repo_store, run_git, store_oids
+from conftest import (
+    copy_of_template,
+    free_port,
+    git_model,
+    git_out,
+    install_globally,
+    repo_store,
+    run_git,
+    store_oids,
+)
 from hygiene_support import damage_remote_copy
 
 from gitmodel.pointer import try_parse
@@ -36,9 +45,8 @@ def new_user(tmp_path: Path, name: str) -> dict[str, str]:
     home = tmp_path / f"home-{name}"
     home.mkdir()
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    env = {**os.environ, "HOME": str(home)}
-    git_model("install", cwd=home, env=env)
-    return env
+    install_globally(home)
+    return {**os.environ, "HOME": str(home)}
 
 
 @pytest.fixture
@@ -48,12 +56,21 @@ def origin(tmp_path: Path) -> Path:
     return bare
 
 
-@pytest.fixture
-def author(tmp_path: Path, origin: Path) -> Path:
-    git_model("install", cwd=tmp_path)
-    repo = tmp_path / "author"
-    run_git("clone", "-q", str(origin), str(repo), cwd=tmp_path)
+def build_author(repo: Path) -> None:
+    """A clone of an empty bare repository, ``*.bin`` tracked."""
+    bare = repo.parent / "origin.git"
+    run_git("init", "-q", "--bare", str(bare), cwd=repo.parent)
+    run_git("clone", "-q", str(bare), str(repo), cwd=repo.parent)
     git_model("track", "*.bin", cwd=repo)
+
+
+@pytest.fixture
+def author(tmp_path: Path, origin: Path, isolated_git: Path) -> Path:
+    """A clone of ``origin`` (empty), ``*.bin`` tracked, the filter installed globally (a
+    copy of the clone made once, its remote then pointed at ``origin``)."""
+    install_globally(isolated_git)
+    repo = copy_of_template("author", build_author, tmp_path / "author")
+    run_git("remote", "set-url", "origin", str(origin), cwd=repo)
     return repo
 
 
