@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -119,8 +120,7 @@ def copy_of_template(
     ))  # fmt: skip
     template = _templates.get(key)
     if template is None:
-        template = _template_base[-1] / f"{len(_templates)}" / name
-        template.parent.mkdir()
+        template = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_template_base[-1])) / name
         build(template)
         _templates[key] = template
     shutil.copytree(template, dest, symlinks=True, dirs_exist_ok=True)

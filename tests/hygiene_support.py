@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import git_model, git_out, run_git
+from conftest import copy_of_template, git_model, git_out, run_git
 
 from gitmodel.pointer import Pointer
 from gitmodel.remote import whole
@@ -17,7 +17,16 @@ from gitmodel.store.pack import PACK_MAX_OBJECT
 
 
 def make_author(tmp_path: Path) -> tuple[Path, Path]:
-    """A bare ``origin.git`` and a clone of it with gitmodel installed and ``*.bin`` tracked."""
+    """A bare ``origin.git`` and a clone of it with gitmodel installed and ``*.bin`` tracked
+    (a copy of the two made once per process, the clone's remote pointed at the copy)."""
+    copy_of_template("hygiene-author", build_author, tmp_path)
+    origin, repo = tmp_path / "origin.git", tmp_path / "author"
+    run_git("remote", "set-url", "origin", str(origin), cwd=repo)
+    return origin, repo
+
+
+def build_author(tmp_path: Path) -> None:
+    tmp_path.mkdir()
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     repo = tmp_path / "author"
@@ -26,7 +35,6 @@ def make_author(tmp_path: Path) -> tuple[Path, Path]:
     git_model("track", "*.bin", cwd=repo)
     run_git("add", ".gitattributes", cwd=repo)
     run_git("commit", "-qm", "track *.bin", cwd=repo)
-    return origin, repo
 
 
 def commit_file(repo: Path, name: str, data: bytes | None = None, message: str = "",
