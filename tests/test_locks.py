@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git
+from conftest import copy_of_template, git_model, git_out, install_globally, run_git
 
 
 def user(name: str) -> dict[str, str]:
@@ -19,11 +19,21 @@ def user(name: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def team(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A bare origin with a lockable model file, and clones by alice and bob."""
+def team(tmp_path: Path, isolated_git: Path) -> tuple[Path, Path, Path]:
+    """A bare origin with a lockable model file, and clones by alice and bob (copies of
+    the three made once per process, each clone's remote pointed at the copy)."""
+    install_globally(isolated_git)
+    copy_of_template("locks-team", build_team, tmp_path)
+    origin, alice, bob = tmp_path / "origin.git", tmp_path / "alice", tmp_path / "bob"
+    for clone in (alice, bob):
+        run_git("remote", "set-url", "origin", str(origin), cwd=clone)
+    return origin, alice, bob
+
+
+def build_team(tmp_path: Path) -> None:
+    tmp_path.mkdir()
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    git_model("install", cwd=tmp_path)
     alice = tmp_path / "alice"
     run_git("clone", "-q", str(origin), str(alice), cwd=tmp_path)
     git_model("track", "*.bin", cwd=alice)
@@ -34,9 +44,7 @@ def team(tmp_path: Path) -> tuple[Path, Path, Path]:
     run_git("add", ".", cwd=alice)
     run_git("commit", "-qm", "weights", cwd=alice, env=user("alice"))
     run_git("push", "-q", "origin", "main", cwd=alice)
-    bob = tmp_path / "bob"
-    run_git("clone", "-q", str(origin), str(bob), cwd=tmp_path)
-    return origin, alice, bob
+    run_git("clone", "-q", str(origin), str(tmp_path / "bob"), cwd=tmp_path)
 
 
 def writable(path: Path) -> bool:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git, store_oids
+from conftest import copy_of_template, git_model, git_out, run_git, store_oids
 from hygiene_support import commit_file, make_author
 
 from gitmodel import git
@@ -44,7 +44,16 @@ def forge(repo: Path, ref: str, state: object, record: object) -> str:
 @pytest.fixture
 def team(tmp_path: Path) -> tuple[Path, Path, Path]:
     """``origin.git``, the author's clone with one annotated model file (pushed), and a
-    teammate's clone that has fetched the logs and annotated the file too (not pushed)."""
+    teammate's clone that has fetched the logs and annotated the file too (not pushed):
+    copies of the three made once per process, each clone's remote pointed at the copy."""
+    copy_of_template("log-integrity-team", build_team, tmp_path)
+    origin, author, mate = tmp_path / "origin.git", tmp_path / "author", tmp_path / "mate"
+    for clone in (author, mate):
+        run_git("remote", "set-url", "origin", str(origin), cwd=clone)
+    return origin, author, mate
+
+
+def build_team(tmp_path: Path) -> None:
     origin, author = make_author(tmp_path)
     commit_file(author, "m.bin", b"weights v1" * 100)
     git_model("annotate", "m.bin", "--metric", "acc=0.9", cwd=author)
@@ -54,7 +63,6 @@ def team(tmp_path: Path) -> tuple[Path, Path, Path]:
     git_model("install", "--local", cwd=mate)
     git_model("fetch", cwd=mate)
     git_model("annotate", "m.bin", "--metric", "f1=0.3", cwd=mate)
-    return origin, author, mate
 
 
 def push_forged_lineage(author: Path, state: object, record: object) -> str:
