@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git
+from conftest import copy_of_template, git_model, git_out, run_git
 from reader_support import COUNT_ENV, Published, publish, random_tensor, received, safetensors_bytes
 
 from gitmodel.registry import stages
@@ -36,6 +36,15 @@ def registered(published: Published) -> None:
     published.commit("register clf", {}, push=False)
     published.model("promote", "clf@v1", "production")
     published.push()
+
+
+def publish_registered(tmp_path: Path) -> Published:
+    """:func:`publish` then :func:`registered`, as a copy of the two done once per process
+    (the author's remote pointed at the copy's origin)."""
+    copy_of_template("deploy-registered", lambda root: registered(publish(root)), tmp_path)
+    published = Published(tmp_path / "origin.git", tmp_path / "author")
+    run_git("remote", "set-url", "origin", str(published.origin), cwd=published.work)
+    return published
 
 
 def release(target: Path) -> str:
@@ -95,8 +104,7 @@ def test_deploy_promote_deploy_rollback_and_a_failed_check(
 
 def canary_deployed(tmp_path: Path) -> tuple[Published, Path]:
     """clf v1 and v2 on production, weighted 90/10, deployed to ``tmp_path/serve``."""
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     published.commit("retrain", {MODEL: layers({1: 11})}, push=False)
     published.model("promote", "clf@v2", "production", "--weight", "10")
     published.push()
@@ -187,8 +195,7 @@ def test_a_folder_in_the_older_layout_is_deployed_and_rolled_back(tmp_path: Path
 
 
 def test_kill_9_during_a_deploy_leaves_current_intact(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     deploy(published, target)
     v1 = release(target)
@@ -276,8 +283,7 @@ def test_a_rollback_or_deploy_killed_at_any_rename_keeps_the_history_true(tmp_pa
 
 
 def test_deploy_from_this_repository_keeps_k_releases(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     for n in range(2, 5):
         published.commit(f"v{n}", {MODEL: layers({0: 100 + n})}, push=False)
@@ -368,8 +374,7 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
 def test_a_current_that_is_not_a_symlink_is_never_replaced(
     tmp_path: Path, junk: str, name: str
 ) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     target.mkdir()
     (target / name).mkdir() if junk == "dir" else (target / name).write_text("x")
@@ -384,8 +389,7 @@ def test_a_current_that_is_not_a_symlink_is_never_replaced(
 
 
 def test_a_release_edited_or_half_deleted_by_hand_is_built_again(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "srv" / "clf"  # its parent made too, as by git clone
     deploy(published, target)
     served = target / "current" / "models" / "clf"
@@ -452,8 +456,7 @@ def plant(published: Published, key: str, value: object) -> None:
 def test_a_registry_log_naming_files_unlike_its_commits_is_refused(
     tmp_path: Path, key: str, from_url: bool, said: str
 ) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     other = run_git("hash-object", "-w", "--stdin", cwd=published.work, input=b"x" * 5000)
     plant(published, key, other.stdout.decode().strip() if key == "git_blob" else 5)
     target = tmp_path / "serve"
@@ -499,8 +502,7 @@ def test_deploy_from_a_url_refuses_a_registry_state_edited_by_hand(tmp_path: Pat
 
 
 def test_checkout_of_a_stage_refuses_a_log_naming_another_blob(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     other = run_git("hash-object", "-w", "--stdin", cwd=published.work, input=b"x" * 5000)
     plant(published, "git_blob", other.stdout.decode().strip())
     target = tmp_path / "out"
@@ -564,8 +566,7 @@ def test_a_committed_symlink_is_never_deployed(tmp_path: Path) -> None:
 
 
 def test_a_bad_model_url_is_refused_even_when_nothing_changed(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     store = f"file://{published.origin}/model/remote"
     deploy(published, target, "--model-url", store)
@@ -589,8 +590,7 @@ def edit_in_place(path: Path, offset: int, data: bytes) -> None:
 
 
 def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     deploy(published, target)
     served = target / "current" / "models" / "clf"
@@ -630,8 +630,7 @@ def test_a_release_file_edited_in_place_at_its_size_is_built_again(tmp_path: Pat
 def test_the_folders_own_folders_as_symlinks_are_never_written_through(
     tmp_path: Path, name: str
 ) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     deploy(published, target)
     elsewhere = tmp_path / "elsewhere"
@@ -653,8 +652,7 @@ def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Pa
     (tmp_path / "b").mkdir()
     if not _exchange(tmp_path / "a", tmp_path / "b"):  # the two-rename fallback has a window
         pytest.skip("this kernel or file system cannot exchange two paths in one rename")
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     deploy(published, target)
     config = target / "current" / "models" / "clf" / "config.json"
@@ -686,8 +684,7 @@ def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Pa
 
 
 def test_a_release_being_built_by_a_live_process_is_left_alone(tmp_path: Path) -> None:
-    published = publish(tmp_path)
-    registered(published)
+    published = publish_registered(tmp_path)
     target = tmp_path / "serve"
     deploy(published, target)
     building = target / "releases" / f".tmp-v9-0123456789ab.{os.getpid()}-00c0ffee"
