@@ -9,7 +9,15 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import git_model, git_out, run_git, store_oids
+from conftest import (
+    build_repo,
+    copy_of_template,
+    git_model,
+    git_out,
+    install_globally,
+    run_git,
+    store_oids,
+)
 
 from gitmodel.pointer import try_parse
 
@@ -18,9 +26,20 @@ FILES = {name: os.urandom(2000 + i) for i, name in enumerate(
 
 
 @pytest.fixture
-def lazy(repo: Path, tmp_path: Path) -> Path:
+def lazy(tmp_path: Path, isolated_git: Path) -> Path:
     """A clone that checked out pointers only, of a repository holding FILES; its model
-    objects are on the origin's model remote."""
+    objects are on the origin's model remote. A copy of one made once per process, its
+    remote pointed at the copy's origin."""
+    install_globally(isolated_git)
+    copy_of_template("lazy-clone", build_lazy, tmp_path)
+    clone = tmp_path / "clone"
+    run_git("remote", "set-url", "origin", str(tmp_path / "origin.git"), cwd=clone)
+    return clone
+
+
+def build_lazy(tmp_path: Path) -> None:
+    tmp_path.mkdir()
+    repo = copy_of_template("repo", build_repo, tmp_path / "repo")
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     for name, data in FILES.items():
@@ -29,11 +48,9 @@ def lazy(repo: Path, tmp_path: Path) -> Path:
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "files", cwd=repo)
     run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo)
-    git_model("install", cwd=tmp_path)
     clone = tmp_path / "clone"
     env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
     run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
-    return clone
 
 
 def held(clone: Path) -> set[str]:
