@@ -93,6 +93,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         repos = base / "repos"
         repos.mkdir()
         make_repository(repos, keys)
+        for key, value in filter_config(skip_smudge=False).items():  # as `install` does
+            run_git("config", "--global", key, value, cwd=base)
+        run_git("clone", "-q", "origin.git", "b", cwd=repos)  # Bob's, fresh
     return base
 
 
@@ -159,12 +162,11 @@ def team(built: Path, tmp_path: Path) -> Team:
     shutil.copytree(built / "keys", tmp_path / "keys")
     for key in (tmp_path / "keys").iterdir():
         key.chmod(0o600)
-    origin, a = tmp_path / "repos" / "origin.git", tmp_path / "repos" / "a"
-    run_git("remote", "set-url", "origin", str(origin), cwd=a)
+    origin, a, b = (tmp_path / "repos" / name for name in ("origin.git", "a", "b"))
+    for clone in (a, b):
+        run_git("remote", "set-url", "origin", str(origin), cwd=clone)
     for key, value in filter_config(skip_smudge=False).items():
         run_git("config", "--global", key, value, cwd=tmp_path)
-    b = tmp_path / "repos" / "b"
-    run_git("clone", "-q", str(origin), str(b), cwd=tmp_path)
     found = Team(tmp_path, origin, a, b, tmp_path / "keys")
     found.sign(a, ALICE)
     found.sign(b, BOB)
