@@ -114,7 +114,8 @@ def push_hostile_log(work: Path, tmp_path: Path, path: str) -> None:
     """From another clone, push a registry log whose production assignment of clf is v1
     plus a file at ``path`` (its bytes travel in the log commit), with plain plumbing."""
     attacker = tmp_path / "attacker"
-    run_git("clone", "-q", str(work.parent / "origin.git"), str(attacker), cwd=tmp_path)
+    run_git("clone", "-q", "--no-checkout", str(work.parent / "origin.git"), str(attacker),
+            cwd=tmp_path)  # plumbing only: its worktree is never read
     v1 = json.loads(git_model("versions", "clf", "--json", cwd=work).stdout)["versions"][0]
 
     def blob(data: bytes) -> str:
