@@ -204,10 +204,14 @@ PYTHON = sys.executable
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Multi-GB tests share one xdist worker (``--dist loadgroup``), so that two of them
-    never fill the disk or the page cache at the same time."""
+    never fill the disk or the page cache at the same time. They and the other tests of
+    tens of seconds (``long``) run first: started last, one would run on alone after
+    every other test had finished."""
     for item in items:
         if item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.xdist_group("big"))
+    items.sort(key=lambda item: (not item.get_closest_marker("slow"),
+                                 not item.get_closest_marker("long")))  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -57,6 +57,7 @@ def deploy(published: Published, target: Path, *args: str, check: bool = True,
                      cwd=published.origin.parent, check=check, env=env)  # fmt: skip
 
 
+@pytest.mark.long
 def test_deploy_promote_deploy_rollback_and_a_failed_check(
     tmp_path: Path, s3_endpoint: str, aws_env: None
 ) -> None:

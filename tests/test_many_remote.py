@@ -53,6 +53,7 @@ def layout(origin: Path) -> int:
 # -- through real git, to S3 on loopback
 
 
+@pytest.mark.long
 def test_thousands_of_files_push_and_clone_in_a_few_requests_to_s3(
     author: Path, origin: Path, tmp_path: Path, s3_remote: tuple[str, str]
 ) -> None:
@@ -137,6 +138,7 @@ def test_a_layout_2_remote_with_a_manifest_per_file_still_reads(
     assert_version(clone, old | new)
 
 
+@pytest.mark.long
 def test_an_interrupted_push_of_many_files_resumes_without_sending_its_packs_again(
     author: Path, origin: Path, tmp_path: Path
 ) -> None:

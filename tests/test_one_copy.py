@@ -306,6 +306,7 @@ def test_kill_while_lending_loses_nothing(origin: dict[str, str], tmp_path: Path
     _recovers(work, "main", origin["v2"])
 
 
+@pytest.mark.long
 def test_kill_while_copying_loses_nothing(origin: dict[str, str], tmp_path: Path) -> None:
     """SIGKILL while a copy is half written beside the worktree file."""
     work = clone(origin, tmp_path / "work", "copy")

@@ -100,6 +100,7 @@ def test_manifest_is_valid() -> None:
     run([*PRE_COMMIT, "validate-manifest", str(CHECKOUT / ".pre-commit-hooks.yaml")], CHECKOUT)
 
 
+@pytest.mark.long
 @pytest.mark.network
 def test_pre_commit_framework_blocks_then_passes(tmp_path: Path,
                                                  pytestconfig: pytest.Config) -> None:  # fmt: skip

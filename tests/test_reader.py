@@ -305,6 +305,7 @@ def test_hugging_face_datasets_loads_a_versioned_csv_folder(
     assert info["ETag"] != open_fs(local_published).info("data/train-0.csv")["ETag"]
 
 
+@pytest.mark.long
 def test_ray_data_reads_a_versioned_csv_folder_on_two_workers(local_published: Published) -> None:
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
