@@ -6,17 +6,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git_model, run_git
+from conftest import copy_of_template, git_model, run_git
 
 from gitmodel import git, urls
 
 
 def _hostile_origin(tmp_path: Path, gitmodel_text: str) -> tuple[Path, Path]:
     """A bare origin whose history commits ``.gitmodel`` with ``gitmodel_text``,
-    and the marker file that a successful attack would create."""
+    and the marker file that a successful attack would create. The history before that
+    commit is a copy of one pushed once per process, the attacker's clone pointed at the
+    copy's origin."""
     marker = tmp_path / "pwned"
+    copy_of_template("hostile-origin", _pushed_weights, tmp_path)
+    author, origin = tmp_path / "author", tmp_path / "origin.git"
+    run_git("remote", "set-url", "origin", str(origin), cwd=author)
+    run_git("config", "remote.origin.modelurl", f"file://{origin}/model/remote", cwd=author)
+    (author / ".gitmodel").write_text(gitmodel_text.replace("MARKER", str(marker)))
+    run_git("add", ".gitmodel", cwd=author)
+    run_git("commit", "-qm", "hostile", cwd=author)
+    run_git("push", "-q", "--no-verify", "origin", "HEAD:main", cwd=author)
+    return origin, marker
+
+
+def _pushed_weights(tmp_path: Path) -> None:
+    """The attacker's clone ``author``, whose model files are pushed to ``origin.git``."""
     author = tmp_path / "author"
-    author.mkdir()
+    author.mkdir(parents=True)
     run_git("init", "-q", cwd=author)
     git_model("install", "--local", cwd=author)
     git_model("track", "*.bin", cwd=author)
@@ -30,11 +45,6 @@ def _hostile_origin(tmp_path: Path, gitmodel_text: str) -> tuple[Path, Path]:
     run_git("add", ".", cwd=author)
     run_git("commit", "-qm", "weights", cwd=author)
     run_git("push", "-q", "origin", "HEAD:main", cwd=author)
-    (author / ".gitmodel").write_text(gitmodel_text.replace("MARKER", str(marker)))
-    run_git("add", ".gitmodel", cwd=author)
-    run_git("commit", "-qm", "hostile", cwd=author)
-    run_git("push", "-q", "--no-verify", "origin", "HEAD:main", cwd=author)
-    return origin, marker
 
 
 UPLOAD_PACK = '[model]\n\tremote = "--upload-pack=touch MARKER; false"\n'
