@@ -87,6 +87,9 @@ CONFIGURATION = (
     ("model.directCheckoutThreshold", "files this large (default 128m) are written by the "
      "post-checkout hook instead of through Git's smudge pipe; 0 turns that off."),
     ("model.autoInstallHooks", "false: the filter does not install missing hooks."),
+    ("core.untrackedCache", "Git's own; gitmodel sets it true in a repository the filter "
+     "runs in (git status then reads only changed folders) unless it or feature.manyFiles "
+     "is set in any scope: set it false to keep the cache off."),
 )  # fmt: skip
 
 FILES = (

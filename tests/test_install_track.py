@@ -200,3 +200,35 @@ def test_a_glob_the_shell_expanded_is_named_with_the_quoted_pattern(repo: Path) 
     assert 'git model untrack' in err and 'git model track "data/*.parquet"' in err, err
     one = git_model("track", "notes.md", cwd=repo)  # one file by name: meant as it is
     assert b"one by one" not in one.stderr
+
+
+def test_the_filter_turns_on_the_untracked_cache(repo: Path) -> None:
+    # data sets are many folders: git status then reads only those changed since it looked
+    run_git("config", "--local", "--unset", "core.untrackedCache", cwd=repo, check=False)
+    (repo / "data").mkdir()
+    (repo / "data" / "a.bin").write_bytes(b"a" * 100)
+    run_git("add", "data", cwd=repo)  # the filter starts
+    assert config(repo, "core.untrackedCache") == "true"
+    run_git("commit", "-qm", "data", cwd=repo)
+    assert git_out("status", "--porcelain", cwd=repo) == ""
+    index = (repo / ".git" / "index").read_bytes()
+    assert b"UNTR" in index  # Git keeps the cache in the index
+    (repo / "data" / "new.bin").write_bytes(b"n")  # and still sees a new file
+    assert git_out("status", "--porcelain", cwd=repo) == "?? data/new.bin\n"
+
+
+@pytest.mark.parametrize("key", ["core.untrackedCache", "feature.manyFiles"])
+def test_a_choice_made_in_any_scope_is_kept(plain: Path, key: str) -> None:
+    value = "false" if key == "core.untrackedCache" else "true"
+    run_git("config", "--global", key, value, cwd=plain)
+    git_model("install", "--local", cwd=plain)
+    git_model("track", "*.bin", cwd=plain)
+    (plain / "a.bin").write_bytes(b"a")
+    run_git("add", "a.bin", cwd=plain)
+    assert config(plain, "core.untrackedCache") == ""
+    assert config(plain, key, "--global") == value
+
+
+def test_install_turns_on_the_untracked_cache(plain: Path) -> None:
+    git_model("install", "--local", cwd=plain)
+    assert config(plain, "core.untrackedCache") == "true"

@@ -34,6 +34,7 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
     repo, settings = (discovery or git.Discovery()).result()
     store = LocalStore(repo.model_dir)
     install.ensure_hooks(repo, settings)
+    install.ensure_untracked_cache(repo, settings)
     skip = skip_smudge or env_flag(SKIP_ENV)
     fetch = Fetcher(repo, store, settings)
     process = FilterProcess(

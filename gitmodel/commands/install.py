@@ -10,6 +10,7 @@ from gitmodel.errors import UserError
 from gitmodel.installation import (
     DRIVER_CONFIG,
     FILTER_KEYS,
+    ensure_untracked_cache,
     filter_config,
     install_hooks,
     lfs_filter_config,
@@ -43,6 +44,8 @@ def install(scope: str, skip_smudge: bool = False, hooks: bool = True, force: bo
     if hooks and repo is not None:
         for name in install_hooks(repo, force):
             print(f"gitmodel: installed hook {name}")
+    if repo is not None:
+        ensure_untracked_cache(repo, git.config_list(repo.cwd))
     return 0
 
 
