@@ -171,6 +171,44 @@ def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
                        "new": {"oid": oid, "size": 2000}}]  # fmt: skip
 
 
+def test_status_from_a_subfolder_prints_paths_relative_to_it_as_git_does(repo: Path) -> None:
+    for path, data in (("other/x.bin", b"x\n"), ("a/y.bin", b"y\n"), ("a/b/z.bin", b"z\n")):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "models", cwd=repo)
+    run_git("mv", "a/b/z.bin", "other/z.bin", cwd=repo)
+    (repo / "other" / "x.bin").write_bytes(b"edited\n")
+    (repo / "a" / "b" / "new.bin").write_bytes(b"new\n")
+    here = repo / "a" / "b"
+    short = git_out("status", "--short", "-uall", cwd=here)  # Git's own view from here
+    assert short == " M ../../other/x.bin\nR  z.bin -> ../../other/z.bin\n?? new.bin\n"
+    out = git_model("status", cwd=here).stdout.decode()
+    assert "\t../../other/z.bin (renamed from z.bin) " in out, out
+    assert "Model files not staged for commit:\n\t../../other/x.bin\n" in out, out
+    assert "Untracked model files:\n\tnew.bin\n" in out, out
+    top = git_out("-c", "status.relativePaths=false", "model", "status", cwd=here)
+    assert "\tother/z.bin (renamed from a/b/z.bin) " in top, top
+    assert "Model files not staged for commit:\n\tother/x.bin\n" in top, top
+    assert "Untracked model files:\n\ta/b/new.bin\n" in top, top
+    data = json.loads(git_model("status", "--json", cwd=here).stdout)  # as porcelain: the top's
+    assert [(c["path"], c["from"]) for c in data["staged"]] == [("other/z.bin", "a/b/z.bin")]
+    assert (data["modified"], data["untracked"]) == (["other/x.bin"], ["a/b/new.bin"])
+    # git lfs ls-files and git diff print paths from the top, wherever they run
+    assert " * a/y.bin (2 B)\n" in git_out("model", "ls-files", cwd=here)
+    assert "model diff other/x.bin " in git_out("model", "diff", cwd=here)
+
+
+@pytest.mark.parametrize("value", ["maybe", "yes please"])
+def test_status_refuses_a_status_relative_paths_that_is_no_boolean(repo: Path, value: str) -> None:
+    (repo / "sub").mkdir()
+    proc = run_git("-c", f"status.relativePaths={value}", "model", "status", cwd=repo / "sub",
+                   check=False)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "hint: set it to true or false" in err, err
+
+
 def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     for name, data in (("m.bin", b"base\n"), ("d.bin", b"doomed\n"), ("notes.txt", b"base\n")):
         (repo / name).write_bytes(data)

@@ -69,6 +69,7 @@ def status(as_json: bool = False) -> int:
         raise UserError("a bare repository has no worktree to show the status of",
                         hint="run it in a non-bare clone; `git model ls-files REV` lists a "
                         "commit's model files")  # fmt: skip
+    prefix = "" if as_json else repo.status_prefix()  # JSON: from the top, as porcelain
     changes = _worktree_changes(repo)
     staged, unstaged, untracked = changes.staged, changes.unstaged, changes.untracked
     as_pointers = _checked_out_as_pointers(repo, unstaged)
@@ -89,27 +90,28 @@ def status(as_json: bool = False) -> int:
             )
         )
         return 0
+    shown = _Shown(prefix)
     print("Model files to be committed:")
     for change in staged:
-        print(f"\t{printable(change.path)} {_describe(change)}")
+        print(f"\t{shown(change.path)} {_describe(change, shown)}")
     print("\nModel files not staged for commit:")
     for path in unstaged:
-        print(f"\t{printable(path)}" + (" (deleted)" if path in changes.deleted else ""))
+        print(f"\t{shown(path)}" + (" (deleted)" if path in changes.deleted else ""))
     if changes.unmerged:
         print("\nUnmerged model files:")
         print(UNMERGED_HINT)
         if repo.rebasing:
             print("  (in a rebase, --theirs is your commit, --ours the branch you rebase onto)")
         for conflict in changes.unmerged:
-            print(f"\t{conflict.state}: {printable(conflict.path)} ({_describe_sides(conflict)})")
+            print(f"\t{conflict.state}: {shown(conflict.path)} ({_describe_sides(conflict)})")
     if untracked:
         print("\nUntracked model files:")
         for path in untracked:
-            print(f"\t{printable(path)}")
+            print(f"\t{shown(path)}")
     if as_pointers:
         print("\nModel files checked out as their pointers (`git model pull` writes them):")
         for path in as_pointers:
-            print(f"\t{printable(path)}")
+            print(f"\t{shown(path)}")
     whole = sum(1 for c in staged if c.staged_as == "whole")
     if whole:
         installation.warn_without_filter(repo, f"{whole} model file(s) are staged whole; once "
@@ -124,11 +126,28 @@ def status(as_json: bool = False) -> int:
     return 0
 
 
+class _Shown:
+    """A path from the worktree's top as ``git status`` prints it: relative to the
+    current folder (``prefix``, ending in "/", "" at the top or when the user's
+    ``status.relativePaths`` is false), one escaped line."""
+
+    def __init__(self, prefix: str) -> None:
+        self.here = prefix.rstrip("/").split("/") if prefix else []
+
+    def __call__(self, path: str) -> str:
+        parts = path.split("/")
+        most = min(len(self.here), len(parts) - 1)  # a file's own name is no folder
+        common = 0  # the folders both share
+        while common < most and self.here[common] == parts[common]:
+            common += 1
+        return printable("/".join([".."] * (len(self.here) - common) + parts[common:]))
+
+
 def _short(p: Pointer | None) -> str:
     return "(none)" if p is None else f"{p.oid[:10]} {format_size(p.size)}"
 
 
-def _describe(change: Change) -> str:
+def _describe(change: Change, shown: _Shown) -> str:
     new = _short(change.new)
     if change.staged_as is not None:  # no pointer staged, yet not deleted
         new = "(empty)" if change.staged_as == "empty" else "(whole, not a pointer)"
@@ -136,7 +155,7 @@ def _describe(change: Change) -> str:
         return f"(a Git file) -> {new}"
     if change.origin is None:
         return f"{_short(change.old)} -> {new}"
-    moved = f"(renamed from {printable(change.origin)})"
+    moved = f"(renamed from {shown(change.origin)})"
     if change.old == change.new:
         return f"{moved} {_short(change.new)}"
     return f"{moved} {_short(change.old)} -> {new}"

@@ -241,6 +241,21 @@ class Repo:
         )
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
+    def status_prefix(self) -> str:
+        """The current folder from the worktree's top, as ``git status`` shows paths
+        relative to it ("" at the top, else ending in "/"); "" when the user's
+        ``status.relativePaths`` is false."""
+        proc = run(["config", "--type=bool", "--default=true", "status.relativePaths"],
+                   check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise UserError("status.relativePaths is not a boolean",
+                            hint="set it to true or false: `git config status.relativePaths "
+                            "true`")  # fmt: skip
+        if proc.stdout.strip() == b"false":
+            return ""
+        prefix = run(["rev-parse", "--show-prefix"]).stdout.removesuffix(b"\n")
+        return os.fsdecode(prefix)
+
     @property
     def rebasing(self) -> bool:
         """Whether a rebase is under way in this worktree: Git's "ours" is then the
