@@ -432,7 +432,8 @@ def _provenance_options(func: Callable[..., None]) -> Callable[..., None]:
         click.option("--base", "bases", type=PathSpecType(), multiple=True, metavar="PATH[@REV]",
                      help="a model this version was made from (fine-tuned, distilled…)"),
         click.option("--data", "data", type=PathSpecType(), multiple=True, metavar="PATH[@REV]",
-                     help="a data set version it was trained or evaluated on"),
+                     help="a data set version it was trained or evaluated on: a file, or a "
+                     "folder of tracked files as one input"),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                      help="a training parameter"),
         click.option("--output", "outputs", multiple=True, metavar="PATH",

@@ -312,8 +312,9 @@ def test_html_page_draws_every_node_in_chromium(
         (["show", "../outside.bin"], "is outside the repository"),
         (["show", "data"], "data is a folder in HEAD, not a model file"),  # not "deleted"
         (["show", "data@HEAD~1"], "data is a folder in HEAD~1, not a model file"),
-        (["lineage", "data"], "data is a folder in HEAD, not a model file"),
-        (["record", "HEAD", "--data", "data"], "data is a folder in this commit, not a model"),
+        (["lineage", "data@HEAD~5"], "data is not in HEAD~5"),  # no folder there yet
+        (["record", "HEAD", "--output", "data"], "data is a folder in this commit, not a model"),
+        (["record", "HEAD", "--data", "../data"], "'../data' is outside the repository"),
         (["annotate", "model.bin"], "nothing to annotate"),
         (["annotate", "model.bin", "--metric", "novalue"], "bad metric 'novalue'"),
         (["record", "HEAD", "--param", "=1"], "bad param '=1'"),
@@ -437,3 +438,98 @@ def test_hostile_text_in_a_record_committed_by_hand_is_shown_inert(work: Path) -
     assert b"\x1b" not in out and b"\x07" not in out
     assert b"d?[2J.bin" in out and b"k?[31m=v?]0;title?" in out
     assert b"-->|x#quot;#124;#lt;img src=x onerror=alert(1)#gt;| n" in out
+
+
+def folder_node(graph: dict[str, object], path: str) -> dict[str, object]:
+    [node] = [n for n in graph["nodes"] if n["path"] == path]  # type: ignore[attr-defined]
+    return node  # type: ignore[no-any-return]
+
+
+def test_a_folder_is_one_input_its_digest_fixed_by_its_files(work: Path) -> None:
+    write(work, ("data/set/a.bin", 100), ("data/set/deep/b.bin", 200))
+    (work / "data" / "set" / "labels.csv").write_text("a,1\n")  # a plain Git file counts too
+    run_git("add", "data/set", cwd=work)
+    run_git("commit", "-qm", "data set v1", cwd=work)
+    write(work, ("model.bin", 300))
+    proc = git_model("commit", "-m", "v1", "--data", "data/set/", "--param", "lr=1", cwd=work)
+    first = folder_node(lineage_of(work, "model.bin"), "data/set")
+    assert (first["files"], first["size"], first["kind"]) == (3, 304, "data")
+    assert f"data data/set/ {str(first['oid'])[:10]}" in proc.stderr.decode()
+    tree = git_out("model", "lineage", "model.bin", cwd=work)
+    assert f"└── data: data/set/ {str(first['oid'])[:10]} (3 files, 304 B, commit " in tree
+    down = git_out("model", "lineage", "data/set", "--downstream", cwd=work)
+    assert down.startswith(f"data/set/ {str(first['oid'])[:10]} (3 files") and "model.bin" in down
+    # the same files at the same paths, read from another commit: the same version
+    write(work, ("model.bin", 301))
+    git_model("commit", "-m", "v2", "--data", "data/set", cwd=work)
+    assert folder_node(lineage_of(work, "model.bin"), "data/set")["oid"] == first["oid"]
+    # one file changed: another version of the folder
+    write(work, ("data/set/deep/b.bin", 200), ("model.bin", 302))
+    git_model("commit", "-m", "v3", "--data", "data/set", cwd=work)
+    changed = folder_node(lineage_of(work, "model.bin"), "data/set")
+    assert changed["oid"] != first["oid"] and changed["files"] == 3
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/lineage:record.json", cwd=work))
+    [item] = record["inputs"]
+    assert (item["path"], item["oid"], item["files"]) == ("data/set", changed["oid"], 3)
+
+
+def test_a_folder_input_must_be_what_the_worktree_holds(work: Path) -> None:
+    write(work, ("data/set/a.bin", 100), ("data/set/b.bin", 100))
+    run_git("commit", "-qm", "data set", cwd=work)
+    tip = git_out("rev-parse", "refs/gitmodel/lineage", cwd=work)
+    write(work, ("model.bin", 300))
+    (work / "data" / "set" / "c.bin").write_bytes(b"not added")
+    err = git_model("commit", "-m", "m", "--data", "data/set", cwd=work, check=False).stderr
+    assert b"error: data/set/c.bin is untracked: the worktree's data/set is not" in err, err
+    assert b"hint: add and commit it first (`git add -- data/set`)" in err, err
+    (work / "data" / "set" / "c.bin").unlink()
+    (work / "data" / "set" / "a.bin").write_bytes(b"edited, not added")
+    for data in ("data/set", "data/set/a.bin"):  # a file as a folder: as the worktree holds it
+        proc = git_model("commit", "-m", "m", "--data", data, cwd=work, check=False)
+        assert b"error: data/set/a.bin has changes not staged: " in proc.stderr, proc.stderr
+    run_git("add", "data/set/a.bin", cwd=work)
+    run_git("commit", "-qm", "model, data edited", cwd=work)  # HEAD: what the worktree holds
+    run_git("rm", "-q", "--cached", "data/set/b.bin", cwd=work)
+    err = git_model("record", "HEAD", "--data", "data/set", "--output", "model.bin",
+                    cwd=work, check=False).stderr.decode()  # fmt: skip
+    assert "error: data/set/b.bin has changes not committed: " in err, err
+    run_git("reset", "-q", cwd=work)
+    assert git_out("rev-parse", "refs/gitmodel/lineage", cwd=work) == tip  # nothing recorded
+    # an older commit, or a version named by @REV, is read from Git alone
+    git_model("record", "HEAD", "--data", "data/set", "--output", "model.bin", cwd=work)
+    (work / "data" / "set" / "new.bin").write_bytes(b"untracked")
+    git_model("record", "HEAD", "--data", "data/set@HEAD", "--output", "model.bin", cwd=work)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("outside", "data/link leads outside the repository through a symlink"),
+     ("inside", "data/link is not a model file in this commit")],
+)  # fmt: skip
+def test_a_folder_through_a_symlink_is_refused(
+    work: Path, tmp_path: Path, target: str, message: str
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.bin").write_bytes(b"x")
+    write(work, ("data/set/a.bin", 10))
+    link = tmp_path / "outside" if target == "outside" else Path("set")
+    (work / "data" / "link").symlink_to(link)
+    run_git("add", "data/link", cwd=work)
+    run_git("commit", "-qm", "a link", cwd=work)
+    proc = git_model("record", "HEAD", "--data", "data/link", "--output", "data/set/a.bin",
+                     cwd=work, check=False)  # fmt: skip
+    assert proc.returncode == 1 and message in proc.stderr.decode(), proc.stderr.decode()
+    assert "hint: " in proc.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"files": 0}, {"files": "3"}, {"files": True}, {"files": 2, "path": "../../etc"},
+     {"files": 2, "path": "/etc"}, {"files": 2, "path": "data/../.."}],
+)  # fmt: skip
+def test_a_folder_input_committed_by_hand_is_checked_on_read(item: dict[str, object]) -> None:
+    good = {"role": "data", "path": "data/set", "oid": "a" * 64, "size": 3, "commit": "c" * 40}
+    record = {"type": "provenance", "commit": "c" * 40, "outputs": [], "inputs": [good]}
+    store.check_record({**record, "inputs": [{**good, "files": 2}]})  # sound
+    with pytest.raises(ValueError, match="folder input"):
+        store.check_record({**record, "inputs": [{**good, **item}]})

@@ -178,6 +178,24 @@ def test_a_small_data_file_is_one_chunk_keeps_no_list_and_shows_its_new_bytes(
     assert data["new_bytes"] == pytest.approx(1.0)
 
 
+def test_a_folder_input_with_one_file_changed_shows_as_changed(work: Path) -> None:
+    files = {"data/set/a.bin": os.urandom(1000), "data/set/b.bin": os.urandom(2000)}
+    for n, tune in ((3, 0.02), (4, 0.03)):
+        for path, data in files.items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_bytes(data)
+        write_safetensors(work / "model" / "clf.safetensors", weights(1, tune=tune))
+        run_git("add", ".", cwd=work)
+        git_model("commit", "-m", f"clf v{n}", "--data", "data/set", cwd=work)
+        files["data/set/b.bin"] = os.urandom(2100)
+    found = review_json(work, "clf@v4", "--against", "v3")
+    [data] = [i for i in found["lineage"]["inputs"] if i["path"] == "data/set"]
+    assert (data["status"], data["size_delta"]) == ("changed", 100)
+    assert data["old"]["oid"] != data["new"]["oid"]
+    text = git_out("model", "review", "clf@v4", "--against", "v3", cwd=work)
+    assert "data  data/set  changed " in text, text
+
+
 def test_policy_dry_run_and_check(work: Path) -> None:
     proc = git_model("review", "clf@v1", "--stage", "production", "--check", cwd=work,
                      check=False)  # fmt: skip

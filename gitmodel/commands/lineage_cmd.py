@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from gitmodel.errors import UserError
-from gitmodel.lineage import graph, html, render, store
-from gitmodel.lineage.history import file_version
+from gitmodel.lineage import folders, graph, html, render, store
 from gitmodel.specs import PathSpec
 from gitmodel.workspace import open_repo
 
@@ -20,14 +19,16 @@ def lineage(
     spec: PathSpec, downstream: bool = False, as_json: bool = False, fmt: str = "tree",
     html_file: str | None = None,
 ) -> int:  # fmt: skip
-    """Print the upstream (or downstream) graph of PATH@REV (default HEAD)."""
+    """Print the upstream (or downstream) graph of PATH@REV (default HEAD), a model file
+    or a folder recorded as one input."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     repo, _ = open_repo()
-    version = file_version(repo, spec)
+    version = folders.spec_version(repo, spec)
     found = graph.build(store.state(repo), version, downstream)
     if html_file is not None:
-        title = f"{found.direction.capitalize()} lineage of {version.path} {version.oid[:10]}"
+        name = found.nodes[found.root].name
+        title = f"{found.direction.capitalize()} lineage of {name} {version.oid[:10]}"
         write_text(Path(html_file), html.page(found, title))
         print(f"gitmodel: wrote {html_file}", file=sys.stderr)
     if as_json:

@@ -28,7 +28,8 @@ def commit(messages: list[str], plan: Plan) -> int:
     head = repo.rev_parse("HEAD") if repo.has_commits() else None
     parent = provenance.model_files(repo, head) if head else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, head or "") for p, v in parent.items()}
-    provenance.resolve_plan(repo, plan, provenance.model_files(repo, None), parent)  # check first
+    sides = provenance.Sides(provenance.model_files(repo, None), parent, "", "staged")
+    provenance.resolve_plan(repo, plan, sides)  # check first
     code = git.call(["commit", *(arg for m in messages for arg in ("-m", m))], cwd=repo.cwd)
     if code != 0:
         return code
@@ -52,5 +53,6 @@ def record(rev: str, plan: Plan) -> int:
 
 def _report(rec: Json) -> None:
     outputs = ", ".join(f"{o['path']} {o['oid'][:10]}" for o in rec["outputs"])
-    inputs = ", ".join(f"{i['role']} {i['path']} {i['oid'][:10]}" for i in rec["inputs"])
+    inputs = ", ".join(f"{i['role']} {i['path']}{'/' if 'files' in i else ''} {i['oid'][:10]}"
+                       for i in rec["inputs"])  # fmt: skip
     print(f"gitmodel: provenance of {outputs}: {inputs or 'no inputs'}", file=sys.stderr)

@@ -117,7 +117,8 @@ def text_lines(info: Json) -> list[str]:
             f"  made by   {rec['commit'][:10]}" + (f"  params: {params}" if params else "")
         )
         for item in rec.get("inputs", []):
-            lines.append(f"    {item['role']:<5} {item['path']} {item['oid'][:10]}")
+            folder = f"/ ({item['files']} files)" if "files" in item else ""
+            lines.append(f"    {item['role']:<5} {item['path']}{folder} {item['oid'][:10]}")
     for key, value in sorted(info["metrics"].items()):
         lines.append(f"  metric    {key} = {value}")
     for note in (a["note"] for a in info["annotations"] if a.get("note")):

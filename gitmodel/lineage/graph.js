@@ -89,7 +89,8 @@ function drawLineage(svg, data, onSelect) {
     const cls = "node " + n.kind + (n.oid === data.root ? " root" : "");
     const g = el("g", {"class": cls, "data-oid": n.oid, transform: `translate(${p.x},${p.y})`}, svg);
     el("rect", {width: W, height: H}, g);
-    el("text", {x: 8, y: 20}, g, short(n.path, 34));
+    const name = n.files ? `${n.path}/ (${n.files} files)` : n.path;  // a folder: one input
+    el("text", {x: 8, y: 20}, g, short(name, 34));
     const metrics = Object.entries(n.metrics).map(([k, v]) => `${k}=${v}`).join(" ");
     el("text", {x: 8, y: 40}, g, short(n.oid.slice(0, 10) + " " + n.commit.slice(0, 7) +
                                        (metrics ? " " + metrics : ""), 34));

@@ -25,6 +25,12 @@ class Node:
     kind: str = "model"  # "data" once any edge uses it as data
     metrics: dict[str, Any] = field(default_factory=dict)
     depth: int = 0  # hops from the root
+    files: int | None = None  # a folder of tracked files: how many
+
+    @property
+    def name(self) -> str:
+        """The path, a folder's with a trailing "/"."""
+        return self.path if self.files is None else f"{self.path}/"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Graph:
                     "kind": n.kind,
                     "depth": n.depth,
                     "metrics": n.metrics,
+                    **({} if n.files is None else {"files": n.files}),
                 }
                 for n in self.nodes.values()
             ],
@@ -88,7 +95,8 @@ def build(state: Json, root: FileVersion, downstream: bool = False) -> Graph:
     produced: dict[str, list[Json]] = state.get("produced", {})
     graph = Graph(root.oid, "downstream" if downstream else "upstream")
     maker = produced.get(root.oid, [{}])[0].get("commit")
-    graph.nodes[root.oid] = Node(root.oid, root.size, root.path, maker or root.commit)
+    graph.nodes[root.oid] = Node(root.oid, root.size, root.path, maker or root.commit,
+                                 files=root.files)  # fmt: skip
     step = _consumers(produced) if downstream else _producers(produced)
     queue = deque([root.oid])
     seen: set[tuple[str, str, str]] = set()
@@ -104,8 +112,9 @@ def build(state: Json, root: FileVersion, downstream: bool = False) -> Graph:
                 commit = produced.get(other["oid"], [{}])[0].get("commit") or other["commit"]
                 depth = graph.nodes[oid].depth + 1
                 graph.nodes[other["oid"]] = Node(
-                    other["oid"], other["size"], other["path"], commit, depth=depth
-                )
+                    other["oid"], other["size"], other["path"], commit, depth=depth,
+                    files=other.get("files"),
+                )  # fmt: skip
                 queue.append(other["oid"])
     for edge in graph.edges:
         if edge.role == "data":

@@ -39,12 +39,15 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class FileVersion:
-    """A model file as one revision holds it."""
+    """A model file as one revision holds it; or a folder of tracked files, one data set
+    (``files`` counts them; ``oid`` is their listing's digest, ``size`` their total:
+    :mod:`gitmodel.lineage.folders`)."""
 
     path: str
     oid: str
     size: int
     commit: str
+    files: int | None = None
 
 
 def versions(repo: git.Repo, path: str, rev: str = "HEAD") -> list[HistoryEntry]:

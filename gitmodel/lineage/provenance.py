@@ -6,7 +6,9 @@ Provenance of a commit C (``git model commit`` / ``git model record``):
   (against its first parent), except those named as inputs;
 - inputs: ``--base PATH[@REV]`` and ``--data PATH[@REV]``; without ``@REV`` an input is the
   version in C, or, when that path is itself an output of C (a fine-tune of the file in
-  place), the version in C's first parent;
+  place), the version in C's first parent. PATH may be a folder: its tracked files are one
+  input (:mod:`gitmodel.lineage.folders`). An input taken from C when C is what the
+  worktree holds must match the worktree (no untracked files, no changes left out);
 - params: ``--param k=v``; code: C's commit and tree ids.
 """
 
@@ -19,8 +21,8 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.lineage import store
-from gitmodel.lineage.history import FileVersion, repo_path, version_at
+from gitmodel.lineage import folders, store
+from gitmodel.lineage.history import FileVersion, repo_path
 from gitmodel.logs import records
 from gitmodel.scan import pointer_files
 from gitmodel.specs import PathSpec, unknown_rev_hint
@@ -73,18 +75,31 @@ def model_files(repo: git.Repo, rev: str | None) -> dict[str, FileVersion]:
     }
 
 
+@dataclass(frozen=True)
+class Sides:
+    """The model files of the commit being recorded (``commit``, "" for the index about to
+    be committed) and of its first parent; ``worktree``: what the worktree must match for
+    an input taken from ``commit`` ("staged", "committed"; None: no check, an older commit)."""
+
+    current: dict[str, FileVersion]
+    parent: dict[str, FileVersion]
+    commit: str = ""
+    worktree: str | None = None
+
+
 def resolve_plan(
-    repo: git.Repo, plan: Plan, current: dict[str, FileVersion], parent: dict[str, FileVersion]
+    repo: git.Repo, plan: Plan, sides: Sides
 ) -> tuple[list[FileVersion], list[tuple[str, FileVersion]]]:
     """The file versions ``plan`` names: its outputs and (role, input) pairs, for a commit
     with these model files."""
+    current, parent = sides.current, sides.parent
     no_rev = {repo_path(repo, s.path): role for role, specs in (("data", plan.data),
               ("base", plan.bases)) for s in specs if s.rev is None}  # fmt: skip
     if plan.outputs:
         outputs = [_lookup(current, repo_path(repo, p), "this commit") for p in plan.outputs]
     else:  # changed files, except inputs taken from this commit (a fine-tuned base is both)
         changed = [v for p, v in current.items() if not _same(parent.get(p), v)]
-        outputs = [v for v in changed if no_rev.get(v.path, "base") == "base"]
+        outputs = [v for v in changed if _role_of(no_rev, v.path) == "base"]
     if not outputs:
         raise UserError(
             "no model file changed, so there is nothing to record provenance for",
@@ -92,7 +107,7 @@ def resolve_plan(
         )
     out_paths = {v.path for v in outputs}
     inputs = [
-        (role, _input(repo, spec, current, parent, out_paths))
+        (role, _input(repo, spec, sides, out_paths))
         for role, specs in (("base", plan.bases), ("data", plan.data))
         for spec in specs
     ]
@@ -116,6 +131,14 @@ def pin_revisions(repo: git.Repo, plan: Plan) -> Plan:
                 plan.params)  # fmt: skip
 
 
+def _role_of(no_rev: dict[str, str], path: str) -> str:
+    """The role of the input named without ``@REV`` that holds ``path`` (the file, or a
+    folder above it); "base" when none does."""
+    while path not in no_rev and "/" in path:
+        path = path.rsplit("/", 1)[0]
+    return no_rev.get(path, "base")
+
+
 def _same(old: FileVersion | None, new: FileVersion) -> bool:
     return old is not None and (old.oid, old.size) == (new.oid, new.size)
 
@@ -125,8 +148,8 @@ def _lookup(
 ) -> FileVersion:
     if path not in files and any(p.startswith(f"{path}/") for p in files):
         raise UserError(f"{path} is a folder in {where}, not a model file",
-                        hint="name its model files, one --data (or --base) each: "
-                        f"`git model ls-files -- {path}` lists them")  # fmt: skip
+                        hint=f"name one of its model files: `git model ls-files -- {path}` "
+                        "lists them")  # fmt: skip
     if path not in files:
         raise UserError(
             f"{path} is not a model file in {where}", hint=hint or "see `git model ls-files`"
@@ -134,17 +157,24 @@ def _lookup(
     return files[path]
 
 
-def _input(
-    repo: git.Repo, spec: PathSpec, current: dict[str, FileVersion],
-    parent: dict[str, FileVersion], out_paths: set[str],
-) -> FileVersion:  # fmt: skip
+def _input(repo: git.Repo, spec: PathSpec, sides: Sides, out_paths: set[str]) -> FileVersion:
     path = repo_path(repo, spec.path)
+    folders.check_inside(repo, path)
     if spec.rev is not None:
-        return version_at(repo, path, repo.rev_parse(spec.rev), spec.rev)
+        return folders.version_or_folder(repo, path, repo.rev_parse(spec.rev), spec.rev)
     hint = unknown_rev_hint(spec)
     if path in out_paths:
-        return _lookup(parent, path, "the parent commit", hint)
-    return _lookup(current, path, "this commit", hint)
+        return _lookup(sides.parent, path, "the parent commit", hint)
+    if sides.worktree is not None:
+        folders.check_worktree(repo, path, staged_ok=sides.worktree == "staged")
+    folder = None if path in sides.current else folders.folder_version(repo, path, sides.commit)
+    if folder is None:
+        return _lookup(sides.current, path, "this commit", hint)
+    inside = sorted(p for p in out_paths if p.startswith(f"{path}/"))
+    if inside:
+        raise UserError(f"{path} holds {inside[0]}, an output of this commit",
+                        hint="name the folder's earlier version, e.g. PATH@HEAD~1")  # fmt: skip
+    return folder
 
 
 def provenance_record(
@@ -159,7 +189,9 @@ def provenance_record(
         "tree": str(info.tree_id),
         "message": info.message.strip().splitlines()[0] if info.message.strip() else "",
         "outputs": [_node(v, commit) for v in outputs],
-        "inputs": [{"role": role, **_node(v, v.commit or commit)} for role, v in inputs],
+        "inputs": [
+            {"role": role, **_node(v, v.commit or commit), **_files(v)} for role, v in inputs
+        ],
         "params": plan.params,
         **_stamp(repo),
     }
@@ -172,7 +204,9 @@ def record(repo: git.Repo, rev: str, plan: Plan) -> Json:
     current = model_files(repo, commit)
     parent = model_files(repo, str(parents[0])) if parents else {}
     parent = {p: FileVersion(v.path, v.oid, v.size, str(parents[0])) for p, v in parent.items()}
-    outputs, inputs = resolve_plan(repo, plan, current, parent)
+    live = repo.worktree is not None and repo.commit_of("HEAD") == commit
+    sides = Sides(current, parent, commit, "committed" if live else None)
+    outputs, inputs = resolve_plan(repo, plan, sides)
     rec = provenance_record(repo, commit, plan, outputs, inputs)
     store.append(repo, rec)
     return rec
@@ -192,6 +226,10 @@ def annotation_record(
 
 def _node(version: FileVersion, commit: str) -> Json:
     return {"path": version.path, "oid": version.oid, "size": version.size, "commit": commit}
+
+
+def _files(version: FileVersion) -> Json:
+    return {} if version.files is None else {"files": version.files}
 
 
 def _stamp(repo: git.Repo) -> Json:

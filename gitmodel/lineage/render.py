@@ -19,8 +19,11 @@ def printable(line: str) -> str:
 
 
 def label(node: Node) -> str:
-    """One line naming a version: path, short oid, size, producing commit."""
-    return f"{node.path} {node.oid[:10]} ({format_size(node.size)}, commit {node.commit[:7]})"
+    """One line naming a version: path, short oid, size (a folder's number of files),
+    producing commit."""
+    files = "" if node.files is None else f"{node.files} files, "
+    return (f"{node.name} {node.oid[:10]} ({files}{format_size(node.size)}, "
+            f"commit {node.commit[:7]})")  # fmt: skip
 
 
 def _metrics(node: Node) -> str:
@@ -70,7 +73,7 @@ def mermaid(graph: Graph) -> str:
     """A Mermaid flowchart, inputs on the left."""
     lines = ["flowchart LR"]
     for node in graph.nodes.values():
-        text = f"{_mermaid_text(node.path)}<br/>{node.oid[:10]}"
+        text = f"{_mermaid_text(node.name)}<br/>{node.oid[:10]}"
         shape = ('[("', '")]') if node.kind == "data" else ('["', '"]')
         lines.append(f"    n{node.oid[:16]}{shape[0]}{text}{shape[1]}")
     for edge in graph.edges:
@@ -91,7 +94,7 @@ def dot(graph: Graph) -> str:
     lines = ["digraph lineage {", "    rankdir=LR;", "    node [shape=box];"]
     for node in graph.nodes.values():
         shape = ", shape=cylinder" if node.kind == "data" else ""
-        text = _dot_quote(f"{node.path}\n{node.oid[:10]}")
+        text = _dot_quote(f"{node.name}\n{node.oid[:10]}")
         lines.append(f'    "{node.oid}" [label={text}{shape}];')
     for edge in graph.edges:
         lines.append(f'    "{edge.source}" -> "{edge.target}" [label={_dot_quote(edge.role)}];')

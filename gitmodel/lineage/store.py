@@ -7,6 +7,8 @@ Two record types (JSON objects; see README "Lineage storage" for the full schema
     {"type": "provenance", "commit": C, "tree": T, "message": "...", "by": "...", "at": "...",
      "outputs": [{"path": P, "oid": O, "size": N}],
      "inputs": [{"role": "base"|"data", "path": P, "oid": O, "size": N, "commit": C}],
+     # an input that is a folder: "files": its number of tracked files, "oid" the digest
+     # of their listing, "size" their total (gitmodel.lineage.folders)
      "params": {"k": "v"}}
 
 ``annotation``  facts added later about one version (metrics, notes)::
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gitmodel import git
+from gitmodel import git, safepath
 from gitmodel.lineage.history import version_at
 from gitmodel.logs import records
 from gitmodel.pointer import is_valid_oid
@@ -108,6 +110,12 @@ def _check_input(item: Json) -> None:
     _check_version(item)
     if not isinstance(item.get("role"), str):
         raise ValueError("an input has no role")
+    if "files" in item:  # a folder: a path inside the repository, of at least one file
+        files = item["files"]
+        if not isinstance(files, int) or isinstance(files, bool) or files < 1:
+            raise ValueError("a folder input has no valid number of files")
+        if not safepath.is_valid(item["path"]):
+            raise ValueError("a folder input's path is not one inside a repository")
 
 
 def _check_made(record: Json) -> None:
