@@ -16,18 +16,25 @@ from conftest import git_model, git_out, run_git, sha256_file
 FILES = {f"m{i}.bin": os.urandom(3000 + i) for i in range(4)}
 
 
-def killed_clone(repo: Path, tmp_path: Path) -> Path:
-    """A clone of ``repo`` killed (SIGKILL, as by the OOM killer or a closed terminal)
-    once its checkout has taken the index lock; its objects come slowly from the model
-    remote, so none is fetched by then."""
+def pushed_origin(repo: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Path:
+    """A bare origin in ``tmp_path`` that ``repo`` pushed :data:`FILES` to (with ``env``),
+    and gitmodel installed in the user's global config, as the clones' filter."""
     origin = tmp_path / "origin.git"
     run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
     for name, data in FILES.items():
         (repo / name).write_bytes(data)
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "models", cwd=repo)
-    run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo)
-    git_model("install", cwd=tmp_path)  # the clone's filter: the user's global config
+    run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo, env=env)
+    git_model("install", cwd=tmp_path)
+    return origin
+
+
+def killed_clone(repo: Path, tmp_path: Path) -> Path:
+    """A clone of ``repo`` killed (SIGKILL, as by the OOM killer or a closed terminal)
+    once its checkout has taken the index lock; its objects come slowly from the model
+    remote, so none is fetched by then."""
+    origin = pushed_origin(repo, tmp_path)
     clone = tmp_path / "clone"
     env = {**os.environ, "GIT_MODEL_TEST_FAULTS": "delay=0.5"}
     proc = subprocess.Popen(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path,
@@ -92,14 +99,7 @@ def test_a_clone_whose_checkout_failed_says_how_to_write_the_files(
     repo: Path, tmp_path: Path
 ) -> None:
     key = {**os.environ, "GIT_MODEL_ENCRYPTION_KEY": "ab" * 32}
-    origin = tmp_path / "origin.git"
-    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    for name, data in FILES.items():
-        (repo / name).write_bytes(data)
-    run_git("add", ".", cwd=repo)
-    run_git("commit", "-qm", "models", cwd=repo)
-    run_git("push", "-q", str(origin), "HEAD:refs/heads/main", cwd=repo, env=key)
-    git_model("install", cwd=tmp_path)
+    origin = pushed_origin(repo, tmp_path, env=key)
     clone = tmp_path / "clone"
     failed = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, check=False)
     assert b"is encrypted and no key is set" in failed.stderr  # Git keeps the clone
