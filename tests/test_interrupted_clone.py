@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import git_model, git_out, run_git, sha256_file
 
 FILES = {f"m{i}.bin": os.urandom(3000 + i) for i in range(4)}
@@ -30,22 +31,21 @@ def pushed_origin(repo: Path, tmp_path: Path, env: dict[str, str] | None = None)
     return origin
 
 
-def killed_clone(repo: Path, tmp_path: Path) -> Path:
+def killed_clone(repo: Path, tmp_path: Path, until: str = ".git/index.lock") -> Path:
     """A clone of ``repo`` killed (SIGKILL, as by the OOM killer or a closed terminal)
-    once its checkout has taken the index lock; its objects come slowly from the model
-    remote, so none is fetched by then."""
+    once ``until`` exists in it (by default, once its checkout has taken the index lock);
+    its objects come slowly from the model remote, so none is fetched by then."""
     origin = pushed_origin(repo, tmp_path)
     clone = tmp_path / "clone"
     env = {**os.environ, "GIT_MODEL_TEST_FAULTS": "delay=0.5"}
     proc = subprocess.Popen(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path,
                             env=env, start_new_session=True)  # fmt: skip
-    lock = clone / ".git" / "index.lock"
     deadline = time.monotonic() + 60
-    while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (clone / until).exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert lock.exists() and not (clone / ".git" / "index").exists()
+    assert (clone / until).exists()
     return clone
 
 
@@ -54,6 +54,7 @@ def test_a_clone_killed_midway_says_an_interrupted_command_left_the_lock(
 ) -> None:
     clone = killed_clone(repo, tmp_path)
     lock = clone / ".git" / "index.lock"
+    assert not (clone / ".git" / "index").exists()
     assert "D  m0.bin" in git_out("status", "--porcelain", cwd=clone)
 
     fsck = git_model("fsck", cwd=clone, check=False)
@@ -75,6 +76,32 @@ def test_a_clone_killed_midway_says_an_interrupted_command_left_the_lock(
         assert (clone / name).read_bytes() == data, name
     assert git_out("status", "--porcelain", cwd=clone) == ""
     assert git_model("fsck", cwd=clone).stdout.decode().endswith("fsck: ok\n")
+
+
+@pytest.mark.parametrize("until", [".git/index.lock", ".git/index"])
+def test_following_the_hint_after_a_kill_in_a_direct_checkout_writes_every_file(
+    repo: Path, tmp_path: Path, until: str
+) -> None:
+    """Files at the direct checkout's threshold, the clone killed in Git's checkout (its
+    lock left, no index) or once Git is done, in the post-checkout hook that writes them
+    (every file still its pointer): the hint `status` prints for either leads to every
+    file whole, nothing else left in the worktree, and fsck sound."""
+    run_git("config", "--global", "model.directCheckoutThreshold", "1k", cwd=tmp_path)
+    clone = killed_clone(repo, tmp_path, until=until)
+    status = git_model("status", cwd=clone)
+    said = (status.stdout + status.stderr).decode()
+    if until.endswith(".lock"):
+        assert "remove that file, then run `git checkout -f HEAD` and `git model pull`" in said
+        (clone / until).unlink()
+        run_git("checkout", "-f", "HEAD", cwd=clone)
+    else:
+        assert "checked out as their pointers (`git model pull` writes them)" in said, said
+    git_model("pull", cwd=clone)
+    for name, data in FILES.items():
+        assert (clone / name).read_bytes() == data, name
+    assert git_out("status", "--porcelain", "--ignored", cwd=clone) == ""
+    assert git_model("fsck", cwd=clone).stdout.decode().endswith("fsck: ok\n")
+    assert git_model("status", cwd=clone).stderr == b""
 
 
 def test_a_lock_left_beside_an_index_is_named_by_pull(repo: Path) -> None:
