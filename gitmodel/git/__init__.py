@@ -29,6 +29,7 @@ from gitmodel.git.config import (
     config_set,
     config_set_file,
     config_unset,
+    number_setting,
     valid_remote_name,
 )
 from gitmodel.git.diff import NULL_OID_RE, DiffEntry, diff_raw
@@ -101,6 +102,7 @@ __all__ = [
     "list_refs",
     "local_git_dir",
     "local_path",
+    "number_setting",
     "output",
     "pointers_of",
     "read_commit",

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from gitmodel.errors import UserError
 from gitmodel.git.process import GitError, run
 
 CONFIG_SCOPES = ("local", "global", "system", "worktree")
+N = TypeVar("N", int, float)
 
 
 def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
@@ -195,3 +197,22 @@ def _check_remote_choice(value: str, config: dict[str, str]) -> str | None:
     if f"remote.{value}.url" not in config:
         return f"names {value!r}, which is not one of your Git remotes (see `git remote -v`)"
     return None
+
+
+def number_setting(
+    kind: Callable[[str], N], settings: dict[str, str], key: str, default: N, least: float
+) -> N:
+    """A numeric setting (Git config keys are case-insensitive: looked up in lower case);
+    a value that is not a number, or is below ``least``, is an error, never the default."""
+    text = settings.get(key.lower())
+    if text is None:
+        return default
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not value >= least or value != value or value == float("inf"):
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise UserError(f"{key} must be {what} of at least {least:g}, not {text[:40]!r}",
+                        hint=f"git config {key} {default}")  # fmt: skip
+    return value

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel import git
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
     from gitmodel.remote.lfs import LfsRemote
     from gitmodel.remote.store import RemoteStore
 
-N = TypeVar("N", int, float)
 _HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 OPTION_KEYS = {"modelendpoint": "endpoint_url", "modelregion": "region", "modelprofile": "profile"}
 
@@ -238,10 +236,11 @@ def for_local_url(repo: git.Repo, git_url: str, name: str = "") -> ModelRemote |
 
 def with_settings(remote: ModelRemote, settings: dict[str, str]) -> ModelRemote:
     """``remote`` with the retry, timeout, chunking and encryption settings applied."""
-    tries = _number(int, settings, "model.retries", RETRY_TRIES, least=1)
-    delay = _number(float, settings, "model.retryDelay", RETRY_FIRST_DELAY, least=0)
-    retry_timeout = _number(float, settings, "model.retryTimeout", RETRY_TIMEOUT, least=0)
-    timeout = _number(float, settings, "model.timeout", REQUEST_TIMEOUT, least=0.001)
+    number = git.number_setting
+    tries = number(int, settings, "model.retries", RETRY_TRIES, least=1)
+    delay = number(float, settings, "model.retryDelay", RETRY_FIRST_DELAY, least=0)
+    retry_timeout = number(float, settings, "model.retryTimeout", RETRY_TIMEOUT, least=0)
+    timeout = number(float, settings, "model.timeout", REQUEST_TIMEOUT, least=0.001)
     return replace(remote, tries=tries, first_delay=delay, chunked=chunking(settings),
                    key=encryption_key(settings), retry_timeout=retry_timeout,
                    timeout=timeout)  # fmt: skip
@@ -274,25 +273,6 @@ def encryption_key(settings: dict[str, str]) -> bytes | None:
         raise UserError(f"{where} must hold 64 hex digits (a 32-byte key)",
                         hint="make one with: openssl rand -hex 32")  # fmt: skip
     return key
-
-
-def _number(
-    kind: Callable[[str], N], settings: dict[str, str], key: str, default: N, least: float
-) -> N:
-    """A numeric setting (Git config keys are case-insensitive: looked up in lower case);
-    a value that is not a number, or is below ``least``, is an error, never the default."""
-    text = settings.get(key.lower())
-    if text is None:
-        return default
-    try:
-        value = kind(text.strip())
-    except ValueError:
-        value = None
-    if value is None or not value >= least or value != value or value == float("inf"):
-        what = "a whole number" if kind is int else "a number of seconds"
-        raise UserError(f"{key} must be {what} of at least {least:g}, not {text[:40]!r}",
-                        hint=f"git config {key} {default}")  # fmt: skip
-    return value
 
 
 def _backend_options(protocol: str, options: dict[str, str]) -> dict[str, Any]:
