@@ -87,6 +87,8 @@ CONFIGURATION = (
     ("model.directCheckoutThreshold", "files this large (default 128m) are written by the "
      "post-checkout hook instead of through Git's smudge pipe; 0 turns that off."),
     ("model.autoInstallHooks", "false: the filter does not install missing hooks."),
+    ("model.hookTimeout", "seconds a pre-promote or post-promote hook may run before it "
+     "and every process it started are stopped (default 600; 0: no limit)."),
     ("core.untrackedCache", "Git's own; gitmodel sets it true in a repository the filter "
      "runs in (git status then reads only changed folders) unless it or feature.manyFiles "
      "is set in any scope: set it false to keep the cache off."),

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,116 @@ def test_hooks_path_and_a_hook_that_is_not_executable(model: Path) -> None:
         proc.stderr.decode()
     )
     assert git_out("rev-list", "--count", "refs/gitmodel/registry", cwd=model).strip() == "1"
+
+
+SLEEPER = "sleep 60 & echo $! > '{pid_file}'; wait"  # a hook whose child outlives it
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie no reaper collected has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def wait_for_pid(pid_file: Path, proc: subprocess.Popen[bytes]) -> int:
+    """The pid the hook wrote, once written (the test fails if the command ends first)."""
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the hook never started"
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
+def test_a_pre_promote_hook_out_of_time_is_stopped_whole_and_refuses(model: Path) -> None:
+    pid_file = model.parent / "sleep.pid"
+    hook(model, "pre-promote", "trap '' TERM\n" + SLEEPER.format(pid_file=pid_file))
+    run_git("config", "model.hookTimeout", "1", cwd=model)
+    started = time.monotonic()
+    proc = git_model("promote", "clf@v1", "staging", cwd=model, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert time.monotonic() - started < 20  # 1 s, then TERM, ignored, then KILL
+    assert "gitmodel: error: the pre-promote hook refused v1 for clf staging (timed out: " \
+        "model.hookTimeout is 1 s)" in err  # fmt: skip
+    assert "hint: fix " in err and "git config model.hookTimeout SECONDS" in err
+    assert "Traceback" not in err
+    assert registry_tip(model) == ""
+    assert not alive(int(pid_file.read_text()))  # it ignored SIGTERM: killed
+
+
+def test_a_post_promote_hook_out_of_time_is_reported_and_the_change_stands(model: Path) -> None:
+    pid_file = model.parent / "sleep.pid"
+    hook(model, "post-promote", SLEEPER.format(pid_file=pid_file))
+    run_git("config", "model.hookTimeout", "0.5", cwd=model)
+    proc = git_model("promote", "clf@v1", "staging", cwd=model)
+    assert "warning: the post-promote hook failed (timed out: model.hookTimeout is 0.5 s); " \
+        "the promote of clf staging is recorded and stands" in proc.stderr.decode()  # fmt: skip
+    assert registry_tip(model) != ""
+    assert not alive(int(pid_file.read_text()))
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf", ""])
+def test_a_bad_hook_timeout_is_an_error_naming_the_key(model: Path, value: str) -> None:
+    hook(model, "pre-promote", "exit 0")
+    run_git("config", "model.hookTimeout", value, cwd=model)
+    proc = git_model("promote", "clf@v1", "staging", cwd=model, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert err.startswith("gitmodel: error: model.hookTimeout must be a number of seconds"), err
+    assert "hint: git config model.hookTimeout 600" in err and "Traceback" not in err
+    assert registry_tip(model) == ""
+
+
+def test_a_hook_timeout_of_zero_is_no_limit(model: Path) -> None:
+    hook(model, "pre-promote", "sleep 1")
+    run_git("config", "model.hookTimeout", "0", cwd=model)
+    git_model("promote", "clf@v1", "staging", cwd=model)
+    assert registry_tip(model) != ""
+
+
+def interrupted_promote(model: Path, pid_file: Path, signum: int) -> tuple[int, bytes, int]:
+    """Start ``promote`` in a session of its own, send it ``signum`` once its hook has
+    started a child: its exit status, its standard error and the child's pid."""
+    proc = subprocess.Popen(
+        ["git-model", "promote", "clf@v1", "staging"], cwd=model, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        child = wait_for_pid(pid_file, proc)
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err, child
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_during_pre_promote_stops_the_hook_and_records_nothing(
+    model: Path, signum: int, code: int
+) -> None:
+    pid_file = model.parent / "sleep.pid"
+    hook(model, "pre-promote", SLEEPER.format(pid_file=pid_file))
+    returncode, err, child = interrupted_promote(model, pid_file, signum)
+    assert returncode == code, err
+    assert b"gitmodel: error: interrupted; the pre-promote hook and its processes were " \
+        b"stopped, and nothing was recorded" in err  # fmt: skip
+    assert b"Traceback" not in err
+    assert not alive(child)
+    assert registry_tip(model) == ""
+
+
+def test_interrupted_during_post_promote_says_the_change_stands(model: Path) -> None:
+    pid_file = model.parent / "sleep.pid"
+    hook(model, "post-promote", SLEEPER.format(pid_file=pid_file))
+    returncode, err, child = interrupted_promote(model, pid_file, signal.SIGINT)
+    assert returncode == 130, err
+    assert b"the post-promote hook and its processes were stopped, and the change stays " \
+        b"recorded" in err  # fmt: skip
+    assert not alive(child)
+    assert registry_tip(model) != ""

@@ -69,17 +69,18 @@ def _pre_promote(
     repo: git.Repo, record: stages.Json, by: tuple[str, str], what: str, force: bool
 ) -> None:
     """Run the pre-promote hook: its failure refuses, or is recorded as bypassed."""
-    code = hooks.run(repo, hooks.PRE_PROMOTE, hooks.event_json(record, by))
-    if not code:
+    ended = hooks.run(repo, hooks.PRE_PROMOTE, hooks.event_json(record, by))
+    if ended is None or not ended.failed:
         return
     if not force:
-        raise UserError(
-            f"the pre-promote hook refused {what} ({hooks.ended(code)})",
-            hint=f"see its messages above, or {repo.hooks_dir / hooks.PRE_PROMOTE} "
-            "(or bypass it with --force -m WHY, recorded)",
-        )
+        path = repo.hooks_dir / hooks.PRE_PROMOTE
+        see = f"see its messages above, or {path}"
+        if ended.timed_out:
+            see = f"fix {path}, or give it longer: git config {hooks.TIMEOUT_KEY} SECONDS"
+        raise UserError(f"the pre-promote hook refused {what} ({ended})",
+                        hint=f"{see} (or bypass it with --force -m WHY, recorded)")  # fmt: skip
     record["forced"] = True
-    record["bypassed"] = [*record["bypassed"], f"pre-promote hook: {hooks.ended(code)}"]
+    record["bypassed"] = [*record["bypassed"], f"pre-promote hook: {ended}"]
 
 
 def _signers_file(model: declare.Model, stage: str) -> str | None:
@@ -119,9 +120,9 @@ def _after_change(
     if _signers_file(model, record["stage"]) and not records.signs_commits(repo):
         print(f"gitmodel: warning: this change of {model.name} {record['stage']} is not "
               "signed; `git model audit` will report it", file=sys.stderr)  # fmt: skip
-    code = hooks.run(repo, hooks.POST_PROMOTE, hooks.event_json(record, by, commit))
-    if code:
-        print(f"gitmodel: warning: the post-promote hook failed ({hooks.ended(code)}); the "
+    ended = hooks.run(repo, hooks.POST_PROMOTE, hooks.event_json(record, by, commit))
+    if ended is not None and ended.failed:
+        print(f"gitmodel: warning: the post-promote hook failed ({ended}); the "
               f"{record['type']} of {record['model']} {record['stage']} is recorded and "
               "stands", file=sys.stderr)  # fmt: skip
 

@@ -11,26 +11,66 @@ Each gets the event as one JSON object on standard input (see :func:`event_json`
 runs in the worktree's top folder, its output sent to our standard error, as Git does.
 A hook that is not executable is skipped with a note, as Git does. A hook is the user's
 own file (a clone never brings hooks), and no repository data reaches its command line.
+
+A hook runs in a session (and process group) of its own, as a CI runner runs a step, so
+it has no terminal to read. When it outlives ``model.hookTimeout`` (seconds, default
+600; 0 waits for ever), or when we are interrupted (Ctrl-C, SIGTERM), its whole group
+is stopped: SIGTERM, then SIGKILL after :data:`GRACE` seconds, so no process it started
+lingers. Running out of time is the hook's failure; an interruption ends the command
+(130 after Ctrl-C, 143 after SIGTERM) with one line saying what stands.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
 
 PRE_PROMOTE, POST_PROMOTE = "pre-promote", "post-promote"
+TIMEOUT_KEY, TIMEOUT = "model.hookTimeout", 600.0
+GRACE = 2.0  # seconds between SIGTERM and SIGKILL to a hook's process group
+EXIT_TERMINATED = 128 + signal.SIGTERM
 Json = dict[str, Any]
+_Handler = Any  # what signal.signal returns: a handler, SIG_DFL, SIG_IGN or None
 
 
-def run(repo: git.Repo, name: str, event: Json) -> int | None:
-    """Run hook ``name`` with ``event`` on its standard input; its exit status, or
-    None when there is no such (executable) hook."""
+@dataclass(frozen=True)
+class Ended:
+    """How a hook ended: its exit status (``-N`` when killed by signal N), or the
+    seconds it was given when it ran out of time (its group then stopped)."""
+
+    code: int
+    timed_out: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.code != 0 or self.timed_out is not None
+
+    def __str__(self) -> str:
+        if self.timed_out is not None:
+            return f"timed out: {TIMEOUT_KEY} is {self.timed_out:g} s"
+        return f"killed by signal {-self.code}" if self.code < 0 else f"exit {self.code}"
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived while a hook ran."""
+
+
+def run(repo: git.Repo, name: str, event: Json) -> Ended | None:
+    """Run hook ``name`` with ``event`` on its standard input; how it ended, or None
+    when there is no such (executable) hook."""
     path = repo.hooks_dir / name
     if not path.is_file():
         return None
@@ -38,27 +78,115 @@ def run(repo: git.Repo, name: str, event: Json) -> int | None:
         print(f"hint: the {name} hook was ignored because it is not executable "
               f"(chmod +x {path})", file=sys.stderr)  # fmt: skip
         return None
+    timeout = hook_timeout(repo)
     data = (json.dumps({"hook": name, **event}, sort_keys=True) + "\n").encode()
     env = {**os.environ, "GIT_MODEL_HOOK": name}
     out = _stderr_fd()
     try:
-        proc = subprocess.run(
-            [str(path)], input=data, stdout=subprocess.PIPE if out is None else out,
-            cwd=repo.cwd, env=env, check=False,
+        proc = subprocess.Popen(
+            [str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE if out is None else out,
+            cwd=repo.cwd, env=env, start_new_session=True,
         )  # fmt: skip
     except OSError as exc:  # not a program the system can start (no #! line, …)
         raise UserError(
             f"cannot run the {name} hook {path}: {exc.strerror}",
             hint="make it an executable program with a #! line",
         ) from exc
-    if out is None and proc.stdout:
-        sys.stderr.write(proc.stdout.decode("utf-8", "replace"))
-    return proc.returncode
+    return _wait(proc, name, data, timeout)
 
 
-def ended(code: int) -> str:
-    """How a hook that failed ended: ``exit 3``, or ``killed by signal 9``."""
-    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+def hook_timeout(repo: git.Repo) -> float | None:
+    """``model.hookTimeout`` in seconds (checked), None for no limit (0)."""
+    seconds = git.number_setting(float, git.config_list(repo.cwd), TIMEOUT_KEY, TIMEOUT, least=0)
+    return seconds or None
+
+
+def _wait(proc: subprocess.Popen[bytes], name: str, data: bytes, timeout: float | None) -> Ended:
+    """Feed the hook and wait for it; stop its group when it runs out of time, or when
+    we are interrupted (then say so, and end the command)."""
+    try:
+        with _terminate_raises():
+            output, _ = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        return Ended(proc.returncode, timed_out=timeout)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        with _signals_ignored():
+            _stop_group(proc)
+        print(f"gitmodel: error: interrupted; the {name} hook and its processes were "
+              f"stopped, and {_standing(name)}", file=sys.stderr)  # fmt: skip
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise SystemExit(EXIT_TERMINATED) from None
+    if output:
+        sys.stderr.write(output.decode("utf-8", "replace"))
+    return Ended(proc.returncode)
+
+
+def _standing(name: str) -> str:
+    """What an interruption during hook ``name`` leaves of the stage change."""
+    return "nothing was recorded" if name == PRE_PROMOTE else "the change stays recorded"
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the hook's process group; SIGKILL to whatever is left of it after
+    :data:`GRACE` seconds; the hook reaped."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE
+    while _group_alive(proc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.communicate()  # reaps it, and reads what is left of a captured output
+
+
+def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether any process of the hook's group is left (the hook reaped if it ended)."""
+    proc.poll()
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # every process of the group has ended
+        os.killpg(pgid, signum)
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """While a hook runs, SIGTERM raises :class:`_Terminated` (as Ctrl-C raises
+    KeyboardInterrupt), so that its group is stopped before we end."""
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    with _handlers({signal.SIGTERM: raise_terminated}):
+        yield
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored while a hook's group is stopped (:data:`GRACE`
+    seconds at most), so a second one cannot cut that short."""
+    with _handlers({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
+        yield
+
+
+@contextlib.contextmanager
+def _handlers(wanted: dict[signal.Signals, _Handler]) -> Iterator[None]:
+    """Signal handlers set for a while, then put back (from the main thread only, the
+    one Python lets set them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _stderr_fd() -> int | None:
