@@ -104,12 +104,17 @@ def test_history_shows_a_malformed_event_as_unreadable_and_goes_on(cli: Cli, wor
     assert cli.held(work, "dev") == [(2, 100)]
 
 
-def test_history_json_of_a_damaged_log_writes_nothing_to_stdout(cli: Cli, work: Path) -> None:
+@pytest.mark.parametrize("form", [["--json"], []], ids=["json", "text"])
+def test_history_of_a_damaged_log_writes_nothing_to_stdout(
+    cli: Cli, work: Path, form: list[str]
+) -> None:
+    """The events newer than the damage are read before it is found: none is shown,
+    so a reader (or a script) never takes part of the history for all of it."""
     cli.run(work, "promote", "clf@v1", "dev")
     good = tip_state(work)
     damaged = append_raw(work, b"not json", good)
     append_raw(work, {"type": "unassign", "model": "clf", "stage": "dev"}, good)
-    shown = git_model("history", "clf", "--json", cwd=work, check=False)
+    shown = git_model("history", "clf", *form, cwd=work, check=False)
     assert (shown.returncode, shown.stdout) == (1, b"")
     assert error_lines(shown.stderr.decode()) == [
         f"gitmodel: error: the registry log is damaged at commit {damaged[:12]}: its "

@@ -17,7 +17,7 @@ from gitmodel.registry import declare, messages, serving, stages
 from gitmodel.registry.requests import one_line
 from gitmodel.specs import ModelSpec
 
-JSON_SPOOL = 8 << 20  # bytes of history JSON held in memory before it goes to a file
+SPOOL = 8 << 20  # bytes of history held in memory before it goes to a file
 
 
 def register(name: str, paths: list[str], description: str, stage_names: list[str]) -> int:
@@ -73,7 +73,8 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
 
 
 def history(name: str, stage: str | None, as_json: bool = False, limit: int | None = None) -> int:
-    """Every event of NAME (on STAGE), newest first: text printed as it is read, JSON whole."""
+    """Every event of NAME (on STAGE), newest first, as text or JSON, written whole once
+    every event is read: a log found damaged part way writes nothing to stdout."""
     repo = git.Repo.discover()
     declare.valid_name(name)
     model = declare.load(repo).models.get(name) if repo.worktree is not None else None
@@ -83,12 +84,9 @@ def history(name: str, stage: str | None, as_json: bool = False, limit: int | No
             model.check_stage(stage)
     entries = _limited(stages.events(repo, name, stage), limit)
     if as_json:
-        count = _stream_json(event_json(e) for e in entries)
+        count = _write_whole(_json_elements(event_json(e) for e in entries), "[", "\n]\n")
     else:
-        count = 0
-        for entry in entries:
-            print(event_line(entry))
-            count += 1
+        count = _write_whole(event_line(e) + "\n" for e in entries)
     if count == 0 and model is None:
         if stage is not None and next(stages.events(repo, name), None) is not None:
             raise UserError(f"{name} is not declared here and has no event in {stage}",
@@ -107,19 +105,26 @@ def _limited(entries: Iterator[records.Entry], limit: int | None) -> Iterator[re
         yield entry
 
 
-def _stream_json(items: Iterator[dict[str, object]]) -> int:
-    """A JSON array built element by element in a spooled file (memory bounded by
-    ``JSON_SPOOL``), then written whole: a log found damaged part way writes nothing to
-    stdout, so a reader gets valid JSON or none. Its length."""
-    with tempfile.SpooledTemporaryFile(JSON_SPOOL, mode="w+", encoding="utf-8") as spool:
-        spool.write("[")
+def _write_whole(parts: Iterator[str], head: str = "", tail: str = "") -> int:
+    """``head``, the parts and ``tail`` built in a spooled file (memory bounded by
+    ``SPOOL``), then written whole: a log found damaged part way writes nothing to stdout,
+    so a reader gets all of the history or none of it. How many parts there were."""
+    with tempfile.SpooledTemporaryFile(SPOOL, mode="w+", encoding="utf-8") as spool:
+        spool.write(head)
         count = 0
-        for count, item in enumerate(items, 1):
-            spool.write(("," if count > 1 else "") + "\n  " + json.dumps(item, sort_keys=True))
-        spool.write("\n]\n")
+        for part in parts:
+            spool.write(part)
+            count += 1
+        spool.write(tail)
         spool.seek(0)
         shutil.copyfileobj(spool, sys.stdout)
     return count
+
+
+def _json_elements(items: Iterator[dict[str, object]]) -> Iterator[str]:
+    """The elements of a JSON array, each on a line of its own, commas between them."""
+    for count, item in enumerate(items):
+        yield ("," if count else "") + "\n  " + json.dumps(item, sort_keys=True)
 
 
 def _when(entry: records.Entry) -> datetime:
