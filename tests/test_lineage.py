@@ -321,8 +321,17 @@ def test_html_page_draws_every_node_in_chromium(
         (["commit", "-m", "x", "--data", "data/train.bin"], "no model file changed"),
         (["commit", "--data", "data/train.bin"], "a commit message is required"),
         (["record", "HEAD", "--output", "nothere.bin"], "nothere.bin is not a model file"),
+        # bytes that are not UTF-8 (a Latin-1 terminal): named, not called a damaged log
+        (["annotate", "model.bin", "--note", os.fsdecode(b"caf\xe9")],
+         "cannot write to the lineage log: the field note is not UTF-8 text"),
+        (["annotate", "model.bin", "--metric", os.fsdecode(b"k=\xff")],
+         "cannot write to the lineage log: the field metrics.k is not UTF-8 text"),
+        (["annotate", "model.bin", "--metric", os.fsdecode(b"k\xff=1")],
+         "the name of the field metrics.k\\udcff is not UTF-8 text"),
+        (["record", "HEAD", "--param", os.fsdecode(b"lr=\xff")],
+         "cannot write to the lineage log: the field params.lr is not UTF-8 text"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_a_one_line_error(
     scenario: Scenario, shared: Path, args: list[str], message: str
 ) -> None:

@@ -109,6 +109,35 @@ def test_a_damaged_remote_log_is_refused_and_the_code_push_still_goes(
     assert "acc" in shown and "f1" in shown  # the mate's own log still reads
 
 
+@pytest.mark.parametrize(
+    ("field", "raw", "why"),
+    [("note", '"\\ud800"', "the field note is not UTF-8 text"),
+     ("extra", "NaN", "NaN is not a JSON number")],
+)  # fmt: skip
+def test_a_remote_record_no_record_can_hold_is_refused_as_damaged(
+    team: tuple[Path, Path, Path], field: str, raw: str, why: str
+) -> None:
+    """A record whose state follows from it, but whose text is a lone surrogate (a
+    ``\\ud800`` escape) or whose number is not JSON: taken, it would make every later
+    state impossible to write; it is named damaged at its commit instead."""
+    _, author, mate = team
+    record = json.loads(git_out("show", f"{LINEAGE}:record.json", cwd=author))
+    state = json.loads(git_out("show", f"{LINEAGE}:state.json", cwd=author))
+    record[field] = "PLACEHOLDER"
+    state = store.reduce(state, record)
+    body = {name: json.dumps(value).replace('"PLACEHOLDER"', raw).encode()
+            for name, value in (("record", record), ("state", state))}  # fmt: skip
+    forged = push_forged_lineage(author, body["state"], body["record"])
+    before = git_out("rev-parse", LINEAGE, cwd=mate)
+    fetch = git_model("fetch", cwd=mate, check=False)
+    err = fetch.stderr.decode()
+    assert fetch.returncode == 1, err
+    assert f"gitmodel: error: the lineage log on origin is damaged at commit {forged[:12]}: " \
+        f"its record.json is not valid ({why})" in err  # fmt: skip
+    assert "Traceback" not in err
+    assert git_out("rev-parse", LINEAGE, cwd=mate) == before
+
+
 def test_a_mended_remote_log_is_taken_again(team: tuple[Path, Path, Path]) -> None:
     _, author, mate = team
     good = git_out("rev-parse", LINEAGE, cwd=author).strip()

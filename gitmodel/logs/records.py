@@ -54,6 +54,7 @@ from typing import Any
 
 from gitmodel import git
 from gitmodel.errors import GitModelError, UserError
+from gitmodel.logs import encoding
 
 LOG_PREFIX = "refs/gitmodel/"
 RECORD_FILE = "record.json"
@@ -233,14 +234,14 @@ def write_commit(
     author_env: dict[str, str] | None = None,
 ) -> str:
     """Write the commit appending ``record`` on ``parent`` (no ref moves); its id."""
-    record = valid_record(record)
+    body = _record_bytes(kind, valid_record(record))
     _read_json(repo, kind, parent, RECORD_FILE)  # a tip edited by hand is not built on
     state = _read_json(repo, kind, parent, STATE_FILE) if parent else {}
     try:
-        state = kind.reduce(state, json.loads(encode(record)))
+        state = kind.reduce(state, json.loads(body))
     except _SHAPE_ERRORS as exc:  # our own record is sound: the state it folds into is not
         raise DamagedLogError(kind.name, parent or "", "its state does not fit the log") from exc
-    tree = git.write_tree(repo, {RECORD_FILE: encode(record), STATE_FILE: encode(state)})
+    tree = git.write_tree(repo, {RECORD_FILE: body, STATE_FILE: encode(state)})
     summary = message or str(record.get("type") or record.get("event") or "record")
     args = ["commit-tree", tree, "-m", f"{kind.name}: {summary}"]
     if parent:
@@ -248,6 +249,17 @@ def write_commit(
     if signs_commits(repo):
         args.append("-S")
     return _commit_tree(repo, args, author_env)
+
+
+def _record_bytes(kind: LogKind, record: Json) -> bytes:
+    """``record`` encoded; a user error naming the field it cannot hold (text that is
+    not UTF-8, a number that is not finite), before anything is written."""
+    try:
+        return encode(record)
+    except ValueError as exc:  # UnicodeEncodeError, or allow_nan=False refusing a number
+        found = encoding.problem(record) or encoding.Problem(f"the record ({exc})", "fix it")
+        raise UserError(f"cannot write to the {kind.name} log: {found.what}",
+                        hint=f"{found.hint}; nothing was written") from None  # fmt: skip
 
 
 def update_ref(repo: git.Repo, ref: str, new: str, old: str | None, log: str) -> None:
@@ -317,15 +329,33 @@ def _parse(kind: LogKind, body: bytes, name: str, commit: Callable[[], str]) -> 
     :class:`DamagedLogError` at ``commit()`` if it is not."""
     check = kind.check_record if name == RECORD_FILE else kind.check_state
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_not_a_number)
         if not isinstance(value, dict):
             raise ValueError("not a JSON object")
+        _check_encodable(body, value)
         if check is not None:
             check(value)
     except _SHAPE_ERRORS as exc:  # its text may quote the hostile file: one clean line
         why = "".join(ch if ch.isprintable() else "?" for ch in str(exc)[:200])
         raise DamagedLogError(kind.name, commit(), f"its {name} is not valid ({why})") from exc
     return value
+
+
+def _not_a_number(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _check_encodable(body: bytes, value: Json) -> None:
+    """A ``ValueError`` when ``value`` holds text that no record can hold: a ``\\uD800``
+    escape spells a lone surrogate, which JSON reads but UTF-8 cannot write, so a state
+    holding one could never be written again (checked only when such an escape is there)."""
+    if _SURROGATE_ESCAPE.search(body):
+        found = encoding.problem(value)
+        if found is not None:
+            raise ValueError(found.what)
 
 
 def _entry(repo: git.Repo, kind: LogKind, commit: git.Commit, lenient: bool = False) -> Entry:
