@@ -872,6 +872,19 @@ def cache_prune(older_than: float, max_size: int | None, everything: bool, dry_r
     _exit(run(older_than, max_size, everything, dry_run))
 
 
+@cache.command("forget")
+@click.argument("url")
+def cache_forget(url: str) -> None:
+    """Remove what was read from the repository at URL, its registry log included.
+
+    A deploy --from or gitmodel:// read refuses a registry log that no longer descends
+    from the one it read before (force-pushed); once its owner says the log was
+    rewritten on purpose, forget it here and the next read takes the log as it is."""
+    from gitmodel.commands.cache import forget as run
+
+    _exit(run(url))
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--remote", metavar="REMOTE", help="the remote that keeps the locks")

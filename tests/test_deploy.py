@@ -502,6 +502,53 @@ def test_deploy_from_a_url_refuses_a_registry_state_edited_by_hand(tmp_path: Pat
     assert b"already serving" in deploy(published, target).stderr  # mended: deployed again
 
 
+def folder_listing(target: Path) -> dict[str, str]:
+    """Every path under a deploy folder, and where each symlink points."""
+    return {str(path.relative_to(target)): os.readlink(path) if path.is_symlink() else ""
+            for path in sorted(target.rglob("*"))}  # fmt: skip
+
+
+def test_deploy_from_a_url_refuses_a_registry_log_rewritten_since(tmp_path: Path) -> None:
+    """The registry log force-pushed to another history, sound on its own (v2 promoted
+    from scratch), is refused as `git model fetch` refuses a diverged log: the folder
+    stays as it was until the reader forgets what it read."""
+    published = publish(tmp_path)
+    registered(published)
+    published.commit("v2", {MODEL: layers({0: 7})})
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1, before = release(target), folder_listing(target)
+    work, ref = published.work, "refs/gitmodel/registry"
+    run_git("update-ref", "-d", ref, cwd=work)  # the owner starts the log again
+    published.model("promote", "clf@v2", "production", "-m", "a new log")
+    run_git("push", "-q", "--no-verify", "--force", "origin", ref, cwd=work)
+    fresh = tmp_path / "fresh"  # the new log is sound on its own: a first reader takes it
+    deploy(published, fresh, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache2")})
+    assert release(fresh).startswith("v2-")
+
+    proc = deploy(published, target, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert err.splitlines()[0].startswith(
+        f"gitmodel: error: the registry log on {published.url} was rewritten: it no longer "
+        "holds "
+    ), err
+    assert err.splitlines()[1] == (
+        "hint: if its owner rewrote it on purpose, forget what was read from it, then read "
+        f"it again: git model cache forget {published.url}"
+    )
+    assert len(err.splitlines()) == 2
+    assert (release(target), folder_listing(target)) == (v1, before)
+    assert deploy(published, target, check=False).returncode == 1  # refused every time
+
+    forgot = git_model("cache", "forget", published.url, cwd=tmp_path)
+    assert forgot.stdout.decode() == f"forgot {published.url}\n"
+    again = git_model("cache", "forget", published.url, cwd=tmp_path)
+    assert again.stdout.decode() == f"nothing was cached for {published.url}\n"
+    deploy(published, target)
+    assert release(target) != v1 and release(target).startswith("v2-")
+
+
 def test_checkout_of_a_stage_refuses_a_log_naming_another_blob(tmp_path: Path) -> None:
     published = publish_registered(tmp_path)
     other = run_git("hash-object", "-w", "--stdin", cwd=published.work, input=b"x" * 5000)

@@ -1,11 +1,13 @@
-"""``git model cache``: what reads without a clone keep, and pruning it."""
+"""``git model cache``: what reads without a clone keep, pruning it, and forgetting one
+repository."""
 
 from __future__ import annotations
 
 import json
 
+from gitmodel.errors import UserError
 from gitmodel.reader import cache
-from gitmodel.reader.source import cache_root
+from gitmodel.reader.source import cache_of, cache_root
 from gitmodel.sizes import format_size
 
 
@@ -39,4 +41,18 @@ def prune(older_than: float | None, max_size: int | None, everything: bool,
           f"{format_size(pruned.left)} left")  # fmt: skip
     if pruned.busy:
         print(f"{pruned.busy} repository cache(s) in use were left alone")
+    return 0
+
+
+def forget(url: str) -> int:
+    """Remove the repository cache of URL: its trees and pointers, and the registry log
+    read from it, so the next read takes that log as it then is (one rewritten on
+    purpose by its owner)."""
+    shown, folder = cache_of(url)
+    removed = cache.forget(folder)
+    if removed is False:
+        raise UserError(f"the cache of {shown} is in use by a read",
+                        hint="run it again once that read is done")  # fmt: skip
+    verb = "forgot" if removed else "nothing was cached for"
+    print(f"{verb} {shown}")
     return 0

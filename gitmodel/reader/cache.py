@@ -106,6 +106,14 @@ def prune(root: Path, older_than: float | None, max_size: int | None,
     return pruned
 
 
+def forget(folder: Path) -> bool | None:
+    """Remove one repository cache (``repos/<digest>``) as :func:`prune` would: True
+    when removed, False when a read holds it, None when there is none."""
+    if folder.is_symlink() or not folder.is_dir():
+        return None
+    return _remove(Item("repos", folder, 0, 0.0))
+
+
 def _files(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
     """Regular files under ``folder``, never following links."""
     try:

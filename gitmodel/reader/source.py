@@ -90,6 +90,18 @@ def cache_key(url: str) -> str:
     return url
 
 
+def repo_cache(cache_dir: Path, key: str) -> Path:
+    """The folder of the repository cache whose :func:`cache_key` is ``key``."""
+    return cache_dir / "repos" / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def cache_of(url: str, cache_dir: Path | None = None) -> tuple[str, Path]:
+    """``url`` as shown (credentials redacted) and the folder of its repository cache
+    (which may not exist), without making it."""
+    absolute = shallow.absolute(shallow.check_url(url))
+    return redact(absolute), repo_cache(cache_dir or cache_root(), cache_key(absolute))
+
+
 @dataclass(frozen=True)
 class Entry:
     """A file of one commit: a model file (``pointer``) or a plain Git blob."""
@@ -113,8 +125,7 @@ class RemoteRepo:
         self.display = redact(self.url)
         self.cache_dir = cache_dir or cache_root()
         self.key = key = cache_key(self.url)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        self.root = self.cache_dir / "repos" / digest
+        self.root = repo_cache(self.cache_dir, key)
         try:
             self.git = shallow.open_cache(self.root / "git", key)
         except OSError as exc:
@@ -199,15 +210,19 @@ class RemoteRepo:
 
     def _verify_registry(self, log: git.Repo) -> None:
         """:func:`records.verify` of the registry log from the last tip found sound
-        (``refs/verified/registry``; from its first record when the log was rewritten), as
-        `git model fetch` checks a remote's log: every record readable and of its shape,
-        the tip's state their fold. A reader reads only the tip's state, so a state edited
-        by hand would otherwise choose what is served."""
+        (``refs/verified/registry``; from its first record the first time), as `git model
+        fetch` checks a remote's log: every record readable and of its shape, the tip's
+        state their fold. A reader reads only the tip's state, so a state edited by hand
+        would otherwise choose what is served. A log that no longer descends from that
+        tip (force-pushed) is refused, as `fetch` refuses a diverged log."""
         tip = git.read_ref(log, REGISTRY_REF)
         if tip is None:
             return
         sound = git.read_ref(log, VERIFIED_REF)
-        since = sound if sound and (sound == tip or git.is_ancestor(log, sound, tip)) else None
+        if sound and sound != tip and not git.is_ancestor(log, sound, tip):
+            log.run(["update-ref", "--end-of-options", REGISTRY_REF, sound])  # nothing taken
+            raise self._rewritten(sound)
+        since = sound or None
         try:
             records.verify(log, stages.KIND, tip, since)
         except records.DamagedLogError as exc:
@@ -218,6 +233,18 @@ class RemoteRepo:
             ) from exc  # fmt: skip
         if tip != sound:
             log.run(["update-ref", "--end-of-options", VERIFIED_REF, tip])
+
+    def _rewritten(self, sound: str) -> UserError:
+        """The registry log no longer descends from the tip read from it before: its
+        history was rewritten (force-pushed), as `git model fetch` refuses a diverged
+        log. Taking a new history is the reader's decision, never the server's."""
+        url = self.display if self.display == self.url else "URL"  # its credentials unsaid
+        return UserError(
+            f"the registry log on {self.display} was rewritten: it no longer holds "
+            f"{sound[:12]}, the last tip read from it; nothing was read from it",
+            hint=f"if its owner rewrote it on purpose, forget what was read from it, then "
+            f"read it again: git model cache forget {url}",
+        )
 
     def model_serving(self, path: str, stage: str) -> str:
         """The model whose version in ``stage`` serves the file ``path``."""
