@@ -175,16 +175,21 @@ def test_a_hook_timeout_of_zero_is_no_limit(model: Path) -> None:
     assert registry_tip(model) != ""
 
 
-def interrupted_promote(model: Path, pid_file: Path, signum: int) -> tuple[int, bytes, int]:
+def interrupted_promote(
+    model: Path, pid_file: Path, signum: int, via_git: bool = False
+) -> tuple[int, bytes, int]:
     """Start ``promote`` in a session of its own, send it ``signum`` once its hook has
-    started a child: its exit status, its standard error and the child's pid."""
+    started a child: its exit status, its standard error and the child's pid. ``via_git``:
+    as ``git model`` on a terminal, the signal sent to the whole group, so Git passes it
+    on to us once more."""
+    command = ["git", "model"] if via_git else ["git-model"]
     proc = subprocess.Popen(
-        ["git-model", "promote", "clf@v1", "staging"], cwd=model, start_new_session=True,
+        [*command, "promote", "clf@v1", "staging"], cwd=model, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         child = wait_for_pid(pid_file, proc)
-        os.kill(proc.pid, signum)
+        (os.killpg if via_git else os.kill)(proc.pid, signum)
         _, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
@@ -193,14 +198,15 @@ def interrupted_promote(model: Path, pid_file: Path, signum: int) -> tuple[int, 
     return proc.returncode, err, child
 
 
+@pytest.mark.parametrize("via_git", [False, True], ids=["git-model", "git model"])
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_during_pre_promote_stops_the_hook_and_records_nothing(
-    model: Path, signum: int, code: int
+    model: Path, signum: int, code: int, via_git: bool
 ) -> None:
     pid_file = model.parent / "sleep.pid"
     hook(model, "pre-promote", SLEEPER.format(pid_file=pid_file))
-    returncode, err, child = interrupted_promote(model, pid_file, signum)
-    assert returncode == code, err
+    returncode, err, child = interrupted_promote(model, pid_file, signum, via_git)
+    assert returncode in ((code, -signum) if via_git else (code,)), err  # Git dies of it
     assert b"gitmodel: error: interrupted; the pre-promote hook and its processes were " \
         b"stopped, and nothing was recorded" in err  # fmt: skip
     assert b"Traceback" not in err

@@ -41,9 +41,8 @@ from gitmodel.errors import UserError
 PRE_PROMOTE, POST_PROMOTE = "pre-promote", "post-promote"
 TIMEOUT_KEY, TIMEOUT = "model.hookTimeout", 600.0
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL to a hook's process group
-EXIT_TERMINATED = 128 + signal.SIGTERM
+STOPPING = (signal.SIGINT, signal.SIGTERM)  # what ends the command, the hook's group first
 Json = dict[str, Any]
-_Handler = Any  # what signal.signal returns: a handler, SIG_DFL, SIG_IGN or None
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,13 @@ class Ended:
         return f"killed by signal {-self.code}" if self.code < 0 else f"exit {self.code}"
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived while a hook ran."""
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM arrived while a hook ran (a KeyboardInterrupt, so one
+    that lands just after the hook ended still ends the command as an interruption)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def run(repo: git.Repo, name: str, event: Json) -> Ended | None:
@@ -103,24 +107,25 @@ def hook_timeout(repo: git.Repo) -> float | None:
 
 def _wait(proc: subprocess.Popen[bytes], name: str, data: bytes, timeout: float | None) -> Ended:
     """Feed the hook and wait for it; stop its group when it runs out of time, or when
-    we are interrupted (then say so, and end the command)."""
-    try:
-        with _terminate_raises():
+    we are interrupted (then say so, and end the command as that signal ends it)."""
+    with _interruptible():
+        try:
             output, _ = proc.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop_group(proc)
-        return Ended(proc.returncode, timed_out=timeout)
-    except (KeyboardInterrupt, _Terminated) as exc:
-        with _signals_ignored():
-            _stop_group(proc)
-        print(f"gitmodel: error: interrupted; the {name} hook and its processes were "
-              f"stopped, and {_standing(name)}", file=sys.stderr)  # fmt: skip
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise SystemExit(EXIT_TERMINATED) from None
-    if output:
-        sys.stderr.write(output.decode("utf-8", "replace"))
-    return Ended(proc.returncode)
+        except subprocess.TimeoutExpired:
+            _ignore_stopping()  # a Ctrl-C now cannot cut the stop short
+            return Ended(_stop_group(proc), timed_out=timeout)
+        except _Interrupted as exc:
+            _stop_group(proc)  # its handler left Ctrl-C and SIGTERM ignored meanwhile
+            signum = exc.signum
+        else:
+            if output:
+                sys.stderr.write(output.decode("utf-8", "replace"))
+            return Ended(proc.returncode)
+    print(f"gitmodel: error: interrupted; the {name} hook and its processes were stopped, "
+          f"and {_standing(name)}", file=sys.stderr)  # fmt: skip
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
 
 
 def _standing(name: str) -> str:
@@ -128,15 +133,19 @@ def _standing(name: str) -> str:
     return "nothing was recorded" if name == PRE_PROMOTE else "the change stays recorded"
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+def _stop_group(proc: subprocess.Popen[bytes]) -> int:
     """SIGTERM to the hook's process group; SIGKILL to whatever is left of it after
-    :data:`GRACE` seconds; the hook reaped."""
+    :data:`GRACE` seconds; the hook reaped, what it wrote to a captured output shown.
+    Its exit status."""
     _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE
     while _group_alive(proc) and time.monotonic() < deadline:
         time.sleep(0.05)
     _signal_group(proc.pid, signal.SIGKILL)
-    proc.communicate()  # reaps it, and reads what is left of a captured output
+    output, _ = proc.communicate()
+    if output:
+        sys.stderr.write(output.decode("utf-8", "replace"))
+    return proc.returncode
 
 
 def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
@@ -154,39 +163,40 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-@contextlib.contextmanager
-def _terminate_raises() -> Iterator[None]:
-    """While a hook runs, SIGTERM raises :class:`_Terminated` (as Ctrl-C raises
-    KeyboardInterrupt), so that its group is stopped before we end."""
-
-    def raise_terminated(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated
-
-    with _handlers({signal.SIGTERM: raise_terminated}):
-        yield
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """The handler of Ctrl-C and SIGTERM while a hook runs: any further one is ignored
+    until its group is stopped (Git, which ran us, passes each on once more)."""
+    _ignore_stopping()
+    raise _Interrupted(signum)
 
 
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """Ctrl-C and SIGTERM ignored while a hook's group is stopped (:data:`GRACE`
-    seconds at most), so a second one cannot cut that short."""
-    with _handlers({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
-        yield
+def _ignore_stopping() -> None:
+    if _main_thread():
+        for signum in STOPPING:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
-def _handlers(wanted: dict[signal.Signals, _Handler]) -> Iterator[None]:
-    """Signal handlers set for a while, then put back (from the main thread only, the
-    one Python lets set them)."""
-    if threading.current_thread() is not threading.main_thread():
+def _interruptible() -> Iterator[None]:
+    """While a hook runs, Ctrl-C and SIGTERM raise :class:`_Interrupted` (one that was
+    ignored when we started stays ignored); the handlers before are put back after."""
+    if not _main_thread():  # only the main thread may set handlers
         yield
         return
-    before = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    before = {signum: signal.getsignal(signum) for signum in STOPPING}
+    for signum, handler in before.items():
+        if handler not in (signal.SIG_IGN, None):
+            signal.signal(signum, _interrupted)
     try:
         yield
     finally:
         for signum, handler in before.items():
-            signal.signal(signum, handler)
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _stderr_fd() -> int | None:
