@@ -673,7 +673,8 @@ def approve(request_id: str, message: str) -> None:
 @click.argument("request_id", metavar="REQUEST")
 @click.option("-m", "--message", default="", help="why (recorded; required)")
 def reject(request_id: str, message: str) -> None:
-    """Reject a change request (its requester may withdraw it this way)."""
+    """Reject a change request (its requester may withdraw it this way); a canary under
+    way under it is withdrawn."""
     from gitmodel.commands.request import decide
 
     _exit(decide("reject", request_id, message))

@@ -526,3 +526,157 @@ def test_a_message_that_is_not_utf8_is_refused_not_called_a_damaged_log(team: Te
         assert f"the {args[0]} message is not UTF-8 text" in err
         assert "damaged" not in err
     assert "refs/gitmodel" not in git_out("for-each-ref", cwd=team.a)
+
+
+def listed_requests(team: Team, clone: Path) -> dict[str, dict[str, Any]]:
+    found = json.loads(team.model(clone, ALICE, "requests", "--json").stdout)["requests"]
+    return {r["id"]: r for r in found}
+
+
+def test_a_direct_promotion_carries_out_or_supersedes_open_requests(team: Team) -> None:
+    """staging needs no approval, so a version is promoted there directly: the request for
+    that very change reads as carried out, one for an older version as superseded, and
+    neither is put to reviewers again; a request opened afterwards stays open."""
+    a, b = team.a, team.b
+    for_v2 = request_id(team.model(a, ALICE, "request", "clf@v2", "staging", "-m", "v2"))
+    for_v1 = request_id(team.model(a, ALICE, "request", "clf@v1", "staging", "-m", "v1"))
+    before = listed_requests(team, a)
+    assert (before[for_v2]["status"], before[for_v1]["status"]) == ("open", "open")
+    team.model(a, ALICE, "promote", "clf@v2", "staging", "-m", "no review needed")
+    [event] = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
+    assert "request" not in event
+    for_v3 = request_id(team.model(a, ALICE, "request", "clf@v3", "staging", "-m", "v3"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    found = listed_requests(team, b)
+    assert (found[for_v2]["status"], found[for_v2]["promoted_by"]) == ("promoted", event["event"])
+    assert found[for_v1]["status"] == "superseded" and found[for_v1]["promoted_by"] is None
+    assert found[for_v1]["superseded_by"] == {"event": event["event"], "version": 2}
+    assert (found[for_v3]["status"], found[for_v3]["superseded_by"]) == ("open", None)
+    text = team.model(b, BOB, "requests").stdout.decode()
+    assert f"{for_v1}  superseded clf@v1 -> staging" in text
+    assert f"superseded by v2 in staging, registry event {event['event'][:10]}" in text
+    err = team.refused(b, BOB, "approve", for_v2, "-m", "lgtm")
+    assert f"request {for_v2} was carried out already (registry event {event['event'][:10]})" in err
+    err = team.refused(b, BOB, "approve", for_v1, "-m", "lgtm")
+    assert f"request {for_v1} is superseded: staging of clf was given v2" in err
+    assert "hint: nothing to review; if v1 should still enter staging, open a new request" in err
+    team.model(b, BOB, "approve", for_v3, "-m", "lgtm")
+    # the outcome comes from the registry's records: a requests state.json edited to say
+    # "open" changes nothing
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=b))
+    team.forge(b, BOB, {**record, "type": "approve", "message": "again"})
+    assert listed_requests(team, b)[for_v2]["status"] == "promoted"
+    # a request for the same change, opened later, is a new one
+    team.model(a, ALICE, "unassign", "clf", "staging", "-m", "drain")
+    assert request_id(team.model(a, ALICE, "request", "clf@v2", "staging", "-m", "again"))
+
+
+def test_rejecting_a_request_stops_its_canary(team: Team) -> None:
+    """Bob approved v3 for production and Alice started its canary; Bob then rejects the
+    request in his clone: the rejection withdraws the canary (production serves v2 alone
+    again), raising or completing it under the request is refused, and the audit shows
+    the withdrawal with the request and who rejected it."""
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB, "approve", rid, "-m", "lgtm")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "10", "-m", "10%")
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    served = json.loads(team.model(b, BOB, "resolve", "clf@production", "--json").stdout)
+    assert [(v["version"], v["weight"]) for v in served["versions"]] == [(2, 90), (3, 10)]
+
+    err = team.refused(b, CAROL, "reject", rid, "-m", "not mine to stop")
+    assert f"carol@example.com is neither an approver of clf production ({SIGNERS})" in err
+    proc = team.model(b, BOB, "reject", rid, "-m", "p99 latency doubled")
+    assert f"(canary of request {rid} withdrawn)" in proc.stderr.decode()
+    served = json.loads(team.model(b, BOB, "resolve", "clf@production", "--json").stdout)
+    assert [(v["version"], v["weight"]) for v in served["versions"]] == [(2, 100)]
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    served = json.loads(team.model(a, ALICE, "resolve", "clf@production", "--json").stdout)
+    assert [(v["version"], v["weight"]) for v in served["versions"]] == [(2, 100)]
+
+    for args in (["--weight", "50"], []):
+        err = team.refused(a, ALICE, "promote", "clf@v3", "production", *args, "-m", "more")
+        assert f"request {rid} for v3 in production was rejected by {BOB.email}: p99 " \
+            "latency doubled" in err  # fmt: skip
+        assert "hint: address it, then open a new request: git model request clf@v3" in err
+    err = team.refused(a, ALICE, "approve", rid, "-m", "try again")
+    assert f"request {rid} was rejected" in err
+    err = team.refused(a, ALICE, "reject", rid, "-m", "again")
+    assert f"request {rid} was rejected" in err
+
+    [withdrawn, *_] = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
+    assert (withdrawn["type"], withdrawn["request"], withdrawn["rejected_by"]) == (
+        "rollback", rid, [BOB.email])  # fmt: skip
+    assert withdrawn["by"]["email"] == BOB.email
+    text = team.model(a, ALICE, "history", "clf").stdout.decode()
+    assert f"(canary withdrawn: request {rid} rejected by {BOB.email})" in text
+    found = listed_requests(team, a)[rid]
+    assert (found["status"], found["withdrawn_by"]) == ("rejected", withdrawn["event"])
+    trail = audit_json(team, a)
+    assert trail["summary"] == {"changes": 3, "forced": 1, "problems": 0}
+    change = trail["changes"][0]
+    assert (change["type"], change["from"], change["to"]) == ("rollback", "v2 90%, v3 10%", "v2")
+    assert (change["request"]["id"], change["rejected_by"]) == (rid, [BOB.email])
+    assert change["signature"]["status"] == "good" and change["by"]["email"] == BOB.email
+    text = team.model(a, ALICE, "audit", "clf").stdout.decode()
+    assert f"canary withdrawn: request {rid} rejected by {BOB.email}" in text
+    rows = team.model(a, ALICE, "audit", "--csv").stdout.decode().splitlines()
+    assert rows[0].endswith(",message,rejected_by") and rows[1].endswith(f",{BOB.email}")
+
+
+def test_a_withdrawal_that_cites_no_rejection_fails_the_audit(team: Team) -> None:
+    """Someone who can push the registry log could write a withdrawal naming a reviewer
+    who never rejected the request: the audit says so."""
+    a = team.a
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "x"))
+    forge = """
+import sys
+from gitmodel import git
+from gitmodel.registry import stages
+repo = git.Repo.discover()
+held = stages.held(stages.current_state(repo), "clf", "production")
+record = stages.event("rollback", "clf", "production", held, held, "x", request=sys.argv[1],
+                      rejected_by=["bob@example.com"])
+stages.log(repo).append(record, message=stages.summary(record))
+"""
+    run([sys.executable, "-c", forge, rid], cwd=a, env=ALICE.env())
+    change = audit_json(team, a, code=1)["changes"][0]
+    assert change["problems"] == [
+        f"the withdrawal says {BOB.email} rejected request {rid}, and no log holds such a "
+        "rejection signed by them"
+    ]
+
+
+def test_a_rejection_whose_withdrawal_did_not_land_is_finished_by_rejecting_again(
+    team: Team,
+) -> None:
+    """The rejection is recorded first, then the withdrawal (two logs): when the second
+    did not land (a concurrent stage change, say), rejecting again writes only it."""
+    a = team.a
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
+    team.sign(a, BOB)
+    team.model(a, BOB, "approve", rid, "-m", "lgtm")
+    team.sign(a, ALICE)
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "20", "-m", "20%")
+    record = json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=a))
+    team.sign(a, BOB)
+    team.forge(a, BOB, {**record, "type": "reject", "message": "too slow"})  # no withdrawal
+    err = team.refused(a, ALICE, "promote", "clf@v3", "production", "--weight", "50")
+    assert f"request {rid} was rejected by {BOB.email}: too slow" in err
+    team.model(a, BOB, "reject", rid, "-m", "too slow")
+    found = listed_requests(team, a)[rid]
+    assert found["status"] == "rejected" and found["withdrawn_by"] is not None
+    assert [d["type"] for d in found["decisions"]] == ["approve", "reject"]
+    served = json.loads(team.model(a, ALICE, "resolve", "clf@production", "--json").stdout)
+    assert [(v["version"], v["weight"]) for v in served["versions"]] == [(2, 100)]
+    assert audit_json(team, a)["summary"]["problems"] == 0

@@ -158,7 +158,18 @@ def event_line(entry: records.Entry) -> str:
     forced = f" FORCED (bypassed: {bypassed})" if event.forced else ""
     why = f'  "{one_line(event.message)}"' if event.message else ""
     change = f"{stages.describe(event.before)} -> {stages.describe(event.after)}"
-    return f"{when}  {event.stage:<11} {event.type:<9} {change}  {who}{why}{forced}"
+    withdrawn = _withdrawn(entry.record) if event.type == "rollback" else ""
+    return f"{when}  {event.stage:<11} {event.type:<9} {change}  {who}{why}{forced}{withdrawn}"
+
+
+def _withdrawn(record: dict[str, object]) -> str:
+    """`` (canary withdrawn: request ID rejected by EMAIL)`` for a rollback made by a
+    rejection, else ``""``."""
+    rejecters, request = record.get("rejected_by"), record.get("request")
+    if not isinstance(rejecters, list) or not rejecters:
+        return ""
+    by = ", ".join(one_line(str(e), 80) for e in rejecters)
+    return f" (canary withdrawn: request {one_line(str(request), 40)} rejected by {by})"
 
 
 def resolve(spec: ModelSpec, as_json: bool = False) -> int:

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, messages, requests, stages
+from gitmodel.registry import (
+    approvals,
+    declare,
+    hooks,
+    messages,
+    outcomes,
+    requests,
+    rollouts,
+    stages,
+)
 from gitmodel.registry.versions import versions
 from gitmodel.specs import ModelSpec
 
@@ -33,11 +41,10 @@ def request(spec: ModelSpec, stage: str, message: str) -> int:
     model = registry.model(declare.valid_name(spec.name))
     model.check_stage(declare.valid_stage(stage))
     version = stages.pick_version(repo, versions(repo, registry, model), model, spec.what)
-    used = approvals.carried_out(repo)
-    for summary in requests.summaries(repo, used):
+    for summary in outcomes.summaries(repo):
         rec = summary.request.record
         if (rec.model, rec.stage, rec.commit) == (model.name, stage, version.commit) and (
-            summary.status in ("open", "approved")
+            summary.open
         ):
             raise UserError(
                 f"request {rec.id} already asks for {model.name}@v{version.number} in {stage}",
@@ -59,31 +66,70 @@ def request(spec: ModelSpec, stage: str, message: str) -> int:
 
 
 def decide(kind: str, request_id: str, message: str) -> int:
-    """Approve or reject REQUEST (``kind``: ``approve`` or ``reject``)."""
+    """Approve or reject REQUEST (``kind``: ``approve`` or ``reject``); a rejection of a
+    request whose canary is under way also withdraws that canary."""
     why = _message(message, kind)
     repo = git.Repo.discover()
-    found = requests.find(repo, request_id)
-    rec = found.record
-    summary = next(s for s in requests.summaries(repo, approvals.carried_out(repo))
-                   if s.request.record.id == rec.id)  # fmt: skip
+    rec = requests.find(repo, request_id).record
+    summary = next(s for s in outcomes.summaries(repo) if s.request.record.id == rec.id)
     me = records.identity(repo)[1].lower()
     registry = declare.load(repo)
     model = registry.model(rec.model)
     rule = _rule(model, rec.stage)
-    with approvals.verifier(repo, rule) as (checking, _):  # an approval that failed the
-        signed = rule is not None and rule.require_signed  # policy's signing may be redone
-
-        def counts(entry: requests.Entry) -> bool:
-            return not signed or checking.verify(entry.commit).signed_by(me)
-
-        _check_decision(kind, summary, me, counts)
+    rollout = rollouts.under_way(repo, model, rec) if kind == "reject" else None
+    if rollout is not None:
+        return _stop(repo, rule, summary, rollout, me, why)
+    _check_decision(kind, summary, me, _made(repo, rule, summary, me, kind))
     if kind == "approve":
         _check_still_version(repo, registry, model, rec)
     if kind == "approve" and rule is not None:
         _check_approver(repo, rule, me)
+    _record(repo, rule, kind, rec, why)
+    print("hint: share it with `git model push` (or git push)", file=sys.stderr)
+    return 0
+
+
+def _record(repo: git.Repo, rule: declare.Approvals | None, kind: str, rec: requests.Record,
+            why: str) -> None:  # fmt: skip
     requests.append(repo, requests.decision(kind, rec, why), _signed_check(repo, rule, kind))
     print(f"gitmodel: {_DONE[kind]} request {rec.id} ({rec.model}@v{rec.version} -> {rec.stage})",
           file=sys.stderr)  # fmt: skip
+
+
+def _made(
+    repo: git.Repo, rule: declare.Approvals | None, summary: requests.Summary, me: str, kind: str
+) -> bool:
+    """Whether ``me`` made a ``kind`` decision on ``summary`` that counts: signed by my own
+    key where the policy wants signed records (one that failed that may be redone)."""
+    mine = [d for d in summary.decisions if d.email.lower() == me and d.record.type == kind]
+    if not mine or rule is None or not rule.require_signed:
+        return bool(mine)
+    with approvals.verifier(repo, rule) as (checking, _):
+        return any(checking.verify(d.commit).signed_by(me) for d in mine)
+
+
+def _stop(
+    repo: git.Repo, rule: declare.Approvals | None, summary: requests.Summary,
+    rollout: rollouts.Rollout, me: str, why: str,
+) -> int:  # fmt: skip
+    """Reject a request whose canary is under way, and withdraw the canary: the rejection
+    first (so nothing more is approved under it), unless mine is recorded already (a
+    withdrawal that did not land: rejecting again finishes it)."""
+    rec = summary.request.record
+    rollouts.check_stopper(repo, rule, me, summary.request.email, rollout)
+    check = _signed_check(repo, rule, "withdrawal")
+    if not _made(repo, rule, summary, me, "reject"):
+        _record(repo, rule, "reject", rec, why)
+    record, entry = rollouts.withdraw(repo, rollout, rec.id, me, why, check)
+    print(f"{rec.model} {rec.stage}: {stages.describe(rollout.held)} -> "
+          f"{stages.describe([rollout.stable.with_files(())])} (canary of request {rec.id} "
+          "withdrawn)", file=sys.stderr)  # fmt: skip
+    ended = hooks.run(repo, hooks.POST_PROMOTE,
+                      hooks.event_json(record, records.identity(repo), entry.commit))  # fmt: skip
+    if ended is not None and ended.failed:
+        print(f"gitmodel: warning: the post-promote hook failed ({ended}); the "
+              f"withdrawal of the canary of {rec.model} {rec.stage} is recorded and stands",
+              file=sys.stderr)  # fmt: skip
     print("hint: share it with `git model push` (or git push)", file=sys.stderr)
     return 0
 
@@ -91,7 +137,7 @@ def decide(kind: str, request_id: str, message: str) -> int:
 def list_requests(as_json: bool = False) -> int:
     """Every request, newest first, with its decisions and status."""
     repo = git.Repo.discover()
-    found = requests.summaries(repo, approvals.carried_out(repo))
+    found = outcomes.summaries(repo)
     if as_json:
         print(json.dumps({"requests": [summary_json(s) for s in found]}, indent=2))
         return 0
@@ -114,7 +160,13 @@ def summary_json(summary: requests.Summary) -> dict[str, object]:
         "record": summary.request.commit,
         "decisions": [_decision_json(d) for d in summary.decisions],
         "promoted_by": summary.promoted_by,
+        "superseded_by": _outcome_json(summary.superseded_by),
+        "withdrawn_by": summary.withdrawn_by,
     }
+
+
+def _outcome_json(found: requests.Outcome | None) -> dict[str, object] | None:
+    return {"event": found.event, "version": found.version} if found else None
 
 
 def _decision_json(entry: requests.Entry) -> dict[str, object]:
@@ -134,18 +186,20 @@ def summary_lines(summary: requests.Summary) -> list[str]:
                      f"{_when(d)[:16]}: {line(d.record.message)}")  # fmt: skip
     if summary.promoted_by:
         lines.append(f"    promoted  by registry event {summary.promoted_by[:10]}")
+    if summary.superseded_by:
+        lines.append(f"    superseded by v{summary.superseded_by.version} in {rec.stage}, "
+                     f"registry event {summary.superseded_by.event[:10]}")  # fmt: skip
+    if summary.withdrawn_by:
+        lines.append(f"    withdrawn (its canary) by registry event {summary.withdrawn_by[:10]}")
     return lines
 
 
-def _check_decision(
-    kind: str, summary: requests.Summary, me: str, counts: Callable[[requests.Entry], bool]
-) -> None:
+def _check_decision(kind: str, summary: requests.Summary, me: str, made: bool) -> None:
+    """Refuse a decision on a request that is no longer open, a self-approval, and a
+    second approval (``made``: mine counts already)."""
     rec = summary.request.record
-    if summary.status == "promoted":
-        raise UserError(f"request {rec.id} was carried out already",
-                        hint="open a new request for a new change")  # fmt: skip
-    if summary.status == "rejected":
-        raise UserError(f"request {rec.id} was rejected", hint="open a new request")
+    if not summary.open:
+        raise _closed(summary)
     if kind != "approve":
         return
     if summary.request.email.lower() == me:
@@ -153,9 +207,31 @@ def _check_decision(
             f"you opened request {rec.id}; an approval must come from someone else",
             hint=f"ask a reviewer to run: git model approve {rec.id} -m WHY",
         )
-    if any(d.email.lower() == me and d.record.type == "approve" and counts(d)
-           for d in summary.decisions):  # fmt: skip
+    if made:
         raise UserError(f"you approved request {rec.id} already", hint="see `git model requests`")
+
+
+def _closed(summary: requests.Summary) -> UserError:
+    """Why ``summary`` can no longer be decided, and what to do instead."""
+    rec = summary.request.record
+    again = f"git model request {rec.model}@v{rec.version} {rec.stage} -m WHY"
+    if summary.status == "rejected":
+        return UserError(f"request {rec.id} was rejected", hint=f"open a new request: {again}")
+    if summary.superseded_by is not None and summary.status == "superseded":
+        newer = summary.superseded_by
+        return UserError(
+            f"request {rec.id} is superseded: {rec.stage} of {rec.model} was given "
+            f"v{newer.version} (registry event {newer.event[:10]}) after it was opened",
+            hint=f"nothing to review; if v{rec.version} should still enter {rec.stage}, "
+            f"open a new request: {again}",
+        )
+    event = summary.promoted_by or ""
+    return UserError(
+        f"request {rec.id} was carried out already (registry event {event[:10]})",
+        hint=f"see `git model history {rec.model} --stage {rec.stage}`; roll a change back with "
+        f"git model rollback {rec.model} {rec.stage} -m WHY, or open a new request for a "
+        "new change",
+    )
 
 
 def _check_still_version(
@@ -181,13 +257,7 @@ def _check_still_version(
 
 
 def _check_approver(repo: git.Repo, rule: declare.Approvals, me: str) -> None:
-    allowed = frozenset(rule.emails)
-    where = "the policy's approvals.from"
-    if rule.signers_file is not None:
-        allowed, where = (
-            approvals.load_signers(repo, rule.signers_file).principals,
-            rule.signers_file,
-        )
+    allowed, where = approvals.approvers(repo, rule)
     if allowed and me not in allowed:
         raise UserError(
             f"{me} is not an approver of this stage ({where}), so the approval would not count",

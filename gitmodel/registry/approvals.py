@@ -10,7 +10,9 @@ policy names, and, with ``require_signed``, in a commit that ``git verify-commit
 signed by the approver's own key in the allowed-signers file committed on the registry
 branch (the principal must be the email the commit records). With ``require_signed`` the
 request's own commit must be signed by its requester too, so a request cannot claim to
-come from someone else to make its requester's approval count.
+come from someone else to make its requester's approval count. A rejection stops a
+rollout under way: nothing more is approved under the request, and ``reject`` withdraws
+its canary (:mod:`.rollouts`).
 """
 
 from __future__ import annotations
@@ -91,6 +93,14 @@ def load_signers(repo: git.Repo, path: str) -> Signers:
     return Signers(path, rev, text)
 
 
+def approvers(repo: git.Repo, rule: Approvals) -> tuple[frozenset[str], str]:
+    """The emails whose approvals ``rule`` counts (empty: anyone's), and where it names
+    them (its allowed-signers file, or ``approvals.from``)."""
+    if rule.signers_file is not None:
+        return load_signers(repo, rule.signers_file).principals, rule.signers_file
+    return frozenset(rule.emails), "the policy's approvals.from"
+
+
 def signed_by_author(repo: git.Repo, rule: Approvals, what: str) -> RecordCheck:
     """A check that a freshly written log commit is signed by its author's key in the
     policy's allowed-signers file (else nothing is written, and the user learns why)."""
@@ -148,7 +158,7 @@ def assess(
         return rollout  # why the rollout under way cannot go on (a rejection, say)
     if not wanted:
         how = f"git model request {model.name}@{version.label} {stage} -m WHY"
-        return Assessment(None, problems=[(
+        return Assessment(None, problems=[_rejected(log, used, model.name, stage, version) or (
             f"no open change request asks for {version.label} in {stage}",
             f"open one and have it approved: {how} (`git model fetch` brings requests "
             "opened in other clones)",
@@ -159,6 +169,25 @@ def assess(
     except GitModelError as exc:
         return Assessment(None, problems=[(str(exc), exc.hint or "")], needed=rule.count)
     return next((a for a in judged if a.ok), max(judged, key=lambda a: len(a.approvals)))
+
+
+def _rejected(
+    log: list[requests.Entry], used: set[str], model: str, stage: str, version: Version
+) -> Problem | None:
+    """Why a canary whose request was rejected (and withdrawn) goes no further: the
+    newest rejection of a used request for exactly this change, if any."""
+    change = (model, stage, version.commit)
+    for entry in log:  # newest first
+        rec = entry.record
+        if rec.type == "reject" and rec.id in used and (rec.model, rec.stage, rec.commit) == change:
+            why = requests.one_line(rec.message, 120)
+            return (
+                f"request {rec.id} for {version.label} in {stage} was rejected by "
+                f"{entry.email.lower()}: {why}",
+                f"address it, then open a new request: git model request {model}@"
+                f"{version.label} {stage} -m WHY",
+            )
+    return None
 
 
 def _rollout(
@@ -209,8 +238,10 @@ def judge(
     rule: Approvals,
     checking: signatures.Verifier,
     found: Signers | None,
+    overlooked: Callable[[requests.Entry], bool] | None = None,
 ) -> Assessment:
-    """``request`` against ``rule``, given every record of the log."""
+    """``request`` against ``rule``, given every record of the log (but the decisions
+    ``overlooked`` picks: the audit's, made after the change it judges)."""
     result = Assessment(request, needed=rule.count)
     rid, requester = request.record.id, request.email.lower()
     if rule.require_signed and not checking.verify(request.commit).signed_by(requester):
@@ -221,7 +252,8 @@ def judge(
         ))  # fmt: skip
         return result
     decisions = [e for e in reversed(log) if e.record.type != "request"
-                 and e.record.change_json() == request.record.change_json()]  # fmt: skip
+                 and e.record.change_json() == request.record.change_json()
+                 and not (overlooked and overlooked(e))]  # fmt: skip
     counted: dict[str, Approval] = {}
     notes: list[Problem] = []
     rejected: list[Problem] = []

@@ -8,11 +8,15 @@ person's key); or when it is a promotion that was not forced and carries no requ
 whose approvals meet the policy now (none cited, a request for another change, one an
 earlier promotion used, or approvals that do not count; a promotion of a version the
 stage held before it, a canary's share raised or its cut-over done, continues the
-request that brought the version in). Forced promotions are flagged
-with what they bypassed; they are recorded decisions, not problems, unless unsigned
-where signing is required. A commit of the log whose state does not follow from its
-record and the state before it (a log edited by hand: what ``stages`` shows is that
-state) is a problem whatever its model, so an audit of any model shows it.
+request that brought the version in; a rejection that later withdrew that canary, made
+after the change, does not undo the approval the change had). A rollback that withdrew
+a canary on a rejection (``"rejected_by"``) is a problem unless the request it cites
+holds a rejection by each person it names (signed by them, where the policy wants
+signed records). Forced promotions are flagged with what they bypassed; they are
+recorded decisions, not problems, unless unsigned where signing is required. A commit
+of the log whose state does not follow from its record and the state before it (a log
+edited by hand: what ``stages`` shows is that state) is a problem whatever its model,
+so an audit of any model shows it.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Change:
             "approvals": [_approval_json(a) for a in self.approval.approvals]
             if self.approval
             else [],
+            "rejected_by": rejected_by(record),
             "problems": self.problems,
         }
 
@@ -86,6 +91,14 @@ class Change:
         return {"id": req.record.id, "found": True, "message": req.record.message,
                 "requested_by": {"name": req.name, "email": req.email},
                 "at": when(req.time, req.offset), "record": req.commit}  # fmt: skip
+
+
+def rejected_by(record: Json) -> list[str]:
+    """Who rejected the request whose canary a rollback withdrew ([] for other changes)."""
+    found = record.get("rejected_by")
+    if record.get("type") != "rollback" or not isinstance(found, list):
+        return []
+    return [str(email) for email in found]
 
 
 def _message(message: object) -> str:
@@ -128,8 +141,12 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
                 checkers[path] = stack.enter_context(approvals.verifier(repo, rule))
             return checkers[path]
 
+        withdrawn: dict[str, set[str]] = {}  # request → who rejected it, by later withdrawals
         for entry in stages.log(repo).records(unreadable=damaged):
             record = entry.record
+            if rejected_by(record) and isinstance(record.get("request"), str):
+                withdrawn.setdefault(record["request"], set()).update(
+                    e.lower() for e in rejected_by(record))  # fmt: skip
             if entry.commit not in damaged and (
                 (name is not None and record.get("model") != name)
                 or (since is not None and entry.time < since)
@@ -144,7 +161,9 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
                                        f"{damaged[entry.commit].what}")  # fmt: skip
             _judge_signature(change, rule)
             if rule is not None and record.get("type") == "promote":
-                _judge_approvals(change, rule, log, by_id, used, (checking, found))
+                _judge_approvals(change, rule, log, by_id, used, (checking, found), withdrawn)
+            if rejected_by(record):
+                _judge_withdrawal(change, rule, log, by_id, checking)
             yield change
 
 
@@ -185,6 +204,7 @@ def _judge_approvals(
     by_id: dict[str, requests.Summary],
     used: dict[str, str],
     checker: tuple[signatures.Verifier, approvals.Signers | None],
+    withdrawn: dict[str, set[str]],
 ) -> None:
     cited = change.record.get("request")
     change.request = by_id.get(cited) if isinstance(cited, str) else None
@@ -207,8 +227,43 @@ def _judge_approvals(
         change.problems.append(
             f"request {req.record.id} was carried out already by {used[req.record.id][:10]}"
         )
-    change.approval = approvals.judge(req, log, rule, *checker)
+    vetoed_later = withdrawn.get(req.record.id, set())  # the rejection that withdrew its
+    # canary, made after this change, does not undo the approval it had
+
+    def later(entry: requests.Entry) -> bool:
+        return (entry.record.type == "reject" and entry.email.lower() in vetoed_later
+                and entry.time >= change.entry.time)  # fmt: skip
+
+    change.approval = approvals.judge(req, log, rule, *checker, overlooked=later)
     change.problems += [problem for problem, _ in change.approval.problems]
+
+
+def _judge_withdrawal(
+    change: Change,
+    rule: Approvals | None,
+    log: list[requests.Entry],
+    by_id: dict[str, requests.Summary],
+    checking: signatures.Verifier,
+) -> None:
+    """A canary withdrawn on a rejection: the request it cites, and a rejection of it by
+    each person it names (signed by them, where the policy wants signed records)."""
+    cited = change.record.get("request")
+    change.request = by_id.get(cited) if isinstance(cited, str) else None
+    if change.request is None:
+        change.problems.append(f"the withdrawal cites request {cited}, which is in no log")
+        return
+    asked = change.request.request.record
+    signed = rule is not None and rule.require_signed
+    rejecters = {
+        e.email.lower() for e in log if e.record.type == "reject"
+        and e.record.change_json() == asked.change_json()
+        and (not signed or checking.verify(e.commit).signed_by(e.email.lower()))
+    }  # fmt: skip
+    for email in rejected_by(change.record):
+        if email.lower() not in rejecters:
+            change.problems.append(f"the withdrawal says {email} rejected request {asked.id}, "
+                                   "and no log holds such a rejection" + (" signed by them"
+                                   if signed else ""))  # fmt: skip
 
 
 def problems(found: list[Change]) -> int:

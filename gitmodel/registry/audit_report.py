@@ -14,7 +14,7 @@ from gitmodel.registry.requests import one_line
 
 CSV_COLUMNS = ("at", "event", "model", "stage", "type", "from", "to", "by_name", "by_email",
                "signature", "signer", "signature_required", "forced", "bypassed", "request",
-               "requested_by", "approved_by", "problems", "message")  # fmt: skip
+               "requested_by", "approved_by", "problems", "message", "rejected_by")  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -39,6 +39,9 @@ def text_lines(change: Change) -> list[str]:
     for found in data["approvals"]:
         status = found["signature"]["status"] if found["signature"] else "signature not required"
         lines.append(f"    approved by {one_line(found['by']['email'], 80)} ({status})")
+    for email in data["rejected_by"]:
+        lines.append(f"    canary withdrawn: request {one_line(str(req and req['id']), 40)} "
+                     f"rejected by {one_line(email, 80)}")  # fmt: skip
     if change.forced:
         bypassed = "; ".join(one_line(str(b), 200) for b in data["bypassed"]) or "nothing failed"
         lines.append(f"    FORCED: bypassed {bypassed}")
@@ -63,7 +66,8 @@ def _row(data: dict[str, Any]) -> list[object]:
             data["signature_required"], data["forced"], "; ".join(map(str, data["bypassed"])),
             req.get("id") or "", requested,
             " ".join(a["by"]["email"] for a in data["approvals"]),
-            "; ".join(data["problems"]), data["message"]]  # fmt: skip
+            "; ".join(data["problems"]), data["message"],
+            " ".join(data["rejected_by"])]  # fmt: skip
 
 
 def _cell(value: object) -> str:
@@ -90,7 +94,9 @@ def _html_row(change: Change) -> str:
         request = f"{esc(req['id'])}<br>by {esc(req['requested_by']['email'])}"
     elif req:
         request = f"{esc(str(req['id']))} (not found)"
-    approvers = "<br>".join(_approver(a) for a in data["approvals"]) or "-"
+    approvers = "<br>".join([_approver(a) for a in data["approvals"]]
+                            + [f"rejected by {esc(e)}: canary withdrawn"
+                               for e in data["rejected_by"]]) or "-"  # fmt: skip
     notes = [f"FORCED: bypassed {esc('; '.join(map(str, data['bypassed'])) or 'nothing failed')}"
              ] if change.forced else []  # fmt: skip
     notes += [esc(p) for p in change.problems]
@@ -131,7 +137,7 @@ _PAGE = """<!DOCTYPE html>
 <p id="summary">{summary}</p>
 <table>
 <tr><th>when</th><th>model stage</th><th>type</th><th>change</th><th>by</th><th>signature</th>
-<th>request</th><th>approved by</th><th>why</th><th>flags</th></tr>
+<th>request</th><th>approved (or rejected) by</th><th>why</th><th>flags</th></tr>
 {rows}
 </table>
 </body>

@@ -224,6 +224,8 @@ def event_json(record: Json, by: tuple[str, str], log_commit: str | None = None)
         "request": record.get("request"),
         "by": {"name": by[0], "email": by[1]},
     }
+    if isinstance(record.get("rejected_by"), list):  # a canary withdrawn on a rejection
+        event["rejected_by"] = record["rejected_by"]
     if log_commit is not None:
         event["event"] = log_commit
     return event

@@ -220,31 +220,55 @@ def state(repo: git.Repo) -> Json:
     return records.read_state(repo, KIND)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A registry event that gave a request's stage another version since it was opened."""
+
+    event: str  # the event's log commit
+    version: int  # the version the stage then mostly served
+
+
 @dataclass
 class Summary:
-    """A request with its decisions, oldest first, and where it stands."""
+    """A request with its decisions, oldest first, and where it stands (what became of
+    it in the registry is filled in by :mod:`.outcomes`)."""
 
     request: Entry
     decisions: list[Entry]
     promoted_by: str | None = None  # the registry event that carried it out
+    superseded_by: Outcome | None = None  # the event that gave the stage a newer version
+    withdrawn_by: str | None = None  # the event that withdrew its canary, on a rejection
 
     @property
     def status(self) -> str:
-        """``promoted``, ``rejected``, ``approved`` (at least one approval) or ``open``."""
+        """``rejected`` (a rejection; a canary withdrawn on one), ``promoted`` (carried
+        out), ``superseded`` (its stage was given a newer version first), ``approved`` (at
+        least one approval) or ``open``."""
         kinds = {d.record.type for d in self.decisions}
+        if self.withdrawn_by:
+            return "rejected"
         if self.promoted_by:
             return "promoted"
-        return "rejected" if "reject" in kinds else "approved" if "approve" in kinds else "open"
+        if "reject" in kinds:
+            return "rejected"
+        if self.superseded_by:
+            return "superseded"
+        return "approved" if "approve" in kinds else "open"
+
+    @property
+    def open(self) -> bool:
+        """Whether a reviewer may still decide it."""
+        return self.status in ("open", "approved")
 
 
-def summaries(repo: git.Repo, used: dict[str, str] | None = None) -> list[Summary]:
-    """Every request with its decisions, newest first; ``used`` maps the ids of requests
-    promotions carried out to their registry event."""
+def summaries(repo: git.Repo) -> list[Summary]:
+    """Every request with its decisions, newest first (what became of each in the
+    registry is not read: see :func:`gitmodel.registry.outcomes.summaries`)."""
     found: dict[str, Summary] = {}
     for entry in reversed(list(entries(repo))):
         rid = entry.record.id
         if entry.record.type == "request":
-            found.setdefault(rid, Summary(entry, [], (used or {}).get(rid)))
+            found.setdefault(rid, Summary(entry, []))
         elif rid in found and entry.record.change_json() == found[rid].request.record.change_json():
             found[rid].decisions.append(entry)
     return list(reversed(found.values()))

@@ -6,7 +6,9 @@ Each event (one commit, see :mod:`gitmodel.logs.records`) is::
      "from": [REF…], "to": [ASSIGNMENT…],            # what the stage held before and after
      "message": "why", "forced": false, "bypassed": ["rule that failed", …],
      "undo": true,                                   # rollback to the previous assignment
-     "request": ID, "approved_by": [EMAIL…]}         # the change request it carried out
+     "request": ID, "approved_by": [EMAIL…],         # the change request it carried out
+     "rejected_by": [EMAIL…]}                        # instead of approved_by: a rollback
+                                                     # that withdrew the request's canary
     ASSIGNMENT = {"version": 3, "commit": C, "weight": 100,
                   "files": [{"path": P, "oid": SHA256, "size": N, "git_blob": B}]}
     # oid is null for a plain Git file of the model (e.g. a config): its content is blob B
@@ -441,8 +443,10 @@ def event(
     undo: bool = False,
     request: str | None = None,
     approved_by: list[str] | None = None,
+    rejected_by: list[str] | None = None,
 ) -> Json:
-    """A new event record (``request``: the approved change request it carries out)."""
+    """A new event record (``request``: the approved change request it carries out, or,
+    with ``rejected_by``, the request whose canary it withdraws)."""
     record: Json = {
         "type": kind,
         "model": model,
@@ -457,7 +461,10 @@ def event(
         record["undo"] = True
     if request is not None:
         record["request"] = request
-        record["approved_by"] = approved_by or []
+        if rejected_by is not None:
+            record["rejected_by"] = rejected_by
+        else:
+            record["approved_by"] = approved_by or []
     return record
 
 
