@@ -693,6 +693,43 @@ def test_the_folders_own_folders_as_symlinks_are_never_written_through(
     assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before
 
 
+def test_a_store_or_lock_planted_as_a_symlink_is_never_written_through(tmp_path: Path) -> None:
+    """The folder's store deletes the objects no release uses: through a link to another
+    store (a clone's .git/model) it would delete that store's objects."""
+    published = publish_registered(tmp_path)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    published.commit("v2", {MODEL: layers({0: 99})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    state = target / ".gitmodel"
+    (state / "lock").unlink()
+    (state / "lock").symlink_to(tmp_path / "outside-lock")
+    proc = deploy(published, target, check=False)
+    assert proc.returncode == 1 and b"lock is a symlink, not a file of gitmodel's" in proc.stderr
+    assert not os.path.lexists(tmp_path / "outside-lock")
+    (state / "lock").unlink()
+    victim = tmp_path / "clone-store"
+    unpushed = victim / "objects" / "ab" / "cd" / ("abcd" + "0" * 60)
+    unpushed.parent.mkdir(parents=True)
+    unpushed.write_bytes(b"the only copy")
+    held = sorted(victim.rglob("*"))
+    store = state / "store"
+    for planted, link in ((store, victim), (store / "objects", victim / "objects")):
+        if planted == store:
+            store.rename(tmp_path / "store-aside")
+        else:
+            (tmp_path / "store-aside").rename(store)
+            shutil.rmtree(planted)
+        planted.symlink_to(link, target_is_directory=True)
+        proc = deploy(published, target, check=False)
+        assert proc.returncode == 1 and f"{planted} is a symlink".encode() in proc.stderr
+        assert b"hint: move it away" in proc.stderr
+        assert sorted(victim.rglob("*")) == held
+        assert unpushed.read_bytes() == b"the only copy" and release(target).startswith("v1-")
+        planted.unlink()
+
+
 def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Path) -> None:
     from gitmodel.deploy.layout import _exchange
 

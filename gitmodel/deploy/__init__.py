@@ -49,6 +49,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
     _check_split(origin, held)
     folder.make()
     with folder.locked():
+        folder.check_store()
         folder.remove_stale()
         serving = folder.current()  # refuses a `current` that is not our symlink
         _check_model(folder, serving, origin)

@@ -24,6 +24,7 @@ the old release and split or the new ones, never part of one or one's with the o
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -46,6 +47,8 @@ RELEASE_FILE = ".gitmodel-release.json"
 STATE_DIR = ".gitmodel"
 HISTORY_FILE = "deploys.json"
 HISTORY_MAX = 100
+LOCK_FILE = "lock"
+STORE_DIR = "store"
 TMP_PREFIX = ".tmp-"
 VERIFIED_FILE = "verified.json"
 # a file modified this close to when it was hashed could change again within the same
@@ -112,15 +115,41 @@ class Folder:
                 hint = os_error_hint(exc) or "name another folder"
                 raise UserError(f"cannot make {path}: {exc.strerror}", hint=hint) from None
             if path != self.root and path.is_symlink():  # ours: never written through a link
-                raise UserError(f"{path} is a symlink, not a folder of gitmodel's",
-                                hint="move it away; deploy manages that name")  # fmt: skip
+                raise _planted(path)
+
+    def check_store(self) -> None:
+        """Refuse a store (``.gitmodel/store``) that is, or holds, a symlink: objects are
+        written, hard-linked and deleted as unused there, so a link would have a deploy
+        write into another folder and delete another store's objects. A walk of its
+        folders (no call per file: their types come with the listing)."""
+        store = self.state / STORE_DIR
+        if store.is_symlink():
+            raise _planted(store)
+        folders = [store]
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # none yet; a file in its place fails where it is first used
+            for entry in entries:
+                if entry.is_symlink():
+                    raise _planted(Path(entry.path), "a name of gitmodel's store")
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the folder's lock (the kernel drops it if we are killed)."""
         import fcntl
 
-        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        path = self.state / LOCK_FILE
+        try:  # a link planted there is never followed (nor its target created)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise _planted(path, "a file of gitmodel's") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -474,6 +503,12 @@ class Folder:
             self._whole.pop(path.name, None)
             removed.append(path.name)
         return removed
+
+
+def _planted(path: Path, what: str = "a folder of gitmodel's") -> UserError:
+    """A name the folder manages found as a symlink (never followed)."""
+    return UserError(f"{path} is a symlink, not {what}",
+                     hint="move it away; deploy manages that name")  # fmt: skip
 
 
 def _exchange(a: Path, b: Path) -> bool:

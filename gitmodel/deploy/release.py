@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gitmodel import safepath
-from gitmodel.deploy.layout import RELEASE_FILE, Folder, blob_kind, remove_tree
+from gitmodel.deploy.layout import RELEASE_FILE, STORE_DIR, Folder, blob_kind, remove_tree
 from gitmodel.deploy.origin import Origin
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.pointer import Pointer
@@ -29,7 +29,6 @@ from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import File
 from gitmodel.store.local import LocalStore, import_object, write_atomically
 
-STORE_DIR = "store"
 _LINK_FALLBACK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
 
