@@ -6,6 +6,7 @@ when missing; a blob that is not a pointer is its own content.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitmodel import git
-from gitmodel.errors import ObjectMissingError
+from gitmodel.errors import ChecksumError, ObjectMissingError
 from gitmodel.filter.convert import MISSING_HINT, missing_hint
 from gitmodel.formats.diff import FileContent
 from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
@@ -50,9 +51,14 @@ class Resolver:
         return self._pointers.get(blob)
 
     def object(self, pointer: Pointer, path: str | None = None) -> Path:
-        """The store path of a pointer's object, fetching it first when missing."""
+        """The store path of a pointer's object, fetching it first when missing (or when
+        the held one is not of the pointer's size and its bytes are not the object's: it
+        is set aside in ``bad/``, as a checkout would). A path's reader reads the whole
+        file, so it is never longer or shorter than the pointer says."""
         if pointer.size == 0:
             return Path(os.devnull)
+        with contextlib.suppress(ChecksumError):  # damaged: quarantined, fetched below
+            self.store.check_size(pointer, path)  # a lookup; hashes only on a mismatch
         if not self.store.has(pointer.oid):
             if self._fetcher is None:
                 from gitmodel.workspace import Fetcher  # fsspec: only when fetching

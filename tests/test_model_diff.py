@@ -321,6 +321,28 @@ def test_install_configures_and_uninstall_removes_the_driver(repo: Path) -> None
     assert run_git("config", "--get-regexp", "^diff\\.model", cwd=repo, check=False).stdout == b""
 
 
+def test_api_never_reads_an_object_longer_than_its_pointer(repo: Path, tmp_path: Path) -> None:
+    """A store object grown by hand (bytes appended) is set aside and fetched again: the
+    reader gets the pointer's bytes, never the extra ones."""
+    origin = tmp_path / "origin.git"
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    data = os.urandom(3 << 20)  # a loose object: the path a reader gets is the store's own
+    (repo / "m.bin").write_bytes(data)
+    run_git("add", "m.bin", cwd=repo)
+    run_git("commit", "-qm", "m", cwd=repo)
+    run_git("push", "-q", "origin", "HEAD", cwd=repo)
+    store = LocalStore(repo / ".git" / "model")
+    held = store.object_path(hashlib.sha256(data).hexdigest())
+    held.chmod(0o644)
+    with held.open("ab") as f:
+        f.write(b"appended by hand")
+    with gitmodel.open("m.bin", rev="HEAD", repo=repo) as f:
+        assert f.read() == data
+    assert gitmodel.path("m.bin", rev="HEAD", repo=repo).read_bytes() == data
+    assert len(list(store.bad_dir.iterdir())) == 1
+
+
 def test_api_reads_old_versions_from_a_fresh_clone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
