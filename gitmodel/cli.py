@@ -737,10 +737,12 @@ def audit(name: str | None, since: str | None, as_json: bool, as_csv: bool,
 @click.option("--keep", type=click.IntRange(1), default=3, show_default=True, metavar="K",
               help="releases to keep")  # fmt: skip
 @click.option("--check", metavar="CMD", help="a health check run in each new release first")
+@click.option("--check-timeout", type=click.FloatRange(0), default=600.0, show_default=True,
+              metavar="SECONDS", help="stop a check that runs longer (0: no limit)")  # fmt: skip
 @click.option("--rollback", "back", is_flag=True, help="serve DIR's previous deployment again")
 @click.option("--model-url", metavar="URL", help="the model store, when --from does not name one")
-def deploy(args: tuple[str, ...], source: str | None, keep: int, check: str | None, back: bool,
-           model_url: str | None) -> None:  # fmt: skip
+def deploy(args: tuple[str, ...], source: str | None, keep: int, check: str | None,
+           check_timeout: float, back: bool, model_url: str | None) -> None:  # fmt: skip
     """Deploy what NAME@STAGE serves into DIR/releases, switching DIR/current atomically."""
     from gitmodel.commands import deploy as run
 
@@ -752,7 +754,7 @@ def deploy(args: tuple[str, ...], source: str | None, keep: int, check: str | No
     if len(args) != 2:
         raise click.UsageError("usage: git model deploy NAME@STAGE DIR [--from URL]")
     spec = ModelSpecType().convert(args[0], None, None)
-    _exit(run.deploy_stage(spec, args[1], source, keep, check, model_url))
+    _exit(run.deploy_stage(spec, args[1], source, keep, check, model_url, check_timeout))
 
 
 def main() -> None:

@@ -103,6 +103,58 @@ def test_deploy_promote_deploy_rollback_and_a_failed_check(
     assert release(target).startswith("v3-")
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie nobody reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def started_check(pids: Path) -> str:
+    """A health check that writes its shell's pid and its child's to ``pids``, then hangs."""
+    return f"sleep 60 & echo $$ $! > {pids}.tmp && mv {pids}.tmp {pids}; wait"
+
+
+def test_a_health_check_that_hangs_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    published = publish_registered(tmp_path)
+    target = tmp_path / "serve"
+    pids = tmp_path / "pids"
+    start = time.monotonic()
+    proc = deploy(published, target, "--check", started_check(pids), "--check-timeout", "1",
+                  check=False)  # fmt: skip
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 1 and b"Traceback" not in proc.stderr
+    assert b"health check ran out of time in v1-" in proc.stderr
+    assert b"(1 s; its processes were stopped); nothing is served yet" in proc.stderr
+    assert b"hint: fix the check, or give it longer: --check-timeout SECONDS" in proc.stderr
+    assert not any(running(int(pid)) for pid in pids.read_text().split())
+    assert not os.path.lexists(target / "current")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_deploy_ended_during_its_health_check_stops_the_check(
+    tmp_path: Path, signum: int
+) -> None:
+    """Ended while its check runs, a deploy lets go of the folder's lock: nothing the
+    check started may run on in a release the next deploy may delete."""
+    published = publish_registered(tmp_path)
+    target = tmp_path / "serve"
+    pids = tmp_path / "pids"
+    args = ["git-model", "deploy", "clf@production", str(target), "--from", published.url,
+            "--check", started_check(pids)]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not pids.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signum)  # to the deploy alone, as a supervisor stops it
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == (143 if signum == signal.SIGTERM else 130)
+    assert b"interrupted: the health check in v1-" in stderr and b"Traceback" not in stderr
+    assert not any(running(int(pid)) for pid in pids.read_text().split())
+    assert not os.path.lexists(target / "current")
+
+
 def canary_deployed(tmp_path: Path) -> tuple[Published, Path]:
     """clf v1 and v2 on production, weighted 90/10, deployed to ``tmp_path/serve``."""
     published = publish_registered(tmp_path)

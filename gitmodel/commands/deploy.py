@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from gitmodel.deploy import DEFAULT_KEEP, Outcome, deploy, rollback
+from gitmodel.deploy import CHECK_TIMEOUT, DEFAULT_KEEP, Outcome, deploy, rollback
 from gitmodel.deploy.layout import Folder
 from gitmodel.errors import UserError
 from gitmodel.specs import ModelSpec
@@ -13,8 +13,10 @@ from gitmodel.specs import ModelSpec
 
 def deploy_stage(spec: ModelSpec, directory: str, source: str | None = None,
                  keep: int = DEFAULT_KEEP, check: str | None = None,
-                 model_url: str | None = None) -> int:  # fmt: skip
-    """Deploy what stage NAME@STAGE serves into DIR, from this repository or ``source``."""
+                 model_url: str | None = None,
+                 check_timeout: float = CHECK_TIMEOUT) -> int:  # fmt: skip
+    """Deploy what stage NAME@STAGE serves into DIR, from this repository or ``source``
+    (``check_timeout``: seconds the health check may take, 0 for no limit)."""
     from gitmodel.deploy import origin
     from gitmodel.registry.declare import valid_name, valid_stage
 
@@ -34,7 +36,7 @@ def deploy_stage(spec: ModelSpec, directory: str, source: str | None = None,
         raise UserError("--model-url goes with --from URL", hint="add --from URL")
     else:
         found = origin.from_repo(name, stage)
-    outcome = deploy(Folder(directory), found, keep, check)
+    outcome = deploy(Folder(directory), found, keep, check, check_timeout or None)
     _report(directory, outcome)
     return 0
 

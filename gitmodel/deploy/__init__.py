@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # loaded by deploy only: a rollback must start fast
     from gitmodel.registry.stages import Assignment
 
 DEFAULT_KEEP = 3
+CHECK_TIMEOUT = 600.0  # seconds a health check may take (None: no limit)
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,11 @@ class Outcome:
     repaired: tuple[str, ...] = ()  # built again: a file was missing, or changed by hand
 
 
-def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
-           check: str | None = None) -> Outcome:  # fmt: skip
+def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP, check: str | None = None,
+           check_timeout: float | None = CHECK_TIMEOUT) -> Outcome:  # fmt: skip
     """Serve ``origin``'s stage from ``folder``: build the releases it lacks, check them
-    (``check``: a shell command run in each), switch, and keep ``keep`` releases."""
+    (``check``: a shell command run in each, stopped after ``check_timeout`` seconds),
+    switch, and keep ``keep`` releases."""
     from gitmodel.deploy import release
 
     held = sorted(origin.resolved.assignments, key=lambda a: -a.weight)
@@ -68,7 +70,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP,
         built = [name for name, a in zip(names, held, strict=True) if builder.build(name, a)]
         if check is not None:
             for name in dict.fromkeys(names):
-                release.run_check(folder, name, check, serving)
+                release.run_check(folder, name, check, serving, check_timeout)
         before = list(history)
         if history and _same(history[-1], deployment):
             history.pop()  # served again (repaired, or after a kill): one entry, not two
