@@ -259,18 +259,22 @@ def test_kill_9_during_a_deploy_leaves_current_intact(tmp_path: Path) -> None:
     proc = subprocess.Popen(["git-model", "deploy", "clf@production", str(target), "--from",
                              published.url], cwd=tmp_path, env=slow,
                             stderr=subprocess.DEVNULL)  # fmt: skip
+    downloading = target / ".gitmodel" / "store" / "tmp"
     deadline = time.monotonic() + 60
-    while not list((target / "releases").glob(".tmp-*")) and time.monotonic() < deadline:
+    while not (downloading.is_dir() and list(downloading.iterdir())) and proc.poll() is None \
+            and time.monotonic() < deadline:  # fmt: skip
         time.sleep(0.05)
-    time.sleep(0.5)  # well inside the download
+    time.sleep(0.3)  # well inside the download
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list((target / "releases").glob(".tmp-*")), "killed before it began"
+    assert list(downloading.iterdir()), "killed before its download began"
     assert release(target) == v1
     assert (target / "current" / MODEL).read_bytes() == layers()
     deploy(published, target)  # the next deploy clears what the killed one left
     assert release(target).startswith("v2-")
     assert not list((target / "releases").glob(".tmp-*"))
+    assert not list(downloading.iterdir())  # a killed download's part, of any size
 
 
 KILL_AT_RENAME = """

@@ -312,11 +312,17 @@ class Folder:
         return tmp
 
     def remove_stale(self) -> None:
-        """Remove the half-built releases of deploys that were killed (their pid is gone)."""
+        """Remove what deploys that were killed (their pid is gone) left: half-built
+        releases, and the parts of the objects their store was downloading
+        (``store/tmp/<pid>-…``, as large as the object). Call :meth:`check_store` first."""
+        from gitmodel.store.local import LocalStore
+
         for path in self.releases.glob(f"{TMP_PREFIX}*"):
             pid = path.name.rsplit(".", 1)[-1].split("-", 1)[0]
             if pid.isdigit() and not process_alive(int(pid)):
                 remove_tree(path)
+        for path in LocalStore(self.state / STORE_DIR).unfinished_writes():
+            path.unlink(missing_ok=True)
 
     def metadata(self, name: str) -> Json:
         try:
