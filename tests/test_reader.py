@@ -225,6 +225,17 @@ def test_a_revision_the_repository_does_not_have_says_so(
     assert hint in str(caught.value.hint)
 
 
+def test_a_head_naming_a_branch_never_pushed_says_to_name_one(local_published: Published) -> None:
+    """`git init --bare` names a default branch (master) while pushes went to main."""
+    run_git("symbolic-ref", "HEAD", "refs/heads/never-pushed", cwd=local_published.origin)
+    with pytest.raises(UserError) as caught:
+        open_fs(local_published)
+    assert str(caught.value) == (f"the HEAD of {local_published.url} names a branch that holds "
+                                 "no commit")  # fmt: skip
+    assert "rev=BRANCH" in str(caught.value.hint)
+    assert open_fs(local_published, rev="main").ls("", detail=False)
+
+
 def test_a_read_cache_that_cannot_be_made_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(UserError, match=r"cannot make the read cache in .*: Not a directory"):

@@ -171,6 +171,11 @@ class RemoteRepo:
         if "couldn't find remote ref" not in str(exc):
             return exc
         hint = f"name a branch, a tag or a full commit id (`git ls-remote {self.display}`)"
+        if rev == "HEAD":  # `git init --bare` names a default branch nothing was pushed to
+            return UserError(f"the HEAD of {self.display} names a branch that holds no commit",
+                             hint=f"read a branch by name: rev=BRANCH (or gitmodel://PATH?"
+                             f"repo=URL&rev=BRANCH); `git ls-remote {self.display}` lists "
+                             "them")  # fmt: skip
         if _ABBREVIATED.fullmatch(rev):
             hint = "give the commit id in full (40 hex digits) to read it without a clone"
         return UserError(f"{self.display} has no branch or tag named {rev!r}", hint=hint)
