@@ -351,6 +351,21 @@ def test_deploy_from_this_repository_keeps_k_releases(tmp_path: Path) -> None:
     assert release(target).startswith("v4-")
 
 
+def test_deploy_from_a_working_clone_takes_objects_from_its_store(tmp_path: Path) -> None:
+    """A clone's objects are in its own store (`<git dir>/model`), which --from reads
+    (read-only, each object checked), before the model remote."""
+    published = publish_registered(tmp_path)
+    store = published.work / ".git" / "model"
+    held = sorted((p, p.stat().st_mtime_ns) for p in store.rglob("*"))
+    target = tmp_path / "serve"
+    proc = git_model("deploy", "clf@production", str(target), "--from", str(published.work),
+                     cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert b"0 B fetched from the model remote" in proc.stderr
+    assert (target / "current" / MODEL).read_bytes() == layers()
+    assert sorted((p, p.stat().st_mtime_ns) for p in store.rglob("*")) == held
+
+
 def test_a_folder_serving_one_model_refuses_another(tmp_path: Path) -> None:
     """Release names (v1-<commit>) do not name the model, and two models changed by one
     commit share them: deploying model b into a's folder must not report a's release

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel import git
@@ -88,7 +89,16 @@ def from_url(url: str, name: str, stage: str, model_url: str | None = None,
     def open_remote() -> Remote:
         return source.model_remote(files, model_url, model_options).open()
 
-    return Origin(resolved, source.blob, open_remote, None, source.display)
+    return Origin(resolved, source.blob, open_remote, _local_store(source.key), source.display)
+
+
+def _local_store(key: str) -> LocalStore | None:
+    """The local store of a repository on this machine, named by its git directory (a
+    read cache's key): a clone never pushed from holds its objects only there. Read-only
+    to us, every object checked as it is copied (:func:`import_object`); what it lacks
+    comes from the model remote."""
+    store = Path(key) / "model"
+    return LocalStore(store) if Path(key).is_absolute() and store.is_dir() else None
 
 
 def _check_declared(cache: git.Repo, name: str, stage: str, held: stages.Assignment) -> None:
