@@ -13,21 +13,14 @@ their blobs. Every path was checked by the registry; each is written through
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from gitmodel import safepath
+from gitmodel import children, safepath
 from gitmodel.deploy.layout import RELEASE_FILE, STORE_DIR, Folder, blob_kind, remove_tree
 from gitmodel.deploy.origin import Origin
 from gitmodel.errors import ChecksumError, UserError
@@ -36,8 +29,6 @@ from gitmodel.registry.stages import Assignment
 from gitmodel.registry.versions import File
 from gitmodel.store.local import LocalStore, import_object, write_atomically
 
-CHECK_GRACE = 2.0  # seconds between SIGTERM and SIGKILL to a check's process group
-_STOPPING = (signal.SIGINT, signal.SIGTERM)
 _LINK_FALLBACK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
 
@@ -159,69 +150,25 @@ def run_check(folder: Folder, name: str, command: str, current: str | None,
               timeout: float | None) -> None:  # fmt: skip
     """Run the user's health check in release ``name``; a failure stops the deploy.
 
-    It runs in a session (and process group) of its own: when it outlives ``timeout``
+    It runs as :mod:`gitmodel.children` runs a command: when it outlives ``timeout``
     seconds (None: no limit), or when we are interrupted (Ctrl-C, SIGTERM), its whole
     group is stopped, so nothing it started outlives the deploy that held the lock."""
     release = folder.release(name)
     env = {**os.environ, "GITMODEL_RELEASE": str(release), "GITMODEL_DEPLOY_DIR": str(folder.root)}
     serving = f"current still serves {current}" if current else "nothing is served yet"
-    proc = subprocess.Popen(command, shell=True, cwd=release, env=env, start_new_session=True)
-    with _sigterm_raises():
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop_group(proc)
-            raise UserError(f"the health check ran out of time in {name} ({timeout:g} s; its "
-                            f"processes were stopped); {serving}",
-                            hint="fix the check, or give it longer: --check-timeout SECONDS "
-                            "(0: no limit)") from None  # fmt: skip
-        except BaseException:  # Ctrl-C, SIGTERM: the check's processes first
-            _stop_group(proc)
-            print(f"gitmodel: interrupted: the health check in {name} was stopped; {serving}",
-                  file=sys.stderr)  # fmt: skip
-            raise
-    if code != 0:
+    try:
+        done = children.run(command, shell=True, cwd=release, env=env, timeout=timeout)
+    except children.Interrupted as exc:
+        print(f"gitmodel: interrupted: the health check in {name} was stopped; {serving}",
+              file=sys.stderr)  # fmt: skip
+        exc.end()
+    if done.timed_out:
+        raise UserError(f"the health check ran out of time in {name} ({timeout:g} s; its "
+                        f"processes were stopped); {serving}",
+                        hint="fix the check, or give it longer: --check-timeout SECONDS "
+                        "(0: no limit)")  # fmt: skip
+    if done.code != 0:
+        code = done.code
         ended = f"killed by signal {-code}" if code < 0 else f"exit {code}"
         raise UserError(f"the health check failed in {name} ({ended}); {serving}",
                         hint="fix the check or the version, then deploy again")  # fmt: skip
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While a check runs, SIGTERM ends us by an exception (exit 143), as Ctrl-C does by
-    KeyboardInterrupt, so the check's group is stopped first (a handler of someone
-    else's is left as it is)."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-
-    def ended(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, ended)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the check's process group, SIGKILL to what is left of it after
-    :data:`CHECK_GRACE` seconds, the check reaped; Ctrl-C and SIGTERM wait meanwhile
-    (Git, which ran us, passes each on once more)."""
-    main = threading.current_thread() is threading.main_thread()
-    handlers = {n: signal.signal(n, signal.SIG_IGN) for n in _STOPPING} if main else {}
-    try:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + CHECK_GRACE
-            while time.monotonic() < deadline:
-                proc.poll()
-                os.killpg(proc.pid, 0)  # ProcessLookupError: none of the group is left
-                time.sleep(0.05)
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
