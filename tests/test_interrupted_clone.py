@@ -5,6 +5,7 @@ checkout failed (no key for an encrypted remote) leaves no index either."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -144,3 +145,27 @@ def test_a_clone_whose_checkout_failed_says_how_to_write_the_files(
         assert (clone / name).read_bytes() == data, name
     assert git_out("status", "--porcelain", cwd=clone) == ""
     assert git_model("status", cwd=clone).stderr == b""
+
+
+def test_status_without_an_index_or_gitattributes_lists_heads_model_files(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A clone killed before its checkout wrote anything (here: one made with
+    ``--no-checkout``, the same state) has no index and no ``.gitattributes``: every
+    model file of HEAD is deleted, and ``status`` says so, as HEAD's attributes track
+    them, where it used to list no model file at all."""
+    origin = pushed_origin(repo, tmp_path)
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "--no-checkout", str(origin), str(clone), cwd=tmp_path)
+    assert not (clone / ".gitattributes").exists() and not (clone / ".git" / "index").exists()
+    (clone / "m0.bin").write_bytes(FILES["m0.bin"])  # one file a checkout did write
+
+    report = json.loads(git_model("status", "--json", cwd=clone).stdout)
+    assert [c["path"] for c in report["staged"]] == sorted(FILES)
+    assert all(c["new"] is None and c["old"]["size"] == len(FILES[c["path"]])
+               for c in report["staged"])  # fmt: skip
+    assert report["untracked"] == ["m0.bin"]
+    status = git_model("status", cwd=clone)
+    for name in FILES:
+        assert f"\t{name} " in status.stdout.decode(), status.stdout
+    assert "no index" in status.stderr.decode()

@@ -209,7 +209,8 @@ def _worktree_changes(repo: git.Repo) -> Changes:
         elif record.startswith("? "):
             untracked.append(record[2:])
     paths = [r[0] for r in staged_raw] + unstaged + untracked + [p for p, _, _ in unmerged_raw]
-    filters = repo.check_attr("filter", paths)
+    no_index = not repo.index_path.exists() and repo.has_commits()  # HEAD's files: deleted
+    filters = repo.check_attr("filter", paths, tree="HEAD" if no_index else None)
     model = {p for p in paths if filters.get(p) == "model"}
     staged_raw = [r for r in staged_raw if r[0] in model]
     unmerged_raw = [(p, xy, blobs) for p, xy, blobs in unmerged_raw if p in model]

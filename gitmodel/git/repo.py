@@ -325,13 +325,29 @@ class Repo:
         return [FileEntry(path, fields[2].decode(), int(fields[0], 8))
                 for path, fields in _parse_listing(out) if fields[1] == b"blob"]  # fmt: skip
 
-    def check_attr(self, attr: str, paths: Sequence[str]) -> dict[str, str]:
-        """The value of ``attr`` for each path (``unspecified`` when unset)."""
+    def check_attr(
+        self, attr: str, paths: Sequence[str], tree: str | None = None
+    ) -> dict[str, str]:
+        """The value of ``attr`` for each path (``unspecified`` when unset): as the
+        worktree's ``.gitattributes`` files say (else the index's), or with ``tree`` (a
+        commit) as that tree's own say, read through an index of it made for the call.
+        A worktree with no index needs ``tree``: its checkout may have been killed before
+        it wrote any ``.gitattributes``."""
         if not paths:
             return {}
         data = b"".join(os.fsencode(p) + b"\0" for p in paths)
-        proc = self.run(["check-attr", "-z", "--stdin", attr], input=data)
-        fields = proc.stdout.split(b"\0")
+        args = ["check-attr", "-z", "--stdin", attr]
+        if tree is None:
+            out = self.run(args, input=data).stdout
+        else:
+            import tempfile  # not at startup: the filter process never needs it
+
+            with tempfile.TemporaryDirectory(prefix="gitmodel-") as tmp:
+                env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
+                run(["read-tree", "--end-of-options", tree], cwd=self.cwd, env=env)
+                args.insert(1, "--cached")
+                out = run(args, cwd=self.cwd, input=data, env=env).stdout
+        fields = out.split(b"\0")
         return {
             os.fsdecode(fields[i]): fields[i + 2].decode() for i in range(0, len(fields) - 2, 3)
         }
