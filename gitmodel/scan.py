@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel import git
-from gitmodel.pointer import Pointer
+from gitmodel import git, safepath
+from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +104,29 @@ def needed_nearby(repo: git.Repo, days: int = DEFAULT_RECENT_DAYS) -> set[str]:
         unpushed = ["HEAD", "--branches", "--tags", "--not", "--remotes"]
         keep.update(f.pointer for f in pointers_in_history(repo, unpushed))
     return {pointer.oid for pointer in keep}
+
+
+def checked_out_as_pointers(repo: git.Repo, modified: Collection[str] = ()) -> list[str]:
+    """Model files whose worktree file is still the pointer the index holds (a clone made
+    before the filter was installed, a skipped smudge, a checkout whose hook was killed):
+    Git sees no change, since the pointer cleans to itself, or a modification where it
+    saw the file another size (those ``modified``, when known). Only those files and
+    those the index saw shorter than any pointer are read (100,000 files of model bytes
+    cost no read)."""
+    small = repo.small_index_files(POINTER_MAX_SIZE, also=set(modified))
+    return [item.path for item in pointer_files(repo, small)
+            if _holds_pointer(safepath.Target(repo.top, item.path), item.pointer)]  # fmt: skip
+
+
+def _holds_pointer(target: safepath.Target, pointer: Pointer) -> bool:
+    try:
+        st = safepath.lstat(target)
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size >= POINTER_MAX_SIZE:
+            return False
+        src = safepath.open_file(target) if st.st_size != pointer.size else None
+    except (safepath.UnsafePathError, OSError):
+        return False
+    if src is None:
+        return False
+    with src:
+        return try_parse(src.read(POINTER_MAX_SIZE)) == pointer

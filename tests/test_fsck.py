@@ -10,7 +10,7 @@ import pytest
 from conftest import corrupt_object, git_model, git_out, repo_store, run_git
 from hygiene_support import LOOSE, commit_file, make_author, model_dir, object_path
 
-from gitmodel.pointer import Pointer
+from gitmodel.pointer import Pointer, parse
 
 
 @pytest.fixture
@@ -288,3 +288,29 @@ def test_a_committed_path_is_shown_escaped(repo: Path) -> None:
         "a full Git blob; run `git model install` then `git add --renormalize -- "
         "e\\x1b[2Jx\\nfsck: ok.bin` and commit",
     ]
+
+
+def test_files_left_as_their_pointers_are_named_not_failed(pushed: tuple[Path, str]) -> None:
+    """A worktree whose model file is still its pointer (a checkout killed before it wrote
+    the file, a skipped smudge) damages nothing, so fsck passes, as ``git lfs fsck`` does;
+    but a bare "ok" would say the data is there: a hint names the file and the command
+    that writes it, and goes once it is written."""
+    repo, _ = pushed
+    data = (repo / "a.bin").read_bytes()
+    (repo / "a.bin").unlink()
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("checkout", "--", "a.bin", cwd=repo, env=env)
+    assert parse((repo / "a.bin").read_bytes()).size == len(data)
+    for args in ((), ("--pointers",)):
+        proc = git_model("fsck", *args, cwd=repo)
+        assert proc.stdout.decode() == "fsck: ok\n"
+        err = proc.stderr.decode()
+        assert "1 model file(s) in the worktree are their pointers" in err, err
+        assert "(a.bin); `git model pull` writes them" in err, err
+    assert git_model("fsck", "--objects", cwd=repo).stderr == b""  # the store alone
+    assert git_model("fsck", "HEAD", cwd=repo).stderr == b""  # a commit's tree alone
+
+    git_model("pull", cwd=repo)
+    assert (repo / "a.bin").read_bytes() == data
+    proc = git_model("fsck", cwd=repo)
+    assert proc.stdout.decode() == "fsck: ok\n" and proc.stderr == b""

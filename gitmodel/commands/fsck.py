@@ -9,7 +9,8 @@ the pointer checks (a canonical pointer, no model file committed whole) read HEA
 the index, each REF's tree, or with ``--all`` each worktree's HEAD and index. Every
 problem is one line naming what is wrong, where (a file, and the commit that holds it)
 and the command that fixes it; ``--repair`` refetches corrupt and missing objects (from
-a local remote's store or the model remote). Exit status 1 while any problem remains.
+a local remote's store or the model remote). Exit status 1 while any problem remains;
+model files the worktree holds as their pointers are none, only named in a hint.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import layouts
 from gitmodel.remote.config import default_remote_name, remote_for
 from gitmodel.scan import (
+    checked_out_as_pointers,
     pointer_files,
     pointers_in_history,
     pointers_in_trees,
@@ -107,7 +109,21 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
         report.problems = _repair(repo, store, report)
     if not report.problems:
         print("fsck: ok")
+    if pointers and scope.indexes and not all_refs and (left := _left_as_pointers(repo)):
+        print(f"hint: {left}", file=sys.stderr)
     return 1 if report.problems else 0
+
+
+def _left_as_pointers(repo: git.Repo) -> str | None:
+    """What to do about model files this worktree holds as their pointers (a checkout
+    killed before it wrote them, a skipped smudge): nothing is damaged, as ``git lfs
+    fsck`` would say too, but the files are not the data; None when there are none."""
+    paths = checked_out_as_pointers(repo)
+    if not paths:
+        return None
+    named = ", ".join(printable(p) for p in paths[:3]) + (", …" if len(paths) > 3 else "")
+    return (f"{len(paths)} model file(s) in the worktree are their pointers, not their "
+            f"content ({named}); `git model pull` writes them")  # fmt: skip
 
 
 def _scope(repo: git.Repo, refs: list[str], all_refs: bool) -> Scope:

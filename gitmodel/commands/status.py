@@ -4,14 +4,13 @@ pushed."""
 from __future__ import annotations
 
 import json
-import stat
 import sys
 from dataclasses import dataclass
 
-from gitmodel import git, installation, safepath
+from gitmodel import git, installation
 from gitmodel.errors import UserError
-from gitmodel.pointer import POINTER_MAX_SIZE, Pointer, try_parse
-from gitmodel.scan import pointer_files, pointers_in_history
+from gitmodel.pointer import Pointer
+from gitmodel.scan import checked_out_as_pointers, pointers_in_history
 from gitmodel.sizes import format_size
 from gitmodel.text import printable
 from gitmodel.workspace import no_index_hint, open_repo
@@ -72,7 +71,7 @@ def status(as_json: bool = False) -> int:
     prefix = "" if as_json else repo.status_prefix()  # JSON: from the top, as porcelain
     changes = _worktree_changes(repo)
     staged, unstaged, untracked = changes.staged, changes.unstaged, changes.untracked
-    as_pointers = _checked_out_as_pointers(repo, unstaged)
+    as_pointers = checked_out_as_pointers(repo, unstaged)
     unpushed = _unpushed(repo)
     if as_json:
         print(
@@ -239,31 +238,6 @@ def _staged_as(blob: str, empty: str, pointers: dict[str, Pointer]) -> str | Non
     if blob in pointers or not blob.strip("0"):
         return None
     return "empty" if blob == empty else "whole"
-
-
-def _checked_out_as_pointers(repo: git.Repo, modified: list[str]) -> list[str]:
-    """Model files whose worktree file is still the pointer the index holds (a clone made
-    before the filter was installed, a skipped smudge, a checkout whose hook was killed):
-    Git sees no change, since the pointer cleans to itself, or a modification where it
-    saw the file another size. Only those files and those the index saw shorter than any
-    pointer are read (100,000 files of model bytes cost no read)."""
-    small = repo.small_index_files(POINTER_MAX_SIZE, also=set(modified))
-    return [item.path for item in pointer_files(repo, small)
-            if _holds_pointer(safepath.Target(repo.top, item.path), item.pointer)]  # fmt: skip
-
-
-def _holds_pointer(target: safepath.Target, pointer: Pointer) -> bool:
-    try:
-        st = safepath.lstat(target)
-        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size >= POINTER_MAX_SIZE:
-            return False
-        src = safepath.open_file(target) if st.st_size != pointer.size else None
-    except (safepath.UnsafePathError, OSError):
-        return False
-    if src is None:
-        return False
-    with src:
-        return try_parse(src.read(POINTER_MAX_SIZE)) == pointer
 
 
 def _unpushed(repo: git.Repo) -> list[Pointer]:
