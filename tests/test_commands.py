@@ -160,6 +160,22 @@ def test_status_flags_a_model_file_staged_whole_without_the_filter(committed: Pa
     assert "hint: run `git model install`" in err, err
 
 
+def test_status_names_a_committed_empty_model_file_empty_not_a_git_file(repo: Path) -> None:
+    """An empty model file is committed empty (no pointer), as the filter keeps it: its
+    deletion or rename is of an empty file, not of one "committed as a Git file", which
+    is what status says of a file ``git add`` will convert."""
+    (repo / "e.bin").write_bytes(b"")
+    run_git("add", "e.bin", cwd=repo)
+    run_git("commit", "-qm", "empty", cwd=repo)
+    run_git("rm", "-q", "e.bin", cwd=repo)
+    out = git_model("status", cwd=repo).stdout.decode()
+    assert "\te.bin (empty) -> (none)\n" in out, out
+    run_git("reset", "-q", "--hard", cwd=repo)
+    run_git("mv", "e.bin", "g.bin", cwd=repo)
+    out = git_model("status", cwd=repo).stdout.decode()
+    assert "\tg.bin (renamed from e.bin) (empty)\n" in out, out
+
+
 def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
     (committed / "data").mkdir()
     run_git("mv", "b.bin", "data/b.bin", cwd=committed)

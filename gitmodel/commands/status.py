@@ -23,6 +23,7 @@ class Change:
     new: Pointer | None
     origin: str | None = None  # the path it was renamed (or copied) from
     was_plain: bool = False  # committed as an ordinary Git file: this converts it
+    was_empty: bool = False  # committed empty (an empty file stays empty, no pointer)
     staged_as: str | None = None  # "whole" or "empty" where the index holds no pointer
 
 
@@ -152,12 +153,13 @@ def _describe(change: Change, shown: _Shown) -> str:
         new = "(empty)" if change.staged_as == "empty" else "(whole, not a pointer)"
     if change.was_plain:
         return f"(a Git file) -> {new}"
+    old = "(empty)" if change.was_empty else _short(change.old)
     if change.origin is None:
-        return f"{_short(change.old)} -> {new}"
+        return f"{old} -> {new}"
     moved = f"(renamed from {shown(change.origin)})"
-    if change.old == change.new:
-        return f"{moved} {_short(change.new)}"
-    return f"{moved} {_short(change.old)} -> {new}"
+    if old == new:
+        return f"{moved} {new}"
+    return f"{moved} {old} -> {new}"
 
 
 def _describe_sides(conflict: Unmerged) -> str:
@@ -220,8 +222,8 @@ def _worktree_changes(repo: git.Repo) -> Changes:
     )
     empty = git.blob_id(b"", sha256=repo.hash_size == 32)
     staged = [Change(p, pointers.get(old), pointers.get(new), origin,
-                     was_plain=old.strip("0") != "" and old not in pointers,
-                     staged_as=_staged_as(new, empty, pointers))
+                     was_plain=_staged_as(old, empty, pointers) == "whole",
+                     was_empty=old == empty, staged_as=_staged_as(new, empty, pointers))
               for p, old, new, origin in staged_raw]  # fmt: skip
     unmerged = [
         Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
