@@ -169,3 +169,17 @@ def test_status_without_an_index_or_gitattributes_lists_heads_model_files(
     for name in FILES:
         assert f"\t{name} " in status.stdout.decode(), status.stdout
     assert "no index" in status.stderr.decode()
+
+
+def test_ls_files_without_an_index_says_why_it_lists_nothing(repo: Path, tmp_path: Path) -> None:
+    """The index of a worktree with no index holds nothing: ``ls-files`` lists no file,
+    and says why and what writes them, instead of an empty list that looks like a
+    repository without model files; ``ls-files HEAD`` still lists the commit's."""
+    origin = pushed_origin(repo, tmp_path)
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "--no-checkout", str(origin), str(clone), cwd=tmp_path)
+    proc = git_model("ls-files", cwd=clone)
+    assert proc.stdout == b"" and "no index" in proc.stderr.decode(), proc.stderr
+    assert "git checkout -f HEAD" in proc.stderr.decode(), proc.stderr
+    head = git_model("ls-files", "HEAD", cwd=clone)
+    assert len(head.stdout.splitlines()) == len(FILES) and head.stderr == b""

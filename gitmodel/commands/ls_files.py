@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from gitmodel.errors import UserError
 from gitmodel.scan import pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.text import printable
-from gitmodel.workspace import open_repo
+from gitmodel.workspace import no_index_hint, open_repo
 
 
 def ls_files(
@@ -38,6 +39,8 @@ def ls_files(
         entries = repo.ls_files(specs)
         unmerged = _model_paths(repo, repo.unmerged_paths(specs))
     files = pointer_files(repo, entries)
+    if rev is None and (hint := no_index_hint(repo)):  # why the list is empty
+        print(f"hint: {hint}", file=sys.stderr)
     if as_json:
         rows = [
             {
