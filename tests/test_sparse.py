@@ -81,6 +81,30 @@ def test_explicit_refs_fetch_everything(origin: Path, tmp_path: Path) -> None:
     assert not (clone / "b").exists()
 
 
+def test_an_include_of_files_the_sparse_checkout_leaves_out_says_so(
+    origin: Path, tmp_path: Path
+) -> None:
+    """``fetch -I b`` in a sparse checkout of ``a`` matches no file it fetches, yet
+    ``ls-files`` lists b's files: the error says the sparse checkout leaves them out and
+    gives both ways to have them, instead of pointing at ``ls-files``."""
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "--no-checkout", str(origin), str(clone), cwd=tmp_path)
+    run_git("sparse-checkout", "set", "a", cwd=clone)
+    run_git("checkout", "-q", "main", cwd=clone)
+    for verb in ("fetch", "pull"):
+        proc = git_model(verb, "-I", "b/*", cwd=clone, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and "matches no model file the sparse checkout" in err, err
+        assert "hint: it matches 3 file(s) the sparse checkout leaves out" in err, err
+        assert "`git model fetch origin HEAD -I 'b/*'` fetches them" in err, err
+        assert "ls-files" not in err, err
+    assert held(clone) == {name for name in FILES if name.startswith("a/")}
+    git_model("fetch", "origin", "HEAD", "-I", "b/*", cwd=clone)  # as the hint says
+    assert held(clone) == set(FILES)
+    proc = git_model("fetch", "-I", "c/*", cwd=clone, check=False)  # nowhere: as before
+    assert proc.returncode == 1 and "`git model ls-files` lists them" in proc.stderr.decode()
+
+
 def test_pull_include_fetches_only_what_it_names(origin: Path, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import shlex
 import stat
 import sys
+from collections.abc import Callable
 
 from gitmodel import git, installation, logsync, materialize, safepath
 from gitmodel.errors import UserError
 from gitmodel.git.patterns import matching
 from gitmodel.pointer import try_parse
 from gitmodel.remote import transfer
-from gitmodel.remote.config import git_remote, remote_for
+from gitmodel.remote.config import default_remote_name, git_remote, remote_for
 from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
@@ -22,19 +25,20 @@ POINTER_READ = 1024  # a worktree file this small may be a pointer left in place
 
 def _select(
     repo: git.Repo, files: list[PointerFile], include: list[str], exclude: list[str],
-    warn: bool = False,
+    warn: bool = False, left_out: Callable[[list[str]], str | None] | None = None,
 ) -> list[PointerFile]:  # fmt: skip
     """The files ``include`` (when given) and not ``exclude`` match, as git-lfs's
     ``--include``/``--exclude`` do: ``.gitignore`` patterns, so a folder's name matches
     everything under it; comma-separated lists. With ``warn``, a pattern that matches
-    no file is named, and an ``include`` that matches none at all is an error."""
+    no file is named, and an ``include`` that matches none at all is an error (whose
+    hint is ``left_out``'s, when it has one for those patterns)."""
     include, exclude = _split(include), _split(exclude)
     if not include and not exclude:
         return files
     found = matching(repo, include + exclude, [f.path for f in files], contents=True)
     included, excluded = found[: len(include)], set().union(*found[len(include) :])
     if warn:
-        _check_matched(include, included, "--include")
+        _check_matched(include, included, "--include", left_out)
         _check_matched(exclude, found[len(include) :], "--exclude")
     chosen = set().union(*included) if include else {f.path for f in files}
     return [f for f in files if f.path in chosen and f.path not in excluded]
@@ -46,10 +50,14 @@ def _split(patterns: list[str]) -> list[str]:
     return [part for part in split if part.removesuffix("/")]
 
 
-def _check_matched(patterns: list[str], found: list[set[str]], option: str) -> None:
+def _check_matched(patterns: list[str], found: list[set[str]], option: str,
+                   left_out: Callable[[list[str]], str | None] | None = None) -> None:  # fmt: skip
     unmatched = [pattern for pattern, paths in zip(patterns, found, strict=True) if not paths]
     if option == "--include" and unmatched and len(unmatched) == len(patterns):
         names = ", ".join(f'"{pattern}"' for pattern in unmatched)
+        if left_out is not None and (hint := left_out(unmatched)):
+            raise UserError(f"{option} {names} matches no model file the sparse checkout "
+                            "holds", hint=hint)  # fmt: skip
         raise UserError(f"{option} {names} matches no model file",
                         hint="`git model ls-files` lists them; a folder's name matches "
                         "every file under it")  # fmt: skip
@@ -69,10 +77,13 @@ def fetch(
     files: list[PointerFile] = []
     for ref in refs or ["HEAD"]:
         files += pointer_files(repo, repo.ls_tree(repo.rev_parse(ref)))
+    left_out = None
     if not refs:
         skipped = repo.skipped_paths()
+        outside = [f.path for f in files if f.path in skipped]
         files = [f for f in files if f.path not in skipped]
-    chosen = _select(repo, files, include, exclude, warn=True)
+        left_out = functools.partial(_sparse_hint, repo, outside, remote_name)
+    chosen = _select(repo, files, include, exclude, warn=True, left_out=left_out)
     if not (remote_name or git.remote_names(settings) or store.lacking(f.pointer for f in chosen)):
         return 0  # no remote, and every object is here (as git fetch: nothing to do)
     remote = remote_for(repo, settings, remote_name)
@@ -86,6 +97,23 @@ def fetch(
               file=sys.stderr)  # fmt: skip
     logsync.fetch_logs(repo, remote.name, quiet)
     return 0
+
+
+def _sparse_hint(
+    repo: git.Repo, outside: list[str], remote_name: str | None, patterns: list[str]
+) -> str | None:  # fmt: skip
+    """What to do when ``patterns`` match only files the sparse checkout leaves out
+    (``outside``), which a fetch without REF skips; None when they match none of those."""
+    found = set().union(*matching(repo, patterns, outside, contents=True))
+    if not found:
+        return None
+    options = " ".join(f"-I {shlex.quote(pattern)}" for pattern in patterns)
+    remote = shlex.quote(remote_name or default_remote_name(repo.settings()) or "REMOTE")
+    return (
+        f"it matches {len(found)} file(s) the sparse checkout leaves out: `git "
+        "sparse-checkout add FOLDER` checks them out, or `git model fetch "
+        f"{remote} HEAD {options}` fetches them into the store"
+    )
 
 
 def fetch_logs(remote_name: str | None, quiet: bool = False) -> int:
