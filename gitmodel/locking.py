@@ -357,11 +357,13 @@ def for_remote(repo: git.Repo, settings: dict[str, str], remote: str | None) -> 
 
 def repo_path(repo: git.Repo, path: str) -> str:
     """``path`` (as the user typed it, relative to here) as a path in the repository."""
+    if not path:  # not the current folder, which abspath("") would make of it
+        raise UserError("an empty path names no file", hint="name a file inside the worktree")
     top = repo.top
     absolute = os.path.abspath(path)
     relative = os.path.relpath(absolute, top).replace(os.sep, "/")
     if relative.startswith("../") or relative == ".." or not safepath.is_valid(relative):
-        raise UserError(f"{path} is not a file in this repository",
+        raise UserError(f"{printable(path)} is not a file in this repository",
                         hint="name a file inside the worktree")  # fmt: skip
     return relative
 
@@ -376,7 +378,7 @@ def path_to_lock(repo: git.Repo, path: str) -> str:
                         hint="name a file that exists here (`git ls-files` lists the "
                         "tracked ones)")  # fmt: skip
     if os.path.isdir(repo.top / relative) and not os.path.islink(repo.top / relative):
-        raise UserError(f"cannot lock {path}: it is a directory",
+        raise UserError(f"cannot lock {printable(path)}: it is a directory",
                         hint="lock the files in it, each by name")  # fmt: skip
     return relative
 

@@ -158,6 +158,14 @@ def test_a_directory_is_refused_and_a_hostile_name_is_shown_escaped(
     again = git_model("lock", name, cwd=alice, env=user("alice"), check=False).stderr.decode()
     for out in (taken, listed, again):
         assert "\x1b" not in out and "e\\x1b[2Jvil.bin" in out, out
+    for verb in ("lock", "unlock"):  # an empty path is no file, not the current folder
+        empty = git_model(verb, "", cwd=alice / "models", env=user("alice"), check=False)
+        assert empty.returncode == 1 and empty.stderr.decode().splitlines() == [
+            "gitmodel: error: an empty path names no file",
+            "hint: name a file inside the worktree",
+        ], empty.stderr
+    outside = git_model("lock", "../../x\n\x1b[2Jy", cwd=alice, check=False).stderr.decode()
+    assert "\x1b" not in outside and outside.count("\n") == 2, outside
 
 
 @pytest.mark.parametrize("deleted", [False, True], ids=["never-there", "deleted"])
