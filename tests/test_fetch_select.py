@@ -108,6 +108,23 @@ def test_an_include_matching_nothing_at_all_is_an_error(lazy: Path, verb: str) -
     assert written(lazy) == set()
 
 
+@pytest.mark.parametrize("verb", ["fetch", "pull"])
+@pytest.mark.parametrize(("option", "value"), [("-I", ""), ("--include", ","), ("-X", " , ")])
+def test_an_option_holding_no_pattern_is_an_error_not_every_file(
+    lazy: Path, verb: str, option: str, value: str
+) -> None:
+    """``-I "$PATTERN"`` with the variable unset held no pattern and fetched (and wrote)
+    every file, as if no option were given: it is refused, and nothing moves."""
+    proc = git_model(verb, option, value, cwd=lazy, check=False)
+    name = "--exclude" if option == "-X" else "--include"
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines()[0] == (
+        f'gitmodel: error: {name} "{value}" holds no pattern'
+    )
+    assert held(lazy) == set()
+    assert written(lazy) == set()
+
+
 def test_pull_writes_a_folder_it_includes(lazy: Path) -> None:
     proc = git_model("pull", "-I", "models/", "-X", "sub", cwd=lazy)
     assert proc.stderr.decode().splitlines() == [

@@ -18,6 +18,7 @@ from gitmodel.scan import PointerFile, pointer_files
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
 from gitmodel.store.local import write_atomically
+from gitmodel.text import printable
 from gitmodel.workspace import check_remote_argument, no_index_hint, open_repo
 
 POINTER_READ = 1024  # a worktree file this small may be a pointer left in place of content
@@ -32,7 +33,7 @@ def _select(
     everything under it; comma-separated lists. With ``warn``, a pattern that matches
     no file is named, and an ``include`` that matches none at all is an error (whose
     hint is ``left_out``'s, when it has one for those patterns)."""
-    include, exclude = _split(include), _split(exclude)
+    include, exclude = _split(include, "--include"), _split(exclude, "--exclude")
     if not include and not exclude:
         return files
     found = matching(repo, include + exclude, [f.path for f in files], contents=True)
@@ -44,10 +45,17 @@ def _select(
     return [f for f in files if f.path in chosen and f.path not in excluded]
 
 
-def _split(patterns: list[str]) -> list[str]:
-    """Each option's comma-separated patterns, as git-lfs reads them."""
+def _split(patterns: list[str], option: str) -> list[str]:
+    """Each option's comma-separated patterns, as git-lfs reads them; an option given
+    that holds none (``-I ""``, an unset shell variable) is refused, never read as
+    "every file"."""
     split = [part.strip() for pattern in patterns for part in pattern.split(",")]
-    return [part for part in split if part.removesuffix("/")]
+    kept = [part for part in split if part.removesuffix("/")]
+    if patterns and not kept:
+        given = ", ".join(f'"{printable(pattern)}"' for pattern in patterns)
+        raise UserError(f"{option} {given} holds no pattern",
+                        hint=f'name files, e.g. {option} "data/train/*"')  # fmt: skip
+    return kept
 
 
 def _check_matched(patterns: list[str], found: list[set[str]], option: str,
