@@ -11,6 +11,7 @@ from gitmodel.errors import GitModelError, UserError
 from gitmodel.pointer import Pointer
 from gitmodel.store import onecopy
 from gitmodel.store.local import LocalStore, import_object
+from gitmodel.text import printable
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
@@ -66,13 +67,32 @@ def no_index_hint(repo: git.Repo) -> str | None:
     )
 
 
+# what a verb that takes [REMOTE] does with files named in its place
+PATHS_INSTEAD = {
+    "fetch": "`git model fetch --include {}` fetches only those",
+    "pull": "`git model pull --include {}` writes only those",
+    "push": "`git model push` sends the objects of commits: commit the files, then push",
+    "du": "`git model ls-files -- {}` lists their sizes, `git model du --local` the disk use",
+}
+
+
 def check_remote_argument(
     repo: git.Repo, settings: dict[str, str], name: str | None, verb: str
 ) -> None:
     """Refuse a REMOTE argument that names no remote but a revision (``git model fetch
-    v1``: the first argument is a remote, as in git-lfs), saying how to give both."""
+    v1``: the first argument is a remote, as in git-lfs), saying how to give both, or
+    files (``git model pull data/``), saying how to name files."""
     if name is None or name in git.remote_names(settings) or f"remote.{name}.modelurl" in (
-            settings) or repo.commit_of(name) is None:  # fmt: skip
+            settings):  # fmt: skip
+        return
+    glob = any(c in name for c in "*?[") and verb in ("fetch", "pull")  # an --include's
+    if (os.path.lexists(name) or glob) and verb in PATHS_INSTEAD:
+        import shlex
+
+        shown = printable(shlex.quote(name))
+        raise UserError(f"no Git remote named {shown}", hint=f"{shown} names files, not a "
+                        f"remote: {PATHS_INSTEAD[verb].format(shown)}")  # fmt: skip
+    if repo.commit_of(name) is None:
         return
     from gitmodel.remote.config import default_remote_name
 

@@ -125,6 +125,28 @@ def test_a_revision_given_where_the_remote_goes_is_named(
     ], lines
 
 
+@pytest.mark.parametrize(
+    ("verb", "arg", "hint"),
+    [("pull", "data", "`git model pull --include data` writes only those"),
+     ("fetch", "data/*.bin", "`git model fetch --include 'data/*.bin'` fetches only those"),
+     ("du", "data", "`git model ls-files -- data` lists their sizes"),
+     ("push", "data", "`git model push` sends the objects of commits")],
+)  # fmt: skip
+def test_files_given_where_the_remote_goes_are_named(
+    committed: Path, tmp_path: Path, verb: str, arg: str, hint: str
+) -> None:
+    """``git model pull data/`` (as one would name a data set's folder) took the folder
+    for a remote and sent users to ``git remote -v``: the hint says how to name files."""
+    run_git("init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
+    run_git("remote", "add", "origin", str(tmp_path / "origin.git"), cwd=committed)
+    (committed / "data").mkdir(exist_ok=True)
+    proc = git_model(verb, arg, cwd=committed, check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and len(lines) == 2, lines
+    assert lines[0].startswith("gitmodel: error: no Git remote named "), lines
+    assert "names files, not a remote: " in lines[1] and hint in lines[1], lines
+
+
 def test_status(committed: Path) -> None:
     (committed / "a.bin").write_bytes(b"changed\n")
     run_git("add", "a.bin", cwd=committed)

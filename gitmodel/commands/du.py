@@ -15,12 +15,13 @@ from gitmodel.remote.config import remote_for
 from gitmodel.scan import index_pointers, needed_nearby
 from gitmodel.sizes import format_size
 from gitmodel.store import onecopy
-from gitmodel.workspace import open_repo
+from gitmodel.workspace import check_remote_argument, open_repo
 
 
 def du(remote_name: str | None, as_json: bool) -> int:
     """Print the remote's logical bytes, stored bytes and dedup ratio."""
     repo, _ = open_repo()
+    check_remote_argument(repo, repo.settings(), remote_name, "du")
     model_remote = remote_for(repo, repo.settings(), remote_name,
                               without_remote="for the disk use of this clone alone: "
                               "git model du --local")  # fmt: skip

@@ -143,6 +143,7 @@ def pull(
     """Fetch, then write the content of files that are still pointers in the worktree,
     or missing from it (as after a checkout that failed), like ``git lfs pull``."""
     repo, store = open_repo()
+    check_remote_argument(repo, repo.settings(), remote_name, "pull")
     installation.warn_without_filter(repo, "`git add` would store these files whole")
     if hint := no_index_hint(repo):
         raise UserError("no index says which model files to write", hint=hint)
