@@ -139,6 +139,9 @@ def test_a_clone_whose_checkout_failed_says_how_to_write_the_files(
     assert "index.lock" not in err, err
     status = git_model("status", cwd=clone).stderr.decode()
     assert "no index" in status and "git checkout -f HEAD" in status, status
+    fsck = git_model("fsck", cwd=clone, check=False)  # its objects missing: and why
+    err = fsck.stderr.decode()
+    assert fsck.returncode == 1 and "no index" in err and "git checkout -f HEAD" in err, err
     run_git("checkout", "-f", "HEAD", cwd=clone, env=key)  # as the hint says
     git_model("pull", cwd=clone, env=key)
     for name, data in FILES.items():

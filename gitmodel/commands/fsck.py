@@ -36,7 +36,7 @@ from gitmodel.scan import (
 )
 from gitmodel.store.local import LocalStore
 from gitmodel.text import printable
-from gitmodel.workspace import Fetcher, left_lock_hint, open_repo
+from gitmodel.workspace import Fetcher, left_lock_hint, no_index_hint, open_repo
 
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
 FETCH_HINT = "run `git model fetch` (or `git model fsck --remote` to check the remote)"
@@ -103,7 +103,8 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
     report.problems = [_placed(repo, problem, report) for problem in report.problems]
     for problem in report.problems:
         print(f"fsck: {problem}")
-    if pointers and missing and (left := left_lock_hint(repo)):  # a clone killed mid-way
+    # a clone killed mid-way, or whose checkout failed: fetching alone writes no file
+    if pointers and missing and (left := no_index_hint(repo) or left_lock_hint(repo)):
         print(f"hint: {left}", file=sys.stderr)
     if repair and report.refetch:
         report.problems = _repair(repo, store, report)
