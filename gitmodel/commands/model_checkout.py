@@ -56,7 +56,8 @@ def checkout(spec: ModelSpec, to: str | None = None) -> int:
                             "would not check out; pick another version")  # fmt: skip
     root = _root(repo, to)
     every = {f.oid or f.blob for v in found for f in v.files}
-    known = every if to is None else None
+    # --to naming the worktree itself is the worktree: a local edit there is never lost
+    known = every if to is None or _is_worktree(repo, root) else None
     _ensure_present(repo, store, files)
     targets = [(f, safepath.Target(root, f.path)) for f in files]
     stale = [(f, t) for f, t in targets if _needs_write(repo, f, t, known)]
@@ -115,12 +116,18 @@ def _root(repo: git.Repo, to: str | None) -> Path:
     be a symlink, since the user named it; nothing under it may be."""
     if to is None:
         return repo.top
+    if not to:  # an unset shell variable: not the current folder, which may be the worktree
+        raise UserError("--to names no folder", hint="name a folder for --to")
     root = Path(to).resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise UserError(f"{to} is not a directory", hint="name a folder for --to") from exc
     return root
+
+
+def _is_worktree(repo: git.Repo, root: Path) -> bool:
+    return repo.worktree is not None and os.path.samefile(root, repo.top)
 
 
 def _ensure_present(repo: git.Repo, store: LocalStore, files: tuple[File, ...]) -> None:
