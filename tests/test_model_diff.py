@@ -207,6 +207,20 @@ def test_unknown_format_gets_byte_ranges(repo: Path) -> None:
     assert "@ bytes 100-109 (10 B)" in git_model("diff", cwd=repo).stdout.decode()
 
 
+def test_an_empty_model_file_is_shown_empty_not_as_the_worktree(repo: Path) -> None:
+    """An empty model file has no pointer, so no oid: its committed or staged side is
+    "(empty)", where it was shown as "(worktree)" even on the index's side."""
+    (repo / "e.bin").write_bytes(b"")
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "empty", cwd=repo)
+    (repo / "e.bin").write_bytes(b"now data")
+    assert "  oid  (empty) -> (worktree)\n" in git_model("diff", cwd=repo).stdout.decode()
+    run_git("commit", "-qam", "filled", cwd=repo)
+    out = git_model("diff", "HEAD~1", "HEAD", cwd=repo).stdout.decode()
+    oid = hashlib.sha256(b"now data").hexdigest()
+    assert f"  oid  (empty) -> {oid[:12]}\n" in out, out
+
+
 def test_inspect_safetensors_gguf_npz_and_history(model_repo: tuple[Path, dict, dict]) -> None:
     repo, _, _ = model_repo
     out = git_model("inspect", "m.safetensors@HEAD", cwd=repo).stdout.decode().splitlines()

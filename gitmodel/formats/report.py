@@ -26,7 +26,9 @@ def _num(value: float | None) -> str:
 def _oid(version: FileContent | None) -> str:
     if version is None:
         return "(none)"
-    return version.oid[:12] if version.oid else "(worktree)"
+    if version.oid:
+        return version.oid[:12]
+    return "(empty)" if version.size == 0 else "(worktree)"  # an empty file has no pointer
 
 
 def _size(version: FileContent | None) -> str:
