@@ -182,18 +182,19 @@ class _PathsAfterDashDash(click.Command):
 
 
 @cli.command("ls-files", cls=_PathsAfterDashDash)
-@click.argument("rev", required=False, metavar="[REV] [-- PATH...]")
+@click.argument("given", nargs=-1, metavar="[REV] [[--] PATH...]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("-l", "--long", is_flag=True, help="show full object ids")
 @click.pass_context
-def ls_files(ctx: click.Context, rev: str | None, as_json: bool, long: bool) -> None:
+def ls_files(ctx: click.Context, given: tuple[str, ...], as_json: bool, long: bool) -> None:
     """List model files in the index, or in REV: oid, * present / - missing, path, size.
 
-    PATHs (files or folders) limit the list; a lone PATH that names no revision may
-    come without --."""
+    PATHs (files or folders) limit the list, with or without --; a first PATH that
+    names no revision is a PATH too."""
     from gitmodel.commands.ls_files import ls_files as run
 
-    _exit(run(rev, ctx.meta["paths"], as_json=as_json, long=long))
+    rev, paths = (given[0], [*given[1:], *ctx.meta["paths"]]) if given else (None, [])
+    _exit(run(rev, paths or ctx.meta["paths"], as_json=as_json, long=long))
 
 
 @cli.command()

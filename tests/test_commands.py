@@ -110,6 +110,27 @@ def test_ls_files_of_a_folder(committed: Path) -> None:
     assert proc.returncode == 1 and b"unknown revision" in proc.stderr
 
 
+def test_ls_files_takes_a_revision_and_paths_without_dashes(committed: Path) -> None:
+    """``ls-files v1 data/val`` as ``git log`` and ``git ls-tree`` take them (it was
+    click's "unexpected extra argument"), and several paths with no revision."""
+    for name in ("data/val/v.bin", "data/test/t.bin", "data/other/o.bin"):
+        (committed / name).parent.mkdir(parents=True, exist_ok=True)
+        (committed / name).write_bytes(name.encode())
+    run_git("add", ".", cwd=committed)
+    run_git("commit", "-qm", "data", cwd=committed)
+    run_git("tag", "v1", cwd=committed)
+    run_git("rm", "-q", "data/val/v.bin", cwd=committed)
+    wanted = {"data/test/t.bin", "data/val/v.bin"}
+    here = {"data/test/t.bin", "data/other/o.bin"}
+    for args, there in ((["v1", "data/val", "data/test"], wanted),
+                        (["v1", "data/val", "--", "data/test"], wanted),
+                        (["data/test", "data/other"], here)):  # fmt: skip
+        lines = git_model("ls-files", *args, cwd=committed).stdout.decode().splitlines()
+        assert {line.split(" ")[2] for line in lines} == there, (args, lines)
+    proc = git_model("ls-files", "nosuch", "data/val", cwd=committed, check=False)
+    assert proc.returncode == 1 and b"unknown revision 'nosuch'" in proc.stderr
+
+
 @pytest.mark.parametrize("verb", ["fetch", "push"])
 def test_a_revision_given_where_the_remote_goes_is_named(
     committed: Path, tmp_path: Path, verb: str

@@ -20,11 +20,11 @@ def ls_files(
     rev: str | None = None, paths: Sequence[str] = (), as_json: bool = False, long: bool = False
 ) -> int:
     """The model files of the index (and those a merge left in conflict), or of REV;
-    under ``paths`` (relative to the current folder) only. A lone REV that names no
-    revision but an existing path is that path, as Git reads ``git log data/``."""
+    under ``paths`` (relative to the current folder) only. A REV that names no revision
+    but an existing path is a path too, as Git reads ``git log data/``."""
     repo, store = open_repo()
-    if rev is not None and not paths and repo.commit_of(rev) is None and os.path.lexists(rev):
-        paths, rev = [rev], None
+    if rev is not None and repo.commit_of(rev) is None and os.path.lexists(rev):
+        paths, rev = [rev, *paths], None
     if rev is None and repo.worktree is None:
         raise UserError("a bare repository has no index to list",
                         hint="name a commit: `git model ls-files HEAD`")  # fmt: skip
