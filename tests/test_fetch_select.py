@@ -125,6 +125,16 @@ def test_an_option_holding_no_pattern_is_an_error_not_every_file(
     assert written(lazy) == set()
 
 
+def test_a_pattern_is_named_on_one_line_whatever_it_holds(lazy: Path) -> None:
+    proc = git_model("fetch", "-I", "zzz\n*", cwd=lazy, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.count("\n") == 2, err
+    assert err.startswith('gitmodel: error: --include "zzz\\n*" matches no model file\n'), err
+    assert held(lazy) == set()
+    err = git_model("fetch", "-I", "top.bin", "-X", "\x1b[2Jq", cwd=lazy).stderr.decode()
+    assert "\x1b" not in err and 'warning: --exclude "\\x1b[2Jq" matches no model file' in err
+
+
 def test_pull_writes_a_folder_it_includes(lazy: Path) -> None:
     proc = git_model("pull", "-I", "models/", "-X", "sub", cwd=lazy)
     assert proc.stderr.decode().splitlines() == [

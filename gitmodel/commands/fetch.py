@@ -62,7 +62,7 @@ def _check_matched(patterns: list[str], found: list[set[str]], option: str,
                    left_out: Callable[[list[str]], str | None] | None = None) -> None:  # fmt: skip
     unmatched = [pattern for pattern, paths in zip(patterns, found, strict=True) if not paths]
     if option == "--include" and unmatched and len(unmatched) == len(patterns):
-        names = ", ".join(f'"{pattern}"' for pattern in unmatched)
+        names = ", ".join(f'"{printable(pattern)}"' for pattern in unmatched)
         if left_out is not None and (hint := left_out(unmatched)):
             raise UserError(f"{option} {names} matches no model file the sparse checkout "
                             "holds", hint=hint)  # fmt: skip
@@ -70,7 +70,8 @@ def _check_matched(patterns: list[str], found: list[set[str]], option: str,
                         hint="`git model ls-files` lists them; a folder's name matches "
                         "every file under it")  # fmt: skip
     for pattern in unmatched:
-        print(f'gitmodel: warning: {option} "{pattern}" matches no model file', file=sys.stderr)
+        print(f'gitmodel: warning: {option} "{printable(pattern)}" matches no model file',
+              file=sys.stderr)  # fmt: skip
 
 
 def fetch(
