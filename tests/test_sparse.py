@@ -101,6 +101,9 @@ def test_an_include_of_files_the_sparse_checkout_leaves_out_says_so(
     assert held(clone) == {name for name in FILES if name.startswith("a/")}
     git_model("fetch", "origin", "HEAD", "-I", "b/*", cwd=clone)  # as the hint says
     assert held(clone) == set(FILES)
+    proc = git_model("fetch", "-I", "b/[0\x1b]*", cwd=clone, check=False)  # shown escaped
+    err = proc.stderr.decode()
+    assert "\x1b" not in err and "-I 'b/[0\\x1b]*'` fetches them" in err, err
     proc = git_model("fetch", "-I", "c/*", cwd=clone, check=False)  # nowhere: as before
     assert proc.returncode == 1 and "`git model ls-files` lists them" in proc.stderr.decode()
 

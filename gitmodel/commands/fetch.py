@@ -116,8 +116,9 @@ def _sparse_hint(
     found = set().union(*matching(repo, patterns, outside, contents=True))
     if not found:
         return None
-    options = " ".join(f"-I {shlex.quote(pattern)}" for pattern in patterns)
-    remote = shlex.quote(remote_name or default_remote_name(repo.settings()) or "REMOTE")
+    options = printable(" ".join(f"-I {shlex.quote(pattern)}" for pattern in patterns))
+    remote = printable(shlex.quote(remote_name or default_remote_name(repo.settings()) or
+                                   "REMOTE"))  # fmt: skip
     return (
         f"it matches {len(found)} file(s) the sparse checkout leaves out: `git "
         "sparse-checkout add FOLDER` checks them out, or `git model fetch "
