@@ -108,6 +108,27 @@ def test_paths_are_normalised_from_a_subfolder(repo: Path) -> None:
     assert out.splitlines() == ['Untracking "sub/x.pt"', 'Untracking "sub/dir/**"']
 
 
+@pytest.mark.parametrize("given", ["data/[raw]", "data/[raw]/", "data/a*b"])
+def test_a_folder_whose_name_holds_glob_characters_is_that_folder(
+    repo: Path, given: str
+) -> None:
+    """A data set's folder named ``[raw]`` (or ``a*b``) was written as the glob it looks
+    like: ``data/[raw]`` matches ``data/r``, ``data/a`` and ``data/w``, and nothing
+    under the folder, whose files were then committed whole. It is that folder."""
+    folder = repo / given.rstrip("/")
+    for path in (folder / "x.csv", repo / "data" / "r" / "y.csv", repo / "data" / "ab" / "z.csv"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("id\n")
+    git_model("track", given, cwd=repo)
+    inside = f"{given.rstrip('/')}/x.csv"
+    attrs = git_out("check-attr", "filter", "--", inside, "data/r/y.csv", "data/ab/z.csv",
+                    cwd=repo)  # fmt: skip
+    assert attrs.splitlines() == [f"{inside}: filter: model", "data/r/y.csv: filter: unspecified",
+                                  "data/ab/z.csv: filter: unspecified"]  # fmt: skip
+    assert git_model("untrack", given, cwd=repo).stdout.decode().startswith("Untracking ")
+    assert git_out("check-attr", "filter", "--", inside, cwd=repo).endswith("unspecified\n")
+
+
 @pytest.mark.parametrize(("where", "pattern"), [("sub", "../../outside/*.bin"), (".", "../x.bin"),
                                                 ("sub", "a/../../../x")])  # fmt: skip
 def test_a_pattern_outside_the_repository_is_refused(repo: Path, where: str, pattern: str) -> None:

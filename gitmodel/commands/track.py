@@ -82,12 +82,10 @@ def _from_top(repo: git.Repo, patterns: list[str]) -> dict[str, tuple[str, str]]
     for pattern in patterns:
         path = _normalised(prefix + pattern.lstrip("/"), pattern)
         note = ""
-        if (
-            pattern.endswith(("/", "/.", "/.."))
-            or pattern in (".", "..")
-            or (not _has_glob(path) and (repo.top / path).is_dir())
-        ):  # Git matches no file with a folder's name: everything under it is meant
-            path = f"{path}/**" if path else "**"
+        folder = bool(path) and (repo.top / path).is_dir()  # by its very name: "[raw]" too
+        if pattern.endswith(("/", "/.", "/..")) or pattern in (".", "..") or folder:
+            # Git matches no file with a folder's name: everything under it is meant
+            path = f"{_escaped(path) if folder else path}/**" if path else "**"
             note = " (a folder: every file under it)"
         wanted.setdefault(path, (pattern, note))
     return wanted
@@ -111,6 +109,12 @@ def _normalised(path: str, pattern: str) -> str:
 
 def _has_glob(path: str) -> bool:
     return any(c in path for c in "*?[\\")
+
+
+def _escaped(path: str) -> str:
+    """An existing path as a pattern that matches it alone: Git's wildmatch reads a
+    character after a backslash as itself."""
+    return "".join("\\" + c if c in "*?[\\" else c for c in path)
 
 
 def _refuse_kept_as_text(repo: git.Repo, patterns: dict[str, str]) -> None:
