@@ -129,6 +129,18 @@ def test_a_folder_whose_name_holds_glob_characters_is_that_folder(
     assert git_out("check-attr", "filter", "--", inside, cwd=repo).endswith("unspecified\n")
 
 
+def test_a_file_whose_name_holds_a_bracket_is_that_file(repo: Path) -> None:
+    """``model[v2].pt`` as a glob matches ``model2.pt`` and never itself."""
+    for name in ("model[v2].pt", "model2.pt"):
+        (repo / name).write_bytes(b"weights")
+    out = git_model("track", "model[v2].pt", cwd=repo).stdout.decode()
+    assert out == 'Tracking "model\\[v2].pt" (that file: its name escaped)\n', out
+    attrs = git_out("check-attr", "filter", "--", "model[v2].pt", "model2.pt", cwd=repo)
+    assert attrs.splitlines() == ["model[v2].pt: filter: model", "model2.pt: filter: unspecified"]
+    git_model("track", "*.[pP][tT]", cwd=repo)  # a glob that names no file: as written
+    assert "\n*.[pP][tT] filter=model" in (repo / ".gitattributes").read_text()
+
+
 @pytest.mark.parametrize(("where", "pattern"), [("sub", "../../outside/*.bin"), (".", "../x.bin"),
                                                 ("sub", "a/../../../x")])  # fmt: skip
 def test_a_pattern_outside_the_repository_is_refused(repo: Path, where: str, pattern: str) -> None:

@@ -87,6 +87,9 @@ def _from_top(repo: git.Repo, patterns: list[str]) -> dict[str, tuple[str, str]]
             # Git matches no file with a folder's name: everything under it is meant
             path = f"{_escaped(path) if folder else path}/**" if path else "**"
             note = " (a folder: every file under it)"
+        elif "[" in path and (repo.top / path).is_file():  # as a glob, it would miss itself
+            path = _escaped(path)
+            note = " (that file: its name escaped)"
         wanted.setdefault(path, (pattern, note))
     return wanted
 
