@@ -8,13 +8,16 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TypeVar
 
 from gitmodel.errors import UserError
 from gitmodel.git.process import GitError, run
 
 CONFIG_SCOPES = ("local", "global", "system", "worktree")
-N = TypeVar("N", int, float)
+TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    N = TypeVar("N", int, float)
 
 
 def config_set(key: str, value: str, scope: str, cwd: Path | str | None = None) -> None:
