@@ -28,7 +28,7 @@ import benchlib
 from benchlib import BenchError, clean_env, make_home, run, secs, timed
 
 from gitmodel.logs.records import encode
-from gitmodel.registry import stages
+from gitmodel.registry import stage_events, stages
 from gitmodel.registry.versions import File
 
 TARGET_SECONDS = 0.3
@@ -83,8 +83,8 @@ def log_stream(commits: list[str], events: int, seed: int = 1) -> bytes:
         oid, blob = pointer(number)
         blob_id = hashlib.sha1(b"blob %d\0" % len(blob) + blob).hexdigest()
         file = File(MODEL_PATH, oid, 1000 + number, blob_id)
-        after = [stages.Assignment(number, commits[number - 1], 100, (file,))]
-        record = stages.event("promote", "clf", stage, before, after, f"event {n}")
+        after = [stage_events.Assignment(number, commits[number - 1], 100, (file,))]
+        record = stage_events.event("promote", "clf", stage, before, after, f"event {n}")
         state = stages.reduce(state, json.loads(encode(record)))
         stamp = 1_700_000_000 + n
         chunks += [f"commit refs/gitmodel/registry\nmark :{n + 1}\n"

@@ -110,11 +110,12 @@ FORGE_PROMOTION = """
 import sys
 from gitmodel import git
 from gitmodel.registry import declare, stages, versions
+from gitmodel.registry.stage_events import Assignment, event
 repo = git.Repo.discover()
 registry = declare.load(repo)
 v3 = versions.versions(repo, registry, registry.model("clf"))[2]
-record = stages.event("promote", "clf", "production", [], [stages.Assignment.of(v3)], "sneaky",
-                      request=sys.argv[1], approved_by=["bob@example.com"])
+record = event("promote", "clf", "production", [], [Assignment.of(v3)], "sneaky",
+               request=sys.argv[1], approved_by=["bob@example.com"])
 stages.log(repo).append(record, message=stages.summary(record))
 """
 
@@ -642,10 +643,11 @@ def test_a_withdrawal_that_cites_no_rejection_fails_the_audit(team: Team) -> Non
 import sys
 from gitmodel import git
 from gitmodel.registry import stages
+from gitmodel.registry.stage_events import event
 repo = git.Repo.discover()
 held = stages.held(stages.current_state(repo), "clf", "production")
-record = stages.event("rollback", "clf", "production", held, held, "x", request=sys.argv[1],
-                      rejected_by=["bob@example.com"])
+record = event("rollback", "clf", "production", held, held, "x", request=sys.argv[1],
+               rejected_by=["bob@example.com"])
 stages.log(repo).append(record, message=stages.summary(record))
 """
     run([sys.executable, "-c", forge, rid], cwd=a, env=ALICE.env())

@@ -268,12 +268,13 @@ def test_a_damaged_log_is_named_in_one_clean_line(tmp_path: Path) -> None:
 FORGE_UNDER_ANOTHER_NAME = """
 from gitmodel import git
 from gitmodel.registry import declare, stages, versions
+from gitmodel.registry.stage_events import Assignment, event
 repo = git.Repo.discover()
 registry = declare.load(repo)
 model = registry.model("clf")
 v2 = versions.versions(repo, registry, model)[1]
 held = stages.held(stages.log(repo).state(), "clf", "production")
-record = stages.event("promote", "clf", "production", held, [stages.Assignment.of(v2)], "quiet")
+record = event("promote", "clf", "production", held, [Assignment.of(v2)], "quiet")
 stages.log(repo).append(record, message="promote other dev")
 """
 

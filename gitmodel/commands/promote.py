@@ -15,6 +15,7 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry import approvals, declare, hooks, messages, policy, stages
+from gitmodel.registry.stage_events import Assignment, describe, event, split
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
 from gitmodel.store.local import LocalStore
@@ -38,7 +39,7 @@ def promote(
     tip = log.tip()
     state = log.state(tip)
     current = stages.held(state, model.name, stage)
-    after = stages.split(model, stage, current, version, weight)  # checks what it copies
+    after = split(model, stage, current, version, weight)  # checks what it copies
     if after == current:
         return _unchanged(stage, current)
     _check_signing(repo, model, stage)
@@ -54,15 +55,15 @@ def promote(
 
 def _event(
     repo: git.Repo, store: LocalStore, model: declare.Model, stage: str, version: Version,
-    state: stages.Json, change: tuple[list[stages.Assignment], list[stages.Assignment]],
+    state: stages.Json, change: tuple[list[Assignment], list[Assignment]],
     message: str, force: bool,
 ) -> stages.Json:  # fmt: skip
     """The promote event, once the policy agrees (or is bypassed)."""
     bypassed, verdict = _gate(repo, store, model, stage, version, state, force)
     found = verdict.approval
     approved_by = [a.email for a in found.approvals] if found and verdict.request else None
-    return stages.event("promote", model.name, stage, *change, message, bypassed,
-                        request=verdict.request, approved_by=approved_by)  # fmt: skip
+    return event("promote", model.name, stage, *change, message, bypassed,
+                 request=verdict.request, approved_by=approved_by)  # fmt: skip
 
 
 def _pre_promote(
@@ -127,9 +128,9 @@ def _after_change(
               "stands", file=sys.stderr)  # fmt: skip
 
 
-def _unchanged(stage: str, current: list[stages.Assignment]) -> int:
+def _unchanged(stage: str, current: list[Assignment]) -> int:
     """Asking for what is already so succeeds (a retried pipeline step is not an error)."""
-    print(f"gitmodel: {stage} already holds {stages.describe(current)}; nothing to do",
+    print(f"gitmodel: {stage} already holds {describe(current)}; nothing to do",
           file=sys.stderr)  # fmt: skip
     return 0
 
@@ -178,14 +179,14 @@ def rollback(name: str, stage: str, to: str | None = None, message: str = "") ->
     found = versions(repo, registry, model)
     if to is not None:
         version = _held_before(repo, model, stage, pick(repo, found, model, to))
-        after = [stages.Assignment.of(version)]
+        after = [Assignment.of(version)]
     else:
         after = _with_files(stages.past(state, name, stage), found)
         if not after:
             raise _nothing_before(repo, name, stage, current)
     if after == current:
         return _unchanged(stage, current)
-    record = stages.event("rollback", name, stage, current, after, message, undo=to is None)
+    record = event("rollback", name, stage, current, after, message, undo=to is None)
     entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, after)
     _after_change(repo, model, record, records.identity(repo), entry.commit)
@@ -206,9 +207,7 @@ def _held_before(repo: git.Repo, model: declare.Model, stage: str, version: Vers
     return version
 
 
-def _nothing_before(
-    repo: git.Repo, name: str, stage: str, current: list[stages.Assignment]
-) -> UserError:
+def _nothing_before(repo: git.Repo, name: str, stage: str, current: list[Assignment]) -> UserError:
     """Why ``rollback`` has nothing to put back: the state kept only the last
     :data:`~gitmodel.registry.stages.PAST_LIMIT` assignments, or there was none."""
     see = f"see `git model history {name} --stage {stage}`"
@@ -220,7 +219,7 @@ def _nothing_before(
         )
     if current:
         return UserError(
-            f"{stage} of {name} held nothing before {stages.describe(current)}",
+            f"{stage} of {name} held nothing before {describe(current)}",
             hint=f"empty it with git model unassign {name} {stage}, or assign another "
             f"version with git model promote {name}@VERSION {stage}",
         )
@@ -228,7 +227,7 @@ def _nothing_before(
                      hint=f"promote one: git model promote {name}@VERSION {stage}")  # fmt: skip
 
 
-def _with_files(refs: list[stages.Assignment], found: list[Version]) -> list[stages.Assignment]:
+def _with_files(refs: list[Assignment], found: list[Version]) -> list[Assignment]:
     """``refs`` (assignments recorded without files) with the files of their versions."""
     by_commit = {v.commit: v for v in found}
     missing = [ref for ref in refs if ref.commit not in by_commit]
@@ -251,14 +250,12 @@ def unassign(name: str, stage: str, message: str = "") -> int:
     current = stages.held(log.state(tip), name, stage)
     if not current:
         raise UserError(f"{stage} of {name} holds nothing", hint="see `git model stages`")
-    record = stages.event("unassign", name, stage, current, [], message)
+    record = event("unassign", name, stage, current, [], message)
     entry = log.append(record, expected_tip=tip or "", message=stages.summary(record))
     _done(name, stage, current, [])
     _after_change(repo, model, record, records.identity(repo), entry.commit)
     return 0
 
 
-def _done(
-    name: str, stage: str, before: list[stages.Assignment], after: list[stages.Assignment]
-) -> None:
-    print(f"{name} {stage}: {stages.describe(before)} -> {stages.describe(after)}", file=sys.stderr)
+def _done(name: str, stage: str, before: list[Assignment], after: list[Assignment]) -> None:
+    print(f"{name} {stage}: {describe(before)} -> {describe(after)}", file=sys.stderr)

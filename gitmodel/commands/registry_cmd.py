@@ -15,6 +15,7 @@ from gitmodel.lineage.history import repo_path
 from gitmodel.logs import records
 from gitmodel.registry import declare, messages, serving, stages
 from gitmodel.registry.requests import one_line
+from gitmodel.registry.stage_events import describe, read_event
 from gitmodel.specs import ModelSpec
 
 SPOOL = 8 << 20  # bytes of history held in memory before it goes to a file
@@ -68,7 +69,7 @@ def show_stages(name: str | None, as_json: bool = False) -> int:
             print("  (no stage assigned)")
         for stage, held in held_by.items():
             commits = " ".join(a.commit[:10] for a in held)
-            print(f"  {stage:<12} {stages.describe(held):<20} {commits}")
+            print(f"  {stage:<12} {describe(held):<20} {commits}")
     return 0
 
 
@@ -151,13 +152,13 @@ def event_line(entry: records.Entry) -> str:
     who = f"by {one_line(entry.author_name, 60)} <{one_line(entry.author_email, 80)}>"
     when = f"{_when(entry):%Y-%m-%d %H:%M:%S %z}"
     try:
-        event = stages.read_event(entry.record)
+        event = read_event(entry.record)
     except ValueError as exc:
         return f"{when}  unreadable event {entry.commit[:10]} ({one_line(str(exc))})  {who}"
     bypassed = "; ".join(one_line(b) for b in event.bypassed)
     forced = f" FORCED (bypassed: {bypassed})" if event.forced else ""
     why = f'  "{one_line(event.message)}"' if event.message else ""
-    change = f"{stages.describe(event.before)} -> {stages.describe(event.after)}"
+    change = f"{describe(event.before)} -> {describe(event.after)}"
     withdrawn = _withdrawn(entry.record) if event.type == "rollback" else ""
     return f"{when}  {event.stage:<11} {event.type:<9} {change}  {who}{why}{forced}{withdrawn}"
 

@@ -27,6 +27,7 @@ from gitmodel.registry import (
     rollouts,
     stages,
 )
+from gitmodel.registry.stage_events import describe
 from gitmodel.registry.versions import versions
 from gitmodel.specs import ModelSpec
 
@@ -121,8 +122,8 @@ def _stop(
     if not _made(repo, rule, summary, me, "reject"):
         _record(repo, rule, "reject", rec, why)
     record, entry = rollouts.withdraw(repo, rollout, rec.id, me, why, check)
-    print(f"{rec.model} {rec.stage}: {stages.describe(rollout.held)} -> "
-          f"{stages.describe([rollout.stable.with_files(())])} (canary of request {rec.id} "
+    print(f"{rec.model} {rec.stage}: {describe(rollout.held)} -> "
+          f"{describe([rollout.stable.with_files(())])} (canary of request {rec.id} "
           "withdrawn)", file=sys.stderr)  # fmt: skip
     ended = hooks.run(repo, hooks.POST_PROMOTE,
                       hooks.event_json(record, records.identity(repo), entry.commit))  # fmt: skip

@@ -21,7 +21,7 @@ from gitmodel.deploy.layout import Deployment, Folder
 
 if TYPE_CHECKING:  # loaded by deploy only: a rollback must start fast
     from gitmodel.deploy.origin import Origin
-    from gitmodel.registry.stages import Assignment
+    from gitmodel.registry.stage_events import Assignment
 
 DEFAULT_KEEP = 3
 CHECK_TIMEOUT = 600.0  # seconds a health check may take (None: no limit)
@@ -138,7 +138,7 @@ def _check_split(origin: Origin, held: list[Assignment]) -> None:
     """Refuse what no registry change makes: more than a weighted pair, or weights that
     do not add up to 100 (the log is hostile until checked)."""
     from gitmodel.errors import UserError
-    from gitmodel.registry.stages import describe
+    from gitmodel.registry.stage_events import describe
 
     if len(held) > 2 or sum(a.weight for a in held) != 100:
         name, stage = origin.resolved.model, origin.resolved.stage

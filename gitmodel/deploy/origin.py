@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel import git
 from gitmodel.errors import UserError
-from gitmodel.registry import declare, serving, stages
+from gitmodel.registry import declare, serving
+from gitmodel.registry.stage_events import Assignment
 from gitmodel.registry.versions import check_files
 from gitmodel.store.local import LocalStore
 
@@ -101,7 +102,7 @@ def _local_store(key: str) -> LocalStore | None:
     return LocalStore(store) if Path(key).is_absolute() and store.is_dir() else None
 
 
-def _check_declared(cache: git.Repo, name: str, stage: str, held: stages.Assignment) -> None:
+def _check_declared(cache: git.Repo, name: str, stage: str, held: Assignment) -> None:
     """Refuse files outside the model's declared paths, as declared at that version."""
     try:
         body = git.file_at(cache, held.commit, declare.REGISTRY_FILE, _DECLARATION_MAX)

@@ -25,7 +25,7 @@ from gitmodel.deploy.layout import RELEASE_FILE, STORE_DIR, Folder, blob_kind, r
 from gitmodel.deploy.origin import Origin
 from gitmodel.errors import ChecksumError, UserError
 from gitmodel.pointer import Pointer
-from gitmodel.registry.stages import Assignment
+from gitmodel.registry.stage_events import Assignment
 from gitmodel.registry.versions import File
 from gitmodel.store.local import LocalStore, import_object, write_atomically
 

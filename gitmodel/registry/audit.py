@@ -34,6 +34,7 @@ from gitmodel.git.signatures import BAD, UNKNOWN_KEY, UNSIGNED
 from gitmodel.logs import records
 from gitmodel.registry import approvals, declare, messages, requests, stages
 from gitmodel.registry.declare import Approvals, Model
+from gitmodel.registry.stage_events import describe
 
 Json = dict[str, Any]
 SCHEMA = "gitmodel.audit/1"
@@ -119,7 +120,7 @@ def when(time: int, offset: int) -> str:
 
 def _label(data: object) -> str:
     try:
-        return stages.describe(stages.assignments(data if isinstance(data, list) else []))
+        return describe(stages.assignments(data if isinstance(data, list) else []))
     except GitModelError:
         return "?"
 

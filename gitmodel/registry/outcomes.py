@@ -12,7 +12,7 @@ rollback that withdrew its canary on a rejection (``"rejected_by"``) withdraws i
 
 "After" is by the records' author times, the only link between two logs that different
 clones write. Everything comes from the registry log's records, each read and checked
-(:func:`~gitmodel.registry.stages.read_event`, malformed ones skipped), never from the
+(:func:`~gitmodel.registry.stage_events.read_event`, malformed ones skipped), never from the
 requests log's ``state.json``; one walk of the registry log, reading only events of the
 stages that requests name, and linear in its records and the requests.
 """
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from gitmodel import git
 from gitmodel.registry import requests, stages
 from gitmodel.registry.requests import Outcome, Summary
+from gitmodel.registry.stage_events import Assignment, read_event
 
 Key = tuple[str, str]  # (model, stage)
 
@@ -93,7 +94,7 @@ def _supersede(event: _Event, main: tuple[int, str], heap: list[tuple[int, int, 
             summary.superseded_by = Outcome(event.commit, version)
 
 
-def _main(held: list[stages.Assignment]) -> tuple[int, str] | None:
+def _main(held: list[Assignment]) -> tuple[int, str] | None:
     """The version ``held`` mostly serves (the first of equals), as (number, commit)."""
     main = max(held, key=lambda a: a.weight, default=None)
     return None if main is None else (main.version, main.commit)
@@ -114,7 +115,7 @@ def _events(repo: git.Repo, keys: set[Key]) -> Iterator[_Event]:
     found = []
     for entry in stages.log(repo).records(wanted=wanted) if keys else ():
         try:
-            event = stages.read_event(entry.record)
+            event = read_event(entry.record)
         except ValueError:
             continue
         if event.type == "unassign" or (event.model, event.stage) not in keys:

@@ -15,7 +15,7 @@ from gitmodel.lineage import store as lineage_store
 from gitmodel.pointer import Pointer
 from gitmodel.registry import approvals as approval_rules
 from gitmodel.registry.declare import Model, Rule, Threshold
-from gitmodel.registry.stages import Assignment
+from gitmodel.registry.stage_events import Assignment
 from gitmodel.registry.versions import Version
 from gitmodel.remote.config import remote_for
 from gitmodel.store.local import LocalStore

@@ -20,7 +20,7 @@ from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry import approvals, requests, stages
 from gitmodel.registry.declare import Approvals, Model
-from gitmodel.registry.stages import Assignment
+from gitmodel.registry.stage_events import Assignment, event
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class Rollout:
     def withdrawal(self, request: str, rejected_by: str, message: str) -> stages.Json:
         """The event that puts the stable version back at 100%."""
         after = [Assignment(self.stable.version, self.stable.commit, 100, self.stable.files)]
-        return stages.event("rollback", self.model.name, self.stage, self.held, after, message,
-                            request=request, rejected_by=[rejected_by])  # fmt: skip
+        return event("rollback", self.model.name, self.stage, self.held, after, message,
+                     request=request, rejected_by=[rejected_by])  # fmt: skip
 
 
 def under_way(repo: git.Repo, model: Model, request: requests.Record) -> Rollout | None:

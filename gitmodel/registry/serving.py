@@ -9,6 +9,7 @@ from gitmodel import git, safepath
 from gitmodel.errors import UserError
 from gitmodel.pointer import Pointer
 from gitmodel.registry import declare, stages
+from gitmodel.registry.stage_events import Assignment
 
 _SYMLINK = 0o120000
 Tree = dict[str, tuple[str, Pointer | None]]  # a commit's blob and pointer at each path
@@ -20,7 +21,7 @@ class Resolved:
 
     model: str
     stage: str
-    assignments: tuple[stages.Assignment, ...]
+    assignments: tuple[Assignment, ...]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -30,7 +31,7 @@ class Resolved:
         }
 
     @property
-    def primary(self) -> stages.Assignment:
+    def primary(self) -> Assignment:
         """The assignment with the most traffic (the first of equals)."""
         return max(self.assignments, key=lambda a: a.weight)
 
@@ -84,7 +85,7 @@ def _fill_hint(name: str, stage: str, state: stages.Json, model: declare.Model |
     return f"promote one: git model promote {name}@VERSION {stage}"
 
 
-def _check_paths(name: str, stage: str, held: list[stages.Assignment]) -> None:
+def _check_paths(name: str, stage: str, held: list[Assignment]) -> None:
     for a in held:
         for f in a.files:
             if not safepath.is_valid(f.path):
@@ -96,7 +97,7 @@ def _check_paths(name: str, stage: str, held: list[stages.Assignment]) -> None:
                 )
 
 
-def check_held(repo: git.Repo, name: str, stage: str, held: Iterable[stages.Assignment]) -> None:
+def check_held(repo: git.Repo, name: str, stage: str, held: Iterable[Assignment]) -> None:
     """Refuse assignments whose files their commit does not hold as the registry log
     says (:func:`check_commit`), before anything is written from them: the log is
     anyone's writing who can push its ref. A commit this clone lacks is an error
@@ -120,7 +121,7 @@ def links(entries: Iterable[git.FileEntry]) -> set[str]:
     return {e.path for e in entries if e.mode == _SYMLINK}
 
 
-def check_commit(name: str, stage: str, held: stages.Assignment, tree: Tree,
+def check_commit(name: str, stage: str, held: Assignment, tree: Tree,
                  links: set[str]) -> None:  # fmt: skip
     """Refuse files the version's commit does not hold as the registry log says: the
     log names each file's Git blob and, for a model file, its pointer's oid and size;
