@@ -256,6 +256,25 @@ def test_unknown_url_keys_are_refused() -> None:
         fsspec.url_to_fs("gitmodel://x?repo=/r&branch=main")
 
 
+def test_a_url_holding_two_colons_says_so(local_published: Published, tmp_path: Path) -> None:
+    """fsspec splits a URL at ``::`` (a chain): cut there, repo= named another path."""
+    local_published.commit("v1", {"a/x.bin": b"data"})
+    colons = tmp_path / "a::b.git"
+    run_git("clone", "-q", "--bare", local_published.url, str(colons), cwd=tmp_path)
+    pwned = tmp_path / "pwned"
+    for url in (f"gitmodel://a/x.bin?repo=ext::sh -c touch% {pwned}",
+                f"simplecache::gitmodel://a/x.bin?repo={colons}"):  # fmt: skip
+        with pytest.raises(UserError) as caught, fsspec.open(url) as f:
+            f.read()
+        said = str(caught.value)
+        assert said.startswith("gitmodel:// URL: `::` is not accepted") and "\n" not in said
+        assert caught.value.hint is not None and "without `::`" in caught.value.hint
+    encoded = str(colons).replace("::", "%3A%3A")  # Git's `transport::address`: refused too
+    with pytest.raises(UserError, match="not a repository URL"):
+        fsspec.open(f"gitmodel://a/x.bin?repo={encoded}").open()
+    assert not pwned.exists()
+
+
 def test_a_damaged_chunk_on_the_remote_is_refused_and_not_cached(
     local_published: Published,
 ) -> None:

@@ -7,7 +7,9 @@ without a clone.
                                                 commit id; default: the remote's HEAD)
     gitmodel://PATH?repo=URL&stage=NAME@STAGE   PATH in the version that stage serves
 
-``URL`` is percent-encoded when it holds ``?``, ``&``, ``#`` or ``%``. The same values may
+``URL`` is percent-encoded when it holds ``?``, ``&``, ``#`` or ``%``; one holding ``::``
+is refused, even percent-encoded (fsspec reads it as a chain of URLs, Git as a transport
+helper such as ``ext::``). The same values may
 be given as storage options instead (``repo=``, ``rev=``, ``stage=``), with ``store=`` (a
 local gitmodel store to take objects and chunks from, e.g. a clone's ``.git/model``),
 ``model_url=``/``model_options=`` (the model remote, when the repository does not say),
@@ -48,6 +50,12 @@ class GitModelFileSystem(AbstractFileSystem):  # type: ignore[misc]
                  store: str | None = None, model_url: str | None = None,
                  model_options: dict[str, Any] | None = None, cache_dir: str | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
+        if {"fo", "target_protocol", "target_options"} & kwargs.keys():
+            raise UserError(  # given by fsspec to the outer filesystem of a chain
+                f"{PROTOCOL}:// URL: `::` is not accepted (fsspec reads it as a chain of "
+                "URLs, Git as a transport helper)",
+                hint="name the repository by a URL or path without `::`",
+            )
         super().__init__(**kwargs)
         if rev is not None and stage is not None:
             raise UserError("give rev or stage, not both", hint="gitmodel://PATH?repo=URL&rev=REV")
