@@ -601,8 +601,7 @@ def test_deploy_from_a_url_refuses_a_registry_log_rewritten_since(tmp_path: Path
     err = proc.stderr.decode()
     assert proc.returncode == 1, err
     assert err.splitlines()[0].startswith(
-        f"gitmodel: error: the registry log on {published.url} was rewritten: it no longer "
-        "holds "
+        f"gitmodel: error: the registry log on {published.url} was rewritten: it no longer holds "
     ), err
     assert err.splitlines()[1] == (
         "hint: if its owner rewrote it on purpose, forget what was read from it, then read "
@@ -799,6 +798,41 @@ def test_a_store_or_lock_planted_as_a_symlink_is_never_written_through(tmp_path:
         assert sorted(victim.rglob("*")) == held
         assert unpushed.read_bytes() == b"the only copy" and release(target).startswith("v1-")
         planted.unlink()
+
+
+def test_a_release_planted_as_a_symlink_is_refused_never_served(tmp_path: Path) -> None:
+    """A link at ``releases/<name>`` to a whole copy elsewhere is not a release: deployed
+    or rolled back to, ``current`` would serve files from outside the folder."""
+    published = publish_registered(tmp_path)
+    target = tmp_path / "serve"
+    deploy(published, target)
+    v1 = release(target)
+    published.commit("v2", {MODEL: layers({0: 99})}, push=False)
+    published.model("promote", "clf@v2", "production")
+    published.push()
+    deploy(published, target)
+    v2 = release(target)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (target / "releases" / v1).rename(elsewhere / v1)
+    (target / "releases" / v1).symlink_to(elsewhere / v1, target_is_directory=True)
+    fresh = tmp_path / "fresh"  # a new folder, its release planted before the first deploy
+    (fresh / "releases").mkdir(parents=True)
+    (fresh / "releases" / v2).symlink_to(target / "releases" / v2, target_is_directory=True)
+    before = folder_listing(elsewhere), folder_listing(target / "releases" / v2)
+    for args, planted in (
+        (["deploy", "--rollback", str(target)], target / "releases" / v1),
+        (["deploy", "clf@production", str(fresh), "--from", published.url],
+         fresh / "releases" / v2),
+    ):  # fmt: skip
+        proc = git_model(*args, cwd=tmp_path, check=False)
+        lines = proc.stderr.decode().splitlines()
+        assert proc.returncode == 1 and len(lines) == 2, lines
+        assert lines[0].endswith(f"{planted} is a symlink, not a release gitmodel built")
+        assert lines[1] == "hint: move it away; deploy manages that name"
+    assert release(target) == v2
+    assert not os.path.lexists(fresh / "current") and not os.path.lexists(fresh / "serving")
+    assert (folder_listing(elsewhere), folder_listing(target / "releases" / v2)) == before
 
 
 def test_the_served_release_never_goes_missing_while_it_is_repaired(tmp_path: Path) -> None:

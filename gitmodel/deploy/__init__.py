@@ -52,6 +52,7 @@ def deploy(folder: Folder, origin: Origin, keep: int = DEFAULT_KEEP, check: str 
     folder.make()
     with folder.locked():
         folder.check_store()
+        folder.check_releases()
         folder.remove_stale()
         serving = folder.current()  # refuses a `current` that is not our symlink
         _check_model(folder, serving, origin)
@@ -93,6 +94,7 @@ def rollback(folder: Folder) -> Outcome:
                         hint="deploy one first: git model deploy NAME@STAGE DIR")  # fmt: skip
     folder.make()  # refuses its own folders turned into symlinks
     with folder.locked():
+        folder.check_releases()
         history = folder.history()
         if len(history) == 1:
             raise UserError(

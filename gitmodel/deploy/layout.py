@@ -138,6 +138,14 @@ class Folder:
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(Path(entry.path))
 
+    def check_releases(self) -> None:
+        """Refuse a release that is a symlink (one listing of ``releases/``): never
+        followed, so ``current`` and ``canary.json`` never name files outside the folder."""
+        with os.scandir(self.releases) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise _planted(Path(entry.path), "a release gitmodel built")
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the folder's lock (the kernel drops it if we are killed)."""
@@ -168,10 +176,14 @@ class Folder:
     def has(self, name: str) -> bool:
         """Whether release ``name`` is whole: its metadata, and every file it lists a
         regular file of the size listed with the content listed (one edited in place,
-        truncated or half deleted by hand is not; see :meth:`verify`)."""
+        truncated or half deleted by hand is not; see :meth:`verify`). One that is a
+        symlink is refused, never followed: whatever it points at, ``current`` would then
+        serve files from outside the folder."""
+        release = self.release(name)
+        if release.is_symlink():
+            raise _planted(release, "a release gitmodel built")
         if name not in self._whole:
             files = self.metadata(name).get("files")
-            release = self.release(name)
             self._whole[name] = isinstance(files, list) and all(
                 self._holds(release, f) for f in files
             )
