@@ -796,7 +796,7 @@ def fsck(refs: tuple[str, ...], all_refs: bool, pointers: bool, objects: bool, r
     A..B the trees of every commit in the range; --all every branch and tag, every stash
     entry and each worktree's HEAD and index. Each model object they name that the local
     store lacks or holds damaged is one line: the file, the commit (short) holding it,
-    and the command that fetches it again."""
+    and the command that fetches it again; past 20 missing ones, one line counts the rest."""
     from gitmodel.commands.fsck import fsck as run
 
     if refs and all_refs:

@@ -314,3 +314,32 @@ def test_files_left_as_their_pointers_are_named_not_failed(pushed: tuple[Path, s
     assert (repo / "a.bin").read_bytes() == data
     proc = git_model("fsck", cwd=repo)
     assert proc.stdout.decode() == "fsck: ok\n" and proc.stderr == b""
+
+
+def test_a_lazy_clone_names_twenty_missing_objects_and_counts_the_rest(tmp_path: Path) -> None:
+    _, author = make_author(tmp_path)
+    for n in range(23):
+        (author / f"{n:02}.bin").write_bytes(os.urandom(100))
+    run_git("add", ".", cwd=author)
+    run_git("commit", "-qm", "data set", cwd=author)
+    run_git("push", "-q", "origin", "main", cwd=author)
+    lazy = tmp_path / "lazy"
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("clone", "-q", str(tmp_path / "origin.git"), str(lazy), cwd=tmp_path, env=env)
+    proc = git_model("fsck", "--pointers", cwd=lazy, check=False)
+    assert proc.returncode == 1  # as when each was named
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 21
+    assert all("is missing from the local store" in line for line in lines[:20])
+    assert lines[20] == (
+        "fsck: 3 more object(s) are missing from the local store (23 in all); run "
+        "`git model fetch` to fetch them, or `git model pull` to fetch them and write the files"
+    )
+    # the remote has them all: not fetched yet, bounded the same way
+    proc = git_model("fsck", "--pointers", "--remote", cwd=lazy)
+    said = [line for line in proc.stderr.decode().splitlines() if "not fetched yet" in line]
+    assert len(said) == 21
+    assert said[20].startswith("fsck: 3 more object(s) are not fetched yet (the remote has them)")
+    # --repair fetches every one, not only those named
+    git_model("fsck", "--repair", cwd=lazy, check=False)
+    assert git_model("fsck", cwd=lazy).stdout == b"fsck: ok\n"

@@ -8,8 +8,9 @@ and index. The trees are searched together, each blob once, for the objects they
 the pointer checks (a canonical pointer, no model file committed whole) read HEAD and
 the index, each REF's tree, or with ``--all`` each worktree's HEAD and index. Every
 problem is one line naming what is wrong, where (a file, and the commit that holds it)
-and the command that fixes it; ``--repair`` refetches corrupt and missing objects (from
-a local remote's store or the model remote). Exit status 1 while any problem remains;
+and the command that fixes it (past ``SHOWN`` missing objects, one line counts the
+rest); ``--repair`` refetches corrupt and missing objects (from a local remote's store
+or the model remote). Exit status 1 while any problem remains;
 model files the worktree holds as their pointers are none, only named in a hint.
 """
 
@@ -41,6 +42,7 @@ from gitmodel.workspace import Fetcher, left_lock_hint, no_index_hint, open_repo
 REPAIR_HINT = "run `git model fsck --repair` to fetch it again"
 FETCH_HINT = "run `git model fetch` (or `git model fsck --remote` to check the remote)"
 SHORT = 12  # hex digits of a commit named in a problem (and in the command that fixes it)
+SHOWN = 20  # missing objects named one a line; the rest are counted in one line
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,7 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
         missing = check_presence(repo, store, report, remote, scope.sparse)
         report.problems += missing
     report.problems = [_placed(repo, problem, report) for problem in report.problems]
-    for problem in report.problems:
-        print(f"fsck: {problem}")
+    _print_problems(report.problems, {problem.oid for problem in missing}, remote)
     # a clone killed mid-way, or whose checkout failed: fetching alone writes no file
     if pointers and missing and (left := no_index_hint(repo) or left_lock_hint(repo)):
         print(f"hint: {left}", file=sys.stderr)
@@ -113,6 +114,31 @@ def fsck(pointers: bool, objects: bool, remote: bool, repair: bool,
     if pointers and scope.indexes and not all_refs and (left := _left_as_pointers(repo)):
         print(f"hint: {left}", file=sys.stderr)
     return 1 if report.problems else 0
+
+
+def _print_problems(problems: list[Problem], missing: set[str | None], remote: bool) -> None:
+    """One line a problem, but for missing objects (a lazy clone lacks thousands): the
+    first ``SHOWN`` of them, then one line counting the rest, with the commands that
+    fetch them."""
+    shown = 0
+    for problem in problems:
+        if problem.oid in missing:
+            shown += 1
+            if shown > SHOWN:
+                continue
+        print(f"fsck: {problem}")
+    if shown > SHOWN:
+        print(f"fsck: {_more_missing(shown - SHOWN, shown, remote)}")
+
+
+def _more_missing(more: int, total: int, remote: bool) -> str:
+    """The line counting the missing objects not named one a line."""
+    if remote:
+        return (f"{more:,} more object(s) exist neither locally nor on the remote ({total:,} "
+                "in all); push them from a clone that has them (`git model push`)")  # fmt: skip
+    return (f"{more:,} more object(s) are missing from the local store ({total:,} in all); "
+            "run `git model fetch` to fetch them, or `git model pull` to fetch them and "
+            "write the files")  # fmt: skip
 
 
 def _left_as_pointers(repo: git.Repo) -> str | None:
@@ -309,10 +335,15 @@ def check_presence(
                 for oid in sorted(missing)]  # fmt: skip
     model_remote = remote_for(repo, repo.settings())
     on_remote = layouts.present(model_remote.open(), missing.values())
+    later = sorted(on_remote & missing.keys())  # not fetched yet: no problem
+    for oid in later[:SHOWN]:
+        print(f"fsck: object {oid} is not fetched yet (the remote has it)", file=sys.stderr)
+    if len(later) > SHOWN:
+        print(f"fsck: {len(later) - SHOWN:,} more object(s) are not fetched yet (the remote "
+              "has them); `git model fetch` fetches them", file=sys.stderr)  # fmt: skip
     problems = []
     for oid in sorted(missing):
         if oid in on_remote:
-            print(f"fsck: object {oid} is not fetched yet (the remote has it)", file=sys.stderr)
             report.refetch.pop(oid)
         else:
             problems.append(Problem(
