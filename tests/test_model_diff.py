@@ -249,6 +249,8 @@ BAD_INPUT = [
     (["diff", "nosuchrev"], "unknown revision 'nosuchrev'"),
     (["diff", "--output=/tmp/x"], "No such option"),
     (["diff", "HEAD", "HEAD", "HEAD"], "too many revisions"),
+    (["diff", "--", "../x"], "'../x' is outside the repository"),
+    (["diff", "--cached", "HEAD", "--", "../x"], "'../x' is outside the repository"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def diff(revs: list[str], paths: list[str], cached: bool = False, as_json: bool 
     two revisions; ``cached`` compares the index with REV (default HEAD)."""
     repo, store = open_repo()
     _check_revs(repo, revs, cached)
+    _check_paths(repo, paths)
     entries = git.diff_raw(revs, paths, Path.cwd(), cached=cached, renames=True)
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     sidecars = DigestStore(store.root)
@@ -82,6 +84,19 @@ def _check_revs(repo: git.Repo, revs: list[str], cached: bool) -> None:
         for part in rev.split("..") if ".." in rev else [rev]:
             if part:
                 repo.rev_parse(part.removeprefix("."))
+
+
+def _check_paths(repo: git.Repo, paths: list[str]) -> None:
+    """Each path (not a ``:(magic)`` pathspec) is inside the worktree, as git diff needs."""
+    if repo.worktree is None:
+        return
+    for path in paths:
+        if path.startswith(":"):
+            continue  # git reads the magic, and names a bad one itself
+        rel = os.path.relpath(os.path.normpath(os.path.join(os.getcwd(), path)), repo.top)
+        if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+            raise UserError(f"{printable(path)!r} is outside the repository",
+                            hint=f"name a path under {printable(str(repo.top))}")  # fmt: skip
 
 
 def model_entries(
