@@ -4,6 +4,7 @@ naming the worktree is the worktree, whose local edits are never overwritten."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -27,20 +28,29 @@ def dataset(repo: Path) -> Path:
     return repo
 
 
-@pytest.mark.parametrize(("where", "to"), [("", "."), ("data", ".."), ("data/val", "../..")])
+@pytest.mark.parametrize(
+    ("where", "to"), [("", None), ("", "."), ("data", ".."), ("data/val", "../..")]
+)
 def test_to_naming_the_worktree_never_overwrites_a_local_edit(
-    dataset: Path, where: str, to: str
+    dataset: Path, where: str, to: str | None
 ) -> None:
     edit = dataset / "data/val/1.bin"
     edit.write_bytes(b"an edit not committed yet")
-    proc = git_model("checkout", "trainset@v1", "--to", to, cwd=dataset / where, check=False)
-    err = proc.stderr.decode()
-    assert proc.returncode == 1 and "has changes that are not a version of the model" in err
+    args = ["checkout", "trainset@v1", *(["--to", to] if to is not None else [])]
+    proc = git_model(*args, cwd=dataset / where, check=False)
+    err = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and "has changes that are not a version of the model" in err[0]
+    # --to already names this worktree: the hint names another folder, not --to again
+    elsewhere = "check out elsewhere with --to DIR" if to is None else (
+        "name a folder outside this worktree for --to")  # fmt: skip
+    named = shlex.quote(str(edit.resolve()))
+    assert err[1] == (f"hint: commit or stash the edit to keep it (`git checkout -- {named}` "
+                      f"drops it), or {elsewhere}")  # fmt: skip
     assert edit.read_bytes() == b"an edit not committed yet"
     assert (dataset / "data/val/0.bin").read_bytes() != FIRST["data/val/0.bin"]  # none written
 
-    edit.write_bytes(FIRST["data/val/1.bin"])  # the edit undone: the version is written
-    git_model("checkout", "trainset@v1", "--to", to, cwd=dataset / where)
+    run_git("checkout", "--", str(edit.resolve()), cwd=dataset / where)  # as the hint says
+    git_model(*args, cwd=dataset / where)
     for name, data in FIRST.items():
         assert (dataset / name).read_bytes() == data, name
 

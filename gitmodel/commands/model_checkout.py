@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import sys
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -60,7 +61,7 @@ def checkout(spec: ModelSpec, to: str | None = None) -> int:
     known = every if to is None or _is_worktree(repo, root) else None
     _ensure_present(repo, store, files)
     targets = [(f, safepath.Target(root, f.path)) for f in files]
-    stale = [(f, t) for f, t in targets if _needs_write(repo, f, t, known)]
+    stale = [(f, t) for f, t in targets if _needs_write(repo, f, t, known, to is not None)]
     extra, changed = _not_in_version(repo, root, found, files, every)
     for f, target in stale:
         _write(repo, store, f, target)
@@ -146,10 +147,13 @@ def _ensure_present(repo: git.Repo, store: LocalStore, files: tuple[File, ...]) 
             )
 
 
-def _needs_write(repo: git.Repo, f: File, target: safepath.Target, known: set[str] | None) -> bool:
+def _needs_write(
+    repo: git.Repo, f: File, target: safepath.Target, known: set[str] | None, to: bool
+) -> bool:
     """Whether ``target`` must be written; refuses (before anything is written) a path
     through a symlink, a file in the way that is not a regular file, and, in the
-    worktree, a file whose content is not a version of the model."""
+    worktree (named by ``--to`` if ``to``), a file whose content is not a version of
+    the model."""
     src = safepath.open_file(target)
     if src is None:
         return True
@@ -160,9 +164,18 @@ def _needs_write(repo: git.Repo, f: File, target: safepath.Target, known: set[st
     if known is not None and current not in known:
         raise UserError(
             f"{target} has changes that are not a version of the model",
-            hint="commit or stash them, or check out elsewhere with --to DIR",
+            hint=_edit_hint(target, to),
         )
     return True
+
+
+def _edit_hint(target: safepath.Target, to: bool) -> str:
+    """How to keep or drop a local edit in the way, and where else to check out: with
+    ``--to`` already naming this worktree, a folder outside it."""
+    drop = f"`git checkout -- {shlex.quote(printable(str(target)))}` drops it"
+    elsewhere = "name a folder outside this worktree for --to" if to else (
+        "check out elsewhere with --to DIR")  # fmt: skip
+    return f"commit or stash the edit to keep it ({drop}), or {elsewhere}"
 
 
 def _identify(repo: git.Repo, src: BinaryIO, f: File) -> tuple[str, bool]:
