@@ -213,10 +213,15 @@ def test_status_names_a_committed_empty_model_file_empty_not_a_git_file(repo: Pa
     run_git("rm", "-q", "e.bin", cwd=repo)
     out = git_model("status", cwd=repo).stdout.decode()
     assert "\te.bin (empty) -> (none)\n" in out, out
+    staged = json.loads(git_model("status", "--json", cwd=repo).stdout)["staged"]
+    assert staged == [{"path": "e.bin", "old": {"oid": None, "size": 0}, "new": None}]
     run_git("reset", "-q", "--hard", cwd=repo)
     run_git("mv", "e.bin", "g.bin", cwd=repo)
     out = git_model("status", cwd=repo).stdout.decode()
     assert "\tg.bin (renamed from e.bin) (empty)\n" in out, out
+    staged = json.loads(git_model("status", "--json", cwd=repo).stdout)["staged"]
+    empty = {"oid": None, "size": 0}
+    assert staged == [{"path": "g.bin", "from": "e.bin", "old": empty, "new": empty}]
 
 
 def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
@@ -269,18 +274,20 @@ def test_status_refuses_a_status_relative_paths_that_is_no_boolean(repo: Path, v
 
 
 def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
-    for name, data in (("m.bin", b"base\n"), ("d.bin", b"doomed\n"), ("notes.txt", b"base\n")):
+    for name, data in (("m.bin", b"base\n"), ("d.bin", b"doomed\n"), ("notes.txt", b"base\n"),
+                       ("e.bin", b"base\n")):  # fmt: skip
         (repo / name).write_bytes(data)
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "base", cwd=repo)
     run_git("checkout", "-qb", "side", cwd=repo)
     for name, data in (("m.bin", b"theirs\n"), ("d.bin", b"kept\n"), ("a.bin", b"theirs a\n"),
-                       ("notes.txt", b"theirs\n")):  # fmt: skip
+                       ("notes.txt", b"theirs\n"), ("e.bin", b"theirs\n")):  # fmt: skip
         (repo / name).write_bytes(data)
     run_git("add", ".", cwd=repo)
     run_git("commit", "-qm", "theirs", cwd=repo)
     run_git("checkout", "-q", "-", cwd=repo)
-    for name, data in (("m.bin", b"ours\n"), ("a.bin", b"ours a\n"), ("notes.txt", b"ours\n")):
+    for name, data in (("m.bin", b"ours\n"), ("a.bin", b"ours a\n"), ("notes.txt", b"ours\n"),
+                       ("e.bin", b"")):  # fmt: skip
         (repo / name).write_bytes(data)
     (repo / "d.bin").unlink()
     run_git("add", "-A", ".", cwd=repo)
@@ -294,10 +301,13 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     assert "git checkout --ours -- PATH" in out and "git add -- PATH" in out, out
     assert f"\tboth modified: m.bin (ours {ours[:10]} 5 B, theirs {theirs[:10]} 7 B)\n" in out
     assert "\tboth added: a.bin (ours " in out and "\tdeleted by us: d.bin (ours (none), " in out
+    assert f"\tboth modified: e.bin (ours (empty), theirs {theirs[:10]} 7 B)\n" in out, out
     assert "notes.txt" not in out
     data = json.loads(git_model("status", "--json", cwd=repo).stdout)
     unmerged = {u["path"]: u for u in data["unmerged"]}
-    assert sorted(unmerged) == ["a.bin", "d.bin", "m.bin"]
+    assert sorted(unmerged) == ["a.bin", "d.bin", "e.bin", "m.bin"]
+    # emptied, not deleted: told apart from a side with no file
+    assert unmerged["e.bin"]["ours"] == {"oid": None, "size": 0}
     assert unmerged["m.bin"]["state"] == "both modified"
     assert unmerged["m.bin"]["ours"] == {"oid": ours, "size": 5}
     assert unmerged["m.bin"]["theirs"] == {"oid": theirs, "size": 7}
@@ -305,18 +315,18 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     listed = git_model("ls-files", cwd=repo).stdout.decode()
     assert "U m.bin (in conflict: `git model status` shows both sides)\n" in listed, listed
     assert json.loads(git_model("ls-files", "--json", cwd=repo).stdout)["unmerged"] == [
-        "a.bin", "d.bin", "m.bin"]  # fmt: skip
+        "a.bin", "d.bin", "e.bin", "m.bin"]  # fmt: skip
     for cached in ([], ["--cached"]):  # no side of a path in conflict to compare, as git diff
         diff = git_model("diff", *cached, cwd=repo, check=False)
         out = diff.stdout.decode()
         assert diff.returncode == 0 and "* Unmerged path m.bin\n" in out, diff
         assert "(worktree)" not in out and "m.bin (" not in out, out
         listed = json.loads(git_model("diff", "--json", *cached, cwd=repo).stdout)
-        assert listed["unmerged"] == ["a.bin", "d.bin", "m.bin"], listed
+        assert listed["unmerged"] == ["a.bin", "d.bin", "e.bin", "m.bin"], listed
     run_git("checkout", "--theirs", "--", "m.bin", cwd=repo)  # as the hint says
     run_git("add", "--", "m.bin", cwd=repo)
     data = json.loads(git_model("status", "--json", cwd=repo).stdout)
-    assert [u["path"] for u in data["unmerged"]] == ["a.bin", "d.bin"]
+    assert [u["path"] for u in data["unmerged"]] == ["a.bin", "d.bin", "e.bin"]
     assert [c["path"] for c in data["staged"]] == ["m.bin"]
 
 

@@ -37,6 +37,7 @@ class Unmerged:
     base: Pointer | None
     ours: Pointer | None
     theirs: Pointer | None
+    empty: frozenset[str] = frozenset()  # the sides ("base", …) that are an empty file
 
 
 # porcelain v2's XY of an unmerged entry, in `git status`'s words
@@ -49,6 +50,8 @@ UNMERGED_STATES = {
     "AA": "both added",
     "UU": "both modified",
 }
+
+SIDES = ("base", "ours", "theirs")  # an unmerged file's index stages 1 to 3
 
 UNMERGED_HINT = ("  (keep one side: `git checkout --ours -- PATH` or `--theirs`, then "
                  "`git add -- PATH`)\n  (or remove the file: `git rm -- PATH`)")  # fmt: skip
@@ -163,23 +166,32 @@ def _describe(change: Change, shown: _Shown) -> str:
 
 
 def _describe_sides(conflict: Unmerged) -> str:
-    return f"ours {_short(conflict.ours)}, theirs {_short(conflict.theirs)}"
+    ours = "(empty)" if "ours" in conflict.empty else _short(conflict.ours)
+    theirs = "(empty)" if "theirs" in conflict.empty else _short(conflict.theirs)
+    return f"ours {ours}, theirs {theirs}"
 
 
 def _pointer_json(p: Pointer | None) -> dict[str, object] | None:
     return None if p is None else {"oid": p.oid, "size": p.size}
 
 
+# an empty model file stays empty (no pointer, no object), as in `git model diff --json`
+EMPTY_JSON = {"oid": None, "size": 0}
+
+
 def _change_json(change: Change) -> dict[str, object]:
+    """A staged change; a side is null where the file is absent (or not a pointer)."""
     moved = {} if change.origin is None else {"from": change.origin}
-    return {"path": change.path, **moved, "old": _pointer_json(change.old),
-            "new": _pointer_json(change.new)}  # fmt: skip
+    old = EMPTY_JSON if change.was_empty else _pointer_json(change.old)
+    new = EMPTY_JSON if change.staged_as == "empty" else _pointer_json(change.new)
+    return {"path": change.path, **moved, "old": old, "new": new}
 
 
 def _unmerged_json(conflict: Unmerged) -> dict[str, object]:
-    sides = {"base": conflict.base, "ours": conflict.ours, "theirs": conflict.theirs}
+    sides = dict(zip(SIDES, (conflict.base, conflict.ours, conflict.theirs), strict=True))
     return {"path": conflict.path, "state": conflict.state,
-            **{name: _pointer_json(p) for name, p in sides.items()}}  # fmt: skip
+            **{name: EMPTY_JSON if name in conflict.empty else _pointer_json(p)
+               for name, p in sides.items()}}  # fmt: skip
 
 
 def _worktree_changes(repo: git.Repo) -> Changes:
@@ -226,9 +238,11 @@ def _worktree_changes(repo: git.Repo) -> Changes:
                      was_empty=old == empty, staged_as=_staged_as(new, empty, pointers))
               for p, old, new, origin in staged_raw]  # fmt: skip
     unmerged = [
-        Unmerged(p, UNMERGED_STATES.get(xy, xy), *(pointers.get(b) for b in blobs))
+        Unmerged(p, UNMERGED_STATES.get(xy, xy), pointers.get(blobs[0]), pointers.get(blobs[1]),
+                 pointers.get(blobs[2]),
+                 frozenset(n for n, b in zip(SIDES, blobs, strict=True) if b == empty))
         for p, xy, blobs in unmerged_raw
-    ]
+    ]  # fmt: skip
     return Changes(staged, [p for p in unstaged if p in model], deleted,
                    [p for p in untracked if p in model], unmerged)  # fmt: skip
 
