@@ -513,6 +513,11 @@ def test_files_whose_oids_share_a_prefix_are_each_found_in_their_batch(tmp_path:
     assert both is not None and both[0] == min(names)
     assert reader.batches.find("ab" * 8 + "4" * 48) is None
     assert reader.batches.find("ac" * 8 + "1" * 48) is None
+    backwards = RemoteStore(url)  # batches loaded in the other order (threads race): the same
+    for name in sorted(names, reverse=True):
+        backwards.batches.learn(name, (tmp_path / "remote" / "batches" / name).read_bytes())
+    both = backwards.batches.find(first[0].oid)
+    assert both is not None and both[0] == min(names)
 
     (tmp_path / "remote" / "batches" / names[0]).unlink()
     fresh = RemoteStore(url)

@@ -228,15 +228,19 @@ class BatchCatalog:
 
     def _lookup(self, oid: str) -> tuple[str, BatchEntry] | None:
         """``oid``'s batch and entry: among the entries whose oid starts with the same 8
-        bytes (one, unless someone made sha256 prefixes collide), the first batch's
-        entry that is ``oid``'s and can still be read."""
+        bytes (one, unless someone made sha256 prefixes collide, or a file is in two
+        batches), the entry that is ``oid``'s and can still be read in the batch first
+        by name, so that every process picks the same one whatever order it loaded the
+        batches in."""
         prefix = _prefix(bytes.fromhex(oid))
-        at = bisect.bisect_left(self._prefixes, prefix)
-        while at < len(self._prefixes) and self._prefixes[at] == prefix:
-            found = self._entry(self._slots[at])
+        start = end = bisect.bisect_left(self._prefixes, prefix)
+        while end < len(self._prefixes) and self._prefixes[end] == prefix:
+            end += 1
+        by_name = sorted(self._slots[start:end], key=lambda slot: self._names[_number(slot)])
+        for slot in by_name:
+            found = self._entry(slot)
             if found is not None and found[1].oid == oid:
                 return found
-            at += 1
         return None
 
     def _entry(self, slot: int) -> tuple[str, BatchEntry] | None:
@@ -316,6 +320,11 @@ class BatchCatalog:
 def _slot(number: int, index: int) -> int:
     """Batch ``number``'s entry ``index`` as one int."""
     return number * manifest.BATCH_MAX_ENTRIES + index
+
+
+def _number(slot: int) -> int:
+    """The batch number of ``slot``."""
+    return slot // manifest.BATCH_MAX_ENTRIES
 
 
 def _prefix(raw_oid: bytes) -> int:
