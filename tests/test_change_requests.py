@@ -180,6 +180,21 @@ def request_id(proc: subprocess.CompletedProcess[bytes]) -> str:
     return rid
 
 
+def approved_canary(team: Team) -> str:
+    """v2 in production, Alice's request for v3 there approved by Bob in his clone, and
+    its canary at 10% started by Alice: the request's id."""
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
+    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB, "approve", rid, "-m", "lgtm")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "10", "-m", "10%")
+    return rid
+
+
 def test_request_review_approve_promote_through_two_clones(team: Team) -> None:
     a, b = team.a, team.b
     rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "ready"))
@@ -477,15 +492,8 @@ def test_an_approved_canary_is_raised_and_completed_under_its_request(team: Team
     the request out, and raising its share or completing the cut-over continues it (a
     new request is needed only for a version the stage no longer holds); the audit finds
     every step approved."""
-    a, b = team.a, team.b
-    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
-    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
-    team.model(a, ALICE, "push", "-q")
-    team.model(b, BOB, "fetch", "-q")
-    team.model(b, BOB, "approve", rid, "-m", "lgtm")
-    team.model(b, BOB, "push", "-q")
-    team.model(a, ALICE, "fetch", "-q")
-    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "10", "-m", "10%")
+    a = team.a
+    rid = approved_canary(team)
     team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "50", "-m", "50%")
     team.model(a, ALICE, "promote", "clf@v3", "production", "-m", "all of it")
     events = json.loads(team.model(a, ALICE, "history", "clf", "--json").stdout)
@@ -579,14 +587,7 @@ def test_rejecting_a_request_stops_its_canary(team: Team) -> None:
     again), raising or completing it under the request is refused, and the audit shows
     the withdrawal with the request and who rejected it."""
     a, b = team.a, team.b
-    team.model(a, ALICE, "promote", "clf@v2", "production", "--force", "-m", "baseline")
-    rid = request_id(team.model(a, ALICE, "request", "clf@v3", "production", "-m", "canary"))
-    team.model(a, ALICE, "push", "-q")
-    team.model(b, BOB, "fetch", "-q")
-    team.model(b, BOB, "approve", rid, "-m", "lgtm")
-    team.model(b, BOB, "push", "-q")
-    team.model(a, ALICE, "fetch", "-q")
-    team.model(a, ALICE, "promote", "clf@v3", "production", "--weight", "10", "-m", "10%")
+    rid = approved_canary(team)
     team.model(a, ALICE, "push", "-q")
     team.model(b, BOB, "fetch", "-q")
     served = json.loads(team.model(b, BOB, "resolve", "clf@production", "--json").stdout)
