@@ -152,9 +152,7 @@ def ensure_untracked_cache(repo: git.Repo, settings: dict[str, str]) -> None:
     cache, ``git status`` reads only the folders changed since it last looked, about 0.55x
     the time at 100,000 files (benchmarks/README.md). Best effort: a config that cannot
     be written now is tried again at the next filter start."""
-    if repo.worktree is None or "core.untrackedcache" in settings:
-        return
-    if "feature.manyfiles" in settings:
+    if repo.worktree is None or {"core.untrackedcache", "feature.manyfiles"} & settings.keys():
         return
     try:
         git.config_set("core.untrackedCache", "true", "local", repo.cwd)

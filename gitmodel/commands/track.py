@@ -16,11 +16,6 @@ def _attributes_file(repo: git.Repo) -> Path:
     return repo.top / ".gitattributes"
 
 
-def _relative_prefix(repo: git.Repo) -> str:
-    rel = Path.cwd().resolve().relative_to(repo.top.resolve())
-    return "" if rel == Path(".") else rel.as_posix() + "/"
-
-
 def track(patterns: list[str]) -> int:
     """Add patterns (or list them when none are given)."""
     repo, _ = open_repo()
@@ -77,7 +72,7 @@ def _from_top(repo: git.Repo, patterns: list[str]) -> dict[str, tuple[str, str]]
     """Each pattern as a line of the top ``.gitattributes`` says it (relative to the top,
     ``.`` and ``..`` resolved, a folder as everything under it): the pattern as given,
     and a note for the user when its meaning had to change."""
-    prefix = _relative_prefix(repo)
+    prefix = repo.cwd_prefix()
     wanted: dict[str, tuple[str, str]] = {}
     for pattern in patterns:
         path = _normalised(prefix + pattern.lstrip("/"), pattern)

@@ -251,10 +251,12 @@ class Repo:
             raise UserError("status.relativePaths is not a boolean",
                             hint="set it to true or false: `git config status.relativePaths "
                             "true`")  # fmt: skip
-        if proc.stdout.strip() == b"false":
-            return ""
-        prefix = run(["rev-parse", "--show-prefix"]).stdout.removesuffix(b"\n")
-        return os.fsdecode(prefix)
+        return "" if proc.stdout.strip() == b"false" else self.cwd_prefix()
+
+    def cwd_prefix(self) -> str:
+        """The current folder from the worktree's top ("" at the top, else ending in "/")."""
+        rel = Path.cwd().resolve().relative_to(self.top.resolve())
+        return "" if rel == Path(".") else rel.as_posix() + "/"
 
     @property
     def rebasing(self) -> bool:
