@@ -138,8 +138,10 @@ def kill_when(argv: list[str], cwd: Path, env: dict[str, str], ready: Callable[[
 
 
 def clear_git_locks(repo: Path) -> None:
-    """What Git asks a user to do after a crash: remove its stale lock files."""
-    for lock in (repo / ".git").glob("*.lock"):
+    """What Git asks a user to do after a crash: remove its stale lock files (the index's,
+    and a ref's, such as a record log's that a kill inside `git update-ref` left)."""
+    git_dir = repo / ".git"
+    for lock in [*git_dir.glob("*.lock"), *(git_dir / "refs").rglob("*.lock")]:
         lock.unlink()
 
 

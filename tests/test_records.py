@@ -85,6 +85,22 @@ def test_a_concurrent_update_between_read_and_write_is_refused(log: records.Log)
     assert log.state() == {"a": 1, "b": 2}
 
 
+def test_a_lock_a_killed_writer_left_is_named_not_called_a_race(log: records.Log) -> None:
+    """A kill inside `git update-ref` leaves the ref's lock file: running the command
+    again cannot help, so the error names the file to remove."""
+    log.append({"key": "a", "value": 1})
+    lock = Path(git_out("rev-parse", "--git-path", f"{log.ref}.lock", cwd=log.repo.cwd).strip())
+    lock = lock if lock.is_absolute() else log.repo.cwd / lock
+    lock.write_bytes(b"")
+    with pytest.raises(UserError) as caught:
+        log.append({"key": "b", "value": 2})
+    assert not isinstance(caught.value, records.ConflictError)
+    assert f"the stages log is locked: {lock} exists" in str(caught.value)
+    lock.unlink()  # as the hint says
+    log.append({"key": "b", "value": 2})
+    assert log.state() == {"a": 1, "b": 2}
+
+
 APPENDER = """
 import sys
 from gitmodel import git

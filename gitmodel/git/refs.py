@@ -3,6 +3,8 @@ writers racing for one ref never both win (the record logs rely on it)."""
 
 from __future__ import annotations
 
+import re
+
 from gitmodel.git.process import GitError
 
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
@@ -11,7 +13,15 @@ if TYPE_CHECKING:
 
 
 class RefMoved(GitError):
-    """The ref was not where the caller last saw it: another writer moved it first."""
+    """The ref was not where the caller last saw it: another writer moved it first, or
+    holds its lock file (``lock``: its path, when Git named it)."""
+
+    def __init__(self, message: str, lock: str | None = None) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+_LOCK_EXISTS = re.compile(r"Unable to create '(.+?\.lock)': File exists")
 
 
 def update_ref(repo: Repo, ref: str, new: str, old: str | None, message: str) -> None:
@@ -23,7 +33,8 @@ def update_ref(repo: Repo, ref: str, new: str, old: str | None, message: str) ->
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         if "cannot lock ref" in err:  # moved, created, or locked by a concurrent writer
-            raise RefMoved(f"{ref} moved")
+            found = _LOCK_EXISTS.search(err)
+            raise RefMoved(f"{ref} moved", found.group(1) if found else None)
         raise GitError(f"cannot update {ref}: {err.removeprefix('fatal: ')}")
 
 

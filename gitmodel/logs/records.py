@@ -48,8 +48,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitmodel import git
@@ -266,8 +268,24 @@ def update_ref(repo: git.Repo, ref: str, new: str, old: str | None, log: str) ->
     """Move ``ref`` to ``new`` only if it is still at ``old`` (None: must not exist)."""
     try:
         git.update_ref(repo, ref, new, old, f"gitmodel: {log}")
-    except git.RefMoved:
+    except git.RefMoved as exc:
+        if exc.lock is not None and _left(repo.cwd / exc.lock):  # Git names it absolute
+            raise UserError(f"the {log} log is locked: {exc.lock} exists",
+                            hint="a command that was killed may have left it; if no git or "
+                            "git model command runs here, remove that file and run the "
+                            "command again") from None  # fmt: skip
         raise ConflictError(log) from None
+
+
+def _left(lock: Path, wait: float = 1.0) -> bool:
+    """Whether ``lock`` is still there after ``wait`` seconds: a writer holds a ref's lock
+    for milliseconds, so one still there was left by a command that was killed."""
+    deadline = time.monotonic() + wait
+    while lock.exists():
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def read_state(repo: git.Repo, kind: LogKind) -> Json:
