@@ -306,6 +306,20 @@ def test_kill_while_lending_loses_nothing(origin: dict[str, str], tmp_path: Path
     _recovers(work, "main", origin["v2"])
 
 
+def test_a_loan_record_killed_before_its_line_was_written_drops_nothing(
+    origin: dict[str, str], tmp_path: Path
+) -> None:
+    """A kill between creating a loan's record and writing its line leaves it empty: a
+    record of nothing, so the object is kept (not dropped as rewritten)."""
+    work = clone(origin, tmp_path / "work")
+    oid = origin["v2"]
+    record = work / ".git" / "model" / onecopy.LENT_DIR / oid[:2] / oid
+    assert record.read_bytes()
+    record.write_bytes(b"")
+    assert b"ok" in git_model("fsck", cwd=work).stdout
+    assert sha256_file(work / "model.bin") == oid
+
+
 @pytest.mark.long
 def test_kill_while_copying_loses_nothing(origin: dict[str, str], tmp_path: Path) -> None:
     """SIGKILL while a copy is half written beside the worktree file."""

@@ -62,13 +62,15 @@ def write_line(path: str, stamp: str) -> bool:
 
 
 def read_line(path: str) -> bytes | None:
-    """A record written by :func:`write_line`; None when it is missing or unreadable."""
+    """A record written by :func:`write_line`; None when it is missing, unreadable or
+    empty (its writer killed between creating the file and writing the line: a record
+    of nothing, never one that fails to match)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return os.read(fd, _RECORD_MAX)
+        return os.read(fd, _RECORD_MAX) or None
     except OSError:
         return None
     finally:
