@@ -140,7 +140,7 @@ def kill_when(argv: list[str], cwd: Path, env: dict[str, str], ready: Callable[[
 def clear_git_locks(repo: Path) -> None:
     """What Git asks a user to do after a crash: remove its stale lock files (the index's,
     and a ref's, such as a record log's that a kill inside `git update-ref` left)."""
-    git_dir = repo / ".git"
+    git_dir = repo / ".git" if (repo / ".git").is_dir() else repo  # a bare one: itself
     for lock in [*git_dir.glob("*.lock"), *(git_dir / "refs").rglob("*.lock")]:
         lock.unlink()
 
@@ -288,6 +288,7 @@ def trial(root: Path, operation: str, rng: random.Random, max_delay: float) -> b
     longest = max_delay / 4 if operation == "promote" else max_delay  # promote is quick
     killed = kill_after(argv, cwd, scene.env, rng.uniform(0.05, longest))
     clear_git_locks(cwd)
+    clear_git_locks(scene.origin)  # a push killed while the remote moved its branch
     check_local(scene.author)
     check_local(cwd)
     if operation != "add":
