@@ -191,19 +191,20 @@ class Log:
         return _read_json(self.repo, self.kind, tip, STATE_FILE)
 
     def records(
-        self, tip: str | None = None, wanted: Callable[[str], bool] | None = None,
+        self, tip: str | None = None, wanted: Callable[[git.Commit], bool] | None = None,
         unreadable: Container[str] = (),
     ) -> Iterator[Entry]:  # fmt: skip
         """Every entry from ``tip`` (default: the current tip) back to the first, newest first.
 
-        ``wanted``, given a commit's message, may skip records without reading them.
+        ``wanted``, given each commit of the walk (its id and message), may skip records
+        without reading them.
         A commit in ``unreadable`` (known damaged, see :func:`damaged`) whose record does
         not read gives an empty record instead of stopping the walk.
         """
         tip = self.tip() if tip is None else tip
         commit = git.read_commit(self.repo, tip) if tip else None
         while commit is not None:
-            if wanted is None or wanted(commit.message):
+            if wanted is None or wanted(commit):
                 yield _entry(self.repo, self.kind, commit, commit.id in unreadable)
             parents = commit.parent_ids
             commit = git.read_commit(self.repo, parents[0]) if parents else None

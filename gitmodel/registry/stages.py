@@ -269,8 +269,8 @@ def events(repo: git.Repo, model: str, stage: str | None = None) -> Iterator[rec
     stages are skipped without reading their record.
     """
 
-    def wanted(message: str) -> bool:
-        words = message.split()
+    def wanted(commit: git.Commit) -> bool:
+        words = commit.message.split()
         if len(words) != 4 or words[0] != f"{KIND.name}:":
             return True
         return words[2] == model and stage in (None, words[3])
