@@ -9,7 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,17 @@ class Person:
     name: str
     email: str
     key: str  # the key file's name under keys/
+    date: str | None = None  # what their clock says for every commit (default: the time)
 
     def env(self) -> dict[str, str]:
+        dates = {"GIT_AUTHOR_DATE": self.date, "GIT_COMMITTER_DATE": self.date} if self.date else {}
         return {**os.environ, "GIT_AUTHOR_NAME": self.name, "GIT_AUTHOR_EMAIL": self.email,
-                "GIT_COMMITTER_NAME": self.name, "GIT_COMMITTER_EMAIL": self.email}  # fmt: skip
+                "GIT_COMMITTER_NAME": self.name, "GIT_COMMITTER_EMAIL": self.email,
+                **dates}  # fmt: skip
+
+    def at(self, seconds: int) -> Person:
+        """This person on a clone whose clock reads ``seconds`` since the epoch."""
+        return replace(self, date=f"@{seconds} +0000")
 
 
 ALICE = Person("Alice", "alice@example.com", "alice")
@@ -579,6 +587,126 @@ def test_a_direct_promotion_carries_out_or_supersedes_open_requests(team: Team) 
     # a request for the same change, opened later, is a new one
     team.model(a, ALICE, "unassign", "clf", "staging", "-m", "drain")
     assert request_id(team.model(a, ALICE, "request", "clf@v2", "staging", "-m", "again"))
+
+
+DAY = 24 * 3600
+
+
+def last_record(clone: Path) -> dict[str, Any]:
+    """The newest record of ``clone``'s requests log."""
+    return json.loads(git_out("cat-file", "blob", "refs/gitmodel/requests:record.json", cwd=clone))
+
+
+def newest_event(team: Team, clone: Path) -> str:
+    return json.loads(team.model(clone, ALICE, "history", "clf", "--json").stdout)[0]["event"]
+
+
+def test_a_promotion_the_requester_had_seen_is_not_after_the_request(team: Team) -> None:
+    """Alice's clock runs a day ahead, so her promotion of v2 to staging bears a later time
+    than the requests Bob opens once he has fetched it: having seen it, they are after it,
+    not it after them. His request for v2 stays open (not carried out), his request for v1
+    open (not superseded); his own promotion of v1, made after, carries that one out."""
+    a, b = team.a, team.b
+    ahead = ALICE.at(int(time.time()) + DAY)
+    team.model(a, ahead, "promote", "clf@v2", "staging", "-m", "v2")
+    team.model(a, ahead, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    seen = git_out("rev-parse", "refs/gitmodel/registry", cwd=b).strip()
+    for_v2 = request_id(team.model(b, BOB, "request", "clf@v2", "staging", "-m", "keep v2"))
+    assert last_record(b)["registry_tip"] == seen
+    for_v1 = request_id(team.model(b, BOB, "request", "clf@v1", "staging", "-m", "back to v1"))
+    found = listed_requests(team, b)
+    assert (found[for_v2]["status"], found[for_v1]["status"]) == ("open", "open")
+    team.model(b, BOB, "promote", "clf@v1", "staging", "-m", "v1 again")
+    found = listed_requests(team, b)
+    assert (found[for_v1]["status"], found[for_v1]["promoted_by"]) == (
+        "promoted", newest_event(team, b))  # fmt: skip
+    assert (found[for_v2]["status"], found[for_v2]["superseded_by"]) == ("open", None)
+
+
+def test_a_request_opened_in_the_same_second_as_a_promotion_it_saw_is_after_it(
+    team: Team,
+) -> None:
+    """Same author time, known order: the promotion was on the log the request saw."""
+    a = team.a
+    now = ALICE.at(int(time.time()))
+    team.model(a, now, "promote", "clf@v2", "staging", "-m", "v2")
+    for_v2 = request_id(team.model(a, now, "request", "clf@v2", "staging", "-m", "keep v2"))
+    for_v1 = request_id(team.model(a, now, "request", "clf@v1", "staging", "-m", "back to v1"))
+    found = listed_requests(team, a)
+    assert (found[for_v2]["status"], found[for_v1]["status"]) == ("open", "open")
+
+
+def test_a_request_from_a_clock_behind_is_carried_out_by_the_promotion_after_it(
+    team: Team,
+) -> None:
+    """Bob's clock runs a day behind. Alice's promotion of v3 to staging, which Bob fetched
+    before asking for v2 there, bears a later time than his request yet does not supersede
+    it; her promotion of v2, made after she fetched the request, carries it out."""
+    a, b = team.a, team.b
+    team.model(a, ALICE, "promote", "clf@v3", "staging", "-m", "v3")
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    behind = BOB.at(int(time.time()) - DAY)
+    rid = request_id(team.model(b, behind, "request", "clf@v2", "staging", "-m", "v3 regressed"))
+    team.model(b, behind, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    assert listed_requests(team, a)[rid]["status"] == "open"
+    team.model(a, ALICE, "promote", "clf@v2", "staging", "-m", "back to v2")
+    found = listed_requests(team, a)[rid]
+    assert (found["status"], found["promoted_by"], found["superseded_by"]) == (
+        "promoted", newest_event(team, a), None)  # fmt: skip
+
+
+def forged_request(rid: str, version: int, commit: str, **extra: object) -> dict[str, Any]:
+    return {"type": "request", "id": rid, "model": "clf", "stage": "staging",
+            "version": version, "commit": commit, "message": "forged", **extra}  # fmt: skip
+
+
+def test_a_recorded_tip_that_is_not_on_the_registry_log_falls_back_to_author_times(
+    team: Team,
+) -> None:
+    """``registry_tip`` is anyone's input: a value that is not a commit id, or a commit
+    the registry log does not hold (rewritten since, another repository's), is judged by
+    author times, and the listing still works. By times, the promotion of v2 made a day
+    earlier is before the requests, and the one made after them carries them out; null
+    (no log seen) puts every promotion after."""
+    a = team.a
+    team.model(a, ALICE.at(int(time.time()) - DAY), "promote", "clf@v2", "staging", "-m", "v2")
+    earlier = newest_event(team, a)
+    v2 = json.loads(team.model(a, ALICE, "versions", "clf", "--json").stdout)["versions"][1]
+    branch = git_out("rev-parse", "main", cwd=a).strip()
+    tips: list[object] = ["0" * 40, "0" * 64, branch, earlier.upper(), earlier[:12],
+                          earlier + "\n", "HEAD", "refs/gitmodel/registry", "", 42, True,
+                          [earlier], {"commit": earlier}]  # fmt: skip
+    for n, tip in enumerate(tips):
+        team.forge(a, ALICE, forged_request(f"{n:012x}", 2, v2["commit"], registry_tip=tip))
+    team.forge(a, ALICE, forged_request("a" * 12, 2, v2["commit"], registry_tip=None))
+    found = listed_requests(team, a)
+    assert {found[f"{n:012x}"]["status"] for n in range(len(tips))} == {"open"}
+    assert found["a" * 12]["promoted_by"] == earlier
+    team.model(a, ALICE, "unassign", "clf", "staging", "-m", "drain")
+    team.model(a, ALICE, "promote", "clf@v2", "staging", "-m", "v2 again")
+    later = newest_event(team, a)
+    found = listed_requests(team, a)
+    assert {found[f"{n:012x}"]["promoted_by"] for n in range(len(tips))} == {later}
+    assert "Traceback" not in team.model(a, ALICE, "requests").stderr.decode()
+
+
+def test_a_request_without_a_recorded_tip_is_judged_by_author_times(team: Team) -> None:
+    """A request written before ``registry_tip`` existed keeps the author-time rule: a
+    promotion from a clock a day ahead, though made before it, carries it out; a request
+    opened now through ``request`` records its tip and stays open."""
+    a = team.a
+    team.model(a, ALICE.at(int(time.time()) + DAY), "promote", "clf@v2", "staging", "-m", "v2")
+    ahead = newest_event(team, a)
+    v2 = json.loads(team.model(a, ALICE, "versions", "clf", "--json").stdout)["versions"][1]
+    team.forge(a, ALICE, forged_request("0123456789ab", 2, v2["commit"]))  # the old format
+    rid = request_id(team.model(a, ALICE, "request", "clf@v2", "staging", "-m", "keep v2"))
+    found = listed_requests(team, a)
+    assert (found["0123456789ab"]["status"], found["0123456789ab"]["promoted_by"]) == (
+        "promoted", ahead)  # fmt: skip
+    assert (found[rid]["status"], found[rid]["promoted_by"]) == ("open", None)
 
 
 def test_rejecting_a_request_stops_its_canary(team: Team) -> None:

@@ -3,9 +3,11 @@
 A request asks for a version of a model to enter a stage; reviewers decide it; ``promote``
 then finds the approvals the stage's policy asks for (:mod:`gitmodel.registry.approvals`).
 Records live on ``refs/gitmodel/requests`` and travel with ``git push`` / ``git model
-fetch`` like the registry's. Where the policy wants signed approvals, each record is
-verified against the committed allowed-signers file before it is written, so a record
-that would not count is refused here rather than discovered at promotion.
+fetch`` like the registry's; a request records the registry log's tip here, so what
+becomes of it is judged by what its requester had seen. Where the policy wants signed
+approvals, each record is verified against the committed allowed-signers file before it
+is written, so a record that would not count is refused here rather than discovered at
+promotion.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def request(spec: ModelSpec, stage: str, message: str) -> int:
                 f"request {rec.id} already asks for {model.name}@v{version.number} in {stage}",
                 hint=f"see it with `git model requests`; reviewers: git model approve {rec.id}",
             )
-    record = requests.new_request(model.name, stage, version, why)
+    record = requests.new_request(model.name, stage, version, why, stages.log(repo).tip())
     rule = _rule(model, stage)
     requests.append(repo, record, _signed_check(repo, rule, "request"))
     print(record["id"])

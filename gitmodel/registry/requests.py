@@ -6,11 +6,15 @@ Someone asks for a version of a model to enter a stage; reviewers approve or rej
 and date, signed when the user's Git signs)::
 
     {"type": "request", "id": ID, "model": NAME, "stage": STAGE, "version": 3,
-     "commit": C, "message": "why"}
+     "commit": C, "message": "why", "registry_tip": R | null}
     {"type": "approve" | "reject", "id": ID, "model": NAME, "stage": STAGE,
      "version": 3, "commit": C, "message": "why"}
 
-``ID`` is 12 random hex digits, so requests opened in two clones never collide. A decision
+``ID`` is 12 random hex digits, so requests opened in two clones never collide.
+``registry_tip`` is the commit at the registry log's tip as the requester's clone held it
+when the request was opened (null: it had no registry log yet), so that what became of the
+request is judged by what its requester had seen (:mod:`.outcomes`); a request written
+before it existed, or whose value is not a commit id, is judged by author times. A decision
 repeats what it decides on (model, stage, version, commit), so a signed approval says in
 its own signed tree exactly which change it approves. Records commute (a decision comes
 after its request in every log that holds both), so logs written in two clones merge by
@@ -94,13 +98,19 @@ class Record:
     version: int
     commit: str
     message: str
+    # a request's: the registry log's tip its requester had seen ("": none); None when
+    # the record does not say (an older request) or says something that is not a commit id
+    registry_tip: str | None = None
 
     def change_json(self) -> Json:
         return {"id": self.id, "model": self.model, "stage": self.stage,
                 "version": self.version, "commit": self.commit}  # fmt: skip
 
     def to_json(self) -> Json:
-        return {"type": self.type, **self.change_json(), "message": self.message}
+        found = {"type": self.type, **self.change_json(), "message": self.message}
+        if self.registry_tip is not None:
+            found["registry_tip"] = self.registry_tip or None
+        return found
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,19 @@ def parse(record: Json) -> Record | None:
         valid_stage(stage)
     except (KeyError, TypeError, UserError):
         return None
-    return Record(kind, rid, model, stage, version, commit, message)
+    seen = _registry_tip(record) if kind == "request" else None
+    return Record(kind, rid, model, stage, version, commit, message, seen)
+
+
+def _registry_tip(record: Json) -> str | None:
+    """A request's ``registry_tip``: the commit id, ``""`` for null (no registry log then);
+    None when it is absent or anything else (the request is then judged by author times)."""
+    if "registry_tip" not in record:
+        return None
+    value = record["registry_tip"]
+    if value is None:
+        return ""
+    return value if isinstance(value, str) and _COMMIT.fullmatch(value) else None
 
 
 def log(repo: git.Repo) -> records.Log:
@@ -149,9 +171,11 @@ def entries(repo: git.Repo) -> Iterator[Entry]:
                         entry.time, entry.offset)  # fmt: skip
 
 
-def new_request(model: str, stage: str, version: Version, message: str) -> Json:
+def new_request(model: str, stage: str, version: Version, message: str,
+                registry_tip: str | None) -> Json:  # fmt: skip
+    """A new request; ``registry_tip``: the registry log's tip here (None: no log yet)."""
     return Record("request", secrets.token_hex(6), model, stage, version.number,
-                  version.commit, message).to_json()  # fmt: skip
+                  version.commit, message, registry_tip or "").to_json()  # fmt: skip
 
 
 def decision(kind: str, request: Record, message: str) -> Json:
