@@ -16,6 +16,7 @@ from gitmodel.text import printable
 TYPE_CHECKING = False  # typing's flag without loading typing: the filter process starts often
 if TYPE_CHECKING:  # loaded on first use: most checkouts never open the remote
     from gitmodel.progress import Progress
+    from gitmodel.remote.bulk import Stored
     from gitmodel.remote.chunked import LocalChunks
     from gitmodel.remote.errors import RemoteError
     from gitmodel.remote.layouts import Remote
@@ -101,8 +102,11 @@ def check_remote_argument(
                     f"remote first: git model {verb} {remote} {name}")  # fmt: skip
 
 
+_TRUE = ("1", "true", "yes", "on")
+
+
 def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get(name, "").strip().lower() in _TRUE
 
 
 def local_remote_stores(repo: git.Repo, settings: dict[str, str]) -> list[LocalStore]:
@@ -167,10 +171,11 @@ class Fetcher:
                 raise self._unusable
             return self._remote
 
-    def prepare(self, pointers: list[Pointer]) -> None:
+    def prepare(self, pointers: list[Pointer], on_stored: Stored | None = None) -> None:
         """Ask once for what the fetches of ``pointers`` will need: an LFS host answers
-        one batch request per 100 objects instead of one per object. A failure here is
-        left for each fetch to meet and report."""
+        one batch request per 100 objects instead of one per object, and the small
+        objects of a chunked remote are fetched in bulk, ``on_stored`` told of each as it
+        enters the store. A failure here is left for each fetch to meet and report."""
         import contextlib
 
         from gitmodel.remote import layouts
@@ -181,12 +186,47 @@ class Fetcher:
             if remote is not None:
                 progress = self._progress_line()
 
-                def fetched(size: int) -> None:  # bulk.prefetch: once per object it stores
-                    progress.expect(1, size)
-                    progress.add(size)
+                def fetched(pointer: Pointer) -> None:  # once per object it stores
+                    progress.expect(1, pointer.size)
+                    progress.add(pointer.size)
                     progress.object_done()
+                    if on_stored is not None:
+                        on_stored(pointer)
 
-                layouts.prepare_download(remote, missing, self._store, on_bytes=fetched)
+                layouts.prepare_download(remote, missing, self._store, on_stored=fetched)
+
+    def checkout_plan(self, treeish: str, path: str) -> list[Pointer] | None:
+        """The objects a checkout of the whole of commit ``treeish`` will ask for, to be
+        fetched in bulk as it begins, when it is one: this worktree has no index yet (a
+        clone's checkout, a new worktree's) and no sparse checkout leaves paths out, and
+        the model remote is object storage (not an LFS host). They are the small objects
+        the store lacks of the files whose filter is that of ``path`` (the file Git asked
+        for first), in the order Git asks for them. None when it is not such a checkout."""
+        import re
+
+        from gitmodel import scan
+        from gitmodel.remote import layouts
+        from gitmodel.remote.bulk import SMALL_MAX
+
+        sparse = self._settings.get("core.sparsecheckout", "").lower() in _TRUE
+        if sparse or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", treeish):
+            return None
+        if self._repo.index_path.exists():
+            return None
+        try:
+            remote = self._open_remote()
+            if remote is None or layouts.on_host(remote):
+                return None
+            files = scan.pointer_files(self._repo, self._repo.ls_tree(treeish))
+            driver = self._repo.check_attr("filter", [path, *(f.path for f in files)], treeish)
+        except GitModelError:
+            return None  # each fetch meets the failure and reports it
+        ours = driver.get(path, "unspecified")
+        if ours in ("unspecified", "unset", "set"):
+            return None
+        return self._store.lacking(
+            f.pointer for f in files if driver.get(f.path) == ours and f.pointer.size <= SMALL_MAX
+        )
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):

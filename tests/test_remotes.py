@@ -225,17 +225,74 @@ def test_lazy_clone_and_partial_pull(author: Path, origin: Path, tmp_path: Path)
     assert_version(clone, history[0])
 
 
-def test_many_missing_objects_download_in_parallel(author: Path, origin: Path,
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_a_clone_fetches_its_small_files_in_bulk_as_its_checkout_begins(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
     files = {f"m/{i:03d}.bin": os.urandom(2000 + i) for i in range(40)}
-    commit_versions(author, [files])
+    commit_versions(author, [{**files, "big.bin": os.urandom(3 << 20)}])
     run_git("push", "-q", "origin", "main", cwd=author)
     env = {**new_user(tmp_path, "i"), "GIT_MODEL_TRACE": "1"}
     clone = tmp_path / "i"
-    proc = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
-    assert proc.stderr.count(b"delayed") >= 2
-    for name, data in files.items():
-        assert (clone / name).read_bytes() == data
+    trace = run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env).stderr
+    # Git asked for each small file once: none was delayed, to be asked for again
+    for name in files:
+        assert trace.count(f"smudge {name}\n".encode()) == 1, name
+        assert f"delayed {name}:".encode() not in trace
+    assert b"delayed big.bin:" in trace  # a large file is fetched apart, as before
+    assert_version(clone, files)
+    assert (clone / "big.bin").read_bytes() == (author / "big.bin").read_bytes()
+
+
+def test_a_checkout_in_a_clone_delays_its_missing_objects_and_fetches_them_together(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    commit_versions(author, [{"first.bin": os.urandom(3000)}])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "i")
+    clone = tmp_path / "i"
+    run_git("clone", "-q", str(origin), str(clone), cwd=tmp_path, env=env)
+    files = {f"m/{i:03d}.bin": os.urandom(2000 + i) for i in range(40)}
+    commit_versions(author, [files])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    run_git("fetch", "-q", "origin", cwd=clone, env=env)
+    # the index is there: only the changed files are checked out, each delayed first
+    proc = run_git("merge", "-q", "--ff-only", "origin/main", cwd=clone,
+                   env={**env, "GIT_MODEL_TRACE": "1"})  # fmt: skip
+    assert proc.stderr.count(b"delayed") == len(files)
+    assert_version(clone, files)
+
+
+def test_a_sparse_clone_fetches_only_what_it_checks_out(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    kept = {f"top{i}.bin": os.urandom(2000 + i) for i in range(3)}
+    left = {f"deep/{i}.bin": os.urandom(2000 + i) for i in range(3)}
+    commit_versions(author, [{**kept, **left}])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "i")
+    clone = tmp_path / "i"
+    run_git("clone", "-q", "--sparse", str(origin), str(clone), cwd=tmp_path, env=env)
+    assert_version(clone, kept)
+    assert not (clone / "deep").exists()
+    held = set(store_oids(clone))
+    assert {hashlib.sha256(d).hexdigest() for d in kept.values()} <= held
+    assert not {hashlib.sha256(d).hexdigest() for d in left.values()} & held
+
+
+def test_a_new_worktree_checks_out_whole_with_objects_fetched_in_bulk(
+    author: Path, origin: Path, tmp_path: Path
+) -> None:
+    files = {f"w/{i}.bin": os.urandom(2000 + i) for i in range(6)}
+    commit_versions(author, [files])
+    run_git("push", "-q", "origin", "main", cwd=author)
+    env = new_user(tmp_path, "i")
+    clone = tmp_path / "i"
+    run_git("clone", "-q", "--no-checkout", str(origin), str(clone), cwd=tmp_path, env=env)
+    worktree = tmp_path / "wt"
+    proc = run_git("worktree", "add", "-q", "--detach", str(worktree), "main", cwd=clone,
+                   env={**env, "GIT_MODEL_TRACE": "1"})  # fmt: skip
+    assert b"delayed" not in proc.stderr
+    assert_version(worktree, files)
 
 
 def test_git_model_push_and_fetch_commands(author: Path, origin: Path, tmp_path: Path) -> None:

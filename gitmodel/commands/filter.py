@@ -48,6 +48,7 @@ def filter_process(skip_smudge: bool = False, discovery: git.Discovery | None = 
         jobs=_jobs(settings),
         observe=_digest_observer(store),
         settle=fetch.finish,
+        plan=None if skip else fetch.checkout_plan,
     )
     try:
         process.run()

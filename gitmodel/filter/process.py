@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,6 +45,13 @@ SHARE_POINTER_MAX = 200  # longer answers are content (a pointer is ~130 bytes)
 _NOTHING: Iterator[Chunk] = iter(())
 
 Fetching = tuple[Pointer, "Future[bool] | None"]  # None: in the store already
+# Fetches what the fetches of many objects need, and small ones in bulk, telling the
+# callback of each object it stores as it does (``workspace.Fetcher.prepare``).
+Prepare = Callable[[list[Pointer], Callable[[Pointer], None]], None]
+# Given a checkout's commit and the path Git asked for first, the objects to fetch in bulk
+# as that checkout begins, when it checks out the whole commit
+# (``workspace.Fetcher.checkout_plan``); None when it does not.
+Plan = Callable[[str, str], "list[Pointer] | None"]
 
 # Decides whether a large file is written later, straight from the store
 # (returns True after recording it), instead of through Git's smudge pipe.
@@ -64,8 +71,9 @@ class FilterProcess:
         defer: Deferrer | None = None,
         jobs: int = 4,
         observe: Observe | None = None,
-        prepare: Callable[[list[Pointer]], None] | None = None,
+        prepare: Prepare | None = None,
         settle: Callable[[], None] | None = None,
+        plan: Plan | None = None,
     ) -> None:
         self.store = store
         self.reader = reader
@@ -77,9 +85,12 @@ class FilterProcess:
         self.observe = observe
         self.prepare = prepare
         self.settle = settle  # called once no fetch is left (ends their progress line)
+        self.plan = plan
+        self._planned = False  # asked once, at the first object missing
         self.capabilities: set[str] = set()
         self._delayed: dict[str, Fetching] = {}
         self._queued: dict[str, Pointer] = {}  # delayed, not fetching yet (see _start_queued)
+        self._bulk: _Prepared | None = None  # a prepare under way, beside Git's checkout
         self._executor: ThreadPoolExecutor | None = None
         self._share = True  # until a file system says it cannot share blocks
 
@@ -87,6 +98,8 @@ class FilterProcess:
         try:
             self._serve()
         finally:
+            if self._bulk is not None:
+                self._bulk.stopped = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
 
@@ -194,7 +207,8 @@ class FilterProcess:
         can_delay = self.fetch is not None and request.get("can-delay") == "1"
         # a missing object that may wait is delayed without re-reading the pack indexes
         # (once per path of a clone): the fetches of the delayed paths look again
-        if pointer is not None and not self.store.has(pointer.oid, recheck_packs=not can_delay):
+        if (pointer is not None and not self.store.has(pointer.oid, recheck_packs=not can_delay)
+                and not self._landed(request, pointer)):  # fmt: skip
             if can_delay:
                 self._queued[path] = pointer
                 trace(f"delayed {path}: {pointer.oid}")
@@ -230,6 +244,27 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+    def _landed(self, request: dict[str, str], pointer: Pointer) -> bool:
+        """Whether a missing object is now stored, by the bulk fetch of a checkout of a
+        whole commit: started at the first missing object, then waited on for each object
+        it fetches. Git then asks for each file once, its answer ready or soon ready,
+        instead of once to be told to wait and again once it may have it; what the bulk
+        fetch leaves out is delayed or fetched as usual."""
+        if not self._planned:
+            self._planned = True
+            treeish = request.get("treeish")
+            if treeish and self.plan is not None and self.prepare is not None:
+                planned = self.plan(treeish, request.get("pathname", ""))
+                if planned and self._bulk is None:
+                    self._bulk = _Prepared(planned, {}, self.prepare, self._pool())
+        if self._bulk is None or pointer.oid not in self._bulk.wanted:
+            return False
+        while not self.store.has(pointer.oid, recheck_packs=False):
+            if self._bulk is None:
+                return False  # it ended without this one
+            self._take_stored(block=True)
+        return True
 
     def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
         """Whether the smudge is answered here: with the pointer (``head``), when the
@@ -300,34 +335,75 @@ class FilterProcess:
         return True
 
     def _settle(self) -> None:
-        if not self._delayed and not self._queued and self.settle is not None:
+        if (not self._delayed and not self._queued and self._bulk is None
+                and self.settle is not None):  # fmt: skip
             self.settle()
 
     def _list_available(self) -> None:
         """Paths whose delayed fetch has finished; blocks until one has, empty when none left."""
         self._start_queued()
-        pending = [future for _, future in self._delayed.values() if future is not None]
-        if pending:
+        if self._bulk is not None:
+            self._take_stored(block=False)
+        while not (ready := [path for path, (_, f) in self._delayed.items()
+                             if f is None or f.done()]):  # fmt: skip
+            if self._bulk is not None:
+                self._take_stored(block=True)
+                continue
+            pending = [future for _, future in self._delayed.values() if future is not None]
+            if not pending:
+                break
             from concurrent.futures import FIRST_COMPLETED, wait
 
             wait(pending, return_when=FIRST_COMPLETED)
-        self.writer.write_lines(f"pathname={path}" for path, (_, f) in self._delayed.items()
-                                if f is None or f.done())  # fmt: skip
+        self.writer.write_lines(f"pathname={path}" for path in ready)
         self.writer.write_text("status=success")
 
     def _start_queued(self) -> None:
         """Start the fetches of the delayed paths. Git asks for every path of a checkout
         before it first asks which are ready, so by then all are known: ``prepare`` sees
         them at once (one batch request per 100 objects on an LFS host, the small
-        objects of a chunked remote fetched in bulk). What ``prepare`` stored needs no
-        fetch of its own: a thread and a future each cost more than a small file."""
-        if not self._queued:
-            return
+        objects of a chunked remote fetched in bulk), in a thread of its own, and each
+        object it stores is offered to Git as it lands, so that Git writes files while
+        the rest are fetched. What ``prepare`` stored needs no fetch of its own: a thread
+        and a future each cost more than a small file."""
+        if not self._queued or self._bulk is not None:
+            return  # more queued while a prepare runs wait for it to end
         queued, self._queued = self._queued, {}
-        if self.prepare is not None:
-            self.prepare(list(queued.values()))
+        if self.prepare is None:
+            self._fetch_each(queued.items())
+        else:
+            self._bulk = _Prepared(list(queued.values()), queued, self.prepare, self._pool())
+
+    def _take_stored(self, block: bool) -> None:
+        """Move the paths whose objects the prepare has stored since last asked (waiting
+        for one first if ``block``) to the delayed paths ready for Git. Once it has ended,
+        the paths still waiting are fetched one by one (or were stored by another
+        process), and an error it did not expect is raised here."""
+        from queue import Empty
+
+        bulk = self._bulk
+        assert bulk is not None
+        ended = False
+        try:
+            oid = bulk.stored.get(block)
+            while True:
+                if oid is None:
+                    ended = True
+                    break
+                for path, pointer in bulk.waiting.pop(oid, ()):
+                    self._delayed[path] = (pointer, None)
+                oid = bulk.stored.get_nowait()
+        except Empty:
+            pass
+        if ended:
+            self._bulk = None
+            bulk.future.result()
+            self._fetch_each(item for items in bulk.waiting.values() for item in items)
+            self._start_queued()
+
+    def _fetch_each(self, queued: Iterable[tuple[str, Pointer]]) -> None:
         assert self.fetch is not None
-        for path, pointer in queued.items():
+        for path, pointer in queued:
             if self.store.has(pointer.oid, recheck_packs=False):
                 self._delayed[path] = (pointer, None)
             else:
@@ -347,6 +423,34 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.write_flush()
         self.writer.flush()
+
+
+class _Stopped(Exception):
+    """Raised in a prepare's thread once the filter process is ending: Git is gone."""
+
+
+class _Prepared:
+    """A ``prepare`` running in a thread beside Git's checkout: the oids it was given, the
+    delayed paths that wait on it, by oid, and a queue of the oids it has stored (None
+    once it has ended)."""
+
+    def __init__(self, pointers: list[Pointer], delayed: dict[str, Pointer], prepare: Prepare,
+                 pool: ThreadPoolExecutor) -> None:  # fmt: skip
+        from queue import SimpleQueue
+
+        self.wanted = {pointer.oid for pointer in pointers}
+        self.waiting: dict[str, list[tuple[str, Pointer]]] = {}
+        for path, pointer in delayed.items():
+            self.waiting.setdefault(pointer.oid, []).append((path, pointer))
+        self.stored: SimpleQueue[str | None] = SimpleQueue()
+        self.stopped = False
+        self.future = pool.submit(prepare, pointers, self._on_stored)
+        self.future.add_done_callback(lambda _: self.stored.put(None))
+
+    def _on_stored(self, pointer: Pointer) -> None:
+        if self.stopped:
+            raise _Stopped
+        self.stored.put(pointer.oid)
 
 
 def _content(chunks: Iterator[Chunk]) -> bytes:

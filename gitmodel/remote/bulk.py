@@ -33,7 +33,9 @@ from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
-    from gitmodel.progress import ByteCount
+    from collections.abc import Callable
+
+    Stored = Callable[[Pointer], None]  # called with each object as it enters the store
 
 SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
 WINDOW = RANGE_MAX  # stored bytes of the files fetched together (two are in memory)
@@ -69,9 +71,10 @@ def plan_reads(refs: Iterable[ChunkRef]) -> list[Span]:
 
 
 def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer], jobs: int,
-             on_bytes: ByteCount | None = None) -> int:  # fmt: skip
+             on_stored: Stored | None = None) -> int:  # fmt: skip
     """Fetch the small objects among ``pointers`` the store lacks, in bulk; returns the
-    bytes read from the remote. Objects it could not fetch are simply not in the store."""
+    bytes read from the remote. Objects it could not fetch are simply not in the store;
+    ``on_stored`` is told of each that is, as it is (a checkout can use it at once)."""
     wanted = list({p.oid: p for p in pointers if 0 < p.size <= SMALL_MAX}.values())
     wanted = [p for p in wanted if not store.has(p.oid, recheck_packs=False)]
     if len(wanted) < 2:
@@ -84,7 +87,7 @@ def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer]
         while window is not None:
             following = next(windows, None)  # read while this one is written
             ahead = _start(pool, remote, following) if following is not None else {}
-            fetched += _write(remote, store, window, reads, on_bytes)
+            fetched += _write(remote, store, window, reads, on_stored)
             if _remote_failed(reads):  # the per-object downloads say how; no more waiting
                 for future in ahead.values():
                     future.cancel()
@@ -160,7 +163,7 @@ def _read(remote: RemoteStore, span: Span) -> bytes:
 
 
 def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Reads,
-           on_bytes: ByteCount | None) -> int:  # fmt: skip
+           on_stored: Stored | None) -> int:  # fmt: skip
     """Write the window's files into the store from its reads; returns the bytes read."""
     chunker = Chunker(remote.cipher.id_key)
     by_pack: dict[str, list[Span]] = {}
@@ -181,21 +184,19 @@ def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Re
         ready.append((pointer, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
         held += pointer.size
         if held >= STORE_BATCH:
-            _store(store, ready, on_bytes)
+            _store(store, ready, on_stored)
             ready, held = [], 0
-    _store(store, ready, on_bytes)
+    _store(store, ready, on_stored)
     return sum(span.end - span.start for span, read in reads.items() if _succeeded(read))
 
 
-def _store(
-    store: LocalStore, ready: list[tuple[Pointer, Data]], on_bytes: ByteCount | None
-) -> None:
+def _store(store: LocalStore, ready: list[tuple[Pointer, Data]], on_stored: Stored | None) -> None:
     """Put fetched objects in the store (each hashed there; one whose bytes are not its
     oid's is left out, for the per-object download to report)."""
     with contextlib.suppress(OSError):  # the per-object downloads say what is wrong
         for pointer in store.add_small(ready):
-            if on_bytes is not None:
-                on_bytes(pointer.size)
+            if on_stored is not None:
+                on_stored(pointer)
 
 
 def _covering(spans: list[Span], ref: ChunkRef) -> Span:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gitmodel.manifest import Manifest
     from gitmodel.progress import ByteCount
     from gitmodel.remote import chunked
+    from gitmodel.remote.bulk import Stored
     from gitmodel.remote.lfs import LfsRemote
     from gitmodel.remote.store import RemoteStore
     from gitmodel.store.chunking import Segmenter
@@ -127,11 +128,11 @@ def stored_as(remote: RemoteStore, pointer: Pointer) -> Manifest | None:
 
 
 def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore | None = None,
-                     jobs: int = 8, on_bytes: ByteCount | None = None) -> int:  # fmt: skip
+                     jobs: int = 8, on_stored: Stored | None = None) -> int:  # fmt: skip
     """Ask once for what a batch of downloads needs (an LFS host's actions for all);
     with ``store``, fetch the small chunked objects among them in bulk (``bulk.py``),
-    leaving any it could not for :func:`download` to fetch, or to report. Returns the
-    bytes read."""
+    leaving any it could not for :func:`download` to fetch, or to report; ``on_stored``
+    is told of each object it stored, as it is. Returns the bytes read."""
     if on_host(remote):
         remote.plan_ahead("download", pointers)
     elif pointers:
@@ -141,7 +142,7 @@ def prepare_download(remote: Remote, pointers: list[Pointer], store: LocalStore 
         remote.check_layout()
         if store is not None and remote.layout_version() > LAYOUT_WHOLE:
             attach(remote, store)
-            return bulk.prefetch(remote, store, pointers, jobs, on_bytes)
+            return bulk.prefetch(remote, store, pointers, jobs, on_stored)
     return 0
 
 

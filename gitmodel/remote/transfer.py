@@ -174,7 +174,7 @@ def download(
     progress = Progress(DOWNLOADING, len(todo), sum(p.size for p in todo), quiet=quiet)
     try:
         ahead = layouts.prepare_download(remote, todo, store, jobs or default_jobs(),
-                                         progress.add)  # fmt: skip
+                                         lambda pointer: progress.add(pointer.size))  # fmt: skip
     except RemoteError as exc:
         progress.finish()
         raise TransferError("download", {p.oid: exc for p in todo}) from exc
