@@ -205,10 +205,7 @@ class FilterProcess:
             head, rest = read_blob(self.reader.read_content())
         pointer = None if self.skip_smudge else try_parse(head)
         can_delay = self.fetch is not None and request.get("can-delay") == "1"
-        # a missing object that may wait is delayed without re-reading the pack indexes
-        # (once per path of a clone): the fetches of the delayed paths look again
-        if (pointer is not None and not self.store.has(pointer.oid, recheck_packs=not can_delay)
-                and not self._landed(request, pointer)):  # fmt: skip
+        if pointer is not None and not self._held(request, pointer, can_delay):
             if can_delay:
                 self._queued[path] = pointer
                 trace(f"delayed {path}: {pointer.oid}")
@@ -245,26 +242,36 @@ class FilterProcess:
         self.writer.write_flush()
         self.writer.flush()
 
-    def _landed(self, request: dict[str, str], pointer: Pointer) -> bool:
-        """Whether a missing object is now stored, by the bulk fetch of a checkout of a
-        whole commit: started at the first missing object, then waited on for each object
-        it fetches. Git then asks for each file once, its answer ready or soon ready,
-        instead of once to be told to wait and again once it may have it; what the bulk
-        fetch leaves out is delayed or fetched as usual."""
-        if not self._planned:
-            self._planned = True
-            treeish = request.get("treeish")
-            if treeish and self.plan is not None and self.prepare is not None:
-                planned = self.plan(treeish, request.get("pathname", ""))
-                if planned and self._bulk is None:
-                    self._bulk = _Prepared(planned, {}, self.prepare, self._pool())
-        if self._bulk is None or pointer.oid not in self._bulk.wanted:
+    def _held(self, request: dict[str, str], pointer: Pointer, can_delay: bool) -> bool:
+        """Whether ``pointer``'s object is stored, or is once the bulk fetch of a checkout
+        of a whole commit has stored it: that fetch starts at the first missing object,
+        and each answer waits for its own object. Git then asks for each file once, its
+        answer ready or soon ready, instead of once to be told to wait and again once it
+        may have it; what the bulk fetch leaves out is delayed or fetched as usual."""
+        bulk = self._bulk
+        if bulk is not None and pointer.oid in bulk.wanted:
+            return self._landed(bulk, pointer.oid)  # not stored when planned: no lookup
+        # a missing object that may wait is delayed without re-reading the pack indexes
+        # (once per path of a clone): the fetches of the delayed paths look again
+        if self.store.has(pointer.oid, recheck_packs=not can_delay):
+            return True
+        if self._planned:
             return False
-        while not self.store.has(pointer.oid, recheck_packs=False):
-            if self._bulk is None:
-                return False  # it ended without this one
+        self._planned = True
+        treeish = request.get("treeish")
+        if not treeish or self.plan is None or self.prepare is None or bulk is not None:
+            return False
+        planned = self.plan(treeish, request.get("pathname", ""))
+        if not planned:
+            return False
+        self._bulk = bulk = _Prepared(planned, {}, self.prepare, self._pool())
+        return pointer.oid in bulk.wanted and self._landed(bulk, pointer.oid)
+
+    def _landed(self, bulk: _Prepared, oid: str) -> bool:
+        """Wait until ``bulk`` has stored ``oid`` (True) or has ended without it."""
+        while oid in bulk.wanted and self._bulk is bulk:
             self._take_stored(block=True)
-        return True
+        return oid not in bulk.wanted
 
     def _deferred(self, request: dict[str, str], pointer: Pointer, head: bytes) -> bool:
         """Whether the smudge is answered here: with the pointer (``head``), when the
@@ -390,6 +397,7 @@ class FilterProcess:
                 if oid is None:
                     ended = True
                     break
+                bulk.wanted.discard(oid)
                 for path, pointer in bulk.waiting.pop(oid, ()):
                     self._delayed[path] = (pointer, None)
                 oid = bulk.stored.get_nowait()
@@ -430,9 +438,9 @@ class _Stopped(Exception):
 
 
 class _Prepared:
-    """A ``prepare`` running in a thread beside Git's checkout: the oids it was given, the
-    delayed paths that wait on it, by oid, and a queue of the oids it has stored (None
-    once it has ended)."""
+    """A ``prepare`` running in a thread beside Git's checkout: the oids it was given and
+    has not been seen to store, the delayed paths that wait on it, by oid, and a queue of
+    the oids it has stored (None once it has ended)."""
 
     def __init__(self, pointers: list[Pointer], delayed: dict[str, Pointer], prepare: Prepare,
                  pool: ThreadPoolExecutor) -> None:  # fmt: skip
