@@ -10,10 +10,11 @@ no file here needs lies between them. Files are fetched in windows of about
 window is read while the last is written, so at most two are held in memory, and the
 manifests of at most two groups of :data:`GROUP` files.
 
-Every chunk is checked against its id, each file against its sha256 as it enters the
-store. This is a fast path and nothing more: an object it cannot fetch (its manifest or
-a read fails, a chunk is damaged) is left out, and the per-object download that
-follows reports it as it always does.
+Each file is checked against its sha256 as it enters the store, which covers its
+chunks: their ids are not computed again (their lengths are checked, and an encrypted
+chunk is authenticated as it is opened). This is a fast path and nothing more: an
+object it cannot fetch (its manifest or a read fails, a chunk is damaged) is left out,
+and the per-object download that follows reports it as it always does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from gitmodel.manifest import ChunkRef, Manifest
 from gitmodel.pointer import Pointer
 from gitmodel.remote.chunked import RANGE_MAX, open_chunk
 from gitmodel.remote.store import RemoteStore
-from gitmodel.store.chunking import Chunker
 from gitmodel.store.local import LocalStore
 
 if TYPE_CHECKING:
@@ -165,7 +165,6 @@ def _read(remote: RemoteStore, span: Span) -> bytes:
 def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Reads,
            on_stored: Stored | None) -> int:  # fmt: skip
     """Write the window's files into the store from its reads; returns the bytes read."""
-    chunker = Chunker(remote.cipher.id_key)
     by_pack: dict[str, list[Span]] = {}
     for span in reads:
         by_pack.setdefault(span.pack, []).append(span)
@@ -178,7 +177,7 @@ def _write(remote: RemoteStore, store: LocalStore, window: list[Item], reads: Re
                 span = _covering(by_pack.get(ref.pack, []), ref)
                 body = memoryview(reads[span].result())
                 stored = body[ref.offset - span.start : ref.offset - span.start + ref.stored]
-                pieces.append(open_chunk(remote, chunker, ref, stored, found.oid))
+                pieces.append(open_chunk(remote, None, ref, stored, found.oid))
         except (GitModelError, OSError, LookupError):
             continue  # left for the per-object download, which says what is wrong
         ready.append((pointer, pieces[0] if len(pieces) == 1 else b"".join(pieces)))
