@@ -224,6 +224,32 @@ def test_status_names_a_committed_empty_model_file_empty_not_a_git_file(repo: Pa
     assert staged == [{"path": "g.bin", "from": "e.bin", "old": empty, "new": empty}]
 
 
+def test_status_json_gives_a_side_held_whole_its_size_and_no_side_null(repo: Path) -> None:
+    """A side Git holds whole (committed before `git model track`, or staged with the
+    filter off) is ``{"oid": null, "size": N}``, as in `git model diff --json`; null is
+    a side with no file."""
+    for name, data in (("w.pt", b"raw weights"), ("d.pt", b"doomed"), ("p.bin", b"pointer\n")):
+        (repo / name).write_bytes(data)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "w.pt and d.pt whole, p.bin a pointer", cwd=repo)
+    git_model("track", "*.pt", cwd=repo)
+    run_git("add", "w.pt", cwd=repo)  # converted to a pointer
+    run_git("rm", "-qf", "d.pt", "p.bin", cwd=repo)
+    run_git("config", "--remove-section", "filter.model", cwd=repo)
+    (repo / "n.bin").write_bytes(b"staged whole")
+    run_git("add", "n.bin", cwd=repo)
+    out = git_model("status", cwd=repo).stdout.decode()
+    weights, pointer = (hashlib.sha256(b).hexdigest() for b in (b"raw weights", b"pointer\n"))
+    assert f"\tw.pt (a Git file) -> {weights[:10]} 11 B\n" in out, out
+    staged = json.loads(git_model("status", "--json", cwd=repo).stdout)["staged"]
+    assert staged == [
+        {"path": "d.pt", "old": {"oid": None, "size": 6}, "new": None},
+        {"path": "n.bin", "old": None, "new": {"oid": None, "size": 12}},
+        {"path": "p.bin", "old": {"oid": pointer, "size": 8}, "new": None},
+        {"path": "w.pt", "old": {"oid": None, "size": 11}, "new": {"oid": weights, "size": 11}},
+    ]
+
+
 def test_status_names_a_renamed_model_file_as_renamed(committed: Path) -> None:
     (committed / "data").mkdir()
     run_git("mv", "b.bin", "data/b.bin", cwd=committed)
@@ -328,6 +354,37 @@ def test_status_lists_model_files_a_merge_left_in_conflict(repo: Path) -> None:
     data = json.loads(git_model("status", "--json", cwd=repo).stdout)
     assert [u["path"] for u in data["unmerged"]] == ["a.bin", "d.bin", "e.bin"]
     assert [c["path"] for c in data["staged"]] == ["m.bin"]
+
+
+def test_status_shows_a_side_in_conflict_held_whole(repo: Path) -> None:
+    """A merge of a branch that converted a file committed whole into one that edited it
+    whole: the base and ours are the file whole, not "(none)" or null."""
+    (repo / "w.pt").write_bytes(b"raw weights")
+    run_git("add", "w.pt", cwd=repo)
+    run_git("commit", "-qm", "whole", cwd=repo)
+    run_git("checkout", "-qb", "side", cwd=repo)
+    git_model("track", "*.pt", cwd=repo)
+    run_git("add", ".", cwd=repo)
+    run_git("commit", "-qm", "track *.pt, w.pt converted", cwd=repo)
+    run_git("checkout", "-q", "-", cwd=repo)
+    (repo / "w.pt").write_bytes(b"raw weights v2")
+    run_git("commit", "-qam", "edited whole", cwd=repo)
+    assert run_git("merge", "side", cwd=repo, check=False).returncode == 1
+    theirs = hashlib.sha256(b"raw weights").hexdigest()
+    out = git_model("status", cwd=repo).stdout.decode()
+    assert (
+        f"\tboth modified: w.pt (ours (whole, not a pointer), theirs {theirs[:10]} 11 B)\n" in out
+    )
+    unmerged = json.loads(git_model("status", "--json", cwd=repo).stdout)["unmerged"]
+    assert unmerged == [
+        {
+            "path": "w.pt",
+            "state": "both modified",
+            "base": {"oid": None, "size": 11},
+            "ours": {"oid": None, "size": 14},
+            "theirs": {"oid": theirs, "size": 11},
+        }
+    ]
 
 
 def test_status_counts_unpushed_objects_of_every_local_branch(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from gitmodel import git, installation
 from gitmodel.errors import UserError
@@ -17,14 +18,23 @@ from gitmodel.workspace import no_index_hint, open_repo
 
 
 @dataclass(frozen=True)
+class Whole:
+    """A model file Git holds as it is, not as a pointer: committed or staged without the
+    model filter (before `git model track`, or with the filter off), or empty (an empty
+    file stays empty, with no pointer)."""
+
+    size: int | None  # its blob's; None where Git does not have the blob
+
+
+Side: TypeAlias = Pointer | Whole | None  # None: no file
+
+
+@dataclass(frozen=True)
 class Change:
     path: str
-    old: Pointer | None
-    new: Pointer | None
+    old: Side  # HEAD's
+    new: Side  # the index's
     origin: str | None = None  # the path it was renamed (or copied) from
-    was_plain: bool = False  # committed as an ordinary Git file: this converts it
-    was_empty: bool = False  # committed empty (an empty file stays empty, no pointer)
-    staged_as: str | None = None  # "whole" or "empty" where the index holds no pointer
 
 
 @dataclass(frozen=True)
@@ -34,10 +44,9 @@ class Unmerged:
 
     path: str
     state: str  # as `git status` says it: "both modified", "deleted by us", …
-    base: Pointer | None
-    ours: Pointer | None
-    theirs: Pointer | None
-    empty: frozenset[str] = frozenset()  # the sides ("base", …) that are an empty file
+    base: Side
+    ours: Side
+    theirs: Side
 
 
 # porcelain v2's XY of an unmerged entry, in `git status`'s words
@@ -115,7 +124,7 @@ def status(as_json: bool = False) -> int:
         print("\nModel files checked out as their pointers (`git model pull` writes them):")
         for path in as_pointers:
             print(f"\t{shown(path)}")
-    whole = sum(1 for c in staged if c.staged_as == "whole")
+    whole = sum(1 for c in staged if _is_whole(c.new))
     if whole:
         installation.warn_without_filter(repo, f"{whole} model file(s) are staged whole; once "
                                          "it is, `git add` them again")  # fmt: skip
@@ -146,17 +155,24 @@ class _Shown:
         return printable("/".join([".."] * (len(self.here) - common) + parts[common:]))
 
 
-def _short(p: Pointer | None) -> str:
-    return "(none)" if p is None else f"{p.oid[:10]} {format_size(p.size)}"
+def _is_whole(side: Side) -> bool:
+    """Whether a side is a file Git holds whole, neither a pointer nor empty."""
+    return isinstance(side, Whole) and side.size != 0
+
+
+def _short(side: Side) -> str:
+    if side is None:
+        return "(none)"
+    if isinstance(side, Whole):
+        return "(whole, not a pointer)" if _is_whole(side) else "(empty)"
+    return f"{side.oid[:10]} {format_size(side.size)}"
 
 
 def _describe(change: Change, shown: _Shown) -> str:
     new = _short(change.new)
-    if change.staged_as is not None:  # no pointer staged, yet not deleted
-        new = "(empty)" if change.staged_as == "empty" else "(whole, not a pointer)"
-    if change.was_plain:
+    if _is_whole(change.old):  # committed as an ordinary Git file: this converts it
         return f"(a Git file) -> {new}"
-    old = "(empty)" if change.was_empty else _short(change.old)
+    old = _short(change.old)
     if change.origin is None:
         return f"{old} -> {new}"
     moved = f"(renamed from {shown(change.origin)})"
@@ -166,32 +182,29 @@ def _describe(change: Change, shown: _Shown) -> str:
 
 
 def _describe_sides(conflict: Unmerged) -> str:
-    ours = "(empty)" if "ours" in conflict.empty else _short(conflict.ours)
-    theirs = "(empty)" if "theirs" in conflict.empty else _short(conflict.theirs)
-    return f"ours {ours}, theirs {theirs}"
+    return f"ours {_short(conflict.ours)}, theirs {_short(conflict.theirs)}"
 
 
-def _pointer_json(p: Pointer | None) -> dict[str, object] | None:
-    return None if p is None else {"oid": p.oid, "size": p.size}
-
-
-# an empty model file stays empty (no pointer, no object), as in `git model diff --json`
-EMPTY_JSON = {"oid": None, "size": 0}
+def _side_json(side: Side) -> dict[str, object] | None:
+    """A side as `git model diff --json` gives one: null where there is no file, and an
+    oid of null where Git holds the file whole (size 0: empty, as the filter keeps it)."""
+    if side is None:
+        return None
+    if isinstance(side, Whole):
+        return {"oid": None, "size": side.size}
+    return {"oid": side.oid, "size": side.size}
 
 
 def _change_json(change: Change) -> dict[str, object]:
-    """A staged change; a side is null where the file is absent (or not a pointer)."""
     moved = {} if change.origin is None else {"from": change.origin}
-    old = EMPTY_JSON if change.was_empty else _pointer_json(change.old)
-    new = EMPTY_JSON if change.staged_as == "empty" else _pointer_json(change.new)
-    return {"path": change.path, **moved, "old": old, "new": new}
+    return {"path": change.path, **moved, "old": _side_json(change.old),
+            "new": _side_json(change.new)}  # fmt: skip
 
 
 def _unmerged_json(conflict: Unmerged) -> dict[str, object]:
-    sides = dict(zip(SIDES, (conflict.base, conflict.ours, conflict.theirs), strict=True))
+    sides = zip(SIDES, (conflict.base, conflict.ours, conflict.theirs), strict=True)
     return {"path": conflict.path, "state": conflict.state,
-            **{name: EMPTY_JSON if name in conflict.empty else _pointer_json(p)
-               for name, p in sides.items()}}  # fmt: skip
+            **{name: _side_json(side) for name, side in sides}}  # fmt: skip
 
 
 def _worktree_changes(repo: git.Repo) -> Changes:
@@ -227,33 +240,29 @@ def _worktree_changes(repo: git.Repo) -> Changes:
     model = {p for p in paths if filters.get(p) == "model"}
     staged_raw = [r for r in staged_raw if r[0] in model]
     unmerged_raw = [(p, xy, blobs) for p, xy, blobs in unmerged_raw if p in model]
-    pointers = git.pointers_of(
-        repo,
-        {b for _, old, new, _ in staged_raw for b in (old, new)}
-        | {b for _, _, blobs in unmerged_raw for b in blobs},
-    )
-    empty = git.blob_id(b"", sha256=repo.hash_size == 32)
-    staged = [Change(p, pointers.get(old), pointers.get(new), origin,
-                     was_plain=_staged_as(old, empty, pointers) == "whole",
-                     was_empty=old == empty, staged_as=_staged_as(new, empty, pointers))
+    sides = _sides(repo, {b for _, old, new, _ in staged_raw for b in (old, new)}
+                   | {b for _, _, blobs in unmerged_raw for b in blobs})  # fmt: skip
+    staged = [Change(p, sides.get(old), sides.get(new), origin)
               for p, old, new, origin in staged_raw]  # fmt: skip
-    unmerged = [
-        Unmerged(p, UNMERGED_STATES.get(xy, xy), pointers.get(blobs[0]), pointers.get(blobs[1]),
-                 pointers.get(blobs[2]),
-                 frozenset(n for n, b in zip(SIDES, blobs, strict=True) if b == empty))
-        for p, xy, blobs in unmerged_raw
-    ]  # fmt: skip
+    unmerged = [Unmerged(p, UNMERGED_STATES.get(xy, xy), *(sides.get(b) for b in blobs))
+                for p, xy, blobs in unmerged_raw]  # fmt: skip
     return Changes(staged, [p for p in unstaged if p in model], deleted,
                    [p for p in untracked if p in model], unmerged)  # fmt: skip
 
 
-def _staged_as(blob: str, empty: str, pointers: dict[str, Pointer]) -> str | None:
-    """What the index holds for a model file when it is not a pointer: "empty" (an empty
-    file stays empty), "whole" (staged without the model filter), or None (a pointer, or
-    nothing: deleted)."""
-    if blob in pointers or not blob.strip("0"):
-        return None
-    return "empty" if blob == empty else "whole"
+def _sides(repo: git.Repo, blobs: set[str]) -> dict[str, Pointer | Whole]:
+    """What each blob of a model file holds: a pointer, or the file whole (an empty one
+    known by its id, the others' sizes read from their object headers). The null id, a
+    side with no file, is left out."""
+    pointers = git.pointers_of(repo, blobs)
+    empty = git.blob_id(b"", sha256=repo.hash_size == 32)
+    whole = [b for b in blobs if b not in pointers and b != empty and b.strip("0")]
+    sizes = {oid: size for oid, (kind, size) in git.headers(repo, whole).items()
+             if kind == "blob"}  # fmt: skip
+    sides: dict[str, Pointer | Whole] = {b: Whole(sizes.get(b)) for b in whole}
+    if empty in blobs:
+        sides[empty] = Whole(0)
+    return {**sides, **pointers}
 
 
 def _unpushed(repo: git.Repo) -> list[Pointer]:
