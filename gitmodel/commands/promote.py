@@ -14,7 +14,7 @@ import sys
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, hooks, messages, policy, stages
+from gitmodel.registry import declare, hooks, messages, policy, signing, stages
 from gitmodel.registry.stage_events import Assignment, describe, event, split
 from gitmodel.registry.versions import Version, pick, versions
 from gitmodel.specs import ModelSpec
@@ -102,14 +102,14 @@ def _check_signing(repo: git.Repo, model: declare.Model, stage: str) -> None:
         )
 
 
-def _signed_check(repo: git.Repo, model: declare.Model, stage: str) -> approvals.RecordCheck | None:
+def _signed_check(repo: git.Repo, model: declare.Model, stage: str) -> signing.RecordCheck | None:
     """Where changes of ``stage`` must be signed, the check that refuses a promotion whose
     log commit is not signed by its author's listed key (the audit would flag it), before
     the log moves."""
     rule = model.policy.get(stage)
     if rule is None or rule.approvals is None or _signers_file(model, stage) is None:
         return None
-    return approvals.signed_by_author(repo, rule.approvals, "promotion")
+    return signing.signed_by_author(repo, rule.approvals, "promotion")
 
 
 def _after_change(

@@ -20,13 +20,13 @@ from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
 from gitmodel.registry import (
-    approvals,
     declare,
     hooks,
     messages,
     outcomes,
     requests,
     rollouts,
+    signing,
     stages,
 )
 from gitmodel.registry.stage_events import describe
@@ -107,7 +107,7 @@ def _made(
     mine = [d for d in summary.decisions if d.email.lower() == me and d.record.type == kind]
     if not mine or rule is None or not rule.require_signed:
         return bool(mine)
-    with approvals.verifier(repo, rule) as (checking, _):
+    with signing.verifier(repo, rule) as (checking, _):
         return any(checking.verify(d.commit).signed_by(me) for d in mine)
 
 
@@ -260,7 +260,7 @@ def _check_still_version(
 
 
 def _check_approver(repo: git.Repo, rule: declare.Approvals, me: str) -> None:
-    allowed, where = approvals.approvers(repo, rule)
+    allowed, where = signing.approvers(repo, rule)
     if allowed and me not in allowed:
         raise UserError(
             f"{me} is not an approver of this stage ({where}), so the approval would not count",
@@ -270,7 +270,7 @@ def _check_approver(repo: git.Repo, rule: declare.Approvals, me: str) -> None:
 
 def _signed_check(
     repo: git.Repo, rule: declare.Approvals | None, what: str
-) -> approvals.RecordCheck | None:
+) -> signing.RecordCheck | None:
     """Where the policy wants signed records, the check that refuses one that is not
     signed by its author's listed key, before it is written."""
     if rule is None or rule.signers_file is None:
@@ -281,7 +281,7 @@ def _signed_check(
             hint="git config commit.gpgSign true (with gpg.format ssh and user.signingKey "
             f"set to your key listed in {rule.signers_file})",
         )
-    return approvals.signed_by_author(repo, rule, what)
+    return signing.signed_by_author(repo, rule, what)
 
 
 def _rule(model: declare.Model, stage: str) -> declare.Approvals | None:

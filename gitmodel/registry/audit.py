@@ -32,7 +32,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.git import signatures
 from gitmodel.git.signatures import BAD, UNKNOWN_KEY, UNSIGNED
 from gitmodel.logs import records
-from gitmodel.registry import approvals, declare, messages, requests, stages
+from gitmodel.registry import approvals, declare, messages, requests, signing, stages
 from gitmodel.registry.declare import Approvals, Model
 from gitmodel.registry.stage_events import describe
 
@@ -134,12 +134,12 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
     damaged = records.damaged(repo, stages.KIND)
     used = approvals.carried_out(repo, damaged)
     with ExitStack() as stack:
-        checkers: dict[str | None, tuple[signatures.Verifier, approvals.Signers | None]] = {}
+        checkers: dict[str | None, tuple[signatures.Verifier, signing.Signers | None]] = {}
 
-        def checker(path: str | None) -> tuple[signatures.Verifier, approvals.Signers | None]:
+        def checker(path: str | None) -> tuple[signatures.Verifier, signing.Signers | None]:
             if path not in checkers:
                 rule = Approvals(signers_file=path) if path else None
-                checkers[path] = stack.enter_context(approvals.verifier(repo, rule))
+                checkers[path] = stack.enter_context(signing.verifier(repo, rule))
             return checkers[path]
 
         withdrawn: dict[str, set[str]] = {}  # request → who rejected it, by later withdrawals
@@ -204,7 +204,7 @@ def _judge_approvals(
     log: list[requests.Entry],
     by_id: dict[str, requests.Summary],
     used: dict[str, str],
-    checker: tuple[signatures.Verifier, approvals.Signers | None],
+    checker: tuple[signatures.Verifier, signing.Signers | None],
     withdrawn: dict[str, set[str]],
 ) -> None:
     cited = change.record.get("request")

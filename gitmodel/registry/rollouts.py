@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from gitmodel import git
 from gitmodel.errors import UserError
 from gitmodel.logs import records
-from gitmodel.registry import approvals, requests, stages
+from gitmodel.registry import approvals, requests, signing, stages
 from gitmodel.registry.declare import Approvals, Model
 from gitmodel.registry.stage_events import Assignment, event
 
@@ -65,7 +65,7 @@ def check_stopper(
     records, the rejection and the withdrawal are checked as they are written."""
     if me == requester.lower() or rule is None:
         return
-    allowed, where = approvals.approvers(repo, rule)
+    allowed, where = signing.approvers(repo, rule)
     if allowed and me not in allowed:
         name, stage, canary = rollout.model.name, rollout.stage, rollout.canary
         raise UserError(
