@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 SMALL_MAX = 1 << 20  # objects up to this size are fetched in bulk
 WINDOW = RANGE_MAX  # stored bytes of the files fetched together (two are in memory)
 GROUP = 8192  # files whose manifests are decoded at a time
+FIRST_GROUP = 512  # the first time
 GAP = 64 << 10  # bytes of unneeded chunks read through rather than asked for apart
 STORE_BATCH = 4 << 20  # bytes of fetched objects written to the store in one go
 
@@ -101,9 +102,13 @@ def _windows(remote: RemoteStore, pointers: list[Pointer], jobs: int) -> Iterato
     order their chunks lie in the packs. Manifests are decoded :data:`GROUP` files at a
     time, as the windows are asked for, so memory does not grow with the data set (Git
     lists a checkout's files in path order, the order a push packed them, so a group
-    covers neighbouring chunks much as the whole would)."""
-    for start in range(0, len(pointers), GROUP):
-        items = _manifests(remote, pointers[start : start + GROUP], jobs)
+    covers neighbouring chunks much as the whole would). The first group is of
+    :data:`FIRST_GROUP` files, so that the first objects land soon: a checkout waits for
+    them (decoding 8,192 manifests took a tenth of a second)."""
+    start, size = 0, FIRST_GROUP
+    while start < len(pointers):
+        items = _manifests(remote, pointers[start : start + size], jobs)
+        start, size = start + size, GROUP
         items.sort(key=lambda item: (item[1].chunks[0].pack, item[1].chunks[0].offset))
         window: list[Item] = []
         held = 0
