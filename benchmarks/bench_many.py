@@ -403,7 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ram = benchlib.proc_field("/proc/meminfo", "MemTotal")
         meta["machine"] = benchlib.machine_info(ram, {})
         results = Results()
-        benchmark(args, workdir, results)
+        try:
+            benchmark(args, workdir, results)
+        except BenchError as exc:  # a tool or server missing or failing: said, not traced
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     rows = [build_row(results, step, kind) for kind in args.targets for step in args.steps]
     print_report(rows, results, meta)
     if args.json is not None:
