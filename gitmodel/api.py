@@ -49,7 +49,10 @@ def open(path: str | os.PathLike[str], rev: str | None = None, stage: str | None
 
     ``rev=None`` reads the worktree file (the store object when the worktree holds
     only its pointer). ``stage`` instead reads the version that stage of the
-    registered model containing ``path`` serves (its main version when weighted).
+    registered model containing ``path`` serves: its main version (the larger weight)
+    when a canary splits the stage, never one drawn by the weights. The stage is
+    resolved once per call and the whole file read from that version, however the
+    stage moves meanwhile; the next call sees where it is then.
     For a file that is not a model file, the Git blob is returned.
     Raises :class:`FileNotFoundError` when ``path`` is not in ``rev``.
 
@@ -138,12 +141,16 @@ def _is_url(repo: str | os.PathLike[str]) -> bool:
 
 
 def _open_url(url: str, name: str, rev: str | None, stage: str | None) -> BinaryIO:
+    """``name`` at ``url``, without a clone; a stage resolved once, here, and the file
+    read from the commit it named (so a filesystem kept by fsspec is never stale)."""
     from gitmodel.reader.fs import GitModelFileSystem
     from gitmodel.reader.source import RemoteRepo
 
-    if stage is not None and "@" not in stage:
-        stage = f"{RemoteRepo(url).model_serving(name, stage)}@{stage}"
-    fs = GitModelFileSystem(repo=url, rev=rev, stage=stage)
+    if stage is not None:
+        if rev is not None:
+            raise UserError("give rev or stage, not both", hint="gitmodel.open(path, stage=STAGE)")
+        rev = RemoteRepo(url).served_version(stage, name.strip("/")).commit
+    fs = GitModelFileSystem(repo=url, rev=rev)
     found: BinaryIO = fs.open(name.strip("/"), "rb")
     return found
 

@@ -129,6 +129,56 @@ def test_a_stage_reads_what_it_serves_and_follows_promotions(local_published: Pu
     assert workers_copy.cat_file("models/clf/w.bin", 10, 13) == b"\x02\x02\x02"
 
 
+def registry_fetches(trace: Path) -> int:
+    """The fetches of the registry log's ref that ``GIT_TRACE`` wrote to ``trace``."""
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return sum("built-in: git fetch" in line and "refs/gitmodel/registry" in line
+               for line in lines)  # fmt: skip
+
+
+def published_clf(published: Published) -> None:
+    """clf v1 (bytes 0x01) in production, v2 (bytes 0x02) committed, all pushed."""
+    published.commit("v1", {"models/clf/w.bin": b"\x01" * 300_000}, push=False)
+    published.model("register", "clf", "models/clf")
+    published.commit("register clf", {}, push=False)
+    published.model("promote", "clf@v1", "production")
+    published.commit("v2", {"models/clf/w.bin": b"\x02" * 300_000})
+
+
+@pytest.mark.parametrize("stage", ["production", "clf@production"])
+def test_a_read_by_stage_fetches_the_registry_log_once(
+    local_published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    published_clf(local_published)
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    with gitmodel.open("models/clf/w.bin", stage=stage, repo=local_published.url) as f:
+        assert f.read() == b"\x01" * 300_000
+    assert registry_fetches(trace) == 1
+
+
+def test_each_read_by_stage_reads_one_version_whole_as_the_stage_moves(
+    local_published: Published,
+) -> None:
+    published_clf(local_published)
+
+    def read(*move: str, stage: str = "production") -> bytes:
+        with gitmodel.open("models/clf/w.bin", stage=stage, repo=local_published.url) as f:
+            head = f.read(100_000)
+            if move:  # the stage moves while the file is read
+                local_published.model(*move)
+                local_published.push()
+            return head + f.read()
+
+    assert read("promote", "clf@v2", "production", "--weight", "10") == b"\x01" * 300_000
+    assert read() == b"\x01" * 300_000  # canary v2 at 10%: a read takes the main version
+    assert read("promote", "clf@v2", "production") == b"\x01" * 300_000
+    assert read() == b"\x02" * 300_000  # the next read sees the promotion
+    assert read(stage="clf@production") == b"\x02" * 300_000
+    assert read("rollback", "clf", "production") == b"\x02" * 300_000
+    assert read() == b"\x01" * 300_000
+
+
 def test_ls_info_glob_open_and_plain_git_files(local_published: Published) -> None:
     plain = bytes(range(256)) * 40  # 10 KiB: left out by the blob filter, fetched on use
     data = random_tensor((256, 256), 7).tobytes()
@@ -361,7 +411,10 @@ def test_a_bad_model_url_is_refused_before_anything_is_read(tmp_path: Path) -> N
         GitModelFileSystem(repo=published.url, model_url="ftp://host/x", skip_instance_cache=True)
     assert caught.value.hint is not None and caught.value.hint.startswith("name it as")
     assert not (cache_root() / "repos").exists()  # refused before the repository was read
-    with pytest.raises(UserError, match="the model store"), fsspec.open(
-        "gitmodel://m/config.json", repo=published.url, model_url="relative/store"
-    ) as f:
+    with (
+        pytest.raises(UserError, match="the model store"),
+        fsspec.open(
+            "gitmodel://m/config.json", repo=published.url, model_url="relative/store"
+        ) as f,
+    ):
         f.read()

@@ -33,7 +33,6 @@ from fsspec.utils import stringify_path
 
 from gitmodel.errors import UserError
 from gitmodel.reader.source import Entry, RemoteRepo, cache_root, check_store_url
-from gitmodel.specs import parse_model_spec
 
 PROTOCOL = "gitmodel"
 QUERY_KEYS = ("repo", "rev", "stage")
@@ -64,12 +63,9 @@ class GitModelFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
         self.source = RemoteRepo(repo, self.cache_dir)
         self.version: int | None = None
-        if stage is not None:
-            spec = parse_model_spec(stage)
-            if spec.what is None:
-                raise UserError(f"stage={stage!r} names no stage", hint="stage=NAME@STAGE")
-            primary = self.source.resolve(spec.name, spec.what).primary
-            self.commit, self.version = self.source.served_commit(primary.commit), primary.version
+        if stage is not None:  # one fetch of the registry log; a canary: its main version
+            primary = self.source.served_version(stage)
+            self.commit, self.version = primary.commit, primary.version
         else:
             self.commit = self.source.commit(rev)
         self.entries = self.source.files(self.commit)

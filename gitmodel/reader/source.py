@@ -40,7 +40,9 @@ from gitmodel.git.repo import local_path
 from gitmodel.logs import records
 from gitmodel.pointer import Pointer
 from gitmodel.registry import serving, stages
+from gitmodel.registry.stage_events import Assignment
 from gitmodel.remote.config import ModelRemote, remote_for, with_settings
+from gitmodel.specs import parse_model_spec
 from gitmodel.urls import STORE_URL_FORMS, redact, shown_url, store_url_problem
 
 REGISTRY_REF = "refs/gitmodel/registry"
@@ -193,12 +195,35 @@ class RemoteRepo:
     def resolve(self, name: str, stage: str) -> serving.Resolved:
         """What ``stage`` of model ``name`` serves, from the repository's registry log
         (fetched anew each time: stages move; and checked)."""
-        return serving.resolve(self._fetch_registry(), name, stage)
+        with self._registry() as log:
+            return serving.resolve(log, name, stage)
 
-    def _fetch_registry(self) -> git.Repo:
+    def served_version(self, stage: str, path: str | None = None) -> Assignment:
+        """The version a read by ``stage`` reads, its commit fetched: ``stage`` is
+        ``NAME@STAGE``, or, with ``path``, a stage name alone (of the model whose version
+        in that stage serves ``path``). The model and its version come from one fetch of
+        the registry log, checked, and read while no other fetch can move it: a stage
+        that moves meanwhile is seen by the next read, never half by this one. A canary
+        stage is read at its main version (the larger weight, the first of equals):
+        every read of it reads that version, never one drawn by the weights."""
+        name: str | None = None
+        if path is None or "@" in stage:
+            spec = parse_model_spec(stage)
+            if spec.what is None:
+                raise UserError(f"stage={stage!r} names no stage", hint="stage=NAME@STAGE")
+            name, stage = spec.name, spec.what
+        with self._registry() as log:
+            name = name or self._model_serving(log, str(path), stage)
+            primary = serving.resolve(log, name, stage).primary
+        self.served_commit(primary.commit)  # after the lock: fetching takes it again
+        return primary
+
+    @contextlib.contextmanager
+    def _registry(self) -> Iterator[git.Repo]:
         """The registry log, fetched whole into a repository of its own beside the
         cache (``log``: never shallow, never filtered; records and states are small, and
-        a fetch brings only the records added since the last), and checked."""
+        a fetch brings only the records added since the last), and checked; held under
+        the cache's lock, so what is read from it is one state of the log."""
         with self.locked():
             log = shallow.open_cache(self.root / "log", self.key)
             try:
@@ -211,7 +236,7 @@ class RemoteRepo:
                                 hint="promote a version there and push it "
                                 "(`git model promote`, `git push`)") from None  # fmt: skip
             self._verify_registry(log)
-        return log
+            yield log
 
     def _verify_registry(self, log: git.Repo) -> None:
         """:func:`records.verify` of the registry log from the last tip found sound
@@ -251,9 +276,9 @@ class RemoteRepo:
             f"read it again: git model cache forget {url}",
         )
 
-    def model_serving(self, path: str, stage: str) -> str:
+    def _model_serving(self, log: git.Repo, path: str, stage: str) -> str:
         """The model whose version in ``stage`` serves the file ``path``."""
-        state = stages.current_state(self._fetch_registry())
+        state = stages.current_state(log)
         for name in sorted(state.get("models", {})):
             held = stages.held(state, name, stage)
             if held and any(f.path == path for f in max(held, key=lambda a: a.weight).files):
