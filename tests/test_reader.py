@@ -179,6 +179,22 @@ def test_each_read_by_stage_reads_one_version_whole_as_the_stage_moves(
     assert read() == b"\x01" * 300_000
 
 
+def test_a_bad_stage_is_one_line_error_with_a_hint(local_published: Published) -> None:
+    published_clf(local_published)
+    cases = [
+        ({"rev": "main", "stage": "production"}, "give rev or stage, not both"),
+        ({"stage": "clf@"}, "nothing after '@'"),
+        ({"stage": "staging"}, "no model of .* serves models/clf/w.bin in staging"),
+        ({"stage": "clf@staging"}, "clf has no version in staging"),
+    ]
+    for options, message in cases:
+        with pytest.raises(UserError, match=message) as caught:
+            gitmodel.open("models/clf/w.bin", repo=local_published.url, **options)
+        assert "\n" not in str(caught.value) and caught.value.hint
+    with pytest.raises(UserError, match="names no stage"):
+        open_fs(local_published, stage="clf")
+
+
 def test_ls_info_glob_open_and_plain_git_files(local_published: Published) -> None:
     plain = bytes(range(256)) * 40  # 10 KiB: left out by the blob filter, fetched on use
     data = random_tensor((256, 256), 7).tobytes()
