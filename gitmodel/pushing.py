@@ -14,7 +14,7 @@ import sys
 from typing import BinaryIO
 
 from gitmodel import git, locking
-from gitmodel.errors import UserError
+from gitmodel.errors import GitModelError, UserError
 from gitmodel.logs import records
 from gitmodel.pointer import Pointer, is_valid_oid
 from gitmodel.remote import transfer
@@ -53,7 +53,13 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     remote: ModelRemote | None = None
     if memo.path.exists():  # its store had objects once: resolving it now is no surprise
         remote = _model_remote(repo, settings, remote_name, url, named)
-        exclude += memo.read(remote)
+        tips = memo.read(remote)
+        new = all(fields[3] in ZERO_OIDS for fields in updates)  # branches it lacks
+        if tips and new and not _holds_objects(remote):
+            trace("pre-push: the model store is empty: every commit pushed is scanned")
+            exclude = []  # made anew at the same URL: it lacks what was sent before
+        else:
+            exclude += tips
     revs = [*local_oids, "--not", *exclude]
     if named:
         refuse_locked_changes(repo, settings, remote_name, revs,
@@ -76,6 +82,22 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     forget_adopted(store, pending)
     memo.remember(remote, local_oids)
     return 0
+
+
+def _holds_objects(remote: ModelRemote) -> bool:
+    """Whether a model store that earlier pushes sent objects to still holds objects:
+    False when it has no layout file, that is when it was emptied, or made anew at the
+    same URL, since (a Git remote deleted and made again, say); a push then sends every
+    commit's objects again, as Git sends every commit to a new repository. Asked only
+    of a push of branches the Git remote lacks. An LFS host, or a store that cannot be
+    asked now, is taken at its word."""
+    from gitmodel.remote import layouts
+
+    try:
+        opened = remote.open()
+        return layouts.on_host(opened) or not opened.is_empty()
+    except GitModelError:
+        return True
 
 
 def _tensor_starts(f: BinaryIO) -> list[int]:

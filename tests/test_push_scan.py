@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,25 @@ def test_a_new_model_store_gets_everything(repo: Path, origin: Path, tmp_path: P
             str(origin), str(clone), cwd=tmp_path)  # fmt: skip
     for n, name in enumerate("abc", start=1):
         assert (clone / f"{name}.bin").read_bytes() == blob(n)
+
+
+def test_a_remote_made_anew_where_it_was_gets_everything_again(
+    repo: Path, origin: Path, tmp_path: Path
+) -> None:
+    """A Git remote deleted and made again at the same place, its model store with it,
+    lacks what earlier pushes sent there: the next push sends every commit's objects,
+    as Git sends every commit, and a clone gets every file whole."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    shutil.rmtree(origin)
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    clone = clone_files(origin, tmp_path, "clone")
+    assert (clone / "a.bin").read_bytes() == blob(1)
+    assert (clone / "b.bin").read_bytes() == blob(2)
+    commit_files(repo, "second", {"c.bin": blob(3)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/next") == 1  # the store holds them
 
 
 @pytest.mark.parametrize(

@@ -473,6 +473,13 @@ class RemoteStore:
 
     # -- transfers
 
+    def is_empty(self) -> bool:
+        """Whether nothing was ever written here: no layout file (every upload names
+        the layout before its first object)."""
+        if self._layout is None:
+            self.check_layout()
+        return not self._layout
+
     def layout_version(self) -> int:
         """The remote's layout: 1 (whole objects only) until a chunked push names 2."""
         if self._layout is None:
