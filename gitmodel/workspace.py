@@ -219,7 +219,7 @@ class Fetcher:
                 return None
             files = scan.pointer_files(self._repo, self._repo.ls_tree(treeish))
             driver = self._repo.check_attr("filter", [path, *(f.path for f in files)], treeish)
-        except GitModelError:
+        except (GitModelError, OSError):  # a temporary index not made, say
             return None  # each fetch meets the failure and reports it
         ours = driver.get(path, "unspecified")
         if ours in ("unspecified", "unset", "set"):
