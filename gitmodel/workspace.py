@@ -200,8 +200,10 @@ class Fetcher:
         fetched in bulk as it begins, when it is one: this worktree has no index yet (a
         clone's checkout, a new worktree's) and no sparse checkout leaves paths out, and
         the model remote is object storage (not an LFS host). They are the small objects
-        the store lacks of the files whose filter is that of ``path`` (the file Git asked
-        for first), in the order Git asks for them. None when it is not such a checkout."""
+        the store lacks of the files whose filter is that of ``path`` (the first file Git
+        asked for whose object is missing), in the order Git asks for them. None when it
+        is not such a checkout, or when a file of that filter before ``path`` is not in
+        the worktree: Git checks out some paths of the commit only."""
         import re
 
         from gitmodel import scan
@@ -224,9 +226,14 @@ class Fetcher:
         ours = driver.get(path, "unspecified")
         if ours in ("unspecified", "unset", "set"):
             return None
-        return self._store.lacking(
-            f.pointer for f in files if driver.get(f.path) == ours and f.pointer.size <= SMALL_MAX
-        )
+        mine = [f for f in files if driver.get(f.path) == ours]
+        # Git writes each file of a whole commit, in order, before it asks for the next;
+        # one of ours before ``path`` not written is a checkout of some paths only
+        # (``git checkout REV -- PATHS`` sends the same keys), which would not write all
+        top = self._repo.top
+        if any(f.path < path and not os.path.lexists(top / f.path) for f in mine):
+            return None
+        return self._store.lacking(f.pointer for f in mine if f.pointer.size <= SMALL_MAX)
 
     def __call__(self, pointer: Pointer) -> bool:
         if any(import_object(self._store, source, pointer) for source in self._sources):

@@ -8,6 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 from conftest import git_out, run_git, store_oids
 from test_remotes import assert_version, author, new_user, origin
 
@@ -68,6 +69,33 @@ def test_a_new_branch_checked_out_after_a_clone(author: Path, origin: Path,
     run_git("checkout", "-q", "-b", "topic", "origin/main", cwd=clone, env=env)
     assert_version(clone, FILES)
     assert_fetched(clone, FILES)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "b",
+        pytest.param(
+            "a",
+            marks=pytest.mark.xfail(
+                strict=True, reason="the first files in Git's order look like a whole checkout"
+            ),
+        ),
+    ],
+)
+def test_paths_checked_out_of_a_commit_after_a_clone_fetch_only_theirs(
+    author: Path, origin: Path, tmp_path: Path, folder: str
+) -> None:
+    """``git checkout main -- .gitattributes b`` sends the keys of a checkout of the
+    whole commit, with no index yet, yet writes only b's files: a's are not fetched."""
+    publish(author, FILES)
+    env = new_user(tmp_path, "b")
+    clone = no_checkout_clone(origin, tmp_path, env)
+    run_git("checkout", "-q", "main", "--", ".gitattributes", folder, cwd=clone, env=env)
+    written = {name: data for name, data in FILES.items() if name.startswith(f"{folder}/")}
+    for name, data in written.items():
+        assert (clone / name).read_bytes() == data, name
+    assert_fetched(clone, written)
 
 
 def test_pointer_files_without_the_filter_are_not_fetched(author: Path, origin: Path,
