@@ -56,12 +56,19 @@ def git_subcommand(argv: list[str]) -> str | None:
     return None
 
 
-def parent_git_subcommand(max_depth: int = 6) -> str | None:
+def parent_git_subcommand() -> str | None:
     """The subcommand of the Git process that started us, read from /proc; None for
-    interactive forms (``checkout -p``) whose worktree updates skip the hook.
+    interactive forms (``checkout -p``) whose worktree updates skip the hook."""
+    argv = parent_git_argv()
+    if argv is None or "-p" in argv or "--patch" in argv:
+        return None
+    return git_subcommand(argv)
 
-    Walks up past wrappers that fork (pyenv shims, shells) to the nearest ``git``.
-    """
+
+def parent_git_argv(max_depth: int = 6) -> list[str] | None:
+    """The arguments of the Git process that started us, read from /proc (None where
+    there is none). Walks up past wrappers that fork (pyenv shims, shells) to the
+    nearest ``git``."""
     pid = os.getppid()
     for _ in range(max_depth):
         try:
@@ -71,13 +78,26 @@ def parent_git_subcommand(max_depth: int = 6) -> str | None:
             return None
         argv = [os.fsdecode(a) for a in raw.split(b"\0") if a]
         if argv and os.path.basename(argv[0]) in ("git", "git.exe"):
-            if "-p" in argv or "--patch" in argv:
-                return None
-            return git_subcommand(argv)
+            return argv
         pid = int(stat_line.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
         if pid <= 1:
             return None
     return None
+
+
+def checks_out_paths(argv: list[str]) -> bool:
+    """Whether a Git command line checks out some paths of a commit, not all of it:
+    ``git restore``, ``git checkout REV -- PATHS``. Paths named without ``--`` are not
+    told from a branch here."""
+    command = git_subcommand(argv)
+    if command == "restore":
+        return True
+    if command != "checkout":
+        return False
+    rest = argv[argv.index(command) + 1 :]
+    if any(arg.startswith("--pathspec-from-file") for arg in rest):
+        return True
+    return "--" in rest and rest.index("--") < len(rest) - 1
 
 
 class Pending:

@@ -206,7 +206,7 @@ class Fetcher:
         the worktree: Git checks out some paths of the commit only."""
         import re
 
-        from gitmodel import scan
+        from gitmodel import materialize, scan
         from gitmodel.remote import layouts
         from gitmodel.remote.bulk import SMALL_MAX
 
@@ -215,6 +215,9 @@ class Fetcher:
             return None
         if self._repo.index_path.exists():
             return None
+        argv = materialize.parent_git_argv()
+        if argv is not None and materialize.checks_out_paths(argv):
+            return None  # the same keys as a whole commit's checkout
         try:
             remote = self._open_remote()
             if remote is None or layouts.on_host(remote):

@@ -12,6 +12,7 @@ import pytest
 from conftest import git_out, run_git, store_oids
 from test_remotes import assert_version, author, new_user, origin
 
+from gitmodel import materialize
 from gitmodel.pointer import Pointer
 
 __all__ = ["author", "origin"]  # fixtures shared with test_remotes
@@ -72,26 +73,20 @@ def test_a_new_branch_checked_out_after_a_clone(author: Path, origin: Path,
 
 
 @pytest.mark.parametrize(
-    "folder",
-    [
-        "b",
-        pytest.param(
-            "a",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the first files in Git's order look like a whole checkout"
-            ),
-        ),
-    ],
-)
+    ("command", "folder"),
+    [(("checkout", "main", "--"), "a"), (("checkout", "main", "--"), "b"),
+     (("restore", "--source=main", "--"), "a")],
+)  # fmt: skip
 def test_paths_checked_out_of_a_commit_after_a_clone_fetch_only_theirs(
-    author: Path, origin: Path, tmp_path: Path, folder: str
+    author: Path, origin: Path, tmp_path: Path, command: tuple[str, ...], folder: str
 ) -> None:
-    """``git checkout main -- .gitattributes b`` sends the keys of a checkout of the
-    whole commit, with no index yet, yet writes only b's files: a's are not fetched."""
+    """``git checkout main -- .gitattributes a`` sends the keys of a checkout of the
+    whole commit, with no index yet, yet writes only a's files: b's are not fetched,
+    nor a's when b's are checked out."""
     publish(author, FILES)
     env = new_user(tmp_path, "b")
     clone = no_checkout_clone(origin, tmp_path, env)
-    run_git("checkout", "-q", "main", "--", ".gitattributes", folder, cwd=clone, env=env)
+    run_git(*command, ".gitattributes", folder, cwd=clone, env=env)
     written = {name: data for name, data in FILES.items() if name.startswith(f"{folder}/")}
     for name, data in written.items():
         assert (clone / name).read_bytes() == data, name
@@ -179,3 +174,20 @@ def test_a_submodule_of_model_files_is_cloned_with_its_superproject(
     assert_version(sub, FILES)
     assert git_out("status", "--porcelain", cwd=clone) == ""
     assert_fetched(sub, FILES)
+
+
+@pytest.mark.parametrize(
+    ("argv", "some_paths"),
+    [
+        (["git", "checkout", "main", "--", "a"], True),
+        (["git", "-C", "x", "checkout", "main", "--", "a"], True),
+        (["git", "restore", "a"], True),
+        (["git", "checkout", "--pathspec-from-file=list", "main"], True),
+        (["git", "checkout", "main", "--"], False),
+        (["git", "checkout", "-b", "topic", "origin/main"], False),
+        (["git", "clone", "x"], False),
+        (["git", "reset", "--hard"], False),
+    ],
+)
+def test_which_command_lines_check_out_some_paths(argv: list[str], some_paths: bool) -> None:
+    assert materialize.checks_out_paths(argv) is some_paths
