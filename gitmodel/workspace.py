@@ -204,14 +204,13 @@ class Fetcher:
         asked for whose object is missing), in the order Git asks for them. None when it
         is not such a checkout, or when a file of that filter before ``path`` is not in
         the worktree: Git checks out some paths of the commit only."""
-        import re
-
         from gitmodel import materialize, scan
+        from gitmodel.git.shallow import is_commit_id
         from gitmodel.remote import layouts
         from gitmodel.remote.bulk import SMALL_MAX
 
         sparse = self._settings.get("core.sparsecheckout", "").lower() in _TRUE
-        if sparse or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", treeish):
+        if sparse or not is_commit_id(treeish):
             return None
         if self._repo.index_path.exists():
             return None

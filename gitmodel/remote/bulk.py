@@ -73,11 +73,11 @@ def plan_reads(refs: Iterable[ChunkRef]) -> list[Span]:
 
 def prefetch(remote: RemoteStore, store: LocalStore, pointers: Iterable[Pointer], jobs: int,
              on_stored: Stored | None = None) -> int:  # fmt: skip
-    """Fetch the small objects among ``pointers`` the store lacks, in bulk; returns the
-    bytes read from the remote. Objects it could not fetch are simply not in the store;
-    ``on_stored`` is told of each that is, as it is (a checkout can use it at once)."""
+    """Fetch the small objects among ``pointers``, which the store lacks (both callers
+    ask :meth:`LocalStore.lacking` first), in bulk; returns the bytes read from the
+    remote. Objects it could not fetch are simply not in the store; ``on_stored`` is told
+    of each that is, as it is (a checkout can use it at once)."""
     wanted = list({p.oid: p for p in pointers if 0 < p.size <= SMALL_MAX}.values())
-    wanted = [p for p in wanted if not store.has(p.oid, recheck_packs=False)]
     if len(wanted) < 2:
         return 0
     fetched = 0
