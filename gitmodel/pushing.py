@@ -7,6 +7,7 @@ listed in ``<model dir>/adopted`` instead, sent by the next push and then forgot
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
@@ -50,15 +51,18 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     exclude = [f"--remotes={remote_name}"] if named else []
     exclude += [fields[3] for fields in updates if fields[3] not in ZERO_OIDS]
     memo = SentTips(store, remote_name if named else url)
+    new = all(fields[3] in ZERO_OIDS for fields in updates)  # branches the Git remote lacks
     remote: ModelRemote | None = None
     if memo.path.exists():  # its store had objects once: resolving it now is no surprise
         remote = _model_remote(repo, settings, remote_name, url, named)
+    elif named and new and store.holds_any():  # the tracking refs leave commits out: stale?
+        with contextlib.suppress(GitModelError):  # no store for this remote: nothing to ask
+            remote = _model_remote(repo, settings, remote_name, url, named)
+    refill = False  # the store lacks what it was said to hold: send that too
+    if remote is not None:
         tips = memo.read(remote)
-        new = all(fields[3] in ZERO_OIDS for fields in updates)  # branches it lacks
-        if tips and new and not _holds_objects(remote):
-            trace("pre-push: the model store is empty: every commit pushed is scanned")
-            exclude = []  # made anew at the same URL: it lacks what was sent before
-        else:
+        refill = new and bool(tips or named) and not _holds_objects(remote)
+        if not refill:
             exclude += tips
     revs = [*local_oids, "--not", *exclude]
     if named:
@@ -66,8 +70,11 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
     pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)]
+    if refill and remote is not None:
+        pointers += _held_before(repo, store, local_oids, pointers, remote)
     repo.pointer_blobs = None  # scanned: the upload has better use for its memory
-    trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}")
+    before = " and the commits before them (the model store is empty)" if refill else ""
+    trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}{before}")
     if not pointers and not pending:
         if remote is not None:
             memo.remember(remote, local_oids)
@@ -84,18 +91,37 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     return 0
 
 
-def _holds_objects(remote: ModelRemote) -> bool:
-    """Whether a model store that earlier pushes sent objects to still holds objects:
-    False when it has no layout file, that is when it was emptied, or made anew at the
-    same URL, since (a Git remote deleted and made again, say); a push then sends every
-    commit's objects again, as Git sends every commit to a new repository. Asked only
-    of a push of branches the Git remote lacks. An LFS host, or a store that cannot be
-    asked now, is taken at its word."""
-    from gitmodel.remote import layouts
+def _held_before(repo: git.Repo, store: LocalStore, tips: list[str], found: list[Pointer],
+                 remote: ModelRemote) -> list[Pointer]:  # fmt: skip
+    """The objects of the commits a push leaves out (the Git remote is said to have them)
+    for a model store found empty, as far as this clone holds them. Those it lacks are a
+    warning, not a refusal: the push cannot make them less there than they are, and the
+    objects of the commits being pushed, which must all be sent, are checked as always."""
+    known = {p.oid for p in found}
+    rest = {f.pointer.oid: f.pointer
+            for f in pointers_in_history(repo, tips, ignore_missing=True)
+            if f.pointer.oid not in known}  # fmt: skip
+    held = [p for p in rest.values() if p.size == 0 or store.has(p.oid)]
+    if len(held) < len(rest):
+        print(f"gitmodel: warning: {remote.display} is empty, and {len(rest) - len(held)} "
+              "model object(s) of earlier commits are not here either: clones of those "
+              "commits will lack them", file=sys.stderr)  # fmt: skip
+        print("hint: push again from a clone that has them; `git model fsck --remote` "
+              "lists them", file=sys.stderr)  # fmt: skip
+    return held
 
+
+def _holds_objects(remote: ModelRemote) -> bool:
+    """Whether a model store holds objects: False when it has no layout file, that is
+    when it was emptied, or made anew at the same URL (a Git remote deleted and made
+    again, say), though earlier pushes or the remote-tracking refs say it has them; a push
+    then sends every commit's objects again, as Git sends every commit to a new
+    repository. Asked only of a push of branches the Git remote lacks. An LFS host, or a
+    store that cannot be asked now, is taken at its word."""
+    if remote.lfs:
+        return True
     try:
-        opened = remote.open()
-        return layouts.on_host(opened) or not opened.is_empty()
+        return not remote.open_store().is_empty()
     except GitModelError:
         return True
 

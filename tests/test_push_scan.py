@@ -213,3 +213,48 @@ def test_commands_find_the_stored_objects_pointers_by_blob_id(repo: Path) -> Non
     spec = "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n"
     texts = {spec.format(oid, size).encode() for oid, size in store.sizes().items()}
     assert {p.encode() for p in opened.likely_pointers()} == texts
+
+
+def test_a_remote_made_anew_behind_stale_tracking_refs_gets_everything(
+    repo: Path, origin: Path, tmp_path: Path
+) -> None:
+    """With no memory of earlier pushes (a new clone, or one whose memory was deleted),
+    only the remote-tracking refs leave commits out; when the Git remote was made anew,
+    they are stale, and the empty model store says so."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    shutil.rmtree(repo / ".git" / "model" / "pushed")
+    shutil.rmtree(origin)
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    assert git_out("rev-parse", "refs/remotes/origin/main", cwd=repo)  # stale, still here
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    clone = clone_files(origin, tmp_path, "clone")
+    assert (clone / "a.bin").read_bytes() == blob(1)
+    assert (clone / "b.bin").read_bytes() == blob(2)
+    shutil.rmtree(repo / ".git" / "model" / "pushed")
+    commit_files(repo, "second", {"c.bin": blob(3)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/next") == 1  # the store holds them
+
+
+def test_a_remote_made_anew_gets_what_a_clone_holds_and_a_warning_for_the_rest(
+    repo: Path, origin: Path, tmp_path: Path
+) -> None:
+    """A teammate's clone holds only the objects it checked out: after the remote is made
+    anew, its push of a new branch sends those and its own, and says what is lost."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1)})
+    commit_files(repo, "second", {"a.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    mate = clone_files(origin, tmp_path, "mate")
+    shutil.rmtree(origin)
+    run_git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    commit_files(mate, "third", {"c.bin": blob(3)})
+    env = {**os.environ, "GIT_MODEL_TRACE": "1"}
+    proc = run_git("push", "-q", "origin", "HEAD:refs/heads/next", cwd=mate, env=env)
+    assert SCANNED.findall(proc.stderr) == [b"2"]  # c.bin's, and the a.bin mate holds
+    assert b"is empty, and 1 model object(s) of earlier commits are not here" in proc.stderr
+    clone = tmp_path / "again"
+    run_git("clone", "-q", "-b", "next", str(origin), str(clone), cwd=tmp_path)
+    assert (clone / "a.bin").read_bytes() == blob(2)
+    assert (clone / "c.bin").read_bytes() == blob(3)

@@ -50,6 +50,16 @@ def test_small_object_goes_to_a_pack(store: LocalStore) -> None:
 
 
 @pytest.mark.parametrize("size", [10, PACK_MAX_OBJECT + 10])
+def test_holds_any_sees_a_loose_or_a_packed_object(tmp_path: Path, size: int) -> None:
+    store = LocalStore(tmp_path / "model")
+    assert not store.holds_any()
+    store.tmp_dir.mkdir(parents=True)  # a write begun is not an object
+    assert not store.holds_any()
+    put(store, b"x" * size)
+    assert store.holds_any()
+
+
+@pytest.mark.parametrize("size", [10, PACK_MAX_OBJECT + 10])
 def test_rewrite_of_existing_object_is_a_no_op(store: LocalStore, size: int) -> None:
     first = put(store, b"s" * size)
     assert put(store, b"s" * size) == first

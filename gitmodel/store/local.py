@@ -316,6 +316,16 @@ class LocalStore:
         onecopy.forget_lent(self.root, oid)
         return False
 
+    def holds_any(self) -> bool:
+        """Whether objects may be stored here: a folder of loose ones, or of packs, has
+        anything in it (two listings at most; a folder a prune emptied still counts)."""
+        for folder in (self.objects_dir, self.packs.root):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError), \
+                    os.scandir(folder) as entries:  # fmt: skip
+                if next(entries, None) is not None:
+                    return True
+        return False
+
     def oids(self) -> set[str]:
         """Every stored oid, loose or packed."""
         return set(self.packs.sizes()) | {path.name for path in self._loose()}
