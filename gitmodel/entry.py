@@ -31,10 +31,18 @@ def main() -> None:
     arenas.want_one()  # git-model's own process: a transfer's threads share one arena
     args = sys.argv[1:]
     if args[:1] == ["hook"] and args[1:2] in (["pre-push"], ["post-checkout"]):
-        from gitmodel.commands.hook import run_hook  # every push and checkout runs a hook
-
         name, hook_args = args[1], args[2:]
-        sys.exit(guarded(lambda: run_hook(name, hook_args)))
+
+        def hook() -> int:
+            from gitmodel import git
+
+            discovery = git.Discovery()  # Git answers while the hook loads (run at the top)
+            from gitmodel.commands.hook import run_hook  # every push and checkout runs a hook
+
+            return run_hook(name, hook_args, discovery)
+
+        exit_now(guarded(hook))
+        return
     if len(args) == 3 and tuple(args[:2]) == ROLLBACK_ARGS and not args[2].startswith("-"):
         from gitmodel.commands.deploy import rollback_folder
 
@@ -59,10 +67,11 @@ def main() -> None:
 
 
 def exit_now(code: int) -> None:
-    """End the filter process without tearing the interpreter down.
+    """End the filter process, or a hook, without tearing the interpreter down.
 
-    Git waits for its filter to exit before it returns, and the teardown takes about
-    10 ms that nothing needs: by now every answer is sent and every object written.
+    Git waits for its filter and its hooks to exit before it goes on, and the teardown
+    takes about 10 ms that nothing needs: by now every answer is sent and every object
+    written (a thread still loading code a push did not need is dropped with it).
     Coverage measurement writes its data at exit, so under it the exit is the usual one.
     """
     for stream in (sys.stdout, sys.stderr):

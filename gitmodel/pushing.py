@@ -12,6 +12,7 @@ import hashlib
 import os
 import shlex
 import sys
+import threading
 from typing import BinaryIO
 
 from gitmodel import git, locking
@@ -34,9 +35,11 @@ SENT_DIR = "pushed"
 SENT_TIPS = 32  # commits remembered per remote
 
 
-def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdin: bytes) -> int:
-    """Git's pre-push hook: stdin has "<local ref> <local oid> <remote ref> <remote oid>" lines."""
-    settings = repo.settings()
+def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdin: bytes,
+             settings: dict[str, str] | None = None) -> int:  # fmt: skip
+    """Git's pre-push hook: stdin has "<local ref> <local oid> <remote ref> <remote oid>"
+    lines; ``settings``: the repository's, when they were read already."""
+    settings = repo.settings() if settings is None else settings
     named = f"remote.{remote_name}.url" in settings
     updates = [
         fields
@@ -53,24 +56,26 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     memo = SentTips(store, remote_name if named else url)
     new = all(fields[3] in ZERO_OIDS for fields in updates)  # branches the Git remote lacks
     remote: ModelRemote | None = None
+    holding = store.holds_any()
     if memo.path.exists():  # its store had objects once: resolving it now is no surprise
         remote = _model_remote(repo, settings, remote_name, url, named)
-    elif named and new and store.holds_any():  # the tracking refs leave commits out: stale?
-        with contextlib.suppress(GitModelError):  # no store for this remote: nothing to ask
+    elif holding:  # objects here may be sent: which store, if any, can say now
+        with contextlib.suppress(GitModelError):  # none: said when an object needs one
             remote = _model_remote(repo, settings, remote_name, url, named)
-    refill = False  # the store lacks what it was said to hold: send that too
-    if remote is not None:
-        tips = memo.read(remote)
-        refill = new and bool(tips or named) and not _holds_objects(remote)
-        if not refill:
-            exclude += tips
-    revs = [*local_oids, "--not", *exclude]
+    ahead = _load_ahead(remote) if remote is not None and holding else None
+    tips = memo.read(remote) if remote is not None else []
+    revs = [*local_oids, "--not", *exclude, *tips]
     if named:
         refuse_locked_changes(repo, settings, remote_name, revs,
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
     pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)]
-    if refill and remote is not None:
+    # the commits left out may not be on the store after all: ask it on a new branch
+    ask = remote is not None and new and bool(tips or named)
+    if ahead is not None and (ask or pointers or pending):
+        ahead.join()  # loaded: nothing imports while the store is asked, or an upload forks
+    refill = ask and remote is not None and not _holds_objects(remote)
+    if refill and remote is not None:  # the store lacks what it was said to hold: send that too
         pointers += _held_before(repo, store, local_oids, pointers, remote)
     repo.pointer_blobs = None  # scanned: the upload has better use for its memory
     before = " and the commits before them (the model store is empty)" if refill else ""
@@ -89,6 +94,25 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     forget_adopted(store, pending)
     memo.remember(remote, local_oids)
     return 0
+
+
+def _load_ahead(remote: ModelRemote) -> threading.Thread:
+    """Load the code an upload to ``remote`` runs, on another thread, while Git finds
+    what to send, so its load (tens of milliseconds) no longer adds to the push: the LFS
+    client, or the chunked transfer. Only gitmodel's own modules and what they import:
+    a storage SDK loads where it is used (gcsfs imported on another thread left the
+    next call to it waiting forever). The upload joins it first."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the upload itself reports what fails
+            if remote.lfs:
+                import gitmodel.remote.lfs  # noqa: F401
+            else:
+                from gitmodel.remote import chunked, layouts, store  # noqa: F401
+
+    thread = threading.Thread(target=load, name="gitmodel-load", daemon=True)
+    thread.start()
+    return thread
 
 
 def _held_before(repo: git.Repo, store: LocalStore, tips: list[str], found: list[Pointer],

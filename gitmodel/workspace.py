@@ -35,9 +35,21 @@ def open_repo(path: Path | str = ".") -> tuple[git.Repo, LocalStore]:
     """The repository at ``path`` and its local store, whose objects are the pointers
     most of its pointer files hold (so scans of many files find them by blob id)."""
     repo = git.Repo.discover(path)
+    return repo, _store_of(repo)
+
+
+def open_discovered(
+    discovery: git.Discovery, strict: bool
+) -> tuple[git.Repo, LocalStore, dict[str, str]]:
+    """Like :func:`open_repo`, for the repository ``discovery`` found, with its settings."""
+    repo, settings = discovery.result(strict)
+    return repo, _store_of(repo), settings
+
+
+def _store_of(repo: git.Repo) -> LocalStore:
     store = LocalStore(repo.model_dir)
     repo.likely_pointers = lambda: (Pointer(oid, size) for oid, size in store.sizes().items())
-    return repo, store
+    return store
 
 
 def left_lock_hint(repo: git.Repo) -> str | None:

@@ -10,17 +10,19 @@ from pathlib import Path
 from gitmodel import git, locking, materialize
 from gitmodel.errors import GitModelError, UserError
 from gitmodel.installation import saved_hook
-from gitmodel.workspace import open_repo
+from gitmodel.workspace import open_discovered
 
 STDIN_HOOKS = frozenset({"pre-push"})  # hooks Git feeds on stdin (replayed to the user's)
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "zsh"})  # the user's hook in these: sourced
 
 
-def run_hook(name: str, args: list[str]) -> int:
+def run_hook(name: str, args: list[str], discovery: git.Discovery | None = None) -> int:
     """Our part of hook ``name`` first (a user's post-checkout may read the model files),
     then the hook it replaced, if any. The first failure decides the exit status; a failed
-    upload stops a push before anything else runs."""
-    repo, store = open_repo()
+    upload stops a push before anything else runs. ``discovery``: the repository, asked
+    of Git early (else now)."""
+    strict = name == "pre-push"  # a push refuses bad settings; a checkout goes on
+    repo, store, settings = open_discovered(discovery or git.Discovery(), strict)
     stdin = sys.stdin.buffer.read() if name in STDIN_HOOKS and sys.stdin is not None else b""
     failure: GitModelError | None = None
     if name == "pre-push":
@@ -28,7 +30,7 @@ def run_hook(name: str, args: list[str]) -> int:
         from gitmodel.logs.records import LOG_PREFIX
 
         remote_name, url = [*args, "", ""][:2]
-        pushing.pre_push(repo, store, remote_name, url, stdin)
+        pushing.pre_push(repo, store, remote_name, url, stdin, settings)
         if git.list_refs(repo, LOG_PREFIX):  # the registry code loads where there are logs
             from gitmodel import logsync
 
@@ -38,7 +40,7 @@ def run_hook(name: str, args: list[str]) -> int:
             materialize.materialize(repo, store, materialize.take_pending(repo))
         except GitModelError as exc:
             failure = exc
-        _fetch_logs_if_cloning(repo, args)
+        _fetch_logs_if_cloning(repo, args, settings)
         locking.protect(repo)  # after the logs: a clone learns the locks first
     else:
         raise UserError(f"unknown hook {name!r}", hint="reinstall hooks: `git model install`")
@@ -68,7 +70,7 @@ def _legacy_command(legacy: Path, hook: Path, args: list[str]) -> list[str]:
     return [*words, "-c", source, str(hook), str(legacy), *args]
 
 
-def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
+def _fetch_logs_if_cloning(repo: git.Repo, args: list[str], settings: dict[str, str]) -> None:
     """``git clone`` ends with post-checkout from the null commit: fetch the record logs."""
     previous = args[0] if args else ""
     if previous.strip("0") or materialize.parent_git_subcommand() not in ("clone", None):
@@ -76,6 +78,6 @@ def _fetch_logs_if_cloning(repo: git.Repo, args: list[str]) -> None:
     from gitmodel import logsync
     from gitmodel.remote.config import default_remote_name
 
-    remote = default_remote_name(repo.settings(strict=False))
+    remote = default_remote_name(settings)
     if remote is not None:
         logsync.fetch_logs_after_clone(repo, remote)

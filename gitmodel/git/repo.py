@@ -365,8 +365,9 @@ _DISCOVER_ARGS = (
 
 class Discovery:
     """:meth:`Repo.discover` and :meth:`Repo.settings` for the current directory, asked
-    of Git at once and collected later. The filter process starts these before it
-    loads the rest of itself, so that Git answers meanwhile (on another core)."""
+    of Git at once and collected later. The filter process and the hooks start these
+    before they load the rest of themselves, so that Git answers meanwhile (on another
+    core)."""
 
     def __init__(self) -> None:
         self._rev_parse = Spawned(_DISCOVER_ARGS)
@@ -375,16 +376,17 @@ class Discovery:
         names = [name for name in (LFS_CONFIG, SHARED_CONFIG) if readable_shared(name)]
         self._shared = [(name, Spawned(config_list_args(name))) for name in names]
 
-    def result(self) -> tuple[Repo, dict[str, str]]:
+    def result(self, strict: bool = False) -> tuple[Repo, dict[str, str]]:
+        """The repository and its settings (``strict``: as :meth:`Repo.settings`)."""
         repo = Repo._from_rev_parse(*self._rev_parse.wait())
         config = parse_config(self._config.wait()[1])
         layers = [(name, *spawned.wait()) for name, spawned in self._shared]
         if repo.worktree is None:
             return repo, config  # no worktree, no .gitmodel
         if not os.path.samefile(repo.worktree, "."):
-            return repo, repo.settings(strict=False)  # not at the top after all: ask again
+            return repo, repo.settings(strict)  # not at the top after all: ask again
         shared, origins = merge_shared(layers)
-        return repo, over_shared(shared, config, strict=False, origins=origins)
+        return repo, over_shared(shared, config, strict=strict, origins=origins)
 
 
 # one entry of ``ls-files -s --debug -z``: "<mode> <oid> <stage>\t<path>\0", then the
