@@ -115,19 +115,20 @@ def _load_ahead(remote: ModelRemote) -> threading.Thread:
     return thread
 
 
-def _held_before(repo: git.Repo, store: LocalStore, tips: list[str], found: list[Pointer],
+def _held_before(repo: git.Repo, store: LocalStore, commits: list[str], found: list[Pointer],
                  remote: ModelRemote) -> list[Pointer]:  # fmt: skip
-    """The objects of the commits a push leaves out (the Git remote is said to have them)
-    for a model store found empty, as far as this clone holds them. Those it lacks are a
-    warning, not a refusal: the push cannot make them less there than they are, and the
-    objects of the commits being pushed, which must all be sent, are checked as always."""
+    """The objects of the history of ``commits`` that a push leaves out (the Git remote is
+    said to have them), beyond those ``found``, for a model store found empty, as far as
+    this clone holds them. Those it lacks are a warning, not a refusal: the push cannot
+    make them less there than they are, and the objects of the commits being pushed,
+    which must all be sent, are checked as always."""
     known = {p.oid for p in found}
-    rest = {f.pointer.oid: f.pointer
-            for f in pointers_in_history(repo, tips, ignore_missing=True)
-            if f.pointer.oid not in known}  # fmt: skip
-    held = [p for p in rest.values() if p.size == 0 or store.has(p.oid)]
-    if len(held) < len(rest):
-        print(f"gitmodel: warning: {remote.display} is empty, and {len(rest) - len(held)} "
+    rest = [f.pointer for f in pointers_in_history(repo, commits, ignore_missing=True)
+            if f.pointer.oid not in known]  # fmt: skip
+    lacking = {p.oid for p in store.lacking(rest)}
+    held = [p for p in rest if p.oid not in lacking]
+    if lacking:
+        print(f"gitmodel: warning: {remote.display} is empty, and {len(lacking)} "
               "model object(s) of earlier commits are not here either: clones of those "
               "commits will lack them", file=sys.stderr)  # fmt: skip
         print("hint: push again from a clone that has them; `git model fsck --remote` "
