@@ -658,6 +658,30 @@ def test_a_request_from_a_clock_behind_is_carried_out_by_the_promotion_after_it(
         "promoted", newest_event(team, a), None)  # fmt: skip
 
 
+def test_a_rejection_from_a_clock_behind_does_not_undo_the_approval_it_saw(
+    team: Team,
+) -> None:
+    """Bob's clock runs a day behind: his rejection, made after he fetched the canary Alice
+    started under his approval, bears an earlier time than that promotion. It records the
+    registry tip he had seen, so the audit still finds the promotion approved when made."""
+    from gitmodel import git
+    from gitmodel.registry import requests
+
+    a, b = team.a, team.b
+    rid = approved_canary(team)
+    canary = newest_event(team, a)
+    team.model(a, ALICE, "push", "-q")
+    team.model(b, BOB, "fetch", "-q")
+    team.model(b, BOB.at(int(time.time()) - DAY), "reject", rid, "-m", "p99 latency doubled")
+    team.model(b, BOB, "push", "-q")
+    team.model(a, ALICE, "fetch", "-q")
+    (rejection,) = [e.record for e in requests.entries(git.Repo.discover(a))
+                    if e.record.type == "reject"]  # fmt: skip
+    assert rejection.registry_tip == canary
+    trail = audit_json(team, a)
+    assert trail["summary"]["problems"] == 0, trail["changes"]
+
+
 def forged_request(rid: str, version: int, commit: str, **extra: object) -> dict[str, Any]:
     return {"type": "request", "id": rid, "model": "clf", "stage": "staging",
             "version": version, "commit": commit, "message": "forged", **extra}  # fmt: skip

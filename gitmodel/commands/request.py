@@ -94,7 +94,8 @@ def decide(kind: str, request_id: str, message: str) -> int:
 
 def _record(repo: git.Repo, rule: declare.Approvals | None, kind: str, rec: requests.Record,
             why: str) -> None:  # fmt: skip
-    requests.append(repo, requests.decision(kind, rec, why), _signed_check(repo, rule, kind))
+    record = requests.decision(kind, rec, why, stages.log(repo).tip())
+    requests.append(repo, record, _signed_check(repo, rule, kind))
     print(f"gitmodel: {_DONE[kind]} request {rec.id} ({rec.model}@v{rec.version} -> {rec.stage})",
           file=sys.stderr)  # fmt: skip
 

@@ -9,7 +9,9 @@ whose approvals meet the policy now (none cited, a request for another change, o
 earlier promotion used, or approvals that do not count; a promotion of a version the
 stage held before it, a canary's share raised or its cut-over done, continues the
 request that brought the version in; a rejection that later withdrew that canary, made
-after the change, does not undo the approval the change had). A rollback that withdrew
+after the change, does not undo the approval the change had: after, when the registry tip
+its rejecter recorded is the change or newer, else when its author time is not earlier).
+A rollback that withdrew
 a canary on a rejection (``"rejected_by"``) is a problem unless the request it cites
 holds a rejection by each person it names (signed by them, where the policy wants
 signed records). Forced promotions are flagged with what they bypassed; they are
@@ -143,7 +145,9 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
             return checkers[path]
 
         withdrawn: dict[str, set[str]] = {}  # request → who rejected it, by later withdrawals
+        walked: set[str] = set()  # the log's commits so far: this one and those newer
         for entry in stages.log(repo).records(unreadable=damaged):
+            walked.add(entry.commit)
             record = entry.record
             if rejected_by(record) and isinstance(record.get("request"), str):
                 withdrawn.setdefault(record["request"], set()).update(
@@ -162,7 +166,8 @@ def changes(repo: git.Repo, name: str | None = None, since: int | None = None) -
                                        f"{damaged[entry.commit].what}")  # fmt: skip
             _judge_signature(change, rule)
             if rule is not None and record.get("type") == "promote":
-                _judge_approvals(change, rule, log, by_id, used, (checking, found), withdrawn)
+                _judge_approvals(change, rule, log, by_id, used, (checking, found), withdrawn,
+                                 walked)  # fmt: skip
             if rejected_by(record):
                 _judge_withdrawal(change, rule, log, by_id, checking)
             yield change
@@ -206,6 +211,7 @@ def _judge_approvals(
     used: dict[str, str],
     checker: tuple[signatures.Verifier, signing.Signers | None],
     withdrawn: dict[str, set[str]],
+    walked: set[str],
 ) -> None:
     cited = change.record.get("request")
     change.request = by_id.get(cited) if isinstance(cited, str) else None
@@ -232,8 +238,11 @@ def _judge_approvals(
     # canary, made after this change, does not undo the approval it had
 
     def later(entry: requests.Entry) -> bool:
-        return (entry.record.type == "reject" and entry.email.lower() in vetoed_later
-                and entry.time >= change.entry.time)  # fmt: skip
+        if entry.record.type != "reject" or entry.email.lower() not in vetoed_later:
+            return False
+        if entry.record.registry_tip in walked:  # its rejecter had seen this change
+            return True
+        return entry.time >= change.entry.time  # older, unknown or concurrent: by the clock
 
     change.approval = approvals.judge(req, log, rule, *checker, overlooked=later)
     change.problems += [problem for problem, _ in change.approval.problems]

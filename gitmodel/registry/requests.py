@@ -8,12 +8,13 @@ and date, signed when the user's Git signs)::
     {"type": "request", "id": ID, "model": NAME, "stage": STAGE, "version": 3,
      "commit": C, "message": "why", "registry_tip": R | null}
     {"type": "approve" | "reject", "id": ID, "model": NAME, "stage": STAGE,
-     "version": 3, "commit": C, "message": "why"}
+     "version": 3, "commit": C, "message": "why", "registry_tip": R | null}
 
 ``ID`` is 12 random hex digits, so requests opened in two clones never collide.
-``registry_tip`` is the commit at the registry log's tip as the requester's clone held it
-when the request was opened (null: it had no registry log yet), so that what became of the
-request is judged by what its requester had seen (:mod:`.outcomes`); a request written
+``registry_tip`` is the commit at the registry log's tip as the writer's clone held it
+when the record was written (null: it had no registry log yet), so that what became of a
+request is judged by what its requester had seen (:mod:`.outcomes`), and a rejection the
+audit finds after a promotion its rejecter had seen (:mod:`.audit`); a record written
 before it existed, or whose value is not a commit id, is judged by author times. A decision
 repeats what it decides on (model, stage, version, commit), so a signed approval says in
 its own signed tree exactly which change it approves. Records commute (a decision comes
@@ -98,8 +99,8 @@ class Record:
     version: int
     commit: str
     message: str
-    # a request's: the registry log's tip its requester had seen ("": none); None when
-    # the record does not say (an older request) or says something that is not a commit id
+    # the registry log's tip its writer had seen ("": none); None when the record does
+    # not say (an older one) or says something that is not a commit id
     registry_tip: str | None = None
 
     def change_json(self) -> Json:
@@ -143,13 +144,12 @@ def parse(record: Json) -> Record | None:
         valid_stage(stage)
     except (KeyError, TypeError, UserError):
         return None
-    seen = _registry_tip(record) if kind == "request" else None
-    return Record(kind, rid, model, stage, version, commit, message, seen)
+    return Record(kind, rid, model, stage, version, commit, message, _registry_tip(record))
 
 
 def _registry_tip(record: Json) -> str | None:
-    """A request's ``registry_tip``: the commit id, ``""`` for null (no registry log then);
-    None when it is absent or anything else (the request is then judged by author times)."""
+    """A record's ``registry_tip``: the commit id, ``""`` for null (no registry log then);
+    None when it is absent or anything else (the record is then judged by author times)."""
     if "registry_tip" not in record:
         return None
     value = record["registry_tip"]
@@ -178,9 +178,11 @@ def new_request(model: str, stage: str, version: Version, message: str,
                   version.commit, message, registry_tip or "").to_json()  # fmt: skip
 
 
-def decision(kind: str, request: Record, message: str) -> Json:
+def decision(kind: str, request: Record, message: str, registry_tip: str | None) -> Json:
+    """A decision on ``request``; ``registry_tip``: the registry log's tip here (None: no
+    log yet)."""
     return Record(kind, request.id, request.model, request.stage, request.version,
-                  request.commit, message).to_json()  # fmt: skip
+                  request.commit, message, registry_tip or "").to_json()  # fmt: skip
 
 
 def valid_id(text: str) -> str:
