@@ -11,10 +11,9 @@ stage held before it, a canary's share raised or its cut-over done, continues th
 request that brought the version in; a rejection that later withdrew that canary, made
 after the change, does not undo the approval the change had: after, when the registry tip
 its rejecter recorded is the change or newer, else when its author time is not earlier).
-A rollback that withdrew
-a canary on a rejection (``"rejected_by"``) is a problem unless the request it cites
-holds a rejection by each person it names (signed by them, where the policy wants
-signed records). Forced promotions are flagged with what they bypassed; they are
+A rollback that withdrew a canary on a rejection (``"rejected_by"``) is a problem unless
+the request it cites holds a rejection by each person it names (signed by them, where the
+policy wants signed records). Forced promotions are flagged with what they bypassed; they are
 recorded decisions, not problems, unless unsigned where signing is required. A commit
 of the log whose state does not follow from its record and the state before it (a log
 edited by hand: what ``stages`` shows is that state) is a problem whatever its model,
