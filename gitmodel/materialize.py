@@ -315,11 +315,13 @@ def _materialize_one(
     hash_size: int,
     on_bytes: ByteCount | None = None,
 ) -> bool:
-    """Replace ``target`` by the object if it and its index entry still hold the pointer.
+    """Replace ``target`` by the object if it and its index entry still hold the pointer;
+    True when its stat data is to be recorded.
 
     A directory on the way that is a symlink (or not a directory) is refused, as Git
     refuses it: the file is left as it is and an :class:`~gitmodel.safepath.UnsafePathError`
-    names it. A file that is no longer the pointer (a symlink included) is left alone.
+    names it. A file that is no longer the pointer (a symlink included) is left alone,
+    unless it is :func:`_unrecorded`: then it is kept and only its stat data recorded.
     """
     from gitmodel.git import index_file
 
@@ -327,8 +329,10 @@ def _materialize_one(
     if entry is None or entry.oid != index_file.blob_id(text, hash_size):
         return False
     st = safepath.lstat(target)
-    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(text):
+    if st is None or not stat.S_ISREG(st.st_mode):
         return False
+    if st.st_size != len(text):
+        return _unrecorded(pointer, target, entry, st.st_size, on_bytes)
     try:
         src = safepath.open_file(target)
         if src is None:
@@ -342,6 +346,60 @@ def _materialize_one(
     placer.place(pointer, target, 0o755 if st.st_mode & 0o111 else 0o644, on_bytes)
     trace(f"wrote {target.rel} ({pointer.size} bytes) in {time.perf_counter() - started:.2f} s")
     return True
+
+
+def _unrecorded(
+    pointer: Pointer,
+    target: safepath.Target,
+    entry: index_file.Entry,
+    size: int,
+    on_bytes: ByteCount | None,
+) -> bool:
+    """Whether ``target`` is already the object while its index entry still has the
+    pointer's size: a checkout or pull killed after writing the file but before
+    recording it. Git takes that size change for a content change without reading the
+    file, so the file would show as modified for good unless its stat data is recorded.
+    Only a file whose bytes hash to the pointer's oid qualifies."""
+    from gitmodel.store.local import hash_fd
+
+    if size != pointer.size or entry.stat[9] != len(pointer.encode()):
+        return False
+    try:
+        src = safepath.open_file(target)
+        if src is None:
+            return False
+        with src:
+            oid, read = hash_fd(src.fileno())
+    except OSError:
+        return False
+    if oid != pointer.oid or read != pointer.size:
+        return False
+    trace(f"{target.rel} is already its object: recording its stat data")
+    if on_bytes is not None:
+        on_bytes(pointer.size)
+    return True
+
+
+def unrecorded_candidates(repo: git.Repo, pointers: dict[str, Pointer]) -> list[str]:
+    """The paths among ``pointers`` (path to the pointer its index entry holds) whose
+    worktree file has the object's size while the index records the pointer's: the
+    ones :func:`_unrecorded` may take up. Read without the lock, to choose only."""
+    from gitmodel.git import index_file
+
+    try:
+        entries = index_file.parse_entries(repo.index_path.read_bytes(), repo.hash_size)
+    except (OSError, GitModelError):
+        return []
+    found = []
+    for path, pointer in pointers.items():
+        entry = entries.get(os.fsencode(path))
+        text_size = len(pointer.encode())
+        if entry is None or pointer.size == text_size or entry.stat[9] != text_size:
+            continue
+        st = safepath.lstat(safepath.Target(repo.top, path))
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == pointer.size:
+            found.append(path)
+    return found
 
 
 def _record_stats(

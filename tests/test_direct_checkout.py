@@ -186,3 +186,26 @@ def test_hook_chains_to_existing_hook(tmp_path: Path) -> None:
     run_git("checkout", "-q", "-b", "other", cwd=path)
     assert marker.read_text().split()[2] == "1"
     subprocess.run(["true"], check=True)
+
+
+def test_pull_records_files_a_killed_checkout_wrote_but_did_not_record(big_repo: Path) -> None:
+    run_git("switch", "-q", "main", cwd=big_repo)
+    content = (big_repo / "big.bin").read_bytes()
+    small = (big_repo / "small.bin").read_bytes()
+    run_git("switch", "-q", "empty", cwd=big_repo)
+    # pointers checked out, their index entries recording the pointers' size ...
+    env = {**os.environ, "GIT_MODEL_SKIP_SMUDGE": "1"}
+    run_git("switch", "-q", "main", cwd=big_repo, env=env)
+    assert try_parse((big_repo / "big.bin").read_bytes()) is not None
+    # ... then the whole file written, and the hook killed before it updated the index
+    (big_repo / "big.bin").write_bytes(content)
+    # a file the user changed to other bytes of the object's size stays changed
+    (big_repo / "small.bin").write_bytes(os.urandom(len(small)))
+    assert git_out("status", "--porcelain", cwd=big_repo).split() == ["M", "big.bin", "M",
+                                                                      "small.bin"]  # fmt: skip
+    env = {**os.environ, "GIT_MODEL_TRACE": "1"}
+    proc = git_model("pull", cwd=big_repo, env=env)
+    assert b"big.bin is already its object: recording its stat data" in proc.stderr
+    assert (big_repo / "big.bin").read_bytes() == content
+    assert git_out("status", "--porcelain", cwd=big_repo).split() == ["M", "small.bin"]
+    assert cleans_of(big_repo, "big.bin", "status", "--porcelain") == 0

@@ -143,7 +143,9 @@ def pull(
     jobs: int | None = None, quiet: bool = False,
 ) -> int:  # fmt: skip
     """Fetch, then write the content of files that are still pointers in the worktree,
-    or missing from it (as after a checkout that failed), like ``git lfs pull``."""
+    or missing from it (as after a checkout that failed), like ``git lfs pull``. A file
+    already whole whose index entry a killed checkout or pull left unrecorded gets its
+    stat data recorded, so that Git does not show it as modified."""
     repo, store = open_repo()
     check_remote_argument(repo, repo.settings(), remote_name, "pull")
     installation.warn_without_filter(repo, "`git add` would store these files whole")
@@ -157,6 +159,7 @@ def pull(
         target = safepath.Target(repo.top, entry.path)
         found.append((entry, target, _head(target)))
     pending = []
+    other = {}  # neither missing nor the pointer: perhaps written by a pull that was killed
     for entry, target, head in found:
         if head is None and store.has(entry.pointer.oid):
             # back as the pointer Git would have left, then as content
@@ -164,6 +167,10 @@ def pull(
             write_atomically(target, [head])
         if head is not None and try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
             pending.append(materialize.Pending(entry.path, entry.pointer))
+        elif head is not None:
+            other[entry.path] = entry.pointer
+    for path in materialize.unrecorded_candidates(repo, other):
+        pending.append(materialize.Pending(path, other[path]))
     written = materialize.materialize(repo, store, pending, quiet)
     if written and not quiet:
         print(f"gitmodel: wrote {written} file(s) into the worktree", file=sys.stderr)
