@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 import threading
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitmodel import git, locking
 from gitmodel.errors import GitModelError, UserError
@@ -28,6 +28,9 @@ from gitmodel.store.local import LocalStore
 from gitmodel.text import printable
 from gitmodel.trace import trace
 from gitmodel.urls import redact
+
+if TYPE_CHECKING:  # the store is loaded by a push that sends objects, not by every push
+    from gitmodel.remote.store import RemoteStore
 
 ZERO_OIDS = {"0" * 40, "0" * 64}
 ADOPTED = "adopted"
@@ -70,15 +73,18 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
                               refs=[fields[2] for fields in updates])  # fmt: skip
     pending = adopted(store)
     pointers = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)]
-    # the commits left out may not be on the store after all: ask it on a new branch
-    ask = remote is not None and new and bool(tips or named)
+    # the commits left out may not be on the store after all: ask it on a new branch, or
+    # when it is opened anyway to send objects (its layout, read once, is the answer)
+    said_held = [*exclude, *tips]
+    ask = remote is not None and bool(said_held) and (new or bool(pointers or pending))
     if ahead is not None and (ask or pointers or pending):
         ahead.join()  # loaded: nothing imports while the store is asked, or an upload forks
-    refill = ask and remote is not None and not _holds_objects(remote)
+    opened = _open_store(remote) if ask and remote is not None else None
+    refill = opened is not None and not _holds_objects(opened)
     if refill and remote is not None:  # the store lacks what it was said to hold: send that too
-        pointers += _held_before(repo, store, local_oids, pointers, remote)
+        pointers += _said_held(repo, store, said_held, pointers, remote)
     repo.pointer_blobs = None  # scanned: the upload has better use for its memory
-    before = " and the commits before them (the model store is empty)" if refill else ""
+    before = " and those the remote is said to hold (its model store is empty)" if refill else ""
     trace(f"pre-push: {len(pointers)} pointer(s) in {shlex.join(revs)}{before}")
     if not pointers and not pending:
         if remote is not None:
@@ -87,7 +93,7 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     if remote is None:
         remote = _model_remote(repo, settings, remote_name, url, named, len(pointers))
     pointers += pending
-    sent = transfer.upload(remote.open(), store, pointers, segmenter=_tensor_starts)
+    sent = transfer.upload(opened or remote.open(), store, pointers, segmenter=_tensor_starts)
     report(sent, remote, quiet=False)
     if remote.persists:  # else the store's copy stays the only one: never lent
         onecopy.note_held(store.root, remote.url, pointers)
@@ -115,15 +121,16 @@ def _load_ahead(remote: ModelRemote) -> threading.Thread:
     return thread
 
 
-def _held_before(repo: git.Repo, store: LocalStore, commits: list[str], found: list[Pointer],
-                 remote: ModelRemote) -> list[Pointer]:  # fmt: skip
-    """The objects of the history of ``commits`` that a push leaves out (the Git remote is
-    said to have them), beyond those ``found``, for a model store found empty, as far as
-    this clone holds them. Those it lacks are a warning, not a refusal: the push cannot
-    make them less there than they are, and the objects of the commits being pushed,
-    which must all be sent, are checked as always."""
+def _said_held(repo: git.Repo, store: LocalStore, revs: list[str], found: list[Pointer],
+               remote: ModelRemote) -> list[Pointer]:  # fmt: skip
+    """The objects of the history a push leaves out, ``revs`` (the remote-tracking refs,
+    the commits the Git remote names for the refs pushed, earlier pushes' tips: the Git
+    remote is said to have them), beyond those ``found``, for a model store found empty,
+    as far as this clone holds them. Those it lacks are a warning, not a refusal: the push
+    cannot make them less there than they are, and the objects of the commits being
+    pushed, which must all be sent, are checked as always."""
     known = {p.oid for p in found}
-    rest = [f.pointer for f in pointers_in_history(repo, commits, ignore_missing=True)
+    rest = [f.pointer for f in pointers_in_history(repo, revs, ignore_missing=True)
             if f.pointer.oid not in known]  # fmt: skip
     lacking = {p.oid for p in store.lacking(rest)}
     held = [p for p in rest if p.oid not in lacking]
@@ -136,17 +143,28 @@ def _held_before(repo: git.Repo, store: LocalStore, commits: list[str], found: l
     return held
 
 
-def _holds_objects(remote: ModelRemote) -> bool:
+def _open_store(remote: ModelRemote) -> RemoteStore | None:
+    """``remote`` opened as object storage, for the upload and :func:`_holds_objects` to
+    share; None for an LFS host, or a store that cannot be opened now (the upload says
+    why, if it comes to one)."""
+    if remote.lfs:
+        return None
+    try:
+        return remote.open_store()
+    except GitModelError:
+        return None
+
+
+def _holds_objects(remote: RemoteStore) -> bool:
     """Whether a model store holds objects: False when it has no layout file, that is
     when it was emptied, or made anew at the same URL (a Git remote deleted and made
-    again, say), though earlier pushes or the remote-tracking refs say it has them; a push
-    then sends every commit's objects again, as Git sends every commit to a new
-    repository. Asked only of a push of branches the Git remote lacks. An LFS host, or a
-    store that cannot be asked now, is taken at its word."""
-    if remote.lfs:
-        return True
+    again, or ``model.remote`` pointed at a new bucket), though earlier pushes or the
+    remote-tracking refs say it has them; a push then sends every commit's objects again,
+    as Git sends every commit to a new repository. Asked of a push of branches the Git
+    remote lacks, and of one that sends objects, for which the layout is read anyway. An
+    store that cannot be asked now is taken at its word."""
     try:
-        return not remote.open_store().is_empty()
+        return not remote.is_empty()
     except GitModelError:
         return True
 

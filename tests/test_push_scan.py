@@ -258,3 +258,29 @@ def test_a_remote_made_anew_gets_what_a_clone_holds_and_a_warning_for_the_rest(
     run_git("clone", "-q", "-b", "next", str(origin), str(clone), cwd=tmp_path)
     assert (clone / "a.bin").read_bytes() == blob(2)
     assert (clone / "c.bin").read_bytes() == blob(3)
+
+
+def test_a_new_model_store_behind_a_branch_the_remote_has_gets_everything(
+    repo: Path, origin: Path, tmp_path: Path
+) -> None:
+    """``model.remote`` pointed at a new, empty store: the next push to a branch the Git
+    remote already has sends the objects of the history the remote holds too, not only
+    those of the new commit, so that a clone of any commit gets every file."""
+    run_git("remote", "add", "origin", str(origin), cwd=repo)
+    commit_files(repo, "first", {"a.bin": blob(1), "b.bin": blob(2)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 2
+    store = tmp_path / "new-store"
+    git_model("remote", "set", "origin", store.as_uri(), cwd=repo)
+    commit_files(repo, "second", {"c.bin": blob(3)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 3
+    git_model("install", cwd=tmp_path)
+    clone = tmp_path / "clone"
+    run_git("clone", "-q", "-c", f"remote.origin.modelurl={store.as_uri()}",
+            str(origin), str(clone), cwd=tmp_path)  # fmt: skip
+    for n, name in enumerate("abc", start=1):
+        assert (clone / f"{name}.bin").read_bytes() == blob(n)
+    run_git("checkout", "-q", "HEAD~1", cwd=clone)
+    assert git_out("status", "--porcelain", cwd=clone) == ""
+    # the store has its layout now: the next push sends only what is new
+    commit_files(repo, "third", {"d.bin": blob(4)})
+    assert traced_push(repo, "origin", "HEAD:refs/heads/main") == 1
