@@ -161,7 +161,7 @@ def _holds_objects(remote: RemoteStore) -> bool:
     again, or ``model.remote`` pointed at a new bucket), though earlier pushes or the
     remote-tracking refs say it has them; a push then sends every commit's objects again,
     as Git sends every commit to a new repository. Asked of a push of branches the Git
-    remote lacks, and of one that sends objects, for which the layout is read anyway. An
+    remote lacks, and of one that sends objects, for which the layout is read anyway. A
     store that cannot be asked now is taken at its word."""
     try:
         return not remote.is_empty()
