@@ -68,6 +68,13 @@ T = TypeVar("T")
 _Key = tuple[str, str | None, int | None]  # scheme, host, port of a connection
 FSCK_HINT = "`git model fsck` checks the local store"
 SEND_SIZE = 256 << 10  # the upload buffer (see Upload)
+# An upload of this size or more whose verify goes to the host that took the body closes
+# the body's connection: such a host may still be busy with the body there (waitress
+# deletes its 1 GiB spool file before it reads the next request on it: a verify there
+# waited 0.12 s, on a new connection 3 ms), and an idle connection kept instead costs a
+# host reading bodies in Python CPU during the next one (benchmarks/README.md). A new
+# connection's handshake is nothing against a body this large.
+FRESH_VERIFY_SIZE = 64 << 20
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 ANSWER_HINT = (
     "the host answered what no LFS host should: check that the LFS URL (lfs.url, "
@@ -320,16 +327,20 @@ class LfsRemote:
             return False  # the host has it
         headers = {**action.header, "Content-Type": "application/octet-stream",
                    "Content-Length": str(pointer.size)}  # fmt: skip
+        verify = plan.actions.get("verify")
+        # the host that took a large body verifies it: the body's connection is closed, so
+        # that the verify goes on another (see FRESH_VERIFY_SIZE)
+        keep = (verify is None or pointer.size < FRESH_VERIFY_SIZE
+                or _origin(verify.href) != _origin(action.href))  # fmt: skip
 
         def send() -> Response:
             with Attempt(on_bytes) as count, store.open(pointer.oid) as source:
                 body = Upload(pointer.oid, source, pointer.size, count)
-                return self._send(action, "PUT", headers, body)
+                return self._send(action, "PUT", headers, body, keep)
 
         response = self._retry(send)
         if response.status not in (200, 201):
             raise self.refused(f"upload of {pointer.oid}", response)
-        verify = plan.actions.get("verify")
         if verify is not None:
             body = json.dumps({"oid": pointer.oid, "size": pointer.size}).encode()
             checked = self._retry(lambda: self._send(
@@ -432,9 +443,9 @@ class LfsRemote:
         return received
 
     def _send(self, action: Action, method: str, headers: dict[str, str],
-              body: Body) -> Response:  # fmt: skip
+              body: Body, keep: bool = True) -> Response:  # fmt: skip
         return self._request_once(method, action.href, self._headers_for(action.href, headers),
-                                  body, ERROR_BODY_MAX)  # fmt: skip
+                                  body, ERROR_BODY_MAX, keep)  # fmt: skip
 
     # -- HTTP
 
@@ -462,7 +473,9 @@ class LfsRemote:
         raise LfsError(f"{self.display}: too many redirects")
 
     def _request_once(self, method: str, url: str, headers: dict[str, str],
-                      body: Body | None, limit: int) -> Response:  # fmt: skip
+                      body: Body | None, limit: int, keep: bool = True) -> Response:  # fmt: skip
+        """One try of one request; its connection is kept for the next (unless not
+        ``keep``) once the whole answer is read."""
         connection, path = self._connect(url)
         started = time.monotonic()
         try:
@@ -492,7 +505,10 @@ class LfsRemote:
             raise LfsError(
                 f"{self.display}: an answer longer than {limit} bytes; not read", hint=ANSWER_HINT
             )
-        self._finish(url, connection, response)
+        if keep:
+            self._finish(url, connection, response)
+        else:
+            connection.close()
         if tracing.ENABLED:
             trace(f"lfs: {method} {redact(url)}: {response.status} in "
                   f"{time.monotonic() - started:.3f} s")  # fmt: skip
