@@ -93,7 +93,8 @@ def pre_push(repo: git.Repo, store: LocalStore, remote_name: str, url: str, stdi
     if remote is None:
         remote = _model_remote(repo, settings, remote_name, url, named, len(pointers))
     pointers += pending
-    sent = transfer.upload(opened or remote.open(), store, pointers, segmenter=_tensor_starts)
+    target = opened if opened is not None else remote.open()
+    sent = transfer.upload(target, store, pointers, segmenter=_tensor_starts)
     report(sent, remote, quiet=False)
     if remote.persists:  # else the store's copy stays the only one: never lent
         onecopy.note_held(store.root, remote.url, pointers)
