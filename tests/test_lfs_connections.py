@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gitmodel.pointer import Pointer
 from gitmodel.remote import lfs
 from gitmodel.remote.lfs import LfsRemote
 from gitmodel.store.local import LocalStore
@@ -85,7 +86,7 @@ def host() -> Iterator[Host]:
     server.server_close()
 
 
-def stored(store: LocalStore, data: bytes) -> lfs.Pointer:
+def stored(store: LocalStore, data: bytes) -> Pointer:
     writer = store.writer()
     writer.write(data)
     return writer.commit()
