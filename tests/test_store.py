@@ -59,6 +59,19 @@ def test_holds_any_sees_a_loose_or_a_packed_object(tmp_path: Path, size: int) ->
     assert store.holds_any()
 
 
+def test_lacking_names_each_missing_object_once_in_a_new_store_and_an_old_one(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "model")
+    small, large = b"s" * 10, b"L" * (PACK_MAX_OBJECT + 1)
+    wanted = [Pointer(hashlib.sha256(d).hexdigest(), len(d)) for d in (small, large, small)]
+    assert store.lacking(wanted) == wanted[:2]  # a new store: nothing looked up
+    put(store, small)
+    assert store.lacking(wanted) == [wanted[1]]
+    put(store, large)
+    assert store.lacking(wanted) == []
+
+
 @pytest.mark.parametrize("size", [10, PACK_MAX_OBJECT + 10])
 def test_rewrite_of_existing_object_is_a_no_op(store: LocalStore, size: int) -> None:
     first = put(store, b"s" * size)
