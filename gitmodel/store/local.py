@@ -275,7 +275,7 @@ class LocalStore:
         each cost a clone of 20,000 files 0.1 s before its first file)."""
         unique = {p.oid: p for p in pointers}
         if not self.holds_any():
-            return list(unique.values())
+            return [p for oid, p in unique.items() if oid != EMPTY_OID]
         self.packs.refresh()
         return [p for p in unique.values() if not self.has(p.oid, recheck_packs=False)]
 
