@@ -380,24 +380,23 @@ def _unrecorded(
     return True
 
 
-def unrecorded_candidates(repo: git.Repo, pointers: dict[str, Pointer]) -> list[str]:
-    """The paths among ``pointers`` (path to the pointer its index entry holds) whose
-    worktree file has the object's size while the index records the pointer's: the
+def unrecorded_candidates(repo: git.Repo, whole: dict[str, Pointer]) -> list[str]:
+    """The paths among ``whole`` (path to the pointer its index entry holds, for worktree
+    files found of the object's size) whose index entry records the pointer's size: the
     ones :func:`_unrecorded` may take up. Read without the lock, to choose only."""
     from gitmodel.git import index_file
 
+    if not whole:
+        return []
     try:
         entries = index_file.parse_entries(repo.index_path.read_bytes(), repo.hash_size)
     except (OSError, GitModelError):
         return []
     found = []
-    for path, pointer in pointers.items():
+    for path, pointer in whole.items():
         entry = entries.get(os.fsencode(path))
         text_size = len(pointer.encode())
-        if entry is None or pointer.size == text_size or entry.stat[9] != text_size:
-            continue
-        st = safepath.lstat(safepath.Target(repo.top, path))
-        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == pointer.size:
+        if entry is not None and pointer.size != text_size and entry.stat[9] == text_size:
             found.append(path)
     return found
 

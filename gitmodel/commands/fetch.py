@@ -157,39 +157,42 @@ def pull(
     found = []  # every path is checked before anything is written
     for entry in _select(repo, pointer_files(repo, entries), include, exclude):
         target = safepath.Target(repo.top, entry.path)
-        found.append((entry, target, _head(target)))
+        found.append((entry, target, *_head(target)))
     pending = []
-    other = {}  # neither missing nor the pointer: perhaps written by a pull that was killed
-    for entry, target, head in found:
+    whole = {}  # of the object's size: perhaps written by a pull that was killed
+    for entry, target, head, size in found:
         if head is None and store.has(entry.pointer.oid):
             # back as the pointer Git would have left, then as content
             head = entry.pointer.encode()
             write_atomically(target, [head])
         if head is not None and try_parse(head) == entry.pointer and store.has(entry.pointer.oid):
             pending.append(materialize.Pending(entry.path, entry.pointer))
-        elif head is not None:
-            other[entry.path] = entry.pointer
-    for path in materialize.unrecorded_candidates(repo, other):
-        pending.append(materialize.Pending(path, other[path]))
+        elif size == entry.pointer.size:
+            whole[entry.path] = entry.pointer
+    for path in materialize.unrecorded_candidates(repo, whole):
+        pending.append(materialize.Pending(path, whole[path]))
     written = materialize.materialize(repo, store, pending, quiet)
     if written and not quiet:
         print(f"gitmodel: wrote {written} file(s) into the worktree", file=sys.stderr)
     return 0
 
 
-def _head(target: safepath.Target) -> bytes | None:
+def _head(target: safepath.Target) -> tuple[bytes | None, int]:
     """The first bytes of a worktree file that may be a pointer (b"" when it is larger or
-    unreadable), None when it is missing; refuses a path through a symlink."""
+    unreadable), None when it is missing, and its size (-1 unless a regular file);
+    refuses a path through a symlink."""
     st = safepath.lstat(target)
     if st is None:
-        return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size >= POINTER_READ:
-        return b""
+        return None, -1
+    if not stat.S_ISREG(st.st_mode):
+        return b"", -1
+    if st.st_size >= POINTER_READ:
+        return b"", st.st_size
     try:
         src = safepath.open_file(target)
     except OSError:
-        return b""
+        return b"", st.st_size
     if src is None:
-        return None
+        return None, -1
     with src:
-        return src.read(POINTER_READ)
+        return src.read(POINTER_READ), st.st_size
